@@ -1,0 +1,48 @@
+using Memvisor.Hypervisor.P2m;
+
+namespace Memvisor.Hypervisor.Domains;
+
+/// <summary>A domain as the hypervisor keeps it: its reservation (tot_pages, max_pages), p2m and hypervisor reserve.</summary>
+public sealed class Domain
+{
+    internal Domain(ushort domId, DomainConfig config, int node)
+    {
+        DomId = domId;
+        Config = config;
+        Name = config.Name;
+        MaxPages = config.MaxPages;
+        TargetPages = config.MemoryPages;
+        PreferredNode = node;
+        P2m = new P2mTable((ulong)config.MaxPages);
+    }
+
+    public ushort DomId { get; }
+    public string Name { get; }
+    public DomainConfig Config { get; }
+    public bool IsDom0 => Config.IsDom0;
+    public AllocationMode Allocation => Config.Allocation;
+    public int PreferredNode { get; }
+
+    /// <summary>Frames the domain holds (Xen's d->tot_pages).</summary>
+    public long TotPages { get; internal set; }
+
+    /// <summary>The most it may hold (d->max_pages, set by max_mem).</summary>
+    public long MaxPages { get; internal set; }
+
+    /// <summary>The balloon target the toolstack last set (memory/target; the store issue moves it into XenStore).</summary>
+    public long TargetPages { get; internal set; }
+
+    /// <summary>Populate-on-demand entries not yet backed by a frame: the outstanding reservation.</summary>
+    public long PodPages => P2m.PodEntries;
+
+    public P2mTable P2m { get; }
+
+    /// <summary>Frames the hypervisor holds for this domain's own structures (its paging pool), owned by DOMID_XEN.</summary>
+    internal List<uint> ReserveMfns { get; } = [];
+    public long ReservePages => ReserveMfns.Count;
+
+    public bool IsDying { get; internal set; }
+    public DomainStats Stats { get; } = new();
+
+    public override string ToString() => $"{Name} (domid {DomId})";
+}

@@ -1,0 +1,18 @@
+namespace Memvisor.Hypervisor.Domains;
+
+/// <summary>What the toolstack asks for when it builds a domain (the memory part of an xl.cfg).</summary>
+public sealed record DomainConfig
+{
+    public required string Name { get; init; }
+    /// <summary>xl.cfg memory: the pages the domain starts with (its initial target).</summary>
+    public required long MemoryPages { get; init; }
+    /// <summary>xl.cfg maxmem: max_pages, and the size of the guest's physical address space.</summary>
+    public required long MaxPages { get; init; }
+    public AllocationMode Allocation { get; init; } = AllocationMode.Static;
+    public int Vcpus { get; init; } = 1;
+    /// <summary>NUMA node to allocate from first; null lets the hypervisor pick the node with most free memory.</summary>
+    public int? PreferredNode { get; init; }
+    /// <summary>The floor the toolstack never sets the target below (dom0_mem's minimum; 0 for guests).</summary>
+    public long MinPages { get; init; }
+    public bool IsDom0 { get; init; }
+}

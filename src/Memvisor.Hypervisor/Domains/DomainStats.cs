@@ -1,0 +1,13 @@
+namespace Memvisor.Hypervisor.Domains;
+
+/// <summary>Counters the hypervisor keeps for a domain.</summary>
+public sealed class DomainStats
+{
+    public long PagesPopulated;
+    public long PagesReleased;
+    public long PodFaults;
+    public long Accesses;
+    public long Refusals;
+    /// <summary>Simulated time spent in the hypervisor on this domain's behalf, from the cost model.</summary>
+    public double HypervisorNs;
+}

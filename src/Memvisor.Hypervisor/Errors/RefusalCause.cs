@@ -1,0 +1,19 @@
+namespace Memvisor.Hypervisor.Errors;
+
+/// <summary>Why a request was refused; each cause has a sentence in <see cref="RefusedRequest.Message"/>.</summary>
+public enum RefusalCause
+{
+    OverMaxPages,
+    OutOfMemory,
+    NoSuchDomain,
+    BadGfn,
+    GfnAlreadyPopulated,
+    GfnNotPopulated,
+    BadOrder,
+    SizeMismatch,
+    BelowTotPages,
+    BelowDom0Minimum,
+    AboveMaxMem,
+    NotPermitted,
+    BadConfiguration,
+}

@@ -1,0 +1,24 @@
+namespace Memvisor.Hypervisor.Errors;
+
+/// <summary>A request the hypervisor or toolstack refused: when, for whom, which call, the errno and why.</summary>
+public sealed record RefusedRequest(long TimeNs, ushort DomId, string Domain, string Call, XenErrno Errno, RefusalCause Cause, long Requested, long Limit)
+{
+    /// <summary>The reason as a sentence.</summary>
+    public string Message => Cause switch
+    {
+        RefusalCause.OverMaxPages => $"{Call} for {Domain} asked for {Requested} pages but only {Limit} more fit under max_pages.",
+        RefusalCause.OutOfMemory => $"{Call} for {Domain} asked for {Requested} pages but the host had only {Limit} free.",
+        RefusalCause.NoSuchDomain => $"{Call} named domain {DomId}, which does not exist.",
+        RefusalCause.BadGfn => $"{Call} for {Domain} named gfn {Requested}, beyond the domain's physical address space of {Limit} pages.",
+        RefusalCause.GfnAlreadyPopulated => $"{Call} for {Domain} asked to populate gfn {Requested}, which is already populated.",
+        RefusalCause.GfnNotPopulated => $"{Call} for {Domain} named gfn {Requested}, which holds no page.",
+        RefusalCause.BadOrder => $"{Call} for {Domain} used extent order {Requested}, above the limit of {Limit}.",
+        RefusalCause.SizeMismatch => $"{Call} for {Domain} would trade {Requested} pages for {Limit}; both sides must be the same size.",
+        RefusalCause.BelowTotPages => $"{Call} for {Domain} asked for a maximum of {Requested} pages, below the {Limit} it holds.",
+        RefusalCause.BelowDom0Minimum => $"{Call} for {Domain} asked for {Requested} pages, below dom0's minimum of {Limit}.",
+        RefusalCause.AboveMaxMem => $"{Call} for {Domain} asked for {Requested} pages, above its maxmem of {Limit}.",
+        RefusalCause.NotPermitted => $"{Call} is not permitted on {Domain}.",
+        RefusalCause.BadConfiguration => $"{Call} for {Domain} had memory {Requested} pages above maxmem {Limit}.",
+        _ => $"{Call} for {Domain} was refused ({Errno}).",
+    };
+}

@@ -1,0 +1,188 @@
+using Memvisor.Hypervisor.Accounting;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Hypervisor.Memory;
+using Memvisor.Hypervisor.P2m;
+using Memvisor.Hypervisor.Seam;
+using Memvisor.Machine;
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Time;
+
+namespace Memvisor.Hypervisor;
+
+/// <summary>
+/// The hypervisor's memory manager: owns machine memory and the m2p, builds and destroys domains, and serves the
+/// memory_op hypercalls (see <see cref="MemoryOp"/>). Follows Xen's xen/common/domain.c and memory.c.
+/// </summary>
+public sealed class Hypervisor
+{
+    /// <summary>Machine memory Xen itself keeps per frame: 32-byte page_info plus 8-byte m2p entry, taken from the host at boot.</summary>
+    public const int XenBytesPerFrame = 40;
+
+    private readonly List<Domain> _domains = [];
+    private readonly Dictionary<ushort, Domain> _byId = [];
+    private ushort _nextDomId = 1;
+
+    public Hypervisor(MachineMemory machine, CostModel costs, Func<long> now)
+    {
+        Machine = machine;
+        Costs = costs;
+        Now = now;
+        M2p = new M2p(machine.TotalFrames);
+        Refusals = new RefusalLog(now);
+        MemoryOp = new MemoryOp(this);
+        BootPages = (machine.TotalFrames * XenBytesPerFrame + PageSize.Bytes - 1) / PageSize.Bytes;
+        for (long i = 0; i < BootPages; i++)
+        {
+            if (!machine.TryAllocate(0, 0, DomIds.Xen, out uint mfn))
+                throw new ArgumentException("The machine is too small to hold the hypervisor's own frame table.", nameof(machine));
+            machine.Frames[mfn].Flags |= FrameFlags.XenHeap;
+        }
+    }
+
+    public MachineMemory Machine { get; }
+    public CostModel Costs { get; }
+    public Func<long> Now { get; }
+    public M2p M2p { get; }
+    public RefusalLog Refusals { get; }
+    public MemoryOp MemoryOp { get; }
+
+    /// <summary>Frames the hypervisor took at boot for its own frame table and m2p.</summary>
+    public long BootPages { get; }
+
+    /// <summary>Live domains in domid order.</summary>
+    public IReadOnlyList<Domain> Domains => _domains;
+
+    public Domain? Find(ushort domid) => _byId.GetValueOrDefault(domid);
+    public Domain? Find(string name) => _domains.Find(d => d.Name == name);
+
+    /// <summary>Frames for a domain's paging pool, as libxl sizes it (libxl_get_required_shadow_memory: 1 MiB per vCPU + 8 KiB per MiB of maxmem).</summary>
+    public static long ReservePagesFor(DomainConfig config) =>
+        config.IsDom0 ? 0 : 256L * config.Vcpus + 2 * PageSize.ToMiB(config.MaxPages);
+
+    /// <summary>Builds a domain: takes its reserve, then populates all its memory (static) or reserves it (on-demand). All or nothing.</summary>
+    public XenErrno CreateDomain(DomainConfig config, out Domain? domain)
+    {
+        domain = null;
+        if (config.MemoryPages > config.MaxPages || config.MemoryPages < 0)
+            return Refusals.Record(DomIds.Invalid, config.Name, "create", XenErrno.EINVAL, RefusalCause.BadConfiguration, config.MemoryPages, config.MaxPages);
+        ushort domid = config.IsDom0 ? DomIds.Dom0 : _nextDomId;
+        if (!config.IsDom0 && domid >= DomIds.FirstReserved || _byId.ContainsKey(domid))
+            return Refusals.Record(domid, config.Name, "create", XenErrno.EINVAL, RefusalCause.NotPermitted, 0, 0);
+
+        long needed = ReservePagesFor(config) + (config.Allocation == AllocationMode.Static ? config.MemoryPages : 0);
+        if (needed > Machine.FreeFrames)
+            return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
+
+        int node = config.PreferredNode ?? NodeWithMostFreeMemory();
+        var d = new Domain(domid, config, node);
+        if (!GrowReserve(d, ReservePagesFor(config)))
+        {
+            ReleaseReserve(d);
+            return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
+        }
+        if (config.Allocation == AllocationMode.Static)
+        {
+            if (MemoryOp.PopulateRange(d, 0, config.MemoryPages) != XenErrno.Ok)
+            {
+                ReleaseAll(d);
+                return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
+            }
+        }
+        else
+        {
+            for (long gfn = 0; gfn < config.MemoryPages; gfn++)
+                d.P2m.Set((ulong)gfn, P2mEntry.PopulateOnDemand);
+        }
+        d.Stats.HypervisorNs += Costs.DomainBuildNs;
+        if (!config.IsDom0) _nextDomId++;
+        Register(d);
+        domain = d;
+        return XenErrno.Ok;
+    }
+
+    /// <summary>Destroys a domain: its frames go back to the heap scrub-pending, its reserve is returned. dom0 cannot be destroyed.</summary>
+    public XenErrno DestroyDomain(ushort domid)
+    {
+        if (!_byId.TryGetValue(domid, out var d))
+            return Refusals.Record(domid, $"domain {domid}", "destroy", XenErrno.ESRCH, RefusalCause.NoSuchDomain, 0, 0);
+        if (d.IsDom0)
+            return Refusals.Record(domid, d.Name, "destroy", XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
+        d.IsDying = true;
+        ReleaseAll(d);
+        _byId.Remove(domid);
+        _domains.Remove(d);
+        return XenErrno.Ok;
+    }
+
+    /// <summary>The host's memory as squeezed sees it, and whether it adds up.</summary>
+    public HostAccounting Account()
+    {
+        long owned = 0, reserve = 0;
+        foreach (var d in _domains)
+        {
+            owned += d.TotPages;
+            reserve += d.ReservePages;
+        }
+        return new HostAccounting(Machine.TotalFrames, Machine.FreeFrames, Machine.Scrubber.PendingFrames, owned, 0, BootPages + reserve);
+    }
+
+    /// <summary>Gives a domain the port its guest kernel uses to reach the hypervisor.</summary>
+    public IGuestMemory PortFor(Domain domain) => new DomainPort(this, domain);
+
+    /// <summary>Grows or shrinks the domain's reserve to <paramref name="pages"/>; false (and no change) if the host is out of frames.</summary>
+    internal bool GrowReserve(Domain d, long pages)
+    {
+        long add = pages - d.ReservePages;
+        if (add > Machine.FreeFrames) return false;
+        while (d.ReservePages < pages)
+        {
+            if (!Machine.TryAllocate(0, d.PreferredNode, DomIds.Xen, out uint mfn)) return false;
+            d.ReserveMfns.Add(mfn);
+        }
+        while (d.ReservePages > pages)
+        {
+            int last = d.ReserveMfns.Count - 1;
+            Machine.Free(d.ReserveMfns[last], 0);
+            d.ReserveMfns.RemoveAt(last);
+        }
+        return true;
+    }
+
+    private void ReleaseReserve(Domain d)
+    {
+        foreach (uint mfn in d.ReserveMfns) Machine.Free(mfn, 0);
+        d.ReserveMfns.Clear();
+    }
+
+    private void ReleaseAll(Domain d)
+    {
+        d.P2m.ForEachPresent((gfn, e) =>
+        {
+            if (e.HasFrame)
+            {
+                M2p[e.Mfn] = P2m.M2p.Invalid;
+                Machine.Free(e.Mfn, 0);
+                d.Stats.PagesReleased++;
+            }
+            d.P2m.Set(gfn, P2mEntry.Invalid);
+        });
+        d.TotPages = 0;
+        ReleaseReserve(d);
+    }
+
+    private void Register(Domain d)
+    {
+        _byId.Add(d.DomId, d);
+        int at = _domains.FindIndex(x => x.DomId > d.DomId);
+        if (at < 0) _domains.Add(d); else _domains.Insert(at, d);
+    }
+
+    private int NodeWithMostFreeMemory()
+    {
+        int best = 0;
+        for (int n = 1; n < Machine.Nodes.Count; n++)
+            if (Machine.Nodes[n].FreePages > Machine.Nodes[best].FreePages) best = n;
+        return best;
+    }
+}

@@ -1,0 +1,95 @@
+namespace Memvisor.Hypervisor.P2m;
+
+/// <summary>
+/// A domain's p2m: gfn to (mfn, type), kept as a two-level radix like Xen's p2m tree, with 512-entry leaves
+/// (one 4 KiB table page each) allocated only where entries exist. Lookups allocate nothing.
+/// </summary>
+public sealed class P2mTable
+{
+    public const int LeafShift = 9;
+    public const int LeafEntries = 1 << LeafShift;
+    private const int LeafMask = LeafEntries - 1;
+
+    private ulong[]?[] _leaves;
+    private ushort[] _leafUse;
+
+    public P2mTable(ulong capacityGfns)
+    {
+        Capacity = capacityGfns;
+        long leaves = (long)((capacityGfns + LeafMask) >> LeafShift);
+        _leaves = new ulong[]?[leaves];
+        _leafUse = new ushort[leaves];
+    }
+
+    /// <summary>The domain's physical address space: gfns 0 .. Capacity-1.</summary>
+    public ulong Capacity { get; private set; }
+    public long RamEntries { get; private set; }
+    public long PodEntries { get; private set; }
+    public int LeafCount { get; private set; }
+
+    /// <summary>Bytes this p2m occupies: its leaves and the top-level array.</summary>
+    public long SizeInBytes => (long)LeafCount * LeafEntries * sizeof(ulong) + _leaves.LongLength * (IntPtr.Size + sizeof(ushort));
+
+    public P2mEntry Get(ulong gfn)
+    {
+        if (gfn >= Capacity) return P2mEntry.Invalid;
+        var leaf = _leaves[gfn >> LeafShift];
+        return leaf is null ? P2mEntry.Invalid : new P2mEntry(leaf[gfn & LeafMask]);
+    }
+
+    public void Set(ulong gfn, P2mEntry entry)
+    {
+        if (gfn >= Capacity)
+            throw new ArgumentOutOfRangeException(nameof(gfn), gfn, "The gfn is beyond this p2m; callers check Capacity first.");
+        long index = (long)(gfn >> LeafShift);
+        var leaf = _leaves[index];
+        if (leaf is null)
+        {
+            if (entry.Type == P2mType.Invalid) return;
+            leaf = _leaves[index] = new ulong[LeafEntries];
+            LeafCount++;
+        }
+        var old = new P2mEntry(leaf[gfn & LeafMask]);
+        Count(old.Type, -1);
+        Count(entry.Type, +1);
+        if (old.Type == P2mType.Invalid && entry.Type != P2mType.Invalid) _leafUse[index]++;
+        else if (old.Type != P2mType.Invalid && entry.Type == P2mType.Invalid) _leafUse[index]--;
+        leaf[gfn & LeafMask] = entry.Raw;
+        if (_leafUse[index] == 0)
+        {
+            _leaves[index] = null;
+            LeafCount--;
+        }
+    }
+
+    /// <summary>Grows the physical address space (mem-max raised); entries are kept.</summary>
+    public void Grow(ulong capacityGfns)
+    {
+        if (capacityGfns <= Capacity) return;
+        long leaves = (long)((capacityGfns + LeafMask) >> LeafShift);
+        Array.Resize(ref _leaves, (int)leaves);
+        Array.Resize(ref _leafUse, (int)leaves);
+        Capacity = capacityGfns;
+    }
+
+    /// <summary>Visits every entry that is not invalid, in gfn order.</summary>
+    public void ForEachPresent(Action<ulong, P2mEntry> visit)
+    {
+        for (long i = 0; i < _leaves.LongLength; i++)
+        {
+            var leaf = _leaves[i];
+            if (leaf is null) continue;
+            for (int j = 0; j < LeafEntries; j++)
+            {
+                var e = new P2mEntry(leaf[j]);
+                if (e.Type != P2mType.Invalid) visit(((ulong)i << LeafShift) | (uint)j, e);
+            }
+        }
+    }
+
+    private void Count(P2mType type, int delta)
+    {
+        if (type == P2mType.Ram) RamEntries += delta;
+        else if (type == P2mType.PopulateOnDemand) PodEntries += delta;
+    }
+}

@@ -1,0 +1,12 @@
+namespace Memvisor.Hypervisor.Seam;
+
+/// <summary>What happened when a guest touched one of its pages.</summary>
+public enum AccessOutcome
+{
+    /// <summary>The gfn was backed; the access went straight through.</summary>
+    Hit,
+    /// <summary>The gfn was populate-on-demand; the hypervisor backed it with a fresh frame first.</summary>
+    PopulatedOnDemand,
+    /// <summary>The access could not be served (no page at that gfn, or no frame to back it); it is counted, not thrown.</summary>
+    Refused,
+}

@@ -1,0 +1,86 @@
+using System.Buffers.Binary;
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Randomness;
+
+namespace Memvisor.Machine.Content;
+
+/// <summary>
+/// Generates the bytes of a synthetic page from its class and seed, deterministically: the same class and seed
+/// give the same 4 KiB on every run and machine. Each class has the byte statistics of its kind of page
+/// (zero, code, text-like data, random data), so that hashing, zero detection and compression act on realistic input.
+/// </summary>
+public static class ContentGenerator
+{
+    private static readonly byte[][] Words = BuildWords();
+    private static readonly byte[][] Opcodes = BuildOpcodes();
+
+    public static void Fill(ContentClass cls, ulong seed, Span<byte> page)
+    {
+        if (page.Length != PageSize.Bytes)
+            throw new ArgumentException($"A page buffer must be {PageSize.Bytes} bytes, not {page.Length}.", nameof(page));
+        var rng = new DeterministicRandom(DeterministicRandom.Mix(seed) ^ ((ulong)cls * 0xA24BAED4963EE407UL));
+        switch (cls)
+        {
+            case ContentClass.Zero:
+                page.Clear();
+                break;
+            case ContentClass.Incompressible:
+                for (int i = 0; i < page.Length; i += 8)
+                    BinaryPrimitives.WriteUInt64LittleEndian(page[i..], rng.NextUInt64());
+                break;
+            case ContentClass.Compressible:
+                FillFromTokens(page, Words, ref rng, immediateChance: 0);
+                break;
+            case ContentClass.KernelText:
+            case ContentClass.SharedLibrary:
+                FillFromTokens(page, Opcodes, ref rng, immediateChance: 0.3);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(cls), cls, "This content class has no generator.");
+        }
+    }
+
+    /// <summary>Fills the page with tokens drawn with a skewed (roughly Zipf) choice, optionally followed by 4-byte immediates.</summary>
+    private static void FillFromTokens(Span<byte> page, byte[][] tokens, ref DeterministicRandom rng, double immediateChance)
+    {
+        int pos = 0;
+        while (pos < page.Length)
+        {
+            // Square of a uniform variate skews the choice toward the first tokens, as real code and text do.
+            double u = rng.NextDouble();
+            var token = tokens[(int)(u * u * tokens.Length)];
+            int n = Math.Min(token.Length, page.Length - pos);
+            token.AsSpan(0, n).CopyTo(page[pos..]);
+            pos += n;
+            if (immediateChance > 0 && pos + 4 <= page.Length && rng.NextDouble() < immediateChance)
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(page[pos..], (uint)rng.NextUInt64());
+                pos += 4;
+            }
+        }
+    }
+
+    private static byte[][] BuildWords()
+    {
+        string[] words =
+        [
+            "the ", "memory ", "page ", "of ", "and ", "domain ", "frame ", "to ", "in ", "guest ", "balloon ", "is ",
+            "a ", "host ", "table ", "for ", "with ", "that ", "map ", "on ", "free ", "by ", "size ", "heap ",
+            "order ", "list ", "node ", "data\n", "value=", "0x0000", "{\"id\":", "},", "null, ", "error ", "request ",
+            "response ", "cache ", "index ", "user ", "session ", "2026-11-21T", "GET /", "200 OK\n", "Content-Length: ",
+        ];
+        return words.Select(w => System.Text.Encoding.ASCII.GetBytes(w)).ToArray();
+    }
+
+    private static byte[][] BuildOpcodes()
+    {
+        // Common x86-64 instruction encodings (push/pop, mov, call, ret, lea, cmp, jcc, nop padding).
+        return
+        [
+            [0x55], [0x48, 0x89, 0xE5], [0x5D], [0xC3], [0x48, 0x8B, 0x45], [0x48, 0x89, 0x45], [0xE8], [0x48, 0x83, 0xEC],
+            [0x48, 0x83, 0xC4], [0x48, 0x8D, 0x05], [0x0F, 0x1F, 0x44, 0x00, 0x00], [0x85, 0xC0], [0x74], [0x75], [0xEB],
+            [0x48, 0x39, 0xC7], [0x41, 0x54], [0x41, 0x5C], [0x53], [0x5B], [0x31, 0xC0], [0x48, 0x85, 0xFF], [0x0F, 0x84],
+            [0x0F, 0x85], [0xFF, 0x15], [0xCC], [0x90], [0x66, 0x90], [0x48, 0xC7, 0xC0], [0x8B, 0x07], [0x89, 0x07], [0xF3, 0xC3],
+        ];
+    }
+}

@@ -1,0 +1,37 @@
+namespace Memvisor.Machine.Content;
+
+/// <summary>
+/// A compact 8-byte name for a page's bytes: the zero page, a synthetic page (class and 56-bit seed, whose bytes
+/// are generated on demand) or a page held in the <see cref="ContentStore"/> (by id). Decisions about contents
+/// are made from the bytes this names, never from the handle itself.
+/// </summary>
+public readonly record struct ContentHandle(ulong Raw)
+{
+    private const int KindShift = 60;
+    private const int ClassShift = 56;
+    private const ulong PayloadMask = (1UL << ClassShift) - 1;
+    private const ulong SyntheticKind = 1;
+    private const ulong StoredKind = 2;
+
+    public static readonly ContentHandle Zero = new(0);
+
+    public bool IsZero => Raw == 0;
+    public bool IsSynthetic => Raw >> KindShift == SyntheticKind;
+    public bool IsStored => Raw >> KindShift == StoredKind;
+
+    public ContentClass SyntheticClass => (ContentClass)((Raw >> ClassShift) & 0xF);
+    public ulong Seed => Raw & PayloadMask;
+    public int StoredId => (int)(Raw & PayloadMask);
+
+    public static ContentHandle Synthetic(ContentClass cls, ulong seed) =>
+        cls == ContentClass.Zero ? Zero : new((SyntheticKind << KindShift) | ((ulong)cls << ClassShift) | (seed & PayloadMask));
+
+    /// <summary>Page <paramref name="pageIndex"/> of image <paramref name="imageId"/> (an OS image or a library build): the same for every guest that maps it.</summary>
+    public static ContentHandle ImagePage(ContentClass cls, uint imageId, uint pageIndex) =>
+        Synthetic(cls, ((ulong)(imageId & 0xFFFFFF) << 32) | pageIndex);
+
+    public static ContentHandle Stored(int id) => new((StoredKind << KindShift) | (uint)id);
+
+    public override string ToString() =>
+        IsZero ? "zero" : IsStored ? $"stored#{StoredId}" : $"{SyntheticClass}:{Seed:x}";
+}

@@ -1,0 +1,139 @@
+using Memvisor.Machine.Frames;
+using Memvisor.Native;
+
+namespace Memvisor.Machine.Content;
+
+/// <summary>
+/// Real page bytes, deduplicated: a page is stored once per distinct content (xxHash to find candidates, a full
+/// byte compare to confirm) and reference counted by the frames whose handles name it. Zero pages are never
+/// stored (they become <see cref="ContentHandle.Zero"/>). Reading any handle always yields its bytes.
+/// </summary>
+public sealed class ContentStore
+{
+    private const int SlabPages = 256;
+    private const int NoId = -1;
+
+    private readonly List<byte[]> _slabs = [];
+    private ulong[] _hashes = new ulong[SlabPages];
+    private int[] _refs = new int[SlabPages];
+    private int[] _nextSameHash = new int[SlabPages];
+    private readonly Dictionary<ulong, int> _firstByHash = [];
+    private readonly Stack<int> _freeIds = new();
+    private int _highWater;
+
+    /// <summary>Distinct contents held.</summary>
+    public int DistinctContents { get; private set; }
+
+    /// <summary>References held on stored contents (frames naming them).</summary>
+    public long References { get; private set; }
+
+    /// <summary>Bytes of page storage allocated (slabs), including free slots.</summary>
+    public long AllocatedBytes => (long)_slabs.Count * SlabPages * PageSize.Bytes;
+
+    /// <summary>Stores <paramref name="page"/> (or finds its twin) and returns a handle holding one reference.</summary>
+    public ContentHandle Store(ReadOnlySpan<byte> page)
+    {
+        if (page.Length != PageSize.Bytes)
+            throw new ArgumentException($"A page must be {PageSize.Bytes} bytes, not {page.Length}.", nameof(page));
+        if (page.IndexOfAnyExcept((byte)0) < 0)
+            return ContentHandle.Zero;
+
+        ulong hash = XxHash.Hash64(page);
+        if (_firstByHash.TryGetValue(hash, out int id))
+        {
+            for (int candidate = id; candidate != NoId; candidate = _nextSameHash[candidate])
+            {
+                if (Bytes(candidate).SequenceEqual(page))
+                {
+                    _refs[candidate]++;
+                    References++;
+                    return ContentHandle.Stored(candidate);
+                }
+            }
+        }
+
+        int newId = AllocateId();
+        page.CopyTo(Bytes(newId));
+        _hashes[newId] = hash;
+        _refs[newId] = 1;
+        _nextSameHash[newId] = _firstByHash.TryGetValue(hash, out int head) ? head : NoId;
+        _firstByHash[hash] = newId;
+        DistinctContents++;
+        References++;
+        return ContentHandle.Stored(newId);
+    }
+
+    /// <summary>Takes another reference on a stored handle; zero and synthetic handles need none.</summary>
+    public void AddRef(ContentHandle handle)
+    {
+        if (!handle.IsStored) return;
+        _refs[handle.StoredId]++;
+        References++;
+    }
+
+    /// <summary>Drops a reference; the content is forgotten when the last one goes.</summary>
+    public void Release(ContentHandle handle)
+    {
+        if (!handle.IsStored) return;
+        int id = handle.StoredId;
+        References--;
+        if (--_refs[id] > 0) return;
+        Unlink(id);
+        DistinctContents--;
+        _freeIds.Push(id);
+    }
+
+    /// <summary>Writes the bytes <paramref name="handle"/> names into <paramref name="page"/>.</summary>
+    public void Read(ContentHandle handle, Span<byte> page)
+    {
+        if (handle.IsZero)
+            page[..PageSize.Bytes].Clear();
+        else if (handle.IsStored)
+            Bytes(handle.StoredId).CopyTo(page);
+        else
+            ContentGenerator.Fill(handle.SyntheticClass, handle.Seed, page[..PageSize.Bytes]);
+    }
+
+    public int ReferenceCount(ContentHandle handle) => handle.IsStored ? _refs[handle.StoredId] : 0;
+
+    private Span<byte> Bytes(int id) => _slabs[id / SlabPages].AsSpan((id % SlabPages) * PageSize.Bytes, PageSize.Bytes);
+
+    private int AllocateId()
+    {
+        if (_freeIds.Count > 0) return _freeIds.Pop();
+        int id = _highWater++;
+        if (id / SlabPages >= _slabs.Count)
+        {
+            _slabs.Add(new byte[SlabPages * PageSize.Bytes]);
+            int capacity = _slabs.Count * SlabPages;
+            if (capacity > _refs.Length)
+            {
+                int grown = Math.Max(capacity, _refs.Length * 2);
+                Array.Resize(ref _hashes, grown);
+                Array.Resize(ref _refs, grown);
+                Array.Resize(ref _nextSameHash, grown);
+            }
+        }
+        return id;
+    }
+
+    private void Unlink(int id)
+    {
+        ulong hash = _hashes[id];
+        int head = _firstByHash[hash];
+        if (head == id)
+        {
+            if (_nextSameHash[id] == NoId) _firstByHash.Remove(hash);
+            else _firstByHash[hash] = _nextSameHash[id];
+            return;
+        }
+        for (int prev = head; ; prev = _nextSameHash[prev])
+        {
+            if (_nextSameHash[prev] == id)
+            {
+                _nextSameHash[prev] = _nextSameHash[id];
+                return;
+            }
+        }
+    }
+}

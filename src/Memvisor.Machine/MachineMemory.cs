@@ -1,0 +1,121 @@
+using Memvisor.Machine.Content;
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Heap;
+using Memvisor.Machine.Scrub;
+
+namespace Memvisor.Machine;
+
+/// <summary>
+/// Machine memory: N frames split evenly over NUMA nodes, the frame table, one buddy heap per node, the scrubber
+/// and the content store that holds the frames' bytes. Allocation prefers a node and falls back to the others in
+/// order, as Xen's alloc_heap_pages does; a frame is always zero when it is handed out.
+/// </summary>
+public sealed class MachineMemory
+{
+    private readonly BuddyHeap[] _nodes;
+
+    public MachineMemory(long frames, int numaNodes)
+    {
+        if (numaNodes < 1 || numaNodes > 64)
+            throw new ArgumentOutOfRangeException(nameof(numaNodes), numaNodes, "A machine has between 1 and 64 NUMA nodes.");
+        if (frames < numaNodes)
+            throw new ArgumentOutOfRangeException(nameof(frames), frames, "A machine needs at least one frame per NUMA node.");
+        Frames = new FrameTable(frames);
+        Contents = new ContentStore();
+        Scrubber = new Scrubber(Frames, Contents);
+        _nodes = new BuddyHeap[numaNodes];
+        long perNode = frames / numaNodes;
+        uint first = 0;
+        for (int n = 0; n < numaNodes; n++)
+        {
+            uint count = (uint)(n == numaNodes - 1 ? frames - first : perNode);
+            _nodes[n] = new BuddyHeap(n, Frames, first, count);
+            _nodes[n].AddAllFrames();
+            first += count;
+        }
+    }
+
+    public FrameTable Frames { get; }
+    public ContentStore Contents { get; }
+    public Scrubber Scrubber { get; }
+    public IReadOnlyList<BuddyHeap> Nodes => _nodes;
+    public long TotalFrames => Frames.Count;
+
+    /// <summary>Frames in the heaps, scrubbed or not (host free memory as squeezed counts it).</summary>
+    public long FreeFrames
+    {
+        get
+        {
+            long free = 0;
+            foreach (var node in _nodes) free += node.FreePages;
+            return free;
+        }
+    }
+
+    /// <summary>Bytes of per-frame bookkeeping this layer keeps: frame table and heap links.</summary>
+    public long MetadataBytes
+    {
+        get
+        {
+            long bytes = Frames.SizeInBytes;
+            foreach (var node in _nodes) bytes += node.LinkBytes;
+            return bytes;
+        }
+    }
+
+    public int NodeOf(uint mfn)
+    {
+        foreach (var node in _nodes)
+            if (node.Contains(mfn)) return node.Node;
+        throw new ArgumentOutOfRangeException(nameof(mfn), mfn, "This mfn is beyond the machine's memory.");
+    }
+
+    /// <summary>
+    /// Allocates 2^order contiguous frames for <paramref name="owner"/>, on <paramref name="preferredNode"/> if it has
+    /// them, else on the next nodes in turn. Frames still holding old bytes are scrubbed before they are returned.
+    /// </summary>
+    public bool TryAllocate(int order, int preferredNode, ushort owner, out uint mfn)
+    {
+        for (int i = 0; i < _nodes.Length; i++)
+        {
+            var heap = _nodes[(preferredNode + i) % _nodes.Length];
+            if (!heap.TryAllocate(order, out mfn)) continue;
+            uint count = 1u << order;
+            for (uint j = 0; j < count; j++)
+            {
+                ref var f = ref Frames[mfn + j];
+                Scrubber.ScrubForAllocation(ref f);
+                f.Owner = owner;
+                f.Type = PageType.None;
+                f.TypeCount = 0;
+                f.RefCount = 0;
+            }
+            return true;
+        }
+        mfn = 0;
+        return false;
+    }
+
+    /// <summary>Returns 2^order frames to their node's heap; any holding non-zero bytes become scrub-pending.</summary>
+    public void Free(uint mfn, int order)
+    {
+        uint count = 1u << order;
+        for (uint j = 0; j < count; j++)
+            Scrubber.MarkFreed(ref Frames[mfn + j], mfn + j);
+        _nodes[NodeOf(mfn)].Free(mfn, order);
+    }
+
+    /// <summary>Copies the bytes of frame <paramref name="mfn"/> into <paramref name="page"/>.</summary>
+    public void ReadFrame(uint mfn, Span<byte> page) => Contents.Read(Frames[mfn].Content, page);
+
+    /// <summary>Stores real bytes into a frame (deduplicated in the content store).</summary>
+    public void WriteFrame(uint mfn, ReadOnlySpan<byte> page) => SetContent(mfn, Contents.Store(page));
+
+    /// <summary>Points a frame at a content the caller holds one reference on; the frame's old content is released.</summary>
+    public void SetContent(uint mfn, ContentHandle handle)
+    {
+        ref var f = ref Frames[mfn];
+        Contents.Release(f.Content);
+        f.Content = handle;
+    }
+}
