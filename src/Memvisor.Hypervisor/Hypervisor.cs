@@ -115,6 +115,23 @@ public sealed class Hypervisor
         return XenErrno.Ok;
     }
 
+    /// <summary>
+    /// The toolstack's write of memory/target (xl mem-set): refused above max_pages, and for dom0 below its minimum.
+    /// The guest's balloon moves toward it; nothing moves here.
+    /// </summary>
+    public XenErrno SetTarget(ushort domid, long pages)
+    {
+        const string call = "mem-set";
+        if (!_byId.TryGetValue(domid, out var d))
+            return Refusals.Record(domid, $"domain {domid}", call, XenErrno.ESRCH, RefusalCause.NoSuchDomain, pages, 0);
+        if (pages > d.MaxPages)
+            return Refusals.Record(domid, d.Name, call, XenErrno.EINVAL, RefusalCause.AboveMaxMem, pages, d.MaxPages);
+        if (pages < d.Config.MinPages)
+            return Refusals.Record(domid, d.Name, call, XenErrno.EPERM, RefusalCause.BelowDom0Minimum, pages, d.Config.MinPages);
+        d.TargetPages = pages;
+        return XenErrno.Ok;
+    }
+
     /// <summary>The host's memory as squeezed sees it, and whether it adds up.</summary>
     public HostAccounting Account()
     {

@@ -1,0 +1,92 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Memvisor.Machine.Frames;
+using Memvisor.Report;
+using Memvisor.Sim.Engine;
+using Memvisor.Sim.Scenarios;
+using Spectre.Console;
+
+namespace Memvisor.Cli.Commands;
+
+/// <summary><c>memvisor run [SCENARIO] [--seed N] [--out DIR]</c>: runs a scenario and writes its summary, time series, report and run figures.</summary>
+public static class RunCommand
+{
+    public static Command Build()
+    {
+        var scenario = new Argument<string?>("scenario")
+        {
+            Arity = ArgumentArity.ZeroOrOne,
+            Description = "A scenario YAML file, or the name of a built-in scenario (see 'memvisor scenarios'). Default: the built-in 'default'.",
+        };
+        var seed = new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed." };
+        var output = new Option<string?>("--out") { Description = "Directory for summary.json, timeseries.csv, report.html and run.json. Default: ./memvisor-out/<scenario name>/." };
+        var quiet = new Option<bool>("--quiet") { Description = "No progress bar and no table; only errors." };
+        var command = new Command("run", "Run a scenario: build the host and its domains, play the timeline, write the results.")
+        {
+            scenario, seed, output, quiet,
+        };
+        command.SetAction(p => Run(p.GetValue(scenario), p.GetValue(seed), p.GetValue(output), p.GetValue(quiet)));
+        return command;
+    }
+
+    public static int Run(string? scenarioArg, ulong? seed, string? outDir, bool quiet)
+    {
+        Scenario scenario;
+        try
+        {
+            scenario = ScenarioSource.Load(scenarioArg);
+        }
+        catch (ScenarioException e)
+        {
+            Errors.Print(e);
+            return ExitCodes.BadInput;
+        }
+
+        long baseline = RunInfo.ReadPeakRss();
+        var wall = Stopwatch.StartNew();
+        RunResult result;
+        if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            if (!quiet) AnsiConsole.MarkupLine($"Running [bold]{Markup.Escape(scenario.Name)}[/] ({scenario.DurationNs / 1e9:0.#} simulated seconds)...");
+            result = new Simulation(scenario, seed).Run();
+        }
+        else
+        {
+            result = null!;
+            AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask($"{Markup.Escape(scenario.Name)}: simulating {scenario.DurationNs / 1e9:0.#} s", maxValue: 1.0);
+                    result = new Simulation(scenario, seed).Run(done => task.Value = done);
+                });
+        }
+        wall.Stop();
+
+        string dir = outDir ?? Path.Combine("memvisor-out", scenario.Name);
+        var info = new RunInfo(wall.Elapsed.TotalSeconds, RunInfo.ReadPeakRss(), baseline, GC.GetTotalMemory(false));
+        ReportWriter.WriteAll(dir, result, info);
+
+        if (!quiet)
+        {
+            PrintList(result);
+            AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(Path.GetFullPath(dir))}[/]: summary.json, timeseries.csv, report.html, run.json");
+            if (result.ErrorsTotal > 0)
+                AnsiConsole.MarkupLine($"[yellow]{result.ErrorsTotal} request(s) were refused[/]; see errors in summary.json.");
+        }
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>The end state as <c>xl list</c> shows it, with MaxMem and tot_pages.</summary>
+    private static void PrintList(RunResult r)
+    {
+        var table = new Table().AddColumns("Name", "ID", "Mem", "MaxMem", "tot_pages");
+        foreach (var i in new[] { 1, 2, 3, 4 }) table.Columns[i].RightAligned();
+        foreach (var d in r.Domains.Where(d => d.State == DomainState.Running))
+            table.AddRow(Markup.Escape(d.Name), d.DomId.ToString(), PageSize.ToMiB(d.Domain!.TotPages).ToString(),
+                PageSize.ToMiB(d.Domain.MaxPages).ToString(), d.Domain.TotPages.ToString());
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"Host: {PageSize.ToMiB(r.Frames)} MiB, free {PageSize.ToMiB(r.End.FreeFrames)} MiB at the end (lowest {PageSize.ToMiB(r.FreePagesMin)} MiB), " +
+            $"{PageSize.ToMiB(r.End.ScrubPendingFrames)} MiB waiting to be scrubbed.");
+    }
+}

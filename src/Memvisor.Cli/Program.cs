@@ -1,0 +1,30 @@
+using System.CommandLine;
+using Memvisor.Cli;
+using Memvisor.Cli.Commands;
+using Memvisor.Native;
+
+try
+{
+    NativeProbe.EnsureLoaded();
+}
+catch (NativeLibraryMissingException e)
+{
+    Console.Error.WriteLine($"memvisor: {e.Message}");
+    return ExitCodes.Failure;
+}
+
+var root = new RootCommand("Memvisor: a hypervisor memory manager you can run. Machine frames, domains, p2m and memory_op hypercalls, " +
+                           "driven by scenarios of domains, workloads and toolstack actions on a deterministic simulated clock.")
+{
+    RunCommand.Build(),
+    ValidateCommand.Build(),
+    ScenariosCommand.Build(),
+};
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    foreach (var error in parse.Errors) Console.Error.WriteLine($"memvisor: {error.Message}");
+    Console.Error.WriteLine("Try 'memvisor --help'.");
+    return ExitCodes.BadInput;
+}
+return parse.Invoke();

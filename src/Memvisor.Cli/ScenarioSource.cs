@@ -1,0 +1,17 @@
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Cli;
+
+/// <summary>Finds a scenario from what the user typed: a file path, or the name of a built-in scenario.</summary>
+public static class ScenarioSource
+{
+    public static Scenario Load(string? argument)
+    {
+        if (argument is null) return BuiltinScenarios.Load(BuiltinScenarios.DefaultName);
+        if (File.Exists(argument)) return ScenarioLoader.LoadFile(argument);
+        string name = argument.StartsWith("builtin:", StringComparison.Ordinal) ? argument["builtin:".Length..] : argument;
+        if (BuiltinScenarios.Exists(name)) return BuiltinScenarios.Load(name);
+        throw new ScenarioException([new ScenarioError(argument, 0, 0, "(file)",
+            $"there is no such file, nor a built-in scenario of that name (the built-in scenarios are {string.Join(", ", BuiltinScenarios.Names)}).")]);
+    }
+}

@@ -1,0 +1,80 @@
+using System.Numerics;
+
+namespace Memvisor.Guest.Kernel;
+
+/// <summary>A bit per gfn, with word-at-a-time searches; 1/8 byte per guest page.</summary>
+public sealed class GfnBitmap
+{
+    private ulong[] _words;
+
+    public GfnBitmap(long bits)
+    {
+        _words = new ulong[(bits + 63) / 64];
+        Length = bits;
+    }
+
+    public long Length { get; private set; }
+    public long Count { get; private set; }
+    internal ulong[] Words => _words;
+    public int WordCount => _words.Length;
+
+    public bool this[long bit] => (_words[bit >> 6] & (1UL << (int)(bit & 63))) != 0;
+
+    public void Set(long bit)
+    {
+        ref ulong w = ref _words[bit >> 6];
+        ulong m = 1UL << (int)(bit & 63);
+        if ((w & m) == 0) { w |= m; Count++; }
+    }
+
+    public void Clear(long bit)
+    {
+        ref ulong w = ref _words[bit >> 6];
+        ulong m = 1UL << (int)(bit & 63);
+        if ((w & m) != 0) { w &= ~m; Count--; }
+    }
+
+    public void Grow(long bits)
+    {
+        if (bits <= Length) return;
+        Array.Resize(ref _words, (int)((bits + 63) / 64));
+        Length = bits;
+    }
+
+    /// <summary>The lowest bit set in (this AND NOT <paramref name="exclude"/>) at or after word <paramref name="startWord"/>, wrapping once; -1 if none.</summary>
+    public long FindSetExcluding(GfnBitmap exclude, int startWord)
+    {
+        int n = _words.Length;
+        for (int k = 0; k < n; k++)
+        {
+            int i = (startWord + k) % n;
+            ulong w = _words[i] & ~(i < exclude._words.Length ? exclude._words[i] : 0);
+            if (w != 0) return ((long)i << 6) + BitOperations.TrailingZeroCount(w);
+        }
+        return -1;
+    }
+
+    /// <summary>The highest bit set in (this AND NOT <paramref name="exclude"/>) at or below word <paramref name="startWord"/>; -1 if none.</summary>
+    public long FindLastSetExcluding(GfnBitmap exclude, int startWord)
+    {
+        for (int i = Math.Min(startWord, _words.Length - 1); i >= 0; i--)
+        {
+            ulong w = _words[i] & ~(i < exclude._words.Length ? exclude._words[i] : 0);
+            if (w != 0) return ((long)i << 6) + 63 - BitOperations.LeadingZeroCount(w);
+        }
+        return -1;
+    }
+
+    /// <summary>The lowest clear bit below <see cref="Length"/> at or after word <paramref name="startWord"/>; -1 if all are set.</summary>
+    public long FindClear(int startWord)
+    {
+        for (int i = startWord; i < _words.Length; i++)
+        {
+            ulong w = ~_words[i];
+            if (w == 0) continue;
+            long bit = ((long)i << 6) + BitOperations.TrailingZeroCount(w);
+            return bit < Length ? bit : -1;
+        }
+        return -1;
+    }
+}

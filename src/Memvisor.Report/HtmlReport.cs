@@ -1,0 +1,83 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Memvisor.Machine.Frames;
+using Memvisor.Sim.Engine;
+
+namespace Memvisor.Report;
+
+/// <summary>report.html: a self-contained page with the host's and each domain's memory over simulated time as SVG charts, and the end state as a table.</summary>
+public static class HtmlReport
+{
+    private const int Width = 900, Height = 320, Left = 70, Right = 180, Top = 20, Bottom = 40;
+    private static readonly string[] Palette =
+        ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+    public static void Write(Stream output, RunResult r)
+    {
+        var html = new StringBuilder();
+        html.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>Memvisor: ")
+            .Append(Encode(r.Scenario.Name))
+            .Append("</title><style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}td:first-child{text-align:left}</style></head><body>");
+        html.Append("<h1>").Append(Encode(r.Scenario.Name)).Append("</h1>");
+        html.Append(CultureInfo.InvariantCulture, $"<p>Seed {r.Seed}, {r.Scenario.DurationNs / 1e9:0.#} simulated seconds, host of {PageSize.ToMiB(r.Frames)} MiB on {r.Scenario.Host.NumaNodes} NUMA node(s). ");
+        html.Append(CultureInfo.InvariantCulture, $"Accounting {(r.AccountingHeld ? "added up at every step" : "<b>did not add up</b>")}; {r.ErrorsTotal} refused request(s).</p>");
+
+        var cols = r.Timeseries.Columns;
+        html.Append("<h2>Host memory (MiB)</h2>");
+        Chart(html, r, [0, 1, 2], i => cols[i].Replace("host_", "").Replace("_pages", ""));
+        html.Append("<h2>Domain memory: tot_pages (MiB)</h2>");
+        Chart(html, r, Enumerable.Range(3, cols.Count - 3).ToArray(), i => cols[i].Replace("_tot_pages", ""));
+
+        html.Append("<h2>Domains at the end</h2><table><tr><th>Name</th><th>ID</th><th>State</th><th>Mem (MiB)</th><th>MaxMem (MiB)</th><th>tot_pages</th></tr>");
+        foreach (var d in r.Domains.Where(d => d.State != DomainState.NotCreated))
+        {
+            long tot = d.State == DomainState.Running ? d.Domain!.TotPages : d.FinalTotPages;
+            long max = d.State == DomainState.Running ? d.Domain!.MaxPages : d.FinalMaxPages;
+            html.Append(CultureInfo.InvariantCulture,
+                $"<tr><td>{Encode(d.Name)}</td><td>{d.DomId}</td><td>{d.State.ToString().ToLowerInvariant()}</td><td>{PageSize.ToMiB(tot)}</td><td>{PageSize.ToMiB(max)}</td><td>{tot}</td></tr>");
+        }
+        html.Append("</table></body></html>\n");
+        var bytes = Encoding.UTF8.GetBytes(html.ToString());
+        output.Write(bytes);
+    }
+
+    private static void Chart(StringBuilder html, RunResult r, int[] columns, Func<int, string> label)
+    {
+        var rows = r.Timeseries.Rows;
+        double tMax = Math.Max(1, r.Scenario.DurationNs / 1e9);
+        double yMax = 1;
+        foreach (var (_, values) in rows)
+            foreach (int c in columns)
+                if (values[c] is long v) yMax = Math.Max(yMax, PageSize.ToMiB(v));
+        int plotW = Width - Left - Right, plotH = Height - Top - Bottom;
+        html.Append(CultureInfo.InvariantCulture, $"<svg width=\"{Width}\" height=\"{Height}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\">");
+        html.Append(CultureInfo.InvariantCulture, $"<rect x=\"{Left}\" y=\"{Top}\" width=\"{plotW}\" height=\"{plotH}\" fill=\"none\" stroke=\"#999\"/>");
+        for (int k = 0; k <= 4; k++)
+        {
+            double y = Top + plotH - plotH * k / 4.0;
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 5}\" y=\"{y + 4:0.#}\" text-anchor=\"end\">{yMax * k / 4:0}</text>");
+            double x = Left + plotW * k / 4.0;
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{x:0.#}\" y=\"{Height - Bottom + 15}\" text-anchor=\"middle\">{tMax * k / 4:0.#}s</text>");
+        }
+        for (int s = 0; s < columns.Length; s++)
+        {
+            int c = columns[s];
+            string color = Palette[s % Palette.Length];
+            var path = new StringBuilder();
+            bool pen = false;
+            foreach (var (time, values) in rows)
+            {
+                if (values[c] is not long v) { pen = false; continue; }
+                double x = Left + plotW * (time / 1e9) / tMax, y = Top + plotH - plotH * PageSize.ToMiB(v) / yMax;
+                path.Append(pen ? " L" : " M").Append(x.ToString("0.#", CultureInfo.InvariantCulture)).Append(',').Append(y.ToString("0.#", CultureInfo.InvariantCulture));
+                pen = true;
+            }
+            html.Append(CultureInfo.InvariantCulture, $"<path d=\"{path}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\"/>");
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Width - Right + 10}\" y=\"{Top + 12 + 13 * s}\" fill=\"{color}\">{Encode(label(c))}</text>");
+        }
+        html.Append("</svg>");
+    }
+
+    private static string Encode(string s) => WebUtility.HtmlEncode(s);
+}

@@ -1,0 +1,52 @@
+using System.Text.Json;
+using Memvisor.Sim.Engine;
+
+namespace Memvisor.Report;
+
+/// <summary>Wall-clock and process figures of one run (run.json): not deterministic, so kept out of summary.json.</summary>
+public sealed record RunInfo(double WallSeconds, long PeakRssBytes, long BaselineRssBytes, long GcHeapBytes)
+{
+    /// <summary>The process's peak resident set (VmHWM from /proc/self/status), in bytes; 0 where unknown.</summary>
+    public static long ReadPeakRss()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line[6..].Trim().Split(' ')[0]) * 1024;
+        }
+        catch (IOException)
+        {
+        }
+        return Environment.WorkingSet;
+    }
+
+    public void Write(Stream output, RunResult r)
+    {
+        using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true });
+        w.WriteStartObject();
+        w.WriteString("scenario", r.Scenario.Name);
+        w.WriteNumber("wall_seconds", Math.Round(WallSeconds, 3));
+        w.WriteNumber("simulated_seconds", r.Scenario.DurationNs / 1e9);
+        w.WriteNumber("events", r.EventsProcessed);
+        w.WriteNumber("events_per_second", WallSeconds > 0 ? Math.Round(r.EventsProcessed / WallSeconds, 1) : 0);
+        long accesses = r.Domains.Sum(d => d.Guest?.Stats.Accesses ?? 0);
+        w.WriteNumber("guest_accesses", accesses);
+        w.WriteNumber("guest_accesses_per_second", WallSeconds > 0 ? Math.Round(accesses / WallSeconds, 1) : 0);
+        w.WriteNumber("frames", r.Frames);
+        w.WriteNumber("peak_rss_bytes", PeakRssBytes);
+        w.WriteNumber("baseline_rss_bytes", BaselineRssBytes);
+        w.WriteNumber("peak_rss_per_frame_bytes", Math.Round((double)PeakRssBytes / r.Frames, 2));
+        w.WriteNumber("model_rss_per_frame_bytes", Math.Round((double)(PeakRssBytes - BaselineRssBytes) / r.Frames, 2));
+        w.WriteNumber("gc_heap_bytes", GcHeapBytes);
+        w.WriteStartObject("metadata_bytes");
+        w.WriteNumber("frame_table", r.PeakMetadata.FrameTable);
+        w.WriteNumber("heap_links", r.PeakMetadata.HeapLinks);
+        w.WriteNumber("m2p", r.PeakMetadata.M2p);
+        w.WriteNumber("p2m_peak", r.PeakMetadata.P2m);
+        w.WriteNumber("total", r.PeakMetadata.Total);
+        w.WriteNumber("per_frame", Math.Round(r.PeakMetadata.PerFrame, 2));
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+}

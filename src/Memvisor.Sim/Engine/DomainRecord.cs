@@ -1,0 +1,27 @@
+using Memvisor.Guest.Kernel;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Sim.Engine;
+
+public enum DomainState { NotCreated, Running, Destroyed, Failed }
+
+/// <summary>One domain instance of a scenario across its life: its spec, the hypervisor's domain and the guest model running in it.</summary>
+public sealed class DomainRecord(string name, DomainSpec? spec, int column)
+{
+    public string Name { get; } = name;
+    /// <summary>The scenario's spec; null for dom0.</summary>
+    public DomainSpec? Spec { get; } = spec;
+    /// <summary>Position of this instance's column in the time series.</summary>
+    public int Column { get; } = column;
+    public DomainState State { get; set; }
+    public Domain? Domain { get; set; }
+    public GuestKernel? Guest { get; set; }
+    public long CreatedAtNs { get; set; } = -1;
+    public long DestroyedAtNs { get; set; } = -1;
+    public ushort DomId { get; set; }
+    /// <summary>Values kept when the domain is destroyed, for the summary.</summary>
+    public long FinalTotPages { get; set; }
+    public long FinalMaxPages { get; set; }
+    public long FinalTargetPages { get; set; }
+}

@@ -1,0 +1,37 @@
+using Memvisor.Hypervisor.Accounting;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Sim.Metrics;
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Sim.Engine;
+
+/// <summary>Everything a run produced that is deterministic (the summary and the time series), plus engine counters.</summary>
+public sealed record RunResult
+{
+    public required Scenario Scenario { get; init; }
+    public required ulong Seed { get; init; }
+    public required long Frames { get; init; }
+    public required long Dom0Pages { get; init; }
+    public required long HypervisorBootPages { get; init; }
+    public required long FreePagesMin { get; init; }
+    public required HostAccounting End { get; init; }
+    public required bool AccountingHeld { get; init; }
+    public required long ScrubbedIdle { get; init; }
+    public required long ScrubbedOnAllocation { get; init; }
+    public required long LargestFreeOrder { get; init; }
+    public required double UnusableFreeIndexOrder9 { get; init; }
+    public required IReadOnlyList<DomainRecord> Domains { get; init; }
+    public required IReadOnlyList<RefusedRequest> Errors { get; init; }
+    public required long ErrorsTotal { get; init; }
+    public required Timeseries Timeseries { get; init; }
+    public required long EventsProcessed { get; init; }
+    /// <summary>Peak bytes of per-frame bookkeeping: frame table, heap links, m2p and every p2m.</summary>
+    public required MetadataBytes PeakMetadata { get; init; }
+}
+
+/// <summary>The bytes of per-frame bookkeeping, by structure (DESIGN.md "Memory per frame").</summary>
+public readonly record struct MetadataBytes(long FrameTable, long HeapLinks, long M2p, long P2m, long Frames)
+{
+    public long Total => FrameTable + HeapLinks + M2p + P2m;
+    public double PerFrame => Frames == 0 ? 0 : (double)Total / Frames;
+}

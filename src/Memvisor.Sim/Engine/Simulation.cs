@@ -1,0 +1,199 @@
+using Memvisor.Guest.Kernel;
+using Memvisor.Guest.Workloads;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Machine;
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Time;
+using Memvisor.Sim.Metrics;
+using Memvisor.Sim.Scenarios;
+using Memvisor.Sim.Toolstack;
+using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+
+namespace Memvisor.Sim.Engine;
+
+/// <summary>
+/// Runs a scenario: builds the host and dom0, starts the domains, then advances the discrete-event clock through
+/// guest ticks, idle scrubbing, samples and the toolstack timeline until the scenario's duration.
+/// </summary>
+public sealed class Simulation
+{
+    private readonly Scenario _scenario;
+    private readonly ulong _seed;
+    private readonly EventQueue _clock = new();
+    private readonly MachineMemory _machine;
+    private readonly HypervisorCore _hv;
+    private readonly XlToolstack _toolstack;
+    private readonly List<DomainRecord> _records = [];
+    private readonly Timeseries _series;
+    private readonly CostModel _costs = new();
+    private long _freeMin;
+    private bool _accountingHeld = true;
+    private long _peakP2mBytes;
+    private double _scrubCredit;
+
+    public Simulation(Scenario scenario, ulong? seedOverride = null)
+    {
+        _scenario = scenario;
+        _seed = seedOverride ?? scenario.Seed;
+        foreach (var (name, value) in scenario.Costs) _costs.TrySet(name, value);
+        _machine = new MachineMemory(PageSize.FromBytes(scenario.Host.MemoryBytes), scenario.Host.NumaNodes);
+        _hv = new HypervisorCore(_machine, _costs, () => _clock.NowNs);
+        _toolstack = new XlToolstack(_hv, _seed);
+
+        _records.Add(new DomainRecord(ScenarioLoader.Dom0Name, null, 0));
+        foreach (var (spec, name) in scenario.Instances())
+            _records.Add(new DomainRecord(name, spec, _records.Count));
+        _series = new Timeseries(["host_free_pages", "host_scrub_pending_pages", "host_hypervisor_pages", .. _records.Select(r => $"{r.Name}_tot_pages")]);
+        _freeMin = _machine.FreeFrames;
+    }
+
+    public HypervisorCore Hypervisor => _hv;
+
+    /// <summary>Runs to the end; <paramref name="progress"/> receives the share of simulated time done, from 0 to 1.</summary>
+    public RunResult Run(Action<double>? progress = null)
+    {
+        BuildDom0();
+        foreach (var r in _records.Where(r => r.Spec is { Autostart: true }))
+            _toolstack.Create(r, 0);
+        Observe();
+
+        for (int i = 0; i < _scenario.Events.Count; i++)
+            _clock.Schedule(_scenario.Events[i].AtNs, new SimEvent(EventKind.Action, i));
+        _clock.Schedule(0, new SimEvent(EventKind.Sample, 0));
+        _clock.Schedule(_scenario.TickNs, new SimEvent(EventKind.Tick, 0));
+
+        long end = _scenario.DurationNs;
+        double lastReported = -1;
+        while (_clock.TryNext(end, out var e))
+        {
+            switch (e.Kind)
+            {
+                case EventKind.Tick:
+                    Tick();
+                    if (_clock.NowNs + _scenario.TickNs <= end) _clock.Schedule(_clock.NowNs + _scenario.TickNs, e);
+                    break;
+                case EventKind.Sample:
+                    Sample();
+                    if (_clock.NowNs + _scenario.SampleNs <= end) _clock.Schedule(_clock.NowNs + _scenario.SampleNs, e);
+                    break;
+                case EventKind.Action:
+                    Apply(_scenario.Events[e.Index]);
+                    break;
+            }
+            Observe();
+            double done = (double)_clock.NowNs / end;
+            if (progress is not null && done - lastReported >= 0.01)
+            {
+                progress(done);
+                lastReported = done;
+            }
+        }
+        if (_series.Rows.Count == 0 || _series.Rows[^1].TimeNs != _clock.NowNs) Sample();
+        progress?.Invoke(1.0);
+        return Result();
+    }
+
+    private void BuildDom0()
+    {
+        var dom0 = _records[0];
+        var config = new DomainConfig
+        {
+            Name = dom0.Name,
+            MemoryPages = PageSize.FromBytes(_scenario.Host.Dom0Bytes),
+            MaxPages = PageSize.FromBytes(_scenario.Host.Dom0Bytes),
+            MinPages = PageSize.FromBytes(_scenario.Host.Dom0MinBytes),
+            IsDom0 = true,
+            PreferredNode = 0,
+        };
+        if (_hv.CreateDomain(config, out var d) != XenErrno.Ok || d is null)
+            throw new InvalidOperationException($"dom0 ({PageSize.ToMiB(config.MemoryPages)}MiB) could not be built; the scenario check should have refused this host.");
+        dom0.Domain = d;
+        dom0.State = DomainState.Running;
+        dom0.CreatedAtNs = 0;
+        dom0.Guest = new GuestKernel(dom0.Name, _hv.PortFor(d), new IdleWorkload(), new GuestOptions { RandomStream = 0 }, _seed, onDemand: false);
+        dom0.Guest.Boot();
+    }
+
+    private void Tick()
+    {
+        long now = _clock.NowNs, dt = _scenario.TickNs;
+        foreach (var r in _records)
+            if (r.State == DomainState.Running) r.Guest!.Step(now, dt);
+        _scrubCredit += _costs.IdleScrubPagesPerSecond * dt / 1e9;
+        long budget = (long)_scrubCredit;
+        _scrubCredit -= budget;
+        _machine.Scrubber.Step(budget);
+    }
+
+    private void Apply(ActionSpec a)
+    {
+        long now = _clock.NowNs;
+        if (a.Action == ActionKind.Create)
+        {
+            foreach (var r in _records.Where(r => r.Spec?.Name == a.Domain && r.State == DomainState.NotCreated))
+                _toolstack.Create(r, now);
+            return;
+        }
+        var target = _records.Find(r => r.Name == a.Domain || (r.Spec is null && a.Domain == "dom0"));
+        if (target is null) return;
+        switch (a.Action)
+        {
+            case ActionKind.Destroy: _toolstack.Destroy(target, now); break;
+            case ActionKind.MemSet: _toolstack.MemSet(target, a.MemoryBytes ?? 0); break;
+            case ActionKind.MemMax: _toolstack.MemMax(target, a.MemoryBytes ?? 0); break;
+        }
+    }
+
+    private void Observe()
+    {
+        _freeMin = Math.Min(_freeMin, _machine.FreeFrames);
+        if (!_hv.Account().AddsUp) _accountingHeld = false;
+    }
+
+    private void Sample()
+    {
+        var values = new long?[_series.Columns.Count];
+        var acc = _hv.Account();
+        values[0] = acc.FreeFrames;
+        values[1] = acc.ScrubPendingFrames;
+        values[2] = acc.HypervisorFrames;
+        long p2m = 0;
+        foreach (var r in _records)
+        {
+            if (r.State != DomainState.Running) continue;
+            values[3 + r.Column] = r.Domain!.TotPages;
+            p2m += r.Domain.P2m.SizeInBytes;
+        }
+        _peakP2mBytes = Math.Max(_peakP2mBytes, p2m);
+        _series.Add(_clock.NowNs, values);
+    }
+
+    private RunResult Result()
+    {
+        long heapLinks = _machine.Nodes.Sum(n => n.LinkBytes);
+        long unusable = _machine.Nodes.Sum(n => n.FreePagesBelowOrder(9));
+        long free = _machine.FreeFrames;
+        return new RunResult
+        {
+            Scenario = _scenario,
+            Seed = _seed,
+            Frames = _machine.TotalFrames,
+            Dom0Pages = _records[0].Domain!.TotPages,
+            HypervisorBootPages = _hv.BootPages,
+            FreePagesMin = _freeMin,
+            End = _hv.Account(),
+            AccountingHeld = _accountingHeld,
+            ScrubbedIdle = _machine.Scrubber.ScrubbedIdle,
+            ScrubbedOnAllocation = _machine.Scrubber.ScrubbedOnAllocation,
+            LargestFreeOrder = _machine.Nodes.Max(n => n.LargestFreeOrder()),
+            UnusableFreeIndexOrder9 = free == 0 ? 0 : (double)unusable / free,
+            Domains = _records,
+            Errors = _hv.Refusals.Kept,
+            ErrorsTotal = _hv.Refusals.Count,
+            Timeseries = _series,
+            EventsProcessed = _clock.Processed,
+            PeakMetadata = new MetadataBytes(_machine.Frames.SizeInBytes, heapLinks, _hv.M2p.SizeInBytes, _peakP2mBytes, _machine.TotalFrames),
+        };
+    }
+}

@@ -1,0 +1,56 @@
+using Memvisor.Guest.Workloads;
+using Memvisor.Hypervisor.Domains;
+
+namespace Memvisor.Sim.Scenarios;
+
+/// <summary>A scenario: a host, its domains and their workloads, and a timeline of toolstack actions.</summary>
+public sealed record Scenario
+{
+    public required string Name { get; init; }
+    public required string Source { get; init; }
+    public ulong Seed { get; init; }
+    public long DurationNs { get; init; }
+    public required HostSpec Host { get; init; }
+    public IReadOnlyList<DomainSpec> Domains { get; init; } = [];
+    public IReadOnlyList<ActionSpec> Events { get; init; } = [];
+    public long TickNs { get; init; } = 100_000_000;
+    public long SampleNs { get; init; } = 1_000_000_000;
+    public IReadOnlyDictionary<string, double> Costs { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>Every domain instance the scenario can create, in scenario order (count expanded: web-1 .. web-N).</summary>
+    public IEnumerable<(DomainSpec Spec, string Name)> Instances() =>
+        Domains.SelectMany(d => d.InstanceNames().Select(n => (d, n)));
+}
+
+public sealed record HostSpec(long MemoryBytes, int NumaNodes, long Dom0Bytes, long Dom0MinBytes);
+
+public sealed record DomainSpec
+{
+    public required string Name { get; init; }
+    public int Line { get; init; }
+    public int Count { get; init; } = 1;
+    public long MemoryBytes { get; init; }
+    public long MaxMemBytes { get; init; }
+    public AllocationMode Allocation { get; init; } = AllocationMode.Static;
+    public int Vcpus { get; init; } = 1;
+    public bool Autostart { get; init; } = true;
+    public uint ImageId { get; init; } = 1;
+    public required WorkloadSpec Workload { get; init; }
+
+    public IEnumerable<string> InstanceNames() =>
+        Count == 1 ? [Name] : Enumerable.Range(1, Count).Select(i => $"{Name}-{i}");
+}
+
+public enum ActionKind { Create, Destroy, MemSet, MemMax }
+
+public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, long? MemoryBytes, int Line)
+{
+    public static string NameOf(ActionKind kind) => kind switch
+    {
+        ActionKind.Create => "create",
+        ActionKind.Destroy => "destroy",
+        ActionKind.MemSet => "mem-set",
+        ActionKind.MemMax => "mem-max",
+        _ => kind.ToString(),
+    };
+}

@@ -1,0 +1,302 @@
+using Memvisor.Guest.Workloads;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Time;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+
+namespace Memvisor.Sim.Scenarios;
+
+/// <summary>
+/// Loads a scenario from YAML and checks it whole before anything runs: unknown keys, bad types and units,
+/// dangling references and impossible configurations (maxmem below memory, static domains that cannot fit) are
+/// each reported with file, line, column and field.
+/// </summary>
+public static class ScenarioLoader
+{
+    public const string Dom0Name = "Domain-0";
+    private const long MaxHostBytes = 4L << 40;
+
+    private static readonly string[] TopKeys = ["name", "seed", "duration", "host", "domains", "events", "sim", "costs"];
+    private static readonly string[] HostKeys = ["memory", "numa_nodes", "dom0"];
+    private static readonly string[] Dom0Keys = ["memory", "min"];
+    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "os_image", "workload"];
+    private static readonly string[] WorkloadKeys = ["kind", "working_set", "rate", "write_fraction", "to", "over"];
+    private static readonly string[] EventKeys = ["at", "action", "domain", "memory"];
+    private static readonly string[] SimKeys = ["tick", "sample"];
+    private static readonly string[] Actions = ["create", "destroy", "mem-set", "mem-max"];
+
+    public static Scenario LoadFile(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ScenarioException([new ScenarioError(path, 0, 0, "(file)", $"the file could not be read: {e.Message}")]);
+        }
+        return Parse(text, path);
+    }
+
+    public static Scenario Parse(string text, string file)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            throw new ScenarioException([new ScenarioError(file, (int)e.Start.Line, (int)e.Start.Column, "(syntax)", $"this is not valid YAML: {e.InnerException?.Message ?? e.Message}")]);
+        }
+        if (stream.Documents.Count == 0)
+            throw new ScenarioException([new ScenarioError(file, 1, 1, "(file)", "the file is empty; a scenario needs at least name, duration, host and domains.")]);
+
+        var b = new YamlBinder(file);
+        var scenario = Bind(b, stream.Documents[0].RootNode, file);
+        if (b.Errors.Count > 0 || scenario is null) throw new ScenarioException(b.Errors);
+        return scenario;
+    }
+
+    private static Scenario? Bind(YamlBinder b, YamlNode root, string file)
+    {
+        var top = b.Fields(root, "", TopKeys, ["name", "duration", "host", "domains"]);
+        string name = top.TryGetValue("name", out var n) ? b.String(n, "name") ?? "" : "";
+        ulong seed = top.TryGetValue("seed", out var s) ? (ulong)(b.Integer(s, "seed", 0, long.MaxValue) ?? 0) : 0;
+        long duration = top.TryGetValue("duration", out var du) ? b.Duration(du, "duration") ?? 0 : 0;
+        if (top.ContainsKey("duration") && duration == 0 && b.Errors.Count == 0) b.Error(du, "duration", "a scenario must last longer than zero.");
+
+        HostSpec? host = top.TryGetValue("host", out var h) ? BindHost(b, h) : null;
+
+        long tick = 100_000_000, sample = 1_000_000_000;
+        if (top.TryGetValue("sim", out var simNode))
+        {
+            var sim = b.Fields(simNode, "sim", SimKeys, []);
+            if (sim.TryGetValue("tick", out var t)) tick = PositiveDuration(b, t, "sim.tick") ?? tick;
+            if (sim.TryGetValue("sample", out var sa)) sample = PositiveDuration(b, sa, "sim.sample") ?? sample;
+        }
+
+        var costs = new Dictionary<string, double>();
+        if (top.TryGetValue("costs", out var costNode))
+        {
+            var fields = b.Fields(costNode, "costs", CostModel.Names.ToArray(), []);
+            foreach (var (key, value) in fields)
+                if (b.Number(value, $"costs.{key}", 0, 1e15) is double v) costs[key] = v;
+        }
+
+        var domains = new List<DomainSpec>();
+        if (top.TryGetValue("domains", out var dn))
+        {
+            if (dn is not YamlSequenceNode seq || seq.Children.Count == 0)
+                b.Error(dn, "domains", "expected a list of at least one domain.");
+            else
+                for (int i = 0; i < seq.Children.Count; i++)
+                    if (BindDomain(b, seq.Children[i], $"domains[{i}]") is { } d) domains.Add(d);
+        }
+
+        var events = new List<ActionSpec>();
+        if (top.TryGetValue("events", out var en))
+        {
+            if (en is not YamlSequenceNode seq)
+                b.Error(en, "events", "expected a list of actions.");
+            else
+                for (int i = 0; i < seq.Children.Count; i++)
+                    if (BindEvent(b, seq.Children[i], $"events[{i}]", duration) is { } e) events.Add(e);
+        }
+
+        if (host is null || b.Errors.Count > 0) return null;
+        var scenario = new Scenario
+        {
+            Name = name, Source = file, Seed = seed, DurationNs = duration, Host = host, Domains = domains,
+            Events = events.OrderBy(e => e.AtNs).ToList(), TickNs = tick, SampleNs = sample, Costs = costs,
+        };
+        CheckNames(b, root, scenario);
+        CheckEvents(b, root, scenario);
+        CheckFit(b, root, scenario);
+        return scenario;
+    }
+
+    private static HostSpec? BindHost(YamlBinder b, YamlNode node)
+    {
+        var f = b.Fields(node, "host", HostKeys, ["memory"]);
+        long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, "host.memory") : null;
+        int nodes = f.TryGetValue("numa_nodes", out var nn) ? (int)(b.Integer(nn, "host.numa_nodes", 1, 64) ?? 1) : 1;
+        long dom0 = 1L << 30, dom0Min = -1;
+        if (f.TryGetValue("dom0", out var d0))
+        {
+            var g = b.Fields(d0, "host.dom0", Dom0Keys, ["memory"]);
+            if (g.TryGetValue("memory", out var dm)) dom0 = b.Size(dm, "host.dom0.memory") ?? dom0;
+            if (g.TryGetValue("min", out var mn)) dom0Min = b.Size(mn, "host.dom0.min") ?? -1;
+            if (dom0Min > dom0) b.Error(g["min"], "host.dom0.min", $"dom0's minimum ({Units.FormatSize(dom0Min)}) is above its memory ({Units.FormatSize(dom0)}).");
+        }
+        if (memory is null) return null;
+        if (memory < 64L << 20 || memory > MaxHostBytes)
+        {
+            b.Error(m, "host.memory", $"a host has between 64MiB and {Units.FormatSize(MaxHostBytes)} of memory, not {Units.FormatSize(memory.Value)}.");
+            return null;
+        }
+        return new HostSpec(memory.Value, nodes, dom0, dom0Min < 0 ? dom0 : dom0Min);
+    }
+
+    private static DomainSpec? BindDomain(YamlBinder b, YamlNode node, string path)
+    {
+        var f = b.Fields(node, path, DomainKeys, ["name", "memory", "workload"]);
+        string? name = f.TryGetValue("name", out var n) ? b.String(n, $"{path}.name") : null;
+        if (name is not null && !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        {
+            b.Error(n, $"{path}.name", $"'{name}' is not a domain name; use letters, digits, '-', '_' and '.'.");
+            name = null;
+        }
+        long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, $"{path}.memory") : null;
+        if (memory == 0) b.Error(m, $"{path}.memory", "a domain needs some memory.");
+        long? maxmem = f.TryGetValue("maxmem", out var mx) ? b.Size(mx, $"{path}.maxmem") : memory;
+        if (memory is long mem && maxmem is long max && max < mem)
+            b.Error(mx, $"{path}.maxmem", $"maxmem ({Units.FormatSize(max)}) is below memory ({Units.FormatSize(mem)}); maxmem must be at least memory.");
+        int count = f.TryGetValue("count", out var c) ? (int)(b.Integer(c, $"{path}.count", 1, 4096) ?? 1) : 1;
+        int vcpus = f.TryGetValue("vcpus", out var v) ? (int)(b.Integer(v, $"{path}.vcpus", 1, 512) ?? 1) : 1;
+        bool autostart = !f.TryGetValue("autostart", out var a) || (b.Boolean(a, $"{path}.autostart") ?? true);
+        uint image = f.TryGetValue("os_image", out var im) ? (uint)(b.Integer(im, $"{path}.os_image", 1, 1 << 20) ?? 1) : 1;
+        var allocation = AllocationMode.Static;
+        if (f.TryGetValue("allocation", out var al))
+            allocation = b.OneOf(al, $"{path}.allocation", ["static", "on-demand"]) == "on-demand" ? AllocationMode.OnDemand : AllocationMode.Static;
+        var workload = f.TryGetValue("workload", out var w) ? BindWorkload(b, w, $"{path}.workload", maxmem ?? long.MaxValue) : null;
+        if (name is null || memory is null || maxmem is null || workload is null) return null;
+        return new DomainSpec
+        {
+            Name = name, Line = (int)node.Start.Line, Count = count, MemoryBytes = memory.Value, MaxMemBytes = maxmem.Value,
+            Allocation = allocation, Vcpus = vcpus, Autostart = autostart, ImageId = image, Workload = workload,
+        };
+    }
+
+    private static WorkloadSpec? BindWorkload(YamlBinder b, YamlNode node, string path, long maxmem)
+    {
+        var f = b.Fields(node, path, WorkloadKeys, ["kind"]);
+        string? kind = f.TryGetValue("kind", out var k) ? b.OneOf(k, $"{path}.kind", WorkloadSpec.Kinds) : null;
+        if (kind is null) return null;
+        string[] needed = kind switch { "steady" => ["working_set", "rate"], "grow" => ["to", "over"], _ => [] };
+        foreach (var key in needed)
+            if (!f.ContainsKey(key)) b.Error(node, $"{path}.{key}", $"a {kind} workload needs '{key}'.");
+        long ws = f.TryGetValue("working_set", out var wsn) ? b.Size(wsn, $"{path}.working_set") ?? 0 : 0;
+        long to = f.TryGetValue("to", out var ton) ? b.Size(ton, $"{path}.to") ?? 0 : 0;
+        if (ws > maxmem) b.Error(wsn, $"{path}.working_set", $"the working set ({Units.FormatSize(ws)}) is larger than the domain's maxmem ({Units.FormatSize(maxmem)}).");
+        if (to > maxmem) b.Error(ton, $"{path}.to", $"the size to grow to ({Units.FormatSize(to)}) is larger than the domain's maxmem ({Units.FormatSize(maxmem)}).");
+        return new WorkloadSpec
+        {
+            Kind = kind,
+            WorkingSetPages = PageSize.FromBytes(ws),
+            ToPages = PageSize.FromBytes(to),
+            RatePerSecond = f.TryGetValue("rate", out var r) ? b.Rate(r, $"{path}.rate") ?? 0 : 0,
+            WriteFraction = f.TryGetValue("write_fraction", out var wf) ? b.Number(wf, $"{path}.write_fraction", 0, 1) ?? 0.3 : 0.3,
+            OverNs = f.TryGetValue("over", out var o) ? b.Duration(o, $"{path}.over") ?? 0 : 0,
+        };
+    }
+
+    private static ActionSpec? BindEvent(YamlBinder b, YamlNode node, string path, long duration)
+    {
+        var f = b.Fields(node, path, EventKeys, ["at", "action", "domain"]);
+        long? at = f.TryGetValue("at", out var a) ? b.Duration(a, $"{path}.at") : null;
+        if (at > duration && duration > 0) b.Error(a, $"{path}.at", $"the action is at {(a as YamlScalarNode)?.Value}, after the scenario ends at {duration / 1e9:0.###}s.");
+        string? action = f.TryGetValue("action", out var ac) ? b.OneOf(ac, $"{path}.action", Actions) : null;
+        string? domain = f.TryGetValue("domain", out var d) ? b.String(d, $"{path}.domain") : null;
+        long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, $"{path}.memory") : null;
+        if (action is "mem-set" or "mem-max" && !f.ContainsKey("memory"))
+            b.Error(node, $"{path}.memory", $"{action} needs 'memory'.");
+        if (action is "create" or "destroy" && f.ContainsKey("memory"))
+            b.Error(m, $"{path}.memory", $"{action} takes no 'memory'.");
+        if (at is null || action is null || domain is null) return null;
+        var kind = action switch { "create" => ActionKind.Create, "destroy" => ActionKind.Destroy, "mem-set" => ActionKind.MemSet, _ => ActionKind.MemMax };
+        return new ActionSpec(at.Value, kind, domain, memory, (int)node.Start.Line);
+    }
+
+    private static long? PositiveDuration(YamlBinder b, YamlNode node, string field)
+    {
+        long? ns = b.Duration(node, field);
+        if (ns is 0) { b.Error(node, field, "must be longer than zero."); return null; }
+        return ns;
+    }
+
+    private static void CheckNames(YamlBinder b, YamlNode root, Scenario s)
+    {
+        var seen = new HashSet<string> { Dom0Name };
+        var domainNodes = DomainNodes(root);
+        for (int i = 0; i < s.Domains.Count; i++)
+            foreach (var name in s.Domains[i].InstanceNames())
+                if (!seen.Add(name))
+                    b.Error(domainNodes.ElementAtOrDefault(i), $"domains[{i}].name", $"the domain name '{name}' is used twice (or is dom0's).");
+    }
+
+    private static void CheckEvents(YamlBinder b, YamlNode root, Scenario s)
+    {
+        var instances = s.Instances().ToDictionary(x => x.Name, x => x.Spec);
+        var configs = s.Domains.ToDictionary(d => d.Name, d => d);
+        var eventNodes = (root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "events").Value as YamlSequenceNode;
+        foreach (var e in s.Events)
+        {
+            var node = eventNodes?.Children.FirstOrDefault(n => (int)n.Start.Line == e.Line);
+            string what = ActionSpec.NameOf(e.Action);
+            if (e.Action == ActionKind.Create)
+            {
+                if (!configs.TryGetValue(e.Domain, out var cfg))
+                    b.Error(node, "domain", $"create names '{e.Domain}', which is not one of the domains.");
+                else if (cfg.Autostart)
+                    b.Error(node, "domain", $"create names '{e.Domain}', which starts with the host; give it 'autostart: false'.");
+            }
+            else if (!instances.ContainsKey(e.Domain) && e.Domain != Dom0Name && e.Domain != "dom0")
+            {
+                b.Error(node, "domain", $"{what} names '{e.Domain}', which is not a domain of this scenario (instances of a domain with count N are NAME-1 .. NAME-N).");
+            }
+            else if (e.MemoryBytes is long mem && instances.TryGetValue(e.Domain, out var spec) && e.Action == ActionKind.MemSet && mem > spec.MaxMemBytes)
+            {
+                b.Error(node, "memory", $"mem-set asks for {Units.FormatSize(mem)}, above {e.Domain}'s maxmem of {Units.FormatSize(spec.MaxMemBytes)}.");
+            }
+        }
+    }
+
+    private static void CheckFit(YamlBinder b, YamlNode root, Scenario s)
+    {
+        long frames = PageSize.FromBytes(s.Host.MemoryBytes);
+        long xen = (frames * HypervisorCore.XenBytesPerFrame + PageSize.Bytes - 1) / PageSize.Bytes;
+        long dom0 = PageSize.FromBytes(s.Host.Dom0Bytes);
+        long used = xen + dom0;
+        var hostNode = (root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "host").Value;
+        if (used > frames)
+        {
+            b.Error(hostNode, "host.dom0.memory", $"dom0 ({Units.FormatSize(s.Host.Dom0Bytes)}) and the hypervisor's own {PageSize.ToMiB(xen)}MiB do not fit in {Units.FormatSize(s.Host.MemoryBytes)}.");
+            return;
+        }
+        var domainNodes = DomainNodes(root);
+        for (int i = 0; i < s.Domains.Count; i++)
+        {
+            var d = s.Domains[i];
+            if (!d.Autostart) continue;
+            foreach (var name in d.InstanceNames())
+            {
+                var config = ToConfig(d, name);
+                used += HypervisorCore.ReservePagesFor(config) + (d.Allocation == AllocationMode.Static ? config.MemoryPages : 0);
+                if (used > frames)
+                {
+                    b.Error(domainNodes.ElementAtOrDefault(i), $"domains[{i}].memory",
+                        $"{name} does not fit: with dom0, the hypervisor's own {PageSize.ToMiB(xen)}MiB and each domain's paging reserve, " +
+                        $"the static domains up to it need {PageSize.ToMiB(used)}MiB but the host has {PageSize.ToMiB(frames)}MiB.");
+                    return;
+                }
+            }
+        }
+    }
+
+    public static DomainConfig ToConfig(DomainSpec d, string name) => new()
+    {
+        Name = name,
+        MemoryPages = PageSize.FromBytes(d.MemoryBytes),
+        MaxPages = PageSize.FromBytes(d.MaxMemBytes),
+        Allocation = d.Allocation,
+        Vcpus = d.Vcpus,
+    };
+
+    private static IReadOnlyList<YamlNode> DomainNodes(YamlNode root) =>
+        ((root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "domains").Value as YamlSequenceNode)?.Children.ToList()
+        ?? (IReadOnlyList<YamlNode>)[];
+}

@@ -1,0 +1,108 @@
+using System.Globalization;
+using YamlDotNet.RepresentationModel;
+
+namespace Memvisor.Sim.Scenarios;
+
+/// <summary>Reads typed values out of a YAML tree, recording a located error for every key, type or unit it cannot accept.</summary>
+internal sealed class YamlBinder(string file)
+{
+    public List<ScenarioError> Errors { get; } = [];
+
+    public void Error(YamlNode? node, string field, string message) =>
+        Errors.Add(new ScenarioError(file, node is null ? 1 : (int)node.Start.Line, node is null ? 1 : (int)node.Start.Column, field, message));
+
+    /// <summary>The mapping's keys, after refusing unknown and duplicate keys and reporting missing required ones.</summary>
+    public Dictionary<string, YamlNode> Fields(YamlNode? node, string field, IReadOnlyCollection<string> allowed, IReadOnlyCollection<string> required)
+    {
+        var result = new Dictionary<string, YamlNode>();
+        if (node is not YamlMappingNode map)
+        {
+            Error(node, field, $"expected a mapping of keys ({string.Join(", ", allowed)}).");
+            return result;
+        }
+        foreach (var (keyNode, value) in map.Children)
+        {
+            string key = (keyNode as YamlScalarNode)?.Value ?? "";
+            string path = field.Length == 0 ? key : $"{field}.{key}";
+            if (!allowed.Contains(key))
+                Error(keyNode, path, $"'{key}' is not a known key here; the keys are {string.Join(", ", allowed)}.");
+            else if (!result.TryAdd(key, value))
+                Error(keyNode, path, $"'{key}' is given twice.");
+        }
+        foreach (var key in required)
+            if (!result.ContainsKey(key))
+                Error(node, field.Length == 0 ? key : $"{field}.{key}", $"the required key '{key}' is missing.");
+        return result;
+    }
+
+    public string? String(YamlNode node, string field)
+    {
+        if (node is YamlScalarNode { Value: { Length: > 0 } value }) return value;
+        Error(node, field, "expected a value.");
+        return null;
+    }
+
+    public long? Size(YamlNode node, string field)
+    {
+        var s = String(node, field);
+        if (s is null) return null;
+        if (Units.TryParseSize(s, out long bytes)) return bytes;
+        Error(node, field, $"'{s}' is not a size; write a number with KiB, MiB, GiB or TiB (a bare number is MiB).");
+        return null;
+    }
+
+    public long? Duration(YamlNode node, string field)
+    {
+        var s = String(node, field);
+        if (s is null) return null;
+        if (Units.TryParseDuration(s, out long ns)) return ns;
+        Error(node, field, $"'{s}' is not a duration; write a number with ms, s, min or h.");
+        return null;
+    }
+
+    public double? Rate(YamlNode node, string field)
+    {
+        var s = String(node, field);
+        if (s is null) return null;
+        if (Units.TryParseRate(s, out double rate)) return rate;
+        Error(node, field, $"'{s}' is not a rate; write accesses per unit of time, such as 20000/s.");
+        return null;
+    }
+
+    public long? Integer(YamlNode node, string field, long min, long max)
+    {
+        var s = String(node, field);
+        if (s is null) return null;
+        if (long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) && v >= min && v <= max) return v;
+        Error(node, field, $"'{s}' is not a whole number from {min} to {max}.");
+        return null;
+    }
+
+    public double? Number(YamlNode node, string field, double min, double max)
+    {
+        var s = String(node, field);
+        if (s is null) return null;
+        if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= min && v <= max) return v;
+        Error(node, field, $"'{s}' is not a number from {min} to {max}.");
+        return null;
+    }
+
+    public bool? Boolean(YamlNode node, string field)
+    {
+        var s = String(node, field);
+        if (s is null) return null;
+        if (s is "true" or "yes" or "on") return true;
+        if (s is "false" or "no" or "off") return false;
+        Error(node, field, $"'{s}' is not true or false.");
+        return null;
+    }
+
+    public string? OneOf(YamlNode node, string field, IReadOnlyCollection<string> choices)
+    {
+        var s = String(node, field);
+        if (s is null) return null;
+        if (choices.Contains(s)) return s;
+        Error(node, field, $"'{s}' is not one of {string.Join(", ", choices)}.");
+        return null;
+    }
+}

@@ -1,0 +1,69 @@
+using Memvisor.Guest.Kernel;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Machine.Content;
+using Memvisor.Machine.Frames;
+using Memvisor.Sim.Engine;
+using Memvisor.Sim.Scenarios;
+using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+
+namespace Memvisor.Sim.Toolstack;
+
+/// <summary>
+/// The toolstack actions a scenario's timeline issues, as xl does them: create (build the domain and boot its
+/// guest), destroy, mem-set (write the balloon target) and mem-max (the max_mem domctl).
+/// </summary>
+public sealed class XlToolstack(HypervisorCore hv, ulong seed)
+{
+    public bool Create(DomainRecord r, long nowNs, GuestOptions? options = null)
+    {
+        var spec = r.Spec ?? throw new InvalidOperationException("dom0 is built by the host, not by create.");
+        var config = ScenarioLoader.ToConfig(spec, r.Name);
+        if (hv.CreateDomain(config, out var domain) != XenErrno.Ok || domain is null)
+        {
+            r.State = DomainState.Failed;
+            return false;
+        }
+        r.Domain = domain;
+        r.DomId = domain.DomId;
+        r.State = DomainState.Running;
+        r.CreatedAtNs = nowNs;
+        var guestOptions = (options ?? new GuestOptions()) with
+        {
+            ImageId = spec.ImageId,
+            DataClass = ContentClass.Compressible,
+            RandomStream = (ulong)r.Column,
+        };
+        r.Guest = new GuestKernel(r.Name, hv.PortFor(domain), spec.Workload.Create(), guestOptions, seed, config.Allocation == Hypervisor.Domains.AllocationMode.OnDemand);
+        r.Guest.Boot();
+        return true;
+    }
+
+    public bool Destroy(DomainRecord r, long nowNs)
+    {
+        if (r.Domain is null || r.State != DomainState.Running)
+        {
+            hv.Refusals.Record(DomIds.Invalid, r.Name, "destroy", XenErrno.ESRCH, RefusalCause.NoSuchDomain, 0, 0);
+            return false;
+        }
+        var d = r.Domain;
+        (r.FinalTotPages, r.FinalMaxPages, r.FinalTargetPages) = (d.TotPages, d.MaxPages, d.TargetPages);
+        if (hv.DestroyDomain(d.DomId) != XenErrno.Ok) return false;
+        r.State = DomainState.Destroyed;
+        r.DestroyedAtNs = nowNs;
+        return true;
+    }
+
+    /// <summary>xl mem-set: writes the balloon target; the guest gives memory back or takes it at its own pace.</summary>
+    public bool MemSet(DomainRecord r, long bytes) =>
+        r.Domain is { } d ? hv.SetTarget(d.DomId, PageSize.FromBytes(bytes)) == XenErrno.Ok : NotRunning(r, "mem-set");
+
+    /// <summary>xl mem-max: sets max_pages through the max_mem domctl.</summary>
+    public bool MemMax(DomainRecord r, long bytes) =>
+        r.Domain is { } d ? hv.MemoryOp.MaxMem(d.DomId, PageSize.FromBytes(bytes)) == XenErrno.Ok : NotRunning(r, "mem-max");
+
+    private bool NotRunning(DomainRecord r, string call)
+    {
+        hv.Refusals.Record(DomIds.Invalid, r.Name, call, XenErrno.ESRCH, RefusalCause.NoSuchDomain, 0, 0);
+        return false;
+    }
+}
