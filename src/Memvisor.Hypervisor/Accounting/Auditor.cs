@@ -1,0 +1,78 @@
+using Memvisor.Hypervisor.P2m;
+using Memvisor.Machine.Frames;
+
+namespace Memvisor.Hypervisor.Accounting;
+
+/// <summary>
+/// Checks the hypervisor's state against DESIGN.md's invariants by a full scan (slow: for tests and --audit runs):
+/// one owner per frame and p2m/m2p agreement (1), free scrubbed frames hold zeros (3), tot_pages within max_pages
+/// and frame-table counts matching the accounting (5). Returns every violation as a sentence.
+/// </summary>
+public static class Auditor
+{
+    public static List<string> Check(Hypervisor hv)
+    {
+        var problems = new List<string>();
+        var frames = hv.Machine.Frames;
+        var mappedBy = new Dictionary<uint, (ushort Dom, ulong Gfn)>();
+        foreach (var d in hv.Domains)
+        {
+            if (d.TotPages > d.MaxPages)
+                problems.Add($"{d} holds {d.TotPages} pages, above its max_pages of {d.MaxPages}.");
+            long ram = 0;
+            d.P2m.ForEachPresent((gfn, e) =>
+            {
+                if (!e.HasFrame) return;
+                ram++;
+                if (!mappedBy.TryAdd(e.Mfn, (d.DomId, gfn)))
+                    problems.Add($"mfn {e.Mfn} is mapped by domain {d.DomId} at gfn {gfn} and also by domain {mappedBy[e.Mfn].Dom} at gfn {mappedBy[e.Mfn].Gfn}.");
+                ref var f = ref frames[e.Mfn];
+                if (f.Owner != d.DomId)
+                    problems.Add($"{d} maps gfn {gfn} to mfn {e.Mfn}, which is owned by {f.Owner}.");
+                if (f.IsFree)
+                    problems.Add($"{d} maps gfn {gfn} to mfn {e.Mfn}, which is free in the heap.");
+                if (hv.M2p[e.Mfn] != gfn)
+                    problems.Add($"m2p says mfn {e.Mfn} is gfn {hv.M2p[e.Mfn]}, but {d}'s p2m maps it at gfn {gfn}.");
+            });
+            if (ram != d.TotPages)
+                problems.Add($"{d} has {ram} RAM entries in its p2m but tot_pages says {d.TotPages}.");
+        }
+
+        long free = 0, xen = 0, scrubPending = 0;
+        var ownedByDomain = new Dictionary<ushort, long>();
+        for (uint mfn = 0; mfn < frames.Count; mfn++)
+        {
+            ref var f = ref frames[mfn];
+            if (f.IsFree)
+            {
+                free++;
+                if ((f.Flags & FrameFlags.ScrubPending) != 0) scrubPending++;
+                else if (!f.Content.IsZero) problems.Add($"mfn {mfn} is free and counted as scrubbed but holds {f.Content}.");
+                if (f.Owner != DomIds.Invalid) problems.Add($"mfn {mfn} is free but names owner {f.Owner}.");
+                continue;
+            }
+            if (f.Owner == DomIds.Xen) xen++;
+            else
+            {
+                ownedByDomain[f.Owner] = ownedByDomain.GetValueOrDefault(f.Owner) + 1;
+                if (!mappedBy.ContainsKey(mfn)) problems.Add($"mfn {mfn} is owned by {f.Owner} but no p2m maps it.");
+            }
+            if (hv.M2p[mfn] != M2p.Invalid && !mappedBy.ContainsKey(mfn))
+                problems.Add($"m2p names gfn {hv.M2p[mfn]} for mfn {mfn}, which no p2m maps.");
+        }
+        foreach (var d in hv.Domains)
+            if (ownedByDomain.GetValueOrDefault(d.DomId) != d.TotPages)
+                problems.Add($"the frame table shows {ownedByDomain.GetValueOrDefault(d.DomId)} frames owned by {d}, but tot_pages says {d.TotPages}.");
+        foreach (var owner in ownedByDomain.Keys)
+            if (hv.Find(owner) is null)
+                problems.Add($"{ownedByDomain[owner]} frames are owned by domain {owner}, which does not exist.");
+
+        var acc = hv.Account();
+        if (!acc.AddsUp)
+            problems.Add($"accounting does not add up: free {acc.FreeFrames} + owned {acc.OwnedFrames} + shared {acc.SharedFrames} + hypervisor {acc.HypervisorFrames} != {acc.TotalFrames}.");
+        if (free != acc.FreeFrames) problems.Add($"the frame table shows {free} free frames but the heaps count {acc.FreeFrames}.");
+        if (xen != acc.HypervisorFrames) problems.Add($"the frame table shows {xen} hypervisor frames but the accounting says {acc.HypervisorFrames}.");
+        if (scrubPending != acc.ScrubPendingFrames) problems.Add($"the frame table shows {scrubPending} scrub-pending frames but the scrubber counts {acc.ScrubPendingFrames}.");
+        return problems;
+    }
+}

@@ -1,0 +1,64 @@
+using System.Text.Json;
+using Memvisor.Cli;
+using Memvisor.Cli.Commands;
+
+namespace Memvisor.Tests.Cli;
+
+public class CliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("memvisor-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void A_bad_scenario_exits_2_and_writes_no_output_directory()
+    {
+        string path = Path.Combine(_dir, "bad.yaml");
+        File.WriteAllText(path, BuiltinText().Replace("numa_nodes: 2", "numa_nodes: 2\n  colour: blue"));
+        string outDir = Path.Combine(_dir, "out");
+        var err = new StringWriter();
+        var old = Console.Error;
+        Console.SetError(err);
+        try
+        {
+            Assert.Equal(ExitCodes.BadInput, RunCommand.Run(path, null, outDir, quiet: true));
+        }
+        finally
+        {
+            Console.SetError(old);
+        }
+        Assert.False(Directory.Exists(outDir));
+        Assert.Empty(Directory.GetDirectories(_dir));
+        Assert.Contains($"{path}:9:3: host.colour:", err.ToString());
+    }
+
+    [Fact]
+    public void A_run_writes_summary_timeseries_report_and_run_figures()
+    {
+        string path = Path.Combine(_dir, "small.yaml");
+        File.WriteAllText(path, """
+            name: tiny
+            seed: 3
+            duration: 3s
+            host: { memory: 512MiB, dom0: { memory: 128MiB } }
+            domains:
+              - { name: a, memory: 64MiB, workload: { kind: steady, working_set: 16MiB, rate: 1000/s } }
+            events:
+              - { at: 2s, action: destroy, domain: a }
+            """);
+        string outDir = Path.Combine(_dir, "out");
+        Assert.Equal(ExitCodes.Ok, RunCommand.Run(path, 9, outDir, quiet: true));
+        Assert.Equal(["report.html", "run.json", "summary.json", "timeseries.csv"], Directory.GetFiles(outDir).Select(f => Path.GetFileName(f)!).Order().ToArray());
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+        Assert.Equal(9ul, summary.RootElement.GetProperty("seed").GetUInt64());
+        Assert.Equal(131072, summary.RootElement.GetProperty("host").GetProperty("frames").GetInt64());
+        var a = summary.RootElement.GetProperty("domains").EnumerateArray().Single(d => d.GetProperty("name").GetString() == "a");
+        Assert.Equal("destroyed", a.GetProperty("state").GetString());
+        var csv = File.ReadAllLines(Path.Combine(outDir, "timeseries.csv"));
+        Assert.Equal("time_s,host_free_pages,host_scrub_pending_pages,host_hypervisor_pages,Domain-0_tot_pages,a_tot_pages", csv[0]);
+        Assert.EndsWith(",", csv[^1]);  // a was destroyed: its column is blank at the end
+        Assert.Contains("<svg", File.ReadAllText(Path.Combine(outDir, "report.html")));
+    }
+
+    private static string BuiltinText() => Memvisor.Sim.Scenarios.BuiltinScenarios.Text("default");
+}

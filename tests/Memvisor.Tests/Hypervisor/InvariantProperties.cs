@@ -1,0 +1,137 @@
+using FsCheck;
+using FsCheck.Fluent;
+using Memvisor.Hypervisor.Accounting;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Machine.Content;
+using Memvisor.Machine.Frames;
+using Memvisor.Tests.Support;
+using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+
+namespace Memvisor.Tests.Hypervisor;
+
+/// <summary>DESIGN.md invariants 1, 3 and 5 under random sequences of create, populate, decrease, exchange, max_mem, touch and destroy.</summary>
+public class InvariantProperties
+{
+    public enum OpKind { Create, Populate, PopulateOnDemand, Decrease, Exchange, MaxMem, Touch, Destroy, Scrub }
+
+    public sealed record Op(OpKind Kind, int A, int B, int C);
+
+    private static readonly Gen<Op> OpGen =
+        from kind in Gen.Frequency(
+            (2, Gen.Constant(OpKind.Create)), (4, Gen.Constant(OpKind.Populate)), (1, Gen.Constant(OpKind.PopulateOnDemand)),
+            (3, Gen.Constant(OpKind.Decrease)), (1, Gen.Constant(OpKind.Exchange)), (1, Gen.Constant(OpKind.MaxMem)),
+            (4, Gen.Constant(OpKind.Touch)), (1, Gen.Constant(OpKind.Destroy)), (1, Gen.Constant(OpKind.Scrub)))
+        from a in Gen.Choose(0, 1 << 20)
+        from b in Gen.Choose(0, 1 << 20)
+        from c in Gen.Choose(0, 1 << 20)
+        select new Op(kind, a, b, c);
+
+    [Fact]
+    public void Random_operation_sequences_keep_ownership_scrubbing_and_accounting_exact()
+    {
+        Properties.Check(OpGen.ListOf().Select(l => l.ToList()), ops =>
+        {
+            var hv = TestHost.Create(frames: 6000, nodes: 2);
+            int created = 0;
+            var page = new byte[PageSize.Bytes];
+            foreach (var op in ops)
+            {
+                var domains = hv.Domains;
+                var d = domains.Count == 0 ? null : domains[op.A % domains.Count];
+                string before = TestHost.Fingerprint(hv);
+                long refusalsBefore = hv.Refusals.Count;
+                var handedOut = new List<ulong>();
+                switch (op.Kind)
+                {
+                    case OpKind.Create:
+                        long max = 64 + op.B % 3000, mem = op.C % (max + 1);
+                        hv.CreateDomain(new DomainConfig
+                        {
+                            Name = $"d{created++}", MemoryPages = mem, MaxPages = max,
+                            Allocation = op.A % 2 == 0 ? AllocationMode.Static : AllocationMode.OnDemand,
+                        }, out var nd);
+                        if (nd is { Allocation: AllocationMode.Static }) for (ulong g = 0; g < (ulong)mem; g++) handedOut.Add(g);
+                        d = nd;
+                        break;
+                    case OpKind.Populate when d is not null:
+                    {
+                        int order = op.B % 3 == 0 ? 9 : 0;
+                        var gfns = Extents(d, op, order);
+                        if (hv.MemoryOp.PopulatePhysmap(d.DomId, gfns, order) == XenErrno.Ok)
+                            foreach (var g in gfns) for (ulong i = 0; i < 1UL << order; i++) handedOut.Add(g + i);
+                        break;
+                    }
+                    case OpKind.PopulateOnDemand when d is not null:
+                        hv.MemoryOp.PopulatePhysmap(d.DomId, Extents(d, op, 0), 0, onDemand: true);
+                        break;
+                    case OpKind.Decrease when d is not null:
+                        hv.MemoryOp.DecreaseReservation(d.DomId, Extents(d, op, 0), 0);
+                        break;
+                    case OpKind.Exchange when d is not null:
+                    {
+                        var inGfns = Extents(d, op, 0);
+                        ulong outBase = (ulong)(op.C % Math.Max(1, (int)(d.P2m.Capacity / 512))) * 512;
+                        if (inGfns.Length == 512 || op.C % 4 == 0)
+                            if (hv.MemoryOp.Exchange(d.DomId, inGfns, 0, [outBase], 9) == XenErrno.Ok)
+                                for (ulong i = 0; i < 512; i++) handedOut.Add(outBase + i);
+                        break;
+                    }
+                    case OpKind.MaxMem when d is not null:
+                        hv.MemoryOp.MaxMem(d.DomId, op.B % 4000);
+                        break;
+                    case OpKind.Touch when d is not null:
+                    {
+                        var port = hv.PortFor(d);
+                        for (int i = 0; i < 20; i++)
+                        {
+                            ulong g = (ulong)((op.B + i * 7919) % (int)Math.Max(1, d.P2m.Capacity));
+                            bool wasPod = d.P2m.Get(g).Type == Memvisor.Hypervisor.P2m.P2mType.PopulateOnDemand;
+                            if (wasPod && port.ReadPage(g, page))
+                                Assert.True(page.All(x => x == 0), $"a page populated on demand for {d} held old bytes");
+                            port.Touch(g, write: true, ContentHandle.Synthetic(ContentClass.Incompressible, (ulong)(op.C + i + 1)));
+                        }
+                        break;
+                    }
+                    case OpKind.Destroy when d is not null:
+                        hv.DestroyDomain(d.DomId);
+                        break;
+                    case OpKind.Scrub:
+                        hv.Machine.Scrubber.Step(op.B % 2000);
+                        break;
+                }
+
+                // Invariant 3: whatever a domain was just handed reads as zeros.
+                if (d is not null && hv.Find(d.DomId) is not null)
+                {
+                    var port = hv.PortFor(d);
+                    foreach (var g in handedOut)
+                    {
+                        Assert.True(port.ReadPage(g, page));
+                        Assert.True(page.All(x => x == 0), $"gfn {g} was handed to {d} holding another domain's bytes");
+                    }
+                }
+                // A refused request changes nothing.
+                if (hv.Refusals.Count > refusalsBefore && op.Kind is not (OpKind.Touch or OpKind.Create))
+                    Assert.Equal(before, TestHost.Fingerprint(hv));
+                // Invariants 1 and 5 (and the p2m/m2p agreement) by a full scan.
+                var problems = Auditor.Check(hv);
+                Assert.True(problems.Count == 0, $"after {op}: {string.Join(" ", problems)}");
+            }
+        }, maxTest: 60);
+    }
+
+    private static ulong[] Extents(Domain d, Op op, int order)
+    {
+        ulong capacity = d.P2m.Capacity;
+        int count = order == 9 ? 1 + op.C % 2 : 1 + op.C % 600;
+        var set = new SortedSet<ulong>();
+        ulong step = 1UL << order;
+        ulong slots = Math.Max(1, capacity / step);
+        for (int i = 0; i < count; i++)
+            set.Add(((ulong)(op.B + i * 31) % slots) * step);
+        // Now and then name a gfn past the end, to exercise the refusal path.
+        if (op.A % 17 == 0) set.Add(capacity + step);
+        return set.ToArray();
+    }
+}

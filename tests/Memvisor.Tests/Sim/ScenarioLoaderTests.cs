@@ -1,0 +1,96 @@
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Tests.Sim;
+
+public class ScenarioLoaderTests
+{
+    private const string Good = """
+        name: t
+        seed: 1
+        duration: 10s
+        host:
+          memory: 1GiB
+          dom0: { memory: 256MiB }
+        domains:
+          - name: a
+            memory: 128MiB
+            maxmem: 256MiB
+            workload: { kind: steady, working_set: 64MiB, rate: 1000/s }
+        events:
+          - { at: 5s, action: mem-set, domain: a, memory: 200MiB }
+        """;
+
+    private static ScenarioError Refused(string yaml)
+    {
+        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(yaml, "t.yaml"));
+        return Assert.Single(e.Errors);
+    }
+
+    [Fact]
+    public void A_good_scenario_loads_with_its_units_converted()
+    {
+        var s = ScenarioLoader.Parse(Good, "t.yaml");
+        Assert.Equal(10_000_000_000, s.DurationNs);
+        Assert.Equal(256L << 20, s.Domains[0].MaxMemBytes);
+        Assert.Equal(16384, s.Domains[0].Workload.WorkingSetPages);
+        Assert.Equal(ActionKind.MemSet, s.Events[0].Action);
+    }
+
+    [Fact]
+    public void Every_builtin_scenario_is_valid()
+    {
+        Assert.Contains(BuiltinScenarios.DefaultName, BuiltinScenarios.Names);
+        foreach (var name in BuiltinScenarios.Names) Assert.NotNull(BuiltinScenarios.Load(name));
+    }
+
+    [Fact]
+    public void An_unknown_key_is_refused_with_its_line_and_field()
+    {
+        var e = Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    colour: blue"));
+        Assert.Equal("t.yaml", e.File);
+        Assert.Equal(11, e.Line);
+        Assert.Equal("domains[0].colour", e.Field);
+        Assert.Contains("not a known key", e.Message);
+    }
+
+    [Fact]
+    public void A_bad_unit_is_refused_with_its_line_and_field()
+    {
+        var e = Refused(Good.Replace("memory: 128MiB", "memory: 128XB"));
+        Assert.Equal(9, e.Line);
+        Assert.Equal("domains[0].memory", e.Field);
+        Assert.Contains("'128XB' is not a size", e.Message);
+    }
+
+    [Fact]
+    public void Maxmem_below_memory_is_refused()
+    {
+        var e = Refused(Good.Replace("maxmem: 256MiB", "maxmem: 64MiB"));
+        Assert.Equal("domains[0].maxmem", e.Field);
+        Assert.Equal(10, e.Line);
+    }
+
+    [Fact]
+    public void Static_domains_that_cannot_fit_are_refused_naming_the_first_that_does_not()
+    {
+        var e = Refused(Good.Replace("  - name: a\n", "  - name: a\n    count: 7\n").Replace("events:\n  - { at: 5s, action: mem-set, domain: a, memory: 200MiB }", ""));
+        Assert.Equal("domains[0].memory", e.Field);
+        Assert.StartsWith("a-6 does not fit", e.Message);
+    }
+
+    [Fact]
+    public void Malformed_yaml_is_refused_with_a_position()
+    {
+        var e = Refused("name: t\nhost: { memory: 1GiB\n");
+        Assert.Equal("(syntax)", e.Field);
+        Assert.True(e.Line >= 2);
+    }
+
+    [Fact]
+    public void An_action_on_an_unknown_domain_is_refused()
+    {
+        var e = Refused(Good.Replace("domain: a,", "domain: b,"));
+        Assert.Equal(13, e.Line);
+        Assert.Contains("'b'", e.Message);
+    }
+}

@@ -1,0 +1,107 @@
+using FsCheck;
+using FsCheck.Fluent;
+using Memvisor.Hypervisor.Accounting;
+using Memvisor.Report;
+using Memvisor.Sim.Engine;
+using Memvisor.Sim.Scenarios;
+using Memvisor.Tests.Support;
+
+namespace Memvisor.Tests.Sim;
+
+public class SimulationTests
+{
+    private static string Scenario(int webs, string webAlloc, string batchAlloc, int rate, string extraEvents = "") => $$"""
+        name: small
+        seed: 5
+        duration: 20s
+        host: { memory: 1GiB, numa_nodes: 2, dom0: { memory: 128MiB, min: 64MiB } }
+        domains:
+          - name: web
+            count: {{webs}}
+            memory: 96MiB
+            maxmem: 128MiB
+            allocation: {{webAlloc}}
+            workload: { kind: steady, working_set: 48MiB, rate: {{rate}}/s }
+          - name: batch
+            memory: 64MiB
+            maxmem: 192MiB
+            allocation: {{batchAlloc}}
+            workload: { kind: grow, to: 160MiB, over: 10s, rate: 500/s }
+          - name: late
+            memory: 64MiB
+            autostart: false
+            workload: { kind: idle }
+        events:
+          - { at: 4s, action: mem-set, domain: batch, memory: 192MiB }
+          - { at: 6s, action: mem-set, domain: web-1, memory: 64MiB }
+          - { at: 8s, action: destroy, domain: web-2 }
+          - { at: 9s, action: create, domain: late }
+          - { at: 12s, action: mem-set, domain: dom0, memory: 64MiB }
+        {{extraEvents}}
+        """;
+
+    private static byte[] Summary(RunResult r)
+    {
+        using var ms = new MemoryStream();
+        SummaryWriter.Write(ms, r);
+        return ms.ToArray();
+    }
+
+    [Fact]
+    public void A_run_creates_populates_resizes_and_destroys_domains()
+    {
+        var sim = new Simulation(ScenarioLoader.Parse(Scenario(3, "static", "on-demand", 2000), "s.yaml"));
+        var r = sim.Run();
+        var byName = r.Domains.ToDictionary(d => d.Name);
+        Assert.Equal(DomainState.Destroyed, byName["web-2"].State);
+        Assert.Equal(DomainState.Running, byName["late"].State);
+        Assert.Equal(16384, byName["web-1"].Domain!.TotPages);                 // ballooned down to 64 MiB
+        Assert.Equal(16384, byName["Domain-0"].Domain!.TotPages);               // dom0 down to its minimum
+        var batch = byName["batch"];
+        Assert.True(batch.Domain!.Stats.PodFaults >= 40960 - 16384, "the grow workload touched its on-demand pages");
+        Assert.Equal(40960, batch.Guest!.Workload.ResidentPages);              // reached 160 MiB after mem-set to 192 MiB
+        Assert.True(r.AccountingHeld);
+        Assert.Equal(0, r.ErrorsTotal);
+        Assert.Empty(Auditor.Check(sim.Hypervisor));
+        Assert.True(r.ScrubbedIdle > 0, "web-2's frames were scrubbed by the idle scrubber");
+    }
+
+    [Fact]
+    public void Refused_toolstack_requests_land_in_errors_with_a_sentence()
+    {
+        var text = Scenario(2, "static", "static", 100, "  - { at: 15s, action: mem-max, domain: web-1, memory: 32MiB }");
+        var r = new Simulation(ScenarioLoader.Parse(text, "s.yaml")).Run();
+        var error = Assert.Single(r.Errors);
+        Assert.Equal("max_mem", error.Call);
+        Assert.Equal(15_000_000_000, error.TimeNs);
+        Assert.Contains("below the 16384 it holds", error.Message);
+    }
+
+    public sealed record SmallRun(int Webs, bool StaticWeb, bool StaticBatch, int Rate, ulong Seed);
+
+    [Fact]
+    public void The_same_scenario_and_seed_give_byte_identical_summaries_and_accounting_always_adds_up()
+    {
+        var gen = from webs in Gen.Choose(2, 4)
+                  from sw in Gen.Elements(true, false)
+                  from sb in Gen.Elements(true, false)
+                  from rate in Gen.Choose(0, 3000)
+                  from seed in Gen.Choose(0, 1000)
+                  select new SmallRun(webs, sw, sb, rate, (ulong)seed);
+        Properties.Check(gen, run =>
+        {
+            var s = ScenarioLoader.Parse(Scenario(run.Webs, run.StaticWeb ? "static" : "on-demand", run.StaticBatch ? "static" : "on-demand", run.Rate), "s.yaml");
+            var a = new Simulation(s, run.Seed).Run();
+            var b = new Simulation(s, run.Seed).Run();
+            Assert.True(a.AccountingHeld);
+            Assert.Equal(Summary(a), Summary(b));
+        }, maxTest: 8);
+    }
+
+    [Fact]
+    public void A_different_seed_gives_a_different_run()
+    {
+        var s = ScenarioLoader.Parse(Scenario(2, "on-demand", "static", 3000), "s.yaml");
+        Assert.NotEqual(Summary(new Simulation(s, 1).Run()), Summary(new Simulation(s, 2).Run()));
+    }
+}

@@ -1,0 +1,34 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Machine;
+using Memvisor.Machine.Time;
+using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+
+namespace Memvisor.Tests.Support;
+
+/// <summary>A small host for tests: a few thousand frames, a hypervisor on a fixed clock.</summary>
+internal static class TestHost
+{
+    public static HypervisorCore Create(long frames = 16384, int nodes = 2) =>
+        new(new MachineMemory(frames, nodes), new CostModel(), () => 0);
+
+    public static Domain Domain(HypervisorCore hv, string name, long memory, long maxmem, AllocationMode mode = AllocationMode.Static)
+    {
+        var errno = hv.CreateDomain(new DomainConfig { Name = name, MemoryPages = memory, MaxPages = maxmem, Allocation = mode }, out var d);
+        Assert.Equal(XenErrno.Ok, errno);
+        return d!;
+    }
+
+    /// <summary>A fingerprint of everything a refused request must leave alone.</summary>
+    public static string Fingerprint(HypervisorCore hv)
+    {
+        var parts = new List<string> { $"free={hv.Machine.FreeFrames}", $"pending={hv.Machine.Scrubber.PendingFrames}" };
+        foreach (var d in hv.Domains)
+        {
+            var entries = new System.Text.StringBuilder();
+            d.P2m.ForEachPresent((gfn, e) => entries.Append(gfn).Append(':').Append(e.Raw).Append(';'));
+            parts.Add($"{d.DomId}:{d.TotPages}/{d.MaxPages}/{d.ReservePages}/{entries}");
+        }
+        return string.Join('|', parts);
+    }
+}
