@@ -1,0 +1,8 @@
+using BenchmarkDotNet.Running;
+using Memvisor.Bench;
+
+// `bytes-per-frame [GiB]` measures the per-frame cost on a populated host; anything else goes to BenchmarkDotNet.
+if (args.Length > 0 && args[0] == "bytes-per-frame")
+    return BytesPerFrame.Run(args.Length > 1 ? long.Parse(args[1]) : 64);
+BenchmarkSwitcher.FromAssembly(typeof(HeapBenchmarks).Assembly).Run(args);
+return 0;
