@@ -3,6 +3,9 @@ using Memvisor.Cli;
 using Memvisor.Cli.Commands;
 using Memvisor.Native;
 
+// Redirected output (a log, CI) gets plain text, not terminal escape codes.
+if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Capabilities.Ansi = false;
+
 try
 {
     NativeProbe.EnsureLoaded();
