@@ -67,7 +67,7 @@ public sealed class Hypervisor
         if (config.MemoryPages > config.MaxPages || config.MemoryPages < 0)
             return Refusals.Record(DomIds.Invalid, config.Name, "create", XenErrno.EINVAL, RefusalCause.BadConfiguration, config.MemoryPages, config.MaxPages);
         ushort domid = config.IsDom0 ? DomIds.Dom0 : _nextDomId;
-        if (!config.IsDom0 && domid >= DomIds.FirstReserved || _byId.ContainsKey(domid))
+        if ((!config.IsDom0 && domid >= DomIds.FirstReserved) || _byId.ContainsKey(domid))
             return Refusals.Record(domid, config.Name, "create", XenErrno.EINVAL, RefusalCause.NotPermitted, 0, 0);
 
         long needed = ReservePagesFor(config) + (config.Allocation == AllocationMode.Static ? config.MemoryPages : 0);

@@ -42,30 +42,23 @@ internal sealed class YamlBinder(string file)
         return null;
     }
 
-    public long? Size(YamlNode node, string field)
-    {
-        var s = String(node, field);
-        if (s is null) return null;
-        if (Units.TryParseSize(s, out long bytes)) return bytes;
-        Error(node, field, $"'{s}' is not a size; write a number with KiB, MiB, GiB or TiB (a bare number is MiB).");
-        return null;
-    }
+    public long? Size(YamlNode node, string field) =>
+        Parse<long>(node, field, Units.TryParseSize, "a size; write a number with KiB, MiB, GiB or TiB (a bare number is MiB)");
 
-    public long? Duration(YamlNode node, string field)
-    {
-        var s = String(node, field);
-        if (s is null) return null;
-        if (Units.TryParseDuration(s, out long ns)) return ns;
-        Error(node, field, $"'{s}' is not a duration; write a number with ms, s, min or h.");
-        return null;
-    }
+    public long? Duration(YamlNode node, string field) =>
+        Parse<long>(node, field, Units.TryParseDuration, "a duration; write a number with ms, s, min or h");
 
-    public double? Rate(YamlNode node, string field)
+    public double? Rate(YamlNode node, string field) =>
+        Parse<double>(node, field, Units.TryParseRate, "a rate; write accesses per unit of time, such as 20000/s");
+
+    private delegate bool TryParse<T>(string text, out T value);
+
+    private T? Parse<T>(YamlNode node, string field, TryParse<T> parse, string expected) where T : struct
     {
         var s = String(node, field);
         if (s is null) return null;
-        if (Units.TryParseRate(s, out double rate)) return rate;
-        Error(node, field, $"'{s}' is not a rate; write accesses per unit of time, such as 20000/s.");
+        if (parse(s, out T value)) return value;
+        Error(node, field, $"'{s}' is not {expected}.");
         return null;
     }
 
