@@ -32,8 +32,7 @@ public static class HtmlReport
         html.Append("<h2>Domains at the end</h2><table><tr><th>Name</th><th>ID</th><th>State</th><th>Mem (MiB)</th><th>MaxMem (MiB)</th><th>tot_pages</th></tr>");
         foreach (var d in r.Domains.Where(d => d.State != DomainState.NotCreated))
         {
-            long tot = d.State == DomainState.Running ? d.Domain!.TotPages : d.FinalTotPages;
-            long max = d.State == DomainState.Running ? d.Domain!.MaxPages : d.FinalMaxPages;
+            long tot = d.TotPages, max = d.MaxPages;
             html.Append(CultureInfo.InvariantCulture,
                 $"<tr><td>{Encode(d.Name)}</td><td>{d.DomId}</td><td>{d.State.ToString().ToLowerInvariant()}</td><td>{PageSize.ToMiB(tot)}</td><td>{PageSize.ToMiB(max)}</td><td>{tot}</td></tr>");
         }

@@ -38,14 +38,12 @@ public static class SummaryWriter
         {
             if (d.State == DomainState.NotCreated) continue;
             bool running = d.State == DomainState.Running;
-            long tot = running ? d.Domain!.TotPages : d.FinalTotPages;
-            long max = running ? d.Domain!.MaxPages : d.FinalMaxPages;
-            long target = running ? d.Domain!.TargetPages : d.FinalTargetPages;
+            long tot = d.TotPages, max = d.MaxPages;
             w.WriteStartObject();
             w.WriteString("name", d.Name);
             w.WriteNumber("domid", d.DomId);
             w.WriteString("state", d.State.ToString().ToLowerInvariant());
-            w.WriteNumber("memory_kib", PageSize.ToKiB(target));
+            w.WriteNumber("memory_kib", PageSize.ToKiB(d.TargetPages));
             w.WriteNumber("maxmem_kib", PageSize.ToKiB(max));
             w.WriteNumber("tot_pages", tot);
             w.WriteNumber("max_pages", max);

@@ -20,8 +20,15 @@ public sealed class DomainRecord(string name, DomainSpec? spec, int column)
     public long CreatedAtNs { get; set; } = -1;
     public long DestroyedAtNs { get; set; } = -1;
     public ushort DomId { get; set; }
-    /// <summary>Values kept when the domain is destroyed, for the summary.</summary>
+    /// <summary>Values kept when the domain is destroyed (destroy empties the domain), for the summary.</summary>
     public long FinalTotPages { get; set; }
     public long FinalMaxPages { get; set; }
     public long FinalTargetPages { get; set; }
+
+    /// <summary>tot_pages now, or as it was when the domain was destroyed.</summary>
+    public long TotPages => State == DomainState.Running ? Domain!.TotPages : FinalTotPages;
+    /// <summary>max_pages now, or as it was when the domain was destroyed.</summary>
+    public long MaxPages => State == DomainState.Running ? Domain!.MaxPages : FinalMaxPages;
+    /// <summary>The balloon target now, or as it was when the domain was destroyed.</summary>
+    public long TargetPages => State == DomainState.Running ? Domain!.TargetPages : FinalTargetPages;
 }
