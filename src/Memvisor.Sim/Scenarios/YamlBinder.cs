@@ -62,33 +62,18 @@ internal sealed class YamlBinder(string file)
         return null;
     }
 
-    public long? Integer(YamlNode node, string field, long min, long max)
-    {
-        var s = String(node, field);
-        if (s is null) return null;
-        if (long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) && v >= min && v <= max) return v;
-        Error(node, field, $"'{s}' is not a whole number from {min} to {max}.");
-        return null;
-    }
+    public long? Integer(YamlNode node, string field, long min, long max) =>
+        Parse<long>(node, field,
+            (string t, out long v) => long.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out v) && v >= min && v <= max,
+            $"a whole number from {min} to {max}");
 
-    public double? Number(YamlNode node, string field, double min, double max)
-    {
-        var s = String(node, field);
-        if (s is null) return null;
-        if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= min && v <= max) return v;
-        Error(node, field, $"'{s}' is not a number from {min} to {max}.");
-        return null;
-    }
+    public double? Number(YamlNode node, string field, double min, double max) =>
+        Parse<double>(node, field,
+            (string t, out double v) => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out v) && v >= min && v <= max,
+            $"a number from {min} to {max}");
 
-    public bool? Boolean(YamlNode node, string field)
-    {
-        var s = String(node, field);
-        if (s is null) return null;
-        if (s is "true" or "yes" or "on") return true;
-        if (s is "false" or "no" or "off") return false;
-        Error(node, field, $"'{s}' is not true or false.");
-        return null;
-    }
+    public bool? Boolean(YamlNode node, string field) =>
+        Parse<bool>(node, field, (string t, out bool v) => (v = t is "true" or "yes" or "on") || t is "false" or "no" or "off", "true or false");
 
     public string? OneOf(YamlNode node, string field, IReadOnlyCollection<string> choices)
     {
