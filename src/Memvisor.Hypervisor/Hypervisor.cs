@@ -54,7 +54,6 @@ public sealed class Hypervisor
     public IReadOnlyList<Domain> Domains => _domains;
 
     public Domain? Find(ushort domid) => _byId.GetValueOrDefault(domid);
-    public Domain? Find(string name) => _domains.Find(d => d.Name == name);
 
     /// <summary>Frames for a domain's paging pool, as libxl sizes it (libxl_get_required_shadow_memory: 1 MiB per vCPU + 8 KiB per MiB of maxmem).</summary>
     public static long ReservePagesFor(DomainConfig config) =>

@@ -24,12 +24,6 @@ public sealed class ContentStore
     /// <summary>Distinct contents held.</summary>
     public int DistinctContents { get; private set; }
 
-    /// <summary>References held on stored contents (frames naming them).</summary>
-    public long References { get; private set; }
-
-    /// <summary>Bytes of page storage allocated (slabs), including free slots.</summary>
-    public long AllocatedBytes => (long)_slabs.Count * SlabPages * PageSize.Bytes;
-
     /// <summary>Stores <paramref name="page"/> (or finds its twin) and returns a handle holding one reference.</summary>
     public ContentHandle Store(ReadOnlySpan<byte> page)
     {
@@ -46,7 +40,6 @@ public sealed class ContentStore
                 if (Bytes(candidate).SequenceEqual(page))
                 {
                     _refs[candidate]++;
-                    References++;
                     return ContentHandle.Stored(candidate);
                 }
             }
@@ -59,7 +52,6 @@ public sealed class ContentStore
         _nextSameHash[newId] = _firstByHash.TryGetValue(hash, out int head) ? head : NoId;
         _firstByHash[hash] = newId;
         DistinctContents++;
-        References++;
         return ContentHandle.Stored(newId);
     }
 
@@ -68,7 +60,6 @@ public sealed class ContentStore
     {
         if (!handle.IsStored) return;
         _refs[handle.StoredId]++;
-        References++;
     }
 
     /// <summary>Drops a reference; the content is forgotten when the last one goes.</summary>
@@ -76,7 +67,6 @@ public sealed class ContentStore
     {
         if (!handle.IsStored) return;
         int id = handle.StoredId;
-        References--;
         if (--_refs[id] > 0) return;
         Unlink(id);
         DistinctContents--;

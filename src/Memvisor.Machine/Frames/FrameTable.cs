@@ -16,10 +16,6 @@ public sealed class FrameTable
 
     public ref FrameInfo this[uint mfn] => ref _entries[mfn];
 
-    public bool Contains(ulong mfn) => mfn < (ulong)_entries.LongLength;
-
     /// <summary>Bytes the table occupies (entries only).</summary>
     public long SizeInBytes => _entries.LongLength * FrameInfo.SizeInBytes;
-
-    public ReadOnlySpan<FrameInfo> AsReadOnlySpan() => _entries;
 }

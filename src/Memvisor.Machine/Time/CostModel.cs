@@ -31,30 +31,26 @@ public sealed class CostModel
     /// <summary>Toolstack work to build a domain before its memory is populated (xl create: about 50 ms of domain builder time).</summary>
     public double DomainBuildNs { get; set; } = 50_000_000;
 
-    public double CyclesToNs(double cycles) => cycles / CpuGhz;
-
     /// <summary>The names a scenario may override, in snake_case as in YAML.</summary>
-    public static IReadOnlyList<string> Names => Accessors.Keys.ToList();
+    public static IReadOnlyList<string> Names => Setters.Keys.ToList();
 
     /// <summary>Sets a cost by its scenario name; false if there is no cost of that name.</summary>
     public bool TrySet(string name, double value)
     {
-        if (!Accessors.TryGetValue(name, out var accessor)) return false;
-        accessor.Set(this, value);
+        if (!Setters.TryGetValue(name, out var set)) return false;
+        set(this, value);
         return true;
     }
 
-    public double Get(string name) => Accessors[name].Get(this);
-
-    private static readonly Dictionary<string, (Func<CostModel, double> Get, Action<CostModel, double> Set)> Accessors = new()
+    private static readonly Dictionary<string, Action<CostModel, double>> Setters = new()
     {
-        ["cpu_ghz"] = (c => c.CpuGhz, (c, v) => c.CpuGhz = v),
-        ["hypercall_ns"] = (c => c.HypercallNs, (c, v) => c.HypercallNs = v),
-        ["vm_exit_ns"] = (c => c.VmExitNs, (c, v) => c.VmExitNs = v),
-        ["page_alloc_ns"] = (c => c.PageAllocNs, (c, v) => c.PageAllocNs = v),
-        ["scrub_page_ns"] = (c => c.ScrubPageNs, (c, v) => c.ScrubPageNs = v),
-        ["idle_scrub_pages_per_s"] = (c => c.IdleScrubPagesPerSecond, (c, v) => c.IdleScrubPagesPerSecond = v),
-        ["page_free_ns"] = (c => c.PageFreeNs, (c, v) => c.PageFreeNs = v),
-        ["domain_build_ns"] = (c => c.DomainBuildNs, (c, v) => c.DomainBuildNs = v),
+        ["cpu_ghz"] = (c, v) => c.CpuGhz = v,
+        ["hypercall_ns"] = (c, v) => c.HypercallNs = v,
+        ["vm_exit_ns"] = (c, v) => c.VmExitNs = v,
+        ["page_alloc_ns"] = (c, v) => c.PageAllocNs = v,
+        ["scrub_page_ns"] = (c, v) => c.ScrubPageNs = v,
+        ["idle_scrub_pages_per_s"] = (c, v) => c.IdleScrubPagesPerSecond = v,
+        ["page_free_ns"] = (c, v) => c.PageFreeNs = v,
+        ["domain_build_ns"] = (c, v) => c.DomainBuildNs = v,
     };
 }

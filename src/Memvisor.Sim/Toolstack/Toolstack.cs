@@ -1,6 +1,5 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Hypervisor.Errors;
-using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
@@ -30,7 +29,6 @@ public sealed class XlToolstack(HypervisorCore hv, ulong seed)
         var guestOptions = (options ?? new GuestOptions()) with
         {
             ImageId = spec.ImageId,
-            DataClass = ContentClass.Compressible,
             RandomStream = (ulong)r.Column,
         };
         r.Guest = new GuestKernel(r.Name, hv.PortFor(domain), spec.Workload.Create(), guestOptions, seed, config.Allocation == Hypervisor.Domains.AllocationMode.OnDemand);
