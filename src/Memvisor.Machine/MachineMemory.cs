@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Heap;
@@ -110,6 +111,32 @@ public sealed class MachineMemory
 
     /// <summary>Stores real bytes into a frame (deduplicated in the content store).</summary>
     public void WriteFrame(uint mfn, ReadOnlySpan<byte> page) => SetContent(mfn, Contents.Store(page));
+
+    /// <summary>Reads 64-bit word <paramref name="index"/> (0..511) of a frame, little-endian as x86 stores it.</summary>
+    public ulong ReadWord(uint mfn, int index)
+    {
+        var content = Frames[mfn].Content;
+        if (content.IsZero) return 0;
+        if (content.IsPrivate)
+            return BinaryPrimitives.ReadUInt64LittleEndian(Contents.Private.Bytes(content.PrivateId)[(index * 8)..]);
+        Span<byte> page = stackalloc byte[PageSize.Bytes];
+        Contents.Read(content, page);
+        return BinaryPrimitives.ReadUInt64LittleEndian(page[(index * 8)..]);
+    }
+
+    /// <summary>Writes 64-bit word <paramref name="index"/> of a frame; the frame's bytes become a private buffer if they were not one.</summary>
+    public void WriteWord(uint mfn, int index, ulong value)
+    {
+        ref var f = ref Frames[mfn];
+        if (!f.Content.IsPrivate)
+        {
+            int id = Contents.Private.Allocate();
+            if (!f.Content.IsZero) Contents.Read(f.Content, Contents.Private.Bytes(id));
+            Contents.Release(f.Content);
+            f.Content = ContentHandle.Private(id);
+        }
+        BinaryPrimitives.WriteUInt64LittleEndian(Contents.Private.Bytes(f.Content.PrivateId)[(index * 8)..], value);
+    }
 
     /// <summary>Points a frame at a content the caller holds one reference on; the frame's old content is released.</summary>
     public void SetContent(uint mfn, ContentHandle handle)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Memvisor.Guest.Kernel;
 using Memvisor.Machine.Frames;
 using Memvisor.Sim.Engine;
 
@@ -7,6 +8,94 @@ namespace Memvisor.Report;
 /// <summary>Writes summary.json: only simulated, deterministic figures, in a fixed key order, so equal runs give equal bytes.</summary>
 public static class SummaryWriter
 {
+    private static void WriteGuest(Utf8JsonWriter w, GuestKernel g)
+    {
+        var s = g.Stats;
+        var m = g.MemInfo();
+        w.WriteStartObject("guest");
+        w.WriteString("workload", g.Workload.Kind);
+        w.WriteString("kernel_image", g.Options.KernelImage);
+        w.WriteNumber("held_pages", g.HeldPages);
+        w.WriteNumber("accesses", s.Accesses);
+        w.WriteNumber("writes", s.Writes);
+        w.WriteNumber("failed_accesses", s.FailedAccesses);
+        w.WriteNumber("allocation_failures", s.AllocationFailures);
+        w.WriteNumber("minor_faults", s.MinorFaults);
+        w.WriteNumber("major_faults", s.MajorFaults);
+        w.WriteNumber("swap_ins", s.SwapIns);
+        w.WriteNumber("swap_outs", s.SwapOuts);
+        w.WriteNumber("oom_kills", s.OomKills);
+        w.WriteNumber("pages_scanned", s.PagesScanned);
+        w.WriteNumber("pages_stolen", s.PagesStolen);
+        w.WriteNumber("direct_reclaims", s.DirectReclaims);
+        w.WriteNumber("file_reads", s.FileReads);
+        w.WriteNumber("writeback_pages", s.WritebackPages);
+        w.WriteNumber("stall_ms", Math.Round(s.StallNs / 1e6, 3));
+        w.WriteNumber("pages_given_back", s.PagesReleased);
+        w.WriteNumber("pages_taken_back", s.PagesReclaimed);
+        w.WriteNumber("target_failures", s.TargetFailures);
+        w.WriteNumber("mem_total_kib", PageSize.ToKiB(m.MemTotal));
+        w.WriteNumber("mem_free_kib", PageSize.ToKiB(m.MemFree));
+        w.WriteNumber("mem_available_kib", PageSize.ToKiB(m.MemAvailable));
+        w.WriteNumber("cached_kib", PageSize.ToKiB(m.Cached));
+        w.WriteNumber("dirty_kib", PageSize.ToKiB(m.Dirty));
+        w.WriteNumber("anon_pages_kib", PageSize.ToKiB(m.AnonPages));
+        w.WriteNumber("page_tables_kib", PageSize.ToKiB(m.PageTables));
+        w.WriteNumber("kernel_kib", PageSize.ToKiB(m.KernelPages));
+        w.WriteNumber("active_anon_kib", PageSize.ToKiB(m.ActiveAnon));
+        w.WriteNumber("inactive_anon_kib", PageSize.ToKiB(m.InactiveAnon));
+        w.WriteNumber("active_file_kib", PageSize.ToKiB(m.ActiveFile));
+        w.WriteNumber("inactive_file_kib", PageSize.ToKiB(m.InactiveFile));
+        w.WriteNumber("committed_as_kib", PageSize.ToKiB(m.CommittedAs));
+        w.WriteNumber("swap_total_kib", PageSize.ToKiB(m.SwapTotal));
+        w.WriteNumber("swap_free_kib", PageSize.ToKiB(m.SwapFree));
+        w.WriteBoolean("meminfo_adds_up", m.AddsUp);
+        w.WriteStartArray("oom_killed");
+        foreach (var kill in g.OomKills)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("time_s", kill.TimeNs / 1e9);
+            w.WriteNumber("pid", kill.Pid);
+            w.WriteString("process", kill.Process);
+            w.WriteNumber("pages", kill.Pages);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        if (g.Integrity is { } check)
+        {
+            w.WriteNumber("integrity_checks", check.Checks);
+            w.WriteNumber("integrity_violations", check.Violations);
+        }
+        w.WriteEndObject();
+    }
+
+    private static void WriteProcesses(Utf8JsonWriter w, GuestKernel g)
+    {
+        w.WriteStartArray("processes");
+        foreach (var p in g.Workload.Processes)
+        {
+            var s = p.Stats;
+            w.WriteStartObject();
+            w.WriteString("name", p.Name);
+            w.WriteNumber("pid", p.Pid);
+            w.WriteBoolean("exited", p.Exited);
+            w.WriteNumber("accesses", s.Accesses);
+            w.WriteNumber("instructions", s.Instructions);
+            w.WriteNumber("loads", s.Loads);
+            w.WriteNumber("stores", s.Stores);
+            w.WriteNumber("modifies", s.Modifies);
+            w.WriteNumber("distinct_pages", s.DistinctPages);
+            w.WriteNumber("minor_faults", s.MinorFaults);
+            w.WriteNumber("major_faults", s.MajorFaults);
+            w.WriteNumber("segmentation_faults", s.SegmentationFaults);
+            w.WriteNumber("rss_pages", s.RssAnon + s.RssFile);
+            w.WriteNumber("swap_pages", s.SwapEntries);
+            w.WriteNumber("page_table_pages", s.PageTablePages);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
     public static void Write(Stream output, RunResult r)
     {
         using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true });
@@ -61,19 +150,8 @@ public static class SummaryWriter
             }
             if (d.Guest is { } g)
             {
-                w.WriteStartObject("guest");
-                w.WriteString("workload", g.Workload.Kind);
-                w.WriteNumber("held_pages", g.HeldPages);
-                w.WriteNumber("used_pages", g.UsedPages);
-                w.WriteNumber("workload_pages", g.Workload.ResidentPages);
-                w.WriteNumber("accesses", g.Stats.Accesses);
-                w.WriteNumber("writes", g.Stats.Writes);
-                w.WriteNumber("failed_accesses", g.Stats.FailedAccesses);
-                w.WriteNumber("allocation_failures", g.Stats.AllocationFailures);
-                w.WriteNumber("pages_given_back", g.Stats.PagesReleased);
-                w.WriteNumber("pages_taken_back", g.Stats.PagesReclaimed);
-                w.WriteNumber("target_failures", g.Stats.TargetFailures);
-                w.WriteEndObject();
+                WriteGuest(w, g);
+                WriteProcesses(w, g);
             }
             w.WriteEndObject();
         }

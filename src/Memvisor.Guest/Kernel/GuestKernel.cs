@@ -1,199 +1,491 @@
+using Memvisor.Guest.Balloon;
+using Memvisor.Guest.Integrity;
+using Memvisor.Guest.Memory;
+using Memvisor.Guest.Mm;
+using Memvisor.Guest.PageCache;
+using Memvisor.Guest.Reclaim;
+using Memvisor.Guest.Storage;
 using Memvisor.Guest.Workloads;
-using Memvisor.Hypervisor.Errors;
 using Memvisor.Hypervisor.Seam;
 using Memvisor.Machine.Content;
+using Memvisor.Machine.Frames;
 using Memvisor.Machine.Randomness;
+using Memvisor.Machine.Time;
 
 namespace Memvisor.Guest.Kernel;
 
 /// <summary>
-/// A minimal guest kernel: a page allocator over the gfns it holds, a boot that writes its kernel text, a workload
-/// that touches, allocates and frees pages, and a follower of memory/target that gives pages back with
-/// decrease_reservation or takes them with populate_physmap, in the way Linux's Xen balloon driver does, with its
-/// retry back-off (1 s doubling to 32 s). It reaches the hypervisor only through <see cref="IGuestMemory"/>.
+/// A guest kernel model after Linux: a page allocator with watermarks over the gfns the domain holds, processes
+/// with VMAs and 4-level x86-64 page tables in guest frames, demand paging, a page cache with write-back, a swap
+/// device, LRU reclaim (kswapd and direct), an OOM killer and a balloon target follower. It reaches the
+/// hypervisor only through <see cref="IGuestMemory"/>.
 /// </summary>
 public sealed class GuestKernel
 {
-    private const int Batch = 256;
-    private static readonly long MaxBackoffNs = 32_000_000_000;
+    internal const int KernelSlot = 0;
+    /// <summary>Kernel text is mapped at 0xffffffff80000000, as on x86-64 Linux (virtual page numbers are 36 bits).</summary>
+    internal const ulong KernelTextVpn = (0xFFFF_FFFF_8000_0000UL >> 12) & ((1UL << 36) - 1);
+    internal static readonly byte[] ZeroPage = new byte[PageSize.Bytes];
+    private static readonly (string Name, long Pages)[] Libraries = [("/lib/x86_64-linux-gnu/libc.so.6", 512), ("/lib64/ld-linux-x86-64.so.2", 64)];
 
-    private readonly GfnBitmap _held;
-    private readonly GfnBitmap _used;
-    private readonly ulong[] _batch = new ulong[Batch];
-    private readonly bool _onDemand;
+    private readonly List<GuestFile> _files = [];
+    private readonly List<OomKill> _oomKills = [];
+    private readonly FaultHandler _faults;
+    private readonly Func<(bool, ulong)> _newKernelTable;
     private DeterministicRandom _rng;
-    private int _allocCursor;
     private ulong _writeSeq;
-    private double _targetCredit;
-    private long _retryAtNs;
-    private long _backoffNs = 1_000_000_000;
+    private double _stallDebtNs;
+    private double _stepAllowanceNs;
+    private double _stepStallNs;
+    private bool _kswapdWoken;
 
-    public GuestKernel(string name, IGuestMemory memory, IWorkload workload, GuestOptions options, ulong seed, bool onDemand)
+    public GuestKernel(string name, IGuestMemory memory, IWorkload workload, GuestOptions options, CostModel costs, ulong seed, bool onDemand)
     {
         Name = name;
         Memory = memory;
         Workload = workload;
         Options = options;
-        _onDemand = onDemand;
+        Costs = costs;
         _rng = DeterministicRandom.ForStream(seed, options.RandomStream);
-        _held = new GfnBitmap(memory.PhysicalPages);
-        _used = new GfnBitmap(memory.PhysicalPages);
+        Pages = new PageMap(memory.PhysicalPages);
+        Allocator = new PageAllocator(Pages);
+        Tables = new PageTables(memory);
+        Tlb = new Tlb(options.TlbEntries);
+        Swap = new SwapDevice(options.SwapPages);
+        Rmap = new Rmap(this);
+        Reclaimer = new Reclaimer(this);
+        Oom = new OomKiller(this);
+        Cache = new PageCacheOps(this);
+        Writeback = new Writeback(this);
+        Balloon = new TargetFollower(this, onDemand);
+        Integrity = options.CheckIntegrity ? new IntegrityChecker(this) : null;
+        _faults = new FaultHandler(this);
+        _newKernelTable = () => NewTable(null);
     }
 
     public string Name { get; }
     public IGuestMemory Memory { get; }
     public IWorkload Workload { get; }
     public GuestOptions Options { get; }
+    public CostModel Costs { get; }
     public GuestStats Stats { get; } = new();
+    public long NowNs { get; private set; }
+    public PageMap Pages { get; }
+    public PageAllocator Allocator { get; }
+    public PageTables Tables { get; }
+    public Tlb Tlb { get; }
+    public SwapDevice Swap { get; }
+    public ProcessTable Processes { get; } = new();
+    public IReadOnlyList<GuestFile> Files => _files;
+    public IReadOnlyList<OomKill> OomKills => _oomKills;
+    public IntegrityChecker? Integrity { get; }
+    public TargetFollower Balloon { get; }
+    internal Rmap Rmap { get; }
+    internal Reclaimer Reclaimer { get; }
+    internal OomKiller Oom { get; }
+    internal PageCacheOps Cache { get; }
+    internal Writeback Writeback { get; }
+    /// <summary>Gfn of the kernel's own PML4 (init_mm), whose upper half every process shares.</summary>
+    public ulong KernelRoot { get; private set; }
 
-    /// <summary>Pages the guest believes it has (backed, or reserved on demand).</summary>
-    public long HeldPages => _held.Count;
-    /// <summary>Pages the kernel has handed to itself and its processes.</summary>
-    public long UsedPages => _used.Count;
-    public long FreePages => _held.Count - _used.Count;
+    public bool Booted { get; private set; }
 
-    /// <summary>Boots: learns its memory map (gfns below the initial target) and writes its kernel text.</summary>
+    /// <summary>Pages the guest holds (MemTotal).</summary>
+    public long HeldPages => Allocator.ManagedPages;
+    public long FreePages => Allocator.FreePages;
+    public long UsedPages => HeldPages - FreePages;
+
+    /// <summary>True once the faults of this step have used up the time the step had: the workload waits.</summary>
+    public bool Stalled => _stepStallNs >= _stepAllowanceNs;
+
+    /// <summary>Bytes the model keeps for this guest beside its frames (page descriptors, allocator bitmap, TLB).</summary>
+    public long ModelBytes => Pages.SizeInBytes + Allocator.SizeInBytes + (long)Options.TlbEntries * 16;
+
+    /// <summary>Boots: learns its memory map (gfns below the initial target), sets its watermarks, builds its page tables, maps its kernel text with 2 MiB pages and opens its libraries.</summary>
     public void Boot()
     {
-        long initial = Memory.TargetPages;
-        for (long gfn = 0; gfn < initial; gfn++) _held.Set(gfn);
-        long text = Math.Min(Options.KernelTextPages, initial / 4);
-        for (uint i = 0; i < text; i++)
+        long initial = Math.Min(Memory.TargetPages, Pages.Length);
+        for (long gfn = 0; gfn < initial; gfn++) Allocator.AddHeld((ulong)gfn);
+        Allocator.SetWatermarks();
+        var (ok, root) = NewTable(null);
+        if (!ok) return;
+        KernelRoot = root;
+        Booted = true;
+        long blocks = Math.Min(Options.KernelTextPages, initial / 4) / 512;
+        for (uint b = 0; b < blocks; b++)
         {
-            if (!TryAllocatePage(out ulong gfn)) break;
-            TouchWith(gfn, write: true, ContentHandle.ImagePage(ContentClass.KernelText, Options.ImageId, i));
+            if (!Allocator.TryTakeBlock(9, out ulong first)) break;
+            for (uint i = 0; i < 512; i++)
+            {
+                Pages.Assign(first + i, PageUse.Kernel, KernelSlot, i);
+                Memory.Touch(first + i, write: true, ContentHandle.ImagePage(ContentClass.KernelText, Options.ImageId, b * 512 + i));
+            }
+            ulong vpn = KernelTextVpn + b * 512;
+            if (!Tables.TryEnsureTable(KernelRoot, vpn, 2, _newKernelTable, out ulong pd)) break;
+            Tables.Write(pd, Pte.IndexAt(vpn, 2), Pte.Make(first, Pte.Present | Pte.Writable | Pte.Huge | Pte.Accessed | Pte.Dirty));
+        }
+        for (int i = 0; i < Libraries.Length; i++)
+        {
+            uint lib = (uint)i + 1;
+            uint image = Options.ImageId;
+            CreateFile(Libraries[i].Name, Libraries[i].Pages, index => ContentHandle.ImagePage(ContentClass.SharedLibrary, image, (lib << 24) | (uint)index));
         }
     }
 
-    /// <summary>Advances the guest by <paramref name="dtNs"/>: its workload runs, then it moves toward its target.</summary>
+    /// <summary>Advances the guest by <paramref name="dtNs"/>: its workload runs for the time faults leave it, then kswapd, write-back, working-set sampling and the balloon.</summary>
     public void Step(long nowNs, long dtNs)
     {
-        if (Memory.PhysicalPages > _held.Length)
+        NowNs = nowNs;
+        if (Memory.PhysicalPages > Pages.Length)
         {
             // mem-max raised the physical address space (as a guest sees hotplugged or balloon-reachable memory).
-            _held.Grow(Memory.PhysicalPages);
-            _used.Grow(Memory.PhysicalPages);
+            Pages.Grow(Memory.PhysicalPages);
+            Allocator.Grow(Memory.PhysicalPages);
         }
-        Workload.Step(this, nowNs, dtNs);
-        FollowTarget(nowNs, dtNs);
+        _stepAllowanceNs = Math.Max(0, dtNs - _stallDebtNs);
+        _stallDebtNs = Math.Max(0, _stallDebtNs - dtNs);
+        _stepStallNs = 0;
+        if (_stepAllowanceNs > 0) Workload.Step(this, nowNs, dtNs);
+        _stallDebtNs += Math.Max(0, _stepStallNs - _stepAllowanceNs);
+        if (_kswapdWoken || Allocator.FreePages < Allocator.LowPages)
+        {
+            _kswapdWoken = false;
+            Reclaimer.Reclaim(Allocator.HighPages - Allocator.FreePages, direct: false);
+        }
+        Writeback.Step(nowNs);
+        SampleWorkingSets(nowNs);
+        Balloon.Step(nowNs, dtNs);
     }
 
-    /// <summary>Hands a free page to the caller; false (and counted) if the kernel holds none.</summary>
-    public bool TryAllocatePage(out ulong gfn)
+    /// <summary>Accesses a workload may make this step at <paramref name="ratePerSecond"/>, scaled by the share of the step faults did not take.</summary>
+    public long TakeAccesses(ref double credit, double ratePerSecond, long dtNs)
     {
-        long bit = _held.FindSetExcluding(_used, _allocCursor);
-        if (bit < 0)
+        double share = dtNs <= 0 ? 0 : Math.Clamp((_stepAllowanceNs - _stepStallNs) / dtNs, 0, 1);
+        credit += ratePerSecond * dtNs / 1e9 * share;
+        long n = (long)credit;
+        credit -= n;
+        return n;
+    }
+
+    /// <summary>The workload waits <paramref name="ns"/> (a fault's I/O, direct reclaim).</summary>
+    internal void Stall(double ns)
+    {
+        _stepStallNs += ns;
+        Stats.StallNs += ns;
+    }
+
+    // ---- processes ----
+
+    /// <summary>Starts a process (fork and exec): a fresh address space sharing the kernel's upper half, with the C library mapped; null if the kernel cannot make one.</summary>
+    public Process? Spawn(string name)
+    {
+        if (!Processes.HasRoom || !Booted) return null;
+        var (ok, root) = NewTable(null);
+        if (!ok) return null;
+        var p = Processes.Create(name, root);
+        Pages.Assign(root, PageUse.PageTable, p.Slot, 0);
+        p.Stats.PageTablePages = 1;
+        for (int i = 256; i < 512; i++)
         {
-            Stats.AllocationFailures++;
-            gfn = 0;
-            return false;
+            ulong e = Tables.Read(KernelRoot, i);
+            if (e != 0) Tables.Write(root, i, e);
         }
-        _used.Set(bit);
-        _allocCursor = (int)(bit >> 6);
-        gfn = (ulong)bit;
+        for (int i = 0; i < Libraries.Length; i++) MapFile(p, _files[i], writable: false);
+        return p;
+    }
+
+    /// <summary>Runs a new process's start-up: it executes the first pages of its C library (shared by every process of the guest).</summary>
+    public void StartProgram(Process p, int libraryPages = 32)
+    {
+        var libc = p.Vmas.FirstOrDefault(v => v.Kind == VmaKind.File && v.FileId == 0);
+        if (libc is null) return;
+        for (ulong i = 0; i < (ulong)Math.Min(libraryPages, (long)libc.Pages) && !p.Exited; i++)
+            Access(p, (libc.Start + i) << 12, write: false);
+    }
+
+    /// <summary>Ends a process: its pages, swap slots and page tables are freed.</summary>
+    public void Exit(Process p)
+    {
+        if (p.Exited) return;
+        foreach (var vma in p.Vmas.ToList())
+        {
+            if (vma.Kind == VmaKind.File) _files[vma.FileId].Mappings.Remove((p, vma));
+            p.Remove(vma);
+        }
+        UnmapRange(p, 0, 1UL << 35);
+        Tables.ForEachUserTable(p.Root, FreeTable);
+        FreeTable(p.Root);
+        Integrity?.Forget(p);
+        Processes.Release(p);
+        Tlb.FlushAll();
+        p.Exited = true;
+    }
+
+    /// <summary>mmap(MAP_ANONYMOUS | MAP_PRIVATE): reserves <paramref name="pages"/> of zero-filled memory; returns its address.</summary>
+    public ulong MapAnonymous(Process p, long pages)
+    {
+        ulong start = p.PlaceMapping((ulong)pages);
+        p.Add(new Vma(start, start + (ulong)pages, VmaKind.Anon, writable: true));
+        return start << 12;
+    }
+
+    /// <summary>Maps a whole file into <paramref name="p"/>; returns its address.</summary>
+    public ulong MapFile(Process p, GuestFile file, bool writable)
+    {
+        ulong start = p.PlaceMapping((ulong)file.Pages);
+        var vma = new Vma(start, start + (ulong)file.Pages, VmaKind.File, writable, file.Id, 0);
+        p.Add(vma);
+        file.Mappings.Add((p, vma));
+        return start << 12;
+    }
+
+    /// <summary>munmap of a whole mapping that starts at <paramref name="address"/>.</summary>
+    public void Unmap(Process p, ulong address)
+    {
+        var vma = p.Find(address >> 12);
+        if (vma is null || vma.Start != address >> 12) return;
+        if (vma.Kind == VmaKind.File) _files[vma.FileId].Mappings.Remove((p, vma));
+        p.Remove(vma);
+        UnmapRange(p, vma.Start, vma.End);
+        Integrity?.Forget(p, vma.Start, vma.End);
+    }
+
+    /// <summary>Grows or maps the anonymous region around <paramref name="vpn"/> (2 MiB at a time) for a process whose mappings are not known ahead, such as a replayed trace.</summary>
+    internal Vma MapRegionAround(Process p, ulong vpn)
+    {
+        ulong start = vpn & ~511UL, end = start + 512;
+        var vma = new Vma(start, end, VmaKind.Anon, writable: true);
+        p.Add(vma);
+        return vma;
+    }
+
+    private void UnmapRange(Process p, ulong start, ulong end)
+    {
+        Tables.ForEachLeaf(p.Root, start, end, (vpn, table, index, e) =>
+        {
+            if (Pte.IsPresent(e))
+            {
+                ulong gfn = Pte.Frame(e);
+                if (Pages[gfn].Use == PageUse.Anon)
+                {
+                    Pages.Remove(gfn);
+                    Allocator.Give(gfn);
+                    p.Stats.RssAnon--;
+                }
+                else p.Stats.RssFile--;
+                Tlb.Invalidate(p.Slot, vpn);
+            }
+            else if (Pte.IsSwap(e))
+            {
+                Swap.Free(Pte.SwapSlot(e));
+                p.Stats.SwapEntries--;
+            }
+            Tables.Write(table, index, 0);
+        });
+    }
+
+    private void FreeTable(ulong gfn) => Allocator.Give(gfn);
+
+    // ---- files ----
+
+    /// <summary>Creates a file whose pages on disk initially hold <paramref name="initial"/>(page index).</summary>
+    public GuestFile CreateFile(string name, long pages, Func<long, ContentHandle> initial)
+    {
+        var f = new GuestFile(_files.Count, name, pages, new PageStore(initial));
+        _files.Add(f);
+        return f;
+    }
+
+    /// <summary>Creates a data file of <paramref name="pages"/> pages of this guest's own bytes.</summary>
+    public GuestFile CreateDataFile(string name, long pages)
+    {
+        ulong key = DeterministicRandom.Mix(((ulong)Memory.DomId << 40) ^ ((ulong)_files.Count << 20) ^ Options.RandomStream);
+        var cls = Options.DataClass;
+        return CreateFile(name, pages, index => ContentHandle.Synthetic(cls, DeterministicRandom.Mix(key + (ulong)index)));
+    }
+
+    /// <summary>read() of one page of a file through the page cache; false if it could not be done (no memory).</summary>
+    public bool ReadFile(GuestFile f, long index)
+    {
+        if (!Cache.TryGetPage(f, index, readFromDisk: true, out ulong gfn)) return false;
+        Cache.MarkAccessed(gfn);
+        Integrity?.CheckFile(f, index, gfn);
         return true;
     }
 
-    public void FreePage(ulong gfn) => _used.Clear((long)gfn);
-
-    /// <summary>Reads or writes a page; a write leaves new bytes of the guest's data class in it.</summary>
-    public AccessOutcome Touch(ulong gfn, bool write)
+    /// <summary>write() of one whole page of a file: the page cache page gets new bytes and is dirty until written back.</summary>
+    public bool WriteFile(GuestFile f, long index)
     {
-        var content = write
-            ? ContentHandle.Synthetic(Options.DataClass, DeterministicRandom.Mix(((ulong)Memory.DomId << 48) ^ (gfn << 20) ^ ++_writeSeq))
-            : ContentHandle.Zero;
-        return TouchWith(gfn, write, content);
+        if (!Cache.TryGetPage(f, index, readFromDisk: false, out ulong gfn)) return false;
+        var content = NewData(f.Id, (ulong)index);
+        Memory.Touch(gfn, write: true, content);
+        Writeback.MarkDirty(gfn);
+        Cache.MarkAccessed(gfn);
+        Integrity?.WroteFile(f, index, content);
+        return true;
+    }
+
+    // ---- the access path ----
+
+    /// <summary>
+    /// A load or store by process <paramref name="p"/> at virtual address <paramref name="address"/>: translated by
+    /// the TLB or by walking the page tables (setting accessed and dirty bits as the CPU does), faulting the page in
+    /// if needed. A store leaves new bytes in the page. False if the access could not be completed.
+    /// </summary>
+    public bool Access(Process p, ulong address, bool write)
+    {
+        Stats.Accesses++;
+        ulong vpn = (address >> 12) & ((1UL << 36) - 1);
+        if (!Tlb.TryTranslate(p.Slot, vpn, write, out ulong gfn) && !Translate(p, vpn, write, out gfn))
+        {
+            Stats.FailedAccesses++;
+            return false;
+        }
+        AccessOutcome outcome;
+        if (write)
+        {
+            Stats.Writes++;
+            var content = NewData(p.Slot, vpn);
+            outcome = Memory.Touch(gfn, write: true, content);
+            Integrity?.Wrote(p, vpn, content);
+        }
+        else
+        {
+            outcome = Memory.Touch(gfn, write: false, ContentHandle.Zero);
+            Integrity?.CheckRead(p, vpn, gfn);
+        }
+        if (outcome == AccessOutcome.PopulatedOnDemand) Stats.PodFaults++;
+        else if (outcome == AccessOutcome.Refused) Stats.FailedAccesses++;
+        return true;
+    }
+
+    private ContentHandle NewData(int owner, ulong index) =>
+        ContentHandle.Synthetic(Options.DataClass, DeterministicRandom.Mix(((ulong)Memory.DomId << 52) ^ ((ulong)owner << 36) ^ index ^ (++_writeSeq << 20)));
+
+    private bool Translate(Process p, ulong vpn, bool write, out ulong gfn)
+    {
+        for (int attempt = 0; attempt < 4 && !p.Exited; attempt++)
+        {
+            ulong e, table;
+            int index, level;
+            if (Tlb.TryGetPageTable(p.Slot, vpn, out table))
+            {
+                index = (int)(vpn & 511);
+                level = 1;
+                e = Tables.Read(table, index);
+            }
+            else
+            {
+                e = Tables.Walk(p.Root, vpn, out table, out index, out level);
+                if (level == 1) Tlb.FillPageTable(p.Slot, vpn, table);
+            }
+            if (Pte.IsPresent(e))
+            {
+                if (write && (e & Pte.Writable) == 0) break;
+                ulong updated = e | Pte.Accessed | (write ? Pte.Dirty : 0);
+                if (updated != e) Tables.Write(table, index, updated);
+                gfn = Pte.Frame(e) + (level == 2 ? vpn & 511 : 0);
+                Tlb.Fill(p.Slot, vpn, gfn, (e & Pte.Writable) != 0, (updated & Pte.Dirty) != 0);
+                return true;
+            }
+            if (!_faults.Handle(p, vpn, write, e, table, index, level)) break;
+        }
+        gfn = 0;
+        return false;
+    }
+
+    // ---- page allocation ----
+
+    /// <summary>
+    /// Allocates a page: user pages stop at the min watermark, kernel pages may go below it. When memory is short
+    /// the caller reclaims directly (32 pages at a time); when reclaim finds nothing, the OOM killer ends the
+    /// largest process. False (and counted) only when nothing more can be freed.
+    /// </summary>
+    internal bool TryAllocatePage(bool user, out ulong gfn)
+    {
+        for (int attempt = 0; attempt < 64; attempt++)
+        {
+            long floor = user ? Allocator.MinPages : 0;
+            if (Allocator.FreePages > floor && Allocator.TryTake(out gfn))
+            {
+                if (Allocator.FreePages < Allocator.LowPages) _kswapdWoken = true;
+                return true;
+            }
+            Stats.DirectReclaims++;
+            if (Reclaimer.Reclaim(32, direct: true) > 0) continue;
+            if (!Oom.KillLargest()) break;
+        }
+        Stats.AllocationFailures++;
+        gfn = 0;
+        return false;
+    }
+
+    /// <summary>A zeroed page for a page table, owned by <paramref name="p"/> (or the kernel).</summary>
+    internal (bool Ok, ulong Gfn) NewTable(Process? p)
+    {
+        if (!TryAllocatePage(user: false, out ulong gfn)) return (false, 0);
+        Pages.Assign(gfn, PageUse.PageTable, p?.Slot ?? KernelSlot, 0);
+        Memory.WritePage(gfn, ZeroPage);
+        if (p is not null) p.Stats.PageTablePages++;
+        return (true, gfn);
+    }
+
+    internal void RecordOomKill(Process victim, long pages)
+    {
+        _oomKills.Add(new OomKill(NowNs, victim.Pid, victim.Name, pages));
+        Stats.OomKills++;
+    }
+
+    // ---- statistics ----
+
+    /// <summary>/proc/meminfo now.</summary>
+    public MemInfo MemInfo()
+    {
+        long free = Pages.CountOf(PageUse.Free), cached = Pages.CountOf(PageUse.File);
+        long available = Math.Max(0, free - Allocator.HighPages + cached - Math.Min(cached / 2, Allocator.LowPages));
+        long committed = 0;
+        foreach (var p in Processes.Live) committed += p.CommittedPages;
+        return new MemInfo(
+            MemTotal: Allocator.ManagedPages,
+            MemFree: free,
+            MemAvailable: available,
+            Cached: cached,
+            Dirty: Writeback.DirtyPages,
+            AnonPages: Pages.CountOf(PageUse.Anon),
+            PageTables: Pages.CountOf(PageUse.PageTable),
+            KernelPages: Pages.CountOf(PageUse.Kernel),
+            ActiveAnon: Pages.CountOf(LruList.ActiveAnon),
+            InactiveAnon: Pages.CountOf(LruList.InactiveAnon),
+            ActiveFile: Pages.CountOf(LruList.ActiveFile),
+            InactiveFile: Pages.CountOf(LruList.InactiveFile),
+            CommittedAs: committed,
+            SwapTotal: Swap.Slots,
+            SwapFree: Swap.FreeSlots);
     }
 
     /// <summary>A uniform random integer below <paramref name="bound"/> from this guest's stream.</summary>
     public ulong NextRandom(ulong bound) => _rng.NextBelow(bound);
     public double NextDouble() => _rng.NextDouble();
 
-    private AccessOutcome TouchWith(ulong gfn, bool write, ContentHandle content)
+    // Counts and clears the accessed bits of processes that track their working set, once per window (as
+    // /proc/PID/clear_refs and idle page tracking do); the page keeps a young flag so reclaim still sees the reference.
+    private void SampleWorkingSets(long nowNs)
     {
-        Stats.Accesses++;
-        if (write) Stats.Writes++;
-        var outcome = Memory.Touch(gfn, write, content);
-        if (outcome == AccessOutcome.PopulatedOnDemand) Stats.PodFaults++;
-        else if (outcome == AccessOutcome.Refused) Stats.FailedAccesses++;
-        return outcome;
-    }
-
-    private void FollowTarget(long nowNs, long dtNs)
-    {
-        long target = Math.Min(Memory.TargetPages, Memory.PhysicalPages);
-        if (target == _held.Count)
+        foreach (var p in Processes.Live)
         {
-            _targetCredit = 0;
-            return;
-        }
-        if (nowNs < _retryAtNs) return;
-        _targetCredit += Options.TargetPagesPerSecond * dtNs / 1e9;
-        long budget = (long)_targetCredit;
-        _targetCredit -= budget;
-        bool ok = target < _held.Count ? Release(Math.Min(budget, _held.Count - target)) : Reclaim(Math.Min(budget, target - _held.Count));
-        if (ok)
-        {
-            _backoffNs = 1_000_000_000;
-            return;
-        }
-        Stats.TargetFailures++;
-        _retryAtNs = nowNs + _backoffNs;
-        _backoffNs = Math.Min(_backoffNs * 2, MaxBackoffNs);
-        _targetCredit = 0;
-    }
-
-    // Gives free pages back, highest gfns first; false if the kernel had too few free pages to meet the budget.
-    private bool Release(long pages)
-    {
-        int cursor = _held.WordCount - 1;
-        while (pages > 0)
-        {
-            int n = 0;
-            while (n < Batch && n < pages)
+            if (p.WorkingSetWindowNs <= 0 || nowNs < p.NextWorkingSetSampleNs) continue;
+            long count = 0;
+            Tables.ForEachLeaf(p.Root, 0, 1UL << 35, (vpn, table, index, e) =>
             {
-                long bit = _held.FindLastSetExcluding(_used, cursor);
-                if (bit < 0) break;
-                cursor = (int)(bit >> 6);
-                _held.Clear(bit);
-                _batch[n++] = (ulong)bit;
-            }
-            if (n == 0) return false;
-            if (Memory.DecreaseReservation(_batch.AsSpan(0, n), 0) != XenErrno.Ok)
-            {
-                for (int i = 0; i < n; i++) _held.Set((long)_batch[i]);
-                return false;
-            }
-            Stats.PagesReleased += n;
-            pages -= n;
+                if (!Pte.IsPresent(e) || (e & Pte.Accessed) == 0) return;
+                count++;
+                Tables.Write(table, index, e & ~Pte.Accessed);
+                ref var d = ref Pages[Pte.Frame(e)];
+                d.Flags |= PageFlags.Young;
+                Tlb.Invalidate(p.Slot, vpn);
+            });
+            p.WorkingSetPages = count;
+            p.NextWorkingSetSampleNs = nowNs + p.WorkingSetWindowNs;
         }
-        return true;
-    }
-
-    // Takes pages back at the lowest gfns it does not hold; false if the hypervisor refused.
-    private bool Reclaim(long pages)
-    {
-        int cursor = 0;
-        while (pages > 0)
-        {
-            int n = 0;
-            while (n < Batch && n < pages)
-            {
-                long bit = _held.FindClear(cursor);
-                if (bit < 0) break;
-                cursor = (int)(bit >> 6);
-                _held.Set(bit);
-                _batch[n++] = (ulong)bit;
-            }
-            if (n == 0) return false;
-            if (Memory.PopulatePhysmap(_batch.AsSpan(0, n), 0, _onDemand) != XenErrno.Ok)
-            {
-                for (int i = 0; i < n; i++) _held.Clear((long)_batch[i]);
-                return false;
-            }
-            Stats.PagesReclaimed += n;
-            pages -= n;
-        }
-        return true;
     }
 }

@@ -5,9 +5,9 @@ namespace Memvisor.Guest.Kernel;
 /// <summary>Settings of a guest kernel model.</summary>
 public sealed record GuestOptions
 {
-    /// <summary>The OS image the guest boots: guests with the same image have identical kernel text.</summary>
-    public uint ImageId { get; init; } = 1;
-    /// <summary>Pages of kernel text written at boot (8 MiB by default).</summary>
+    /// <summary>The kernel image the guest boots; guests with the same image have identical kernel text and libraries.</summary>
+    public string KernelImage { get; init; } = "linux";
+    /// <summary>Pages of kernel text written at boot (8 MiB by default), mapped with 2 MiB pages.</summary>
     public long KernelTextPages { get; init; } = 2048;
     /// <summary>Class of the bytes workloads write.</summary>
     public ContentClass DataClass { get; init; } = ContentClass.Compressible;
@@ -15,4 +15,27 @@ public sealed record GuestOptions
     public double TargetPagesPerSecond { get; init; } = 262_144;
     /// <summary>Stream id for this guest's random choices (derived from the run seed).</summary>
     public ulong RandomStream { get; init; }
+    /// <summary>Size of the swap device in pages; 0 for none.</summary>
+    public long SwapPages { get; init; }
+    /// <summary>vm.swappiness: the relative weight of anonymous against file pages in reclaim (0..200, Linux default 60).</summary>
+    public int Swappiness { get; init; } = 60;
+    /// <summary>vm.dirty_background_ratio: writeback starts when dirty pages pass this share (percent) of available memory.</summary>
+    public int DirtyBackgroundRatio { get; init; } = 10;
+    /// <summary>vm.dirty_expire_centisecs, in ns: dirty data older than this is written back.</summary>
+    public long DirtyExpireNs { get; init; } = 30_000_000_000;
+    /// <summary>Entries in the translation cache (a power of two).</summary>
+    public int TlbEntries { get; init; } = 4096;
+    /// <summary>Keep the expected bytes of every page the guest writes and check every read against them (slow; for tests).</summary>
+    public bool CheckIntegrity { get; init; }
+
+    /// <summary>The image id under which kernel text and library pages are generated: equal names give equal bytes.</summary>
+    public uint ImageId => ImageIdOf(KernelImage);
+
+    public static uint ImageIdOf(string image)
+    {
+        // FNV-1a over the name: stable across runs and machines, unlike string.GetHashCode.
+        uint h = 2166136261;
+        foreach (char c in image) h = (h ^ c) * 16777619;
+        return h & 0xFFFFFF;
+    }
 }

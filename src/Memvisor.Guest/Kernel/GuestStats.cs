@@ -1,14 +1,34 @@
 namespace Memvisor.Guest.Kernel;
 
-/// <summary>What a guest kernel counts about itself.</summary>
+/// <summary>What a guest kernel counts about itself (Linux's /proc/vmstat, plus the model's own counters).</summary>
 public sealed class GuestStats
 {
+    /// <summary>Workload accesses made (loads, stores, instruction fetches).</summary>
     public long Accesses;
     public long Writes;
     public long PodFaults;
+    /// <summary>Accesses the guest could not complete: refused by the hypervisor, outside a mapping, or out of memory.</summary>
     public long FailedAccesses;
-    /// <summary>Page allocations the kernel could not satisfy because it held no free page.</summary>
+    /// <summary>Page allocations the kernel could not satisfy even after reclaim.</summary>
     public long AllocationFailures;
+    /// <summary>pgfault less pgmajfault: faults served without I/O.</summary>
+    public long MinorFaults;
+    /// <summary>pgmajfault: faults that waited for swap or file I/O.</summary>
+    public long MajorFaults;
+    public long SwapIns;
+    public long SwapOuts;
+    public long OomKills;
+    /// <summary>Pages reclaim looked at (pgscan).</summary>
+    public long PagesScanned;
+    /// <summary>Pages reclaim freed (pgsteal), by kswapd and by direct reclaim.</summary>
+    public long PagesStolen;
+    public long DirectReclaims;
+    /// <summary>File pages read from disk into the page cache.</summary>
+    public long FileReads;
+    /// <summary>Dirty file pages written back.</summary>
+    public long WritebackPages;
+    /// <summary>Simulated time the workload spent waiting on faults and direct reclaim.</summary>
+    public double StallNs;
     public long PagesReleased;
     public long PagesReclaimed;
     public long TargetFailures;

@@ -1,22 +1,32 @@
 using Memvisor.Guest.Kernel;
+using Memvisor.Guest.Mm;
 
 namespace Memvisor.Guest.Workloads;
 
-/// <summary>Allocates a working set, then touches it uniformly at a fixed rate; refills the set if the kernel could not supply it at first.</summary>
+/// <summary>One process that writes its whole working set once, then touches it uniformly at a fixed rate.</summary>
 public sealed class SteadyWorkload(long workingSetPages, double ratePerSecond, double writeFraction) : IWorkload
 {
-    private readonly PageSet _pages = new();
+    private readonly List<Process> _processes = [];
+    private Process? _p;
+    private Region _region;
     private double _credit;
 
     public string Kind => "steady";
-    public long ResidentPages => _pages.Count;
+    public IReadOnlyList<Process> Processes => _processes;
 
-    public void Step(GuestKernel kernel, long nowNs, long dtNs)
+    public void Step(GuestKernel k, long nowNs, long dtNs)
     {
-        if (_pages.Count < workingSetPages) _pages.FillTo(kernel, workingSetPages);
-        _credit += ratePerSecond * dtNs / 1e9;
-        long n = (long)_credit;
-        _credit -= n;
-        _pages.Access(kernel, n, writeFraction);
+        if (_p is null)
+        {
+            _p = k.Spawn("steady");
+            if (_p is null) return;
+            _processes.Add(_p);
+            k.StartProgram(_p);
+            _region = Region.Map(k, _p, workingSetPages);
+            _region.Initialise(k, _p);
+        }
+        long n = k.TakeAccesses(ref _credit, ratePerSecond, dtNs);
+        for (long i = 0; i < n && !_p.Exited && !k.Stalled; i++)
+            _region.Touch(k, _p, (long)k.NextRandom((ulong)_region.Pages), writeFraction);
     }
 }

@@ -42,6 +42,32 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
         return true;
     }
 
+    public bool TryReadWord(ulong gfn, int index, out ulong value)
+    {
+        if (Resolve(gfn, out uint mfn) == AccessOutcome.Refused)
+        {
+            value = 0;
+            return false;
+        }
+        value = hv.Machine.ReadWord(mfn, index);
+        return true;
+    }
+
+    public bool WriteWord(ulong gfn, int index, ulong value)
+    {
+        if (Resolve(gfn, out uint mfn) == AccessOutcome.Refused) return false;
+        hv.Machine.WriteWord(mfn, index, value);
+        return true;
+    }
+
+    public bool TryReadSynthetic(ulong gfn, out ContentHandle content)
+    {
+        content = ContentHandle.Zero;
+        if (Resolve(gfn, out uint mfn) == AccessOutcome.Refused) return false;
+        content = hv.Machine.Frames[mfn].Content;
+        return content.IsZero || content.IsSynthetic;
+    }
+
     private AccessOutcome Resolve(ulong gfn, out uint mfn)
     {
         var e = d.P2m.Get(gfn);

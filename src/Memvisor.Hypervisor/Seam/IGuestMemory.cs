@@ -40,4 +40,16 @@ public interface IGuestMemory
 
     /// <summary>Writes real bytes to the page; false if the gfn holds no page and none could be populated.</summary>
     bool WritePage(ulong gfn, ReadOnlySpan<byte> page);
+
+    /// <summary>Reads 64-bit word <paramref name="index"/> (0..511) of the page, as the CPU reads a page-table entry; false if the gfn holds no page.</summary>
+    bool TryReadWord(ulong gfn, int index, out ulong value);
+
+    /// <summary>Writes 64-bit word <paramref name="index"/> of the page, as the guest writes a page-table entry; false if the gfn holds no page.</summary>
+    bool WriteWord(ulong gfn, int index, ulong value);
+
+    /// <summary>
+    /// Reads a page the way a device's DMA would copy it when its bytes are generated: true with the page's content
+    /// handle if the page is zero or synthetic; false if the gfn holds no page or holds real bytes (then use <see cref="ReadPage"/>).
+    /// </summary>
+    bool TryReadSynthetic(ulong gfn, out ContentHandle content);
 }

@@ -6,7 +6,8 @@ namespace Memvisor.Machine.Content;
 /// <summary>
 /// Real page bytes, deduplicated: a page is stored once per distinct content (xxHash to find candidates, a full
 /// byte compare to confirm) and reference counted by the frames whose handles name it. Zero pages are never
-/// stored (they become <see cref="ContentHandle.Zero"/>). Reading any handle always yields its bytes.
+/// stored (they become <see cref="ContentHandle.Zero"/>). Private pages (mutable, one owner) are kept beside the
+/// shared ones in <see cref="Private"/>. Reading any handle always yields its bytes.
 /// </summary>
 public sealed class ContentStore
 {
@@ -20,6 +21,9 @@ public sealed class ContentStore
     private readonly Dictionary<ulong, int> _firstByHash = [];
     private readonly Stack<int> _freeIds = new();
     private int _highWater;
+
+    /// <summary>Mutable buffers of frames whose bytes change a word at a time.</summary>
+    public PrivatePages Private { get; } = new();
 
     /// <summary>Distinct contents held.</summary>
     public int DistinctContents { get; private set; }
@@ -55,9 +59,11 @@ public sealed class ContentStore
         return ContentHandle.Stored(newId);
     }
 
-    /// <summary>Takes another reference on a stored handle; zero and synthetic handles need none.</summary>
+    /// <summary>Takes another reference on a stored handle; zero and synthetic handles need none, and a private page has exactly one owner.</summary>
     public void AddRef(ContentHandle handle)
     {
+        if (handle.IsPrivate)
+            throw new InvalidOperationException("A private page belongs to one frame; copy its bytes instead of sharing its handle.");
         if (!handle.IsStored) return;
         _refs[handle.StoredId]++;
     }
@@ -65,6 +71,11 @@ public sealed class ContentStore
     /// <summary>Drops a reference; the content is forgotten when the last one goes.</summary>
     public void Release(ContentHandle handle)
     {
+        if (handle.IsPrivate)
+        {
+            Private.Release(handle.PrivateId);
+            return;
+        }
         if (!handle.IsStored) return;
         int id = handle.StoredId;
         if (--_refs[id] > 0) return;
@@ -80,11 +91,13 @@ public sealed class ContentStore
             page[..PageSize.Bytes].Clear();
         else if (handle.IsStored)
             Bytes(handle.StoredId).CopyTo(page);
+        else if (handle.IsPrivate)
+            Private.Bytes(handle.PrivateId).CopyTo(page);
         else
             ContentGenerator.Fill(handle.SyntheticClass, handle.Seed, page[..PageSize.Bytes]);
     }
 
-    public int ReferenceCount(ContentHandle handle) => handle.IsStored ? _refs[handle.StoredId] : 0;
+    public int ReferenceCount(ContentHandle handle) => handle.IsStored ? _refs[handle.StoredId] : handle.IsPrivate ? 1 : 0;
 
     private Span<byte> Bytes(int id) => _slabs[id / SlabPages].AsSpan((id % SlabPages) * PageSize.Bytes, PageSize.Bytes);
 

@@ -12,7 +12,7 @@ public sealed class DomainRecord(string name, DomainSpec? spec, int column)
     public string Name { get; } = name;
     /// <summary>The scenario's spec; null for dom0.</summary>
     public DomainSpec? Spec { get; } = spec;
-    /// <summary>Position of this instance's column in the time series.</summary>
+    /// <summary>Position of this instance in the scenario (0 is dom0); it picks the guest's random stream.</summary>
     public int Column { get; } = column;
     public DomainState State { get; set; }
     public Domain? Domain { get; set; }

@@ -26,6 +26,7 @@ public sealed class Simulation
     private readonly XlToolstack _toolstack;
     private readonly List<DomainRecord> _records = [];
     private readonly Timeseries _series;
+    private readonly List<(string Name, Func<long?> Read)> _columns;
     private readonly CostModel _costs = new();
     private long _freeMin;
     private bool _accountingHeld = true;
@@ -39,12 +40,13 @@ public sealed class Simulation
         foreach (var (name, value) in scenario.Costs) _costs.TrySet(name, value);
         _machine = new MachineMemory(PageSize.FromBytes(scenario.Host.MemoryBytes), scenario.Host.NumaNodes);
         _hv = new HypervisorCore(_machine, _costs, () => _clock.NowNs);
-        _toolstack = new XlToolstack(_hv, _seed);
+        _toolstack = new XlToolstack(_hv, _costs, _seed);
 
         _records.Add(new DomainRecord(ScenarioLoader.Dom0Name, null, 0));
         foreach (var (spec, name) in scenario.Instances())
             _records.Add(new DomainRecord(name, spec, _records.Count));
-        _series = new Timeseries(["host_free_pages", "host_scrub_pending_pages", "host_hypervisor_pages", .. _records.Select(r => $"{r.Name}_tot_pages")]);
+        _columns = Columns();
+        _series = new Timeseries(_columns.Select(c => c.Name).ToList());
         _freeMin = _machine.FreeFrames;
     }
 
@@ -111,7 +113,7 @@ public sealed class Simulation
         dom0.Domain = d;
         dom0.State = DomainState.Running;
         dom0.CreatedAtNs = 0;
-        dom0.Guest = new GuestKernel(dom0.Name, _hv.PortFor(d), new IdleWorkload(), new GuestOptions { RandomStream = 0 }, _seed, onDemand: false);
+        dom0.Guest = new GuestKernel(dom0.Name, _hv.PortFor(d), new IdleWorkload(), new GuestOptions { RandomStream = 0 }, _costs, _seed, onDemand: false);
         dom0.Guest.Boot();
     }
 
@@ -151,20 +153,47 @@ public sealed class Simulation
         if (!_hv.Account().AddsUp) _accountingHeld = false;
     }
 
-    private void Sample()
+    // The time series: host figures, then per domain its tot_pages, its guest's meminfo and the working set of each
+    // replayed trace; a value is blank while the domain is not running.
+    private List<(string Name, Func<long?> Read)> Columns()
     {
-        var values = new long?[_series.Columns.Count];
-        var acc = _hv.Account();
-        values[0] = acc.FreeFrames;
-        values[1] = acc.ScrubPendingFrames;
-        values[2] = acc.HypervisorFrames;
-        long p2m = 0;
+        var columns = new List<(string, Func<long?>)>
+        {
+            ("host_free_pages", () => _hv.Account().FreeFrames),
+            ("host_scrub_pending_pages", () => _hv.Account().ScrubPendingFrames),
+            ("host_hypervisor_pages", () => _hv.Account().HypervisorFrames),
+        };
         foreach (var r in _records)
         {
-            if (r.State != DomainState.Running) continue;
-            values[3 + r.Column] = r.Domain!.TotPages;
-            p2m += r.Domain.P2m.SizeInBytes;
+            columns.Add(($"{r.Name}_tot_pages", () => r.State == DomainState.Running ? r.Domain!.TotPages : null));
+            if (r.Spec is null) continue;
+            columns.Add(($"{r.Name}_mem_free_pages", () => Guest(r)?.MemInfo().MemFree));
+            columns.Add(($"{r.Name}_cached_pages", () => Guest(r)?.MemInfo().Cached));
+            columns.Add(($"{r.Name}_anon_pages", () => Guest(r)?.MemInfo().AnonPages));
+            columns.Add(($"{r.Name}_swap_used_pages", () => Guest(r) is { } g ? g.Swap.UsedSlots : null));
+            foreach (var process in TraceProcessNames(r.Spec.Workload))
+                columns.Add(($"{r.Name}.{process}_wss_pages", () =>
+                    Guest(r)?.Workload.Processes.FirstOrDefault(p => p.Name == process && !p.Exited)?.WorkingSetPages));
         }
+        return columns;
+    }
+
+    private static GuestKernel? Guest(DomainRecord r) => r.State == DomainState.Running ? r.Guest : null;
+
+    private static IEnumerable<string> TraceProcessNames(WorkloadSpec w) => w.Kind switch
+    {
+        "trace" => [w.ProcessName ?? Path.GetFileNameWithoutExtension(w.TracePath!)],
+        "mix" => w.Parts.SelectMany(TraceProcessNames),
+        _ => [],
+    };
+
+    private void Sample()
+    {
+        var values = new long?[_columns.Count];
+        for (int i = 0; i < values.Length; i++) values[i] = _columns[i].Read();
+        long p2m = 0;
+        foreach (var r in _records)
+            if (r.State == DomainState.Running) p2m += r.Domain!.P2m.SizeInBytes;
         _peakP2mBytes = Math.Max(_peakP2mBytes, p2m);
         _series.Add(_clock.NowNs, values);
     }

@@ -1,3 +1,4 @@
+using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
 using Memvisor.Hypervisor.Domains;
 
@@ -34,7 +35,8 @@ public sealed record DomainSpec
     public AllocationMode Allocation { get; init; } = AllocationMode.Static;
     public int Vcpus { get; init; } = 1;
     public bool Autostart { get; init; } = true;
-    public uint ImageId { get; init; } = 1;
+    /// <summary>The guest kernel's settings (swap, kernel image, reclaim and write-back tunables).</summary>
+    public GuestOptions Guest { get; init; } = new();
     public required WorkloadSpec Workload { get; init; }
 
     public IEnumerable<string> InstanceNames() =>

@@ -1,4 +1,6 @@
+using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
+using Memvisor.Guest.Workloads.Trace;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
@@ -21,8 +23,14 @@ public static class ScenarioLoader
     private static readonly string[] TopKeys = ["name", "seed", "duration", "host", "domains", "events", "sim", "costs"];
     private static readonly string[] HostKeys = ["memory", "numa_nodes", "dom0"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
-    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "os_image", "workload"];
-    private static readonly string[] WorkloadKeys = ["kind", "working_set", "rate", "write_fraction", "to", "over"];
+    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload"];
+    private static readonly string[] GuestKeys = ["swap", "kernel_image", "swappiness", "dirty_background_ratio", "dirty_expire", "check_integrity"];
+    private static readonly string[] WorkloadKeys =
+    [
+        "kind", "working_set", "rate", "write_fraction", "to", "from", "over", "period", "skew", "phases", "spawn_rate", "lifetime",
+        "file_size", "parts", "path", "format", "loop", "speed", "window", "name",
+    ];
+    private static readonly string[] PhaseKeys = ["working_set", "duration"];
     private static readonly string[] EventKeys = ["at", "action", "domain", "memory"];
     private static readonly string[] SimKeys = ["tick", "sample"];
     private static readonly string[] Actions = ["create", "destroy", "mem-set", "mem-max"];
@@ -158,39 +166,107 @@ public static class ScenarioLoader
         int count = f.TryGetValue("count", out var c) ? (int)(b.Integer(c, $"{path}.count", 1, 4096) ?? 1) : 1;
         int vcpus = f.TryGetValue("vcpus", out var v) ? (int)(b.Integer(v, $"{path}.vcpus", 1, 512) ?? 1) : 1;
         bool autostart = !f.TryGetValue("autostart", out var a) || (b.Boolean(a, $"{path}.autostart") ?? true);
-        uint image = f.TryGetValue("os_image", out var im) ? (uint)(b.Integer(im, $"{path}.os_image", 1, 1 << 20) ?? 1) : 1;
+        var guest = f.TryGetValue("guest", out var gn) ? BindGuest(b, gn, $"{path}.guest") : new GuestOptions();
         var allocation = AllocationMode.Static;
         if (f.TryGetValue("allocation", out var al))
             allocation = b.OneOf(al, $"{path}.allocation", ["static", "on-demand"]) == "on-demand" ? AllocationMode.OnDemand : AllocationMode.Static;
-        var workload = f.TryGetValue("workload", out var w) ? BindWorkload(b, w, $"{path}.workload", maxmem ?? long.MaxValue) : null;
+        var workload = f.TryGetValue("workload", out var w) ? BindWorkload(b, w, $"{path}.workload", maxmem ?? long.MaxValue, Path.GetDirectoryName(Path.GetFullPath(b.File)) ?? ".") : null;
         if (name is null || memory is null || maxmem is null || workload is null) return null;
         return new DomainSpec
         {
             Name = name, Line = (int)node.Start.Line, Count = count, MemoryBytes = memory.Value, MaxMemBytes = maxmem.Value,
-            Allocation = allocation, Vcpus = vcpus, Autostart = autostart, ImageId = image, Workload = workload,
+            Allocation = allocation, Vcpus = vcpus, Autostart = autostart, Guest = guest, Workload = workload,
         };
     }
 
-    private static WorkloadSpec? BindWorkload(YamlBinder b, YamlNode node, string path, long maxmem)
+    private static GuestOptions BindGuest(YamlBinder b, YamlNode node, string path)
+    {
+        var f = b.Fields(node, path, GuestKeys, []);
+        var g = new GuestOptions();
+        if (f.TryGetValue("swap", out var sw)) g = g with { SwapPages = PageSize.FromBytes(b.Size(sw, $"{path}.swap") ?? 0) };
+        if (f.TryGetValue("kernel_image", out var ki) && b.String(ki, $"{path}.kernel_image") is { Length: > 0 } image) g = g with { KernelImage = image };
+        if (f.TryGetValue("swappiness", out var sp)) g = g with { Swappiness = (int)(b.Integer(sp, $"{path}.swappiness", 0, 200) ?? 60) };
+        if (f.TryGetValue("dirty_background_ratio", out var dr)) g = g with { DirtyBackgroundRatio = (int)(b.Integer(dr, $"{path}.dirty_background_ratio", 0, 100) ?? 10) };
+        if (f.TryGetValue("dirty_expire", out var de)) g = g with { DirtyExpireNs = b.Duration(de, $"{path}.dirty_expire") ?? g.DirtyExpireNs };
+        if (f.TryGetValue("check_integrity", out var ci)) g = g with { CheckIntegrity = b.Boolean(ci, $"{path}.check_integrity") ?? false };
+        return g;
+    }
+
+    private static WorkloadSpec? BindWorkload(YamlBinder b, YamlNode node, string path, long maxmem, string baseDir)
     {
         var f = b.Fields(node, path, WorkloadKeys, ["kind"]);
         string? kind = f.TryGetValue("kind", out var k) ? b.OneOf(k, $"{path}.kind", WorkloadSpec.Kinds) : null;
         if (kind is null) return null;
-        string[] needed = kind switch { "steady" => ["working_set", "rate"], "grow" => ["to", "over"], _ => [] };
+        string[] needed = kind switch
+        {
+            "steady" or "zipf" => ["working_set", "rate"],
+            "phases" => ["phases", "rate"],
+            "grow" => ["to", "over"],
+            "grow-shrink" => ["from", "to", "period"],
+            "fork-exec" => ["spawn_rate", "lifetime", "working_set"],
+            "file-streaming" => ["file_size", "rate"],
+            "mix" => ["parts"],
+            "trace" => ["path"],
+            _ => [],
+        };
         foreach (var key in needed)
             if (!f.ContainsKey(key)) b.Error(node, $"{path}.{key}", $"a {kind} workload needs '{key}'.");
-        long ws = f.TryGetValue("working_set", out var wsn) ? b.Size(wsn, $"{path}.working_set") ?? 0 : 0;
-        long to = f.TryGetValue("to", out var ton) ? b.Size(ton, $"{path}.to") ?? 0 : 0;
-        if (ws > maxmem) b.Error(wsn, $"{path}.working_set", $"the working set ({Units.FormatSize(ws)}) is larger than the domain's maxmem ({Units.FormatSize(maxmem)}).");
-        if (to > maxmem) b.Error(ton, $"{path}.to", $"the size to grow to ({Units.FormatSize(to)}) is larger than the domain's maxmem ({Units.FormatSize(maxmem)}).");
+        long SizeOf(string key) => f.TryGetValue(key, out var n) ? b.Size(n, $"{path}.{key}") ?? 0 : 0;
+        long DurationOf(string key) => f.TryGetValue(key, out var n) ? b.Duration(n, $"{path}.{key}") ?? 0 : 0;
+        long ws = SizeOf("working_set"), to = SizeOf("to"), from = SizeOf("from");
+        if (ws > maxmem) b.Error(f["working_set"], $"{path}.working_set", $"the working set ({Units.FormatSize(ws)}) is larger than the domain's maxmem ({Units.FormatSize(maxmem)}).");
+        if (to > maxmem) b.Error(f["to"], $"{path}.to", $"the size to grow to ({Units.FormatSize(to)}) is larger than the domain's maxmem ({Units.FormatSize(maxmem)}).");
+        if (from > to && f.ContainsKey("to")) b.Error(f["from"], $"{path}.from", $"the size to shrink to ({Units.FormatSize(from)}) is above the size to grow to ({Units.FormatSize(to)}).");
+        var phases = new List<Phase>();
+        if (f.TryGetValue("phases", out var pn))
+        {
+            if (pn is not YamlSequenceNode seq || seq.Children.Count == 0) b.Error(pn, $"{path}.phases", "expected a list of at least one phase.");
+            else
+                for (int i = 0; i < seq.Children.Count; i++)
+                {
+                    var pf = b.Fields(seq.Children[i], $"{path}.phases[{i}]", PhaseKeys, PhaseKeys);
+                    long set = pf.TryGetValue("working_set", out var s) ? b.Size(s, $"{path}.phases[{i}].working_set") ?? 0 : 0;
+                    long dur = pf.TryGetValue("duration", out var d) ? PositiveDuration(b, d, $"{path}.phases[{i}].duration") ?? 0 : 0;
+                    if (set > maxmem) b.Error(s, $"{path}.phases[{i}].working_set", $"the working set ({Units.FormatSize(set)}) is larger than the domain's maxmem ({Units.FormatSize(maxmem)}).");
+                    phases.Add(new Phase(PageSize.FromBytes(set), dur));
+                }
+        }
+        var parts = new List<WorkloadSpec>();
+        if (f.TryGetValue("parts", out var partsNode))
+        {
+            if (partsNode is not YamlSequenceNode seq || seq.Children.Count == 0) b.Error(partsNode, $"{path}.parts", "expected a list of at least one workload.");
+            else
+                for (int i = 0; i < seq.Children.Count; i++)
+                    if (BindWorkload(b, seq.Children[i], $"{path}.parts[{i}]", maxmem, baseDir) is { } part) parts.Add(part);
+        }
+        string? tracePath = null;
+        if (f.TryGetValue("path", out var tp) && b.String(tp, $"{path}.path") is { } rel)
+        {
+            tracePath = Path.GetFullPath(Path.Combine(baseDir, rel));
+            if (!File.Exists(tracePath)) b.Error(tp, $"{path}.path", $"there is no trace file at {tracePath}.");
+        }
+        string format = f.TryGetValue("format", out var fm) ? b.OneOf(fm, $"{path}.format", ["auto", .. TraceFile.Formats]) ?? "auto" : "auto";
         return new WorkloadSpec
         {
             Kind = kind,
             WorkingSetPages = PageSize.FromBytes(ws),
             ToPages = PageSize.FromBytes(to),
+            FromPages = PageSize.FromBytes(from),
             RatePerSecond = f.TryGetValue("rate", out var r) ? b.Rate(r, $"{path}.rate") ?? 0 : 0,
             WriteFraction = f.TryGetValue("write_fraction", out var wf) ? b.Number(wf, $"{path}.write_fraction", 0, 1) ?? 0.3 : 0.3,
-            OverNs = f.TryGetValue("over", out var o) ? b.Duration(o, $"{path}.over") ?? 0 : 0,
+            OverNs = kind == "grow-shrink" ? DurationOf("period") : DurationOf("over"),
+            Skew = f.TryGetValue("skew", out var sk) ? b.Number(sk, $"{path}.skew", 0.01, 10) ?? 0.99 : 0.99,
+            Phases = phases,
+            SpawnsPerSecond = f.TryGetValue("spawn_rate", out var sr) ? b.Rate(sr, $"{path}.spawn_rate") ?? 0 : 0,
+            LifetimeNs = DurationOf("lifetime"),
+            FilePages = PageSize.FromBytes(SizeOf("file_size")),
+            Parts = parts,
+            TracePath = tracePath,
+            TraceFormat = format,
+            Loop = f.TryGetValue("loop", out var lp) && (b.Boolean(lp, $"{path}.loop") ?? false),
+            Speed = f.TryGetValue("speed", out var spd) ? b.Number(spd, $"{path}.speed", 1e-6, 1e6) ?? 1.0 : 1.0,
+            WindowNs = f.TryGetValue("window", out var wn) ? PositiveDuration(b, wn, $"{path}.window") ?? 1_000_000_000 : 1_000_000_000,
+            ProcessName = f.TryGetValue("name", out var pnm) ? b.String(pnm, $"{path}.name") : null,
         };
     }
 

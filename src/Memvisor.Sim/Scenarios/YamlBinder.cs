@@ -8,6 +8,9 @@ internal sealed class YamlBinder(string file)
 {
     public List<ScenarioError> Errors { get; } = [];
 
+    /// <summary>The scenario file being read (trace paths in it are relative to its folder).</summary>
+    public string File => file;
+
     public void Error(YamlNode? node, string field, string message) =>
         Errors.Add(new ScenarioError(file, node is null ? 1 : (int)node.Start.Line, node is null ? 1 : (int)node.Start.Column, field, message));
 

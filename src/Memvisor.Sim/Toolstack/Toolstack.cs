@@ -1,6 +1,7 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Machine.Frames;
+using Memvisor.Machine.Time;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
@@ -11,9 +12,9 @@ namespace Memvisor.Sim.Toolstack;
 /// The toolstack actions a scenario's timeline issues, as xl does them: create (build the domain and boot its
 /// guest), destroy, mem-set (write the balloon target) and mem-max (the max_mem domctl).
 /// </summary>
-public sealed class XlToolstack(HypervisorCore hv, ulong seed)
+public sealed class XlToolstack(HypervisorCore hv, CostModel costs, ulong seed)
 {
-    public bool Create(DomainRecord r, long nowNs, GuestOptions? options = null)
+    public bool Create(DomainRecord r, long nowNs)
     {
         var spec = r.Spec ?? throw new InvalidOperationException("dom0 is built by the host, not by create.");
         var config = ScenarioLoader.ToConfig(spec, r.Name);
@@ -26,12 +27,8 @@ public sealed class XlToolstack(HypervisorCore hv, ulong seed)
         r.DomId = domain.DomId;
         r.State = DomainState.Running;
         r.CreatedAtNs = nowNs;
-        var guestOptions = (options ?? new GuestOptions()) with
-        {
-            ImageId = spec.ImageId,
-            RandomStream = (ulong)r.Column,
-        };
-        r.Guest = new GuestKernel(r.Name, hv.PortFor(domain), spec.Workload.Create(), guestOptions, seed, config.Allocation == Hypervisor.Domains.AllocationMode.OnDemand);
+        var guestOptions = spec.Guest with { RandomStream = (ulong)r.Column };
+        r.Guest = new GuestKernel(r.Name, hv.PortFor(domain), spec.Workload.Create(), guestOptions, costs, seed, config.Allocation == Hypervisor.Domains.AllocationMode.OnDemand);
         r.Guest.Boot();
         return true;
     }

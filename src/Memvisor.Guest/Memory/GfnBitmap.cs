@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace Memvisor.Guest.Kernel;
+namespace Memvisor.Guest.Memory;
 
 /// <summary>A bit per gfn, with word-at-a-time searches; 1/8 byte per guest page.</summary>
 public sealed class GfnBitmap
@@ -41,29 +41,22 @@ public sealed class GfnBitmap
         Length = bits;
     }
 
-    /// <summary>The lowest bit set in (this AND NOT <paramref name="exclude"/>) at or after word <paramref name="startWord"/>, wrapping once; -1 if none.</summary>
-    public long FindSetExcluding(GfnBitmap exclude, int startWord)
+    /// <summary>The lowest set bit at or after word <paramref name="startWord"/>, wrapping once; -1 if none.</summary>
+    public long FindSet(int startWord)
     {
         int n = _words.Length;
         for (int k = 0; k < n; k++)
         {
-            int i = (startWord + k) % n;
-            ulong w = _words[i] & ~(i < exclude._words.Length ? exclude._words[i] : 0);
+            int i = startWord + k;
+            if (i >= n) i -= n;
+            ulong w = _words[i];
             if (w != 0) return ((long)i << 6) + BitOperations.TrailingZeroCount(w);
         }
         return -1;
     }
 
-    /// <summary>The highest bit set in (this AND NOT <paramref name="exclude"/>) at or below word <paramref name="startWord"/>; -1 if none.</summary>
-    public long FindLastSetExcluding(GfnBitmap exclude, int startWord)
-    {
-        for (int i = Math.Min(startWord, _words.Length - 1); i >= 0; i--)
-        {
-            ulong w = _words[i] & ~(i < exclude._words.Length ? exclude._words[i] : 0);
-            if (w != 0) return ((long)i << 6) + 63 - BitOperations.LeadingZeroCount(w);
-        }
-        return -1;
-    }
+    /// <summary>Whether all bits of the 64-bit word <paramref name="word"/> are set.</summary>
+    public bool WordFull(int word) => _words[word] == ulong.MaxValue;
 
     /// <summary>The lowest clear bit below <see cref="Length"/> at or after word <paramref name="startWord"/>; -1 if all are set.</summary>
     public long FindClear(int startWord)

@@ -1,0 +1,131 @@
+using Memvisor.Guest.Kernel;
+using Memvisor.Guest.Mm;
+using Memvisor.Guest.PageCache;
+using Memvisor.Machine.Content;
+using Memvisor.Machine.Frames;
+
+namespace Memvisor.Guest.Integrity;
+
+/// <summary>
+/// Checks DESIGN.md invariant 4 from the guest's side: it remembers what each process last wrote to each of its
+/// pages (and each file page), and compares the bytes of every later read, and on demand of every page wherever it
+/// now lives (a frame, a swap slot, the file on disk), with what was written. A page never written must read as
+/// zeros (anonymous) or as the file's original bytes.
+/// </summary>
+public sealed class IntegrityChecker(GuestKernel k)
+{
+    private const int KeptMessages = 20;
+    private readonly Dictionary<int, Dictionary<ulong, ContentHandle>> _anon = [];
+    private readonly Dictionary<(int File, long Index), ContentHandle> _files = [];
+    private readonly byte[] _expected = new byte[PageSize.Bytes];
+    private readonly byte[] _actual = new byte[PageSize.Bytes];
+    private readonly List<string> _messages = [];
+
+    public long Checks { get; private set; }
+    public long Violations { get; private set; }
+    public IReadOnlyList<string> Messages => _messages;
+
+    public void Wrote(Process p, ulong vpn, ContentHandle content)
+    {
+        if (!_anon.TryGetValue(p.Pid, out var pages)) _anon[p.Pid] = pages = [];
+        pages[vpn] = content;
+    }
+
+    public void WroteFile(GuestFile f, long index, ContentHandle content) => _files[(f.Id, index)] = content;
+
+    public void Forget(Process p) => _anon.Remove(p.Pid);
+
+    public void Forget(Process p, ulong start, ulong end)
+    {
+        if (!_anon.TryGetValue(p.Pid, out var pages)) return;
+        foreach (var vpn in pages.Keys.Where(v => v >= start && v < end).ToList()) pages.Remove(vpn);
+    }
+
+    public void CheckRead(Process p, ulong vpn, ulong gfn)
+    {
+        var vma = p.Find(vpn);
+        if (vma is { Kind: VmaKind.File })
+        {
+            CheckFile(k.Files[vma.FileId], (long)(vma.FileOffset + vpn - vma.Start), gfn);
+            return;
+        }
+        Expect(ExpectedAnon(p, vpn));
+        if (!k.Memory.ReadPage(gfn, _actual)) Fail($"{p.Name} (pid {p.Pid}) read page {vpn:x} at gfn {gfn}, which the domain does not hold.");
+        else Compare($"{p.Name} (pid {p.Pid}) page {vpn:x} at gfn {gfn}");
+    }
+
+    public void CheckFile(GuestFile f, long index, ulong gfn)
+    {
+        Expect(ExpectedFile(f, index));
+        if (!k.Memory.ReadPage(gfn, _actual)) Fail($"page {index} of {f.Name} is cached at gfn {gfn}, which the domain does not hold.");
+        else Compare($"page {index} of {f.Name} at gfn {gfn}");
+    }
+
+    /// <summary>Checks every page the guest wrote, wherever it now is; returns the violations found.</summary>
+    public long VerifyAll()
+    {
+        long before = Violations;
+        foreach (var p in k.Processes.Live)
+        {
+            if (!_anon.TryGetValue(p.Pid, out var pages)) continue;
+            foreach (var (vpn, content) in pages)
+            {
+                Expect(content);
+                ulong e = k.Tables.Walk(p.Root, vpn, out _, out _, out int level);
+                string where = $"{p.Name} (pid {p.Pid}) page {vpn:x}";
+                if (Pte.IsPresent(e))
+                {
+                    ulong gfn = Pte.Frame(e) + (level == 2 ? vpn & 511 : 0);
+                    if (!k.Memory.ReadPage(gfn, _actual)) Fail($"{where} maps gfn {gfn}, which the domain does not hold.");
+                    else Compare($"{where} at gfn {gfn}");
+                }
+                else if (Pte.IsSwap(e))
+                {
+                    k.Swap.Store.Read(Pte.SwapSlot(e), _actual);
+                    Compare($"{where} in swap slot {Pte.SwapSlot(e)}");
+                }
+                else Fail($"{where} was written but is neither mapped nor in swap: its data is lost.");
+            }
+        }
+        foreach (var ((fileId, index), content) in _files)
+        {
+            var f = k.Files[fileId];
+            Expect(content);
+            if (f.TryGetCached(index, out ulong gfn))
+            {
+                if (!k.Memory.ReadPage(gfn, _actual)) Fail($"page {index} of {f.Name} is cached at gfn {gfn}, which the domain does not hold.");
+                else Compare($"page {index} of {f.Name} at gfn {gfn}");
+            }
+            else
+            {
+                f.Disk.Read(index, _actual);
+                Compare($"page {index} of {f.Name} on disk");
+            }
+        }
+        return Violations - before;
+    }
+
+    private ContentHandle ExpectedAnon(Process p, ulong vpn) =>
+        _anon.TryGetValue(p.Pid, out var pages) && pages.TryGetValue(vpn, out var c) ? c : ContentHandle.Zero;
+
+    private ContentHandle ExpectedFile(GuestFile f, long index) =>
+        _files.TryGetValue((f.Id, index), out var c) ? c : f.Disk.Initial(index);
+
+    private void Expect(ContentHandle content)
+    {
+        if (content.IsZero) Array.Clear(_expected);
+        else ContentGenerator.Fill(content.SyntheticClass, content.Seed, _expected);
+    }
+
+    private void Compare(string what)
+    {
+        Checks++;
+        if (!_expected.AsSpan().SequenceEqual(_actual)) Fail($"{what} does not hold the bytes last written to it.");
+    }
+
+    private void Fail(string message)
+    {
+        Violations++;
+        if (_messages.Count < KeptMessages) _messages.Add(message);
+    }
+}

@@ -1,0 +1,90 @@
+namespace Memvisor.Guest.Memory;
+
+/// <summary>
+/// The guest's physical page allocator over the gfns it holds, with Linux's zone watermarks: min from
+/// min_free_kbytes (sqrt(16 x memory in KiB), 128 KiB to 256 MiB), low and high above it by the larger of min/4
+/// and watermark_scale_factor (0.1% of memory). User allocations stop at min; kswapd wakes below low and works up
+/// to high (mm/page_alloc.c).
+/// </summary>
+public sealed class PageAllocator
+{
+    private readonly PageMap _map;
+    private readonly GfnBitmap _free;
+    private int _cursor;
+
+    public PageAllocator(PageMap map)
+    {
+        _map = map;
+        _free = new GfnBitmap(map.Length);
+    }
+
+    public long FreePages => _free.Count;
+    /// <summary>Pages in the guest's memory map (MemTotal).</summary>
+    public long ManagedPages => _map.Length - _map.CountOf(PageUse.Unheld);
+    public long MinPages { get; private set; }
+    public long LowPages { get; private set; }
+    public long HighPages { get; private set; }
+    public long SizeInBytes => (_map.Length + 7) / 8;
+
+    /// <summary>Sets the watermarks from the memory the guest manages now (at boot and after hot-add, as Linux does).</summary>
+    public void SetWatermarks()
+    {
+        long kib = ManagedPages * 4;
+        long minKib = Math.Clamp((long)Math.Sqrt(kib * 16.0), 128, 262_144);
+        MinPages = minKib / 4;
+        long step = Math.Max(MinPages / 4, ManagedPages * 10 / 10_000);
+        LowPages = MinPages + step;
+        HighPages = LowPages + step;
+    }
+
+    public void Grow(long pages) => _free.Grow(pages);
+
+    /// <summary>A gfn enters the memory map as a free page (boot, or populated again after the balloon).</summary>
+    public void AddHeld(ulong gfn)
+    {
+        _map.Assign(gfn, PageUse.Free, 0, 0);
+        _free.Set((long)gfn);
+    }
+
+    /// <summary>Takes any free page, ignoring watermarks (callers check them); false if there is none.</summary>
+    public bool TryTake(out ulong gfn)
+    {
+        long bit = _free.FindSet(_cursor);
+        if (bit < 0)
+        {
+            gfn = 0;
+            return false;
+        }
+        _free.Clear(bit);
+        _cursor = (int)(bit >> 6);
+        gfn = (ulong)bit;
+        return true;
+    }
+
+    /// <summary>Takes 2^<paramref name="order"/> free pages, naturally aligned (order 6 or more); false if no such block is free.</summary>
+    public bool TryTakeBlock(int order, out ulong first)
+    {
+        int words = 1 << (order - 6);
+        for (int w = 0; w + words <= _free.WordCount; w += words)
+        {
+            bool full = true;
+            for (int k = 0; k < words && full; k++) full = _free.WordFull(w + k);
+            if (!full) continue;
+            first = (ulong)w << 6;
+            for (long i = 0; i < words * 64L; i++) _free.Clear((long)first + i);
+            return true;
+        }
+        first = 0;
+        return false;
+    }
+
+    /// <summary>Returns a page to the free pool; its descriptor must already be off the LRU lists.</summary>
+    public void Give(ulong gfn)
+    {
+        _map.Assign(gfn, PageUse.Free, 0, 0);
+        _free.Set((long)gfn);
+    }
+
+    /// <summary>A page taken from the pool leaves the memory map (given to the hypervisor by the balloon).</summary>
+    public void RemoveHeld(ulong gfn) => _map.Assign(gfn, PageUse.Unheld, 0, 0);
+}

@@ -1,0 +1,114 @@
+using Memvisor.Guest.Kernel;
+using Memvisor.Guest.Memory;
+
+namespace Memvisor.Guest.Reclaim;
+
+/// <summary>
+/// Page reclaim after Linux's mm/vmscan.c: scans the LRU lists from their old ends at falling priority (1/4096 of
+/// each list, then twice that, down to all of it), weighing anonymous against file pages by swappiness. The
+/// inactive list gives a second chance: a page whose accessed bit is set is moved to the active list; one that is
+/// not is reclaimed (a clean file page dropped, a dirty one written back first, an anonymous page swapped out).
+/// The active list is aged into the inactive one whenever it grows larger.
+/// </summary>
+internal sealed class Reclaimer(GuestKernel k)
+{
+    private const int ClusterPages = 32;
+
+    /// <summary>Tries to free <paramref name="want"/> pages; returns how many it freed. Direct reclaim stalls the workload for its I/O.</summary>
+    public long Reclaim(long want, bool direct)
+    {
+        long freed = 0;
+        int swappiness = Math.Clamp(k.Options.Swappiness, 0, 200);
+        for (int priority = 12; priority >= 0 && freed < want; priority--)
+        {
+            bool canSwap = k.Swap.FreeSlots > 0;
+            long anon = k.Pages.CountOf(LruList.InactiveAnon) + k.Pages.CountOf(LruList.ActiveAnon);
+            long file = k.Pages.CountOf(LruList.InactiveFile) + k.Pages.CountOf(LruList.ActiveFile);
+            long fileScan = ScanCount(file, priority, 200 - swappiness);
+            long anonScan = canSwap ? ScanCount(anon, priority, swappiness) : 0;
+            freed += Shrink(LruList.InactiveFile, LruList.ActiveFile, fileScan, want - freed, direct);
+            if (freed < want && anonScan > 0)
+                freed += Shrink(LruList.InactiveAnon, LruList.ActiveAnon, anonScan, want - freed, direct);
+        }
+        k.Stats.PagesStolen += freed;
+        return freed;
+    }
+
+    private static long ScanCount(long size, int priority, int weight)
+    {
+        if (size == 0 || weight == 0) return 0;
+        long scan = (size >> priority) * weight / 100;
+        return Math.Max(scan, Math.Min(size, ClusterPages));
+    }
+
+    private long Shrink(LruList inactive, LruList active, long scan, long want, bool direct)
+    {
+        if (k.Pages.CountOf(inactive) < k.Pages.CountOf(active)) Age(active, inactive, scan);
+        return ShrinkInactive(inactive, active, scan, want, direct);
+    }
+
+    // Moves pages from the old end of the active list to the inactive list, clearing their accessed bits; mapped
+    // file pages that were referenced stay active (Linux keeps referenced executable pages active).
+    private void Age(LruList active, LruList inactive, long scan)
+    {
+        for (long i = 0; i < scan; i++)
+        {
+            uint gfn = k.Pages.TailOf(active);
+            if (gfn == PageDescriptor.NoLink) return;
+            k.Pages.Remove(gfn);
+            bool referenced = k.Rmap.TestAndClearReferenced(gfn);
+            bool keep = referenced && active == LruList.ActiveFile && k.Rmap.IsMapped(gfn);
+            k.Pages.AddHead(gfn, keep ? active : inactive);
+            k.Stats.PagesScanned++;
+        }
+    }
+
+    private long ShrinkInactive(LruList inactive, LruList active, long scan, long want, bool direct)
+    {
+        long freed = 0;
+        double costNs = 0;
+        for (long i = 0; i < scan && freed < want; i++)
+        {
+            uint gfn = k.Pages.TailOf(inactive);
+            if (gfn == PageDescriptor.NoLink) break;
+            k.Pages.Remove(gfn);
+            k.Stats.PagesScanned++;
+            costNs += k.Costs.GuestReclaimScanNs;
+            if (k.Rmap.TestAndClearReferenced(gfn))
+            {
+                k.Pages.AddHead(gfn, active);
+                continue;
+            }
+            if (inactive == LruList.InactiveAnon)
+            {
+                if (!k.Swap.TrySwapOut(k.Memory, gfn, out uint slot))
+                {
+                    k.Pages.AddHead(gfn, active);
+                    continue;
+                }
+                k.Rmap.ReplaceWithSwap(gfn, slot);
+                k.Stats.SwapOuts++;
+                costNs += k.Costs.GuestSwapWriteNs;
+            }
+            else
+            {
+                ref var d = ref k.Pages[gfn];
+                var file = k.Files[d.Owner];
+                long index = (long)d.Index;
+                bool dirty = k.Rmap.UnmapFilePage(gfn) | d.Has(PageFlags.Dirty);
+                if (dirty)
+                {
+                    file.Disk.Save(k.Memory, gfn, index);
+                    k.Writeback.Cleaned(gfn);
+                    k.Stats.WritebackPages++;
+                    costNs += k.Costs.GuestFileWriteNs;
+                }
+                file.ClearCached(index);
+            }
+            k.Allocator.Give(gfn);
+            freed++;
+        }
+        if (direct) k.Stall(costNs);
+        return freed;
+    }
+}

@@ -1,0 +1,91 @@
+using Memvisor.Guest.Kernel;
+using Memvisor.Guest.Memory;
+using Memvisor.Guest.Mm;
+
+namespace Memvisor.Guest.Reclaim;
+
+/// <summary>
+/// Reverse mapping, from a page to the PTEs that map it (Linux's rmap): an anonymous page through its owner and
+/// virtual page, a file page through the VMAs that map its file (i_mmap).
+/// </summary>
+internal sealed class Rmap(GuestKernel k)
+{
+    /// <summary>Whether the page was referenced since last asked (accessed bits, or the young flag left by working-set sampling), clearing what it finds.</summary>
+    public bool TestAndClearReferenced(ulong gfn)
+    {
+        ref var d = ref k.Pages[gfn];
+        bool referenced = d.Has(PageFlags.Young);
+        d.Flags &= ~PageFlags.Young;
+        if (d.Use == PageUse.Anon)
+        {
+            var p = k.Processes[d.Owner];
+            if (p is not null) referenced |= ClearAccessed(p, d.Index, gfn);
+        }
+        else if (d.Use == PageUse.File)
+        {
+            var f = k.Files[d.Owner];
+            long index = (long)d.Index;
+            foreach (var (p, vma) in f.Mappings)
+                if (TryVpnOf(vma, index, out ulong vpn)) referenced |= ClearAccessed(p, vpn, gfn);
+        }
+        return referenced;
+    }
+
+    /// <summary>Whether any process maps this file page.</summary>
+    public bool IsMapped(ulong gfn)
+    {
+        ref var d = ref k.Pages[gfn];
+        if (d.Use != PageUse.File) return d.Use == PageUse.Anon;
+        foreach (var (p, vma) in k.Files[d.Owner].Mappings)
+            if (TryVpnOf(vma, (long)d.Index, out ulong vpn) && Maps(p, vpn, gfn, out _, out _, out _)) return true;
+        return false;
+    }
+
+    /// <summary>Points the one PTE of an anonymous page at swap slot <paramref name="slot"/>.</summary>
+    public void ReplaceWithSwap(ulong gfn, uint slot)
+    {
+        ref var d = ref k.Pages[gfn];
+        var p = k.Processes[d.Owner]!;
+        if (!Maps(p, d.Index, gfn, out ulong table, out int index, out _)) return;
+        k.Tables.Write(table, index, Pte.ForSwap(slot));
+        k.Tlb.Invalidate(p.Slot, d.Index);
+        p.Stats.RssAnon--;
+        p.Stats.SwapEntries++;
+    }
+
+    /// <summary>Clears every PTE that maps this file page; true if any of them was dirty.</summary>
+    public bool UnmapFilePage(ulong gfn)
+    {
+        ref var d = ref k.Pages[gfn];
+        bool dirty = false;
+        foreach (var (p, vma) in k.Files[d.Owner].Mappings)
+        {
+            if (!TryVpnOf(vma, (long)d.Index, out ulong vpn) || !Maps(p, vpn, gfn, out ulong table, out int index, out ulong e)) continue;
+            dirty |= (e & Pte.Dirty) != 0;
+            k.Tables.Write(table, index, 0);
+            k.Tlb.Invalidate(p.Slot, vpn);
+            p.Stats.RssFile--;
+        }
+        return dirty;
+    }
+
+    private bool ClearAccessed(Process p, ulong vpn, ulong gfn)
+    {
+        if (!Maps(p, vpn, gfn, out ulong table, out int index, out ulong e) || (e & Pte.Accessed) == 0) return false;
+        k.Tables.Write(table, index, e & ~Pte.Accessed);
+        k.Tlb.Invalidate(p.Slot, vpn);
+        return true;
+    }
+
+    private bool Maps(Process p, ulong vpn, ulong gfn, out ulong table, out int index, out ulong entry)
+    {
+        entry = k.Tables.Walk(p.Root, vpn, out table, out index, out int level);
+        return level == 1 && Pte.IsPresent(entry) && Pte.Frame(entry) == gfn;
+    }
+
+    private static bool TryVpnOf(Vma vma, long fileIndex, out ulong vpn)
+    {
+        vpn = vma.Start + (ulong)fileIndex - vma.FileOffset;
+        return (ulong)fileIndex >= vma.FileOffset && vpn < vma.End;
+    }
+}

@@ -1,0 +1,53 @@
+using Memvisor.Guest.Kernel;
+using Memvisor.Guest.Mm;
+
+namespace Memvisor.Guest.Workloads;
+
+/// <summary>
+/// Short-lived programs (a build, a CGI server): new processes start at a rate, each runs its C library start-up,
+/// writes a private heap of the working-set size, touches it at the rate while it lives, and exits after its lifetime.
+/// </summary>
+public sealed class ForkExecWorkload(double spawnsPerSecond, long lifetimeNs, long heapPages, double ratePerSecond, double writeFraction) : IWorkload
+{
+    private const int KeptEnded = 64;
+    private readonly List<(Process P, Region Heap, long EndNs)> _live = [];
+    private readonly List<Process> _processes = [];
+    private double _spawnCredit;
+    private double _credit;
+    private long _started;
+
+    public string Kind => "fork-exec";
+    /// <summary>Live processes and the most recent ended ones (a long run starts too many to list them all).</summary>
+    public IReadOnlyList<Process> Processes => _processes;
+    public long Started => _started;
+
+    public void Step(GuestKernel k, long nowNs, long dtNs)
+    {
+        for (int i = _live.Count - 1; i >= 0; i--)
+        {
+            if (_live[i].EndNs > nowNs && !_live[i].P.Exited) continue;
+            k.Exit(_live[i].P);
+            _live.RemoveAt(i);
+        }
+        _spawnCredit += spawnsPerSecond * dtNs / 1e9;
+        while (_spawnCredit >= 1)
+        {
+            _spawnCredit -= 1;
+            var p = k.Spawn($"job-{++_started}");
+            if (p is null) break;
+            k.StartProgram(p);
+            var heap = Region.Map(k, p, heapPages);
+            heap.Initialise(k, p);
+            _live.Add((p, heap, nowNs + lifetimeNs));
+            _processes.Add(p);
+            if (_processes.Count > KeptEnded) _processes.RemoveAll(q => q.Exited && _processes.Count > KeptEnded);
+        }
+        if (_live.Count == 0) return;
+        long n = k.TakeAccesses(ref _credit, ratePerSecond, dtNs);
+        for (long i = 0; i < n && !k.Stalled; i++)
+        {
+            var (p, heap, _) = _live[(int)k.NextRandom((ulong)_live.Count)];
+            if (!p.Exited) heap.Touch(k, p, (long)k.NextRandom((ulong)heap.Pages), writeFraction);
+        }
+    }
+}

@@ -1,0 +1,38 @@
+using Memvisor.Machine.Frames;
+
+namespace Memvisor.Machine.Content;
+
+/// <summary>
+/// Mutable page buffers, each owned by exactly one frame: the bytes of pages that are written a word at a time
+/// (page tables), which would be wasteful to hash and deduplicate on every write. Buffers are kept in slabs and
+/// reused; a released buffer is zeroed before it is handed out again.
+/// </summary>
+public sealed class PrivatePages
+{
+    private const int SlabPages = 256;
+    private readonly List<byte[]> _slabs = [];
+    private readonly Stack<int> _freeIds = new();
+    private int _highWater;
+
+    /// <summary>Buffers in use.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>Takes a zeroed buffer and returns its id.</summary>
+    public int Allocate()
+    {
+        Count++;
+        if (_freeIds.Count > 0) return _freeIds.Pop();
+        int id = _highWater++;
+        if (id / SlabPages >= _slabs.Count) _slabs.Add(new byte[SlabPages * PageSize.Bytes]);
+        return id;
+    }
+
+    public void Release(int id)
+    {
+        Bytes(id).Clear();
+        _freeIds.Push(id);
+        Count--;
+    }
+
+    public Span<byte> Bytes(int id) => _slabs[id / SlabPages].AsSpan((id % SlabPages) * PageSize.Bytes, PageSize.Bytes);
+}
