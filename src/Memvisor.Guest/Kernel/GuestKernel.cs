@@ -24,7 +24,7 @@ public sealed class GuestKernel
 {
     internal const int KernelSlot = 0;
     /// <summary>Kernel text is mapped at 0xffffffff80000000, as on x86-64 Linux (virtual page numbers are 36 bits).</summary>
-    internal const ulong KernelTextVpn = (0xFFFF_FFFF_8000_0000UL >> 12) & ((1UL << 36) - 1);
+    public const ulong KernelTextVpn = (0xFFFF_FFFF_8000_0000UL >> 12) & ((1UL << 36) - 1);
     internal static readonly byte[] ZeroPage = new byte[PageSize.Bytes];
     private static readonly (string Name, long Pages)[] Libraries = [("/lib/x86_64-linux-gnu/libc.so.6", 512), ("/lib64/ld-linux-x86-64.so.2", 64)];
 

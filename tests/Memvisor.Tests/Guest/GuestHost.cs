@@ -1,0 +1,30 @@
+using Memvisor.Guest.Kernel;
+using Memvisor.Guest.Workloads;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Machine.Time;
+using Memvisor.Tests.Support;
+using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+
+namespace Memvisor.Tests.Guest;
+
+/// <summary>One guest on a small host, booted, with the integrity checker on unless told otherwise.</summary>
+internal static class GuestHost
+{
+    public const long Tick = 100_000_000;
+
+    public static (HypervisorCore Hv, GuestKernel Kernel) Boot(long memoryPages, long swapPages, IWorkload? workload = null, bool check = true, long hostFrames = 16384, long maxPages = 0)
+    {
+        var hv = TestHost.Create(hostFrames);
+        var d = TestHost.Domain(hv, "g", memoryPages, Math.Max(maxPages, memoryPages));
+        var options = new GuestOptions { SwapPages = swapPages, KernelTextPages = 512, CheckIntegrity = check };
+        var k = new GuestKernel("g", hv.PortFor(d), workload ?? new IdleWorkload(), options, new CostModel(), 7, onDemand: false);
+        k.Boot();
+        return (hv, k);
+    }
+
+    /// <summary>Steps the guest for <paramref name="ticks"/> ticks of 100 ms.</summary>
+    public static void Run(GuestKernel k, int ticks, long startNs = 0)
+    {
+        for (int i = 0; i < ticks; i++) k.Step(startNs + i * Tick, Tick);
+    }
+}

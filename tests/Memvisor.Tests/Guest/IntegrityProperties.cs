@@ -1,0 +1,100 @@
+using FsCheck;
+using FsCheck.Fluent;
+using Memvisor.Guest.Kernel;
+using Memvisor.Guest.Mm;
+using Memvisor.Guest.PageCache;
+using Memvisor.Hypervisor.Accounting;
+using Memvisor.Tests.Support;
+
+namespace Memvisor.Tests.Guest;
+
+/// <summary>DESIGN.md invariant 4 from the guest's side: no lost or stale bytes through reclaim, swap, the OOM killer and the balloon.</summary>
+public class IntegrityProperties
+{
+    public enum Op { Spawn, Exit, Map, Unmap, Read, Write, ReadFile, WriteFile, Target, Tick }
+
+    private static readonly Gen<(Op Op, int A, int B)> OneOp =
+        from op in Gen.Frequency(
+            (2, Gen.Constant(Op.Spawn)), (1, Gen.Constant(Op.Exit)), (3, Gen.Constant(Op.Map)), (1, Gen.Constant(Op.Unmap)),
+            (10, Gen.Constant(Op.Read)), (10, Gen.Constant(Op.Write)), (3, Gen.Constant(Op.ReadFile)), (3, Gen.Constant(Op.WriteFile)),
+            (1, Gen.Constant(Op.Target)), (2, Gen.Constant(Op.Tick)))
+        from a in Gen.Choose(0, 1 << 20)
+        from b in Gen.Choose(0, 1 << 20)
+        select (op, a, b);
+
+    private static readonly Gen<(bool Swap, (Op, int, int)[] Ops)> Sequences =
+        from swap in Gen.Elements(true, false)
+        from n in Gen.Choose(50, 400)
+        from ops in Gen.ArrayOf(OneOp, n)
+        select (swap, ops);
+
+    [Fact]
+    public void Every_read_returns_what_was_last_written_through_reclaim_swap_and_balloon()
+    {
+        long swapIns = 0, oomKills = 0, stolen = 0, checks = 0;
+        Properties.Check(Sequences, run =>
+        {
+            // A 4 MiB guest with up to 4 MiB of swap and mappings of up to 2.7 MiB, so reclaim and the OOM killer are busy.
+            var (hv, k) = GuestHost.Boot(1024, run.Swap ? 1024 : 0, maxPages: 2048);
+            var domain = hv.Domains.Single(d => d.Name == "g");
+            var processes = new List<Process>();
+            var regions = new List<(Process P, ulong Address, long Pages)>();
+            var file = k.CreateDataFile("/data", 2048);
+            long now = 0;
+            foreach (var (op, a, b) in run.Ops)
+            {
+                processes.RemoveAll(p => p.Exited);
+                regions.RemoveAll(r => r.P.Exited);
+                switch (op)
+                {
+                    case Op.Spawn when processes.Count < 6:
+                        if (k.Spawn($"p{a % 100}") is { } np) processes.Add(np);
+                        break;
+                    case Op.Exit when processes.Count > 0:
+                        k.Exit(processes[a % processes.Count]);
+                        break;
+                    case Op.Map when processes.Count > 0:
+                        var mp = processes[a % processes.Count];
+                        long pages = 1 + b % 700;
+                        regions.Add((mp, k.MapAnonymous(mp, pages), pages));
+                        break;
+                    case Op.Unmap when regions.Count > 0:
+                        var ur = regions[a % regions.Count];
+                        k.Unmap(ur.P, ur.Address);
+                        regions.Remove(ur);
+                        break;
+                    case Op.Read or Op.Write when regions.Count > 0:
+                        var r = regions[a % regions.Count];
+                        for (int i = 0; i < 32 && !r.P.Exited; i++)
+                            k.Access(r.P, r.Address + ((ulong)((b + i * 97) % r.Pages) << 12), op == Op.Write);
+                        break;
+                    case Op.ReadFile:
+                        k.ReadFile(file, a % file.Pages);
+                        break;
+                    case Op.WriteFile:
+                        k.WriteFile(file, a % file.Pages);
+                        break;
+                    case Op.Target:
+                        hv.SetTarget(domain.DomId, 512 + a % 1536);
+                        break;
+                    case Op.Tick:
+                        k.Step(now, GuestHost.Tick);
+                        now += GuestHost.Tick;
+                        break;
+                }
+                Assert.True(k.MemInfo().AddsUp, $"meminfo after {op}: {k.MemInfo()}");
+            }
+            Assert.Equal(0, k.Integrity!.VerifyAll());
+            Assert.True(k.Integrity.Violations == 0, string.Join("\n", k.Integrity.Messages));
+            Assert.Equal(0, k.Tables.Failures);
+            Assert.Equal(k.HeldPages, domain.TotPages);
+            Assert.Empty(Auditor.Check(hv));
+            swapIns += k.Stats.SwapIns;
+            oomKills += k.Stats.OomKills;
+            stolen += k.Stats.PagesStolen;
+            checks += k.Integrity.Checks;
+        }, maxTest: 60);
+        // The runs, taken together, went through what the property is about.
+        Assert.True(swapIns > 100 && oomKills > 0 && stolen > 100 && checks > 10_000, $"swap-ins {swapIns}, OOM kills {oomKills}, pages reclaimed {stolen}, checks {checks}");
+    }
+}
