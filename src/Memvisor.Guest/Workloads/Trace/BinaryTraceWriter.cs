@@ -2,7 +2,7 @@ using Memvisor.Guest.Mm;
 
 namespace Memvisor.Guest.Workloads.Trace;
 
-/// <summary>Writes records in the <see cref="BinaryTrace"/> format.</summary>
+/// <summary>Writes records in the <see cref="BinaryTrace"/> format; it owns the stream and closes it when disposed.</summary>
 public sealed class BinaryTraceWriter : IDisposable
 {
     private readonly Stream _out;
@@ -45,6 +45,6 @@ public sealed class BinaryTraceWriter : IDisposable
     public void Dispose()
     {
         Flush();
-        _out.Flush();
+        _out.Dispose();
     }
 }

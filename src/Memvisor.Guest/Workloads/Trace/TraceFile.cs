@@ -23,8 +23,7 @@ public static class TraceFile
     public static long Convert(string input, string output)
     {
         using var reader = Open(input);
-        using var outStream = new FileStream(output, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
-        using var writer = new BinaryTraceWriter(outStream);
+        using var writer = new BinaryTraceWriter(new FileStream(output, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16));
         var buffer = new TraceRecord[4096];
         int n;
         while ((n = reader.Read(buffer)) > 0)
