@@ -22,6 +22,7 @@ var root = new RootCommand("Memvisor: a hypervisor memory manager you can run. M
     RunCommand.Build(),
     ValidateCommand.Build(),
     ScenariosCommand.Build(),
+    TraceCommand.Build(),
 };
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

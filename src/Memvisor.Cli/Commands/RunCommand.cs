@@ -4,6 +4,7 @@ using Memvisor.Machine.Frames;
 using Memvisor.Report;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
+using Memvisor.Guest.Workloads.Trace;
 using Spectre.Console;
 
 namespace Memvisor.Cli.Commands;
@@ -45,6 +46,34 @@ public static class RunCommand
         long baseline = RunInfo.ReadPeakRss();
         var wall = Stopwatch.StartNew();
         RunResult result;
+        try
+        {
+            result = Simulate(scenario, seed, quiet);
+        }
+        catch (TraceFormatException e)
+        {
+            Console.Error.WriteLine($"memvisor: a trace could not be replayed; nothing was written. {e.Message}");
+            return ExitCodes.BadInput;
+        }
+        wall.Stop();
+
+        string dir = outDir ?? Path.Combine("memvisor-out", scenario.Name);
+        var info = new RunInfo(wall.Elapsed.TotalSeconds, RunInfo.ReadPeakRss(), baseline, GC.GetTotalMemory(false));
+        ReportWriter.WriteAll(dir, result, info);
+
+        if (!quiet)
+        {
+            PrintList(result);
+            AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(Path.GetFullPath(dir))}[/]: summary.json, timeseries.csv, report.html, run.json");
+            if (result.ErrorsTotal > 0)
+                AnsiConsole.MarkupLine($"[yellow]{result.ErrorsTotal} request(s) were refused[/]; see errors in summary.json.");
+        }
+        return ExitCodes.Ok;
+    }
+
+    private static RunResult Simulate(Scenario scenario, ulong? seed, bool quiet)
+    {
+        RunResult result;
         if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
         {
             if (!quiet) AnsiConsole.MarkupLine($"Running [bold]{Markup.Escape(scenario.Name)}[/] ({scenario.DurationNs / 1e9:0.#} simulated seconds)...");
@@ -61,20 +90,7 @@ public static class RunCommand
                     result = new Simulation(scenario, seed).Run(done => task.Value = done);
                 });
         }
-        wall.Stop();
-
-        string dir = outDir ?? Path.Combine("memvisor-out", scenario.Name);
-        var info = new RunInfo(wall.Elapsed.TotalSeconds, RunInfo.ReadPeakRss(), baseline, GC.GetTotalMemory(false));
-        ReportWriter.WriteAll(dir, result, info);
-
-        if (!quiet)
-        {
-            PrintList(result);
-            AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(Path.GetFullPath(dir))}[/]: summary.json, timeseries.csv, report.html, run.json");
-            if (result.ErrorsTotal > 0)
-                AnsiConsole.MarkupLine($"[yellow]{result.ErrorsTotal} request(s) were refused[/]; see errors in summary.json.");
-        }
-        return ExitCodes.Ok;
+        return result;
     }
 
     /// <summary>The end state as <c>xl list</c> shows it, with MaxMem and tot_pages.</summary>

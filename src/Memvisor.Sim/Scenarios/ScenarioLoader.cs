@@ -170,7 +170,7 @@ public static class ScenarioLoader
         var allocation = AllocationMode.Static;
         if (f.TryGetValue("allocation", out var al))
             allocation = b.OneOf(al, $"{path}.allocation", ["static", "on-demand"]) == "on-demand" ? AllocationMode.OnDemand : AllocationMode.Static;
-        var workload = f.TryGetValue("workload", out var w) ? BindWorkload(b, w, $"{path}.workload", maxmem ?? long.MaxValue, Path.GetDirectoryName(Path.GetFullPath(b.File)) ?? ".") : null;
+        var workload = f.TryGetValue("workload", out var w) ? BindWorkload(b, w, $"{path}.workload", Path.GetDirectoryName(Path.GetFullPath(b.File)) ?? ".") : null;
         if (name is null || memory is null || maxmem is null || workload is null) return null;
         return new DomainSpec
         {
@@ -192,7 +192,7 @@ public static class ScenarioLoader
         return g;
     }
 
-    private static WorkloadSpec? BindWorkload(YamlBinder b, YamlNode node, string path, long maxmem, string baseDir)
+    private static WorkloadSpec? BindWorkload(YamlBinder b, YamlNode node, string path, string baseDir)
     {
         var f = b.Fields(node, path, WorkloadKeys, ["kind"]);
         string? kind = f.TryGetValue("kind", out var k) ? b.OneOf(k, $"{path}.kind", WorkloadSpec.Kinds) : null;
@@ -214,8 +214,6 @@ public static class ScenarioLoader
         long SizeOf(string key) => f.TryGetValue(key, out var n) ? b.Size(n, $"{path}.{key}") ?? 0 : 0;
         long DurationOf(string key) => f.TryGetValue(key, out var n) ? b.Duration(n, $"{path}.{key}") ?? 0 : 0;
         long ws = SizeOf("working_set"), to = SizeOf("to"), from = SizeOf("from");
-        if (ws > maxmem) b.Error(f["working_set"], $"{path}.working_set", $"the working set ({Units.FormatSize(ws)}) is larger than the domain's maxmem ({Units.FormatSize(maxmem)}).");
-        if (to > maxmem) b.Error(f["to"], $"{path}.to", $"the size to grow to ({Units.FormatSize(to)}) is larger than the domain's maxmem ({Units.FormatSize(maxmem)}).");
         if (from > to && f.ContainsKey("to")) b.Error(f["from"], $"{path}.from", $"the size to shrink to ({Units.FormatSize(from)}) is above the size to grow to ({Units.FormatSize(to)}).");
         var phases = new List<Phase>();
         if (f.TryGetValue("phases", out var pn))
@@ -227,7 +225,6 @@ public static class ScenarioLoader
                     var pf = b.Fields(seq.Children[i], $"{path}.phases[{i}]", PhaseKeys, PhaseKeys);
                     long set = pf.TryGetValue("working_set", out var s) ? b.Size(s, $"{path}.phases[{i}].working_set") ?? 0 : 0;
                     long dur = pf.TryGetValue("duration", out var d) ? PositiveDuration(b, d, $"{path}.phases[{i}].duration") ?? 0 : 0;
-                    if (set > maxmem) b.Error(s, $"{path}.phases[{i}].working_set", $"the working set ({Units.FormatSize(set)}) is larger than the domain's maxmem ({Units.FormatSize(maxmem)}).");
                     phases.Add(new Phase(PageSize.FromBytes(set), dur));
                 }
         }
@@ -237,7 +234,7 @@ public static class ScenarioLoader
             if (partsNode is not YamlSequenceNode seq || seq.Children.Count == 0) b.Error(partsNode, $"{path}.parts", "expected a list of at least one workload.");
             else
                 for (int i = 0; i < seq.Children.Count; i++)
-                    if (BindWorkload(b, seq.Children[i], $"{path}.parts[{i}]", maxmem, baseDir) is { } part) parts.Add(part);
+                    if (BindWorkload(b, seq.Children[i], $"{path}.parts[{i}]", baseDir) is { } part) parts.Add(part);
         }
         string? tracePath = null;
         if (f.TryGetValue("path", out var tp) && b.String(tp, $"{path}.path") is { } rel)

@@ -93,4 +93,50 @@ public class ScenarioLoaderTests
         Assert.Equal(13, e.Line);
         Assert.Contains("'b'", e.Message);
     }
+
+    [Fact]
+    public void Guest_settings_and_the_new_workload_kinds_load()
+    {
+        var s = ScenarioLoader.Parse(Good.Replace(
+            "workload: { kind: steady, working_set: 64MiB, rate: 1000/s }",
+            """
+            guest: { swap: 1GiB, kernel_image: debian-12, swappiness: 100, dirty_expire: 10s }
+                workload:
+                  kind: mix
+                  parts:
+                    - { kind: zipf, working_set: 300MiB, rate: 5000/s, skew: 1.2 }
+                    - { kind: phases, rate: 100/s, phases: [ { working_set: 8MiB, duration: 1s }, { working_set: 16MiB, duration: 2s } ] }
+                    - { kind: grow-shrink, from: 8MiB, to: 64MiB, period: 1min }
+                    - { kind: fork-exec, spawn_rate: 3/s, lifetime: 5s, working_set: 4MiB }
+                    - { kind: file-streaming, file_size: 1GiB, rate: 2000/s }
+            """), "t.yaml");
+        var d = s.Domains[0];
+        Assert.Equal(262144, d.Guest.SwapPages);
+        Assert.Equal("debian-12", d.Guest.KernelImage);
+        Assert.Equal(100, d.Guest.Swappiness);
+        Assert.Equal(10_000_000_000, d.Guest.DirtyExpireNs);
+        Assert.Equal(["zipf", "phases", "grow-shrink", "fork-exec", "file-streaming"], d.Workload.Parts.Select(p => p.Kind));
+        Assert.Equal(1.2, d.Workload.Parts[0].Skew);
+        Assert.Equal(2_000_000_000, d.Workload.Parts[1].Phases[1].DurationNs);
+        Assert.Equal(60_000_000_000, d.Workload.Parts[2].OverNs);
+        Assert.Equal(3, d.Workload.Parts[3].SpawnsPerSecond);
+        Assert.Equal(262144, d.Workload.Parts[4].FilePages);
+    }
+
+    [Fact]
+    public void A_trace_that_does_not_exist_is_refused_at_its_path()
+    {
+        var e = Refused(Good.Replace("{ kind: steady, working_set: 64MiB, rate: 1000/s }", "{ kind: trace, path: no-such.lackey, loop: true }"));
+        Assert.Equal(11, e.Line);
+        Assert.Equal("domains[0].workload.path", e.Field);
+        Assert.Contains("there is no trace file at", e.Message);
+    }
+
+    [Fact]
+    public void A_workload_missing_what_its_kind_needs_is_refused()
+    {
+        var e = Refused(Good.Replace("{ kind: steady, working_set: 64MiB, rate: 1000/s }", "{ kind: fork-exec, spawn_rate: 1/s, lifetime: 3s }"));
+        Assert.Equal("domains[0].workload.working_set", e.Field);
+        Assert.Equal("a fork-exec workload needs 'working_set'.", e.Message);
+    }
 }
