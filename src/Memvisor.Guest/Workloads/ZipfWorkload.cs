@@ -12,6 +12,7 @@ public sealed class ZipfWorkload(long workingSetPages, double ratePerSecond, dou
     private Region _region;
     private double _credit;
     private long _stride;
+    private Func<double>? _uniform;
 
     public string Kind => "zipf";
     public IReadOnlyList<Process> Processes => _processes;
@@ -26,11 +27,12 @@ public sealed class ZipfWorkload(long workingSetPages, double ratePerSecond, dou
             k.StartProgram(_p);
             _region = Region.Map(k, _p, workingSetPages);
             _stride = CoprimeStride(workingSetPages);
+            _uniform = k.NextDouble;
         }
         long n = k.TakeAccesses(ref _credit, ratePerSecond, dtNs);
         for (long i = 0; i < n && !_p.Exited && !k.Stalled; i++)
         {
-            long rank = _zipf.Next(k.NextDouble) - 1;
+            long rank = _zipf.Next(_uniform!) - 1;
             _region.Touch(k, _p, (long)((ulong)rank * (ulong)_stride % (ulong)_region.Pages), writeFraction);
         }
     }
