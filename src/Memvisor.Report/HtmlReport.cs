@@ -27,18 +27,43 @@ public static class HtmlReport
         html.Append("<h2>Host memory (MiB)</h2>");
         Chart(html, r, [0, 1, 2], i => cols[i].Replace("host_", "").Replace("_pages", ""));
         html.Append("<h2>Domain memory: tot_pages (MiB)</h2>");
-        Chart(html, r, Enumerable.Range(3, cols.Count - 3).ToArray(), i => cols[i].Replace("_tot_pages", ""));
+        Chart(html, r, ColumnsEndingWith(cols, "_tot_pages"), i => cols[i].Replace("_tot_pages", ""));
+        var wss = ColumnsEndingWith(cols, "_wss_pages");
+        if (wss.Length > 0)
+        {
+            html.Append("<h2>Working sets of replayed traces (MiB touched per window)</h2>");
+            Chart(html, r, wss, i => cols[i].Replace("_wss_pages", ""));
+        }
+        foreach (var d in r.Domains.Where(d => d.Spec is not null && d.State != DomainState.NotCreated))
+        {
+            string prefix = d.Name + "_";
+            int[] guest = [.. new[] { "mem_free_pages", "cached_pages", "anon_pages", "swap_used_pages" }.Select(c => IndexOf(cols, prefix + c)).Where(i => i >= 0)];
+            html.Append("<h2>").Append(Encode(d.Name)).Append(": guest memory (MiB)</h2>");
+            Chart(html, r, guest, i => cols[i][prefix.Length..].Replace("_pages", ""));
+        }
 
-        html.Append("<h2>Domains at the end</h2><table><tr><th>Name</th><th>ID</th><th>State</th><th>Mem (MiB)</th><th>MaxMem (MiB)</th><th>tot_pages</th></tr>");
+        html.Append("<h2>Domains at the end</h2><table><tr><th>Name</th><th>ID</th><th>State</th><th>Mem (MiB)</th><th>MaxMem (MiB)</th><th>tot_pages</th>"
+            + "<th>major faults</th><th>swap-ins</th><th>swap-outs</th><th>OOM kills</th><th>stalled (s)</th></tr>");
         foreach (var d in r.Domains.Where(d => d.State != DomainState.NotCreated))
         {
             long tot = d.TotPages, max = d.MaxPages;
+            var g = d.Guest?.Stats;
             html.Append(CultureInfo.InvariantCulture,
-                $"<tr><td>{Encode(d.Name)}</td><td>{d.DomId}</td><td>{d.State.ToString().ToLowerInvariant()}</td><td>{PageSize.ToMiB(tot)}</td><td>{PageSize.ToMiB(max)}</td><td>{tot}</td></tr>");
+                $"<tr><td>{Encode(d.Name)}</td><td>{d.DomId}</td><td>{d.State.ToString().ToLowerInvariant()}</td><td>{PageSize.ToMiB(tot)}</td><td>{PageSize.ToMiB(max)}</td><td>{tot}</td>"
+                + $"<td>{g?.MajorFaults}</td><td>{g?.SwapIns}</td><td>{g?.SwapOuts}</td><td>{g?.OomKills}</td><td>{(g is null ? "" : (g.StallNs / 1e9).ToString("0.0", CultureInfo.InvariantCulture))}</td></tr>");
         }
         html.Append("</table></body></html>\n");
         var bytes = Encoding.UTF8.GetBytes(html.ToString());
         output.Write(bytes);
+    }
+
+    private static int[] ColumnsEndingWith(IReadOnlyList<string> columns, string suffix) =>
+        [.. Enumerable.Range(0, columns.Count).Where(i => columns[i].EndsWith(suffix, StringComparison.Ordinal))];
+
+    private static int IndexOf(IReadOnlyList<string> columns, string name)
+    {
+        for (int i = 0; i < columns.Count; i++) if (columns[i] == name) return i;
+        return -1;
     }
 
     private static void Chart(StringBuilder html, RunResult r, int[] columns, Func<int, string> label)
