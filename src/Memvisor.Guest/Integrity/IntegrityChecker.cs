@@ -50,15 +50,13 @@ public sealed class IntegrityChecker(GuestKernel k)
             return;
         }
         Expect(ExpectedAnon(p, vpn));
-        if (!k.Memory.ReadPage(gfn, _actual)) Fail($"{p.Name} (pid {p.Pid}) read page {vpn:x} at gfn {gfn}, which the domain does not hold.");
-        else Compare($"{p.Name} (pid {p.Pid}) page {vpn:x} at gfn {gfn}");
+        CompareFrame(gfn, $"{p.Name} (pid {p.Pid}) page {vpn:x}");
     }
 
     public void CheckFile(GuestFile f, long index, ulong gfn)
     {
         Expect(ExpectedFile(f, index));
-        if (!k.Memory.ReadPage(gfn, _actual)) Fail($"page {index} of {f.Name} is cached at gfn {gfn}, which the domain does not hold.");
-        else Compare($"page {index} of {f.Name} at gfn {gfn}");
+        CompareFrame(gfn, $"page {index} of {f.Name}");
     }
 
     /// <summary>Checks every page the guest wrote, wherever it now is; returns the violations found.</summary>
@@ -75,9 +73,7 @@ public sealed class IntegrityChecker(GuestKernel k)
                 string where = $"{p.Name} (pid {p.Pid}) page {vpn:x}";
                 if (Pte.IsPresent(e))
                 {
-                    ulong gfn = Pte.Frame(e) + (level == 2 ? vpn & 511 : 0);
-                    if (!k.Memory.ReadPage(gfn, _actual)) Fail($"{where} maps gfn {gfn}, which the domain does not hold.");
-                    else Compare($"{where} at gfn {gfn}");
+                    CompareFrame(Pte.Frame(e) + (level == 2 ? vpn & 511 : 0), where);
                 }
                 else if (Pte.IsSwap(e))
                 {
@@ -93,8 +89,7 @@ public sealed class IntegrityChecker(GuestKernel k)
             Expect(content);
             if (f.TryGetCached(index, out ulong gfn))
             {
-                if (!k.Memory.ReadPage(gfn, _actual)) Fail($"page {index} of {f.Name} is cached at gfn {gfn}, which the domain does not hold.");
-                else Compare($"page {index} of {f.Name} at gfn {gfn}");
+                CompareFrame(gfn, $"page {index} of {f.Name}");
             }
             else
             {
@@ -115,6 +110,13 @@ public sealed class IntegrityChecker(GuestKernel k)
     {
         if (content.IsZero) Array.Clear(_expected);
         else ContentGenerator.Fill(content.SyntheticClass, content.Seed, _expected);
+    }
+
+    // Reads the page at gfn and compares it with the expected bytes.
+    private void CompareFrame(ulong gfn, string what)
+    {
+        if (!k.Memory.ReadPage(gfn, _actual)) Fail($"{what} is at gfn {gfn}, which the domain does not hold.");
+        else Compare($"{what} at gfn {gfn}");
     }
 
     private void Compare(string what)

@@ -254,6 +254,12 @@ public sealed class GuestKernel
     internal Vma MapRegionAround(Process p, ulong vpn)
     {
         ulong start = vpn & ~511UL, end = start + 512;
+        // Clip to the gap between the neighbouring mappings, so the region never overlaps one.
+        foreach (var v in p.Vmas)
+        {
+            if (v.End <= vpn) start = Math.Max(start, v.End);
+            else if (v.Start > vpn) end = Math.Min(end, v.Start);
+        }
         var vma = new Vma(start, end, VmaKind.Anon, writable: true);
         p.Add(vma);
         return vma;

@@ -45,12 +45,7 @@ internal sealed class FaultHandler
 
     private bool ZeroFill(Process p, Vma vma, ulong vpn, bool write, ulong table, int index)
     {
-        if (!_k.TryAllocatePage(user: true, out ulong gfn)) return false;
-        if (p.Exited)
-        {
-            _k.Allocator.Give(gfn);
-            return false;
-        }
+        if (!TryAllocateFor(p, out ulong gfn)) return false;
         _k.Memory.Touch(gfn, write: true, ContentHandle.Zero);
         _k.Pages.Assign(gfn, PageUse.Anon, p.Slot, vpn);
         _k.Pages.AddHead(gfn, LruList.InactiveAnon);
@@ -65,13 +60,7 @@ internal sealed class FaultHandler
 
     private bool SwapIn(Process p, Vma vma, ulong vpn, bool write, ulong entry, ulong table, int index)
     {
-        if (!_k.TryAllocatePage(user: true, out ulong gfn)) return false;
-        // Reclaim inside the allocation may have changed nothing here (it never touches swap entries), but the OOM killer may have ended p.
-        if (p.Exited)
-        {
-            _k.Allocator.Give(gfn);
-            return false;
-        }
+        if (!TryAllocateFor(p, out ulong gfn)) return false;
         uint slot = Pte.SwapSlot(entry);
         _k.Swap.SwapIn(_k.Memory, slot, gfn);
         _k.Swap.Free(slot);
@@ -114,6 +103,16 @@ internal sealed class FaultHandler
             _k.Stall(_k.Costs.GuestMinorFaultNs);
         }
         return true;
+    }
+
+    // A user page for p. Reclaim inside the allocation never touches p's page tables' structure or swap entries,
+    // but the OOM killer may have ended p; then the page goes back.
+    private bool TryAllocateFor(Process p, out ulong gfn)
+    {
+        if (!_k.TryAllocatePage(user: true, out gfn)) return false;
+        if (!p.Exited) return true;
+        _k.Allocator.Give(gfn);
+        return false;
     }
 
     private static ulong AnonFlags(Vma vma, bool write) =>

@@ -24,10 +24,8 @@ public sealed class FileStreamingWorkload(long filePages, double pagesPerSecond,
     {
         if (_p is null)
         {
-            _p = k.Spawn("stream");
+            _p = ProcessStart.Run(k, "stream", _processes);
             if (_p is null) return;
-            _processes.Add(_p);
-            k.StartProgram(_p);
             _file = k.CreateDataFile("/srv/data.bin", filePages);
         }
         long n = k.TakeAccesses(ref _credit, pagesPerSecond, dtNs);

@@ -33,13 +33,11 @@ public sealed class ForkExecWorkload(double spawnsPerSecond, long lifetimeNs, lo
         while (_spawnCredit >= 1)
         {
             _spawnCredit -= 1;
-            var p = k.Spawn($"job-{++_started}");
+            var p = ProcessStart.Run(k, $"job-{++_started}", _processes);
             if (p is null) break;
-            k.StartProgram(p);
             var heap = Region.Map(k, p, heapPages);
             heap.Initialise(k, p);
             _live.Add((p, heap, nowNs + lifetimeNs));
-            _processes.Add(p);
             if (_processes.Count > KeptEnded) _processes.RemoveAll(q => q.Exited && _processes.Count > KeptEnded);
         }
         if (_live.Count == 0) return;

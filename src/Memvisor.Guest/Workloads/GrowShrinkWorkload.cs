@@ -24,10 +24,8 @@ public sealed class GrowShrinkWorkload(string kind, long fromPages, long toPages
     {
         if (_p is null)
         {
-            _p = k.Spawn(kind);
+            _p = ProcessStart.Run(k, kind, _processes);
             if (_p is null) return;
-            _processes.Add(_p);
-            k.StartProgram(_p);
         }
         if (_p.Exited) return;
         long want = (TargetPages(nowNs + dtNs) + ChunkPages - 1) / ChunkPages;

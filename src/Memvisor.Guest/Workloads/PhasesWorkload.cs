@@ -27,10 +27,8 @@ public sealed class PhasesWorkload(IReadOnlyList<Phase> phases, double ratePerSe
     {
         if (_p is null)
         {
-            _p = k.Spawn("phases");
+            _p = ProcessStart.Run(k, "phases", _processes);
             if (_p is null) return;
-            _processes.Add(_p);
-            k.StartProgram(_p);
             _region = Region.Map(k, _p, _maxSet * 2);
         }
         long t = _cycleNs <= 0 ? 0 : nowNs % _cycleNs;

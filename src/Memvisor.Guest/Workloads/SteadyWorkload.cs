@@ -18,10 +18,8 @@ public sealed class SteadyWorkload(long workingSetPages, double ratePerSecond, d
     {
         if (_p is null)
         {
-            _p = k.Spawn("steady");
+            _p = ProcessStart.Run(k, "steady", _processes);
             if (_p is null) return;
-            _processes.Add(_p);
-            k.StartProgram(_p);
             _region = Region.Map(k, _p, workingSetPages);
             _region.Initialise(k, _p);
         }

@@ -21,10 +21,8 @@ public sealed class ZipfWorkload(long workingSetPages, double ratePerSecond, dou
     {
         if (_p is null)
         {
-            _p = k.Spawn("zipf");
+            _p = ProcessStart.Run(k, "zipf", _processes);
             if (_p is null) return;
-            _processes.Add(_p);
-            k.StartProgram(_p);
             _region = Region.Map(k, _p, workingSetPages);
             _stride = CoprimeStride(workingSetPages);
             _uniform = k.NextDouble;
