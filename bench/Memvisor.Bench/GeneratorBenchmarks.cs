@@ -1,10 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
-using Memvisor.Hypervisor.Domains;
-using Memvisor.Machine;
 using Memvisor.Machine.Time;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
 namespace Memvisor.Bench;
 
@@ -25,10 +22,7 @@ public class GeneratorBenchmarks
 
     private static GuestKernel Guest(IWorkload w)
     {
-        var hv = new HypervisorCore(new MachineMemory(1L << 18, 1), new CostModel(), () => 0);
-        hv.CreateDomain(new DomainConfig { Name = "bench", MemoryPages = 200_000, MaxPages = 200_000 }, out var d);
-        var k = new GuestKernel("bench", hv.PortFor(d!), w, new GuestOptions(), new CostModel(), 1, onDemand: false);
-        k.Boot();
+        var k = BenchGuest.Boot(w, new CostModel());
         for (int i = 0; i < 20; i++) k.Step(i * 100_000_000L, 100_000_000);
         return k;
     }

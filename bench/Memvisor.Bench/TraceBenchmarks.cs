@@ -3,10 +3,7 @@ using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Mm;
 using Memvisor.Guest.Workloads;
 using Memvisor.Guest.Workloads.Trace;
-using Memvisor.Hypervisor.Domains;
-using Memvisor.Machine;
 using Memvisor.Machine.Time;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
 namespace Memvisor.Bench;
 
@@ -73,11 +70,8 @@ public class TraceBenchmarks
     // One guest replays the whole trace once (speed set so one 100 ms step takes it all).
     private static long Replay(string path)
     {
-        var hv = new HypervisorCore(new MachineMemory(1L << 18, 1), new CostModel(), () => 0);
-        hv.CreateDomain(new DomainConfig { Name = "bench", MemoryPages = 200_000, MaxPages = 200_000 }, out var d);
         var w = new TraceWorkload("bench", () => TraceFile.Open(path), speed: Records / 1e7 * 1.01, loop: false, windowNs: 0);
-        var k = new GuestKernel("bench", hv.PortFor(d!), w, new GuestOptions(), new CostModel { GuestMinorFaultNs = 0 }, 1, onDemand: false);
-        k.Boot();
+        var k = BenchGuest.Boot(w, new CostModel { GuestMinorFaultNs = 0 });
         k.Step(0, 100_000_000);
         return w.Processes[0].Stats.Accesses;
     }

@@ -19,7 +19,6 @@ public sealed class TargetFollower(GuestKernel k, bool onDemand)
     private double _credit;
     private long _retryAtNs;
     private long _backoffNs = 1_000_000_000;
-    private long _unheldCursor;
 
     public void Step(long nowNs, long dtNs)
     {
@@ -80,17 +79,17 @@ public sealed class TargetFollower(GuestKernel k, bool onDemand)
     // Asks for ballooned gfns back, lowest first; false if the hypervisor refused.
     private bool Deflate(long pages)
     {
+        long cursor = 0;
         while (pages > 0)
         {
             int n = 0;
             while (n < Batch && n < pages)
             {
-                long gfn = NextUnheld();
+                long gfn = NextUnheld(cursor);
                 if (gfn < 0) break;
                 _batch[n++] = (ulong)gfn;
-                _unheldCursor = gfn + 1;
+                cursor = gfn + 1;
             }
-            _unheldCursor = 0;
             if (n == 0) return false;
             var batch = _batch.AsSpan(0, n);
             if (k.Memory.PopulatePhysmap(batch, 0, onDemand) != XenErrno.Ok) return false;
@@ -101,9 +100,9 @@ public sealed class TargetFollower(GuestKernel k, bool onDemand)
         return true;
     }
 
-    private long NextUnheld()
+    private long NextUnheld(long from)
     {
-        for (long g = _unheldCursor; g < k.Pages.Length; g++)
+        for (long g = from; g < k.Pages.Length; g++)
             if (k.Pages[(ulong)g].Use == PageUse.Unheld) return g;
         return -1;
     }

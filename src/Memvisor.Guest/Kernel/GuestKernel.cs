@@ -93,13 +93,9 @@ public sealed class GuestKernel
     /// <summary>Pages the guest holds (MemTotal).</summary>
     public long HeldPages => Allocator.ManagedPages;
     public long FreePages => Allocator.FreePages;
-    public long UsedPages => HeldPages - FreePages;
 
     /// <summary>True once the faults of this step have used up the time the step had: the workload waits.</summary>
     public bool Stalled => _stepStallNs >= _stepAllowanceNs;
-
-    /// <summary>Bytes the model keeps for this guest beside its frames (page descriptors, allocator bitmap, TLB).</summary>
-    public long ModelBytes => Pages.SizeInBytes + Allocator.SizeInBytes + (long)Options.TlbEntries * 16;
 
     /// <summary>Boots: learns its memory map (gfns below the initial target), sets its watermarks, builds its page tables, maps its kernel text with 2 MiB pages and opens its libraries.</summary>
     public void Boot()

@@ -24,7 +24,6 @@ public sealed class PageAllocator
     public long MinPages { get; private set; }
     public long LowPages { get; private set; }
     public long HighPages { get; private set; }
-    public long SizeInBytes => (_map.Length + 7) / 8;
 
     /// <summary>Sets the watermarks from the memory the guest manages now (at boot and after hot-add, as Linux does).</summary>
     public void SetWatermarks()
@@ -40,11 +39,7 @@ public sealed class PageAllocator
     public void Grow(long pages) => _free.Grow(pages);
 
     /// <summary>A gfn enters the memory map as a free page (boot, or populated again after the balloon).</summary>
-    public void AddHeld(ulong gfn)
-    {
-        _map.Assign(gfn, PageUse.Free, 0, 0);
-        _free.Set((long)gfn);
-    }
+    public void AddHeld(ulong gfn) => Give(gfn);
 
     /// <summary>Takes any free page, ignoring watermarks (callers check them); false if there is none.</summary>
     public bool TryTake(out ulong gfn)

@@ -20,7 +20,6 @@ public sealed class PageMap
 
     public long Length => _pages.Length;
     public ref PageDescriptor this[ulong gfn] => ref _pages[gfn];
-    public long SizeInBytes => _pages.Length * 16L;
 
     /// <summary>Pages currently put to <paramref name="use"/>.</summary>
     public long CountOf(PageUse use) => _byUse[(int)use];

@@ -30,9 +30,6 @@ public sealed class Tlb
         _mask = entries - 1;
     }
 
-    public long Hits { get; private set; }
-    public long Misses { get; private set; }
-
     private static ulong Tag(int asid, ulong vpn) => ((ulong)(asid + 1) << 40) | vpn;
     private int Slot(int asid, ulong vpn) => (int)((vpn ^ ((ulong)asid * 0x9E37)) & (ulong)_mask);
 
@@ -43,11 +40,9 @@ public sealed class Tlb
         ulong v = _values[s];
         if (_tags[s] == Tag(asid, vpn) && (!write || (v & (WritableBit | DirtyBit)) == (WritableBit | DirtyBit)))
         {
-            Hits++;
             gfn = v & GfnMask;
             return true;
         }
-        Misses++;
         gfn = 0;
         return false;
     }

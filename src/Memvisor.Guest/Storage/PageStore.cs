@@ -14,9 +14,6 @@ public sealed class PageStore(Func<long, ContentHandle> initial)
     private readonly Dictionary<long, ulong> _handles = [];
     private readonly Dictionary<long, byte[]> _bytes = [];
 
-    /// <summary>Blocks holding a copy of real bytes.</summary>
-    public int ByteCopies => _bytes.Count;
-
     /// <summary>Copies the page at <paramref name="gfn"/> into block <paramref name="block"/>.</summary>
     public bool Save(IGuestMemory memory, ulong gfn, long block)
     {

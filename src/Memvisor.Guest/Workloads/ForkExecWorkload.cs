@@ -19,7 +19,6 @@ public sealed class ForkExecWorkload(double spawnsPerSecond, long lifetimeNs, lo
     public string Kind => "fork-exec";
     /// <summary>Live processes and the most recent ended ones (a long run starts too many to list them all).</summary>
     public IReadOnlyList<Process> Processes => _processes;
-    public long Started => _started;
 
     public void Step(GuestKernel k, long nowNs, long dtNs)
     {

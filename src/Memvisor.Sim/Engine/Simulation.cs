@@ -1,5 +1,6 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
+using Memvisor.Hypervisor.Accounting;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Machine;
@@ -26,7 +27,7 @@ public sealed class Simulation
     private readonly XlToolstack _toolstack;
     private readonly List<DomainRecord> _records = [];
     private readonly Timeseries _series;
-    private readonly List<(string Name, Func<long?> Read)> _columns;
+    private readonly List<(string Name, Func<SampleView, long?> Read)> _columns;
     private readonly CostModel _costs = new();
     private long _freeMin;
     private bool _accountingHeld = true;
@@ -155,30 +156,32 @@ public sealed class Simulation
 
     // The time series: host figures, then per domain its tot_pages, its guest's meminfo and the working set of each
     // replayed trace; a value is blank while the domain is not running.
-    private List<(string Name, Func<long?> Read)> Columns()
+    private List<(string Name, Func<SampleView, long?> Read)> Columns()
     {
-        var columns = new List<(string, Func<long?>)>
+        var columns = new List<(string, Func<SampleView, long?>)>
         {
-            ("host_free_pages", () => _hv.Account().FreeFrames),
-            ("host_scrub_pending_pages", () => _hv.Account().ScrubPendingFrames),
-            ("host_hypervisor_pages", () => _hv.Account().HypervisorFrames),
+            ("host_free_pages", v => v.Host.FreeFrames),
+            ("host_scrub_pending_pages", v => v.Host.ScrubPendingFrames),
+            ("host_hypervisor_pages", v => v.Host.HypervisorFrames),
         };
         foreach (var r in _records)
         {
-            columns.Add(($"{r.Name}_tot_pages", () => r.State == DomainState.Running ? r.Domain!.TotPages : null));
+            columns.Add(($"{r.Name}_tot_pages", _ => r.State == DomainState.Running ? r.Domain!.TotPages : null));
             if (r.Spec is null) continue;
-            columns.Add(($"{r.Name}_mem_free_pages", () => Guest(r)?.MemInfo().MemFree));
-            columns.Add(($"{r.Name}_cached_pages", () => Guest(r)?.MemInfo().Cached));
-            columns.Add(($"{r.Name}_anon_pages", () => Guest(r)?.MemInfo().AnonPages));
-            columns.Add(($"{r.Name}_swap_used_pages", () => Guest(r) is { } g ? g.Swap.UsedSlots : null));
+            columns.Add(($"{r.Name}_mem_free_pages", v => v.Guests[r.Column]?.MemFree));
+            columns.Add(($"{r.Name}_cached_pages", v => v.Guests[r.Column]?.Cached));
+            columns.Add(($"{r.Name}_anon_pages", v => v.Guests[r.Column]?.AnonPages));
+            columns.Add(($"{r.Name}_swap_used_pages", v => v.Guests[r.Column] is { } m ? m.SwapTotal - m.SwapFree : null));
             foreach (var process in TraceProcessNames(r.Spec.Workload))
-                columns.Add(($"{r.Name}.{process}_wss_pages", () =>
-                    Guest(r)?.Workload.Processes.FirstOrDefault(p => p.Name == process && !p.Exited)?.WorkingSetPages));
+                columns.Add(($"{r.Name}.{process}_wss_pages", _ => r.State == DomainState.Running
+                    ? r.Guest!.Workload.Processes.FirstOrDefault(p => p.Name == process && !p.Exited)?.WorkingSetPages
+                    : null));
         }
         return columns;
     }
 
-    private static GuestKernel? Guest(DomainRecord r) => r.State == DomainState.Running ? r.Guest : null;
+    // What one sample reads: host accounting and each running guest's meminfo, each computed once.
+    private readonly record struct SampleView(HostAccounting Host, MemInfo?[] Guests);
 
     private static IEnumerable<string> TraceProcessNames(WorkloadSpec w) => w.Kind switch
     {
@@ -189,8 +192,12 @@ public sealed class Simulation
 
     private void Sample()
     {
+        var guests = new MemInfo?[_records.Count];
+        foreach (var r in _records)
+            if (r.State == DomainState.Running) guests[r.Column] = r.Guest!.MemInfo();
+        var view = new SampleView(_hv.Account(), guests);
         var values = new long?[_columns.Count];
-        for (int i = 0; i < values.Length; i++) values[i] = _columns[i].Read();
+        for (int i = 0; i < values.Length; i++) values[i] = _columns[i].Read(view);
         long p2m = 0;
         foreach (var r in _records)
             if (r.State == DomainState.Running) p2m += r.Domain!.P2m.SizeInBytes;
