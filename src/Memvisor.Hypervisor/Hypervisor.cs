@@ -1,9 +1,13 @@
 using Memvisor.Hypervisor.Accounting;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
+using Memvisor.Hypervisor.Events;
 using Memvisor.Hypervisor.Memory;
 using Memvisor.Hypervisor.P2m;
+using Memvisor.Hypervisor.Paging;
 using Memvisor.Hypervisor.Seam;
+using Memvisor.Hypervisor.Sharing;
+using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
@@ -14,7 +18,7 @@ namespace Memvisor.Hypervisor;
 /// The hypervisor's memory manager: owns machine memory and the m2p, builds and destroys domains, and serves the
 /// memory_op hypercalls (see <see cref="MemoryOp"/>). Follows Xen's xen/common/domain.c and memory.c.
 /// </summary>
-public sealed class Hypervisor
+public sealed class Hypervisor : IDisposable
 {
     /// <summary>Machine memory Xen itself keeps per frame: 32-byte page_info plus 8-byte m2p entry, taken from the host at boot.</summary>
     public const int XenBytesPerFrame = 40;
@@ -23,14 +27,19 @@ public sealed class Hypervisor
     private readonly Dictionary<ushort, Domain> _byId = [];
     private ushort _nextDomId = 1;
 
-    public Hypervisor(MachineMemory machine, CostModel costs, Func<long> now)
+    public Hypervisor(MachineMemory machine, CostModel costs, Func<long> now, OvercommitOptions? overcommit = null)
     {
         Machine = machine;
         Costs = costs;
         Now = now;
+        Overcommit = overcommit ?? new OvercommitOptions();
         M2p = new M2p(machine.TotalFrames);
         Refusals = new RefusalLog(now);
+        Events = new HostEventLog(now);
         MemoryOp = new MemoryOp(this);
+        Sharing = new PageSharing(this, Overcommit.Sharing);
+        Paging = new HypervisorPaging(this, Overcommit.Paging, Overcommit.Compression);
+        Tmem = new TranscendentMemory(this, Overcommit.Tmem, Overcommit.Compression.Codec);
         BootPages = (machine.TotalFrames * XenBytesPerFrame + PageSize.Bytes - 1) / PageSize.Bytes;
         for (long i = 0; i < BootPages; i++)
         {
@@ -46,6 +55,11 @@ public sealed class Hypervisor
     public M2p M2p { get; }
     public RefusalLog Refusals { get; }
     public MemoryOp MemoryOp { get; }
+    public HostEventLog Events { get; }
+    public OvercommitOptions Overcommit { get; }
+    public PageSharing Sharing { get; }
+    public HypervisorPaging Paging { get; }
+    public TranscendentMemory Tmem { get; }
 
     /// <summary>Frames the hypervisor took at boot for its own frame table and m2p.</summary>
     public long BootPages { get; }
@@ -74,7 +88,7 @@ public sealed class Hypervisor
             return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
 
         int node = config.PreferredNode ?? NodeWithMostFreeMemory();
-        var d = new Domain(domid, config, node);
+        var d = new Domain(domid, config, node, Overcommit.Paging.MruSize);
         if (!GrowReserve(d, ReservePagesFor(config)))
         {
             ReleaseReserve(d);
@@ -140,7 +154,93 @@ public sealed class Hypervisor
             owned += d.TotPages;
             reserve += d.ReservePages;
         }
-        return new HostAccounting(Machine.TotalFrames, Machine.FreeFrames, Machine.Scrubber.PendingFrames, owned, 0, BootPages + reserve);
+        long compression = Tmem.CompressedFrames;
+        foreach (var d in _domains) compression += d.Compression?.Frames ?? 0;
+        return new HostAccounting(Machine.TotalFrames, Machine.FreeFrames, Machine.Scrubber.PendingFrames, owned,
+            Sharing.SharedFrames, compression, Tmem.Frames, BootPages + reserve);
+    }
+
+    /// <summary>One step of the host's background mechanisms: the sharing scanner, the pager, and tmem giving memory back when the host runs short.</summary>
+    public void Step(long dtNs)
+    {
+        Sharing.Step(dtNs);
+        Paging.Step(dtNs);
+        long shortBy = Overcommit.Tmem.ReservePages - Machine.FreeFrames;
+        if (shortBy > 0) Tmem.EvictEphemeral(shortBy);
+    }
+
+    /// <summary>Sets a domain's paging target (xenpaging's target, in pages); -1 stops paging it out.</summary>
+    public XenErrno SetPagingTarget(ushort domid, long pages)
+    {
+        const string call = "paging-target";
+        if (!_byId.TryGetValue(domid, out var d))
+            return Refusals.Record(domid, $"domain {domid}", call, XenErrno.ESRCH, RefusalCause.NoSuchDomain, pages, 0);
+        if (d.IsDom0)
+            return Refusals.Record(domid, d.Name, call, XenErrno.EPERM, RefusalCause.NotPermitted, pages, 0);
+        Paging.SetTarget(d, pages);
+        return XenErrno.Ok;
+    }
+
+    /// <summary>
+    /// A frame for a domain's page when the guest needs one now (a first touch, a copy-on-write break, a page-in).
+    /// When the heap is empty the host makes room: tmem's ephemeral pages go first, then the pager evicts pages of
+    /// the largest guest. False only when nothing can be freed.
+    /// </summary>
+    internal bool TryAllocateGuestFrame(Domain d, out uint mfn)
+    {
+        for (int attempt = 0; attempt < 8; attempt++)
+        {
+            if (Machine.TryAllocate(0, d.PreferredNode, d.DomId, out mfn)) return true;
+            if (Tmem.EvictEphemeral(32) > 0) continue;
+            if (!Paging.EvictForHost()) break;
+        }
+        mfn = 0;
+        return false;
+    }
+
+    /// <summary>Maps a frame the domain now owns at gfn: p2m, m2p and tot_pages.</summary>
+    internal void MapFrame(Domain d, ulong gfn, uint mfn)
+    {
+        d.P2m.Set(gfn, P2mEntry.Ram(mfn));
+        M2p[mfn] = (uint)gfn;
+        d.TotPages++;
+    }
+
+    /// <summary>Frees a frame the domain owned (its p2m entry is the caller's to change): m2p, tot_pages, the heap.</summary>
+    internal void ReleaseFrame(Domain d, uint mfn)
+    {
+        M2p[mfn] = P2m.M2p.Invalid;
+        Machine.Free(mfn, 0);
+        d.TotPages--;
+    }
+
+    /// <summary>Removes whatever the domain has at gfn (guest_remove_page): its frame, its share of a shared frame, or its swap or cache slot.</summary>
+    internal void DropEntry(Domain d, ulong gfn)
+    {
+        var e = d.P2m.Get(gfn);
+        switch (e.Type)
+        {
+            case P2mType.Ram:
+                ReleaseFrame(d, e.Mfn);
+                d.Stats.PagesReleased++;
+                break;
+            case P2mType.Shared:
+                Sharing.Drop(e.Mfn);
+                d.Stats.PagesReleased++;
+                break;
+            case P2mType.PagedOut:
+            case P2mType.Compressed:
+                Paging.Drop(d, e);
+                d.Stats.PagesReleased++;
+                break;
+        }
+        d.P2m.Set(gfn, P2mEntry.Invalid);
+    }
+
+    public void Dispose()
+    {
+        Paging.Dispose();
+        Tmem.Dispose();
     }
 
     /// <summary>Gives a domain the port its guest kernel uses to reach the hypervisor.</summary>
@@ -173,17 +273,10 @@ public sealed class Hypervisor
 
     private void ReleaseAll(Domain d)
     {
-        d.P2m.ForEachPresent((gfn, e) =>
-        {
-            if (e.HasFrame)
-            {
-                M2p[e.Mfn] = P2m.M2p.Invalid;
-                Machine.Free(e.Mfn, 0);
-                d.Stats.PagesReleased++;
-            }
-            d.P2m.Set(gfn, P2mEntry.Invalid);
-        });
+        d.P2m.ForEachPresent((gfn, _) => DropEntry(d, gfn));
         d.TotPages = 0;
+        d.Compression?.Release();
+        Tmem.DestroyClient(d);
         ReleaseReserve(d);
     }
 

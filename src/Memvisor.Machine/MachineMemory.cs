@@ -125,7 +125,11 @@ public sealed class MachineMemory
     }
 
     /// <summary>Writes 64-bit word <paramref name="index"/> of a frame; the frame's bytes become a private buffer if they were not one.</summary>
-    public void WriteWord(uint mfn, int index, ulong value)
+    public void WriteWord(uint mfn, int index, ulong value) =>
+        BinaryPrimitives.WriteUInt64LittleEndian(MutableBytes(mfn)[(index * 8)..], value);
+
+    /// <summary>The frame's bytes as a mutable buffer (made private if they were not), for the hypervisor's own frames that pack data (compression cache).</summary>
+    public Span<byte> MutableBytes(uint mfn)
     {
         ref var f = ref Frames[mfn];
         if (!f.Content.IsPrivate)
@@ -135,8 +139,11 @@ public sealed class MachineMemory
             Contents.Release(f.Content);
             f.Content = ContentHandle.Private(id);
         }
-        BinaryPrimitives.WriteUInt64LittleEndian(Contents.Private.Bytes(f.Content.PrivateId)[(index * 8)..], value);
+        return Contents.Private.Bytes(f.Content.PrivateId);
     }
+
+    /// <summary>The frame's bytes without copying when they are held (stored or private); otherwise they are generated into <paramref name="scratch"/>.</summary>
+    public ReadOnlySpan<byte> View(uint mfn, Span<byte> scratch) => Contents.View(Frames[mfn].Content, scratch);
 
     /// <summary>Points a frame at a content the caller holds one reference on; the frame's old content is released.</summary>
     public void SetContent(uint mfn, ContentHandle handle)

@@ -5,13 +5,24 @@ public static class NativeProbe
 {
     public static void EnsureLoaded()
     {
+        Probe("libxxhash.so.0", () => XxHash.Hash64([1, 2, 3]));
+        Probe("liblz4.so.1", () => Lz4.Compress(new byte[16], new byte[64]));
+        Probe("libzstd.so.1", () =>
+        {
+            using var z = new Zstd();
+            return z.Compress(new byte[16], new byte[64]);
+        });
+    }
+
+    private static void Probe<T>(string library, Func<T> call)
+    {
         try
         {
-            _ = XxHash.Hash64([1, 2, 3]);
+            _ = call();
         }
         catch (DllNotFoundException e)
         {
-            throw new NativeLibraryMissingException("libxxhash.so.0", e);
+            throw new NativeLibraryMissingException(library, e);
         }
     }
 }

@@ -142,6 +142,7 @@ public sealed class GuestKernel
         _stallDebtNs = Math.Max(0, _stallDebtNs - dtNs);
         _stepStallNs = 0;
         if (_stepAllowanceNs > 0) Workload.Step(this, nowNs, dtNs);
+        Stall(Memory.TakeStallNs());
         _stallDebtNs += Math.Max(0, _stepStallNs - _stepAllowanceNs);
         if (_kswapdWoken || Allocator.FreePages < Allocator.LowPages)
         {
@@ -356,8 +357,17 @@ public sealed class GuestKernel
             outcome = Memory.Touch(gfn, write: false, ContentHandle.Zero);
             Integrity?.CheckRead(p, vpn, gfn);
         }
-        if (outcome == AccessOutcome.PopulatedOnDemand) Stats.PodFaults++;
-        else if (outcome == AccessOutcome.Refused) Stats.FailedAccesses++;
+        switch (outcome)
+        {
+            case AccessOutcome.Hit: break;
+            case AccessOutcome.PopulatedOnDemand: Stats.PodFaults++; break;
+            case AccessOutcome.Refused: Stats.FailedAccesses++; break;
+            default:
+                if (outcome == AccessOutcome.PagedIn) Stats.HypervisorPageIns++;
+                else Stats.CowBreaks++;
+                Stall(Memory.TakeStallNs());
+                break;
+        }
         return true;
     }
 

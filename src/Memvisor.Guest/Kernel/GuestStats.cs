@@ -7,6 +7,10 @@ public sealed class GuestStats
     public long Accesses;
     public long Writes;
     public long PodFaults;
+    /// <summary>Accesses that found the page paged out or compressed by the hypervisor and waited for it.</summary>
+    public long HypervisorPageIns;
+    /// <summary>Writes to a page shared by content, which the hypervisor copied first.</summary>
+    public long CowBreaks;
     /// <summary>Accesses the guest could not complete: refused by the hypervisor, outside a mapping, or out of memory.</summary>
     public long FailedAccesses;
     /// <summary>Page allocations the kernel could not satisfy even after reclaim.</summary>

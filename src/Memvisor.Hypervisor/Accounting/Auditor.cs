@@ -1,4 +1,5 @@
 using Memvisor.Hypervisor.P2m;
+using Memvisor.Hypervisor.Sharing;
 using Memvisor.Machine.Frames;
 
 namespace Memvisor.Hypervisor.Accounting;
@@ -15,13 +16,27 @@ public static class Auditor
         var problems = new List<string>();
         var frames = hv.Machine.Frames;
         var mappedBy = new Dictionary<uint, (ushort Dom, ulong Gfn)>();
+        var sharedMappings = new Dictionary<uint, long>();
+        long pagedOut = 0;
         foreach (var d in hv.Domains)
         {
             if (d.TotPages > d.MaxPages)
                 problems.Add($"{d} holds {d.TotPages} pages, above its max_pages of {d.MaxPages}.");
+            if (d.P2m.PresentEntries > d.MaxPages)
+                problems.Add($"{d} has {d.P2m.PresentEntries} pages in its p2m, above its max_pages of {d.MaxPages}.");
+            pagedOut += d.P2m.PagedOutEntries;
+            if (d.P2m.CompressedEntries != (d.Compression?.Count ?? 0))
+                problems.Add($"{d} has {d.P2m.CompressedEntries} compressed entries but its compression cache holds {d.Compression?.Count ?? 0} pages.");
             long ram = 0;
             d.P2m.ForEachPresent((gfn, e) =>
             {
+                if (e.Type == P2mType.Shared)
+                {
+                    sharedMappings[e.Mfn] = sharedMappings.GetValueOrDefault(e.Mfn) + 1;
+                    if (frames[e.Mfn].Owner != DomIds.Cow)
+                        problems.Add($"{d} maps gfn {gfn} shared to mfn {e.Mfn}, which is owned by {frames[e.Mfn].Owner}, not dom_cow.");
+                    return;
+                }
                 if (!e.HasFrame) return;
                 ram++;
                 if (!mappedBy.TryAdd(e.Mfn, (d.DomId, gfn)))
@@ -38,7 +53,7 @@ public static class Auditor
                 problems.Add($"{d} has {ram} RAM entries in its p2m but tot_pages says {d.TotPages}.");
         }
 
-        long free = 0, xen = 0, scrubPending = 0;
+        long free = 0, xen = 0, scrubPending = 0, shared = 0;
         var ownedByDomain = new Dictionary<ushort, long>();
         for (uint mfn = 0; mfn < frames.Count; mfn++)
         {
@@ -52,6 +67,16 @@ public static class Auditor
                 continue;
             }
             if (f.Owner == DomIds.Xen) xen++;
+            else if (f.Owner == DomIds.Cow)
+            {
+                long maps = sharedMappings.GetValueOrDefault(mfn);
+                if (!hv.Sharing.IsSharedFrame(mfn)) problems.Add($"mfn {mfn} is owned by dom_cow but the sharing index does not know it.");
+                else if (maps != hv.Sharing.MappingsOf(mfn)) problems.Add($"shared mfn {mfn} is mapped {maps} times but its count says {hv.Sharing.MappingsOf(mfn)}.");
+                if (maps == 0 && mfn != hv.Sharing.ZeroMfn) problems.Add($"shared mfn {mfn} is mapped by nobody and was not freed.");
+                if (hv.M2p[mfn] != PageSharing.SharedM2p) problems.Add($"shared mfn {mfn} has m2p {hv.M2p[mfn]}, not the shared marker.");
+                shared++;
+                continue;
+            }
             else
             {
                 ownedByDomain[f.Owner] = ownedByDomain.GetValueOrDefault(f.Owner) + 1;
@@ -69,9 +94,12 @@ public static class Auditor
 
         var acc = hv.Account();
         if (!acc.AddsUp)
-            problems.Add($"accounting does not add up: free {acc.FreeFrames} + owned {acc.OwnedFrames} + shared {acc.SharedFrames} + hypervisor {acc.HypervisorFrames} != {acc.TotalFrames}.");
+            problems.Add($"accounting does not add up: free {acc.FreeFrames} + owned {acc.OwnedFrames} + shared {acc.SharedFrames} + compression {acc.CompressionFrames} + tmem {acc.TmemFrames} + hypervisor {acc.HypervisorFrames} != {acc.TotalFrames}.");
         if (free != acc.FreeFrames) problems.Add($"the frame table shows {free} free frames but the heaps count {acc.FreeFrames}.");
-        if (xen != acc.HypervisorFrames) problems.Add($"the frame table shows {xen} hypervisor frames but the accounting says {acc.HypervisorFrames}.");
+        long xenUses = acc.HypervisorFrames + acc.CompressionFrames + acc.TmemFrames;
+        if (xen != xenUses) problems.Add($"the frame table shows {xen} hypervisor frames but the accounting says {xenUses} (own use, compression and tmem).");
+        if (shared != acc.SharedFrames) problems.Add($"the frame table shows {shared} dom_cow frames but the accounting says {acc.SharedFrames}.");
+        if (pagedOut != hv.Paging.SwapSlotsUsed) problems.Add($"{pagedOut} p2m entries are paged out but the swap file has {hv.Paging.SwapSlotsUsed} slots in use.");
         if (scrubPending != acc.ScrubPendingFrames) problems.Add($"the frame table shows {scrubPending} scrub-pending frames but the scrubber counts {acc.ScrubPendingFrames}.");
         return problems;
     }

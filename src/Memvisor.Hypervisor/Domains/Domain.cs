@@ -1,12 +1,15 @@
+using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.P2m;
+using Memvisor.Hypervisor.Paging;
 
 namespace Memvisor.Hypervisor.Domains;
 
 /// <summary>A domain as the hypervisor keeps it: its reservation (tot_pages, max_pages), p2m and hypervisor reserve.</summary>
 public sealed class Domain
 {
-    internal Domain(ushort domId, DomainConfig config, int node)
+    internal Domain(ushort domId, DomainConfig config, int node, int mruSize)
     {
+        Paging = new DomainPaging((int)Math.Min(mruSize, Math.Max(1, config.MaxPages / 4)), domId);
         DomId = domId;
         Config = config;
         Name = config.Name;
@@ -40,6 +43,19 @@ public sealed class Domain
     /// <summary>Frames the hypervisor holds for this domain's own structures (its paging pool), owned by DOMID_XEN.</summary>
     internal List<uint> ReserveMfns { get; } = [];
     public long ReservePages => ReserveMfns.Count;
+
+    /// <summary>Hypervisor swapping state: target, clock hand, recently paged-in gfns.</summary>
+    public DomainPaging Paging { get; }
+
+    /// <summary>The compression cache, made on the first page compressed.</summary>
+    public CompressionCache? Compression { get; internal set; }
+
+    /// <summary>The sharing scanner's position in this domain and how many times it has wrapped.</summary>
+    internal ulong ScanCursor { get; set; }
+    internal long ScanWraps { get; set; }
+
+    /// <summary>Time the hypervisor spent synchronously on the guest's accesses (page-ins, copy-on-write) that the guest has not yet been charged.</summary>
+    internal double PendingStallNs;
 
     public bool IsDying { get; internal set; }
     public DomainStats Stats { get; } = new();

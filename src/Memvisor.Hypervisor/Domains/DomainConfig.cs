@@ -15,4 +15,6 @@ public sealed record DomainConfig
     /// <summary>The floor the toolstack never sets the target below (dom0_mem's minimum; 0 for guests).</summary>
     public long MinPages { get; init; }
     public bool IsDom0 { get; init; }
+    /// <summary>Whether the sharing scanner looks at this domain's pages (when the host shares at all).</summary>
+    public bool Sharing { get; init; } = true;
 }

@@ -8,6 +8,8 @@ public sealed class DomainStats
     public long PodFaults;
     public long Accesses;
     public long Refusals;
+    /// <summary>Frames taken back through free page reporting.</summary>
+    public long PagesReported;
     /// <summary>Simulated time spent in the hypervisor on this domain's behalf, from the cost model.</summary>
     public double HypervisorNs;
 }

@@ -38,13 +38,43 @@ public sealed class MemoryOp(Hypervisor hv)
         ulong pages = 1UL << order;
         foreach (ulong gfn in gfns)
             for (ulong i = 0; i < pages; i++)
-                if (d.P2m.Get(gfn + i).Type is not (P2mType.Ram or P2mType.PopulateOnDemand))
+                if (d.P2m.Get(gfn + i).Type == P2mType.Invalid)
                     return Refuse(d, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, (long)(gfn + i), 0);
 
         foreach (ulong gfn in gfns)
             for (ulong i = 0; i < pages; i++)
                 RemovePage(d, gfn + i);
         d.Stats.HypervisorNs += hv.Costs.HypercallNs + gfns.Length * (double)pages * hv.Costs.PageFreeNs;
+        return XenErrno.Ok;
+    }
+
+    /// <summary>
+    /// Free page reporting: the guest's free extents lose their frames (as a virtio-balloon host discards reported
+    /// ranges with MADV_DONTNEED) and become populate-on-demand, so the next touch of each gets a zeroed frame.
+    /// The gfns stay the guest's: tot_pages falls, the reservation does not.
+    /// </summary>
+    public XenErrno ReportFreePages(ushort domid, ReadOnlySpan<ulong> gfns, int order)
+    {
+        const string call = "report_free_pages";
+        if (!TryGetDomain(domid, call, out var d)) return XenErrno.ESRCH;
+        var check = CheckExtents(d, call, gfns, order);
+        if (check != XenErrno.Ok) return check;
+        ulong pages = 1UL << order;
+        foreach (ulong gfn in gfns)
+            for (ulong i = 0; i < pages; i++)
+                if (d.P2m.Get(gfn + i).Type == P2mType.Invalid)
+                    return Refuse(d, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, (long)(gfn + i), 0);
+        long reclaimed = 0;
+        foreach (ulong gfn in gfns)
+            for (ulong i = 0; i < pages; i++)
+            {
+                if (d.P2m.Get(gfn + i).Type == P2mType.PopulateOnDemand) continue;
+                hv.DropEntry(d, gfn + i);
+                d.P2m.Set(gfn + i, P2mEntry.PopulateOnDemand);
+                reclaimed++;
+            }
+        d.Stats.PagesReported += reclaimed;
+        d.Stats.HypervisorNs += hv.Costs.HypercallNs + reclaimed * hv.Costs.PageFreeNs;
         return XenErrno.Ok;
     }
 
@@ -101,8 +131,8 @@ public sealed class MemoryOp(Hypervisor hv)
     {
         const string call = "max_mem";
         if (!TryGetDomain(domid, call, out var d)) return XenErrno.ESRCH;
-        if (maxPages < d.TotPages + d.PodPages)
-            return Refuse(d, call, XenErrno.EINVAL, RefusalCause.BelowTotPages, maxPages, d.TotPages + d.PodPages);
+        if (maxPages < d.P2m.PresentEntries)
+            return Refuse(d, call, XenErrno.EINVAL, RefusalCause.BelowTotPages, maxPages, d.P2m.PresentEntries);
         long reserve = Hypervisor.ReservePagesFor(d.Config with { MaxPages = Math.Max(maxPages, d.Config.MaxPages) });
         if (!hv.GrowReserve(d, reserve))
             return Refuse(d, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, reserve - d.ReservePages, hv.Machine.FreeFrames);
@@ -135,7 +165,7 @@ public sealed class MemoryOp(Hypervisor hv)
         const string call = "pod_fault";
         if (d.TotPages + 1 > d.MaxPages)
             return Refuse(d, call, XenErrno.E2BIG, RefusalCause.OverMaxPages, 1, d.MaxPages - d.TotPages);
-        if (!hv.Machine.TryAllocate(0, d.PreferredNode, d.DomId, out uint mfn))
+        if (!hv.TryAllocateGuestFrame(d, out uint mfn))
             return Refuse(d, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, 1, hv.Machine.FreeFrames);
         MapExtent(d, gfn, 0, mfn);
         d.Stats.PodFaults++;
@@ -150,17 +180,23 @@ public sealed class MemoryOp(Hypervisor hv)
         if (check != XenErrno.Ok) return check;
         ulong extentPages = 1UL << order;
         long pages = (long)gfns.Length << order;
+        long fresh = 0;
         foreach (ulong gfn in gfns)
             for (ulong i = 0; i < extentPages; i++)
             {
                 var type = d.P2m.Get(gfn + i).Type;
-                if (type == P2mType.Ram || (onDemand && type == P2mType.PopulateOnDemand))
+                if (type == P2mType.Invalid) fresh++;
+                else if (onDemand || type != P2mType.PopulateOnDemand)
                     return Refuse(d, call, XenErrno.EEXIST, RefusalCause.GfnAlreadyPopulated, (long)(gfn + i), 0);
             }
 
+        // tot_pages may not pass max_pages, nor may the entries the domain has anywhere (shared, paged out,
+        // compressed): each of those becomes an owned frame again when it is written or touched.
         long used = d.TotPages + (onDemand ? d.PodPages : 0);
         if (used + pages > d.MaxPages)
             return Refuse(d, call, XenErrno.E2BIG, RefusalCause.OverMaxPages, pages, d.MaxPages - used);
+        if (d.P2m.PresentEntries + fresh > d.MaxPages)
+            return Refuse(d, call, XenErrno.E2BIG, RefusalCause.OverMaxPages, fresh, d.MaxPages - d.P2m.PresentEntries);
         if (onDemand)
         {
             foreach (ulong gfn in gfns)
@@ -241,18 +277,7 @@ public sealed class MemoryOp(Hypervisor hv)
         d.Stats.PagesPopulated += (long)pages;
     }
 
-    private void RemovePage(Domain d, ulong gfn)
-    {
-        var e = d.P2m.Get(gfn);
-        if (e.HasFrame)
-        {
-            hv.M2p[e.Mfn] = M2p.Invalid;
-            hv.Machine.Free(e.Mfn, 0);
-            d.TotPages--;
-            d.Stats.PagesReleased++;
-        }
-        d.P2m.Set(gfn, P2mEntry.Invalid);
-    }
+    private void RemovePage(Domain d, ulong gfn) => hv.DropEntry(d, gfn);
 
     private static bool Covers(ReadOnlySpan<ulong> extents, int order, ulong gfn)
     {

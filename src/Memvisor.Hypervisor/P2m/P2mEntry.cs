@@ -1,17 +1,31 @@
 namespace Memvisor.Hypervisor.P2m;
 
-/// <summary>One p2m entry in 8 bytes: mfn in bits 0..39, p2m type in bits 40..47.</summary>
+/// <summary>
+/// One p2m entry in 8 bytes: mfn (or, for paged-out and compressed entries, a slot number) in bits 0..39, the p2m
+/// type in bits 40..47, and in bit 48 an accessed flag the hardware sets on a guest access (EPT's A bit), which
+/// the clock eviction policy reads and clears.
+/// </summary>
 public readonly record struct P2mEntry(ulong Raw)
 {
     private const int TypeShift = 40;
-    private const ulong MfnMask = (1UL << TypeShift) - 1;
+    private const ulong PayloadMask = (1UL << TypeShift) - 1;
+    public const ulong AccessedBit = 1UL << 48;
 
     public static readonly P2mEntry Invalid = new(0);
     public static readonly P2mEntry PopulateOnDemand = new((ulong)P2mType.PopulateOnDemand << TypeShift);
 
     public static P2mEntry Ram(uint mfn) => new(((ulong)P2mType.Ram << TypeShift) | mfn);
+    public static P2mEntry Shared(uint mfn) => new(((ulong)P2mType.Shared << TypeShift) | mfn);
+    public static P2mEntry PagedOut(long slot) => new(((ulong)P2mType.PagedOut << TypeShift) | ((ulong)slot & PayloadMask));
+    public static P2mEntry Compressed(long slot) => new(((ulong)P2mType.Compressed << TypeShift) | ((ulong)slot & PayloadMask));
 
     public P2mType Type => (P2mType)((Raw >> TypeShift) & 0xFF);
-    public uint Mfn => (uint)(Raw & MfnMask);
+    public uint Mfn => (uint)(Raw & PayloadMask);
+    /// <summary>The swap slot or cache slot of a paged-out or compressed entry.</summary>
+    public long Slot => (long)(Raw & PayloadMask);
+    /// <summary>A frame this domain owns is mapped here.</summary>
     public bool HasFrame => Type == P2mType.Ram;
+    /// <summary>A frame is mapped here, owned or shared: a read goes straight through.</summary>
+    public bool IsMapped => Type is P2mType.Ram or P2mType.Shared;
+    public bool Accessed => (Raw & AccessedBit) != 0;
 }

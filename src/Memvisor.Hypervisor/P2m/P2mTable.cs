@@ -25,6 +25,12 @@ public sealed class P2mTable
     public ulong Capacity { get; private set; }
     public long RamEntries { get; private set; }
     public long PodEntries { get; private set; }
+    public long SharedEntries { get; private set; }
+    public long PagedOutEntries { get; private set; }
+    public long CompressedEntries { get; private set; }
+
+    /// <summary>Entries that are not invalid: the pages the domain has, wherever they are. Never more than max_pages.</summary>
+    public long PresentEntries => RamEntries + PodEntries + SharedEntries + PagedOutEntries + CompressedEntries;
     public int LeafCount { get; private set; }
 
     /// <summary>Bytes this p2m occupies: its leaves and the top-level array.</summary>
@@ -35,6 +41,33 @@ public sealed class P2mTable
         if (gfn >= Capacity) return P2mEntry.Invalid;
         var leaf = _leaves[gfn >> LeafShift];
         return leaf is null ? P2mEntry.Invalid : new P2mEntry(leaf[gfn & LeafMask]);
+    }
+
+    /// <summary>
+    /// The entry for a guest access: returns it and, if a frame is mapped there, sets its accessed flag as the
+    /// hardware does on a walk. Allocates nothing.
+    /// </summary>
+    public P2mEntry GetForAccess(ulong gfn)
+    {
+        if (gfn >= Capacity) return P2mEntry.Invalid;
+        var leaf = _leaves[gfn >> LeafShift];
+        if (leaf is null) return P2mEntry.Invalid;
+        ref ulong slot = ref leaf[gfn & LeafMask];
+        var e = new P2mEntry(slot);
+        if (!e.Accessed && e.IsMapped) slot |= P2mEntry.AccessedBit;
+        return e;
+    }
+
+    /// <summary>Clears the accessed flag of the entry at <paramref name="gfn"/> and says whether it was set.</summary>
+    public bool TestAndClearAccessed(ulong gfn)
+    {
+        if (gfn >= Capacity) return false;
+        var leaf = _leaves[gfn >> LeafShift];
+        if (leaf is null) return false;
+        ref ulong slot = ref leaf[gfn & LeafMask];
+        bool was = (slot & P2mEntry.AccessedBit) != 0;
+        slot &= ~P2mEntry.AccessedBit;
+        return was;
     }
 
     public void Set(ulong gfn, P2mEntry entry)
@@ -89,7 +122,13 @@ public sealed class P2mTable
 
     private void Count(P2mType type, int delta)
     {
-        if (type == P2mType.Ram) RamEntries += delta;
-        else if (type == P2mType.PopulateOnDemand) PodEntries += delta;
+        switch (type)
+        {
+            case P2mType.Ram: RamEntries += delta; break;
+            case P2mType.PopulateOnDemand: PodEntries += delta; break;
+            case P2mType.Shared: SharedEntries += delta; break;
+            case P2mType.PagedOut: PagedOutEntries += delta; break;
+            case P2mType.Compressed: CompressedEntries += delta; break;
+        }
     }
 }

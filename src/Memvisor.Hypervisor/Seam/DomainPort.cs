@@ -5,7 +5,11 @@ using Memvisor.Machine.Content;
 
 namespace Memvisor.Hypervisor.Seam;
 
-/// <summary>The in-process implementation of <see cref="IGuestMemory"/> for one domain: p2m lookups and the PoD fault path.</summary>
+/// <summary>
+/// The in-process implementation of <see cref="IGuestMemory"/> for one domain: p2m lookups and the fault paths
+/// a guest access can take (populate-on-demand, copy-on-write of a shared page, page-in from swap or the
+/// compression cache), free page reporting and the tmem hypercalls.
+/// </summary>
 internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
 {
     public ushort DomId => d.DomId;
@@ -18,11 +22,12 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
     public XenErrno IncreaseReservation(ReadOnlySpan<ulong> gfns, int order, Span<uint> mfnsOut) => hv.MemoryOp.IncreaseReservation(d.DomId, gfns, order, mfnsOut);
     public XenErrno DecreaseReservation(ReadOnlySpan<ulong> gfns, int order) => hv.MemoryOp.DecreaseReservation(d.DomId, gfns, order);
     public XenErrno Exchange(ReadOnlySpan<ulong> inGfns, int inOrder, ReadOnlySpan<ulong> outGfns, int outOrder) => hv.MemoryOp.Exchange(d.DomId, inGfns, inOrder, outGfns, outOrder);
+    public XenErrno ReportFreePages(ReadOnlySpan<ulong> gfns, int order) => hv.MemoryOp.ReportFreePages(d.DomId, gfns, order);
 
     public AccessOutcome Touch(ulong gfn, bool write, ContentHandle written)
     {
         d.Stats.Accesses++;
-        var outcome = Resolve(gfn, out uint mfn);
+        var outcome = Resolve(gfn, write, copy: false, out uint mfn);
         if (outcome != AccessOutcome.Refused && write)
             hv.Machine.SetContent(mfn, written);
         return outcome;
@@ -30,21 +35,21 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
 
     public bool ReadPage(ulong gfn, Span<byte> page)
     {
-        if (Resolve(gfn, out uint mfn) == AccessOutcome.Refused) return false;
+        if (Resolve(gfn, write: false, copy: false, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.ReadFrame(mfn, page);
         return true;
     }
 
     public bool WritePage(ulong gfn, ReadOnlySpan<byte> page)
     {
-        if (Resolve(gfn, out uint mfn) == AccessOutcome.Refused) return false;
+        if (Resolve(gfn, write: true, copy: false, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.WriteFrame(mfn, page);
         return true;
     }
 
     public bool TryReadWord(ulong gfn, int index, out ulong value)
     {
-        if (Resolve(gfn, out uint mfn) == AccessOutcome.Refused)
+        if (Resolve(gfn, write: false, copy: false, out uint mfn) == AccessOutcome.Refused)
         {
             value = 0;
             return false;
@@ -55,7 +60,7 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
 
     public bool WriteWord(ulong gfn, int index, ulong value)
     {
-        if (Resolve(gfn, out uint mfn) == AccessOutcome.Refused) return false;
+        if (Resolve(gfn, write: true, copy: true, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.WriteWord(mfn, index, value);
         return true;
     }
@@ -63,29 +68,68 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
     public bool TryReadSynthetic(ulong gfn, out ContentHandle content)
     {
         content = ContentHandle.Zero;
-        if (Resolve(gfn, out uint mfn) == AccessOutcome.Refused) return false;
+        if (Resolve(gfn, write: false, copy: false, out uint mfn) == AccessOutcome.Refused) return false;
         content = hv.Machine.Frames[mfn].Content;
         return content.IsZero || content.IsSynthetic;
     }
 
-    private AccessOutcome Resolve(ulong gfn, out uint mfn)
+    public double TakeStallNs()
     {
-        var e = d.P2m.Get(gfn);
-        if (e.HasFrame)
+        double ns = d.PendingStallNs;
+        d.PendingStallNs = 0;
+        return ns;
+    }
+
+    public int TmemNewPool(bool persistent) => hv.Tmem.NewPool(d, persistent);
+
+    public bool TmemPut(int pool, ulong obj, uint index, ulong gfn) =>
+        Resolve(gfn, write: false, copy: false, out uint mfn) != AccessOutcome.Refused && hv.Tmem.Put(d, pool, obj, index, mfn);
+
+    public bool TmemGet(int pool, ulong obj, uint index, ulong gfn) =>
+        Resolve(gfn, write: true, copy: false, out uint mfn) != AccessOutcome.Refused && hv.Tmem.Get(d, pool, obj, index, mfn);
+
+    public void TmemFlush(int pool, ulong obj, uint index) => hv.Tmem.Flush(d, pool, obj, index);
+
+    public bool TmemPeek(int pool, ulong obj, uint index, Span<byte> page) => hv.Tmem.Peek(d, pool, obj, index, page);
+
+    // Finds the frame behind gfn for an access, taking whichever fault path the entry needs. A write needs a frame
+    // the domain owns: a shared page is copied first (with its bytes when the write is partial).
+    private AccessOutcome Resolve(ulong gfn, bool write, bool copy, out uint mfn)
+    {
+        var e = d.P2m.GetForAccess(gfn);
+        if (e.Type == P2mType.Ram || (e.Type == P2mType.Shared && !write))
         {
             mfn = e.Mfn;
             return AccessOutcome.Hit;
         }
-        if (e.Type == P2mType.PopulateOnDemand && hv.MemoryOp.PopulateOnDemandFault(d, gfn) == XenErrno.Ok)
+        switch (e.Type)
         {
-            mfn = d.P2m.Get(gfn).Mfn;
-            return AccessOutcome.PopulatedOnDemand;
+            case P2mType.Shared:
+                if (hv.Sharing.Unshare(d, gfn, e, copy, out mfn)) return AccessOutcome.Unshared;
+                return Refuse(gfn, RefusalCause.OutOfMemory, out mfn);
+            case P2mType.PopulateOnDemand:
+                if (hv.MemoryOp.PopulateOnDemandFault(d, gfn) == XenErrno.Ok)
+                {
+                    mfn = d.P2m.Get(gfn).Mfn;
+                    return AccessOutcome.PopulatedOnDemand;
+                }
+                mfn = 0;
+                return AccessOutcome.Refused;
+            case P2mType.PagedOut:
+            case P2mType.Compressed:
+                if (hv.Paging.PageIn(d, gfn, out mfn)) return AccessOutcome.PagedIn;
+                return Refuse(gfn, RefusalCause.OutOfMemory, out mfn);
+            default:
+                return Refuse(gfn, RefusalCause.GfnNotPopulated, out mfn);
         }
-        if (e.Type == P2mType.Invalid)
-        {
-            d.Stats.Refusals++;
-            hv.Refusals.Record(d.DomId, d.Name, "access", XenErrno.EFAULT, RefusalCause.GfnNotPopulated, (long)Math.Min(gfn, long.MaxValue), 0);
-        }
+    }
+
+    private AccessOutcome Refuse(ulong gfn, RefusalCause cause, out uint mfn)
+    {
+        d.Stats.Refusals++;
+        var errno = cause == RefusalCause.OutOfMemory ? XenErrno.ENOMEM : XenErrno.EFAULT;
+        long requested = cause == RefusalCause.OutOfMemory ? 1 : (long)Math.Min(gfn, long.MaxValue);
+        hv.Refusals.Record(d.DomId, d.Name, "access", errno, cause, requested, hv.Machine.FreeFrames);
         mfn = 0;
         return AccessOutcome.Refused;
     }

@@ -52,4 +52,28 @@ public interface IGuestMemory
     /// handle if the page is zero or synthetic; false if the gfn holds no page or holds real bytes (then use <see cref="ReadPage"/>).
     /// </summary>
     bool TryReadSynthetic(ulong gfn, out ContentHandle content);
+
+    /// <summary>Time the hypervisor spent serving this guest's accesses (page-ins, copy-on-write breaks, tmem copies) since the last call: the guest's vCPU waited that long.</summary>
+    double TakeStallNs();
+
+    /// <summary>
+    /// Free page reporting (virtio-balloon VIRTIO_BALLOON_F_REPORTING): the guest says these free extents hold
+    /// nothing it needs. The hypervisor takes their frames back; the next touch of each gfn gets a zeroed frame.
+    /// </summary>
+    XenErrno ReportFreePages(ReadOnlySpan<ulong> gfns, int order);
+
+    /// <summary>TMEM_NEW_POOL: a persistent (frontswap) or ephemeral (cleancache) pool; its id, or -1 if the host has no tmem.</summary>
+    int TmemNewPool(bool persistent);
+
+    /// <summary>TMEM_PUT_PAGE: copies the page at gfn into the pool under (object, index); false if refused.</summary>
+    bool TmemPut(int pool, ulong obj, uint index, ulong gfn);
+
+    /// <summary>TMEM_GET_PAGE: copies the page back into gfn and removes it from the pool; false if the pool does not hold it.</summary>
+    bool TmemGet(int pool, ulong obj, uint index, ulong gfn);
+
+    /// <summary>TMEM_FLUSH_PAGE: the pool forgets (object, index).</summary>
+    void TmemFlush(int pool, ulong obj, uint index);
+
+    /// <summary>Reads a page the pool holds without taking it (for the guest's integrity checker); false if it is not held.</summary>
+    bool TmemPeek(int pool, ulong obj, uint index, Span<byte> page);
 }

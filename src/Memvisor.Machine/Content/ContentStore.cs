@@ -97,6 +97,15 @@ public sealed class ContentStore
             ContentGenerator.Fill(handle.SyntheticClass, handle.Seed, page[..PageSize.Bytes]);
     }
 
+    /// <summary>The bytes <paramref name="handle"/> names, without a copy when they are held; generated into <paramref name="scratch"/> otherwise.</summary>
+    public ReadOnlySpan<byte> View(ContentHandle handle, Span<byte> scratch)
+    {
+        if (handle.IsStored) return Bytes(handle.StoredId);
+        if (handle.IsPrivate) return Private.Bytes(handle.PrivateId);
+        Read(handle, scratch);
+        return scratch[..PageSize.Bytes];
+    }
+
     public int ReferenceCount(ContentHandle handle) => handle.IsStored ? _refs[handle.StoredId] : handle.IsPrivate ? 1 : 0;
 
     private Span<byte> Bytes(int id) => _slabs[id / SlabPages].AsSpan((id % SlabPages) * PageSize.Bytes, PageSize.Bytes);

@@ -49,6 +49,33 @@ public sealed class CostModel
     /// <summary>Reclaim looking at one page on an LRU list (rmap walk, accessed-bit test): about 300 cycles.</summary>
     public double GuestReclaimScanNs { get; set; } = 100;
 
+    /// <summary>Copying one 4 KiB frame (a copy-on-write break): about the cost of clearing one, at memory bandwidth.</summary>
+    public double PageCopyNs { get; set; } = 400;
+
+    /// <summary>The sharing scanner looking at one page (read, XXH3 hash, tree lookup, compare on a match): Linux KSM scans about 600,000 pages per second per core.</summary>
+    public double SharingScanPageNs { get; set; } = 1_700;
+
+    /// <summary>The hypervisor writing one page to its swap file: a queued 4 KiB SSD write, as for the guest's swap.</summary>
+    public double HvSwapWriteNs { get; set; } = 50_000;
+
+    /// <summary>The hypervisor reading one page back from its swap file on the guest's access: a random 4 KiB SSD read.</summary>
+    public double HvSwapReadNs { get; set; } = 100_000;
+
+    /// <summary>LZ4 compressing one 4 KiB page: about 780 MB/s per core (lz4 1.9 README, Core i7).</summary>
+    public double Lz4CompressPageNs { get; set; } = 5_000;
+
+    /// <summary>LZ4 decompressing one 4 KiB page: about 4,900 MB/s per core.</summary>
+    public double Lz4DecompressPageNs { get; set; } = 800;
+
+    /// <summary>zstd level 3 compressing one 4 KiB page: about 400 MB/s per core (zstd 1.5 README).</summary>
+    public double ZstdCompressPageNs { get; set; } = 10_000;
+
+    /// <summary>zstd decompressing one 4 KiB page: about 1,500 MB/s per core.</summary>
+    public double ZstdDecompressPageNs { get; set; } = 2_700;
+
+    /// <summary>One tmem put or get: a hypercall and a 4 KiB copy.</summary>
+    public double TmemOpNs { get; set; } = 600;
+
     /// <summary>The names a scenario may override, in snake_case as in YAML.</summary>
     public static IReadOnlyList<string> Names => Setters.Keys.ToList();
 
@@ -76,5 +103,14 @@ public sealed class CostModel
         ["guest_file_read_ns"] = (c, v) => c.GuestFileReadNs = v,
         ["guest_file_write_ns"] = (c, v) => c.GuestFileWriteNs = v,
         ["guest_reclaim_scan_ns"] = (c, v) => c.GuestReclaimScanNs = v,
+        ["page_copy_ns"] = (c, v) => c.PageCopyNs = v,
+        ["sharing_scan_page_ns"] = (c, v) => c.SharingScanPageNs = v,
+        ["hv_swap_write_ns"] = (c, v) => c.HvSwapWriteNs = v,
+        ["hv_swap_read_ns"] = (c, v) => c.HvSwapReadNs = v,
+        ["lz4_compress_page_ns"] = (c, v) => c.Lz4CompressPageNs = v,
+        ["lz4_decompress_page_ns"] = (c, v) => c.Lz4DecompressPageNs = v,
+        ["zstd_compress_page_ns"] = (c, v) => c.ZstdCompressPageNs = v,
+        ["zstd_decompress_page_ns"] = (c, v) => c.ZstdDecompressPageNs = v,
+        ["tmem_op_ns"] = (c, v) => c.TmemOpNs = v,
     };
 }

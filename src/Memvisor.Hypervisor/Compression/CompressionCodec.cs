@@ -1,0 +1,3 @@
+namespace Memvisor.Hypervisor.Compression;
+
+public enum CompressionCodec { Lz4, Zstd }

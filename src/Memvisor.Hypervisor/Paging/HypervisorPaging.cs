@@ -1,0 +1,282 @@
+using Memvisor.Hypervisor.Compression;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.P2m;
+using Memvisor.Machine.Frames;
+using Memvisor.Native;
+
+namespace Memvisor.Hypervisor.Paging;
+
+/// <summary>
+/// Hypervisor swapping behind the guest's back, after Xen's xenpaging (mem_paging.c) and ESX's per-VM swap: while a
+/// domain holds more than its paging target, the pager picks victims (random or clock; never gfn 0 and never a
+/// recently paged-in gfn), and evicts them. On the way out a page is compressed first (ESX memory compression): if
+/// it fits in half a page it stays in the domain's compression cache, whose oldest pages go on to swap when it is
+/// full; otherwise it is written to the swap file. An all-zero page is simply dropped. The guest's next access
+/// brings the page back, and the guest is charged the read or decompression time. If the swap file cannot be
+/// written, paging-out stops with an event and the page stays where it was.
+/// </summary>
+public sealed class HypervisorPaging : IDisposable
+{
+    private const int EmergencyBatch = 32;
+
+    private readonly Hypervisor _hv;
+    private readonly byte[] _page = new byte[PageSize.Bytes];
+    private readonly byte[] _moved = new byte[PageSize.Bytes];
+    private readonly byte[] _compressed = new byte[CompressionCache.SlotBytes];
+    private SwapFile? _swap;
+
+    internal HypervisorPaging(Hypervisor hv, PagingOptions options, CompressionOptions compression)
+    {
+        _hv = hv;
+        Options = options;
+        CompressionOptions = compression;
+        Codec = compression.Enabled ? new PageCodec(compression.Codec, hv.Costs) : null;
+    }
+
+    public PagingOptions Options { get; }
+    public CompressionOptions CompressionOptions { get; }
+    public PageCodec? Codec { get; }
+    public PagingStats Stats { get; } = new();
+    public CompressionStats Compression { get; } = new();
+
+    /// <summary>Why paging-out stopped, as a sentence; null while it runs.</summary>
+    public string? StopReason { get; private set; }
+    public long SwapSlotsUsed => _swap?.Used ?? 0;
+    public string? SwapPath => _swap?.Path;
+
+    /// <summary>Sets a domain's paging target in pages; -1 turns paging off for it (its pages stay where they are until touched).</summary>
+    internal void SetTarget(Domain d, long pages) => d.Paging.TargetPages = pages;
+
+    /// <summary>One pager step: every domain above its target evicts toward it at the configured rate.</summary>
+    public void Step(long dtNs)
+    {
+        foreach (var d in _hv.Domains)
+        {
+            long target = d.Paging.TargetPages;
+            if (target < 0 || d.IsDying || d.TotPages <= target)
+            {
+                d.Paging.Credit = 0;
+                continue;
+            }
+            d.Paging.Credit += Options.RatePagesPerSecond * dtNs / 1e9;
+            long n = Math.Min((long)d.Paging.Credit, d.TotPages - target);
+            d.Paging.Credit -= n;
+            for (long i = 0; i < n && StopReason is null; i++)
+                if (!EvictOne(d)) break;
+        }
+    }
+
+    /// <summary>Evicts pages of the largest guest to free frames for an allocation the heap could not serve; false if none could be evicted.</summary>
+    internal bool EvictForHost()
+    {
+        if (StopReason is not null) return false;
+        Domain? victim = null;
+        foreach (var d in _hv.Domains)
+            if (!d.IsDom0 && !d.IsDying && (victim is null || d.TotPages > victim.TotPages)) victim = d;
+        if (victim is null || victim.TotPages <= 1) return false;
+        int evicted = 0;
+        while (evicted < EmergencyBatch && EvictOne(victim)) evicted++;
+        Stats.EmergencyEvictions += evicted;
+        return evicted > 0;
+    }
+
+    /// <summary>Picks a victim by the policy and evicts it; false if there is none or paging-out has stopped.</summary>
+    public bool EvictOne(Domain d) => StopReason is null && TryPickVictim(d, out ulong gfn) && Evict(d, gfn);
+
+    private bool Eligible(Domain d, ulong gfn) => gfn != 0 && d.P2m.Get(gfn).HasFrame && !d.Paging.IsRecent(gfn);
+
+    private bool TryPickVictim(Domain d, out ulong gfn)
+    {
+        ulong capacity = d.P2m.Capacity;
+        gfn = 0;
+        if (capacity < 2) return false;
+        if (Options.Policy == EvictionPolicy.Random)
+        {
+            for (int tries = 0; tries < 64; tries++)
+            {
+                gfn = 1 + d.Paging.Rng.NextBelow(capacity - 1);
+                if (Eligible(d, gfn)) return true;
+            }
+        }
+        // The clock: a page whose accessed flag is set gets a second chance (the flag is cleared). Two turns at most.
+        bool useAccessed = Options.Policy == EvictionPolicy.Clock;
+        for (ulong i = 0; i < 2 * capacity; i++)
+        {
+            gfn = d.Paging.ClockHand;
+            d.Paging.ClockHand = gfn + 1 >= capacity ? 1 : gfn + 1;
+            if (!Eligible(d, gfn)) continue;
+            if (useAccessed && d.P2m.TestAndClearAccessed(gfn)) continue;
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>Evicts the page at gfn, which the domain owns: dropped if zero, else compressed into the cache or written to swap. False (and nothing changed) if it could not be.</summary>
+    public bool Evict(Domain d, ulong gfn)
+    {
+        var e = d.P2m.Get(gfn);
+        if (!e.HasFrame || gfn == 0 || StopReason is not null) return false;
+        uint mfn = e.Mfn;
+        var page = _hv.Machine.View(mfn, _page);
+        if (page.IndexOfAnyExcept((byte)0) < 0)
+        {
+            _hv.ReleaseFrame(d, mfn);
+            d.P2m.Set(gfn, P2mEntry.PopulateOnDemand);
+            Stats.ZeroDropped++;
+            Stats.PagedOut++;
+            return true;
+        }
+        if (Codec is not null && TryCompress(d, gfn, page, out int slot))
+        {
+            _hv.ReleaseFrame(d, mfn);
+            d.P2m.Set(gfn, P2mEntry.Compressed(slot));
+            Stats.PagedOut++;
+            return true;
+        }
+        if (!TryWriteSwap(d, page, out long swapSlot)) return false;
+        _hv.ReleaseFrame(d, mfn);
+        d.P2m.Set(gfn, P2mEntry.PagedOut(swapSlot));
+        Stats.PagedOut++;
+        return true;
+    }
+
+    private bool TryCompress(Domain d, ulong gfn, ReadOnlySpan<byte> page, out int slot)
+    {
+        slot = -1;
+        int n = Codec!.Compress(page, _compressed);
+        Compression.CpuNs += Codec.CompressNs;
+        if (n == 0)
+        {
+            Compression.Incompressible++;
+            return false;
+        }
+        var cache = CacheFor(d);
+        if (cache.IsFull && !MoveOldestToSwap(cache)) return false;
+        slot = cache.TryStore(gfn, _compressed.AsSpan(0, n));
+        if (slot < 0) return false;
+        Compression.PagesCompressed++;
+        Compression.CompressedBytesTotal += n;
+        return true;
+    }
+
+    private CompressionCache CacheFor(Domain d) =>
+        d.Compression ??= new CompressionCache(_hv, d, d.PreferredNode, (long)Math.Ceiling(CompressionOptions.CacheShare * d.Config.MemoryPages / 2.0));
+
+    // The cache is full: its oldest page is decompressed and written to swap.
+    private bool MoveOldestToSwap(CompressionCache cache)
+    {
+        if (!cache.TryOldest(out int slot, out ulong gfn)) return false;
+        if (Codec!.Decompress(cache.Bytes(slot), _moved) != PageSize.Bytes)
+        {
+            _hv.Events.Add("compression", cache.Domain!.Name, $"A compressed page of {cache.Domain!.Name} at gfn {gfn} could not be decompressed; it stays in the cache.");
+            return false;
+        }
+        Compression.CpuNs += Codec.DecompressNs;
+        if (!TryWriteSwap(cache.Domain!, _moved, out long swapSlot)) return false;
+        cache.Free(slot);
+        cache.Domain!.P2m.Set(gfn, P2mEntry.PagedOut(swapSlot));
+        Compression.EvictedToSwap++;
+        return true;
+    }
+
+    private bool TryWriteSwap(Domain d, ReadOnlySpan<byte> page, out long slot)
+    {
+        slot = -1;
+        if (_swap is null)
+        {
+            _swap = SwapFile.TryOpen(Options.SwapFile, Options.SwapPages, out string? error);
+            if (_swap is null)
+            {
+                Stop(d, error!);
+                return false;
+            }
+        }
+        slot = _swap.Allocate();
+        if (slot < 0)
+        {
+            Stop(d, $"The swap file {_swap.Path} is full at {_swap.Capacity} pages; paging-out stopped and every page stays where it was.");
+            return false;
+        }
+        int errno = _swap.Write(slot, page);
+        if (errno != 0)
+        {
+            _swap.Free(slot);
+            Stats.WriteErrors++;
+            Stop(d, $"The swap file {_swap.Path} could not be written ({PosixIo.Errno.Describe(errno)}); paging-out stopped and the page stays in memory.");
+            return false;
+        }
+        Stats.SwapWrites++;
+        Stats.IoNs += _hv.Costs.HvSwapWriteNs;
+        return true;
+    }
+
+    private void Stop(Domain d, string reason)
+    {
+        StopReason = reason;
+        _hv.Events.Add("paging", d.Name, reason);
+    }
+
+    /// <summary>
+    /// Brings a paged-out or compressed page back on the guest's access (p2m_mem_paging_populate and resume): a frame
+    /// is allocated, the bytes read or decompressed into it, and the guest is charged the time. False if no frame
+    /// could be had or the bytes could not be read back (an event says which).
+    /// </summary>
+    internal bool PageIn(Domain d, ulong gfn, out uint mfn)
+    {
+        if (!_hv.TryAllocateGuestFrame(d, out mfn)) return false;
+        // Making room may have moved this very page from the cache to swap: read the entry afresh.
+        var e = d.P2m.Get(gfn);
+        if (e.Type == P2mType.PagedOut)
+        {
+            int errno = _swap!.Read(e.Slot, _page);
+            if (errno != 0)
+            {
+                Stats.ReadErrors++;
+                _hv.Events.Add("paging", d.Name, $"Page gfn {gfn} of {d.Name} could not be read back from swap slot {e.Slot} ({PosixIo.Errno.Describe(errno)}).");
+                _hv.Machine.Free(mfn, 0);
+                return false;
+            }
+            _swap.Free(e.Slot);
+            Stats.SwapReads++;
+            Stats.IoNs += _hv.Costs.HvSwapReadNs;
+            d.PendingStallNs += _hv.Costs.VmExitNs + _hv.Costs.HvSwapReadNs;
+        }
+        else if (e.Type == P2mType.Compressed)
+        {
+            var cache = d.Compression!;
+            if (Codec!.Decompress(cache.Bytes((int)e.Slot), _page) != PageSize.Bytes)
+            {
+                _hv.Events.Add("compression", d.Name, $"Page gfn {gfn} of {d.Name} could not be decompressed from cache slot {e.Slot}.");
+                _hv.Machine.Free(mfn, 0);
+                return false;
+            }
+            cache.Free((int)e.Slot);
+            Compression.PagesDecompressed++;
+            Compression.CpuNs += Codec.DecompressNs;
+            d.PendingStallNs += _hv.Costs.VmExitNs + Codec.DecompressNs;
+        }
+        else
+        {
+            _hv.Machine.Free(mfn, 0);
+            return false;
+        }
+        _hv.Machine.SetContent(mfn, _hv.Machine.Contents.Store(_page));
+        _hv.MapFrame(d, gfn, mfn);
+        d.Paging.RememberPagedIn(gfn);
+        Stats.PagedIn++;
+        return true;
+    }
+
+    /// <summary>Forgets a paged-out or compressed page the domain gave up (decrease_reservation, destroy): its slot is freed.</summary>
+    internal void Drop(Domain d, P2mEntry e)
+    {
+        if (e.Type == P2mType.PagedOut) _swap!.Free(e.Slot);
+        else if (e.Type == P2mType.Compressed) d.Compression!.Free((int)e.Slot);
+    }
+
+    public void Dispose()
+    {
+        _swap?.Dispose();
+        Codec?.Dispose();
+    }
+}

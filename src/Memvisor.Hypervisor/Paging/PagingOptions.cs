@@ -1,0 +1,19 @@
+namespace Memvisor.Hypervisor.Paging;
+
+/// <summary>Settings of hypervisor swapping (xenpaging's command line; ESX's per-VM swap file).</summary>
+public sealed record PagingOptions
+{
+    /// <summary>The swap file; null means a temporary file, removed at the end of the run.</summary>
+    public string? SwapFile { get; init; }
+
+    /// <summary>The most pages the swap file may hold. Default 4 GiB.</summary>
+    public long SwapPages { get; init; } = 1L << 20;
+
+    public EvictionPolicy Policy { get; init; } = EvictionPolicy.Clock;
+
+    /// <summary>Recently paged-in gfns never evicted (xenpaging's DEFAULT_MRU_SIZE is 16384); capped at a quarter of a domain.</summary>
+    public int MruSize { get; init; } = 16 * 1024;
+
+    /// <summary>Pages the pager evicts per second per domain while the domain is above its paging target. Default 25,600 (100 MiB/s).</summary>
+    public double RatePagesPerSecond { get; init; } = 25_600;
+}

@@ -1,0 +1,19 @@
+namespace Memvisor.Hypervisor.Paging;
+
+/// <summary>What hypervisor swapping did, over all domains.</summary>
+public sealed class PagingStats
+{
+    /// <summary>Pages evicted from domains (to the compression cache, to swap, or dropped as zero).</summary>
+    public long PagedOut;
+    /// <summary>Pages brought back on the guest's access.</summary>
+    public long PagedIn;
+    public long SwapWrites;
+    public long SwapReads;
+    /// <summary>Evicted pages that were all zeros: dropped and repopulated with a zeroed frame on the next touch.</summary>
+    public long ZeroDropped;
+    /// <summary>Pages evicted to make a frame for an allocation the host could not otherwise serve.</summary>
+    public long EmergencyEvictions;
+    public long WriteErrors;
+    public long ReadErrors;
+    public double IoNs;
+}

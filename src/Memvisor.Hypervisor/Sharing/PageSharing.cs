@@ -1,0 +1,243 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.P2m;
+using Memvisor.Machine.Content;
+using Memvisor.Machine.Frames;
+using Memvisor.Native;
+
+namespace Memvisor.Hypervisor.Sharing;
+
+/// <summary>
+/// Content-based page sharing after Linux KSM (mm/ksm.c) and ESX's transparent page sharing: a scanner walks each
+/// domain's pages at a set rate, hashes their bytes (XXH3), looks the hash up among shared frames (KSM's stable
+/// tree) and then among pages seen this pass (the unstable tree), confirms every candidate with a full byte compare,
+/// and maps matches read-only to one frame owned by dom_cow (Xen's mem_sharing). A write to a shared page breaks
+/// the sharing: the writer gets a private copy. All-zero pages map to the one zero frame. Decisions use the bytes only.
+/// </summary>
+public sealed class PageSharing
+{
+    /// <summary>What m2p holds for a shared frame, as Xen's SHARED_M2P_ENTRY.</summary>
+    public const uint SharedM2p = uint.MaxValue - 1;
+    private const uint NoMfn = uint.MaxValue;
+
+    private readonly Hypervisor _hv;
+    private readonly FrameContentIndex _stable;
+    private readonly Dictionary<ulong, (ushort Dom, uint Gfn)> _unstable = [];
+    private readonly byte[] _scratch = new byte[PageSize.Bytes];
+    private readonly byte[] _otherScratch = new byte[PageSize.Bytes];
+    private double _credit;
+    private int _nextDomain;
+
+    internal PageSharing(Hypervisor hv, SharingOptions options)
+    {
+        _hv = hv;
+        Options = options;
+        _stable = new FrameContentIndex(hv.Machine);
+    }
+
+    public SharingOptions Options { get; private set; }
+    public SharingStats Stats { get; } = new();
+
+    /// <summary>The frame every zero page maps to, once one has been found.</summary>
+    public uint ZeroMfn { get; private set; } = NoMfn;
+    public bool HasZeroFrame => ZeroMfn != NoMfn;
+
+    /// <summary>Frames owned by dom_cow: the shared frames and the zero frame.</summary>
+    public long SharedFrames => Stats.PagesShared + (HasZeroFrame ? 1 : 0);
+
+    public long SavedPages => Stats.SavedPages(HasZeroFrame);
+
+    /// <summary>Sets the scan rate (a policy's knob, as MOM sets KSM's pages_to_scan); 0 stops the scanner.</summary>
+    public void SetScanRate(double pagesPerSecond) => Options = Options with { ScanRatePagesPerSecond = Math.Max(0, pagesPerSecond) };
+
+    /// <summary>One scanner step: looks at up to rate*dt pages, spread evenly over the domains that take part.</summary>
+    public void Step(long dtNs)
+    {
+        if (!Options.Enabled || Options.ScanRatePagesPerSecond <= 0) return;
+        _credit += Options.ScanRatePagesPerSecond * dtNs / 1e9;
+        long budget = (long)_credit;
+        _credit -= budget;
+        var domains = _hv.Domains;
+        int eligible = 0;
+        foreach (var d in domains) if (Eligible(d)) eligible++;
+        if (eligible == 0 || budget == 0) return;
+        long share = Math.Max(1, budget / eligible);
+        for (int i = 0; i < domains.Count && budget > 0; i++)
+        {
+            var d = domains[(_nextDomain + i) % domains.Count];
+            if (!Eligible(d)) continue;
+            long n = Math.Min(share, budget);
+            ScanDomain(d, n);
+            budget -= n;
+        }
+        _nextDomain = (_nextDomain + 1) % Math.Max(1, domains.Count);
+        Stats.PagesUnshared = _unstable.Count;
+    }
+
+    private static bool Eligible(Domain d) => d.Config.Sharing && !d.IsDying && d.P2m.RamEntries > 0;
+
+    // Walks n pages of d from its cursor; when every domain has wrapped once more, a full scan is done and the
+    // unstable tree starts afresh (as KSM does at the end of each full scan).
+    private void ScanDomain(Domain d, long n)
+    {
+        ulong capacity = d.P2m.Capacity;
+        long visited = 0;
+        while (n > 0 && visited < (long)capacity)
+        {
+            ulong gfn = d.ScanCursor;
+            d.ScanCursor = gfn + 1 >= capacity ? 0 : gfn + 1;
+            visited++;
+            if (d.ScanCursor == 0)
+            {
+                d.ScanWraps++;
+                CheckFullScan();
+            }
+            var e = d.P2m.Get(gfn);
+            if (!e.HasFrame) continue;
+            n--;
+            ScanPage(d, gfn, e.Mfn);
+        }
+    }
+
+    private void CheckFullScan()
+    {
+        long min = long.MaxValue;
+        foreach (var d in _hv.Domains) if (Eligible(d)) min = Math.Min(min, d.ScanWraps);
+        if (min == long.MaxValue || min <= Stats.FullScans) return;
+        Stats.FullScans = min;
+        _unstable.Clear();
+    }
+
+    /// <summary>Looks at one page the domain owns and shares it if its bytes match a shared frame or another candidate. Returns true if it was shared.</summary>
+    public bool ScanPage(Domain d, ulong gfn, uint mfn)
+    {
+        Stats.PagesScanned++;
+        Stats.ScanNs += _hv.Costs.SharingScanPageNs;
+        var page = _hv.Machine.View(mfn, _scratch);
+        if (page.IndexOfAnyExcept((byte)0) < 0)
+        {
+            MapToZero(d, gfn, mfn);
+            return true;
+        }
+        ulong hash = XxHash.Hash64(page);
+        uint s = _stable.Find(hash, page, Options.MaxPageSharing);
+        if (s != FrameContentIndex.None)
+        {
+            Merge(d, gfn, mfn, s);
+            return true;
+        }
+        if (_unstable.TryGetValue(hash, out var candidate) && (candidate.Dom != d.DomId || candidate.Gfn != gfn))
+        {
+            var cd = _hv.Find(candidate.Dom);
+            var ce = cd?.P2m.Get(candidate.Gfn) ?? P2mEntry.Invalid;
+            if (cd is { IsDying: false } && ce.HasFrame && _hv.Machine.View(ce.Mfn, _otherScratch).SequenceEqual(page))
+            {
+                _unstable.Remove(hash);
+                uint shared = Promote(cd, candidate.Gfn, ce.Mfn, hash);
+                Merge(d, gfn, mfn, shared);
+                return true;
+            }
+        }
+        _unstable[hash] = (d.DomId, (uint)gfn);
+        return false;
+    }
+
+    // A candidate's own frame becomes the shared frame: it passes to dom_cow and leaves the domain's tot_pages.
+    private uint Promote(Domain d, ulong gfn, uint mfn, ulong hash)
+    {
+        ref var f = ref _hv.Machine.Frames[mfn];
+        if (f.Content.IsPrivate)
+        {
+            var stored = _hv.Machine.Contents.Store(_hv.Machine.View(mfn, _otherScratch));
+            _hv.Machine.SetContent(mfn, stored);
+        }
+        f.Owner = DomIds.Cow;
+        f.RefCount = 1;
+        _hv.M2p[mfn] = SharedM2p;
+        d.P2m.Set(gfn, P2mEntry.Shared(mfn));
+        d.TotPages--;
+        _stable.Add(mfn, hash);
+        Stats.PagesShared++;
+        return mfn;
+    }
+
+    // Maps gfn to the shared frame s and frees the domain's own frame.
+    private void Merge(Domain d, ulong gfn, uint mfn, uint s)
+    {
+        _hv.ReleaseFrame(d, mfn);
+        d.P2m.Set(gfn, P2mEntry.Shared(s));
+        _hv.Machine.Frames[s].RefCount++;
+        Stats.PagesSharing++;
+        Stats.Merges++;
+    }
+
+    private void MapToZero(Domain d, ulong gfn, uint mfn)
+    {
+        if (!HasZeroFrame)
+        {
+            // The first zero page found becomes the zero frame.
+            _hv.Machine.SetContent(mfn, ContentHandle.Zero);
+            ref var f = ref _hv.Machine.Frames[mfn];
+            f.Owner = DomIds.Cow;
+            f.RefCount = 1;
+            _hv.M2p[mfn] = SharedM2p;
+            d.TotPages--;
+            ZeroMfn = mfn;
+        }
+        else _hv.ReleaseFrame(d, mfn);
+        d.P2m.Set(gfn, P2mEntry.Shared(ZeroMfn));
+        Stats.ZeroPages++;
+        Stats.Merges++;
+    }
+
+    /// <summary>
+    /// Breaks sharing for a write (Xen's mem_sharing_unshare_page): the domain gets a frame of its own at gfn,
+    /// holding a copy of the shared bytes when <paramref name="copy"/> (a partial write) and nothing yet otherwise
+    /// (the caller writes the whole page). False if the host has no frame to give: the write is refused and counted.
+    /// </summary>
+    internal bool Unshare(Domain d, ulong gfn, P2mEntry shared, bool copy, out uint mfn)
+    {
+        uint s = shared.Mfn;
+        if (!_hv.TryAllocateGuestFrame(d, out mfn))
+        {
+            Stats.CowBreakFailures++;
+            return false;
+        }
+        if (copy)
+        {
+            var content = _hv.Machine.Frames[s].Content;
+            _hv.Machine.Contents.AddRef(content);
+            _hv.Machine.SetContent(mfn, content);
+        }
+        _hv.MapFrame(d, gfn, mfn);
+        Drop(s);
+        Stats.CowBreaks++;
+        d.PendingStallNs += _hv.Costs.VmExitNs + _hv.Costs.PageAllocNs + _hv.Costs.PageCopyNs;
+        return true;
+    }
+
+    /// <summary>Drops one mapping of shared frame <paramref name="s"/> (unshare, balloon or destroy); the frame is freed with its last mapping.</summary>
+    internal void Drop(uint s)
+    {
+        if (s == ZeroMfn)
+        {
+            Stats.ZeroPages--;
+            return;
+        }
+        ref var f = ref _hv.Machine.Frames[s];
+        f.RefCount--;
+        if (f.RefCount > 0)
+        {
+            Stats.PagesSharing--;
+            return;
+        }
+        _stable.Remove(s);
+        Stats.PagesShared--;
+        _hv.M2p[s] = M2p.Invalid;
+        _hv.Machine.Free(s, 0);
+    }
+
+    /// <summary>How many gfns map shared frame <paramref name="s"/> (for the auditor).</summary>
+    public long MappingsOf(uint s) => s == ZeroMfn ? Stats.ZeroPages : _hv.Machine.Frames[s].RefCount;
+
+    public bool IsSharedFrame(uint s) => s == ZeroMfn || _stable.Contains(s);
+}

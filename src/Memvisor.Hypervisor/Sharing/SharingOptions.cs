@@ -1,0 +1,13 @@
+namespace Memvisor.Hypervisor.Sharing;
+
+/// <summary>Settings of the content-based sharing scanner (KSM's sysfs knobs; ESX's Mem.Share* options).</summary>
+public sealed record SharingOptions
+{
+    public bool Enabled { get; init; }
+
+    /// <summary>Pages scanned per second over all domains. Default 5,000: KSM's pages_to_scan 100 every sleep_millisecs 20.</summary>
+    public double ScanRatePagesPerSecond { get; init; } = 5_000;
+
+    /// <summary>The most mappings one shared frame takes before a second frame of the same content is made (KSM max_page_sharing, default 256).</summary>
+    public int MaxPageSharing { get; init; } = 256;
+}
