@@ -85,8 +85,10 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
     public bool TmemPut(int pool, ulong obj, uint index, ulong gfn) =>
         Resolve(gfn, write: false, copy: false, out uint mfn) != AccessOutcome.Refused && hv.Tmem.Put(d, pool, obj, index, mfn);
 
+    // The page is resolved for writing only if tmem holds the key: a miss must leave it as it was.
     public bool TmemGet(int pool, ulong obj, uint index, ulong gfn) =>
-        Resolve(gfn, write: true, copy: false, out uint mfn) != AccessOutcome.Refused && hv.Tmem.Get(d, pool, obj, index, mfn);
+        hv.Tmem.Holds(d, pool, obj, index) && Resolve(gfn, write: true, copy: true, out uint mfn) != AccessOutcome.Refused
+        && hv.Tmem.Get(d, pool, obj, index, mfn);
 
     public void TmemFlush(int pool, ulong obj, uint index) => hv.Tmem.Flush(d, pool, obj, index);
 

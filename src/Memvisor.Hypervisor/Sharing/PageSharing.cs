@@ -107,8 +107,15 @@ public sealed class PageSharing
         _unstable.Clear();
     }
 
+    /// <summary>Looks at the page at gfn if the domain owns a frame there (one step of the scanner, for tests and tools); true if it was shared.</summary>
+    public bool ScanGfn(Domain d, ulong gfn)
+    {
+        var e = d.P2m.Get(gfn);
+        return e.HasFrame && ScanPage(d, gfn, e.Mfn);
+    }
+
     /// <summary>Looks at one page the domain owns and shares it if its bytes match a shared frame or another candidate. Returns true if it was shared.</summary>
-    public bool ScanPage(Domain d, ulong gfn, uint mfn)
+    internal bool ScanPage(Domain d, ulong gfn, uint mfn)
     {
         Stats.PagesScanned++;
         Stats.ScanNs += _hv.Costs.SharingScanPageNs;

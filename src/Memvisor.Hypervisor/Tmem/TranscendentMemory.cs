@@ -131,6 +131,14 @@ public sealed class TranscendentMemory : IDisposable
         return true;
     }
 
+    /// <summary>Whether the pool holds (object, index) now; a get that finds nothing is counted as a miss.</summary>
+    internal bool Holds(Domain d, int pool, ulong obj, uint index)
+    {
+        if (TryPool(d, pool, out _) && _entries.ContainsKey(new TmemKey(pool, obj, index))) return true;
+        Stats.GetMisses++;
+        return false;
+    }
+
     /// <summary>Copies a held page's bytes out without removing it (the guest's integrity checker looks, nothing more).</summary>
     internal bool Peek(Domain d, int pool, ulong obj, uint index, Span<byte> page) =>
         TryPool(d, pool, out _) && _entries.TryGetValue(new TmemKey(pool, obj, index), out var e) && Read(e, page);
