@@ -69,7 +69,11 @@ public static class ContentGenerator
             "order ", "list ", "node ", "data\n", "value=", "0x0000", "{\"id\":", "},", "null, ", "error ", "request ",
             "response ", "cache ", "index ", "user ", "session ", "2026-11-21T", "GET /", "200 OK\n", "Content-Length: ",
         ];
-        return words.Select(w => System.Text.Encoding.ASCII.GetBytes(w)).ToArray();
+        // Heap data also holds runs of zero bytes (padding, high halves of small integers and pointers).
+        var tokens = words.Select(w => System.Text.Encoding.ASCII.GetBytes(w)).ToList();
+        tokens.Insert(1, new byte[32]);
+        tokens.Insert(6, new byte[64]);
+        return tokens.ToArray();
     }
 
     private static byte[][] BuildOpcodes()
