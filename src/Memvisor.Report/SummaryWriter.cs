@@ -2,6 +2,7 @@ using System.Text.Json;
 using Memvisor.Guest.Kernel;
 using Memvisor.Machine.Frames;
 using Memvisor.Sim.Engine;
+using Memvisor.Sim.Metrics;
 
 namespace Memvisor.Report;
 
@@ -96,6 +97,58 @@ public static class SummaryWriter
         w.WriteEndArray();
     }
 
+    private static void WriteMechanisms(Utf8JsonWriter w, MechanismFigures m)
+    {
+        w.WriteStartObject("mechanisms");
+        w.WriteStartObject("balloon");
+        w.WriteNumber("pages_reclaimed", m.BalloonPagesReclaimed);
+        w.WriteNumber("pages_returned", m.BalloonPagesReturned);
+        w.WriteEndObject();
+        w.WriteStartObject("sharing");
+        w.WriteNumber("pages_shared", m.SharingPagesShared);
+        w.WriteNumber("pages_sharing", m.SharingPagesSharing);
+        w.WriteNumber("pages_unshared", m.SharingPagesUnshared);
+        w.WriteNumber("zero_pages", m.SharingZeroPages);
+        w.WriteNumber("saved_pages", m.SharingSavedPages);
+        w.WriteNumber("pages_scanned", m.SharingPagesScanned);
+        w.WriteNumber("cow_breaks", m.SharingCowBreaks);
+        w.WriteNumber("full_scans", m.SharingFullScans);
+        w.WriteEndObject();
+        w.WriteStartObject("paging");
+        w.WriteNumber("paged_out", m.PagingPagedOut);
+        w.WriteNumber("paged_in", m.PagingPagedIn);
+        w.WriteNumber("swap_writes", m.PagingSwapWrites);
+        w.WriteNumber("swap_reads", m.PagingSwapReads);
+        w.WriteNumber("zero_dropped", m.PagingZeroDropped);
+        w.WriteNumber("emergency_evictions", m.PagingEmergencyEvictions);
+        if (m.PagingStopped is { } why) w.WriteString("stopped", why);
+        w.WriteEndObject();
+        w.WriteStartObject("compression");
+        w.WriteNumber("pages_compressed", m.CompressionPagesCompressed);
+        w.WriteNumber("pages_decompressed", m.CompressionPagesDecompressed);
+        w.WriteNumber("incompressible", m.CompressionIncompressible);
+        w.WriteNumber("evicted_to_swap", m.CompressionEvictedToSwap);
+        w.WriteNumber("bytes_saved", m.CompressionBytesSaved);
+        w.WriteNumber("ratio", m.CompressionRatio);
+        w.WriteEndObject();
+        w.WriteStartObject("tmem");
+        w.WriteNumber("puts", m.TmemPuts);
+        w.WriteNumber("gets", m.TmemGets);
+        w.WriteNumber("get_misses", m.TmemGetMisses);
+        w.WriteNumber("puts_refused", m.TmemPutsRefused);
+        w.WriteNumber("ephemeral_evicted", m.TmemEphemeralEvicted);
+        w.WriteNumber("pages_end", m.TmemPagesEnd);
+        w.WriteEndObject();
+        w.WriteStartObject("free_page_reporting");
+        w.WriteNumber("pages_reported", m.FreePageReportingPagesReported);
+        w.WriteEndObject();
+        w.WriteStartObject("hotplug");
+        w.WriteNumber("pages_added", m.HotplugPagesAdded);
+        w.WriteNumber("pages_removed", m.HotplugPagesRemoved);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
     public static void Write(Stream output, RunResult r)
     {
         using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true });
@@ -115,6 +168,11 @@ public static class SummaryWriter
         w.WriteNumber("hypervisor_pages_end", r.End.HypervisorFrames);
         w.WriteNumber("hypervisor_boot_pages", r.HypervisorBootPages);
         w.WriteNumber("owned_pages_end", r.End.OwnedFrames);
+        w.WriteNumber("shared_pages_end", r.End.SharedFrames);
+        w.WriteNumber("compression_pages_end", r.End.CompressionFrames);
+        w.WriteNumber("tmem_pages_end", r.End.TmemFrames);
+        w.WriteNumber("configured_guest_pages", r.ConfiguredGuestPages);
+        w.WriteNumber("overcommit_ratio", r.Frames == 0 ? 0 : Math.Round((double)r.ConfiguredGuestPages / r.Frames, 3));
         w.WriteNumber("scrubbed_idle", r.ScrubbedIdle);
         w.WriteNumber("scrubbed_on_allocation", r.ScrubbedOnAllocation);
         w.WriteNumber("largest_free_order", r.LargestFreeOrder);
@@ -153,6 +211,25 @@ public static class SummaryWriter
                 WriteGuest(w, g);
                 WriteProcesses(w, g);
             }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+
+        WriteMechanisms(w, r.Mechanisms);
+        w.WriteStartObject("integrity");
+        w.WriteNumber("verified_reads", r.VerifiedReads);
+        w.WriteNumber("errors", r.IntegrityErrors);
+        w.WriteEndObject();
+
+        w.WriteNumber("host_events_total", r.HostEventsTotal);
+        w.WriteStartArray("host_events");
+        foreach (var e in r.HostEvents)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("time_s", e.TimeNs / 1e9);
+            w.WriteString("mechanism", e.Mechanism);
+            w.WriteString("domain", e.Domain);
+            w.WriteString("message", e.Message);
             w.WriteEndObject();
         }
         w.WriteEndArray();

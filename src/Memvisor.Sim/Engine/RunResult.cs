@@ -1,5 +1,6 @@
 using Memvisor.Hypervisor.Accounting;
 using Memvisor.Hypervisor.Errors;
+using Memvisor.Hypervisor.Events;
 using Memvisor.Sim.Metrics;
 using Memvisor.Sim.Scenarios;
 
@@ -25,6 +26,14 @@ public sealed record RunResult
     public required long ErrorsTotal { get; init; }
     public required Timeseries Timeseries { get; init; }
     public required long EventsProcessed { get; init; }
+    /// <summary>Sum of maxmem over the guests the run created (dom0 excluded): what the host promised.</summary>
+    public required long ConfiguredGuestPages { get; init; }
+    public required MechanismFigures Mechanisms { get; init; }
+    public required IReadOnlyList<HostEvent> HostEvents { get; init; }
+    public required long HostEventsTotal { get; init; }
+    /// <summary>Reads the guests' integrity checkers verified, and how many returned the wrong bytes.</summary>
+    public required long VerifiedReads { get; init; }
+    public required long IntegrityErrors { get; init; }
     /// <summary>Peak bytes of per-frame bookkeeping: frame table, heap links, m2p and every p2m.</summary>
     public required MetadataBytes PeakMetadata { get; init; }
 }

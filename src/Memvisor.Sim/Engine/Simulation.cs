@@ -40,7 +40,7 @@ public sealed class Simulation
         _seed = seedOverride ?? scenario.Seed;
         foreach (var (name, value) in scenario.Costs) _costs.TrySet(name, value);
         _machine = new MachineMemory(PageSize.FromBytes(scenario.Host.MemoryBytes), scenario.Host.NumaNodes);
-        _hv = new HypervisorCore(_machine, _costs, () => _clock.NowNs);
+        _hv = new HypervisorCore(_machine, _costs, () => _clock.NowNs, scenario.Host.Overcommit);
         _toolstack = new XlToolstack(_hv, _costs, _seed);
 
         _records.Add(new DomainRecord(ScenarioLoader.Dom0Name, null, 0));
@@ -55,6 +55,19 @@ public sealed class Simulation
 
     /// <summary>Runs to the end; <paramref name="progress"/> receives the share of simulated time done, from 0 to 1.</summary>
     public RunResult Run(Action<double>? progress = null)
+    {
+        try
+        {
+            return RunToEnd(progress);
+        }
+        finally
+        {
+            // Closes (and removes, if temporary) the hypervisor's swap file.
+            _hv.Dispose();
+        }
+    }
+
+    private RunResult RunToEnd(Action<double>? progress)
     {
         BuildDom0();
         foreach (var r in _records.Where(r => r.Spec is { Autostart: true }))
@@ -123,6 +136,7 @@ public sealed class Simulation
         long now = _clock.NowNs, dt = _scenario.TickNs;
         foreach (var r in _records)
             if (r.State == DomainState.Running) r.Guest!.Step(now, dt);
+        _hv.Step(dt);
         _scrubCredit += _costs.IdleScrubPagesPerSecond * dt / 1e9;
         long budget = (long)_scrubCredit;
         _scrubCredit -= budget;
@@ -145,6 +159,7 @@ public sealed class Simulation
             case ActionKind.Destroy: _toolstack.Destroy(target, now); break;
             case ActionKind.MemSet: _toolstack.MemSet(target, a.MemoryBytes ?? 0); break;
             case ActionKind.MemMax: _toolstack.MemMax(target, a.MemoryBytes ?? 0); break;
+            case ActionKind.PagingTarget: _toolstack.PagingTarget(target, a.MemoryBytes ?? 0); break;
         }
     }
 
@@ -163,10 +178,19 @@ public sealed class Simulation
             ("host_free_pages", v => v.Host.FreeFrames),
             ("host_scrub_pending_pages", v => v.Host.ScrubPendingFrames),
             ("host_hypervisor_pages", v => v.Host.HypervisorFrames),
+            ("host_shared_pages", v => v.Host.SharedFrames),
+            ("host_compression_pages", v => v.Host.CompressionFrames),
+            ("host_tmem_pages", v => v.Host.TmemFrames),
+            ("sharing_saved_pages", _ => _hv.Sharing.SavedPages),
+            ("paging_swapped_pages", _ => _hv.Paging.SwapSlotsUsed),
+            ("tmem_held_pages", _ => _hv.Tmem.Pages),
         };
         foreach (var r in _records)
         {
             columns.Add(($"{r.Name}_tot_pages", _ => r.State == DomainState.Running ? r.Domain!.TotPages : null));
+            columns.Add(($"{r.Name}_target_pages", _ => r.State == DomainState.Running ? r.Domain!.TargetPages : null));
+            columns.Add(($"{r.Name}_shared_gfns", _ => r.State == DomainState.Running ? r.Domain!.P2m.SharedEntries : null));
+            columns.Add(($"{r.Name}_paged_out_gfns", _ => r.State == DomainState.Running ? r.Domain!.P2m.PagedOutEntries + r.Domain!.P2m.CompressedEntries : null));
             if (r.Spec is null) continue;
             columns.Add(($"{r.Name}_mem_free_pages", v => v.Guests[r.Column]?.MemFree));
             columns.Add(($"{r.Name}_cached_pages", v => v.Guests[r.Column]?.Cached));
@@ -205,6 +229,49 @@ public sealed class Simulation
         _series.Add(_clock.NowNs, values);
     }
 
+    private MechanismFigures MechanismFigures()
+    {
+        var sh = _hv.Sharing.Stats;
+        var pg = _hv.Paging.Stats;
+        var cz = _hv.Paging.Compression;
+        var tm = _hv.Tmem.Stats;
+        var guests = _records.Where(r => r.Guest is not null).Select(r => r.Guest!.Stats).ToList();
+        return new MechanismFigures
+        {
+            BalloonPagesReclaimed = guests.Sum(g => g.PagesReleased),
+            BalloonPagesReturned = guests.Sum(g => g.PagesReclaimed),
+            SharingPagesShared = sh.PagesShared,
+            SharingPagesSharing = sh.PagesSharing,
+            SharingPagesUnshared = sh.PagesUnshared,
+            SharingZeroPages = sh.ZeroPages,
+            SharingSavedPages = _hv.Sharing.SavedPages,
+            SharingPagesScanned = sh.PagesScanned,
+            SharingCowBreaks = sh.CowBreaks,
+            SharingFullScans = sh.FullScans,
+            PagingPagedOut = pg.PagedOut,
+            PagingPagedIn = pg.PagedIn,
+            PagingSwapWrites = pg.SwapWrites,
+            PagingSwapReads = pg.SwapReads,
+            PagingZeroDropped = pg.ZeroDropped,
+            PagingEmergencyEvictions = pg.EmergencyEvictions,
+            PagingStopped = _hv.Paging.StopReason,
+            CompressionPagesCompressed = cz.PagesCompressed,
+            CompressionPagesDecompressed = cz.PagesDecompressed,
+            CompressionIncompressible = cz.Incompressible,
+            CompressionEvictedToSwap = cz.EvictedToSwap,
+            // Over every page compressed: its 4 KiB less what it compressed to.
+            CompressionBytesSaved = cz.PagesCompressed * PageSize.Bytes - cz.CompressedBytesTotal,
+            CompressionRatio = cz.CompressedBytesTotal == 0 ? 0 : Math.Round((double)cz.PagesCompressed * PageSize.Bytes / cz.CompressedBytesTotal, 3),
+            TmemPuts = tm.Puts,
+            TmemGets = tm.Gets,
+            TmemGetMisses = tm.GetMisses,
+            TmemPutsRefused = tm.PutsRefused,
+            TmemEphemeralEvicted = tm.EphemeralEvicted,
+            TmemPagesEnd = _hv.Tmem.Pages,
+            FreePageReportingPagesReported = _records.Sum(r => r.Domain?.Stats.PagesReported ?? 0),
+        };
+    }
+
     private RunResult Result()
     {
         long heapLinks = _machine.Nodes.Sum(n => n.LinkBytes);
@@ -229,6 +296,12 @@ public sealed class Simulation
             ErrorsTotal = _hv.Refusals.Count,
             Timeseries = _series,
             EventsProcessed = _clock.Processed,
+            ConfiguredGuestPages = _records.Where(r => r.Spec is not null && r.State != DomainState.NotCreated).Sum(r => r.MaxPages),
+            Mechanisms = MechanismFigures(),
+            HostEvents = _hv.Events.Kept,
+            HostEventsTotal = _hv.Events.Count,
+            VerifiedReads = _records.Sum(r => r.Guest?.Integrity?.Checks ?? 0),
+            IntegrityErrors = _records.Sum(r => r.Guest?.Integrity?.Violations ?? 0),
             PeakMetadata = new MetadataBytes(_machine.Frames.SizeInBytes, heapLinks, _hv.M2p.SizeInBytes, _peakP2mBytes, _machine.TotalFrames),
         };
     }

@@ -1,5 +1,6 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
+using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.Domains;
 
 namespace Memvisor.Sim.Scenarios;
@@ -23,7 +24,11 @@ public sealed record Scenario
         Domains.SelectMany(d => d.InstanceNames().Select(n => (d, n)));
 }
 
-public sealed record HostSpec(long MemoryBytes, int NumaNodes, long Dom0Bytes, long Dom0MinBytes);
+public sealed record HostSpec(long MemoryBytes, int NumaNodes, long Dom0Bytes, long Dom0MinBytes)
+{
+    /// <summary>The host's overcommit mechanisms: sharing, paging, compression, tmem.</summary>
+    public OvercommitOptions Overcommit { get; init; } = new();
+}
 
 public sealed record DomainSpec
 {
@@ -35,6 +40,10 @@ public sealed record DomainSpec
     public AllocationMode Allocation { get; init; } = AllocationMode.Static;
     public int Vcpus { get; init; } = 1;
     public bool Autostart { get; init; } = true;
+    /// <summary>Whether the sharing scanner looks at this domain (when the host shares).</summary>
+    public bool Sharing { get; init; } = true;
+    /// <summary>The hypervisor pages this domain out down to this many bytes; null for no paging until a paging-target action.</summary>
+    public long? PagingTargetBytes { get; init; }
     /// <summary>The guest kernel's settings (swap, kernel image, reclaim and write-back tunables).</summary>
     public GuestOptions Guest { get; init; } = new();
     public required WorkloadSpec Workload { get; init; }
@@ -43,7 +52,7 @@ public sealed record DomainSpec
         Count == 1 ? [Name] : Enumerable.Range(1, Count).Select(i => $"{Name}-{i}");
 }
 
-public enum ActionKind { Create, Destroy, MemSet, MemMax }
+public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget }
 
 public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, long? MemoryBytes, int Line)
 {
@@ -53,6 +62,7 @@ public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, lon
         ActionKind.Destroy => "destroy",
         ActionKind.MemSet => "mem-set",
         ActionKind.MemMax => "mem-max",
+        ActionKind.PagingTarget => "paging-target",
         _ => kind.ToString(),
     };
 }

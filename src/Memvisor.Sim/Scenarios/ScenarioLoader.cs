@@ -1,7 +1,12 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
 using Memvisor.Guest.Workloads.Trace;
+using Memvisor.Hypervisor;
+using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Paging;
+using Memvisor.Hypervisor.Sharing;
+using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
 using YamlDotNet.Core;
@@ -21,9 +26,14 @@ public static class ScenarioLoader
     private const long MaxHostBytes = 4L << 40;
 
     private static readonly string[] TopKeys = ["name", "seed", "duration", "host", "domains", "events", "sim", "costs"];
-    private static readonly string[] HostKeys = ["memory", "numa_nodes", "dom0"];
+    private static readonly string[] HostKeys = ["memory", "numa_nodes", "dom0", "sharing", "paging", "compression", "tmem"];
+    private static readonly string[] SharingKeys = ["enabled", "scan_rate", "max_page_sharing"];
+    private static readonly string[] PagingKeys = ["swap_file", "swap_size", "policy", "mru_size", "rate"];
+    private static readonly string[] CompressionKeys = ["enabled", "codec", "cache"];
+    private static readonly string[] TmemKeys = ["enabled", "compress", "dedup", "reserve"];
+    private static readonly string[] DomainPagingKeys = ["target"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
-    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload"];
+    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging"];
     private static readonly string[] GuestKeys = ["swap", "kernel_image", "swappiness", "dirty_background_ratio", "dirty_expire", "check_integrity"];
     private static readonly string[] WorkloadKeys =
     [
@@ -33,7 +43,7 @@ public static class ScenarioLoader
     private static readonly string[] PhaseKeys = ["working_set", "duration"];
     private static readonly string[] EventKeys = ["at", "action", "domain", "memory"];
     private static readonly string[] SimKeys = ["tick", "sample"];
-    private static readonly string[] Actions = ["create", "destroy", "mem-set", "mem-max"];
+    private static readonly string[] Actions = ["create", "destroy", "mem-set", "mem-max", "paging-target"];
 
     public static Scenario LoadFile(string path)
     {
@@ -146,7 +156,52 @@ public static class ScenarioLoader
             b.Error(m, "host.memory", $"a host has between 64MiB and {Units.FormatSize(MaxHostBytes)} of memory, not {Units.FormatSize(memory.Value)}.");
             return null;
         }
-        return new HostSpec(memory.Value, nodes, dom0, dom0Min < 0 ? dom0 : dom0Min);
+        var overcommit = BindOvercommit(b, f);
+        return new HostSpec(memory.Value, nodes, dom0, dom0Min < 0 ? dom0 : dom0Min) { Overcommit = overcommit };
+    }
+
+    // host: sharing, paging, compression, tmem. A section that is present turns its mechanism on unless it says enabled: false.
+    private static OvercommitOptions BindOvercommit(YamlBinder b, Dictionary<string, YamlNode> host)
+    {
+        var o = new OvercommitOptions();
+        bool Enabled(Dictionary<string, YamlNode> f, string path) => !f.TryGetValue("enabled", out var e) || (b.Boolean(e, $"{path}.enabled") ?? true);
+        if (host.TryGetValue("sharing", out var sn))
+        {
+            var f = b.Fields(sn, "host.sharing", SharingKeys, []);
+            var s = new SharingOptions { Enabled = Enabled(f, "host.sharing") };
+            if (f.TryGetValue("scan_rate", out var r)) s = s with { ScanRatePagesPerSecond = b.Rate(r, "host.sharing.scan_rate") ?? s.ScanRatePagesPerSecond };
+            if (f.TryGetValue("max_page_sharing", out var m)) s = s with { MaxPageSharing = (int)(b.Integer(m, "host.sharing.max_page_sharing", 2, 65_535) ?? 256) };
+            o = o with { Sharing = s };
+        }
+        if (host.TryGetValue("paging", out var pn))
+        {
+            var f = b.Fields(pn, "host.paging", PagingKeys, []);
+            var p = new PagingOptions();
+            if (f.TryGetValue("swap_file", out var sf)) p = p with { SwapFile = b.String(sf, "host.paging.swap_file") };
+            if (f.TryGetValue("swap_size", out var ss)) p = p with { SwapPages = PageSize.FromBytes(b.Size(ss, "host.paging.swap_size") ?? PageSize.ToBytes(p.SwapPages)) };
+            if (f.TryGetValue("policy", out var po)) p = p with { Policy = b.OneOf(po, "host.paging.policy", ["clock", "random"]) == "random" ? EvictionPolicy.Random : EvictionPolicy.Clock };
+            if (f.TryGetValue("mru_size", out var mr)) p = p with { MruSize = (int)(b.Integer(mr, "host.paging.mru_size", 1, 1 << 24) ?? p.MruSize) };
+            if (f.TryGetValue("rate", out var ra)) p = p with { RatePagesPerSecond = b.Rate(ra, "host.paging.rate") ?? p.RatePagesPerSecond };
+            o = o with { Paging = p };
+        }
+        if (host.TryGetValue("compression", out var cn))
+        {
+            var f = b.Fields(cn, "host.compression", CompressionKeys, []);
+            var c = new CompressionOptions { Enabled = Enabled(f, "host.compression") };
+            if (f.TryGetValue("codec", out var co)) c = c with { Codec = b.OneOf(co, "host.compression.codec", ["lz4", "zstd"]) == "zstd" ? CompressionCodec.Zstd : CompressionCodec.Lz4 };
+            if (f.TryGetValue("cache", out var ca)) c = c with { CacheShare = b.Share(ca, "host.compression.cache") ?? c.CacheShare };
+            o = o with { Compression = c };
+        }
+        if (host.TryGetValue("tmem", out var tn))
+        {
+            var f = b.Fields(tn, "host.tmem", TmemKeys, []);
+            var t = new TmemOptions { Enabled = Enabled(f, "host.tmem") };
+            if (f.TryGetValue("compress", out var tc)) t = t with { Compress = b.Boolean(tc, "host.tmem.compress") ?? false };
+            if (f.TryGetValue("dedup", out var td)) t = t with { Dedup = b.Boolean(td, "host.tmem.dedup") ?? false };
+            if (f.TryGetValue("reserve", out var tr)) t = t with { ReservePages = PageSize.FromBytes(b.Size(tr, "host.tmem.reserve") ?? PageSize.ToBytes(t.ReservePages)) };
+            o = o with { Tmem = t };
+        }
+        return o;
     }
 
     private static DomainSpec? BindDomain(YamlBinder b, YamlNode node, string path)
@@ -171,11 +226,19 @@ public static class ScenarioLoader
         if (f.TryGetValue("allocation", out var al))
             allocation = b.OneOf(al, $"{path}.allocation", ["static", "on-demand"]) == "on-demand" ? AllocationMode.OnDemand : AllocationMode.Static;
         var workload = f.TryGetValue("workload", out var w) ? BindWorkload(b, w, $"{path}.workload", Path.GetDirectoryName(Path.GetFullPath(b.File)) ?? ".") : null;
+        bool sharing = !f.TryGetValue("sharing", out var sh) || (b.Boolean(sh, $"{path}.sharing") ?? true);
+        long? pagingTarget = null;
+        if (f.TryGetValue("paging", out var pg))
+        {
+            var pf = b.Fields(pg, $"{path}.paging", DomainPagingKeys, ["target"]);
+            if (pf.TryGetValue("target", out var pt)) pagingTarget = b.Size(pt, $"{path}.paging.target");
+        }
         if (name is null || memory is null || maxmem is null || workload is null) return null;
         return new DomainSpec
         {
             Name = name, Line = (int)node.Start.Line, Count = count, MemoryBytes = memory.Value, MaxMemBytes = maxmem.Value,
             Allocation = allocation, Vcpus = vcpus, Autostart = autostart, Guest = guest, Workload = workload,
+            Sharing = sharing, PagingTargetBytes = pagingTarget,
         };
     }
 
@@ -275,12 +338,16 @@ public static class ScenarioLoader
         string? action = f.TryGetValue("action", out var ac) ? b.OneOf(ac, $"{path}.action", Actions) : null;
         string? domain = f.TryGetValue("domain", out var d) ? b.String(d, $"{path}.domain") : null;
         long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, $"{path}.memory") : null;
-        if (action is "mem-set" or "mem-max" && !f.ContainsKey("memory"))
+        if (action is "mem-set" or "mem-max" or "paging-target" && !f.ContainsKey("memory"))
             b.Error(node, $"{path}.memory", $"{action} needs 'memory'.");
         if (action is "create" or "destroy" && f.ContainsKey("memory"))
             b.Error(m, $"{path}.memory", $"{action} takes no 'memory'.");
         if (at is null || action is null || domain is null) return null;
-        var kind = action switch { "create" => ActionKind.Create, "destroy" => ActionKind.Destroy, "mem-set" => ActionKind.MemSet, _ => ActionKind.MemMax };
+        var kind = action switch
+        {
+            "create" => ActionKind.Create, "destroy" => ActionKind.Destroy, "mem-set" => ActionKind.MemSet,
+            "paging-target" => ActionKind.PagingTarget, _ => ActionKind.MemMax,
+        };
         return new ActionSpec(at.Value, kind, domain, memory, (int)node.Start.Line);
     }
 
@@ -367,6 +434,7 @@ public static class ScenarioLoader
         MaxPages = PageSize.FromBytes(d.MaxMemBytes),
         Allocation = d.Allocation,
         Vcpus = d.Vcpus,
+        Sharing = d.Sharing,
     };
 
     private static IReadOnlyList<YamlNode> DomainNodes(YamlNode root) =>

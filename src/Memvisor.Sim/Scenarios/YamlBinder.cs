@@ -75,6 +75,18 @@ internal sealed class YamlBinder(string file)
             (string t, out double v) => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out v) && v >= min && v <= max,
             $"a number from {min} to {max}");
 
+    /// <summary>A share from 0 to 1, written as a fraction (0.1) or a percentage (10%).</summary>
+    public double? Share(YamlNode node, string field) =>
+        Parse<double>(node, field,
+            (string t, out double v) =>
+            {
+                bool percent = t.EndsWith('%');
+                bool ok = double.TryParse(percent ? t[..^1] : t, NumberStyles.Float, CultureInfo.InvariantCulture, out v);
+                if (percent) v /= 100;
+                return ok && v >= 0 && v <= 1;
+            },
+            "a share; write a percentage such as 10% or a fraction such as 0.1");
+
     public bool? Boolean(YamlNode node, string field) =>
         Parse<bool>(node, field, (string t, out bool v) => (v = t is "true" or "yes" or "on") || t is "false" or "no" or "off", "true or false");
 

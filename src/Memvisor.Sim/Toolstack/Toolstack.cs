@@ -30,6 +30,7 @@ public sealed class XlToolstack(HypervisorCore hv, CostModel costs, ulong seed)
         var guestOptions = spec.Guest with { RandomStream = (ulong)r.Column };
         r.Guest = new GuestKernel(r.Name, hv.PortFor(domain), spec.Workload.Create(), guestOptions, costs, seed, config.Allocation == Hypervisor.Domains.AllocationMode.OnDemand);
         r.Guest.Boot();
+        if (spec.PagingTargetBytes is long target) hv.SetPagingTarget(domain.DomId, PageSize.FromBytes(target));
         return true;
     }
 
@@ -55,6 +56,10 @@ public sealed class XlToolstack(HypervisorCore hv, CostModel costs, ulong seed)
     /// <summary>xl mem-max: sets max_pages through the max_mem domctl.</summary>
     public bool MemMax(DomainRecord r, long bytes) =>
         r.Domain is { } d ? hv.MemoryOp.MaxMem(d.DomId, PageSize.FromBytes(bytes)) == XenErrno.Ok : NotRunning(r, "mem-max");
+
+    /// <summary>Sets the hypervisor's paging target for the domain (xenpaging's target): it pages the domain out to this size behind the guest's back.</summary>
+    public bool PagingTarget(DomainRecord r, long bytes) =>
+        r.Domain is { } d ? hv.SetPagingTarget(d.DomId, PageSize.FromBytes(bytes)) == XenErrno.Ok : NotRunning(r, "paging-target");
 
     private bool NotRunning(DomainRecord r, string call)
     {

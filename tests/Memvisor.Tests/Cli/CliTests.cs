@@ -55,8 +55,10 @@ public class CliTests : IDisposable
         var a = summary.RootElement.GetProperty("domains").EnumerateArray().Single(d => d.GetProperty("name").GetString() == "a");
         Assert.Equal("destroyed", a.GetProperty("state").GetString());
         var csv = File.ReadAllLines(Path.Combine(outDir, "timeseries.csv"));
-        Assert.Equal("time_s,host_free_pages,host_scrub_pending_pages,host_hypervisor_pages,Domain-0_tot_pages,"
-            + "a_tot_pages,a_mem_free_pages,a_cached_pages,a_anon_pages,a_swap_used_pages", csv[0]);
+        Assert.Equal("time_s,host_free_pages,host_scrub_pending_pages,host_hypervisor_pages,host_shared_pages,host_compression_pages,"
+            + "host_tmem_pages,sharing_saved_pages,paging_swapped_pages,tmem_held_pages,"
+            + "Domain-0_tot_pages,Domain-0_target_pages,Domain-0_shared_gfns,Domain-0_paged_out_gfns,"
+            + "a_tot_pages,a_target_pages,a_shared_gfns,a_paged_out_gfns,a_mem_free_pages,a_cached_pages,a_anon_pages,a_swap_used_pages", csv[0]);
         Assert.EndsWith(",", csv[^1]);  // a was destroyed: its column is blank at the end
         Assert.Contains("<svg", File.ReadAllText(Path.Combine(outDir, "report.html")));
     }
