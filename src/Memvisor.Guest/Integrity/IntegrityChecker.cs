@@ -77,8 +77,8 @@ public sealed class IntegrityChecker(GuestKernel k)
                 }
                 else if (Pte.IsSwap(e))
                 {
-                    k.Swap.Store.Read(Pte.SwapSlot(e), _actual);
-                    Compare($"{where} in swap slot {Pte.SwapSlot(e)}");
+                    if (!k.Swap.TryRead(k.Memory, Pte.SwapSlot(e), _actual)) Fail($"{where} is in swap slot {Pte.SwapSlot(e)}, which frontswap lost.");
+                    else Compare($"{where} in swap slot {Pte.SwapSlot(e)}");
                 }
                 else Fail($"{where} was written but is neither mapped nor in swap: its data is lost.");
             }

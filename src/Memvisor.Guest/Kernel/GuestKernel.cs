@@ -3,8 +3,10 @@ using Memvisor.Guest.Integrity;
 using Memvisor.Guest.Memory;
 using Memvisor.Guest.Mm;
 using Memvisor.Guest.PageCache;
+using Memvisor.Guest.PageReporting;
 using Memvisor.Guest.Reclaim;
 using Memvisor.Guest.Storage;
+using Memvisor.Guest.Tmem;
 using Memvisor.Guest.Workloads;
 using Memvisor.Hypervisor.Seam;
 using Memvisor.Machine.Content;
@@ -59,6 +61,7 @@ public sealed class GuestKernel
         Writeback = new Writeback(this);
         Balloon = new TargetFollower(this, onDemand);
         Integrity = options.CheckIntegrity ? new IntegrityChecker(this) : null;
+        Reporter = options.FreePageReporting ? new FreePageReporter(this) : null;
         _faults = new FaultHandler(this);
         _newKernelTable = () => NewTable(null);
     }
@@ -80,6 +83,9 @@ public sealed class GuestKernel
     public IReadOnlyList<OomKill> OomKills => _oomKills;
     public IntegrityChecker? Integrity { get; }
     public TargetFollower Balloon { get; }
+    public FreePageReporter? Reporter { get; }
+    /// <summary>The cleancache client, when the guest uses tmem and the host offers it.</summary>
+    public Cleancache? Cleancache { get; private set; }
     internal Rmap Rmap { get; }
     internal Reclaimer Reclaimer { get; }
     internal OomKiller Oom { get; }
@@ -120,6 +126,12 @@ public sealed class GuestKernel
             if (!Tables.TryEnsureTable(KernelRoot, vpn, 2, _newKernelTable, out ulong pd)) break;
             Tables.Write(pd, Pte.IndexAt(vpn, 2), Pte.Make(first, Pte.Present | Pte.Writable | Pte.Huge | Pte.Accessed | Pte.Dirty));
         }
+        if (Options.Tmem)
+        {
+            int ephemeral = Memory.TmemNewPool(persistent: false), persistent = Memory.TmemNewPool(persistent: true);
+            if (ephemeral >= 0) Cleancache = new Cleancache(this, ephemeral);
+            if (persistent >= 0) Swap.AttachFrontswap(Memory, persistent);
+        }
         for (int i = 0; i < Libraries.Length; i++)
         {
             uint lib = (uint)i + 1;
@@ -152,6 +164,7 @@ public sealed class GuestKernel
         Writeback.Step(nowNs);
         SampleWorkingSets(nowNs);
         Balloon.Step(nowNs, dtNs);
+        Reporter?.Step(nowNs);
     }
 
     /// <summary>Accesses a workload may make this step at <paramref name="ratePerSecond"/>, scaled by the share of the step faults did not take.</summary>

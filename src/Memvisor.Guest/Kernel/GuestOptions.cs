@@ -27,6 +27,10 @@ public sealed record GuestOptions
     public int TlbEntries { get; init; } = 4096;
     /// <summary>Keep the expected bytes of every page the guest writes and check every read against them (slow; for tests).</summary>
     public bool CheckIntegrity { get; init; }
+    /// <summary>Use the hypervisor's transcendent memory: frontswap for swap and cleancache for the page cache (Linux's tmem boot option).</summary>
+    public bool Tmem { get; init; }
+    /// <summary>Report free 2 MiB blocks to the hypervisor (virtio-balloon free page reporting).</summary>
+    public bool FreePageReporting { get; init; }
 
     /// <summary>The image id under which kernel text and library pages are generated: equal names give equal bytes.</summary>
     public uint ImageId => ImageIdOf(KernelImage);

@@ -62,7 +62,7 @@ internal sealed class FaultHandler
     {
         if (!TryAllocateFor(p, out ulong gfn)) return false;
         uint slot = Pte.SwapSlot(entry);
-        _k.Swap.SwapIn(_k.Memory, slot, gfn);
+        _k.Swap.SwapIn(_k.Memory, slot, gfn, out bool fromTmem);
         _k.Swap.Free(slot);
         _k.Pages.Assign(gfn, PageUse.Anon, p.Slot, vpn);
         _k.Pages.AddHead(gfn, LruList.ActiveAnon);
@@ -73,7 +73,7 @@ internal sealed class FaultHandler
         p.Stats.MajorFaults++;
         _k.Stats.MajorFaults++;
         _k.Stats.SwapIns++;
-        _k.Stall(_k.Costs.GuestSwapReadNs);
+        if (!fromTmem) _k.Stall(_k.Costs.GuestSwapReadNs);
         return true;
     }
 

@@ -17,10 +17,14 @@ internal sealed class PageCacheOps(GuestKernel k)
         // Direct reclaim during the allocation may not drop this page (it was not cached), so the lookup stays valid.
         if (readFromDisk)
         {
-            file.Disk.Load(k.Memory, gfn, index);
-            k.Stats.FileReads++;
-            k.Stall(k.Costs.GuestFileReadNs);
+            if (k.Cleancache?.TryGet(file, index, gfn) != true)
+            {
+                file.Disk.Load(k.Memory, gfn, index);
+                k.Stats.FileReads++;
+                k.Stall(k.Costs.GuestFileReadNs);
+            }
         }
+        else k.Cleancache?.Invalidate(file, index);
         k.Pages.Assign(gfn, PageUse.File, file.Id, (ulong)index);
         k.Pages.AddHead(gfn, LruList.InactiveFile);
         file.SetCached(index, gfn);

@@ -81,14 +81,15 @@ internal sealed class Reclaimer(GuestKernel k)
             }
             if (inactive == LruList.InactiveAnon)
             {
-                if (!k.Swap.TrySwapOut(k.Memory, gfn, out uint slot))
+                if (!k.Swap.TrySwapOut(k.Memory, gfn, out uint slot, out bool inTmem))
                 {
                     k.Pages.AddHead(gfn, active);
                     continue;
                 }
                 k.Rmap.ReplaceWithSwap(gfn, slot);
                 k.Stats.SwapOuts++;
-                costNs += k.Costs.GuestSwapWriteNs;
+                // A page frontswap took costs a tmem copy (charged by the hypervisor), not a device write.
+                if (!inTmem) costNs += k.Costs.GuestSwapWriteNs;
             }
             else
             {
@@ -104,6 +105,7 @@ internal sealed class Reclaimer(GuestKernel k)
                     costNs += k.Costs.GuestFileWriteNs;
                 }
                 file.ClearCached(index);
+                k.Cleancache?.Put(file, index, gfn);
             }
             k.Allocator.Give(gfn);
             freed++;

@@ -33,7 +33,7 @@ public static class ScenarioLoader
     private static readonly string[] TmemKeys = ["enabled", "compress", "dedup", "reserve"];
     private static readonly string[] DomainPagingKeys = ["target"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
-    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging"];
+    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem"];
     private static readonly string[] GuestKeys = ["swap", "kernel_image", "swappiness", "dirty_background_ratio", "dirty_expire", "check_integrity"];
     private static readonly string[] WorkloadKeys =
     [
@@ -227,6 +227,8 @@ public static class ScenarioLoader
             allocation = b.OneOf(al, $"{path}.allocation", ["static", "on-demand"]) == "on-demand" ? AllocationMode.OnDemand : AllocationMode.Static;
         var workload = f.TryGetValue("workload", out var w) ? BindWorkload(b, w, $"{path}.workload", Path.GetDirectoryName(Path.GetFullPath(b.File)) ?? ".") : null;
         bool sharing = !f.TryGetValue("sharing", out var sh) || (b.Boolean(sh, $"{path}.sharing") ?? true);
+        if (f.TryGetValue("free_page_reporting", out var fpr)) guest = guest with { FreePageReporting = b.Boolean(fpr, $"{path}.free_page_reporting") ?? false };
+        if (f.TryGetValue("tmem", out var tm)) guest = guest with { Tmem = b.Boolean(tm, $"{path}.tmem") ?? false };
         long? pagingTarget = null;
         if (f.TryGetValue("paging", out var pg))
         {
