@@ -139,4 +139,43 @@ public class ScenarioLoaderTests
         Assert.Equal("domains[0].workload.working_set", e.Field);
         Assert.Equal("a fork-exec workload needs 'working_set'.", e.Message);
     }
+
+    [Fact]
+    public void Overcommit_mechanism_keys_load_and_bad_values_are_refused_by_field()
+    {
+        var s = ScenarioLoader.Parse(Good.Replace("  dom0: { memory: 256MiB }", """
+              dom0: { memory: 256MiB }
+              sharing: { scan_rate: 2000/s, max_page_sharing: 128 }
+              paging: { policy: random, swap_size: 1GiB }
+              compression: { codec: zstd, cache: 5% }
+              tmem: { dedup: true, reserve: 32MiB }
+            """).Replace("    maxmem: 256MiB", """
+                maxmem: 256MiB
+                sharing: false
+                paging: { target: 100MiB }
+                tmem: true
+                free_page_reporting: true
+            """), "t.yaml");
+        var o = s.Host.Overcommit;
+        Assert.True(o.Sharing.Enabled && o.Compression.Enabled && o.Tmem.Enabled);
+        Assert.Equal(2000, o.Sharing.ScanRatePagesPerSecond);
+        Assert.Equal(128, o.Sharing.MaxPageSharing);
+        Assert.Equal(Memvisor.Hypervisor.Paging.EvictionPolicy.Random, o.Paging.Policy);
+        Assert.Equal(262_144, o.Paging.SwapPages);
+        Assert.Equal(Memvisor.Hypervisor.Compression.CompressionCodec.Zstd, o.Compression.Codec);
+        Assert.Equal(0.05, o.Compression.CacheShare, 6);
+        Assert.Equal(8192, o.Tmem.ReservePages);
+        var a = s.Domains[0];
+        Assert.False(a.Sharing);
+        Assert.Equal(100L << 20, a.PagingTargetBytes);
+        Assert.True(a.Guest.Tmem && a.Guest.FreePageReporting);
+
+        var codec = Refused(Good.Replace("  dom0: { memory: 256MiB }", "  dom0: { memory: 256MiB }\n  compression: { codec: brotli }"));
+        Assert.Equal("host.compression.codec", codec.Field);
+        Assert.Contains("brotli", codec.Message);
+        var cache = Refused(Good.Replace("  dom0: { memory: 256MiB }", "  dom0: { memory: 256MiB }\n  compression: { cache: 150% }"));
+        Assert.Equal("host.compression.cache", cache.Field);
+        var action = Refused(Good.Replace("action: mem-set, domain: a, memory: 200MiB", "action: paging-target, domain: a"));
+        Assert.Equal("events[0].memory", action.Field);
+    }
 }

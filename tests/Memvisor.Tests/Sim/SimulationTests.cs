@@ -61,6 +61,7 @@ public class SimulationTests
         Assert.True(batch.Domain!.Stats.PodFaults >= 40960 - 16384, "the grow workload touched its on-demand pages");
         Assert.Equal(40960, batch.Guest!.Workload.Processes.Single().Stats.RssAnon); // reached 160 MiB after mem-set to 192 MiB
         Assert.True(r.AccountingHeld);
+        Assert.True(r.ConfiguredGuestPages > r.Frames, "the guests' maxmem should add up to more than the host");
         Assert.Equal(0, r.ErrorsTotal);
         Assert.Empty(Auditor.Check(sim.Hypervisor));
         Assert.True(r.ScrubbedIdle > 0, "web-2's frames were scrubbed by the idle scrubber");
@@ -103,5 +104,51 @@ public class SimulationTests
     {
         var s = ScenarioLoader.Parse(Scenario(2, "on-demand", "static", 3000), "s.yaml");
         Assert.NotEqual(Summary(new Simulation(s, 1).Run()), Summary(new Simulation(s, 2).Run()));
+    }
+
+    [Fact]
+    public void A_host_running_more_guest_memory_than_it_has_loses_no_byte_through_every_mechanism()
+    {
+        const string yaml = """
+            name: mechanisms
+            seed: 3
+            duration: 20s
+            host:
+              memory: 512MiB
+              dom0: { memory: 64MiB }
+              sharing: { scan_rate: 20000/s }
+              paging: { policy: clock }
+              compression: { codec: lz4 }
+              tmem: { dedup: true, reserve: 8MiB }
+            domains:
+              - name: web
+                count: 2
+                memory: 128MiB
+                maxmem: 256MiB
+                guest: { swap: 128MiB, kernel_image: debian-12, check_integrity: true }
+                tmem: true
+                free_page_reporting: true
+                paging: { target: 48MiB }
+                workload: { kind: zipf, working_set: 200MiB, rate: 20000/s, skew: 0.9, write_fraction: 0.4 }
+              - name: files
+                memory: 96MiB
+                maxmem: 256MiB
+                guest: { swap: 64MiB, check_integrity: true }
+                tmem: true
+                workload: { kind: file-streaming, file_size: 256MiB, rate: 10000/s, write_fraction: 0.2 }
+            """;
+        var r = new Simulation(ScenarioLoader.Parse(yaml, "s.yaml")).Run();
+        var m = r.Mechanisms;
+        Assert.Equal(0, r.IntegrityErrors);
+        Assert.True(r.VerifiedReads > 100_000, $"only {r.VerifiedReads} reads were verified");
+        Assert.True(r.AccountingHeld);
+        Assert.True(r.ConfiguredGuestPages > r.Frames, "the guests' maxmem should add up to more than the host");
+        Assert.True(m.SharingSavedPages > 0 && m.SharingCowBreaks > 0, "sharing did nothing");
+        Assert.True(m.PagingPagedOut > 0 && m.PagingPagedIn > 0 && m.PagingSwapWrites > 0, $"paging did too little: out {m.PagingPagedOut}, in {m.PagingPagedIn}, swap writes {m.PagingSwapWrites}");
+        Assert.True(m.CompressionPagesCompressed > 0 && m.CompressionBytesSaved > 0, "compression did nothing");
+        Assert.True(m.TmemPuts > 0 && m.TmemGets > 0, "tmem did nothing");
+        Assert.True(m.FreePageReportingPagesReported > 0, "no free page was reported");
+        Assert.All(r.Domains, d => Assert.Equal(0, d.Guest?.Stats.OomKills ?? 0));
+        Assert.Null(m.PagingStopped);
     }
 }
