@@ -33,13 +33,9 @@ public sealed class MemoryOp(Hypervisor hv)
     {
         const string call = "decrease_reservation";
         if (!TryGetDomain(domid, call, out var d)) return XenErrno.ESRCH;
-        var check = CheckExtents(d, call, gfns, order);
+        var check = CheckPresentExtents(d, call, gfns, order);
         if (check != XenErrno.Ok) return check;
         ulong pages = 1UL << order;
-        foreach (ulong gfn in gfns)
-            for (ulong i = 0; i < pages; i++)
-                if (d.P2m.Get(gfn + i).Type == P2mType.Invalid)
-                    return Refuse(d, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, (long)(gfn + i), 0);
 
         foreach (ulong gfn in gfns)
             for (ulong i = 0; i < pages; i++)
@@ -57,13 +53,9 @@ public sealed class MemoryOp(Hypervisor hv)
     {
         const string call = "report_free_pages";
         if (!TryGetDomain(domid, call, out var d)) return XenErrno.ESRCH;
-        var check = CheckExtents(d, call, gfns, order);
+        var check = CheckPresentExtents(d, call, gfns, order);
         if (check != XenErrno.Ok) return check;
         ulong pages = 1UL << order;
-        foreach (ulong gfn in gfns)
-            for (ulong i = 0; i < pages; i++)
-                if (d.P2m.Get(gfn + i).Type == P2mType.Invalid)
-                    return Refuse(d, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, (long)(gfn + i), 0);
         long reclaimed = 0;
         foreach (ulong gfn in gfns)
             for (ulong i = 0; i < pages; i++)
@@ -216,6 +208,18 @@ public sealed class MemoryOp(Hypervisor hv)
             if (!mfnsOut.IsEmpty) mfnsOut[e] = mfn;
         }
         d.Stats.HypervisorNs += hv.Costs.HypercallNs + pages * hv.Costs.PageAllocNs;
+        return XenErrno.Ok;
+    }
+
+    /// <summary>As <see cref="CheckExtents"/>, and every page of every extent holds something (a frame, a share, a slot, or a PoD entry).</summary>
+    private XenErrno CheckPresentExtents(Domain d, string call, ReadOnlySpan<ulong> gfns, int order)
+    {
+        var check = CheckExtents(d, call, gfns, order);
+        if (check != XenErrno.Ok) return check;
+        foreach (ulong gfn in gfns)
+            for (ulong i = 0; i < 1UL << order; i++)
+                if (d.P2m.Get(gfn + i).Type == P2mType.Invalid)
+                    return Refuse(d, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, (long)(gfn + i), 0);
         return XenErrno.Ok;
     }
 
