@@ -148,14 +148,13 @@ public sealed class Hypervisor : IDisposable
     /// <summary>The host's memory as squeezed sees it, and whether it adds up.</summary>
     public HostAccounting Account()
     {
-        long owned = 0, reserve = 0;
+        long owned = 0, reserve = 0, compression = Tmem.CompressedFrames;
         foreach (var d in _domains)
         {
             owned += d.TotPages;
             reserve += d.ReservePages;
+            compression += d.Compression?.Frames ?? 0;
         }
-        long compression = Tmem.CompressedFrames;
-        foreach (var d in _domains) compression += d.Compression?.Frames ?? 0;
         return new HostAccounting(Machine.TotalFrames, Machine.FreeFrames, Machine.Scrubber.PendingFrames, owned,
             Sharing.SharedFrames, compression, Tmem.Frames, BootPages + reserve);
     }
@@ -220,20 +219,11 @@ public sealed class Hypervisor : IDisposable
         var e = d.P2m.Get(gfn);
         switch (e.Type)
         {
-            case P2mType.Ram:
-                ReleaseFrame(d, e.Mfn);
-                d.Stats.PagesReleased++;
-                break;
-            case P2mType.Shared:
-                Sharing.Drop(e.Mfn);
-                d.Stats.PagesReleased++;
-                break;
-            case P2mType.PagedOut:
-            case P2mType.Compressed:
-                Paging.Drop(d, e);
-                d.Stats.PagesReleased++;
-                break;
+            case P2mType.Ram: ReleaseFrame(d, e.Mfn); break;
+            case P2mType.Shared: Sharing.Drop(e.Mfn); break;
+            case P2mType.PagedOut or P2mType.Compressed: Paging.Drop(d, e); break;
         }
+        if (e.Type is not (P2mType.Invalid or P2mType.PopulateOnDemand)) d.Stats.PagesReleased++;
         d.P2m.Set(gfn, P2mEntry.Invalid);
     }
 

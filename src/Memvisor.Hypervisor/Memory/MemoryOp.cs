@@ -272,12 +272,7 @@ public sealed class MemoryOp(Hypervisor hv)
     private void MapExtent(Domain d, ulong gfn, int order, uint mfn)
     {
         ulong pages = 1UL << order;
-        for (ulong i = 0; i < pages; i++)
-        {
-            d.P2m.Set(gfn + i, P2mEntry.Ram(mfn + (uint)i));
-            hv.M2p[mfn + (uint)i] = (uint)(gfn + i);
-        }
-        d.TotPages += (long)pages;
+        for (ulong i = 0; i < pages; i++) hv.MapFrame(d, gfn + i, mfn + (uint)i);
         d.Stats.PagesPopulated += (long)pages;
     }
 

@@ -8,7 +8,6 @@ public sealed class DomainPaging
     private readonly ulong[] _mru;
     private readonly HashSet<ulong> _recent = [];
     private int _next;
-    private int _count;
 
     internal DomainPaging(int mruSize, ushort domId)
     {
@@ -29,8 +28,8 @@ public sealed class DomainPaging
     internal void RememberPagedIn(ulong gfn)
     {
         if (_recent.Contains(gfn)) return;
-        if (_count == _mru.Length) _recent.Remove(_mru[_next]);
-        else _count++;
+        // Every ring entry is in the set, so a full set means the ring is full and its oldest entry goes.
+        if (_recent.Count == _mru.Length) _recent.Remove(_mru[_next]);
         _mru[_next] = gfn;
         _recent.Add(gfn);
         _next = (_next + 1) % _mru.Length;

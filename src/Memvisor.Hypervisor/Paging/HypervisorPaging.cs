@@ -116,26 +116,18 @@ public sealed class HypervisorPaging : IDisposable
     {
         var e = d.P2m.Get(gfn);
         if (!e.HasFrame || gfn == 0 || StopReason is not null) return false;
-        uint mfn = e.Mfn;
-        var page = _hv.Machine.View(mfn, _page);
+        var page = _hv.Machine.View(e.Mfn, _page);
+        P2mEntry replacement;
         if (page.IndexOfAnyExcept((byte)0) < 0)
         {
-            _hv.ReleaseFrame(d, mfn);
-            d.P2m.Set(gfn, P2mEntry.PopulateOnDemand);
+            replacement = P2mEntry.PopulateOnDemand;
             Stats.ZeroDropped++;
-            Stats.PagedOut++;
-            return true;
         }
-        if (Codec is not null && TryCompress(d, gfn, page, out int slot))
-        {
-            _hv.ReleaseFrame(d, mfn);
-            d.P2m.Set(gfn, P2mEntry.Compressed(slot));
-            Stats.PagedOut++;
-            return true;
-        }
-        if (!TryWriteSwap(d, page, out long swapSlot)) return false;
-        _hv.ReleaseFrame(d, mfn);
-        d.P2m.Set(gfn, P2mEntry.PagedOut(swapSlot));
+        else if (Codec is not null && TryCompress(d, gfn, page, out int slot)) replacement = P2mEntry.Compressed(slot);
+        else if (TryWriteSwap(d, page, out long swapSlot)) replacement = P2mEntry.PagedOut(swapSlot);
+        else return false;
+        _hv.ReleaseFrame(d, e.Mfn);
+        d.P2m.Set(gfn, replacement);
         Stats.PagedOut++;
         return true;
     }

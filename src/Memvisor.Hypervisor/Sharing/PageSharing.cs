@@ -157,14 +157,21 @@ public sealed class PageSharing
             var stored = _hv.Machine.Contents.Store(_hv.Machine.View(mfn, _otherScratch));
             _hv.Machine.SetContent(mfn, stored);
         }
-        f.Owner = DomIds.Cow;
-        f.RefCount = 1;
-        _hv.M2p[mfn] = SharedM2p;
+        GiveToCow(d, mfn);
         d.P2m.Set(gfn, P2mEntry.Shared(mfn));
-        d.TotPages--;
         _stable.Add(mfn, hash);
         Stats.PagesShared++;
         return mfn;
+    }
+
+    // The domain's frame passes to dom_cow with one mapping and leaves the domain's tot_pages.
+    private void GiveToCow(Domain d, uint mfn)
+    {
+        ref var f = ref _hv.Machine.Frames[mfn];
+        f.Owner = DomIds.Cow;
+        f.RefCount = 1;
+        _hv.M2p[mfn] = SharedM2p;
+        d.TotPages--;
     }
 
     // Maps gfn to the shared frame s and frees the domain's own frame.
@@ -183,11 +190,7 @@ public sealed class PageSharing
         {
             // The first zero page found becomes the zero frame.
             _hv.Machine.SetContent(mfn, ContentHandle.Zero);
-            ref var f = ref _hv.Machine.Frames[mfn];
-            f.Owner = DomIds.Cow;
-            f.RefCount = 1;
-            _hv.M2p[mfn] = SharedM2p;
-            d.TotPages--;
+            GiveToCow(d, mfn);
             ZeroMfn = mfn;
         }
         else _hv.ReleaseFrame(d, mfn);
