@@ -7,6 +7,7 @@ using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Paging;
 using Memvisor.Hypervisor.Seam;
 using Memvisor.Hypervisor.Sharing;
+using Memvisor.Hypervisor.Store;
 using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine;
 using Memvisor.Machine.Frames;
@@ -60,6 +61,9 @@ public sealed class Hypervisor : IDisposable
     public PageSharing Sharing { get; }
     public HypervisorPaging Paging { get; }
     public TranscendentMemory Tmem { get; }
+
+    /// <summary>The store the toolstack and the guests talk through (xenstored's, kept beside the hypervisor here).</summary>
+    public XenStore Store { get; } = new();
 
     /// <summary>Frames the hypervisor took at boot for its own frame table and m2p.</summary>
     public long BootPages { get; }
@@ -125,6 +129,7 @@ public sealed class Hypervisor : IDisposable
         ReleaseAll(d);
         _byId.Remove(domid);
         _domains.Remove(d);
+        Store.ReleaseDomain(domid);
         return XenErrno.Ok;
     }
 
@@ -142,6 +147,7 @@ public sealed class Hypervisor : IDisposable
         if (pages < d.Config.MinPages)
             return Refusals.Record(domid, d.Name, call, XenErrno.EPERM, RefusalCause.BelowDom0Minimum, pages, d.Config.MinPages);
         d.TargetPages = pages;
+        Store.Write(StorePath(d, StoreKeys.Target), PageSize.ToKiB(pages));
         return XenErrno.Ok;
     }
 
@@ -270,8 +276,14 @@ public sealed class Hypervisor : IDisposable
         ReleaseReserve(d);
     }
 
+    /// <summary>A key of the domain's store subtree as an absolute path.</summary>
+    public static string StorePath(Domain d, string key) => XenStore.DomainPath(d.DomId) + "/" + key;
+
+    // Registers a built domain and writes its memory keys, as libxl does when it builds one.
     private void Register(Domain d)
     {
+        Store.Write(StorePath(d, StoreKeys.Target), PageSize.ToKiB(d.TargetPages));
+        Store.Write(StorePath(d, StoreKeys.StaticMax), PageSize.ToKiB(d.MaxPages));
         _byId.Add(d.DomId, d);
         int at = _domains.FindIndex(x => x.DomId > d.DomId);
         if (at < 0) _domains.Add(d); else _domains.Insert(at, d);

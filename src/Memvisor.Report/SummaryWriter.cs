@@ -103,6 +103,9 @@ public static class SummaryWriter
         w.WriteStartObject("balloon");
         w.WriteNumber("pages_reclaimed", m.BalloonPagesReclaimed);
         w.WriteNumber("pages_returned", m.BalloonPagesReturned);
+        w.WriteNumber("stuck", m.BalloonStuck);
+        w.WriteNumber("uncooperative", m.BalloonUncooperative);
+        w.WriteNumber("selfballoon_adjustments", m.SelfBalloonAdjustments);
         w.WriteEndObject();
         w.WriteStartObject("sharing");
         w.WriteNumber("pages_shared", m.SharingPagesShared);
@@ -145,6 +148,8 @@ public static class SummaryWriter
         w.WriteStartObject("hotplug");
         w.WriteNumber("pages_added", m.HotplugPagesAdded);
         w.WriteNumber("pages_removed", m.HotplugPagesRemoved);
+        w.WriteNumber("pages_migrated", m.HotplugPagesMigrated);
+        w.WriteNumber("offline_failures", m.HotplugOfflineFailures);
         w.WriteEndObject();
         w.WriteEndObject();
     }

@@ -1,4 +1,5 @@
 using Memvisor.Guest.Balloon;
+using Memvisor.Guest.Hotplug;
 using Memvisor.Guest.Integrity;
 using Memvisor.Guest.Memory;
 using Memvisor.Guest.Mm;
@@ -39,6 +40,7 @@ public sealed class GuestKernel
     private double _stallDebtNs;
     private double _stepAllowanceNs;
     private double _stepStallNs;
+    private readonly bool _onDemand;
     private bool _kswapdWoken;
 
     public GuestKernel(string name, IGuestMemory memory, IWorkload workload, GuestOptions options, CostModel costs, ulong seed, bool onDemand)
@@ -59,7 +61,9 @@ public sealed class GuestKernel
         Oom = new OomKiller(this);
         Cache = new PageCacheOps(this);
         Writeback = new Writeback(this);
-        Balloon = new TargetFollower(this, onDemand);
+        Balloon = new BalloonDriver(this, onDemand);
+        SelfBalloon = options.SelfBalloon.Enabled ? new SelfBalloon(this) : null;
+        _onDemand = onDemand;
         Integrity = options.CheckIntegrity ? new IntegrityChecker(this) : null;
         Reporter = options.FreePageReporting ? new FreePageReporter(this) : null;
         _faults = new FaultHandler(this);
@@ -82,7 +86,10 @@ public sealed class GuestKernel
     public IReadOnlyList<GuestFile> Files => _files;
     public IReadOnlyList<OomKill> OomKills => _oomKills;
     public IntegrityChecker? Integrity { get; }
-    public TargetFollower Balloon { get; }
+    public BalloonDriver Balloon { get; }
+    public SelfBalloon? SelfBalloon { get; }
+    /// <summary>The hot-plug driver, when the guest has hot-pluggable memory.</summary>
+    public HotplugDriver? Hotplug { get; private set; }
     public FreePageReporter? Reporter { get; }
     /// <summary>The cleancache client, when the guest uses tmem and the host offers it.</summary>
     public Cleancache? Cleancache { get; private set; }
@@ -106,7 +113,7 @@ public sealed class GuestKernel
     /// <summary>Boots: learns its memory map (gfns below the initial target), sets its watermarks, builds its page tables, maps its kernel text with 2 MiB pages and opens its libraries.</summary>
     public void Boot()
     {
-        long initial = Math.Min(Memory.TargetPages, Pages.Length);
+        long initial = Math.Min(Memory.Store.ReadLong(StoreKeys.Target, PageSize.ToKiB(Pages.Length)) / PageSize.KiB, Pages.Length);
         for (long gfn = 0; gfn < initial; gfn++) Allocator.AddHeld((ulong)gfn);
         Allocator.SetWatermarks();
         var (ok, root) = NewTable(null);
@@ -125,6 +132,12 @@ public sealed class GuestKernel
             ulong vpn = KernelTextVpn + b * 512;
             if (!Tables.TryEnsureTable(KernelRoot, vpn, 2, _newKernelTable, out ulong pd)) break;
             Tables.Write(pd, Pte.IndexAt(vpn, 2), Pte.Make(first, Pte.Present | Pte.Writable | Pte.Huge | Pte.Accessed | Pte.Dirty));
+        }
+        Balloon.Connect();
+        if (Options.Hotplug.Enabled)
+        {
+            Hotplug = new HotplugDriver(this, _onDemand, initial);
+            Hotplug.Connect();
         }
         if (Options.Tmem)
         {
@@ -163,6 +176,13 @@ public sealed class GuestKernel
         }
         Writeback.Step(nowNs);
         SampleWorkingSets(nowNs);
+        while (Memory.Store.TryTakeEvent(out var key))
+        {
+            Balloon.OnStoreEvent(key);
+            Hotplug?.OnStoreEvent(key);
+        }
+        Hotplug?.Step(dtNs);
+        SelfBalloon?.Step(nowNs);
         Balloon.Step(nowNs, dtNs);
         Reporter?.Step(nowNs);
     }

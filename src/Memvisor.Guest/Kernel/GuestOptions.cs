@@ -1,3 +1,5 @@
+using Memvisor.Guest.Balloon;
+using Memvisor.Guest.Hotplug;
 using Memvisor.Machine.Content;
 
 namespace Memvisor.Guest.Kernel;
@@ -11,8 +13,12 @@ public sealed record GuestOptions
     public long KernelTextPages { get; init; } = 2048;
     /// <summary>Class of the bytes workloads write.</summary>
     public ContentClass DataClass { get; init; } = ContentClass.Compressible;
-    /// <summary>Pages per second the kernel gives back or takes on when its target moves (the balloon issue refines this).</summary>
-    public double TargetPagesPerSecond { get; init; } = 262_144;
+    /// <summary>The balloon driver.</summary>
+    public BalloonOptions Balloon { get; init; } = new();
+    /// <summary>Self-ballooning (off unless asked for).</summary>
+    public SelfBalloonOptions SelfBalloon { get; init; } = new();
+    /// <summary>Memory hot-plug above the boot size (off unless asked for).</summary>
+    public HotplugOptions Hotplug { get; init; } = new();
     /// <summary>Stream id for this guest's random choices (derived from the run seed).</summary>
     public ulong RandomStream { get; init; }
     /// <summary>Size of the swap device in pages; 0 for none.</summary>

@@ -36,4 +36,14 @@ public sealed class GuestStats
     public long PagesReleased;
     public long PagesReclaimed;
     public long TargetFailures;
+    /// <summary>Times self-ballooning moved the balloon's target.</summary>
+    public long SelfBalloonAdjustments;
+    public long HotplugPagesAdded;
+    public long HotplugPagesRemoved;
+    /// <summary>Plug or unplug requests the guest could not meet this step (the host had no memory, or no block could go offline).</summary>
+    public long HotplugFailures;
+    /// <summary>Blocks that could not be offlined (unmovable pages, no free page to migrate to).</summary>
+    public long HotplugOfflineFailures;
+    /// <summary>Anonymous pages moved out of a block being offlined.</summary>
+    public long PagesMigrated;
 }

@@ -56,6 +56,14 @@ public sealed class PageAllocator
         return true;
     }
 
+    /// <summary>Takes this very page if it is free (to isolate a memory block before offlining it).</summary>
+    public bool TryTakeSpecific(ulong gfn)
+    {
+        if ((long)gfn >= _free.Length || !_free[(long)gfn]) return false;
+        _free.Clear((long)gfn);
+        return true;
+    }
+
     /// <summary>Takes 2^<paramref name="order"/> free pages, naturally aligned (order 6 or more); false if no such block is free.</summary>
     public bool TryTakeBlock(int order, out ulong first)
     {

@@ -91,26 +91,34 @@ internal sealed class Reclaimer(GuestKernel k)
                 // A page frontswap took costs a tmem copy (charged by the hypervisor), not a device write.
                 if (!inTmem) costNs += k.Costs.GuestSwapWriteNs;
             }
-            else
-            {
-                ref var d = ref k.Pages[gfn];
-                var file = k.Files[d.Owner];
-                long index = (long)d.Index;
-                bool dirty = k.Rmap.UnmapFilePage(gfn) | d.Has(PageFlags.Dirty);
-                if (dirty)
-                {
-                    file.Disk.Save(k.Memory, gfn, index);
-                    k.Writeback.Cleaned(gfn);
-                    k.Stats.WritebackPages++;
-                    costNs += k.Costs.GuestFileWriteNs;
-                }
-                file.ClearCached(index);
-                k.Cleancache?.Put(file, index, gfn);
-            }
+            else costNs += EvictFilePage(gfn);
             k.Allocator.Give(gfn);
             freed++;
         }
         if (direct) k.Stall(costNs);
         return freed;
+    }
+
+    /// <summary>
+    /// Drops a page-cache page that is off the LRU lists: unmaps it, writes it back first if it is dirty, and offers
+    /// it to cleancache. The page is left for the caller to free. Returns the I/O time it took.
+    /// </summary>
+    public double EvictFilePage(ulong gfn)
+    {
+        ref var d = ref k.Pages[gfn];
+        var file = k.Files[d.Owner];
+        long index = (long)d.Index;
+        double costNs = 0;
+        bool dirty = k.Rmap.UnmapFilePage(gfn) | d.Has(PageFlags.Dirty);
+        if (dirty)
+        {
+            file.Disk.Save(k.Memory, gfn, index);
+            k.Writeback.Cleaned(gfn);
+            k.Stats.WritebackPages++;
+            costNs += k.Costs.GuestFileWriteNs;
+        }
+        file.ClearCached(index);
+        k.Cleancache?.Put(file, index, gfn);
+        return costNs;
     }
 }

@@ -53,6 +53,17 @@ internal sealed class Rmap(GuestKernel k)
         p.Stats.SwapEntries++;
     }
 
+    /// <summary>Points the one PTE of an anonymous page at <paramref name="to"/>, keeping its flags (page migration); false if the page is not mapped by a 4 KiB PTE.</summary>
+    public bool MoveAnon(ulong gfn, ulong to)
+    {
+        ref var d = ref k.Pages[gfn];
+        var p = k.Processes[d.Owner];
+        if (p is null || !Maps(p, d.Index, gfn, out ulong table, out int index, out ulong e)) return false;
+        k.Tables.Write(table, index, (e & ~Pte.AddressMask) | (to << 12));
+        k.Tlb.Invalidate(p.Slot, d.Index);
+        return true;
+    }
+
     /// <summary>Clears every PTE that maps this file page; true if any of them was dirty.</summary>
     public bool UnmapFilePage(ulong gfn)
     {

@@ -32,7 +32,7 @@ public sealed class Domain
     /// <summary>The most it may hold (d->max_pages, set by max_mem).</summary>
     public long MaxPages { get; internal set; }
 
-    /// <summary>The balloon target the toolstack last set (memory/target; the store issue moves it into XenStore).</summary>
+    /// <summary>The balloon target the toolstack last set (mirrored in the store's memory/target, in KiB).</summary>
     public long TargetPages { get; internal set; }
 
     /// <summary>Populate-on-demand entries not yet backed by a frame: the outstanding reservation.</summary>

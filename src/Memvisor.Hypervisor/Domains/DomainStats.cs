@@ -10,6 +10,8 @@ public sealed class DomainStats
     public long Refusals;
     /// <summary>Frames taken back through free page reporting.</summary>
     public long PagesReported;
+    /// <summary>Writes the guest made to store keys the toolstack owns, refused.</summary>
+    public long StoreWritesRefused;
     /// <summary>Simulated time spent in the hypervisor on this domain's behalf, from the cost model.</summary>
     public double HypervisorNs;
 }

@@ -1,6 +1,7 @@
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Hypervisor.P2m;
+using Memvisor.Hypervisor.Store;
 using Memvisor.Machine.Content;
 
 namespace Memvisor.Hypervisor.Seam;
@@ -16,7 +17,7 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
     public long CurrentReservation => d.TotPages;
     public long MaximumReservation => d.MaxPages;
     public long PhysicalPages => (long)d.P2m.Capacity;
-    public long TargetPages => d.TargetPages;
+    public IGuestStore Store { get; } = new StoreConnection(hv.Store, d);
 
     public XenErrno PopulatePhysmap(ReadOnlySpan<ulong> gfns, int order, bool onDemand = false) => hv.MemoryOp.PopulatePhysmap(d.DomId, gfns, order, onDemand);
     public XenErrno IncreaseReservation(ReadOnlySpan<ulong> gfns, int order, Span<uint> mfnsOut) => hv.MemoryOp.IncreaseReservation(d.DomId, gfns, order, mfnsOut);

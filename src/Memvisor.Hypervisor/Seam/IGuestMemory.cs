@@ -21,8 +21,8 @@ public interface IGuestMemory
     /// <summary>The size of the guest's physical address space in pages (gfns 0 .. this-1).</summary>
     long PhysicalPages { get; }
 
-    /// <summary>memory/target as the toolstack last set it, in pages.</summary>
-    long TargetPages { get; }
+    /// <summary>The domain's XenStore connection (memory/target, memory/static-max, control/feature-balloon ...).</summary>
+    IGuestStore Store { get; }
 
     XenErrno PopulatePhysmap(ReadOnlySpan<ulong> gfns, int order, bool onDemand = false);
     XenErrno IncreaseReservation(ReadOnlySpan<ulong> gfns, int order, Span<uint> mfnsOut);

@@ -25,6 +25,7 @@ public sealed class Simulation
     private readonly MachineMemory _machine;
     private readonly HypervisorCore _hv;
     private readonly XlToolstack _toolstack;
+    private readonly BalloonMonitor _balloons;
     private readonly List<DomainRecord> _records = [];
     private readonly Timeseries _series;
     private readonly List<(string Name, Func<SampleView, long?> Read)> _columns;
@@ -42,6 +43,7 @@ public sealed class Simulation
         _machine = new MachineMemory(PageSize.FromBytes(scenario.Host.MemoryBytes), scenario.Host.NumaNodes);
         _hv = new HypervisorCore(_machine, _costs, () => _clock.NowNs, scenario.Host.Overcommit);
         _toolstack = new XlToolstack(_hv, _costs, _seed);
+        _balloons = new BalloonMonitor(_hv);
 
         _records.Add(new DomainRecord(ScenarioLoader.Dom0Name, null, 0));
         foreach (var (spec, name) in scenario.Instances())
@@ -137,6 +139,7 @@ public sealed class Simulation
         foreach (var r in _records)
             if (r.State == DomainState.Running) r.Guest!.Step(now, dt);
         _hv.Step(dt);
+        _balloons.Step(now, _records);
         _scrubCredit += _costs.IdleScrubPagesPerSecond * dt / 1e9;
         long budget = (long)_scrubCredit;
         _scrubCredit -= budget;
@@ -160,6 +163,8 @@ public sealed class Simulation
             case ActionKind.MemSet: _toolstack.MemSet(target, a.MemoryBytes ?? 0); break;
             case ActionKind.MemMax: _toolstack.MemMax(target, a.MemoryBytes ?? 0); break;
             case ActionKind.PagingTarget: _toolstack.PagingTarget(target, a.MemoryBytes ?? 0); break;
+            case ActionKind.HotAdd: _toolstack.Hotplug(target, a.MemoryBytes ?? 0); break;
+            case ActionKind.HotRemove: _toolstack.Hotplug(target, -(a.MemoryBytes ?? 0)); break;
         }
     }
 
@@ -240,6 +245,13 @@ public sealed class Simulation
         {
             BalloonPagesReclaimed = guests.Sum(g => g.PagesReleased),
             BalloonPagesReturned = guests.Sum(g => g.PagesReclaimed),
+            BalloonStuck = _balloons.StuckEvents,
+            BalloonUncooperative = _balloons.UncooperativeEvents,
+            SelfBalloonAdjustments = guests.Sum(g => g.SelfBalloonAdjustments),
+            HotplugPagesAdded = guests.Sum(g => g.HotplugPagesAdded),
+            HotplugPagesRemoved = guests.Sum(g => g.HotplugPagesRemoved),
+            HotplugPagesMigrated = guests.Sum(g => g.PagesMigrated),
+            HotplugOfflineFailures = guests.Sum(g => g.HotplugOfflineFailures),
             SharingPagesShared = sh.PagesShared,
             SharingPagesSharing = sh.PagesSharing,
             SharingPagesUnshared = sh.PagesUnshared,

@@ -5,6 +5,9 @@ public sealed record MechanismFigures
 {
     public long BalloonPagesReclaimed { get; init; }
     public long BalloonPagesReturned { get; init; }
+    public long BalloonStuck { get; init; }
+    public long BalloonUncooperative { get; init; }
+    public long SelfBalloonAdjustments { get; init; }
     public long SharingPagesShared { get; init; }
     public long SharingPagesSharing { get; init; }
     public long SharingPagesUnshared { get; init; }
@@ -35,4 +38,6 @@ public sealed record MechanismFigures
     public long FreePageReportingPagesReported { get; init; }
     public long HotplugPagesAdded { get; init; }
     public long HotplugPagesRemoved { get; init; }
+    public long HotplugPagesMigrated { get; init; }
+    public long HotplugOfflineFailures { get; init; }
 }

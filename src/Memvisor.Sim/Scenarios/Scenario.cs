@@ -52,7 +52,7 @@ public sealed record DomainSpec
         Count == 1 ? [Name] : Enumerable.Range(1, Count).Select(i => $"{Name}-{i}");
 }
 
-public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget }
+public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget, HotAdd, HotRemove }
 
 public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, long? MemoryBytes, int Line)
 {
@@ -63,6 +63,8 @@ public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, lon
         ActionKind.MemSet => "mem-set",
         ActionKind.MemMax => "mem-max",
         ActionKind.PagingTarget => "paging-target",
+        ActionKind.HotAdd => "hot-add",
+        ActionKind.HotRemove => "hot-remove",
         _ => kind.ToString(),
     };
 }

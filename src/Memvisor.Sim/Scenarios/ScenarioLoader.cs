@@ -1,3 +1,5 @@
+using Memvisor.Guest.Balloon;
+using Memvisor.Guest.Hotplug;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
 using Memvisor.Guest.Workloads.Trace;
@@ -33,7 +35,10 @@ public static class ScenarioLoader
     private static readonly string[] TmemKeys = ["enabled", "compress", "dedup", "reserve"];
     private static readonly string[] DomainPagingKeys = ["target"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
-    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem"];
+    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug"];
+    private static readonly string[] BalloonKeys = ["enabled", "rate", "floor"];
+    private static readonly string[] SelfBalloonKeys = ["enabled", "interval", "downhysteresis", "uphysteresis", "reserve", "min_usable"];
+    private static readonly string[] HotplugKeys = ["enabled", "block", "rate"];
     private static readonly string[] GuestKeys = ["swap", "kernel_image", "swappiness", "dirty_background_ratio", "dirty_expire", "check_integrity"];
     private static readonly string[] WorkloadKeys =
     [
@@ -43,7 +48,7 @@ public static class ScenarioLoader
     private static readonly string[] PhaseKeys = ["working_set", "duration"];
     private static readonly string[] EventKeys = ["at", "action", "domain", "memory"];
     private static readonly string[] SimKeys = ["tick", "sample"];
-    private static readonly string[] Actions = ["create", "destroy", "mem-set", "mem-max", "paging-target"];
+    private static readonly string[] Actions = ["create", "destroy", "mem-set", "mem-max", "paging-target", "hot-add", "hot-remove"];
 
     public static Scenario LoadFile(string path)
     {
@@ -229,6 +234,9 @@ public static class ScenarioLoader
         bool sharing = !f.TryGetValue("sharing", out var sh) || (b.Boolean(sh, $"{path}.sharing") ?? true);
         if (f.TryGetValue("free_page_reporting", out var fpr)) guest = guest with { FreePageReporting = b.Boolean(fpr, $"{path}.free_page_reporting") ?? false };
         if (f.TryGetValue("tmem", out var tm)) guest = guest with { Tmem = b.Boolean(tm, $"{path}.tmem") ?? false };
+        guest = BindBalloons(b, f, path, guest);
+        if (guest.Hotplug.Enabled && memory is long hm && maxmem is long hx && hx <= hm)
+            b.Error(f["hotplug"], $"{path}.hotplug", $"hot-plug adds memory between memory and maxmem, and maxmem ({Units.FormatSize(hx)}) is not above memory ({Units.FormatSize(hm)}).");
         long? pagingTarget = null;
         if (f.TryGetValue("paging", out var pg))
         {
@@ -242,6 +250,50 @@ public static class ScenarioLoader
             Allocation = allocation, Vcpus = vcpus, Autostart = autostart, Guest = guest, Workload = workload,
             Sharing = sharing, PagingTargetBytes = pagingTarget,
         };
+    }
+
+    // balloon, selfballoon and hotplug: a section that is present turns its mechanism on unless it says enabled: false.
+    private static GuestOptions BindBalloons(YamlBinder b, Dictionary<string, YamlNode> f, string path, GuestOptions guest)
+    {
+        bool Enabled(Dictionary<string, YamlNode> g, string at) => !g.TryGetValue("enabled", out var e) || (b.Boolean(e, $"{at}.enabled") ?? true);
+        long Pages(YamlNode node, string at, long fallback) => PageSize.FromBytes(b.Size(node, at) ?? PageSize.ToBytes(fallback));
+        if (f.TryGetValue("balloon", out var bn))
+        {
+            var g = b.Fields(bn, $"{path}.balloon", BalloonKeys, []);
+            var o = new BalloonOptions { Enabled = Enabled(g, $"{path}.balloon") };
+            if (g.TryGetValue("rate", out var r) && b.SizeRate(r, $"{path}.balloon.rate") is double rate)
+            {
+                if (rate < PageSize.Bytes) b.Error(r, $"{path}.balloon.rate", "the balloon must move at least one page (4KiB) per second.");
+                o = o with { RatePagesPerSecond = rate / PageSize.Bytes };
+            }
+            if (g.TryGetValue("floor", out var fl)) o = o with { FloorPages = Pages(fl, $"{path}.balloon.floor", 0) };
+            guest = guest with { Balloon = o };
+        }
+        if (f.TryGetValue("selfballoon", out var sn))
+        {
+            var g = b.Fields(sn, $"{path}.selfballoon", SelfBalloonKeys, []);
+            var o = new SelfBalloonOptions { Enabled = Enabled(g, $"{path}.selfballoon") };
+            if (g.TryGetValue("interval", out var i)) o = o with { IntervalNs = PositiveDuration(b, i, $"{path}.selfballoon.interval") ?? o.IntervalNs };
+            if (g.TryGetValue("downhysteresis", out var dh)) o = o with { DownHysteresis = (int)(b.Integer(dh, $"{path}.selfballoon.downhysteresis", 1, 1000) ?? 8) };
+            if (g.TryGetValue("uphysteresis", out var uh)) o = o with { UpHysteresis = (int)(b.Integer(uh, $"{path}.selfballoon.uphysteresis", 1, 1000) ?? 1) };
+            if (g.TryGetValue("reserve", out var rs)) o = o with { ReservePages = Pages(rs, $"{path}.selfballoon.reserve", 0) };
+            if (g.TryGetValue("min_usable", out var mu)) o = o with { MinUsablePages = Pages(mu, $"{path}.selfballoon.min_usable", 0) };
+            guest = guest with { SelfBalloon = o };
+        }
+        if (f.TryGetValue("hotplug", out var hn))
+        {
+            var g = b.Fields(hn, $"{path}.hotplug", HotplugKeys, []);
+            var o = new HotplugOptions { Enabled = Enabled(g, $"{path}.hotplug") };
+            if (g.TryGetValue("block", out var bl))
+            {
+                long block = Pages(bl, $"{path}.hotplug.block", o.BlockPages);
+                if (block < 512 || (block & (block - 1)) != 0) b.Error(bl, $"{path}.hotplug.block", "a memory block is a power of two of at least 2MiB.");
+                else o = o with { BlockPages = block };
+            }
+            if (g.TryGetValue("rate", out var hr)) o = o with { BlocksPerSecond = b.Rate(hr, $"{path}.hotplug.rate") ?? o.BlocksPerSecond };
+            guest = guest with { Hotplug = o };
+        }
+        return guest;
     }
 
     private static GuestOptions BindGuest(YamlBinder b, YamlNode node, string path)
@@ -340,7 +392,7 @@ public static class ScenarioLoader
         string? action = f.TryGetValue("action", out var ac) ? b.OneOf(ac, $"{path}.action", Actions) : null;
         string? domain = f.TryGetValue("domain", out var d) ? b.String(d, $"{path}.domain") : null;
         long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, $"{path}.memory") : null;
-        if (action is "mem-set" or "mem-max" or "paging-target" && !f.ContainsKey("memory"))
+        if (action is "mem-set" or "mem-max" or "paging-target" or "hot-add" or "hot-remove" && !f.ContainsKey("memory"))
             b.Error(node, $"{path}.memory", $"{action} needs 'memory'.");
         if (action is "create" or "destroy" && f.ContainsKey("memory"))
             b.Error(m, $"{path}.memory", $"{action} takes no 'memory'.");
@@ -348,7 +400,8 @@ public static class ScenarioLoader
         var kind = action switch
         {
             "create" => ActionKind.Create, "destroy" => ActionKind.Destroy, "mem-set" => ActionKind.MemSet,
-            "paging-target" => ActionKind.PagingTarget, _ => ActionKind.MemMax,
+            "paging-target" => ActionKind.PagingTarget, "hot-add" => ActionKind.HotAdd, "hot-remove" => ActionKind.HotRemove,
+            _ => ActionKind.MemMax,
         };
         return new ActionSpec(at.Value, kind, domain, memory, (int)node.Start.Line);
     }
@@ -389,6 +442,10 @@ public static class ScenarioLoader
             else if (!instances.ContainsKey(e.Domain) && e.Domain != Dom0Name && e.Domain != "dom0")
             {
                 b.Error(node, "domain", $"{what} names '{e.Domain}', which is not a domain of this scenario (instances of a domain with count N are NAME-1 .. NAME-N).");
+            }
+            else if (e.Action is ActionKind.HotAdd or ActionKind.HotRemove && instances.TryGetValue(e.Domain, out var hs) && !hs.Guest.Hotplug.Enabled)
+            {
+                b.Error(node, "domain", $"{what} names '{e.Domain}', which has no hot-pluggable memory; give its domain 'hotplug: {{enabled: true}}' and a maxmem above memory.");
             }
             else if (e.MemoryBytes is long mem && instances.TryGetValue(e.Domain, out var spec) && e.Action == ActionKind.MemSet && mem > spec.MaxMemBytes)
             {

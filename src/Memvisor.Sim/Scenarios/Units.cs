@@ -56,6 +56,17 @@ public static class Units
         return true;
     }
 
+    /// <summary>A size per unit of time such as "256MiB/s" or "1GiB/min", in bytes per second.</summary>
+    public static bool TryParseSizeRate(string text, out double bytesPerSecond)
+    {
+        bytesPerSecond = 0;
+        int slash = text.IndexOf('/');
+        if (slash < 0 || !TryParseSize(text[..slash], out long bytes)) return false;
+        if (!TryParseDuration("1" + text[(slash + 1)..].Trim(), out long ns) || ns == 0) return false;
+        bytesPerSecond = bytes * 1e9 / ns;
+        return true;
+    }
+
     public static string FormatSize(long bytes) =>
         bytes % (1L << 30) == 0 ? $"{bytes >> 30}GiB" : bytes % (1L << 20) == 0 ? $"{bytes >> 20}MiB" : $"{bytes >> 10}KiB";
 

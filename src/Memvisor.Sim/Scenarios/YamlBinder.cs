@@ -54,6 +54,9 @@ internal sealed class YamlBinder(string file)
     public double? Rate(YamlNode node, string field) =>
         Parse<double>(node, field, Units.TryParseRate, "a rate; write accesses per unit of time, such as 20000/s");
 
+    public double? SizeRate(YamlNode node, string field) =>
+        Parse<double>(node, field, Units.TryParseSizeRate, "a size per unit of time, such as 256MiB/s");
+
     private delegate bool TryParse<T>(string text, out T value);
 
     private T? Parse<T>(YamlNode node, string field, TryParse<T> parse, string expected) where T : struct

@@ -1,5 +1,6 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Hypervisor.Errors;
+using Memvisor.Hypervisor.Seam;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
 using Memvisor.Sim.Engine;
@@ -53,9 +54,36 @@ public sealed class XlToolstack(HypervisorCore hv, CostModel costs, ulong seed)
     public bool MemSet(DomainRecord r, long bytes) =>
         r.Domain is { } d ? hv.SetTarget(d.DomId, PageSize.FromBytes(bytes)) == XenErrno.Ok : NotRunning(r, "mem-set");
 
-    /// <summary>xl mem-max: sets max_pages through the max_mem domctl.</summary>
-    public bool MemMax(DomainRecord r, long bytes) =>
-        r.Domain is { } d ? hv.MemoryOp.MaxMem(d.DomId, PageSize.FromBytes(bytes)) == XenErrno.Ok : NotRunning(r, "mem-max");
+    /// <summary>xl mem-max: sets max_pages through the max_mem domctl, and memory/static-max with it as libxl does.</summary>
+    public bool MemMax(DomainRecord r, long bytes)
+    {
+        if (r.Domain is not { } d) return NotRunning(r, "mem-max");
+        if (hv.MemoryOp.MaxMem(d.DomId, PageSize.FromBytes(bytes)) != XenErrno.Ok) return false;
+        hv.Store.Write(HypervisorCore.StorePath(d, StoreKeys.StaticMax), PageSize.ToKiB(d.MaxPages));
+        return true;
+    }
+
+    /// <summary>
+    /// Hot-adds (or with a negative size hot-removes) memory: raises the size the guest is asked to have plugged
+    /// (memory/hotplug/requested, within maxmem less the boot size) and moves memory/target with it, so that the
+    /// balloon keeps what was plugged.
+    /// </summary>
+    public bool Hotplug(DomainRecord r, long bytes)
+    {
+        string call = bytes >= 0 ? "hot-add" : "hot-remove";
+        if (r.Domain is not { } d) return NotRunning(r, call);
+        long room = d.MaxPages - d.Config.MemoryPages;
+        string key = HypervisorCore.StorePath(d, StoreKeys.HotplugRequested);
+        long requested = hv.Store.ReadLong(key, 0) / PageSize.KiB;
+        long wanted = Math.Clamp(requested + PageSize.FromBytes(Math.Abs(bytes)) * Math.Sign(bytes), 0, room);
+        if (wanted == requested)
+        {
+            hv.Refusals.Record(d.DomId, d.Name, call, XenErrno.EINVAL, RefusalCause.AboveMaxMem, requested + PageSize.FromBytes(bytes), room);
+            return false;
+        }
+        hv.Store.Write(key, PageSize.ToKiB(wanted));
+        return hv.SetTarget(d.DomId, Math.Clamp(d.TargetPages + wanted - requested, d.Config.MinPages, d.MaxPages)) == XenErrno.Ok;
+    }
 
     /// <summary>Sets the hypervisor's paging target for the domain (xenpaging's target): it pages the domain out to this size behind the guest's back.</summary>
     public bool PagingTarget(DomainRecord r, long bytes) =>

@@ -1,0 +1,38 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Seam;
+
+namespace Memvisor.Hypervisor.Store;
+
+/// <summary>One domain's connection to the store: relative keys under /local/domain/N, toolstack keys read-only.</summary>
+internal sealed class StoreConnection(XenStore store, Domain d) : IGuestStore
+{
+    private readonly string _root = XenStore.DomainPath(d.DomId) + "/";
+
+    public string? Read(string key) => store.Read(_root + key);
+
+    public long ReadLong(string key, long fallback) => store.ReadLong(_root + key, fallback);
+
+    public bool Write(string key, long value)
+    {
+        if (StoreKeys.ToolstackOwned(key))
+        {
+            d.Stats.StoreWritesRefused++;
+            return false;
+        }
+        store.Write(_root + key, value);
+        return true;
+    }
+
+    public void Watch(string key) => store.Watch(d.DomId, _root + key);
+
+    public bool TryTakeEvent(out string key)
+    {
+        if (store.TryTakeEvent(d.DomId, out var path))
+        {
+            key = path.StartsWith(_root, StringComparison.Ordinal) ? path[_root.Length..] : path;
+            return true;
+        }
+        key = "";
+        return false;
+    }
+}
