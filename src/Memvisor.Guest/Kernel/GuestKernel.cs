@@ -451,7 +451,7 @@ public sealed class GuestKernel
         for (int attempt = 0; attempt < 64; attempt++)
         {
             long floor = user ? Allocator.MinPages : 0;
-            if (Allocator.FreePages > floor && Allocator.TryTake(out gfn))
+            if (Allocator.FreePages > floor && (user ? Allocator.TryTake(out gfn) : Allocator.TryTakeLowest(out gfn)))
             {
                 if (Allocator.FreePages < Allocator.LowPages) _kswapdWoken = true;
                 return true;

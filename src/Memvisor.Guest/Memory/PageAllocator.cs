@@ -56,6 +56,23 @@ public sealed class PageAllocator
         return true;
     }
 
+    /// <summary>
+    /// Takes the lowest free page, for the kernel's own unmovable allocations (page tables): memory is filled from
+    /// the bottom as Linux fills ZONE_NORMAL before ZONE_MOVABLE, so hot-plugged blocks at the top stay movable.
+    /// </summary>
+    public bool TryTakeLowest(out ulong gfn)
+    {
+        long bit = _free.FindSet(0);
+        if (bit < 0)
+        {
+            gfn = 0;
+            return false;
+        }
+        _free.Clear(bit);
+        gfn = (ulong)bit;
+        return true;
+    }
+
     /// <summary>Takes this very page if it is free (to isolate a memory block before offlining it).</summary>
     public bool TryTakeSpecific(ulong gfn)
     {

@@ -1,6 +1,8 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
+using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.Domains;
+using Memvisor.Machine;
 using Memvisor.Machine.Time;
 using Memvisor.Tests.Support;
 using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
@@ -12,11 +14,13 @@ internal static class GuestHost
 {
     public const long Tick = 100_000_000;
 
-    public static (HypervisorCore Hv, GuestKernel Kernel) Boot(long memoryPages, long swapPages, IWorkload? workload = null, bool check = true, long hostFrames = 16384, long maxPages = 0)
+    public static (HypervisorCore Hv, GuestKernel Kernel) Boot(long memoryPages, long swapPages, IWorkload? workload = null, bool check = true, long hostFrames = 16384, long maxPages = 0,
+        Func<GuestOptions, GuestOptions>? configure = null, OvercommitOptions? overcommit = null)
     {
-        var hv = TestHost.Create(hostFrames);
+        var hv = new HypervisorCore(new MachineMemory(hostFrames, 2), new CostModel(), () => 0, overcommit);
         var d = TestHost.Domain(hv, "g", memoryPages, Math.Max(maxPages, memoryPages));
         var options = new GuestOptions { SwapPages = swapPages, KernelTextPages = 512, CheckIntegrity = check };
+        if (configure is not null) options = configure(options);
         var k = new GuestKernel("g", hv.PortFor(d), workload ?? new IdleWorkload(), options, new CostModel(), 7, onDemand: false);
         k.Boot();
         return (hv, k);

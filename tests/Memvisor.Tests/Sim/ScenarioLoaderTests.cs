@@ -178,4 +178,37 @@ public class ScenarioLoaderTests
         var action = Refused(Good.Replace("action: mem-set, domain: a, memory: 200MiB", "action: paging-target, domain: a"));
         Assert.Equal("events[0].memory", action.Field);
     }
+
+    [Fact]
+    public void Balloon_selfballoon_and_hotplug_keys_load_and_bad_values_are_refused_by_field()
+    {
+        var s = ScenarioLoader.Parse(Good.Replace("    maxmem: 256MiB", """
+                maxmem: 256MiB
+                balloon: { rate: 64MiB/s, floor: 48MiB }
+                selfballoon: { interval: 2s, downhysteresis: 4, uphysteresis: 2, reserve: 16MiB, min_usable: 32MiB }
+                hotplug: { block: 32MiB, rate: 4/s }
+            """) + "\n  - { at: 6s, action: hot-add, domain: a, memory: 64MiB }\n  - { at: 7s, action: hot-remove, domain: a, memory: 32MiB }", "t.yaml");
+        var g = s.Domains[0].Guest;
+        Assert.True(g.Balloon.Enabled);
+        Assert.Equal(16384, g.Balloon.RatePagesPerSecond);
+        Assert.Equal(12288, g.Balloon.FloorPages);
+        Assert.True(g.SelfBalloon.Enabled);
+        Assert.Equal(2_000_000_000, g.SelfBalloon.IntervalNs);
+        Assert.Equal((4, 2, 4096L, 8192L), (g.SelfBalloon.DownHysteresis, g.SelfBalloon.UpHysteresis, g.SelfBalloon.ReservePages, g.SelfBalloon.MinUsablePages));
+        Assert.True(g.Hotplug.Enabled);
+        Assert.Equal(8192, g.Hotplug.BlockPages);
+        Assert.Equal(4, g.Hotplug.BlocksPerSecond);
+        Assert.Equal([ActionKind.MemSet, ActionKind.HotAdd, ActionKind.HotRemove], s.Events.Select(e => e.Action));
+
+        var rate = Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    balloon: { rate: fast }"));
+        Assert.Equal("domains[0].balloon.rate", rate.Field);
+        var block = Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    hotplug: { block: 3MiB }"));
+        Assert.Equal("domains[0].hotplug.block", block.Field);
+        var room = Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 128MiB\n    hotplug: { enabled: true }").Replace("memory: 200MiB", "memory: 100MiB"));
+        Assert.Equal("domains[0].hotplug", room.Field);
+        Assert.Contains("maxmem", room.Message);
+        var noHotplug = Refused(Good + "\n  - { at: 6s, action: hot-add, domain: a, memory: 64MiB }");
+        Assert.Equal("domain", noHotplug.Field);
+        Assert.Contains("hot-pluggable", noHotplug.Message);
+    }
 }

@@ -150,4 +150,52 @@ public class SimulationTests
         Assert.All(r.Domains, d => Assert.Equal(0, d.Guest?.Stats.OomKills ?? 0));
         Assert.Null(m.PagingStopped);
     }
+
+    [Fact]
+    public void The_toolstack_sees_a_balloon_stuck_self_ballooning_shrinks_an_idle_guest_and_hot_plug_follows_its_actions()
+    {
+        const string yaml = """
+            name: balloons
+            seed: 4
+            duration: 40s
+            host: { memory: 1GiB, dom0: { memory: 64MiB } }
+            domains:
+              - name: pinned
+                memory: 128MiB
+                workload: { kind: steady, working_set: 104MiB, rate: 5000/s, write_fraction: 0.5 }
+              - name: lean
+                memory: 256MiB
+                selfballoon: { interval: 1s }
+                workload: { kind: steady, working_set: 16MiB, rate: 2000/s }
+              - name: growing
+                memory: 128MiB
+                maxmem: 512MiB
+                hotplug: { block: 64MiB }
+                guest: { swap: 64MiB, check_integrity: true }
+                workload: { kind: steady, working_set: 200MiB, rate: 20000/s, write_fraction: 0.5 }
+            events:
+              - { at: 2s, action: mem-set, domain: pinned, memory: 32MiB }
+              - { at: 3s, action: hot-add, domain: growing, memory: 192MiB }
+              - { at: 20s, action: hot-remove, domain: growing, memory: 128MiB }
+            """;
+        var sim = new Simulation(ScenarioLoader.Parse(yaml, "s.yaml"));
+        var r = sim.Run();
+        var m = r.Mechanisms;
+        DomainRecord Dom(string name) => r.Domains.Single(d => d.Name == name);
+
+        Assert.True(m.BalloonStuck >= 1 && m.BalloonUncooperative >= 1, $"stuck {m.BalloonStuck}, uncooperative {m.BalloonUncooperative}");
+        Assert.Contains(r.HostEvents, e => e.Domain == "pinned" && e.Message.Contains("uncooperative"));
+        Assert.Equal("1", sim.Hypervisor.Store.Read(Memvisor.Hypervisor.Hypervisor.StorePath(Dom("pinned").Domain!, Memvisor.Hypervisor.Seam.StoreKeys.Uncooperative)));
+        Assert.Equal(0, Dom("pinned").Guest!.Stats.OomKills);
+
+        Assert.True(m.SelfBalloonAdjustments > 0);
+        Assert.True(Dom("lean").Domain!.TotPages < 128 * 256, $"self-ballooning left lean at {Dom("lean").Domain!.TotPages} pages");
+
+        Assert.Equal(3 * 64 * 256, m.HotplugPagesAdded);
+        Assert.Equal(2 * 64 * 256, m.HotplugPagesRemoved);
+        Assert.Equal(1, Dom("growing").Guest!.Hotplug!.PluggedBlocks);
+        Assert.Equal((128 + 64) * 256, Dom("growing").Domain!.TotPages);
+        Assert.Equal(0, r.IntegrityErrors);
+        Assert.True(r.AccountingHeld);
+    }
 }
