@@ -28,6 +28,22 @@ public static class HtmlReport
         Chart(html, r, [0, 1, 2], i => cols[i].Replace("host_", "").Replace("_pages", ""));
         html.Append("<h2>Domain memory: tot_pages (MiB)</h2>");
         Chart(html, r, ColumnsEndingWith(cols, "_tot_pages"), i => cols[i].Replace("_tot_pages", ""));
+        int[] mechanisms = [.. new[] { "host_shared_pages", "sharing_saved_pages", "host_compression_pages", "paging_swapped_pages", "host_tmem_pages", "tmem_held_pages" }
+            .Select(c => IndexOf(cols, c)).Where(i => i >= 0 && r.Timeseries.Rows.Any(row => row.Values[i] is > 0))];
+        if (mechanisms.Length > 0)
+        {
+            html.Append("<h2>Overcommit mechanisms (MiB)</h2>");
+            Chart(html, r, mechanisms, i => cols[i].Replace("_pages", ""));
+        }
+        html.Append("<h2>Domain balloon targets: memory/target (MiB)</h2>");
+        Chart(html, r, ColumnsEndingWith(cols, "_target_pages"), i => cols[i].Replace("_target_pages", ""));
+        int[] paged = [.. ColumnsEndingWith(cols, "_paged_out_gfns").Where(i => r.Timeseries.Rows.Any(row => row.Values[i] is > 0))];
+        if (paged.Length > 0)
+        {
+            html.Append("<h2>Guest memory the hypervisor paged out or compressed (MiB)</h2>");
+            Chart(html, r, paged, i => cols[i].Replace("_paged_out_gfns", ""));
+        }
+        MechanismTable(html, r);
         var wss = ColumnsEndingWith(cols, "_wss_pages");
         if (wss.Length > 0)
         {
@@ -55,6 +71,29 @@ public static class HtmlReport
         html.Append("</table></body></html>\n");
         var bytes = Encoding.UTF8.GetBytes(html.ToString());
         output.Write(bytes);
+    }
+
+    // What each mechanism did over the run, in the units of summary.json's mechanisms.
+    private static void MechanismTable(StringBuilder html, RunResult r)
+    {
+        var m = r.Mechanisms;
+        (string, string, string)[] rows =
+        [
+            ("balloon", "pages given back / taken back", $"{m.BalloonPagesReclaimed} / {m.BalloonPagesReturned}"),
+            ("balloon", "stuck / uncooperative / self-balloon moves", $"{m.BalloonStuck} / {m.BalloonUncooperative} / {m.SelfBalloonAdjustments}"),
+            ("sharing", "pages shared / sharing / saved", $"{m.SharingPagesShared} / {m.SharingPagesSharing} / {m.SharingSavedPages}"),
+            ("sharing", "zero pages / copy-on-write breaks", $"{m.SharingZeroPages} / {m.SharingCowBreaks}"),
+            ("paging", "paged out / paged in", $"{m.PagingPagedOut} / {m.PagingPagedIn}"),
+            ("compression", "pages compressed / ratio", string.Create(CultureInfo.InvariantCulture, $"{m.CompressionPagesCompressed} / {m.CompressionRatio:0.00}")),
+            ("tmem", "puts / gets", $"{m.TmemPuts} / {m.TmemGets}"),
+            ("free page reporting", "pages reported", $"{m.FreePageReportingPagesReported}"),
+            ("hot-plug", "pages added / removed", $"{m.HotplugPagesAdded} / {m.HotplugPagesRemoved}"),
+            ("integrity", "verified reads / errors", $"{r.VerifiedReads} / {r.IntegrityErrors}"),
+        ];
+        html.Append("<h2>Mechanisms over the run</h2><table><tr><th>Mechanism</th><th>Figure</th><th>Value</th></tr>");
+        foreach (var (mechanism, figure, value) in rows)
+            html.Append("<tr><td>").Append(Encode(mechanism)).Append("</td><td>").Append(Encode(figure)).Append("</td><td>").Append(Encode(value)).Append("</td></tr>");
+        html.Append("</table>");
     }
 
     private static int[] ColumnsEndingWith(IReadOnlyList<string> columns, string suffix) =>

@@ -123,6 +123,8 @@ public sealed class Simulation
             MinPages = PageSize.FromBytes(_scenario.Host.Dom0MinBytes),
             IsDom0 = true,
             PreferredNode = 0,
+            // Xen's mem_sharing works on guest domains only; dom0's pages are never shared.
+            Sharing = false,
         };
         if (_hv.CreateDomain(config, out var d) != XenErrno.Ok || d is null)
             throw new InvalidOperationException($"dom0 ({PageSize.ToMiB(config.MemoryPages)}MiB) could not be built; the scenario check should have refused this host.");
