@@ -1,8 +1,11 @@
 using BenchmarkDotNet.Running;
 using Memvisor.Bench;
 
-// `bytes-per-frame [GiB]` measures the per-frame cost on a populated host; anything else goes to BenchmarkDotNet.
+// `bytes-per-frame [GiB]` measures the per-frame cost on a populated host; `ratios` prints the codecs' compression
+// ratios per content class; anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "bytes-per-frame")
     return BytesPerFrame.Run(args.Length > 1 ? long.Parse(args[1]) : 64);
+if (args.Length > 0 && args[0] == "ratios")
+    return CompressionRatios.Run();
 BenchmarkSwitcher.FromAssembly(typeof(HeapBenchmarks).Assembly).Run(args);
 return 0;

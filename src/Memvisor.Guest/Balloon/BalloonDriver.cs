@@ -118,7 +118,7 @@ public sealed class BalloonDriver(GuestKernel k, bool onDemand)
         while (pages > 0)
         {
             int n = 0;
-            while (n < Batch && n < pages && TryTakePage(out ulong gfn)) _batch[n++] = gfn;
+            while (n < Batch && n < pages && k.TryAllocateNoRetry(out ulong gfn)) _batch[n++] = gfn;
             if (n == 0) return false;
             var batch = _batch.AsSpan(0, n);
             if (k.Memory.DecreaseReservation(batch, 0) != XenErrno.Ok)
@@ -132,15 +132,6 @@ public sealed class BalloonDriver(GuestKernel k, bool onDemand)
             if (n < Batch && pages > 0) return false;
         }
         return true;
-    }
-
-    // GFP_HIGHUSER | __GFP_NORETRY: one round of reclaim, no OOM killer, never below the min watermark.
-    private bool TryTakePage(out ulong gfn)
-    {
-        if (k.Allocator.FreePages <= k.Allocator.MinPages) k.Reclaimer.Reclaim(32, direct: false);
-        if (k.Allocator.FreePages > k.Allocator.MinPages && k.Allocator.TryTake(out gfn)) return true;
-        gfn = 0;
-        return false;
     }
 
     // Asks for ballooned gfns back, lowest first; false if the hypervisor refused or none is left to ask for.

@@ -202,8 +202,7 @@ public sealed class HotplugDriver
         ulong to;
         while (true)
         {
-            if (_k.Allocator.FreePages <= _k.Allocator.MinPages) _k.Reclaimer.Reclaim(32, direct: false);
-            if (_k.Allocator.FreePages <= _k.Allocator.MinPages || !_k.Allocator.TryTake(out to)) return false;
+            if (!_k.TryAllocateNoRetry(out to)) return false;
             if (to < first || to >= first + (ulong)pages) break;
             // Reclaim freed a page of the block itself: keep it isolated and look again.
             Isolate(first, to);

@@ -465,6 +465,18 @@ public sealed class GuestKernel
         return false;
     }
 
+    /// <summary>
+    /// A page for a driver that must never wake the OOM killer (the balloon, hot-unplug's migration), as
+    /// GFP_HIGHUSER | __GFP_NORETRY: one round of reclaim if memory is short, and never below the min watermark.
+    /// </summary>
+    internal bool TryAllocateNoRetry(out ulong gfn)
+    {
+        if (Allocator.FreePages <= Allocator.MinPages) Reclaimer.Reclaim(32, direct: false);
+        if (Allocator.FreePages > Allocator.MinPages && Allocator.TryTake(out gfn)) return true;
+        gfn = 0;
+        return false;
+    }
+
     /// <summary>A zeroed page for a page table, owned by <paramref name="p"/> (or the kernel).</summary>
     internal (bool Ok, ulong Gfn) NewTable(Process? p)
     {

@@ -75,10 +75,11 @@ public sealed class XlToolstack(HypervisorCore hv, CostModel costs, ulong seed)
         long room = d.MaxPages - d.Config.MemoryPages;
         string key = HypervisorCore.StorePath(d, StoreKeys.HotplugRequested);
         long requested = hv.Store.ReadLong(key, 0) / PageSize.KiB;
-        long wanted = Math.Clamp(requested + PageSize.FromBytes(Math.Abs(bytes)) * Math.Sign(bytes), 0, room);
+        long delta = bytes >= 0 ? PageSize.FromBytes(bytes) : -PageSize.FromBytes(-bytes);
+        long wanted = Math.Clamp(requested + delta, 0, room);
         if (wanted == requested)
         {
-            hv.Refusals.Record(d.DomId, d.Name, call, XenErrno.EINVAL, RefusalCause.AboveMaxMem, requested + PageSize.FromBytes(bytes), room);
+            hv.Refusals.Record(d.DomId, d.Name, call, XenErrno.EINVAL, RefusalCause.AboveMaxMem, requested + delta, room);
             return false;
         }
         hv.Store.Write(key, PageSize.ToKiB(wanted));
