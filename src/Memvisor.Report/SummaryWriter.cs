@@ -2,6 +2,7 @@ using System.Text.Json;
 using Memvisor.Guest.Kernel;
 using Memvisor.Machine.Frames;
 using Memvisor.Sim.Engine;
+using Memvisor.Sim.Policies;
 using Memvisor.Sim.Metrics;
 
 namespace Memvisor.Report;
@@ -95,6 +96,19 @@ public static class SummaryWriter
             w.WriteEndObject();
         }
         w.WriteEndArray();
+    }
+
+    private static void WritePolicy(Utf8JsonWriter w, PolicyLog p)
+    {
+        w.WriteStartObject("policy");
+        w.WriteString("name", p.Name);
+        w.WriteNumber("interval_s", p.IntervalNs / 1e9);
+        w.WriteNumber("decisions", p.Decisions);
+        w.WriteStartObject("actions");
+        foreach (var (kind, count) in p.Actions) w.WriteNumber(kind, count);
+        w.WriteEndObject();
+        w.WriteNumber("refused", p.Refused);
+        w.WriteEndObject();
     }
 
     private static void WriteMechanisms(Utf8JsonWriter w, MechanismFigures m)
@@ -221,6 +235,7 @@ public static class SummaryWriter
         w.WriteEndArray();
 
         WriteMechanisms(w, r.Mechanisms);
+        if (r.Policy is { } policy) WritePolicy(w, policy);
         w.WriteStartObject("integrity");
         w.WriteNumber("verified_reads", r.VerifiedReads);
         w.WriteNumber("errors", r.IntegrityErrors);

@@ -9,6 +9,8 @@ public enum EventKind : byte
     Sample,
     /// <summary>A toolstack action from the scenario's timeline (Index names it).</summary>
     Action,
+    /// <summary>The policy daemon decides.</summary>
+    Policy,
 }
 
 public readonly record struct SimEvent(EventKind Kind, int Index);

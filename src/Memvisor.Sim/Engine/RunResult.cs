@@ -2,6 +2,7 @@ using Memvisor.Hypervisor.Accounting;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Hypervisor.Events;
 using Memvisor.Sim.Metrics;
+using Memvisor.Sim.Policies;
 using Memvisor.Sim.Scenarios;
 
 namespace Memvisor.Sim.Engine;
@@ -36,6 +37,8 @@ public sealed record RunResult
     public required long IntegrityErrors { get; init; }
     /// <summary>Peak bytes of per-frame bookkeeping: frame table, heap links, m2p and every p2m.</summary>
     public required MetadataBytes PeakMetadata { get; init; }
+    /// <summary>The policy daemon's decisions and actions; null when the scenario runs none.</summary>
+    public PolicyLog? Policy { get; init; }
 }
 
 /// <summary>The bytes of per-frame bookkeeping, by structure (DESIGN.md "Memory per frame").</summary>

@@ -6,7 +6,9 @@ using Memvisor.Hypervisor.Errors;
 using Memvisor.Machine;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
+using Memvisor.Policy;
 using Memvisor.Sim.Metrics;
+using Memvisor.Sim.Policies;
 using Memvisor.Sim.Scenarios;
 using Memvisor.Sim.Toolstack;
 using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
@@ -26,6 +28,8 @@ public sealed class Simulation
     private readonly HypervisorCore _hv;
     private readonly XlToolstack _toolstack;
     private readonly BalloonMonitor _balloons;
+    private readonly IPolicy? _policy;
+    private readonly PolicyLog _policyLog = new();
     private readonly List<DomainRecord> _records = [];
     private readonly Timeseries _series;
     private readonly List<(string Name, Func<SampleView, long?> Read)> _columns;
@@ -44,6 +48,7 @@ public sealed class Simulation
         _hv = new HypervisorCore(_machine, _costs, () => _clock.NowNs, scenario.Host.Overcommit);
         _toolstack = new XlToolstack(_hv, _costs, _seed);
         _balloons = new BalloonMonitor(_hv);
+        _policy = scenario.Policy is { } ps ? PolicyFactory.Create(ps) : null;
 
         _records.Add(new DomainRecord(ScenarioLoader.Dom0Name, null, 0));
         foreach (var (spec, name) in scenario.Instances())
@@ -80,6 +85,7 @@ public sealed class Simulation
             _clock.Schedule(_scenario.Events[i].AtNs, new SimEvent(EventKind.Action, i));
         _clock.Schedule(0, new SimEvent(EventKind.Sample, 0));
         _clock.Schedule(_scenario.TickNs, new SimEvent(EventKind.Tick, 0));
+        if (_policy is not null) _clock.Schedule(_policy.IntervalNs, new SimEvent(EventKind.Policy, 0));
 
         long end = _scenario.DurationNs;
         double lastReported = -1;
@@ -97,6 +103,10 @@ public sealed class Simulation
                     break;
                 case EventKind.Action:
                     Apply(_scenario.Events[e.Index]);
+                    break;
+                case EventKind.Policy:
+                    Decide();
+                    if (_clock.NowNs + _policy!.IntervalNs <= end) _clock.Schedule(_clock.NowNs + _policy.IntervalNs, e);
                     break;
             }
             Observe();
@@ -167,6 +177,27 @@ public sealed class Simulation
             case ActionKind.PagingTarget: _toolstack.PagingTarget(target, a.MemoryBytes ?? 0); break;
             case ActionKind.HotAdd: _toolstack.Hotplug(target, a.MemoryBytes ?? 0); break;
             case ActionKind.HotRemove: _toolstack.Hotplug(target, -(a.MemoryBytes ?? 0)); break;
+        }
+    }
+
+    // One decision of the policy daemon, its actions carried out by the toolstack as squeezed or MOM would.
+    private void Decide()
+    {
+        var actions = _policy!.Decide(SnapshotBuilder.Build(_hv, _records, _clock.NowNs));
+        _policyLog.Decisions++;
+        foreach (var a in actions)
+        {
+            var r = _records.Find(x => x.Name == a.Domain);
+            bool ok = a.Kind switch
+            {
+                PolicyActionKind.MemSet when r is not null => _toolstack.MemSet(r, PageSize.ToBytes((long)a.Value)),
+                PolicyActionKind.MarkUncooperative when r is not null => _toolstack.MarkUncooperative(r),
+                PolicyActionKind.HotAdd when r is not null => _toolstack.Hotplug(r, PageSize.ToBytes((long)a.Value)),
+                PolicyActionKind.PagingTarget when r is not null => _toolstack.PagingTarget(r, a.Value < 0 ? -1 : PageSize.ToBytes((long)a.Value)),
+                PolicyActionKind.SharingScanRate => _toolstack.SharingScanRate(a.Value),
+                _ => false,
+            };
+            _policyLog.Record(a.Kind, ok);
         }
     }
 
@@ -312,6 +343,7 @@ public sealed class Simulation
             EventsProcessed = _clock.Processed,
             ConfiguredGuestPages = _records.Where(r => r.Spec is not null && r.State != DomainState.NotCreated).Sum(r => r.MaxPages),
             Mechanisms = MechanismFigures(),
+            Policy = _policy is null ? null : _policyLog with { Name = _policy.Name, IntervalNs = _policy.IntervalNs },
             HostEvents = _hv.Events.Kept,
             HostEventsTotal = _hv.Events.Count,
             VerifiedReads = _records.Sum(r => r.Guest?.Integrity?.Checks ?? 0),

@@ -18,6 +18,8 @@ public sealed record Scenario
     public long TickNs { get; init; } = 100_000_000;
     public long SampleNs { get; init; } = 1_000_000_000;
     public IReadOnlyDictionary<string, double> Costs { get; init; } = new Dictionary<string, double>();
+    /// <summary>The policy daemon; null runs none (as static does, without its decisions in the summary).</summary>
+    public PolicySpec? Policy { get; init; }
 
     /// <summary>Every domain instance the scenario can create, in scenario order (count expanded: web-1 .. web-N).</summary>
     public IEnumerable<(DomainSpec Spec, string Name)> Instances() =>
@@ -44,6 +46,9 @@ public sealed record DomainSpec
     public bool Sharing { get; init; } = true;
     /// <summary>The hypervisor pages this domain out down to this many bytes; null for no paging until a paging-target action.</summary>
     public long? PagingTargetBytes { get; init; }
+    /// <summary>squeezed's range for the domain; null takes the domain's memory.</summary>
+    public long? DynamicMinBytes { get; init; }
+    public long? DynamicMaxBytes { get; init; }
     /// <summary>The guest kernel's settings (swap, kernel image, reclaim and write-back tunables).</summary>
     public GuestOptions Guest { get; init; } = new();
     public required WorkloadSpec Workload { get; init; }

@@ -27,7 +27,8 @@ public static class ScenarioLoader
     public const string Dom0Name = "Domain-0";
     private const long MaxHostBytes = 4L << 40;
 
-    private static readonly string[] TopKeys = ["name", "seed", "duration", "host", "domains", "events", "sim", "costs"];
+    private static readonly string[] TopKeys = ["name", "seed", "duration", "host", "domains", "events", "sim", "costs", "policy"];
+    private static readonly string[] PolicyKeys = ["name", "interval", "reserve", "stuck_after", "uncooperative_after"];
     private static readonly string[] HostKeys = ["memory", "numa_nodes", "dom0", "sharing", "paging", "compression", "tmem"];
     private static readonly string[] SharingKeys = ["enabled", "scan_rate", "max_page_sharing"];
     private static readonly string[] PagingKeys = ["swap_file", "swap_size", "policy", "mru_size", "rate"];
@@ -35,7 +36,7 @@ public static class ScenarioLoader
     private static readonly string[] TmemKeys = ["enabled", "compress", "dedup", "reserve"];
     private static readonly string[] DomainPagingKeys = ["target"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
-    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug"];
+    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug", "dynamic_min", "dynamic_max"];
     private static readonly string[] BalloonKeys = ["enabled", "rate", "floor"];
     private static readonly string[] SelfBalloonKeys = ["enabled", "interval", "downhysteresis", "uphysteresis", "reserve", "min_usable"];
     private static readonly string[] HotplugKeys = ["enabled", "block", "rate"];
@@ -102,6 +103,8 @@ public static class ScenarioLoader
             if (sim.TryGetValue("sample", out var sa)) sample = PositiveDuration(b, sa, "sim.sample") ?? sample;
         }
 
+        PolicySpec? policy = top.TryGetValue("policy", out var pn) ? BindPolicy(b, pn) : null;
+
         var costs = new Dictionary<string, double>();
         if (top.TryGetValue("costs", out var costNode))
         {
@@ -134,12 +137,29 @@ public static class ScenarioLoader
         var scenario = new Scenario
         {
             Name = name, Source = file, Seed = seed, DurationNs = duration, Host = host, Domains = domains,
-            Events = events.OrderBy(e => e.AtNs).ToList(), TickNs = tick, SampleNs = sample, Costs = costs,
+            Events = events.OrderBy(e => e.AtNs).ToList(), TickNs = tick, SampleNs = sample, Costs = costs, Policy = policy,
         };
         CheckNames(b, root, scenario);
         CheckEvents(b, root, scenario);
         CheckFit(b, root, scenario);
         return scenario;
+    }
+
+    // policy: { name, interval, ... } with the named policy's own settings.
+    private static PolicySpec? BindPolicy(YamlBinder b, YamlNode node)
+    {
+        var f = b.Fields(node, "policy", PolicyKeys, ["name"]);
+        var spec = new PolicySpec();
+        if (f.TryGetValue("name", out var n)) spec = spec with { Name = b.OneOf(n, "policy.name", PolicySpec.Names) ?? spec.Name };
+        if (f.TryGetValue("interval", out var i)) spec = spec with { IntervalNs = PositiveDuration(b, i, "policy.interval") ?? spec.IntervalNs };
+        var sq = spec.Squeezed;
+        if (f.TryGetValue("reserve", out var r)) sq = sq with { ReservePages = PageSize.FromBytes(b.Size(r, "policy.reserve") ?? PageSize.ToBytes(sq.ReservePages)) };
+        if (f.TryGetValue("stuck_after", out var sa)) sq = sq with { StuckAfter = (int)(b.Integer(sa, "policy.stuck_after", 1, 1000) ?? sq.StuckAfter) };
+        if (f.TryGetValue("uncooperative_after", out var ua)) sq = sq with { UncooperativeAfter = (int)(b.Integer(ua, "policy.uncooperative_after", 1, 1000) ?? sq.UncooperativeAfter) };
+        foreach (var key in new[] { "reserve", "stuck_after", "uncooperative_after" })
+            if (f.ContainsKey(key) && spec.Name != "squeezed")
+                b.Error(f[key], $"policy.{key}", $"'{key}' is a setting of squeezed, not of {spec.Name}.");
+        return spec with { Squeezed = sq };
     }
 
     private static HostSpec? BindHost(YamlBinder b, YamlNode node)
@@ -235,6 +255,12 @@ public static class ScenarioLoader
         if (f.TryGetValue("free_page_reporting", out var fpr)) guest = guest with { FreePageReporting = b.Boolean(fpr, $"{path}.free_page_reporting") ?? false };
         if (f.TryGetValue("tmem", out var tm)) guest = guest with { Tmem = b.Boolean(tm, $"{path}.tmem") ?? false };
         guest = BindBalloons(b, f, path, guest);
+        long? dynMin = f.TryGetValue("dynamic_min", out var dmin) ? b.Size(dmin, $"{path}.dynamic_min") : null;
+        long? dynMax = f.TryGetValue("dynamic_max", out var dmax) ? b.Size(dmax, $"{path}.dynamic_max") : null;
+        if (dynMin is long lo && dynMax is long hi && lo > hi)
+            b.Error(dmin, $"{path}.dynamic_min", $"dynamic_min ({Units.FormatSize(lo)}) is above dynamic_max ({Units.FormatSize(hi)}).");
+        if (dynMax is long top && maxmem is long cap && top > cap)
+            b.Error(dmax, $"{path}.dynamic_max", $"dynamic_max ({Units.FormatSize(top)}) is above maxmem ({Units.FormatSize(cap)}).");
         if (guest.Hotplug.Enabled && memory is long hm && maxmem is long hx && hx <= hm)
             b.Error(f["hotplug"], $"{path}.hotplug", $"hot-plug adds memory between memory and maxmem, and maxmem ({Units.FormatSize(hx)}) is not above memory ({Units.FormatSize(hm)}).");
         long? pagingTarget = null;
@@ -248,7 +274,7 @@ public static class ScenarioLoader
         {
             Name = name, Line = (int)node.Start.Line, Count = count, MemoryBytes = memory.Value, MaxMemBytes = maxmem.Value,
             Allocation = allocation, Vcpus = vcpus, Autostart = autostart, Guest = guest, Workload = workload,
-            Sharing = sharing, PagingTargetBytes = pagingTarget,
+            Sharing = sharing, PagingTargetBytes = pagingTarget, DynamicMinBytes = dynMin, DynamicMaxBytes = dynMax,
         };
     }
 

@@ -90,6 +90,22 @@ public sealed class XlToolstack(HypervisorCore hv, CostModel costs, ulong seed)
     public bool PagingTarget(DomainRecord r, long bytes) =>
         r.Domain is { } d ? hv.SetPagingTarget(d.DomId, PageSize.FromBytes(bytes)) == XenErrno.Ok : NotRunning(r, "paging-target");
 
+    /// <summary>Writes memory/uncooperative, as squeezed does when it gives up on a domain's balloon.</summary>
+    public bool MarkUncooperative(DomainRecord r)
+    {
+        if (r.Domain is not { } d) return NotRunning(r, "mark-uncooperative");
+        hv.Store.Write(HypervisorCore.StorePath(d, StoreKeys.Uncooperative), 1);
+        return true;
+    }
+
+    /// <summary>Sets the sharing scanner's rate (MOM's KSM pages_to_scan control); false if the host does not share.</summary>
+    public bool SharingScanRate(double pagesPerSecond)
+    {
+        if (!hv.Sharing.Options.Enabled) return false;
+        hv.Sharing.SetScanRate(pagesPerSecond);
+        return true;
+    }
+
     private bool NotRunning(DomainRecord r, string call)
     {
         hv.Refusals.Record(DomIds.Invalid, r.Name, call, XenErrno.ESRCH, RefusalCause.NoSuchDomain, 0, 0);

@@ -211,4 +211,25 @@ public class ScenarioLoaderTests
         Assert.Equal("domain", noHotplug.Field);
         Assert.Contains("hot-pluggable", noHotplug.Message);
     }
+
+    [Fact]
+    public void Policy_and_dynamic_range_keys_load_and_bad_ones_are_refused_by_field()
+    {
+        var s = ScenarioLoader.Parse(Good.Replace("host:", "policy: { name: squeezed, interval: 5s, reserve: 32MiB, stuck_after: 3, uncooperative_after: 6 }\nhost:")
+            .Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    dynamic_min: 64MiB\n    dynamic_max: 192MiB"), "t.yaml");
+        Assert.Equal("squeezed", s.Policy!.Name);
+        Assert.Equal(5_000_000_000, s.Policy.IntervalNs);
+        Assert.Equal((8192L, 3, 6), (s.Policy.Squeezed.ReservePages, s.Policy.Squeezed.StuckAfter, s.Policy.Squeezed.UncooperativeAfter));
+        Assert.Equal((64L << 20, 192L << 20), (s.Domains[0].DynamicMinBytes, s.Domains[0].DynamicMaxBytes));
+
+        var name = Refused(Good.Replace("host:", "policy: { name: drs }\nhost:"));
+        Assert.Equal("policy.name", name.Field);
+        Assert.Contains("squeezed", name.Message);
+        var foreign = Refused(Good.Replace("host:", "policy: { name: static, reserve: 32MiB }\nhost:"));
+        Assert.Equal("policy.reserve", foreign.Field);
+        var range = Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    dynamic_min: 200MiB\n    dynamic_max: 100MiB"));
+        Assert.Equal("domains[0].dynamic_min", range.Field);
+        var above = Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    dynamic_max: 300MiB"));
+        Assert.Equal("domains[0].dynamic_max", above.Field);
+    }
 }

@@ -198,4 +198,43 @@ public class SimulationTests
         Assert.Equal(0, r.IntegrityErrors);
         Assert.True(r.AccountingHeld);
     }
+
+    [Fact]
+    public void Squeezed_brings_every_domain_to_the_same_fraction_of_its_range_on_a_host_too_small_for_all_maxima()
+    {
+        const string yaml = """
+            name: dmc
+            seed: 2
+            duration: 60s
+            host: { memory: 1GiB, dom0: { memory: 128MiB } }
+            policy: { name: squeezed, interval: 5s, reserve: 64MiB }
+            domains:
+              - name: big
+                memory: 384MiB
+                maxmem: 768MiB
+                dynamic_min: 128MiB
+                dynamic_max: 768MiB
+                workload: { kind: steady, working_set: 64MiB, rate: 2000/s }
+              - name: small
+                memory: 256MiB
+                maxmem: 512MiB
+                dynamic_min: 128MiB
+                dynamic_max: 512MiB
+                workload: { kind: steady, working_set: 64MiB, rate: 2000/s }
+            """;
+        var sim = new Simulation(ScenarioLoader.Parse(yaml, "s.yaml"));
+        var r = sim.Run();
+        Assert.NotNull(r.Policy);
+        Assert.Equal("squeezed", r.Policy!.Name);
+        Assert.Equal(12, r.Policy.Decisions);
+        Assert.True(r.Policy.Actions.GetValueOrDefault("mem_set") > 0);
+        var big = r.Domains.Single(d => d.Name == "big").Domain!;
+        var small = r.Domains.Single(d => d.Name == "small").Domain!;
+        double Fraction(Memvisor.Hypervisor.Domains.Domain d, long min, long max) => (double)(d.TargetPages - min) / (max - min);
+        double fb = Fraction(big, 32768, 196608), fs = Fraction(small, 32768, 131072);
+        Assert.InRange(fb, 0.05, 0.95);                      // the host cannot give both their maximum, nor need it take them to the minimum
+        Assert.InRange(fs - fb, -0.01, 0.01);
+        // Everything the guests hold plus the reserve fits the host.
+        Assert.True(r.End.FreeFrames >= 16384 - 512, $"free at the end {r.End.FreeFrames}");
+    }
 }

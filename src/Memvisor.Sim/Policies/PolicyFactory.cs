@@ -1,0 +1,16 @@
+using Memvisor.Policy;
+using Memvisor.Policy.Squeezed;
+using Memvisor.Policy.Static;
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Sim.Policies;
+
+/// <summary>Makes the policy daemon a scenario names.</summary>
+public static class PolicyFactory
+{
+    public static IPolicy Create(PolicySpec spec) => spec.Name switch
+    {
+        "squeezed" => new SqueezedPolicy(spec.Squeezed, spec.IntervalNs),
+        _ => new StaticPolicy(spec.IntervalNs),
+    };
+}
