@@ -1,4 +1,5 @@
 using Memvisor.Policy;
+using Memvisor.Policy.Mom;
 using Memvisor.Policy.Squeezed;
 using Memvisor.Policy.Static;
 using Memvisor.Sim.Scenarios;
@@ -11,6 +12,7 @@ public static class PolicyFactory
     public static IPolicy Create(PolicySpec spec) => spec.Name switch
     {
         "squeezed" => new SqueezedPolicy(spec.Squeezed, spec.IntervalNs),
+        "mom" => new MomPolicy(spec.Mom, spec.IntervalNs),
         _ => new StaticPolicy(spec.IntervalNs),
     };
 }

@@ -1,3 +1,4 @@
+using Memvisor.Policy.Mom;
 using Memvisor.Policy.Squeezed;
 
 namespace Memvisor.Sim.Scenarios;
@@ -6,9 +7,10 @@ namespace Memvisor.Sim.Scenarios;
 public sealed record PolicySpec
 {
     /// <summary>The policies Memvisor has.</summary>
-    public static readonly string[] Names = ["static", "squeezed"];
+    public static readonly string[] Names = ["static", "squeezed", "mom"];
 
     public string Name { get; init; } = "static";
     public long IntervalNs { get; init; } = 10_000_000_000;
     public SqueezedOptions Squeezed { get; init; } = new();
+    public MomOptions Mom { get; init; } = new();
 }

@@ -28,7 +28,14 @@ public static class ScenarioLoader
     private const long MaxHostBytes = 4L << 40;
 
     private static readonly string[] TopKeys = ["name", "seed", "duration", "host", "domains", "events", "sim", "costs", "policy"];
-    private static readonly string[] PolicyKeys = ["name", "interval", "reserve", "stuck_after", "uncooperative_after"];
+    private static readonly string[] PolicyKeys =
+        ["name", "interval", "reserve", "stuck_after", "uncooperative_after", "pressure_threshold", "critical_threshold", "max_change", "min_guest_free", "max_guest_free"];
+    // Which policy each setting belongs to.
+    private static readonly Dictionary<string, string> PolicySettingOwners = new()
+    {
+        ["reserve"] = "squeezed", ["stuck_after"] = "squeezed", ["uncooperative_after"] = "squeezed",
+        ["pressure_threshold"] = "mom", ["critical_threshold"] = "mom", ["max_change"] = "mom", ["min_guest_free"] = "mom", ["max_guest_free"] = "mom",
+    };
     private static readonly string[] HostKeys = ["memory", "numa_nodes", "dom0", "sharing", "paging", "compression", "tmem"];
     private static readonly string[] SharingKeys = ["enabled", "scan_rate", "max_page_sharing"];
     private static readonly string[] PagingKeys = ["swap_file", "swap_size", "policy", "mru_size", "rate"];
@@ -156,10 +163,20 @@ public static class ScenarioLoader
         if (f.TryGetValue("reserve", out var r)) sq = sq with { ReservePages = PageSize.FromBytes(b.Size(r, "policy.reserve") ?? PageSize.ToBytes(sq.ReservePages)) };
         if (f.TryGetValue("stuck_after", out var sa)) sq = sq with { StuckAfter = (int)(b.Integer(sa, "policy.stuck_after", 1, 1000) ?? sq.StuckAfter) };
         if (f.TryGetValue("uncooperative_after", out var ua)) sq = sq with { UncooperativeAfter = (int)(b.Integer(ua, "policy.uncooperative_after", 1, 1000) ?? sq.UncooperativeAfter) };
-        foreach (var key in new[] { "reserve", "stuck_after", "uncooperative_after" })
-            if (f.ContainsKey(key) && spec.Name != "squeezed")
-                b.Error(f[key], $"policy.{key}", $"'{key}' is a setting of squeezed, not of {spec.Name}.");
-        return spec with { Squeezed = sq };
+        var mom = spec.Mom;
+        double? Share(string key) => f.TryGetValue(key, out var v) ? b.Share(v, $"policy.{key}") : null;
+        mom = mom with
+        {
+            PressureThreshold = Share("pressure_threshold") ?? mom.PressureThreshold,
+            CriticalThreshold = Share("critical_threshold") ?? mom.CriticalThreshold,
+            MaxChange = Share("max_change") ?? mom.MaxChange,
+            MinGuestFree = Share("min_guest_free") ?? mom.MinGuestFree,
+            MaxGuestFree = Share("max_guest_free") ?? mom.MaxGuestFree,
+        };
+        foreach (var (key, owner) in PolicySettingOwners)
+            if (f.ContainsKey(key) && spec.Name != owner)
+                b.Error(f[key], $"policy.{key}", $"'{key}' is a setting of {owner}, not of {spec.Name}.");
+        return spec with { Squeezed = sq, Mom = mom };
     }
 
     private static HostSpec? BindHost(YamlBinder b, YamlNode node)

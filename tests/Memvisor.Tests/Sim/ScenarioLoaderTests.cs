@@ -227,6 +227,11 @@ public class ScenarioLoaderTests
         Assert.Contains("squeezed", name.Message);
         var foreign = Refused(Good.Replace("host:", "policy: { name: static, reserve: 32MiB }\nhost:"));
         Assert.Equal("policy.reserve", foreign.Field);
+        var mom = ScenarioLoader.Parse(Good.Replace("host:", "policy: { name: mom, pressure_threshold: 25%, max_change: 0.1 }\nhost:"), "t.yaml");
+        Assert.Equal((0.25, 0.1), (mom.Policy!.Mom.PressureThreshold, mom.Policy.Mom.MaxChange));
+        var momOnSqueezed = Refused(Good.Replace("host:", "policy: { name: squeezed, max_change: 10% }\nhost:"));
+        Assert.Equal("policy.max_change", momOnSqueezed.Field);
+        Assert.Contains("mom", momOnSqueezed.Message);
         var range = Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    dynamic_min: 200MiB\n    dynamic_max: 100MiB"));
         Assert.Equal("domains[0].dynamic_min", range.Field);
         var above = Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    dynamic_max: 300MiB"));
