@@ -80,8 +80,7 @@ public sealed class SqueezedPolicy(SqueezedOptions options, long intervalNs) : I
     private int Track(DomainSnapshot d)
     {
         var (last, stuck) = _progress.GetValueOrDefault(d.Name, (long.MaxValue, 0));
-        bool asked = d.CurrentPages > d.TargetPages + Math.Max(256, d.TargetPages / 100);
-        stuck = asked && d.CurrentPages >= last ? stuck + 1 : 0;
+        stuck = BalloonProgress.AskedToShrink(d.CurrentPages, d.TargetPages) && d.CurrentPages >= last ? stuck + 1 : 0;
         _progress[d.Name] = (d.CurrentPages, stuck);
         return stuck;
     }

@@ -1,5 +1,6 @@
 using Memvisor.Hypervisor.Seam;
 using Memvisor.Machine.Frames;
+using Memvisor.Policy;
 using Memvisor.Sim.Engine;
 using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
@@ -35,9 +36,8 @@ public sealed class BalloonMonitor(HypervisorCore hv)
             string Path(string key) => HypervisorCore.StorePath(d, key);
             if (hv.Store.ReadLong(Path(StoreKeys.FeatureBalloon), 0) != 1) continue;
             long target = hv.Store.ReadLong(Path(StoreKeys.Target), 0), current = hv.Store.ReadLong(Path(StoreKeys.Current), target);
-            long slack = Math.Max(PageSize.ToKiB(256), target / 100);
             var (last, stuck) = _seen.GetValueOrDefault(d.DomId, (current, 0));
-            bool asked = current > target + slack;
+            bool asked = BalloonProgress.AskedToShrink(current / PageSize.KiB, target / PageSize.KiB);
             bool moved = current < last - PageSize.KiB;
             stuck = asked && !moved ? stuck + 1 : 0;
             _seen[d.DomId] = (current, stuck);
