@@ -4,7 +4,12 @@ using Memvisor.Cli.Commands;
 using Memvisor.Native;
 
 // Redirected output (a log, CI) gets plain text, not terminal escape codes.
-if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Capabilities.Ansi = false;
+if (Console.IsOutputRedirected)
+{
+    Spectre.Console.AnsiConsole.Profile.Capabilities.Ansi = false;
+    // A log is read in an editor, not an 80-column terminal: keep tables on one line per row.
+    Spectre.Console.AnsiConsole.Profile.Width = 200;
+}
 
 try
 {
@@ -20,6 +25,9 @@ var root = new RootCommand("Memvisor: a hypervisor memory manager you can run. M
                            "driven by scenarios of domains, workloads and toolstack actions on a deterministic simulated clock.")
 {
     RunCommand.Build(),
+    CompareCommand.Build(),
+    DecideCommand.Build(),
+    FitCommand.Build(),
     ValidateCommand.Build(),
     ScenariosCommand.Build(),
     TraceCommand.Build(),

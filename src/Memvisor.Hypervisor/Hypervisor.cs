@@ -92,7 +92,7 @@ public sealed class Hypervisor : IDisposable
             return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
 
         int node = config.PreferredNode ?? NodeWithMostFreeMemory();
-        var d = new Domain(domid, config, node, Overcommit.Paging.MruSize);
+        var d = new Domain(domid, config, node, Overcommit.Paging.MruSize, Overcommit.Activity);
         if (!GrowReserve(d, ReservePagesFor(config)))
         {
             ReleaseReserve(d);
@@ -170,6 +170,8 @@ public sealed class Hypervisor : IDisposable
     {
         Sharing.Step(dtNs);
         Paging.Step(dtNs);
+        foreach (var d in _domains)
+            if (!d.IsDom0) d.StepActivity(dtNs);
         long shortBy = Overcommit.Tmem.ReservePages - Machine.FreeFrames;
         if (shortBy > 0) Tmem.EvictEphemeral(shortBy);
     }

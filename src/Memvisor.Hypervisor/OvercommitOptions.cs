@@ -2,6 +2,7 @@ using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.Paging;
 using Memvisor.Hypervisor.Sharing;
 using Memvisor.Hypervisor.Tmem;
+using Memvisor.Hypervisor.WorkingSet;
 
 namespace Memvisor.Hypervisor;
 
@@ -12,4 +13,6 @@ public sealed record OvercommitOptions
     public PagingOptions Paging { get; init; } = new();
     public CompressionOptions Compression { get; init; } = new();
     public TmemOptions Tmem { get; init; } = new();
+    /// <summary>The working-set sampler every guest domain has (ESX's estimator; the esx policy reads it).</summary>
+    public ActivityOptions Activity { get; init; } = new();
 }

@@ -9,10 +9,6 @@ namespace Memvisor.Report;
 /// <summary>report.html: a self-contained page with the host's and each domain's memory over simulated time as SVG charts, and the end state as a table.</summary>
 public static class HtmlReport
 {
-    private const int Width = 900, Height = 320, Left = 70, Right = 180, Top = 20, Bottom = 40;
-    private static readonly string[] Palette =
-        ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
-
     public static void Write(Stream output, RunResult r)
     {
         var html = new StringBuilder();
@@ -24,7 +20,9 @@ public static class HtmlReport
         html.Append(CultureInfo.InvariantCulture, $"Accounting {(r.AccountingHeld ? "added up at every step" : "<b>did not add up</b>")}; {r.ErrorsTotal} refused request(s).</p>");
 
         var cols = r.Timeseries.Columns;
-        html.Append("<h2>Host memory (MiB)</h2>");
+        html.Append("<h2>Host memory by use (MiB)</h2><p>Bottom up to the dashed line, the host's frames; above it, guest memory the host does not hold because sharing saved it or it is swapped out.</p>");
+        SvgChart.Stacked(html, RunSeries.HostLayers(r), RunSeries.Seconds(r), RunSeries.HostMiB(r), "host memory");
+        html.Append("<h2>Host free and scrub-pending memory (MiB)</h2>");
         Chart(html, r, [0, 1, 2], i => cols[i].Replace("host_", "").Replace("_pages", ""));
         html.Append("<h2>Domain memory: tot_pages (MiB)</h2>");
         Chart(html, r, ColumnsEndingWith(cols, "_tot_pages"), i => cols[i].Replace("_tot_pages", ""));
@@ -54,6 +52,9 @@ public static class HtmlReport
         {
             string prefix = d.Name + "_";
             int[] guest = [.. new[] { "mem_free_pages", "cached_pages", "anon_pages", "swap_used_pages" }.Select(c => IndexOf(cols, prefix + c)).Where(i => i >= 0)];
+            html.Append("<h2>").Append(Encode(d.Name)).Append(": target, actual and working set (MiB)</h2>");
+            int[] sizes = [.. new[] { "target_pages", "tot_pages", "active_pages" }.Select(c => IndexOf(cols, prefix + c)).Where(i => i >= 0)];
+            Chart(html, r, sizes, i => cols[i][prefix.Length..] switch { "target_pages" => "target", "tot_pages" => "actual (tot_pages)", _ => "working set (sampled)" });
             html.Append("<h2>").Append(Encode(d.Name)).Append(": guest memory (MiB)</h2>");
             Chart(html, r, guest, i => cols[i][prefix.Length..].Replace("_pages", ""));
         }
@@ -68,7 +69,7 @@ public static class HtmlReport
                 $"<tr><td>{Encode(d.Name)}</td><td>{d.DomId}</td><td>{d.State.ToString().ToLowerInvariant()}</td><td>{PageSize.ToMiB(tot)}</td><td>{PageSize.ToMiB(max)}</td><td>{tot}</td>"
                 + $"<td>{g?.MajorFaults}</td><td>{g?.SwapIns}</td><td>{g?.SwapOuts}</td><td>{g?.OomKills}</td><td>{(g is null ? "" : (g.StallNs / 1e9).ToString("0.0", CultureInfo.InvariantCulture))}</td></tr>");
         }
-        html.Append("</table></body></html>\n");
+        html.Append("</table>").Append(SvgChart.RenderCheckScript).Append("</body></html>\n");
         var bytes = Encoding.UTF8.GetBytes(html.ToString());
         output.Write(bytes);
     }
@@ -105,42 +106,8 @@ public static class HtmlReport
         return -1;
     }
 
-    private static void Chart(StringBuilder html, RunResult r, int[] columns, Func<int, string> label)
-    {
-        var rows = r.Timeseries.Rows;
-        double tMax = Math.Max(1, r.Scenario.DurationNs / 1e9);
-        double yMax = 1;
-        foreach (var (_, values) in rows)
-            foreach (int c in columns)
-                if (values[c] is long v) yMax = Math.Max(yMax, PageSize.ToMiB(v));
-        int plotW = Width - Left - Right, plotH = Height - Top - Bottom;
-        html.Append(CultureInfo.InvariantCulture, $"<svg width=\"{Width}\" height=\"{Height}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\">");
-        html.Append(CultureInfo.InvariantCulture, $"<rect x=\"{Left}\" y=\"{Top}\" width=\"{plotW}\" height=\"{plotH}\" fill=\"none\" stroke=\"#999\"/>");
-        for (int k = 0; k <= 4; k++)
-        {
-            double y = Top + plotH - plotH * k / 4.0;
-            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 5}\" y=\"{y + 4:0.#}\" text-anchor=\"end\">{yMax * k / 4:0}</text>");
-            double x = Left + plotW * k / 4.0;
-            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{x:0.#}\" y=\"{Height - Bottom + 15}\" text-anchor=\"middle\">{tMax * k / 4:0.#}s</text>");
-        }
-        for (int s = 0; s < columns.Length; s++)
-        {
-            int c = columns[s];
-            string color = Palette[s % Palette.Length];
-            var path = new StringBuilder();
-            bool pen = false;
-            foreach (var (time, values) in rows)
-            {
-                if (values[c] is not long v) { pen = false; continue; }
-                double x = Left + plotW * (time / 1e9) / tMax, y = Top + plotH - plotH * PageSize.ToMiB(v) / yMax;
-                path.Append(pen ? " L" : " M").Append(x.ToString("0.#", CultureInfo.InvariantCulture)).Append(',').Append(y.ToString("0.#", CultureInfo.InvariantCulture));
-                pen = true;
-            }
-            html.Append(CultureInfo.InvariantCulture, $"<path d=\"{path}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\"/>");
-            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Width - Right + 10}\" y=\"{Top + 12 + 13 * s}\" fill=\"{color}\">{Encode(label(c))}</text>");
-        }
-        html.Append("</svg>");
-    }
+    private static void Chart(StringBuilder html, RunResult r, int[] columns, Func<int, string> label) =>
+        SvgChart.Lines(html, [.. columns.Select(c => RunSeries.Column(r, c, label(c)))], RunSeries.Seconds(r));
 
     private static string Encode(string s) => WebUtility.HtmlEncode(s);
 }

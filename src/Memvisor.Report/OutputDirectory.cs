@@ -23,7 +23,9 @@ public sealed class OutputDirectory : IDisposable
 
     public void WriteFile(string name, Action<Stream> write)
     {
-        using var stream = File.Create(Path.Combine(_staging, name));
+        string path = Path.Combine(_staging, name);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var stream = File.Create(path);
         write(stream);
     }
 

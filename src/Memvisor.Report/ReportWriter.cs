@@ -1,3 +1,4 @@
+using Memvisor.Policy.Snapshot;
 using Memvisor.Sim.Engine;
 
 namespace Memvisor.Report;
@@ -8,10 +9,18 @@ public static class ReportWriter
     public static void WriteAll(string directory, RunResult result, RunInfo info)
     {
         using var output = new OutputDirectory(directory);
-        output.WriteFile("summary.json", s => SummaryWriter.Write(s, result));
-        output.WriteFile("timeseries.csv", s => TimeseriesWriter.Write(s, result.Timeseries));
-        output.WriteFile("report.html", s => HtmlReport.Write(s, result));
-        output.WriteFile("run.json", s => info.Write(s, result));
+        WriteRun(output, "", result, info);
         output.Commit();
+    }
+
+    /// <summary>A run's four files under <paramref name="prefix"/> of a directory being written.</summary>
+    internal static void WriteRun(OutputDirectory output, string prefix, RunResult result, RunInfo info)
+    {
+        output.WriteFile(prefix + "summary.json", s => SummaryWriter.Write(s, result));
+        output.WriteFile(prefix + "timeseries.csv", s => TimeseriesWriter.Write(s, result.Timeseries));
+        output.WriteFile(prefix + "report.html", s => HtmlReport.Write(s, result));
+        output.WriteFile(prefix + "run.json", s => info.Write(s, result));
+        foreach (var snapshot in result.Snapshots)
+            output.WriteFile($"{prefix}snapshots/t{snapshot.TimeNs / 1_000_000:D8}ms.json", s => SnapshotJson.Write(s, snapshot));
     }
 }

@@ -22,15 +22,19 @@ public static class RunCommand
         var seed = new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed." };
         var output = new Option<string?>("--out") { Description = "Directory for summary.json, timeseries.csv, report.html and run.json. Default: ./memvisor-out/<scenario name>/." };
         var quiet = new Option<bool>("--quiet") { Description = "No progress bar and no table; only errors." };
+        var snapshots = new Option<bool>("--snapshots")
+        {
+            Description = "Also write what the policy saw at each decision (every 10 s without a policy) as DIR/snapshots/t<ms>ms.json, the input of 'memvisor decide'.",
+        };
         var command = new Command("run", "Run a scenario: build the host and its domains, play the timeline, write the results.")
         {
-            scenario, seed, output, quiet,
+            scenario, seed, output, quiet, snapshots,
         };
-        command.SetAction(p => Run(p.GetValue(scenario), p.GetValue(seed), p.GetValue(output), p.GetValue(quiet)));
+        command.SetAction(p => Run(p.GetValue(scenario), p.GetValue(seed), p.GetValue(output), p.GetValue(quiet), p.GetValue(snapshots)));
         return command;
     }
 
-    public static int Run(string? scenarioArg, ulong? seed, string? outDir, bool quiet)
+    public static int Run(string? scenarioArg, ulong? seed, string? outDir, bool quiet, bool snapshots = false)
     {
         Scenario scenario;
         try
@@ -48,7 +52,7 @@ public static class RunCommand
         RunResult result;
         try
         {
-            result = Simulate(scenario, seed, quiet);
+            result = Simulate(scenario, seed, quiet, snapshots);
         }
         catch (TraceFormatException e)
         {
@@ -71,13 +75,13 @@ public static class RunCommand
         return ExitCodes.Ok;
     }
 
-    private static RunResult Simulate(Scenario scenario, ulong? seed, bool quiet)
+    private static RunResult Simulate(Scenario scenario, ulong? seed, bool quiet, bool snapshots)
     {
         RunResult result;
         if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
         {
             if (!quiet) AnsiConsole.MarkupLine($"Running [bold]{Markup.Escape(scenario.Name)}[/] ({scenario.DurationNs / 1e9:0.#} simulated seconds)...");
-            result = new Simulation(scenario, seed).Run();
+            result = new Simulation(scenario, seed, snapshots).Run();
         }
         else
         {
@@ -87,7 +91,7 @@ public static class RunCommand
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask($"{Markup.Escape(scenario.Name)}: simulating {scenario.DurationNs / 1e9:0.#} s", maxValue: 1.0);
-                    result = new Simulation(scenario, seed).Run(done => task.Value = done);
+                    result = new Simulation(scenario, seed, snapshots).Run(done => task.Value = done);
                 });
         }
         return result;

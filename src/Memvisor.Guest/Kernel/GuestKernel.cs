@@ -2,6 +2,7 @@ using Memvisor.Guest.Balloon;
 using Memvisor.Guest.Hotplug;
 using Memvisor.Guest.Integrity;
 using Memvisor.Guest.Memory;
+using Memvisor.Guest.Mrc;
 using Memvisor.Guest.Mm;
 using Memvisor.Guest.PageCache;
 using Memvisor.Guest.PageReporting;
@@ -68,11 +69,14 @@ public sealed class GuestKernel
         Reporter = options.FreePageReporting ? new FreePageReporter(this) : null;
         _faults = new FaultHandler(this);
         _newKernelTable = () => NewTable(null);
+        Mrc = new StackDistanceTracker(memory.PhysicalPages);
     }
 
     public string Name { get; }
     public IGuestMemory Memory { get; }
     public IWorkload Workload { get; }
+    /// <summary>The guest agent's miss-ratio curve of the workload's page references (for the predictive policy).</summary>
+    public StackDistanceTracker Mrc { get; }
     public GuestOptions Options { get; }
     public CostModel Costs { get; }
     public GuestStats Stats { get; } = new();
@@ -166,6 +170,7 @@ public sealed class GuestKernel
         _stepAllowanceNs = Math.Max(0, dtNs - _stallDebtNs);
         _stallDebtNs = Math.Max(0, _stallDebtNs - dtNs);
         _stepStallNs = 0;
+        Mrc.Advance(dtNs);
         if (_stepAllowanceNs > 0) Workload.Step(this, nowNs, dtNs);
         Stall(Memory.TakeStallNs());
         _stallDebtNs += Math.Max(0, _stepStallNs - _stepAllowanceNs);
@@ -343,6 +348,7 @@ public sealed class GuestKernel
     /// <summary>read() of one page of a file through the page cache; false if it could not be done (no memory).</summary>
     public bool ReadFile(GuestFile f, long index)
     {
+        Mrc.Record(FileKey(f, index));
         if (!Cache.TryGetPage(f, index, readFromDisk: true, out ulong gfn)) return false;
         Cache.MarkAccessed(gfn);
         Integrity?.CheckFile(f, index, gfn);
@@ -352,6 +358,7 @@ public sealed class GuestKernel
     /// <summary>write() of one whole page of a file: the page cache page gets new bytes and is dirty until written back.</summary>
     public bool WriteFile(GuestFile f, long index)
     {
+        Mrc.Record(FileKey(f, index));
         if (!Cache.TryGetPage(f, index, readFromDisk: false, out ulong gfn)) return false;
         var content = NewData(f.Id, (ulong)index);
         Memory.Touch(gfn, write: true, content);
@@ -372,6 +379,7 @@ public sealed class GuestKernel
     {
         Stats.Accesses++;
         ulong vpn = (address >> 12) & ((1UL << 36) - 1);
+        Mrc.Record(((ulong)(uint)p.Pid << 36) | vpn);
         if (!Tlb.TryTranslate(p.Slot, vpn, write, out ulong gfn) && !Translate(p, vpn, write, out gfn))
         {
             Stats.FailedAccesses++;
@@ -403,6 +411,9 @@ public sealed class GuestKernel
         }
         return true;
     }
+
+    // A page of a file, apart from every process's virtual pages.
+    private static ulong FileKey(GuestFile f, long index) => (1UL << 63) | ((ulong)(uint)f.Id << 36) | (ulong)index;
 
     private ContentHandle NewData(int owner, ulong index) =>
         ContentHandle.Synthetic(Options.DataClass, DeterministicRandom.Mix(((ulong)Memory.DomId << 52) ^ ((ulong)owner << 36) ^ index ^ (++_writeSeq << 20)));

@@ -1,14 +1,16 @@
 using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Paging;
+using Memvisor.Hypervisor.WorkingSet;
 
 namespace Memvisor.Hypervisor.Domains;
 
 /// <summary>A domain as the hypervisor keeps it: its reservation (tot_pages, max_pages), p2m and hypervisor reserve.</summary>
 public sealed class Domain
 {
-    internal Domain(ushort domId, DomainConfig config, int node, int mruSize)
+    internal Domain(ushort domId, DomainConfig config, int node, int mruSize, ActivityOptions activity)
     {
+        Activity = new ActivitySampler(activity, 0xE5C0_0000UL + domId);
         Paging = new DomainPaging((int)Math.Min(mruSize, Math.Max(1, config.MaxPages / 4)), domId);
         DomId = domId;
         Config = config;
@@ -17,6 +19,7 @@ public sealed class Domain
         TargetPages = config.MemoryPages;
         PreferredNode = node;
         P2m = new P2mTable((ulong)config.MaxPages);
+        _isSampleable = gfn => P2m.Get(gfn).Type is not (P2mType.Invalid or P2mType.PopulateOnDemand);
     }
 
     public ushort DomId { get; }
@@ -56,6 +59,13 @@ public sealed class Domain
 
     /// <summary>Time the hypervisor spent synchronously on the guest's accesses (page-ins, copy-on-write) that the guest has not yet been charged.</summary>
     internal double PendingStallNs;
+
+    /// <summary>The working-set sampler watching this domain's pages.</summary>
+    public ActivitySampler Activity { get; }
+    private readonly Func<ulong, bool> _isSampleable;
+
+    /// <summary>Advances the working-set sampler; a new sample is drawn among the pages the domain has.</summary>
+    internal void StepActivity(long dtNs) => Activity.Step(dtNs, P2m.Capacity, _isSampleable);
 
     public bool IsDying { get; internal set; }
     public DomainStats Stats { get; } = new();

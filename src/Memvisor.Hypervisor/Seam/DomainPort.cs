@@ -28,6 +28,7 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
     public AccessOutcome Touch(ulong gfn, bool write, ContentHandle written)
     {
         d.Stats.Accesses++;
+        d.Activity.OnTouch(gfn);
         var outcome = Resolve(gfn, write, copy: false, out uint mfn);
         if (outcome != AccessOutcome.Refused && write)
             hv.Machine.SetContent(mfn, written);

@@ -29,4 +29,26 @@ public sealed record DomainSnapshot
     public long SwapIns { get; init; }
     /// <summary>Simulated time the guest's vCPU waited on memory, in ns.</summary>
     public double StallNs { get; init; }
+    /// <summary>Pages the guest's kernel keeps for itself (text, page tables, watermark): its balloon goes no lower.</summary>
+    public long FloorPages { get; init; }
+
+    /// <summary>The hypervisor's estimate of the pages the guest touches, by sampling (ESX's working-set estimator); TotPages until a sample period has passed.</summary>
+    public long ActivePages { get; init; }
+    /// <summary>The guest's miss-ratio curve as its agent reports it; null when it does not track one.</summary>
+    public MissCurve? Mrc { get; init; }
+
+    /// <summary>Whether the guest can be hot-added memory, and how much beyond its boot memory it has been asked to plug.</summary>
+    public bool HotplugEnabled { get; init; }
+    public long HotplugRequestedPages { get; init; }
+
+    /// <summary>ESX: memory shares (default 10 per MiB of memory), reservation and limit (default dynamic-min, and dynamic-max or else maxmem).</summary>
+    public long Shares { get; init; }
+    public long ReservationPages { get; init; }
+    public long LimitPages { get; init; }
+
+    /// <summary>Hyper-V Dynamic Memory: minimum and maximum RAM (default dynamic-min, and dynamic-max or else maxmem), memory buffer (% above demand, default 20) and memory weight (0..10000, default 5000). Startup RAM is MemoryPages.</summary>
+    public long MinimumPages { get; init; }
+    public long MaximumPages { get; init; }
+    public int BufferPercent { get; init; } = 20;
+    public int Weight { get; init; } = 5000;
 }

@@ -39,6 +39,10 @@ public sealed record RunResult
     public required MetadataBytes PeakMetadata { get; init; }
     /// <summary>The policy daemon's decisions and actions; null when the scenario runs none.</summary>
     public PolicyLog? Policy { get; init; }
+    /// <summary>How long domains took to give back memory when their targets went down.</summary>
+    public ReclaimLatency Reclaim { get; init; } = new();
+    /// <summary>What the policy saw at each decision, when the run was asked to keep it (run --snapshots).</summary>
+    public IReadOnlyList<Memvisor.Policy.Snapshot.HostSnapshot> Snapshots { get; init; } = [];
 }
 
 /// <summary>The bytes of per-frame bookkeeping, by structure (DESIGN.md "Memory per frame").</summary>

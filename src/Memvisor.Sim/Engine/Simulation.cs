@@ -7,6 +7,7 @@ using Memvisor.Machine;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
 using Memvisor.Policy;
+using Memvisor.Policy.Snapshot;
 using Memvisor.Sim.Metrics;
 using Memvisor.Sim.Policies;
 using Memvisor.Sim.Scenarios;
@@ -30,6 +31,7 @@ public sealed class Simulation
     private readonly BalloonMonitor _balloons;
     private readonly IPolicy? _policy;
     private readonly PolicyLog _policyLog = new();
+    private readonly ReclaimLatency _reclaim = new();
     private readonly List<DomainRecord> _records = [];
     private readonly Timeseries _series;
     private readonly List<(string Name, Func<SampleView, long?> Read)> _columns;
@@ -39,16 +41,22 @@ public sealed class Simulation
     private long _peakP2mBytes;
     private double _scrubCredit;
 
-    public Simulation(Scenario scenario, ulong? seedOverride = null)
+    private readonly List<HostSnapshot>? _snapshots;
+    private readonly long _decisionNs;
+
+    /// <param name="keepSnapshots">Keep the snapshot of every policy decision (every 10 s when the scenario runs no policy) for <c>run --snapshots</c>.</param>
+    public Simulation(Scenario scenario, ulong? seedOverride = null, bool keepSnapshots = false)
     {
         _scenario = scenario;
         _seed = seedOverride ?? scenario.Seed;
         foreach (var (name, value) in scenario.Costs) _costs.TrySet(name, value);
         _machine = new MachineMemory(PageSize.FromBytes(scenario.Host.MemoryBytes), scenario.Host.NumaNodes);
-        _hv = new HypervisorCore(_machine, _costs, () => _clock.NowNs, scenario.Host.Overcommit);
+        _hv = new HypervisorCore(_machine, _costs, () => _clock.NowNs, scenario.Host.Overcommit with { Activity = scenario.Policy?.Activity ?? new() });
         _toolstack = new XlToolstack(_hv, _costs, _seed);
         _balloons = new BalloonMonitor(_hv);
         _policy = scenario.Policy is { } ps ? PolicyFactory.Create(ps) : null;
+        _snapshots = keepSnapshots ? [] : null;
+        _decisionNs = _policy?.IntervalNs ?? new PolicySpec().IntervalNs;
 
         _records.Add(new DomainRecord(ScenarioLoader.Dom0Name, null, 0));
         foreach (var (spec, name) in scenario.Instances())
@@ -85,7 +93,7 @@ public sealed class Simulation
             _clock.Schedule(_scenario.Events[i].AtNs, new SimEvent(EventKind.Action, i));
         _clock.Schedule(0, new SimEvent(EventKind.Sample, 0));
         _clock.Schedule(_scenario.TickNs, new SimEvent(EventKind.Tick, 0));
-        if (_policy is not null) _clock.Schedule(_policy.IntervalNs, new SimEvent(EventKind.Policy, 0));
+        if (_policy is not null || _snapshots is not null) _clock.Schedule(_decisionNs, new SimEvent(EventKind.Policy, 0));
 
         long end = _scenario.DurationNs;
         double lastReported = -1;
@@ -106,7 +114,7 @@ public sealed class Simulation
                     break;
                 case EventKind.Policy:
                     Decide();
-                    if (_clock.NowNs + _policy!.IntervalNs <= end) _clock.Schedule(_clock.NowNs + _policy.IntervalNs, e);
+                    if (_clock.NowNs + _decisionNs <= end) _clock.Schedule(_clock.NowNs + _decisionNs, e);
                     break;
             }
             Observe();
@@ -152,6 +160,7 @@ public sealed class Simulation
             if (r.State == DomainState.Running) r.Guest!.Step(now, dt);
         _hv.Step(dt);
         _balloons.Step(now, _records);
+        _reclaim.Observe(now, _records);
         _scrubCredit += _costs.IdleScrubPagesPerSecond * dt / 1e9;
         long budget = (long)_scrubCredit;
         _scrubCredit -= budget;
@@ -183,7 +192,10 @@ public sealed class Simulation
     // One decision of the policy daemon, its actions carried out by the toolstack as squeezed or MOM would.
     private void Decide()
     {
-        var actions = _policy!.Decide(SnapshotBuilder.Build(_hv, _records, _clock.NowNs));
+        var snapshot = SnapshotBuilder.Build(_hv, _records, _clock.NowNs);
+        _snapshots?.Add(snapshot);
+        if (_policy is null) return;
+        var actions = _policy.Decide(snapshot);
         _policyLog.Decisions++;
         foreach (var a in actions)
         {
@@ -222,6 +234,8 @@ public sealed class Simulation
             ("sharing_saved_pages", _ => _hv.Sharing.SavedPages),
             ("paging_swapped_pages", _ => _hv.Paging.SwapSlotsUsed),
             ("tmem_held_pages", _ => _hv.Tmem.Pages),
+            // The guests' vCPU time spent waiting on memory so far, summed (ms).
+            ("guests_stall_ms", _ => (long)(_records.Sum(r => r.Guest?.Stats.StallNs ?? 0) / 1e6)),
         };
         foreach (var r in _records)
         {
@@ -230,6 +244,8 @@ public sealed class Simulation
             columns.Add(($"{r.Name}_shared_gfns", _ => r.State == DomainState.Running ? r.Domain!.P2m.SharedEntries : null));
             columns.Add(($"{r.Name}_paged_out_gfns", _ => r.State == DomainState.Running ? r.Domain!.P2m.PagedOutEntries + r.Domain!.P2m.CompressedEntries : null));
             if (r.Spec is null) continue;
+            // The hypervisor's sampled working-set estimate (ESX's), in pages.
+            columns.Add(($"{r.Name}_active_pages", _ => r.State == DomainState.Running ? (long)Math.Round(r.Domain!.Activity.ActiveShare * r.Domain.TotPages) : null));
             columns.Add(($"{r.Name}_mem_free_pages", v => v.Guests[r.Column]?.MemFree));
             columns.Add(($"{r.Name}_cached_pages", v => v.Guests[r.Column]?.Cached));
             columns.Add(($"{r.Name}_anon_pages", v => v.Guests[r.Column]?.AnonPages));
@@ -344,6 +360,8 @@ public sealed class Simulation
             ConfiguredGuestPages = _records.Where(r => r.Spec is not null && r.State != DomainState.NotCreated).Sum(r => r.MaxPages),
             Mechanisms = MechanismFigures(),
             Policy = _policy is null ? null : _policyLog with { Name = _policy.Name, IntervalNs = _policy.IntervalNs },
+            Reclaim = _reclaim,
+            Snapshots = _snapshots ?? [],
             HostEvents = _hv.Events.Kept,
             HostEventsTotal = _hv.Events.Count,
             VerifiedReads = _records.Sum(r => r.Guest?.Integrity?.Checks ?? 0),

@@ -1,5 +1,8 @@
 using Memvisor.Policy;
+using Memvisor.Policy.Esx;
+using Memvisor.Policy.HyperV;
 using Memvisor.Policy.Mom;
+using Memvisor.Policy.Predictive;
 using Memvisor.Policy.Squeezed;
 using Memvisor.Policy.Static;
 using Memvisor.Sim.Scenarios;
@@ -13,6 +16,9 @@ public static class PolicyFactory
     {
         "squeezed" => new SqueezedPolicy(spec.Squeezed, spec.IntervalNs),
         "mom" => new MomPolicy(spec.Mom, spec.IntervalNs),
+        "esx" => new EsxPolicy(spec.Esx, spec.IntervalNs),
+        "hyperv" => new HyperVPolicy(spec.HyperV, spec.IntervalNs),
+        "predictive" => new PredictivePolicy(spec.Predictive, spec.IntervalNs),
         _ => new StaticPolicy(spec.IntervalNs),
     };
 }

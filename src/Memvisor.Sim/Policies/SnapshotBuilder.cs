@@ -20,6 +20,9 @@ public static class SnapshotBuilder
             long memory = d.Config.MemoryPages;
             long? min = r.Spec?.DynamicMinBytes is long lo ? PageSize.FromBytes(lo) : null;
             long? max = r.Spec?.DynamicMaxBytes is long hi ? PageSize.FromBytes(hi) : null;
+            long dynMin = min ?? Math.Min(memory, max ?? memory), dynMax = max ?? Math.Max(memory, min ?? memory);
+            long? Pages(long? bytes) => bytes is long b ? PageSize.FromBytes(b) : null;
+            var spec = r.Spec!;
             domains.Add(new DomainSnapshot
             {
                 Name = r.Name,
@@ -28,8 +31,8 @@ public static class SnapshotBuilder
                 TargetPages = Key(StoreKeys.Target, PageSize.ToKiB(d.TargetPages)) / PageSize.KiB,
                 StaticMaxPages = Key(StoreKeys.StaticMax, PageSize.ToKiB(d.MaxPages)) / PageSize.KiB,
                 MemoryPages = memory,
-                DynamicMinPages = min ?? Math.Min(memory, max ?? memory),
-                DynamicMaxPages = max ?? Math.Max(memory, min ?? memory),
+                DynamicMinPages = dynMin,
+                DynamicMaxPages = dynMax,
                 CurrentPages = Key(StoreKeys.Current, PageSize.ToKiB(d.TotPages)) / PageSize.KiB,
                 FeatureBalloon = Key(StoreKeys.FeatureBalloon, 0) == 1,
                 Uncooperative = Key(StoreKeys.Uncooperative, 0) == 1,
@@ -39,6 +42,18 @@ public static class SnapshotBuilder
                 MajorFaults = g.Stats.MajorFaults,
                 SwapIns = g.Stats.SwapIns,
                 StallNs = g.Stats.StallNs,
+                FloorPages = g.Balloon.FloorPages,
+                ActivePages = (long)Math.Round(d.Activity.ActiveShare * d.TotPages),
+                Mrc = new MissCurve { BucketPages = g.Mrc.BucketPages, Hits = [.. g.Mrc.Hits], Cold = g.Mrc.Cold, WindowNs = g.Mrc.HalfLifeNs },
+                HotplugEnabled = g.Options.Hotplug.Enabled,
+                HotplugRequestedPages = Key(StoreKeys.HotplugRequested, 0) / PageSize.KiB,
+                Shares = spec.Shares ?? 10 * PageSize.ToMiB(memory),
+                ReservationPages = Pages(spec.ReservationBytes) ?? dynMin,
+                LimitPages = Pages(spec.LimitBytes) ?? max ?? d.MaxPages,
+                MinimumPages = Pages(spec.MinimumBytes) ?? dynMin,
+                MaximumPages = Pages(spec.MaximumBytes) ?? max ?? d.MaxPages,
+                BufferPercent = spec.BufferPercent ?? 20,
+                Weight = spec.Weight ?? 5000,
             });
         }
         return new HostSnapshot

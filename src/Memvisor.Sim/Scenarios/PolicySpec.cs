@@ -1,4 +1,8 @@
+using Memvisor.Hypervisor.WorkingSet;
+using Memvisor.Policy.Esx;
+using Memvisor.Policy.HyperV;
 using Memvisor.Policy.Mom;
+using Memvisor.Policy.Predictive;
 using Memvisor.Policy.Squeezed;
 
 namespace Memvisor.Sim.Scenarios;
@@ -7,10 +11,15 @@ namespace Memvisor.Sim.Scenarios;
 public sealed record PolicySpec
 {
     /// <summary>The policies Memvisor has.</summary>
-    public static readonly string[] Names = ["static", "squeezed", "mom"];
+    public static readonly string[] Names = ["static", "squeezed", "mom", "esx", "hyperv", "predictive"];
 
     public string Name { get; init; } = "static";
     public long IntervalNs { get; init; } = 10_000_000_000;
     public SqueezedOptions Squeezed { get; init; } = new();
     public MomOptions Mom { get; init; } = new();
+    public EsxOptions Esx { get; init; } = new();
+    public HyperVOptions HyperV { get; init; } = new();
+    public PredictiveOptions Predictive { get; init; } = new();
+    /// <summary>The hypervisor's working-set sampler, which esx reads (sample_period, sample_size).</summary>
+    public ActivityOptions Activity { get; init; } = new();
 }

@@ -49,6 +49,15 @@ public sealed record DomainSpec
     /// <summary>squeezed's range for the domain; null takes the domain's memory.</summary>
     public long? DynamicMinBytes { get; init; }
     public long? DynamicMaxBytes { get; init; }
+    /// <summary>ESX: shares (null: 10 per MiB of memory), reservation and limit (null: dynamic_min and dynamic_max).</summary>
+    public long? Shares { get; init; }
+    public long? ReservationBytes { get; init; }
+    public long? LimitBytes { get; init; }
+    /// <summary>Hyper-V: minimum and maximum RAM (null: dynamic_min and dynamic_max), buffer in percent and weight; startup RAM is memory.</summary>
+    public long? MinimumBytes { get; init; }
+    public long? MaximumBytes { get; init; }
+    public int? BufferPercent { get; init; }
+    public int? Weight { get; init; }
     /// <summary>The guest kernel's settings (swap, kernel image, reclaim and write-back tunables).</summary>
     public GuestOptions Guest { get; init; } = new();
     public required WorkloadSpec Workload { get; init; }

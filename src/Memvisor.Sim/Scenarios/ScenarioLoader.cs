@@ -29,12 +29,14 @@ public static class ScenarioLoader
 
     private static readonly string[] TopKeys = ["name", "seed", "duration", "host", "domains", "events", "sim", "costs", "policy"];
     private static readonly string[] PolicyKeys =
-        ["name", "interval", "reserve", "stuck_after", "uncooperative_after", "pressure_threshold", "critical_threshold", "max_change", "min_guest_free", "max_guest_free"];
-    // Which policy each setting belongs to.
-    private static readonly Dictionary<string, string> PolicySettingOwners = new()
+        ["name", "interval", "reserve", "stuck_after", "uncooperative_after", "pressure_threshold", "critical_threshold", "max_change", "min_guest_free",
+         "max_guest_free", "idle_tax", "sample_period", "sample_size"];
+    // Which policies each setting belongs to.
+    private static readonly Dictionary<string, string[]> PolicySettingOwners = new()
     {
-        ["reserve"] = "squeezed", ["stuck_after"] = "squeezed", ["uncooperative_after"] = "squeezed",
-        ["pressure_threshold"] = "mom", ["critical_threshold"] = "mom", ["max_change"] = "mom", ["min_guest_free"] = "mom", ["max_guest_free"] = "mom",
+        ["reserve"] = ["squeezed", "hyperv", "predictive"], ["stuck_after"] = ["squeezed"], ["uncooperative_after"] = ["squeezed"],
+        ["pressure_threshold"] = ["mom"], ["critical_threshold"] = ["mom"], ["max_change"] = ["mom"], ["min_guest_free"] = ["mom"], ["max_guest_free"] = ["mom"],
+        ["idle_tax"] = ["esx"], ["sample_period"] = ["esx"], ["sample_size"] = ["esx"],
     };
     private static readonly string[] HostKeys = ["memory", "numa_nodes", "dom0", "sharing", "paging", "compression", "tmem"];
     private static readonly string[] SharingKeys = ["enabled", "scan_rate", "max_page_sharing"];
@@ -43,7 +45,8 @@ public static class ScenarioLoader
     private static readonly string[] TmemKeys = ["enabled", "compress", "dedup", "reserve"];
     private static readonly string[] DomainPagingKeys = ["target"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
-    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug", "dynamic_min", "dynamic_max"];
+    private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug", "dynamic_min", "dynamic_max",
+        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight"];
     private static readonly string[] BalloonKeys = ["enabled", "rate", "floor"];
     private static readonly string[] SelfBalloonKeys = ["enabled", "interval", "downhysteresis", "uphysteresis", "reserve", "min_usable"];
     private static readonly string[] HotplugKeys = ["enabled", "block", "rate"];
@@ -160,7 +163,11 @@ public static class ScenarioLoader
         if (f.TryGetValue("name", out var n)) spec = spec with { Name = b.OneOf(n, "policy.name", PolicySpec.Names) ?? spec.Name };
         if (f.TryGetValue("interval", out var i)) spec = spec with { IntervalNs = PositiveDuration(b, i, "policy.interval") ?? spec.IntervalNs };
         var sq = spec.Squeezed;
-        if (f.TryGetValue("reserve", out var r)) sq = sq with { ReservePages = PageSize.FromBytes(b.Size(r, "policy.reserve") ?? PageSize.ToBytes(sq.ReservePages)) };
+        if (f.TryGetValue("reserve", out var r) && b.Size(r, "policy.reserve") is long reserve)
+        {
+            sq = sq with { ReservePages = PageSize.FromBytes(reserve) };
+            spec = spec with { HyperV = spec.HyperV with { ReservePages = PageSize.FromBytes(reserve) }, Predictive = spec.Predictive with { ReservePages = PageSize.FromBytes(reserve) } };
+        }
         if (f.TryGetValue("stuck_after", out var sa)) sq = sq with { StuckAfter = (int)(b.Integer(sa, "policy.stuck_after", 1, 1000) ?? sq.StuckAfter) };
         if (f.TryGetValue("uncooperative_after", out var ua)) sq = sq with { UncooperativeAfter = (int)(b.Integer(ua, "policy.uncooperative_after", 1, 1000) ?? sq.UncooperativeAfter) };
         var mom = spec.Mom;
@@ -173,10 +180,15 @@ public static class ScenarioLoader
             MinGuestFree = Share("min_guest_free") ?? mom.MinGuestFree,
             MaxGuestFree = Share("max_guest_free") ?? mom.MaxGuestFree,
         };
-        foreach (var (key, owner) in PolicySettingOwners)
-            if (f.ContainsKey(key) && spec.Name != owner)
-                b.Error(f[key], $"policy.{key}", $"'{key}' is a setting of {owner}, not of {spec.Name}.");
-        return spec with { Squeezed = sq, Mom = mom };
+        var esx = spec.Esx;
+        if (f.TryGetValue("idle_tax", out var tax)) esx = esx with { IdleTax = b.Share(tax, "policy.idle_tax") is double t ? Math.Min(t, 0.99) : esx.IdleTax };
+        var activity = spec.Activity;
+        if (f.TryGetValue("sample_period", out var sp)) activity = activity with { PeriodNs = PositiveDuration(b, sp, "policy.sample_period") ?? activity.PeriodNs };
+        if (f.TryGetValue("sample_size", out var ss)) activity = activity with { SampleSize = (int)(b.Integer(ss, "policy.sample_size", 1, 256) ?? activity.SampleSize) };
+        foreach (var (key, owners) in PolicySettingOwners)
+            if (f.ContainsKey(key) && !owners.Contains(spec.Name))
+                b.Error(f[key], $"policy.{key}", $"'{key}' is a setting of {string.Join(" and ", owners)}, not of {spec.Name}.");
+        return spec with { Squeezed = sq, Mom = mom, Esx = esx, Activity = activity };
     }
 
     private static HostSpec? BindHost(YamlBinder b, YamlNode node)
@@ -248,16 +260,25 @@ public static class ScenarioLoader
 
     private static DomainSpec? BindDomain(YamlBinder b, YamlNode node, string path)
     {
-        var f = b.Fields(node, path, DomainKeys, ["name", "memory", "workload"]);
+        var f = b.Fields(node, path, DomainKeys, ["name", "workload"]);
         string? name = f.TryGetValue("name", out var n) ? b.String(n, $"{path}.name") : null;
         if (name is not null && !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
         {
             b.Error(n, $"{path}.name", $"'{name}' is not a domain name; use letters, digits, '-', '_' and '.'.");
             name = null;
         }
-        long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, $"{path}.memory") : null;
-        if (memory == 0) b.Error(m, $"{path}.memory", "a domain needs some memory.");
-        long? maxmem = f.TryGetValue("maxmem", out var mx) ? b.Size(mx, $"{path}.maxmem") : memory;
+        // Hyper-V's startup RAM is the memory the domain boots with: give one of the two.
+        if (f.TryGetValue("startup", out var su) && f.ContainsKey("memory"))
+            b.Error(su, $"{path}.startup", "startup is the memory the domain boots with; give memory or startup, not both.");
+        else if (!f.ContainsKey("memory") && !f.ContainsKey("startup"))
+            b.Error(node, $"{path}.memory", "the required key 'memory' is missing.");
+        var m = f.GetValueOrDefault("memory") ?? f.GetValueOrDefault("startup");
+        string memoryField = f.ContainsKey("memory") ? "memory" : "startup";
+        long? memory = m is not null ? b.Size(m, $"{path}.{memoryField}") : null;
+        if (memory == 0) b.Error(m, $"{path}.{memoryField}", "a domain needs some memory.");
+        long? maximum = f.TryGetValue("maximum", out var hmax) ? b.Size(hmax, $"{path}.maximum") : null;
+        // With no maxmem, Hyper-V's maximum RAM is how far the domain may grow.
+        long? maxmem = f.TryGetValue("maxmem", out var mx) ? b.Size(mx, $"{path}.maxmem") : maximum is long mxm && memory is long me0 ? Math.Max(mxm, me0) : memory;
         if (memory is long mem && maxmem is long max && max < mem)
             b.Error(mx, $"{path}.maxmem", $"maxmem ({Units.FormatSize(max)}) is below memory ({Units.FormatSize(mem)}); maxmem must be at least memory.");
         int count = f.TryGetValue("count", out var c) ? (int)(b.Integer(c, $"{path}.count", 1, 4096) ?? 1) : 1;
@@ -278,6 +299,7 @@ public static class ScenarioLoader
             b.Error(dmin, $"{path}.dynamic_min", $"dynamic_min ({Units.FormatSize(lo)}) is above dynamic_max ({Units.FormatSize(hi)}).");
         if (dynMax is long top && maxmem is long cap && top > cap)
             b.Error(dmax, $"{path}.dynamic_max", $"dynamic_max ({Units.FormatSize(top)}) is above maxmem ({Units.FormatSize(cap)}).");
+        var (shares, reservation, limit, minimum, buffer, weight) = BindPolicyRanges(b, f, path, memory, maxmem, maximum);
         if (guest.Hotplug.Enabled && memory is long hm && maxmem is long hx && hx <= hm)
             b.Error(f["hotplug"], $"{path}.hotplug", $"hot-plug adds memory between memory and maxmem, and maxmem ({Units.FormatSize(hx)}) is not above memory ({Units.FormatSize(hm)}).");
         long? pagingTarget = null;
@@ -292,7 +314,32 @@ public static class ScenarioLoader
             Name = name, Line = (int)node.Start.Line, Count = count, MemoryBytes = memory.Value, MaxMemBytes = maxmem.Value,
             Allocation = allocation, Vcpus = vcpus, Autostart = autostart, Guest = guest, Workload = workload,
             Sharing = sharing, PagingTargetBytes = pagingTarget, DynamicMinBytes = dynMin, DynamicMaxBytes = dynMax,
+            Shares = shares, ReservationBytes = reservation, LimitBytes = limit, MinimumBytes = minimum, MaximumBytes = maximum,
+            BufferPercent = buffer, Weight = weight,
         };
+    }
+
+    // ESX's shares, reservation and limit; Hyper-V's minimum, maximum, buffer and weight; each checked against the others and maxmem.
+    private static (long? Shares, long? Reservation, long? Limit, long? Minimum, int? Buffer, int? Weight) BindPolicyRanges(
+        YamlBinder b, Dictionary<string, YamlNode> f, string path, long? memory, long? maxmem, long? maximum)
+    {
+        long? shares = f.TryGetValue("shares", out var sh) ? b.Integer(sh, $"{path}.shares", 1, 1_000_000_000) : null;
+        long? reservation = f.TryGetValue("reservation", out var rs) ? b.Size(rs, $"{path}.reservation") : null;
+        long? limit = f.TryGetValue("limit", out var li) ? b.Size(li, $"{path}.limit") : null;
+        long? minimum = f.TryGetValue("minimum", out var mi) ? b.Size(mi, $"{path}.minimum") : null;
+        int? buffer = f.TryGetValue("buffer", out var bu) ? (int?)b.Integer(bu, $"{path}.buffer", 5, 2000) : null;
+        int? weight = f.TryGetValue("weight", out var we) ? (int?)b.Integer(we, $"{path}.weight", 0, 10000) : null;
+        if (reservation is long r && limit is long l && r > l)
+            b.Error(rs, $"{path}.reservation", $"the reservation ({Units.FormatSize(r)}) is above the limit ({Units.FormatSize(l)}).");
+        if (limit is long lm && maxmem is long cap && lm > cap)
+            b.Error(li, $"{path}.limit", $"the limit ({Units.FormatSize(lm)}) is above maxmem ({Units.FormatSize(cap)}).");
+        if (minimum is long mn && memory is long mem && mn > mem)
+            b.Error(mi, $"{path}.minimum", $"the minimum ({Units.FormatSize(mn)}) is above the startup memory ({Units.FormatSize(mem)}).");
+        if (maximum is long mx && memory is long start && mx < start)
+            b.Error(f["maximum"], $"{path}.maximum", $"the maximum ({Units.FormatSize(mx)}) is below the startup memory ({Units.FormatSize(start)}).");
+        if (maximum is long mx2 && maxmem is long cap2 && mx2 > cap2)
+            b.Error(f["maximum"], $"{path}.maximum", $"the maximum ({Units.FormatSize(mx2)}) is above maxmem ({Units.FormatSize(cap2)}).");
+        return (shares, reservation, limit, minimum, buffer, weight);
     }
 
     // balloon, selfballoon and hotplug: a section that is present turns its mechanism on unless it says enabled: false.

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Memvisor.Cli;
 using Memvisor.Cli.Commands;
 
@@ -56,12 +57,53 @@ public class CliTests : IDisposable
         Assert.Equal("destroyed", a.GetProperty("state").GetString());
         var csv = File.ReadAllLines(Path.Combine(outDir, "timeseries.csv"));
         Assert.Equal("time_s,host_free_pages,host_scrub_pending_pages,host_hypervisor_pages,host_shared_pages,host_compression_pages,"
-            + "host_tmem_pages,sharing_saved_pages,paging_swapped_pages,tmem_held_pages,"
+            + "host_tmem_pages,sharing_saved_pages,paging_swapped_pages,tmem_held_pages,guests_stall_ms,"
             + "Domain-0_tot_pages,Domain-0_target_pages,Domain-0_shared_gfns,Domain-0_paged_out_gfns,"
-            + "a_tot_pages,a_target_pages,a_shared_gfns,a_paged_out_gfns,a_mem_free_pages,a_cached_pages,a_anon_pages,a_swap_used_pages", csv[0]);
+            + "a_tot_pages,a_target_pages,a_shared_gfns,a_paged_out_gfns,a_active_pages,a_mem_free_pages,a_cached_pages,a_anon_pages,a_swap_used_pages", csv[0]);
         Assert.EndsWith(",", csv[^1]);  // a was destroyed: its column is blank at the end
         Assert.Contains("<svg", File.ReadAllText(Path.Combine(outDir, "report.html")));
     }
 
     private static string BuiltinText() => Memvisor.Sim.Scenarios.BuiltinScenarios.Text("default");
+
+    [Fact]
+    public void Decide_reads_a_snapshot_and_prints_the_policy_s_actions_and_refuses_a_bad_one_by_line_and_field()
+    {
+        var host = new Memvisor.Policy.Snapshot.HostSnapshot
+        {
+            TimeNs = 10_000_000_000, TotalPages = 100_000, FreePages = 60_000,
+            Domains = [new() { Name = "a", TotPages = 10_000, TargetPages = 10_000, CurrentPages = 10_000, DynamicMinPages = 5000, DynamicMaxPages = 40_000, StaticMaxPages = 40_000, FeatureBalloon = true }],
+        };
+        string path = Path.Combine(_dir, "snap.json");
+        using (var f = File.Create(path)) Memvisor.Policy.Snapshot.SnapshotJson.Write(f, host);
+        var (code, stdout, _) = Capture(() => DecideCommand.Run(path, "squeezed"));
+        Assert.Equal(ExitCodes.Ok, code);
+        // Plenty free: squeezed raises the domain to its dynamic-max.
+        using var doc = JsonDocument.Parse(stdout);
+        var action = Assert.Single(doc.RootElement.EnumerateArray().ToList());
+        Assert.Equal("mem_set", action.GetProperty("kind").GetString());
+        Assert.Equal(40_000, action.GetProperty("value").GetDouble());
+
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"free_pages\": 60000", "\"free_pages\": \"lots\""));
+        var (bad, _, stderr) = Capture(() => DecideCommand.Run(path, "squeezed"));
+        Assert.Equal(ExitCodes.BadInput, bad);
+        Assert.Matches($@"{Regex.Escape(path)}:\d+: \$\.free_pages: ", stderr);
+    }
+
+    private static (int Code, string Out, string Err) Capture(Func<int> run)
+    {
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        var (o, e) = (new StringWriter(), new StringWriter());
+        Console.SetOut(o);
+        Console.SetError(e);
+        try
+        {
+            return (run(), o.ToString(), e.ToString());
+        }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldErr);
+        }
+    }
 }

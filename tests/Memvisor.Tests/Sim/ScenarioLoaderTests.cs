@@ -237,4 +237,27 @@ public class ScenarioLoaderTests
         var above = Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    dynamic_max: 300MiB"));
         Assert.Equal("domains[0].dynamic_max", above.Field);
     }
+
+    [Fact]
+    public void Esx_and_hyperv_settings_load_and_are_checked_against_each_other()
+    {
+        var s = ScenarioLoader.Parse(Good.Replace("host:", "policy: { name: esx, idle_tax: 50%, sample_period: 5s, sample_size: 64 }\nhost:")
+            .Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    shares: 2000\n    reservation: 64MiB\n    limit: 192MiB"), "t.yaml");
+        Assert.Equal(0.5, s.Policy!.Esx.IdleTax);
+        Assert.Equal((5_000_000_000L, 64), (s.Policy.Activity.PeriodNs, s.Policy.Activity.SampleSize));
+        Assert.Equal((2000L, 64L << 20, 192L << 20), (s.Domains[0].Shares, s.Domains[0].ReservationBytes, s.Domains[0].LimitBytes));
+
+        // Hyper-V: startup is the boot memory; with no maxmem the maximum is how far the domain may grow.
+        var h = ScenarioLoader.Parse(Good.Replace("host:", "policy: { name: hyperv, reserve: 32MiB }\nhost:")
+            .Replace("    memory: 128MiB\n    maxmem: 256MiB", "    startup: 128MiB\n    minimum: 64MiB\n    maximum: 512MiB\n    buffer: 30\n    weight: 8000"), "t.yaml");
+        Assert.Equal((128L << 20, 512L << 20), (h.Domains[0].MemoryBytes, h.Domains[0].MaxMemBytes));
+        Assert.Equal((64L << 20, 30, 8000), (h.Domains[0].MinimumBytes, h.Domains[0].BufferPercent, h.Domains[0].Weight));
+        Assert.Equal(8192, h.Policy!.HyperV.ReservePages);
+
+        Assert.Equal("domains[0].reservation", Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    reservation: 200MiB\n    limit: 100MiB")).Field);
+        Assert.Equal("domains[0].startup", Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    startup: 128MiB")).Field);
+        Assert.Equal("domains[0].minimum", Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    minimum: 200MiB")).Field);
+        Assert.Equal("domains[0].buffer", Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    buffer: 3000")).Field);
+        Assert.Equal("policy.idle_tax", Refused(Good.Replace("host:", "policy: { name: mom, idle_tax: 75% }\nhost:")).Field);
+    }
 }

@@ -1,0 +1,106 @@
+using System.CommandLine;
+using System.Globalization;
+using Memvisor.Guest.Workloads.Trace;
+using Memvisor.Report;
+using Memvisor.Sim.Lab;
+using Memvisor.Sim.Scenarios;
+using Spectre.Console;
+
+namespace Memvisor.Cli.Commands;
+
+/// <summary><c>memvisor compare SCENARIO --policies a,b,c</c>: the scenario once per policy, on the same workloads and seed, side by side.</summary>
+public static class CompareCommand
+{
+    public static Command Build()
+    {
+        var scenario = new Argument<string>("scenario") { Description = "A scenario YAML file or the name of a built-in scenario." };
+        var policies = new Option<string>("--policies")
+        {
+            Description = $"Comma-separated policies to compare (of {string.Join(", ", PolicySpec.Names)}). Default: all.",
+            DefaultValueFactory = _ => string.Join(',', PolicySpec.Names),
+        };
+        var seed = new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed (the same for every policy)." };
+        var output = new Option<string?>("--out") { Description = "Directory for compare.json, report.html and one run directory per policy. Default: ./memvisor-out/<scenario>-compare/." };
+        var jobs = new Option<int>("--jobs") { Description = "Runs at once. Default: the machine's cores.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var quiet = new Option<bool>("--quiet") { Description = "No progress and no table; only errors." };
+        var command = new Command("compare", "Run a scenario under several memory policies on identical workloads and compare them: host memory used, VMs that fit, faults, stall time, reclaim latency, OOM kills.")
+        {
+            scenario, policies, seed, output, jobs, quiet,
+        };
+        command.SetAction(p => Run(p.GetValue(scenario)!, p.GetValue(policies)!, p.GetValue(seed), p.GetValue(output), p.GetValue(jobs), p.GetValue(quiet)));
+        return command;
+    }
+
+    public static int Run(string scenarioArg, string policyList, ulong? seed, string? outDir, int jobs, bool quiet)
+    {
+        var names = policyList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
+        var unknown = names.Where(n => !PolicySpec.Names.Contains(n)).ToList();
+        if (names.Count == 0 || unknown.Count > 0)
+        {
+            Console.Error.WriteLine($"memvisor: --policies: {(names.Count == 0 ? "no policy was given" : $"'{string.Join("', '", unknown)}' is not a policy")}; the policies are {string.Join(", ", PolicySpec.Names)}.");
+            return ExitCodes.BadInput;
+        }
+        Scenario scenario;
+        try
+        {
+            scenario = ScenarioSource.Load(scenarioArg);
+        }
+        catch (ScenarioException e)
+        {
+            Errors.Print(e);
+            return ExitCodes.BadInput;
+        }
+
+        IReadOnlyList<(Sim.Engine.RunResult Result, double WallSeconds)> runs;
+        try
+        {
+            runs = Simulate(scenario, names, seed, jobs, quiet);
+        }
+        catch (AggregateException e) when (e.InnerException is TraceFormatException t)
+        {
+            Console.Error.WriteLine($"memvisor: a trace could not be replayed; nothing was written. {t.Message}");
+            return ExitCodes.BadInput;
+        }
+        var outcomes = runs.Select(r => PolicyOutcome.From(r.Result)).ToList();
+        string dir = outDir ?? Path.Combine("memvisor-out", scenario.Name + "-compare");
+        CompareWriter.WriteAll(dir, scenario, runs, outcomes);
+        if (!quiet)
+        {
+            Print(outcomes);
+            AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(Path.GetFullPath(dir))}[/]: compare.json, report.html, and a run directory per policy");
+        }
+        return ExitCodes.Ok;
+    }
+
+    private static IReadOnlyList<(Sim.Engine.RunResult, double)> Simulate(Scenario scenario, List<string> names, ulong? seed, int jobs, bool quiet)
+    {
+        if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            if (!quiet) AnsiConsole.MarkupLine($"Running [bold]{Markup.Escape(scenario.Name)}[/] under {string.Join(", ", names)} ({jobs} at a time)...");
+            return PolicyLab.Run(scenario, names, seed, jobs);
+        }
+        IReadOnlyList<(Sim.Engine.RunResult, double)> runs = [];
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Start(ctx =>
+            {
+                var tasks = names.ToDictionary(n => n, n => ctx.AddTask($"{Markup.Escape(n)}", maxValue: 1.0));
+                runs = PolicyLab.Run(scenario, names, seed, jobs, (n, done) => { lock (tasks) tasks[n].Value = done; });
+            });
+        return runs;
+    }
+
+    private static void Print(IReadOnlyList<PolicyOutcome> outcomes)
+    {
+        var table = new Table().AddColumns("Policy", "Peak used MiB", "Mean used MiB", "VMs fit", "Major faults", "Swap-ins",
+            "Stall s", "Stall %", "Reclaim mean/max s", "Unmet", "OOM kills", "Integrity errors");
+        for (int i = 1; i < table.Columns.Count; i++) table.Columns[i].RightAligned();
+        foreach (var o in outcomes)
+            table.AddRow(o.Policy, F(o.PeakHostUsedMiB), F(o.MeanHostUsedMiB), $"{o.VmsFit}/{o.Vms}", o.MajorFaults.ToString(CultureInfo.InvariantCulture),
+                o.SwapIns.ToString(CultureInfo.InvariantCulture), F(o.StallSeconds), F(o.StallShare * 100), $"{F(o.ReclaimMeanSeconds)}/{F(o.ReclaimMaxSeconds)}",
+                o.ReclaimUnmet.ToString(CultureInfo.InvariantCulture), o.OomKills.ToString(CultureInfo.InvariantCulture), o.IntegrityErrors.ToString(CultureInfo.InvariantCulture));
+        AnsiConsole.Write(table);
+    }
+
+    private static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,51 @@
+using System.CommandLine;
+using System.Text.Json;
+using Memvisor.Policy.Snapshot;
+using Memvisor.Sim.Policies;
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Cli.Commands;
+
+/// <summary><c>memvisor decide --policy NAME SNAPSHOT.json</c>: one decision of a policy, with its default settings, on a snapshot; the actions as JSON.</summary>
+public static class DecideCommand
+{
+    public static Command Build()
+    {
+        var snapshot = new Argument<string>("snapshot") { Description = "A snapshot of host and guest statistics (JSON, as 'memvisor run --snapshots' writes; see the README)." };
+        var policy = new Option<string>("--policy") { Description = $"The policy: {string.Join(", ", PolicySpec.Names)}.", Required = true };
+        var command = new Command("decide", "Run one decision step of a policy on a snapshot and print the toolstack actions it takes, as JSON.")
+        {
+            snapshot, policy,
+        };
+        command.SetAction(p => Run(p.GetValue(snapshot)!, p.GetValue(policy)!));
+        return command;
+    }
+
+    public static int Run(string path, string policyName)
+    {
+        if (!PolicySpec.Names.Contains(policyName))
+        {
+            Console.Error.WriteLine($"memvisor: --policy: '{policyName}' is not a policy; the policies are {string.Join(", ", PolicySpec.Names)}.");
+            return ExitCodes.BadInput;
+        }
+        HostSnapshot host;
+        try
+        {
+            using var input = File.OpenRead(path);
+            host = SnapshotJson.Read(input);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"memvisor: {path}: the snapshot could not be read: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+        catch (JsonException e)
+        {
+            Console.Error.WriteLine($"{path}:{(e.LineNumber ?? 0) + 1}: {e.Path ?? "$"}: this is not a snapshot: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+        var policy = PolicyFactory.Create(new PolicySpec { Name = policyName });
+        Console.Out.WriteLine(SnapshotJson.Actions(policy.Decide(host)));
+        return ExitCodes.Ok;
+    }
+}

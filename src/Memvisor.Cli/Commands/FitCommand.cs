@@ -1,0 +1,82 @@
+using System.CommandLine;
+using System.Globalization;
+using Memvisor.Sim.Lab;
+using Memvisor.Sim.Scenarios;
+using Spectre.Console;
+
+namespace Memvisor.Cli.Commands;
+
+/// <summary><c>memvisor fit SCENARIO --domain NAME --policy P</c>: the most domains of one type the host takes under a policy while meeting a service level.</summary>
+public static class FitCommand
+{
+    public static Command Build()
+    {
+        var scenario = new Argument<string>("scenario") { Description = "A scenario YAML file or the name of a built-in scenario." };
+        var domain = new Option<string>("--domain") { Description = "The domain type (a name under domains:) whose count is searched.", Required = true };
+        var policy = new Option<string>("--policy") { Description = $"The policy: {string.Join(", ", PolicySpec.Names)}. Default: the scenario's, or static." };
+        var stall = new Option<string>("--max-stall")
+        {
+            Description = "The service level's stall limit: guest time waiting on memory as a share of run time (1% or 0.01). Default: 1%.",
+            DefaultValueFactory = _ => "1%",
+        };
+        var max = new Option<int>("--max") { Description = "The largest count tried. Default: 64.", DefaultValueFactory = _ => 64 };
+        var seed = new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed." };
+        var command = new Command("fit", "Density search: the largest count of a domain type that still meets a service level (stall under a share of run time, no OOM kill, every domain created, no integrity error).")
+        {
+            scenario, domain, policy, stall, max, seed,
+        };
+        command.SetAction(p => Run(p.GetValue(scenario)!, p.GetValue(domain)!, p.GetValue(policy), p.GetValue(stall)!, p.GetValue(max), p.GetValue(seed)));
+        return command;
+    }
+
+    public static int Run(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed)
+    {
+        Scenario scenario;
+        try
+        {
+            scenario = ScenarioSource.Load(scenarioArg);
+        }
+        catch (ScenarioException e)
+        {
+            Errors.Print(e);
+            return ExitCodes.BadInput;
+        }
+        string name = policy ?? scenario.Policy?.Name ?? "static";
+        if (!PolicySpec.Names.Contains(name))
+            return Refuse($"--policy: '{name}' is not a policy; the policies are {string.Join(", ", PolicySpec.Names)}.");
+        if (scenario.Domains.All(d => d.Name != domain))
+            return Refuse($"--domain: the scenario has no domain '{domain}'; its domains are {string.Join(", ", scenario.Domains.Select(d => d.Name))}.");
+        if (!TryShare(stallText, out double maxStall))
+            return Refuse($"--max-stall: '{stallText}' is not a share; write a percentage such as 1% or a fraction such as 0.01.");
+        if (max < 1 || max > 4096)
+            return Refuse($"--max: {max} is not a count from 1 to 4096.");
+
+        AnsiConsole.MarkupLine($"Fitting [bold]{Markup.Escape(domain)}[/] into {Markup.Escape(scenario.Name)} under {Markup.Escape(name)}: stall at most {maxStall * 100:0.###}%, no OOM kill.");
+        var (best, trials) = DensitySearch.Run(scenario, domain, name, new ServiceLevel(maxStall), max, seed,
+            n => AnsiConsole.MarkupLine($"  trying {n}..."));
+        var table = new Table().AddColumns("Count", "Met", "Stall %", "Major faults", "OOM kills", "Peak used MiB", "Why not");
+        foreach (var t in trials.OrderBy(t => t.Count))
+            table.AddRow(t.Count.ToString(CultureInfo.InvariantCulture), t.Met ? "yes" : "no", (t.Outcome.StallShare * 100).ToString("0.###", CultureInfo.InvariantCulture),
+                t.Outcome.MajorFaults.ToString(CultureInfo.InvariantCulture), t.Outcome.OomKills.ToString(CultureInfo.InvariantCulture),
+                t.Outcome.PeakHostUsedMiB.ToString("0", CultureInfo.InvariantCulture), Markup.Escape(t.Reason));
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine(best == 0
+            ? $"Not even one {Markup.Escape(domain)} meets the service level under {Markup.Escape(name)}."
+            : $"At most [bold]{best}[/] × {Markup.Escape(domain)} meet the service level under {Markup.Escape(name)}{(best == max ? $" (the cap, --max {max})" : "")}.");
+        return ExitCodes.Ok;
+    }
+
+    private static int Refuse(string message)
+    {
+        Console.Error.WriteLine($"memvisor: {message}");
+        return ExitCodes.BadInput;
+    }
+
+    private static bool TryShare(string text, out double share)
+    {
+        bool percent = text.EndsWith('%');
+        bool ok = double.TryParse(percent ? text[..^1] : text, NumberStyles.Float, CultureInfo.InvariantCulture, out share);
+        if (percent) share /= 100;
+        return ok && share >= 0 && share <= 1;
+    }
+}

@@ -1,0 +1,58 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Memvisor.Sim.Engine;
+using Memvisor.Sim.Lab;
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Report;
+
+/// <summary>The comparison's report.html: the policies' figures in one table, their host memory and stall time on shared charts, and each one's host memory by use.</summary>
+public static class CompareReport
+{
+    public static void Write(Stream output, Scenario scenario, IReadOnlyList<RunResult> runs, IReadOnlyList<PolicyOutcome> outcomes)
+    {
+        var html = new StringBuilder();
+        html.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>Memvisor: ").Append(Encode(scenario.Name))
+            .Append(" compared</title><style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}td:first-child{text-align:left}</style></head><body>");
+        html.Append("<h1>").Append(Encode(scenario.Name)).Append(": policies compared</h1>");
+        html.Append(CultureInfo.InvariantCulture, $"<p>The same workloads and seed ({(runs.Count > 0 ? runs[0].Seed : scenario.Seed)}) under each policy, {scenario.DurationNs / 1e9:0.#} simulated seconds. Each policy's own report is in its directory.</p>");
+        html.Append("<table><tr><th>Policy</th><th>Peak used (MiB)</th><th>Mean used (MiB)</th><th>VMs fit</th><th>Major faults</th><th>Swap-ins</th>"
+            + "<th>Stall (s)</th><th>Stall (% of run)</th><th>Reclaim mean / max (s)</th><th>Unmet</th><th>OOM kills</th><th>Integrity errors</th><th>Actions</th></tr>");
+        foreach (var o in outcomes)
+            html.Append(CultureInfo.InvariantCulture,
+                $"<tr><td><a href=\"{Encode(o.Policy)}/report.html\">{Encode(o.Policy)}</a></td><td>{o.PeakHostUsedMiB:0}</td><td>{o.MeanHostUsedMiB:0.#}</td><td>{o.VmsFit}/{o.Vms}</td>"
+                + $"<td>{o.MajorFaults}</td><td>{o.SwapIns}</td><td>{o.StallSeconds:0.###}</td><td>{o.StallShare * 100:0.###}</td><td>{o.ReclaimMeanSeconds:0.##} / {o.ReclaimMaxSeconds:0.##}</td>"
+                + $"<td>{o.ReclaimUnmet}</td><td>{o.OomKills}</td><td>{o.IntegrityErrors}</td><td>{o.PolicyActions}</td></tr>");
+        html.Append("</table>");
+        if (runs.Count > 0)
+        {
+            double seconds = RunSeries.Seconds(runs[0]);
+            html.Append("<h2>Host memory used (MiB)</h2>");
+            SvgChart.Lines(html, [.. runs.Zip(outcomes).Select(p => Used(p.First, p.Second.Policy))], seconds);
+            html.Append("<h2>Guest stall time so far, all guests (s)</h2>");
+            SvgChart.Lines(html, [.. runs.Zip(outcomes).Select(p => Stall(p.First, p.Second.Policy))], seconds, "s");
+            foreach (var (r, o) in runs.Zip(outcomes))
+            {
+                html.Append("<h2>").Append(Encode(o.Policy)).Append(": host memory by use (MiB)</h2>");
+                SvgChart.Stacked(html, RunSeries.HostLayers(r), seconds, RunSeries.HostMiB(r), "host memory");
+            }
+        }
+        html.Append(SvgChart.RenderCheckScript).Append("</body></html>\n");
+        output.Write(Encoding.UTF8.GetBytes(html.ToString()));
+    }
+
+    private static Series Used(RunResult r, string label)
+    {
+        int free = RunSeries.IndexOf(r, "host_free_pages");
+        return new Series(label, [.. r.Timeseries.Rows.Select(row => (row.TimeNs / 1e9, row.Values[free] is long f ? (double?)((r.Frames - f) / 256.0) : null))]);
+    }
+
+    private static Series Stall(RunResult r, string label)
+    {
+        int c = RunSeries.IndexOf(r, "guests_stall_ms");
+        return new Series(label, [.. r.Timeseries.Rows.Select(row => (row.TimeNs / 1e9, row.Values[c] is long ms ? (double?)(ms / 1000.0) : null))]);
+    }
+
+    private static string Encode(string s) => WebUtility.HtmlEncode(s);
+}

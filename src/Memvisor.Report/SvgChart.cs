@@ -1,0 +1,101 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+
+namespace Memvisor.Report;
+
+/// <summary>One line of a chart: its label and its points (x in seconds; a null y lifts the pen).</summary>
+internal sealed record Series(string Label, IReadOnlyList<(double X, double? Y)> Points);
+
+/// <summary>
+/// Draws charts into the page as inline SVG: lines, or areas stacked on one another. Each chart is an
+/// <c>svg.chart</c>; the page's check script marks on load how many of its series the browser laid out with a size,
+/// which is what the Chromium test reads.
+/// </summary>
+internal static class SvgChart
+{
+    private const int Width = 900, Height = 320, Left = 70, Right = 190, Top = 20, Bottom = 40;
+    private static readonly string[] Palette =
+        ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+    /// <summary>The script that marks each chart with the series the browser rendered (data-rendered) and the page with the charts that have some (data-charts-rendered of data-charts).</summary>
+    public const string RenderCheckScript =
+        "<script>window.addEventListener('load',function(){var c=document.querySelectorAll('svg.chart'),ok=0;" +
+        "c.forEach(function(s){var n=0;s.querySelectorAll('.series').forEach(function(p){var b=p.getBBox();if(b.width>0||b.height>0)n++;});" +
+        "s.setAttribute('data-rendered',n);if(n>0)ok++;});document.body.setAttribute('data-charts',c.length);" +
+        "document.body.setAttribute('data-charts-rendered',ok);});</script>";
+
+    public static void Lines(StringBuilder html, IReadOnlyList<Series> series, double xMax, string yUnit = "MiB")
+    {
+        double yMax = Math.Max(1, series.SelectMany(s => s.Points).Max(p => p.Y ?? 0));
+        Open(html, series.Count, xMax, yMax, yUnit);
+        for (int s = 0; s < series.Count; s++)
+        {
+            var path = new StringBuilder();
+            bool pen = false;
+            foreach (var (x, y) in series[s].Points)
+            {
+                if (y is not double v) { pen = false; continue; }
+                path.Append(pen ? " L" : " M").Append(F(X(x, xMax))).Append(',').Append(F(Y(v, yMax)));
+                pen = true;
+            }
+            html.Append(CultureInfo.InvariantCulture, $"<path class=\"series\" d=\"{path}\" fill=\"none\" stroke=\"{Color(s)}\" stroke-width=\"1.5\"/>");
+            Legend(html, s, series[s].Label);
+        }
+        html.Append("</svg>");
+    }
+
+    /// <summary>Areas stacked bottom up in the order given; <paramref name="reference"/> draws a dashed level (the host's size).</summary>
+    public static void Stacked(StringBuilder html, IReadOnlyList<Series> layers, double xMax, double? reference = null, string referenceLabel = "")
+    {
+        int n = layers.Count == 0 ? 0 : layers[0].Points.Count;
+        var top = new double[n];
+        for (int s = 0; s < layers.Count; s++)
+            for (int i = 0; i < n; i++) top[i] += layers[s].Points[i].Y ?? 0;
+        double yMax = Math.Max(Math.Max(1, reference ?? 0), n == 0 ? 1 : top.Max());
+        Open(html, layers.Count, xMax, yMax, "MiB");
+        var below = new double[n];
+        for (int s = 0; s < layers.Count; s++)
+        {
+            var pts = layers[s].Points;
+            var path = new StringBuilder();
+            for (int i = 0; i < n; i++) path.Append(i == 0 ? "M" : " L").Append(F(X(pts[i].X, xMax))).Append(',').Append(F(Y(below[i] + (pts[i].Y ?? 0), yMax)));
+            for (int i = n - 1; i >= 0; i--) path.Append(" L").Append(F(X(pts[i].X, xMax))).Append(',').Append(F(Y(below[i], yMax)));
+            if (n > 0) path.Append(" Z");
+            html.Append(CultureInfo.InvariantCulture, $"<path class=\"series\" d=\"{path}\" fill=\"{Color(s)}\" fill-opacity=\"0.75\" stroke=\"{Color(s)}\" stroke-width=\"0.5\"/>");
+            Legend(html, s, layers[s].Label);
+            for (int i = 0; i < n; i++) below[i] += pts[i].Y ?? 0;
+        }
+        if (reference is double level)
+        {
+            double y = Y(level, yMax);
+            html.Append(CultureInfo.InvariantCulture, $"<line x1=\"{Left}\" x2=\"{Width - Right}\" y1=\"{F(y)}\" y2=\"{F(y)}\" stroke=\"#000\" stroke-dasharray=\"5,4\"/>");
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left + 5}\" y=\"{F(y - 4)}\">{Encode(referenceLabel)}</text>");
+        }
+        html.Append("</svg>");
+    }
+
+    private static void Open(StringBuilder html, int series, double xMax, double yMax, string yUnit)
+    {
+        int plotW = Width - Left - Right, plotH = Height - Top - Bottom;
+        html.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart\" data-series=\"{series}\" width=\"{Width}\" height=\"{Height}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\">");
+        html.Append(CultureInfo.InvariantCulture, $"<rect x=\"{Left}\" y=\"{Top}\" width=\"{plotW}\" height=\"{plotH}\" fill=\"none\" stroke=\"#999\"/>");
+        html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 5}\" y=\"{Top - 6}\" text-anchor=\"end\">{Encode(yUnit)}</text>");
+        for (int k = 0; k <= 4; k++)
+        {
+            double y = Top + plotH - plotH * k / 4.0;
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 5}\" y=\"{F(y + 4)}\" text-anchor=\"end\">{(yMax >= 20 ? Math.Round(yMax * k / 4) : Math.Round(yMax * k / 4, 2))}</text>");
+            double x = Left + plotW * k / 4.0;
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(x)}\" y=\"{Height - Bottom + 15}\" text-anchor=\"middle\">{xMax * k / 4:0.#}s</text>");
+        }
+    }
+
+    private static void Legend(StringBuilder html, int s, string label) =>
+        html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Width - Right + 10}\" y=\"{Top + 12 + 13 * s}\" fill=\"{Color(s)}\">{Encode(label)}</text>");
+
+    private static double X(double x, double xMax) => Left + (Width - Left - Right) * x / Math.Max(1e-9, xMax);
+    private static double Y(double y, double yMax) => Top + (Height - Top - Bottom) * (1 - y / yMax);
+    private static string Color(int s) => Palette[s % Palette.Length];
+    private static string F(double v) => v.ToString("0.#", CultureInfo.InvariantCulture);
+    private static string Encode(string s) => WebUtility.HtmlEncode(s);
+}

@@ -1,0 +1,56 @@
+using Memvisor.Machine.Frames;
+using Memvisor.Sim.Engine;
+
+namespace Memvisor.Sim.Lab;
+
+/// <summary>What one policy made of a scenario, the figures <c>memvisor compare</c> sets side by side.</summary>
+public sealed record PolicyOutcome
+{
+    public required string Policy { get; init; }
+    /// <summary>Host memory in use (all but the free heap), at its peak and on average over the samples, in MiB.</summary>
+    public double PeakHostUsedMiB { get; init; }
+    public double MeanHostUsedMiB { get; init; }
+    /// <summary>Guest domains that were created and ran to the end with no OOM kill, of those the scenario has.</summary>
+    public int VmsFit { get; init; }
+    public int Vms { get; init; }
+    public long MajorFaults { get; init; }
+    public long SwapIns { get; init; }
+    /// <summary>Simulated time the guests' vCPUs waited on memory, summed over guests, in seconds.</summary>
+    public double StallSeconds { get; init; }
+    /// <summary>Stall time as a share of the guests' run time.</summary>
+    public double StallShare { get; init; }
+    public double ReclaimMeanSeconds { get; init; }
+    public double ReclaimMaxSeconds { get; init; }
+    public int ReclaimUnmet { get; init; }
+    public long OomKills { get; init; }
+    public long IntegrityErrors { get; init; }
+    public long PolicyActions { get; init; }
+
+    public static PolicyOutcome From(RunResult r)
+    {
+        var guests = r.Domains.Where(d => d.Spec is not null).ToList();
+        var ran = guests.Where(d => d.Guest is not null).ToList();
+        int freeColumn = r.Timeseries.Columns.ToList().IndexOf("host_free_pages");
+        var used = r.Timeseries.Rows.Select(row => (double)(r.Frames - (row.Values[freeColumn] ?? r.Frames))).ToList();
+        double runSeconds = ran.Sum(d => ((d.DestroyedAtNs >= 0 ? d.DestroyedAtNs : r.Scenario.DurationNs) - Math.Max(0, d.CreatedAtNs)) / 1e9);
+        double stall = ran.Sum(d => d.Guest!.Stats.StallNs) / 1e9;
+        return new PolicyOutcome
+        {
+            Policy = r.Policy?.Name ?? "none",
+            PeakHostUsedMiB = PageSize.ToMiB(r.Frames - r.FreePagesMin),
+            MeanHostUsedMiB = used.Count == 0 ? 0 : Math.Round(used.Average() / 256, 1),
+            Vms = guests.Count,
+            VmsFit = ran.Count(d => d.State != DomainState.Failed && d.Guest!.Stats.OomKills == 0),
+            MajorFaults = ran.Sum(d => d.Guest!.Stats.MajorFaults),
+            SwapIns = ran.Sum(d => d.Guest!.Stats.SwapIns),
+            StallSeconds = Math.Round(stall, 3),
+            StallShare = runSeconds == 0 ? 0 : Math.Round(stall / runSeconds, 5),
+            ReclaimMeanSeconds = Math.Round(r.Reclaim.MeanSeconds, 2),
+            ReclaimMaxSeconds = Math.Round(r.Reclaim.MaxSeconds, 2),
+            ReclaimUnmet = r.Reclaim.Unmet,
+            OomKills = ran.Sum(d => d.Guest!.Stats.OomKills),
+            IntegrityErrors = r.IntegrityErrors,
+            PolicyActions = r.Policy?.Actions.Values.Sum() ?? 0,
+        };
+    }
+}
