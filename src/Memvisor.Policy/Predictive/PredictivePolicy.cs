@@ -4,10 +4,11 @@ namespace Memvisor.Policy.Predictive;
 
 /// <summary>
 /// Memvisor's own balancer, after MEB (Zhao and Wang, VEE 2009): each guest's miss-ratio curve, from its LRU
-/// stack-distance histogram, predicts the faults it would take at any size. Memory goes a chunk at a time to the
-/// guest whose faults it would cut most, from each guest's dynamic-min up; what no curve wants is split as squeezed
-/// splits it. Under pressure it speeds up sharing first; only a guest whose balloon cannot reach its target is
-/// paged (and the hypervisor compresses before it swaps).
+/// stack-distance histogram, predicts the faults it would take at any size. Memory is taken only when the host is
+/// short (free below twice the reserve), a chunk at a time from the guest whose curve loses fewest hits; when memory
+/// is free it is granted, most valuable guest first, up to a plan that fills each guest's range by marginal gain.
+/// Under pressure it speeds sharing up first; only a guest whose balloon cannot reach its target is paged (and the
+/// hypervisor compresses before it swaps).
 /// </summary>
 public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs) : IPolicy
 {
