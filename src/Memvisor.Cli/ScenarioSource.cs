@@ -5,6 +5,22 @@ namespace Memvisor.Cli;
 /// <summary>Finds a scenario from what the user typed: a file path, or the name of a built-in scenario.</summary>
 public static class ScenarioSource
 {
+    /// <summary>Loads the scenario, or prints why it was refused (file, line, field) and returns false.</summary>
+    public static bool TryLoad(string? argument, out Scenario scenario)
+    {
+        try
+        {
+            scenario = Load(argument);
+            return true;
+        }
+        catch (ScenarioException e)
+        {
+            Errors.Print(e);
+            scenario = null!;
+            return false;
+        }
+    }
+
     public static Scenario Load(string? argument)
     {
         if (argument is null) return BuiltinScenarios.Load(BuiltinScenarios.DefaultName);

@@ -40,16 +40,7 @@ public static class CompareCommand
             Console.Error.WriteLine($"memvisor: --policies: {(names.Count == 0 ? "no policy was given" : $"'{string.Join("', '", unknown)}' is not a policy")}; the policies are {string.Join(", ", PolicySpec.Names)}.");
             return ExitCodes.BadInput;
         }
-        Scenario scenario;
-        try
-        {
-            scenario = ScenarioSource.Load(scenarioArg);
-        }
-        catch (ScenarioException e)
-        {
-            Errors.Print(e);
-            return ExitCodes.BadInput;
-        }
+        if (!ScenarioSource.TryLoad(scenarioArg, out var scenario)) return ExitCodes.BadInput;
 
         IReadOnlyList<(Sim.Engine.RunResult Result, double WallSeconds)> runs;
         try

@@ -31,16 +31,7 @@ public static class FitCommand
 
     public static int Run(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed)
     {
-        Scenario scenario;
-        try
-        {
-            scenario = ScenarioSource.Load(scenarioArg);
-        }
-        catch (ScenarioException e)
-        {
-            Errors.Print(e);
-            return ExitCodes.BadInput;
-        }
+        if (!ScenarioSource.TryLoad(scenarioArg, out var scenario)) return ExitCodes.BadInput;
         string name = policy ?? scenario.Policy?.Name ?? "static";
         if (!PolicySpec.Names.Contains(name))
             return Refuse($"--policy: '{name}' is not a policy; the policies are {string.Join(", ", PolicySpec.Names)}.");

@@ -36,16 +36,7 @@ public static class RunCommand
 
     public static int Run(string? scenarioArg, ulong? seed, string? outDir, bool quiet, bool snapshots = false)
     {
-        Scenario scenario;
-        try
-        {
-            scenario = ScenarioSource.Load(scenarioArg);
-        }
-        catch (ScenarioException e)
-        {
-            Errors.Print(e);
-            return ExitCodes.BadInput;
-        }
+        if (!ScenarioSource.TryLoad(scenarioArg, out var scenario)) return ExitCodes.BadInput;
 
         long baseline = RunInfo.ReadPeakRss();
         var wall = Stopwatch.StartNew();

@@ -20,7 +20,7 @@ public sealed class StackDistanceTracker
     private readonly int[] _tree;     // Fenwick tree: 1 at each live last-reference time
     private readonly ulong[] _keyAt;  // time -> hashed key whose last reference it is (0 if superseded)
     private readonly double[] _hits;
-    private int _now, _count;
+    private int _now;
     private long _sinceDecayNs;
 
     /// <param name="physicalPages">The largest memory the guest may have: distances beyond it count as cold.</param>
@@ -56,9 +56,7 @@ public sealed class StackDistanceTracker
         if (_shift > 0 && h >> (64 - _shift) != 0) return;
         h |= 1;
         double weight = 1 << _shift;
-        int mask = _keys.Length - 1;
-        int i = (int)(h & (ulong)mask);
-        while (_keys[i] != 0 && _keys[i] != h) i = (i + 1) & mask;
+        int i = Find(h);
         if (_keys[i] == h)
         {
             int last = _times[i];
@@ -73,7 +71,6 @@ public sealed class StackDistanceTracker
         {
             Cold += weight;
             _keys[i] = h;
-            _count++;
         }
         if (_now == _capacity)
         {
@@ -81,7 +78,6 @@ public sealed class StackDistanceTracker
             // The key's own last reference was superseded above, so compaction left it out: put it back.
             i = Find(h);
             _keys[i] = h;
-            _count++;
         }
         int t = ++_now;
         Add(t, 1);
@@ -112,7 +108,6 @@ public sealed class StackDistanceTracker
     {
         Array.Clear(_keys);
         Array.Clear(_tree);
-        _count = 0;
         int live = 0;
         for (int t = 1; t <= _now; t++) if (_keyAt[t] != 0) live++;
         int skip = Math.Max(0, live - _keep), next = 0;
@@ -127,7 +122,6 @@ public sealed class StackDistanceTracker
             int i = Find(h);
             _keys[i] = h;
             _times[i] = next;
-            _count++;
             Add(next, 1);
         }
         _now = next;

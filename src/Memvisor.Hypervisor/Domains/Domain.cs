@@ -62,6 +62,9 @@ public sealed class Domain
 
     /// <summary>The working-set sampler watching this domain's pages.</summary>
     public ActivitySampler Activity { get; }
+
+    /// <summary>The sampler's estimate of the pages the guest touches: its active share of tot_pages.</summary>
+    public long ActivePages => (long)Math.Round(Activity.ActiveShare * TotPages);
     private readonly Func<ulong, bool> _isSampleable;
 
     /// <summary>Advances the working-set sampler; a new sample is drawn among the pages the domain has.</summary>

@@ -30,7 +30,7 @@ public sealed class EsxPolicy(EsxOptions options, long intervalNs) : IPolicy
         foreach (var d in host.Domains)
         {
             long alloc = entitled[d.Name];
-            long margin = Math.Max(256, alloc / 100);
+            long margin = BalloonProgress.Margin(alloc);
             if (d.FeatureBalloon && !d.Uncooperative)
             {
                 if (alloc < d.TargetPages - margin && State != EsxState.High)

@@ -75,5 +75,5 @@ public sealed class HyperVPolicy(HyperVOptions options, long intervalNs) : IPoli
         return alloc;
     }
 
-    private static long Margin(DomainSnapshot d) => Math.Max(256, d.TargetPages / 100);
+    private static long Margin(DomainSnapshot d) => BalloonProgress.Margin(d.TargetPages);
 }

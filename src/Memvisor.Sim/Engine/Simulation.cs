@@ -245,7 +245,7 @@ public sealed class Simulation
             columns.Add(($"{r.Name}_paged_out_gfns", _ => r.State == DomainState.Running ? r.Domain!.P2m.PagedOutEntries + r.Domain!.P2m.CompressedEntries : null));
             if (r.Spec is null) continue;
             // The hypervisor's sampled working-set estimate (ESX's), in pages.
-            columns.Add(($"{r.Name}_active_pages", _ => r.State == DomainState.Running ? (long)Math.Round(r.Domain!.Activity.ActiveShare * r.Domain.TotPages) : null));
+            columns.Add(($"{r.Name}_active_pages", _ => r.State == DomainState.Running ? r.Domain!.ActivePages : null));
             columns.Add(($"{r.Name}_mem_free_pages", v => v.Guests[r.Column]?.MemFree));
             columns.Add(($"{r.Name}_cached_pages", v => v.Guests[r.Column]?.Cached));
             columns.Add(($"{r.Name}_anon_pages", v => v.Guests[r.Column]?.AnonPages));

@@ -1,3 +1,4 @@
+using Memvisor.Policy;
 using Memvisor.Sim.Engine;
 
 namespace Memvisor.Sim.Metrics;
@@ -27,7 +28,7 @@ public sealed class ReclaimLatency
                 continue;
             }
             var d = r.Domain!;
-            long target = d.TargetPages, margin = Math.Max(256, target / 100);
+            long target = d.TargetPages, margin = BalloonProgress.Margin(target);
             bool changed = _lastTarget.TryGetValue(r.Name, out long last) && last != target;
             _lastTarget[r.Name] = target;
             if (changed && d.TotPages > target + margin && !_pending.ContainsKey(r.Name))

@@ -43,7 +43,7 @@ public static class SnapshotBuilder
                 SwapIns = g.Stats.SwapIns,
                 StallNs = g.Stats.StallNs,
                 FloorPages = g.Balloon.FloorPages,
-                ActivePages = (long)Math.Round(d.Activity.ActiveShare * d.TotPages),
+                ActivePages = d.ActivePages,
                 Mrc = new MissCurve { BucketPages = g.Mrc.BucketPages, Hits = [.. g.Mrc.Hits], Cold = g.Mrc.Cold, WindowNs = g.Mrc.HalfLifeNs },
                 HotplugEnabled = g.Options.Hotplug.Enabled,
                 HotplugRequestedPages = Key(StoreKeys.HotplugRequested, 0) / PageSize.KiB,
