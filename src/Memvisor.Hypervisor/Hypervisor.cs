@@ -244,6 +244,10 @@ public sealed class Hypervisor : IDisposable
     /// <summary>Gives a domain the port its guest kernel uses to reach the hypervisor.</summary>
     public IGuestMemory PortFor(Domain domain) => new DomainPort(this, domain);
 
+    /// <summary>Gives the domain's vCPU the MMU of <paramref name="options"/>' mode (scenario <c>mmu:</c>); the domain keeps it as <see cref="Domain.Mmu"/>.</summary>
+    public Mmu.GuestMmu AttachMmu(Domain domain, Mmu.MmuOptions options) =>
+        domain.Mmu = Mmu.GuestMmu.Create(this, domain, new DomainPort(this, domain), options);
+
     /// <summary>Grows or shrinks the domain's reserve to <paramref name="pages"/>; false (and no change) if the host is out of frames.</summary>
     internal bool GrowReserve(Domain d, long pages)
     {

@@ -1,33 +1,35 @@
+using Memvisor.Hypervisor.Mmu;
+
 namespace Memvisor.Guest.Mm;
 
 /// <summary>
-/// x86-64 page-table entry bits (Intel SDM vol. 3, 4-level paging) and the swap-entry encoding this guest uses in
+/// The hardware entry bits (<see cref="X86Pte"/>) under the guest's names, and the swap-entry encoding this guest uses in
 /// non-present entries: software bit 9 set, slot in the address bits, as Linux keeps a swap entry in a cleared PTE.
 /// </summary>
 public static class Pte
 {
-    public const ulong Present = 1UL << 0;
-    public const ulong Writable = 1UL << 1;
-    public const ulong User = 1UL << 2;
-    public const ulong Accessed = 1UL << 5;
-    public const ulong Dirty = 1UL << 6;
+    public const ulong Present = X86Pte.Present;
+    public const ulong Writable = X86Pte.Writable;
+    public const ulong User = X86Pte.User;
+    public const ulong Accessed = X86Pte.Accessed;
+    public const ulong Dirty = X86Pte.Dirty;
     /// <summary>PS: in a page-directory entry, maps a 2 MiB page.</summary>
-    public const ulong Huge = 1UL << 7;
+    public const ulong Huge = X86Pte.Huge;
     /// <summary>Software-available bit 9: this non-present entry holds a swap slot.</summary>
     public const ulong SwapEntry = 1UL << 9;
-    public const ulong NoExecute = 1UL << 63;
-    public const ulong AddressMask = 0x000F_FFFF_FFFF_F000UL;
+    public const ulong NoExecute = X86Pte.NoExecute;
+    public const ulong AddressMask = X86Pte.AddressMask;
 
     /// <summary>Entries that point to a lower-level table.</summary>
     public const ulong TableFlags = Present | Writable | User | Accessed;
 
-    public static ulong Frame(ulong entry) => (entry & AddressMask) >> 12;
-    public static ulong Make(ulong gfn, ulong flags) => (gfn << 12) | flags;
-    public static bool IsPresent(ulong entry) => (entry & Present) != 0;
+    public static ulong Frame(ulong entry) => X86Pte.Frame(entry);
+    public static ulong Make(ulong gfn, ulong flags) => X86Pte.Make(gfn, flags);
+    public static bool IsPresent(ulong entry) => X86Pte.IsPresent(entry);
     public static bool IsSwap(ulong entry) => (entry & (Present | SwapEntry)) == SwapEntry;
     public static uint SwapSlot(ulong entry) => (uint)Frame(entry);
     public static ulong ForSwap(uint slot) => Make(slot, SwapEntry);
 
     /// <summary>The index into the table at <paramref name="level"/> (4 = PML4 .. 1 = PT) for virtual page <paramref name="vpn"/>.</summary>
-    public static int IndexAt(ulong vpn, int level) => (int)((vpn >> (9 * (level - 1))) & 511);
+    public static int IndexAt(ulong vpn, int level) => X86Pte.IndexAt(vpn, level);
 }

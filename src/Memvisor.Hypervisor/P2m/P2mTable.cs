@@ -12,6 +12,8 @@ public sealed class P2mTable
 
     private ulong[]?[] _leaves;
     private ushort[] _leafUse;
+    // Per leaf (2 MiB of gfns): 0 not yet known since its last change, 1 not a superpage, 2 one aligned machine extent.
+    private byte[] _superpage;
 
     public P2mTable(ulong capacityGfns)
     {
@@ -19,6 +21,7 @@ public sealed class P2mTable
         long leaves = (long)((capacityGfns + LeafMask) >> LeafShift);
         _leaves = new ulong[]?[leaves];
         _leafUse = new ushort[leaves];
+        _superpage = new byte[leaves];
     }
 
     /// <summary>The domain's physical address space: gfns 0 .. Capacity-1.</summary>
@@ -88,11 +91,38 @@ public sealed class P2mTable
         if (old.Type == P2mType.Invalid && entry.Type != P2mType.Invalid) _leafUse[index]++;
         else if (old.Type != P2mType.Invalid && entry.Type == P2mType.Invalid) _leafUse[index]--;
         leaf[gfn & LeafMask] = entry.Raw;
+        _superpage[index] = 0;
         if (_leafUse[index] == 0)
         {
             _leaves[index] = null;
             LeafCount--;
         }
+    }
+
+    /// <summary>
+    /// True if the 2 MiB of gfns around <paramref name="gfn"/> are all RAM backed by one 2 MiB-aligned run of machine
+    /// frames, so that a nested (EPT) table could map them with one 2 MiB entry (Xen's p2m superpages). Worked out
+    /// once per change of the region.
+    /// </summary>
+    public bool IsSuperpage(ulong gfn)
+    {
+        if (gfn >= Capacity) return false;
+        long index = (long)(gfn >> LeafShift);
+        if (_superpage[index] == 0) _superpage[index] = (byte)(IsOneExtent(_leaves[index]) ? 2 : 1);
+        return _superpage[index] == 2;
+    }
+
+    private static bool IsOneExtent(ulong[]? leaf)
+    {
+        if (leaf is null) return false;
+        var first = new P2mEntry(leaf[0]);
+        if (first.Type != P2mType.Ram || (first.Mfn & LeafMask) != 0) return false;
+        for (int i = 1; i < LeafEntries; i++)
+        {
+            var e = new P2mEntry(leaf[i]);
+            if (e.Type != P2mType.Ram || e.Mfn != first.Mfn + (uint)i) return false;
+        }
+        return true;
     }
 
     /// <summary>Grows the physical address space (mem-max raised); entries are kept.</summary>
@@ -102,6 +132,7 @@ public sealed class P2mTable
         long leaves = (long)((capacityGfns + LeafMask) >> LeafShift);
         Array.Resize(ref _leaves, (int)leaves);
         Array.Resize(ref _leafUse, (int)leaves);
+        Array.Resize(ref _superpage, (int)leaves);
         Capacity = capacityGfns;
     }
 

@@ -1,0 +1,98 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Mmu.Tlb;
+using Memvisor.Hypervisor.Seam;
+using Memvisor.Machine.Time;
+
+namespace Memvisor.Hypervisor.Mmu;
+
+/// <summary>
+/// One vCPU's memory-management unit as its MMU mode makes it: the TLB, the walk the hardware does on a miss, and
+/// what a page-table write, an address-space switch and an INVLPG cost in trips into the hypervisor. The guest sees
+/// gfn-addressed tables through it in every mode. Time the hypervisor spends is charged to the domain as stall.
+/// </summary>
+public abstract class GuestMmu
+{
+    private protected readonly Hypervisor Hv;
+    private protected readonly Domain Domain;
+    private protected readonly IGuestMemory Memory;
+
+    private protected GuestMmu(Hypervisor hv, Domain domain, IGuestMemory memory, MmuOptions options)
+    {
+        Hv = hv;
+        Domain = domain;
+        Memory = memory;
+        Options = options;
+        Tlb = new VcpuTlb(options.TlbEntries, options.TaggedTlb, options.WalkCaches);
+    }
+
+    public MmuOptions Options { get; }
+    public MmuMode Mode => Options.Mode;
+    public VcpuTlb Tlb { get; }
+    public MmuStats Stats { get; } = new();
+    /// <summary>The current address space: its top-level table (a gfn) and its tag.</summary>
+    public ulong Root { get; private protected set; }
+    public int Asid { get; private protected set; }
+    private protected CostModel Costs => Hv.Costs;
+
+    /// <summary>The hardware translating <paramref name="vpn"/> in the current address space, setting accessed and dirty bits on the way.</summary>
+    public abstract Translation Translate(ulong vpn, bool write);
+
+    /// <summary>The guest reads one of its page-table entries (frames as gfns).</summary>
+    public virtual ulong ReadEntry(ulong table, int index) => Memory.TryReadWord(table, index, out ulong e) ? e : 0;
+
+    /// <summary>The guest writes one of its page-table entries (frames as gfns); false if the hypervisor refused it.</summary>
+    public abstract bool WriteEntry(ulong table, int index, ulong value);
+
+    /// <summary>A context switch: the guest loads <paramref name="root"/> as its top-level table, tagged <paramref name="asid"/>. False if refused.</summary>
+    public abstract bool SwitchAddressSpace(ulong root, int asid);
+
+    /// <summary>The guest is done with an address space (its process exited); the hypervisor may drop what it kept for it.</summary>
+    public virtual void ReleaseAddressSpace(ulong root) { }
+
+    /// <summary>INVLPG: the guest changed the entry behind <paramref name="vpn"/>.</summary>
+    public virtual void Invlpg(ulong vpn) => Tlb.Invalidate(Asid, vpn);
+
+    /// <summary>A full TLB flush of the current address space.</summary>
+    public virtual void FlushTlb() => Tlb.FlushAll();
+
+    /// <summary>Issues any updates the guest has queued (PV's lazy MMU batch); nothing in the other modes.</summary>
+    public virtual void Submit() { }
+
+    /// <summary>Copies the TLB's counters into <see cref="Stats"/>.</summary>
+    public MmuStats Snapshot()
+    {
+        Stats.TlbHits = Tlb.Hits;
+        Stats.TlbMisses = Tlb.Misses;
+        Stats.TlbFlushes = Tlb.Flushes;
+        return Stats;
+    }
+
+    /// <summary>A trip into the hypervisor that is not a hypercall: counted, charged with the exit and <paramref name="workNs"/>, and (untagged) a TLB flush.</summary>
+    private protected void Exit(ExitReason reason, double workNs)
+    {
+        Stats.Exits[(int)reason]++;
+        Charge(Costs.VmExitNs + workNs);
+        Tlb.WorldSwitch();
+    }
+
+    private protected void Charge(double ns)
+    {
+        Stats.HypervisorNs += ns;
+        Domain.PendingStallNs += ns;
+    }
+
+    private protected void ChargeWalk(int refs)
+    {
+        Stats.Walked(refs);
+        Domain.PendingStallNs += refs * Costs.WalkRefNs;
+    }
+
+    /// <summary>Makes the MMU for a domain's mode.</summary>
+    internal static GuestMmu Create(Hypervisor hv, Domain domain, IGuestMemory memory, MmuOptions options) => options.Mode switch
+    {
+        MmuMode.Hap => new Hap.HapMmu(hv, domain, memory, options),
+        MmuMode.Shadow2 or MmuMode.Shadow3 => new Shadow.ShadowMmu(hv, domain, memory, options),
+        MmuMode.Pv => new Pv.PvMmu(hv, domain, memory, options),
+        _ => throw new ArgumentOutOfRangeException(nameof(options), options.Mode, "There is no such MMU mode."),
+    };
+}

@@ -1,0 +1,88 @@
+namespace Memvisor.Hypervisor.Mmu.Hap;
+
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Seam;
+
+/// <summary>
+/// Hardware-assisted paging (Intel EPT, AMD NPT; Xen's HAP): the guest writes its own tables and takes its own page
+/// faults without the hypervisor; a TLB miss walks the guest's tables, and every guest-physical address on the way
+/// (each table and the final page) is itself translated through the p2m as a 4-level nested table. With no caches a
+/// 4-level by 4-level walk reads 24 entries; 2 MiB pages in either dimension take a level off, and the walk caches
+/// (the guest PDE cache and a nested TLB of guest-physical translations) skip most of the rest.
+/// </summary>
+internal sealed class HapMmu : GuestMmu
+{
+    private const int NestedEntries = 64;
+    private readonly ulong[] _nestedTags = new ulong[NestedEntries];
+
+    internal HapMmu(Hypervisor hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options) { }
+
+    public override Translation Translate(ulong vpn, bool write)
+    {
+        if (Tlb.TryTranslate(Asid, vpn, write, out ulong hit, out bool w)) return new Translation(TranslateStatus.Ok, hit, w, 0, 0, 0, 1);
+        int refs = 0;
+        ulong table, e = 0;
+        int index = 0, level;
+        if (Tlb.TryGetPageTable(Asid, vpn, out table))
+        {
+            level = 1;
+            index = (int)(vpn & 511);
+            refs += Nested(table) + 1;
+            e = ReadEntry(table, index);
+        }
+        else
+        {
+            table = Root;
+            for (level = X86Pte.Levels; ; level--)
+            {
+                index = X86Pte.IndexAt(vpn, level);
+                refs += Nested(table) + 1;
+                e = ReadEntry(table, index);
+                if (!X86Pte.IsPresent(e) || X86Pte.IsLeaf(e, level)) break;
+                if (level == 2) Tlb.FillPageTable(Asid, vpn, X86Pte.Frame(e));
+                table = X86Pte.Frame(e);
+            }
+        }
+        if (!X86Pte.IsPresent(e) || (write && (e & X86Pte.Writable) == 0))
+        {
+            ChargeWalk(refs);
+            Stats.DemandFaults++;
+            return Translation.Fault(e, table, index, level);
+        }
+        ulong gfn = X86Pte.Frame(e) + (level == 2 ? vpn & 511 : 0);
+        refs += Nested(gfn);
+        ChargeWalk(refs);
+        // The hardware sets the accessed and dirty bits itself: a plain write to the guest's table.
+        ulong updated = e | X86Pte.Accessed | (write ? X86Pte.Dirty : 0);
+        if (updated != e) Memory.WriteWord(table, index, updated);
+        bool writable = (e & X86Pte.Writable) != 0;
+        Tlb.Fill(Asid, vpn, gfn, writable, (updated & X86Pte.Dirty) != 0);
+        return new Translation(TranslateStatus.Ok, gfn, writable, updated, table, index, level);
+    }
+
+    // References to translate one guest-physical page through the p2m: none on a nested-TLB hit, else one per nested level.
+    private int Nested(ulong gfn)
+    {
+        int slot = (int)(gfn & (NestedEntries - 1));
+        if (Options.WalkCaches && _nestedTags[slot] == gfn + 1) return 0;
+        if (Options.WalkCaches) _nestedTags[slot] = gfn + 1;
+        return Options.NestedSuperpages && Domain.P2m.IsSuperpage(gfn) ? 3 : 4;
+    }
+
+    public override bool WriteEntry(ulong table, int index, ulong value) => Memory.WriteWord(table, index, value);
+
+    // With EPT a MOV to CR3 does not exit; the TLB keeps other address spaces' entries if tagged.
+    public override bool SwitchAddressSpace(ulong root, int asid)
+    {
+        Root = root;
+        Asid = asid;
+        Tlb.SwitchTo(asid);
+        return true;
+    }
+
+    public override void FlushTlb()
+    {
+        base.FlushTlb();
+        Array.Clear(_nestedTags);
+    }
+}

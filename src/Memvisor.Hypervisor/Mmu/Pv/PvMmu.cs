@@ -1,0 +1,268 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Hypervisor.Seam;
+using Memvisor.Machine.Frames;
+
+namespace Memvisor.Hypervisor.Mmu.Pv;
+
+/// <summary>
+/// Xen's paravirtualized MMU (direct paging, xen/arch/x86/mm.c): the guest's tables hold machine frame numbers and
+/// are mapped read-only to it; it changes them only through mmu_update, whose every entry is validated against the
+/// frame's owner, type and reference counts (a refused entry changes nothing and the rest of the batch goes on),
+/// and through mmuext_op (pin and unpin tables, new_baseptr, TLB flushes). The hardware walks the guest's tables
+/// directly and sets their accessed and dirty bits. The hypervisor sits in every address space, so entering it
+/// flushes nothing. Guest-facing calls take gfns and convert them, as a PV Linux's pte operations do with its
+/// pfn-to-mfn list and the m2p.
+/// </summary>
+public sealed class PvMmu : GuestMmu
+{
+    private readonly PageTypes _types;
+    private readonly MmuUpdate[] _queue;
+    private readonly XenErrno[] _results;
+    private readonly HashSet<uint> _pinned = [];
+    private int _queued;
+    private uint _base = uint.MaxValue;
+
+    internal PvMmu(Hypervisor hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options)
+    {
+        _types = new PageTypes(hv.Machine, domain.DomId);
+        _queue = new MmuUpdate[Math.Max(1, options.PvBatch)];
+        _results = new XenErrno[_queue.Length];
+    }
+
+    public long EntriesValidated => _types.EntriesValidated;
+
+    // ---- hypercalls ----
+
+    /// <summary>
+    /// HYPERVISOR_mmu_update: each request is checked on its own; <paramref name="results"/> gets each one's errno.
+    /// Returns Ok if every request was applied, else the first refusal's errno.
+    /// </summary>
+    public XenErrno MmuUpdateOp(ReadOnlySpan<MmuUpdate> requests, Span<XenErrno> results)
+    {
+        Stats.Hypercalls++;
+        Charge(Costs.HypercallNs);
+        var first = XenErrno.Ok;
+        for (int i = 0; i < requests.Length; i++)
+        {
+            long before = _types.EntriesValidated;
+            var err = Apply(requests[i]);
+            Charge((1 + _types.EntriesValidated - before) * Costs.PvValidateEntryNs);
+            results[i] = err;
+            Stats.Updates++;
+            if (err == XenErrno.Ok) continue;
+            Stats.UpdatesRefused++;
+            if (first == XenErrno.Ok) first = err;
+        }
+        return first;
+    }
+
+    private XenErrno Apply(MmuUpdate u)
+    {
+        if ((uint)u.Index >= 512) return XenErrno.EINVAL;
+        if (!_types.Owns(u.TableMfn)) return XenErrno.EPERM;
+        ref var f = ref Hv.Machine.Frames[u.TableMfn];
+        if (f.TypeCount == 0 || !PageTypes.IsTable(f.Type))
+        {
+            // Not (yet) a page table: an ordinary checked write to a page of the domain's own.
+            if (f.TypeCount > 0 && f.Type != PageType.Writable) return XenErrno.EBUSY;
+            Hv.Machine.WriteWord(u.TableMfn, u.Index, u.Value);
+            return XenErrno.Ok;
+        }
+        int level = PageTypes.LevelOf(f.Type);
+        if (level == 4 && u.Index >= PageTypes.HypervisorFirstSlot && u.Index <= PageTypes.HypervisorLastSlot) return XenErrno.EPERM;
+        ulong old = Hv.Machine.ReadWord(u.TableMfn, u.Index);
+        // Only the accessed and dirty bits changing: nothing to validate (Xen's fast path).
+        if (X86Pte.IsPresent(old) && X86Pte.IsPresent(u.Value) && ((old ^ u.Value) & ~(X86Pte.Accessed | X86Pte.Dirty)) == 0)
+        {
+            Hv.Machine.WriteWord(u.TableMfn, u.Index, u.Value);
+            return XenErrno.Ok;
+        }
+        if (X86Pte.IsPresent(u.Value))
+        {
+            var err = _types.GetEntry(level, u.Value);
+            if (err != XenErrno.Ok) return err;
+        }
+        Hv.Machine.WriteWord(u.TableMfn, u.Index, u.Value);
+        if (X86Pte.IsPresent(old)) _types.PutEntry(level, old);
+        return XenErrno.Ok;
+    }
+
+    /// <summary>HYPERVISOR_mmuext_op, one command: <paramref name="arg"/> is a table mfn, or a virtual page for InvlpgLocal.</summary>
+    public XenErrno MmuextOp(MmuextCmd cmd, ulong arg)
+    {
+        Stats.Hypercalls++;
+        Stats.ExtOps++;
+        Charge(Costs.HypercallNs);
+        long before = _types.EntriesValidated;
+        var err = Ext(cmd, arg);
+        Charge((_types.EntriesValidated - before) * Costs.PvValidateEntryNs);
+        if (err != XenErrno.Ok) Stats.ExtOpsRefused++;
+        return err;
+    }
+
+    private XenErrno Ext(MmuextCmd cmd, ulong arg)
+    {
+        uint mfn = (uint)Math.Min(arg, uint.MaxValue);
+        switch (cmd)
+        {
+            case MmuextCmd.PinL1Table or MmuextCmd.PinL2Table or MmuextCmd.PinL3Table or MmuextCmd.PinL4Table:
+            {
+                if (_pinned.Contains(mfn)) return XenErrno.EINVAL;
+                var err = _types.GetType(mfn, (PageType)((int)PageType.L1 + (int)cmd));
+                if (err == XenErrno.Ok) _pinned.Add(mfn);
+                return err;
+            }
+            case MmuextCmd.UnpinTable:
+                if (!_pinned.Remove(mfn)) return XenErrno.EINVAL;
+                _types.PutType(mfn);
+                return XenErrno.Ok;
+            case MmuextCmd.NewBaseptr:
+            {
+                // The new base takes an L4 type reference: a table that does not validate cannot become CR3.
+                var err = _types.GetType(mfn, PageType.L4);
+                if (err != XenErrno.Ok) return err;
+                if (_base != uint.MaxValue) _types.PutType(_base);
+                _base = mfn;
+                return XenErrno.Ok;
+            }
+            case MmuextCmd.TlbFlushLocal:
+                Tlb.FlushAll();
+                return XenErrno.Ok;
+            case MmuextCmd.InvlpgLocal:
+                Tlb.Invalidate(Asid, arg);
+                return XenErrno.Ok;
+            default:
+                return XenErrno.EINVAL;
+        }
+    }
+
+    // ---- the guest's view (gfns) ----
+
+    private bool TryMfn(ulong gfn, out uint mfn)
+    {
+        var e = Domain.P2m.Get(gfn);
+        mfn = e.Mfn;
+        return e.HasFrame;
+    }
+
+    private ulong ToGuest(ulong e) =>
+        X86Pte.IsPresent(e) ? X86Pte.Make(Hv.M2p[(uint)X86Pte.Frame(e)], e & ~X86Pte.AddressMask) : e;
+
+    public override ulong ReadEntry(ulong table, int index)
+    {
+        if (!TryMfn(table, out uint mfn)) return 0;
+        for (int i = _queued - 1; i >= 0; i--)
+            if (_queue[i].TableMfn == mfn && _queue[i].Index == index) return ToGuest(_queue[i].Value);
+        return ToGuest(Hv.Machine.ReadWord(mfn, index));
+    }
+
+    /// <summary>Queues the update in the lazy-MMU batch (issued when full, and before the vCPU next translates or switches).</summary>
+    public override bool WriteEntry(ulong table, int index, ulong value)
+    {
+        if (!TryMfn(table, out uint mfn)) return false;
+        ulong machineValue = value;
+        if (X86Pte.IsPresent(value))
+        {
+            if (!TryMfn(X86Pte.Frame(value), out uint target)) return false;
+            machineValue = X86Pte.Make(target, value & ~X86Pte.AddressMask);
+        }
+        _queue[_queued++] = new MmuUpdate(mfn, index, machineValue);
+        if (_queued == _queue.Length) Submit();
+        return true;
+    }
+
+    public override void Submit()
+    {
+        if (_queued == 0) return;
+        MmuUpdateOp(_queue.AsSpan(0, _queued), _results.AsSpan(0, _queued));
+        _queued = 0;
+    }
+
+    public override bool SwitchAddressSpace(ulong root, int asid)
+    {
+        Submit();
+        if (!TryMfn(root, out uint mfn)) return false;
+        if (mfn != _base && MmuextOp(MmuextCmd.NewBaseptr, mfn) != XenErrno.Ok) return false;
+        Root = root;
+        Asid = asid;
+        Tlb.SwitchTo(asid);
+        return true;
+    }
+
+    public override void ReleaseAddressSpace(ulong root)
+    {
+        Submit();
+        if (TryMfn(root, out uint mfn) && _pinned.Contains(mfn)) MmuextOp(MmuextCmd.UnpinTable, mfn);
+    }
+
+    /// <summary>Pins a table the guest has built (MMUEXT_PIN_Ln_TABLE), as Linux pins a new process's pgd.</summary>
+    public XenErrno Pin(ulong tableGfn, int level)
+    {
+        Submit();
+        return TryMfn(tableGfn, out uint mfn) ? MmuextOp((MmuextCmd)(level - 1), mfn) : XenErrno.EINVAL;
+    }
+
+    public override void Invlpg(ulong vpn)
+    {
+        Submit();
+        MmuextOp(MmuextCmd.InvlpgLocal, vpn);
+    }
+
+    public override void FlushTlb()
+    {
+        Submit();
+        MmuextOp(MmuextCmd.TlbFlushLocal, 0);
+    }
+
+    public override Translation Translate(ulong vpn, bool write)
+    {
+        if (Tlb.TryTranslate(Asid, vpn, write, out ulong hit, out bool w)) return new Translation(TranslateStatus.Ok, hit, w, 0, 0, 0, 1);
+        Submit();
+        int refs = 0, index = 0, level;
+        ulong e = 0;
+        uint table;
+        if (Tlb.TryGetPageTable(Asid, vpn, out ulong cached))
+        {
+            table = (uint)cached;
+            level = 1;
+            index = (int)(vpn & 511);
+            e = Hv.Machine.ReadWord(table, index);
+            refs = 1;
+        }
+        else
+        {
+            table = _base;
+            for (level = X86Pte.Levels; ; level--)
+            {
+                index = X86Pte.IndexAt(vpn, level);
+                e = table == uint.MaxValue ? 0 : Hv.Machine.ReadWord(table, index);
+                refs++;
+                if (!X86Pte.IsPresent(e) || X86Pte.IsLeaf(e, level)) break;
+                if (level == 4 && index >= PageTypes.HypervisorFirstSlot && index <= PageTypes.HypervisorLastSlot)
+                {
+                    e = 0; // the hypervisor's own slots: no guest page lives there
+                    break;
+                }
+                table = (uint)X86Pte.Frame(e);
+                if (level == 2) Tlb.FillPageTable(Asid, vpn, table);
+            }
+        }
+        ChargeWalk(refs);
+        ulong tableGfn = table == uint.MaxValue ? 0 : Hv.M2p[table];
+        if (!X86Pte.IsPresent(e) || (write && (e & X86Pte.Writable) == 0))
+        {
+            // A PV guest's page fault enters Xen first, which bounces it to the guest's handler.
+            Stats.Exits[(int)ExitReason.PageFault]++;
+            Charge(Costs.HypercallNs);
+            Stats.DemandFaults++;
+            return Translation.Fault(ToGuest(e), tableGfn, index, level);
+        }
+        ulong updated = e | X86Pte.Accessed | (write ? X86Pte.Dirty : 0);
+        if (updated != e) Hv.Machine.WriteWord(table, index, updated);
+        ulong gfn = Hv.M2p[(uint)X86Pte.Frame(e)];
+        bool writable = (e & X86Pte.Writable) != 0;
+        Tlb.Fill(Asid, vpn, gfn, writable, (updated & X86Pte.Dirty) != 0);
+        return new Translation(TranslateStatus.Ok, gfn, writable, ToGuest(updated), tableGfn, index, level);
+    }
+}
