@@ -10,7 +10,7 @@ using Memvisor.Hypervisor.Seam;
 /// 4-level by 4-level walk reads 24 entries; 2 MiB pages in either dimension take a level off, and the walk caches
 /// (the guest PDE cache and a nested TLB of guest-physical translations) skip most of the rest.
 /// </summary>
-internal sealed class HapMmu : GuestMmu
+public sealed class HapMmu : GuestMmu
 {
     private const int NestedEntries = 64;
     private readonly ulong[] _nestedTags = new ulong[NestedEntries];

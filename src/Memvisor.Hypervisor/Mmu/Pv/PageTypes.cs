@@ -11,7 +11,7 @@ namespace Memvisor.Hypervisor.Mmu.Pv;
 /// that a frame can never be a page table and writable-mapped at once. An entry may point only to a frame its
 /// domain owns; the hypervisor's slots at the top of every address space are the hypervisor's alone.
 /// </summary>
-internal sealed class PageTypes(MachineMemory machine, ushort domId, long validateLimit = 1 << 20)
+public sealed class PageTypes(MachineMemory machine, ushort domId, long validateLimit = 1 << 20)
 {
     /// <summary>PML4 slots 256..271 hold the hypervisor in every PV address space (Xen's HYPERVISOR_VIRT_START to _END on x86-64).</summary>
     public const int HypervisorFirstSlot = 256;

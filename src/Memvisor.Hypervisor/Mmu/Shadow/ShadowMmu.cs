@@ -13,7 +13,7 @@ namespace Memvisor.Hypervisor.Mmu.Shadow;
 /// first write: the guest then writes it freely until the next CR3 switch, an INVLPG of an address it maps, or more
 /// than the limit of out-of-sync pages, when it is resynced. L2 and higher are always emulated.
 /// </summary>
-internal sealed class ShadowMmu : GuestMmu
+public sealed class ShadowMmu : GuestMmu
 {
     internal const ulong Fl1Key = 1UL << 63;
     private readonly List<ShadowTable?> _pool = [];
@@ -300,7 +300,7 @@ internal sealed class ShadowMmu : GuestMmu
     /// What the hardware would find for <paramref name="vpn"/> in the current shadow without faulting: the gfn and
     /// whether it is writable, or null if the shadow has no present entry there. For tests and the report.
     /// </summary>
-    internal (ulong Gfn, bool Writable)? Probe(ulong vpn)
+    public (ulong Gfn, bool Writable)? Probe(ulong vpn)
     {
         if (_root < 0) return null;
         int si = _root;
