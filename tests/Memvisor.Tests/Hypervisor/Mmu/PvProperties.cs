@@ -1,0 +1,109 @@
+using FsCheck;
+using FsCheck.Fluent;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Hypervisor.Mmu;
+using Memvisor.Hypervisor.Mmu.Pv;
+using Memvisor.Machine.Frames;
+using Memvisor.Tests.Support;
+
+namespace Memvisor.Tests.Hypervisor.Mmu;
+
+/// <summary>
+/// PV type and reference counts under random mmu_update and mmuext_op requests, good and bad alike: after every
+/// request, no validated table maps a page-table frame writable, and every frame's type count is exactly what the
+/// validated tables, the pins and the current base hold on it.
+/// </summary>
+public class PvProperties
+{
+    private enum OpKind { Update, Pin, Unpin, NewBase }
+
+    private sealed record Op(OpKind Kind, int Table, int Index, int Target, int Flags, int Level)
+    {
+        public override string ToString() => $"{Kind}(table {Table}, index {Index}, target {Target}, flags {Flags}, level {Level})";
+    }
+
+    private const int Frames = 24; // gfns 0..23: any of them may become a table or be mapped
+
+    private static readonly Gen<Op> OpGen =
+        from kind in Gen.Frequency((10, Gen.Constant(OpKind.Update)), (3, Gen.Constant(OpKind.Pin)), (2, Gen.Constant(OpKind.Unpin)), (2, Gen.Constant(OpKind.NewBase)))
+        from table in Gen.Choose(0, Frames - 1)
+        from index in Gen.Elements(0, 1, 2, 260, 511)
+        from target in Gen.Choose(0, Frames) // Frames: a frame of another domain
+        from flags in Gen.Choose(0, 3)
+        from level in Gen.Choose(1, 4)
+        select new Op(kind, table, index, target, flags, level);
+
+    [Fact]
+    public void Type_counts_match_the_validated_tables_and_no_table_is_writable_mapped()
+    {
+        var gen = from n in Gen.Choose(10, 120) from ops in Gen.ArrayOf(OpGen, n) select ops;
+        Properties.Check(gen, Run, maxTest: 400);
+    }
+
+    private static void Run(Op[] ops)
+    {
+        var g = new MmuTestGuest(MmuMode.Pv, pages: 256);
+        var pv = (PvMmu)g.Mmu;
+        var other = TestHost.Domain(g.Hv, "other", 16, 16);
+        var m = g.Hv.Machine;
+        uint Mfn(int i) => i == Frames ? other.P2m.Get(0).Mfn : g.Domain.P2m.Get((ulong)i).Mfn;
+        var pins = new Dictionary<uint, int>();
+        uint? baseMfn = null;
+        var results = new XenErrno[1];
+        int step = 0;
+        foreach (var op in ops)
+        {
+            step++;
+            uint table = Mfn(op.Table);
+            switch (op.Kind)
+            {
+                case OpKind.Update:
+                {
+                    ulong flags = X86Pte.Present | X86Pte.User | ((op.Flags & 1) != 0 ? X86Pte.Writable : 0);
+                    ulong value = (op.Flags & 2) != 0 ? 0 : X86Pte.Make(Mfn(op.Target), flags);
+                    pv.MmuUpdateOp([new MmuUpdate(table, op.Index, value)], results);
+                    break;
+                }
+                case OpKind.Pin:
+                    if (pv.MmuextOp((MmuextCmd)(op.Level - 1), table) == XenErrno.Ok) pins[table] = op.Level;
+                    break;
+                case OpKind.Unpin:
+                    if (pv.MmuextOp(MmuextCmd.UnpinTable, table) == XenErrno.Ok) pins.Remove(table);
+                    break;
+                case OpKind.NewBase:
+                    if (pv.MmuextOp(MmuextCmd.NewBaseptr, table) == XenErrno.Ok) baseMfn = table;
+                    break;
+            }
+
+            // Recount every type reference from the validated tables, the pins and the base.
+            var expected = new Dictionary<uint, int>();
+            for (int i = 0; i < Frames; i++)
+            {
+                uint mfn = Mfn(i);
+                ref var f = ref m.Frames[mfn];
+                if (f.TypeCount == 0 || !PageTypes.IsTable(f.Type)) continue;
+                int level = PageTypes.LevelOf(f.Type);
+                for (int e = 0; e < 512; e++)
+                {
+                    if (level == 4 && e >= PageTypes.HypervisorFirstSlot && e <= PageTypes.HypervisorLastSlot) continue;
+                    ulong entry = m.ReadWord(mfn, e);
+                    if (!X86Pte.IsPresent(entry)) continue;
+                    uint target = (uint)X86Pte.Frame(entry);
+                    ref var t = ref m.Frames[target];
+                    Assert.True(t.Owner == g.Domain.DomId, $"step {step} {op}: a validated table of level {level} maps a frame the domain does not own.");
+                    if (level == 1 && (entry & X86Pte.Writable) == 0) continue;
+                    Assert.False(level == 1 && PageTypes.IsTable(t.Type) && t.TypeCount > 0, $"step {step} {op}: a page-table frame is mapped writable.");
+                    expected[target] = expected.GetValueOrDefault(target) + 1;
+                }
+            }
+            foreach (var pin in pins.Keys) expected[pin] = expected.GetValueOrDefault(pin) + 1;
+            if (baseMfn is uint b) expected[b] = expected.GetValueOrDefault(b) + 1;
+            for (int i = 0; i <= Frames; i++)
+            {
+                uint mfn = Mfn(i);
+                Assert.True(m.Frames[mfn].TypeCount == expected.GetValueOrDefault(mfn),
+                    $"step {step} {op}: frame {i} has type {m.Frames[mfn].Type} count {m.Frames[mfn].TypeCount}, the tables hold {expected.GetValueOrDefault(mfn)}.");
+            }
+        }
+    }
+}
