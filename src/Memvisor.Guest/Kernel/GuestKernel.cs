@@ -10,6 +10,7 @@ using Memvisor.Guest.Reclaim;
 using Memvisor.Guest.Storage;
 using Memvisor.Guest.Tmem;
 using Memvisor.Guest.Workloads;
+using Memvisor.Hypervisor.Mmu.Tlb;
 using Memvisor.Hypervisor.Seam;
 using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
@@ -55,7 +56,7 @@ public sealed class GuestKernel
         Pages = new PageMap(memory.PhysicalPages);
         Allocator = new PageAllocator(Pages);
         Tables = new PageTables(memory);
-        Tlb = new Tlb(options.TlbEntries);
+        Tlb = new VcpuTlb(options.TlbEntries, tagged: true, walkCaches: true);
         Swap = new SwapDevice(options.SwapPages);
         Rmap = new Rmap(this);
         Reclaimer = new Reclaimer(this);
@@ -84,7 +85,7 @@ public sealed class GuestKernel
     public PageMap Pages { get; }
     public PageAllocator Allocator { get; }
     public PageTables Tables { get; }
-    public Tlb Tlb { get; }
+    public VcpuTlb Tlb { get; }
     public SwapDevice Swap { get; }
     public ProcessTable Processes { get; } = new();
     public IReadOnlyList<GuestFile> Files => _files;
@@ -380,7 +381,7 @@ public sealed class GuestKernel
         Stats.Accesses++;
         ulong vpn = (address >> 12) & ((1UL << 36) - 1);
         Mrc.Record(((ulong)(uint)p.Pid << 36) | vpn);
-        if (!Tlb.TryTranslate(p.Slot, vpn, write, out ulong gfn) && !Translate(p, vpn, write, out gfn))
+        if (!Tlb.TryTranslate(p.Slot, vpn, write, out ulong gfn, out _) && !Translate(p, vpn, write, out gfn))
         {
             Stats.FailedAccesses++;
             return false;
