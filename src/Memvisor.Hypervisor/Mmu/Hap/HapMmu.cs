@@ -60,7 +60,8 @@ public sealed class HapMmu : GuestMmu
         return new Translation(TranslateStatus.Ok, gfn, writable, updated, table, index, level);
     }
 
-    // References to translate one guest-physical page through the p2m: none on a nested-TLB hit, else one per nested level.
+    // References to translate one guest-physical page through the p2m: none on a nested-TLB hit, else one per nested
+    // level. A guest TLB flush keeps these (guest-physical translations go only with an INVEPT).
     private int Nested(ulong gfn)
     {
         int slot = (int)(gfn & (NestedEntries - 1));
@@ -78,11 +79,5 @@ public sealed class HapMmu : GuestMmu
         Asid = asid;
         Tlb.SwitchTo(asid);
         return true;
-    }
-
-    public override void FlushTlb()
-    {
-        base.FlushTlb();
-        Array.Clear(_nestedTags);
     }
 }

@@ -257,20 +257,22 @@ public sealed class ShadowMmu : GuestMmu
         return si;
     }
 
-    private void Unref(int si)
+    private void Unref(int si) => Unref(si, top: true);
+
+    private void Unref(int si, bool top)
     {
         var s = _pool[si]!;
         if (--s.Refs > 0 || s.Pinned) return;
         if (s.Level > 1)
             for (int i = 0; i < 512; i++)
-                if (X86Pte.IsPresent(s.Entries[i])) Unref((int)X86Pte.Frame(s.Entries[i]));
+                if (X86Pte.IsPresent(s.Entries[i])) Unref((int)X86Pte.Frame(s.Entries[i]), top: false);
         if (s.OutOfSync) _outOfSync.Remove(si);
         _byKey.Remove(s.Key);
         _pool[si] = null;
         _free.Push(si);
         Stats.ShadowsRemoved++;
-        // Cached walks may name this shadow; Xen flushes TLBs when it tears shadows down.
-        Tlb.FlushAll();
+        // Cached walks may name this shadow; Xen flushes TLBs when it tears shadows down (once for a whole subtree).
+        if (top) Tlb.FlushAll();
     }
 
     private void Unsync(int si)
