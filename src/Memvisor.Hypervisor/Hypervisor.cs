@@ -83,6 +83,9 @@ public sealed class Hypervisor : IDisposable
         domain = null;
         if (config.MemoryPages > config.MaxPages || config.MemoryPages < 0)
             return Refusals.Record(DomIds.Invalid, config.Name, "create", XenErrno.EINVAL, RefusalCause.BadConfiguration, config.MemoryPages, config.MaxPages);
+        // Populate-on-demand and page sharing work on an HVM p2m; Xen refuses them for PV domains.
+        if (config.Mmu.Mode == Mmu.MmuMode.Pv && (config.Allocation == AllocationMode.OnDemand || (config.Sharing && Sharing.Options.Enabled)))
+            return Refusals.Record(DomIds.Invalid, config.Name, config.Allocation == AllocationMode.OnDemand ? "populate-on-demand" : "sharing", XenErrno.EOPNOTSUPP, RefusalCause.NeedsHvm, 0, 0);
         ushort domid = config.IsDom0 ? DomIds.Dom0 : _nextDomId;
         if ((!config.IsDom0 && domid >= DomIds.FirstReserved) || _byId.ContainsKey(domid))
             return Refusals.Record(domid, config.Name, "create", XenErrno.EINVAL, RefusalCause.NotPermitted, 0, 0);
@@ -114,6 +117,7 @@ public sealed class Hypervisor : IDisposable
         d.Stats.HypervisorNs += Costs.DomainBuildNs;
         if (!config.IsDom0) _nextDomId++;
         Register(d);
+        d.Mmu = Mmu.GuestMmu.Create(this, d, new DomainPort(this, d), config.Mmu);
         domain = d;
         return XenErrno.Ok;
     }
@@ -184,6 +188,9 @@ public sealed class Hypervisor : IDisposable
             return Refusals.Record(domid, $"domain {domid}", call, XenErrno.ESRCH, RefusalCause.NoSuchDomain, pages, 0);
         if (d.IsDom0)
             return Refusals.Record(domid, d.Name, call, XenErrno.EPERM, RefusalCause.NotPermitted, pages, 0);
+        // Xen pages (and compresses) through the p2m of an HVM domain; a PV domain's tables hold machine frames.
+        if (d.Mmu?.Mode == Mmu.MmuMode.Pv)
+            return Refusals.Record(domid, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.NeedsHvm, pages, 0);
         Paging.SetTarget(d, pages);
         return XenErrno.Ok;
     }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Memvisor.Guest.Kernel;
+using Memvisor.Hypervisor.Mmu;
 using Memvisor.Machine.Frames;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Policies;
@@ -68,6 +69,36 @@ public static class SummaryWriter
             w.WriteNumber("integrity_checks", check.Checks);
             w.WriteNumber("integrity_violations", check.Violations);
         }
+        w.WriteEndObject();
+    }
+
+    private static void WriteMmu(Utf8JsonWriter w, GuestMmu mmu)
+    {
+        var s = mmu.Snapshot();
+        w.WriteStartObject("mmu");
+        w.WriteString("mode", mmu.Mode.Name());
+        w.WriteNumber("hypervisor_trips", s.HypervisorTrips);
+        w.WriteStartObject("exits");
+        for (int i = 0; i < ExitReasons.Count; i++) w.WriteNumber(ExitReasons.Names[i], s.Exits[i]);
+        w.WriteEndObject();
+        w.WriteNumber("hypercalls", s.Hypercalls);
+        w.WriteNumber("updates", s.Updates);
+        w.WriteNumber("updates_refused", s.UpdatesRefused);
+        w.WriteNumber("updates_per_hypercall", Math.Round(s.UpdatesPerHypercall, 3));
+        w.WriteNumber("ext_ops", s.ExtOps);
+        w.WriteNumber("demand_faults", s.DemandFaults);
+        w.WriteNumber("emulated_writes", s.EmulatedWrites);
+        w.WriteNumber("unsynced", s.Unsynced);
+        w.WriteNumber("resyncs", s.Resyncs);
+        w.WriteNumber("pulled_through", s.PulledThrough);
+        w.WriteNumber("shadows_made", s.ShadowsMade);
+        w.WriteNumber("tlb_hits", s.TlbHits);
+        w.WriteNumber("tlb_misses", s.TlbMisses);
+        w.WriteNumber("tlb_flushes", s.TlbFlushes);
+        w.WriteNumber("walks", s.Walks);
+        w.WriteNumber("walk_refs_max", s.WalkRefsMax);
+        w.WriteNumber("walk_refs_total", s.WalkRefsTotal);
+        w.WriteNumber("hypervisor_ms", Math.Round(s.HypervisorNs / 1e6, 3));
         w.WriteEndObject();
     }
 
@@ -224,6 +255,7 @@ public static class SummaryWriter
                 w.WriteNumber("pod_faults", dom.Stats.PodFaults);
                 w.WriteNumber("refusals", dom.Stats.Refusals);
                 w.WriteNumber("hypervisor_ms", Math.Round(dom.Stats.HypervisorNs / 1e6, 3));
+                if (dom.Mmu is { } mmu) WriteMmu(w, mmu);
             }
             if (d.Guest is { } g)
             {

@@ -10,7 +10,7 @@ using Memvisor.Guest.Reclaim;
 using Memvisor.Guest.Storage;
 using Memvisor.Guest.Tmem;
 using Memvisor.Guest.Workloads;
-using Memvisor.Hypervisor.Mmu.Tlb;
+using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.Seam;
 using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
@@ -23,11 +23,14 @@ namespace Memvisor.Guest.Kernel;
 /// A guest kernel model after Linux: a page allocator with watermarks over the gfns the domain holds, processes
 /// with VMAs and 4-level x86-64 page tables in guest frames, demand paging, a page cache with write-back, a swap
 /// device, LRU reclaim (kswapd and direct), an OOM killer and a balloon target follower. It reaches the
-/// hypervisor only through <see cref="IGuestMemory"/>.
+/// hypervisor only through <see cref="IGuestMemory"/> and its vCPU's <see cref="IGuestMmu"/>: every access is
+/// translated by the MMU of the domain's mode, and every page-table write and context switch goes through it.
 /// </summary>
 public sealed class GuestKernel
 {
     internal const int KernelSlot = 0;
+    /// <summary>The first PML4 slot of the kernel half a process shares: x86-64 Linux leaves slots 256..271 to Xen.</summary>
+    internal const int FirstKernelSlot = 272;
     /// <summary>Kernel text is mapped at 0xffffffff80000000, as on x86-64 Linux (virtual page numbers are 36 bits).</summary>
     public const ulong KernelTextVpn = (0xFFFF_FFFF_8000_0000UL >> 12) & ((1UL << 36) - 1);
     internal static readonly byte[] ZeroPage = new byte[PageSize.Bytes];
@@ -44,6 +47,8 @@ public sealed class GuestKernel
     private double _stepStallNs;
     private readonly bool _onDemand;
     private bool _kswapdWoken;
+    // The process whose address space the vCPU has loaded; null for the kernel's own (init_mm).
+    private Process? _running;
 
     public GuestKernel(string name, IGuestMemory memory, IWorkload workload, GuestOptions options, CostModel costs, ulong seed, bool onDemand)
     {
@@ -55,8 +60,8 @@ public sealed class GuestKernel
         _rng = DeterministicRandom.ForStream(seed, options.RandomStream);
         Pages = new PageMap(memory.PhysicalPages);
         Allocator = new PageAllocator(Pages);
-        Tables = new PageTables(memory);
-        Tlb = new VcpuTlb(options.TlbEntries, tagged: true, walkCaches: true);
+        Mmu = memory.Mmu;
+        Tables = new PageTables(Mmu);
         Swap = new SwapDevice(options.SwapPages);
         Rmap = new Rmap(this);
         Reclaimer = new Reclaimer(this);
@@ -85,7 +90,8 @@ public sealed class GuestKernel
     public PageMap Pages { get; }
     public PageAllocator Allocator { get; }
     public PageTables Tables { get; }
-    public VcpuTlb Tlb { get; }
+    /// <summary>The vCPU's MMU (its TLB, walks and page-table virtualization).</summary>
+    public IGuestMmu Mmu { get; }
     public SwapDevice Swap { get; }
     public ProcessTable Processes { get; } = new();
     public IReadOnlyList<GuestFile> Files => _files;
@@ -115,7 +121,7 @@ public sealed class GuestKernel
     /// <summary>True once the faults of this step have used up the time the step had: the workload waits.</summary>
     public bool Stalled => _stepStallNs >= _stepAllowanceNs;
 
-    /// <summary>Boots: learns its memory map (gfns below the initial target), sets its watermarks, builds its page tables, maps its kernel text with 2 MiB pages and opens its libraries.</summary>
+    /// <summary>Boots: learns its memory map (gfns below the initial target), sets its watermarks, builds its page tables, maps its kernel text (with 2 MiB pages where the MMU allows them), loads them and opens its libraries.</summary>
     public void Boot()
     {
         long initial = Math.Min(Memory.Store.ReadLong(StoreKeys.Target, PageSize.ToKiB(Pages.Length)) / PageSize.KiB, Pages.Length);
@@ -134,9 +140,12 @@ public sealed class GuestKernel
                 Pages.Assign(first + i, PageUse.Kernel, KernelSlot, i);
                 Memory.Touch(first + i, write: true, ContentHandle.ImagePage(ContentClass.KernelText, Options.ImageId, b * 512 + i));
             }
-            ulong vpn = KernelTextVpn + b * 512;
-            if (!Tables.TryEnsureTable(KernelRoot, vpn, 2, _newKernelTable, out ulong pd)) break;
-            Tables.Write(pd, Pte.IndexAt(vpn, 2), Pte.Make(first, Pte.Present | Pte.Writable | Pte.Huge | Pte.Accessed | Pte.Dirty));
+            if (!MapKernelText(KernelTextVpn + b * 512, first)) break;
+        }
+        if (!Mmu.PinTopLevel(KernelRoot) || !Mmu.SwitchAddressSpace(KernelRoot, KernelSlot))
+        {
+            Booted = false;
+            return;
         }
         Balloon.Connect();
         if (Options.Hotplug.Enabled)
@@ -158,6 +167,18 @@ public sealed class GuestKernel
         }
     }
 
+    // 512 pages of kernel text at vpn: one 2 MiB page, or (under PV, which has no superpages) a page table of 4 KiB pages.
+    private bool MapKernelText(ulong vpn, ulong first)
+    {
+        const ulong flags = Pte.Present | Pte.Writable | Pte.Accessed | Pte.Dirty;
+        bool large = Mmu.LargePages;
+        if (!Tables.TryEnsureTable(KernelRoot, vpn, large ? 2 : 1, _newKernelTable, out ulong table)) return false;
+        if (large) Tables.Write(table, Pte.IndexAt(vpn, 2), Pte.Make(first, flags | Pte.Huge));
+        else
+            for (int i = 0; i < 512; i++) Tables.Write(table, i, Pte.Make(first + (ulong)i, flags));
+        return true;
+    }
+
     /// <summary>Advances the guest by <paramref name="dtNs"/>: its workload runs for the time faults leave it, then kswapd, write-back, working-set sampling and the balloon.</summary>
     public void Step(long nowNs, long dtNs)
     {
@@ -173,6 +194,7 @@ public sealed class GuestKernel
         _stepStallNs = 0;
         Mrc.Advance(dtNs);
         if (_stepAllowanceNs > 0) Workload.Step(this, nowNs, dtNs);
+        Mmu.Submit();
         Stall(Memory.TakeStallNs());
         _stallDebtNs += Math.Max(0, _stepStallNs - _stepAllowanceNs);
         if (_kswapdWoken || Allocator.FreePages < Allocator.LowPages)
@@ -218,14 +240,20 @@ public sealed class GuestKernel
         if (!Processes.HasRoom || !Booted) return null;
         var (ok, root) = NewTable(null);
         if (!ok) return null;
-        var p = Processes.Create(name, root);
-        Pages.Assign(root, PageUse.PageTable, p.Slot, 0);
-        p.Stats.PageTablePages = 1;
-        for (int i = 256; i < 512; i++)
+        for (int i = FirstKernelSlot; i < 512; i++)
         {
             ulong e = Tables.Read(KernelRoot, i);
             if (e != 0) Tables.Write(root, i, e);
         }
+        if (!Mmu.PinTopLevel(root))
+        {
+            Stats.MmuRefusals++;
+            FreeTable(root);
+            return null;
+        }
+        var p = Processes.Create(name, root);
+        Pages.Assign(root, PageUse.PageTable, p.Slot, 0);
+        p.Stats.PageTablePages = 1;
         for (int i = 0; i < Libraries.Length; i++) MapFile(p, _files[i], writable: false);
         return p;
     }
@@ -243,6 +271,10 @@ public sealed class GuestKernel
     public void Exit(Process p)
     {
         if (p.Exited) return;
+        // Off its tables first, and let the hypervisor drop its pin or shadows, so that tearing them down is
+        // neither validated nor trapped (Xen's early unshadow).
+        if (_running == p) RunKernel();
+        Mmu.ReleaseAddressSpace(p.Root);
         foreach (var vma in p.Vmas.ToList())
         {
             if (vma.Kind == VmaKind.File) _files[vma.FileId].Mappings.Remove((p, vma));
@@ -253,7 +285,6 @@ public sealed class GuestKernel
         FreeTable(p.Root);
         Integrity?.Forget(p);
         Processes.Release(p);
-        Tlb.FlushAll();
         p.Exited = true;
     }
 
@@ -315,7 +346,6 @@ public sealed class GuestKernel
                     p.Stats.RssAnon--;
                 }
                 else p.Stats.RssFile--;
-                Tlb.Invalidate(p.Slot, vpn);
             }
             else if (Pte.IsSwap(e))
             {
@@ -324,6 +354,9 @@ public sealed class GuestKernel
             }
             Tables.Write(table, index, 0);
         });
+        // One flush for the range (Linux's mmu_gather), and the lazy updates issued before any page is reused.
+        Mmu.FlushAddressSpace(p.Slot);
+        Mmu.Submit();
     }
 
     private void FreeTable(ulong gfn) => Allocator.Give(gfn);
@@ -381,7 +414,9 @@ public sealed class GuestKernel
         Stats.Accesses++;
         ulong vpn = (address >> 12) & ((1UL << 36) - 1);
         Mrc.Record(((ulong)(uint)p.Pid << 36) | vpn);
-        if (!Tlb.TryTranslate(p.Slot, vpn, write, out ulong gfn, out _) && !Translate(p, vpn, write, out gfn))
+        bool translated = Translate(p, vpn, write, out ulong gfn);
+        Stall(Memory.TakeStallNs());
+        if (!translated)
         {
             Stats.FailedAccesses++;
             return false;
@@ -419,36 +454,40 @@ public sealed class GuestKernel
     private ContentHandle NewData(int owner, ulong index) =>
         ContentHandle.Synthetic(Options.DataClass, DeterministicRandom.Mix(((ulong)Memory.DomId << 52) ^ ((ulong)owner << 36) ^ index ^ (++_writeSeq << 20)));
 
+    // The MMU translates; a page fault goes to the fault handler and the access is tried again.
     private bool Translate(Process p, ulong vpn, bool write, out ulong gfn)
     {
         for (int attempt = 0; attempt < 4 && !p.Exited; attempt++)
         {
-            ulong e, table;
-            int index, level;
-            if (Tlb.TryGetPageTable(p.Slot, vpn, out table))
+            if (_running != p && !Run(p)) break;
+            var t = Mmu.Translate(vpn, write);
+            if (t.Status == TranslateStatus.Ok)
             {
-                index = (int)(vpn & 511);
-                level = 1;
-                e = Tables.Read(table, index);
-            }
-            else
-            {
-                e = Tables.Walk(p.Root, vpn, out table, out index, out level);
-                if (level == 1) Tlb.FillPageTable(p.Slot, vpn, table);
-            }
-            if (Pte.IsPresent(e))
-            {
-                if (write && (e & Pte.Writable) == 0) break;
-                ulong updated = e | Pte.Accessed | (write ? Pte.Dirty : 0);
-                if (updated != e) Tables.Write(table, index, updated);
-                gfn = Pte.Frame(e) + (level == 2 ? vpn & 511 : 0);
-                Tlb.Fill(p.Slot, vpn, gfn, (e & Pte.Writable) != 0, (updated & Pte.Dirty) != 0);
+                gfn = t.Gfn;
                 return true;
             }
-            if (!_faults.Handle(p, vpn, write, e, table, index, level)) break;
+            if (!_faults.Handle(p, vpn, write, t.Entry, t.Table, t.Index, t.Level)) break;
         }
         gfn = 0;
         return false;
+    }
+
+    // A context switch: the vCPU loads p's tables.
+    private bool Run(Process p)
+    {
+        if (!Mmu.SwitchAddressSpace(p.Root, p.Slot))
+        {
+            Stats.MmuRefusals++;
+            return false;
+        }
+        _running = p;
+        return true;
+    }
+
+    private void RunKernel()
+    {
+        Mmu.SwitchAddressSpace(KernelRoot, KernelSlot);
+        _running = null;
     }
 
     // ---- page allocation ----
@@ -551,8 +590,9 @@ public sealed class GuestKernel
                 Tables.Write(table, index, e & ~Pte.Accessed);
                 ref var d = ref Pages[Pte.Frame(e)];
                 d.Flags |= PageFlags.Young;
-                Tlb.Invalidate(p.Slot, vpn);
             });
+            // One flush per sweep, as clear_refs does.
+            if (count > 0) Mmu.FlushAddressSpace(p.Slot);
             p.WorkingSetPages = count;
             p.NextWorkingSetSampleNs = nowNs + p.WorkingSetWindowNs;
         }

@@ -9,7 +9,7 @@ public sealed record GuestOptions
 {
     /// <summary>The kernel image the guest boots; guests with the same image have identical kernel text and libraries.</summary>
     public string KernelImage { get; init; } = "linux";
-    /// <summary>Pages of kernel text written at boot (8 MiB by default), mapped with 2 MiB pages.</summary>
+    /// <summary>Pages of kernel text written at boot (8 MiB by default), mapped with 2 MiB pages (4 KiB under PV).</summary>
     public long KernelTextPages { get; init; } = 2048;
     /// <summary>Class of the bytes workloads write.</summary>
     public ContentClass DataClass { get; init; } = ContentClass.Compressible;
@@ -29,8 +29,6 @@ public sealed record GuestOptions
     public int DirtyBackgroundRatio { get; init; } = 10;
     /// <summary>vm.dirty_expire_centisecs, in ns: dirty data older than this is written back.</summary>
     public long DirtyExpireNs { get; init; } = 30_000_000_000;
-    /// <summary>Entries in the translation cache (a power of two).</summary>
-    public int TlbEntries { get; init; } = 4096;
     /// <summary>Keep the expected bytes of every page the guest writes and check every read against them (slow; for tests).</summary>
     public bool CheckIntegrity { get; init; }
     /// <summary>Use the hypervisor's transcendent memory: frontswap for swap and cleancache for the page cache (Linux's tmem boot option).</summary>

@@ -13,6 +13,8 @@ public sealed class GuestStats
     public long CowBreaks;
     /// <summary>Accesses the guest could not complete: refused by the hypervisor, outside a mapping, or out of memory.</summary>
     public long FailedAccesses;
+    /// <summary>Top-level tables the hypervisor would not pin or load (a PV validation failure); 0 in a healthy guest.</summary>
+    public long MmuRefusals;
     /// <summary>Page allocations the kernel could not satisfy even after reclaim.</summary>
     public long AllocationFailures;
     /// <summary>pgfault less pgmajfault: faults served without I/O.</summary>

@@ -3,31 +3,30 @@ using Memvisor.Hypervisor.Seam;
 namespace Memvisor.Guest.Mm;
 
 /// <summary>
-/// Reads and writes 4-level x86-64 page tables that live in guest frames, through the guest's memory seam (the
-/// MMU issue makes the hypervisor validate or shadow these writes). Leaves are 4 KiB PTEs or 2 MiB PDEs with PS set.
+/// Reads and writes 4-level x86-64 page tables that live in guest frames, through the vCPU's MMU (which validates
+/// them under PV, may trap them under shadow paging and stores them plainly under nested paging). Leaves are 4 KiB
+/// PTEs or 2 MiB PDEs with PS set.
 /// </summary>
-public sealed class PageTables(IGuestMemory memory)
+public sealed class PageTables(IGuestMmu mmu)
 {
     public delegate void LeafVisitor(ulong vpn, ulong table, int index, ulong entry);
 
     /// <summary>Table words read and written (the walks and updates a hypervisor would see).</summary>
     public long Reads { get; private set; }
     public long Writes { get; private set; }
-    /// <summary>Table accesses the seam refused (a table page the domain no longer holds); 0 in a healthy guest.</summary>
+    /// <summary>Table writes the MMU refused at once (a table page the domain no longer holds); 0 in a healthy guest.</summary>
     public long Failures { get; private set; }
 
     public ulong Read(ulong table, int index)
     {
         Reads++;
-        if (memory.TryReadWord(table, index, out ulong e)) return e;
-        Failures++;
-        return 0;
+        return mmu.ReadEntry(table, index);
     }
 
     public void Write(ulong table, int index, ulong value)
     {
         Writes++;
-        if (!memory.WriteWord(table, index, value)) Failures++;
+        if (!mmu.WriteEntry(table, index, value)) Failures++;
     }
 
     /// <summary>

@@ -48,7 +48,7 @@ internal sealed class Rmap(GuestKernel k)
         var p = k.Processes[d.Owner]!;
         if (!Maps(p, d.Index, gfn, out ulong table, out int index, out _)) return;
         k.Tables.Write(table, index, Pte.ForSwap(slot));
-        k.Tlb.Invalidate(p.Slot, d.Index);
+        k.Mmu.InvalidatePage(p.Slot, d.Index);
         p.Stats.RssAnon--;
         p.Stats.SwapEntries++;
     }
@@ -60,7 +60,7 @@ internal sealed class Rmap(GuestKernel k)
         var p = k.Processes[d.Owner];
         if (p is null || !Maps(p, d.Index, gfn, out ulong table, out int index, out ulong e)) return false;
         k.Tables.Write(table, index, (e & ~Pte.AddressMask) | (to << 12));
-        k.Tlb.Invalidate(p.Slot, d.Index);
+        k.Mmu.InvalidatePage(p.Slot, d.Index);
         return true;
     }
 
@@ -74,7 +74,7 @@ internal sealed class Rmap(GuestKernel k)
             if (!TryVpnOf(vma, (long)d.Index, out ulong vpn) || !Maps(p, vpn, gfn, out ulong table, out int index, out ulong e)) continue;
             dirty |= (e & Pte.Dirty) != 0;
             k.Tables.Write(table, index, 0);
-            k.Tlb.Invalidate(p.Slot, vpn);
+            k.Mmu.InvalidatePage(p.Slot, vpn);
             p.Stats.RssFile--;
         }
         return dirty;
@@ -84,7 +84,7 @@ internal sealed class Rmap(GuestKernel k)
     {
         if (!Maps(p, vpn, gfn, out ulong table, out int index, out ulong e) || (e & Pte.Accessed) == 0) return false;
         k.Tables.Write(table, index, e & ~Pte.Accessed);
-        k.Tlb.Invalidate(p.Slot, vpn);
+        k.Mmu.InvalidatePage(p.Slot, vpn);
         return true;
     }
 

@@ -17,4 +17,6 @@ public sealed record DomainConfig
     public bool IsDom0 { get; init; }
     /// <summary>Whether the sharing scanner looks at this domain's pages (when the host shares at all).</summary>
     public bool Sharing { get; init; } = true;
+    /// <summary>How the domain's page tables are virtualized (xl.cfg type=pv, or hvm with hap=0/1).</summary>
+    public Mmu.MmuOptions Mmu { get; init; } = new();
 }

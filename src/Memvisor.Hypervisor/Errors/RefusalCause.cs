@@ -16,4 +16,6 @@ public enum RefusalCause
     AboveMaxMem,
     NotPermitted,
     BadConfiguration,
+    /// <summary>The mechanism needs hardware-assisted or shadow paging, and the domain is PV.</summary>
+    NeedsHvm,
 }

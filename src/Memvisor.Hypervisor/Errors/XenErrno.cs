@@ -12,4 +12,5 @@ public enum XenErrno
     EBUSY = 16,
     EEXIST = 17,
     EINVAL = 22,
+    EOPNOTSUPP = 95,
 }

@@ -10,7 +10,7 @@ namespace Memvisor.Hypervisor.Mmu;
 /// what a page-table write, an address-space switch and an INVLPG cost in trips into the hypervisor. The guest sees
 /// gfn-addressed tables through it in every mode. Time the hypervisor spends is charged to the domain as stall.
 /// </summary>
-public abstract class GuestMmu
+public abstract class GuestMmu : IGuestMmu
 {
     private protected readonly Hypervisor Hv;
     private protected readonly Domain Domain;
@@ -54,6 +54,24 @@ public abstract class GuestMmu
 
     /// <summary>A full TLB flush of the current address space.</summary>
     public virtual void FlushTlb() => Tlb.FlushAll();
+
+    public virtual bool LargePages => true;
+
+    public virtual bool PinTopLevel(ulong root) => true;
+
+    // Another address space's pages: Linux flushes them lazily; the model drops the tagged entries (INVPCID, which
+    // exits neither under EPT nor where a CR3 switch flushes everything anyway).
+    public void InvalidatePage(int asid, ulong vpn)
+    {
+        if (asid == Asid) Invlpg(vpn);
+        else Tlb.Invalidate(asid, vpn);
+    }
+
+    public void FlushAddressSpace(int asid)
+    {
+        if (asid == Asid) FlushTlb();
+        else Tlb.FlushAsid(asid);
+    }
 
     /// <summary>Issues any updates the guest has queued (PV's lazy MMU batch); nothing in the other modes.</summary>
     public virtual void Submit() { }

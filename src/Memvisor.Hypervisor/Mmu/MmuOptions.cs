@@ -4,8 +4,8 @@ namespace Memvisor.Hypervisor.Mmu;
 public sealed record MmuOptions
 {
     public MmuMode Mode { get; init; } = MmuMode.Hap;
-    /// <summary>TLB entries per vCPU (a power of two).</summary>
-    public int TlbEntries { get; init; } = 1024;
+    /// <summary>TLB entries per vCPU (a power of two; a Skylake core's second-level TLB holds 1536).</summary>
+    public int TlbEntries { get; init; } = 2048;
     /// <summary>ASID/VPID-tagged TLB: entries of other address spaces survive a CR3 switch and a world switch.</summary>
     public bool TaggedTlb { get; init; } = true;
     /// <summary>Paging-structure caches: the guest's PDE cache and, under hap, the nested TLB of guest-physical translations.</summary>

@@ -66,13 +66,13 @@ public sealed class HypervisorPaging : IDisposable
         }
     }
 
-    /// <summary>Evicts pages of the largest guest to free frames for an allocation the heap could not serve; false if none could be evicted.</summary>
+    /// <summary>Evicts pages of the largest HVM guest (PV guests cannot be paged) to free frames for an allocation the heap could not serve; false if none could be evicted.</summary>
     internal bool EvictForHost()
     {
         if (StopReason is not null) return false;
         Domain? victim = null;
         foreach (var d in _hv.Domains)
-            if (!d.IsDom0 && !d.IsDying && (victim is null || d.TotPages > victim.TotPages)) victim = d;
+            if (!d.IsDom0 && !d.IsDying && d.Mmu?.Mode != Mmu.MmuMode.Pv && (victim is null || d.TotPages > victim.TotPages)) victim = d;
         if (victim is null || victim.TotPages <= 1) return false;
         int evicted = 0;
         while (evicted < EmergencyBatch && EvictOne(victim)) evicted++;

@@ -1,5 +1,6 @@
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
+using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Store;
 using Memvisor.Machine.Content;
@@ -18,6 +19,8 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
     public long MaximumReservation => d.MaxPages;
     public long PhysicalPages => (long)d.P2m.Capacity;
     public IGuestStore Store { get; } = new StoreConnection(hv.Store, d);
+    /// <summary>The MMU the toolstack attached, or nested paging with default settings if it attached none.</summary>
+    public IGuestMmu Mmu => d.Mmu ??= GuestMmu.Create(hv, d, this, new MmuOptions());
 
     public XenErrno PopulatePhysmap(ReadOnlySpan<ulong> gfns, int order, bool onDemand = false) => hv.MemoryOp.PopulatePhysmap(d.DomId, gfns, order, onDemand);
     public XenErrno IncreaseReservation(ReadOnlySpan<ulong> gfns, int order, Span<uint> mfnsOut) => hv.MemoryOp.IncreaseReservation(d.DomId, gfns, order, mfnsOut);

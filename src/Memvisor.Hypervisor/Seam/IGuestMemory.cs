@@ -21,6 +21,9 @@ public interface IGuestMemory
     /// <summary>The size of the guest's physical address space in pages (gfns 0 .. this-1).</summary>
     long PhysicalPages { get; }
 
+    /// <summary>The vCPU's MMU: how the guest's page tables are translated, written and switched in the domain's MMU mode.</summary>
+    IGuestMmu Mmu { get; }
+
     /// <summary>The domain's XenStore connection (memory/target, memory/static-max, control/feature-balloon ...).</summary>
     IGuestStore Store { get; }
 

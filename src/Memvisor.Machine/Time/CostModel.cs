@@ -76,8 +76,8 @@ public sealed class CostModel
     /// <summary>One tmem put or get: a hypercall and a 4 KiB copy.</summary>
     public double TmemOpNs { get; set; } = 600;
 
-    /// <summary>One memory reference of a page walk, mostly served by the data caches: about 30 cycles.</summary>
-    public double WalkRefNs { get; set; } = 10;
+    /// <summary>One memory reference of a page walk: about 10 cycles, as walks are mostly served by the L1 and L2 data caches.</summary>
+    public double WalkRefNs { get; set; } = 3;
 
     /// <summary>Emulating one trapped guest page-table write under shadow paging, besides the exit: about 8000 cycles (Xen 3.3 Shadow-3 notes).</summary>
     public double ShadowEmulateNs { get; set; } = 2_667;

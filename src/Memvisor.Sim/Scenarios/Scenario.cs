@@ -2,6 +2,7 @@ using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
 using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Mmu;
 
 namespace Memvisor.Sim.Scenarios;
 
@@ -42,8 +43,10 @@ public sealed record DomainSpec
     public AllocationMode Allocation { get; init; } = AllocationMode.Static;
     public int Vcpus { get; init; } = 1;
     public bool Autostart { get; init; } = true;
-    /// <summary>Whether the sharing scanner looks at this domain (when the host shares).</summary>
+    /// <summary>Whether the sharing scanner looks at this domain (when the host shares); false by default for a PV domain.</summary>
     public bool Sharing { get; init; } = true;
+    /// <summary>How the domain's page tables are virtualized (mmu: and mmu_options:).</summary>
+    public MmuOptions Mmu { get; init; } = new();
     /// <summary>The hypervisor pages this domain out down to this many bytes; null for no paging until a paging-target action.</summary>
     public long? PagingTargetBytes { get; init; }
     /// <summary>squeezed's range for the domain; null takes the domain's memory.</summary>

@@ -6,6 +6,7 @@ using Memvisor.Guest.Workloads.Trace;
 using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.Paging;
 using Memvisor.Hypervisor.Sharing;
 using Memvisor.Hypervisor.Tmem;
@@ -46,7 +47,8 @@ public static class ScenarioLoader
     private static readonly string[] DomainPagingKeys = ["target"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
     private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug", "dynamic_min", "dynamic_max",
-        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight"];
+        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options"];
+    private static readonly string[] MmuOptionKeys = ["tlb_entries", "tagged_tlb", "walk_caches", "nested_superpages", "oos_limit", "pv_batch"];
     private static readonly string[] BalloonKeys = ["enabled", "rate", "floor"];
     private static readonly string[] SelfBalloonKeys = ["enabled", "interval", "downhysteresis", "uphysteresis", "reserve", "min_usable"];
     private static readonly string[] HotplugKeys = ["enabled", "block", "rate"];
@@ -289,7 +291,14 @@ public static class ScenarioLoader
         if (f.TryGetValue("allocation", out var al))
             allocation = b.OneOf(al, $"{path}.allocation", ["static", "on-demand"]) == "on-demand" ? AllocationMode.OnDemand : AllocationMode.Static;
         var workload = f.TryGetValue("workload", out var w) ? BindWorkload(b, w, $"{path}.workload", Path.GetDirectoryName(Path.GetFullPath(b.File)) ?? ".") : null;
-        bool sharing = !f.TryGetValue("sharing", out var sh) || (b.Boolean(sh, $"{path}.sharing") ?? true);
+        var mmu = BindMmu(b, f, path);
+        bool pv = mmu.Mode == MmuMode.Pv;
+        // Xen shares, pages and populates on demand only through an HVM p2m: a PV domain's tables hold machine frames.
+        bool sharing = f.TryGetValue("sharing", out var sh) ? b.Boolean(sh, $"{path}.sharing") ?? !pv : !pv;
+        if (pv && sharing)
+            b.Error(sh, $"{path}.sharing", "page sharing needs an HVM domain (mmu: shadow2, shadow3 or hap); a PV domain's page tables name machine frames.");
+        if (pv && allocation == AllocationMode.OnDemand)
+            b.Error(al, $"{path}.allocation", "populate-on-demand needs an HVM domain (mmu: shadow2, shadow3 or hap).");
         if (f.TryGetValue("free_page_reporting", out var fpr)) guest = guest with { FreePageReporting = b.Boolean(fpr, $"{path}.free_page_reporting") ?? false };
         if (f.TryGetValue("tmem", out var tm)) guest = guest with { Tmem = b.Boolean(tm, $"{path}.tmem") ?? false };
         guest = BindBalloons(b, f, path, guest);
@@ -307,16 +316,38 @@ public static class ScenarioLoader
         {
             var pf = b.Fields(pg, $"{path}.paging", DomainPagingKeys, ["target"]);
             if (pf.TryGetValue("target", out var pt)) pagingTarget = b.Size(pt, $"{path}.paging.target");
+            if (pv) b.Error(pg, $"{path}.paging", "hypervisor paging needs an HVM domain (mmu: shadow2, shadow3 or hap).");
         }
         if (name is null || memory is null || maxmem is null || workload is null) return null;
         return new DomainSpec
         {
             Name = name, Line = (int)node.Start.Line, Count = count, MemoryBytes = memory.Value, MaxMemBytes = maxmem.Value,
             Allocation = allocation, Vcpus = vcpus, Autostart = autostart, Guest = guest, Workload = workload,
-            Sharing = sharing, PagingTargetBytes = pagingTarget, DynamicMinBytes = dynMin, DynamicMaxBytes = dynMax,
+            Sharing = sharing, Mmu = mmu, PagingTargetBytes = pagingTarget, DynamicMinBytes = dynMin, DynamicMaxBytes = dynMax,
             Shares = shares, ReservationBytes = reservation, LimitBytes = limit, MinimumBytes = minimum, MaximumBytes = maximum,
             BufferPercent = buffer, Weight = weight,
         };
+    }
+
+    // mmu: pv | shadow2 | shadow3 | hap, and mmu_options: the TLB, walk caches, nested superpages, Shadow-3's out-of-sync limit, PV's batch.
+    private static MmuOptions BindMmu(YamlBinder b, Dictionary<string, YamlNode> f, string path)
+    {
+        var o = new MmuOptions();
+        if (f.TryGetValue("mmu", out var mn) && b.OneOf(mn, $"{path}.mmu", MmuModes.Names) is string mode && MmuModes.TryParse(mode, out var m))
+            o = o with { Mode = m };
+        if (!f.TryGetValue("mmu_options", out var on)) return o;
+        var of = b.Fields(on, $"{path}.mmu_options", MmuOptionKeys, []);
+        if (of.TryGetValue("tlb_entries", out var te) && b.Integer(te, $"{path}.mmu_options.tlb_entries", 1, 1 << 20) is long entries)
+        {
+            if ((entries & (entries - 1)) != 0) b.Error(te, $"{path}.mmu_options.tlb_entries", $"{entries} is not a power of two; a TLB has 1, 2, 4 ... entries.");
+            else o = o with { TlbEntries = (int)entries };
+        }
+        if (of.TryGetValue("tagged_tlb", out var tt)) o = o with { TaggedTlb = b.Boolean(tt, $"{path}.mmu_options.tagged_tlb") ?? o.TaggedTlb };
+        if (of.TryGetValue("walk_caches", out var wc)) o = o with { WalkCaches = b.Boolean(wc, $"{path}.mmu_options.walk_caches") ?? o.WalkCaches };
+        if (of.TryGetValue("nested_superpages", out var ns)) o = o with { NestedSuperpages = b.Boolean(ns, $"{path}.mmu_options.nested_superpages") ?? o.NestedSuperpages };
+        if (of.TryGetValue("oos_limit", out var ol)) o = o with { OosLimit = (int)(b.Integer(ol, $"{path}.mmu_options.oos_limit", 1, 64) ?? o.OosLimit) };
+        if (of.TryGetValue("pv_batch", out var pb)) o = o with { PvBatch = (int)(b.Integer(pb, $"{path}.mmu_options.pv_batch", 1, 1024) ?? o.PvBatch) };
+        return o;
     }
 
     // ESX's shares, reservation and limit; Hyper-V's minimum, maximum, buffer and weight; each checked against the others and maxmem.
@@ -584,6 +615,7 @@ public static class ScenarioLoader
         Allocation = d.Allocation,
         Vcpus = d.Vcpus,
         Sharing = d.Sharing,
+        Mmu = d.Mmu,
     };
 
     private static IReadOnlyList<YamlNode> DomainNodes(YamlNode root) =>

@@ -2,6 +2,7 @@ using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
 using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Mmu;
 using Memvisor.Machine;
 using Memvisor.Machine.Time;
 using Memvisor.Tests.Support;
@@ -15,10 +16,10 @@ internal static class GuestHost
     public const long Tick = 100_000_000;
 
     public static (HypervisorCore Hv, GuestKernel Kernel) Boot(long memoryPages, long swapPages, IWorkload? workload = null, bool check = true, long hostFrames = 16384, long maxPages = 0,
-        Func<GuestOptions, GuestOptions>? configure = null, OvercommitOptions? overcommit = null)
+        Func<GuestOptions, GuestOptions>? configure = null, OvercommitOptions? overcommit = null, MmuMode mmu = MmuMode.Hap)
     {
         var hv = new HypervisorCore(new MachineMemory(hostFrames, 2), new CostModel(), () => 0, overcommit);
-        var d = TestHost.Domain(hv, "g", memoryPages, Math.Max(maxPages, memoryPages));
+        var d = TestHost.Domain(hv, "g", memoryPages, Math.Max(maxPages, memoryPages), mmu: mmu);
         var options = new GuestOptions { SwapPages = swapPages, KernelTextPages = 512, CheckIntegrity = check };
         if (configure is not null) options = configure(options);
         var k = new GuestKernel("g", hv.PortFor(d), workload ?? new IdleWorkload(), options, new CostModel(), 7, onDemand: false);

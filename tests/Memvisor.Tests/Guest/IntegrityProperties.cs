@@ -8,6 +8,7 @@ using Memvisor.Guest.Hotplug;
 using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.Accounting;
 using Memvisor.Hypervisor.Compression;
+using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.Seam;
 using Memvisor.Hypervisor.Sharing;
 using Memvisor.Hypervisor.Tmem;
@@ -38,21 +39,31 @@ public class IntegrityProperties
         from ops in Gen.ArrayOf(OneOp, n)
         select (swap, ops);
 
+    private static readonly Gen<(MmuMode Mmu, bool Swap, (Op, int, int)[] Ops)> SequencesInEveryMode =
+        from mmu in Gen.Elements(MmuMode.Pv, MmuMode.Shadow2, MmuMode.Shadow3, MmuMode.Hap)
+        from run in Sequences
+        select (mmu, run.Swap, run.Ops);
+
     [Fact]
     public void Every_read_returns_what_was_last_written_through_reclaim_swap_and_balloon()
     {
         long swapIns = 0, oomKills = 0, stolen = 0, checks = 0;
-        Properties.Check(Sequences, run =>
+        var trips = new long[4];
+        Properties.Check(SequencesInEveryMode, run =>
         {
-            // A 4 MiB guest with up to 4 MiB of swap and mappings of up to 2.7 MiB, so reclaim and the OOM killer are busy.
-            var (hv, k) = GuestHost.Boot(1024, run.Swap ? 1024 : 0, maxPages: 2048);
+            // A 4 MiB guest with up to 4 MiB of swap and mappings of up to 2.7 MiB, so reclaim and the OOM killer are busy,
+            // under each MMU mode: its tables validated (PV), shadowed (Shadow-2, Shadow-3) or walked in two dimensions.
+            var (hv, k) = GuestHost.Boot(1024, run.Swap ? 1024 : 0, maxPages: 2048, mmu: run.Mmu);
             var domain = hv.Domains.Single(d => d.Name == "g");
             Apply(hv, k, run.Ops);
             Assert.Equal(0, k.Integrity!.VerifyAll());
             Assert.True(k.Integrity.Violations == 0, string.Join("\n", k.Integrity.Messages));
             Assert.Equal(0, k.Tables.Failures);
+            Assert.Equal(0, k.Stats.MmuRefusals);
+            Assert.Equal(0, domain.Mmu!.Stats.UpdatesRefused);
             Assert.Equal(k.HeldPages, domain.P2m.PresentEntries);     // paged-out and shared gfns leave tot_pages but stay the guest's
             Assert.Empty(Auditor.Check(hv));
+            trips[(int)run.Mmu] += domain.Mmu.Stats.HypervisorTrips;
             swapIns += k.Stats.SwapIns;
             oomKills += k.Stats.OomKills;
             stolen += k.Stats.PagesStolen;
@@ -60,6 +71,9 @@ public class IntegrityProperties
         }, maxTest: 60);
         // The runs, taken together, went through what the property is about.
         Assert.True(swapIns > 100 && oomKills > 0 && stolen > 100 && checks > 10_000, $"swap-ins {swapIns}, OOM kills {oomKills}, pages reclaimed {stolen}, checks {checks}");
+        // PV and both shadow modes were exercised; nested paging never enters the hypervisor for the guest's tables.
+        Assert.True(trips[(int)MmuMode.Pv] > 0 && trips[(int)MmuMode.Shadow2] > 0 && trips[(int)MmuMode.Shadow3] > 0, string.Join(", ", trips));
+        Assert.Equal(0, trips[(int)MmuMode.Hap]);
     }
 
     // Applies a sequence of operations to the guest (and its host), checking meminfo after each.

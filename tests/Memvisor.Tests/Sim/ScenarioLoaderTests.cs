@@ -1,3 +1,4 @@
+using Memvisor.Hypervisor.Mmu;
 using Memvisor.Sim.Scenarios;
 
 namespace Memvisor.Tests.Sim;
@@ -76,6 +77,32 @@ public class ScenarioLoaderTests
         var e = Refused(Good.Replace("  - name: a\n", "  - name: a\n    count: 7\n").Replace("events:\n  - { at: 5s, action: mem-set, domain: a, memory: 200MiB }", ""));
         Assert.Equal("domains[0].memory", e.Field);
         Assert.StartsWith("a-6 does not fit", e.Message);
+    }
+
+    [Fact]
+    public void The_mmu_mode_and_its_options_load_and_a_pv_domain_does_not_share_by_default()
+    {
+        var s = ScenarioLoader.Parse(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    mmu: shadow3\n    mmu_options: { tlb_entries: 64, tagged_tlb: false, oos_limit: 8 }"), "t.yaml");
+        var mmu = s.Domains[0].Mmu;
+        Assert.Equal((MmuMode.Shadow3, 64, false, 8), (mmu.Mode, mmu.TlbEntries, mmu.TaggedTlb, mmu.OosLimit));
+        Assert.True(s.Domains[0].Sharing);
+        var pv = ScenarioLoader.Parse(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    mmu: pv"), "t.yaml");
+        Assert.Equal(MmuMode.Pv, pv.Domains[0].Mmu.Mode);
+        Assert.False(pv.Domains[0].Sharing);
+        Assert.Equal(MmuMode.Hap, ScenarioLoader.Parse(Good, "t.yaml").Domains[0].Mmu.Mode);
+    }
+
+    [Theory]
+    [InlineData("mmu: ept", "domains[0].mmu", "'ept' is not one of pv, shadow2, shadow3, hap")]
+    [InlineData("mmu_options: { tlb_entries: 1000 }", "domains[0].mmu_options.tlb_entries", "1000 is not a power of two")]
+    [InlineData("mmu: pv\n    sharing: true", "domains[0].sharing", "page sharing needs an HVM domain")]
+    [InlineData("mmu: pv\n    allocation: on-demand", "domains[0].allocation", "populate-on-demand needs an HVM domain")]
+    [InlineData("mmu: pv\n    paging: { target: 64MiB }", "domains[0].paging", "hypervisor paging needs an HVM domain")]
+    public void A_bad_mmu_setting_is_refused_naming_its_field(string lines, string field, string message)
+    {
+        var e = Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    " + lines));
+        Assert.Equal(field, e.Field);
+        Assert.Contains(message, e.Message);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Machine;
 using Memvisor.Machine.Time;
@@ -12,9 +13,10 @@ internal static class TestHost
     public static HypervisorCore Create(long frames = 16384, int nodes = 2) =>
         new(new MachineMemory(frames, nodes), new CostModel(), () => 0);
 
-    public static Domain Domain(HypervisorCore hv, string name, long memory, long maxmem, AllocationMode mode = AllocationMode.Static)
+    public static Domain Domain(HypervisorCore hv, string name, long memory, long maxmem, AllocationMode mode = AllocationMode.Static, MmuMode mmu = MmuMode.Hap)
     {
-        var errno = hv.CreateDomain(new DomainConfig { Name = name, MemoryPages = memory, MaxPages = maxmem, Allocation = mode }, out var d);
+        var config = new DomainConfig { Name = name, MemoryPages = memory, MaxPages = maxmem, Allocation = mode, Mmu = new MmuOptions { Mode = mmu } };
+        var errno = hv.CreateDomain(config, out var d);
         Assert.Equal(XenErrno.Ok, errno);
         return d!;
     }

@@ -146,8 +146,9 @@ public sealed class PvMmu : GuestMmu
         return e.HasFrame;
     }
 
+    // The hypervisor's own entries name frames beyond RAM; the guest sees them as they are.
     private ulong ToGuest(ulong e) =>
-        X86Pte.IsPresent(e) ? X86Pte.Make(Hv.M2p[(uint)X86Pte.Frame(e)], e & ~X86Pte.AddressMask) : e;
+        X86Pte.IsPresent(e) && X86Pte.Frame(e) < (ulong)Hv.Machine.TotalFrames ? X86Pte.Make(Hv.M2p[(uint)X86Pte.Frame(e)], e & ~X86Pte.AddressMask) : e;
 
     public override ulong ReadEntry(ulong table, int index)
     {
@@ -183,10 +184,17 @@ public sealed class PvMmu : GuestMmu
     {
         Submit();
         if (!TryMfn(root, out uint mfn)) return false;
-        if (mfn != _base && MmuextOp(MmuextCmd.NewBaseptr, mfn) != XenErrno.Ok) return false;
+        if (mfn == _base)
+        {
+            Root = root;
+            Asid = asid;
+            return true;
+        }
+        if (MmuextOp(MmuextCmd.NewBaseptr, mfn) != XenErrno.Ok) return false;
         Root = root;
         Asid = asid;
-        Tlb.SwitchTo(asid);
+        // A PV guest's address spaces carry no tag: loading a new base flushes the TLB.
+        Tlb.Reload(asid);
         return true;
     }
 
@@ -195,6 +203,10 @@ public sealed class PvMmu : GuestMmu
         Submit();
         if (TryMfn(root, out uint mfn) && _pinned.Contains(mfn)) MmuextOp(MmuextCmd.UnpinTable, mfn);
     }
+
+    public override bool LargePages => false;
+
+    public override bool PinTopLevel(ulong root) => Pin(root, X86Pte.Levels) == XenErrno.Ok;
 
     /// <summary>Pins a table the guest has built (MMUEXT_PIN_Ln_TABLE), as Linux pins a new process's pgd.</summary>
     public XenErrno Pin(ulong tableGfn, int level)

@@ -141,7 +141,8 @@ public sealed class ShadowMmu : GuestMmu
         Pin(root);
         Root = root;
         Asid = asid;
-        Tlb.SwitchTo(asid);
+        // The guest's address spaces share the vCPU's one tag under shadow paging: a CR3 load flushes the TLB.
+        Tlb.Reload(asid);
         return true;
     }
 

@@ -103,10 +103,29 @@ public sealed class VcpuTlb
         _current = asid;
     }
 
+    /// <summary>A CR3 load where guest address spaces are not tagged apart (shadow paging, PV): everything goes.</summary>
+    public void Reload(int asid)
+    {
+        _current = asid;
+        FlushAll();
+    }
+
     /// <summary>A world switch into the hypervisor and back: flushes everything when the TLB is untagged.</summary>
     public void WorldSwitch()
     {
         if (!Tagged) FlushAll();
+    }
+
+    /// <summary>Drops every entry tagged <paramref name="asid"/> (a flush of an address space that is not running).</summary>
+    public void FlushAsid(int asid)
+    {
+        ulong tag = (ulong)(uint)(asid + 1) << 40;
+        const ulong tagMask = ~((1UL << 40) - 1);
+        for (int i = 0; i < _tags.Length; i++)
+            if ((_tags[i] & tagMask) == tag) _tags[i] = 0;
+        for (int i = 0; i < _pdeTags.Length; i++)
+            if ((_pdeTags[i] & tagMask) == tag) _pdeTags[i] = 0;
+        Flushes++;
     }
 
     public void FlushAll()
