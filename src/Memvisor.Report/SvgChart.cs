@@ -75,6 +75,25 @@ internal static class SvgChart
         html.Append("</svg>");
     }
 
+    /// <summary>Horizontal bars, one per label, each with its value written at its end; <paramref name="unit"/> names what the bars measure.</summary>
+    public static void Bars(StringBuilder html, IReadOnlyList<(string Label, double Value)> bars, string unit)
+    {
+        const int row = 24, labelWidth = 170;
+        int height = Top + Bottom + row * bars.Count, plotW = Width - labelWidth - Right;
+        double max = Math.Max(1e-9, bars.Count == 0 ? 0 : bars.Max(b => b.Value));
+        html.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart\" data-series=\"{bars.Count}\" width=\"{Width}\" height=\"{height}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\">");
+        for (int i = 0; i < bars.Count; i++)
+        {
+            var (label, value) = bars[i];
+            int y = Top + i * row;
+            double w = Math.Max(1, plotW * value / max);
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelWidth - 6}\" y=\"{y + 16}\" text-anchor=\"end\">{Encode(label)}</text>");
+            html.Append(CultureInfo.InvariantCulture, $"<rect class=\"series\" x=\"{labelWidth}\" y=\"{y + 4}\" width=\"{F(w)}\" height=\"{row - 8}\" fill=\"{Color(i)}\"/>");
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(labelWidth + w + 5)}\" y=\"{y + 16}\">{(value >= 100 ? Math.Round(value) : Math.Round(value, 2))}</text>");
+        }
+        html.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelWidth}\" y=\"{height - Bottom + 20}\">{Encode(unit)}</text></svg>");
+    }
+
     private static void Open(StringBuilder html, int series, double xMax, double yMax, string yUnit)
     {
         int plotW = Width - Left - Right, plotH = Height - Top - Bottom;

@@ -29,6 +29,8 @@ public sealed record GuestOptions
     public int DirtyBackgroundRatio { get; init; } = 10;
     /// <summary>vm.dirty_expire_centisecs, in ns: dirty data older than this is written back.</summary>
     public long DirtyExpireNs { get; init; } = 30_000_000_000;
+    /// <summary>How the fault handler fills an entry: Linux writes the valid entry once; Windows first writes a transition entry, then the valid one.</summary>
+    public DemandPaging DemandPaging { get; init; } = DemandPaging.Linux;
     /// <summary>Keep the expected bytes of every page the guest writes and check every read against them (slow; for tests).</summary>
     public bool CheckIntegrity { get; init; }
     /// <summary>Use the hypervisor's transcendent memory: frontswap for swap and cleancache for the page cache (Linux's tmem boot option).</summary>
@@ -46,4 +48,13 @@ public sealed record GuestOptions
         foreach (char c in image) h = (h ^ c) * 16777619;
         return h & 0xFFFFFF;
     }
+}
+
+/// <summary>The page-table writes of one demand fault (scenario guest.demand_paging).</summary>
+public enum DemandPaging : byte
+{
+    /// <summary>One write of the valid entry (Linux's do_anonymous_page).</summary>
+    Linux,
+    /// <summary>A transition entry, then the valid entry (Windows; the pattern Xen 3.3's Shadow-3 was tuned for).</summary>
+    Windows,
 }

@@ -49,7 +49,7 @@ internal sealed class FaultHandler
         _k.Memory.Touch(gfn, write: true, ContentHandle.Zero);
         _k.Pages.Assign(gfn, PageUse.Anon, p.Slot, vpn);
         _k.Pages.AddHead(gfn, LruList.InactiveAnon);
-        _k.Tables.Write(table, index, Pte.Make(gfn, AnonFlags(vma, write)));
+        SetPte(table, index, gfn, AnonFlags(vma, write));
         p.Stats.RssAnon++;
         p.Stats.DistinctPages++;
         p.Stats.MinorFaults++;
@@ -67,7 +67,7 @@ internal sealed class FaultHandler
         _k.Pages.Assign(gfn, PageUse.Anon, p.Slot, vpn);
         _k.Pages.AddHead(gfn, LruList.ActiveAnon);
         // The swap copy is gone, so the page is dirty: it must be written again to be reclaimed.
-        _k.Tables.Write(table, index, Pte.Make(gfn, AnonFlags(vma, write: true)));
+        SetPte(table, index, gfn, AnonFlags(vma, write: true));
         p.Stats.RssAnon++;
         p.Stats.SwapEntries--;
         p.Stats.MajorFaults++;
@@ -89,7 +89,7 @@ internal sealed class FaultHandler
         long readsBefore = _k.Stats.FileReads;
         if (!_k.Cache.TryGetPage(file, fileIndex, readFromDisk: true, out ulong gfn) || p.Exited) return false;
         bool major = _k.Stats.FileReads != readsBefore;
-        _k.Tables.Write(table, index, Pte.Make(gfn, Pte.Present | Pte.User | Pte.Accessed | (vma.Writable ? Pte.Writable : 0)));
+        SetPte(table, index, gfn, Pte.Present | Pte.User | Pte.Accessed | (vma.Writable ? Pte.Writable : 0));
         p.Stats.RssFile++;
         if (major)
         {
@@ -103,6 +103,13 @@ internal sealed class FaultHandler
             _k.Stall(_k.Costs.GuestMinorFaultNs);
         }
         return true;
+    }
+
+    // The entry that maps a faulted-in page; a Windows-like guest first marks the page in transition.
+    private void SetPte(ulong table, int index, ulong gfn, ulong flags)
+    {
+        if (_k.Options.DemandPaging == DemandPaging.Windows) _k.Tables.Write(table, index, Pte.ForTransition(gfn));
+        _k.Tables.Write(table, index, Pte.Make(gfn, flags));
     }
 
     // A user page for p. Reclaim inside the allocation never touches p's page tables' structure or swap entries,

@@ -17,6 +17,8 @@ public static class Pte
     public const ulong Huge = X86Pte.Huge;
     /// <summary>Software-available bit 9: this non-present entry holds a swap slot.</summary>
     public const ulong SwapEntry = 1UL << 9;
+    /// <summary>Bit 11 of a non-present entry: a page in transition (Windows' memory manager marks a page being brought in so).</summary>
+    public const ulong Transition = 1UL << 11;
     public const ulong NoExecute = X86Pte.NoExecute;
     public const ulong AddressMask = X86Pte.AddressMask;
 
@@ -29,6 +31,7 @@ public static class Pte
     public static bool IsSwap(ulong entry) => (entry & (Present | SwapEntry)) == SwapEntry;
     public static uint SwapSlot(ulong entry) => (uint)Frame(entry);
     public static ulong ForSwap(uint slot) => Make(slot, SwapEntry);
+    public static ulong ForTransition(ulong gfn) => Make(gfn, Transition);
 
     /// <summary>The index into the table at <paramref name="level"/> (4 = PML4 .. 1 = PT) for virtual page <paramref name="vpn"/>.</summary>
     public static int IndexAt(ulong vpn, int level) => X86Pte.IndexAt(vpn, level);

@@ -6,6 +6,7 @@ namespace Memvisor.Guest.Workloads;
 /// <summary>
 /// Short-lived programs (a build, a CGI server): new processes start at a rate, each runs its C library start-up,
 /// writes a private heap of the working-set size, touches it at the rate while it lives, and exits after its lifetime.
+/// The live processes share each step's accesses in turn, as a scheduler's time slices do (a context switch each).
 /// </summary>
 public sealed class ForkExecWorkload(double spawnsPerSecond, long lifetimeNs, long heapPages, double ratePerSecond, double writeFraction) : IWorkload
 {
@@ -15,6 +16,7 @@ public sealed class ForkExecWorkload(double spawnsPerSecond, long lifetimeNs, lo
     private double _spawnCredit;
     private double _credit;
     private long _started;
+    private int _turn;
 
     public string Kind => "fork-exec";
     /// <summary>Live processes and the most recent ended ones (a long run starts too many to list them all).</summary>
@@ -41,10 +43,14 @@ public sealed class ForkExecWorkload(double spawnsPerSecond, long lifetimeNs, lo
         }
         if (_live.Count == 0) return;
         long n = k.TakeAccesses(ref _credit, ratePerSecond, dtNs);
-        for (long i = 0; i < n && !k.Stalled; i++)
+        int live = _live.Count;
+        _turn++;
+        for (int j = 0; j < live && !k.Stalled; j++)
         {
-            var (p, heap, _) = _live[(int)k.NextRandom((ulong)_live.Count)];
-            if (!p.Exited) heap.Touch(k, p, (long)k.NextRandom((ulong)heap.Pages), writeFraction);
+            var (p, heap, _) = _live[(_turn + j) % live];
+            long slice = n / live + (j < n % live ? 1 : 0);
+            for (long i = 0; i < slice && !p.Exited && !k.Stalled; i++)
+                heap.Touch(k, p, (long)k.NextRandom((ulong)heap.Pages), writeFraction);
         }
     }
 }

@@ -52,7 +52,7 @@ public static class ScenarioLoader
     private static readonly string[] BalloonKeys = ["enabled", "rate", "floor"];
     private static readonly string[] SelfBalloonKeys = ["enabled", "interval", "downhysteresis", "uphysteresis", "reserve", "min_usable"];
     private static readonly string[] HotplugKeys = ["enabled", "block", "rate"];
-    private static readonly string[] GuestKeys = ["swap", "kernel_image", "swappiness", "dirty_background_ratio", "dirty_expire", "check_integrity"];
+    private static readonly string[] GuestKeys = ["swap", "kernel_image", "swappiness", "dirty_background_ratio", "dirty_expire", "check_integrity", "demand_paging"];
     private static readonly string[] WorkloadKeys =
     [
         "kind", "working_set", "rate", "write_fraction", "to", "from", "over", "period", "skew", "phases", "spawn_rate", "lifetime",
@@ -427,6 +427,8 @@ public static class ScenarioLoader
         if (f.TryGetValue("dirty_background_ratio", out var dr)) g = g with { DirtyBackgroundRatio = (int)(b.Integer(dr, $"{path}.dirty_background_ratio", 0, 100) ?? 10) };
         if (f.TryGetValue("dirty_expire", out var de)) g = g with { DirtyExpireNs = b.Duration(de, $"{path}.dirty_expire") ?? g.DirtyExpireNs };
         if (f.TryGetValue("check_integrity", out var ci)) g = g with { CheckIntegrity = b.Boolean(ci, $"{path}.check_integrity") ?? false };
+        if (f.TryGetValue("demand_paging", out var dp) && b.OneOf(dp, $"{path}.demand_paging", ["linux", "windows"]) is string style)
+            g = g with { DemandPaging = style == "windows" ? DemandPaging.Windows : DemandPaging.Linux };
         return g;
     }
 

@@ -9,7 +9,9 @@ namespace Memvisor.Hypervisor.Mmu.Pv;
 /// writable page, or an L1, L2, L3 or L4 page table; it takes a type when its type count goes from 0 to 1 and, for a
 /// table, only after every present entry in it validates (recursively, each lower table taking its own type), so
 /// that a frame can never be a page table and writable-mapped at once. An entry may point only to a frame its
-/// domain owns; the hypervisor's slots at the top of every address space are the hypervisor's alone.
+/// domain owns; the hypervisor's slots at the top of every address space are the hypervisor's alone. One operation
+/// validates at most <c>validateLimit</c> entries (where Xen would preempt the hypercall), which also bounds a
+/// table that reaches itself.
 /// </summary>
 public sealed class PageTypes(MachineMemory machine, ushort domId, long validateLimit = 1 << 20)
 {
@@ -21,6 +23,10 @@ public sealed class PageTypes(MachineMemory machine, ushort domId, long validate
 
     /// <summary>Entries validated (each costs the cost model's pv_validate_entry_ns).</summary>
     public long EntriesValidated;
+    private long _operationStart;
+
+    /// <summary>Starts one update or command: its validation has the whole limit to itself.</summary>
+    public void BeginOperation() => _operationStart = EntriesValidated;
 
     private static PageType TableType(int level) => (PageType)((int)PageType.L1 + level - 1);
 
@@ -117,7 +123,7 @@ public sealed class PageTypes(MachineMemory machine, ushort domId, long validate
     public XenErrno GetEntry(int level, ulong e)
     {
         EntriesValidated++;
-        if (EntriesValidated > validateLimit) return XenErrno.E2BIG;
+        if (EntriesValidated - _operationStart > validateLimit) return XenErrno.E2BIG;
         ulong frame = X86Pte.Frame(e);
         if (frame >= (ulong)machine.TotalFrames) return XenErrno.EINVAL;
         uint mfn = (uint)frame;

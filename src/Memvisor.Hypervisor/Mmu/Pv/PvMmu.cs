@@ -46,6 +46,7 @@ public sealed class PvMmu : GuestMmu
         for (int i = 0; i < requests.Length; i++)
         {
             long before = _types.EntriesValidated;
+            _types.BeginOperation();
             var err = Apply(requests[i]);
             Charge((1 + _types.EntriesValidated - before) * Costs.PvValidateEntryNs);
             results[i] = err;
@@ -95,6 +96,7 @@ public sealed class PvMmu : GuestMmu
         Stats.ExtOps++;
         Charge(Costs.HypercallNs);
         long before = _types.EntriesValidated;
+        _types.BeginOperation();
         var err = Ext(cmd, arg);
         Charge((_types.EntriesValidated - before) * Costs.PvValidateEntryNs);
         if (err != XenErrno.Ok) Stats.ExtOpsRefused++;

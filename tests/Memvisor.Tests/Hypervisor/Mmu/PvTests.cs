@@ -174,4 +174,32 @@ public class PvTests
         Assert.Contains("needs an HVM domain", hv.Refusals.Kept[^1].Message);
         Assert.Equal(256, d.TotPages);
     }
+
+    [Fact]
+    public void The_validation_limit_bounds_each_operation_not_the_domain_s_lifetime()
+    {
+        var g = new MmuTestGuest(MmuMode.Pv);
+        var machine = g.Hv.Machine;
+        var types = new PageTypes(machine, g.Domain.DomId, validateLimit: 600);
+        uint Mfn(ulong gfn) => g.Domain.P2m.Get(gfn).Mfn;
+        // An L1 with 400 read-only entries naming the domain's own data frames.
+        uint L1(ulong gfn)
+        {
+            for (int i = 0; i < 400; i++) machine.WriteWord(Mfn(gfn), i, X86Pte.Make(Mfn(g.FirstDataGfn + (ulong)i), X86Pte.Present));
+            return Mfn(gfn);
+        }
+        uint a = L1(1), b = L1(2);
+        types.BeginOperation();
+        Assert.Equal(XenErrno.Ok, types.GetType(a, PageType.L1));
+        types.BeginOperation();
+        Assert.Equal(XenErrno.Ok, types.GetType(b, PageType.L1));
+        // One operation that would validate 800 entries (an L2 over two fresh L1s) is refused, and takes nothing.
+        uint l2 = Mfn(3);
+        machine.WriteWord(l2, 0, X86Pte.Make(L1(4), MmuTestGuest.TableFlags & ~X86Pte.Writable));
+        machine.WriteWord(l2, 1, X86Pte.Make(L1(5), MmuTestGuest.TableFlags & ~X86Pte.Writable));
+        types.BeginOperation();
+        Assert.Equal(XenErrno.E2BIG, types.GetType(l2, PageType.L2));
+        Assert.Equal(0, machine.Frames[Mfn(4)].TypeCount);
+        Assert.Equal(0, machine.Frames[l2].TypeCount);
+    }
 }
