@@ -175,9 +175,30 @@ public sealed class Hypervisor : IDisposable
         Sharing.Step(dtNs);
         Paging.Step(dtNs);
         foreach (var d in _domains)
+        {
             if (!d.IsDom0) d.StepActivity(dtNs);
+            d.Vram?.Step(dtNs);
+        }
         long shortBy = Overcommit.Tmem.ReservePages - Machine.FreeFrames;
         if (shortBy > 0) Tmem.EvictEphemeral(shortBy);
+    }
+
+    /// <summary>
+    /// HVMOP_track_dirty_vram, as the device model calls it for the guest's framebuffer: from now on each display
+    /// refresh costs a dirty-page query instead of a compare of the whole range. Refused for a PV domain (its
+    /// framebuffer is shared memory, not emulated video RAM) and for gfns the domain does not have.
+    /// </summary>
+    public XenErrno TrackDirtyVram(ushort domid, ulong firstGfn, ulong pages)
+    {
+        const string call = "track-dirty-vram";
+        if (!_byId.TryGetValue(domid, out var d))
+            return Refusals.Record(domid, $"domain {domid}", call, XenErrno.ESRCH, RefusalCause.NoSuchDomain, (long)pages, 0);
+        if (d.Mmu?.Mode == Mmu.MmuMode.Pv)
+            return Refusals.Record(domid, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.NeedsHvm, (long)pages, 0);
+        if (pages == 0 || firstGfn + pages > d.P2m.Capacity)
+            return Refusals.Record(domid, d.Name, call, XenErrno.EINVAL, RefusalCause.BadGfn, (long)(firstGfn + pages), (long)d.P2m.Capacity);
+        d.Vram = new Mmu.LogDirty.VramTracker(firstGfn, pages, Costs);
+        return XenErrno.Ok;
     }
 
     /// <summary>Sets a domain's paging target (xenpaging's target, in pages); -1 stops paging it out.</summary>

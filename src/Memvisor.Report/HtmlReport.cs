@@ -44,6 +44,7 @@ public static class HtmlReport
         }
         MechanismTable(html, r);
         MmuSection(html, r);
+        VramSection(html, r);
         var wss = ColumnsEndingWith(cols, "_wss_pages");
         if (wss.Length > 0)
         {
@@ -130,6 +131,21 @@ public static class HtmlReport
             + "2 MiB nested pages take one reference off each of the five guest-physical translations (19); the walk caches take most of the rest.</p>");
         SvgChart.Bars(html, [.. rows.Select(x => ($"{x.Name}: worst", (double)x.Stats.WalkRefsMax))], "references per walk, worst case");
         SvgChart.Bars(html, [.. rows.Select(x => ($"{x.Name}: mean", MeanWalk(x.Stats)))], "references per walk, mean");
+    }
+
+    // The device model's CPU time refreshing each video RAM, under the three ways of finding what the guest drew.
+    private static void VramSection(StringBuilder html, RunResult r)
+    {
+        var tracked = r.Domains.Where(d => d.Domain?.Vram is not null).Select(d => (d.Name, Vram: d.Domain!.Vram!)).ToList();
+        if (tracked.Count == 0) return;
+        html.Append("<h2>Video RAM: the device model's CPU time per way of finding what the guest drew (ms)</h2><p>Polling compares every page with the last frame at each refresh; "
+            + "tracking asks Xen once per refresh for the dirty pages, which it reads off the mappings' dirty bits; tracking with drop also stops tracking after two seconds "
+            + "without a write, until the guest's next write faults (Xen 3.3).</p>");
+        foreach (var (name, v) in tracked)
+        {
+            html.Append(CultureInfo.InvariantCulture, $"<p>{Encode(name)}: {v.Pages} pages, {v.Refreshes} refreshes, {v.DirtyPagesReturned} dirty pages returned, tracking dropped {v.Drops} time(s) and resumed {v.Resumes}.</p>");
+            SvgChart.Bars(html, [("polling", v.PollingNs / 1e6), ("tracking", v.TrackingNs / 1e6), ("tracking with drop", v.TrackingWithDropNs / 1e6)], "device-model CPU time over the run, ms");
+        }
     }
 
     private static int[] ColumnsEndingWith(IReadOnlyList<string> columns, string suffix) =>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Memvisor.Guest.Kernel;
 using Memvisor.Hypervisor.Mmu;
+using Memvisor.Hypervisor.Mmu.LogDirty;
 using Memvisor.Machine.Frames;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Policies;
@@ -99,6 +100,22 @@ public static class SummaryWriter
         w.WriteNumber("walk_refs_max", s.WalkRefsMax);
         w.WriteNumber("walk_refs_total", s.WalkRefsTotal);
         w.WriteNumber("hypervisor_ms", Math.Round(s.HypervisorNs / 1e6, 3));
+        w.WriteEndObject();
+    }
+
+    private static void WriteVram(Utf8JsonWriter w, VramTracker v)
+    {
+        w.WriteStartObject("vram");
+        w.WriteNumber("first_gfn", v.FirstGfn);
+        w.WriteNumber("pages", v.Pages);
+        w.WriteNumber("refresh_hz", Math.Round(1e9 / v.PeriodNs, 3));
+        w.WriteNumber("refreshes", v.Refreshes);
+        w.WriteNumber("dirty_pages", v.DirtyPagesReturned);
+        w.WriteNumber("polling_ms", Math.Round(v.PollingNs / 1e6, 3));
+        w.WriteNumber("tracking_ms", Math.Round(v.TrackingNs / 1e6, 3));
+        w.WriteNumber("tracking_with_drop_ms", Math.Round(v.TrackingWithDropNs / 1e6, 3));
+        w.WriteNumber("drops", v.Drops);
+        w.WriteNumber("resumes", v.Resumes);
         w.WriteEndObject();
     }
 
@@ -256,6 +273,7 @@ public static class SummaryWriter
                 w.WriteNumber("refusals", dom.Stats.Refusals);
                 w.WriteNumber("hypervisor_ms", Math.Round(dom.Stats.HypervisorNs / 1e6, 3));
                 if (dom.Mmu is { } mmu) WriteMmu(w, mmu);
+                if (dom.Vram is { } vram) WriteVram(w, vram);
             }
             if (d.Guest is { } g)
             {

@@ -1,4 +1,5 @@
 using Memvisor.Guest.Balloon;
+using Memvisor.Guest.Display;
 using Memvisor.Guest.Hotplug;
 using Memvisor.Guest.Integrity;
 using Memvisor.Guest.Memory;
@@ -99,6 +100,8 @@ public sealed class GuestKernel
     public IntegrityChecker? Integrity { get; }
     public BalloonDriver Balloon { get; }
     public SelfBalloon? SelfBalloon { get; }
+    /// <summary>The display driver's framebuffer, when the domain has video RAM.</summary>
+    public Framebuffer? Framebuffer { get; private set; }
     /// <summary>The hot-plug driver, when the guest has hot-pluggable memory.</summary>
     public HotplugDriver? Hotplug { get; private set; }
     public FreePageReporter? Reporter { get; }
@@ -147,6 +150,7 @@ public sealed class GuestKernel
             Booted = false;
             return;
         }
+        if (Options.VideoRamPages > 0) Framebuffer = Framebuffer.Connect(this, Options.VideoRamPages);
         Balloon.Connect();
         if (Options.Hotplug.Enabled)
         {

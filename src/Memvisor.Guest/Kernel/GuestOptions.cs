@@ -29,6 +29,8 @@ public sealed record GuestOptions
     public int DirtyBackgroundRatio { get; init; } = 10;
     /// <summary>vm.dirty_expire_centisecs, in ns: dirty data older than this is written back.</summary>
     public long DirtyExpireNs { get; init; } = 30_000_000_000;
+    /// <summary>Pages of framebuffer the display driver sets aside at boot (xl.cfg videoram); 0 for no display.</summary>
+    public long VideoRamPages { get; init; }
     /// <summary>How the fault handler fills an entry: Linux writes the valid entry once; Windows first writes a transition entry, then the valid one.</summary>
     public DemandPaging DemandPaging { get; init; } = DemandPaging.Linux;
     /// <summary>Keep the expected bytes of every page the guest writes and check every read against them (slow; for tests).</summary>

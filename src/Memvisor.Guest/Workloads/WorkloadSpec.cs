@@ -20,7 +20,7 @@ public sealed record WorkloadSpec
     public long OverNs { get; init; }
     /// <summary>zipf: the exponent s (probability of rank r is proportional to 1/r^s).</summary>
     public double Skew { get; init; } = 0.99;
-    /// <summary>phases: the working sets in turn.</summary>
+    /// <summary>phases: the working sets in turn; display: the screen areas redrawn in turn.</summary>
     public IReadOnlyList<Phase> Phases { get; init; } = [];
     /// <summary>fork-exec: processes started per second, and how long each lives.</summary>
     public double SpawnsPerSecond { get; init; }
@@ -38,7 +38,7 @@ public sealed record WorkloadSpec
     /// <summary>trace: the process name (the file's name without extension by default).</summary>
     public string? ProcessName { get; init; }
 
-    public static readonly IReadOnlyList<string> Kinds = ["idle", "steady", "zipf", "phases", "grow", "grow-shrink", "fork-exec", "file-streaming", "mix", "trace"];
+    public static readonly IReadOnlyList<string> Kinds = ["idle", "steady", "zipf", "phases", "grow", "grow-shrink", "fork-exec", "file-streaming", "mix", "trace", "display"];
 
     public IWorkload Create() => Kind switch
     {
@@ -50,6 +50,7 @@ public sealed record WorkloadSpec
         "grow-shrink" => new GrowShrinkWorkload("grow-shrink", FromPages, ToPages, OverNs, repeat: true, RatePerSecond, WriteFraction),
         "fork-exec" => new ForkExecWorkload(SpawnsPerSecond, LifetimeNs, WorkingSetPages, RatePerSecond, WriteFraction),
         "file-streaming" => new FileStreamingWorkload(FilePages, RatePerSecond, WriteFraction),
+        "display" => new DisplayWorkload(Phases, RatePerSecond),
         "mix" => new MixWorkload(Parts.Select(p => p.Create()).ToList()),
         "trace" => new TraceWorkload(ProcessName ?? Path.GetFileNameWithoutExtension(TracePath!), () => TraceFile.Open(TracePath!, TraceFormat), Speed, Loop, WindowNs),
         _ => throw new ArgumentException($"There is no workload kind '{Kind}'; the kinds are {string.Join(", ", Kinds)}.", nameof(Kind)),

@@ -70,6 +70,9 @@ public sealed class Domain
     /// <summary>Advances the working-set sampler; a new sample is drawn among the pages the domain has.</summary>
     internal void StepActivity(long dtNs) => Activity.Step(dtNs, P2m.Capacity, _isSampleable);
 
+    /// <summary>Dirty tracking of the guest's video RAM for the device model, once it asked for it (HVMOP_track_dirty_vram).</summary>
+    public Mmu.LogDirty.VramTracker? Vram { get; internal set; }
+
     /// <summary>The vCPU's MMU (its mode's TLB, walks and page-table virtualization), once attached.</summary>
     public Mmu.GuestMmu? Mmu { get; internal set; }
 

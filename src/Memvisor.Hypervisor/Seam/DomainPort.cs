@@ -34,7 +34,10 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
         d.Activity.OnTouch(gfn);
         var outcome = Resolve(gfn, write, copy: false, out uint mfn);
         if (outcome != AccessOutcome.Refused && write)
+        {
             hv.Machine.SetContent(mfn, written);
+            d.Vram?.OnWrite(gfn);
+        }
         return outcome;
     }
 

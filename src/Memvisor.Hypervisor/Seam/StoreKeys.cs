@@ -15,6 +15,9 @@ public static class StoreKeys
     public const string HotplugRequested = "memory/hotplug/requested";
     /// <summary>Memory the guest has hot-plugged and onlined, in KiB (guest; virtio-mem's plugged_size).</summary>
     public const string HotplugPlugged = "memory/hotplug/plugged";
+    /// <summary>The first gfn of the framebuffer the guest's display driver set aside, and its size in pages (guest; as xen-fbfront publishes its page directory).</summary>
+    public const string FramebufferGfn = "device/vfb/0/framebuffer-gfn";
+    public const string FramebufferPages = "device/vfb/0/framebuffer-pages";
     /// <summary>"1" when the guest runs a balloon driver (guest).</summary>
     public const string FeatureBalloon = "control/feature-balloon";
 

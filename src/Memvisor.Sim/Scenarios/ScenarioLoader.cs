@@ -47,7 +47,7 @@ public static class ScenarioLoader
     private static readonly string[] DomainPagingKeys = ["target"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
     private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug", "dynamic_min", "dynamic_max",
-        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options"];
+        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram"];
     private static readonly string[] MmuOptionKeys = ["tlb_entries", "tagged_tlb", "walk_caches", "nested_superpages", "oos_limit", "pv_batch"];
     private static readonly string[] BalloonKeys = ["enabled", "rate", "floor"];
     private static readonly string[] SelfBalloonKeys = ["enabled", "interval", "downhysteresis", "uphysteresis", "reserve", "min_usable"];
@@ -302,6 +302,13 @@ public static class ScenarioLoader
         if (f.TryGetValue("free_page_reporting", out var fpr)) guest = guest with { FreePageReporting = b.Boolean(fpr, $"{path}.free_page_reporting") ?? false };
         if (f.TryGetValue("tmem", out var tm)) guest = guest with { Tmem = b.Boolean(tm, $"{path}.tmem") ?? false };
         guest = BindBalloons(b, f, path, guest);
+        if (f.TryGetValue("videoram", out var vr) && b.Size(vr, $"{path}.videoram") is long vram)
+        {
+            if (pv) b.Error(vr, $"{path}.videoram", "emulated video RAM needs an HVM domain (mmu: shadow2, shadow3 or hap).");
+            else if (vram < 256 << 10 || (memory is long vm && vram > vm / 2))
+                b.Error(vr, $"{path}.videoram", $"videoram ({Units.FormatSize(vram)}) must be at least 256KiB and at most half of memory.");
+            else guest = guest with { VideoRamPages = PageSize.FromBytes(vram) };
+        }
         long? dynMin = f.TryGetValue("dynamic_min", out var dmin) ? b.Size(dmin, $"{path}.dynamic_min") : null;
         long? dynMax = f.TryGetValue("dynamic_max", out var dmax) ? b.Size(dmax, $"{path}.dynamic_max") : null;
         if (dynMin is long lo && dynMax is long hi && lo > hi)
@@ -318,6 +325,8 @@ public static class ScenarioLoader
             if (pf.TryGetValue("target", out var pt)) pagingTarget = b.Size(pt, $"{path}.paging.target");
             if (pv) b.Error(pg, $"{path}.paging", "hypervisor paging needs an HVM domain (mmu: shadow2, shadow3 or hap).");
         }
+        if (workload is not null && Uses(workload, "display") && guest.VideoRamPages == 0)
+            b.Error(w, $"{path}.workload", "a display workload draws into the guest's framebuffer; give the domain videoram (for example videoram: 8MiB).");
         if (name is null || memory is null || maxmem is null || workload is null) return null;
         return new DomainSpec
         {
@@ -328,6 +337,8 @@ public static class ScenarioLoader
             BufferPercent = buffer, Weight = weight,
         };
     }
+
+    private static bool Uses(WorkloadSpec w, string kind) => w.Kind == kind || w.Parts.Any(p => Uses(p, kind));
 
     // mmu: pv | shadow2 | shadow3 | hap, and mmu_options: the TLB, walk caches, nested superpages, Shadow-3's out-of-sync limit, PV's batch.
     private static MmuOptions BindMmu(YamlBinder b, Dictionary<string, YamlNode> f, string path)
@@ -440,7 +451,7 @@ public static class ScenarioLoader
         string[] needed = kind switch
         {
             "steady" or "zipf" => ["working_set", "rate"],
-            "phases" => ["phases", "rate"],
+            "phases" or "display" => ["phases", "rate"],
             "grow" => ["to", "over"],
             "grow-shrink" => ["from", "to", "period"],
             "fork-exec" => ["spawn_rate", "lifetime", "working_set"],

@@ -31,8 +31,17 @@ public sealed class XlToolstack(HypervisorCore hv, CostModel costs, ulong seed)
         var guestOptions = spec.Guest with { RandomStream = (ulong)r.Column };
         r.Guest = new GuestKernel(r.Name, hv.PortFor(domain), spec.Workload.Create(), guestOptions, costs, seed, config.Allocation == Hypervisor.Domains.AllocationMode.OnDemand);
         r.Guest.Boot();
+        ConnectDisplay(domain);
         if (spec.PagingTargetBytes is long target) hv.SetPagingTarget(domain.DomId, PageSize.FromBytes(target));
         return true;
+    }
+
+    // The device model's display backend (qemu's xenfb): finds the framebuffer the guest published and has Xen track its dirty pages.
+    private void ConnectDisplay(Hypervisor.Domains.Domain d)
+    {
+        long first = hv.Store.ReadLong(HypervisorCore.StorePath(d, StoreKeys.FramebufferGfn), -1);
+        long pages = hv.Store.ReadLong(HypervisorCore.StorePath(d, StoreKeys.FramebufferPages), -1);
+        if (first >= 0 && pages > 0) hv.TrackDirtyVram(d.DomId, (ulong)first, (ulong)pages);
     }
 
     public bool Destroy(DomainRecord r, long nowNs)

@@ -98,11 +98,24 @@ public class ScenarioLoaderTests
     [InlineData("mmu: pv\n    sharing: true", "domains[0].sharing", "page sharing needs an HVM domain")]
     [InlineData("mmu: pv\n    allocation: on-demand", "domains[0].allocation", "populate-on-demand needs an HVM domain")]
     [InlineData("mmu: pv\n    paging: { target: 64MiB }", "domains[0].paging", "hypervisor paging needs an HVM domain")]
+    [InlineData("mmu: pv\n    videoram: 8MiB", "domains[0].videoram", "emulated video RAM needs an HVM domain")]
+    [InlineData("videoram: 100MiB", "domains[0].videoram", "at most half of memory")]
     public void A_bad_mmu_setting_is_refused_naming_its_field(string lines, string field, string message)
     {
         var e = Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    " + lines));
         Assert.Equal(field, e.Field);
         Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void A_display_workload_needs_videoram()
+    {
+        const string display = "workload: { kind: display, rate: 100/s, phases: [{ working_set: 1MiB, duration: 1s }] }";
+        var e = Refused(Good.Replace("workload: { kind: steady, working_set: 64MiB, rate: 1000/s }", display));
+        Assert.Equal("domains[0].workload", e.Field);
+        Assert.Contains("give the domain videoram", e.Message);
+        var s = ScenarioLoader.Parse(Good.Replace("workload: { kind: steady, working_set: 64MiB, rate: 1000/s }", display + "\n    videoram: 4MiB"), "t.yaml");
+        Assert.Equal(1024, s.Domains[0].Guest.VideoRamPages);
     }
 
     [Fact]
