@@ -470,7 +470,8 @@ public sealed class GuestKernel
                 gfn = t.Gfn;
                 return true;
             }
-            if (!_faults.Handle(p, vpn, write, t.Entry, t.Table, t.Index, t.Level)) break;
+            // A write to a present read-only page is a protection fault: the model has no copy-on-write to serve it.
+            if (Pte.IsPresent(t.Entry) || !_faults.Handle(p, vpn, write, t.Entry, t.Table, t.Index, t.Level)) break;
         }
         gfn = 0;
         return false;
