@@ -3,6 +3,7 @@ using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Hypervisor.Events;
 using Memvisor.Hypervisor.Memory;
+using Memvisor.Hypervisor.Mmu.LogDirty;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Paging;
 using Memvisor.Hypervisor.Seam;
@@ -181,6 +182,28 @@ public sealed class Hypervisor : IDisposable
         }
         long shortBy = Overcommit.Tmem.ReservePages - Machine.FreeFrames;
         if (shortBy > 0) Tmem.EvictEphemeral(shortBy);
+    }
+
+    /// <summary>
+    /// XEN_DOMCTL_shadow_op for log-dirty mode, as live migration drives it: <paramref name="op"/> turns the mode on
+    /// or off, or reads the dirty gfns into <paramref name="dirty"/> (clean also protects them again). Returns the
+    /// count read in <paramref name="count"/>; refused for a domain that is not there or not in log-dirty mode.
+    /// </summary>
+    public XenErrno LogDirtyOp(ushort domid, LogDirtyOperation op, Span<ulong> dirty, out int count)
+    {
+        const string call = "shadow-op log-dirty";
+        count = 0;
+        if (!_byId.TryGetValue(domid, out var d) || d.Mmu is not { } mmu)
+            return Refusals.Record(domid, $"domain {domid}", call, XenErrno.ESRCH, RefusalCause.NoSuchDomain, 0, 0);
+        switch (op)
+        {
+            case LogDirtyOperation.Enable: mmu.EnableLogDirty(d.P2m.Capacity); return XenErrno.Ok;
+            case LogDirtyOperation.Off: mmu.DisableLogDirty(); return XenErrno.Ok;
+        }
+        count = mmu.ReadLogDirty(op == LogDirtyOperation.Clean, dirty);
+        if (count >= 0) return XenErrno.Ok;
+        count = 0;
+        return Refusals.Record(domid, d.Name, call, XenErrno.EINVAL, RefusalCause.NotPermitted, 0, 0);
     }
 
     /// <summary>

@@ -73,6 +73,37 @@ public abstract class GuestMmu : IGuestMmu
         else Tlb.FlushAsid(asid);
     }
 
+    /// <summary>The domain's log-dirty bitmap while log-dirty mode is on (live migration's rounds), else null.</summary>
+    public LogDirty.LogDirtyBitmap? LogDirty { get; private set; }
+
+    /// <summary>XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY: every page is write-protected, so the first write to each faults.</summary>
+    public void EnableLogDirty(ulong capacityGfns)
+    {
+        if (LogDirty is not null) return;
+        LogDirty = new LogDirty.LogDirtyBitmap(capacityGfns);
+        Charge(Costs.HypercallNs + Domain.TotPages * Costs.LogDirtyProtectPageNs);
+        Tlb.FlushAll();
+    }
+
+    /// <summary>SHADOW_OP_OFF: write access comes back; the bitmap is dropped.</summary>
+    public void DisableLogDirty() => LogDirty = null;
+
+    /// <summary>SHADOW_OP_CLEAN (<paramref name="clean"/>) or PEEK: the dirty gfns into <paramref name="dirty"/>; their count, or -1 if log-dirty mode is off.</summary>
+    public int ReadLogDirty(bool clean, Span<ulong> dirty)
+    {
+        if (LogDirty is not { } log) return -1;
+        int n = clean ? log.Clean(0, log.Capacity, dirty) : log.Peek(0, log.Capacity, dirty);
+        Charge(Costs.HypercallNs + (clean ? n * Costs.LogDirtyProtectPageNs : 0));
+        if (clean && n > 0) Tlb.FlushAll();
+        return n;
+    }
+
+    /// <summary>The guest wrote <paramref name="gfn"/>: in log-dirty mode its first write since the last clean faults and is logged.</summary>
+    internal void OnGuestWrite(ulong gfn)
+    {
+        if (LogDirty is { } log && log.OnWrite(gfn)) Exit(ExitReason.LogDirty, Costs.LogDirtyProtectPageNs);
+    }
+
     /// <summary>Issues any updates the guest has queued (PV's lazy MMU batch); nothing in the other modes.</summary>
     public virtual void Submit() { }
 

@@ -37,6 +37,7 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
         {
             hv.Machine.SetContent(mfn, written);
             d.Vram?.OnWrite(gfn);
+            d.Mmu?.OnGuestWrite(gfn);
         }
         return outcome;
     }
@@ -52,6 +53,7 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
     {
         if (Resolve(gfn, write: true, copy: false, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.WriteFrame(mfn, page);
+        d.Mmu?.OnGuestWrite(gfn);
         return true;
     }
 
@@ -70,6 +72,7 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
     {
         if (Resolve(gfn, write: true, copy: true, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.WriteWord(mfn, index, value);
+        d.Mmu?.OnGuestWrite(gfn);
         return true;
     }
 
