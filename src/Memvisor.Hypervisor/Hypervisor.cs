@@ -216,7 +216,7 @@ public sealed class Hypervisor : IDisposable
         const string call = "track-dirty-vram";
         if (!_byId.TryGetValue(domid, out var d))
             return Refusals.Record(domid, $"domain {domid}", call, XenErrno.ESRCH, RefusalCause.NoSuchDomain, (long)pages, 0);
-        if (d.Mmu?.Mode == Mmu.MmuMode.Pv)
+        if (d.IsPv)
             return Refusals.Record(domid, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.NeedsHvm, (long)pages, 0);
         if (pages == 0 || firstGfn + pages > d.P2m.Capacity)
             return Refusals.Record(domid, d.Name, call, XenErrno.EINVAL, RefusalCause.BadGfn, (long)(firstGfn + pages), (long)d.P2m.Capacity);
@@ -233,7 +233,7 @@ public sealed class Hypervisor : IDisposable
         if (d.IsDom0)
             return Refusals.Record(domid, d.Name, call, XenErrno.EPERM, RefusalCause.NotPermitted, pages, 0);
         // Xen pages (and compresses) through the p2m of an HVM domain; a PV domain's tables hold machine frames.
-        if (d.Mmu?.Mode == Mmu.MmuMode.Pv)
+        if (d.IsPv)
             return Refusals.Record(domid, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.NeedsHvm, pages, 0);
         Paging.SetTarget(d, pages);
         return XenErrno.Ok;

@@ -76,6 +76,9 @@ public sealed class Domain
     /// <summary>The vCPU's MMU (its mode's TLB, walks and page-table virtualization), once attached.</summary>
     public Mmu.GuestMmu? Mmu { get; internal set; }
 
+    /// <summary>A PV domain: its tables hold machine frames, so Xen neither pages, shares nor populates its memory on demand.</summary>
+    public bool IsPv => Mmu?.Mode == global::Memvisor.Hypervisor.Mmu.MmuMode.Pv;
+
     public bool IsDying { get; internal set; }
     public DomainStats Stats { get; } = new();
 

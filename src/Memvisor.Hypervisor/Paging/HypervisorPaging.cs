@@ -72,7 +72,7 @@ public sealed class HypervisorPaging : IDisposable
         if (StopReason is not null) return false;
         Domain? victim = null;
         foreach (var d in _hv.Domains)
-            if (!d.IsDom0 && !d.IsDying && d.Mmu?.Mode != Mmu.MmuMode.Pv && (victim is null || d.TotPages > victim.TotPages)) victim = d;
+            if (!d.IsDom0 && !d.IsDying && !d.IsPv && (victim is null || d.TotPages > victim.TotPages)) victim = d;
         if (victim is null || victim.TotPages <= 1) return false;
         int evicted = 0;
         while (evicted < EmergencyBatch && EvictOne(victim)) evicted++;

@@ -48,6 +48,7 @@ public static class ScenarioLoader
     private static readonly string[] Dom0Keys = ["memory", "min"];
     private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug", "dynamic_min", "dynamic_max",
         "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram"];
+    private const string NeedsHvm = " needs an HVM domain (mmu: shadow2, shadow3 or hap): a PV domain's page tables name machine frames.";
     private static readonly string[] MmuOptionKeys = ["tlb_entries", "tagged_tlb", "walk_caches", "nested_superpages", "oos_limit", "pv_batch"];
     private static readonly string[] BalloonKeys = ["enabled", "rate", "floor"];
     private static readonly string[] SelfBalloonKeys = ["enabled", "interval", "downhysteresis", "uphysteresis", "reserve", "min_usable"];
@@ -296,15 +297,15 @@ public static class ScenarioLoader
         // Xen shares, pages and populates on demand only through an HVM p2m: a PV domain's tables hold machine frames.
         bool sharing = f.TryGetValue("sharing", out var sh) ? b.Boolean(sh, $"{path}.sharing") ?? !pv : !pv;
         if (pv && sharing)
-            b.Error(sh, $"{path}.sharing", "page sharing needs an HVM domain (mmu: shadow2, shadow3 or hap); a PV domain's page tables name machine frames.");
+            b.Error(sh, $"{path}.sharing", "page sharing" + NeedsHvm);
         if (pv && allocation == AllocationMode.OnDemand)
-            b.Error(al, $"{path}.allocation", "populate-on-demand needs an HVM domain (mmu: shadow2, shadow3 or hap).");
+            b.Error(al, $"{path}.allocation", "populate-on-demand" + NeedsHvm);
         if (f.TryGetValue("free_page_reporting", out var fpr)) guest = guest with { FreePageReporting = b.Boolean(fpr, $"{path}.free_page_reporting") ?? false };
         if (f.TryGetValue("tmem", out var tm)) guest = guest with { Tmem = b.Boolean(tm, $"{path}.tmem") ?? false };
         guest = BindBalloons(b, f, path, guest);
         if (f.TryGetValue("videoram", out var vr) && b.Size(vr, $"{path}.videoram") is long vram)
         {
-            if (pv) b.Error(vr, $"{path}.videoram", "emulated video RAM needs an HVM domain (mmu: shadow2, shadow3 or hap).");
+            if (pv) b.Error(vr, $"{path}.videoram", "emulated video RAM" + NeedsHvm);
             else if (vram < 256 << 10 || (memory is long vm && vram > vm / 2))
                 b.Error(vr, $"{path}.videoram", $"videoram ({Units.FormatSize(vram)}) must be at least 256KiB and at most half of memory.");
             else guest = guest with { VideoRamPages = PageSize.FromBytes(vram) };
@@ -323,7 +324,7 @@ public static class ScenarioLoader
         {
             var pf = b.Fields(pg, $"{path}.paging", DomainPagingKeys, ["target"]);
             if (pf.TryGetValue("target", out var pt)) pagingTarget = b.Size(pt, $"{path}.paging.target");
-            if (pv) b.Error(pg, $"{path}.paging", "hypervisor paging needs an HVM domain (mmu: shadow2, shadow3 or hap).");
+            if (pv) b.Error(pg, $"{path}.paging", "hypervisor paging" + NeedsHvm);
         }
         if (workload is not null && Uses(workload, "display") && guest.VideoRamPages == 0)
             b.Error(w, $"{path}.workload", "a display workload draws into the guest's framebuffer; give the domain videoram (for example videoram: 8MiB).");
