@@ -36,8 +36,7 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
         if (outcome != AccessOutcome.Refused && write)
         {
             hv.Machine.SetContent(mfn, written);
-            d.Vram?.OnWrite(gfn);
-            d.Mmu?.OnGuestWrite(gfn);
+            Wrote(gfn);
         }
         return outcome;
     }
@@ -53,7 +52,7 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
     {
         if (Resolve(gfn, write: true, copy: false, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.WriteFrame(mfn, page);
-        d.Mmu?.OnGuestWrite(gfn);
+        Wrote(gfn);
         return true;
     }
 
@@ -72,8 +71,15 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
     {
         if (Resolve(gfn, write: true, copy: true, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.WriteWord(mfn, index, value);
-        d.Mmu?.OnGuestWrite(gfn);
+        Wrote(gfn);
         return true;
+    }
+
+    // Whatever watches the guest's writes sees this one: log-dirty mode and video RAM tracking.
+    private void Wrote(ulong gfn)
+    {
+        d.Vram?.OnWrite(gfn);
+        d.Mmu?.OnGuestWrite(gfn);
     }
 
     public bool TryReadSynthetic(ulong gfn, out ContentHandle content)

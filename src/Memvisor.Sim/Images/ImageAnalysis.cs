@@ -75,11 +75,9 @@ public sealed class ImageAnalysis(int maxPageSharing = 256)
             if (id >= _count.Length)
             {
                 Array.Resize(ref _count, Math.Max(id + 1, _count.Length * 2));
-                int old = _lastImage.Length;
                 Array.Resize(ref _lastImage, _count.Length);
-                _lastImage.AsSpan(old).Fill(-1);
             }
-            if (_count[id] == 0) _lastImage[id] = -1;
+            if (_count[id] == 0) _lastImage[id] = -1;   // a new content: no image has held it yet
             _count[id]++;
             if (_lastImage[id] != index) distinct++;
             _lastImage[id] = index;

@@ -35,8 +35,8 @@ public class ImageAnalysisTests
         }
         var a = Guest();
         var b = Guest();
-        string pa = CoreFile.WriteTemp(CoreFile.Build([(0, a)]), "a.elf");
-        string pb = CoreFile.WriteTemp(CoreFile.Build([(0, b.Take(200).ToList()), (1024, b.Skip(200).ToList())]), "b.elf");
+        string pa = CoreFile.WriteTemp(CoreFile.Build([(0, [.. a.SelectMany(p => p)])]), "a.elf");
+        string pb = CoreFile.WriteTemp(CoreFile.Build([(0, [.. b.Take(200).SelectMany(p => p)]), (1024, [.. b.Skip(200).SelectMany(p => p)])]), "b.elf");
         return (pa, pb, [.. a, .. b], a, b);
     }
 

@@ -2,16 +2,17 @@ using System.Buffers.Binary;
 
 namespace Memvisor.Tests.Guest.Images;
 
-/// <summary>Writes ELF64 core files the way QEMU's dump-guest-memory lays them out: header, program headers, one PT_NOTE, then each PT_LOAD's pages.</summary>
+/// <summary>Writes ELF64 core files the way QEMU's dump-guest-memory lays them out: header, program headers, one PT_NOTE, then each PT_LOAD's bytes.</summary>
 internal static class CoreFile
 {
     private const int Page = 4096, HeaderSize = 64, PhdrSize = 56, NoteSize = 20;
 
-    public static byte[] Build(IReadOnlyList<(ulong Gfn, IReadOnlyList<byte[]> Pages)> segments)
+    /// <summary>A core with one PT_LOAD per segment: its bytes (any length) at guest frame <c>Gfn</c>.</summary>
+    public static byte[] Build(IReadOnlyList<(ulong Gfn, byte[] Bytes)> segments)
     {
         int phnum = segments.Count + 1;
         long data = HeaderSize + phnum * PhdrSize + NoteSize;
-        long size = data + segments.Sum(s => (long)s.Pages.Count * Page);
+        long size = data + segments.Sum(s => (long)s.Bytes.Length);
         var f = new byte[size];
         f[0] = 0x7F; f[1] = (byte)'E'; f[2] = (byte)'L'; f[3] = (byte)'F';
         f[4] = 2; f[5] = 1; f[6] = 1;
@@ -34,13 +35,10 @@ internal static class CoreFile
         long at = data;
         for (int s = 0; s < segments.Count; s++)
         {
-            var (gfn, pages) = segments[s];
-            Phdr(s + 1, 1, at, gfn * Page, (ulong)pages.Count * Page);
-            foreach (var page in pages)
-            {
-                page.CopyTo(f.AsSpan((int)at));
-                at += Page;
-            }
+            var (gfn, bytes) = segments[s];
+            Phdr(s + 1, 1, at, gfn * Page, (ulong)bytes.Length);
+            bytes.CopyTo(f.AsSpan((int)at));
+            at += bytes.Length;
         }
         return f;
     }

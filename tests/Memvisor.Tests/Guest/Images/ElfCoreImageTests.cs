@@ -17,42 +17,14 @@ public class ElfCoreImageTests
     /// </summary>
     internal static byte[] SampleCore()
     {
-        const int phnum = 3, phoff = 64, notes = phoff + phnum * 56, noteSize = 24;
-        int data1 = notes + noteSize, data2 = data1 + 3 * Page;
-        var f = new byte[data2 + Page + Page / 2];
-        f[0] = 0x7F; f[1] = (byte)'E'; f[2] = (byte)'L'; f[3] = (byte)'F';
-        f[4] = 2; f[5] = 1; f[6] = 1;
-        BinaryPrimitives.WriteUInt16LittleEndian(f.AsSpan(16), 4);     // ET_CORE
-        BinaryPrimitives.WriteUInt16LittleEndian(f.AsSpan(18), 62);    // x86-64
-        BinaryPrimitives.WriteUInt64LittleEndian(f.AsSpan(32), phoff);
-        BinaryPrimitives.WriteUInt16LittleEndian(f.AsSpan(52), 64);
-        BinaryPrimitives.WriteUInt16LittleEndian(f.AsSpan(54), 56);
-        BinaryPrimitives.WriteUInt16LittleEndian(f.AsSpan(56), phnum);
-        void Phdr(int i, uint type, long offset, ulong paddr, ulong filesz, ulong memsz)
-        {
-            var p = f.AsSpan(phoff + i * 56);
-            BinaryPrimitives.WriteUInt32LittleEndian(p, type);
-            BinaryPrimitives.WriteUInt64LittleEndian(p[8..], (ulong)offset);
-            BinaryPrimitives.WriteUInt64LittleEndian(p[24..], paddr);
-            BinaryPrimitives.WriteUInt64LittleEndian(p[32..], filesz);
-            BinaryPrimitives.WriteUInt64LittleEndian(p[40..], memsz);
-        }
-        Phdr(0, 4, notes, 0, noteSize, noteSize);
-        Phdr(1, 1, data1, 0, 3 * Page, 3 * Page);
-        Phdr(2, 1, data2, 256 * Page, Page + Page / 2, Page + Page / 2);
-        for (int i = 0; i < 3; i++) f.AsSpan(data1 + i * Page, Page).Fill((byte)(i + 1));
-        f.AsSpan(data2, Page + Page / 2).Fill(0xEE);
-        return f;
+        var low = new byte[3 * Page];
+        for (int i = 0; i < 3; i++) low.AsSpan(i * Page, Page).Fill((byte)(i + 1));
+        var high = new byte[Page + Page / 2];
+        high.AsSpan().Fill(0xEE);
+        return CoreFile.Build([(0, low), (256, high)]);
     }
 
-    private static string Write(byte[] bytes, string name = "core.elf")
-    {
-        string dir = Path.Combine(Path.GetTempPath(), "memvisor-images-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        string path = Path.Combine(dir, name);
-        File.WriteAllBytes(path, bytes);
-        return path;
-    }
+    private static string Write(byte[] bytes, string name = "core.elf") => CoreFile.WriteTemp(bytes, name);
 
     private static List<(ulong Gfn, byte[] Bytes)> ReadAll(IMemoryImage image)
     {
