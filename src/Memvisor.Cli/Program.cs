@@ -31,6 +31,7 @@ var root = new RootCommand("Memvisor: a hypervisor memory manager you can run. M
     ValidateCommand.Build(),
     ScenariosCommand.Build(),
     TraceCommand.Build(),
+    AnalyzeCommand.Build(),
 };
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using Memvisor.Machine.Frames;
-using Microsoft.Win32.SafeHandles;
 
 namespace Memvisor.Guest.Images;
 
@@ -12,15 +11,14 @@ namespace Memvisor.Guest.Images;
 /// </summary>
 public sealed class ElfCoreImage : IMemoryImage
 {
-    private const int HeaderSize = 64, PhdrSize = 56, ShdrSize = 64, ChunkBytes = 1 << 20;
+    private const int HeaderSize = 64, PhdrSize = 56, ShdrSize = 64;
     private const uint PtLoad = 1;
     private const ushort EtCore = 4, PnXnum = 0xFFFF;
 
-    private readonly SafeFileHandle _file;
-    private readonly long _length;
+    private readonly ChunkedReader _file;
     private readonly Segment[] _segments;
-    private readonly byte[] _chunk = new byte[ChunkBytes];
-    private long _chunkStart = -1, _chunkLength;
+    // The reading-order index of each segment's first page, for ReadPage.
+    private readonly long[] _firstPage;
     private int _segment;
     private ulong _pageInSegment;
 
@@ -32,19 +30,21 @@ public sealed class ElfCoreImage : IMemoryImage
     public ElfCoreImage(string path)
     {
         Path = path;
-        _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+        _file = new ChunkedReader(path);
         try
         {
-            _length = RandomAccess.GetLength(_file);
-            _segments = ReadSegments(_length);
+            _segments = ReadSegments(_file.Length);
         }
         catch
         {
             _file.Dispose();
             throw;
         }
-        foreach (var s in _segments)
+        _firstPage = new long[_segments.Length];
+        for (int i = 0; i < _segments.Length; i++)
         {
+            var s = _segments[i];
+            _firstPage[i] = Pages;
             Pages += (long)s.Pages;
             GfnLimit = Math.Max(GfnLimit, (s.Paddr + s.Size + PageSize.Bytes - 1) / PageSize.Bytes);
         }
@@ -69,7 +69,7 @@ public sealed class ElfCoreImage : IMemoryImage
     {
         Span<byte> h = stackalloc byte[HeaderSize];
         if (length < HeaderSize) throw Bad(length, $"the file is {length} bytes, shorter than an ELF64 header ({HeaderSize}).");
-        ImageFile.ReadExactly(_file, Path, 0, h);
+        _file.ReadExactly(0, h);
         if (h[0] != 0x7F || h[1] != (byte)'E' || h[2] != (byte)'L' || h[3] != (byte)'F') throw Bad(0, "the file does not start with the ELF magic.");
         if (h[4] != 2) throw Bad(4, $"EI_CLASS is {h[4]}, not 2 (ELF64); a 32-bit core cannot hold a 64-bit guest's memory map.");
         if (h[5] != 1) throw Bad(5, $"EI_DATA is {h[5]}, not 1 (little-endian).");
@@ -85,7 +85,7 @@ public sealed class ElfCoreImage : IMemoryImage
             // More segments than 16 bits hold: the count is section header 0's sh_info.
             if (shoff < HeaderSize || shoff > length - ShdrSize) throw Bad(40, $"e_phnum is PN_XNUM but e_shoff ({shoff}) names no section header inside the file.");
             Span<byte> sh = stackalloc byte[ShdrSize];
-            ImageFile.ReadExactly(_file, Path, shoff, sh);
+            _file.ReadExactly(shoff, sh);
             phnum = BinaryPrimitives.ReadUInt32LittleEndian(sh[44..]);
         }
         if (phnum == 0) throw Bad(56, "the core has no program headers, so no memory.");
@@ -97,7 +97,7 @@ public sealed class ElfCoreImage : IMemoryImage
         for (long i = 0; i < phnum; i++)
         {
             long at = phoff + i * PhdrSize;
-            ImageFile.ReadExactly(_file, Path, at, ph);
+            _file.ReadExactly(at, ph);
             if (BinaryPrimitives.ReadUInt32LittleEndian(ph) != PtLoad) continue;
             ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(ph.AsSpan(8)), paddr = BinaryPrimitives.ReadUInt64LittleEndian(ph.AsSpan(24));
             ulong filesz = BinaryPrimitives.ReadUInt64LittleEndian(ph.AsSpan(32)), memsz = BinaryPrimitives.ReadUInt64LittleEndian(ph.AsSpan(40));
@@ -133,22 +133,22 @@ public sealed class ElfCoreImage : IMemoryImage
         gfn = s.Paddr / PageSize.Bytes + _pageInSegment;
         ulong inSegment = _pageInSegment * PageSize.Bytes;
         int present = (int)Math.Min(PageSize.Bytes, s.Size - inSegment);
-        Copy(s.Offset + (long)inSegment, page[..present]);
+        _file.Copy(s.Offset + (long)inSegment, page[..present]);
         page[present..PageSize.Bytes].Clear();
         _pageInSegment++;
         return true;
     }
 
-    // Copies file bytes through the 1 MiB chunk, refilling it when the read leaves it.
-    private void Copy(long offset, Span<byte> into)
+    public void ReadPage(long index, Span<byte> page)
     {
-        if (offset < _chunkStart || offset + into.Length > _chunkStart + _chunkLength)
-        {
-            _chunkStart = offset;
-            _chunkLength = Math.Min(ChunkBytes, _length - offset);
-            ImageFile.ReadExactly(_file, Path, offset, _chunk.AsSpan(0, (int)_chunkLength));
-        }
-        _chunk.AsSpan((int)(offset - _chunkStart), into.Length).CopyTo(into);
+        if ((ulong)index >= (ulong)Pages) throw new ArgumentOutOfRangeException(nameof(index), $"The image has {Pages} pages, so no page {index}.");
+        int i = Array.BinarySearch(_firstPage, index);
+        if (i < 0) i = ~i - 1;   // segments are never empty, so first pages are distinct
+        var s = _segments[i];
+        ulong inSegment = (ulong)(index - _firstPage[i]) * PageSize.Bytes;
+        int present = (int)Math.Min(PageSize.Bytes, s.Size - inSegment);
+        _file.ReadExactly(s.Offset + (long)inSegment, page[..present]);
+        page[present..PageSize.Bytes].Clear();
     }
 
     private ImageFormatException Bad(long offset, string problem) => new(Path, offset, problem);

@@ -17,4 +17,10 @@ public interface IMemoryImage : IDisposable
 
     /// <summary>Reads the next page into <paramref name="page"/> (4096 bytes); false at the end.</summary>
     bool TryReadNext(out ulong gfn, Span<byte> page);
+
+    /// <summary>
+    /// Reads again the page <see cref="TryReadNext"/> returned as its <paramref name="index"/>-th (from 0), with a
+    /// read of its own that leaves the sequential reading where it was.
+    /// </summary>
+    void ReadPage(long index, Span<byte> page);
 }

@@ -44,9 +44,9 @@ public class ImageAnalysisTests
     public void Analyze_counts_pages_zero_pages_distinct_contents_and_ideal_savings_as_an_independent_count_does()
     {
         var (a, b, all, pagesA, pagesB) = TwoGuests();
-        var analysis = new ImageAnalysis();
-        using (var ia = ImageFile.Open(a)) analysis.Add(ia);
-        using (var ib = ImageFile.Open(b)) analysis.Add(ib);
+        using var analysis = new ImageAnalysis();
+        analysis.Add(ImageFile.Open(a));
+        analysis.Add(ImageFile.Open(b));
 
         static string Key(byte[] p) => Convert.ToHexString(SHA256.HashData(p));
         var counts = all.GroupBy(Key).ToDictionary(g => g.Key, g => g.Count());
