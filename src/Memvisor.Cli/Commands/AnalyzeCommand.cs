@@ -97,9 +97,9 @@ public static class AnalyzeCommand
         if (timingPath is not null) WriteTiming(timingPath, throughput);
         if (json)
         {
-            using var stdout = Console.OpenStandardOutput();
-            AnalysisWriter.Write(stdout, analysis, described);
-            stdout.WriteByte((byte)'\n');
+            using var buffer = new MemoryStream();
+            AnalysisWriter.Write(buffer, analysis, described);
+            Console.Out.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
         }
         else
         {

@@ -2,9 +2,11 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Memvisor.Cli;
 using Memvisor.Cli.Commands;
+using Memvisor.Tests.Support;
 
 namespace Memvisor.Tests.Cli;
 
+[Collection(ConsoleCapture.Collection)]
 public class CliTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("memvisor-cli-").FullName;
@@ -76,7 +78,7 @@ public class CliTests : IDisposable
         };
         string path = Path.Combine(_dir, "snap.json");
         using (var f = File.Create(path)) Memvisor.Policy.Snapshot.SnapshotJson.Write(f, host);
-        var (code, stdout, _) = Capture(() => DecideCommand.Run(path, "squeezed"));
+        var (code, stdout, _) = ConsoleCapture.Run(() => DecideCommand.Run(path, "squeezed"));
         Assert.Equal(ExitCodes.Ok, code);
         // Plenty free: squeezed raises the domain to its dynamic-max.
         using var doc = JsonDocument.Parse(stdout);
@@ -85,25 +87,8 @@ public class CliTests : IDisposable
         Assert.Equal(40_000, action.GetProperty("value").GetDouble());
 
         File.WriteAllText(path, File.ReadAllText(path).Replace("\"free_pages\": 60000", "\"free_pages\": \"lots\""));
-        var (bad, _, stderr) = Capture(() => DecideCommand.Run(path, "squeezed"));
+        var (bad, _, stderr) = ConsoleCapture.Run(() => DecideCommand.Run(path, "squeezed"));
         Assert.Equal(ExitCodes.BadInput, bad);
         Assert.Matches($@"{Regex.Escape(path)}:\d+: \$\.free_pages: ", stderr);
-    }
-
-    private static (int Code, string Out, string Err) Capture(Func<int> run)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (o, e) = (new StringWriter(), new StringWriter());
-        Console.SetOut(o);
-        Console.SetError(e);
-        try
-        {
-            return (run(), o.ToString(), e.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
     }
 }

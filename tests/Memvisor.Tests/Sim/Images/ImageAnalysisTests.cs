@@ -4,7 +4,7 @@ using Memvisor.Machine.Randomness;
 using Memvisor.Sim.Images;
 using Memvisor.Tests.Guest.Images;
 
-namespace Memvisor.Tests.Sim;
+namespace Memvisor.Tests.Sim.Images;
 
 /// <summary>memvisor analyze's counts against the test's own count over the same files (SHA-256 of every page, nothing of Memvisor's).</summary>
 public class ImageAnalysisTests
@@ -63,5 +63,37 @@ public class ImageAnalysisTests
         long kept = counts.Values.Sum(n => (n + 255) / 256);
         Assert.Equal(all.Count - kept, analysis.SavedPagesKsm);
         Assert.True(analysis.SavedPagesKsm < analysis.SavedPages);
+    }
+
+    [Fact]
+    public void A_page_a_few_bytes_from_a_kept_page_is_stored_as_a_small_patch_and_an_unrelated_page_is_not()
+    {
+        var rng = new DeterministicRandom(5);
+        byte[] Random()
+        {
+            var p = new byte[Page];
+            for (int i = 0; i < Page; i += 8) BitConverter.TryWriteBytes(p.AsSpan(i), rng.NextUInt64());
+            return p;
+        }
+        var kept = Random();
+        var near = (byte[])kept.Clone();
+        for (int i = 100; i < 116; i++) near[i] ^= 0x5A;          // a changed counter and pointer, say
+        var shifted = (byte[])kept.Clone();
+        for (int i = 2752; i < 2816; i++) shifted[i] ^= 0xFF;    // one similarity block changed: the other still finds it
+        var unrelated = Random();
+        string path = CoreFile.WriteTemp(CoreFile.Build([(0, [.. kept, .. near, .. shifted, .. unrelated])]), "patch.elf");
+
+        using var analysis = new ImageAnalysis();
+        analysis.Add(ImageFile.Open(path));
+
+        Assert.Equal(4, analysis.PagesLeft);
+        Assert.Equal(4, analysis.Patching.Tried);
+        Assert.Equal(2, analysis.PatchedPages);
+        // Each patch is an LZ4 block of a page that is zero but for 16 or 64 bytes: well under 200 bytes.
+        Assert.InRange(analysis.PatchSavedBytes, 2 * (Page - 200), 2 * (Page - 16));
+
+        using var strict = new ImageAnalysis(patchLimit: 16);
+        strict.Add(ImageFile.Open(path));
+        Assert.Equal(0, strict.PatchedPages);
     }
 }
