@@ -19,6 +19,15 @@ public static class SummaryWriter
         w.WriteStartObject("guest");
         w.WriteString("workload", g.Workload.Kind);
         w.WriteString("kernel_image", g.Options.KernelImage);
+        if (g.ImageFill is { } fill)
+        {
+            w.WriteStartObject("image");
+            w.WriteString("path", fill.Path);
+            w.WriteNumber("pages_loaded", fill.Loaded);
+            w.WriteNumber("zero_pages", fill.ZeroPages);
+            w.WriteNumber("pages_not_placed", fill.OutsideMemory);
+            w.WriteEndObject();
+        }
         w.WriteNumber("held_pages", g.HeldPages);
         w.WriteNumber("accesses", s.Accesses);
         w.WriteNumber("writes", s.Writes);

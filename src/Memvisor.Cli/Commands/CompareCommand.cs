@@ -52,6 +52,11 @@ public static class CompareCommand
             Console.Error.WriteLine($"memvisor: a trace could not be replayed; nothing was written. {t.Message}");
             return ExitCodes.BadInput;
         }
+        catch (AggregateException e) when (e.InnerException is Guest.Images.ImageFormatException or IOException)
+        {
+            Console.Error.WriteLine($"memvisor: a domain's memory image could not be read; nothing was written. {e.InnerException!.Message}");
+            return ExitCodes.BadInput;
+        }
         var outcomes = runs.Select(r => PolicyOutcome.From(r.Result)).ToList();
         string dir = outDir ?? Path.Combine("memvisor-out", scenario.Name + "-compare");
         CompareWriter.WriteAll(dir, scenario, runs, outcomes);

@@ -50,6 +50,11 @@ public static class RunCommand
             Console.Error.WriteLine($"memvisor: a trace could not be replayed; nothing was written. {e.Message}");
             return ExitCodes.BadInput;
         }
+        catch (Exception e) when (e is Guest.Images.ImageFormatException or IOException)
+        {
+            Console.Error.WriteLine($"memvisor: a domain's memory image could not be read; nothing was written. {e.Message}");
+            return ExitCodes.BadInput;
+        }
         wall.Stop();
 
         string dir = outDir ?? Path.Combine("memvisor-out", scenario.Name);

@@ -116,6 +116,8 @@ public sealed class GuestKernel
     public ulong KernelRoot { get; private set; }
 
     public bool Booted { get; private set; }
+    /// <summary>What filling memory from the domain's image did, when it has one.</summary>
+    public Images.ImageFillStats? ImageFill { get; private set; }
 
     /// <summary>Pages the guest holds (MemTotal).</summary>
     public long HeldPages => Allocator.ManagedPages;
@@ -130,11 +132,13 @@ public sealed class GuestKernel
         long initial = Math.Min(Memory.Store.ReadLong(StoreKeys.Target, PageSize.ToKiB(Pages.Length)) / PageSize.KiB, Pages.Length);
         for (long gfn = 0; gfn < initial; gfn++) Allocator.AddHeld((ulong)gfn);
         Allocator.SetWatermarks();
+        if (Options.Image is { } memoryImage) ImageFill = Images.ImageFill.Fill(this, memoryImage, initial);
         var (ok, root) = NewTable(null);
         if (!ok) return;
         KernelRoot = root;
         Booted = true;
-        long blocks = Math.Min(Options.KernelTextPages, initial / 4) / 512;
+        // A real image brings its own kernel: no modeled kernel text beside it.
+        long blocks = Options.Image is null ? Math.Min(Options.KernelTextPages, initial / 4) / 512 : 0;
         for (uint b = 0; b < blocks; b++)
         {
             if (!Allocator.TryTakeBlock(9, out ulong first)) break;

@@ -9,6 +9,8 @@ public sealed record GuestOptions
 {
     /// <summary>The kernel image the guest boots; guests with the same image have identical kernel text and libraries.</summary>
     public string KernelImage { get; init; } = "linux";
+    /// <summary>A real guest's memory image to boot on (scenario image:); its pages replace the modeled kernel text.</summary>
+    public Images.MemoryImageSpec? Image { get; init; }
     /// <summary>Pages of kernel text written at boot (8 MiB by default), mapped with 2 MiB pages (4 KiB under PV).</summary>
     public long KernelTextPages { get; init; } = 2048;
     /// <summary>Class of the bytes workloads write.</summary>

@@ -1,5 +1,6 @@
 using Memvisor.Guest.Balloon;
 using Memvisor.Guest.Hotplug;
+using Memvisor.Guest.Images;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
 using Memvisor.Guest.Workloads.Trace;
@@ -47,7 +48,8 @@ public static class ScenarioLoader
     private static readonly string[] DomainPagingKeys = ["target"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
     private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug", "dynamic_min", "dynamic_max",
-        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram"];
+        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram", "image"];
+    private static readonly string[] ImageKeys = ["path", "format"];
     private const string NeedsHvm = " needs an HVM domain (mmu: shadow2, shadow3 or hap): a PV domain's page tables name machine frames.";
     private static readonly string[] MmuOptionKeys = ["tlb_entries", "tagged_tlb", "walk_caches", "nested_superpages", "oos_limit", "pv_batch"];
     private static readonly string[] BalloonKeys = ["enabled", "rate", "floor"];
@@ -310,6 +312,8 @@ public static class ScenarioLoader
                 b.Error(vr, $"{path}.videoram", $"videoram ({Units.FormatSize(vram)}) must be at least 256KiB and at most half of memory.");
             else guest = guest with { VideoRamPages = PageSize.FromBytes(vram) };
         }
+        if (f.TryGetValue("image", out var imn) && BindImage(b, imn, $"{path}.image", Path.GetDirectoryName(Path.GetFullPath(b.File)) ?? ".") is { } memoryImage)
+            guest = guest with { Image = memoryImage };
         long? dynMin = f.TryGetValue("dynamic_min", out var dmin) ? b.Size(dmin, $"{path}.dynamic_min") : null;
         long? dynMax = f.TryGetValue("dynamic_max", out var dmax) ? b.Size(dmax, $"{path}.dynamic_max") : null;
         if (dynMin is long lo && dynMax is long hi && lo > hi)
@@ -517,6 +521,32 @@ public static class ScenarioLoader
             WindowNs = f.TryGetValue("window", out var wn) ? PositiveDuration(b, wn, $"{path}.window") ?? 1_000_000_000 : 1_000_000_000,
             ProcessName = f.TryGetValue("name", out var pnm) ? b.String(pnm, $"{path}.name") : null,
         };
+    }
+
+    // image: PATH, or image: { path: PATH, format: auto|elf|raw }; the headers are checked now, so a bad image stops the scenario before it runs.
+    private static MemoryImageSpec? BindImage(YamlBinder b, YamlNode node, string path, string baseDir)
+    {
+        YamlNode? pathNode = node;
+        string format = "auto";
+        if (node is not YamlScalarNode)
+        {
+            var f = b.Fields(node, path, ImageKeys, ["path"]);
+            pathNode = f.GetValueOrDefault("path");
+            if (f.TryGetValue("format", out var fm)) format = b.OneOf(fm, $"{path}.format", [.. ImageFile.Formats]) ?? "auto";
+        }
+        string field = node is YamlScalarNode ? path : $"{path}.path";
+        if (pathNode is null || b.String(pathNode, field) is not { Length: > 0 } rel) return null;
+        string full = Path.GetFullPath(Path.Combine(baseDir, rel));
+        try
+        {
+            using var image = ImageFile.Open(full, format);
+            return new MemoryImageSpec(full, format);
+        }
+        catch (Exception e) when (e is ImageFormatException or IOException or UnauthorizedAccessException)
+        {
+            b.Error(pathNode, field, $"the memory image was refused: {e.Message}");
+            return null;
+        }
     }
 
     private static ActionSpec? BindEvent(YamlBinder b, YamlNode node, string path, long duration)
