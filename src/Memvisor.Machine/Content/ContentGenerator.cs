@@ -13,6 +13,11 @@ public static class ContentGenerator
 {
     private static readonly byte[][] Words = BuildWords();
     private static readonly byte[][] Opcodes = BuildOpcodes();
+    // Out of 256: the share of code immediates that are small. With the idioms below, this brings KernelText to LZ4 1.29
+    // and zstd 1.68 (bench ratios), inside what the .text of real x86-64 code gives with the same codecs (memvisor
+    // analyze --format raw on objcopy'd .text: busybox 1.27 / 1.54, glibc 1.35 / 1.65, QEMU 1.37 / 1.68, CoreCLR
+    // 1.44 / 1.78, measured 2026-11-21). Before: random immediates, 1.07 / 1.22.
+    private const ulong SmallImmediateShare = 200;
 
     public static void Fill(ContentClass cls, ulong seed, Span<byte> page)
     {
@@ -54,7 +59,10 @@ public static class ContentGenerator
             pos += n;
             if (immediateChance > 0 && pos + 4 <= page.Length && rng.NextDouble() < immediateChance)
             {
-                BinaryPrimitives.WriteUInt32LittleEndian(page[pos..], (uint)rng.NextUInt64());
+                // Most displacements and immediates are small (struct offsets, stack slots); the rest are addresses.
+                ulong r = rng.NextUInt64();
+                uint immediate = (r & 0xFF) < SmallImmediateShare ? (uint)(r >> 8) & 0xFF : (uint)(r >> 32);
+                BinaryPrimitives.WriteUInt32LittleEndian(page[pos..], immediate);
                 pos += 4;
             }
         }
@@ -85,6 +93,11 @@ public static class ContentGenerator
             [0x48, 0x83, 0xC4], [0x48, 0x8D, 0x05], [0x0F, 0x1F, 0x44, 0x00, 0x00], [0x85, 0xC0], [0x74], [0x75], [0xEB],
             [0x48, 0x39, 0xC7], [0x41, 0x54], [0x41, 0x5C], [0x53], [0x5B], [0x31, 0xC0], [0x48, 0x85, 0xFF], [0x0F, 0x84],
             [0x0F, 0x85], [0xFF, 0x15], [0xCC], [0x90], [0x66, 0x90], [0x48, 0xC7, 0xC0], [0x8B, 0x07], [0x89, 0x07], [0xF3, 0xC3],
+            // Idioms compilers emit again and again: a prologue saving callee-saved registers, its epilogue, and padding.
+            [0x55, 0x48, 0x89, 0xE5, 0x41, 0x57, 0x41, 0x56, 0x41, 0x55, 0x41, 0x54, 0x53],
+            [0x5B, 0x41, 0x5C, 0x41, 0x5D, 0x41, 0x5E, 0x41, 0x5F, 0x5D, 0xC3],
+            [0x66, 0x2E, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+            [0x48, 0x89, 0xDF, 0xE8], [0x48, 0x8B, 0x7D, 0xF8], [0x4C, 0x89, 0xE7, 0xE8],
         ];
     }
 }

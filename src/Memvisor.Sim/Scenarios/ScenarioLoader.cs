@@ -532,7 +532,11 @@ public static class ScenarioLoader
         {
             var f = b.Fields(node, path, ImageKeys, ["path"]);
             pathNode = f.GetValueOrDefault("path");
-            if (f.TryGetValue("format", out var fm)) format = b.OneOf(fm, $"{path}.format", [.. ImageFile.Formats]) ?? "auto";
+            if (f.TryGetValue("format", out var fm))
+            {
+                if (b.OneOf(fm, $"{path}.format", [.. ImageFile.Formats]) is not { } known) return null;
+                format = known;
+            }
         }
         string field = node is YamlScalarNode ? path : $"{path}.path";
         if (pathNode is null || b.String(pathNode, field) is not { Length: > 0 } rel) return null;

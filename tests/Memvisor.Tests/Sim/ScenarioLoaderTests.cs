@@ -119,6 +119,27 @@ public class ScenarioLoaderTests
     }
 
     [Fact]
+    public void A_missing_or_non_elf_image_is_refused_at_its_field_and_a_raw_one_must_say_so()
+    {
+        string dir = Directory.CreateTempSubdirectory("memvisor-image-").FullName;
+        string notElf = Path.Combine(dir, "mem.raw");
+        File.WriteAllBytes(notElf, new byte[8192]);
+        string With(string image) => Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    image: " + image);
+
+        var missing = Refused(With(Path.Combine(dir, "nowhere.elf")));
+        Assert.Equal(("domains[0].image", 11), (missing.Field, missing.Line));
+        Assert.Contains("there is no such file", missing.Message);
+        var raw = Refused(With(notElf));
+        Assert.Equal("domains[0].image", raw.Field);
+        Assert.Contains("not an ELF core", raw.Message);
+        var format = Refused(With($"{{ path: {notElf}, format: vmdk }}"));
+        Assert.Equal("domains[0].image.format", format.Field);
+
+        var s = ScenarioLoader.Parse(With($"{{ path: {notElf}, format: raw }}"), Path.Combine(dir, "t.yaml"));
+        Assert.Equal(new Memvisor.Guest.Images.MemoryImageSpec(notElf, "raw"), s.Domains[0].Guest.Image);
+    }
+
+    [Fact]
     public void Malformed_yaml_is_refused_with_a_position()
     {
         var e = Refused("name: t\nhost: { memory: 1GiB\n");
