@@ -62,6 +62,11 @@ public class ElfCoreImageTests
         var pages = ReadAll(image);
         Assert.Equal([0UL, 1, 2], pages.Select(p => p.Gfn));
         Assert.Equal(100, pages[2].Bytes.Count(b => b == 7));
+        // Reading a page again by its index gives the same bytes, padding included.
+        var again = new byte[Page];
+        image.ReadPage(2, again);
+        Assert.Equal(pages[2].Bytes, again);
+        Assert.Throws<ArgumentOutOfRangeException>(() => image.ReadPage(3, again));
     }
 
     [Theory]
@@ -118,6 +123,11 @@ public class ElfCoreImageTests
                 Assert.Equal(image.Pages, pages.Count);
                 Assert.All(pages, p => Assert.True(p.Gfn < image.GfnLimit));
                 Assert.Equal(pages.Count, pages.Select(p => p.Gfn).Distinct().Count());
+                // Any page read again by its index (as analyze does to compare) is the page read in order.
+                var again = new byte[Page];
+                int index = c.value % pages.Count;
+                image.ReadPage(index, again);
+                Assert.Equal(pages[index].Bytes, again);
                 read++;
             }
             catch (ImageFormatException e)
