@@ -99,7 +99,15 @@ boot_guest() {
     -append "console=ttyS0 quiet panic=-1 memvisor.workload=$workload" \
     -display none -serial "file:$log" -monitor "tcp:127.0.0.1:$port,server,nowait" -no-reboot -nodefaults \
     >/dev/null 2>"$log.qemu" &
+  # QEMU outlives the subshell that starts it: callers list the pids in $guest_pids to stop them on any exit.
+  [ -n "${guest_pids:-}" ] && echo $! >>"$guest_pids"
   echo $!
+}
+
+# stop_guests: kills every QEMU listed in $guest_pids (for an EXIT trap).
+stop_guests() {
+  [ -n "${guest_pids:-}" ] && [ -f "$guest_pids" ] && xargs -r kill <"$guest_pids" 2>/dev/null
+  return 0
 }
 
 # wait_ready LOG SECONDS: waits until the guest's init prints MEMVISOR-READY.
@@ -122,7 +130,7 @@ monitor() {
   exec 3<>"/dev/tcp/127.0.0.1/$port"
   printf '%s\n' "$command" >&3
   # The monitor prints a banner and a prompt, then the command's output and a prompt again when it is done.
-  local prompts=0 line
+  local prompts=0 line buffer=""
   while IFS= read -r -d '' -n 1 line <&3; do
     buffer+="$line"
     if [[ "$buffer" == *"(qemu) " ]]; then

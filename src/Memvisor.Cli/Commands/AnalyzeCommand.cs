@@ -87,7 +87,7 @@ public static class AnalyzeCommand
         finally
         {
             // The analysis disposes the images it took; any it did not get to are disposed here.
-            foreach (var image in opened.Skip(analysis.PagesPerImage.Count)) image.Dispose();
+            foreach (var image in opened.Skip(analysis.ImagesTaken)) image.Dispose();
         }
         double seconds = wall.Elapsed.TotalSeconds;
         double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;

@@ -52,6 +52,8 @@ public sealed class ImageAnalysis : IDisposable
     /// <summary>Wall-clock time spent compressing and patching the sample (not deterministic: never in the JSON).</summary>
     public TimeSpan EstimateTime => Stopwatch.GetElapsedTime(0, _estimateTicks);
     public long Pages { get; private set; }
+    /// <summary>Images the analysis has taken (and will dispose), read to their end or not.</summary>
+    public int ImagesTaken => _images.Count;
     public IReadOnlyList<long> PagesPerImage => _pagesPerImage;
     public long ZeroPages => _zeroPages;
     public IReadOnlyList<long> ZeroPagesPerImage => _zeroPerImage;
