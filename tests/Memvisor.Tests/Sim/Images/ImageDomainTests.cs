@@ -4,12 +4,16 @@ using Memvisor.Sim.Scenarios;
 namespace Memvisor.Tests.Sim.Images;
 
 /// <summary>Domains booted on real memory images (scenario image:): their gfns hold the image's bytes, and sharing works on those bytes.</summary>
-public class ImageDomainTests
+public class ImageDomainTests : IDisposable
 {
+    private readonly string _dir = Directory.CreateTempSubdirectory("memvisor-images-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
     [Fact]
     public void A_domain_starts_with_its_image_s_bytes_and_the_sharing_scanner_merges_the_real_duplicates()
     {
-        string[] paths = RealImages.Unpack();
+        string[] paths = RealImages.Unpack(_dir);
         string dir = Path.GetDirectoryName(paths[0])!;
         string scenarioPath = Path.Combine(dir, "images.yaml");
         File.WriteAllText(scenarioPath, $"""

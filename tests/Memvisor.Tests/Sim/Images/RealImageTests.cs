@@ -10,14 +10,18 @@ namespace Memvisor.Tests.Sim.Images;
 
 /// <summary><c>memvisor analyze</c> on real guests' memory (the fixtures tools/make-fixtures makes), against the test's own count.</summary>
 [Collection(ConsoleCapture.Collection)]
-public class RealImageTests
+public class RealImageTests : IDisposable
 {
+    private readonly string _dir = Directory.CreateTempSubdirectory("memvisor-images-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
     private const int Page = RealImages.Page;
 
     [Fact]
     public void Analyze_counts_real_images_as_an_independent_count_does()
     {
-        string[] paths = RealImages.Unpack();
+        string[] paths = RealImages.Unpack(_dir);
         var perImage = paths.Select(RealImages.Pages).ToList();
         var all = perImage.SelectMany(p => p).ToList();
         var counts = all.GroupBy(RealImages.Key).ToDictionary(g => g.Key, g => g.Count());
@@ -53,7 +57,7 @@ public class RealImageTests
     [Fact]
     public void A_sample_estimates_the_codec_figures_the_same_way_on_every_run()
     {
-        string[] paths = RealImages.Unpack();
+        string[] paths = RealImages.Unpack(_dir);
         ImageAnalysis Run(int sample)
         {
             var a = new ImageAnalysis(sample: sample);
@@ -75,7 +79,7 @@ public class RealImageTests
     [Fact]
     public void The_json_has_the_issue_s_keys_and_a_bad_image_exits_2_with_nothing_written()
     {
-        string[] paths = RealImages.Unpack();
+        string[] paths = RealImages.Unpack(_dir);
         string timing = Path.Combine(Path.GetDirectoryName(paths[0])!, "timing.json");
         var (code, stdout, _) = ConsoleCapture.Run(() => AnalyzeCommand.Run(paths, "auto", json: true, 256, 2048, "1", timing));
         Assert.Equal(ExitCodes.Ok, code);

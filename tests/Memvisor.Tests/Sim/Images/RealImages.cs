@@ -13,10 +13,9 @@ internal static class RealImages
     public const int Page = 4096;
     public static readonly string[] Names = ["idle-b", "files-a"];
 
-    /// <summary>The fixtures as ELF cores in a new temporary directory, in <see cref="Names"/> order.</summary>
-    public static string[] Unpack()
+    /// <summary>The fixtures as ELF cores in <paramref name="dir"/>, in <see cref="Names"/> order.</summary>
+    public static string[] Unpack(string dir)
     {
-        string dir = Directory.CreateTempSubdirectory("memvisor-images-").FullName;
         return [.. Names.Select(name =>
         {
             string path = Path.Combine(dir, name + ".elf");
