@@ -28,7 +28,7 @@ internal static class ImageFill
                 outside++;
                 continue;
             }
-            if (page.AsSpan().IndexOfAnyExcept((byte)0) < 0)
+            if (PageBytes.IsZero(page))
             {
                 zero++;
                 continue;

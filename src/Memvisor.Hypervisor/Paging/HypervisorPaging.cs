@@ -118,7 +118,7 @@ public sealed class HypervisorPaging : IDisposable
         if (!e.HasFrame || gfn == 0 || StopReason is not null) return false;
         var page = _hv.Machine.View(e.Mfn, _page);
         P2mEntry replacement;
-        if (page.IndexOfAnyExcept((byte)0) < 0)
+        if (PageBytes.IsZero(page))
         {
             replacement = P2mEntry.PopulateOnDemand;
             Stats.ZeroDropped++;

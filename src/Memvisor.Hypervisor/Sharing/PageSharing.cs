@@ -120,7 +120,7 @@ public sealed class PageSharing
         Stats.PagesScanned++;
         Stats.ScanNs += _hv.Costs.SharingScanPageNs;
         var page = _hv.Machine.View(mfn, _scratch);
-        if (page.IndexOfAnyExcept((byte)0) < 0)
+        if (PageBytes.IsZero(page))
         {
             MapToZero(d, gfn, mfn);
             return true;

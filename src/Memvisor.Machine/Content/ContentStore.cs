@@ -33,7 +33,7 @@ public sealed class ContentStore
     {
         if (page.Length != PageSize.Bytes)
             throw new ArgumentException($"A page must be {PageSize.Bytes} bytes, not {page.Length}.", nameof(page));
-        if (page.IndexOfAnyExcept((byte)0) < 0)
+        if (PageBytes.IsZero(page))
             return ContentHandle.Zero;
 
         ulong hash = XxHash.Hash64(page);

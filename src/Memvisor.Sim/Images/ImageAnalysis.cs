@@ -123,7 +123,7 @@ public sealed class ImageAnalysis : IDisposable
         {
             var at = new PageLocation(index, pages);
             if ((++pages & 0xFFFF) == 0) progress?.Invoke(pages);
-            if (page.AsSpan().IndexOfAnyExcept((byte)0) < 0)
+            if (PageBytes.IsZero(page))
             {
                 if (zero++ == 0) distinct++;
                 continue;

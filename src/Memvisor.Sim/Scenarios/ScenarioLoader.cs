@@ -293,7 +293,9 @@ public static class ScenarioLoader
         var allocation = AllocationMode.Static;
         if (f.TryGetValue("allocation", out var al))
             allocation = b.OneOf(al, $"{path}.allocation", ["static", "on-demand"]) == "on-demand" ? AllocationMode.OnDemand : AllocationMode.Static;
-        var workload = f.TryGetValue("workload", out var w) ? BindWorkload(b, w, $"{path}.workload", Path.GetDirectoryName(Path.GetFullPath(b.File)) ?? ".") : null;
+        // Trace and image paths are relative to the scenario file.
+        string baseDir = Path.GetDirectoryName(Path.GetFullPath(b.File)) ?? ".";
+        var workload = f.TryGetValue("workload", out var w) ? BindWorkload(b, w, $"{path}.workload", baseDir) : null;
         var mmu = BindMmu(b, f, path);
         bool pv = mmu.Mode == MmuMode.Pv;
         // Xen shares, pages and populates on demand only through an HVM p2m: a PV domain's tables hold machine frames.
@@ -312,7 +314,7 @@ public static class ScenarioLoader
                 b.Error(vr, $"{path}.videoram", $"videoram ({Units.FormatSize(vram)}) must be at least 256KiB and at most half of memory.");
             else guest = guest with { VideoRamPages = PageSize.FromBytes(vram) };
         }
-        if (f.TryGetValue("image", out var imn) && BindImage(b, imn, $"{path}.image", Path.GetDirectoryName(Path.GetFullPath(b.File)) ?? ".") is { } memoryImage)
+        if (f.TryGetValue("image", out var imn) && BindImage(b, imn, $"{path}.image", baseDir) is { } memoryImage)
             guest = guest with { Image = memoryImage };
         long? dynMin = f.TryGetValue("dynamic_min", out var dmin) ? b.Size(dmin, $"{path}.dynamic_min") : null;
         long? dynMax = f.TryGetValue("dynamic_max", out var dmax) ? b.Size(dmax, $"{path}.dynamic_max") : null;

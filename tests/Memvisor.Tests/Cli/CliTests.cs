@@ -19,20 +19,11 @@ public class CliTests : IDisposable
         string path = Path.Combine(_dir, "bad.yaml");
         File.WriteAllText(path, BuiltinText().Replace("numa_nodes: 2", "numa_nodes: 2\n  colour: blue"));
         string outDir = Path.Combine(_dir, "out");
-        var err = new StringWriter();
-        var old = Console.Error;
-        Console.SetError(err);
-        try
-        {
-            Assert.Equal(ExitCodes.BadInput, RunCommand.Run(path, null, outDir, quiet: true));
-        }
-        finally
-        {
-            Console.SetError(old);
-        }
+        var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(path, null, outDir, quiet: true));
+        Assert.Equal(ExitCodes.BadInput, code);
         Assert.False(Directory.Exists(outDir));
         Assert.Empty(Directory.GetDirectories(_dir));
-        Assert.Contains($"{path}:9:3: host.colour:", err.ToString());
+        Assert.Contains($"{path}:9:3: host.colour:", err);
     }
 
     [Fact]
