@@ -40,4 +40,20 @@ if (parse.Errors.Count > 0)
     Console.Error.WriteLine("Try 'memvisor --help'.");
     return ExitCodes.BadInput;
 }
-return parse.Invoke();
+Interrupt.Install();
+try
+{
+    return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) when (Guard.IsCancellation(e))
+{
+    Console.Error.WriteLine("memvisor: interrupted; no results were written and nothing was left behind.");
+    return Interrupt.ExitCode;
+}
+catch (Exception e)
+{
+    // No input should get here; if one does, the user sees a sentence, not a stack trace (MEMVISOR_DEBUG=1 shows it).
+    Console.Error.WriteLine($"memvisor: internal error: {e.GetType().Name}: {e.Message} This is a bug in Memvisor; please report it with the command that caused it.");
+    if (Environment.GetEnvironmentVariable("MEMVISOR_DEBUG") == "1") Console.Error.WriteLine(e);
+    return ExitCodes.Failure;
+}

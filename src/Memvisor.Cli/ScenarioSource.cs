@@ -1,3 +1,4 @@
+using Memvisor.Native;
 using Memvisor.Sim.Scenarios;
 
 namespace Memvisor.Cli;
@@ -24,7 +25,8 @@ public static class ScenarioSource
     public static Scenario Load(string? argument)
     {
         if (argument is null) return BuiltinScenarios.Load(BuiltinScenarios.DefaultName);
-        if (File.Exists(argument)) return ScenarioLoader.LoadFile(argument);
+        // Anything at that path is the user's file (a directory or a FIFO is refused by the loader, with its kind).
+        if (FileStat.KindOf(argument) != FileKind.Missing) return ScenarioLoader.LoadFile(argument);
         string name = argument.StartsWith("builtin:", StringComparison.Ordinal) ? argument["builtin:".Length..] : argument;
         if (BuiltinScenarios.Exists(name)) return BuiltinScenarios.Load(name);
         throw new ScenarioException([new ScenarioError(argument, 0, 0, "(file)",

@@ -59,13 +59,19 @@ public static partial class PosixIo
         public const int EINTR = 4;
         public const int EIO = 5;
         public const int ENOSPC = 28;
+        /// <summary>A bad message: what Linux file systems return for a checksum that does not match (EFSBADCRC).</summary>
+        public const int EBADMSG = 74;
 
         public static string Describe(int errno) => errno switch
         {
             EIO => "an I/O error (EIO)",
             ENOSPC => "no space left on the device (ENOSPC)",
+            EBADMSG => "bytes that differ from those written (checksum mismatch)",
+            2 => "no such file or directory (ENOENT)",
             13 => "permission denied (EACCES)",
+            20 => "a path component that is not a directory (ENOTDIR)",
             30 => "a read-only file system (EROFS)",
+            36 => "a file name too long (ENAMETOOLONG)",
             _ => $"errno {errno}",
         };
     }

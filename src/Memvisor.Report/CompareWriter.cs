@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Memvisor.Report.Output;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Lab;
 using Memvisor.Sim.Scenarios;
@@ -8,9 +9,9 @@ namespace Memvisor.Report;
 /// <summary>Writes a comparison: compare.json (the outcomes, deterministic), report.html (the policies side by side) and each policy's run directory, atomically.</summary>
 public static class CompareWriter
 {
-    public static void WriteAll(string directory, Scenario scenario, IReadOnlyList<(RunResult Result, double WallSeconds)> runs, IReadOnlyList<PolicyOutcome> outcomes)
+    /// <summary>Writes the comparison into <paramref name="output"/> (prepared before the runs) and commits it.</summary>
+    public static void WriteAll(OutputDirectory output, Scenario scenario, IReadOnlyList<(RunResult Result, double WallSeconds)> runs, IReadOnlyList<PolicyOutcome> outcomes)
     {
-        using var output = new OutputDirectory(directory);
         output.WriteFile("compare.json", s => WriteJson(s, scenario, runs, outcomes));
         output.WriteFile("report.html", s => CompareReport.Write(s, scenario, runs.Select(r => r.Result).ToList(), outcomes));
         foreach (var ((result, wall), outcome) in runs.Zip(outcomes))

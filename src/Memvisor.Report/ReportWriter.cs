@@ -1,4 +1,5 @@
 using Memvisor.Policy.Snapshot;
+using Memvisor.Report.Output;
 using Memvisor.Sim.Engine;
 
 namespace Memvisor.Report;
@@ -6,9 +7,9 @@ namespace Memvisor.Report;
 /// <summary>Writes all of a run's files (summary.json, timeseries.csv, report.html, run.json) into one directory, atomically.</summary>
 public static class ReportWriter
 {
-    public static void WriteAll(string directory, RunResult result, RunInfo info)
+    /// <summary>Writes the run into <paramref name="output"/> (prepared before the run) and commits it.</summary>
+    public static void WriteAll(OutputDirectory output, RunResult result, RunInfo info)
     {
-        using var output = new OutputDirectory(directory);
         WriteRun(output, "", result, info);
         output.Commit();
     }

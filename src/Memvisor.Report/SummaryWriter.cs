@@ -195,6 +195,10 @@ public static class SummaryWriter
         w.WriteNumber("swap_reads", m.PagingSwapReads);
         w.WriteNumber("zero_dropped", m.PagingZeroDropped);
         w.WriteNumber("emergency_evictions", m.PagingEmergencyEvictions);
+        w.WriteNumber("write_errors", m.PagingWriteErrors);
+        w.WriteNumber("read_errors", m.PagingReadErrors);
+        w.WriteNumber("checksum_errors", m.PagingChecksumErrors);
+        w.WriteNumber("unreadable_pages", m.PagingUnreadablePages);
         if (m.PagingStopped is { } why) w.WriteString("stopped", why);
         w.WriteEndObject();
         w.WriteStartObject("compression");

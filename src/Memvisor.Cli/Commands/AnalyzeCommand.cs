@@ -4,6 +4,7 @@ using System.Text.Json;
 using Memvisor.Guest.Images;
 using Memvisor.Machine.Frames;
 using Memvisor.Report;
+using Memvisor.Report.Output;
 using Memvisor.Sim.Images;
 using Spectre.Console;
 
@@ -35,11 +36,14 @@ public static class AnalyzeCommand
         {
             images, format, json, maxPageSharing, patchLimit, sample, timing,
         };
-        command.SetAction(p => Run(p.GetValue(images)!, p.GetValue(format)!, p.GetValue(json), p.GetValue(maxPageSharing), p.GetValue(patchLimit), p.GetValue(sample)!, p.GetValue(timing)));
+        command.SetAction(p => Run(p.GetValue(images)!, p.GetValue(format)!, p.GetValue(json), p.GetValue(maxPageSharing), p.GetValue(patchLimit), p.GetValue(sample)!, p.GetValue(timing), Interrupt.Token));
         return command;
     }
 
-    public static int Run(string[] paths, string format, bool json, int maxPageSharing, int patchLimit, string sampleArg, string? timingPath)
+    public static int Run(string[] paths, string format, bool json, int maxPageSharing, int patchLimit, string sampleArg, string? timingPath, CancellationToken cancel = default) =>
+        Guard.Run(() => RunGuarded(paths, format, json, maxPageSharing, patchLimit, sampleArg, timingPath, cancel));
+
+    private static int RunGuarded(string[] paths, string format, bool json, int maxPageSharing, int patchLimit, string sampleArg, string? timingPath, CancellationToken cancel)
     {
         if (maxPageSharing < 2)
         {
@@ -57,6 +61,9 @@ public static class AnalyzeCommand
             Console.Error.WriteLine($"memvisor: --sample: '{sampleArg}' is not a sampling rate; give auto, 1 to compress every page, or N to compress one in N.");
             return ExitCodes.BadInput;
         }
+
+        // The timing file is checked before the long part starts, and may replace only an earlier one.
+        using var timingFile = timingPath is null ? null : OutputFile.Prepare(timingPath, "analyze timing figures", IsTiming);
 
         // Every header is checked before any page is read, so a bad image is refused before the long part starts.
         var opened = new List<IMemoryImage>();
@@ -77,7 +84,7 @@ public static class AnalyzeCommand
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         try
         {
-            Analyze(analysis, opened, showProgress: !json);
+            Analyze(analysis, opened, showProgress: !json, cancel);
         }
         catch (Exception e) when (e is ImageFormatException or IOException)
         {
@@ -94,7 +101,11 @@ public static class AnalyzeCommand
         var throughput = new Throughput(analysis.Pages, seconds, cpuSeconds, analysis.EstimateTime.TotalSeconds, analysis.Compression.Pages);
 
         var described = opened.Select(i => (i.Path, i.Format)).ToList();
-        if (timingPath is not null) WriteTiming(timingPath, throughput);
+        if (timingFile is not null)
+        {
+            using (var stream = timingFile.OpenWrite()) WriteTiming(stream, throughput);
+            timingFile.Commit();
+        }
         if (json)
         {
             using var buffer = new MemoryStream();
@@ -116,11 +127,11 @@ public static class AnalyzeCommand
         public double ScanPagesPerSecond => Seconds - EstimateSeconds > 0 ? Pages / (Seconds - EstimateSeconds) : 0;
     }
 
-    private static void Analyze(ImageAnalysis analysis, List<IMemoryImage> images, bool showProgress)
+    private static void Analyze(ImageAnalysis analysis, List<IMemoryImage> images, bool showProgress, CancellationToken cancel)
     {
         if (!showProgress || !AnsiConsole.Profile.Capabilities.Interactive)
         {
-            foreach (var image in images) analysis.Add(image);
+            foreach (var image in images) analysis.Add(image, cancel: cancel);
             return;
         }
         AnsiConsole.Progress()
@@ -131,17 +142,19 @@ public static class AnalyzeCommand
                 for (int i = 0; i < images.Count; i++)
                 {
                     var task = tasks[i];
-                    analysis.Add(images[i], read => task.Value = read);
+                    analysis.Add(images[i], read => task.Value = read, cancel);
                     task.Value = task.MaxValue;
                 }
             });
     }
 
-    private static void WriteTiming(string path, Throughput t)
+    private const string TimingFormat = "memvisor-analyze-timing";
+
+    private static void WriteTiming(Stream file, Throughput t)
     {
-        using var file = File.Create(path);
         using var w = new Utf8JsonWriter(file, new JsonWriterOptions { Indented = true });
         w.WriteStartObject();
+        w.WriteString("format", TimingFormat);
         w.WriteNumber("pages", t.Pages);
         w.WriteNumber("wall_seconds", Math.Round(t.Seconds, 3));
         w.WriteNumber("cpu_seconds", Math.Round(t.CpuSeconds, 3));
@@ -151,6 +164,22 @@ public static class AnalyzeCommand
         w.WriteNumber("sampled_pages", t.SampledPages);
         w.WriteNumber("scan_pages_per_second", Math.Round(t.ScanPagesPerSecond));
         w.WriteEndObject();
+    }
+
+    // An earlier timing file of analyze's: a small JSON object whose format says so.
+    private static bool IsTiming(string path)
+    {
+        try
+        {
+            if (new FileInfo(path).Length > 64 << 10) return false;
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("format", out var f)
+                && f.ValueKind == JsonValueKind.String && f.GetString() == TimingFormat;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        {
+            return false;
+        }
     }
 
     private static void Print(ImageAnalysis a, List<(string Path, string Format)> images, Throughput t)

@@ -1,7 +1,9 @@
+using Memvisor.Hypervisor.Paging;
 using System.CommandLine;
 using System.Globalization;
 using Memvisor.Guest.Workloads.Trace;
 using Memvisor.Report;
+using Memvisor.Report.Output;
 using Memvisor.Sim.Lab;
 using Memvisor.Sim.Scenarios;
 using Spectre.Console;
@@ -27,12 +29,20 @@ public static class CompareCommand
         {
             scenario, policies, seed, output, jobs, quiet,
         };
-        command.SetAction(p => Run(p.GetValue(scenario)!, p.GetValue(policies)!, p.GetValue(seed), p.GetValue(output), p.GetValue(jobs), p.GetValue(quiet)));
+        command.SetAction(p => Run(p.GetValue(scenario)!, p.GetValue(policies)!, p.GetValue(seed), p.GetValue(output), p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token));
         return command;
     }
 
-    public static int Run(string scenarioArg, string policyList, ulong? seed, string? outDir, int jobs, bool quiet)
+    public static int Run(string scenarioArg, string policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel = default) =>
+        Guard.Run(() => RunGuarded(scenarioArg, policyList, seed, outDir, jobs, quiet, cancel));
+
+    private static int RunGuarded(string scenarioArg, string policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel)
     {
+        if (jobs < 1)
+        {
+            Console.Error.WriteLine($"memvisor: --jobs: {jobs} is not a number of runs at once; give 1 or more.");
+            return ExitCodes.BadInput;
+        }
         var names = policyList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
         var unknown = names.Where(n => !PolicySpec.Names.Contains(n)).ToList();
         if (names.Count == 0 || unknown.Count > 0)
@@ -41,11 +51,16 @@ public static class CompareCommand
             return ExitCodes.BadInput;
         }
         if (!ScenarioSource.TryLoad(scenarioArg, out var scenario)) return ExitCodes.BadInput;
+        // Temporary swap files of runs that were killed (SIGKILL leaves no chance to remove them) go first.
+        SwapFile.RemoveStaleTemporaries(Path.GetTempPath());
+        // Runs with a named swap file take turns with it: two at once would each lock the other out.
+        if (scenario.Host.Overcommit.Paging.SwapFile is not null) jobs = 1;
+        using var output = OutputDirectory.Prepare(outDir ?? Path.Combine("memvisor-out", scenario.Name + "-compare"), "compare");
 
         IReadOnlyList<(Sim.Engine.RunResult Result, double WallSeconds)> runs;
         try
         {
-            runs = Simulate(scenario, names, seed, jobs, quiet);
+            runs = Simulate(scenario, names, seed, jobs, quiet, cancel);
         }
         catch (AggregateException e) when (e.InnerException is TraceFormatException t)
         {
@@ -58,22 +73,21 @@ public static class CompareCommand
             return ExitCodes.BadInput;
         }
         var outcomes = runs.Select(r => PolicyOutcome.From(r.Result)).ToList();
-        string dir = outDir ?? Path.Combine("memvisor-out", scenario.Name + "-compare");
-        CompareWriter.WriteAll(dir, scenario, runs, outcomes);
+        CompareWriter.WriteAll(output, scenario, runs, outcomes);
         if (!quiet)
         {
             Print(outcomes);
-            AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(Path.GetFullPath(dir))}[/]: compare.json, report.html, and a run directory per policy");
+            AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(output.Target)}[/]: compare.json, report.html, and a run directory per policy");
         }
         return ExitCodes.Ok;
     }
 
-    private static IReadOnlyList<(Sim.Engine.RunResult, double)> Simulate(Scenario scenario, List<string> names, ulong? seed, int jobs, bool quiet)
+    private static IReadOnlyList<(Sim.Engine.RunResult, double)> Simulate(Scenario scenario, List<string> names, ulong? seed, int jobs, bool quiet, CancellationToken cancel)
     {
         if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
         {
             if (!quiet) AnsiConsole.MarkupLine($"Running [bold]{Markup.Escape(scenario.Name)}[/] under {string.Join(", ", names)} ({jobs} at a time)...");
-            return PolicyLab.Run(scenario, names, seed, jobs);
+            return PolicyLab.Run(scenario, names, seed, jobs, cancel: cancel);
         }
         IReadOnlyList<(Sim.Engine.RunResult, double)> runs = [];
         AnsiConsole.Progress()
@@ -81,7 +95,7 @@ public static class CompareCommand
             .Start(ctx =>
             {
                 var tasks = names.ToDictionary(n => n, n => ctx.AddTask($"{Markup.Escape(n)}", maxValue: 1.0));
-                runs = PolicyLab.Run(scenario, names, seed, jobs, (n, done) => { lock (tasks) tasks[n].Value = done; });
+                runs = PolicyLab.Run(scenario, names, seed, jobs, (n, done) => { lock (tasks) tasks[n].Value = done; }, cancel);
             });
         return runs;
     }

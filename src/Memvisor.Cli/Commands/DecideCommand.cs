@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Memvisor.Native;
 using Memvisor.Policy.Snapshot;
 using Memvisor.Sim.Policies;
 using Memvisor.Sim.Scenarios;
@@ -21,6 +22,8 @@ public static class DecideCommand
         return command;
     }
 
+    private const long MaxSnapshotBytes = 256L << 20;
+
     public static int Run(string path, string policyName)
     {
         if (!PolicySpec.Names.Contains(policyName))
@@ -28,9 +31,20 @@ public static class DecideCommand
             Console.Error.WriteLine($"memvisor: --policy: '{policyName}' is not a policy; the policies are {string.Join(", ", PolicySpec.Names)}.");
             return ExitCodes.BadInput;
         }
+        // A FIFO or a device would never end; a directory cannot be read; a snapshot is at most a few MiB.
+        if (FileStat.WhyNotRegular(path) is { } why)
+        {
+            Console.Error.WriteLine($"memvisor: {path}: the snapshot {why}.");
+            return ExitCodes.BadInput;
+        }
         HostSnapshot host;
         try
         {
+            if (new FileInfo(path).Length > MaxSnapshotBytes)
+            {
+                Console.Error.WriteLine($"memvisor: {path}: the snapshot is larger than {MaxSnapshotBytes >> 20} MiB; a snapshot of even {SnapshotCheck.MaxDomains} domains is smaller.");
+                return ExitCodes.BadInput;
+            }
             using var input = File.OpenRead(path);
             host = SnapshotJson.Read(input);
         }
@@ -42,6 +56,11 @@ public static class DecideCommand
         catch (JsonException e)
         {
             Console.Error.WriteLine($"{path}:{(e.LineNumber ?? 0) + 1}: {e.Path ?? "$"}: this is not a snapshot: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+        if (SnapshotCheck.FirstProblem(host) is var (field, message))
+        {
+            Console.Error.WriteLine($"{path}: {field}: this snapshot cannot be decided on: {message}");
             return ExitCodes.BadInput;
         }
         var policy = PolicyFactory.Create(new PolicySpec { Name = policyName });

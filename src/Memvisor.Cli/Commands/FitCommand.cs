@@ -1,3 +1,4 @@
+using Memvisor.Hypervisor.Paging;
 using System.CommandLine;
 using System.Globalization;
 using Memvisor.Sim.Lab;
@@ -25,13 +26,18 @@ public static class FitCommand
         {
             scenario, domain, policy, stall, max, seed,
         };
-        command.SetAction(p => Run(p.GetValue(scenario)!, p.GetValue(domain)!, p.GetValue(policy), p.GetValue(stall)!, p.GetValue(max), p.GetValue(seed)));
+        command.SetAction(p => Run(p.GetValue(scenario)!, p.GetValue(domain)!, p.GetValue(policy), p.GetValue(stall)!, p.GetValue(max), p.GetValue(seed), Interrupt.Token));
         return command;
     }
 
-    public static int Run(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed)
+    public static int Run(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed, CancellationToken cancel = default) =>
+        Guard.Run(() => RunGuarded(scenarioArg, domain, policy, stallText, max, seed, cancel));
+
+    private static int RunGuarded(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed, CancellationToken cancel)
     {
         if (!ScenarioSource.TryLoad(scenarioArg, out var scenario)) return ExitCodes.BadInput;
+        // Temporary swap files of runs that were killed (SIGKILL leaves no chance to remove them) go first.
+        SwapFile.RemoveStaleTemporaries(Path.GetTempPath());
         string name = policy ?? scenario.Policy?.Name ?? "static";
         if (!PolicySpec.Names.Contains(name))
             return Refuse($"--policy: '{name}' is not a policy; the policies are {string.Join(", ", PolicySpec.Names)}.");
@@ -41,10 +47,14 @@ public static class FitCommand
             return Refuse($"--max-stall: '{stallText}' is not a share; write a percentage such as 1% or a fraction such as 0.01.");
         if (max < 1 || max > 4096)
             return Refuse($"--max: {max} is not a count from 1 to 4096.");
+        // The search names the instances domain-1 .. domain-max: none may be another domain's name.
+        var others = scenario.Instances().Where(i => i.Spec.Name != domain).Select(i => i.Name).ToHashSet();
+        if (Enumerable.Range(1, max).Select(i => $"{domain}-{i}").Prepend(domain).FirstOrDefault(others.Contains) is { } clash)
+            return Refuse($"--domain: counting {domain} up to {max} would name an instance '{clash}', which is already another domain of the scenario; rename that domain or lower --max.");
 
         AnsiConsole.MarkupLine($"Fitting [bold]{Markup.Escape(domain)}[/] into {Markup.Escape(scenario.Name)} under {Markup.Escape(name)}: stall at most {maxStall * 100:0.###}%, no OOM kill.");
         var (best, trials) = DensitySearch.Run(scenario, domain, name, new ServiceLevel(maxStall), max, seed,
-            n => AnsiConsole.MarkupLine($"  trying {n}..."));
+            n => AnsiConsole.MarkupLine($"  trying {n}..."), cancel);
         var table = new Table().AddColumns("Count", "Met", "Stall %", "Major faults", "OOM kills", "Peak used MiB", "Why not");
         foreach (var t in trials.OrderBy(t => t.Count))
             table.AddRow(t.Count.ToString(CultureInfo.InvariantCulture), t.Met ? "yes" : "no", (t.Outcome.StallShare * 100).ToString("0.###", CultureInfo.InvariantCulture),

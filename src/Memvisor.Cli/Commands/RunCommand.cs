@@ -1,7 +1,9 @@
+using Memvisor.Hypervisor.Paging;
 using System.CommandLine;
 using System.Diagnostics;
 using Memvisor.Machine.Frames;
 using Memvisor.Report;
+using Memvisor.Report.Output;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 using Memvisor.Guest.Workloads.Trace;
@@ -30,20 +32,27 @@ public static class RunCommand
         {
             scenario, seed, output, quiet, snapshots,
         };
-        command.SetAction(p => Run(p.GetValue(scenario), p.GetValue(seed), p.GetValue(output), p.GetValue(quiet), p.GetValue(snapshots)));
+        command.SetAction(p => Run(p.GetValue(scenario), p.GetValue(seed), p.GetValue(output), p.GetValue(quiet), p.GetValue(snapshots), Interrupt.Token));
         return command;
     }
 
-    public static int Run(string? scenarioArg, ulong? seed, string? outDir, bool quiet, bool snapshots = false)
+    public static int Run(string? scenarioArg, ulong? seed, string? outDir, bool quiet, bool snapshots = false, CancellationToken cancel = default) =>
+        Guard.Run(() => RunGuarded(scenarioArg, seed, outDir, quiet, snapshots, cancel));
+
+    private static int RunGuarded(string? scenarioArg, ulong? seed, string? outDir, bool quiet, bool snapshots, CancellationToken cancel)
     {
         if (!ScenarioSource.TryLoad(scenarioArg, out var scenario)) return ExitCodes.BadInput;
+        // Temporary swap files of runs that were killed (SIGKILL leaves no chance to remove them) go first.
+        SwapFile.RemoveStaleTemporaries(Path.GetTempPath());
+        // The output is checked (and its staging directory made) before the run, so a target that cannot be written costs nothing.
+        using var output = OutputDirectory.Prepare(outDir ?? Path.Combine("memvisor-out", scenario.Name), "run");
 
         long baseline = RunInfo.ReadPeakRss();
         var wall = Stopwatch.StartNew();
         RunResult result;
         try
         {
-            result = Simulate(scenario, seed, quiet, snapshots);
+            result = Simulate(scenario, seed, quiet, snapshots, cancel);
         }
         catch (TraceFormatException e)
         {
@@ -57,27 +66,26 @@ public static class RunCommand
         }
         wall.Stop();
 
-        string dir = outDir ?? Path.Combine("memvisor-out", scenario.Name);
         var info = new RunInfo(wall.Elapsed.TotalSeconds, RunInfo.ReadPeakRss(), baseline, GC.GetTotalMemory(false));
-        ReportWriter.WriteAll(dir, result, info);
+        ReportWriter.WriteAll(output, result, info);
 
         if (!quiet)
         {
             PrintList(result);
-            AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(Path.GetFullPath(dir))}[/]: summary.json, timeseries.csv, report.html, run.json");
+            AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(output.Target)}[/]: summary.json, timeseries.csv, report.html, run.json");
             if (result.ErrorsTotal > 0)
                 AnsiConsole.MarkupLine($"[yellow]{result.ErrorsTotal} request(s) were refused[/]; see errors in summary.json.");
         }
         return ExitCodes.Ok;
     }
 
-    private static RunResult Simulate(Scenario scenario, ulong? seed, bool quiet, bool snapshots)
+    private static RunResult Simulate(Scenario scenario, ulong? seed, bool quiet, bool snapshots, CancellationToken cancel)
     {
         RunResult result;
         if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
         {
             if (!quiet) AnsiConsole.MarkupLine($"Running [bold]{Markup.Escape(scenario.Name)}[/] ({scenario.DurationNs / 1e9:0.#} simulated seconds)...");
-            result = new Simulation(scenario, seed, snapshots).Run();
+            result = new Simulation(scenario, seed, snapshots).Run(cancel: cancel);
         }
         else
         {
@@ -87,7 +95,7 @@ public static class RunCommand
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask($"{Markup.Escape(scenario.Name)}: simulating {scenario.DurationNs / 1e9:0.#} s", maxValue: 1.0);
-                    result = new Simulation(scenario, seed, snapshots).Run(done => task.Value = done);
+                    result = new Simulation(scenario, seed, snapshots).Run(done => task.Value = done, cancel);
                 });
         }
         return result;

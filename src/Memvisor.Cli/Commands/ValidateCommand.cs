@@ -12,22 +12,16 @@ public static class ValidateCommand
     {
         var scenario = new Argument<string>("scenario") { Description = "A scenario YAML file or a built-in scenario name." };
         var command = new Command("validate", "Check a scenario without running it: keys, units, references, and that the static domains fit.") { scenario };
-        command.SetAction(p =>
-        {
-            try
-            {
-                var s = ScenarioSource.Load(p.GetValue(scenario));
-                int instances = s.Instances().Count();
-                AnsiConsole.MarkupLine($"[green]{Markup.Escape(s.Source)} is valid[/]: '{Markup.Escape(s.Name)}', host {PageSize.ToMiB(PageSize.FromBytes(s.Host.MemoryBytes))} MiB, " +
-                    $"{instances} domain(s), {s.Events.Count} action(s), {s.DurationNs / 1e9:0.#} s.");
-                return ExitCodes.Ok;
-            }
-            catch (ScenarioException e)
-            {
-                Errors.Print(e);
-                return ExitCodes.BadInput;
-            }
-        });
+        command.SetAction(p => Validate(p.GetValue(scenario)!));
         return command;
+    }
+
+    public static int Validate(string argument)
+    {
+        if (!ScenarioSource.TryLoad(argument, out var s)) return ExitCodes.BadInput;
+        int instances = s.Instances().Count();
+        AnsiConsole.MarkupLine($"[green]{Markup.Escape(s.Source)} is valid[/]: '{Markup.Escape(s.Name)}', host {PageSize.ToMiB(PageSize.FromBytes(s.Host.MemoryBytes))} MiB, " +
+            $"{instances} domain(s), {s.Events.Count} action(s), {s.DurationNs / 1e9:0.#} s.");
+        return ExitCodes.Ok;
     }
 }

@@ -114,6 +114,12 @@ public sealed class ElfCoreImage : IMemoryImage
         for (int i = 1; i < byAddress.Count; i++)
             if (byAddress[i].Paddr < byAddress[i - 1].Paddr + byAddress[i - 1].Size)
                 throw Bad(phoff, $"two segments overlap at guest-physical 0x{byAddress[i].Paddr:x}.");
+        // Each byte of a dump is one byte of guest memory: segments whose file bytes overlap would let a small file
+        // claim any amount of memory, so the memory a core describes is bounded by its own size.
+        var byOffset = segments.OrderBy(s => s.Offset).ToList();
+        for (int i = 1; i < byOffset.Count; i++)
+            if ((ulong)byOffset[i].Offset < (ulong)byOffset[i - 1].Offset + byOffset[i - 1].Size)
+                throw Bad(phoff, $"two segments share file bytes at offset {byOffset[i].Offset}; in a memory dump each byte of the file is one byte of guest memory.");
         return [.. segments];
     }
 

@@ -13,7 +13,8 @@ public static class ImageFile
     /// </summary>
     public static IMemoryImage Open(string path, string format = "auto")
     {
-        if (!File.Exists(path)) throw new ImageFormatException(path, 0, "there is no such file.");
+        // A FIFO or a device never ends and cannot be read twice; a directory cannot be read at all.
+        if (Memvisor.Native.FileStat.WhyNotRegular(path) is { } why) throw new ImageFormatException(path, 0, $"the image {why}.");
         if (format == "raw") return new RawImage(path);
         if (format == "elf" || ElfCoreImage.HasMagic(path)) return new ElfCoreImage(path);
         throw new ImageFormatException(path, 0, "the file is not an ELF core (no ELF magic); give the format raw for a flat guest-physical image.");

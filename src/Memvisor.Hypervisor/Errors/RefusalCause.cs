@@ -18,4 +18,6 @@ public enum RefusalCause
     BadConfiguration,
     /// <summary>The mechanism needs hardware-assisted or shadow paging, and the domain is PV.</summary>
     NeedsHvm,
+    /// <summary>A paged-out page the swap device could not return, or returned with the wrong bytes.</summary>
+    PageUnreadable,
 }

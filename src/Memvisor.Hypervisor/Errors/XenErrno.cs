@@ -6,6 +6,7 @@ public enum XenErrno
     Ok = 0,
     EPERM = 1,
     ESRCH = 3,
+    EIO = 5,
     E2BIG = 7,
     ENOMEM = 12,
     EFAULT = 14,

@@ -23,6 +23,7 @@ public sealed class HypervisorPaging : IDisposable
     private readonly byte[] _page = new byte[PageSize.Bytes];
     private readonly byte[] _moved = new byte[PageSize.Bytes];
     private readonly byte[] _compressed = new byte[CompressionCache.SlotBytes];
+    private readonly HashSet<(ushort DomId, ulong Gfn)> _unreadable = [];
     private SwapFile? _swap;
 
     internal HypervisorPaging(Hypervisor hv, PagingOptions options, CompressionOptions compression)
@@ -42,7 +43,7 @@ public sealed class HypervisorPaging : IDisposable
     /// <summary>Why paging-out stopped, as a sentence; null while it runs.</summary>
     public string? StopReason { get; private set; }
     public long SwapSlotsUsed => _swap?.Used ?? 0;
-    public string? SwapPath => _swap?.Path;
+    public string? SwapName => _swap?.Name;
 
     /// <summary>Sets a domain's paging target in pages; -1 turns paging off for it (its pages stay where they are until touched).</summary>
     internal void SetTarget(Domain d, long pages) => d.Paging.TargetPages = pages;
@@ -176,17 +177,18 @@ public sealed class HypervisorPaging : IDisposable
         slot = -1;
         if (_swap is null)
         {
-            _swap = SwapFile.TryOpen(Options.SwapFile, Options.SwapPages, out string? error);
+            string? error = null;
+            _swap = Options.Device is { } device ? SwapFile.Over(device, Options.SwapPages) : SwapFile.TryOpen(Options.SwapFile, Options.SwapPages, out error);
             if (_swap is null)
             {
-                Stop(d, error!);
+                Stop(d, $"{error} Paging-out stopped and every page stays where it was.");
                 return false;
             }
         }
         slot = _swap.Allocate();
         if (slot < 0)
         {
-            Stop(d, $"The swap file {_swap.Path} is full at {_swap.Capacity} pages; paging-out stopped and every page stays where it was.");
+            Stop(d, $"{Capitalized(_swap.Name)} is full at {_swap.Capacity} pages; paging-out stopped and every page stays where it was.");
             return false;
         }
         int errno = _swap.Write(slot, page);
@@ -194,7 +196,7 @@ public sealed class HypervisorPaging : IDisposable
         {
             _swap.Free(slot);
             Stats.WriteErrors++;
-            Stop(d, $"The swap file {_swap.Path} could not be written ({PosixIo.Errno.Describe(errno)}); paging-out stopped and the page stays in memory.");
+            Stop(d, $"{Capitalized(_swap.Name)} could not be written ({PosixIo.Errno.Describe(errno)}); paging-out stopped and the page stays in memory.");
             return false;
         }
         Stats.SwapWrites++;
@@ -208,13 +210,17 @@ public sealed class HypervisorPaging : IDisposable
         _hv.Events.Add("paging", d.Name, reason);
     }
 
+    private static string Capitalized(string name) => name.Length == 0 ? name : char.ToUpperInvariant(name[0]) + name[1..];
+
     /// <summary>
     /// Brings a paged-out or compressed page back on the guest's access (p2m_mem_paging_populate and resume): a frame
     /// is allocated, the bytes read or decompressed into it, and the guest is charged the time. False if no frame
-    /// could be had or the bytes could not be read back (an event says which).
+    /// could be had (<paramref name="unreadable"/> false) or the bytes could not be read back or came back wrong
+    /// (true; an event says which, the guest is not given the page, and paging-out stops: the device cannot be trusted).
     /// </summary>
-    internal bool PageIn(Domain d, ulong gfn, out uint mfn)
+    internal bool PageIn(Domain d, ulong gfn, out uint mfn, out bool unreadable)
     {
+        unreadable = false;
         if (!_hv.TryAllocateGuestFrame(d, out mfn)) return false;
         // Making room may have moved this very page from the cache to swap: read the entry afresh.
         var e = d.P2m.Get(gfn);
@@ -223,9 +229,9 @@ public sealed class HypervisorPaging : IDisposable
             int errno = _swap!.Read(e.Slot, _page);
             if (errno != 0)
             {
-                Stats.ReadErrors++;
-                _hv.Events.Add("paging", d.Name, $"Page gfn {gfn} of {d.Name} could not be read back from swap slot {e.Slot} ({PosixIo.Errno.Describe(errno)}).");
                 _hv.Machine.Free(mfn, 0);
+                unreadable = true;
+                Unreadable(d, gfn, e.Slot, errno);
                 return false;
             }
             _swap.Free(e.Slot);
@@ -257,6 +263,20 @@ public sealed class HypervisorPaging : IDisposable
         d.Paging.RememberPagedIn(gfn);
         Stats.PagedIn++;
         return true;
+    }
+
+    // A page the swap device failed to return, or returned with other bytes than were written. The first failure of
+    // each page is an event; paging-out stops at the first, since every later write would go to the same device.
+    private void Unreadable(Domain d, ulong gfn, long slot, int errno)
+    {
+        if (errno == PosixIo.Errno.EBADMSG) Stats.ChecksumErrors++;
+        else Stats.ReadErrors++;
+        if (!_unreadable.Add((d.DomId, gfn))) return;
+        Stats.UnreadablePages = _unreadable.Count;
+        _hv.Events.Add("paging", d.Name,
+            $"Page gfn {gfn} of {d.Name} could not be read back from slot {slot} of {_swap!.Name} ({PosixIo.Errno.Describe(errno)}); the guest was not given the page.");
+        if (StopReason is null)
+            Stop(d, $"{Capitalized(_swap.Name)} returned a page it could not read or with the wrong bytes; paging-out stopped, since the device cannot be trusted.");
     }
 
     /// <summary>Forgets a paged-out or compressed page the domain gave up (decrease_reservation, destroy): its slot is freed.</summary>

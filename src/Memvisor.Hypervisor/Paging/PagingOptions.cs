@@ -14,6 +14,9 @@ public sealed record PagingOptions
     /// <summary>Recently paged-in gfns never evicted (xenpaging's DEFAULT_MRU_SIZE is 16384); capped at a quarter of a domain.</summary>
     public int MruSize { get; init; } = 16 * 1024;
 
+    /// <summary>A swap device to use instead of opening <see cref="SwapFile"/>; tests give faulty ones. A scenario cannot set it.</summary>
+    public ISwapDevice? Device { get; init; }
+
     /// <summary>Pages the pager evicts per second per domain while the domain is above its paging target. Default 25,600 (100 MiB/s).</summary>
     public double RatePagesPerSecond { get; init; } = 25_600;
 }

@@ -13,7 +13,13 @@ public sealed class PagingStats
     public long ZeroDropped;
     /// <summary>Pages evicted to make a frame for an allocation the host could not otherwise serve.</summary>
     public long EmergencyEvictions;
+    /// <summary>Pages the swap device refused to write (paging-out stops at the first).</summary>
     public long WriteErrors;
+    /// <summary>Page-ins the swap device failed with an error (EIO, a short read).</summary>
     public long ReadErrors;
+    /// <summary>Page-ins whose bytes did not match the checksum taken when the page was written.</summary>
+    public long ChecksumErrors;
+    /// <summary>Distinct pages the guests could not get back from swap.</summary>
+    public long UnreadablePages;
     public double IoNs;
 }

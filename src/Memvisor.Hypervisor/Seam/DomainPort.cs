@@ -136,8 +136,8 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
                 return AccessOutcome.Refused;
             case P2mType.PagedOut:
             case P2mType.Compressed:
-                if (hv.Paging.PageIn(d, gfn, out mfn)) return AccessOutcome.PagedIn;
-                return Refuse(gfn, RefusalCause.OutOfMemory, out mfn);
+                if (hv.Paging.PageIn(d, gfn, out mfn, out bool unreadable)) return AccessOutcome.PagedIn;
+                return Refuse(gfn, unreadable ? RefusalCause.PageUnreadable : RefusalCause.OutOfMemory, out mfn);
             default:
                 return Refuse(gfn, RefusalCause.GfnNotPopulated, out mfn);
         }
@@ -146,7 +146,7 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
     private AccessOutcome Refuse(ulong gfn, RefusalCause cause, out uint mfn)
     {
         d.Stats.Refusals++;
-        var errno = cause == RefusalCause.OutOfMemory ? XenErrno.ENOMEM : XenErrno.EFAULT;
+        var errno = cause switch { RefusalCause.OutOfMemory => XenErrno.ENOMEM, RefusalCause.PageUnreadable => XenErrno.EIO, _ => XenErrno.EFAULT };
         long requested = cause == RefusalCause.OutOfMemory ? 1 : (long)Math.Min(gfn, long.MaxValue);
         hv.Refusals.Record(d.DomId, d.Name, "access", errno, cause, requested, hv.Machine.FreeFrames);
         mfn = 0;

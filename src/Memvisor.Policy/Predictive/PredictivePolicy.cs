@@ -23,7 +23,8 @@ public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs)
     {
         var actions = new List<PolicyAction>();
         var controlled = host.Domains.Where(d => d.FeatureBalloon && !d.Uncooperative && d.Mrc is not null).ToList();
-        long fixedPages = host.Domains.Where(d => !controlled.Contains(d)).Sum(d => d.TotPages);
+        var isControlled = controlled.ToHashSet(ReferenceEqualityComparer.Instance);
+        long fixedPages = host.Domains.Where(d => !isControlled.Contains(d)).Sum(d => d.TotPages);
         long budget = host.FreePages - options.ReservePages + host.Domains.Sum(d => d.TotPages) - fixedPages;
         var plan = Plan(controlled, budget, options.ChunkPages);
         bool pressure = (double)host.FreePages / Math.Max(1, host.TotalPages) < options.PressureShare;
@@ -58,9 +59,12 @@ public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs)
             if (Math.Abs(rate - host.SharingScanRate) > 0.5) actions.Add(new PolicyAction(PolicyActionKind.SharingScanRate, "", rate));
         }
         // A guest still well above a lower target under pressure is paged to it (compression first); paging stops once it is there.
+        var newTargets = new Dictionary<string, long>();
+        foreach (var a in actions)
+            if (a.Kind == PolicyActionKind.MemSet) newTargets[a.Domain] = (long)a.Value;
         foreach (var d in controlled)
         {
-            long target = actions.LastOrDefault(a => a.Kind == PolicyActionKind.MemSet && a.Domain == d.Name)?.Value is double v ? (long)v : d.TargetPages;
+            long target = newTargets.TryGetValue(d.Name, out long t) ? t : d.TargetPages;
             if (pressure && d.TotPages > target + 4 * Margin(d))
             {
                 actions.Add(new PolicyAction(PolicyActionKind.PagingTarget, d.Name, target));
@@ -80,25 +84,31 @@ public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs)
     /// </summary>
     public static Dictionary<string, long> Shrink(IReadOnlyList<DomainSnapshot> domains, long shortfall, long chunkPages)
     {
-        var size = domains.ToDictionary(d => d.Name, d => Math.Min(d.TargetPages, d.TotPages));
-        var changed = new Dictionary<string, long>();
-        while (shortfall > 0)
+        var size = new long[domains.Count];
+        // The cheapest chunk first: a heap of (loss, index), so ties go to the earlier domain and each step costs log n.
+        var heap = new PriorityQueue<int, (double Loss, int Index)>();
+        for (int i = 0; i < domains.Count; i++)
         {
-            DomainSnapshot? cheapest = null;
-            double lowest = double.MaxValue;
-            foreach (var d in domains)
-            {
-                long a = size[d.Name];
-                if (a - chunkPages < Math.Max(d.DynamicMinPages, d.FloorPages + chunkPages)) continue;
-                double loss = Gain(d, a - chunkPages, chunkPages);
-                if (loss < lowest) (lowest, cheapest) = (loss, d);
-            }
-            if (cheapest is null) break;
-            size[cheapest.Name] -= chunkPages;
-            changed[cheapest.Name] = size[cheapest.Name];
+            size[i] = Math.Min(domains[i].TargetPages, domains[i].TotPages);
+            Offer(i);
+        }
+        var changed = new Dictionary<string, long>();
+        while (shortfall > 0 && heap.TryDequeue(out int i, out _))
+        {
+            size[i] -= chunkPages;
+            changed[domains[i].Name] = size[i];
             shortfall -= chunkPages;
+            Offer(i);
         }
         return changed;
+
+        void Offer(int i)
+        {
+            var d = domains[i];
+            if (size[i] - chunkPages < Math.Max(d.DynamicMinPages, d.FloorPages + chunkPages)) return;
+            double loss = Gain(d, size[i] - chunkPages, chunkPages);
+            if (loss < double.MaxValue) heap.Enqueue(i, (loss, i));
+        }
     }
 
     /// <summary>Misses the curve predicts a guest of <paramref name="pages"/> would avoid with a chunk more.</summary>
@@ -112,33 +122,50 @@ public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs)
     /// </summary>
     public static Dictionary<string, long> Plan(IReadOnlyList<DomainSnapshot> domains, long budget, long chunkPages)
     {
-        var min = domains.ToDictionary(d => d.Name, d => Math.Max(d.DynamicMinPages, d.FloorPages + chunkPages));
-        var max = domains.ToDictionary(d => d.Name, d => Math.Max(min[d.Name], d.DynamicMaxPages));
-        var alloc = new Dictionary<string, long>(min);
-        var curves = domains.ToDictionary(d => d.Name, d => Suffix(d.Mrc!));
-        long rest = budget - alloc.Values.Sum();
-        while (rest >= chunkPages)
+        int n = domains.Count;
+        var min = new long[n];
+        var max = new long[n];
+        var alloc = new long[n];
+        var curves = new double[n][];
+        long rest = budget;
+        for (int i = 0; i < n; i++)
         {
-            DomainSnapshot? best = null;
-            double bestGain = 0;
-            foreach (var d in domains)
-            {
-                long a = alloc[d.Name];
-                if (a + chunkPages > max[d.Name]) continue;
-                double gain = Misses(curves[d.Name], d.Mrc!, a - d.FloorPages) - Misses(curves[d.Name], d.Mrc!, a + chunkPages - d.FloorPages);
-                if (gain > bestGain) (bestGain, best) = (gain, d);
-            }
-            if (best is null) break;
-            alloc[best.Name] += chunkPages;
-            rest -= chunkPages;
+            var d = domains[i];
+            min[i] = Math.Max(d.DynamicMinPages, d.FloorPages + chunkPages);
+            max[i] = Math.Max(min[i], d.DynamicMaxPages);
+            alloc[i] = min[i];
+            curves[i] = Suffix(d.Mrc!);
+            rest -= min[i];
         }
-        long room = domains.Sum(d => max[d.Name] - alloc[d.Name]);
+        // The chunk that saves most misses first: a heap of (-gain, index), so ties go to the earlier domain and each
+        // step costs log n instead of a pass over every domain.
+        var heap = new PriorityQueue<int, (double NegativeGain, int Index)>();
+        for (int i = 0; i < n; i++) Offer(i);
+        while (rest >= chunkPages && heap.TryDequeue(out int best, out _))
+        {
+            alloc[best] += chunkPages;
+            rest -= chunkPages;
+            Offer(best);
+        }
+        long room = 0;
+        for (int i = 0; i < n; i++) room += max[i] - alloc[i];
         if (rest > 0 && room > 0)
         {
             double f = Math.Min(1, (double)rest / room);
-            foreach (var d in domains) alloc[d.Name] += (long)Math.Floor(f * (max[d.Name] - alloc[d.Name]));
+            for (int i = 0; i < n; i++) alloc[i] += (long)Math.Floor(f * (max[i] - alloc[i]));
         }
-        return alloc;
+        var plan = new Dictionary<string, long>(n);
+        for (int i = 0; i < n; i++) plan[domains[i].Name] = alloc[i];
+        return plan;
+
+        void Offer(int i)
+        {
+            var d = domains[i];
+            long a = alloc[i];
+            if (a + chunkPages > max[i]) return;
+            double gain = Misses(curves[i], d.Mrc!, a - d.FloorPages) - Misses(curves[i], d.Mrc!, a + chunkPages - d.FloorPages);
+            if (gain > 0) heap.Enqueue(i, (-gain, i));
+        }
     }
 
     // misses[b] = cold + hits in buckets b and beyond: the curve at b whole buckets, in O(1) per query.

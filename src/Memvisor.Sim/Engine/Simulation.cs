@@ -68,12 +68,15 @@ public sealed class Simulation
 
     public HypervisorCore Hypervisor => _hv;
 
-    /// <summary>Runs to the end; <paramref name="progress"/> receives the share of simulated time done, from 0 to 1.</summary>
-    public RunResult Run(Action<double>? progress = null)
+    /// <summary>
+    /// Runs to the end; <paramref name="progress"/> receives the share of simulated time done, from 0 to 1. A cancelled
+    /// <paramref name="cancel"/> stops the run between two events with <see cref="OperationCanceledException"/>.
+    /// </summary>
+    public RunResult Run(Action<double>? progress = null, CancellationToken cancel = default)
     {
         try
         {
-            return RunToEnd(progress);
+            return RunToEnd(progress, cancel);
         }
         finally
         {
@@ -82,7 +85,7 @@ public sealed class Simulation
         }
     }
 
-    private RunResult RunToEnd(Action<double>? progress)
+    private RunResult RunToEnd(Action<double>? progress, CancellationToken cancel)
     {
         BuildDom0();
         foreach (var r in _records.Where(r => r.Spec is { Autostart: true }))
@@ -99,6 +102,7 @@ public sealed class Simulation
         double lastReported = -1;
         while (_clock.TryNext(end, out var e))
         {
+            cancel.ThrowIfCancellationRequested();
             switch (e.Kind)
             {
                 case EventKind.Tick:
@@ -125,7 +129,7 @@ public sealed class Simulation
                 lastReported = done;
             }
         }
-        if (_series.Rows.Count == 0 || _series.Rows[^1].TimeNs != _clock.NowNs) Sample();
+        if (_series.Rows.Count == 0 || _series.Rows[^1].TimeNs != _clock.NowNs) Sample(last: true);
         progress?.Invoke(1.0);
         return Result();
     }
@@ -268,7 +272,7 @@ public sealed class Simulation
         _ => [],
     };
 
-    private void Sample()
+    private void Sample(bool last = false)
     {
         var guests = new MemInfo?[_records.Count];
         foreach (var r in _records)
@@ -280,7 +284,7 @@ public sealed class Simulation
         foreach (var r in _records)
             if (r.State == DomainState.Running) p2m += r.Domain!.P2m.SizeInBytes;
         _peakP2mBytes = Math.Max(_peakP2mBytes, p2m);
-        _series.Add(_clock.NowNs, values);
+        _series.Add(_clock.NowNs, values, last);
     }
 
     private MechanismFigures MechanismFigures()
@@ -315,6 +319,10 @@ public sealed class Simulation
             PagingSwapReads = pg.SwapReads,
             PagingZeroDropped = pg.ZeroDropped,
             PagingEmergencyEvictions = pg.EmergencyEvictions,
+            PagingWriteErrors = pg.WriteErrors,
+            PagingReadErrors = pg.ReadErrors,
+            PagingChecksumErrors = pg.ChecksumErrors,
+            PagingUnreadablePages = pg.UnreadablePages,
             PagingStopped = _hv.Paging.StopReason,
             CompressionPagesCompressed = cz.PagesCompressed,
             CompressionPagesDecompressed = cz.PagesDecompressed,

@@ -113,7 +113,7 @@ public sealed class ImageAnalysis : IDisposable
     /// Reads every page of <paramref name="image"/> into the analysis, which keeps the image (to compare later pages
     /// with its) and disposes it with itself; <paramref name="progress"/> hears the pages read so far every 64 Ki pages.
     /// </summary>
-    public void Add(IMemoryImage image, Action<long>? progress = null)
+    public void Add(IMemoryImage image, Action<long>? progress = null, CancellationToken cancel = default)
     {
         int index = _images.Count;
         _images.Add(image);
@@ -122,7 +122,11 @@ public sealed class ImageAnalysis : IDisposable
         while (image.TryReadNext(out _, page))
         {
             var at = new PageLocation(index, pages);
-            if ((++pages & 0xFFFF) == 0) progress?.Invoke(pages);
+            if ((++pages & 0xFFFF) == 0)
+            {
+                progress?.Invoke(pages);
+                cancel.ThrowIfCancellationRequested();
+            }
             if (PageBytes.IsZero(page))
             {
                 if (zero++ == 0) distinct++;

@@ -15,14 +15,15 @@ public static class DensitySearch
     public static Scenario WithCount(Scenario scenario, string domain, int count) =>
         scenario with { Domains = [.. scenario.Domains.Select(d => d.Name == domain ? d with { Count = count } : d)] };
 
-    public static (int Best, IReadOnlyList<FitTrial> Trials) Run(Scenario scenario, string domain, string policy, ServiceLevel sla, int maxCount, ulong? seed, Action<int>? trying = null)
+    public static (int Best, IReadOnlyList<FitTrial> Trials) Run(Scenario scenario, string domain, string policy, ServiceLevel sla, int maxCount, ulong? seed,
+        Action<int>? trying = null, CancellationToken cancel = default)
     {
         var trials = new List<FitTrial>();
         var withPolicy = PolicyLab.WithPolicy(scenario, policy);
         bool Try(int n)
         {
             trying?.Invoke(n);
-            var outcome = PolicyOutcome.From(new Simulation(WithCount(withPolicy, domain, n), seed).Run());
+            var outcome = PolicyOutcome.From(new Simulation(WithCount(withPolicy, domain, n), seed).Run(cancel: cancel));
             bool met = sla.IsMet(outcome, out string reason);
             trials.Add(new FitTrial(n, outcome, met, reason));
             return met;

@@ -15,14 +15,15 @@ public static class PolicyLab
     }
 
     /// <summary>Runs each policy; <paramref name="progress"/> hears (policy, share done) from any thread. Results come back in the order of <paramref name="policies"/>.</summary>
-    public static IReadOnlyList<(RunResult Result, double WallSeconds)> Run(Scenario scenario, IReadOnlyList<string> policies, ulong? seed, int parallelism, Action<string, double>? progress = null)
+    public static IReadOnlyList<(RunResult Result, double WallSeconds)> Run(Scenario scenario, IReadOnlyList<string> policies, ulong? seed, int parallelism,
+        Action<string, double>? progress = null, CancellationToken cancel = default)
     {
         var results = new (RunResult, double)[policies.Count];
-        Parallel.For(0, policies.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, i =>
+        Parallel.For(0, policies.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism), CancellationToken = cancel }, i =>
         {
             string name = policies[i];
             var wall = System.Diagnostics.Stopwatch.StartNew();
-            var result = new Simulation(WithPolicy(scenario, name), seed).Run(done => progress?.Invoke(name, done));
+            var result = new Simulation(WithPolicy(scenario, name), seed).Run(done => progress?.Invoke(name, done), cancel);
             results[i] = (result, wall.Elapsed.TotalSeconds);
         });
         return results;

@@ -22,6 +22,10 @@ public sealed record MechanismFigures
     public long PagingSwapReads { get; init; }
     public long PagingZeroDropped { get; init; }
     public long PagingEmergencyEvictions { get; init; }
+    public long PagingWriteErrors { get; init; }
+    public long PagingReadErrors { get; init; }
+    public long PagingChecksumErrors { get; init; }
+    public long PagingUnreadablePages { get; init; }
     public string? PagingStopped { get; init; }
     public long CompressionPagesCompressed { get; init; }
     public long CompressionPagesDecompressed { get; init; }

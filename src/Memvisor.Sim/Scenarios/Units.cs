@@ -9,15 +9,18 @@ public static class Units
     {
         bytes = 0;
         var (number, unit) = Split(text);
+        // As xl reads sizes: a bare number is MiB, and K, M, G, T are powers of 1024. MB, GB and TB are refused:
+        // they may mean powers of 1000, and reading 256MB as 256MiB would be a silent 5% error either way.
         long multiplier = unit.ToLowerInvariant() switch
         {
-            "" or "m" or "mib" or "mb" => 1L << 20,
-            "k" or "kib" or "kb" => 1L << 10,
-            "g" or "gib" or "gb" => 1L << 30,
-            "t" or "tib" or "tb" => 1L << 40,
+            "" or "m" or "mib" => 1L << 20,
+            "k" or "kib" => 1L << 10,
+            "g" or "gib" => 1L << 30,
+            "t" or "tib" => 1L << 40,
             _ => 0,
         };
-        if (multiplier == 0 || !decimal.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) || value < 0)
+        if (multiplier == 0 || !decimal.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) || value < 0
+            || value > long.MaxValue / 2 / multiplier)
             return false;
         decimal b = value * multiplier;
         if (b > long.MaxValue / 2) return false;
@@ -37,7 +40,8 @@ public static class Units
             "h" => 3_600_000_000_000L,
             _ => 0,
         };
-        if (multiplier == 0 || !decimal.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) || value < 0)
+        if (multiplier == 0 || !decimal.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) || value < 0
+            || value > long.MaxValue / multiplier)
             return false;
         ns = (long)(value * multiplier);
         return true;
@@ -50,8 +54,9 @@ public static class Units
         int slash = text.IndexOf('/');
         string number = slash < 0 ? text.Trim() : text[..slash].Trim();
         string per = slash < 0 ? "s" : text[(slash + 1)..].Trim();
-        if (!double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) || value < 0) return false;
-        if (!TryParseDuration("1" + per, out long ns) || ns == 0) return false;
+        if (!double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value) || value < 0) return false;
+        // "/s" is per one second, "/2s" per two.
+        if (!TryParseDuration(per.Length > 0 && (char.IsAsciiDigit(per[0]) || per[0] == '.') ? per : "1" + per, out long ns) || ns == 0) return false;
         perSecond = value * 1e9 / ns;
         return true;
     }
@@ -62,7 +67,8 @@ public static class Units
         bytesPerSecond = 0;
         int slash = text.IndexOf('/');
         if (slash < 0 || !TryParseSize(text[..slash], out long bytes)) return false;
-        if (!TryParseDuration("1" + text[(slash + 1)..].Trim(), out long ns) || ns == 0) return false;
+        string per = text[(slash + 1)..].Trim();
+        if (!TryParseDuration(per.Length > 0 && (char.IsAsciiDigit(per[0]) || per[0] == '.') ? per : "1" + per, out long ns) || ns == 0) return false;
         bytesPerSecond = bytes * 1e9 / ns;
         return true;
     }

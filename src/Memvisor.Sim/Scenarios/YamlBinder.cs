@@ -8,8 +8,11 @@ internal sealed class YamlBinder(string file)
 {
     public List<ScenarioError> Errors { get; } = [];
 
-    /// <summary>The scenario file being read (trace paths in it are relative to its folder).</summary>
+    /// <summary>The scenario file being read.</summary>
     public string File => file;
+
+    /// <summary>The folder that paths in the scenario (traces, images, the swap file) are relative to; a built-in's is the working directory.</summary>
+    public string BaseDirectory => file.StartsWith("builtin:", StringComparison.Ordinal) ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(file)) ?? ".";
 
     public void Error(YamlNode? node, string field, string message) =>
         Errors.Add(new ScenarioError(file, node is null ? 1 : (int)node.Start.Line, node is null ? 1 : (int)node.Start.Column, field, message));
@@ -45,17 +48,38 @@ internal sealed class YamlBinder(string file)
         return null;
     }
 
-    public long? Size(YamlNode node, string field) =>
-        Parse<long>(node, field, Units.TryParseSize, "a size; write a number with KiB, MiB, GiB or TiB (a bare number is MiB)");
+    /// <summary>A size in bytes, at most <paramref name="max"/> (16 TiB unless the field says less).</summary>
+    public long? Size(YamlNode node, string field, long max = ScenarioLimits.MaxSizeBytes) =>
+        Bounded(Parse<long>(node, field, Units.TryParseSize, "a size; write a number with KiB, MiB, GiB or TiB (a bare number is MiB; MB, GB and TB are refused as ambiguous)"),
+            node, field, max, Units.FormatSize);
 
-    public long? Duration(YamlNode node, string field) =>
-        Parse<long>(node, field, Units.TryParseDuration, "a duration; write a number with ms, s, min or h");
+    /// <summary>A duration in ns, at most <paramref name="max"/> (31 days unless the field says less).</summary>
+    public long? Duration(YamlNode node, string field, long max = ScenarioLimits.MaxDurationNs) =>
+        Bounded(Parse<long>(node, field, Units.TryParseDuration, "a duration; write a number with ms, s, min or h"),
+            node, field, max, ns => $"{ns / 1e9:0.###}s");
 
-    public double? Rate(YamlNode node, string field) =>
-        Parse<double>(node, field, Units.TryParseRate, "a rate; write accesses per unit of time, such as 20000/s");
+    /// <summary>A rate per second, at most <paramref name="max"/>.</summary>
+    public double? Rate(YamlNode node, string field, double max)
+    {
+        double? rate = Parse<double>(node, field, Units.TryParseRate, "a rate; write accesses per unit of time, such as 20000/s");
+        if (rate > max) { Error(node, field, $"{rate:G4} per second is above the most Memvisor runs here, {max:G4} per second."); return null; }
+        return rate;
+    }
 
-    public double? SizeRate(YamlNode node, string field) =>
-        Parse<double>(node, field, Units.TryParseSizeRate, "a size per unit of time, such as 256MiB/s");
+    /// <summary>Bytes per second, at most <paramref name="max"/>.</summary>
+    public double? SizeRate(YamlNode node, string field, double max)
+    {
+        double? rate = Parse<double>(node, field, Units.TryParseSizeRate, "a size per unit of time, such as 256MiB/s");
+        if (rate > max) { Error(node, field, $"{Units.FormatSize((long)Math.Min(rate.Value, long.MaxValue))}/s is above the most Memvisor models, {Units.FormatSize((long)max)}/s."); return null; }
+        return rate;
+    }
+
+    private long? Bounded(long? value, YamlNode node, string field, long max, Func<long, string> format)
+    {
+        if (value is not long v || v <= max) return value;
+        Error(node, field, $"{(node as YamlScalarNode)?.Value} is above the most Memvisor accepts here, {format(max)}.");
+        return null;
+    }
 
     private delegate bool TryParse<T>(string text, out T value);
 
@@ -89,6 +113,18 @@ internal sealed class YamlBinder(string file)
                 return ok && v >= 0 && v <= 1;
             },
             "a share; write a percentage such as 10% or a fraction such as 0.1");
+
+    /// <summary>A duration that must be longer than zero.</summary>
+    public long? PositiveDuration(YamlNode node, string field)
+    {
+        long? ns = Duration(node, field);
+        if (ns is 0)
+        {
+            Error(node, field, "must be longer than zero.");
+            return null;
+        }
+        return ns;
+    }
 
     public bool? Boolean(YamlNode node, string field) =>
         Parse<bool>(node, field, (string t, out bool v) => (v = t is "true" or "yes" or "on") || t is "false" or "no" or "off", "true or false");

@@ -42,7 +42,7 @@ public class CliTests : IDisposable
             """);
         string outDir = Path.Combine(_dir, "out");
         Assert.Equal(ExitCodes.Ok, RunCommand.Run(path, 9, outDir, quiet: true));
-        Assert.Equal(["report.html", "run.json", "summary.json", "timeseries.csv"], Directory.GetFiles(outDir).Select(f => Path.GetFileName(f)!).Order().ToArray());
+        Assert.Equal([".memvisor-output.json", "report.html", "run.json", "summary.json", "timeseries.csv"], Directory.GetFiles(outDir).Select(f => Path.GetFileName(f)!).Order().ToArray());
         using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
         Assert.Equal(9ul, summary.RootElement.GetProperty("seed").GetUInt64());
         Assert.Equal(131072, summary.RootElement.GetProperty("host").GetProperty("frames").GetInt64());

@@ -12,6 +12,7 @@ using Memvisor.Machine;
 using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
+using Memvisor.Tests.Hypervisor.Paging;
 using Memvisor.Tests.Support;
 using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
@@ -195,8 +196,8 @@ public class MechanismTests
     [Fact]
     public void A_swap_file_that_cannot_be_written_stops_paging_with_an_event_and_loses_nothing()
     {
-        // /dev/full accepts the open and fails every write with ENOSPC, as a full disk does.
-        using var hv = Host(new OvercommitOptions { Paging = new PagingOptions { SwapFile = "/dev/full" } });
+        // A device that fails every write with ENOSPC, as a full disk does.
+        using var hv = Host(new OvercommitOptions { Paging = new PagingOptions { Device = new FaultySwapDevice(SwapFault.WritesFail) } });
         var a = TestHost.Domain(hv, "a", 16, 16);
         var pa = hv.PortFor(a);
         pa.Touch(3, true, Noise);
@@ -218,7 +219,7 @@ public class MechanismTests
         var a = TestHost.Domain(hv, "a", 16, 16);
         hv.PortFor(a).Touch(3, true, Noise);
         Assert.False(hv.Paging.Evict(a, 3));
-        Assert.Contains("could not be opened", hv.Paging.StopReason);
+        Assert.Contains("does not exist", hv.Paging.StopReason);
         Assert.Equal(P2mType.Ram, a.P2m.Get(3).Type);
     }
 

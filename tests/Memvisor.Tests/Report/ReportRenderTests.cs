@@ -40,7 +40,7 @@ public partial class ReportRenderTests
         var runs = PolicyLab.Run(scenario, ["static", "squeezed"], null, 2);
         var outcomes = runs.Select(r => PolicyOutcome.From(r.Result)).ToList();
         string dir = Path.Combine(Path.GetTempPath(), $"memvisor-render-{Environment.ProcessId}");
-        CompareWriter.WriteAll(dir, scenario, runs, outcomes);
+        using (var output = Memvisor.Report.Output.OutputDirectory.Prepare(dir, "compare")) CompareWriter.WriteAll(output, scenario, runs, outcomes);
         try
         {
             string shots = Path.Combine(AppContext.BaseDirectory, "screenshots");

@@ -128,7 +128,7 @@ public class ScenarioLoaderTests
 
         var missing = Refused(With(Path.Combine(dir, "nowhere.elf")));
         Assert.Equal(("domains[0].image", 11), (missing.Field, missing.Line));
-        Assert.Contains("there is no such file", missing.Message);
+        Assert.Contains("does not exist", missing.Message);
         var raw = Refused(With(notElf));
         Assert.Equal("domains[0].image", raw.Field);
         Assert.Contains("not an ELF core", raw.Message);

@@ -25,10 +25,7 @@ public sealed class LackeyTraceReader : ITraceReader
     {
         int n = 0;
         while (n < records.Length && TryReadLine(out var line))
-        {
-            _line++;
             if (TryParse(line, out var record)) records[n++] = record;
-        }
         return n;
     }
 
@@ -84,6 +81,9 @@ public sealed class LackeyTraceReader : ITraceReader
 
     private TraceFormatException Bad(string why) => new($"{_name}:{_line}: this is not a lackey trace line: {why}.");
 
+    // _line counts the lines returned so far: the one being read is the next.
+    private TraceFormatException TooLong() => new($"{_name}:{_line + 1}: this is not a lackey trace line: it is longer than {_buffer.Length / 1024} KiB.");
+
     private bool TryReadLine(out ReadOnlySpan<byte> line)
     {
         while (true)
@@ -93,6 +93,7 @@ public sealed class LackeyTraceReader : ITraceReader
             {
                 line = _buffer.AsSpan(_pos, nl);
                 _pos += nl + 1;
+                _line++;
                 return true;
             }
             if (_pos > 0)
@@ -101,13 +102,14 @@ public sealed class LackeyTraceReader : ITraceReader
                 _len -= _pos;
                 _pos = 0;
             }
-            if (_len == _buffer.Length) throw Bad("a line is longer than 64 KiB");
+            if (_len == _buffer.Length) throw TooLong();
             int read = _stream.Read(_buffer, _len, _buffer.Length - _len);
             if (read == 0)
             {
                 line = _buffer.AsSpan(0, _len);
                 bool any = _len > 0;
                 _pos = _len = 0;
+                if (any) _line++;
                 return any;
             }
             _len += read;

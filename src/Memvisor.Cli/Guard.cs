@@ -1,0 +1,29 @@
+using Memvisor.Report.Output;
+
+namespace Memvisor.Cli;
+
+/// <summary>Runs a command's body and turns what may go wrong outside the simulation into an exit code and one sentence.</summary>
+internal static class Guard
+{
+    public static int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (OutputException e)
+        {
+            Console.Error.WriteLine($"memvisor: {e.Message}");
+            return e.Failure == OutputFailure.Refused ? ExitCodes.BadInput : ExitCodes.Failure;
+        }
+        catch (Exception e) when (IsCancellation(e))
+        {
+            Console.Error.WriteLine("memvisor: interrupted; no results were written and nothing was left behind.");
+            return Interrupt.ExitCode;
+        }
+    }
+
+    /// <summary>An interrupt, alone or as the reason every parallel run stopped.</summary>
+    public static bool IsCancellation(Exception e) =>
+        e is OperationCanceledException || (e is AggregateException a && a.Flatten().InnerExceptions.All(x => x is OperationCanceledException));
+}

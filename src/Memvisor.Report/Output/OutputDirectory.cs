@@ -1,0 +1,268 @@
+using Memvisor.Native;
+
+namespace Memvisor.Report.Output;
+
+/// <summary>
+/// A directory a command writes its results into. Memvisor writes only into a directory that does not exist, an
+/// empty one, or one that holds nothing but its own earlier output (its <see cref="OutputManifest"/> lists every
+/// file, at the size it wrote); anything else is refused before the run starts, and nothing is deleted. Files are
+/// written into a staging directory inside the target and moved into place only when all are complete, the
+/// manifest last, so a failed or interrupted run never leaves a result that looks complete.
+/// </summary>
+public sealed class OutputDirectory : IDisposable
+{
+    /// <summary>A staging directory is named this and its process id, and holds a <see cref="StagingMarker"/> file with the id.</summary>
+    public const string StagingPrefix = ".memvisor-staging-";
+    public const string StagingMarker = ".memvisor-staging";
+    private const int ForeignShown = 3;
+
+    private readonly string _staging;
+    private readonly string _command;
+    private readonly bool _createdTarget;
+    private bool _committed;
+    private bool _keepStaging;
+
+    private OutputDirectory(string target, string staging, string command, bool createdTarget)
+    {
+        Target = target;
+        _staging = staging;
+        _command = command;
+        _createdTarget = createdTarget;
+    }
+
+    /// <summary>The directory the results go to (a full path).</summary>
+    public string Target { get; }
+
+    /// <summary>
+    /// Checks that <paramref name="target"/> may be written and creates its staging directory, before any work is
+    /// done. Throws <see cref="OutputException"/>: refused when the target holds what Memvisor did not write, write
+    /// failed when the file system says no.
+    /// </summary>
+    public static OutputDirectory Prepare(string target, string command)
+    {
+        string full;
+        try
+        {
+            full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(target));
+        }
+        catch (Exception e) when (e is ArgumentException or PathTooLongException or NotSupportedException)
+        {
+            throw new OutputException(OutputFailure.Refused, $"'{target}' is not a path Memvisor can write to: {OutputException.Reason(e)}");
+        }
+        var kind = FileStat.KindOf(full);
+        bool created = false;
+        if (kind == FileKind.Missing)
+        {
+            try
+            {
+                Directory.CreateDirectory(full);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw OutputException.From(e, full, "creating the output directory");
+            }
+            created = true;
+        }
+        else if (kind == FileKind.Unknown)
+        {
+            throw new OutputException(OutputFailure.WriteFailed, $"{full}: the output directory cannot be looked at (permission denied, or a path that is not valid).");
+        }
+        else if (kind != FileKind.Directory)
+        {
+            throw new OutputException(OutputFailure.Refused, $"{full} is {FileStat.Describe(kind)}, not a directory; Memvisor writes its results into a directory and never replaces a file it did not write. Choose another --out.");
+        }
+        else
+        {
+            Inspect(full, ownStaging: null);
+        }
+
+        string staging = Path.Combine(full, StagingPrefix + Environment.ProcessId);
+        try
+        {
+            Directory.CreateDirectory(staging);
+            File.WriteAllText(Path.Combine(staging, StagingMarker), $"{Environment.ProcessId}\n");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryRemove(staging, created ? full : null);
+            throw OutputException.From(e, full, "writing into the output directory");
+        }
+        return new OutputDirectory(full, staging, command, created);
+    }
+
+    /// <summary>Writes one file (a path relative to the directory, '/' separated) into the staging directory.</summary>
+    public void WriteFile(string name, Action<Stream> write)
+    {
+        string path = Path.Combine(_staging, name);
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            using var stream = File.Create(path);
+            write(stream);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw OutputException.From(e, Target, $"writing {name}");
+        }
+    }
+
+    /// <summary>Replaces Memvisor's earlier output in the target (if any) with the staged files, the manifest last.</summary>
+    public void Commit()
+    {
+        string manifestPath = Path.Combine(_staging, OutputManifest.FileName);
+        try
+        {
+            var manifest = OutputManifest.Of(_staging, _command, skip: StagingMarker);
+            using (var s = File.Create(manifestPath)) manifest.Write(s);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw OutputException.From(e, Target, "writing the manifest");
+        }
+
+        OutputManifest? previous;
+        try
+        {
+            // The target may have changed while the run went on: check it again, keeping the results if it did.
+            previous = Inspect(Target, ownStaging: _staging);
+        }
+        catch (OutputException e)
+        {
+            _keepStaging = true;
+            throw new OutputException(e.Failure, $"{e.Message} The results were kept in {_staging}.");
+        }
+
+        try
+        {
+            if (previous is not null) RemovePrevious(previous);
+            foreach (var entry in Directory.EnumerateFileSystemEntries(_staging))
+            {
+                string name = Path.GetFileName(entry);
+                if (name is StagingMarker or OutputManifest.FileName) continue;
+                string destination = Path.Combine(Target, name);
+                if (Directory.Exists(entry)) Directory.Move(entry, destination);
+                else File.Move(entry, destination);
+            }
+            File.Move(manifestPath, Path.Combine(Target, OutputManifest.FileName));
+            _committed = true;
+            TryRemove(_staging, null);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw OutputException.From(e, Target, "moving the results into place");
+        }
+    }
+
+    public void Dispose()
+    {
+        if (!_committed && !_keepStaging) TryRemove(_staging, _createdTarget ? Target : null);
+    }
+
+    // The earlier output goes file by file: its manifest first (so a crash midway leaves nothing that claims to be
+    // complete), then each file it lists, then the directories that held them once they are empty.
+    private void RemovePrevious(OutputManifest previous)
+    {
+        File.Delete(Path.Combine(Target, OutputManifest.FileName));
+        var directories = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var (rel, _) in previous.Files)
+        {
+            File.Delete(Path.Combine(Target, rel));
+            for (string? dir = Path.GetDirectoryName(rel); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+                directories.Add(dir);
+        }
+        foreach (var dir in directories.Reverse())
+        {
+            string full = Path.Combine(Target, dir);
+            if (Directory.Exists(full) && !Directory.EnumerateFileSystemEntries(full).Any()) Directory.Delete(full);
+        }
+    }
+
+    /// <summary>
+    /// The manifest of Memvisor's earlier output in <paramref name="directory"/>, or null if the directory is empty;
+    /// throws a refusal if it holds anything else. Staging directories of dead Memvisor processes are removed.
+    /// </summary>
+    private static OutputManifest? Inspect(string directory, string? ownStaging)
+    {
+        var manifest = OutputManifest.TryRead(directory);
+        var listed = manifest?.Files.ToDictionary(f => f.Path, f => f.Bytes, StringComparer.Ordinal) ?? [];
+        var listedDirs = new HashSet<string>(listed.Keys.SelectMany(ParentsOf), StringComparer.Ordinal);
+        var foreign = new List<string>();
+        try
+        {
+            Walk(directory, "");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw OutputException.From(e, directory, "looking into the output directory");
+        }
+        if (foreign.Count == 0) return manifest;
+        string examples = string.Join(", ", foreign.Take(ForeignShown));
+        string why = manifest is null
+            ? "it is not empty and is not an earlier Memvisor output (it has no Memvisor manifest)"
+            : "besides Memvisor's earlier output it holds files Memvisor did not write, or files changed since";
+        throw new OutputException(OutputFailure.Refused,
+            $"{directory} was not touched: {why} ({examples}{(foreign.Count > ForeignShown ? ", ..." : "")}). Memvisor writes only into a new or empty directory or over its own earlier output; choose another --out, or move those files.");
+
+        void Walk(string dir, string prefix)
+        {
+            foreach (var entry in Directory.EnumerateFileSystemEntries(dir, "*", new EnumerationOptions { AttributesToSkip = 0 }))
+            {
+                if (foreign.Count > ForeignShown) return;
+                string name = Path.GetFileName(entry);
+                string rel = prefix + name;
+                if (prefix.Length == 0 && name == OutputManifest.FileName && manifest is not null) continue;
+                if (prefix.Length == 0 && name.StartsWith(StagingPrefix, StringComparison.Ordinal))
+                {
+                    if (entry == ownStaging) continue;
+                    if (StagingOwner(entry) is int pid)
+                    {
+                        if (Processes.IsAlive(pid))
+                            throw new OutputException(OutputFailure.Refused, $"{directory} is being written by another Memvisor process (pid {pid}); wait for it to finish or choose another --out.");
+                        Directory.Delete(entry, recursive: true);
+                        continue;
+                    }
+                }
+                var info = new FileInfo(entry);
+                bool isDirectory = (info.Attributes & FileAttributes.Directory) != 0;
+                if (info.LinkTarget is not null) foreign.Add(rel);
+                else if (isDirectory && listedDirs.Contains(rel)) Walk(entry, rel + "/");
+                else if (isDirectory || !listed.TryGetValue(rel, out long bytes) || bytes != info.Length) foreign.Add(rel);
+            }
+        }
+    }
+
+    private static IEnumerable<string> ParentsOf(string rel)
+    {
+        for (int i = rel.IndexOf('/'); i >= 0; i = rel.IndexOf('/', i + 1)) yield return rel[..i];
+    }
+
+    // The pid in a staging directory's marker, or null when the directory is not one Memvisor made.
+    private static int? StagingOwner(string staging)
+    {
+        try
+        {
+            string marker = Path.Combine(staging, StagingMarker);
+            if (new FileInfo(marker) is not { Exists: true, Length: < 64 }) return null;
+            return int.TryParse(File.ReadAllText(marker).Trim(), out int pid) ? pid : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    // Removes a staging directory (every file in it is Memvisor's), and the target too if this run created it and it is empty.
+    private static void TryRemove(string staging, string? createdTarget)
+    {
+        try
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            if (createdTarget is not null && Directory.Exists(createdTarget) && !Directory.EnumerateFileSystemEntries(createdTarget).Any())
+                Directory.Delete(createdTarget);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: a later run removes a dead process's staging directory.
+        }
+    }
+}

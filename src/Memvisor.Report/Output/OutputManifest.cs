@@ -1,0 +1,83 @@
+using System.Text.Json;
+
+namespace Memvisor.Report.Output;
+
+/// <summary>
+/// The list of files Memvisor wrote into an output directory, kept in the directory as <see cref="FileName"/>. It is
+/// the proof that a directory is a previous Memvisor output, and the limit of what a later run may delete there:
+/// only the files it lists, and only while each still has the size Memvisor gave it.
+/// </summary>
+public sealed record OutputManifest(string Command, IReadOnlyList<(string Path, long Bytes)> Files)
+{
+    public const string FileName = ".memvisor-output.json";
+    private const string Format = "memvisor-output";
+    private const int Version = 1;
+
+    /// <summary>Every regular file under <paramref name="root"/> (but <paramref name="skip"/>), by relative path with '/' separators, and its size.</summary>
+    public static OutputManifest Of(string root, string command, string skip)
+    {
+        var files = new List<(string, long)>();
+        foreach (var path in Directory.EnumerateFiles(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+        {
+            string rel = Path.GetRelativePath(root, path).Replace('\\', '/');
+            if (rel == FileName || rel == skip) continue;
+            files.Add((rel, new FileInfo(path).Length));
+        }
+        files.Sort((a, b) => string.CompareOrdinal(a.Item1, b.Item1));
+        return new OutputManifest(command, files);
+    }
+
+    public void Write(Stream output)
+    {
+        using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true });
+        w.WriteStartObject();
+        w.WriteString("format", Format);
+        w.WriteNumber("version", Version);
+        w.WriteString("command", Command);
+        w.WriteStartArray("files");
+        foreach (var (path, bytes) in Files)
+        {
+            w.WriteStartObject();
+            w.WriteString("path", path);
+            w.WriteNumber("bytes", bytes);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary>The manifest in <paramref name="directory"/>, or null if there is none or it is not one Memvisor wrote.</summary>
+    public static OutputManifest? TryRead(string directory)
+    {
+        string path = Path.Combine(directory, FileName);
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists || info.LinkTarget is not null || info.Length > 16 << 20) return null;
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("format", out var f) || f.ValueKind != JsonValueKind.String
+                || f.GetString() != Format || !root.TryGetProperty("version", out var v) || !v.TryGetInt32(out int version) || version != Version
+                || !root.TryGetProperty("files", out var list) || list.ValueKind != JsonValueKind.Array)
+                return null;
+            var files = new List<(string, long)>();
+            foreach (var e in list.EnumerateArray())
+            {
+                if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty("path", out var p) || p.ValueKind != JsonValueKind.String
+                    || !e.TryGetProperty("bytes", out var b) || !b.TryGetInt64(out long bytes))
+                    return null;
+                string rel = p.GetString()!;
+                // A manifest names files inside its directory, never outside it.
+                if (rel.Length == 0 || rel.StartsWith('/') || rel.Split('/').Any(part => part is "" or "." or ".."))
+                    return null;
+                files.Add((rel, bytes));
+            }
+            string command = root.TryGetProperty("command", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString()! : "";
+            return new OutputManifest(command, files);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using Memvisor.Guest.Balloon;
+using Memvisor.Guest.Hotplug;
+using Memvisor.Guest.Images;
+using Memvisor.Guest.Kernel;
+using Memvisor.Guest.Workloads;
+using Memvisor.Guest.Workloads.Trace;
+using Memvisor.Hypervisor;
+using Memvisor.Hypervisor.Compression;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Mmu;
+using Memvisor.Hypervisor.Paging;
+using Memvisor.Hypervisor.Sharing;
+using Memvisor.Hypervisor.Tmem;
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Time;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+
+namespace Memvisor.Sim.Scenarios;
+
+/// <summary>Binds <c>policy:</c>: the policy daemon and the settings of the policy it names.</summary>
+internal static class PolicyBinder
+{
+    private static readonly string[] PolicyKeys =
+        ["name", "interval", "reserve", "stuck_after", "uncooperative_after", "pressure_threshold", "critical_threshold", "max_change", "min_guest_free",
+         "max_guest_free", "idle_tax", "sample_period", "sample_size"];
+    // Which policies each setting belongs to.
+    private static readonly Dictionary<string, string[]> PolicySettingOwners = new()
+    {
+        ["reserve"] = ["squeezed", "hyperv", "predictive"], ["stuck_after"] = ["squeezed"], ["uncooperative_after"] = ["squeezed"],
+        ["pressure_threshold"] = ["mom"], ["critical_threshold"] = ["mom"], ["max_change"] = ["mom"], ["min_guest_free"] = ["mom"], ["max_guest_free"] = ["mom"],
+        ["idle_tax"] = ["esx"], ["sample_period"] = ["esx"], ["sample_size"] = ["esx"],
+    };
+
+    // policy: { name, interval, ... } with the named policy's own settings.
+    internal static PolicySpec? BindPolicy(YamlBinder b, YamlNode node)
+    {
+        var f = b.Fields(node, "policy", PolicyKeys, ["name"]);
+        var spec = new PolicySpec();
+        if (f.TryGetValue("name", out var n)) spec = spec with { Name = b.OneOf(n, "policy.name", PolicySpec.Names) ?? spec.Name };
+        if (f.TryGetValue("interval", out var i)) spec = spec with { IntervalNs = b.PositiveDuration(i, "policy.interval") ?? spec.IntervalNs };
+        var sq = spec.Squeezed;
+        if (f.TryGetValue("reserve", out var r) && b.Size(r, "policy.reserve") is long reserve)
+        {
+            sq = sq with { ReservePages = PageSize.FromBytes(reserve) };
+            spec = spec with { HyperV = spec.HyperV with { ReservePages = PageSize.FromBytes(reserve) }, Predictive = spec.Predictive with { ReservePages = PageSize.FromBytes(reserve) } };
+        }
+        if (f.TryGetValue("stuck_after", out var sa)) sq = sq with { StuckAfter = (int)(b.Integer(sa, "policy.stuck_after", 1, 1000) ?? sq.StuckAfter) };
+        if (f.TryGetValue("uncooperative_after", out var ua)) sq = sq with { UncooperativeAfter = (int)(b.Integer(ua, "policy.uncooperative_after", 1, 1000) ?? sq.UncooperativeAfter) };
+        var mom = spec.Mom;
+        double? Share(string key) => f.TryGetValue(key, out var v) ? b.Share(v, $"policy.{key}") : null;
+        mom = mom with
+        {
+            PressureThreshold = Share("pressure_threshold") ?? mom.PressureThreshold,
+            CriticalThreshold = Share("critical_threshold") ?? mom.CriticalThreshold,
+            MaxChange = Share("max_change") ?? mom.MaxChange,
+            MinGuestFree = Share("min_guest_free") ?? mom.MinGuestFree,
+            MaxGuestFree = Share("max_guest_free") ?? mom.MaxGuestFree,
+        };
+        var esx = spec.Esx;
+        if (f.TryGetValue("idle_tax", out var tax)) esx = esx with { IdleTax = b.Share(tax, "policy.idle_tax") is double t ? Math.Min(t, 0.99) : esx.IdleTax };
+        var activity = spec.Activity;
+        if (f.TryGetValue("sample_period", out var sp)) activity = activity with { PeriodNs = b.PositiveDuration(sp, "policy.sample_period") ?? activity.PeriodNs };
+        if (f.TryGetValue("sample_size", out var ss)) activity = activity with { SampleSize = (int)(b.Integer(ss, "policy.sample_size", 1, 256) ?? activity.SampleSize) };
+        foreach (var (key, owners) in PolicySettingOwners)
+            if (f.ContainsKey(key) && !owners.Contains(spec.Name))
+                b.Error(f[key], $"policy.{key}", $"'{key}' is a setting of {string.Join(" and ", owners)}, not of {spec.Name}.");
+        return spec with { Squeezed = sq, Mom = mom, Esx = esx, Activity = activity };
+    }
+}

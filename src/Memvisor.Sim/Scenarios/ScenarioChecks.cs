@@ -1,0 +1,144 @@
+using Memvisor.Guest.Balloon;
+using Memvisor.Guest.Hotplug;
+using Memvisor.Guest.Images;
+using Memvisor.Guest.Kernel;
+using Memvisor.Guest.Workloads;
+using Memvisor.Guest.Workloads.Trace;
+using Memvisor.Hypervisor;
+using Memvisor.Hypervisor.Compression;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Mmu;
+using Memvisor.Hypervisor.Paging;
+using Memvisor.Hypervisor.Sharing;
+using Memvisor.Hypervisor.Tmem;
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Time;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+
+namespace Memvisor.Sim.Scenarios;
+
+/// <summary>Checks of a whole bound scenario: unique domain names, actions that name real domains, static domains that fit.</summary>
+internal static class ScenarioChecks
+{
+    internal static void CheckNames(YamlBinder b, YamlNode root, Scenario s)
+    {
+        // dom0 is Domain-0, and actions also call it dom0: a guest may take neither name.
+        var owner = new Dictionary<string, string>(StringComparer.Ordinal) { [ScenarioLoader.Dom0Name] = "dom0", ["dom0"] = "dom0" };
+        var domainNodes = DomainNodes(root);
+        for (int i = 0; i < s.Domains.Count; i++)
+        {
+            var d = s.Domains[i];
+            foreach (var name in d.InstanceNames())
+            {
+                string what = d.Count == 1 ? $"'{name}'" : $"'{name}' (an instance of '{d.Name}', count {d.Count})";
+                if (!owner.TryAdd(name, d.Count == 1 ? $"the domain '{d.Name}'" : $"an instance of '{d.Name}'"))
+                {
+                    b.Error(domainNodes.ElementAtOrDefault(i), $"domains[{i}].name", owner[name] == "dom0"
+                        ? $"{what} is dom0's name; give the domain another."
+                        : $"the domain name {what} is already taken by {owner[name]}; every domain instance needs its own name (instances of a domain with count N are NAME-1 .. NAME-N).");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>The scenario's name labels its output (memvisor-out/NAME): one safe path component, never a path.</summary>
+    internal static void CheckScenarioName(YamlBinder b, YamlNode? node, string name)
+    {
+        bool safe = name.Length is > 0 and <= 100 && char.IsAsciiLetterOrDigit(name[0])
+            && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
+        if (!safe)
+            b.Error(node, "name", $"'{name}' is not a scenario name; a name labels the output directory (memvisor-out/NAME), so it is one to 100 letters, digits, '-', '_' or '.', starting with a letter or digit, never a path.");
+    }
+
+    internal static void CheckEvents(YamlBinder b, YamlNode root, Scenario s)
+    {
+        var instances = s.Instances().ToDictionary(x => x.Name, x => x.Spec);
+        var configs = s.Domains.ToDictionary(d => d.Name, d => d);
+        var eventNodes = (root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "events").Value as YamlSequenceNode;
+        foreach (var e in s.Events)
+        {
+            var node = eventNodes?.Children.FirstOrDefault(n => (int)n.Start.Line == e.Line);
+            string what = ActionSpec.NameOf(e.Action);
+            if (e.Action == ActionKind.Create)
+            {
+                if (!configs.TryGetValue(e.Domain, out var cfg))
+                    b.Error(node, "domain", $"create names '{e.Domain}', which is not one of the domains.");
+                else if (cfg.Autostart)
+                    b.Error(node, "domain", $"create names '{e.Domain}', which starts with the host; give it 'autostart: false'.");
+            }
+            else if (!instances.ContainsKey(e.Domain) && e.Domain != ScenarioLoader.Dom0Name && e.Domain != "dom0")
+            {
+                b.Error(node, "domain", $"{what} names '{e.Domain}', which is not a domain of this scenario (instances of a domain with count N are NAME-1 .. NAME-N).");
+            }
+            else if (e.Action is ActionKind.HotAdd or ActionKind.HotRemove && instances.TryGetValue(e.Domain, out var hs) && !hs.Guest.Hotplug.Enabled)
+            {
+                b.Error(node, "domain", $"{what} names '{e.Domain}', which has no hot-pluggable memory; give its domain 'hotplug: {{enabled: true}}' and a maxmem above memory.");
+            }
+            else if (e.MemoryBytes is long mem && instances.TryGetValue(e.Domain, out var spec) && e.Action == ActionKind.MemSet && mem > spec.MaxMemBytes)
+            {
+                b.Error(node, "memory", $"mem-set asks for {Units.FormatSize(mem)}, above {e.Domain}'s maxmem of {Units.FormatSize(spec.MaxMemBytes)}.");
+            }
+        }
+    }
+
+    // What modeling costs this machine: the frame table, buddy links, m2p and the rest of the host's metadata per
+    // frame, and a p2m entry and a guest page descriptor per page of each instance's maxmem (issue 20's figures, rounded up).
+    private const long ModelBytesPerFrame = 48, ModelBytesPerGuestPage = 24;
+
+    /// <summary>The host and its guests' maxmem must fit in this machine's memory to be modeled at all: what fits, and why, when they do not.</summary>
+    internal static void CheckMachine(YamlBinder b, YamlNode root, Scenario s)
+    {
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (available <= 0) return;
+        long usable = available / 10 * 8;
+        long frames = PageSize.FromBytes(s.Host.MemoryBytes);
+        double guestPages = s.Domains.Sum(d => (double)d.Count * PageSize.FromBytes(d.MaxMemBytes));
+        double needed = frames * (double)ModelBytesPerFrame + guestPages * ModelBytesPerGuestPage;
+        if (needed <= usable) return;
+        var hostNode = (root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "host").Value;
+        long fits = Math.Max(0, (long)((usable - guestPages * ModelBytesPerGuestPage) / ModelBytesPerFrame)) * PageSize.Bytes;
+        b.Error(hostNode, "host.memory",
+            $"modeling this scenario needs about {needed / (1L << 30):0.#}GiB of this machine's memory ({ModelBytesPerFrame} bytes per host frame and {ModelBytesPerGuestPage} per page of each guest's maxmem), " +
+            $"and Memvisor uses at most 80% of the {available / (double)(1L << 30):0.#}GiB this machine has; " +
+            (fits >= 64L << 20 ? $"with these guests, a host of at most {Units.FormatSize(fits >> 20 << 20)} fits." : "the guests' maxmem alone is too much: lower maxmem or count."));
+    }
+
+    internal static void CheckFit(YamlBinder b, YamlNode root, Scenario s)
+    {
+        long frames = PageSize.FromBytes(s.Host.MemoryBytes);
+        long xen = (frames * HypervisorCore.XenBytesPerFrame + PageSize.Bytes - 1) / PageSize.Bytes;
+        long dom0 = PageSize.FromBytes(s.Host.Dom0Bytes);
+        long used = xen + dom0;
+        var hostNode = (root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "host").Value;
+        if (used > frames)
+        {
+            b.Error(hostNode, "host.dom0.memory", $"dom0 ({Units.FormatSize(s.Host.Dom0Bytes)}) and the hypervisor's own {PageSize.ToMiB(xen)}MiB do not fit in {Units.FormatSize(s.Host.MemoryBytes)}.");
+            return;
+        }
+        var domainNodes = DomainNodes(root);
+        for (int i = 0; i < s.Domains.Count; i++)
+        {
+            var d = s.Domains[i];
+            if (!d.Autostart) continue;
+            foreach (var name in d.InstanceNames())
+            {
+                var config = ScenarioLoader.ToConfig(d, name);
+                used += HypervisorCore.ReservePagesFor(config) + (d.Allocation == AllocationMode.Static ? config.MemoryPages : 0);
+                if (used > frames)
+                {
+                    b.Error(domainNodes.ElementAtOrDefault(i), $"domains[{i}].memory",
+                        $"{name} does not fit: with dom0, the hypervisor's own {PageSize.ToMiB(xen)}MiB and each domain's paging reserve, " +
+                        $"the static domains up to it need {PageSize.ToMiB(used)}MiB but the host has {PageSize.ToMiB(frames)}MiB.");
+                    return;
+                }
+            }
+        }
+    }
+
+    private static IReadOnlyList<YamlNode> DomainNodes(YamlNode root) =>
+        ((root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "domains").Value as YamlSequenceNode)?.Children.ToList()
+        ?? (IReadOnlyList<YamlNode>)[];
+}

@@ -1,0 +1,134 @@
+using Memvisor.Guest.Balloon;
+using Memvisor.Guest.Hotplug;
+using Memvisor.Guest.Images;
+using Memvisor.Guest.Kernel;
+using Memvisor.Guest.Workloads;
+using Memvisor.Guest.Workloads.Trace;
+using Memvisor.Hypervisor;
+using Memvisor.Hypervisor.Compression;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Mmu;
+using Memvisor.Hypervisor.Paging;
+using Memvisor.Hypervisor.Sharing;
+using Memvisor.Hypervisor.Tmem;
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Time;
+using YamlDotNet.Core;
+using Memvisor.Native;
+using YamlDotNet.RepresentationModel;
+using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+
+namespace Memvisor.Sim.Scenarios;
+
+/// <summary>Binds a <c>workload:</c>, with the keys its kind needs.</summary>
+internal static class WorkloadBinder
+{
+    private static readonly string[] WorkloadKeys =
+    [
+        "kind", "working_set", "rate", "write_fraction", "to", "from", "over", "period", "skew", "phases", "spawn_rate", "lifetime",
+        "file_size", "parts", "path", "format", "loop", "speed", "window", "name",
+    ];
+    private static readonly string[] PhaseKeys = ["working_set", "duration"];
+
+    // The keys each kind reads; a key of another kind is refused rather than silently ignored.
+    private static readonly Dictionary<string, string[]> KindKeys = new()
+    {
+        ["idle"] = [],
+        ["steady"] = ["working_set", "rate", "write_fraction"],
+        ["zipf"] = ["working_set", "rate", "write_fraction", "skew"],
+        ["phases"] = ["phases", "rate", "write_fraction"],
+        ["display"] = ["phases", "rate"],
+        ["grow"] = ["to", "over", "rate", "write_fraction"],
+        ["grow-shrink"] = ["from", "to", "period", "rate", "write_fraction"],
+        ["fork-exec"] = ["spawn_rate", "lifetime", "working_set", "rate", "write_fraction"],
+        ["file-streaming"] = ["file_size", "rate", "write_fraction"],
+        ["mix"] = ["parts"],
+        ["trace"] = ["path", "format", "loop", "speed", "window", "name"],
+    };
+
+    internal static WorkloadSpec? BindWorkload(YamlBinder b, YamlNode node, string path, string baseDir)
+    {
+        var f = b.Fields(node, path, WorkloadKeys, ["kind"]);
+        string? kind = f.TryGetValue("kind", out var k) ? b.OneOf(k, $"{path}.kind", WorkloadSpec.Kinds) : null;
+        if (kind is null) return null;
+        string[] needed = kind switch
+        {
+            "steady" or "zipf" => ["working_set", "rate"],
+            "phases" or "display" => ["phases", "rate"],
+            "grow" => ["to", "over"],
+            "grow-shrink" => ["from", "to", "period"],
+            "fork-exec" => ["spawn_rate", "lifetime", "working_set"],
+            "file-streaming" => ["file_size", "rate"],
+            "mix" => ["parts"],
+            "trace" => ["path"],
+            _ => [],
+        };
+        foreach (var key in needed)
+            if (!f.ContainsKey(key)) b.Error(node, $"{path}.{key}", $"a {kind} workload needs '{key}'.");
+        var own = KindKeys[kind];
+        foreach (var (key, value) in f)
+            if (key != "kind" && !own.Contains(key))
+            {
+                var owners = KindKeys.Where(o => o.Value.Contains(key)).Select(o => o.Key);
+                b.Error(value, $"{path}.{key}", $"a {kind} workload has no '{key}' (that is a key of {string.Join(", ", owners)}); " +
+                    (own.Length == 0 ? $"a {kind} workload takes no keys besides kind." : $"a {kind} workload takes {string.Join(", ", own)}."));
+            }
+        long SizeOf(string key) => f.TryGetValue(key, out var n) ? b.Size(n, $"{path}.{key}") ?? 0 : 0;
+        long DurationOf(string key) => f.TryGetValue(key, out var n) ? b.Duration(n, $"{path}.{key}") ?? 0 : 0;
+        long ws = SizeOf("working_set"), to = SizeOf("to"), from = SizeOf("from");
+        if (from > to && f.ContainsKey("to")) b.Error(f["from"], $"{path}.from", $"the size to shrink to ({Units.FormatSize(from)}) is above the size to grow to ({Units.FormatSize(to)}).");
+        var phases = new List<Phase>();
+        if (f.TryGetValue("phases", out var pn))
+        {
+            if (pn is not YamlSequenceNode seq || seq.Children.Count == 0) b.Error(pn, $"{path}.phases", "expected a list of at least one phase.");
+            else
+                for (int i = 0; i < seq.Children.Count; i++)
+                {
+                    var pf = b.Fields(seq.Children[i], $"{path}.phases[{i}]", PhaseKeys, PhaseKeys);
+                    long set = pf.TryGetValue("working_set", out var s) ? b.Size(s, $"{path}.phases[{i}].working_set") ?? 0 : 0;
+                    long dur = pf.TryGetValue("duration", out var d) ? b.PositiveDuration(d, $"{path}.phases[{i}].duration") ?? 0 : 0;
+                    phases.Add(new Phase(PageSize.FromBytes(set), dur));
+                }
+        }
+        var parts = new List<WorkloadSpec>();
+        if (f.TryGetValue("parts", out var partsNode))
+        {
+            if (partsNode is not YamlSequenceNode seq || seq.Children.Count == 0) b.Error(partsNode, $"{path}.parts", "expected a list of at least one workload.");
+            else
+                for (int i = 0; i < seq.Children.Count; i++)
+                    if (BindWorkload(b, seq.Children[i], $"{path}.parts[{i}]", baseDir) is { } part) parts.Add(part);
+        }
+        string? tracePath = null;
+        if (f.TryGetValue("path", out var tp) && b.String(tp, $"{path}.path") is { } rel)
+        {
+            tracePath = Path.GetFullPath(Path.Combine(baseDir, rel));
+            var fileKind = FileStat.KindOf(tracePath);
+            if (fileKind == FileKind.Missing) b.Error(tp, $"{path}.path", $"there is no trace file at {tracePath}.");
+            // A FIFO or a device would never end a replay; a directory cannot be read.
+            else if (fileKind != FileKind.Regular) b.Error(tp, $"{path}.path", $"the trace {tracePath} is {FileStat.Describe(fileKind)}, not a regular file.");
+        }
+        string format = f.TryGetValue("format", out var fm) ? b.OneOf(fm, $"{path}.format", ["auto", .. TraceFile.Formats]) ?? "auto" : "auto";
+        return new WorkloadSpec
+        {
+            Kind = kind,
+            WorkingSetPages = PageSize.FromBytes(ws),
+            ToPages = PageSize.FromBytes(to),
+            FromPages = PageSize.FromBytes(from),
+            RatePerSecond = f.TryGetValue("rate", out var r) ? b.Rate(r, $"{path}.rate", ScenarioLimits.MaxAccessRate) ?? 0 : 0,
+            WriteFraction = f.TryGetValue("write_fraction", out var wf) ? b.Number(wf, $"{path}.write_fraction", 0, 1) ?? 0.3 : 0.3,
+            OverNs = kind == "grow-shrink" ? DurationOf("period") : DurationOf("over"),
+            Skew = f.TryGetValue("skew", out var sk) ? b.Number(sk, $"{path}.skew", 0.01, 10) ?? 0.99 : 0.99,
+            Phases = phases,
+            SpawnsPerSecond = f.TryGetValue("spawn_rate", out var sr) ? b.Rate(sr, $"{path}.spawn_rate", ScenarioLimits.MaxSpawnRate) ?? 0 : 0,
+            LifetimeNs = DurationOf("lifetime"),
+            FilePages = PageSize.FromBytes(SizeOf("file_size")),
+            Parts = parts,
+            TracePath = tracePath,
+            TraceFormat = format,
+            Loop = f.TryGetValue("loop", out var lp) && (b.Boolean(lp, $"{path}.loop") ?? false),
+            Speed = f.TryGetValue("speed", out var spd) ? b.Number(spd, $"{path}.speed", 1e-6, 1e6) ?? 1.0 : 1.0,
+            WindowNs = f.TryGetValue("window", out var wn) ? b.PositiveDuration(wn, $"{path}.window") ?? 1_000_000_000 : 1_000_000_000,
+            ProcessName = f.TryGetValue("name", out var pnm) ? b.String(pnm, $"{path}.name") : null,
+        };
+    }
+}
