@@ -39,7 +39,7 @@ public static partial class FileStat
         if (string.IsNullOrEmpty(path) || path.Contains('\0')) return FileKind.Missing;
         Span<byte> buffer = stackalloc byte[StatxBytes];
         if (Statx(AtFdCwd, path, 0, StatxType, buffer) != 0)
-            return Marshal.GetLastPInvokeError() is 2 or 20 ? FileKind.Missing : FileKind.Unknown;  // ENOENT, ENOTDIR
+            return Marshal.GetLastPInvokeError() is 2 or 20 or 36 ? FileKind.Missing : FileKind.Unknown;  // ENOENT, ENOTDIR, ENAMETOOLONG: nothing is there
         int mode = buffer[ModeOffset] | buffer[ModeOffset + 1] << 8;
         return (mode & 0xF000) switch
         {

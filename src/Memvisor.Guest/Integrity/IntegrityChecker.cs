@@ -115,7 +115,7 @@ public sealed class IntegrityChecker(GuestKernel k)
     // Reads the page at gfn and compares it with the expected bytes.
     private void CompareFrame(ulong gfn, string what)
     {
-        if (!k.Memory.ReadPage(gfn, _actual)) Fail($"{what} is at gfn {gfn}, which the domain does not hold.");
+        if (!k.Memory.ReadPage(gfn, _actual)) Fail($"{what} is at gfn {gfn}, which the domain could not read (it does not hold it, or the hypervisor withheld it).");
         else Compare($"{what} at gfn {gfn}");
     }
 

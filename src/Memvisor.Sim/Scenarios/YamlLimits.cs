@@ -25,9 +25,12 @@ public static class YamlLimits
     {
         var parser = new Parser(new StringReader(text));
         int depth = 0, documents = 0, aliases = 0;
-        while (parser.MoveNext())
+        Mark last = Mark.Empty;
+        while (Next(parser, file, ref last, out var failed))
         {
+            if (failed is not null) return failed;
             var e = parser.Current!;
+            last = e.End;
             switch (e)
             {
                 case DocumentStart when documents++ > 0:
@@ -42,6 +45,28 @@ public static class YamlLimits
             }
         }
         return null;
+    }
+
+    // One more parser event. YamlDotNet's scanner throws more than YamlException on some broken input (an
+    // InvalidOperationException inside a plain scalar, found by ScenarioFuzzProperties): any failure is a syntax
+    // error at the end of the last event it read.
+    private static bool Next(Parser parser, string file, ref Mark last, out ScenarioError? failed)
+    {
+        failed = null;
+        try
+        {
+            return parser.MoveNext();
+        }
+        catch (YamlException)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or FormatException or OverflowException)
+        {
+            failed = new ScenarioError(file, (int)Math.Min(Math.Max(1, last.Line), int.MaxValue), (int)Math.Min(Math.Max(1, last.Column), int.MaxValue), "(syntax)",
+                "this is not valid YAML: the parser could not read on after this point.");
+            return true;
+        }
     }
 
     /// <summary>The most nodes a scenario's tree may stand for once its aliases are expanded.</summary>

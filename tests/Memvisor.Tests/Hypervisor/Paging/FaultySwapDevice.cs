@@ -3,7 +3,7 @@ using Memvisor.Hypervisor.Paging;
 namespace Memvisor.Tests.Hypervisor.Paging;
 
 /// <summary>How a <see cref="FaultySwapDevice"/> misbehaves.</summary>
-internal enum SwapFault
+public enum SwapFault
 {
     /// <summary>A good device: reads return what was written.</summary>
     None,

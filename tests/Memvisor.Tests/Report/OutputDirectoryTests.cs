@@ -1,0 +1,179 @@
+using Memvisor.Cli;
+using Memvisor.Cli.Commands;
+using Memvisor.Report.Output;
+using Memvisor.Tests.Support;
+
+namespace Memvisor.Tests.Report;
+
+/// <summary>Memvisor writes only into a new or empty directory or over its own earlier output; what the user owns is never touched.</summary>
+[Collection(ConsoleCapture.Collection)]
+public class OutputDirectoryTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("memvisor-out-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string UserDirectory(string name)
+    {
+        string dir = Path.Combine(_dir, name);
+        Directory.CreateDirectory(Path.Combine(dir, "notes"));
+        File.WriteAllText(Path.Combine(dir, "thesis.tex"), "my only copy");
+        File.WriteAllText(Path.Combine(dir, "notes", "todo.txt"), "finish chapter 3");
+        return dir;
+    }
+
+    [Fact]
+    public void A_directory_of_the_user_s_files_is_refused_before_the_run_and_left_as_it_was()
+    {
+        string scenario = TinyScenario.Write(_dir);
+        string target = UserDirectory("work");
+        var before = TinyScenario.Snapshot(target);
+
+        var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, target, quiet: true));
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains($"{target} was not touched", err);
+        Assert.Contains("thesis.tex", err);
+        TinyScenario.AssertUnchanged(before, target);
+    }
+
+    [Fact]
+    public void Compare_refuses_a_directory_of_the_user_s_files_too()
+    {
+        string scenario = TinyScenario.Write(_dir);
+        string target = UserDirectory("results");
+        var before = TinyScenario.Snapshot(target);
+
+        var (code, _, err) = ConsoleCapture.Run(() => CompareCommand.Run(scenario, "static", null, target, jobs: 1, quiet: true));
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("was not touched", err);
+        TinyScenario.AssertUnchanged(before, target);
+    }
+
+    [Fact]
+    public void A_file_named_as_the_output_directory_is_refused_and_kept()
+    {
+        string scenario = TinyScenario.Write(_dir);
+        string file = Path.Combine(_dir, "report.pdf");
+        File.WriteAllText(file, "not a directory");
+
+        var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, file, quiet: true));
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("is a regular file, not a directory", err);
+        Assert.Equal("not a directory", File.ReadAllText(file));
+    }
+
+    [Fact]
+    public void An_earlier_output_is_replaced_but_not_once_the_user_has_added_or_changed_a_file_in_it()
+    {
+        string scenario = TinyScenario.Write(_dir);
+        string target = Path.Combine(_dir, "out");
+        Assert.Equal(ExitCodes.Ok, RunCommand.Run(scenario, 1, target, quiet: true));
+        Assert.Equal(ExitCodes.Ok, RunCommand.Run(scenario, 2, target, quiet: true));
+        Assert.Contains("\"seed\": 2", File.ReadAllText(Path.Combine(target, "summary.json")));
+        Assert.Empty(Directory.GetDirectories(target));  // no staging directory left
+
+        File.WriteAllText(Path.Combine(target, "my-analysis.txt"), "keep me");
+        var before = TinyScenario.Snapshot(target);
+        var (added, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, 3, target, quiet: true));
+        Assert.Equal(ExitCodes.BadInput, added);
+        Assert.Contains("my-analysis.txt", err);
+        TinyScenario.AssertUnchanged(before, target);
+
+        File.Delete(Path.Combine(target, "my-analysis.txt"));
+        File.AppendAllText(Path.Combine(target, "timeseries.csv"), "9999,my own row\n");
+        before = TinyScenario.Snapshot(target);
+        var (changed, _, err2) = ConsoleCapture.Run(() => RunCommand.Run(scenario, 4, target, quiet: true));
+        Assert.Equal(ExitCodes.BadInput, changed);
+        Assert.Contains("timeseries.csv", err2);
+        TinyScenario.AssertUnchanged(before, target);
+    }
+
+    [Fact]
+    public void An_empty_directory_is_written_into()
+    {
+        string scenario = TinyScenario.Write(_dir);
+        string target = Directory.CreateDirectory(Path.Combine(_dir, "empty")).FullName;
+        Assert.Equal(ExitCodes.Ok, RunCommand.Run(scenario, null, target, quiet: true));
+        Assert.True(File.Exists(Path.Combine(target, "summary.json")));
+        Assert.NotNull(OutputManifest.TryRead(target));
+    }
+
+    [Fact]
+    public void A_scenario_name_that_is_a_path_is_refused_in_validate_and_run_and_the_directory_it_names_survives()
+    {
+        string victim = UserDirectory("victim");
+        var before = TinyScenario.Snapshot(victim);
+        foreach (var name in new[] { victim, "../../victim", "..", ".", "a/b" })
+        {
+            string scenario = TinyScenario.Write(_dir, y => y.Replace("name: tiny", $"name: \"{name}\""));
+            var (validate, _, verr) = ConsoleCapture.Run(() => ValidateCommand.Validate(scenario));
+            Assert.Equal(ExitCodes.BadInput, validate);
+            Assert.Contains($"{scenario}:1:7: name: ", verr);
+            var (run, _, rerr) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, null, quiet: true));
+            Assert.Equal(ExitCodes.BadInput, run);
+            Assert.Contains("is not a scenario name", rerr);
+        }
+        TinyScenario.AssertUnchanged(before, victim);
+    }
+
+    [Fact]
+    public void A_run_that_fails_midway_leaves_no_output_and_removes_the_directory_it_made()
+    {
+        // The trace is refused only when the guest replays it, after the run has started.
+        string trace = Path.Combine(_dir, "bad.lackey");
+        File.WriteAllText(trace, string.Concat(Enumerable.Repeat(" L 1000,8\n", 10)) + "this is not a trace\n");
+        string scenario = TinyScenario.Write(_dir, y => y.Replace("{ kind: steady, working_set: 16MiB, rate: 1000/s }", $"{{ kind: trace, path: {trace} }}"));
+        string target = Path.Combine(_dir, "never");
+
+        var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, target, quiet: true));
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("bad.lackey:11:", err);
+        Assert.False(Directory.Exists(target));
+    }
+
+    [Fact]
+    public void A_staging_directory_of_a_dead_run_is_removed_and_one_of_a_live_run_keeps_others_out()
+    {
+        string scenario = TinyScenario.Write(_dir);
+        string target = Directory.CreateDirectory(Path.Combine(_dir, "shared")).FullName;
+        string dead = Directory.CreateDirectory(Path.Combine(target, ".memvisor-staging-" + DeadPid())).FullName;
+        File.WriteAllText(Path.Combine(dead, ".memvisor-staging"), DeadPid().ToString());
+        File.WriteAllText(Path.Combine(dead, "summary.json"), "{ half written");
+
+        Assert.Equal(ExitCodes.Ok, RunCommand.Run(scenario, null, target, quiet: true));
+        Assert.False(Directory.Exists(dead));
+
+        // pid 1 always runs: its staging directory means another Memvisor is writing here.
+        string live = Directory.CreateDirectory(Path.Combine(target, ".memvisor-staging-1")).FullName;
+        File.WriteAllText(Path.Combine(live, ".memvisor-staging"), "1");
+        var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, target, quiet: true));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("being written by another Memvisor process (pid 1)", err);
+        Assert.True(Directory.Exists(live));
+    }
+
+    [Fact]
+    public void An_output_that_cannot_be_written_is_one_sentence_and_exit_1_before_anything_runs()
+    {
+        string scenario = TinyScenario.Write(_dir);
+        string file = Path.Combine(_dir, "plain-file");
+        File.WriteAllText(file, "x");
+        foreach (var target in new[] { Path.Combine(file, "out"), Path.Combine(_dir, new string('x', 300)) })
+        {
+            var (code, stdout, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, target, quiet: true));
+            Assert.Equal(ExitCodes.Failure, code);
+            Assert.Single(err.Trim().Split('\n'));
+            Assert.DoesNotContain("   at ", err);
+            Assert.Contains("creating the output directory failed: ", err);
+            Assert.Empty(stdout);
+        }
+        Assert.Equal("x", File.ReadAllText(file));
+    }
+
+    /// <summary>A process id that no process has: one past the kernel's limit.</summary>
+    internal static int DeadPid() => int.Parse(File.ReadAllText("/proc/sys/kernel/pid_max").Trim()) + 1;
+}
