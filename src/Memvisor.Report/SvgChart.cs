@@ -15,6 +15,8 @@ internal sealed record Series(string Label, IReadOnlyList<(double X, double? Y)>
 internal static class SvgChart
 {
     private const int Width = 900, Height = 320, Left = 70, Right = 190, Top = 20, Bottom = 40;
+    // Two points per pixel of the plot are all a line can show: longer series are thinned, so a long run's report stays small.
+    private const int MaxPoints = 2 * (Width - Left - Right);
     private static readonly string[] Palette =
         ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
@@ -33,8 +35,10 @@ internal static class SvgChart
         {
             var path = new StringBuilder();
             bool pen = false;
-            foreach (var (x, y) in series[s].Points)
+            var points = series[s].Points;
+            foreach (int i in Kept(points.Count))
             {
+                var (x, y) = points[i];
                 if (y is not double v) { pen = false; continue; }
                 path.Append(pen ? " L" : " M").Append(F(X(x, xMax))).Append(',').Append(F(Y(v, yMax)));
                 pen = true;
@@ -59,8 +63,9 @@ internal static class SvgChart
         {
             var pts = layers[s].Points;
             var path = new StringBuilder();
-            for (int i = 0; i < n; i++) path.Append(i == 0 ? "M" : " L").Append(F(X(pts[i].X, xMax))).Append(',').Append(F(Y(below[i] + (pts[i].Y ?? 0), yMax)));
-            for (int i = n - 1; i >= 0; i--) path.Append(" L").Append(F(X(pts[i].X, xMax))).Append(',').Append(F(Y(below[i], yMax)));
+            var kept = Kept(n).ToList();
+            foreach (int i in kept) path.Append(i == 0 ? "M" : " L").Append(F(X(pts[i].X, xMax))).Append(',').Append(F(Y(below[i] + (pts[i].Y ?? 0), yMax)));
+            for (int j = kept.Count - 1; j >= 0; j--) path.Append(" L").Append(F(X(pts[kept[j]].X, xMax))).Append(',').Append(F(Y(below[kept[j]], yMax)));
             if (n > 0) path.Append(" Z");
             html.Append(CultureInfo.InvariantCulture, $"<path class=\"series\" d=\"{path}\" fill=\"{Color(s)}\" fill-opacity=\"0.75\" stroke=\"{Color(s)}\" stroke-width=\"0.5\"/>");
             Legend(html, s, layers[s].Label);
@@ -73,6 +78,14 @@ internal static class SvgChart
             html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left + 5}\" y=\"{F(y - 4)}\">{Encode(referenceLabel)}</text>");
         }
         html.Append("</svg>");
+    }
+
+    // The indices drawn of n points: all of them up to MaxPoints, else every k-th and the last.
+    private static IEnumerable<int> Kept(int n)
+    {
+        int step = Math.Max(1, (n + MaxPoints - 1) / MaxPoints);
+        for (int i = 0; i < n; i += step) yield return i;
+        if (n > 0 && (n - 1) % step != 0) yield return n - 1;
     }
 
     /// <summary>Horizontal bars, one per label, each with its value written at its end; <paramref name="unit"/> names what the bars measure.</summary>

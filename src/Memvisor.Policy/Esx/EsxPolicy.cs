@@ -70,26 +70,35 @@ public sealed class EsxPolicy(EsxOptions options, long intervalNs) : IPolicy
     /// </summary>
     public static Dictionary<string, long> Allocate(IReadOnlyList<DomainSnapshot> domains, long available, double idleTax, long chunkPages)
     {
-        var alloc = domains.ToDictionary(d => d.Name, d => Math.Max(d.LimitPages, d.ReservationPages));
-        long total = alloc.Values.Sum();
+        var alloc = new long[domains.Count];
+        long total = 0;
         double k = 1 / (1 - Math.Min(idleTax, 0.99));
-        while (total > available)
+        // The VM with the fewest shares per page first: a heap of (rho, index), so ties go to the earlier VM and each
+        // chunk costs log n instead of a pass over every VM.
+        var heap = new PriorityQueue<int, (double Rho, int Index)>();
+        for (int i = 0; i < domains.Count; i++)
         {
-            DomainSnapshot? victim = null;
-            double lowest = double.MaxValue;
-            foreach (var d in domains)
-            {
-                long p = alloc[d.Name];
-                if (p - chunkPages < d.ReservationPages) continue;
-                double rho = SharesPerPage(d, p, k);
-                if (rho < lowest) (lowest, victim) = (rho, d);
-            }
-            if (victim is null) break;
-            long take = Math.Min(chunkPages, total - available);
-            alloc[victim.Name] -= take;
-            total -= take;
+            alloc[i] = Math.Max(domains[i].LimitPages, domains[i].ReservationPages);
+            total += alloc[i];
+            Offer(i);
         }
-        return alloc;
+        while (total > available && heap.TryDequeue(out int victim, out _))
+        {
+            long take = Math.Min(chunkPages, total - available);
+            alloc[victim] -= take;
+            total -= take;
+            Offer(victim);
+        }
+        var result = new Dictionary<string, long>(domains.Count);
+        for (int i = 0; i < domains.Count; i++) result[domains[i].Name] = alloc[i];
+        return result;
+
+        void Offer(int i)
+        {
+            if (alloc[i] - chunkPages < domains[i].ReservationPages) return;
+            double rho = SharesPerPage(domains[i], alloc[i], k);
+            if (rho < double.MaxValue) heap.Enqueue(i, (rho, i));
+        }
     }
 
     /// <summary>rho = S / (P (f + k (1 - f))) with f the VM's active share of <paramref name="pages"/>.</summary>

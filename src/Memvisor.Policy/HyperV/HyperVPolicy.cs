@@ -17,7 +17,8 @@ public sealed class HyperVPolicy(HyperVOptions options, long intervalNs) : IPoli
     public IReadOnlyList<PolicyAction> Decide(HostSnapshot host)
     {
         var controlled = host.Domains.Where(d => d.FeatureBalloon && !d.Uncooperative).ToList();
-        long fixedPages = host.Domains.Where(d => !controlled.Contains(d)).Sum(d => d.TotPages);
+        var isControlled = controlled.ToHashSet(ReferenceEqualityComparer.Instance);
+        long fixedPages = host.Domains.Where(d => !isControlled.Contains(d)).Sum(d => d.TotPages);
         long available = host.FreePages - options.ReservePages + host.Domains.Sum(d => d.TotPages) - fixedPages;
         var want = controlled.ToDictionary(d => d.Name, Desired);
         var alloc = Share(controlled, want, available);
