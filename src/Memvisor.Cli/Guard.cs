@@ -13,7 +13,7 @@ internal static class Guard
         }
         catch (OutputException e)
         {
-            Console.Error.WriteLine($"memvisor: {e.Message}");
+            Console.Error.WriteLine($"memvisor: {Errors.Printable(e.Message)}");
             return e.Failure == OutputFailure.Refused ? ExitCodes.BadInput : ExitCodes.Failure;
         }
         catch (Exception e) when (IsCancellation(e))

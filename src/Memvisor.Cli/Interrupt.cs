@@ -3,14 +3,18 @@ using System.Runtime.InteropServices;
 namespace Memvisor.Cli;
 
 /// <summary>
-/// SIGINT, SIGTERM and SIGHUP: the first one cancels <see cref="Token"/>, which every long command watches, so the
-/// command unwinds and removes its staging directory and temporary swap files before it exits; a second one ends the
+/// SIGINT, SIGTERM and SIGHUP: the first one cancels <see cref="Token"/>, which every long command watches between
+/// steps, so the command unwinds and removes its staging directory and temporary swap files before it exits. A step
+/// can be long (thousands of guests in one tick), so if the process is still running <see cref="GracePeriod"/> later
+/// it exits anyway, and the same files are removed by their owners' process-exit handlers. A second signal ends the
 /// process at once, as the signal would.
 /// </summary>
 internal static class Interrupt
 {
+    public static readonly TimeSpan GracePeriod = TimeSpan.FromSeconds(5);
     private static readonly CancellationTokenSource Source = new();
     private static readonly List<PosixSignalRegistration> Registrations = [];
+    private static Timer? _deadline;
     private static int _signal;
 
     public static CancellationToken Token => Source.Token;
@@ -26,6 +30,11 @@ internal static class Interrupt
                 if (Source.IsCancellationRequested) return;
                 context.Cancel = true;
                 _signal = number;
+                _deadline = new Timer(_ =>
+                {
+                    Console.Error.WriteLine("memvisor: interrupted; no results were written and nothing was left behind.");
+                    Environment.Exit(ExitCode);
+                }, null, GracePeriod, Timeout.InfiniteTimeSpan);
                 Source.Cancel();
             }));
     }

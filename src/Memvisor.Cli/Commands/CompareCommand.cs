@@ -1,9 +1,9 @@
-using Memvisor.Hypervisor.Paging;
 using System.CommandLine;
 using System.Globalization;
 using Memvisor.Guest.Workloads.Trace;
-using Memvisor.Report;
+using Memvisor.Hypervisor.Paging;
 using Memvisor.Report.Output;
+using Memvisor.Report;
 using Memvisor.Sim.Lab;
 using Memvisor.Sim.Scenarios;
 using Spectre.Console;
@@ -56,6 +56,11 @@ public static class CompareCommand
         // Runs with a named swap file take turns with it: two at once would each lock the other out.
         if (scenario.Host.Overcommit.Paging.SwapFile is not null) jobs = 1;
         using var output = OutputDirectory.Prepare(outDir ?? Path.Combine("memvisor-out", scenario.Name + "-compare"), "compare");
+        if (scenario.Host.Overcommit.Paging.SwapFile is { } swap && output.Contains(swap))
+        {
+            Console.Error.WriteLine($"memvisor: the swap file {swap} is inside the output directory {output.Target}, where only the run's results may be; put it elsewhere. Nothing was run.");
+            return ExitCodes.BadInput;
+        }
 
         IReadOnlyList<(Sim.Engine.RunResult Result, double WallSeconds)> runs;
         try

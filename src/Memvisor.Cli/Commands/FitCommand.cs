@@ -1,6 +1,6 @@
-using Memvisor.Hypervisor.Paging;
 using System.CommandLine;
 using System.Globalization;
+using Memvisor.Hypervisor.Paging;
 using Memvisor.Sim.Lab;
 using Memvisor.Sim.Scenarios;
 using Spectre.Console;

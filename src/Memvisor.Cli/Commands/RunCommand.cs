@@ -1,12 +1,12 @@
-using Memvisor.Hypervisor.Paging;
 using System.CommandLine;
 using System.Diagnostics;
+using Memvisor.Guest.Workloads.Trace;
+using Memvisor.Hypervisor.Paging;
 using Memvisor.Machine.Frames;
-using Memvisor.Report;
 using Memvisor.Report.Output;
+using Memvisor.Report;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
-using Memvisor.Guest.Workloads.Trace;
 using Spectre.Console;
 
 namespace Memvisor.Cli.Commands;
@@ -46,6 +46,11 @@ public static class RunCommand
         SwapFile.RemoveStaleTemporaries(Path.GetTempPath());
         // The output is checked (and its staging directory made) before the run, so a target that cannot be written costs nothing.
         using var output = OutputDirectory.Prepare(outDir ?? Path.Combine("memvisor-out", scenario.Name), "run");
+        if (scenario.Host.Overcommit.Paging.SwapFile is { } swap && output.Contains(swap))
+        {
+            Console.Error.WriteLine($"memvisor: the swap file {swap} is inside the output directory {output.Target}, where only the run's results may be; put it elsewhere. Nothing was run.");
+            return ExitCodes.BadInput;
+        }
 
         long baseline = RunInfo.ReadPeakRss();
         var wall = Stopwatch.StartNew();

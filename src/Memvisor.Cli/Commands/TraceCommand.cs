@@ -72,7 +72,7 @@ public static class TraceCommand
         }
         catch (Exception e) when (e is TraceFormatException or IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"memvisor: {e.Message}");
+            Console.Error.WriteLine($"memvisor: {Errors.Printable(e.Message)}");
             return ExitCodes.BadInput;
         }
     });

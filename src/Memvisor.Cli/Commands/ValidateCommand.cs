@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Memvisor.Machine.Frames;
-using Memvisor.Sim.Scenarios;
 using Spectre.Console;
 
 namespace Memvisor.Cli.Commands;

@@ -22,7 +22,7 @@ public sealed class SwapFile : IDisposable
     private readonly string? _temporaryPath;
     private ulong[] _checksums = [];
     private long _highWater;
-    private bool _disposed;
+    private int _disposed;
 
     private SwapFile(ISwapDevice device, string name, long capacity, string? temporaryPath)
     {
@@ -30,7 +30,11 @@ public sealed class SwapFile : IDisposable
         Name = name;
         Capacity = capacity;
         _temporaryPath = temporaryPath;
+        // A process that exits without unwinding (the deadline after an interrupt) still removes a temporary file.
+        if (temporaryPath is not null) AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
     }
+
+    private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 
     /// <summary>The first bytes of every swap file Memvisor writes.</summary>
     public static ReadOnlySpan<byte> Magic => "MEMVISOR-SWAP/1\n"u8;
@@ -203,10 +207,18 @@ public sealed class SwapFile : IDisposable
 
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _device.Dispose();
-        if (_temporaryPath is not null) File.Delete(_temporaryPath);
+        if (_temporaryPath is null) return;
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+        try
+        {
+            File.Delete(_temporaryPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Left behind, it is removed by the next run (RemoveStaleTemporaries).
+        }
     }
 
     // Slot 0 follows the header page.

@@ -12,6 +12,9 @@ namespace Memvisor.Policy.Esx;
 /// </summary>
 public sealed class EsxPolicy(EsxOptions options, long intervalNs) : IPolicy
 {
+    /// <summary>The most chunks one allocation takes.</summary>
+    public const long MaxSteps = 1L << 24;
+
     private readonly HashSet<string> _paging = [];
 
     public string Name => "esx";
@@ -80,11 +83,14 @@ public sealed class EsxPolicy(EsxOptions options, long intervalNs) : IPolicy
         {
             alloc[i] = Math.Max(domains[i].LimitPages, domains[i].ReservationPages);
             total += alloc[i];
-            Offer(i);
         }
+        // Chunks grow past chunkPages only where more than 2^24 of them would be needed (over 16 TiB to take back),
+        // so that no snapshot, however large its numbers, makes a decision run for hours.
+        long step = Math.Max(chunkPages, (total - available + MaxSteps - 1) / MaxSteps);
+        for (int i = 0; i < domains.Count; i++) Offer(i);
         while (total > available && heap.TryDequeue(out int victim, out _))
         {
-            long take = Math.Min(chunkPages, total - available);
+            long take = Math.Min(step, total - available);
             alloc[victim] -= take;
             total -= take;
             Offer(victim);
@@ -95,7 +101,7 @@ public sealed class EsxPolicy(EsxOptions options, long intervalNs) : IPolicy
 
         void Offer(int i)
         {
-            if (alloc[i] - chunkPages < domains[i].ReservationPages) return;
+            if (alloc[i] - step < domains[i].ReservationPages) return;
             double rho = SharesPerPage(domains[i], alloc[i], k);
             if (rho < double.MaxValue) heap.Enqueue(i, (rho, i));
         }

@@ -12,6 +12,9 @@ namespace Memvisor.Policy.Predictive;
 /// </summary>
 public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs) : IPolicy
 {
+    /// <summary>The most chunks one plan or one shrink takes.</summary>
+    public const long MaxSteps = 1L << 24;
+
     private readonly HashSet<string> _paging = [];
     private double? _baseScanRate;
 
@@ -85,6 +88,8 @@ public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs)
     public static Dictionary<string, long> Shrink(IReadOnlyList<DomainSnapshot> domains, long shortfall, long chunkPages)
     {
         var size = new long[domains.Count];
+        // Chunks grow past chunkPages only where more than 2^24 of them would be needed, so no snapshot makes a decision run for hours.
+        long step = Math.Max(chunkPages, (shortfall + MaxSteps - 1) / MaxSteps);
         // The cheapest chunk first: a heap of (loss, index), so ties go to the earlier domain and each step costs log n.
         var heap = new PriorityQueue<int, (double Loss, int Index)>();
         for (int i = 0; i < domains.Count; i++)
@@ -95,9 +100,9 @@ public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs)
         var changed = new Dictionary<string, long>();
         while (shortfall > 0 && heap.TryDequeue(out int i, out _))
         {
-            size[i] -= chunkPages;
+            size[i] -= step;
             changed[domains[i].Name] = size[i];
-            shortfall -= chunkPages;
+            shortfall -= step;
             Offer(i);
         }
         return changed;
@@ -105,8 +110,8 @@ public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs)
         void Offer(int i)
         {
             var d = domains[i];
-            if (size[i] - chunkPages < Math.Max(d.DynamicMinPages, d.FloorPages + chunkPages)) return;
-            double loss = Gain(d, size[i] - chunkPages, chunkPages);
+            if (size[i] - step < Math.Max(d.DynamicMinPages, d.FloorPages + chunkPages)) return;
+            double loss = Gain(d, size[i] - step, step);
             if (loss < double.MaxValue) heap.Enqueue(i, (loss, i));
         }
     }
@@ -140,11 +145,13 @@ public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs)
         // The chunk that saves most misses first: a heap of (-gain, index), so ties go to the earlier domain and each
         // step costs log n instead of a pass over every domain.
         var heap = new PriorityQueue<int, (double NegativeGain, int Index)>();
+        // Chunks grow past chunkPages only where more than 2^24 of them would be needed, so no snapshot makes a decision run for hours.
+        long step = Math.Max(chunkPages, (rest + MaxSteps - 1) / MaxSteps);
         for (int i = 0; i < n; i++) Offer(i);
-        while (rest >= chunkPages && heap.TryDequeue(out int best, out _))
+        while (rest >= step && heap.TryDequeue(out int best, out _))
         {
-            alloc[best] += chunkPages;
-            rest -= chunkPages;
+            alloc[best] += step;
+            rest -= step;
             Offer(best);
         }
         long room = 0;
@@ -162,8 +169,8 @@ public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs)
         {
             var d = domains[i];
             long a = alloc[i];
-            if (a + chunkPages > max[i]) return;
-            double gain = Misses(curves[i], d.Mrc!, a - d.FloorPages) - Misses(curves[i], d.Mrc!, a + chunkPages - d.FloorPages);
+            if (a + step > max[i]) return;
+            double gain = Misses(curves[i], d.Mrc!, a - d.FloorPages) - Misses(curves[i], d.Mrc!, a + step - d.FloorPages);
             if (gain > 0) heap.Enqueue(i, (-gain, i));
         }
     }

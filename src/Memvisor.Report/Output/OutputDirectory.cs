@@ -18,16 +18,18 @@ public sealed class OutputDirectory : IDisposable
 
     private readonly string _staging;
     private readonly string _command;
-    private readonly bool _createdTarget;
+    private readonly string? _createdFrom;
     private bool _committed;
     private bool _keepStaging;
 
-    private OutputDirectory(string target, string staging, string command, bool createdTarget)
+    private OutputDirectory(string target, string staging, string command, string? createdFrom)
     {
         Target = target;
         _staging = staging;
         _command = command;
-        _createdTarget = createdTarget;
+        _createdFrom = createdFrom;
+        // A process that exits without unwinding (the deadline after an interrupt) still removes what it staged.
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
     }
 
     /// <summary>The directory the results go to (a full path).</summary>
@@ -49,19 +51,25 @@ public sealed class OutputDirectory : IDisposable
         {
             throw new OutputException(OutputFailure.Refused, $"'{target}' is not a path Memvisor can write to: {OutputException.Reason(e)}");
         }
+        if (new FileInfo(full).LinkTarget is not null && FileStat.KindOf(full) == FileKind.Missing)
+            throw new OutputException(OutputFailure.Refused, $"{full} is a symbolic link to nothing; Memvisor does not replace a link it did not make. Choose another --out.");
         var kind = FileStat.KindOf(full);
-        bool created = false;
+        string? createdFrom = null;
         if (kind == FileKind.Missing)
         {
+            // The first missing directory on the path: what this run makes, and removes again if it fails.
+            createdFrom = full;
+            for (string? up = Path.GetDirectoryName(full); up is not null && FileStat.KindOf(up) == FileKind.Missing; up = Path.GetDirectoryName(up))
+                createdFrom = up;
             try
             {
                 Directory.CreateDirectory(full);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
+                RemoveCreated(full, createdFrom);
                 throw OutputException.From(e, full, "creating the output directory");
             }
-            created = true;
         }
         else if (kind == FileKind.Unknown)
         {
@@ -84,11 +92,15 @@ public sealed class OutputDirectory : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            TryRemove(staging, created ? full : null);
+            TryRemove(staging, full, createdFrom);
             throw OutputException.From(e, full, "writing into the output directory");
         }
-        return new OutputDirectory(full, staging, command, created);
+        return new OutputDirectory(full, staging, command, createdFrom);
     }
+
+    /// <summary>Whether <paramref name="path"/> lies inside the target, where only Memvisor's own output may be.</summary>
+    public bool Contains(string path) =>
+        Path.GetFullPath(path).StartsWith(Target + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
     /// <summary>Writes one file (a path relative to the directory, '/' separated) into the staging directory.</summary>
     public void WriteFile(string name, Action<Stream> write)
@@ -128,8 +140,7 @@ public sealed class OutputDirectory : IDisposable
         }
         catch (OutputException e)
         {
-            _keepStaging = true;
-            throw new OutputException(e.Failure, $"{e.Message} The results were kept in {_staging}.");
+            throw new OutputException(e.Failure, $"{e.Message} {Keep()}");
         }
 
         try
@@ -145,18 +156,37 @@ public sealed class OutputDirectory : IDisposable
             }
             File.Move(manifestPath, Path.Combine(Target, OutputManifest.FileName));
             _committed = true;
-            TryRemove(_staging, null);
+            TryRemove(_staging, Target, null);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new OutputException(OutputFailure.WriteFailed, $"{OutputException.From(e, Target, "moving the results into place").Message} {Keep()}", e);
+        }
+    }
+
+    // A commit that cannot finish keeps what it made: the staging directory loses its marker, so no later run takes
+    // it for a dead run's leftovers, and the message says where the results are.
+    private string Keep()
+    {
+        _keepStaging = true;
+        try
+        {
+            File.Delete(Path.Combine(_staging, StagingMarker));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw OutputException.From(e, Target, "moving the results into place");
+            // The results are still there; a later run may take them for leftovers only if the marker stays.
         }
+        return $"The results were kept in {_staging}.";
     }
 
     public void Dispose()
     {
-        if (!_committed && !_keepStaging) TryRemove(_staging, _createdTarget ? Target : null);
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+        if (!_committed && !_keepStaging) TryRemove(_staging, Target, _createdFrom);
     }
+
+    private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 
     // The earlier output goes file by file: its manifest first (so a crash midway leaves nothing that claims to be
     // complete), then each file it lists, then the directories that held them once they are empty.
@@ -187,9 +217,13 @@ public sealed class OutputDirectory : IDisposable
         var listed = manifest?.Files.ToDictionary(f => f.Path, f => f.Bytes, StringComparer.Ordinal) ?? [];
         var listedDirs = new HashSet<string>(listed.Keys.SelectMany(ParentsOf), StringComparer.Ordinal);
         var foreign = new List<string>();
+        var stale = new List<string>();
         try
         {
             Walk(directory, "");
+            // Dead runs' staging directories go only when the directory is accepted: a refusal touches nothing.
+            if (foreign.Count == 0)
+                foreach (var dead in stale) Directory.Delete(dead, recursive: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -211,18 +245,18 @@ public sealed class OutputDirectory : IDisposable
                 string name = Path.GetFileName(entry);
                 string rel = prefix + name;
                 if (prefix.Length == 0 && name == OutputManifest.FileName && manifest is not null) continue;
-                if (prefix.Length == 0 && name.StartsWith(StagingPrefix, StringComparison.Ordinal))
+                var info = new FileInfo(entry);
+                if (prefix.Length == 0 && name.StartsWith(StagingPrefix, StringComparison.Ordinal) && info.LinkTarget is null)
                 {
                     if (entry == ownStaging) continue;
                     if (StagingOwner(entry) is int pid)
                     {
                         if (Processes.IsAlive(pid))
                             throw new OutputException(OutputFailure.Refused, $"{directory} is being written by another Memvisor process (pid {pid}); wait for it to finish or choose another --out.");
-                        Directory.Delete(entry, recursive: true);
+                        stale.Add(entry);
                         continue;
                     }
                 }
-                var info = new FileInfo(entry);
                 bool isDirectory = (info.Attributes & FileAttributes.Directory) != 0;
                 if (info.LinkTarget is not null) foreign.Add(rel);
                 else if (isDirectory && listedDirs.Contains(rel)) Walk(entry, rel + "/");
@@ -251,18 +285,34 @@ public sealed class OutputDirectory : IDisposable
         }
     }
 
-    // Removes a staging directory (every file in it is Memvisor's), and the target too if this run created it and it is empty.
-    private static void TryRemove(string staging, string? createdTarget)
+    // Removes a staging directory (every file in it is Memvisor's), and the directories this run created up to the
+    // target, each only if it is empty.
+    private static void TryRemove(string staging, string target, string? createdFrom)
     {
         try
         {
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
-            if (createdTarget is not null && Directory.Exists(createdTarget) && !Directory.EnumerateFileSystemEntries(createdTarget).Any())
-                Directory.Delete(createdTarget);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // Best effort: a later run removes a dead process's staging directory.
+        }
+        if (createdFrom is not null) RemoveCreated(target, createdFrom);
+    }
+
+    private static void RemoveCreated(string target, string createdFrom)
+    {
+        try
+        {
+            for (string? dir = target; dir is not null && dir.Length >= createdFrom.Length; dir = Path.GetDirectoryName(dir))
+            {
+                if (!Directory.Exists(dir) || Directory.EnumerateFileSystemEntries(dir).Any()) return;
+                Directory.Delete(dir);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // An empty directory left behind loses nothing.
         }
     }
 }

@@ -16,7 +16,11 @@ public sealed class OutputFile : IDisposable
     {
         Target = target;
         Staging = staging;
+        // A process that exits without unwinding (the deadline after an interrupt) still removes its staging file.
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
     }
+
+    private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 
     public string Target { get; }
 
@@ -39,6 +43,8 @@ public sealed class OutputFile : IDisposable
         {
             throw new OutputException(OutputFailure.Refused, $"'{path}' is not a path Memvisor can write {what} to: {OutputException.Reason(e)}");
         }
+        if (new FileInfo(full).LinkTarget is not null)
+            throw new OutputException(OutputFailure.Refused, $"{full} is a symbolic link; Memvisor writes {what} to a regular file and never replaces a link. Choose another path.");
         var kind = FileStat.KindOf(full);
         if (kind is not (FileKind.Missing or FileKind.Regular))
             throw new OutputException(OutputFailure.Refused, $"{full} is {FileStat.Describe(kind)}; Memvisor writes {what} to a regular file and never replaces anything else. Choose another path.");
@@ -90,6 +96,7 @@ public sealed class OutputFile : IDisposable
 
     public void Dispose()
     {
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         if (_committed) return;
         try
         {

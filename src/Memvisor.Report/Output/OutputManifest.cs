@@ -67,11 +67,18 @@ public sealed record OutputManifest(string Command, IReadOnlyList<(string Path, 
                     || !e.TryGetProperty("bytes", out var b) || !b.TryGetInt64(out long bytes))
                     return null;
                 string rel = p.GetString()!;
-                // A manifest names files inside its directory, never outside it.
-                if (rel.Length == 0 || rel.StartsWith('/') || rel.Split('/').Any(part => part is "" or "." or ".."))
+                // A manifest names files inside its directory, never outside it, each once, in names a file can have.
+                if (rel.Length == 0 || rel.Length > 4096 || rel.StartsWith('/') || rel.Any(char.IsControl) || bytes < 0
+                    || rel.Split('/').Any(part => part is "" or "." or ".." || part.Length > 255))
                     return null;
                 files.Add((rel, bytes));
             }
+            var paths = new HashSet<string>(files.Select(f => f.Item1), StringComparer.Ordinal);
+            if (paths.Count != files.Count) return null;
+            // A path cannot be a file and, in another entry, a directory.
+            foreach (var (rel, _) in files)
+                for (int i = rel.IndexOf('/'); i >= 0; i = rel.IndexOf('/', i + 1))
+                    if (paths.Contains(rel[..i])) return null;
             string command = root.TryGetProperty("command", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString()! : "";
             return new OutputManifest(command, files);
         }

@@ -1,21 +1,9 @@
-using Memvisor.Guest.Balloon;
-using Memvisor.Guest.Hotplug;
-using Memvisor.Guest.Images;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
-using Memvisor.Guest.Workloads.Trace;
-using Memvisor.Hypervisor;
-using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Mmu;
-using Memvisor.Hypervisor.Paging;
-using Memvisor.Hypervisor.Sharing;
-using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine.Frames;
-using Memvisor.Machine.Time;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
 namespace Memvisor.Sim.Scenarios;
 
@@ -91,7 +79,7 @@ internal static class DomainBinder
             b.Error(dmin, $"{path}.dynamic_min", $"dynamic_min ({Units.FormatSize(lo)}) is above dynamic_max ({Units.FormatSize(hi)}).");
         if (dynMax is long top && maxmem is long cap && top > cap)
             b.Error(dmax, $"{path}.dynamic_max", $"dynamic_max ({Units.FormatSize(top)}) is above maxmem ({Units.FormatSize(cap)}).");
-        var (shares, reservation, limit, minimum, buffer, weight) = BindPolicyRanges(b, f, path, memory, maxmem, maximum);
+        var (shares, reservation, limit, minimum, buffer, weight) = BindPolicyRanges(b, f, path, memory, maxmem, maximum, dynMin, dynMax);
         if (guest.Hotplug.Enabled && memory is long hm && maxmem is long hx && hx <= hm)
             b.Error(f["hotplug"], $"{path}.hotplug", $"hot-plug adds memory between memory and maxmem, and maxmem ({Units.FormatSize(hx)}) is not above memory ({Units.FormatSize(hm)}).");
         long? pagingTarget = null;
@@ -139,7 +127,7 @@ internal static class DomainBinder
 
     // ESX's shares, reservation and limit; Hyper-V's minimum, maximum, buffer and weight; each checked against the others and maxmem.
     private static (long? Shares, long? Reservation, long? Limit, long? Minimum, int? Buffer, int? Weight) BindPolicyRanges(
-        YamlBinder b, Dictionary<string, YamlNode> f, string path, long? memory, long? maxmem, long? maximum)
+        YamlBinder b, Dictionary<string, YamlNode> f, string path, long? memory, long? maxmem, long? maximum, long? dynMin, long? dynMax)
     {
         long? shares = f.TryGetValue("shares", out var sh) ? b.Integer(sh, $"{path}.shares", 1, 1_000_000_000) : null;
         long? reservation = f.TryGetValue("reservation", out var rs) ? b.Size(rs, $"{path}.reservation") : null;
@@ -147,8 +135,10 @@ internal static class DomainBinder
         long? minimum = f.TryGetValue("minimum", out var mi) ? b.Size(mi, $"{path}.minimum") : null;
         int? buffer = f.TryGetValue("buffer", out var bu) ? (int?)b.Integer(bu, $"{path}.buffer", 5, 2000) : null;
         int? weight = f.TryGetValue("weight", out var we) ? (int?)b.Integer(we, $"{path}.weight", 0, 10000) : null;
-        if (reservation is long r && limit is long l && r > l)
-            b.Error(rs, $"{path}.reservation", $"the reservation ({Units.FormatSize(r)}) is above the limit ({Units.FormatSize(l)}).");
+        // ESX's defaults: the reservation is dynamic_min (or memory), the limit dynamic_max (or maxmem); given or not, the first is not above the second.
+        if ((reservation ?? dynMin ?? memory) is long r && (limit ?? dynMax ?? maxmem) is long l && r > l && (reservation is not null || limit is not null))
+            b.Error(reservation is not null ? rs : li, $"{path}.{(reservation is not null ? "reservation" : "limit")}",
+                $"the reservation ({Units.FormatSize(r)}) is above the limit ({Units.FormatSize(l)}).");
         if (limit is long lm && maxmem is long cap && lm > cap)
             b.Error(li, $"{path}.limit", $"the limit ({Units.FormatSize(lm)}) is above maxmem ({Units.FormatSize(cap)}).");
         if (minimum is long mn && memory is long mem && mn > mem)

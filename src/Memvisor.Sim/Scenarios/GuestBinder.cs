@@ -2,20 +2,8 @@ using Memvisor.Guest.Balloon;
 using Memvisor.Guest.Hotplug;
 using Memvisor.Guest.Images;
 using Memvisor.Guest.Kernel;
-using Memvisor.Guest.Workloads;
-using Memvisor.Guest.Workloads.Trace;
-using Memvisor.Hypervisor;
-using Memvisor.Hypervisor.Compression;
-using Memvisor.Hypervisor.Domains;
-using Memvisor.Hypervisor.Mmu;
-using Memvisor.Hypervisor.Paging;
-using Memvisor.Hypervisor.Sharing;
-using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine.Frames;
-using Memvisor.Machine.Time;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
 namespace Memvisor.Sim.Scenarios;
 
@@ -49,7 +37,7 @@ internal static class GuestBinder
         {
             var g = b.Fields(sn, $"{path}.selfballoon", SelfBalloonKeys, []);
             var o = new SelfBalloonOptions { Enabled = Enabled(g, $"{path}.selfballoon") };
-            if (g.TryGetValue("interval", out var i)) o = o with { IntervalNs = b.PositiveDuration(i, $"{path}.selfballoon.interval") ?? o.IntervalNs };
+            if (g.TryGetValue("interval", out var i)) o = o with { IntervalNs = b.Interval(i, $"{path}.selfballoon.interval") ?? o.IntervalNs };
             if (g.TryGetValue("downhysteresis", out var dh)) o = o with { DownHysteresis = (int)(b.Integer(dh, $"{path}.selfballoon.downhysteresis", 1, 1000) ?? 8) };
             if (g.TryGetValue("uphysteresis", out var uh)) o = o with { UpHysteresis = (int)(b.Integer(uh, $"{path}.selfballoon.uphysteresis", 1, 1000) ?? 1) };
             if (g.TryGetValue("reserve", out var rs)) o = o with { ReservePages = Pages(rs, $"{path}.selfballoon.reserve", 0) };

@@ -1,21 +1,10 @@
-using Memvisor.Guest.Balloon;
-using Memvisor.Guest.Hotplug;
-using Memvisor.Guest.Images;
-using Memvisor.Guest.Kernel;
-using Memvisor.Guest.Workloads;
-using Memvisor.Guest.Workloads.Trace;
 using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.Compression;
-using Memvisor.Hypervisor.Domains;
-using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.Paging;
 using Memvisor.Hypervisor.Sharing;
 using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine.Frames;
-using Memvisor.Machine.Time;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
 namespace Memvisor.Sim.Scenarios;
 

@@ -1,21 +1,5 @@
-using Memvisor.Guest.Balloon;
-using Memvisor.Guest.Hotplug;
-using Memvisor.Guest.Images;
-using Memvisor.Guest.Kernel;
-using Memvisor.Guest.Workloads;
-using Memvisor.Guest.Workloads.Trace;
-using Memvisor.Hypervisor;
-using Memvisor.Hypervisor.Compression;
-using Memvisor.Hypervisor.Domains;
-using Memvisor.Hypervisor.Mmu;
-using Memvisor.Hypervisor.Paging;
-using Memvisor.Hypervisor.Sharing;
-using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine.Frames;
-using Memvisor.Machine.Time;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
 namespace Memvisor.Sim.Scenarios;
 
@@ -39,7 +23,7 @@ internal static class PolicyBinder
         var f = b.Fields(node, "policy", PolicyKeys, ["name"]);
         var spec = new PolicySpec();
         if (f.TryGetValue("name", out var n)) spec = spec with { Name = b.OneOf(n, "policy.name", PolicySpec.Names) ?? spec.Name };
-        if (f.TryGetValue("interval", out var i)) spec = spec with { IntervalNs = b.PositiveDuration(i, "policy.interval") ?? spec.IntervalNs };
+        if (f.TryGetValue("interval", out var i)) spec = spec with { IntervalNs = b.Interval(i, "policy.interval") ?? spec.IntervalNs };
         var sq = spec.Squeezed;
         if (f.TryGetValue("reserve", out var r) && b.Size(r, "policy.reserve") is long reserve)
         {
@@ -61,8 +45,14 @@ internal static class PolicyBinder
         var esx = spec.Esx;
         if (f.TryGetValue("idle_tax", out var tax)) esx = esx with { IdleTax = b.Share(tax, "policy.idle_tax") is double t ? Math.Min(t, 0.99) : esx.IdleTax };
         var activity = spec.Activity;
-        if (f.TryGetValue("sample_period", out var sp)) activity = activity with { PeriodNs = b.PositiveDuration(sp, "policy.sample_period") ?? activity.PeriodNs };
+        if (f.TryGetValue("sample_period", out var sp)) activity = activity with { PeriodNs = b.Interval(sp, "policy.sample_period") ?? activity.PeriodNs };
         if (f.TryGetValue("sample_size", out var ss)) activity = activity with { SampleSize = (int)(b.Integer(ss, "policy.sample_size", 1, 256) ?? activity.SampleSize) };
+        if (sq.UncooperativeAfter < sq.StuckAfter)
+            b.Error(f.GetValueOrDefault("uncooperative_after") ?? node, "policy.uncooperative_after", $"a domain is marked uncooperative ({sq.UncooperativeAfter} decisions) only after it is stuck ({sq.StuckAfter}).");
+        if (mom.CriticalThreshold > mom.PressureThreshold)
+            b.Error(f.GetValueOrDefault("critical_threshold") ?? node, "policy.critical_threshold", $"the critical threshold ({mom.CriticalThreshold:P0} free) is above the pressure threshold ({mom.PressureThreshold:P0}); critical is the lower of the two.");
+        if (mom.MinGuestFree > mom.MaxGuestFree)
+            b.Error(f.GetValueOrDefault("min_guest_free") ?? node, "policy.min_guest_free", $"min_guest_free ({mom.MinGuestFree:P0}) is above max_guest_free ({mom.MaxGuestFree:P0}).");
         foreach (var (key, owners) in PolicySettingOwners)
             if (f.ContainsKey(key) && !owners.Contains(spec.Name))
                 b.Error(f[key], $"policy.{key}", $"'{key}' is a setting of {string.Join(" and ", owners)}, not of {spec.Name}.");

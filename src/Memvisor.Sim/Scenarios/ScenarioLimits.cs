@@ -12,6 +12,9 @@ public static class ScenarioLimits
     /// <summary>Any other size (a domain's memory or maxmem, a swap device, a file): at most 16 TiB.</summary>
     public const long MaxSizeBytes = 16L << 40;
 
+    /// <summary>A file a workload streams through: at most 1 TiB (its page index costs 4 bytes a page of this machine's memory).</summary>
+    public const long MaxFileBytes = 1L << 40;
+
     /// <summary>A guest kernel needs its page tables, watermark and kernel text: a domain (and dom0) has at least 16 MiB.</summary>
     public const long MinDomainBytes = 16L << 20;
 
@@ -27,8 +30,8 @@ public static class ScenarioLimits
     /// <summary>A workload touches at most 100 million pages per simulated second (the simulator runs about 2 million a wall second).</summary>
     public const double MaxAccessRate = 1e8;
 
-    /// <summary>Processes started per second by fork-exec: at most 100,000.</summary>
-    public const double MaxSpawnRate = 1e5;
+    /// <summary>Processes started per second by fork-exec: at most 10,000 (about what Linux forks a second on one core).</summary>
+    public const double MaxSpawnRate = 1e4;
 
     /// <summary>Pages per second for the sharing scanner and the hypervisor pager: at most 100 million (400 GiB/s).</summary>
     public const double MaxPageRate = 1e8;

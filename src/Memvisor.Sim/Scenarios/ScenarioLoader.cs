@@ -1,22 +1,9 @@
-using Memvisor.Guest.Balloon;
-using Memvisor.Guest.Hotplug;
-using Memvisor.Guest.Images;
-using Memvisor.Guest.Kernel;
-using Memvisor.Guest.Workloads;
-using Memvisor.Guest.Workloads.Trace;
-using Memvisor.Hypervisor;
-using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.Domains;
-using Memvisor.Hypervisor.Mmu;
-using Memvisor.Hypervisor.Paging;
-using Memvisor.Hypervisor.Sharing;
-using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
 using Memvisor.Native;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
 namespace Memvisor.Sim.Scenarios;
 
@@ -90,6 +77,8 @@ public static class ScenarioLoader
 
         HostSpec? host = top.TryGetValue("host", out var h) ? HostBinder.BindHost(b, h) : null;
 
+        PolicySpec? policy = top.TryGetValue("policy", out var pn) ? PolicyBinder.BindPolicy(b, pn) : null;
+
         long tick = 100_000_000, sample = 1_000_000_000;
         if (top.TryGetValue("sim", out var simNode))
         {
@@ -107,10 +96,10 @@ public static class ScenarioLoader
         }
         if (duration / tick > ScenarioLimits.MaxTicks)
             b.Error(du, "duration", $"{duration / 1e9:0.###}s in guest ticks of {tick / 1e6:0.###}ms is more than {ScenarioLimits.MaxTicks:N0} ticks, which would run for days; shorten the duration or lengthen sim.tick.");
+        else if (policy is not null && duration / policy.IntervalNs > ScenarioLimits.MaxTicks)
+            b.Error(du, "duration", $"{duration / 1e9:0.###}s in policy decisions every {policy.IntervalNs / 1e6:0.###}ms is more than {ScenarioLimits.MaxTicks:N0} decisions; lengthen policy.interval.");
         else if (duration / sample > ScenarioLimits.MaxTicks)
             b.Error(du, "duration", $"{duration / 1e9:0.###}s in samples of {sample / 1e6:0.###}ms is more than {ScenarioLimits.MaxTicks:N0} samples; lengthen sim.sample.");
-
-        PolicySpec? policy = top.TryGetValue("policy", out var pn) ? PolicyBinder.BindPolicy(b, pn) : null;
 
         var costs = new Dictionary<string, double>();
         if (top.TryGetValue("costs", out var costNode))

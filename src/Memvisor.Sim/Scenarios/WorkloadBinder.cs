@@ -1,22 +1,8 @@
-using Memvisor.Guest.Balloon;
-using Memvisor.Guest.Hotplug;
-using Memvisor.Guest.Images;
-using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
 using Memvisor.Guest.Workloads.Trace;
-using Memvisor.Hypervisor;
-using Memvisor.Hypervisor.Compression;
-using Memvisor.Hypervisor.Domains;
-using Memvisor.Hypervisor.Mmu;
-using Memvisor.Hypervisor.Paging;
-using Memvisor.Hypervisor.Sharing;
-using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine.Frames;
-using Memvisor.Machine.Time;
-using YamlDotNet.Core;
 using Memvisor.Native;
 using YamlDotNet.RepresentationModel;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
 namespace Memvisor.Sim.Scenarios;
 
@@ -73,7 +59,11 @@ internal static class WorkloadBinder
                 b.Error(value, $"{path}.{key}", $"a {kind} workload has no '{key}' (that is a key of {string.Join(", ", owners)}); " +
                     (own.Length == 0 ? $"a {kind} workload takes no keys besides kind." : $"a {kind} workload takes {string.Join(", ", own)}."));
             }
-        long SizeOf(string key) => f.TryGetValue(key, out var n) ? b.Size(n, $"{path}.{key}") ?? 0 : 0;
+        long SizeOf(string key) => f.TryGetValue(key, out var n) ? b.Size(n, $"{path}.{key}", key == "file_size" ? ScenarioLimits.MaxFileBytes : ScenarioLimits.MaxSizeBytes) ?? 0 : 0;
+        // Sizes a workload divides by or walks: at least a page.
+        foreach (var key in (string[])["working_set", "to", "file_size"])
+            if (f.TryGetValue(key, out var sn) && sn is YamlScalarNode { Value: { } text } && Units.TryParseSize(text, out long bytes) && bytes < PageSize.Bytes)
+                b.Error(sn, $"{path}.{key}", $"{key} is at least one page (4KiB), not {text}.");
         long DurationOf(string key) => f.TryGetValue(key, out var n) ? b.Duration(n, $"{path}.{key}") ?? 0 : 0;
         long ws = SizeOf("working_set"), to = SizeOf("to"), from = SizeOf("from");
         if (from > to && f.ContainsKey("to")) b.Error(f["from"], $"{path}.from", $"the size to shrink to ({Units.FormatSize(from)}) is above the size to grow to ({Units.FormatSize(to)}).");
@@ -126,7 +116,8 @@ internal static class WorkloadBinder
             TracePath = tracePath,
             TraceFormat = format,
             Loop = f.TryGetValue("loop", out var lp) && (b.Boolean(lp, $"{path}.loop") ?? false),
-            Speed = f.TryGetValue("speed", out var spd) ? b.Number(spd, $"{path}.speed", 1e-6, 1e6) ?? 1.0 : 1.0,
+            // At speed 1 a trace replays 10^8 records a simulated second, the most any workload may ask for.
+            Speed = f.TryGetValue("speed", out var spd) ? b.Number(spd, $"{path}.speed", 1e-6, ScenarioLimits.MaxAccessRate / TraceWorkload.RecordsPerSecondAtSpeed1) ?? 1.0 : 1.0,
             WindowNs = f.TryGetValue("window", out var wn) ? b.PositiveDuration(wn, $"{path}.window") ?? 1_000_000_000 : 1_000_000_000,
             ProcessName = f.TryGetValue("name", out var pnm) ? b.String(pnm, $"{path}.name") : null,
         };

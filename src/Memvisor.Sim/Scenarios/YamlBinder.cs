@@ -23,12 +23,16 @@ internal sealed class YamlBinder(string file)
         var result = new Dictionary<string, YamlNode>();
         if (node is not YamlMappingNode map)
         {
-            Error(node, field, $"expected a mapping of keys ({string.Join(", ", allowed)}).");
+            Error(node, field.Length == 0 ? "(file)" : field, $"expected a mapping of keys ({string.Join(", ", allowed)}).");
             return result;
         }
         foreach (var (keyNode, value) in map.Children)
         {
-            string key = (keyNode as YamlScalarNode)?.Value ?? "";
+            if (keyNode is not YamlScalarNode { Value: { } key })
+            {
+                Error(keyNode, field.Length == 0 ? "(file)" : field, $"a key is a plain name ({string.Join(", ", allowed)}), not a list or a mapping.");
+                continue;
+            }
             string path = field.Length == 0 ? key : $"{field}.{key}";
             if (!allowed.Contains(key))
                 Error(keyNode, path, $"'{key}' is not a known key here; the keys are {string.Join(", ", allowed)}.");
@@ -121,6 +125,18 @@ internal sealed class YamlBinder(string file)
         if (ns is 0)
         {
             Error(node, field, "must be longer than zero.");
+            return null;
+        }
+        return ns;
+    }
+
+    /// <summary>The period of something that recurs (a policy decision, a sampler, a self-balloon step): at least 1 ms.</summary>
+    public long? Interval(YamlNode node, string field)
+    {
+        long? ns = Duration(node, field);
+        if (ns < ScenarioLimits.MinTickNs)
+        {
+            Error(node, field, "an interval is at least 1ms.");
             return null;
         }
         return ns;

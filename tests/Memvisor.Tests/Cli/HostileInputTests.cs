@@ -122,6 +122,24 @@ public class HostileInputTests : IDisposable
     }
 
     [Fact]
+    public void Trace_convert_never_replaces_a_symbolic_link_even_to_its_own_earlier_trace()
+    {
+        string good = Path.Combine(_dir, "good.lackey");
+        File.WriteAllText(good, " L 1000,8\n");
+        string earlier = Path.Combine(_dir, "earlier.mvt");
+        Assert.Equal(ExitCodes.Ok, ConsoleCapture.Run(() => TraceCommand.Convert(good, earlier)).Code);
+        foreach (var (link, to) in new[] { ("link.mvt", earlier), ("dangling.mvt", Path.Combine(_dir, "nowhere.mvt")) })
+        {
+            string path = Path.Combine(_dir, link);
+            File.CreateSymbolicLink(path, to);
+            var (code, _, err) = ConsoleCapture.Run(() => TraceCommand.Convert(good, path));
+            Assert.Equal(ExitCodes.BadInput, code);
+            Assert.Contains("is a symbolic link", err);
+            Assert.Equal(to, new FileInfo(path).LinkTarget);
+        }
+    }
+
+    [Fact]
     public void An_over_long_lackey_line_is_reported_at_its_own_line()
     {
         string path = Path.Combine(_dir, "long.lackey");

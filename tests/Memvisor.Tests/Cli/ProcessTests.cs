@@ -88,6 +88,37 @@ public class ProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task A_run_stuck_in_one_long_step_still_stops_soon_after_a_signal_and_cleans_up()
+    {
+        // One guest tick of ten simulated seconds at 10^8 accesses a second: minutes of wall time in a single step.
+        File.WriteAllText(Path.Combine(_dir, "slow.yaml"), """
+            name: slow
+            duration: 20s
+            sim: { tick: 10s }
+            host: { memory: 512MiB, dom0: { memory: 128MiB } }
+            domains:
+              - { name: a, memory: 64MiB, workload: { kind: steady, working_set: 32MiB, rate: 100000000/s } }
+            """);
+        string output = Path.Combine(_dir, "out");
+        using var p = Start("run", "slow.yaml", "--out", output, "--quiet");
+        var stderr = p.StandardError.ReadToEndAsync();
+        var wall = Stopwatch.StartNew();
+        while (!(Directory.Exists(output) && Directory.GetDirectories(output, OutputDirectory.StagingPrefix + "*").Length > 0))
+        {
+            Assert.True(wall.Elapsed < TimeSpan.FromSeconds(60) && !p.HasExited, "the run never started");
+            Thread.Sleep(100);
+        }
+        Thread.Sleep(1000);
+
+        Process.Start("kill", $"-INT {p.Id}")!.WaitForExit();
+
+        Assert.True(p.WaitForExit(30_000), "the run did not stop after its grace period");
+        Assert.Equal(130, p.ExitCode);
+        Assert.Contains("interrupted", await stderr);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
     public void What_a_killed_run_left_is_removed_by_the_next_run()
     {
         File.WriteAllText(Path.Combine(_dir, "long.yaml"), Long);

@@ -174,6 +174,92 @@ public class OutputDirectoryTests : IDisposable
         Assert.Equal("x", File.ReadAllText(file));
     }
 
+    [Fact]
+    public void A_refused_directory_keeps_even_a_dead_run_s_staging_directory_and_a_link_named_like_one()
+    {
+        string scenario = TinyScenario.Write(_dir);
+        string target = UserDirectory("mixed");
+        string dead = Directory.CreateDirectory(Path.Combine(target, ".memvisor-staging-" + DeadPid())).FullName;
+        File.WriteAllText(Path.Combine(dead, ".memvisor-staging"), DeadPid().ToString());
+        File.WriteAllText(Path.Combine(dead, "summary.json"), "{ kept results }");
+        string elsewhere = Directory.CreateDirectory(Path.Combine(_dir, "elsewhere")).FullName;
+        File.WriteAllText(Path.Combine(elsewhere, ".memvisor-staging"), DeadPid().ToString());
+        File.CreateSymbolicLink(Path.Combine(target, ".memvisor-staging-" + (DeadPid() + 1)), elsewhere);
+        var before = TinyScenario.Snapshot(target);
+
+        var (code, _, _) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, target, quiet: true));
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        TinyScenario.AssertUnchanged(before, target);
+        Assert.True(File.Exists(Path.Combine(elsewhere, ".memvisor-staging")));
+    }
+
+    [Theory]
+    [InlineData("[{\"path\": \"x\\u0000y\", \"bytes\": 1}]")]
+    [InlineData("[{\"path\": \"run.json\", \"bytes\": 1}, {\"path\": \"run.json/x\", \"bytes\": 1}]")]
+    [InlineData("[{\"path\": \"notes.txt\", \"bytes\": 5}, {\"path\": \"notes.txt\", \"bytes\": 5}]")]
+    [InlineData("[{\"path\": \"../outside.txt\", \"bytes\": 5}]")]
+    public void A_manifest_that_could_not_have_been_written_by_memvisor_is_not_believed(string files)
+    {
+        string scenario = TinyScenario.Write(_dir);
+        string target = Directory.CreateDirectory(Path.Combine(_dir, "forged")).FullName;
+        File.WriteAllText(Path.Combine(target, "notes.txt"), "mine!");
+        File.WriteAllText(Path.Combine(target, OutputManifest.FileName), $"{{\"format\": \"memvisor-output\", \"version\": 1, \"command\": \"run\", \"files\": {files}}}");
+        var before = TinyScenario.Snapshot(target);
+
+        var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, target, quiet: true));
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("no Memvisor manifest", err);
+        TinyScenario.AssertUnchanged(before, target);
+    }
+
+    [Fact]
+    public void A_commit_that_finds_the_directory_changed_keeps_the_results_where_no_later_run_removes_them()
+    {
+        string target = Path.Combine(_dir, "raced");
+        string kept;
+        using (var output = OutputDirectory.Prepare(target, "run"))
+        {
+            output.WriteFile("summary.json", s => s.Write("{}"u8));
+            File.WriteAllText(Path.Combine(target, "arrived-during-the-run.txt"), "mine");
+            var e = Assert.Throws<OutputException>(output.Commit);
+            Assert.Equal(OutputFailure.Refused, e.Failure);
+            kept = e.Message[(e.Message.IndexOf("kept in ", StringComparison.Ordinal) + 8)..].TrimEnd('.');
+        }
+        Assert.True(File.Exists(Path.Combine(kept, "summary.json")));
+        Assert.Throws<OutputException>(() => OutputDirectory.Prepare(target, "run").Dispose());
+        Assert.True(File.Exists(Path.Combine(kept, "summary.json")));
+    }
+
+    [Fact]
+    public void A_failed_run_removes_every_directory_it_made_and_a_dangling_link_is_refused()
+    {
+        string trace = Path.Combine(_dir, "bad.lackey");
+        File.WriteAllText(trace, "not a trace\n");
+        string scenario = TinyScenario.Write(_dir, y => y.Replace("{ kind: steady, working_set: 16MiB, rate: 1000/s }", $"{{ kind: trace, path: {trace} }}"));
+        Assert.Equal(ExitCodes.BadInput, ConsoleCapture.Run(() => RunCommand.Run(scenario, null, Path.Combine(_dir, "n1", "n2", "n3"), quiet: true)).Code);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "n1")));
+
+        string link = Path.Combine(_dir, "dangling");
+        File.CreateSymbolicLink(link, Path.Combine(_dir, "nowhere"));
+        var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(TinyScenario.Write(_dir), null, link, quiet: true));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("symbolic link to nothing", err);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "nowhere")));
+    }
+
+    [Fact]
+    public void A_swap_file_inside_the_output_directory_is_refused_before_the_run()
+    {
+        string target = Directory.CreateDirectory(Path.Combine(_dir, "with-swap")).FullName;
+        string scenario = TinyScenario.Write(_dir, y => y.Replace("host: { memory: 512MiB,", $"host: {{ paging: {{ swap_file: {Path.Combine(target, "swap.bin")} }}, memory: 512MiB,"));
+        var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, target, quiet: true));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("is inside the output directory", err);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(target));
+    }
+
     /// <summary>A process id that no process has: one past the kernel's limit.</summary>
     internal static int DeadPid() => int.Parse(File.ReadAllText("/proc/sys/kernel/pid_max").Trim()) + 1;
 }

@@ -269,7 +269,7 @@ public class ScenarioLoaderTests
         Assert.Equal("domains[0].hotplug", room.Field);
         Assert.Contains("maxmem", room.Message);
         var noHotplug = Refused(Good + "\n  - { at: 6s, action: hot-add, domain: a, memory: 64MiB }");
-        Assert.Equal("domain", noHotplug.Field);
+        Assert.Equal("events[1].domain", noHotplug.Field);
         Assert.Contains("hot-pluggable", noHotplug.Message);
     }
 

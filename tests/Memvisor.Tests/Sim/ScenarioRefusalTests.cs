@@ -53,6 +53,14 @@ public class ScenarioRefusalTests : IDisposable
         { "more ticks than can run", Base.Replace("duration: 10s", "duration: 700h") + "\nsim: { tick: 10ms }", "duration", 3, "more than 100,000,000 ticks" },
         { "nesting deep enough to overflow a parser", Base + "\ncosts: " + new string('[', 100_000) + new string(']', 100_000), "(syntax)", 12, "nested more than 32 levels" },
         { "aliases that expand without end", Base + "\n" + AliasBomb(), "(syntax)", 32, "aliases expanded" },
+        { "a policy deciding every microsecond", Base + "\npolicy: { name: static, interval: 0.001ms }", "policy.interval", 12, "at least 1ms" },
+        { "a trace replayed faster than any workload may run", Base.Replace("{ kind: steady, working_set: 64MiB, rate: 1000/s }", "{ kind: trace, path: t.yaml, loop: true, speed: 1000000 }"), "domains[0].workload.speed", 11, "a number from" },
+        { "a working set of less than a page", Base.Replace("working_set: 64MiB", "working_set: 1KiB"), "domains[0].workload.working_set", 11, "at least one page" },
+        { "a streamed file beyond any disk here", Base.Replace("{ kind: steady, working_set: 64MiB, rate: 1000/s }", "{ kind: file-streaming, file_size: 2TiB, rate: 1000/s }"), "domains[0].workload.file_size", 11, "is above the most Memvisor accepts here" },
+        { "a reservation above the default limit", Base.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    reservation: 1GiB"), "domains[0].reservation", 11, "is above the limit" },
+        { "mom's thresholds the wrong way round", Base + "\npolicy: { name: mom, pressure_threshold: 5%, critical_threshold: 20% }", "policy.critical_threshold", 12, "critical is the lower" },
+        { "a key that is a list", Base + "\n[a, b]: 1", "(file)", 12, "a key is a plain name" },
+        { "an action naming no domain of the scenario", Base + "\nevents:\n  - { at: 1s, action: mem-set, domain: nobody, memory: 64MiB }", "events[0].domain", 13, "is not a domain of this scenario" },
         { "guests too big for this machine to model", Base.Replace("    memory: 128MiB\n", "    count: 4096\n    allocation: on-demand\n    memory: 16MiB\n").Replace("maxmem: 256MiB", "maxmem: 16TiB"), "host.memory", 5, "of this machine's memory" },
     };
 
