@@ -194,7 +194,7 @@ public sealed class OutputDirectory : IDisposable
     {
         File.Delete(Path.Combine(Target, OutputManifest.FileName));
         var directories = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var (rel, _) in previous.Files)
+        foreach (var (rel, _, _) in previous.Files)
         {
             File.Delete(Path.Combine(Target, rel));
             for (string? dir = Path.GetDirectoryName(rel); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
@@ -214,7 +214,7 @@ public sealed class OutputDirectory : IDisposable
     private static OutputManifest? Inspect(string directory, string? ownStaging)
     {
         var manifest = OutputManifest.TryRead(directory);
-        var listed = manifest?.Files.ToDictionary(f => f.Path, f => f.Bytes, StringComparer.Ordinal) ?? [];
+        var listed = manifest?.Files.ToDictionary(f => f.Path, f => (f.Bytes, f.Hash), StringComparer.Ordinal) ?? [];
         var listedDirs = new HashSet<string>(listed.Keys.SelectMany(ParentsOf), StringComparer.Ordinal);
         var foreign = new List<string>();
         var stale = new List<string>();
@@ -260,7 +260,7 @@ public sealed class OutputDirectory : IDisposable
                 bool isDirectory = (info.Attributes & FileAttributes.Directory) != 0;
                 if (info.LinkTarget is not null) foreign.Add(rel);
                 else if (isDirectory && listedDirs.Contains(rel)) Walk(entry, rel + "/");
-                else if (isDirectory || !listed.TryGetValue(rel, out long bytes) || bytes != info.Length) foreign.Add(rel);
+                else if (isDirectory || !listed.TryGetValue(rel, out var written) || !OutputManifest.Unchanged(entry, written.Bytes, written.Hash)) foreign.Add(rel);
             }
         }
     }

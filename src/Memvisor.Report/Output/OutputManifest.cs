@@ -1,14 +1,22 @@
+using System.Globalization;
 using System.Text.Json;
+using Memvisor.Native;
 
 namespace Memvisor.Report.Output;
 
 /// <summary>
 /// The list of files Memvisor wrote into an output directory, kept in the directory as <see cref="FileName"/>. It is
 /// the proof that a directory is a previous Memvisor output, and the limit of what a later run may delete there:
-/// only the files it lists, and only while each still has the size Memvisor gave it.
+/// only the files it lists, and only while each still has the size and the XXH3 hash of the bytes Memvisor wrote.
 /// </summary>
-public sealed record OutputManifest(string Command, IReadOnlyList<(string Path, long Bytes)> Files)
+public sealed record OutputManifest(string Command, IReadOnlyList<(string Path, long Bytes, ulong Hash)> Files)
 {
+    /// <summary>The XXH3 hash of a file's bytes, as the manifest records it.</summary>
+    public static ulong HashOf(string path) => XxHash.Hash64(File.ReadAllBytes(path));
+
+    /// <summary>Whether the file at <paramref name="path"/> is still the one listed: its size, then its bytes.</summary>
+    public static bool Unchanged(string path, long bytes, ulong hash) => new FileInfo(path).Length == bytes && HashOf(path) == hash;
+
     public const string FileName = ".memvisor-output.json";
     private const string Format = "memvisor-output";
     private const int Version = 1;
@@ -16,12 +24,12 @@ public sealed record OutputManifest(string Command, IReadOnlyList<(string Path, 
     /// <summary>Every regular file under <paramref name="root"/> (but <paramref name="skip"/>), by relative path with '/' separators, and its size.</summary>
     public static OutputManifest Of(string root, string command, string skip)
     {
-        var files = new List<(string, long)>();
+        var files = new List<(string, long, ulong)>();
         foreach (var path in Directory.EnumerateFiles(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
         {
             string rel = Path.GetRelativePath(root, path).Replace('\\', '/');
             if (rel == FileName || rel == skip) continue;
-            files.Add((rel, new FileInfo(path).Length));
+            files.Add((rel, new FileInfo(path).Length, HashOf(path)));
         }
         files.Sort((a, b) => string.CompareOrdinal(a.Item1, b.Item1));
         return new OutputManifest(command, files);
@@ -35,11 +43,12 @@ public sealed record OutputManifest(string Command, IReadOnlyList<(string Path, 
         w.WriteNumber("version", Version);
         w.WriteString("command", Command);
         w.WriteStartArray("files");
-        foreach (var (path, bytes) in Files)
+        foreach (var (path, bytes, hash) in Files)
         {
             w.WriteStartObject();
             w.WriteString("path", path);
             w.WriteNumber("bytes", bytes);
+            w.WriteString("xxh3", hash.ToString("x16", CultureInfo.InvariantCulture));
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -60,23 +69,25 @@ public sealed record OutputManifest(string Command, IReadOnlyList<(string Path, 
                 || f.GetString() != Format || !root.TryGetProperty("version", out var v) || !v.TryGetInt32(out int version) || version != Version
                 || !root.TryGetProperty("files", out var list) || list.ValueKind != JsonValueKind.Array)
                 return null;
-            var files = new List<(string, long)>();
+            var files = new List<(string, long, ulong)>();
             foreach (var e in list.EnumerateArray())
             {
                 if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty("path", out var p) || p.ValueKind != JsonValueKind.String
-                    || !e.TryGetProperty("bytes", out var b) || !b.TryGetInt64(out long bytes))
+                    || !e.TryGetProperty("bytes", out var b) || !b.TryGetInt64(out long bytes)
+                    || !e.TryGetProperty("xxh3", out var x) || x.ValueKind != JsonValueKind.String
+                    || !ulong.TryParse(x.GetString(), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong hash))
                     return null;
                 string rel = p.GetString()!;
                 // A manifest names files inside its directory, never outside it, each once, in names a file can have.
                 if (rel.Length == 0 || rel.Length > 4096 || rel.StartsWith('/') || rel.Any(char.IsControl) || bytes < 0
                     || rel.Split('/').Any(part => part is "" or "." or ".." || part.Length > 255))
                     return null;
-                files.Add((rel, bytes));
+                files.Add((rel, bytes, hash));
             }
             var paths = new HashSet<string>(files.Select(f => f.Item1), StringComparer.Ordinal);
             if (paths.Count != files.Count) return null;
             // A path cannot be a file and, in another entry, a directory.
-            foreach (var (rel, _) in files)
+            foreach (var (rel, _, _) in files)
                 for (int i = rel.IndexOf('/'); i >= 0; i = rel.IndexOf('/', i + 1))
                     if (paths.Contains(rel[..i])) return null;
             string command = root.TryGetProperty("command", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString()! : "";

@@ -89,6 +89,17 @@ public class OutputDirectoryTests : IDisposable
         Assert.Equal(ExitCodes.BadInput, changed);
         Assert.Contains("timeseries.csv", err2);
         TinyScenario.AssertUnchanged(before, target);
+
+        // An edit that keeps the file's size is a change too: the manifest holds each file's hash.
+        File.WriteAllBytes(Path.Combine(target, "timeseries.csv"), before["timeseries.csv"][..^16]);
+        var report = File.ReadAllBytes(Path.Combine(target, "report.html"));
+        report[^2] ^= 0x20;
+        File.WriteAllBytes(Path.Combine(target, "report.html"), report);
+        before = TinyScenario.Snapshot(target);
+        var (edited, _, err3) = ConsoleCapture.Run(() => RunCommand.Run(scenario, 5, target, quiet: true));
+        Assert.Equal(ExitCodes.BadInput, edited);
+        Assert.Contains("report.html", err3);
+        TinyScenario.AssertUnchanged(before, target);
     }
 
     [Fact]
