@@ -25,9 +25,11 @@ public static class ScenarioSource
     public static Scenario Load(string? argument)
     {
         if (argument is null) return BuiltinScenarios.Load(BuiltinScenarios.DefaultName);
-        // Anything at that path is the user's file (a directory or a FIFO is refused by the loader, with its kind).
-        if (FileStat.KindOf(argument) != FileKind.Missing) return ScenarioLoader.LoadFile(argument);
         string name = argument.StartsWith("builtin:", StringComparison.Ordinal) ? argument["builtin:".Length..] : argument;
+        // Anything at that path is the user's file (a FIFO is refused by the loader, with its kind); a directory that
+        // happens to share a built-in scenario's name does not hide the built-in.
+        var kind = FileStat.KindOf(argument);
+        if (kind != FileKind.Missing && !(kind == FileKind.Directory && BuiltinScenarios.Exists(name))) return ScenarioLoader.LoadFile(argument);
         if (BuiltinScenarios.Exists(name)) return BuiltinScenarios.Load(name);
         throw new ScenarioException([new ScenarioError(argument, 0, 0, "(file)",
             $"there is no such file, nor a built-in scenario of that name (the built-in scenarios are {string.Join(", ", BuiltinScenarios.Names)}).")]);

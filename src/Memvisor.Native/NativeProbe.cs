@@ -7,6 +7,8 @@ public static class NativeProbe
     {
         Probe("libxxhash.so.0", () => XxHash.Hash64([1, 2, 3]));
         Probe("liblz4.so.1", () => Lz4.Compress(new byte[16], new byte[64]));
+        // statx (glibc 2.28) tells FIFOs and devices from files; without it no input could be checked.
+        Probe("libc (statx)", () => FileStat.KindOf("/"));
         Probe("libzstd.so.1", () =>
         {
             using var z = new Zstd();
@@ -20,7 +22,7 @@ public static class NativeProbe
         {
             _ = call();
         }
-        catch (DllNotFoundException e)
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
             throw new NativeLibraryMissingException(library, e);
         }

@@ -15,7 +15,8 @@ internal sealed record Series(string Label, IReadOnlyList<(double X, double? Y)>
 internal static class SvgChart
 {
     private const int Width = 900, Height = 320, Left = 70, Right = 190, Top = 20, Bottom = 40;
-    // Two points per pixel of the plot are all a line can show: longer series are thinned, so a long run's report stays small.
+    // Two points per pixel of the plot: longer series are reduced so that a long run's report stays small. A line keeps
+    // the lowest and highest point of each pixel's span (its peaks stay); a stacked area keeps every k-th point.
     private const int MaxPoints = 2 * (Width - Left - Right);
     private static readonly string[] Palette =
         ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
@@ -35,10 +36,8 @@ internal static class SvgChart
         {
             var path = new StringBuilder();
             bool pen = false;
-            var points = series[s].Points;
-            foreach (int i in Kept(points.Count))
+            foreach (var (x, y) in Reduced(series[s].Points))
             {
-                var (x, y) = points[i];
                 if (y is not double v) { pen = false; continue; }
                 path.Append(pen ? " L" : " M").Append(F(X(x, xMax))).Append(',').Append(F(Y(v, yMax)));
                 pen = true;
@@ -78,6 +77,30 @@ internal static class SvgChart
             html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left + 5}\" y=\"{F(y - 4)}\">{Encode(referenceLabel)}</text>");
         }
         html.Append("</svg>");
+    }
+
+    // A line's points, at most MaxPoints: each span of k keeps its lowest and highest point in time order, and a gap
+    // (a null) in a span lifts the pen after it.
+    private static IReadOnlyList<(double X, double? Y)> Reduced(IReadOnlyList<(double X, double? Y)> points)
+    {
+        if (points.Count <= MaxPoints) return points;
+        int span = (points.Count + MaxPoints / 2 - 1) / (MaxPoints / 2);
+        var kept = new List<(double X, double? Y)>(MaxPoints + MaxPoints / 2);
+        for (int start = 0; start < points.Count; start += span)
+        {
+            int end = Math.Min(points.Count, start + span), low = -1, high = -1;
+            bool gap = false;
+            for (int i = start; i < end; i++)
+            {
+                if (points[i].Y is not double y) { gap = true; continue; }
+                if (low < 0 || y < points[low].Y) low = i;
+                if (high < 0 || y > points[high].Y) high = i;
+            }
+            if (low >= 0) kept.Add(points[Math.Min(low, high)]);
+            if (high >= 0 && high != low) kept.Add(points[Math.Max(low, high)]);
+            if (gap) kept.Add((points[end - 1].X, null));
+        }
+        return kept;
     }
 
     // The indices drawn of n points: all of them up to MaxPoints, else every k-th and the last.

@@ -52,6 +52,13 @@ public static class FitCommand
         if (Enumerable.Range(1, max).Select(i => $"{domain}-{i}").Prepend(domain).FirstOrDefault(others.Contains) is { } clash)
             return Refuse($"--domain: counting {domain} up to {max} would name an instance '{clash}', which is already another domain of the scenario; rename that domain or lower --max.");
 
+        // The largest count tried must fit in this machine's memory, as every scenario must.
+        if (ScenarioChecks.MachineProblem(DensitySearch.WithCount(scenario, domain, max)) is { } tooBig)
+        {
+            int fits = Enumerable.Range(1, max - 1).Reverse().FirstOrDefault(n => ScenarioChecks.MachineProblem(DensitySearch.WithCount(scenario, domain, n)) is null);
+            return Refuse($"--max: {max} × {domain} cannot be modeled here: {tooBig} " + (fits > 0 ? $"At most {fits} fit; lower --max." : "Not even one fits."));
+        }
+
         AnsiConsole.MarkupLine($"Fitting [bold]{Markup.Escape(domain)}[/] into {Markup.Escape(scenario.Name)} under {Markup.Escape(name)}: stall at most {maxStall * 100:0.###}%, no OOM kill.");
         var (best, trials) = DensitySearch.Run(scenario, domain, name, new ServiceLevel(maxStall), max, seed,
             n => AnsiConsole.MarkupLine($"  trying {n}..."), cancel);

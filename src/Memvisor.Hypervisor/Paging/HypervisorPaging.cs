@@ -178,7 +178,7 @@ public sealed class HypervisorPaging : IDisposable
         if (_swap is null)
         {
             string? error = null;
-            _swap = Options.Device is { } device ? SwapFile.Over(device, Options.SwapPages) : SwapFile.TryOpen(Options.SwapFile, Options.SwapPages, out error);
+            _swap = Options.Device is { } device ? SwapFile.Over(device, Options.SwapPages) : SwapFile.TryOpen(Options.SwapFile, Options.SwapPages, out error, Options.SwapFileName);
             if (_swap is null)
             {
                 Stop(d, $"{error} Paging-out stopped and every page stays where it was.");
@@ -265,8 +265,11 @@ public sealed class HypervisorPaging : IDisposable
         return true;
     }
 
-    // A page the swap device failed to return, or returned with other bytes than were written. The first failure of
-    // each page is an event; paging-out stops at the first, since every later write would go to the same device.
+    // A page the swap device failed to return, or returned with other bytes than were written. The access fails rather
+    // than hand the guest wrong bytes, as Linux fails a fault on a swap page whose read did not complete (mm/memory.c,
+    // do_swap_page: a folio not uptodate gives VM_FAULT_SIGBUS); the per-page checksum that catches a device returning
+    // wrong bytes is Memvisor's own. The first failure of each page is an event; paging-out stops at the first, since
+    // every later write would go to the same device.
     private void Unreadable(Domain d, ulong gfn, long slot, int errno)
     {
         if (errno == PosixIo.Errno.EBADMSG) Stats.ChecksumErrors++;

@@ -3,8 +3,11 @@ namespace Memvisor.Hypervisor.Paging;
 /// <summary>Settings of hypervisor swapping (xenpaging's command line; ESX's per-VM swap file).</summary>
 public sealed record PagingOptions
 {
-    /// <summary>The swap file; null means a temporary file, removed at the end of the run.</summary>
+    /// <summary>The swap file's full path; null means a temporary file, removed at the end of the run.</summary>
     public string? SwapFile { get; init; }
+
+    /// <summary>The swap file as the scenario names it, for messages (so a summary does not depend on where the scenario lies).</summary>
+    public string? SwapFileName { get; init; }
 
     /// <summary>The most pages the swap file may hold. Default 4 GiB.</summary>
     public long SwapPages { get; init; } = 1L << 20;

@@ -16,11 +16,15 @@ public sealed class SwapFile : IDisposable
 {
     private const string TemporaryPrefix = "memvisor-";
     private const string TemporarySuffix = ".swap";
+    // flock's EWOULDBLOCK, which .NET reports as the IOException's HResult when FileShare.None meets a held lock.
+    private const int LockHeld = 11;
 
     private readonly ISwapDevice _device;
     private readonly Stack<long> _free = new();
+    private const int ChecksumChunkBits = 16;
     private readonly string? _temporaryPath;
-    private ulong[] _checksums = [];
+    // One checksum per slot written, in chunks of 65,536 made as slots are first used: memory follows use, not capacity.
+    private ulong[]?[] _checksums = [];
     private long _highWater;
     private int _disposed;
 
@@ -34,7 +38,8 @@ public sealed class SwapFile : IDisposable
         if (temporaryPath is not null) AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
     }
 
-    private void OnProcessExit(object? sender, EventArgs e) => Dispose();
+    // Only the name goes: the simulation may still be writing through the descriptor, which must stay valid.
+    private void OnProcessExit(object? sender, EventArgs e) => TryDelete(_temporaryPath!);
 
     /// <summary>The first bytes of every swap file Memvisor writes.</summary>
     public static ReadOnlySpan<byte> Magic => "MEMVISOR-SWAP/1\n"u8;
@@ -50,31 +55,41 @@ public sealed class SwapFile : IDisposable
     /// Null if <paramref name="path"/> may be used as a swap file (it does not exist yet in a directory that does, or
     /// it is an earlier Memvisor swap file no one is using); otherwise why not, as a sentence.
     /// </summary>
-    public static string? WhyRefused(string path)
+    public static string? WhyRefused(string path, string? name = null)
     {
+        name ??= path;
         var kind = FileStat.KindOf(path);
         switch (kind)
         {
             case FileKind.Missing:
                 string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
                 return directory is null || FileStat.KindOf(directory) == FileKind.Directory ? null
-                    : $"The swap file {path} cannot be created: its directory {directory} does not exist.";
+                    : $"The swap file {name} cannot be created: its directory {directory} does not exist.";
             case FileKind.Regular:
-                return IsMemvisorSwap(path, out bool inUse)
-                    ? inUse ? $"The swap file {path} is locked by another process (a Memvisor run that uses it); give each run its own file." : null
-                    : $"The swap file {path} exists and is not a Memvisor swap file; Memvisor never overwrites a file it did not write. Name a new file, or remove this one.";
+                return Examine(path) switch
+                {
+                    SwapFileState.Ours => null,
+                    SwapFileState.Locked => $"The swap file {name} is locked by another process (a Memvisor run that uses it); give each run its own file.",
+                    SwapFileState.Unreadable => $"The swap file {name} could not be read to see whose it is; Memvisor writes only its own swap files.",
+                    _ => $"The swap file {name} exists and is not a Memvisor swap file; Memvisor never overwrites a file it did not write. Name a new file, or remove this one.",
+                };
             case FileKind.Unknown:
-                return $"The swap file {path} cannot be looked at (permission denied, or a path that is not valid).";
+                return $"The swap file {name} cannot be looked at (permission denied, or a path that is not valid).";
             default:
-                return $"The swap file {path} is {FileStat.Describe(kind)}; a swap file must be a regular file (Memvisor never writes to a device).";
+                return $"The swap file {name} is {FileStat.Describe(kind)}; a swap file must be a regular file (Memvisor never writes to a device).";
         }
     }
 
-    /// <summary>Opens the named swap file, or a new temporary one when <paramref name="path"/> is null; null with a sentence in <paramref name="error"/> if it cannot be.</summary>
-    public static SwapFile? TryOpen(string? path, long capacityPages, out string? error)
+    /// <summary>
+    /// Opens the swap file at <paramref name="path"/>, or a new temporary one when it is null; null with a sentence in
+    /// <paramref name="error"/> if it cannot be. <paramref name="name"/> is how messages name it (the path as the
+    /// scenario wrote it, so summaries do not depend on where the scenario lies).
+    /// </summary>
+    public static SwapFile? TryOpen(string? path, long capacityPages, out string? error, string? name = null)
     {
         if (path is null) return TryOpenTemporary(capacityPages, out error);
-        if (WhyRefused(path) is { } why)
+        name ??= path;
+        if (WhyRefused(path, name) is { } why)
         {
             error = why;
             return null;
@@ -88,24 +103,25 @@ public sealed class SwapFile : IDisposable
             if (RandomAccess.GetLength(handle) > 0 && !StartsWithMagic(device))
             {
                 device.Dispose();
-                error = $"The swap file {path} changed while it was opened and is not a Memvisor swap file; it was not written.";
+                error = $"The swap file {name} changed while it was opened and is not a Memvisor swap file; it was not written.";
                 return null;
             }
-            RandomAccess.SetLength(handle, 0);
+            // The header first, then the old slots cut off: a crash in between still leaves a Memvisor swap file.
             int errno = WriteHeader(device);
+            if (errno == 0) RandomAccess.SetLength(handle, PageSize.Bytes);
             if (errno != 0)
             {
                 device.Dispose();
-                error = $"The swap file {path} could not be written ({PosixIo.Errno.Describe(errno)}).";
+                error = $"The swap file {name} could not be written ({PosixIo.Errno.Describe(errno)}).";
                 return null;
             }
             error = null;
-            return new SwapFile(device, path, capacityPages, temporaryPath: null);
+            return new SwapFile(device, name, capacityPages, temporaryPath: null);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             handle?.Dispose();
-            error = $"The swap file {path} could not be opened for writing ({Describe(e)}).";
+            error = $"The swap file {name} could not be opened for writing ({Describe(e)}).";
             return null;
         }
     }
@@ -120,22 +136,21 @@ public sealed class SwapFile : IDisposable
     /// <summary>Removes temporary swap files that Memvisor processes which no longer run left in <paramref name="directory"/> (killed before they could).</summary>
     public static int RemoveStaleTemporaries(string directory)
     {
-        int removed = 0;
+        List<string> candidates;
         try
         {
-            foreach (var file in Directory.EnumerateFiles(directory, TemporaryPrefix + "*" + TemporarySuffix))
-            {
-                string name = Path.GetFileName(file);
-                int dash = name.IndexOf('-', TemporaryPrefix.Length);
-                if (dash < 0 || !int.TryParse(name.AsSpan(TemporaryPrefix.Length, dash - TemporaryPrefix.Length), out int pid) || Processes.IsAlive(pid)) continue;
-                if (FileStat.KindOf(file) != FileKind.Regular || !IsMemvisorSwap(file, out bool inUse) || inUse) continue;
-                File.Delete(file);
-                removed++;
-            }
+            candidates = Directory.EnumerateFiles(directory, TemporaryPrefix + "*" + TemporarySuffix).ToList();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // A directory we cannot list or a file we cannot remove stops nothing.
+            return 0;
+        }
+        int removed = 0;
+        foreach (var file in candidates)
+        {
+            // A running Memvisor holds its swap file locked: one that opens unlocked, and is Memvisor's, was left by a dead run.
+            if (new FileInfo(file).LinkTarget is not null || FileStat.KindOf(file) != FileKind.Regular || Examine(file) != SwapFileState.Ours) continue;
+            if (TryDelete(file)) removed++;
         }
         return removed;
     }
@@ -161,7 +176,7 @@ public sealed class SwapFile : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            error = $"The temporary swap file could not be created in {directory} ({Describe(e)}).";
+            error = $"The temporary swap file could not be created in the temporary directory (TMPDIR): {Describe(e)}.";
             return null;
         }
     }
@@ -189,8 +204,9 @@ public sealed class SwapFile : IDisposable
         page = page[..PageSize.Bytes];
         int errno = _device.WriteAt(page, Offset(slot));
         if (errno != 0) return errno;
-        if (slot >= _checksums.Length) Array.Resize(ref _checksums, (int)Math.Min(Math.Max(Capacity, 1), Math.Max(1024, 2L * _checksums.Length)));
-        _checksums[slot] = XxHash.Hash64(page);
+        long chunk = slot >> ChecksumChunkBits;
+        if (chunk >= _checksums.Length) Array.Resize(ref _checksums, (int)Math.Max(chunk + 1, 2L * _checksums.Length));
+        (_checksums[chunk] ??= new ulong[1 << ChecksumChunkBits])[slot & ((1 << ChecksumChunkBits) - 1)] = XxHash.Hash64(page);
         BytesWritten += PageSize.Bytes;
         return 0;
     }
@@ -202,7 +218,9 @@ public sealed class SwapFile : IDisposable
         int errno = _device.ReadAt(page, Offset(slot));
         if (errno != 0) return errno;
         BytesRead += PageSize.Bytes;
-        return slot < _checksums.Length && XxHash.Hash64(page) == _checksums[slot] ? 0 : PosixIo.Errno.EBADMSG;
+        long chunk = slot >> ChecksumChunkBits;
+        return chunk < _checksums.Length && _checksums[chunk] is { } sums && XxHash.Hash64(page) == sums[slot & ((1 << ChecksumChunkBits) - 1)]
+            ? 0 : PosixIo.Errno.EBADMSG;
     }
 
     public void Dispose()
@@ -211,14 +229,7 @@ public sealed class SwapFile : IDisposable
         _device.Dispose();
         if (_temporaryPath is null) return;
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
-        try
-        {
-            File.Delete(_temporaryPath);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Left behind, it is removed by the next run (RemoveStaleTemporaries).
-        }
+        TryDelete(_temporaryPath);
     }
 
     // Slot 0 follows the header page.
@@ -237,30 +248,50 @@ public sealed class SwapFile : IDisposable
         return device.ReadAt(head, 0) == 0 && head.SequenceEqual(Magic);
     }
 
+    private enum SwapFileState { Ours, Locked, NotOurs, Unreadable }
+
     // Whether the regular file at path starts as a Memvisor swap file does, and whether a running Memvisor holds it.
-    private static bool IsMemvisorSwap(string path, out bool inUse)
+    private static SwapFileState Examine(string path)
     {
-        inUse = false;
         try
         {
-            // FileShare.None takes the same lock a running swap file holds, so this open fails while one does.
+            // FileShare.None takes the same lock a running swap file holds, so this open fails (EWOULDBLOCK) while one does.
             using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.None);
             Span<byte> head = stackalloc byte[Magic.Length];
-            return RandomAccess.Read(handle, head, 0) == Magic.Length && head.SequenceEqual(Magic);
+            return RandomAccess.Read(handle, head, 0) == Magic.Length && head.SequenceEqual(Magic) ? SwapFileState.Ours : SwapFileState.NotOurs;
         }
-        catch (IOException)
+        catch (IOException e) when (e.HResult == LockHeld)
         {
-            inUse = true;
+            return SwapFileState.Locked;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return SwapFileState.Unreadable;
+        }
+    }
+
+    private static bool TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
             return true;
         }
-        catch (UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            // Left behind, it is removed by the next run (RemoveStaleTemporaries).
             return false;
         }
     }
 
-    private static string Describe(Exception e) =>
-        e is UnauthorizedAccessException ? "permission denied"
-        : e.HResult is > 0 and < 4096 ? PosixIo.Errno.Describe(e.HResult)
-        : e.GetType().Name;
+    // An I/O failure as words, with no path in it (the temporary file's path changes every run).
+    private static string Describe(Exception e) => e switch
+    {
+        UnauthorizedAccessException => "permission denied",
+        DirectoryNotFoundException => "the directory does not exist",
+        FileNotFoundException => "no such file",
+        PathTooLongException => "a name in the path is too long",
+        _ when e.HResult is > 0 and < 4096 => PosixIo.Errno.Describe(e.HResult),
+        _ => "an I/O error",
+    };
 }

@@ -5,29 +5,33 @@ namespace Memvisor.Report.Output;
 /// <summary>
 /// A directory a command writes its results into. Memvisor writes only into a directory that does not exist, an
 /// empty one, or one that holds nothing but its own earlier output (its <see cref="OutputManifest"/> lists every
-/// file, at the size it wrote); anything else is refused before the run starts, and nothing is deleted. Files are
-/// written into a staging directory inside the target and moved into place only when all are complete, the
-/// manifest last, so a failed or interrupted run never leaves a result that looks complete.
+/// file with its size and hash); anything else is refused before the run starts, and nothing is deleted. Files are
+/// written into a staging directory inside the target, whose marker the run holds locked (<see cref="StagingLock"/>),
+/// and moved into place only when all are complete, the manifest last, so a failed or interrupted run never leaves a
+/// result that looks complete.
 /// </summary>
 public sealed class OutputDirectory : IDisposable
 {
-    /// <summary>A staging directory is named this and its process id, and holds a <see cref="StagingMarker"/> file with the id.</summary>
+    /// <summary>A staging directory is named this and its process id, and holds a <see cref="StagingMarker"/> file the run keeps locked.</summary>
     public const string StagingPrefix = ".memvisor-staging-";
     public const string StagingMarker = ".memvisor-staging";
-    private const int ForeignShown = 3;
 
     private readonly string _staging;
     private readonly string _command;
     private readonly string? _createdFrom;
+    private readonly StagingLock _marker;
+    // Commit and Dispose take turns: the exit handler of an interrupted run waits for a commit under way to finish.
+    private readonly Lock _gate = new();
     private bool _committed;
     private bool _keepStaging;
 
-    private OutputDirectory(string target, string staging, string command, string? createdFrom)
+    private OutputDirectory(string target, string staging, string command, string? createdFrom, StagingLock marker)
     {
         Target = target;
         _staging = staging;
         _command = command;
         _createdFrom = createdFrom;
+        _marker = marker;
         // A process that exits without unwinding (the deadline after an interrupt) still removes what it staged.
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
     }
@@ -81,21 +85,22 @@ public sealed class OutputDirectory : IDisposable
         }
         else
         {
-            Inspect(full, ownStaging: null);
+            OutputInspection.Inspect(full, ownStaging: null);
         }
 
         string staging = Path.Combine(full, StagingPrefix + Environment.ProcessId);
+        StagingLock marker;
         try
         {
             Directory.CreateDirectory(staging);
-            File.WriteAllText(Path.Combine(staging, StagingMarker), $"{Environment.ProcessId}\n");
+            marker = StagingLock.Create(Path.Combine(staging, StagingMarker), System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             TryRemove(staging, full, createdFrom);
             throw OutputException.From(e, full, "writing into the output directory");
         }
-        return new OutputDirectory(full, staging, command, createdFrom);
+        return new OutputDirectory(full, staging, command, createdFrom, marker);
     }
 
     /// <summary>Whether <paramref name="path"/> lies inside the target, where only Memvisor's own output may be.</summary>
@@ -121,6 +126,11 @@ public sealed class OutputDirectory : IDisposable
     /// <summary>Replaces Memvisor's earlier output in the target (if any) with the staged files, the manifest last.</summary>
     public void Commit()
     {
+        lock (_gate) CommitLocked();
+    }
+
+    private void CommitLocked()
+    {
         string manifestPath = Path.Combine(_staging, OutputManifest.FileName);
         try
         {
@@ -136,7 +146,7 @@ public sealed class OutputDirectory : IDisposable
         try
         {
             // The target may have changed while the run went on: check it again, keeping the results if it did.
-            previous = Inspect(Target, ownStaging: _staging);
+            previous = OutputInspection.Inspect(Target, ownStaging: _staging);
         }
         catch (OutputException e)
         {
@@ -160,7 +170,8 @@ public sealed class OutputDirectory : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
-            throw new OutputException(OutputFailure.WriteFailed, $"{OutputException.From(e, Target, "moving the results into place").Message} {Keep()}", e);
+            throw new OutputException(OutputFailure.WriteFailed,
+                $"{OutputException.From(e, Target, "moving the results into place").Message} Some of the results may already be in {Target}, without a manifest. {Keep()}", e);
         }
     }
 
@@ -171,6 +182,7 @@ public sealed class OutputDirectory : IDisposable
         _keepStaging = true;
         try
         {
+            _marker.Dispose();
             File.Delete(Path.Combine(_staging, StagingMarker));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -182,8 +194,12 @@ public sealed class OutputDirectory : IDisposable
 
     public void Dispose()
     {
-        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
-        if (!_committed && !_keepStaging) TryRemove(_staging, Target, _createdFrom);
+        lock (_gate)
+        {
+            AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+            _marker.Dispose();
+            if (!_committed && !_keepStaging) TryRemove(_staging, Target, _createdFrom);
+        }
     }
 
     private void OnProcessExit(object? sender, EventArgs e) => Dispose();
@@ -204,84 +220,6 @@ public sealed class OutputDirectory : IDisposable
         {
             string full = Path.Combine(Target, dir);
             if (Directory.Exists(full) && !Directory.EnumerateFileSystemEntries(full).Any()) Directory.Delete(full);
-        }
-    }
-
-    /// <summary>
-    /// The manifest of Memvisor's earlier output in <paramref name="directory"/>, or null if the directory is empty;
-    /// throws a refusal if it holds anything else. Staging directories of dead Memvisor processes are removed.
-    /// </summary>
-    private static OutputManifest? Inspect(string directory, string? ownStaging)
-    {
-        var manifest = OutputManifest.TryRead(directory);
-        var listed = manifest?.Files.ToDictionary(f => f.Path, f => (f.Bytes, f.Hash), StringComparer.Ordinal) ?? [];
-        var listedDirs = new HashSet<string>(listed.Keys.SelectMany(ParentsOf), StringComparer.Ordinal);
-        var foreign = new List<string>();
-        var stale = new List<string>();
-        try
-        {
-            Walk(directory, "");
-            // Dead runs' staging directories go only when the directory is accepted: a refusal touches nothing.
-            if (foreign.Count == 0)
-                foreach (var dead in stale) Directory.Delete(dead, recursive: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw OutputException.From(e, directory, "looking into the output directory");
-        }
-        if (foreign.Count == 0) return manifest;
-        string examples = string.Join(", ", foreign.Take(ForeignShown));
-        string why = manifest is null
-            ? "it is not empty and is not an earlier Memvisor output (it has no Memvisor manifest)"
-            : "besides Memvisor's earlier output it holds files Memvisor did not write, or files changed since";
-        throw new OutputException(OutputFailure.Refused,
-            $"{directory} was not touched: {why} ({examples}{(foreign.Count > ForeignShown ? ", ..." : "")}). Memvisor writes only into a new or empty directory or over its own earlier output; choose another --out, or move those files.");
-
-        void Walk(string dir, string prefix)
-        {
-            foreach (var entry in Directory.EnumerateFileSystemEntries(dir, "*", new EnumerationOptions { AttributesToSkip = 0 }))
-            {
-                if (foreign.Count > ForeignShown) return;
-                string name = Path.GetFileName(entry);
-                string rel = prefix + name;
-                if (prefix.Length == 0 && name == OutputManifest.FileName && manifest is not null) continue;
-                var info = new FileInfo(entry);
-                if (prefix.Length == 0 && name.StartsWith(StagingPrefix, StringComparison.Ordinal) && info.LinkTarget is null)
-                {
-                    if (entry == ownStaging) continue;
-                    if (StagingOwner(entry) is int pid)
-                    {
-                        if (Processes.IsAlive(pid))
-                            throw new OutputException(OutputFailure.Refused, $"{directory} is being written by another Memvisor process (pid {pid}); wait for it to finish or choose another --out.");
-                        stale.Add(entry);
-                        continue;
-                    }
-                }
-                bool isDirectory = (info.Attributes & FileAttributes.Directory) != 0;
-                if (info.LinkTarget is not null) foreign.Add(rel);
-                else if (isDirectory && listedDirs.Contains(rel)) Walk(entry, rel + "/");
-                else if (isDirectory || !listed.TryGetValue(rel, out var written) || !OutputManifest.Unchanged(entry, written.Bytes, written.Hash)) foreign.Add(rel);
-            }
-        }
-    }
-
-    private static IEnumerable<string> ParentsOf(string rel)
-    {
-        for (int i = rel.IndexOf('/'); i >= 0; i = rel.IndexOf('/', i + 1)) yield return rel[..i];
-    }
-
-    // The pid in a staging directory's marker, or null when the directory is not one Memvisor made.
-    private static int? StagingOwner(string staging)
-    {
-        try
-        {
-            string marker = Path.Combine(staging, StagingMarker);
-            if (new FileInfo(marker) is not { Exists: true, Length: < 64 }) return null;
-            return int.TryParse(File.ReadAllText(marker).Trim(), out int pid) ? pid : null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
         }
     }
 

@@ -62,7 +62,8 @@ public sealed record OutputManifest(string Command, IReadOnlyList<(string Path, 
         try
         {
             var info = new FileInfo(path);
-            if (!info.Exists || info.LinkTarget is not null || info.Length > 16 << 20) return null;
+            // Only a regular file is read: a FIFO by that name would never end.
+            if (info.LinkTarget is not null || FileStat.KindOf(path) != FileKind.Regular || info.Length > 16 << 20) return null;
             using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("format", out var f) || f.ValueKind != JsonValueKind.String

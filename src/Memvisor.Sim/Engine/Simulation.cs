@@ -41,7 +41,8 @@ public sealed class Simulation
     private long _peakP2mBytes;
     private double _scrubCredit;
 
-    private readonly List<HostSnapshot>? _snapshots;
+    // run --snapshots: every decision's snapshot, at most 8192 of them (evenly spaced) however long the run.
+    private readonly Decimated<HostSnapshot>? _snapshots;
     private readonly long _decisionNs;
 
     /// <param name="keepSnapshots">Keep the snapshot of every policy decision (every 10 s when the scenario runs no policy) for <c>run --snapshots</c>.</param>
@@ -55,7 +56,7 @@ public sealed class Simulation
         _toolstack = new XlToolstack(_hv, _costs, _seed);
         _balloons = new BalloonMonitor(_hv);
         _policy = scenario.Policy is { } ps ? PolicyFactory.Create(ps) : null;
-        _snapshots = keepSnapshots ? [] : null;
+        _snapshots = keepSnapshots ? new Decimated<HostSnapshot>(Timeseries.DefaultMaxRows) : null;
         _decisionNs = _policy?.IntervalNs ?? new PolicySpec().IntervalNs;
 
         _records.Add(new DomainRecord(ScenarioLoader.Dom0Name, null, 0));
@@ -369,7 +370,7 @@ public sealed class Simulation
             Mechanisms = MechanismFigures(),
             Policy = _policy is null ? null : _policyLog with { Name = _policy.Name, IntervalNs = _policy.IntervalNs },
             Reclaim = _reclaim,
-            Snapshots = _snapshots ?? [],
+            Snapshots = _snapshots?.Items ?? [],
             HostEvents = _hv.Events.Kept,
             HostEventsTotal = _hv.Events.Count,
             VerifiedReads = _records.Sum(r => r.Guest?.Integrity?.Checks ?? 0),

@@ -67,8 +67,8 @@ internal static class HostBinder
             {
                 // Relative to the scenario's folder, as traces and images are. The file must be new or an earlier Memvisor swap file.
                 string full = Path.GetFullPath(Path.Combine(b.BaseDirectory, swapFile));
-                if (SwapFile.WhyRefused(full) is { } why) b.Error(sf, "host.paging.swap_file", why);
-                else p = p with { SwapFile = full };
+                if (SwapFile.WhyRefused(full, swapFile) is { } why) b.Error(sf, "host.paging.swap_file", why);
+                else p = p with { SwapFile = full, SwapFileName = swapFile };
             }
             if (f.TryGetValue("swap_size", out var ss) && b.Size(ss, "host.paging.swap_size") is long swapBytes)
             {

@@ -6,7 +6,7 @@ using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 namespace Memvisor.Sim.Scenarios;
 
 /// <summary>Checks of a whole bound scenario: unique domain names, actions that name real domains, static domains that fit.</summary>
-internal static class ScenarioChecks
+public static class ScenarioChecks
 {
     internal static void CheckNames(YamlBinder b, YamlNode root, Scenario s)
     {
@@ -82,21 +82,27 @@ internal static class ScenarioChecks
     /// <summary>The host and its guests' maxmem must fit in this machine's memory to be modeled at all: what fits, and why, when they do not.</summary>
     internal static void CheckMachine(YamlBinder b, YamlNode root, Scenario s)
     {
+        if (MachineProblem(s) is not { } problem) return;
+        var hostNode = (root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "host").Value;
+        b.Error(hostNode, "host.memory", problem);
+    }
+
+    /// <summary>Null if this machine can model the scenario (its host frames, guests and files); otherwise why not and what fits, as a sentence.</summary>
+    public static string? MachineProblem(Scenario s)
+    {
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (available <= 0) return;
+        if (available <= 0) return null;
         long usable = available / 10 * 8;
         long frames = PageSize.FromBytes(s.Host.MemoryBytes);
         double guests = s.Domains.Sum(d => d.Count * (PageSize.FromBytes(d.MaxMemBytes) * (double)ModelBytesPerGuestPage + ModelBytesPerDomain
             + FilePages(d.Workload) * (double)ModelBytesPerFilePage));
         double needed = frames * (double)ModelBytesPerFrame + guests;
-        if (needed <= usable) return;
-        var hostNode = (root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "host").Value;
+        if (needed <= usable) return null;
         long fits = Math.Max(0, (long)((usable - guests) / ModelBytesPerFrame)) * PageSize.Bytes;
-        b.Error(hostNode, "host.memory",
-            $"modeling this scenario needs about {needed / (1L << 30):0.#}GiB of this machine's memory ({ModelBytesPerFrame} bytes per host frame, " +
+        return $"modeling this scenario needs about {needed / (1L << 30):0.#}GiB of this machine's memory ({ModelBytesPerFrame} bytes per host frame, " +
             $"{ModelBytesPerGuestPage} per page of each guest's maxmem, {ModelBytesPerDomain >> 10}KiB per guest and {ModelBytesPerFilePage} per page of each streamed file), " +
             $"and Memvisor uses at most 80% of the {available / (double)(1L << 30):0.#}GiB this machine has; " +
-            (fits >= 64L << 20 ? $"with these guests, a host of at most {Units.FormatSize(fits >> 20 << 20)} fits." : "the guests' maxmem alone is too much: lower maxmem or count."));
+            (fits >= 64L << 20 ? $"with these guests, a host of at most {Units.FormatSize(fits >> 20 << 20)} fits." : "the guests' maxmem alone is too much: lower maxmem or count.");
     }
 
     private static long FilePages(Memvisor.Guest.Workloads.WorkloadSpec w) => w.FilePages + w.Parts.Sum(FilePages);

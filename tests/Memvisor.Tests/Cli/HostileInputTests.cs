@@ -178,6 +178,18 @@ public class HostileInputTests : IDisposable
         Assert.Equal(ExitCodes.Ok, ConsoleCapture.Run(() => AnalyzeCommand.Run([good], "auto", json: true, 256, 2048, "auto", fresh)).Code);
     }
 
+    [Fact]
+    public void Fit_refuses_a_count_this_machine_could_not_model_and_says_how_many_fit()
+    {
+        // 4096 guests of 16 GiB maxmem would need hundreds of GiB of this machine's memory just for their page maps.
+        string scenario = TinyScenario.Write(_dir, y => y.Replace("memory: 512MiB", "memory: 2GiB").Replace("{ name: a, memory: 64MiB,", "{ name: a, memory: 64MiB, maxmem: 16GiB, allocation: on-demand,"));
+        var (code, stdout, err) = ConsoleCapture.Run(() => FitCommand.Run(scenario, "a", "static", "1%", 4096, null));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("--max: 4096 × a cannot be modeled here", err);
+        Assert.Matches(@"At most \d+ fit; lower --max\.|Not even one fits\.", err);
+        Assert.Empty(stdout);
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(-1)]

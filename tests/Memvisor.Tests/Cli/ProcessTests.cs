@@ -5,8 +5,8 @@ using Memvisor.Report.Output;
 namespace Memvisor.Tests.Cli;
 
 /// <summary>
-/// The real program in its own process: a signal leaves nothing behind, a killed run's leftovers are cleaned by the
-/// next, and no input, however hostile, ends in a stack trace.
+/// The real program in its own process: one signal leaves nothing behind (a second ends it at once, as the signal
+/// would), a killed run's leftovers are cleaned by the next, and no input, however hostile, ends in a stack trace.
 /// </summary>
 public class ProcessTests : IDisposable
 {
@@ -110,9 +110,12 @@ public class ProcessTests : IDisposable
         }
         Thread.Sleep(1000);
 
+        var signalled = Stopwatch.StartNew();
         Process.Start("kill", $"-INT {p.Id}")!.WaitForExit();
 
         Assert.True(p.WaitForExit(30_000), "the run did not stop after its grace period");
+        // It stopped by the deadline, not between steps: the step it was in would have run for minutes.
+        Assert.InRange(signalled.Elapsed.TotalSeconds, 4.5, 30);
         Assert.Equal(130, p.ExitCode);
         Assert.Contains("interrupted", await stderr);
         Assert.False(Directory.Exists(output));

@@ -147,7 +147,7 @@ public class OutputDirectoryTests : IDisposable
     }
 
     [Fact]
-    public void A_staging_directory_of_a_dead_run_is_removed_and_one_of_a_live_run_keeps_others_out()
+    public void A_staging_directory_no_run_holds_is_removed_and_one_a_live_run_holds_keeps_others_out()
     {
         string scenario = TinyScenario.Write(_dir);
         string target = Directory.CreateDirectory(Path.Combine(_dir, "shared")).FullName;
@@ -158,13 +158,18 @@ public class OutputDirectoryTests : IDisposable
         Assert.Equal(ExitCodes.Ok, RunCommand.Run(scenario, null, target, quiet: true));
         Assert.False(Directory.Exists(dead));
 
-        // pid 1 always runs: its staging directory means another Memvisor is writing here.
+        // A run that lives holds its marker locked, whatever its pid: another writer is refused and its files stay.
         string live = Directory.CreateDirectory(Path.Combine(target, ".memvisor-staging-1")).FullName;
-        File.WriteAllText(Path.Combine(live, ".memvisor-staging"), "1");
-        var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, target, quiet: true));
-        Assert.Equal(ExitCodes.BadInput, code);
-        Assert.Contains("being written by another Memvisor process (pid 1)", err);
+        using (var held = new FileStream(Path.Combine(live, ".memvisor-staging"), FileMode.CreateNew, FileAccess.Write, FileShare.None))
+        {
+            var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, target, quiet: true));
+            Assert.Equal(ExitCodes.BadInput, code);
+            Assert.Contains("being written by another Memvisor run (.memvisor-staging-1)", err);
+        }
         Assert.True(Directory.Exists(live));
+        // Once its lock is gone (the run died, even with our own pid), the next run clears it.
+        Assert.Equal(ExitCodes.Ok, RunCommand.Run(scenario, null, target, quiet: true));
+        Assert.False(Directory.Exists(live));
     }
 
     [Fact]
@@ -206,10 +211,10 @@ public class OutputDirectoryTests : IDisposable
     }
 
     [Theory]
-    [InlineData("[{\"path\": \"x\\u0000y\", \"bytes\": 1}]")]
-    [InlineData("[{\"path\": \"run.json\", \"bytes\": 1}, {\"path\": \"run.json/x\", \"bytes\": 1}]")]
-    [InlineData("[{\"path\": \"notes.txt\", \"bytes\": 5}, {\"path\": \"notes.txt\", \"bytes\": 5}]")]
-    [InlineData("[{\"path\": \"../outside.txt\", \"bytes\": 5}]")]
+    [InlineData("[{\"path\": \"x\\u0000y\", \"bytes\": 1, \"xxh3\": \"0\"}]")]
+    [InlineData("[{\"path\": \"run.json\", \"bytes\": 1, \"xxh3\": \"0\"}, {\"path\": \"run.json/x\", \"bytes\": 1, \"xxh3\": \"0\"}]")]
+    [InlineData("[{\"path\": \"notes.txt\", \"bytes\": 5, \"xxh3\": \"0\"}, {\"path\": \"notes.txt\", \"bytes\": 5, \"xxh3\": \"0\"}]")]
+    [InlineData("[{\"path\": \"../outside.txt\", \"bytes\": 5, \"xxh3\": \"0\"}]")]
     public void A_manifest_that_could_not_have_been_written_by_memvisor_is_not_believed(string files)
     {
         string scenario = TinyScenario.Write(_dir);
@@ -223,6 +228,15 @@ public class OutputDirectoryTests : IDisposable
         Assert.Equal(ExitCodes.BadInput, code);
         Assert.Contains("no Memvisor manifest", err);
         TinyScenario.AssertUnchanged(before, target);
+        // The same manifest without its flaw is believed (and then refused only for the file it does not match).
+        Assert.NotNull(OutputManifest.TryRead(WithManifest("[{\"path\": \"notes.txt\", \"bytes\": 5, \"xxh3\": \"0\"}]")));
+    }
+
+    private string WithManifest(string files)
+    {
+        string dir = Directory.CreateTempSubdirectory("memvisor-manifest-").FullName;
+        File.WriteAllText(Path.Combine(dir, OutputManifest.FileName), $"{{\"format\": \"memvisor-output\", \"version\": 1, \"command\": \"run\", \"files\": {files}}}");
+        return dir;
     }
 
     [Fact]
@@ -239,7 +253,10 @@ public class OutputDirectoryTests : IDisposable
             kept = e.Message[(e.Message.IndexOf("kept in ", StringComparison.Ordinal) + 8)..].TrimEnd('.');
         }
         Assert.True(File.Exists(Path.Combine(kept, "summary.json")));
-        Assert.Throws<OutputException>(() => OutputDirectory.Prepare(target, "run").Dispose());
+        // With the user's file gone, the kept results alone keep the directory from being written, and survive.
+        File.Delete(Path.Combine(target, "arrived-during-the-run.txt"));
+        var again = Assert.Throws<OutputException>(() => OutputDirectory.Prepare(target, "run").Dispose());
+        Assert.Contains(Path.GetFileName(kept), again.Message);
         Assert.True(File.Exists(Path.Combine(kept, "summary.json")));
     }
 
@@ -269,6 +286,23 @@ public class OutputDirectoryTests : IDisposable
         Assert.Equal(ExitCodes.BadInput, code);
         Assert.Contains("is inside the output directory", err);
         Assert.Empty(Directory.EnumerateFileSystemEntries(target));
+    }
+
+    [Fact]
+    public void A_file_that_appears_where_a_single_output_goes_while_it_is_written_is_not_replaced()
+    {
+        string target = Path.Combine(_dir, "timing.json");
+        using (var file = OutputFile.Prepare(target, "the figures", _ => true))
+        {
+            using (var s = file.OpenWrite()) s.Write("{}"u8);
+            File.WriteAllText(target, "the user's own file, made meanwhile");
+            var e = Assert.Throws<OutputException>(file.Commit);
+            Assert.Equal(OutputFailure.Refused, e.Failure);
+            Assert.Contains("a file appeared there", e.Message);
+        }
+        Assert.Equal("the user's own file, made meanwhile", File.ReadAllText(target));
+        Assert.Equal("{}", File.ReadAllText(target + ".memvisor-kept-" + Environment.ProcessId));
+        Assert.Empty(Directory.GetFiles(_dir, ".timing.json.memvisor-staging-*"));
     }
 
     /// <summary>A process id that no process has: one past the kernel's limit.</summary>

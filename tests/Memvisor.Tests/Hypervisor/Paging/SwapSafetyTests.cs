@@ -158,12 +158,14 @@ public class SwapSafetyTests : IDisposable
             File.WriteAllBytes(path, ours ? [.. SwapFile.Magic, 0, 0] : "user data"u8.ToArray());
             return path;
         }
-        string stale = Swap($"memvisor-{dead}-0a1b.swap", ours: true);
+        string stale = Swap($"memvisor-{Environment.ProcessId}-0a1b.swap", ours: true);
         string users = Swap($"memvisor-{dead}-2c3d.swap", ours: false);
-        string live = Swap("memvisor-1-4e5f.swap", ours: true);
+        string live = Swap($"memvisor-{dead}-4e5f.swap", ours: true);
         string other = Swap("notes.swap", ours: true);
 
-        Assert.Equal(1, SwapFile.RemoveStaleTemporaries(_dir));
+        // A running Memvisor holds its swap file locked, whatever pid the name says; no lock means no run.
+        using (new FileStream(live, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+            Assert.Equal(1, SwapFile.RemoveStaleTemporaries(_dir));
         Assert.False(File.Exists(stale));
         Assert.True(File.Exists(users) && File.Exists(live) && File.Exists(other));
     }
