@@ -40,7 +40,7 @@ public class TraceBenchmarks
                 }
             }
         }
-        TraceFile.Convert(_lackey, _binary);
+        TraceFile.Convert(_lackey, new FileStream(_binary, FileMode.Create));
     }
 
     [GlobalCleanup]

@@ -24,9 +24,10 @@ public static partial class FileStat
 {
     private const string Library = "libc";
     private const int AtFdCwd = -100;
-    private const uint StatxType = 0x1;
-    // struct statx is 256 bytes on every architecture; stx_mode is the 16-bit field at byte 28.
+    private const uint StatxType = 0x1, StatxNlink = 0x4;
+    // struct statx is 256 bytes on every architecture; stx_nlink is the 32-bit field at byte 16, stx_mode the 16-bit one at 28.
     private const int StatxBytes = 256;
+    private const int NlinkOffset = 16;
     private const int ModeOffset = 28;
 
     // int statx(int dirfd, const char* pathname, int flags, unsigned int mask, struct statx* statxbuf);
@@ -51,6 +52,15 @@ public static partial class FileStat
             0xC000 => FileKind.Socket,
             _ => FileKind.Unknown,
         };
+    }
+
+    /// <summary>How many names (hard links) the file at <paramref name="path"/> has; 0 if it cannot be looked at.</summary>
+    public static long LinkCount(string path)
+    {
+        if (string.IsNullOrEmpty(path) || path.Contains('\0')) return 0;
+        Span<byte> buffer = stackalloc byte[StatxBytes];
+        if (Statx(AtFdCwd, path, 0, StatxNlink, buffer) != 0) return 0;
+        return BitConverter.ToUInt32(buffer[NlinkOffset..]);
     }
 
     /// <summary>The kind as a noun phrase for a sentence: "a directory", "a FIFO (named pipe)".</summary>

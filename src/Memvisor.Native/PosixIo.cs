@@ -57,6 +57,7 @@ public static partial class PosixIo
     public static class Errno
     {
         public const int EINTR = 4;
+        public const int EWOULDBLOCK = 11;
         public const int EIO = 5;
         public const int ENOSPC = 28;
         /// <summary>A bad message: what Linux file systems return for a checksum that does not match (EFSBADCRC).</summary>

@@ -74,7 +74,7 @@ public static class AnalyzeCommand
         catch (Exception e) when (e is ImageFormatException or IOException or UnauthorizedAccessException)
         {
             foreach (var image in opened) image.Dispose();
-            Console.Error.WriteLine($"memvisor: an image was refused; nothing was analyzed. {e.Message}");
+            Console.Error.WriteLine($"memvisor: an image was refused; nothing was analyzed. {Errors.Printable(e.Message)}");
             return ExitCodes.BadInput;
         }
 
@@ -88,7 +88,7 @@ public static class AnalyzeCommand
         }
         catch (Exception e) when (e is ImageFormatException or IOException)
         {
-            Console.Error.WriteLine($"memvisor: an image could not be read to its end; nothing was reported. {e.Message}");
+            Console.Error.WriteLine($"memvisor: an image could not be read to its end; nothing was reported. {Errors.Printable(e.Message)}");
             return ExitCodes.BadInput;
         }
         finally

@@ -50,12 +50,12 @@ public static class DecideCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"memvisor: {path}: the snapshot could not be read: {e.Message}");
+            Console.Error.WriteLine($"memvisor: {Errors.Printable(path)}: the snapshot could not be read: {Errors.Printable(e.Message)}");
             return ExitCodes.BadInput;
         }
         catch (JsonException e)
         {
-            Console.Error.WriteLine($"{path}:{(e.LineNumber ?? 0) + 1}: {e.Path ?? "$"}: this is not a snapshot: {e.Message}");
+            Console.Error.WriteLine($"{Errors.Printable(path)}:{(e.LineNumber ?? 0) + 1}: {e.Path ?? "$"}: this is not a snapshot: {e.Message}");
             return ExitCodes.BadInput;
         }
         if (SnapshotCheck.FirstProblem(host) is var (field, message))

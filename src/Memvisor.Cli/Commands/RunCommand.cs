@@ -48,7 +48,7 @@ public static class RunCommand
         using var output = OutputDirectory.Prepare(outDir ?? Path.Combine("memvisor-out", scenario.Name), "run");
         if (scenario.Host.Overcommit.Paging.SwapFile is { } swap && output.Contains(swap))
         {
-            Console.Error.WriteLine($"memvisor: the swap file {swap} is inside the output directory {output.Target}, where only the run's results may be; put it elsewhere. Nothing was run.");
+            Console.Error.WriteLine($"memvisor: the swap file {Errors.Printable(swap)} is inside the output directory {output.Target}, where only the run's results may be; put it elsewhere. Nothing was run.");
             return ExitCodes.BadInput;
         }
 
@@ -61,12 +61,12 @@ public static class RunCommand
         }
         catch (TraceFormatException e)
         {
-            Console.Error.WriteLine($"memvisor: a trace could not be replayed; nothing was written. {e.Message}");
+            Console.Error.WriteLine($"memvisor: a trace could not be replayed; nothing was written. {Errors.Printable(e.Message)}");
             return ExitCodes.BadInput;
         }
         catch (Exception e) when (e is Guest.Images.ImageFormatException or IOException)
         {
-            Console.Error.WriteLine($"memvisor: a domain's memory image could not be read; nothing was written. {e.Message}");
+            Console.Error.WriteLine($"memvisor: a domain's memory image could not be read; nothing was written. {Errors.Printable(e.Message)}");
             return ExitCodes.BadInput;
         }
         wall.Stop();

@@ -246,6 +246,8 @@ public sealed class HypervisorPaging : IDisposable
             {
                 _hv.Events.Add("compression", d.Name, $"Page gfn {gfn} of {d.Name} could not be decompressed from cache slot {e.Slot}.");
                 _hv.Machine.Free(mfn, 0);
+                // Its bytes are lost, not short of a frame: the access is refused as unreadable, not as out of memory.
+                unreadable = true;
                 return false;
             }
             cache.Free((int)e.Slot);

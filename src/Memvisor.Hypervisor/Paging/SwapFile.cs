@@ -16,8 +16,6 @@ public sealed class SwapFile : IDisposable
 {
     private const string TemporaryPrefix = "memvisor-";
     private const string TemporarySuffix = ".swap";
-    // flock's EWOULDBLOCK, which .NET reports as the IOException's HResult when FileShare.None meets a held lock.
-    private const int LockHeld = 11;
 
     private readonly ISwapDevice _device;
     private readonly Stack<long> _free = new();
@@ -44,6 +42,9 @@ public sealed class SwapFile : IDisposable
     /// <summary>The first bytes of every swap file Memvisor writes.</summary>
     public static ReadOnlySpan<byte> Magic => "MEMVISOR-SWAP/1\n"u8;
 
+    // What follows the magic in a temporary file's header: only such a file, under a name Memvisor made, is ever removed.
+    private static ReadOnlySpan<byte> TemporaryMark => "temporary\n"u8;
+
     /// <summary>The file as messages name it: its path, or "the temporary swap file" (whose path changes every run, so it stays out of summaries).</summary>
     public string Name { get; }
     public long Capacity { get; }
@@ -58,19 +59,24 @@ public sealed class SwapFile : IDisposable
     public static string? WhyRefused(string path, string? name = null)
     {
         name ??= path;
+        // A link would send the writes elsewhere (a dangling one would create its target): only the file itself is used.
+        if (IsLink(path)) return $"The swap file {name} is a symbolic link; name the file itself (Memvisor never writes through a link).";
         var kind = FileStat.KindOf(path);
         switch (kind)
         {
             case FileKind.Missing:
                 string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
                 return directory is null || FileStat.KindOf(directory) == FileKind.Directory ? null
-                    : $"The swap file {name} cannot be created: its directory {directory} does not exist.";
+                    : $"The swap file {name} cannot be created: its directory does not exist.";
             case FileKind.Regular:
-                return Examine(path) switch
+                if (FileStat.LinkCount(path) > 1)
+                    return $"The swap file {name} has other names (hard links), which would lose their bytes too; name a file of its own.";
+                return Examine(path).State switch
                 {
                     SwapFileState.Ours => null,
                     SwapFileState.Locked => $"The swap file {name} is locked by another process (a Memvisor run that uses it); give each run its own file.",
                     SwapFileState.Unreadable => $"The swap file {name} could not be read to see whose it is; Memvisor writes only its own swap files.",
+                    SwapFileState.NoLocks => $"The swap file {name} is on a file system that gives no file locks, which Memvisor needs to keep two runs off one file; put it on a local disk.",
                     _ => $"The swap file {name} exists and is not a Memvisor swap file; Memvisor never overwrites a file it did not write. Name a new file, or remove this one.",
                 };
             case FileKind.Unknown:
@@ -97,8 +103,19 @@ public sealed class SwapFile : IDisposable
         SafeFileHandle? handle = null;
         try
         {
-            // Opened without truncating and locked first (FileShare.None takes flock), so a file in use is never cut short.
-            handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            // A new file is created only if still nothing is there (O_EXCL, which also fails on a link); an earlier one is
+            // opened without truncating and locked first, so a file in use is never cut short.
+            var mode = FileStat.KindOf(path) == FileKind.Missing ? FileMode.CreateNew : FileMode.Open;
+            handle = File.OpenHandle(path, mode, FileAccess.ReadWrite, FileShare.None);
+            if (FileLock.TryTake(handle) is not LockAttempt.Taken and var attempt)
+            {
+                handle.Dispose();
+                if (mode == FileMode.CreateNew) TryDelete(path);
+                error = attempt == LockAttempt.HeldElsewhere
+                    ? $"The swap file {name} is locked by another process (a Memvisor run that uses it); give each run its own file."
+                    : $"The swap file {name} is on a file system that gives no file locks, which Memvisor needs to keep two runs off one file; put it on a local disk.";
+                return null;
+            }
             var device = new FileSwapDevice(handle);
             if (RandomAccess.GetLength(handle) > 0 && !StartsWithMagic(device))
             {
@@ -107,7 +124,7 @@ public sealed class SwapFile : IDisposable
                 return null;
             }
             // The header first, then the old slots cut off: a crash in between still leaves a Memvisor swap file.
-            int errno = WriteHeader(device);
+            int errno = WriteHeader(device, temporary: false);
             if (errno == 0) RandomAccess.SetLength(handle, PageSize.Bytes);
             if (errno != 0)
             {
@@ -129,7 +146,7 @@ public sealed class SwapFile : IDisposable
     /// <summary>A swap file over <paramref name="device"/> (tests give faulty devices).</summary>
     public static SwapFile Over(ISwapDevice device, long capacityPages)
     {
-        WriteHeader(device);
+        WriteHeader(device, temporary: false);
         return new SwapFile(device, "the test swap device", capacityPages, temporaryPath: null);
     }
 
@@ -139,7 +156,7 @@ public sealed class SwapFile : IDisposable
         List<string> candidates;
         try
         {
-            candidates = Directory.EnumerateFiles(directory, TemporaryPrefix + "*" + TemporarySuffix).ToList();
+            candidates = Directory.EnumerateFiles(directory, TemporaryPrefix + "*" + TemporarySuffix).Where(IsTemporaryName).ToList();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -148,8 +165,8 @@ public sealed class SwapFile : IDisposable
         int removed = 0;
         foreach (var file in candidates)
         {
-            // A running Memvisor holds its swap file locked: one that opens unlocked, and is Memvisor's, was left by a dead run.
-            if (new FileInfo(file).LinkTarget is not null || FileStat.KindOf(file) != FileKind.Regular || Examine(file) != SwapFileState.Ours) continue;
+            // A running Memvisor holds its swap file locked: one that opens unlocked, and is a Memvisor temporary, was left by a dead run.
+            if (IsLink(file) || FileStat.KindOf(file) != FileKind.Regular || FileStat.LinkCount(file) != 1 || Examine(file) != (SwapFileState.Ours, true)) continue;
             if (TryDelete(file)) removed++;
         }
         return removed;
@@ -162,8 +179,16 @@ public sealed class SwapFile : IDisposable
         string path = Path.Combine(directory, $"{TemporaryPrefix}{Environment.ProcessId}-{Guid.NewGuid():N}{TemporarySuffix}");
         try
         {
-            var device = new FileSwapDevice(File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None));
-            int errno = WriteHeader(device);
+            var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+            if (FileLock.TryTake(handle) != LockAttempt.Taken)
+            {
+                handle.Dispose();
+                File.Delete(path);
+                error = "The temporary swap file could not be locked: the temporary directory (TMPDIR) is on a file system that gives no file locks, which Memvisor needs to tell a running run's file from a dead one's.";
+                return null;
+            }
+            var device = new FileSwapDevice(handle);
+            int errno = WriteHeader(device, temporary: true);
             if (errno != 0)
             {
                 device.Dispose();
@@ -235,12 +260,25 @@ public sealed class SwapFile : IDisposable
     // Slot 0 follows the header page.
     private static long Offset(long slot) => (slot + 1) * PageSize.Bytes;
 
-    private static int WriteHeader(ISwapDevice device)
+    private static int WriteHeader(ISwapDevice device, bool temporary)
     {
         var header = new byte[PageSize.Bytes];
         Magic.CopyTo(header);
+        if (temporary) TemporaryMark.CopyTo(header.AsSpan(Magic.Length));
         return device.WriteAt(header, 0);
     }
+
+    // memvisor-PID-GUID.swap, as TryOpenTemporary names it.
+    private static bool IsTemporaryName(string path)
+    {
+        var name = Path.GetFileName(path.AsSpan());
+        var middle = name[TemporaryPrefix.Length..^TemporarySuffix.Length];
+        int dash = middle.IndexOf('-');
+        return dash > 0 && int.TryParse(middle[..dash], System.Globalization.NumberStyles.None, null, out _)
+            && middle[(dash + 1)..] is { Length: 32 } guid && !guid.ContainsAnyExcept("0123456789abcdef");
+    }
+
+    private static bool IsLink(string path) => new FileInfo(path).LinkTarget is not null;
 
     private static bool StartsWithMagic(ISwapDevice device)
     {
@@ -248,25 +286,33 @@ public sealed class SwapFile : IDisposable
         return device.ReadAt(head, 0) == 0 && head.SequenceEqual(Magic);
     }
 
-    private enum SwapFileState { Ours, Locked, NotOurs, Unreadable }
+    private enum SwapFileState { Ours, Locked, NotOurs, Unreadable, NoLocks }
 
-    // Whether the regular file at path starts as a Memvisor swap file does, and whether a running Memvisor holds it.
-    private static SwapFileState Examine(string path)
+    // Whether the regular file at path starts as a Memvisor swap file does (and is a temporary one), and whether a
+    // running Memvisor holds it: its flock, taken directly (FileLock), since .NET's can be switched off.
+    private static (SwapFileState State, bool Temporary) Examine(string path)
     {
         try
         {
-            // FileShare.None takes the same lock a running swap file holds, so this open fails (EWOULDBLOCK) while one does.
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.None);
-            Span<byte> head = stackalloc byte[Magic.Length];
-            return RandomAccess.Read(handle, head, 0) == Magic.Length && head.SequenceEqual(Magic) ? SwapFileState.Ours : SwapFileState.NotOurs;
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            switch (FileLock.TryTake(handle))
+            {
+                case LockAttempt.HeldElsewhere: return (SwapFileState.Locked, false);
+                case LockAttempt.Unsupported: return (SwapFileState.NoLocks, false);
+            }
+            Span<byte> head = stackalloc byte[Magic.Length + TemporaryMark.Length];
+            int read = RandomAccess.Read(handle, head, 0);
+            if (read < Magic.Length || !head[..Magic.Length].SequenceEqual(Magic)) return (SwapFileState.NotOurs, false);
+            return (SwapFileState.Ours, read == head.Length && head[Magic.Length..].SequenceEqual(TemporaryMark));
         }
-        catch (IOException e) when (e.HResult == LockHeld)
+        catch (IOException e) when (e.HResult == PosixIo.Errno.EWOULDBLOCK)
         {
-            return SwapFileState.Locked;
+            // .NET's own shared flock at open met the holder's exclusive one.
+            return (SwapFileState.Locked, false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return SwapFileState.Unreadable;
+            return (SwapFileState.Unreadable, false);
         }
     }
 

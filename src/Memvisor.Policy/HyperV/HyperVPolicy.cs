@@ -65,7 +65,8 @@ public sealed class HyperVPolicy(HyperVOptions options, long intervalNs) : IPoli
             long handed = 0;
             foreach (var d in open)
             {
-                long part = Math.Min(want[d.Name] - alloc[d.Name], rest * Math.Max(1, d.Weight) / weights);
+                // In 128 bits: a snapshot's rest of 2^40 pages times a weight of 10,000 overflows 64 (the quotient is at most rest).
+                long part = Math.Min(want[d.Name] - alloc[d.Name], (long)((Int128)rest * Math.Max(1, d.Weight) / weights));
                 alloc[d.Name] += part;
                 handed += part;
             }

@@ -12,7 +12,10 @@ namespace Memvisor.Report.Output;
 /// </summary>
 public sealed class OutputDirectory : IDisposable
 {
-    /// <summary>A staging directory is named this and its process id, and holds a <see cref="StagingMarker"/> file the run keeps locked.</summary>
+    /// <summary>
+    /// A staging directory is named this, the process id and a random suffix (two containers may both run pid 1 into
+    /// one shared directory), and holds a <see cref="StagingMarker"/> file the run keeps locked.
+    /// </summary>
     public const string StagingPrefix = ".memvisor-staging-";
     public const string StagingMarker = ".memvisor-staging";
 
@@ -24,6 +27,7 @@ public sealed class OutputDirectory : IDisposable
     private readonly Lock _gate = new();
     private bool _committed;
     private bool _keepStaging;
+    private bool _disposed;
 
     private OutputDirectory(string target, string staging, string command, string? createdFrom, StagingLock marker)
     {
@@ -88,7 +92,7 @@ public sealed class OutputDirectory : IDisposable
             OutputInspection.Inspect(full, ownStaging: null);
         }
 
-        string staging = Path.Combine(full, StagingPrefix + Environment.ProcessId);
+        string staging = Path.Combine(full, $"{StagingPrefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
         StagingLock marker;
         try
         {
@@ -113,9 +117,16 @@ public sealed class OutputDirectory : IDisposable
         string path = Path.Combine(_staging, name);
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            using var stream = File.Create(path);
-            write(stream);
+            FileStream stream;
+            lock (_gate)
+            {
+                // After the exit handler has removed the staging directory nothing may make it again.
+                if (_disposed) throw new OperationCanceledException("The run was stopped while its results were being written.");
+                string dir = Path.GetDirectoryName(path)!;
+                if (dir != _staging) Directory.CreateDirectory(dir);
+                stream = File.Create(path);
+            }
+            using (stream) write(stream);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -126,7 +137,11 @@ public sealed class OutputDirectory : IDisposable
     /// <summary>Replaces Memvisor's earlier output in the target (if any) with the staged files, the manifest last.</summary>
     public void Commit()
     {
-        lock (_gate) CommitLocked();
+        lock (_gate)
+        {
+            if (_disposed) throw new OperationCanceledException("The run was stopped before its results were moved into place.");
+            CommitLocked();
+        }
     }
 
     private void CommitLocked()
@@ -182,8 +197,9 @@ public sealed class OutputDirectory : IDisposable
         _keepStaging = true;
         try
         {
-            _marker.Dispose();
+            // The marker goes while still locked: in between, another run would take the directory for a dead one's.
             File.Delete(Path.Combine(_staging, StagingMarker));
+            _marker.Dispose();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -196,6 +212,8 @@ public sealed class OutputDirectory : IDisposable
     {
         lock (_gate)
         {
+            if (_disposed) return;
+            _disposed = true;
             AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
             _marker.Dispose();
             if (!_committed && !_keepStaging) TryRemove(_staging, Target, _createdFrom);

@@ -18,6 +18,7 @@ public sealed class OutputFile : IDisposable
     private readonly Lock _gate = new();
     private bool _committed;
     private bool _kept;
+    private bool _disposed;
 
     private OutputFile(string target, string staging, string what, Func<string, bool> isOurs, bool replaces, StagingLock lockedStaging)
     {
@@ -97,6 +98,8 @@ public sealed class OutputFile : IDisposable
     {
         lock (_gate)
         {
+            // The exit handler of an interrupted run got here first and removed the staging file.
+            if (_disposed) throw new OperationCanceledException("The run was stopped before its result was moved into place.");
             try
             {
                 _staging.Stream.Flush();
@@ -136,6 +139,8 @@ public sealed class OutputFile : IDisposable
     {
         lock (_gate)
         {
+            if (_disposed) return;
+            _disposed = true;
             AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
             _staging.Dispose();
             if (_committed || _kept) return;
@@ -190,6 +195,10 @@ public sealed class OutputFile : IDisposable
             {
                 inner.Write(buffer);
             }
+            catch (ObjectDisposedException)
+            {
+                throw Stopped();
+            }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 throw OutputException.From(e, target, "writing");
@@ -213,10 +222,17 @@ public sealed class OutputFile : IDisposable
             {
                 write();
             }
+            catch (ObjectDisposedException)
+            {
+                throw Stopped();
+            }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 throw OutputException.From(e, target, "writing");
             }
         }
+
+        // The exit handler of an interrupted run closed the staging file under the writer.
+        private static OperationCanceledException Stopped() => new("The run was stopped while its result was being written.");
     }
 }

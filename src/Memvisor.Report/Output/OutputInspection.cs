@@ -23,11 +23,15 @@ internal static class OutputInspection
         var listedDirs = new HashSet<string>(listed.Keys.SelectMany(ParentsOf), StringComparer.Ordinal);
         var foreign = new List<string>();
         var stale = new List<string>();
+        var unmarked = new List<string>();
         try
         {
             Walk(directory, "");
             if (foreign.Count == 0)
+            {
                 foreach (var dead in stale) Directory.Delete(dead, recursive: true);
+                foreach (var empty in unmarked) RemoveIfEmpty(empty);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -62,6 +66,10 @@ internal static class OutputInspection
                         case StagingState.Dead:
                             stale.Add(entry);
                             continue;
+                        // A run killed between making its staging directory and its marker left it empty.
+                        case StagingState.NotStaging when FileStat.KindOf(entry) == FileKind.Directory && !Directory.EnumerateFileSystemEntries(entry).Any():
+                            unmarked.Add(entry);
+                            continue;
                     }
                 }
                 var kind = link ? FileKind.Unknown : FileStat.KindOf(entry);
@@ -69,6 +77,19 @@ internal static class OutputInspection
                 else if (kind != FileKind.Regular || !listed.TryGetValue(rel, out var written) || !OutputManifest.Unchanged(entry, written.Bytes, written.Hash))
                     foreign.Add(rel);
             }
+        }
+    }
+
+    // Only while still empty (a starting run may be about to lock its marker in it); one that is not is left alone.
+    private static void RemoveIfEmpty(string dir)
+    {
+        try
+        {
+            Directory.Delete(dir, recursive: false);
+        }
+        catch (IOException)
+        {
+            // Not empty after all, or gone: nothing of anyone's is lost either way.
         }
     }
 

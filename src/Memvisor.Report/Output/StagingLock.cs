@@ -15,15 +15,12 @@ public enum StagingState
 
 /// <summary>
 /// A file a run stages with (a staging directory's marker, or a staging file itself), held open under an exclusive
-/// flock (FileShare.None) for as long as the run lives. A later run tells a live writer from a dead one's leftovers
+/// flock (<see cref="FileLock"/>, taken directly so no setting can skip it) for as long as the run lives. A later run tells a live writer from a dead one's leftovers
 /// by trying the same lock, which the kernel releases when the holder exits however it exits, so neither a reused
 /// process id nor the same pid in every container can mislead it.
 /// </summary>
 public sealed class StagingLock : IDisposable
 {
-    // flock's EWOULDBLOCK, which .NET reports as the IOException's HResult when FileShare.None meets a held lock.
-    private const int LockHeld = 11;
-
     private readonly FileStream _file;
 
     private StagingLock(FileStream file) => _file = file;
@@ -37,6 +34,13 @@ public sealed class StagingLock : IDisposable
         var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
         try
         {
+            // Without the lock a later run would take this live run's files for a dead one's and remove them.
+            if (FileLock.TryTake(file.SafeFileHandle) != LockAttempt.Taken)
+            {
+                file.Dispose();
+                File.Delete(path);
+                throw new IOException("the file system gives no file locks, which Memvisor needs to tell a running run's files from a dead one's; write to a local disk.");
+            }
             file.Write(content);
             file.Flush();
             return new StagingLock(file);
@@ -52,23 +56,25 @@ public sealed class StagingLock : IDisposable
     public static StagingState Check(string path, Func<string, bool>? isOurs = null)
     {
         if (new FileInfo(path).LinkTarget is not null || FileStat.KindOf(path) != FileKind.Regular) return StagingState.NotStaging;
+        LockAttempt attempt;
         try
         {
-            using (new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.None)) { }
+            using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            attempt = FileLock.TryTake(file);
         }
-        catch (IOException e) when (e.HResult == LockHeld)
+        catch (IOException e) when (e.HResult == PosixIo.Errno.EWOULDBLOCK)
         {
+            // .NET's own shared flock at open met the holder's exclusive one.
             return StagingState.Live;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return StagingState.NotStaging;
         }
+        // A file system without locks cannot say the run is dead, so what it staged is left alone.
+        if (attempt != LockAttempt.Taken) return attempt == LockAttempt.HeldElsewhere ? StagingState.Live : StagingState.NotStaging;
         return isOurs is null || isOurs(path) ? StagingState.Dead : StagingState.NotStaging;
     }
-
-    /// <summary>Whether an exception is the lock of another open file (a file a run holds).</summary>
-    public static bool IsLockHeld(IOException e) => e.HResult == LockHeld;
 
     /// <summary>Releases the lock (closing the file).</summary>
     public void Dispose() => _file.Dispose();

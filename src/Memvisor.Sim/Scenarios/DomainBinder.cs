@@ -51,8 +51,7 @@ internal static class DomainBinder
         if (f.TryGetValue("allocation", out var al))
             allocation = b.OneOf(al, $"{path}.allocation", ["static", "on-demand"]) == "on-demand" ? AllocationMode.OnDemand : AllocationMode.Static;
         // Trace and image paths are relative to the scenario file.
-        string baseDir = b.BaseDirectory;
-        var workload = f.TryGetValue("workload", out var w) ? WorkloadBinder.BindWorkload(b, w, $"{path}.workload", baseDir) : null;
+        var workload = f.TryGetValue("workload", out var w) ? WorkloadBinder.BindWorkload(b, w, $"{path}.workload") : null;
         var mmu = BindMmu(b, f, path);
         bool pv = mmu.Mode == MmuMode.Pv;
         // Xen shares, pages and populates on demand only through an HVM p2m: a PV domain's tables hold machine frames.
@@ -71,7 +70,7 @@ internal static class DomainBinder
                 b.Error(vr, $"{path}.videoram", $"videoram ({Units.FormatSize(vram)}) must be at least 256KiB and at most half of memory.");
             else guest = guest with { VideoRamPages = PageSize.FromBytes(vram) };
         }
-        if (f.TryGetValue("image", out var imn) && GuestBinder.BindImage(b, imn, $"{path}.image", baseDir) is { } memoryImage)
+        if (f.TryGetValue("image", out var imn) && GuestBinder.BindImage(b, imn, $"{path}.image") is { } memoryImage)
             guest = guest with { Image = memoryImage };
         long? dynMin = f.TryGetValue("dynamic_min", out var dmin) ? b.Size(dmin, $"{path}.dynamic_min") : null;
         long? dynMax = f.TryGetValue("dynamic_max", out var dmax) ? b.Size(dmax, $"{path}.dynamic_max") : null;

@@ -76,7 +76,7 @@ internal static class GuestBinder
     }
 
     // image: PATH, or image: { path: PATH, format: auto|elf|raw }; the headers are checked now, so a bad image stops the scenario before it runs.
-    internal static MemoryImageSpec? BindImage(YamlBinder b, YamlNode node, string path, string baseDir)
+    internal static MemoryImageSpec? BindImage(YamlBinder b, YamlNode node, string path)
     {
         YamlNode? pathNode = node;
         string format = "auto";
@@ -91,8 +91,7 @@ internal static class GuestBinder
             }
         }
         string field = node is YamlScalarNode ? path : $"{path}.path";
-        if (pathNode is null || b.String(pathNode, field) is not { Length: > 0 } rel) return null;
-        string full = Path.GetFullPath(Path.Combine(baseDir, rel));
+        if (pathNode is null || b.FilePath(pathNode, field) is not var (_, full)) return null;
         try
         {
             using var image = ImageFile.Open(full, format);

@@ -63,10 +63,9 @@ internal static class HostBinder
         {
             var f = b.Fields(pn, "host.paging", PagingKeys, []);
             var p = new PagingOptions();
-            if (f.TryGetValue("swap_file", out var sf) && b.String(sf, "host.paging.swap_file") is { } swapFile)
+            if (f.TryGetValue("swap_file", out var sf) && b.FilePath(sf, "host.paging.swap_file") is var (swapFile, full))
             {
                 // Relative to the scenario's folder, as traces and images are. The file must be new or an earlier Memvisor swap file.
-                string full = Path.GetFullPath(Path.Combine(b.BaseDirectory, swapFile));
                 if (SwapFile.WhyRefused(full, swapFile) is { } why) b.Error(sf, "host.paging.swap_file", why);
                 else p = p with { SwapFile = full, SwapFileName = swapFile };
             }

@@ -39,6 +39,13 @@ public static class ScenarioLimits
     /// <summary>Hot-plug blocks per second: at most 10,000.</summary>
     public const double MaxBlockRate = 1e4;
 
+    /// <summary>
+    /// Guests a scenario declares, counting every instance: at most Xen's domids 1 .. DOMID_FIRST_RESERVED - 1
+    /// (xen/include/public/xen.h), 32,751. Checked before any per-instance work, so a 1 MiB file of count: 4096
+    /// entries is refused at once rather than named instance by instance.
+    /// </summary>
+    public const int MaxDomains = Memvisor.Machine.Frames.DomIds.FirstReserved - 1;
+
     /// <summary>A balloon moves at most 1 TiB per second.</summary>
     public const double MaxBalloonBytesPerSecond = 1L << 40;
 }

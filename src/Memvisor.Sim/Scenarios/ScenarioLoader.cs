@@ -117,6 +117,9 @@ public static class ScenarioLoader
             else
                 for (int i = 0; i < seq.Children.Count; i++)
                     if (DomainBinder.BindDomain(b, seq.Children[i], $"domains[{i}]") is { } d) domains.Add(d);
+            long instances = domains.Sum(d => (long)d.Count);
+            if (instances > ScenarioLimits.MaxDomains)
+                b.Error(dn, "domains", $"the scenario declares {instances:N0} domains (counting every instance); a host has at most {ScenarioLimits.MaxDomains:N0} (Xen's domids end at DOMID_FIRST_RESERVED).");
         }
 
         var events = new List<ActionSpec>();

@@ -32,7 +32,7 @@ internal static class WorkloadBinder
         ["trace"] = ["path", "format", "loop", "speed", "window", "name"],
     };
 
-    internal static WorkloadSpec? BindWorkload(YamlBinder b, YamlNode node, string path, string baseDir)
+    internal static WorkloadSpec? BindWorkload(YamlBinder b, YamlNode node, string path)
     {
         var f = b.Fields(node, path, WorkloadKeys, ["kind"]);
         string? kind = f.TryGetValue("kind", out var k) ? b.OneOf(k, $"{path}.kind", WorkloadSpec.Kinds) : null;
@@ -86,12 +86,12 @@ internal static class WorkloadBinder
             if (partsNode is not YamlSequenceNode seq || seq.Children.Count == 0) b.Error(partsNode, $"{path}.parts", "expected a list of at least one workload.");
             else
                 for (int i = 0; i < seq.Children.Count; i++)
-                    if (BindWorkload(b, seq.Children[i], $"{path}.parts[{i}]", baseDir) is { } part) parts.Add(part);
+                    if (BindWorkload(b, seq.Children[i], $"{path}.parts[{i}]") is { } part) parts.Add(part);
         }
         string? tracePath = null;
-        if (f.TryGetValue("path", out var tp) && b.String(tp, $"{path}.path") is { } rel)
+        if (f.TryGetValue("path", out var tp) && b.FilePath(tp, $"{path}.path") is var (_, fullTrace))
         {
-            tracePath = Path.GetFullPath(Path.Combine(baseDir, rel));
+            tracePath = fullTrace;
             var fileKind = FileStat.KindOf(tracePath);
             if (fileKind == FileKind.Missing) b.Error(tp, $"{path}.path", $"there is no trace file at {tracePath}.");
             // A FIFO or a device would never end a replay; a directory cannot be read.

@@ -52,6 +52,30 @@ internal sealed class YamlBinder(string file)
         return null;
     }
 
+    /// <summary>
+    /// A file's path as the scenario wrote it and as a full path (relative paths are from <see cref="BaseDirectory"/>),
+    /// or null after an error: a path holding a control character (a NUL the YAML escape \0 can write) or one the
+    /// system cannot form is refused at its field.
+    /// </summary>
+    public (string Written, string Full)? FilePath(YamlNode node, string field)
+    {
+        if (String(node, field) is not { } written) return null;
+        if (written.Any(char.IsControl))
+        {
+            Error(node, field, "a path may not hold control characters (such as a NUL or a line break).");
+            return null;
+        }
+        try
+        {
+            return (written, Path.GetFullPath(Path.Combine(BaseDirectory, written)));
+        }
+        catch (Exception e) when (e is ArgumentException or PathTooLongException or NotSupportedException)
+        {
+            Error(node, field, $"'{written}' is not a path this system can use ({e.Message})");
+            return null;
+        }
+    }
+
     /// <summary>A size in bytes, at most <paramref name="max"/> (16 TiB unless the field says less).</summary>
     public long? Size(YamlNode node, string field, long max = ScenarioLimits.MaxSizeBytes) =>
         Bounded(Parse<long>(node, field, Units.TryParseSize, "a size; write a number with KiB, MiB, GiB or TiB (a bare number is MiB; MB, GB and TB are refused as ambiguous)"),

@@ -25,6 +25,8 @@ public class ProcessTests : IDisposable
 
     private readonly string _dir = Directory.CreateTempSubdirectory("memvisor-process-").FullName;
     private readonly string _tmp;
+    // Environment variables the next processes start with, beyond TMPDIR.
+    private readonly Dictionary<string, string> _environment = [];
 
     public ProcessTests() => _tmp = Directory.CreateDirectory(Path.Combine(_dir, "tmp")).FullName;
 
@@ -38,6 +40,7 @@ public class ProcessTests : IDisposable
         info.Environment["TMPDIR"] = _tmp;
         // No debugger pipes in TMPDIR: the tests look at what Memvisor leaves there.
         info.Environment["DOTNET_EnableDiagnostics"] = "0";
+        foreach (var (name, value) in _environment) info.Environment[name] = value;
         return Process.Start(info)!;
     }
 
@@ -156,6 +159,23 @@ public class ProcessTests : IDisposable
         var one = File.ReadAllBytes(Path.Combine(_dir, "one", "summary.json"));
         Assert.Contains("The temporary swap file could not be created", System.Text.Encoding.UTF8.GetString(one));
         Assert.Equal(one, File.ReadAllBytes(Path.Combine(_dir, "two", "summary.json")));
+    }
+
+    [Fact]
+    public void A_run_whose_dotnet_file_locks_are_switched_off_still_sees_that_another_run_is_writing()
+    {
+        File.WriteAllText(Path.Combine(_dir, "short.yaml"), Long.Replace("duration: 30min", "duration: 2s"));
+        string output = Directory.CreateDirectory(Path.Combine(_dir, "out")).FullName;
+        // A live run's staging directory (this process holds its marker's lock), as two containers' pid 1 would name it.
+        string staging = Directory.CreateDirectory(Path.Combine(output, $"{OutputDirectory.StagingPrefix}1-{Guid.NewGuid():N}")).FullName;
+        using var marker = StagingLock.Create(Path.Combine(staging, OutputDirectory.StagingMarker), "1\n"u8);
+        _environment["DOTNET_SYSTEM_IO_DISABLEFILELOCKING"] = "1";
+
+        var (code, err) = Run("run", "short.yaml", "--out", output, "--quiet");
+
+        Assert.True(code == ExitCodes.BadInput, err);
+        Assert.Contains("being written by another Memvisor run", err);
+        Assert.True(File.Exists(Path.Combine(staging, OutputDirectory.StagingMarker)), "the live run's marker is still there");
     }
 
     public static TheoryData<string, string[], int> Hostile => new()

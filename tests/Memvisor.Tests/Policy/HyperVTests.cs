@@ -52,4 +52,18 @@ public class HyperVTests
         Assert.True(alloc["heavy"] > alloc["light"]);
         Assert.True(alloc["light"] >= 500, "each VM keeps its minimum");
     }
+
+    [Fact]
+    public void Shares_of_a_snapshot_at_its_largest_sizes_never_overflow()
+    {
+        // 1,000 VMs of 2^40 pages each (a snapshot's largest) that want all of it, heavily weighted, with half their
+        // pages available to share, as Decide counts it (free plus their tot_pages): rest * weight passes 2^63.
+        const long huge = SnapshotCheck.MaxPages;
+        var vms = Enumerable.Range(0, 1000).Select(i => Vm($"vm{i}", huge, 0, weight: 10000) with { MinimumPages = 1, MaximumPages = huge }).ToList();
+        var want = vms.ToDictionary(v => v.Name, _ => huge);
+        long available = vms.Count * (huge / 2);
+        var alloc = HyperVPolicy.Share(vms, want, available);
+        Assert.All(alloc.Values, a => Assert.InRange(a, huge / 2 - 1, huge / 2));
+        Assert.InRange(alloc.Values.Sum(), available - vms.Count, available);
+    }
 }

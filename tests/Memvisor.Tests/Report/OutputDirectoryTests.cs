@@ -154,9 +154,12 @@ public class OutputDirectoryTests : IDisposable
         string dead = Directory.CreateDirectory(Path.Combine(target, ".memvisor-staging-" + DeadPid())).FullName;
         File.WriteAllText(Path.Combine(dead, ".memvisor-staging"), DeadPid().ToString());
         File.WriteAllText(Path.Combine(dead, "summary.json"), "{ half written");
+        // A run killed between making its staging directory and its marker left it empty, with no lock to ask.
+        string unmarked = Directory.CreateDirectory(Path.Combine(target, $".memvisor-staging-{DeadPid()}-{Guid.NewGuid():N}")).FullName;
 
         Assert.Equal(ExitCodes.Ok, RunCommand.Run(scenario, null, target, quiet: true));
         Assert.False(Directory.Exists(dead));
+        Assert.False(Directory.Exists(unmarked));
 
         // A run that lives holds its marker locked, whatever its pid: another writer is refused and its files stay.
         string live = Directory.CreateDirectory(Path.Combine(target, ".memvisor-staging-1")).FullName;

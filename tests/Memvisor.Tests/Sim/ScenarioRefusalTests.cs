@@ -61,6 +61,9 @@ public class ScenarioRefusalTests : IDisposable
         { "mom's thresholds the wrong way round", Base + "\npolicy: { name: mom, pressure_threshold: 5%, critical_threshold: 20% }", "policy.critical_threshold", 12, "critical is the lower" },
         { "a key that is a list", Base + "\n[a, b]: 1", "(file)", 12, "a key is a plain name" },
         { "an action naming no domain of the scenario", Base + "\nevents:\n  - { at: 1s, action: mem-set, domain: nobody, memory: 64MiB }", "events[0].domain", 13, "is not a domain of this scenario" },
+        { "a NUL in a path, which the YAML escape \\0 writes", Base.Replace("  dom0: { memory: 256MiB }", "  dom0: { memory: 256MiB }\n  paging: { swap_file: \"a\\0b.swap\" }"), "host.paging.swap_file", 7, "may not hold control characters" },
+        { "a line break in a trace's path", Base.Replace("{ kind: steady, working_set: 64MiB, rate: 1000/s }", "{ kind: trace, path: \"t\\n.trace\" }"), "domains[0].workload.path", 11, "may not hold control characters" },
+        { "more domains than a host has domids", Base + string.Concat(Enumerable.Range(0, 8).Select(i => $"\n  - {{ name: w{i}, count: 4096, memory: 16MiB, workload: {{ kind: idle }} }}")), "domains", 8, "at most 32,751" },
         { "guests too big for this machine to model", Base.Replace("    memory: 128MiB\n", "    count: 4096\n    allocation: on-demand\n    memory: 16MiB\n").Replace("maxmem: 256MiB", "maxmem: 16TiB"), "host.memory", 5, "of this machine's memory" },
     };
 

@@ -23,10 +23,6 @@ public static class TraceFile
         return format == "binary" ? new BinaryTraceReader(stream, path) : new LackeyTraceReader(stream, path);
     }
 
-    /// <summary>Converts a trace (any format) to the binary format in a new or replaced file; returns the records written.</summary>
-    public static long Convert(string input, string output) =>
-        Convert(input, new FileStream(output, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16));
-
     /// <summary>Converts a trace (any format) to the binary format on <paramref name="output"/>, which it closes; returns the records written.</summary>
     public static long Convert(string input, Stream output, CancellationToken cancel = default)
     {

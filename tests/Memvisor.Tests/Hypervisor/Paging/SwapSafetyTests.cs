@@ -152,22 +152,59 @@ public class SwapSafetyTests : IDisposable
     public void Temporary_swap_files_of_dead_runs_are_removed_and_nothing_else()
     {
         int dead = OutputDirectoryTests.DeadPid();
-        string Swap(string name, bool ours)
+        byte[] temporary = [.. SwapFile.Magic, .. "temporary\n"u8, 0];
+        string Swap(string name, byte[] content)
         {
             string path = Path.Combine(_dir, name);
-            File.WriteAllBytes(path, ours ? [.. SwapFile.Magic, 0, 0] : "user data"u8.ToArray());
+            File.WriteAllBytes(path, content);
             return path;
         }
-        string stale = Swap($"memvisor-{Environment.ProcessId}-0a1b.swap", ours: true);
-        string users = Swap($"memvisor-{dead}-2c3d.swap", ours: false);
-        string live = Swap($"memvisor-{dead}-4e5f.swap", ours: true);
-        string other = Swap("notes.swap", ours: true);
+        string Named(int pid) => $"memvisor-{pid}-{Guid.NewGuid():N}.swap";
+        string stale = Swap(Named(Environment.ProcessId), temporary);
+        string users = Swap(Named(dead), "user data"u8.ToArray());
+        string live = Swap(Named(dead), temporary);
+        // A swap file a scenario named (its header has no temporary mark), and a copy under the user's own name.
+        string named = Swap(Named(dead), [.. SwapFile.Magic, 0, 0]);
+        string copy = Swap("memvisor-keep.swap", temporary);
+        string other = Swap("notes.swap", temporary);
 
         // A running Memvisor holds its swap file locked, whatever pid the name says; no lock means no run.
         using (new FileStream(live, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
             Assert.Equal(1, SwapFile.RemoveStaleTemporaries(_dir));
         Assert.False(File.Exists(stale));
-        Assert.True(File.Exists(users) && File.Exists(live) && File.Exists(other));
+        Assert.All(new[] { users, live, named, copy, other }, f => Assert.True(File.Exists(f), $"{Path.GetFileName(f)} was removed"));
+    }
+
+    [Fact]
+    public void A_link_is_never_written_through_and_a_swap_file_with_other_names_is_refused()
+    {
+        string target = Path.Combine(_dir, "elsewhere.swap");
+        string dangling = Path.Combine(_dir, "dangling.swap");
+        File.CreateSymbolicLink(dangling, target);
+        Assert.Contains("is a symbolic link", SwapFile.WhyRefused(dangling));
+        Assert.Null(SwapFile.TryOpen(dangling, 16, out _));
+        Assert.False(File.Exists(target), "the link's target was not created");
+
+        // An earlier Memvisor swap file that also has another name: reusing it would cut that name's bytes short.
+        string path = Path.Combine(_dir, "mv.swap");
+        using (SwapFile.TryOpen(path, 16, out _)) { }
+        File.AppendAllText(path, "kept");
+        long length = new FileInfo(path).Length;
+        string evidence = Path.Combine(_dir, "evidence.swap");
+        Assert.Equal(0, Link(path, evidence));
+        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(WithSwapFile(path), "s.yaml")).Errors.Single();
+        Assert.Equal(("host.paging.swap_file", 4), (e.Field, e.Line));
+        Assert.Contains("hard links", e.Message);
+        Assert.Null(SwapFile.TryOpen(path, 16, out _));
+        Assert.Equal(length, new FileInfo(evidence).Length);
+    }
+
+    // ln(1) makes the second name: .NET has no call for a hard link.
+    private static int Link(string existing, string created)
+    {
+        using var ln = System.Diagnostics.Process.Start("ln", [existing, created]);
+        ln.WaitForExit();
+        return ln.ExitCode;
     }
 
     private static string WithSwapFile(string path) => $$"""

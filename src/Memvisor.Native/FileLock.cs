@@ -1,0 +1,51 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Memvisor.Native;
+
+/// <summary>What an attempt to take a file's lock found.</summary>
+public enum LockAttempt
+{
+    /// <summary>The lock is this process's now, until the file is closed.</summary>
+    Taken,
+    /// <summary>Another open file (a running process) holds it.</summary>
+    HeldElsewhere,
+    /// <summary>The file system gives no locks (an NFS mount without a lock service, some FUSE file systems).</summary>
+    Unsupported,
+}
+
+/// <summary>
+/// flock(2) from libc, taken directly rather than through FileShare.None, which .NET skips silently when
+/// DOTNET_SYSTEM_IO_DISABLEFILELOCKING is set or the file system refuses: whether a run is alive is read from this
+/// lock, so it must be there or be known to be missing. The kernel drops it when the holder exits, however it exits.
+/// </summary>
+public static partial class FileLock
+{
+    private const string Library = "libc";
+    private const int LockExclusive = 2, LockNonBlocking = 4;
+
+    // int flock(int fd, int operation);
+    [LibraryImport(Library, EntryPoint = "flock", SetLastError = true)]
+    private static partial int Flock(int fd, int operation);
+
+    /// <summary>Tries to take the exclusive lock of the open file <paramref name="file"/> without waiting.</summary>
+    public static LockAttempt TryTake(SafeFileHandle file)
+    {
+        bool added = false;
+        try
+        {
+            file.DangerousAddRef(ref added);
+            while (true)
+            {
+                if (Flock((int)file.DangerousGetHandle(), LockExclusive | LockNonBlocking) == 0) return LockAttempt.Taken;
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == PosixIo.Errno.EINTR) continue;
+                return errno == PosixIo.Errno.EWOULDBLOCK ? LockAttempt.HeldElsewhere : LockAttempt.Unsupported;
+            }
+        }
+        finally
+        {
+            if (added) file.DangerousRelease();
+        }
+    }
+}
