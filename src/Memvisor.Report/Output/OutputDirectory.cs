@@ -230,9 +230,14 @@ public sealed class OutputDirectory : IDisposable
         var directories = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var (rel, _, _) in previous.Files)
         {
-            File.Delete(Path.Combine(Target, rel));
+            // A listed subdirectory turned into a link since the check would send the delete elsewhere: stop instead.
             for (string? dir = Path.GetDirectoryName(rel); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+            {
+                if (new FileInfo(Path.Combine(Target, dir)).LinkTarget is not null)
+                    throw new IOException($"{dir} in the earlier output became a symbolic link during the run; nothing through it was removed.");
                 directories.Add(dir);
+            }
+            File.Delete(Path.Combine(Target, rel));
         }
         foreach (var dir in directories.Reverse())
         {
