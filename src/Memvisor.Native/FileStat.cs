@@ -54,6 +54,29 @@ public static partial class FileStat
         };
     }
 
+    // char* realpath(const char* path, char* resolved_path); with NULL it returns a buffer to free(3).
+    [LibraryImport(Library, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint RealPathOf(string path, nint resolved);
+
+    [LibraryImport(Library, EntryPoint = "free")]
+    private static partial void Free(nint buffer);
+
+    /// <summary>The path with every symbolic link on it resolved (realpath(3)), or null if it does not exist.</summary>
+    public static string? RealPath(string path)
+    {
+        if (string.IsNullOrEmpty(path) || path.Contains('\0')) return null;
+        nint buffer = RealPathOf(path, 0);
+        if (buffer == 0) return null;
+        try
+        {
+            return Marshal.PtrToStringUTF8(buffer);
+        }
+        finally
+        {
+            Free(buffer);
+        }
+    }
+
     /// <summary>How many names (hard links) the file at <paramref name="path"/> has; 0 if it cannot be looked at.</summary>
     public static long LinkCount(string path)
     {

@@ -81,6 +81,8 @@ public sealed class SwapFile : IDisposable
                 };
             case FileKind.Unknown:
                 return $"The swap file {name} cannot be looked at (permission denied, or a path that is not valid).";
+            case FileKind.Directory:
+                return $"The swap file {name} is a directory; a swap file must be a regular file. Name a file in it.";
             default:
                 return $"The swap file {name} is {FileStat.Describe(kind)}; a swap file must be a regular file (Memvisor never writes to a device).";
         }
@@ -166,7 +168,8 @@ public sealed class SwapFile : IDisposable
         foreach (var file in candidates)
         {
             // A running Memvisor holds its swap file locked: one that opens unlocked, and is a Memvisor temporary, was left by a dead run.
-            if (IsLink(file) || FileStat.KindOf(file) != FileKind.Regular || FileStat.LinkCount(file) != 1 || Examine(file) != (SwapFileState.Ours, true)) continue;
+            if (IsLink(file) || FileStat.KindOf(file) != FileKind.Regular || FileStat.LinkCount(file) != 1
+                || new FileInfo(file).Length % PageSize.Bytes != 0 || Examine(file) != (SwapFileState.Ours, true)) continue;
             if (TryDelete(file)) removed++;
         }
         return removed;

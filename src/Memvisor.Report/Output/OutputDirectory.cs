@@ -18,6 +18,8 @@ public sealed class OutputDirectory : IDisposable
     /// </summary>
     public const string StagingPrefix = ".memvisor-staging-";
     public const string StagingMarker = ".memvisor-staging";
+    /// <summary>Where a commit keeps the earlier output's manifest while it replaces that output, so a kill midway loses track of nothing.</summary>
+    public const string PreviousManifest = ".memvisor-previous.json";
 
     private readonly string _staging;
     private readonly string _command;
@@ -107,9 +109,20 @@ public sealed class OutputDirectory : IDisposable
         return new OutputDirectory(full, staging, command, createdFrom, marker);
     }
 
-    /// <summary>Whether <paramref name="path"/> lies inside the target, where only Memvisor's own output may be.</summary>
-    public bool Contains(string path) =>
-        Path.GetFullPath(path).StartsWith(Target + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+    /// <summary>
+    /// Whether <paramref name="path"/> lies inside the target, where only Memvisor's own output may be: as written, or
+    /// once the links on either path are resolved (a swap file named through a link to the output directory).
+    /// </summary>
+    public bool Contains(string path)
+    {
+        string full = Path.GetFullPath(path);
+        if (full.StartsWith(Target + Path.DirectorySeparatorChar, StringComparison.Ordinal)) return true;
+        string? target = FileStat.RealPath(Target);
+        string? directory = Path.GetDirectoryName(full) is { } d ? FileStat.RealPath(d) : null;
+        if (target is null || directory is null) return false;
+        string real = Path.Combine(directory, Path.GetFileName(full));
+        return real.StartsWith(target + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+    }
 
     /// <summary>Writes one file (a path relative to the directory, '/' separated) into the staging directory.</summary>
     public void WriteFile(string name, Action<Stream> write)
@@ -165,7 +178,8 @@ public sealed class OutputDirectory : IDisposable
         }
         catch (OutputException e)
         {
-            throw new OutputException(e.Failure, $"{e.Message} {Keep()}");
+            // The run happened and its results exist: a failure to place them (exit 1), not an input refused before it.
+            throw new OutputException(OutputFailure.WriteFailed, $"{e.Message} {Keep()}");
         }
 
         try
@@ -174,7 +188,7 @@ public sealed class OutputDirectory : IDisposable
             foreach (var entry in Directory.EnumerateFileSystemEntries(_staging))
             {
                 string name = Path.GetFileName(entry);
-                if (name is StagingMarker or OutputManifest.FileName) continue;
+                if (name is StagingMarker or OutputManifest.FileName or PreviousManifest) continue;
                 string destination = Path.Combine(Target, name);
                 if (Directory.Exists(entry)) Directory.Move(entry, destination);
                 else File.Move(entry, destination);
@@ -222,11 +236,17 @@ public sealed class OutputDirectory : IDisposable
 
     private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 
-    // The earlier output goes file by file: its manifest first (so a crash midway leaves nothing that claims to be
-    // complete), then each file it lists, then the directories that held them once they are empty.
+    // The earlier output goes file by file: its manifest first, moved into the staging directory (so a crash midway
+    // leaves nothing in the target that claims to be complete, and the next run still knows every file as Memvisor's,
+    // by that manifest or the new one beside it), then each file it lists, then the directories that held them once
+    // they are empty.
     private void RemovePrevious(OutputManifest previous)
     {
-        File.Delete(Path.Combine(Target, OutputManifest.FileName));
+        string manifest = Path.Combine(Target, OutputManifest.FileName);
+        var staged = Path.Combine(_staging, PreviousManifest);
+        if (File.Exists(manifest)) File.Move(manifest, staged, overwrite: true);
+        // Without a manifest of its own (the leftovers of a killed commit) the files found are listed here instead.
+        else using (var s = File.Create(staged)) previous.Write(s);
         var directories = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var (rel, _, _) in previous.Files)
         {

@@ -104,13 +104,13 @@ public sealed class OutputFile : IDisposable
             {
                 _staging.Stream.Flush();
                 if (!_replaces) File.Move(Staging, Target, overwrite: false);  // fails if a file appeared meanwhile
-                else if (WhyNotReplaceable(Target, _what, _isOurs) is { } why) throw new OutputException(OutputFailure.Refused, $"{why} {Keep()}");
+                else if (WhyNotReplaceable(Target, _what, _isOurs) is { } why) throw new OutputException(OutputFailure.WriteFailed, $"{why} {Keep()}");
                 else File.Move(Staging, Target, overwrite: true);
                 _committed = true;
             }
             catch (IOException e) when (!_replaces && File.Exists(Target))
             {
-                throw new OutputException(OutputFailure.Refused, $"{Target} was not touched: a file appeared there while Memvisor worked. {Keep()}", e);
+                throw new OutputException(OutputFailure.WriteFailed, $"{Target} was not touched: a file appeared there while Memvisor worked. {Keep()}", e);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

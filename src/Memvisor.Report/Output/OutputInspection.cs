@@ -12,23 +12,56 @@ internal static class OutputInspection
     private const int ForeignShown = 3;
 
     /// <summary>
-    /// The manifest of Memvisor's earlier output in <paramref name="directory"/>, or null if it holds none; throws a
-    /// refusal if it holds anything else or another run is writing there. Staging directories of dead runs are removed,
-    /// but only when the directory is accepted: a refusal touches nothing.
+    /// The files of Memvisor's earlier output in <paramref name="directory"/> (as a manifest), or null if it holds none;
+    /// throws a refusal if it holds anything else or another run is writing there. Staging directories of dead runs are
+    /// removed, but only when the directory is accepted: a refusal touches nothing. A run killed while it committed left
+    /// both manifests in its staging directory (the new results' and, moved there, the earlier output's), so the files
+    /// either lists, unchanged, still count as Memvisor's and the next run finishes the replacement.
     /// </summary>
     public static OutputManifest? Inspect(string directory, string? ownStaging)
     {
         var manifest = OutputManifest.TryRead(directory);
-        var listed = manifest?.Files.ToDictionary(f => f.Path, f => (f.Bytes, f.Hash), StringComparer.Ordinal) ?? [];
-        var listedDirs = new HashSet<string>(listed.Keys.SelectMany(ParentsOf), StringComparer.Ordinal);
+        var listed = new Dictionary<string, List<(long Bytes, ulong Hash)>>(StringComparer.Ordinal);
+        void List(OutputManifest? m)
+        {
+            foreach (var (path, bytes, hash) in m?.Files ?? [])
+                (listed.TryGetValue(path, out var known) ? known : listed[path] = []).Add((bytes, hash));
+        }
+        List(manifest);
         var foreign = new List<string>();
         var stale = new List<string>();
         var unmarked = new List<string>();
+        var matched = new List<(string, long, ulong)>();
+        bool recovered = false;
+        try
+        {
+            foreach (var entry in Directory.EnumerateDirectories(directory, OutputDirectory.StagingPrefix + "*", new EnumerationOptions { AttributesToSkip = 0 }))
+                if (entry != ownStaging && IsStagingName(Path.GetFileName(entry)) && new FileInfo(entry).LinkTarget is null
+                    && StagingLock.Check(Path.Combine(entry, OutputDirectory.StagingMarker), IsMarker) == StagingState.Dead)
+                {
+                    var left = new[] { OutputManifest.TryRead(entry), OutputManifest.TryReadFile(Path.Combine(entry, OutputDirectory.PreviousManifest)) };
+                    foreach (var m in left) List(m);
+                    recovered |= left.Any(m => m is not null);
+                }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw OutputException.From(e, directory, "looking into the output directory");
+        }
+        var listedDirs = new HashSet<string>(listed.Keys.SelectMany(ParentsOf), StringComparer.Ordinal);
         try
         {
             Walk(directory, "");
             if (foreign.Count == 0)
             {
+                // A killed commit's files are Memvisor's by its staging directory's manifests, which go with it: a
+                // manifest of what is there now takes their place first (written beside them, then moved in whole).
+                if (recovered && stale.Count > 0)
+                {
+                    string written = Path.Combine(stale[0], ".memvisor-recovered.json");
+                    using (var s = File.Create(written)) new OutputManifest(manifest?.Command ?? "", matched).Write(s);
+                    File.Move(written, Path.Combine(directory, OutputManifest.FileName), overwrite: true);
+                }
                 foreach (var dead in stale) Directory.Delete(dead, recursive: true);
                 foreach (var empty in unmarked) RemoveIfEmpty(empty);
             }
@@ -37,7 +70,7 @@ internal static class OutputInspection
         {
             throw OutputException.From(e, directory, "looking into the output directory");
         }
-        if (foreign.Count == 0) return manifest;
+        if (foreign.Count == 0) return manifest is null && matched.Count == 0 ? null : new OutputManifest(manifest?.Command ?? "", matched);
         string examples = string.Join(", ", foreign.Take(ForeignShown));
         string why = manifest is null
             ? "it is not empty and is not an earlier Memvisor output (it has no Memvisor manifest; outputs of Memvisor from before the manifest count as not Memvisor's)"
@@ -55,10 +88,10 @@ internal static class OutputInspection
                 if (prefix.Length == 0 && name == OutputManifest.FileName && manifest is not null) continue;
                 var info = new FileInfo(entry);
                 bool link = info.LinkTarget is not null;
-                if (prefix.Length == 0 && name.StartsWith(OutputDirectory.StagingPrefix, StringComparison.Ordinal) && !link)
+                if (prefix.Length == 0 && IsStagingName(name) && !link)
                 {
                     if (entry == ownStaging) continue;
-                    switch (StagingLock.Check(Path.Combine(entry, OutputDirectory.StagingMarker)))
+                    switch (StagingLock.Check(Path.Combine(entry, OutputDirectory.StagingMarker), IsMarker))
                     {
                         case StagingState.Live:
                             throw new OutputException(OutputFailure.Refused,
@@ -74,11 +107,38 @@ internal static class OutputInspection
                 }
                 var kind = link ? FileKind.Unknown : FileStat.KindOf(entry);
                 if (kind == FileKind.Directory && listedDirs.Contains(rel)) Walk(entry, rel + "/");
-                else if (kind != FileKind.Regular || !listed.TryGetValue(rel, out var written) || !OutputManifest.Unchanged(entry, written.Bytes, written.Hash))
+                else if (kind == FileKind.Regular && listed.TryGetValue(rel, out var written) && Unchanged(entry, written) is var (bytes, hash))
+                    matched.Add((rel, bytes, hash));
+                else
                     foreign.Add(rel);
             }
         }
     }
+
+    // The version a manifest lists that the file still is, if any: its size first, then its bytes.
+    private static (long, ulong)? Unchanged(string path, List<(long Bytes, ulong Hash)> versions)
+    {
+        long length = new FileInfo(path).Length;
+        if (!versions.Any(v => v.Bytes == length)) return null;
+        ulong hash = OutputManifest.HashOf(path);
+        return versions.Any(v => v.Bytes == length && v.Hash == hash) ? (length, hash) : null;
+    }
+
+    // .memvisor-staging-PID-RANDOM (or -PID alone, as Memvisor named them before): no other name is taken for one.
+    private static bool IsStagingName(string name)
+    {
+        if (!name.StartsWith(OutputDirectory.StagingPrefix, StringComparison.Ordinal)) return false;
+        var rest = name.AsSpan(OutputDirectory.StagingPrefix.Length);
+        int dash = rest.IndexOf('-');
+        var pid = dash < 0 ? rest : rest[..dash];
+        return pid.Length is > 0 and <= 10 && !pid.ContainsAnyExceptInRange('0', '9')
+            && (dash < 0 || rest[(dash + 1)..] is { Length: 32 } random && !random.ContainsAnyExcept("0123456789abcdef"));
+    }
+
+    // A marker holds its run's process id and a line break, and nothing else (or nothing yet, if the run was killed
+    // as it made it).
+    private static bool IsMarker(string path) =>
+        new FileInfo(path).Length <= 11 && File.ReadAllText(path).TrimEnd('\n').All(char.IsAsciiDigit);
 
     // Only while still empty (a starting run may be about to lock its marker in it); one that is not is left alone.
     private static void RemoveIfEmpty(string dir)

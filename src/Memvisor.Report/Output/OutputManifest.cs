@@ -56,9 +56,11 @@ public sealed record OutputManifest(string Command, IReadOnlyList<(string Path, 
     }
 
     /// <summary>The manifest in <paramref name="directory"/>, or null if there is none or it is not one Memvisor wrote.</summary>
-    public static OutputManifest? TryRead(string directory)
+    public static OutputManifest? TryRead(string directory) => TryReadFile(Path.Combine(directory, FileName));
+
+    /// <summary>The manifest in the file at <paramref name="path"/>, or null if there is none or it is not one Memvisor wrote.</summary>
+    public static OutputManifest? TryReadFile(string path)
     {
-        string path = Path.Combine(directory, FileName);
         try
         {
             var info = new FileInfo(path);

@@ -132,7 +132,7 @@ public static class ScenarioChecks
                 {
                     b.Error(domainNodes.ElementAtOrDefault(i), $"domains[{i}].memory",
                         $"{name} does not fit: with dom0, the hypervisor's own {PageSize.ToMiB(xen)}MiB and each domain's paging reserve, " +
-                        $"the static domains up to it need {PageSize.ToMiB(used)}MiB but the host has {PageSize.ToMiB(frames)}MiB.");
+                        $"the static domains up to it need {used * (double)PageSize.Bytes / (1 << 20):0.##}MiB but the host has {frames * (double)PageSize.Bytes / (1 << 20):0.##}MiB.");
                     return;
                 }
             }

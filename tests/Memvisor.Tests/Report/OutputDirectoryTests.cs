@@ -252,7 +252,7 @@ public class OutputDirectoryTests : IDisposable
             output.WriteFile("summary.json", s => s.Write("{}"u8));
             File.WriteAllText(Path.Combine(target, "arrived-during-the-run.txt"), "mine");
             var e = Assert.Throws<OutputException>(output.Commit);
-            Assert.Equal(OutputFailure.Refused, e.Failure);
+            Assert.Equal(OutputFailure.WriteFailed, e.Failure);
             kept = e.Message[(e.Message.IndexOf("kept in ", StringComparison.Ordinal) + 8)..].TrimEnd('.');
         }
         Assert.True(File.Exists(Path.Combine(kept, "summary.json")));
@@ -289,6 +289,15 @@ public class OutputDirectoryTests : IDisposable
         Assert.Equal(ExitCodes.BadInput, code);
         Assert.Contains("is inside the output directory", err);
         Assert.Empty(Directory.EnumerateFileSystemEntries(target));
+
+        // Named through a link to the output directory, it is the same file.
+        string link = Path.Combine(_dir, "link-to-output");
+        File.CreateSymbolicLink(link, target);
+        string linked = TinyScenario.Write(_dir, y => y.Replace("host: { memory: 512MiB,", $"host: {{ paging: {{ swap_file: {Path.Combine(link, "swap.bin")} }}, memory: 512MiB,"), "linked.yaml");
+        var (linkedCode, _, linkedErr) = ConsoleCapture.Run(() => RunCommand.Run(linked, null, target, quiet: true));
+        Assert.Equal(ExitCodes.BadInput, linkedCode);
+        Assert.Contains("is inside the output directory", linkedErr);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(target));
     }
 
     [Fact]
@@ -300,12 +309,48 @@ public class OutputDirectoryTests : IDisposable
             using (var s = file.OpenWrite()) s.Write("{}"u8);
             File.WriteAllText(target, "the user's own file, made meanwhile");
             var e = Assert.Throws<OutputException>(file.Commit);
-            Assert.Equal(OutputFailure.Refused, e.Failure);
+            Assert.Equal(OutputFailure.WriteFailed, e.Failure);
             Assert.Contains("a file appeared there", e.Message);
         }
         Assert.Equal("the user's own file, made meanwhile", File.ReadAllText(target));
         Assert.Equal("{}", File.ReadAllText(target + ".memvisor-kept-" + Environment.ProcessId));
         Assert.Empty(Directory.GetFiles(_dir, ".timing.json.memvisor-staging-*"));
+    }
+
+    [Fact]
+    public void A_commit_killed_midway_is_finished_by_the_next_run_unless_the_user_added_a_file()
+    {
+        string scenario = TinyScenario.Write(_dir);
+        string target = Path.Combine(_dir, "killed-commit");
+        Assert.Equal(ExitCodes.Ok, RunCommand.Run(scenario, 1, target, quiet: true));
+        // The state a SIGKILL leaves halfway through a commit (as compare's and --snapshots' subdirectories made it
+        // likely): the new results staged with their manifest, the earlier manifest moved beside them, one earlier
+        // file removed and one new subdirectory already moved into place.
+        string staging = Directory.CreateDirectory(Path.Combine(target, $"{OutputDirectory.StagingPrefix}{DeadPid()}-{Guid.NewGuid():N}")).FullName;
+        File.WriteAllText(Path.Combine(staging, OutputDirectory.StagingMarker), $"{DeadPid()}\n");
+        File.WriteAllText(Path.Combine(staging, "summary.json"), "{ \"new\": true }");
+        Directory.CreateDirectory(Path.Combine(staging, "mom"));
+        File.WriteAllText(Path.Combine(staging, "mom", "summary.json"), "{ \"policy\": \"mom\" }");
+        using (var m = File.Create(Path.Combine(staging, OutputManifest.FileName)))
+            OutputManifest.Of(staging, "compare", skip: OutputDirectory.StagingMarker).Write(m);
+        File.Move(Path.Combine(target, OutputManifest.FileName), Path.Combine(staging, OutputDirectory.PreviousManifest));
+        File.Delete(Path.Combine(target, "report.html"));
+        Directory.Move(Path.Combine(staging, "mom"), Path.Combine(target, "mom"));
+
+        File.WriteAllText(Path.Combine(target, "mine.txt"), "added after the kill");
+        var before = TinyScenario.Snapshot(target);
+        var (refused, _, _) = ConsoleCapture.Run(() => RunCommand.Run(scenario, 2, target, quiet: true));
+        Assert.Equal(ExitCodes.BadInput, refused);
+        TinyScenario.AssertUnchanged(before, target);
+
+        File.Delete(Path.Combine(target, "mine.txt"));
+        var (finished, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, 2, target, quiet: true));
+        Assert.True(finished == ExitCodes.Ok, err);
+        Assert.Empty(Directory.GetDirectories(target));
+        Assert.Contains("\"seed\": 2", File.ReadAllText(Path.Combine(target, "summary.json")));
+        var written = OutputManifest.TryRead(target)!.Files.Select(f => f.Path).Order(StringComparer.Ordinal);
+        var present = Directory.GetFiles(target).Select(Path.GetFileName).Where(n => n != OutputManifest.FileName).Order(StringComparer.Ordinal);
+        Assert.Equal(written, present);
     }
 
     /// <summary>A process id that no process has: one past the kernel's limit.</summary>

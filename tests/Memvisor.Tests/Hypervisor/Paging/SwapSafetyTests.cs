@@ -121,7 +121,7 @@ public class SwapSafetyTests : IDisposable
     [Theory]
     [InlineData("/dev/zero", "a character device")]
     [InlineData("/dev/null", "a character device")]
-    [InlineData("/tmp", "a directory")]
+    [InlineData("/tmp", "is a directory; a swap file must be a regular file")]
     public void A_device_or_a_directory_is_refused_as_a_swap_file_at_its_field(string path, string kind)
     {
         var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(WithSwapFile(path), "s.yaml")).Errors.Single();
@@ -152,7 +152,7 @@ public class SwapSafetyTests : IDisposable
     public void Temporary_swap_files_of_dead_runs_are_removed_and_nothing_else()
     {
         int dead = OutputDirectoryTests.DeadPid();
-        byte[] temporary = [.. SwapFile.Magic, .. "temporary\n"u8, 0];
+        byte[] temporary = [.. SwapFile.Magic, .. "temporary\n"u8, .. new byte[PageSize.Bytes - SwapFile.Magic.Length - 10]];
         string Swap(string name, byte[] content)
         {
             string path = Path.Combine(_dir, name);
@@ -166,13 +166,15 @@ public class SwapSafetyTests : IDisposable
         // A swap file a scenario named (its header has no temporary mark), and a copy under the user's own name.
         string named = Swap(Named(dead), [.. SwapFile.Magic, 0, 0]);
         string copy = Swap("memvisor-keep.swap", temporary);
+        // A temporary's header followed by a user's text: not whole pages, so not a swap file Memvisor wrote.
+        string appended = Swap(Named(dead), [.. temporary, .. "my notes"u8]);
         string other = Swap("notes.swap", temporary);
 
         // A running Memvisor holds its swap file locked, whatever pid the name says; no lock means no run.
         using (new FileStream(live, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
             Assert.Equal(1, SwapFile.RemoveStaleTemporaries(_dir));
         Assert.False(File.Exists(stale));
-        Assert.All(new[] { users, live, named, copy, other }, f => Assert.True(File.Exists(f), $"{Path.GetFileName(f)} was removed"));
+        Assert.All(new[] { users, live, named, copy, appended, other }, f => Assert.True(File.Exists(f), $"{Path.GetFileName(f)} was removed"));
     }
 
     [Fact]
