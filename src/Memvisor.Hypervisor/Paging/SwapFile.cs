@@ -168,8 +168,12 @@ public sealed class SwapFile : IDisposable
         foreach (var file in candidates)
         {
             // A running Memvisor holds its swap file locked: one that opens unlocked, and is a Memvisor temporary, was left by a dead run.
-            if (IsLink(file) || FileStat.KindOf(file) != FileKind.Regular || FileStat.LinkCount(file) != 1
-                || new FileInfo(file).Length % PageSize.Bytes != 0 || Examine(file) != (SwapFileState.Ours, true)) continue;
+            // An empty one was killed between its creation and its header: nothing is in it to lose.
+            if (IsLink(file) || FileStat.KindOf(file) != FileKind.Regular || FileStat.LinkCount(file) != 1) continue;
+            long length = new FileInfo(file).Length;
+            if (length % PageSize.Bytes != 0) continue;
+            var (state, temporary) = Examine(file);
+            if (!(state == SwapFileState.Ours && temporary) && !(state == SwapFileState.NotOurs && length == 0)) continue;
             if (TryDelete(file)) removed++;
         }
         return removed;

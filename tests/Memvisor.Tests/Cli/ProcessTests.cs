@@ -34,7 +34,11 @@ public class ProcessTests : IDisposable
 
     private Process Start(params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, WorkingDirectory = _dir };
+        // Through env(1) with every signal at its default: a test run started in the background of a shell inherits
+        // SIGINT ignored, which the runtime (rightly) keeps ignored, and the interrupt tests would wait in vain.
+        var info = new ProcessStartInfo("env") { RedirectStandardError = true, RedirectStandardOutput = true, WorkingDirectory = _dir };
+        info.ArgumentList.Add("--default-signal");
+        info.ArgumentList.Add("dotnet");
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "memvisor.dll"));
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["TMPDIR"] = _tmp;

@@ -161,6 +161,7 @@ public class SwapSafetyTests : IDisposable
         }
         string Named(int pid) => $"memvisor-{pid}-{Guid.NewGuid():N}.swap";
         string stale = Swap(Named(Environment.ProcessId), temporary);
+        string headerless = Swap(Named(dead), []);  // killed between its creation and its header
         string users = Swap(Named(dead), "user data"u8.ToArray());
         string live = Swap(Named(dead), temporary);
         // A swap file a scenario named (its header has no temporary mark), and a copy under the user's own name.
@@ -172,8 +173,8 @@ public class SwapSafetyTests : IDisposable
 
         // A running Memvisor holds its swap file locked, whatever pid the name says; no lock means no run.
         using (new FileStream(live, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
-            Assert.Equal(1, SwapFile.RemoveStaleTemporaries(_dir));
-        Assert.False(File.Exists(stale));
+            Assert.Equal(2, SwapFile.RemoveStaleTemporaries(_dir));
+        Assert.False(File.Exists(stale) || File.Exists(headerless));
         Assert.All(new[] { users, live, named, copy, appended, other }, f => Assert.True(File.Exists(f), $"{Path.GetFileName(f)} was removed"));
     }
 
