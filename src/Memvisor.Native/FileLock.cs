@@ -28,6 +28,31 @@ public static partial class FileLock
     [LibraryImport(Library, EntryPoint = "flock", SetLastError = true)]
     private static partial int Flock(int fd, int operation);
 
+    /// <summary>
+    /// Opens <paramref name="path"/> for reading and tries its lock, as a later run asks whether the file's holder still
+    /// lives. The open file comes back in <paramref name="file"/> (null when another holds the lock: .NET's own shared
+    /// lock at open may already meet the holder's). Other failures to open throw, as opening does.
+    /// </summary>
+    public static LockAttempt OpenAndTryTake(string path, out SafeFileHandle? file)
+    {
+        try
+        {
+            file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        }
+        catch (IOException e) when (e.HResult == PosixIo.Errno.EWOULDBLOCK)
+        {
+            file = null;
+            return LockAttempt.HeldElsewhere;
+        }
+        var attempt = TryTake(file);
+        if (attempt == LockAttempt.HeldElsewhere)
+        {
+            file.Dispose();
+            file = null;
+        }
+        return attempt;
+    }
+
     /// <summary>Tries to take the exclusive lock of the open file <paramref name="file"/> without waiting.</summary>
     public static LockAttempt TryTake(SafeFileHandle file)
     {

@@ -74,9 +74,9 @@ public sealed class SwapFile : IDisposable
                 return Examine(path).State switch
                 {
                     SwapFileState.Ours => null,
-                    SwapFileState.Locked => $"The swap file {name} is locked by another process (a Memvisor run that uses it); give each run its own file.",
+                    SwapFileState.Locked => LockedMessage(name),
                     SwapFileState.Unreadable => $"The swap file {name} could not be read to see whose it is; Memvisor writes only its own swap files.",
-                    SwapFileState.NoLocks => $"The swap file {name} is on a file system that gives no file locks, which Memvisor needs to keep two runs off one file; put it on a local disk.",
+                    SwapFileState.NoLocks => NoLocksMessage(name),
                     _ => $"The swap file {name} exists and is not a Memvisor swap file; Memvisor never overwrites a file it did not write. Name a new file, or remove this one.",
                 };
             case FileKind.Unknown:
@@ -114,8 +114,8 @@ public sealed class SwapFile : IDisposable
                 handle.Dispose();
                 if (mode == FileMode.CreateNew) TryDelete(path);
                 error = attempt == LockAttempt.HeldElsewhere
-                    ? $"The swap file {name} is locked by another process (a Memvisor run that uses it); give each run its own file."
-                    : $"The swap file {name} is on a file system that gives no file locks, which Memvisor needs to keep two runs off one file; put it on a local disk.";
+                    ? LockedMessage(name)
+                    : NoLocksMessage(name);
                 return null;
             }
             var device = new FileSwapDevice(handle);
@@ -285,6 +285,12 @@ public sealed class SwapFile : IDisposable
             && middle[(dash + 1)..] is { Length: 32 } guid && !guid.ContainsAnyExcept("0123456789abcdef");
     }
 
+    private static string LockedMessage(string name) =>
+        $"The swap file {name} is locked by another process (a Memvisor run that uses it); give each run its own file.";
+
+    private static string NoLocksMessage(string name) =>
+        $"The swap file {name} is on a file system that gives no file locks, which Memvisor needs to keep two runs off one file; put it on a local disk.";
+
     private static bool IsLink(string path) => new FileInfo(path).LinkTarget is not null;
 
     private static bool StartsWithMagic(ISwapDevice device)
@@ -301,21 +307,13 @@ public sealed class SwapFile : IDisposable
     {
         try
         {
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            switch (FileLock.TryTake(handle))
-            {
-                case LockAttempt.HeldElsewhere: return (SwapFileState.Locked, false);
-                case LockAttempt.Unsupported: return (SwapFileState.NoLocks, false);
-            }
+            var attempt = FileLock.OpenAndTryTake(path, out var file);
+            using var handle = file;
+            if (handle is null || attempt != LockAttempt.Taken) return (attempt == LockAttempt.HeldElsewhere ? SwapFileState.Locked : SwapFileState.NoLocks, false);
             Span<byte> head = stackalloc byte[Magic.Length + TemporaryMark.Length];
             int read = RandomAccess.Read(handle, head, 0);
             if (read < Magic.Length || !head[..Magic.Length].SequenceEqual(Magic)) return (SwapFileState.NotOurs, false);
             return (SwapFileState.Ours, read == head.Length && head[Magic.Length..].SequenceEqual(TemporaryMark));
-        }
-        catch (IOException e) when (e.HResult == PosixIo.Errno.EWOULDBLOCK)
-        {
-            // .NET's own shared flock at open met the holder's exclusive one.
-            return (SwapFileState.Locked, false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -59,13 +59,8 @@ public sealed class StagingLock : IDisposable
         LockAttempt attempt;
         try
         {
-            using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            attempt = FileLock.TryTake(file);
-        }
-        catch (IOException e) when (e.HResult == PosixIo.Errno.EWOULDBLOCK)
-        {
-            // .NET's own shared flock at open met the holder's exclusive one.
-            return StagingState.Live;
+            attempt = FileLock.OpenAndTryTake(path, out var file);
+            file?.Dispose();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
