@@ -32,6 +32,7 @@ var root = new RootCommand("Memvisor: a hypervisor memory manager you can run. M
     ScenariosCommand.Build(),
     TraceCommand.Build(),
     AnalyzeCommand.Build(),
+    SchemaCommand.Build(),
 };
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

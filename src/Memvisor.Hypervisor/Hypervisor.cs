@@ -115,7 +115,7 @@ public sealed class Hypervisor : IDisposable
             for (long gfn = 0; gfn < config.MemoryPages; gfn++)
                 d.P2m.Set((ulong)gfn, P2mEntry.PopulateOnDemand);
         }
-        d.Stats.HypervisorNs += Costs.DomainBuildNs;
+        d.Counters.HypervisorNs += Costs.DomainBuildNs;
         if (!config.IsDom0) _nextDomId++;
         Register(d);
         d.Mmu = Mmu.GuestMmu.Create(this, d, new DomainPort(this, d), config.Mmu);
@@ -282,7 +282,7 @@ public sealed class Hypervisor : IDisposable
             case P2mType.Shared: Sharing.Drop(e.Mfn); break;
             case P2mType.PagedOut or P2mType.Compressed: Paging.Drop(d, e); break;
         }
-        if (e.Type is not (P2mType.Invalid or P2mType.PopulateOnDemand)) d.Stats.PagesReleased++;
+        if (e.Type is not (P2mType.Invalid or P2mType.PopulateOnDemand)) d.Counters.PagesReleased++;
         d.P2m.Set(gfn, P2mEntry.Invalid);
     }
 

@@ -21,8 +21,8 @@ public static class CompareReport
             + "<th>Stall (s)</th><th>Stall (% of run)</th><th>Reclaim mean / max (s)</th><th>Unmet</th><th>OOM kills</th><th>Integrity errors</th><th>Actions</th></tr>");
         foreach (var o in outcomes)
             html.Append(CultureInfo.InvariantCulture,
-                $"<tr><td><a href=\"{Encode(o.Policy)}/report.html\">{Encode(o.Policy)}</a></td><td>{o.PeakHostUsedMiB:0}</td><td>{o.MeanHostUsedMiB:0.#}</td><td>{o.VmsFit}/{o.Vms}</td>"
-                + $"<td>{o.MajorFaults}</td><td>{o.SwapIns}</td><td>{o.StallSeconds:0.###}</td><td>{o.StallShare * 100:0.###}</td><td>{o.ReclaimMeanSeconds:0.##} / {o.ReclaimMaxSeconds:0.##}</td>"
+                $"<tr><td><a href=\"{Encode(o.Policy)}/report.html\">{Encode(o.Policy)}</a></td><td>{o.PeakHostUsedMib:0}</td><td>{o.MeanHostUsedMib:0.#}</td><td>{o.VmsFit}/{o.Vms}</td>"
+                + $"<td>{o.MajorFaults}</td><td>{o.SwapIns}</td><td>{o.StallS:0.###}</td><td>{o.StallShare * 100:0.###}</td><td>{o.ReclaimMeanS:0.##} / {o.ReclaimMaxS:0.##}</td>"
                 + $"<td>{o.ReclaimUnmet}</td><td>{o.OomKills}</td><td>{o.IntegrityErrors}</td><td>{o.PolicyActions}</td></tr>");
         html.Append("</table>");
         if (runs.Count > 0)

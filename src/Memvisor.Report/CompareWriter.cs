@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Memvisor.Report.Json;
 using Memvisor.Report.Output;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Lab;
@@ -21,33 +22,7 @@ public static class CompareWriter
 
     public static void WriteJson(Stream s, Scenario scenario, IReadOnlyList<(RunResult Result, double WallSeconds)> runs, IReadOnlyList<PolicyOutcome> outcomes)
     {
-        using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
-        w.WriteStartObject();
-        w.WriteString("scenario", scenario.Name);
-        w.WriteNumber("seed", runs.Count == 0 ? scenario.Seed : runs[0].Result.Seed);
-        w.WriteNumber("duration_s", scenario.DurationNs / 1e9);
-        w.WriteStartArray("policies");
-        foreach (var o in outcomes)
-        {
-            w.WriteStartObject();
-            w.WriteString("policy", o.Policy);
-            w.WriteNumber("peak_host_used_mib", o.PeakHostUsedMiB);
-            w.WriteNumber("mean_host_used_mib", o.MeanHostUsedMiB);
-            w.WriteNumber("vms_fit", o.VmsFit);
-            w.WriteNumber("vms", o.Vms);
-            w.WriteNumber("major_faults", o.MajorFaults);
-            w.WriteNumber("swap_ins", o.SwapIns);
-            w.WriteNumber("stall_s", o.StallSeconds);
-            w.WriteNumber("stall_share", o.StallShare);
-            w.WriteNumber("reclaim_mean_s", o.ReclaimMeanSeconds);
-            w.WriteNumber("reclaim_max_s", o.ReclaimMaxSeconds);
-            w.WriteNumber("reclaim_unmet", o.ReclaimUnmet);
-            w.WriteNumber("oom_kills", o.OomKills);
-            w.WriteNumber("integrity_errors", o.IntegrityErrors);
-            w.WriteNumber("policy_actions", o.PolicyActions);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-        w.WriteEndObject();
+        var summary = new CompareSummary(scenario.Name, runs.Count == 0 ? scenario.Seed : runs[0].Result.Seed, scenario.DurationNs / 1e9, outcomes);
+        JsonSerializer.Serialize(s, summary, SummaryJsonContext.Default.CompareSummary);
     }
 }

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using Memvisor.Hypervisor.Mmu;
 using Memvisor.Machine.Frames;
 using Memvisor.Sim.Engine;
+using Memvisor.Sim.Summary;
 
 namespace Memvisor.Report;
 
@@ -64,13 +64,12 @@ public static class HtmlReport
 
         html.Append("<h2>Domains at the end</h2><table><tr><th>Name</th><th>ID</th><th>State</th><th>Mem (MiB)</th><th>MaxMem (MiB)</th><th>tot_pages</th>"
             + "<th>major faults</th><th>swap-ins</th><th>swap-outs</th><th>OOM kills</th><th>stalled (s)</th></tr>");
-        foreach (var d in r.Domains.Where(d => d.State != DomainState.NotCreated))
+        foreach (var d in r.Summary.Domains)
         {
-            long tot = d.TotPages, max = d.MaxPages;
-            var g = d.Guest?.Stats;
+            var g = d.Guest;
             html.Append(CultureInfo.InvariantCulture,
-                $"<tr><td>{Encode(d.Name)}</td><td>{d.DomId}</td><td>{d.State.ToString().ToLowerInvariant()}</td><td>{PageSize.ToMiB(tot)}</td><td>{PageSize.ToMiB(max)}</td><td>{tot}</td>"
-                + $"<td>{g?.MajorFaults}</td><td>{g?.SwapIns}</td><td>{g?.SwapOuts}</td><td>{g?.OomKills}</td><td>{(g is null ? "" : (g.StallNs / 1e9).ToString("0.0", CultureInfo.InvariantCulture))}</td></tr>");
+                $"<tr><td>{Encode(d.Name)}</td><td>{d.Domid}</td><td>{d.State}</td><td>{PageSize.ToMiB(d.TotPages)}</td><td>{PageSize.ToMiB(d.MaxPages)}</td><td>{d.TotPages}</td>"
+                + $"<td>{g?.MajorFaults}</td><td>{g?.SwapIns}</td><td>{g?.SwapOuts}</td><td>{g?.OomKills}</td><td>{(g is null ? "" : (g.StallMs / 1e3).ToString("0.0", CultureInfo.InvariantCulture))}</td></tr>");
         }
         html.Append("</table>").Append(SvgChart.RenderCheckScript).Append("</body></html>\n");
         var bytes = Encoding.UTF8.GetBytes(html.ToString());
@@ -80,19 +79,19 @@ public static class HtmlReport
     // What each mechanism did over the run, in the units of summary.json's mechanisms.
     private static void MechanismTable(StringBuilder html, RunResult r)
     {
-        var m = r.Mechanisms;
+        var m = r.Summary.Mechanisms;
         (string, string, string)[] rows =
         [
-            ("balloon", "pages given back / taken back", $"{m.BalloonPagesReclaimed} / {m.BalloonPagesReturned}"),
-            ("balloon", "stuck / uncooperative / self-balloon moves", $"{m.BalloonStuck} / {m.BalloonUncooperative} / {m.SelfBalloonAdjustments}"),
-            ("sharing", "pages shared / sharing / saved", $"{m.SharingPagesShared} / {m.SharingPagesSharing} / {m.SharingSavedPages}"),
-            ("sharing", "zero pages / copy-on-write breaks", $"{m.SharingZeroPages} / {m.SharingCowBreaks}"),
-            ("paging", "paged out / paged in", $"{m.PagingPagedOut} / {m.PagingPagedIn}"),
-            ("compression", "pages compressed / ratio", string.Create(CultureInfo.InvariantCulture, $"{m.CompressionPagesCompressed} / {m.CompressionRatio:0.00}")),
-            ("tmem", "puts / gets", $"{m.TmemPuts} / {m.TmemGets}"),
-            ("free page reporting", "pages reported", $"{m.FreePageReportingPagesReported}"),
-            ("hot-plug", "pages added / removed", $"{m.HotplugPagesAdded} / {m.HotplugPagesRemoved}"),
-            ("integrity", "verified reads / errors", $"{r.VerifiedReads} / {r.IntegrityErrors}"),
+            ("balloon", "pages given back / taken back", $"{m.Balloon.PagesGivenBack} / {m.Balloon.PagesTakenBack}"),
+            ("balloon", "stuck / uncooperative / self-balloon moves", $"{m.Balloon.Stuck} / {m.Balloon.Uncooperative} / {m.Balloon.SelfballoonAdjustments}"),
+            ("sharing", "pages shared / sharing / saved", $"{m.Sharing.PagesShared} / {m.Sharing.PagesSharing} / {m.Sharing.SavedPages}"),
+            ("sharing", "zero pages / copy-on-write breaks", $"{m.Sharing.ZeroPages} / {m.Sharing.CowBreaks}"),
+            ("paging", "paged out / paged in", $"{m.Paging.PagedOut} / {m.Paging.PagedIn}"),
+            ("compression", "pages compressed / ratio", string.Create(CultureInfo.InvariantCulture, $"{m.Compression.PagesCompressed} / {m.Compression.Ratio:0.00}")),
+            ("tmem", "puts / gets", $"{m.Tmem.Puts} / {m.Tmem.Gets}"),
+            ("free page reporting", "pages reported", $"{m.FreePageReporting.PagesReported}"),
+            ("hot-plug", "pages added / removed", $"{m.Hotplug.PagesAdded} / {m.Hotplug.PagesRemoved}"),
+            ("integrity", "verified reads / errors", $"{r.Summary.Integrity.VerifiedReads} / {r.Summary.Integrity.Errors}"),
         ];
         html.Append("<h2>Mechanisms over the run</h2><table><tr><th>Mechanism</th><th>Figure</th><th>Value</th></tr>");
         foreach (var (mechanism, figure, value) in rows)
@@ -103,29 +102,30 @@ public static class HtmlReport
     // How each domain's MMU mode paid for its page tables: trips into the hypervisor per demand fault, and walk references per TLB miss.
     private static void MmuSection(StringBuilder html, RunResult r)
     {
-        var rows = r.Domains.Where(d => d.Spec is not null && d.Domain?.Mmu is not null).Select(d => (d.Name, Mmu: d.Domain!.Mmu!, Stats: d.Domain.Mmu!.Snapshot())).ToList();
+        var rows = r.Domains.Where(d => d.State != DomainState.NotCreated).Zip(r.Summary.Domains)
+            .Where(x => x.First.Spec is not null && x.Second.Mmu is not null).Select(x => (x.Second.Name, Stats: x.Second.Mmu!)).ToList();
         if (rows.Count == 0) return;
-        static double PerFault(MmuStats s) => s.DemandFaults == 0 ? 0 : (double)s.HypervisorTrips / s.DemandFaults;
-        static double MeanWalk(MmuStats s) => s.Walks == 0 ? 0 : (double)s.WalkRefsTotal / s.Walks;
+        static double PerFault(MmuSummary s) => s.DemandFaults == 0 ? 0 : (double)s.HypervisorTrips / s.DemandFaults;
+        static double MeanWalk(MmuSummary s) => s.Walks == 0 ? 0 : (double)s.WalkRefsTotal / s.Walks;
         html.Append("<h2>MMU virtualization</h2><p>Trips into the hypervisor are exits plus hypercalls. A demand fault is a page fault the guest's own handler served; "
             + "under Shadow-2 each page-table write of it is trapped and emulated, under Shadow-3 the page table is out of sync and only the access traps once more, "
             + "under PV the fault is bounced through Xen and the entry written by mmu_update, and under nested paging (hap) nothing traps.</p>");
         html.Append("<table><tr><th>Domain</th><th>mmu</th><th>trips</th><th>trips per demand fault</th><th>page-fault exits</th><th>page-table-write exits</th><th>CR3 exits</th><th>INVLPG exits</th>"
             + "<th>hypercalls</th><th>updates per hypercall</th><th>TLB hits %</th><th>walk refs max</th><th>walk refs mean</th><th>hypervisor (s)</th></tr>");
-        foreach (var (name, mmu, s) in rows)
+        foreach (var (name, s) in rows)
         {
             long lookups = s.TlbHits + s.TlbMisses;
             html.Append(CultureInfo.InvariantCulture,
-                $"<tr><td>{Encode(name)}</td><td>{mmu.Mode.Name()}</td><td>{s.HypervisorTrips}</td><td>{PerFault(s):0.00}</td><td>{s.Exits[(int)ExitReason.PageFault]}</td><td>{s.Exits[(int)ExitReason.PageTableWrite]}</td>"
-                + $"<td>{s.Exits[(int)ExitReason.Cr3Write]}</td><td>{s.Exits[(int)ExitReason.Invlpg]}</td><td>{s.Hypercalls}</td><td>{s.UpdatesPerHypercall:0.00}</td>"
-                + $"<td>{(lookups == 0 ? 0 : 100.0 * s.TlbHits / lookups):0.0}</td><td>{s.WalkRefsMax}</td><td>{MeanWalk(s):0.00}</td><td>{s.HypervisorNs / 1e9:0.000}</td></tr>");
+                $"<tr><td>{Encode(name)}</td><td>{s.Mode}</td><td>{s.HypervisorTrips}</td><td>{PerFault(s):0.00}</td><td>{s.Exits.PageFault}</td><td>{s.Exits.PageTableWrite}</td>"
+                + $"<td>{s.Exits.Cr3Write}</td><td>{s.Exits.Invlpg}</td><td>{s.Hypercalls}</td><td>{s.UpdatesPerHypercall:0.00}</td>"
+                + $"<td>{(lookups == 0 ? 0 : 100.0 * s.TlbHits / lookups):0.0}</td><td>{s.WalkRefsMax}</td><td>{MeanWalk(s):0.00}</td><td>{s.HypervisorMs / 1e3:0.000}</td></tr>");
         }
         html.Append("</table>");
         var faulting = rows.Where(x => x.Stats.DemandFaults > 0).ToList();
         if (faulting.Count > 0)
         {
             html.Append("<h2>Trips into the hypervisor per demand fault</h2>");
-            SvgChart.Bars(html, [.. faulting.Select(x => (x.Name == x.Mmu.Mode.Name() ? x.Name : $"{x.Name} ({x.Mmu.Mode.Name()})", PerFault(x.Stats)))], "trips per demand fault");
+            SvgChart.Bars(html, [.. faulting.Select(x => (x.Name == x.Stats.Mode ? x.Name : $"{x.Name} ({x.Stats.Mode})", PerFault(x.Stats)))], "trips per demand fault");
         }
         html.Append("<h2>Memory references per page walk (TLB miss)</h2><p>Worst case, then mean. With 4 KiB pages in both dimensions and no walk caches a nested walk takes 24; "
             + "2 MiB nested pages take one reference off each of the five guest-physical translations (19); the walk caches take most of the rest.</p>");
@@ -136,15 +136,15 @@ public static class HtmlReport
     // The device model's CPU time refreshing each video RAM, under the three ways of finding what the guest drew.
     private static void VramSection(StringBuilder html, RunResult r)
     {
-        var tracked = r.Domains.Where(d => d.Domain?.Vram is not null).Select(d => (d.Name, Vram: d.Domain!.Vram!)).ToList();
+        var tracked = r.Summary.Domains.Where(d => d.Vram is not null).Select(d => (d.Name, Vram: d.Vram!)).ToList();
         if (tracked.Count == 0) return;
         html.Append("<h2>Video RAM: the device model's CPU time per way of finding what the guest drew (ms)</h2><p>Polling compares every page with the last frame at each refresh; "
             + "tracking asks Xen once per refresh for the dirty pages, which it reads off the mappings' dirty bits; tracking with drop also stops tracking after two seconds "
             + "without a write, until the guest's next write faults (Xen 3.3).</p>");
         foreach (var (name, v) in tracked)
         {
-            html.Append(CultureInfo.InvariantCulture, $"<p>{Encode(name)}: {v.Pages} pages, {v.Refreshes} refreshes, {v.DirtyPagesReturned} dirty pages returned, tracking dropped {v.Drops} time(s) and resumed {v.Resumes}.</p>");
-            SvgChart.Bars(html, [("polling", v.PollingNs / 1e6), ("tracking", v.TrackingNs / 1e6), ("tracking with drop", v.TrackingWithDropNs / 1e6)], "device-model CPU time over the run, ms");
+            html.Append(CultureInfo.InvariantCulture, $"<p>{Encode(name)}: {v.Pages} pages, {v.Refreshes} refreshes, {v.DirtyPages} dirty pages returned, tracking dropped {v.Drops} time(s) and resumed {v.Resumes}.</p>");
+            SvgChart.Bars(html, [("polling", v.PollingMs), ("tracking", v.TrackingMs), ("tracking with drop", v.TrackingWithDropMs)], "device-model CPU time over the run, ms");
         }
     }
 

@@ -17,7 +17,7 @@ public static class ReportWriter
     /// <summary>A run's four files under <paramref name="prefix"/> of a directory being written.</summary>
     internal static void WriteRun(OutputDirectory output, string prefix, RunResult result, RunInfo info)
     {
-        output.WriteFile(prefix + "summary.json", s => SummaryWriter.Write(s, result));
+        output.WriteFile(prefix + "summary.json", s => SummaryWriter.Write(s, result.Summary));
         output.WriteFile(prefix + "timeseries.csv", s => TimeseriesWriter.Write(s, result.Timeseries));
         output.WriteFile(prefix + "report.html", s => HtmlReport.Write(s, result));
         output.WriteFile(prefix + "run.json", s => info.Write(s, result));

@@ -30,7 +30,7 @@ public sealed record RunInfo(double WallSeconds, long PeakRssBytes, long Baselin
         w.WriteNumber("simulated_seconds", r.Scenario.DurationNs / 1e9);
         w.WriteNumber("events", r.EventsProcessed);
         w.WriteNumber("events_per_second", WallSeconds > 0 ? Math.Round(r.EventsProcessed / WallSeconds, 1) : 0);
-        long accesses = r.Domains.Sum(d => d.Guest?.Stats.Accesses ?? 0);
+        long accesses = r.Summary.Domains.Sum(d => d.Guest?.Accesses ?? 0);
         w.WriteNumber("guest_accesses", accesses);
         w.WriteNumber("guest_accesses_per_second", WallSeconds > 0 ? Math.Round(accesses / WallSeconds, 1) : 0);
         w.WriteNumber("frames", r.Frames);

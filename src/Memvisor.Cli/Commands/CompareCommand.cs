@@ -111,8 +111,8 @@ public static class CompareCommand
             "Stall s", "Stall %", "Reclaim mean/max s", "Unmet", "OOM kills", "Integrity errors");
         for (int i = 1; i < table.Columns.Count; i++) table.Columns[i].RightAligned();
         foreach (var o in outcomes)
-            table.AddRow(o.Policy, F(o.PeakHostUsedMiB), F(o.MeanHostUsedMiB), $"{o.VmsFit}/{o.Vms}", o.MajorFaults.ToString(CultureInfo.InvariantCulture),
-                o.SwapIns.ToString(CultureInfo.InvariantCulture), F(o.StallSeconds), F(o.StallShare * 100), $"{F(o.ReclaimMeanSeconds)}/{F(o.ReclaimMaxSeconds)}",
+            table.AddRow(o.Policy, F(o.PeakHostUsedMib), F(o.MeanHostUsedMib), $"{o.VmsFit}/{o.Vms}", o.MajorFaults.ToString(CultureInfo.InvariantCulture),
+                o.SwapIns.ToString(CultureInfo.InvariantCulture), F(o.StallS), F(o.StallShare * 100), $"{F(o.ReclaimMeanS)}/{F(o.ReclaimMaxS)}",
                 o.ReclaimUnmet.ToString(CultureInfo.InvariantCulture), o.OomKills.ToString(CultureInfo.InvariantCulture), o.IntegrityErrors.ToString(CultureInfo.InvariantCulture));
         AnsiConsole.Write(table);
     }

@@ -66,7 +66,7 @@ public static class FitCommand
         foreach (var t in trials.OrderBy(t => t.Count))
             table.AddRow(t.Count.ToString(CultureInfo.InvariantCulture), t.Met ? "yes" : "no", (t.Outcome.StallShare * 100).ToString("0.###", CultureInfo.InvariantCulture),
                 t.Outcome.MajorFaults.ToString(CultureInfo.InvariantCulture), t.Outcome.OomKills.ToString(CultureInfo.InvariantCulture),
-                t.Outcome.PeakHostUsedMiB.ToString("0", CultureInfo.InvariantCulture), Markup.Escape(t.Reason));
+                t.Outcome.PeakHostUsedMib.ToString("0", CultureInfo.InvariantCulture), Markup.Escape(t.Reason));
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine(best == 0
             ? $"Not even one {Markup.Escape(domain)} meets the service level under {Markup.Escape(name)}."

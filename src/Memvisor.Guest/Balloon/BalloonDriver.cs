@@ -100,7 +100,7 @@ public sealed class BalloonDriver(GuestKernel k, bool onDemand)
             _backoffNs = 1_000_000_000;
             return;
         }
-        k.Stats.TargetFailures++;
+        k.Counters.TargetFailures++;
         _retryAtNs = nowNs + _backoffNs;
         _backoffNs = Math.Min(_backoffNs * 2, MaxBackoffNs);
         _credit = 0;
@@ -127,7 +127,7 @@ public sealed class BalloonDriver(GuestKernel k, bool onDemand)
                 return false;
             }
             foreach (ulong gfn in batch) k.Allocator.RemoveHeld(gfn);
-            k.Stats.PagesReleased += n;
+            k.Counters.PagesGivenBack += n;
             pages -= n;
             if (n < Batch && pages > 0) return false;
         }
@@ -152,7 +152,7 @@ public sealed class BalloonDriver(GuestKernel k, bool onDemand)
             var batch = _batch.AsSpan(0, n);
             if (k.Memory.PopulatePhysmap(batch, 0, onDemand) != XenErrno.Ok) return false;
             foreach (ulong gfn in batch) k.Allocator.AddHeld(gfn);
-            k.Stats.PagesReclaimed += n;
+            k.Counters.PagesTakenBack += n;
             pages -= n;
         }
         return true;

@@ -29,7 +29,7 @@ public sealed class SelfBalloon(GuestKernel k)
         if (current > GoalPages) target = current - (current - GoalPages) / Math.Max(1, Options.DownHysteresis);
         else if (current < GoalPages) target = current + (GoalPages - current) / Math.Max(1, Options.UpHysteresis);
         target = Math.Max(target, Floor(reserve));
-        if (target != k.Balloon.SelfTargetPages) k.Stats.SelfBalloonAdjustments++;
+        if (target != k.Balloon.SelfTargetPages) k.Counters.SelfBalloonAdjustments++;
         k.Balloon.SetSelfTarget(target);
     }
 

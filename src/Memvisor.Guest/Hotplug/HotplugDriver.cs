@@ -79,7 +79,7 @@ public sealed class HotplugDriver
             bool ok = wantBlocks > PluggedBlocks ? PlugOne() : UnplugOne();
             if (!ok)
             {
-                _k.Stats.HotplugFailures++;
+                _k.Counters.HotplugFailures++;
                 _credit = 0;
                 break;
             }
@@ -110,7 +110,7 @@ public sealed class HotplugDriver
         for (long i = 0; i < pages; i++) _k.Allocator.AddHeld(first + (ulong)i);
         _plugged[block] = true;
         PluggedBlocks++;
-        _k.Stats.HotplugPagesAdded += pages;
+        _k.Counters.HotplugPagesAdded += pages;
         return true;
     }
 
@@ -161,11 +161,11 @@ public sealed class HotplugDriver
         if (!ok)
         {
             foreach (ulong gfn in _isolated) _k.Allocator.Give(gfn);
-            _k.Stats.HotplugOfflineFailures++;
+            _k.Counters.HotplugOfflineFailures++;
             return false;
         }
         foreach (ulong gfn in _isolated) _k.Allocator.RemoveHeld(gfn);
-        _k.Stats.HotplugPagesRemoved += _isolated.Count;
+        _k.Counters.HotplugPagesRemoved += _isolated.Count;
         return true;
     }
 
@@ -187,7 +187,7 @@ public sealed class HotplugDriver
             for (int i = done - 1; i >= 0; i--)
             {
                 _k.Allocator.RemoveHeld(_isolated[i]);
-                _k.Stats.HotplugPagesRemoved++;
+                _k.Counters.HotplugPagesRemoved++;
             }
             _isolated.RemoveRange(0, done);
             return false;
@@ -230,7 +230,7 @@ public sealed class HotplugDriver
         _k.Pages[to].Flags = flags & ~(PageFlags.OnLru | PageFlags.Active);
         if (onLru) _k.Pages.AddHead(to, PageMap.ListFor(PageUse.Anon, active));
         _k.Pages.Assign(gfn, PageUse.Free, 0, 0);
-        _k.Stats.PagesMigrated++;
+        _k.Counters.PagesMigrated++;
         return true;
     }
 

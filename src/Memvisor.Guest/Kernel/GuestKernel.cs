@@ -86,7 +86,9 @@ public sealed class GuestKernel
     public StackDistanceTracker Mrc { get; }
     public GuestOptions Options { get; }
     public CostModel Costs { get; }
-    public GuestStats Stats { get; } = new();
+    /// <summary>The live counters, bumped in place; <see cref="Stats"/> is a copy for readers.</summary>
+    internal GuestStats Counters;
+    public GuestStats Stats => Counters;
     public long NowNs { get; private set; }
     public PageMap Pages { get; }
     public PageAllocator Allocator { get; }
@@ -237,7 +239,7 @@ public sealed class GuestKernel
     internal void Stall(double ns)
     {
         _stepStallNs += ns;
-        Stats.StallNs += ns;
+        Counters.StallNs += ns;
     }
 
     // ---- processes ----
@@ -255,13 +257,13 @@ public sealed class GuestKernel
         }
         if (!Mmu.PinTopLevel(root))
         {
-            Stats.MmuRefusals++;
+            Counters.MmuRefusals++;
             FreeTable(root);
             return null;
         }
         var p = Processes.Create(name, root);
         Pages.Assign(root, PageUse.PageTable, p.Slot, 0);
-        p.Stats.PageTablePages = 1;
+        p.Counters.PageTablePages = 1;
         for (int i = 0; i < Libraries.Length; i++) MapFile(p, _files[i], writable: false);
         return p;
     }
@@ -351,14 +353,14 @@ public sealed class GuestKernel
                 {
                     Pages.Remove(gfn);
                     Allocator.Give(gfn);
-                    p.Stats.RssAnon--;
+                    p.Counters.RssAnon--;
                 }
-                else p.Stats.RssFile--;
+                else p.Counters.RssFile--;
             }
             else if (Pte.IsSwap(e))
             {
                 Swap.Free(Pte.SwapSlot(e));
-                p.Stats.SwapEntries--;
+                p.Counters.SwapEntries--;
             }
             Tables.Write(table, index, 0);
         });
@@ -419,20 +421,20 @@ public sealed class GuestKernel
     /// </summary>
     public bool Access(Process p, ulong address, bool write)
     {
-        Stats.Accesses++;
+        Counters.Accesses++;
         ulong vpn = (address >> 12) & ((1UL << 36) - 1);
         Mrc.Record(((ulong)(uint)p.Pid << 36) | vpn);
         bool translated = Translate(p, vpn, write, out ulong gfn);
         Stall(Memory.TakeStallNs());
         if (!translated)
         {
-            Stats.FailedAccesses++;
+            Counters.FailedAccesses++;
             return false;
         }
         AccessOutcome outcome;
         if (write)
         {
-            Stats.Writes++;
+            Counters.Writes++;
             var content = NewData(p.Slot, vpn);
             outcome = Memory.Touch(gfn, write: true, content);
             Integrity?.Wrote(p, vpn, content);
@@ -445,11 +447,11 @@ public sealed class GuestKernel
         switch (outcome)
         {
             case AccessOutcome.Hit: break;
-            case AccessOutcome.PopulatedOnDemand: Stats.PodFaults++; break;
-            case AccessOutcome.Refused: Stats.FailedAccesses++; break;
+            case AccessOutcome.PopulatedOnDemand: Counters.PodFaults++; break;
+            case AccessOutcome.Refused: Counters.FailedAccesses++; break;
             default:
-                if (outcome == AccessOutcome.PagedIn) Stats.HypervisorPageIns++;
-                else Stats.CowBreaks++;
+                if (outcome == AccessOutcome.PagedIn) Counters.HypervisorPageIns++;
+                else Counters.CowBreaks++;
                 Stall(Memory.TakeStallNs());
                 break;
         }
@@ -486,7 +488,7 @@ public sealed class GuestKernel
     {
         if (!Mmu.SwitchAddressSpace(p.Root, p.Slot))
         {
-            Stats.MmuRefusals++;
+            Counters.MmuRefusals++;
             return false;
         }
         _running = p;
@@ -516,11 +518,11 @@ public sealed class GuestKernel
                 if (Allocator.FreePages < Allocator.LowPages) _kswapdWoken = true;
                 return true;
             }
-            Stats.DirectReclaims++;
+            Counters.DirectReclaims++;
             if (Reclaimer.Reclaim(32, direct: true) > 0) continue;
             if (!Oom.KillLargest()) break;
         }
-        Stats.AllocationFailures++;
+        Counters.AllocationFailures++;
         gfn = 0;
         return false;
     }
@@ -543,14 +545,14 @@ public sealed class GuestKernel
         if (!TryAllocatePage(user: false, out ulong gfn)) return (false, 0);
         Pages.Assign(gfn, PageUse.PageTable, p?.Slot ?? KernelSlot, 0);
         Memory.WritePage(gfn, ZeroPage);
-        if (p is not null) p.Stats.PageTablePages++;
+        if (p is not null) p.Counters.PageTablePages++;
         return (true, gfn);
     }
 
     internal void RecordOomKill(Process victim, long pages)
     {
         _oomKills.Add(new OomKill(NowNs, victim.Pid, victim.Name, pages));
-        Stats.OomKills++;
+        Counters.OomKills++;
     }
 
     // ---- statistics ----

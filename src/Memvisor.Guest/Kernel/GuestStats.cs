@@ -1,7 +1,7 @@
 namespace Memvisor.Guest.Kernel;
 
 /// <summary>What a guest kernel counts about itself (Linux's /proc/vmstat, plus the model's own counters).</summary>
-public sealed class GuestStats
+public record struct GuestStats
 {
     /// <summary>Workload accesses made (loads, stores, instruction fetches).</summary>
     public long Accesses;
@@ -35,8 +35,9 @@ public sealed class GuestStats
     public long WritebackPages;
     /// <summary>Simulated time the workload spent waiting on faults and direct reclaim.</summary>
     public double StallNs;
-    public long PagesReleased;
-    public long PagesReclaimed;
+    /// <summary>Pages the balloon driver gave back to the host, and took back from it.</summary>
+    public long PagesGivenBack;
+    public long PagesTakenBack;
     public long TargetFailures;
     /// <summary>Times self-ballooning moved the balloon's target.</summary>
     public long SelfBalloonAdjustments;

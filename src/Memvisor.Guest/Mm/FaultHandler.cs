@@ -27,7 +27,7 @@ internal sealed class FaultHandler
         if (vma is null && p.MapsOnDemand) vma = _k.MapRegionAround(p, vpn);
         if (vma is null || (write && !vma.Writable))
         {
-            p.Stats.SegmentationFaults++;
+            p.Counters.SegmentationFaults++;
             return false;
         }
         if (level > 1)
@@ -50,10 +50,10 @@ internal sealed class FaultHandler
         _k.Pages.Assign(gfn, PageUse.Anon, p.Slot, vpn);
         _k.Pages.AddHead(gfn, LruList.InactiveAnon);
         SetPte(table, index, gfn, AnonFlags(vma, write));
-        p.Stats.RssAnon++;
-        p.Stats.DistinctPages++;
-        p.Stats.MinorFaults++;
-        _k.Stats.MinorFaults++;
+        p.Counters.RssAnon++;
+        p.Counters.DistinctPages++;
+        p.Counters.MinorFaults++;
+        _k.Counters.MinorFaults++;
         _k.Stall(_k.Costs.GuestMinorFaultNs);
         return true;
     }
@@ -68,11 +68,11 @@ internal sealed class FaultHandler
         _k.Pages.AddHead(gfn, LruList.ActiveAnon);
         // The swap copy is gone, so the page is dirty: it must be written again to be reclaimed.
         SetPte(table, index, gfn, AnonFlags(vma, write: true));
-        p.Stats.RssAnon++;
-        p.Stats.SwapEntries--;
-        p.Stats.MajorFaults++;
-        _k.Stats.MajorFaults++;
-        _k.Stats.SwapIns++;
+        p.Counters.RssAnon++;
+        p.Counters.SwapEntries--;
+        p.Counters.MajorFaults++;
+        _k.Counters.MajorFaults++;
+        _k.Counters.SwapIns++;
         if (!fromTmem) _k.Stall(_k.Costs.GuestSwapReadNs);
         return true;
     }
@@ -83,23 +83,23 @@ internal sealed class FaultHandler
         long fileIndex = (long)(vma.FileOffset + (vpn - vma.Start));
         if (fileIndex >= file.Pages)
         {
-            p.Stats.SegmentationFaults++;
+            p.Counters.SegmentationFaults++;
             return false;
         }
-        long readsBefore = _k.Stats.FileReads;
+        long readsBefore = _k.Counters.FileReads;
         if (!_k.Cache.TryGetPage(file, fileIndex, readFromDisk: true, out ulong gfn) || p.Exited) return false;
-        bool major = _k.Stats.FileReads != readsBefore;
+        bool major = _k.Counters.FileReads != readsBefore;
         SetPte(table, index, gfn, Pte.Present | Pte.User | Pte.Accessed | (vma.Writable ? Pte.Writable : 0));
-        p.Stats.RssFile++;
+        p.Counters.RssFile++;
         if (major)
         {
-            p.Stats.MajorFaults++;
-            _k.Stats.MajorFaults++;
+            p.Counters.MajorFaults++;
+            _k.Counters.MajorFaults++;
         }
         else
         {
-            p.Stats.MinorFaults++;
-            _k.Stats.MinorFaults++;
+            p.Counters.MinorFaults++;
+            _k.Counters.MinorFaults++;
             _k.Stall(_k.Costs.GuestMinorFaultNs);
         }
         return true;

@@ -16,7 +16,9 @@ public sealed class Process(int slot, int pid, string name, ulong root)
     public string Name { get; } = name;
     /// <summary>Gfn of the PML4 page (what CR3 would hold).</summary>
     public ulong Root { get; } = root;
-    public ProcessStats Stats { get; } = new();
+    /// <summary>The live counters, bumped in place; <see cref="Stats"/> is a copy for readers.</summary>
+    internal ProcessStats Counters;
+    public ProcessStats Stats => Counters;
     public bool Exited { get; set; }
     public IReadOnlyList<Vma> Vmas => _vmas;
     /// <summary>Pages of private writable mappings (what Committed_AS adds up).</summary>

@@ -1,7 +1,7 @@
 namespace Memvisor.Guest.Mm;
 
 /// <summary>What a process did and holds: its accesses by kind (lackey's I, L, S, M), faults and resident pages.</summary>
-public sealed class ProcessStats
+public record struct ProcessStats
 {
     public long Instructions;
     public long Loads;

@@ -20,7 +20,7 @@ internal sealed class PageCacheOps(GuestKernel k)
             if (k.Cleancache?.TryGet(file, index, gfn) != true)
             {
                 file.Disk.Load(k.Memory, gfn, index);
-                k.Stats.FileReads++;
+                k.Counters.FileReads++;
                 k.Stall(k.Costs.GuestFileReadNs);
             }
         }

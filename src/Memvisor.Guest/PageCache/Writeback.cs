@@ -44,7 +44,7 @@ internal sealed class Writeback(GuestKernel k)
             if (!f.TryGetCached(index, out ulong cached) || cached != gfn || !k.Pages[gfn].Has(PageFlags.Dirty)) continue;
             f.Disk.Save(k.Memory, gfn, index);
             Cleaned(gfn);
-            k.Stats.WritebackPages++;
+            k.Counters.WritebackPages++;
         }
     }
 }

@@ -10,10 +10,10 @@ internal sealed class OomKiller(GuestKernel k)
     {
         Mm.Process? victim = null;
         foreach (var p in k.Processes.Live)
-            if (victim is null || p.Stats.Badness > victim.Stats.Badness || (p.Stats.Badness == victim.Stats.Badness && p.Pid < victim.Pid))
+            if (victim is null || p.Counters.Badness > victim.Counters.Badness || (p.Counters.Badness == victim.Counters.Badness && p.Pid < victim.Pid))
                 victim = p;
-        if (victim is null || victim.Stats.Badness == 0) return false;
-        long pages = victim.Stats.Badness;
+        if (victim is null || victim.Counters.Badness == 0) return false;
+        long pages = victim.Counters.Badness;
         k.Exit(victim);
         k.RecordOomKill(victim, pages);
         return true;

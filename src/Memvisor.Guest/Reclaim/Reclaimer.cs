@@ -30,7 +30,7 @@ internal sealed class Reclaimer(GuestKernel k)
             if (freed < want && anonScan > 0)
                 freed += Shrink(LruList.InactiveAnon, LruList.ActiveAnon, anonScan, want - freed, direct);
         }
-        k.Stats.PagesStolen += freed;
+        k.Counters.PagesStolen += freed;
         return freed;
     }
 
@@ -59,7 +59,7 @@ internal sealed class Reclaimer(GuestKernel k)
             bool referenced = k.Rmap.TestAndClearReferenced(gfn);
             bool keep = referenced && active == LruList.ActiveFile && k.Rmap.IsMapped(gfn);
             k.Pages.AddHead(gfn, keep ? active : inactive);
-            k.Stats.PagesScanned++;
+            k.Counters.PagesScanned++;
         }
     }
 
@@ -72,7 +72,7 @@ internal sealed class Reclaimer(GuestKernel k)
             uint gfn = k.Pages.TailOf(inactive);
             if (gfn == PageDescriptor.NoLink) break;
             k.Pages.Remove(gfn);
-            k.Stats.PagesScanned++;
+            k.Counters.PagesScanned++;
             costNs += k.Costs.GuestReclaimScanNs;
             if (k.Rmap.TestAndClearReferenced(gfn))
             {
@@ -87,7 +87,7 @@ internal sealed class Reclaimer(GuestKernel k)
                     continue;
                 }
                 k.Rmap.ReplaceWithSwap(gfn, slot);
-                k.Stats.SwapOuts++;
+                k.Counters.SwapOuts++;
                 // A page frontswap took costs a tmem copy (charged by the hypervisor), not a device write.
                 if (!inTmem) costNs += k.Costs.GuestSwapWriteNs;
             }
@@ -114,7 +114,7 @@ internal sealed class Reclaimer(GuestKernel k)
         {
             file.Disk.Save(k.Memory, gfn, index);
             k.Writeback.Cleaned(gfn);
-            k.Stats.WritebackPages++;
+            k.Counters.WritebackPages++;
             costNs += k.Costs.GuestFileWriteNs;
         }
         file.ClearCached(index);

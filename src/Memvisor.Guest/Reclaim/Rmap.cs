@@ -49,8 +49,8 @@ internal sealed class Rmap(GuestKernel k)
         if (!Maps(p, d.Index, gfn, out ulong table, out int index, out _)) return;
         k.Tables.Write(table, index, Pte.ForSwap(slot));
         k.Mmu.InvalidatePage(p.Slot, d.Index);
-        p.Stats.RssAnon--;
-        p.Stats.SwapEntries++;
+        p.Counters.RssAnon--;
+        p.Counters.SwapEntries++;
     }
 
     /// <summary>Points the one PTE of an anonymous page at <paramref name="to"/>, keeping its flags (page migration); false if the page is not mapped by a 4 KiB PTE.</summary>
@@ -75,7 +75,7 @@ internal sealed class Rmap(GuestKernel k)
             dirty |= (e & Pte.Dirty) != 0;
             k.Tables.Write(table, index, 0);
             k.Mmu.InvalidatePage(p.Slot, vpn);
-            p.Stats.RssFile--;
+            p.Counters.RssFile--;
         }
         return dirty;
     }

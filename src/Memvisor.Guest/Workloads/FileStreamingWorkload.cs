@@ -34,7 +34,7 @@ public sealed class FileStreamingWorkload(long filePages, double pagesPerSecond,
             bool write = writeFraction > 0 && k.NextDouble() < writeFraction;
             if (write ? k.WriteFile(_file!, _position) : k.ReadFile(_file!, _position))
             {
-                if (write) _p.Stats.Stores++; else _p.Stats.Loads++;
+                if (write) _p.Counters.Stores++; else _p.Counters.Loads++;
             }
             _position = (_position + 1) % filePages;
         }

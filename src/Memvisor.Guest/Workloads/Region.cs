@@ -20,7 +20,7 @@ internal readonly record struct Region(ulong Address, long Pages)
     public void Touch(GuestKernel k, Process p, long page, double writeFraction)
     {
         bool write = writeFraction > 0 && k.NextDouble() < writeFraction;
-        if (write) p.Stats.Stores++; else p.Stats.Loads++;
+        if (write) p.Counters.Stores++; else p.Counters.Loads++;
         k.Access(p, PageAddress(page), write);
     }
 }

@@ -42,7 +42,7 @@ public sealed class TraceWorkload(string name, Func<ITraceReader> open, double s
         }
         long n = k.TakeAccesses(ref _credit, RecordsPerSecondAtSpeed1 * speed, dtNs);
         var p = _p;
-        var stats = p.Stats;
+        ref var stats = ref p.Counters;
         for (long i = 0; i < n; i++)
         {
             if (_pos == _len && !Refill(k)) return;

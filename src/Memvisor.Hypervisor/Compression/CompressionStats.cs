@@ -1,7 +1,7 @@
 namespace Memvisor.Hypervisor.Compression;
 
 /// <summary>What the compression caches did, over all domains.</summary>
-public sealed class CompressionStats
+public record struct CompressionStats
 {
     /// <summary>Pages put into a compression cache.</summary>
     public long PagesCompressed;

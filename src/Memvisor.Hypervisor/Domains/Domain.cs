@@ -80,7 +80,9 @@ public sealed class Domain
     public bool IsPv => Mmu?.Mode == global::Memvisor.Hypervisor.Mmu.MmuMode.Pv;
 
     public bool IsDying { get; internal set; }
-    public DomainStats Stats { get; } = new();
+    /// <summary>The live counters, bumped in place; <see cref="Stats"/> is a copy for readers.</summary>
+    internal DomainStats Counters;
+    public DomainStats Stats => Counters;
 
     public override string ToString() => $"{Name} (domid {DomId})";
 }

@@ -1,7 +1,7 @@
 namespace Memvisor.Hypervisor.Domains;
 
 /// <summary>Counters the hypervisor keeps for a domain.</summary>
-public sealed class DomainStats
+public record struct DomainStats
 {
     public long PagesPopulated;
     public long PagesReleased;

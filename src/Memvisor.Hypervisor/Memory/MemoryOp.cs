@@ -40,7 +40,7 @@ public sealed class MemoryOp(Hypervisor hv)
         foreach (ulong gfn in gfns)
             for (ulong i = 0; i < pages; i++)
                 RemovePage(d, gfn + i);
-        d.Stats.HypervisorNs += hv.Costs.HypercallNs + gfns.Length * (double)pages * hv.Costs.PageFreeNs;
+        d.Counters.HypervisorNs += hv.Costs.HypercallNs + gfns.Length * (double)pages * hv.Costs.PageFreeNs;
         return XenErrno.Ok;
     }
 
@@ -65,8 +65,8 @@ public sealed class MemoryOp(Hypervisor hv)
                 d.P2m.Set(gfn + i, P2mEntry.PopulateOnDemand);
                 reclaimed++;
             }
-        d.Stats.PagesReported += reclaimed;
-        d.Stats.HypervisorNs += hv.Costs.HypercallNs + reclaimed * hv.Costs.PageFreeNs;
+        d.Counters.PagesReported += reclaimed;
+        d.Counters.HypervisorNs += hv.Costs.HypercallNs + reclaimed * hv.Costs.PageFreeNs;
         return XenErrno.Ok;
     }
 
@@ -111,7 +111,7 @@ public sealed class MemoryOp(Hypervisor hv)
         {
             ArrayPool<uint>.Shared.Return(mfns);
         }
-        d.Stats.HypervisorNs += hv.Costs.HypercallNs + outPages * (hv.Costs.PageAllocNs + hv.Costs.PageFreeNs);
+        d.Counters.HypervisorNs += hv.Costs.HypercallNs + outPages * (hv.Costs.PageAllocNs + hv.Costs.PageFreeNs);
         return XenErrno.Ok;
     }
 
@@ -130,7 +130,7 @@ public sealed class MemoryOp(Hypervisor hv)
             return Refuse(d, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, reserve - d.ReservePages, hv.Machine.FreeFrames);
         d.P2m.Grow((ulong)maxPages);
         d.MaxPages = maxPages;
-        d.Stats.HypervisorNs += hv.Costs.HypercallNs;
+        d.Counters.HypervisorNs += hv.Costs.HypercallNs;
         return XenErrno.Ok;
     }
 
@@ -147,7 +147,7 @@ public sealed class MemoryOp(Hypervisor hv)
             MapExtent(d, gfn, order, mfn);
             gfn += 1UL << order;
         }
-        d.Stats.HypervisorNs += count * hv.Costs.PageAllocNs;
+        d.Counters.HypervisorNs += count * hv.Costs.PageAllocNs;
         return XenErrno.Ok;
     }
 
@@ -160,8 +160,8 @@ public sealed class MemoryOp(Hypervisor hv)
         if (!hv.TryAllocateGuestFrame(d, out uint mfn))
             return Refuse(d, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, 1, hv.Machine.FreeFrames);
         MapExtent(d, gfn, 0, mfn);
-        d.Stats.PodFaults++;
-        d.Stats.HypervisorNs += hv.Costs.VmExitNs + hv.Costs.PageAllocNs + hv.Costs.ScrubPageNs;
+        d.Counters.PodFaults++;
+        d.Counters.HypervisorNs += hv.Costs.VmExitNs + hv.Costs.PageAllocNs + hv.Costs.ScrubPageNs;
         return XenErrno.Ok;
     }
 
@@ -194,7 +194,7 @@ public sealed class MemoryOp(Hypervisor hv)
             foreach (ulong gfn in gfns)
                 for (ulong i = 0; i < extentPages; i++)
                     d.P2m.Set(gfn + i, P2mEntry.PopulateOnDemand);
-            d.Stats.HypervisorNs += hv.Costs.HypercallNs;
+            d.Counters.HypervisorNs += hv.Costs.HypercallNs;
             return XenErrno.Ok;
         }
         long capacity = CapacityAtOrder(order);
@@ -207,7 +207,7 @@ public sealed class MemoryOp(Hypervisor hv)
             MapExtent(d, gfns[e], order, mfn);
             if (!mfnsOut.IsEmpty) mfnsOut[e] = mfn;
         }
-        d.Stats.HypervisorNs += hv.Costs.HypercallNs + pages * hv.Costs.PageAllocNs;
+        d.Counters.HypervisorNs += hv.Costs.HypercallNs + pages * hv.Costs.PageAllocNs;
         return XenErrno.Ok;
     }
 
@@ -273,7 +273,7 @@ public sealed class MemoryOp(Hypervisor hv)
     {
         ulong pages = 1UL << order;
         for (ulong i = 0; i < pages; i++) hv.MapFrame(d, gfn + i, mfn + (uint)i);
-        d.Stats.PagesPopulated += (long)pages;
+        d.Counters.PagesPopulated += (long)pages;
     }
 
     private void RemovePage(Domain d, ulong gfn) => hv.DropEntry(d, gfn);
@@ -300,7 +300,7 @@ public sealed class MemoryOp(Hypervisor hv)
 
     private XenErrno Refuse(Domain d, string call, XenErrno errno, RefusalCause cause, long requested, long limit)
     {
-        d.Stats.Refusals++;
+        d.Counters.Refusals++;
         return hv.Refusals.Record(d.DomId, d.Name, call, errno, cause, requested, limit);
     }
 }

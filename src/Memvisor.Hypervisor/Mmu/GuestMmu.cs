@@ -28,7 +28,8 @@ public abstract class GuestMmu : IGuestMmu
     public MmuOptions Options { get; }
     public MmuMode Mode => Options.Mode;
     public VcpuTlb Tlb { get; }
-    public MmuStats Stats { get; } = new();
+    /// <summary>The live counters, bumped in place on the translation path; <see cref="Stats"/> is a copy for readers.</summary>
+    private protected MmuStats Counters;
     /// <summary>The current address space: its top-level table (a gfn) and its tag.</summary>
     public ulong Root { get; private protected set; }
     public int Asid { get; private protected set; }
@@ -107,32 +108,26 @@ public abstract class GuestMmu : IGuestMmu
     /// <summary>Issues any updates the guest has queued (PV's lazy MMU batch); nothing in the other modes.</summary>
     public virtual void Submit() { }
 
-    /// <summary>Copies the TLB's counters into <see cref="Stats"/>.</summary>
-    public MmuStats Snapshot()
-    {
-        Stats.TlbHits = Tlb.Hits;
-        Stats.TlbMisses = Tlb.Misses;
-        Stats.TlbFlushes = Tlb.Flushes;
-        return Stats;
-    }
+    /// <summary>The MMU's counters with the TLB's, as of now; reading them changes nothing.</summary>
+    public MmuStats Stats => Counters with { TlbHits = Tlb.Hits, TlbMisses = Tlb.Misses, TlbFlushes = Tlb.Flushes };
 
     /// <summary>A trip into the hypervisor that is not a hypercall: counted, charged with the exit and <paramref name="workNs"/>, and (untagged) a TLB flush.</summary>
     private protected void Exit(ExitReason reason, double workNs)
     {
-        Stats.Exits[(int)reason]++;
+        Counters.Exits[(int)reason]++;
         Charge(Costs.VmExitNs + workNs);
         Tlb.WorldSwitch();
     }
 
     private protected void Charge(double ns)
     {
-        Stats.HypervisorNs += ns;
+        Counters.HypervisorNs += ns;
         Domain.PendingStallNs += ns;
     }
 
     private protected void ChargeWalk(int refs)
     {
-        Stats.Walked(refs);
+        Counters.Walked(refs);
         Domain.PendingStallNs += refs * Costs.WalkRefNs;
     }
 

@@ -1,9 +1,10 @@
 namespace Memvisor.Hypervisor.Mmu;
 
 /// <summary>A domain's MMU counters (summary.json <c>domains[].mmu</c>). Plain fields: they are bumped on the translation path.</summary>
-public sealed class MmuStats
+public record struct MmuStats
 {
-    public readonly long[] Exits = new long[ExitReasons.Count];
+    /// <summary>VM exits by <see cref="ExitReason"/>, held inline so a copy of the record shares nothing with the MMU.</summary>
+    public ExitCounts Exits;
     public long Hypercalls;
     /// <summary>mmu_update entries submitted, and of those refused.</summary>
     public long Updates;
@@ -31,14 +32,30 @@ public sealed class MmuStats
     /// <summary>Simulated time the hypervisor spent on this domain's MMU work, in ns.</summary>
     public double HypervisorNs;
 
-    public long ExitsTotal => Exits.Sum();
-    public long HypervisorTrips => ExitsTotal + Hypercalls;
-    public double UpdatesPerHypercall => Hypercalls == 0 ? 0 : (double)Updates / Hypercalls;
+    public readonly long ExitsTotal
+    {
+        get
+        {
+            long total = 0;
+            foreach (long n in Exits) total += n;
+            return total;
+        }
+    }
+    public readonly long HypervisorTrips => ExitsTotal + Hypercalls;
+    public readonly double UpdatesPerHypercall => Hypercalls == 0 ? 0 : (double)Updates / Hypercalls;
 
+    /// <summary>Counts one walk of <paramref name="refs"/> memory references; call it on the live field, never on a copy.</summary>
     internal void Walked(int refs)
     {
         Walks++;
         WalkRefsTotal += refs;
         if (refs > WalkRefsMax) WalkRefsMax = refs;
     }
+}
+
+/// <summary>One counter per <see cref="ExitReason"/>, inline in <see cref="MmuStats"/>.</summary>
+[System.Runtime.CompilerServices.InlineArray(ExitReasons.Count)]
+public struct ExitCounts
+{
+    private long _first;
 }

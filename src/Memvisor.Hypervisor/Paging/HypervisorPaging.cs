@@ -37,8 +37,11 @@ public sealed class HypervisorPaging : IDisposable
     public PagingOptions Options { get; }
     public CompressionOptions CompressionOptions { get; }
     public PageCodec? Codec { get; }
-    public PagingStats Stats { get; } = new();
-    public CompressionStats Compression { get; } = new();
+    /// <summary>The live counters, bumped in place; <see cref="Stats"/> and <see cref="Compression"/> are copies for readers.</summary>
+    internal PagingStats Counters;
+    internal CompressionStats CompressionCounters;
+    public PagingStats Stats => Counters;
+    public CompressionStats Compression => CompressionCounters;
 
     /// <summary>Why paging-out stopped, as a sentence; null while it runs.</summary>
     public string? StopReason { get; private set; }
@@ -77,7 +80,7 @@ public sealed class HypervisorPaging : IDisposable
         if (victim is null || victim.TotPages <= 1) return false;
         int evicted = 0;
         while (evicted < EmergencyBatch && EvictOne(victim)) evicted++;
-        Stats.EmergencyEvictions += evicted;
+        Counters.EmergencyEvictions += evicted;
         return evicted > 0;
     }
 
@@ -122,14 +125,14 @@ public sealed class HypervisorPaging : IDisposable
         if (PageBytes.IsZero(page))
         {
             replacement = P2mEntry.PopulateOnDemand;
-            Stats.ZeroDropped++;
+            Counters.ZeroDropped++;
         }
         else if (Codec is not null && TryCompress(d, gfn, page, out int slot)) replacement = P2mEntry.Compressed(slot);
         else if (TryWriteSwap(d, page, out long swapSlot)) replacement = P2mEntry.PagedOut(swapSlot);
         else return false;
         _hv.ReleaseFrame(d, e.Mfn);
         d.P2m.Set(gfn, replacement);
-        Stats.PagedOut++;
+        Counters.PagedOut++;
         return true;
     }
 
@@ -137,18 +140,18 @@ public sealed class HypervisorPaging : IDisposable
     {
         slot = -1;
         int n = Codec!.Compress(page, _compressed);
-        Compression.CpuNs += Codec.CompressNs;
+        CompressionCounters.CpuNs += Codec.CompressNs;
         if (n == 0)
         {
-            Compression.Incompressible++;
+            CompressionCounters.Incompressible++;
             return false;
         }
         var cache = CacheFor(d);
         if (cache.IsFull && !MoveOldestToSwap(cache)) return false;
         slot = cache.TryStore(gfn, _compressed.AsSpan(0, n));
         if (slot < 0) return false;
-        Compression.PagesCompressed++;
-        Compression.CompressedBytesTotal += n;
+        CompressionCounters.PagesCompressed++;
+        CompressionCounters.CompressedBytesTotal += n;
         return true;
     }
 
@@ -164,11 +167,11 @@ public sealed class HypervisorPaging : IDisposable
             _hv.Events.Add("compression", cache.Domain!.Name, $"A compressed page of {cache.Domain!.Name} at gfn {gfn} could not be decompressed; it stays in the cache.");
             return false;
         }
-        Compression.CpuNs += Codec.DecompressNs;
+        CompressionCounters.CpuNs += Codec.DecompressNs;
         if (!TryWriteSwap(cache.Domain!, _moved, out long swapSlot)) return false;
         cache.Free(slot);
         cache.Domain!.P2m.Set(gfn, P2mEntry.PagedOut(swapSlot));
-        Compression.EvictedToSwap++;
+        CompressionCounters.EvictedToSwap++;
         return true;
     }
 
@@ -195,12 +198,12 @@ public sealed class HypervisorPaging : IDisposable
         if (errno != 0)
         {
             _swap.Free(slot);
-            Stats.WriteErrors++;
+            Counters.WriteErrors++;
             Stop(d, $"{Capitalized(_swap.Name)} could not be written ({PosixIo.Errno.Describe(errno)}); paging-out stopped and the page stays in memory.");
             return false;
         }
-        Stats.SwapWrites++;
-        Stats.IoNs += _hv.Costs.HvSwapWriteNs;
+        Counters.SwapWrites++;
+        Counters.IoNs += _hv.Costs.HvSwapWriteNs;
         return true;
     }
 
@@ -235,8 +238,8 @@ public sealed class HypervisorPaging : IDisposable
                 return false;
             }
             _swap.Free(e.Slot);
-            Stats.SwapReads++;
-            Stats.IoNs += _hv.Costs.HvSwapReadNs;
+            Counters.SwapReads++;
+            Counters.IoNs += _hv.Costs.HvSwapReadNs;
             d.PendingStallNs += _hv.Costs.VmExitNs + _hv.Costs.HvSwapReadNs;
         }
         else if (e.Type == P2mType.Compressed)
@@ -251,8 +254,8 @@ public sealed class HypervisorPaging : IDisposable
                 return false;
             }
             cache.Free((int)e.Slot);
-            Compression.PagesDecompressed++;
-            Compression.CpuNs += Codec.DecompressNs;
+            CompressionCounters.PagesDecompressed++;
+            CompressionCounters.CpuNs += Codec.DecompressNs;
             d.PendingStallNs += _hv.Costs.VmExitNs + Codec.DecompressNs;
         }
         else
@@ -263,7 +266,7 @@ public sealed class HypervisorPaging : IDisposable
         _hv.Machine.SetContent(mfn, _hv.Machine.Contents.Store(_page));
         _hv.MapFrame(d, gfn, mfn);
         d.Paging.RememberPagedIn(gfn);
-        Stats.PagedIn++;
+        Counters.PagedIn++;
         return true;
     }
 
@@ -274,10 +277,10 @@ public sealed class HypervisorPaging : IDisposable
     // every later write would go to the same device.
     private void Unreadable(Domain d, ulong gfn, long slot, int errno)
     {
-        if (errno == PosixIo.Errno.EBADMSG) Stats.ChecksumErrors++;
-        else Stats.ReadErrors++;
+        if (errno == PosixIo.Errno.EBADMSG) Counters.ChecksumErrors++;
+        else Counters.ReadErrors++;
         if (!_unreadable.Add((d.DomId, gfn))) return;
-        Stats.UnreadablePages = _unreadable.Count;
+        Counters.UnreadablePages = _unreadable.Count;
         _hv.Events.Add("paging", d.Name,
             $"Page gfn {gfn} of {d.Name} could not be read back from slot {slot} of {_swap!.Name} ({PosixIo.Errno.Describe(errno)}); the guest was not given the page.");
         if (StopReason is null)

@@ -1,7 +1,7 @@
 namespace Memvisor.Hypervisor.Paging;
 
 /// <summary>What hypervisor swapping did, over all domains.</summary>
-public sealed class PagingStats
+public record struct PagingStats
 {
     /// <summary>Pages evicted from domains (to the compression cache, to swap, or dropped as zero).</summary>
     public long PagedOut;

@@ -30,7 +30,7 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
 
     public AccessOutcome Touch(ulong gfn, bool write, ContentHandle written)
     {
-        d.Stats.Accesses++;
+        d.Counters.Accesses++;
         d.Activity.OnTouch(gfn);
         var outcome = Resolve(gfn, write, copy: false, out uint mfn);
         if (outcome != AccessOutcome.Refused && write)
@@ -145,7 +145,7 @@ internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
 
     private AccessOutcome Refuse(ulong gfn, RefusalCause cause, out uint mfn)
     {
-        d.Stats.Refusals++;
+        d.Counters.Refusals++;
         var errno = cause switch { RefusalCause.OutOfMemory => XenErrno.ENOMEM, RefusalCause.PageUnreadable => XenErrno.EIO, _ => XenErrno.EFAULT };
         long requested = cause == RefusalCause.OutOfMemory ? 1 : (long)Math.Min(gfn, long.MaxValue);
         hv.Refusals.Record(d.DomId, d.Name, "access", errno, cause, requested, hv.Machine.FreeFrames);

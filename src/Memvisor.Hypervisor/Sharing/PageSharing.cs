@@ -35,16 +35,18 @@ public sealed class PageSharing
     }
 
     public SharingOptions Options { get; private set; }
-    public SharingStats Stats { get; } = new();
+    /// <summary>The live counters, bumped in place; <see cref="Stats"/> is a copy for readers.</summary>
+    internal SharingStats Counters;
+    public SharingStats Stats => Counters;
 
     /// <summary>The frame every zero page maps to, once one has been found.</summary>
     public uint ZeroMfn { get; private set; } = NoMfn;
     public bool HasZeroFrame => ZeroMfn != NoMfn;
 
     /// <summary>Frames owned by dom_cow: the shared frames and the zero frame.</summary>
-    public long SharedFrames => Stats.PagesShared + (HasZeroFrame ? 1 : 0);
+    public long SharedFrames => Counters.PagesShared + (HasZeroFrame ? 1 : 0);
 
-    public long SavedPages => Stats.SavedPages(HasZeroFrame);
+    public long SavedPages => Counters.SavedPages(HasZeroFrame);
 
     /// <summary>Sets the scan rate (a policy's knob, as MOM sets KSM's pages_to_scan); 0 stops the scanner.</summary>
     public void SetScanRate(double pagesPerSecond) => Options = Options with { ScanRatePagesPerSecond = Math.Max(0, pagesPerSecond) };
@@ -70,7 +72,7 @@ public sealed class PageSharing
             budget -= n;
         }
         _nextDomain = (_nextDomain + 1) % Math.Max(1, domains.Count);
-        Stats.PagesUnshared = _unstable.Count;
+        Counters.PagesUnshared = _unstable.Count;
     }
 
     private static bool Eligible(Domain d) => d.Config.Sharing && !d.IsDying && d.P2m.RamEntries > 0;
@@ -102,8 +104,8 @@ public sealed class PageSharing
     {
         long min = long.MaxValue;
         foreach (var d in _hv.Domains) if (Eligible(d)) min = Math.Min(min, d.ScanWraps);
-        if (min == long.MaxValue || min <= Stats.FullScans) return;
-        Stats.FullScans = min;
+        if (min == long.MaxValue || min <= Counters.FullScans) return;
+        Counters.FullScans = min;
         _unstable.Clear();
     }
 
@@ -117,8 +119,8 @@ public sealed class PageSharing
     /// <summary>Looks at one page the domain owns and shares it if its bytes match a shared frame or another candidate. Returns true if it was shared.</summary>
     internal bool ScanPage(Domain d, ulong gfn, uint mfn)
     {
-        Stats.PagesScanned++;
-        Stats.ScanNs += _hv.Costs.SharingScanPageNs;
+        Counters.PagesScanned++;
+        Counters.ScanNs += _hv.Costs.SharingScanPageNs;
         var page = _hv.Machine.View(mfn, _scratch);
         if (PageBytes.IsZero(page))
         {
@@ -160,7 +162,7 @@ public sealed class PageSharing
         GiveToCow(d, mfn);
         d.P2m.Set(gfn, P2mEntry.Shared(mfn));
         _stable.Add(mfn, hash);
-        Stats.PagesShared++;
+        Counters.PagesShared++;
         return mfn;
     }
 
@@ -180,8 +182,8 @@ public sealed class PageSharing
         _hv.ReleaseFrame(d, mfn);
         d.P2m.Set(gfn, P2mEntry.Shared(s));
         _hv.Machine.Frames[s].RefCount++;
-        Stats.PagesSharing++;
-        Stats.Merges++;
+        Counters.PagesSharing++;
+        Counters.Merges++;
     }
 
     private void MapToZero(Domain d, ulong gfn, uint mfn)
@@ -195,8 +197,8 @@ public sealed class PageSharing
         }
         else _hv.ReleaseFrame(d, mfn);
         d.P2m.Set(gfn, P2mEntry.Shared(ZeroMfn));
-        Stats.ZeroPages++;
-        Stats.Merges++;
+        Counters.ZeroPages++;
+        Counters.Merges++;
     }
 
     /// <summary>
@@ -209,7 +211,7 @@ public sealed class PageSharing
         uint s = shared.Mfn;
         if (!_hv.TryAllocateGuestFrame(d, out mfn))
         {
-            Stats.CowBreakFailures++;
+            Counters.CowBreakFailures++;
             return false;
         }
         if (copy)
@@ -220,7 +222,7 @@ public sealed class PageSharing
         }
         _hv.MapFrame(d, gfn, mfn);
         Drop(s);
-        Stats.CowBreaks++;
+        Counters.CowBreaks++;
         d.PendingStallNs += _hv.Costs.VmExitNs + _hv.Costs.PageAllocNs + _hv.Costs.PageCopyNs;
         return true;
     }
@@ -230,24 +232,24 @@ public sealed class PageSharing
     {
         if (s == ZeroMfn)
         {
-            Stats.ZeroPages--;
+            Counters.ZeroPages--;
             return;
         }
         ref var f = ref _hv.Machine.Frames[s];
         f.RefCount--;
         if (f.RefCount > 0)
         {
-            Stats.PagesSharing--;
+            Counters.PagesSharing--;
             return;
         }
         _stable.Remove(s);
-        Stats.PagesShared--;
+        Counters.PagesShared--;
         _hv.M2p[s] = M2p.Invalid;
         _hv.Machine.Free(s, 0);
     }
 
     /// <summary>How many gfns map shared frame <paramref name="s"/> (for the auditor).</summary>
-    public long MappingsOf(uint s) => s == ZeroMfn ? Stats.ZeroPages : _hv.Machine.Frames[s].RefCount;
+    public long MappingsOf(uint s) => s == ZeroMfn ? Counters.ZeroPages : _hv.Machine.Frames[s].RefCount;
 
     public bool IsSharedFrame(uint s) => s == ZeroMfn || _stable.Contains(s);
 }

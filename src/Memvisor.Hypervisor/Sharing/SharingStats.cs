@@ -1,7 +1,7 @@
 namespace Memvisor.Hypervisor.Sharing;
 
 /// <summary>The sharing scanner's figures, named as Linux KSM's /sys/kernel/mm/ksm files.</summary>
-public sealed class SharingStats
+public record struct SharingStats
 {
     /// <summary>Shared frames in use (KSM pages_shared); the zero frame is not counted here.</summary>
     public long PagesShared;

@@ -16,7 +16,7 @@ internal sealed class StoreConnection(XenStore store, Domain d) : IGuestStore
     {
         if (StoreKeys.ToolstackOwned(key))
         {
-            d.Stats.StoreWritesRefused++;
+            d.Counters.StoreWritesRefused++;
             return false;
         }
         store.Write(_root + key, value);

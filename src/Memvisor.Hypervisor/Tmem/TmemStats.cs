@@ -1,7 +1,7 @@
 namespace Memvisor.Hypervisor.Tmem;
 
 /// <summary>What transcendent memory did, over all clients.</summary>
-public sealed class TmemStats
+public record struct TmemStats
 {
     public long Puts;
     /// <summary>Puts refused because taking memory would have gone into the host's reserve.</summary>

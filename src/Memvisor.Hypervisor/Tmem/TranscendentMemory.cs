@@ -40,7 +40,9 @@ public sealed class TranscendentMemory : IDisposable
     }
 
     public TmemOptions Options { get; }
-    public TmemStats Stats { get; } = new();
+    /// <summary>The live counters, bumped in place; <see cref="Stats"/> is a copy for readers.</summary>
+    internal TmemStats Counters;
+    public TmemStats Stats => Counters;
 
     /// <summary>Pages held, over all pools.</summary>
     public long Pages => _entries.Count;
@@ -75,13 +77,13 @@ public sealed class TranscendentMemory : IDisposable
             {
                 _hv.Machine.Frames[twin].RefCount++;
                 Add(key, p, new TmemEntry(TmemEntry.FrameKind, twin, 0));
-                Stats.DedupHits++;
+                Counters.DedupHits++;
                 return true;
             }
         }
         if (_hv.Machine.FreeFrames <= Options.ReservePages)
         {
-            Stats.PutsRefused++;
+            Counters.PutsRefused++;
             return false;
         }
         if (_codec is not null)
@@ -92,13 +94,13 @@ public sealed class TranscendentMemory : IDisposable
             if (slot >= 0)
             {
                 Add(key, p, new TmemEntry(TmemEntry.SlotKind, (uint)slot, 0));
-                Stats.CompressedPuts++;
+                Counters.CompressedPuts++;
                 return true;
             }
         }
         if (!_hv.Machine.TryAllocate(0, d.PreferredNode, DomIds.Xen, out uint frame))
         {
-            Stats.PutsRefused++;
+            Counters.PutsRefused++;
             return false;
         }
         _hv.Machine.SetContent(frame, _hv.Machine.Contents.Store(page));
@@ -116,18 +118,18 @@ public sealed class TranscendentMemory : IDisposable
         d.PendingStallNs += _hv.Costs.TmemOpNs;
         if (!_entries.TryGetValue(new TmemKey(pool, obj, index), out var e))
         {
-            Stats.GetMisses++;
+            Counters.GetMisses++;
             return false;
         }
         if (!Read(e, _page))
         {
-            Stats.GetMisses++;
+            Counters.GetMisses++;
             return false;
         }
         if (e.Kind == TmemEntry.SlotKind) d.PendingStallNs += _codec!.DecompressNs;
         _hv.Machine.SetContent(mfn, _hv.Machine.Contents.Store(_page));
         Remove(new TmemKey(pool, obj, index));
-        Stats.Gets++;
+        Counters.Gets++;
         return true;
     }
 
@@ -135,7 +137,7 @@ public sealed class TranscendentMemory : IDisposable
     internal bool Holds(Domain d, int pool, ulong obj, uint index)
     {
         if (TryPool(d, pool, out _) && _entries.ContainsKey(new TmemKey(pool, obj, index))) return true;
-        Stats.GetMisses++;
+        Counters.GetMisses++;
         return false;
     }
 
@@ -147,7 +149,7 @@ public sealed class TranscendentMemory : IDisposable
     internal void Flush(Domain d, int pool, ulong obj, uint index)
     {
         if (!TryPool(d, pool, out _)) return;
-        if (Remove(new TmemKey(pool, obj, index))) Stats.Flushes++;
+        if (Remove(new TmemKey(pool, obj, index))) Counters.Flushes++;
     }
 
     /// <summary>Drops up to <paramref name="pages"/> ephemeral pages, oldest first, to give memory back to the host; how many were dropped.</summary>
@@ -160,7 +162,7 @@ public sealed class TranscendentMemory : IDisposable
             Remove(item.Key);
             dropped++;
         }
-        Stats.EphemeralEvicted += dropped;
+        Counters.EphemeralEvicted += dropped;
         return dropped;
     }
 
@@ -185,7 +187,7 @@ public sealed class TranscendentMemory : IDisposable
         e = e with { Seq = ++_seq };
         _entries[key] = e;
         p.Pages++;
-        Stats.Puts++;
+        Counters.Puts++;
         if (!p.Persistent) _ephemeralOrder.Enqueue((key, e.Seq));
     }
 

@@ -4,6 +4,7 @@ using Memvisor.Hypervisor.Events;
 using Memvisor.Sim.Metrics;
 using Memvisor.Sim.Policies;
 using Memvisor.Sim.Scenarios;
+using Memvisor.Sim.Summary;
 
 namespace Memvisor.Sim.Engine;
 
@@ -29,7 +30,7 @@ public sealed record RunResult
     public required long EventsProcessed { get; init; }
     /// <summary>Sum of maxmem over the guests the run created (dom0 excluded): what the host promised.</summary>
     public required long ConfiguredGuestPages { get; init; }
-    public required MechanismFigures Mechanisms { get; init; }
+    public required MechanismsSummary Mechanisms { get; init; }
     public required IReadOnlyList<HostEvent> HostEvents { get; init; }
     public required long HostEventsTotal { get; init; }
     /// <summary>Reads the guests' integrity checkers verified, and how many returned the wrong bytes.</summary>
@@ -43,6 +44,8 @@ public sealed record RunResult
     public ReclaimLatency Reclaim { get; init; } = new();
     /// <summary>What the policy saw at each decision, when the run was asked to keep it (run --snapshots).</summary>
     public IReadOnlyList<Memvisor.Policy.Snapshot.HostSnapshot> Snapshots { get; init; } = [];
+    /// <summary>summary.json as records, read from the mechanisms when the run ended; what Report writes and charts.</summary>
+    public RunSummary Summary { get; init; } = null!;
 }
 
 /// <summary>The bytes of per-frame bookkeeping, by structure (DESIGN.md "Memory per frame").</summary>

@@ -9,6 +9,7 @@ using Memvisor.Machine.Time;
 using Memvisor.Policy;
 using Memvisor.Policy.Snapshot;
 using Memvisor.Sim.Metrics;
+using Memvisor.Sim.Summary;
 using Memvisor.Sim.Policies;
 using Memvisor.Sim.Scenarios;
 using Memvisor.Sim.Toolstack;
@@ -288,58 +289,27 @@ public sealed class Simulation
         _series.Add(_clock.NowNs, values, last);
     }
 
-    private MechanismFigures MechanismFigures()
+    private MechanismsSummary Mechanisms()
     {
         var sh = _hv.Sharing.Stats;
         var pg = _hv.Paging.Stats;
         var cz = _hv.Paging.Compression;
         var tm = _hv.Tmem.Stats;
         var guests = _records.Where(r => r.Guest is not null).Select(r => r.Guest!.Stats).ToList();
-        return new MechanismFigures
-        {
-            BalloonPagesReclaimed = guests.Sum(g => g.PagesReleased),
-            BalloonPagesReturned = guests.Sum(g => g.PagesReclaimed),
-            BalloonStuck = _balloons.StuckEvents,
-            BalloonUncooperative = _balloons.UncooperativeEvents,
-            SelfBalloonAdjustments = guests.Sum(g => g.SelfBalloonAdjustments),
-            HotplugPagesAdded = guests.Sum(g => g.HotplugPagesAdded),
-            HotplugPagesRemoved = guests.Sum(g => g.HotplugPagesRemoved),
-            HotplugPagesMigrated = guests.Sum(g => g.PagesMigrated),
-            HotplugOfflineFailures = guests.Sum(g => g.HotplugOfflineFailures),
-            SharingPagesShared = sh.PagesShared,
-            SharingPagesSharing = sh.PagesSharing,
-            SharingPagesUnshared = sh.PagesUnshared,
-            SharingZeroPages = sh.ZeroPages,
-            SharingSavedPages = _hv.Sharing.SavedPages,
-            SharingPagesScanned = sh.PagesScanned,
-            SharingCowBreaks = sh.CowBreaks,
-            SharingFullScans = sh.FullScans,
-            PagingPagedOut = pg.PagedOut,
-            PagingPagedIn = pg.PagedIn,
-            PagingSwapWrites = pg.SwapWrites,
-            PagingSwapReads = pg.SwapReads,
-            PagingZeroDropped = pg.ZeroDropped,
-            PagingEmergencyEvictions = pg.EmergencyEvictions,
-            PagingWriteErrors = pg.WriteErrors,
-            PagingReadErrors = pg.ReadErrors,
-            PagingChecksumErrors = pg.ChecksumErrors,
-            PagingUnreadablePages = pg.UnreadablePages,
-            PagingStopped = _hv.Paging.StopReason,
-            CompressionPagesCompressed = cz.PagesCompressed,
-            CompressionPagesDecompressed = cz.PagesDecompressed,
-            CompressionIncompressible = cz.Incompressible,
-            CompressionEvictedToSwap = cz.EvictedToSwap,
-            // Over every page compressed: its 4 KiB less what it compressed to.
-            CompressionBytesSaved = cz.PagesCompressed * PageSize.Bytes - cz.CompressedBytesTotal,
-            CompressionRatio = cz.CompressedBytesTotal == 0 ? 0 : Math.Round((double)cz.PagesCompressed * PageSize.Bytes / cz.CompressedBytesTotal, 3),
-            TmemPuts = tm.Puts,
-            TmemGets = tm.Gets,
-            TmemGetMisses = tm.GetMisses,
-            TmemPutsRefused = tm.PutsRefused,
-            TmemEphemeralEvicted = tm.EphemeralEvicted,
-            TmemPagesEnd = _hv.Tmem.Pages,
-            FreePageReportingPagesReported = _records.Sum(r => r.Domain?.Stats.PagesReported ?? 0),
-        };
+        return new MechanismsSummary(
+            new BalloonSummary(guests.Sum(g => g.PagesGivenBack), guests.Sum(g => g.PagesTakenBack), _balloons.StuckEvents, _balloons.UncooperativeEvents,
+                guests.Sum(g => g.SelfBalloonAdjustments)),
+            new SharingSummary(sh.PagesShared, sh.PagesSharing, sh.PagesUnshared, sh.ZeroPages, _hv.Sharing.SavedPages, sh.PagesScanned, sh.CowBreaks, sh.FullScans),
+            new PagingSummary(pg.PagedOut, pg.PagedIn, pg.SwapWrites, pg.SwapReads, pg.ZeroDropped, pg.EmergencyEvictions,
+                pg.WriteErrors, pg.ReadErrors, pg.ChecksumErrors, pg.UnreadablePages, _hv.Paging.StopReason),
+            new CompressionSummary(cz.PagesCompressed, cz.PagesDecompressed, cz.Incompressible, cz.EvictedToSwap,
+                // Over every page compressed: its 4 KiB less what it compressed to.
+                cz.PagesCompressed * PageSize.Bytes - cz.CompressedBytesTotal,
+                cz.CompressedBytesTotal == 0 ? 0 : Math.Round((double)cz.PagesCompressed * PageSize.Bytes / cz.CompressedBytesTotal, 3)),
+            new TmemSummary(tm.Puts, tm.Gets, tm.GetMisses, tm.PutsRefused, tm.EphemeralEvicted, _hv.Tmem.Pages),
+            new FreePageReportingSummary(_records.Sum(r => r.Domain?.Stats.PagesReported ?? 0)),
+            new HotplugSummary(guests.Sum(g => g.HotplugPagesAdded), guests.Sum(g => g.HotplugPagesRemoved), guests.Sum(g => g.PagesMigrated),
+                guests.Sum(g => g.HotplugOfflineFailures)));
     }
 
     private RunResult Result()
@@ -347,7 +317,7 @@ public sealed class Simulation
         long heapLinks = _machine.Nodes.Sum(n => n.LinkBytes);
         long unusable = _machine.Nodes.Sum(n => n.FreePagesBelowOrder(9));
         long free = _machine.FreeFrames;
-        return new RunResult
+        var result = new RunResult
         {
             Scenario = _scenario,
             Seed = _seed,
@@ -367,7 +337,7 @@ public sealed class Simulation
             Timeseries = _series,
             EventsProcessed = _clock.Processed,
             ConfiguredGuestPages = _records.Where(r => r.Spec is not null && r.State != DomainState.NotCreated).Sum(r => r.MaxPages),
-            Mechanisms = MechanismFigures(),
+            Mechanisms = Mechanisms(),
             Policy = _policy is null ? null : _policyLog with { Name = _policy.Name, IntervalNs = _policy.IntervalNs },
             Reclaim = _reclaim,
             Snapshots = _snapshots?.Items ?? [],
@@ -377,5 +347,6 @@ public sealed class Simulation
             IntegrityErrors = _records.Sum(r => r.Guest?.Integrity?.Violations ?? 0),
             PeakMetadata = new MetadataBytes(_machine.Frames.SizeInBytes, heapLinks, _hv.M2p.SizeInBytes, _peakP2mBytes, _machine.TotalFrames),
         };
+        return result with { Summary = SummaryBuilder.From(result) };
     }
 }

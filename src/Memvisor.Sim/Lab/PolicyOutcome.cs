@@ -8,19 +8,19 @@ public sealed record PolicyOutcome
 {
     public required string Policy { get; init; }
     /// <summary>Host memory in use (all but the free heap), at its peak and on average over the samples, in MiB.</summary>
-    public double PeakHostUsedMiB { get; init; }
-    public double MeanHostUsedMiB { get; init; }
+    public double PeakHostUsedMib { get; init; }
+    public double MeanHostUsedMib { get; init; }
     /// <summary>Guest domains that were created and ran to the end with no OOM kill, of those the scenario has.</summary>
     public int VmsFit { get; init; }
     public int Vms { get; init; }
     public long MajorFaults { get; init; }
     public long SwapIns { get; init; }
     /// <summary>Simulated time the guests' vCPUs waited on memory, summed over guests, in seconds.</summary>
-    public double StallSeconds { get; init; }
+    public double StallS { get; init; }
     /// <summary>Stall time as a share of the guests' run time.</summary>
     public double StallShare { get; init; }
-    public double ReclaimMeanSeconds { get; init; }
-    public double ReclaimMaxSeconds { get; init; }
+    public double ReclaimMeanS { get; init; }
+    public double ReclaimMaxS { get; init; }
     public int ReclaimUnmet { get; init; }
     public long OomKills { get; init; }
     public long IntegrityErrors { get; init; }
@@ -37,16 +37,16 @@ public sealed record PolicyOutcome
         return new PolicyOutcome
         {
             Policy = r.Policy?.Name ?? "none",
-            PeakHostUsedMiB = PageSize.ToMiB(r.Frames - r.FreePagesMin),
-            MeanHostUsedMiB = used.Count == 0 ? 0 : Math.Round(used.Average() / 256, 1),
+            PeakHostUsedMib = PageSize.ToMiB(r.Frames - r.FreePagesMin),
+            MeanHostUsedMib = used.Count == 0 ? 0 : Math.Round(used.Average() / 256, 1),
             Vms = guests.Count,
             VmsFit = ran.Count(d => d.State != DomainState.Failed && d.Guest!.Stats.OomKills == 0),
             MajorFaults = ran.Sum(d => d.Guest!.Stats.MajorFaults),
             SwapIns = ran.Sum(d => d.Guest!.Stats.SwapIns),
-            StallSeconds = Math.Round(stall, 3),
+            StallS = Math.Round(stall, 3),
             StallShare = runSeconds == 0 ? 0 : Math.Round(stall / runSeconds, 5),
-            ReclaimMeanSeconds = Math.Round(r.Reclaim.MeanSeconds, 2),
-            ReclaimMaxSeconds = Math.Round(r.Reclaim.MaxSeconds, 2),
+            ReclaimMeanS = Math.Round(r.Reclaim.MeanSeconds, 2),
+            ReclaimMaxS = Math.Round(r.Reclaim.MaxSeconds, 2),
             ReclaimUnmet = r.Reclaim.Unmet,
             OomKills = ran.Sum(d => d.Guest!.Stats.OomKills),
             IntegrityErrors = r.IntegrityErrors,
@@ -54,3 +54,6 @@ public sealed record PolicyOutcome
         };
     }
 }
+
+/// <summary>compare.json: the scenario and each policy's outcome, in the order the policies ran.</summary>
+public sealed record CompareSummary(string Scenario, ulong Seed, double DurationS, IReadOnlyList<PolicyOutcome> Policies);

@@ -12,7 +12,7 @@ public class DemandPagingTests
     {
         var scenario = BuiltinScenarios.Load("demand-paging") with { DurationNs = 3_000_000_000 };
         var result = new Simulation(scenario).Run();
-        MmuStats Mmu(string name) => result.Domains.Single(d => d.Name == name).Domain!.Mmu!.Snapshot();
+        MmuStats Mmu(string name) => result.Domains.Single(d => d.Name == name).Domain!.Mmu!.Stats;
         static double PerFault(MmuStats s) => (double)s.HypervisorTrips / s.DemandFaults;
 
         var shadow2 = Mmu("shadow2");

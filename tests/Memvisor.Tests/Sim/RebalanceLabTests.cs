@@ -19,13 +19,13 @@ public class RebalanceLabTests
             Assert.Equal(0, o.OomKills);
         }
         // loop thrashes in its own swap under static for the whole run; every range policy gives it memory (seconds of stall saved).
-        Assert.True(outcomes["squeezed"].StallSeconds < outcomes["static"].StallSeconds - 3, Describe(outcomes));
-        Assert.True(outcomes["hyperv"].StallSeconds < outcomes["static"].StallSeconds - 3, Describe(outcomes));
+        Assert.True(outcomes["squeezed"].StallS < outcomes["static"].StallS - 3, Describe(outcomes));
+        Assert.True(outcomes["hyperv"].StallS < outcomes["static"].StallS - 3, Describe(outcomes));
         // predictive's curves show loop's cliff at the first decision and it grants from free memory at once.
         foreach (var other in new[] { "static", "squeezed", "hyperv" })
-            Assert.True(outcomes["predictive"].StallSeconds < outcomes[other].StallSeconds, Describe(outcomes));
+            Assert.True(outcomes["predictive"].StallS < outcomes[other].StallS, Describe(outcomes));
     }
 
     private static string Describe(Dictionary<string, PolicyOutcome> o) =>
-        string.Join(", ", o.Values.Select(v => $"{v.Policy} {v.StallSeconds} s"));
+        string.Join(", ", o.Values.Select(v => $"{v.Policy} {v.StallS} s"));
 }

@@ -43,7 +43,7 @@ public class SimulationTests
     private static byte[] Summary(RunResult r)
     {
         using var ms = new MemoryStream();
-        SummaryWriter.Write(ms, r);
+        SummaryWriter.Write(ms, r.Summary);
         return ms.ToArray();
     }
 
@@ -142,13 +142,13 @@ public class SimulationTests
         Assert.True(r.VerifiedReads > 100_000, $"only {r.VerifiedReads} reads were verified");
         Assert.True(r.AccountingHeld);
         Assert.True(r.ConfiguredGuestPages > r.Frames, "the guests' maxmem should add up to more than the host");
-        Assert.True(m.SharingSavedPages > 0 && m.SharingCowBreaks > 0, "sharing did nothing");
-        Assert.True(m.PagingPagedOut > 0 && m.PagingPagedIn > 0 && m.PagingSwapWrites > 0, $"paging did too little: out {m.PagingPagedOut}, in {m.PagingPagedIn}, swap writes {m.PagingSwapWrites}");
-        Assert.True(m.CompressionPagesCompressed > 0 && m.CompressionBytesSaved > 0, "compression did nothing");
-        Assert.True(m.TmemPuts > 0 && m.TmemGets > 0, "tmem did nothing");
-        Assert.True(m.FreePageReportingPagesReported > 0, "no free page was reported");
+        Assert.True(m.Sharing.SavedPages > 0 && m.Sharing.CowBreaks > 0, "sharing did nothing");
+        Assert.True(m.Paging.PagedOut > 0 && m.Paging.PagedIn > 0 && m.Paging.SwapWrites > 0, $"paging did too little: out {m.Paging.PagedOut}, in {m.Paging.PagedIn}, swap writes {m.Paging.SwapWrites}");
+        Assert.True(m.Compression.PagesCompressed > 0 && m.Compression.BytesSaved > 0, "compression did nothing");
+        Assert.True(m.Tmem.Puts > 0 && m.Tmem.Gets > 0, "tmem did nothing");
+        Assert.True(m.FreePageReporting.PagesReported > 0, "no free page was reported");
         Assert.All(r.Domains, d => Assert.Equal(0, d.Guest?.Stats.OomKills ?? 0));
-        Assert.Null(m.PagingStopped);
+        Assert.Null(m.Paging.Stopped);
     }
 
     [Fact]
@@ -183,16 +183,16 @@ public class SimulationTests
         var m = r.Mechanisms;
         DomainRecord Dom(string name) => r.Domains.Single(d => d.Name == name);
 
-        Assert.True(m.BalloonStuck >= 1 && m.BalloonUncooperative >= 1, $"stuck {m.BalloonStuck}, uncooperative {m.BalloonUncooperative}");
+        Assert.True(m.Balloon.Stuck >= 1 && m.Balloon.Uncooperative >= 1, $"stuck {m.Balloon.Stuck}, uncooperative {m.Balloon.Uncooperative}");
         Assert.Contains(r.HostEvents, e => e.Domain == "pinned" && e.Message.Contains("uncooperative"));
         Assert.Equal("1", sim.Hypervisor.Store.Read(Memvisor.Hypervisor.Hypervisor.StorePath(Dom("pinned").Domain!, Memvisor.Hypervisor.Seam.StoreKeys.Uncooperative)));
         Assert.Equal(0, Dom("pinned").Guest!.Stats.OomKills);
 
-        Assert.True(m.SelfBalloonAdjustments > 0);
+        Assert.True(m.Balloon.SelfballoonAdjustments > 0);
         Assert.True(Dom("lean").Domain!.TotPages < 128 * 256, $"self-ballooning left lean at {Dom("lean").Domain!.TotPages} pages");
 
-        Assert.Equal(3 * 64 * 256, m.HotplugPagesAdded);
-        Assert.Equal(2 * 64 * 256, m.HotplugPagesRemoved);
+        Assert.Equal(3 * 64 * 256, m.Hotplug.PagesAdded);
+        Assert.Equal(2 * 64 * 256, m.Hotplug.PagesRemoved);
         Assert.Equal(1, Dom("growing").Guest!.Hotplug!.PluggedBlocks);
         Assert.Equal((128 + 64) * 256, Dom("growing").Domain!.TotPages);
         Assert.Equal(0, r.IntegrityErrors);

@@ -46,7 +46,7 @@ public sealed class HapMmu : GuestMmu
         if (!X86Pte.IsPresent(e) || (write && (e & X86Pte.Writable) == 0))
         {
             ChargeWalk(refs);
-            Stats.DemandFaults++;
+            Counters.DemandFaults++;
             return Translation.Fault(e, table, index, level);
         }
         ulong gfn = X86Pte.Frame(e) + (level == 2 ? vpn & 511 : 0);

@@ -40,7 +40,7 @@ public sealed class PvMmu : GuestMmu
     /// </summary>
     public XenErrno MmuUpdateOp(ReadOnlySpan<MmuUpdate> requests, Span<XenErrno> results)
     {
-        Stats.Hypercalls++;
+        Counters.Hypercalls++;
         Charge(Costs.HypercallNs);
         var first = XenErrno.Ok;
         for (int i = 0; i < requests.Length; i++)
@@ -50,9 +50,9 @@ public sealed class PvMmu : GuestMmu
             var err = Apply(requests[i]);
             Charge((1 + _types.EntriesValidated - before) * Costs.PvValidateEntryNs);
             results[i] = err;
-            Stats.Updates++;
+            Counters.Updates++;
             if (err == XenErrno.Ok) continue;
-            Stats.UpdatesRefused++;
+            Counters.UpdatesRefused++;
             if (first == XenErrno.Ok) first = err;
         }
         return first;
@@ -92,14 +92,14 @@ public sealed class PvMmu : GuestMmu
     /// <summary>HYPERVISOR_mmuext_op, one command: <paramref name="arg"/> is a table mfn, or a virtual page for InvlpgLocal.</summary>
     public XenErrno MmuextOp(MmuextCmd cmd, ulong arg)
     {
-        Stats.Hypercalls++;
-        Stats.ExtOps++;
+        Counters.Hypercalls++;
+        Counters.ExtOps++;
         Charge(Costs.HypercallNs);
         long before = _types.EntriesValidated;
         _types.BeginOperation();
         var err = Ext(cmd, arg);
         Charge((_types.EntriesValidated - before) * Costs.PvValidateEntryNs);
-        if (err != XenErrno.Ok) Stats.ExtOpsRefused++;
+        if (err != XenErrno.Ok) Counters.ExtOpsRefused++;
         return err;
     }
 
@@ -267,9 +267,9 @@ public sealed class PvMmu : GuestMmu
         if (!X86Pte.IsPresent(e) || (write && (e & X86Pte.Writable) == 0))
         {
             // A PV guest's page fault enters Xen first, which bounces it to the guest's handler.
-            Stats.Exits[(int)ExitReason.PageFault]++;
+            Counters.Exits[(int)ExitReason.PageFault]++;
             Charge(Costs.HypercallNs);
-            Stats.DemandFaults++;
+            Counters.DemandFaults++;
             return Translation.Fault(ToGuest(e), tableGfn, index, level);
         }
         ulong updated = e | X86Pte.Accessed | (write ? X86Pte.Dirty : 0);

@@ -78,7 +78,7 @@ public sealed class ShadowMmu : GuestMmu
             ulong g = ReadEntry(table, index);
             if (!X86Pte.IsPresent(g) || (write && (g & X86Pte.Writable) == 0))
             {
-                Stats.DemandFaults++;
+                Counters.DemandFaults++;
                 return Translation.Fault(g, table, index, level);
             }
             if (X86Pte.IsLeaf(g, level))
@@ -98,7 +98,7 @@ public sealed class ShadowMmu : GuestMmu
                 {
                     Set(l1, index, Leaf(gfn, updated));
                 }
-                Stats.PulledThrough++;
+                Counters.PulledThrough++;
                 ulong s = _pool[l1]!.Entries[vpn & 511];
                 bool writable = (s & X86Pte.Writable) != 0;
                 Tlb.Fill(Asid, vpn, gfn, writable, dirty: writable);
@@ -127,7 +127,7 @@ public sealed class ShadowMmu : GuestMmu
             return Memory.WriteWord(table, index, value);
         }
         Exit(ExitReason.PageTableWrite, Costs.ShadowEmulateNs);
-        Stats.EmulatedWrites++;
+        Counters.EmulatedWrites++;
         bool ok = Memory.WriteWord(table, index, value);
         Propagate(si, index, value);
         return ok;
@@ -254,7 +254,7 @@ public sealed class ShadowMmu : GuestMmu
             _pool.Add(s);
         }
         _byKey[key] = si;
-        Stats.ShadowsMade++;
+        Counters.ShadowsMade++;
         return si;
     }
 
@@ -271,7 +271,7 @@ public sealed class ShadowMmu : GuestMmu
         _byKey.Remove(s.Key);
         _pool[si] = null;
         _free.Push(si);
-        Stats.ShadowsRemoved++;
+        Counters.ShadowsRemoved++;
         // Cached walks may name this shadow; Xen flushes TLBs when it tears shadows down (once for a whole subtree).
         if (top) Tlb.FlushAll();
     }
@@ -280,7 +280,7 @@ public sealed class ShadowMmu : GuestMmu
     {
         _pool[si]!.OutOfSync = true;
         _outOfSync.Add(si);
-        Stats.Unsynced++;
+        Counters.Unsynced++;
         if (_outOfSync.Count > Options.OosLimit) Resync(_outOfSync[0]);
     }
 
@@ -290,7 +290,7 @@ public sealed class ShadowMmu : GuestMmu
         s.OutOfSync = false;
         _outOfSync.Remove(si);
         for (int i = 0; i < 512; i++) Propagate(si, i, ReadEntry(s.Key, i));
-        Stats.Resyncs++;
+        Counters.Resyncs++;
         Charge(Costs.ShadowResyncNs);
     }
 

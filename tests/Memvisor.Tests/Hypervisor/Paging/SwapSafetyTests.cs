@@ -90,13 +90,13 @@ public class SwapSafetyTests : IDisposable
 
         Assert.True(result.VerifiedReads > 0);
         // No read returned wrong bytes: the only failures are pages the device lost, which the final check could not read.
-        Assert.InRange(result.IntegrityErrors, 0, result.Mechanisms.PagingUnreadablePages);
+        Assert.InRange(result.IntegrityErrors, 0, result.Mechanisms.Paging.UnreadablePages);
         var messages = result.Domains.Where(d => d.Guest?.Integrity is not null).SelectMany(d => d.Guest!.Integrity!.Messages).ToList();
         Assert.Equal(result.IntegrityErrors, messages.Count);
         Assert.All(messages, m => Assert.Contains("could not read", m));
-        Assert.True(result.Mechanisms.PagingChecksumErrors > 0);
-        Assert.True(result.Mechanisms.PagingUnreadablePages > 0);
-        Assert.Contains("cannot be trusted", result.Mechanisms.PagingStopped);
+        Assert.True(result.Mechanisms.Paging.ChecksumErrors > 0);
+        Assert.True(result.Mechanisms.Paging.UnreadablePages > 0);
+        Assert.Contains("cannot be trusted", result.Mechanisms.Paging.Stopped);
         Assert.Contains(result.HostEvents, e => e.Message.Contains("checksum mismatch"));
     }
 

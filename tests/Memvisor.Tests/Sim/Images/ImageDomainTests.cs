@@ -54,6 +54,6 @@ public class ImageDomainTests : IDisposable
         // Every duplicate among the images' non-zero pages is merged; the guests' own library pages add a few dozen more.
         long duplicates = nonZero.Count - nonZero.Select(RealImages.Key).Distinct().Count();
         Assert.True(duplicates > 100, $"the fixtures hold only {duplicates} duplicate pages");
-        Assert.InRange(result.Mechanisms.SharingPagesSharing, duplicates, duplicates + 256);
+        Assert.InRange(result.Mechanisms.Sharing.PagesSharing, duplicates, duplicates + 256);
     }
 }

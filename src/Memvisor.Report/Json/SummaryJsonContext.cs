@@ -1,0 +1,18 @@
+using System.Text.Json.Serialization;
+using Memvisor.Sim.Lab;
+using Memvisor.Sim.Summary;
+
+namespace Memvisor.Report.Json;
+
+/// <summary>
+/// The serializer for summary.json and compare.json, generated at build time: keys are the records' property names
+/// in snake_case, in declaration order, and absent values are left out, so equal runs give equal bytes.
+/// </summary>
+[JsonSourceGenerationOptions(
+    WriteIndented = true,
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    RespectNullableAnnotations = true)]
+[JsonSerializable(typeof(RunSummary))]
+[JsonSerializable(typeof(CompareSummary))]
+public sealed partial class SummaryJsonContext : JsonSerializerContext;

@@ -1,0 +1,93 @@
+namespace Memvisor.Sim.Summary;
+
+/// <summary>One domain instance at the end of the run (or when it was destroyed), with what its guest and MMU did.</summary>
+public sealed record DomainSummary
+{
+    public required string Name { get; init; }
+    public required ushort Domid { get; init; }
+    /// <summary>running, destroyed or failed.</summary>
+    public required string State { get; init; }
+    public required long MemoryKib { get; init; }
+    public required long MaxmemKib { get; init; }
+    public required long TotPages { get; init; }
+    public required long MaxPages { get; init; }
+    /// <summary>static or on-demand.</summary>
+    public required string Allocation { get; init; }
+    public required double CreatedAtS { get; init; }
+    public double? DestroyedAtS { get; init; }
+    // The hypervisor's counters for the domain; absent for a domain that failed before it existed.
+    public long? ReservePages { get; init; }
+    public long? PagesPopulated { get; init; }
+    public long? PagesReleased { get; init; }
+    public long? PodFaults { get; init; }
+    public long? Refusals { get; init; }
+    public double? HypervisorMs { get; init; }
+    public MmuSummary? Mmu { get; init; }
+    public VramSummary? Vram { get; init; }
+    public GuestSummary? Guest { get; init; }
+    public IReadOnlyList<ProcessSummary>? Processes { get; init; }
+}
+
+/// <summary>How the domain's MMU mode paid for its page tables.</summary>
+public sealed record MmuSummary
+{
+    public required string Mode { get; init; }
+    public required long HypervisorTrips { get; init; }
+    public required ExitsSummary Exits { get; init; }
+    public required long Hypercalls { get; init; }
+    public required long Updates { get; init; }
+    public required long UpdatesRefused { get; init; }
+    public required double UpdatesPerHypercall { get; init; }
+    public required long ExtOps { get; init; }
+    public required long DemandFaults { get; init; }
+    public required long EmulatedWrites { get; init; }
+    public required long Unsynced { get; init; }
+    public required long Resyncs { get; init; }
+    public required long PulledThrough { get; init; }
+    public required long ShadowsMade { get; init; }
+    public required long TlbHits { get; init; }
+    public required long TlbMisses { get; init; }
+    public required long TlbFlushes { get; init; }
+    public required long Walks { get; init; }
+    public required int WalkRefsMax { get; init; }
+    public required long WalkRefsTotal { get; init; }
+    public required double HypervisorMs { get; init; }
+}
+
+/// <summary>VM exits by reason, in the order of Memvisor.Hypervisor.Mmu.ExitReason.</summary>
+public sealed record ExitsSummary(long PageFault, long PageTableWrite, long Cr3Write, long Invlpg, long EptViolation, long LogDirty);
+
+/// <summary>The device model's refresh of a video RAM, under the three ways of finding what the guest drew.</summary>
+public sealed record VramSummary
+{
+    public required ulong FirstGfn { get; init; }
+    public required ulong Pages { get; init; }
+    public required double RefreshHz { get; init; }
+    public required long Refreshes { get; init; }
+    public required long DirtyPages { get; init; }
+    public required double PollingMs { get; init; }
+    public required double TrackingMs { get; init; }
+    public required double TrackingWithDropMs { get; init; }
+    public required long Drops { get; init; }
+    public required long Resumes { get; init; }
+}
+
+/// <summary>One process of the guest's workload.</summary>
+public sealed record ProcessSummary
+{
+    public required string Name { get; init; }
+    public required int Pid { get; init; }
+    public required bool Exited { get; init; }
+    public required long Accesses { get; init; }
+    public required long Instructions { get; init; }
+    public required long Loads { get; init; }
+    public required long Stores { get; init; }
+    public required long Modifies { get; init; }
+    public required long DistinctPages { get; init; }
+    public required long MinorFaults { get; init; }
+    public required long MajorFaults { get; init; }
+    public required long SegmentationFaults { get; init; }
+    public required long RssPages { get; init; }
+    public required long SwapPages { get; init; }
+    public required long PageTablePages { get; init; }
+}

@@ -1,0 +1,56 @@
+namespace Memvisor.Sim.Summary;
+
+/// <summary>The guest kernel's counters (Linux's /proc/vmstat names where Linux has them) and its /proc/meminfo at the end, in KiB.</summary>
+public sealed record GuestSummary
+{
+    public required string Workload { get; init; }
+    public required string KernelImage { get; init; }
+    /// <summary>The memory image the guest booted from; absent for a generated workload.</summary>
+    public ImageSummary? Image { get; init; }
+    public required long HeldPages { get; init; }
+    public required long Accesses { get; init; }
+    public required long Writes { get; init; }
+    public required long FailedAccesses { get; init; }
+    public required long AllocationFailures { get; init; }
+    public required long MinorFaults { get; init; }
+    public required long MajorFaults { get; init; }
+    public required long SwapIns { get; init; }
+    public required long SwapOuts { get; init; }
+    public required long OomKills { get; init; }
+    public required long PagesScanned { get; init; }
+    public required long PagesStolen { get; init; }
+    public required long DirectReclaims { get; init; }
+    public required long FileReads { get; init; }
+    public required long WritebackPages { get; init; }
+    public required double StallMs { get; init; }
+    /// <summary>Pages the balloon driver gave back to the host, and took back from it.</summary>
+    public required long PagesGivenBack { get; init; }
+    public required long PagesTakenBack { get; init; }
+    public required long TargetFailures { get; init; }
+    public required long MemTotalKib { get; init; }
+    public required long MemFreeKib { get; init; }
+    public required long MemAvailableKib { get; init; }
+    public required long CachedKib { get; init; }
+    public required long DirtyKib { get; init; }
+    public required long AnonPagesKib { get; init; }
+    public required long PageTablesKib { get; init; }
+    public required long KernelKib { get; init; }
+    public required long ActiveAnonKib { get; init; }
+    public required long InactiveAnonKib { get; init; }
+    public required long ActiveFileKib { get; init; }
+    public required long InactiveFileKib { get; init; }
+    public required long CommittedAsKib { get; init; }
+    public required long SwapTotalKib { get; init; }
+    public required long SwapFreeKib { get; init; }
+    public required bool MeminfoAddsUp { get; init; }
+    public required IReadOnlyList<OomKilledSummary> OomKilled { get; init; }
+    /// <summary>The integrity checker's reads and the wrong bytes among them; absent when the guest runs no checker.</summary>
+    public long? IntegrityChecks { get; init; }
+    public long? IntegrityViolations { get; init; }
+}
+
+/// <summary>The memory image a guest's pages were filled from.</summary>
+public sealed record ImageSummary(string Path, long PagesLoaded, long ZeroPages, long PagesNotPlaced);
+
+/// <summary>One process the guest's OOM killer chose.</summary>
+public sealed record OomKilledSummary(double TimeS, int Pid, string Process, long Pages);

@@ -1,0 +1,62 @@
+namespace Memvisor.Sim.Summary;
+
+// summary.json as records. Report serializes them as they are (snake_case, declaration order), so a property's
+// name here is its key there, and docs/schema/summary.schema.json is exported from these types.
+
+/// <summary>Everything deterministic a run produced, as summary.json holds it.</summary>
+public sealed record RunSummary
+{
+    public required string Scenario { get; init; }
+    public required ulong Seed { get; init; }
+    public required double DurationS { get; init; }
+    public required HostSummary Host { get; init; }
+    public required IReadOnlyList<DomainSummary> Domains { get; init; }
+    public required MechanismsSummary Mechanisms { get; init; }
+    /// <summary>The policy daemon's decisions; absent when the scenario runs none.</summary>
+    public PolicySummary? Policy { get; init; }
+    public required IntegritySummary Integrity { get; init; }
+    public required long HostEventsTotal { get; init; }
+    /// <summary>The first host events (the run keeps a bounded number; <see cref="HostEventsTotal"/> counts them all).</summary>
+    public required IReadOnlyList<HostEventSummary> HostEvents { get; init; }
+    public required long ErrorsTotal { get; init; }
+    /// <summary>The first refused requests (bounded, as host events are).</summary>
+    public required IReadOnlyList<ErrorSummary> Errors { get; init; }
+}
+
+/// <summary>The host's memory at the end of the run, and its low point.</summary>
+public sealed record HostSummary
+{
+    public required long Frames { get; init; }
+    public required long MemoryKib { get; init; }
+    public required int NumaNodes { get; init; }
+    public required long FreePagesEnd { get; init; }
+    public required long FreePagesMin { get; init; }
+    public required long ScrubPendingPagesEnd { get; init; }
+    public required long Dom0Pages { get; init; }
+    public required long HypervisorPagesEnd { get; init; }
+    public required long HypervisorBootPages { get; init; }
+    public required long OwnedPagesEnd { get; init; }
+    public required long SharedPagesEnd { get; init; }
+    public required long CompressionPagesEnd { get; init; }
+    public required long TmemPagesEnd { get; init; }
+    /// <summary>Sum of maxmem over the guests the run created (dom0 excluded): what the host promised.</summary>
+    public required long ConfiguredGuestPages { get; init; }
+    public required double OvercommitRatio { get; init; }
+    public required long ScrubbedIdle { get; init; }
+    public required long ScrubbedOnAllocation { get; init; }
+    public required long LargestFreeOrder { get; init; }
+    public required double UnusableFreeIndexOrder9 { get; init; }
+    public required bool AccountingHeld { get; init; }
+}
+
+/// <summary>Whether the guests read back what they wrote.</summary>
+public sealed record IntegritySummary(long VerifiedReads, long Errors);
+
+/// <summary>One event a host mechanism reported (paging stopped, a balloon stuck, ...).</summary>
+public sealed record HostEventSummary(double TimeS, string Mechanism, string Domain, string Message);
+
+/// <summary>One request the hypervisor refused, with Xen's errno.</summary>
+public sealed record ErrorSummary(double TimeS, string Domain, string Call, string Errno, string Reason);
+
+/// <summary>The policy daemon: how often it decided and what it did.</summary>
+public sealed record PolicySummary(string Name, double IntervalS, long Decisions, IReadOnlyDictionary<string, long> Actions, long Refused);

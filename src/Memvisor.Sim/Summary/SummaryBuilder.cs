@@ -1,0 +1,201 @@
+using Memvisor.Guest.Kernel;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Mmu;
+using Memvisor.Hypervisor.Mmu.LogDirty;
+using Memvisor.Machine.Frames;
+using Memvisor.Sim.Engine;
+using Memvisor.Sim.Policies;
+
+namespace Memvisor.Sim.Summary;
+
+/// <summary>Reads the mechanisms' stats records at the end of a run into a <see cref="RunSummary"/>: units converted, rates rounded, nothing else.</summary>
+public static class SummaryBuilder
+{
+    public static RunSummary From(RunResult r) => new()
+    {
+        Scenario = r.Scenario.Name,
+        Seed = r.Seed,
+        DurationS = r.Scenario.DurationNs / 1e9,
+        Host = new HostSummary
+        {
+            Frames = r.Frames,
+            MemoryKib = PageSize.ToKiB(r.Frames),
+            NumaNodes = r.Scenario.Host.NumaNodes,
+            FreePagesEnd = r.End.FreeFrames,
+            FreePagesMin = r.FreePagesMin,
+            ScrubPendingPagesEnd = r.End.ScrubPendingFrames,
+            Dom0Pages = r.Dom0Pages,
+            HypervisorPagesEnd = r.End.HypervisorFrames,
+            HypervisorBootPages = r.HypervisorBootPages,
+            OwnedPagesEnd = r.End.OwnedFrames,
+            SharedPagesEnd = r.End.SharedFrames,
+            CompressionPagesEnd = r.End.CompressionFrames,
+            TmemPagesEnd = r.End.TmemFrames,
+            ConfiguredGuestPages = r.ConfiguredGuestPages,
+            OvercommitRatio = r.Frames == 0 ? 0 : Math.Round((double)r.ConfiguredGuestPages / r.Frames, 3),
+            ScrubbedIdle = r.ScrubbedIdle,
+            ScrubbedOnAllocation = r.ScrubbedOnAllocation,
+            LargestFreeOrder = r.LargestFreeOrder,
+            UnusableFreeIndexOrder9 = Math.Round(r.UnusableFreeIndexOrder9, 6),
+            AccountingHeld = r.AccountingHeld,
+        },
+        Domains = [.. r.Domains.Where(d => d.State != DomainState.NotCreated).Select(Domain)],
+        Mechanisms = r.Mechanisms,
+        Policy = r.Policy is { } p ? Policy(p) : null,
+        Integrity = new IntegritySummary(r.VerifiedReads, r.IntegrityErrors),
+        HostEventsTotal = r.HostEventsTotal,
+        HostEvents = [.. r.HostEvents.Select(e => new HostEventSummary(e.TimeNs / 1e9, e.Mechanism, e.Domain, e.Message))],
+        ErrorsTotal = r.ErrorsTotal,
+        Errors = [.. r.Errors.Select(e => new ErrorSummary(e.TimeNs / 1e9, e.Domain, e.Call, e.Errno.ToString(), e.Message))],
+    };
+
+    private static DomainSummary Domain(DomainRecord d)
+    {
+        bool running = d.State == DomainState.Running;
+        var dom = d.Domain;
+        var stats = dom?.Stats;
+        return new DomainSummary
+        {
+            Name = d.Name,
+            Domid = d.DomId,
+            State = d.State.ToString().ToLowerInvariant(),
+            MemoryKib = PageSize.ToKiB(d.TargetPages),
+            MaxmemKib = PageSize.ToKiB(d.MaxPages),
+            TotPages = d.TotPages,
+            MaxPages = d.MaxPages,
+            Allocation = dom?.Allocation == AllocationMode.OnDemand ? "on-demand" : "static",
+            CreatedAtS = d.CreatedAtNs / 1e9,
+            DestroyedAtS = d.DestroyedAtNs >= 0 ? d.DestroyedAtNs / 1e9 : null,
+            ReservePages = dom is null ? null : running ? dom.ReservePages : 0,
+            PagesPopulated = stats?.PagesPopulated,
+            PagesReleased = stats?.PagesReleased,
+            PodFaults = stats?.PodFaults,
+            Refusals = stats?.Refusals,
+            HypervisorMs = stats is { } s ? Math.Round(s.HypervisorNs / 1e6, 3) : null,
+            Mmu = dom?.Mmu is { } mmu ? Mmu(mmu) : null,
+            Vram = dom?.Vram is { } vram ? Vram(vram) : null,
+            Guest = d.Guest is { } g ? Guest(g) : null,
+            Processes = d.Guest is { } k ? [.. k.Workload.Processes.Select(Process)] : null,
+        };
+    }
+
+    private static MmuSummary Mmu(GuestMmu mmu)
+    {
+        var s = mmu.Stats;
+        return new MmuSummary
+        {
+            Mode = mmu.Mode.Name(),
+            HypervisorTrips = s.HypervisorTrips,
+            Exits = new ExitsSummary(s.Exits[(int)ExitReason.PageFault], s.Exits[(int)ExitReason.PageTableWrite], s.Exits[(int)ExitReason.Cr3Write],
+                s.Exits[(int)ExitReason.Invlpg], s.Exits[(int)ExitReason.EptViolation], s.Exits[(int)ExitReason.LogDirty]),
+            Hypercalls = s.Hypercalls,
+            Updates = s.Updates,
+            UpdatesRefused = s.UpdatesRefused,
+            UpdatesPerHypercall = Math.Round(s.UpdatesPerHypercall, 3),
+            ExtOps = s.ExtOps,
+            DemandFaults = s.DemandFaults,
+            EmulatedWrites = s.EmulatedWrites,
+            Unsynced = s.Unsynced,
+            Resyncs = s.Resyncs,
+            PulledThrough = s.PulledThrough,
+            ShadowsMade = s.ShadowsMade,
+            TlbHits = s.TlbHits,
+            TlbMisses = s.TlbMisses,
+            TlbFlushes = s.TlbFlushes,
+            Walks = s.Walks,
+            WalkRefsMax = s.WalkRefsMax,
+            WalkRefsTotal = s.WalkRefsTotal,
+            HypervisorMs = Math.Round(s.HypervisorNs / 1e6, 3),
+        };
+    }
+
+    private static VramSummary Vram(VramTracker v) => new()
+    {
+        FirstGfn = v.FirstGfn,
+        Pages = v.Pages,
+        RefreshHz = Math.Round(1e9 / v.PeriodNs, 3),
+        Refreshes = v.Refreshes,
+        DirtyPages = v.DirtyPagesReturned,
+        PollingMs = Math.Round(v.PollingNs / 1e6, 3),
+        TrackingMs = Math.Round(v.TrackingNs / 1e6, 3),
+        TrackingWithDropMs = Math.Round(v.TrackingWithDropNs / 1e6, 3),
+        Drops = v.Drops,
+        Resumes = v.Resumes,
+    };
+
+    private static GuestSummary Guest(GuestKernel g)
+    {
+        var s = g.Stats;
+        var m = g.MemInfo();
+        return new GuestSummary
+        {
+            Workload = g.Workload.Kind,
+            KernelImage = g.Options.KernelImage,
+            Image = g.ImageFill is { } fill ? new ImageSummary(fill.Path, fill.Loaded, fill.ZeroPages, fill.OutsideMemory) : null,
+            HeldPages = g.HeldPages,
+            Accesses = s.Accesses,
+            Writes = s.Writes,
+            FailedAccesses = s.FailedAccesses,
+            AllocationFailures = s.AllocationFailures,
+            MinorFaults = s.MinorFaults,
+            MajorFaults = s.MajorFaults,
+            SwapIns = s.SwapIns,
+            SwapOuts = s.SwapOuts,
+            OomKills = s.OomKills,
+            PagesScanned = s.PagesScanned,
+            PagesStolen = s.PagesStolen,
+            DirectReclaims = s.DirectReclaims,
+            FileReads = s.FileReads,
+            WritebackPages = s.WritebackPages,
+            StallMs = Math.Round(s.StallNs / 1e6, 3),
+            PagesGivenBack = s.PagesGivenBack,
+            PagesTakenBack = s.PagesTakenBack,
+            TargetFailures = s.TargetFailures,
+            MemTotalKib = PageSize.ToKiB(m.MemTotal),
+            MemFreeKib = PageSize.ToKiB(m.MemFree),
+            MemAvailableKib = PageSize.ToKiB(m.MemAvailable),
+            CachedKib = PageSize.ToKiB(m.Cached),
+            DirtyKib = PageSize.ToKiB(m.Dirty),
+            AnonPagesKib = PageSize.ToKiB(m.AnonPages),
+            PageTablesKib = PageSize.ToKiB(m.PageTables),
+            KernelKib = PageSize.ToKiB(m.KernelPages),
+            ActiveAnonKib = PageSize.ToKiB(m.ActiveAnon),
+            InactiveAnonKib = PageSize.ToKiB(m.InactiveAnon),
+            ActiveFileKib = PageSize.ToKiB(m.ActiveFile),
+            InactiveFileKib = PageSize.ToKiB(m.InactiveFile),
+            CommittedAsKib = PageSize.ToKiB(m.CommittedAs),
+            SwapTotalKib = PageSize.ToKiB(m.SwapTotal),
+            SwapFreeKib = PageSize.ToKiB(m.SwapFree),
+            MeminfoAddsUp = m.AddsUp,
+            OomKilled = [.. g.OomKills.Select(k => new OomKilledSummary(k.TimeNs / 1e9, k.Pid, k.Process, k.Pages))],
+            IntegrityChecks = g.Integrity?.Checks,
+            IntegrityViolations = g.Integrity?.Violations,
+        };
+    }
+
+    private static ProcessSummary Process(Memvisor.Guest.Mm.Process p)
+    {
+        var s = p.Stats;
+        return new ProcessSummary
+        {
+            Name = p.Name,
+            Pid = p.Pid,
+            Exited = p.Exited,
+            Accesses = s.Accesses,
+            Instructions = s.Instructions,
+            Loads = s.Loads,
+            Stores = s.Stores,
+            Modifies = s.Modifies,
+            DistinctPages = s.DistinctPages,
+            MinorFaults = s.MinorFaults,
+            MajorFaults = s.MajorFaults,
+            SegmentationFaults = s.SegmentationFaults,
+            RssPages = s.RssAnon + s.RssFile,
+            SwapPages = s.SwapEntries,
+            PageTablePages = s.PageTablePages,
+        };
+    }
+
+    private static PolicySummary Policy(PolicyLog p) =>
+        new(p.Name, p.IntervalNs / 1e9, p.Decisions, new SortedDictionary<string, long>(p.Actions, StringComparer.Ordinal), p.Refused);
+}
