@@ -12,7 +12,7 @@ public static class DecideCommand
 {
     public static Command Build()
     {
-        var snapshot = new Argument<string>("snapshot") { Description = "A snapshot of host and guest statistics (JSON, as 'memvisor run --snapshots' writes; see the README)." };
+        var snapshot = new Argument<string>("snapshot") { Description = "A snapshot of host and guest statistics (JSON, as 'memvisor run --snapshots' writes; see docs/outputs.md)." };
         var policy = new Option<string>("--policy") { Description = $"The policy: {string.Join(", ", PolicySpec.Names)}.", Required = true };
         var command = new Command("decide", "Run one decision step of a policy on a snapshot and print the toolstack actions it takes, as JSON.")
         {

@@ -5,7 +5,7 @@ using Memvisor.Machine.Frames;
 namespace Memvisor.Hypervisor.Accounting;
 
 /// <summary>
-/// Checks the hypervisor's state against DESIGN.md's invariants by a full scan (slow: for tests and --audit runs):
+/// Checks the hypervisor's state against DESIGN.md's invariants by a full scan (slow: for tests and the FsCheck properties, never on a run):
 /// one owner per frame and p2m/m2p agreement (1), free scrubbed frames hold zeros (3), tot_pages within max_pages
 /// and frame-table counts matching the accounting (5). Returns every violation as a sentence.
 /// </summary>

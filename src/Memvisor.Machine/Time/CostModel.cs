@@ -7,8 +7,11 @@ namespace Memvisor.Machine.Time;
 /// </summary>
 public sealed class CostModel
 {
-    /// <summary>Clock of the modeled CPU, used to turn cycle counts from the literature into time. Default 3 GHz.</summary>
-    public double CpuGhz { get; set; } = 3.0;
+    /// <summary>The clock the defaults assume: the costs sourced as cycle counts are those cycles at 3 GHz.</summary>
+    public const double DefaultGhz = 3.0;
+
+    /// <summary>Clock of the modeled CPU. Set by <see cref="Apply"/>, it scales every cost sourced as a cycle count (see <see cref="CycleCosts"/>).</summary>
+    public double CpuGhz { get; private set; } = DefaultGhz;
 
     /// <summary>A PV hypercall entry and return: about 300 cycles on 64-bit x86 with SYSCALL (Xen 4.x measurements).</summary>
     public double HypercallNs { get; set; } = 100;
@@ -100,6 +103,29 @@ public sealed class CostModel
     /// <summary>The names a scenario may override, in snake_case as in YAML.</summary>
     public static IReadOnlyList<string> Names => Setters.Keys.ToList();
 
+    /// <summary>The costs whose sources count CPU cycles; a clock other than <see cref="DefaultGhz"/> scales them.</summary>
+    public static IReadOnlyList<string> CycleCosts { get; } =
+    [
+        "hypercall_ns", "vm_exit_ns", "page_alloc_ns", "guest_reclaim_scan_ns", "walk_ref_ns",
+        "shadow_emulate_ns", "shadow_fault_ns", "shadow_resync_ns", "pv_validate_entry_ns", "log_dirty_protect_page_ns",
+    ];
+
+    /// <summary>
+    /// Applies a scenario's <c>costs:</c>: first <c>cpu_ghz</c>, which turns every cost in <see cref="CycleCosts"/> into
+    /// the same cycles at the new clock, then each cost given by name in ns, which is taken as given.
+    /// </summary>
+    public void Apply(IReadOnlyDictionary<string, double> overrides)
+    {
+        if (overrides.TryGetValue("cpu_ghz", out double ghz))
+        {
+            double scale = CpuGhz / ghz;
+            foreach (string name in CycleCosts) Setters[name](this, Getters[name](this) * scale);
+            CpuGhz = ghz;
+        }
+        foreach (var (name, value) in overrides)
+            if (name != "cpu_ghz") TrySet(name, value);
+    }
+
     /// <summary>Sets a cost by its scenario name; false if there is no cost of that name.</summary>
     public bool TrySet(string name, double value)
     {
@@ -110,7 +136,7 @@ public sealed class CostModel
 
     private static readonly Dictionary<string, Action<CostModel, double>> Setters = new()
     {
-        ["cpu_ghz"] = (c, v) => c.CpuGhz = v,
+        ["cpu_ghz"] = (c, v) => c.Apply(new Dictionary<string, double> { ["cpu_ghz"] = v }),
         ["hypercall_ns"] = (c, v) => c.HypercallNs = v,
         ["vm_exit_ns"] = (c, v) => c.VmExitNs = v,
         ["page_alloc_ns"] = (c, v) => c.PageAllocNs = v,
@@ -140,5 +166,19 @@ public sealed class CostModel
         ["pv_validate_entry_ns"] = (c, v) => c.PvValidateEntryNs = v,
         ["vram_compare_page_ns"] = (c, v) => c.VramComparePageNs = v,
         ["log_dirty_protect_page_ns"] = (c, v) => c.LogDirtyProtectPageNs = v,
+    };
+
+    private static readonly Dictionary<string, Func<CostModel, double>> Getters = new()
+    {
+        ["hypercall_ns"] = c => c.HypercallNs,
+        ["vm_exit_ns"] = c => c.VmExitNs,
+        ["page_alloc_ns"] = c => c.PageAllocNs,
+        ["guest_reclaim_scan_ns"] = c => c.GuestReclaimScanNs,
+        ["walk_ref_ns"] = c => c.WalkRefNs,
+        ["shadow_emulate_ns"] = c => c.ShadowEmulateNs,
+        ["shadow_fault_ns"] = c => c.ShadowFaultNs,
+        ["shadow_resync_ns"] = c => c.ShadowResyncNs,
+        ["pv_validate_entry_ns"] = c => c.PvValidateEntryNs,
+        ["log_dirty_protect_page_ns"] = c => c.LogDirtyProtectPageNs,
     };
 }

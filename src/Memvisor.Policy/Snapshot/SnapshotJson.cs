@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Memvisor.Policy.Snapshot;
 
-/// <summary>Snapshots as JSON (snake_case keys, the README's "Policy snapshots"): what <c>run --snapshots</c> writes and <c>decide</c> reads.</summary>
+/// <summary>Snapshots as JSON (snake_case keys, docs/outputs.md "Policy snapshots"): what <c>run --snapshots</c> writes and <c>decide</c> reads.</summary>
 public static class SnapshotJson
 {
     public static readonly JsonSerializerOptions Options = new()

@@ -51,7 +51,7 @@ public sealed class Simulation
     {
         _scenario = scenario;
         _seed = seedOverride ?? scenario.Seed;
-        foreach (var (name, value) in scenario.Costs) _costs.TrySet(name, value);
+        _costs.Apply(scenario.Costs);
         _machine = new MachineMemory(PageSize.FromBytes(scenario.Host.MemoryBytes), scenario.Host.NumaNodes);
         _hv = new HypervisorCore(_machine, _costs, () => _clock.NowNs, scenario.Host.Overcommit with { Activity = scenario.Policy?.Activity ?? new() });
         _toolstack = new XlToolstack(_hv, _costs, _seed);

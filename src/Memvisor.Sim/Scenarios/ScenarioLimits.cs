@@ -2,7 +2,7 @@ namespace Memvisor.Sim.Scenarios;
 
 /// <summary>
 /// The largest values a scenario may give, so that no number, however large, overflows or asks the simulator for a
-/// run it cannot do; each bound is stated with its reason in the README's "Limits".
+/// run it cannot do; each bound is stated with its reason in docs/scenarios.md, "Limits".
 /// </summary>
 public static class ScenarioLimits
 {

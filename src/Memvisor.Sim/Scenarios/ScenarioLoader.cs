@@ -106,7 +106,7 @@ public static class ScenarioLoader
         {
             var fields = b.Fields(costNode, "costs", CostModel.Names.ToArray(), []);
             foreach (var (key, value) in fields)
-                if (b.Number(value, $"costs.{key}", 0, 1e15) is double v) costs[key] = v;
+                if (b.Number(value, $"costs.{key}", key == "cpu_ghz" ? 0.1 : 0, key == "cpu_ghz" ? 1_000 : 1e15) is double v) costs[key] = v;
         }
 
         var domains = new List<DomainSpec>();
