@@ -3,7 +3,7 @@ using Memvisor.Guest.Workloads;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Machine;
 using Memvisor.Machine.Time;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
 
 namespace Memvisor.Bench;
 
@@ -12,7 +12,7 @@ internal static class BenchGuest
 {
     public static GuestKernel Boot(IWorkload workload, CostModel costs)
     {
-        var hv = new HypervisorCore(new MachineMemory(1L << 18, 1), new CostModel(), () => 0);
+        var hv = new Host(new MachineMemory(1L << 18, 1), new CostModel(), () => 0);
         hv.CreateDomain(new DomainConfig { Name = "bench", MemoryPages = 200_000, MaxPages = 200_000 }, out var d);
         var k = new GuestKernel("bench", hv.PortFor(d!), workload, new GuestOptions(), costs, 1, onDemand: false);
         k.Boot();

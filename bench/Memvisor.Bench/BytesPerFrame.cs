@@ -2,7 +2,8 @@ using Memvisor.Hypervisor.Domains;
 using Memvisor.Machine;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
+using Memvisor.Seam;
 
 namespace Memvisor.Bench;
 
@@ -16,14 +17,14 @@ public static class BytesPerFrame
     {
         long before = GC.GetTotalMemory(forceFullCollection: true);
         var machine = new MachineMemory(PageSize.FromBytes(hostGiB << 30), 2);
-        var hv = new HypervisorCore(machine, new CostModel(), () => 0);
+        var hv = new Host(machine, new CostModel(), () => 0);
         hv.CreateDomain(new DomainConfig { Name = "Domain-0", MemoryPages = PageSize.FromBytes(2L << 30), MaxPages = PageSize.FromBytes(2L << 30), IsDom0 = true }, out _);
         int n = 0;
         while (true)
         {
-            long pages = Math.Min(PageSize.FromBytes(2L << 30), machine.FreeFrames - HypervisorCore.ReservePagesFor(new DomainConfig { Name = "x", MemoryPages = 0, MaxPages = PageSize.FromBytes(2L << 30) }));
+            long pages = Math.Min(PageSize.FromBytes(2L << 30), machine.FreeFrames - Host.ReservePagesFor(new DomainConfig { Name = "x", MemoryPages = 0, MaxPages = PageSize.FromBytes(2L << 30) }));
             if (pages < 1024) break;
-            if (hv.CreateDomain(new DomainConfig { Name = $"vm-{++n}", MemoryPages = pages, MaxPages = PageSize.FromBytes(2L << 30) }, out _) != Memvisor.Hypervisor.Errors.XenErrno.Ok) break;
+            if (hv.CreateDomain(new DomainConfig { Name = $"vm-{++n}", MemoryPages = pages, MaxPages = PageSize.FromBytes(2L << 30) }, out _) != Memvisor.Seam.XenErrno.Ok) break;
         }
         long after = GC.GetTotalMemory(forceFullCollection: true);
         long frames = machine.TotalFrames;

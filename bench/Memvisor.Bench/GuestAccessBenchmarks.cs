@@ -6,7 +6,7 @@ using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Mmu;
 using Memvisor.Machine;
 using Memvisor.Machine.Time;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
 
 namespace Memvisor.Bench;
 
@@ -31,7 +31,7 @@ public class GuestAccessBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var hv = new HypervisorCore(new MachineMemory(1L << 18, 1), new CostModel(), () => 0);
+        var hv = new Host(new MachineMemory(1L << 18, 1), new CostModel(), () => 0);
         hv.CreateDomain(new DomainConfig { Name = "bench", MemoryPages = 64 << 10, MaxPages = 64 << 10, Sharing = false, Mmu = new MmuOptions { Mode = Mode } }, out var d);
         _k = new GuestKernel("bench", hv.PortFor(d!), new IdleWorkload(), new GuestOptions { KernelTextPages = 512 }, new CostModel(), 1, onDemand: false);
         _k.Boot();

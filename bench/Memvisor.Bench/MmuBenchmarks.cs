@@ -5,7 +5,8 @@ using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.Mmu.Pv;
 using Memvisor.Machine;
 using Memvisor.Machine.Time;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
+using Memvisor.Seam;
 
 namespace Memvisor.Bench;
 
@@ -51,9 +52,9 @@ public class MmuBenchmarks
     private static GuestMmu Build(MmuMode mode, bool caches) => Build(mode, caches, out _, out _);
 
     // A domain whose tables map vpns 0..511 to gfns 1024.. through tables at gfns 0..3.
-    private static GuestMmu Build(MmuMode mode, bool caches, out HypervisorCore hv, out Domain domain)
+    private static GuestMmu Build(MmuMode mode, bool caches, out Host hv, out Domain domain)
     {
-        hv = new HypervisorCore(new MachineMemory(1 << 16, 1), new CostModel(), () => 0);
+        hv = new Host(new MachineMemory(1 << 16, 1), new CostModel(), () => 0);
         hv.CreateDomain(new DomainConfig { Name = "bench", MemoryPages = 8192, MaxPages = 8192 }, out var d);
         domain = d!;
         var mmu = hv.AttachMmu(domain, new MmuOptions { Mode = mode, WalkCaches = caches, NestedSuperpages = false, TlbEntries = 1024 });

@@ -5,7 +5,7 @@ using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
 using Memvisor.Native;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
 
 namespace Memvisor.Bench;
 
@@ -21,7 +21,7 @@ public class SharingBenchmarks
     private const int Pages = 4096;
     private readonly byte[][] _pages = new byte[Pages][];
     private readonly byte[][] _twins = new byte[Pages][];
-    private HypervisorCore _hv = null!;
+    private Host _hv = null!;
     private Domain _a = null!, _b = null!;
 
     [Params(ContentClass.Zero, ContentClass.KernelText, ContentClass.Compressible, ContentClass.Incompressible)]
@@ -57,7 +57,7 @@ public class SharingBenchmarks
     public void BuildHost()
     {
         _hv?.Dispose();
-        _hv = new HypervisorCore(new MachineMemory(4 * Pages, 1), new CostModel(), () => 0,
+        _hv = new Host(new MachineMemory(4 * Pages, 1), new CostModel(), () => 0,
             new Memvisor.Hypervisor.OvercommitOptions { Sharing = new Memvisor.Hypervisor.Sharing.SharingOptions { Enabled = true } });
         _a = Create("a");
         _b = Create("b");

@@ -1,10 +1,10 @@
 using BenchmarkDotNet.Attributes;
 using Memvisor.Hypervisor.Domains;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Machine;
 using Memvisor.Machine.Content;
 using Memvisor.Machine.Time;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
 
 namespace Memvisor.Bench;
 
@@ -13,7 +13,7 @@ namespace Memvisor.Bench;
 public class TranslationBenchmarks
 {
     private const int Batch = 4096;
-    private HypervisorCore _hv = null!;
+    private Host _hv = null!;
     private Domain _domain = null!;
     private IGuestMemory _port = null!;
     private readonly ulong[] _gfns = new ulong[Batch];
@@ -21,7 +21,7 @@ public class TranslationBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _hv = new HypervisorCore(new MachineMemory(1L << 20, 2), new CostModel(), () => 0);
+        _hv = new Host(new MachineMemory(1L << 20, 2), new CostModel(), () => 0);
         _hv.CreateDomain(new DomainConfig { Name = "bench", MemoryPages = 512 << 10, MaxPages = 512 << 10 }, out var d);
         _domain = d!;
         _port = _hv.PortFor(_domain);

@@ -1,6 +1,6 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Memory;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 

@@ -1,7 +1,6 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Memory;
-using Memvisor.Hypervisor.Errors;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Machine.Frames;
 
 namespace Memvisor.Guest.Hotplug;

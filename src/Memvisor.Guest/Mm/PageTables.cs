@@ -1,4 +1,4 @@
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 
 namespace Memvisor.Guest.Mm;
 

@@ -1,4 +1,4 @@
-using Memvisor.Hypervisor.Mmu;
+using Memvisor.Seam;
 
 namespace Memvisor.Guest.Mm;
 

@@ -1,6 +1,6 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Memory;
-using Memvisor.Hypervisor.Errors;
+using Memvisor.Seam;
 
 namespace Memvisor.Guest.PageReporting;
 

@@ -1,4 +1,4 @@
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 

@@ -1,5 +1,5 @@
 using Memvisor.Guest.Memory;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 
 namespace Memvisor.Guest.Storage;
 

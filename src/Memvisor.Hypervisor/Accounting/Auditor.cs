@@ -11,7 +11,7 @@ namespace Memvisor.Hypervisor.Accounting;
 /// </summary>
 public static class Auditor
 {
-    public static List<string> Check(Hypervisor hv)
+    public static List<string> Check(Host hv)
     {
         var problems = new List<string>();
         var frames = hv.Machine.Frames;

@@ -14,7 +14,7 @@ public sealed class CompressionCache
     public const int SlotBytes = PageSize.Bytes / 2;
     private const int NoSlot = -1;
 
-    private readonly Hypervisor _hv;
+    private readonly Host _hv;
     private readonly uint[] _frameMfn;
     private readonly byte[] _frameUse;
     private readonly ushort[] _length;
@@ -27,7 +27,7 @@ public sealed class CompressionCache
     private int _newest = NoSlot;
     private readonly int _node;
 
-    internal CompressionCache(Hypervisor hv, Domain? d, int node, long capacityFrames)
+    internal CompressionCache(Host hv, Domain? d, int node, long capacityFrames)
     {
         _hv = hv;
         Domain = d;

@@ -2,6 +2,7 @@ using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Paging;
 using Memvisor.Hypervisor.WorkingSet;
+using Memvisor.Seam;
 
 namespace Memvisor.Hypervisor.Domains;
 
@@ -73,7 +74,10 @@ public sealed class Domain
     /// <summary>Dirty tracking of the guest's video RAM for the device model, once it asked for it (HVMOP_track_dirty_vram).</summary>
     public Mmu.LogDirty.VramTracker? Vram { get; internal set; }
 
-    /// <summary>The vCPU's MMU (its mode's TLB, walks and page-table virtualization), once attached.</summary>
+    /// <summary>The domain's one port: what its guest kernel and its MMU reach the hypervisor through, made when the domain is built.</summary>
+    internal Seam.IGuestMemory Port { get; set; } = null!;
+
+    /// <summary>The vCPU's MMU (its mode's TLB, walks and page-table virtualization), attached when the domain is built.</summary>
     public Mmu.GuestMmu? Mmu { get; internal set; }
 
     /// <summary>A PV domain: its tables hold machine frames, so Xen neither pages, shares nor populates its memory on demand.</summary>

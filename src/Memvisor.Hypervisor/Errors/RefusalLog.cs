@@ -1,3 +1,4 @@
+using Memvisor.Seam;
 namespace Memvisor.Hypervisor.Errors;
 
 /// <summary>

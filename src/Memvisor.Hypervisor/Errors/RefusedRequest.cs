@@ -1,3 +1,4 @@
+using Memvisor.Seam;
 namespace Memvisor.Hypervisor.Errors;
 
 /// <summary>A request the hypervisor or toolstack refused: when, for whom, which call, the errno and why.</summary>

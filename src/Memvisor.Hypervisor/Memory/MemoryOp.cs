@@ -3,6 +3,7 @@ using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Machine.Heap;
+using Memvisor.Seam;
 
 namespace Memvisor.Hypervisor.Memory;
 
@@ -11,7 +12,7 @@ namespace Memvisor.Hypervisor.Memory;
 /// exchange, and the max_mem domctl. Unlike Xen, which may complete part of a batch, every call here is checked
 /// whole before it acts: a refused call returns its errno and changes nothing.
 /// </summary>
-public sealed class MemoryOp(Hypervisor hv)
+public sealed class MemoryOp(Host hv)
 {
     /// <summary>The largest extent order a guest may ask for (Xen's default domU max_order: 2 MiB superpages).</summary>
     public const int MaxGuestOrder = 9;
@@ -125,7 +126,7 @@ public sealed class MemoryOp(Hypervisor hv)
         if (!TryGetDomain(domid, call, out var d)) return XenErrno.ESRCH;
         if (maxPages < d.P2m.PresentEntries)
             return Refuse(d, call, XenErrno.EINVAL, RefusalCause.BelowTotPages, maxPages, d.P2m.PresentEntries);
-        long reserve = Hypervisor.ReservePagesFor(d.Config with { MaxPages = Math.Max(maxPages, d.Config.MaxPages) });
+        long reserve = Host.ReservePagesFor(d.Config with { MaxPages = Math.Max(maxPages, d.Config.MaxPages) });
         if (!hv.GrowReserve(d, reserve))
             return Refuse(d, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, reserve - d.ReservePages, hv.Machine.FreeFrames);
         d.P2m.Grow((ulong)maxPages);

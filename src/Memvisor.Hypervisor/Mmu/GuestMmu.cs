@@ -1,6 +1,6 @@
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Mmu.Tlb;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Machine.Time;
 
 namespace Memvisor.Hypervisor.Mmu;
@@ -12,11 +12,11 @@ namespace Memvisor.Hypervisor.Mmu;
 /// </summary>
 public abstract class GuestMmu : IGuestMmu
 {
-    private protected readonly Hypervisor Hv;
+    private protected readonly Host Hv;
     private protected readonly Domain Domain;
     private protected readonly IGuestMemory Memory;
 
-    private protected GuestMmu(Hypervisor hv, Domain domain, IGuestMemory memory, MmuOptions options)
+    private protected GuestMmu(Host hv, Domain domain, IGuestMemory memory, MmuOptions options)
     {
         Hv = hv;
         Domain = domain;
@@ -132,7 +132,7 @@ public abstract class GuestMmu : IGuestMmu
     }
 
     /// <summary>Makes the MMU for a domain's mode.</summary>
-    internal static GuestMmu Create(Hypervisor hv, Domain domain, IGuestMemory memory, MmuOptions options) => options.Mode switch
+    internal static GuestMmu Create(Host hv, Domain domain, IGuestMemory memory, MmuOptions options) => options.Mode switch
     {
         MmuMode.Hap => new Hap.HapMmu(hv, domain, memory, options),
         MmuMode.Shadow2 or MmuMode.Shadow3 => new Shadow.ShadowMmu(hv, domain, memory, options),

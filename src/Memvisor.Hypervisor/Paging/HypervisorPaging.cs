@@ -19,14 +19,14 @@ public sealed class HypervisorPaging : IDisposable
 {
     private const int EmergencyBatch = 32;
 
-    private readonly Hypervisor _hv;
+    private readonly Host _hv;
     private readonly byte[] _page = new byte[PageSize.Bytes];
     private readonly byte[] _moved = new byte[PageSize.Bytes];
     private readonly byte[] _compressed = new byte[CompressionCache.SlotBytes];
     private readonly HashSet<(ushort DomId, ulong Gfn)> _unreadable = [];
     private SwapFile? _swap;
 
-    internal HypervisorPaging(Hypervisor hv, PagingOptions options, CompressionOptions compression)
+    internal HypervisorPaging(Host hv, PagingOptions options, CompressionOptions compression)
     {
         _hv = hv;
         Options = options;

@@ -19,7 +19,7 @@ public sealed class PageSharing
     public const uint SharedM2p = uint.MaxValue - 1;
     private const uint NoMfn = uint.MaxValue;
 
-    private readonly Hypervisor _hv;
+    private readonly Host _hv;
     private readonly FrameContentIndex _stable;
     private readonly Dictionary<ulong, (ushort Dom, uint Gfn)> _unstable = [];
     private readonly byte[] _scratch = new byte[PageSize.Bytes];
@@ -27,7 +27,7 @@ public sealed class PageSharing
     private double _credit;
     private int _nextDomain;
 
-    internal PageSharing(Hypervisor hv, SharingOptions options)
+    internal PageSharing(Host hv, SharingOptions options)
     {
         _hv = hv;
         Options = options;

@@ -1,5 +1,5 @@
 using Memvisor.Hypervisor.Domains;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 
 namespace Memvisor.Hypervisor.Store;
 

@@ -16,7 +16,7 @@ namespace Memvisor.Hypervisor.Tmem;
 /// </summary>
 public sealed class TranscendentMemory : IDisposable
 {
-    private readonly Hypervisor _hv;
+    private readonly Host _hv;
     private readonly List<TmemPool?> _pools = [];
     private readonly Dictionary<TmemKey, TmemEntry> _entries = [];
     private readonly Queue<(TmemKey Key, long Seq)> _ephemeralOrder = new();
@@ -27,7 +27,7 @@ public sealed class TranscendentMemory : IDisposable
     private readonly byte[] _small = new byte[CompressionCache.SlotBytes];
     private long _seq;
 
-    internal TranscendentMemory(Hypervisor hv, TmemOptions options, CompressionCodec codec)
+    internal TranscendentMemory(Host hv, TmemOptions options, CompressionCodec codec)
     {
         _hv = hv;
         Options = options;

@@ -13,7 +13,8 @@ using Memvisor.Sim.Summary;
 using Memvisor.Sim.Policies;
 using Memvisor.Sim.Scenarios;
 using Memvisor.Sim.Toolstack;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
+using Memvisor.Seam;
 
 namespace Memvisor.Sim.Engine;
 
@@ -27,7 +28,7 @@ public sealed class Simulation
     private readonly ulong _seed;
     private readonly EventQueue _clock = new();
     private readonly MachineMemory _machine;
-    private readonly HypervisorCore _hv;
+    private readonly Host _hv;
     private readonly XlToolstack _toolstack;
     private readonly BalloonMonitor _balloons;
     private readonly IPolicy? _policy;
@@ -53,7 +54,7 @@ public sealed class Simulation
         _seed = seedOverride ?? scenario.Seed;
         _costs.Apply(scenario.Costs);
         _machine = new MachineMemory(PageSize.FromBytes(scenario.Host.MemoryBytes), scenario.Host.NumaNodes);
-        _hv = new HypervisorCore(_machine, _costs, () => _clock.NowNs, scenario.Host.Overcommit with { Activity = scenario.Policy?.Activity ?? new() });
+        _hv = new Host(_machine, _costs, () => _clock.NowNs, scenario.Host.Overcommit with { Activity = scenario.Policy?.Activity ?? new() });
         _toolstack = new XlToolstack(_hv, _costs, _seed);
         _balloons = new BalloonMonitor(_hv);
         _policy = scenario.Policy is { } ps ? PolicyFactory.Create(ps) : null;
@@ -68,7 +69,7 @@ public sealed class Simulation
         _freeMin = _machine.FreeFrames;
     }
 
-    public HypervisorCore Hypervisor => _hv;
+    public Host Host => _hv;
 
     /// <summary>
     /// Runs to the end; <paramref name="progress"/> receives the share of simulated time done, from 0 to 1. A cancelled

@@ -1,21 +1,21 @@
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Machine.Frames;
 using Memvisor.Policy.Snapshot;
 using Memvisor.Sim.Engine;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
 
 namespace Memvisor.Sim.Policies;
 
 /// <summary>Reads what a policy may see, the way a policy daemon does: domain info from the hypervisor, keys from the store, meminfo the guest agent reports.</summary>
 public static class SnapshotBuilder
 {
-    public static HostSnapshot Build(HypervisorCore hv, IEnumerable<DomainRecord> records, long nowNs)
+    public static HostSnapshot Build(Host hv, IEnumerable<DomainRecord> records, long nowNs)
     {
         var domains = new List<DomainSnapshot>();
         foreach (var r in records)
         {
             if (r.State != DomainState.Running || r.Domain is not { } d || d.IsDom0 || r.Guest is not { } g) continue;
-            long Key(string key, long fallback) => hv.Store.ReadLong(HypervisorCore.StorePath(d, key), fallback);
+            long Key(string key, long fallback) => hv.Store.ReadLong(Host.StorePath(d, key), fallback);
             var m = g.MemInfo();
             long memory = d.Config.MemoryPages;
             long? min = r.Spec?.DynamicMinBytes is long lo ? PageSize.FromBytes(lo) : null;

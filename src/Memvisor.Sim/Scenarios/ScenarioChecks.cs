@@ -1,7 +1,7 @@
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Machine.Frames;
 using YamlDotNet.RepresentationModel;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
 
 namespace Memvisor.Sim.Scenarios;
 
@@ -110,7 +110,7 @@ public static class ScenarioChecks
     internal static void CheckFit(YamlBinder b, YamlNode root, Scenario s)
     {
         long frames = PageSize.FromBytes(s.Host.MemoryBytes);
-        long xen = (frames * HypervisorCore.XenBytesPerFrame + PageSize.Bytes - 1) / PageSize.Bytes;
+        long xen = (frames * Host.XenBytesPerFrame + PageSize.Bytes - 1) / PageSize.Bytes;
         long dom0 = PageSize.FromBytes(s.Host.Dom0Bytes);
         long used = xen + dom0;
         var hostNode = (root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "host").Value;
@@ -127,7 +127,7 @@ public static class ScenarioChecks
             foreach (var name in d.InstanceNames())
             {
                 var config = ScenarioLoader.ToConfig(d, name);
-                used += HypervisorCore.ReservePagesFor(config) + (d.Allocation == AllocationMode.Static ? config.MemoryPages : 0);
+                used += Host.ReservePagesFor(config) + (d.Allocation == AllocationMode.Static ? config.MemoryPages : 0);
                 if (used > frames)
                 {
                     b.Error(domainNodes.ElementAtOrDefault(i), $"domains[{i}].memory",

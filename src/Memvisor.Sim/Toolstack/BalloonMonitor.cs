@@ -1,8 +1,8 @@
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Machine.Frames;
 using Memvisor.Policy;
 using Memvisor.Sim.Engine;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
 
 namespace Memvisor.Sim.Toolstack;
 
@@ -12,7 +12,7 @@ namespace Memvisor.Sim.Toolstack;
 /// <see cref="StuckAfterSeconds"/> is stuck; after <see cref="UncooperativeAfterSeconds"/> the toolstack writes
 /// memory/uncooperative, and removes it once the guest moves again or reaches its target.
 /// </summary>
-public sealed class BalloonMonitor(HypervisorCore hv)
+public sealed class BalloonMonitor(Host hv)
 {
     public const int StuckAfterSeconds = 5;
     public const int UncooperativeAfterSeconds = 20;
@@ -33,7 +33,7 @@ public sealed class BalloonMonitor(HypervisorCore hv)
         foreach (var r in records)
         {
             if (r.State != DomainState.Running || r.Domain is not { } d) continue;
-            string Path(string key) => HypervisorCore.StorePath(d, key);
+            string Path(string key) => Host.StorePath(d, key);
             if (hv.Store.ReadLong(Path(StoreKeys.FeatureBalloon), 0) != 1) continue;
             long target = hv.Store.ReadLong(Path(StoreKeys.Target), 0), current = hv.Store.ReadLong(Path(StoreKeys.Current), target);
             var (last, stuck) = _seen.GetValueOrDefault(d.DomId, (current, 0));

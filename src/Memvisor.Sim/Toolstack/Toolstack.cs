@@ -1,11 +1,11 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Hypervisor.Errors;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
 
 namespace Memvisor.Sim.Toolstack;
 
@@ -13,7 +13,7 @@ namespace Memvisor.Sim.Toolstack;
 /// The toolstack actions a scenario's timeline issues, as xl does them: create (build the domain and boot its
 /// guest), destroy, mem-set (write the balloon target) and mem-max (the max_mem domctl).
 /// </summary>
-public sealed class XlToolstack(HypervisorCore hv, CostModel costs, ulong seed)
+public sealed class XlToolstack(Host hv, CostModel costs, ulong seed)
 {
     public bool Create(DomainRecord r, long nowNs)
     {
@@ -32,16 +32,16 @@ public sealed class XlToolstack(HypervisorCore hv, CostModel costs, ulong seed)
         r.Guest = new GuestKernel(r.Name, hv.PortFor(domain), spec.Workload.Create(), guestOptions, costs, seed, config.Allocation == Hypervisor.Domains.AllocationMode.OnDemand);
         r.Guest.Boot();
         ConnectDisplay(domain);
-        if (spec.PagingTargetBytes is long target) hv.SetPagingTarget(domain.DomId, PageSize.FromBytes(target));
+        if (spec.PagingTargetBytes is long target) hv.DomCtl.SetPagingTarget(domain.DomId, PageSize.FromBytes(target));
         return true;
     }
 
     // The device model's display backend (qemu's xenfb): finds the framebuffer the guest published and has Xen track its dirty pages.
     private void ConnectDisplay(Hypervisor.Domains.Domain d)
     {
-        long first = hv.Store.ReadLong(HypervisorCore.StorePath(d, StoreKeys.FramebufferGfn), -1);
-        long pages = hv.Store.ReadLong(HypervisorCore.StorePath(d, StoreKeys.FramebufferPages), -1);
-        if (first >= 0 && pages > 0) hv.TrackDirtyVram(d.DomId, (ulong)first, (ulong)pages);
+        long first = hv.Store.ReadLong(Host.StorePath(d, StoreKeys.FramebufferGfn), -1);
+        long pages = hv.Store.ReadLong(Host.StorePath(d, StoreKeys.FramebufferPages), -1);
+        if (first >= 0 && pages > 0) hv.DomCtl.TrackDirtyVram(d.DomId, (ulong)first, (ulong)pages);
     }
 
     public bool Destroy(DomainRecord r, long nowNs)
@@ -61,14 +61,14 @@ public sealed class XlToolstack(HypervisorCore hv, CostModel costs, ulong seed)
 
     /// <summary>xl mem-set: writes the balloon target; the guest gives memory back or takes it at its own pace.</summary>
     public bool MemSet(DomainRecord r, long bytes) =>
-        r.Domain is { } d ? hv.SetTarget(d.DomId, PageSize.FromBytes(bytes)) == XenErrno.Ok : NotRunning(r, "mem-set");
+        r.Domain is { } d ? hv.DomCtl.SetTarget(d.DomId, PageSize.FromBytes(bytes)) == XenErrno.Ok : NotRunning(r, "mem-set");
 
     /// <summary>xl mem-max: sets max_pages through the max_mem domctl, and memory/static-max with it as libxl does.</summary>
     public bool MemMax(DomainRecord r, long bytes)
     {
         if (r.Domain is not { } d) return NotRunning(r, "mem-max");
         if (hv.MemoryOp.MaxMem(d.DomId, PageSize.FromBytes(bytes)) != XenErrno.Ok) return false;
-        hv.Store.Write(HypervisorCore.StorePath(d, StoreKeys.StaticMax), PageSize.ToKiB(d.MaxPages));
+        hv.Store.Write(Host.StorePath(d, StoreKeys.StaticMax), PageSize.ToKiB(d.MaxPages));
         return true;
     }
 
@@ -82,7 +82,7 @@ public sealed class XlToolstack(HypervisorCore hv, CostModel costs, ulong seed)
         string call = bytes >= 0 ? "hot-add" : "hot-remove";
         if (r.Domain is not { } d) return NotRunning(r, call);
         long room = d.MaxPages - d.Config.MemoryPages;
-        string key = HypervisorCore.StorePath(d, StoreKeys.HotplugRequested);
+        string key = Host.StorePath(d, StoreKeys.HotplugRequested);
         long requested = hv.Store.ReadLong(key, 0) / PageSize.KiB;
         long delta = bytes >= 0 ? PageSize.FromBytes(bytes) : -PageSize.FromBytes(-bytes);
         long wanted = Math.Clamp(requested + delta, 0, room);
@@ -92,18 +92,18 @@ public sealed class XlToolstack(HypervisorCore hv, CostModel costs, ulong seed)
             return false;
         }
         hv.Store.Write(key, PageSize.ToKiB(wanted));
-        return hv.SetTarget(d.DomId, Math.Clamp(d.TargetPages + wanted - requested, d.Config.MinPages, d.MaxPages)) == XenErrno.Ok;
+        return hv.DomCtl.SetTarget(d.DomId, Math.Clamp(d.TargetPages + wanted - requested, d.Config.MinPages, d.MaxPages)) == XenErrno.Ok;
     }
 
     /// <summary>Sets the hypervisor's paging target for the domain (xenpaging's target): it pages the domain out to this size behind the guest's back.</summary>
     public bool PagingTarget(DomainRecord r, long bytes) =>
-        r.Domain is { } d ? hv.SetPagingTarget(d.DomId, PageSize.FromBytes(bytes)) == XenErrno.Ok : NotRunning(r, "paging-target");
+        r.Domain is { } d ? hv.DomCtl.SetPagingTarget(d.DomId, PageSize.FromBytes(bytes)) == XenErrno.Ok : NotRunning(r, "paging-target");
 
     /// <summary>Writes memory/uncooperative, as squeezed does when it gives up on a domain's balloon.</summary>
     public bool MarkUncooperative(DomainRecord r)
     {
         if (r.Domain is not { } d) return NotRunning(r, "mark-uncooperative");
-        hv.Store.Write(HypervisorCore.StorePath(d, StoreKeys.Uncooperative), 1);
+        hv.Store.Write(Host.StorePath(d, StoreKeys.Uncooperative), 1);
         return true;
     }
 

@@ -1,30 +1,24 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
-using Memvisor.Hypervisor;
-using Memvisor.Hypervisor.Domains;
-using Memvisor.Hypervisor.Mmu;
-using Memvisor.Machine;
 using Memvisor.Machine.Time;
-using Memvisor.Tests.Support;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Tests.Support.InMemory;
 
 namespace Memvisor.Tests.Guest;
 
-/// <summary>One guest on a small host, booted, with the integrity checker on unless told otherwise.</summary>
+/// <summary>One guest kernel on the in-memory backend (no hypervisor), booted, with the integrity checker on unless told otherwise.</summary>
 internal static class GuestHost
 {
     public const long Tick = 100_000_000;
 
-    public static (HypervisorCore Hv, GuestKernel Kernel) Boot(long memoryPages, long swapPages, IWorkload? workload = null, bool check = true, long hostFrames = 16384, long maxPages = 0,
-        Func<GuestOptions, GuestOptions>? configure = null, OvercommitOptions? overcommit = null, MmuMode mmu = MmuMode.Hap)
+    public static (InMemoryGuestMemory Memory, GuestKernel Kernel) Boot(long memoryPages, long swapPages, IWorkload? workload = null, bool check = true, long maxPages = 0,
+        Func<GuestOptions, GuestOptions>? configure = null)
     {
-        var hv = new HypervisorCore(new MachineMemory(hostFrames, 2), new CostModel(), () => 0, overcommit);
-        var d = TestHost.Domain(hv, "g", memoryPages, Math.Max(maxPages, memoryPages), mmu: mmu);
+        var memory = new InMemoryGuestMemory(memoryPages, Math.Max(maxPages, memoryPages));
         var options = new GuestOptions { SwapPages = swapPages, KernelTextPages = 512, CheckIntegrity = check };
         if (configure is not null) options = configure(options);
-        var k = new GuestKernel("g", hv.PortFor(d), workload ?? new IdleWorkload(), options, new CostModel(), 7, onDemand: false);
+        var k = new GuestKernel("g", memory, workload ?? new IdleWorkload(), options, new CostModel(), 7, onDemand: false);
         k.Boot();
-        return (hv, k);
+        return (memory, k);
     }
 
     /// <summary>Steps the guest for <paramref name="ticks"/> ticks of 100 ms.</summary>

@@ -1,7 +1,7 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Mm;
 using Memvisor.Guest.Workloads;
-using Memvisor.Hypervisor.Accounting;
+using Memvisor.Seam;
 
 namespace Memvisor.Tests.Guest;
 
@@ -49,7 +49,7 @@ public class GuestKernelTests
     {
         // 16 MiB guest, 2 MiB of kernel text, a 20 MiB working set touched uniformly, 16 MiB of swap.
         var w = new SteadyWorkload(5120, 20_000, 0.5);
-        var (hv, k) = GuestHost.Boot(4096, 4096, w);
+        var (memory, k) = GuestHost.Boot(4096, 4096, w);
         GuestHost.Run(k, 100);
         var m = k.MemInfo();
         Assert.True(m.AddsUp, $"{m}");
@@ -61,7 +61,8 @@ public class GuestKernelTests
         Assert.True(m.MemFree >= k.Allocator.MinPages, "user allocations never take the min reserve");
         Assert.Equal(0, k.Integrity!.VerifyAll());
         Assert.True(k.Integrity.Checks > 10_000);
-        Assert.Empty(Auditor.Check(hv));
+        Assert.Equal(0, memory.Refusals);
+        Assert.Equal(k.HeldPages, memory.CurrentReservation);
     }
 
     [Fact]
@@ -97,14 +98,13 @@ public class GuestKernelTests
     [Fact]
     public void The_balloon_takes_pages_from_the_guest_and_memtotal_follows()
     {
-        var (hv, k) = GuestHost.Boot(8192, 2048, new SteadyWorkload(3000, 5000, 0.5));
+        var (memory, k) = GuestHost.Boot(8192, 2048, new SteadyWorkload(3000, 5000, 0.5));
         GuestHost.Run(k, 5);
-        var d = hv.Domains.Single(x => x.Name == "g");
-        Assert.Equal(Memvisor.Hypervisor.Errors.XenErrno.Ok, hv.SetTarget(d.DomId, 4096));
+        memory.SetTarget(4096);
         GuestHost.Run(k, 20, 5 * GuestHost.Tick);
         Assert.Equal(4096, k.HeldPages);
         Assert.Equal(4096, k.MemInfo().MemTotal);
-        Assert.Equal(4096, d.TotPages);
+        Assert.Equal(4096, memory.CurrentReservation);
         Assert.Equal(0, k.Integrity!.VerifyAll());
     }
 

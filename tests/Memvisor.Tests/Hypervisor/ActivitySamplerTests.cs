@@ -4,7 +4,6 @@ using Memvisor.Machine;
 using Memvisor.Machine.Content;
 using Memvisor.Machine.Time;
 using Memvisor.Tests.Support;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
 namespace Memvisor.Tests.Hypervisor;
 
@@ -15,7 +14,7 @@ public class ActivitySamplerTests
     public void A_guest_touching_a_quarter_of_its_pages_is_estimated_near_a_quarter_and_an_idle_one_near_none()
     {
         var options = new OvercommitOptions { Activity = new ActivityOptions { SampleSize = 200, PeriodNs = 1000 } };
-        using var hv = new HypervisorCore(new MachineMemory(16_384, 1), new CostModel(), () => 0, options);
+        using var hv = new Host(new MachineMemory(16_384, 1), new CostModel(), () => 0, options);
         var busy = TestHost.Domain(hv, "busy", 4096, 4096);
         var idle = TestHost.Domain(hv, "idle", 4096, 4096);
         var port = hv.PortFor(busy);

@@ -6,7 +6,8 @@ using Memvisor.Hypervisor.Errors;
 using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 using Memvisor.Tests.Support;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
+using Memvisor.Seam;
 
 namespace Memvisor.Tests.Hypervisor;
 

@@ -5,7 +5,7 @@ using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Paging;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Hypervisor.Sharing;
 using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine;
@@ -14,14 +14,13 @@ using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
 using Memvisor.Tests.Hypervisor.Paging;
 using Memvisor.Tests.Support;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
 namespace Memvisor.Tests.Hypervisor;
 
 /// <summary>Each overcommit mechanism on its own: what it saves, what it costs, and that no byte is lost.</summary>
 public class MechanismTests
 {
-    private static HypervisorCore Host(OvercommitOptions options, long frames = 8192) =>
+    private static Host Host(OvercommitOptions options, long frames = 8192) =>
         new(new MachineMemory(frames, 1), new CostModel(), () => 0, options);
 
     private static byte[] Bytes(ContentHandle h)
@@ -163,13 +162,13 @@ public class MechanismTests
         var a = TestHost.Domain(hv, "a", 64, 64);
         var pa = hv.PortFor(a);
         for (ulong g = 0; g < 64; g++) pa.Touch(g, true, ContentHandle.Synthetic(ContentClass.Incompressible, g));
-        Assert.Equal(XenErrno.Ok, hv.SetPagingTarget(a.DomId, 40));
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.SetPagingTarget(a.DomId, 40));
         hv.Step(1_000_000_000);
         Assert.Equal(40, a.TotPages);
         Assert.Equal(P2mType.Ram, a.P2m.Get(0).Type);
         ulong back = Enumerable.Range(1, 63).Select(g => (ulong)g).First(g => a.P2m.Get(g).Type == P2mType.PagedOut);
         pa.Touch(back, false, ContentHandle.Zero);
-        Assert.Equal(XenErrno.Ok, hv.SetPagingTarget(a.DomId, 1));
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.SetPagingTarget(a.DomId, 1));
         hv.Step(1_000_000_000);
         // Everything but gfn 0 and the recently paged-in gfn went out.
         Assert.Equal(2, a.TotPages);

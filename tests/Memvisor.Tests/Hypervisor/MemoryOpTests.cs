@@ -2,7 +2,7 @@ using Memvisor.Hypervisor.Accounting;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Hypervisor.P2m;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 using Memvisor.Tests.Support;
@@ -157,9 +157,9 @@ public class MemoryOpTests
         hv.CreateDomain(new DomainConfig { Name = "Domain-0", MemoryPages = 1024, MaxPages = 1024, MinPages = 512, IsDom0 = true }, out var dom0);
         Assert.Equal(0, dom0!.DomId);
         Assert.Equal(XenErrno.EPERM, hv.DestroyDomain(0));
-        Assert.Equal(XenErrno.EPERM, hv.SetTarget(0, 511));
-        Assert.Equal(XenErrno.Ok, hv.SetTarget(0, 512));
-        Assert.Equal(XenErrno.EINVAL, hv.SetTarget(0, 1025));
+        Assert.Equal(XenErrno.EPERM, hv.DomCtl.SetTarget(0, 511));
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.SetTarget(0, 512));
+        Assert.Equal(XenErrno.EINVAL, hv.DomCtl.SetTarget(0, 1025));
         Assert.Equal(512, dom0.TargetPages);
     }
 

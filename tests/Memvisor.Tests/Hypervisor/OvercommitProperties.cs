@@ -6,7 +6,7 @@ using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Hypervisor.Paging;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Hypervisor.Sharing;
 using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine;
@@ -14,7 +14,6 @@ using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
 using Memvisor.Tests.Support;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
 namespace Memvisor.Tests.Hypervisor;
 
@@ -87,7 +86,7 @@ public class OvercommitProperties
         };
         // Two domains of 192 pages and a ballast domain that Squeeze fills with every free frame, so that copy-on-write,
         // page-in and tmem run into an empty heap and the host has to make room (by evicting guest pages).
-        using var hv = new HypervisorCore(new MachineMemory(1_175, 1), new CostModel(), () => 0, options);
+        using var hv = new Host(new MachineMemory(1_175, 1), new CostModel(), () => 0, options);
         var ballast = TestHost.Domain(hv, "ballast", 0, 512);
         ulong ballastNext = 0;
         var ds = new Domain[Domains];

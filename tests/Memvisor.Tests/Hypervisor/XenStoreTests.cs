@@ -1,7 +1,7 @@
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Hypervisor.Store;
 using Memvisor.Tests.Support;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
 
 namespace Memvisor.Tests.Hypervisor;
 
@@ -36,8 +36,8 @@ public class XenStoreTests
     {
         using var hv = TestHost.Create();
         var d = TestHost.Domain(hv, "g", 1024, 2048);
-        Assert.Equal(4096, hv.Store.ReadLong(HypervisorCore.StorePath(d, StoreKeys.Target), -1));
-        Assert.Equal(8192, hv.Store.ReadLong(HypervisorCore.StorePath(d, StoreKeys.StaticMax), -1));
+        Assert.Equal(4096, hv.Store.ReadLong(Host.StorePath(d, StoreKeys.Target), -1));
+        Assert.Equal(8192, hv.Store.ReadLong(Host.StorePath(d, StoreKeys.StaticMax), -1));
 
         var store = hv.PortFor(d).Store;
         Assert.False(store.Write(StoreKeys.Target, 1));
@@ -45,9 +45,9 @@ public class XenStoreTests
         Assert.Equal(2, d.Stats.StoreWritesRefused);
         Assert.Equal(4096, store.ReadLong(StoreKeys.Target, -1));
         Assert.True(store.Write(StoreKeys.Current, 4000));
-        Assert.Equal(4000, hv.Store.ReadLong(HypervisorCore.StorePath(d, StoreKeys.Current), -1));
+        Assert.Equal(4000, hv.Store.ReadLong(Host.StorePath(d, StoreKeys.Current), -1));
 
-        Assert.Equal(Memvisor.Hypervisor.Errors.XenErrno.Ok, hv.SetTarget(d.DomId, 512));
+        Assert.Equal(Memvisor.Seam.XenErrno.Ok, hv.DomCtl.SetTarget(d.DomId, 512));
         Assert.Equal(2048, store.ReadLong(StoreKeys.Target, -1));
         hv.DestroyDomain(d.DomId);
         Assert.Empty(hv.Store.List(XenStore.DomainPath(d.DomId)));

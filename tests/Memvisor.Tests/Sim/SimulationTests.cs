@@ -5,6 +5,7 @@ using Memvisor.Report;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 using Memvisor.Tests.Support;
+using Memvisor.Seam;
 
 namespace Memvisor.Tests.Sim;
 
@@ -62,7 +63,7 @@ public class SimulationTests
         Assert.Equal(40960, batch.Guest!.Workload.Processes.Single().Stats.RssAnon); // reached 160 MiB after mem-set to 192 MiB
         Assert.True(r.AccountingHeld);
         Assert.Equal(0, r.ErrorsTotal);
-        Assert.Empty(Auditor.Check(sim.Hypervisor));
+        Assert.Empty(Auditor.Check(sim.Host));
         Assert.True(r.ScrubbedIdle > 0, "web-2's frames were scrubbed by the idle scrubber");
     }
 
@@ -185,7 +186,7 @@ public class SimulationTests
 
         Assert.True(m.Balloon.Stuck >= 1 && m.Balloon.Uncooperative >= 1, $"stuck {m.Balloon.Stuck}, uncooperative {m.Balloon.Uncooperative}");
         Assert.Contains(r.HostEvents, e => e.Domain == "pinned" && e.Message.Contains("uncooperative"));
-        Assert.Equal("1", sim.Hypervisor.Store.Read(Memvisor.Hypervisor.Hypervisor.StorePath(Dom("pinned").Domain!, Memvisor.Hypervisor.Seam.StoreKeys.Uncooperative)));
+        Assert.Equal("1", sim.Host.Store.Read(Memvisor.Hypervisor.Host.StorePath(Dom("pinned").Domain!, Memvisor.Seam.StoreKeys.Uncooperative)));
         Assert.Equal(0, Dom("pinned").Guest!.Stats.OomKills);
 
         Assert.True(m.Balloon.SelfballoonAdjustments > 0);

@@ -3,17 +3,18 @@ using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Machine;
 using Memvisor.Machine.Time;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
+using Memvisor.Seam;
 
 namespace Memvisor.Tests.Support;
 
 /// <summary>A small host for tests: a few thousand frames, a hypervisor on a fixed clock.</summary>
 internal static class TestHost
 {
-    public static HypervisorCore Create(long frames = 16384, int nodes = 2) =>
+    public static Host Create(long frames = 16384, int nodes = 2) =>
         new(new MachineMemory(frames, nodes), new CostModel(), () => 0);
 
-    public static Domain Domain(HypervisorCore hv, string name, long memory, long maxmem, AllocationMode mode = AllocationMode.Static, MmuMode mmu = MmuMode.Hap)
+    public static Domain Domain(Host hv, string name, long memory, long maxmem, AllocationMode mode = AllocationMode.Static, MmuMode mmu = MmuMode.Hap)
     {
         var config = new DomainConfig { Name = name, MemoryPages = memory, MaxPages = maxmem, Allocation = mode, Mmu = new MmuOptions { Mode = mmu } };
         var errno = hv.CreateDomain(config, out var d);
@@ -22,7 +23,7 @@ internal static class TestHost
     }
 
     /// <summary>A fingerprint of everything a refused request must leave alone.</summary>
-    public static string Fingerprint(HypervisorCore hv)
+    public static string Fingerprint(Host hv)
     {
         var parts = new List<string> { $"free={hv.Machine.FreeFrames}", $"pending={hv.Machine.Scrubber.PendingFrames}" };
         foreach (var d in hv.Domains)

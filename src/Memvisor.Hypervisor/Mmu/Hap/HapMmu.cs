@@ -1,7 +1,7 @@
 namespace Memvisor.Hypervisor.Mmu.Hap;
 
 using Memvisor.Hypervisor.Domains;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 
 /// <summary>
 /// Hardware-assisted paging (Intel EPT, AMD NPT; Xen's HAP): the guest writes its own tables and takes its own page
@@ -15,7 +15,7 @@ public sealed class HapMmu : GuestMmu
     private const int NestedEntries = 64;
     private readonly ulong[] _nestedTags = new ulong[NestedEntries];
 
-    internal HapMmu(Hypervisor hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options) { }
+    internal HapMmu(Host hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options) { }
 
     public override Translation Translate(ulong vpn, bool write)
     {

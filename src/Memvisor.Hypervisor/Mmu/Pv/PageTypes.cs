@@ -1,6 +1,7 @@
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Machine;
 using Memvisor.Machine.Frames;
+using Memvisor.Seam;
 
 namespace Memvisor.Hypervisor.Mmu.Pv;
 

@@ -1,6 +1,6 @@
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Machine.Frames;
 
 namespace Memvisor.Hypervisor.Mmu.Pv;
@@ -23,7 +23,7 @@ public sealed class PvMmu : GuestMmu
     private int _queued;
     private uint _base = uint.MaxValue;
 
-    internal PvMmu(Hypervisor hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options)
+    internal PvMmu(Host hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options)
     {
         _types = new PageTypes(hv.Machine, domain.DomId);
         _queue = new MmuUpdate[Math.Max(1, options.PvBatch)];

@@ -1,5 +1,5 @@
 using Memvisor.Hypervisor.Domains;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 
 namespace Memvisor.Hypervisor.Mmu.Shadow;
 
@@ -22,7 +22,7 @@ public sealed class ShadowMmu : GuestMmu
     private readonly List<int> _outOfSync = [];
     private int _root = -1;
 
-    internal ShadowMmu(Hypervisor hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options) { }
+    internal ShadowMmu(Host hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options) { }
 
     private bool Oos => Mode == MmuMode.Shadow3;
     public int ShadowCount => _byKey.Count;

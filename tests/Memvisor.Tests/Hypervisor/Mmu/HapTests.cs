@@ -1,4 +1,5 @@
 using Memvisor.Hypervisor.Mmu;
+using Memvisor.Seam;
 
 namespace Memvisor.Tests.Hypervisor.Mmu;
 

@@ -1,7 +1,8 @@
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Mmu;
 using Memvisor.Tests.Support;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Hypervisor;
+using Memvisor.Seam;
 
 namespace Memvisor.Tests.Hypervisor.Mmu;
 
@@ -27,7 +28,7 @@ internal sealed class MmuTestGuest
         FirstDataGfn = (ulong)pages / 4;
     }
 
-    public HypervisorCore Hv { get; }
+    public Host Hv { get; }
     public Domain Domain { get; }
     public GuestMmu Mmu { get; }
 

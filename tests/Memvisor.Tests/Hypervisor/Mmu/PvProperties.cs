@@ -5,6 +5,7 @@ using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.Mmu.Pv;
 using Memvisor.Machine.Frames;
 using Memvisor.Tests.Support;
+using Memvisor.Seam;
 
 namespace Memvisor.Tests.Hypervisor.Mmu;
 

@@ -8,7 +8,7 @@ using Memvisor.Machine.Frames;
 using Memvisor.Machine;
 using Memvisor.Machine.Time;
 using Memvisor.Tests.Support;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Seam;
 
 namespace Memvisor.Tests.Hypervisor.Mmu;
 
@@ -164,13 +164,13 @@ public class PvTests
     [Fact]
     public void A_pv_domain_is_refused_populate_on_demand_sharing_and_paging_as_Xen_refuses_them()
     {
-        using var hv = new HypervisorCore(new MachineMemory(16384, 1), new CostModel(), () => 0, new OvercommitOptions { Sharing = new SharingOptions { Enabled = true } });
+        using var hv = new Host(new MachineMemory(16384, 1), new CostModel(), () => 0, new OvercommitOptions { Sharing = new SharingOptions { Enabled = true } });
         var pv = new MmuOptions { Mode = MmuMode.Pv };
         Assert.Equal(XenErrno.EOPNOTSUPP, hv.CreateDomain(new DomainConfig { Name = "pod", MemoryPages = 256, MaxPages = 512, Allocation = AllocationMode.OnDemand, Mmu = pv }, out _));
         Assert.Equal(XenErrno.EOPNOTSUPP, hv.CreateDomain(new DomainConfig { Name = "shared", MemoryPages = 256, MaxPages = 256, Mmu = pv }, out _));
         Assert.Equal(XenErrno.Ok, hv.CreateDomain(new DomainConfig { Name = "pv", MemoryPages = 256, MaxPages = 256, Sharing = false, Mmu = pv }, out var d));
         Assert.Equal(MmuMode.Pv, d!.Mmu!.Mode);
-        Assert.Equal(XenErrno.EOPNOTSUPP, hv.SetPagingTarget(d.DomId, 128));
+        Assert.Equal(XenErrno.EOPNOTSUPP, hv.DomCtl.SetPagingTarget(d.DomId, 128));
         Assert.Contains("needs an HVM domain", hv.Refusals.Kept[^1].Message);
         Assert.Equal(256, d.TotPages);
     }

@@ -3,6 +3,7 @@ using FsCheck.Fluent;
 using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.Mmu.Shadow;
 using Memvisor.Tests.Support;
+using Memvisor.Seam;
 
 namespace Memvisor.Tests.Hypervisor.Mmu;
 

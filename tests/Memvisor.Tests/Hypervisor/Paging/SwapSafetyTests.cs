@@ -11,7 +11,7 @@ using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 using Memvisor.Tests.Report;
 using Memvisor.Tests.Support;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
+using Memvisor.Seam;
 
 namespace Memvisor.Tests.Hypervisor.Paging;
 
@@ -23,7 +23,7 @@ public class SwapSafetyTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static HypervisorCore Host(ISwapDevice device) =>
+    private static Host Host(ISwapDevice device) =>
         new(new MachineMemory(8192, 1), new CostModel(), () => 0, new OvercommitOptions { Paging = new PagingOptions { Device = device } });
 
     private static byte[] Bytes(ContentHandle h)

@@ -1,4 +1,4 @@
-namespace Memvisor.Hypervisor.Seam;
+namespace Memvisor.Seam;
 
 /// <summary>
 /// A guest's xenbus connection to XenStore: paths are relative to its own /local/domain/N. A write to a key the

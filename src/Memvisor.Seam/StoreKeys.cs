@@ -1,4 +1,4 @@
-namespace Memvisor.Hypervisor.Seam;
+namespace Memvisor.Seam;
 
 /// <summary>The memory keys of a domain's XenStore subtree, relative to /local/domain/N, with who writes each.</summary>
 public static class StoreKeys

@@ -4,23 +4,24 @@ using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Store;
 using Memvisor.Machine.Content;
+using Memvisor.Seam;
 
-namespace Memvisor.Hypervisor.Seam;
+namespace Memvisor.Hypervisor.Port;
 
 /// <summary>
 /// The in-process implementation of <see cref="IGuestMemory"/> for one domain: p2m lookups and the fault paths
 /// a guest access can take (populate-on-demand, copy-on-write of a shared page, page-in from swap or the
 /// compression cache), free page reporting and the tmem hypercalls.
 /// </summary>
-internal sealed class DomainPort(Hypervisor hv, Domain d) : IGuestMemory
+internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
 {
     public ushort DomId => d.DomId;
     public long CurrentReservation => d.TotPages;
     public long MaximumReservation => d.MaxPages;
     public long PhysicalPages => (long)d.P2m.Capacity;
     public IGuestStore Store { get; } = new StoreConnection(hv.Store, d);
-    /// <summary>The MMU the toolstack attached, or nested paging with default settings if it attached none.</summary>
-    public IGuestMmu Mmu => d.Mmu ??= GuestMmu.Create(hv, d, this, new MmuOptions());
+    /// <summary>The MMU attached when the domain was built (Host.AttachMmu, the one place MMUs are made).</summary>
+    public IGuestMmu Mmu => d.Mmu!;
 
     public XenErrno PopulatePhysmap(ReadOnlySpan<ulong> gfns, int order, bool onDemand = false) => hv.MemoryOp.PopulatePhysmap(d.DomId, gfns, order, onDemand);
     public XenErrno IncreaseReservation(ReadOnlySpan<ulong> gfns, int order, Span<uint> mfnsOut) => hv.MemoryOp.IncreaseReservation(d.DomId, gfns, order, mfnsOut);

@@ -1,4 +1,4 @@
-namespace Memvisor.Hypervisor.Seam;
+namespace Memvisor.Seam;
 
 /// <summary>What happened when a guest touched one of its pages.</summary>
 public enum AccessOutcome

@@ -1,4 +1,4 @@
-namespace Memvisor.Hypervisor.Mmu;
+namespace Memvisor.Seam;
 
 public enum TranslateStatus : byte
 {

@@ -9,14 +9,13 @@ using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.Accounting;
 using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.Mmu;
-using Memvisor.Hypervisor.Seam;
+using Memvisor.Seam;
 using Memvisor.Hypervisor.Sharing;
 using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine.Frames;
 using Memvisor.Tests.Support;
-using HypervisorCore = Memvisor.Hypervisor.Hypervisor;
 
-namespace Memvisor.Tests.Guest;
+namespace Memvisor.Tests.Integration;
 
 /// <summary>DESIGN.md invariant 4 from the guest's side: no lost or stale bytes through reclaim, swap, the OOM killer, the balloon, hot-plug and the host's overcommit mechanisms.</summary>
 public class IntegrityProperties
@@ -53,7 +52,7 @@ public class IntegrityProperties
         {
             // A 4 MiB guest with up to 4 MiB of swap and mappings of up to 2.7 MiB, so reclaim and the OOM killer are busy,
             // under each MMU mode: its tables validated (PV), shadowed (Shadow-2, Shadow-3) or walked in two dimensions.
-            var (hv, k) = GuestHost.Boot(1024, run.Swap ? 1024 : 0, maxPages: 2048, mmu: run.Mmu);
+            var (hv, k) = GuestOnHost.Boot(1024, run.Swap ? 1024 : 0, maxPages: 2048, mmu: run.Mmu);
             var domain = hv.Domains.Single(d => d.Name == "g");
             Apply(hv, k, run.Ops);
             Assert.Equal(0, k.Integrity!.VerifyAll());
@@ -77,7 +76,7 @@ public class IntegrityProperties
     }
 
     // Applies a sequence of operations to the guest (and its host), checking meminfo after each.
-    private static void Apply(HypervisorCore hv, GuestKernel k, (Op, int, int)[] ops)
+    private static void Apply(Host hv, GuestKernel k, (Op, int, int)[] ops)
     {
         var domain = hv.Domains.Single(d => d.Name == "g");
         var processes = new List<Process>();
@@ -118,20 +117,20 @@ public class IntegrityProperties
                     k.WriteFile(file, a % file.Pages);
                     break;
                 case Op.Target:
-                    hv.SetTarget(domain.DomId, 512 + a % 1536);
+                    hv.DomCtl.SetTarget(domain.DomId, 512 + a % 1536);
                     break;
                 case Op.Tick:
-                    k.Step(now, GuestHost.Tick);
-                    now += GuestHost.Tick;
+                    k.Step(now, GuestOnHost.Tick);
+                    now += GuestOnHost.Tick;
                     break;
                 case Op.Hotplug when k.Hotplug is not null:
-                    hv.Store.Write(HypervisorCore.StorePath(domain, StoreKeys.HotplugRequested), PageSize.ToKiB(a % 5 * k.Hotplug.Options.BlockPages));
+                    hv.Store.Write(Host.StorePath(domain, StoreKeys.HotplugRequested), PageSize.ToKiB(a % 5 * k.Hotplug.Options.BlockPages));
                     break;
                 case Op.HostStep:
-                    hv.Step(GuestHost.Tick);
+                    hv.Step(GuestOnHost.Tick);
                     break;
                 case Op.PagingTarget:
-                    hv.SetPagingTarget(domain.DomId, a % 3 == 0 ? -1 : 256 + a % 1024);
+                    hv.DomCtl.SetPagingTarget(domain.DomId, a % 3 == 0 ? -1 : 256 + a % 1024);
                     break;
             }
             Assert.True(k.MemInfo().AddsUp, $"meminfo after {op}: {k.MemInfo()}");
@@ -151,11 +150,11 @@ public class IntegrityProperties
         Properties.Check(Sequences, run =>
         {
             // A 4 MiB guest that may plug four 1 MiB blocks, self-ballooning each tick, on a host that shares, pages and offers tmem.
-            var (hv, k) = GuestHost.Boot(1024, run.Swap ? 1024 : 0, maxPages: 2048, overcommit: overcommit, configure: o => o with
+            var (hv, k) = GuestOnHost.Boot(1024, run.Swap ? 1024 : 0, maxPages: 2048, overcommit: overcommit, configure: o => o with
             {
                 Tmem = true,
                 Hotplug = new HotplugOptions { Enabled = true, BlockPages = 256, BlocksPerSecond = 40 },
-                SelfBalloon = new SelfBalloonOptions { Enabled = run.Swap, IntervalNs = GuestHost.Tick, MinUsablePages = 256 },
+                SelfBalloon = new SelfBalloonOptions { Enabled = run.Swap, IntervalNs = GuestOnHost.Tick, MinUsablePages = 256 },
             });
             using (hv)
             {

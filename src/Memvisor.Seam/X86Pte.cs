@@ -1,4 +1,4 @@
-namespace Memvisor.Hypervisor.Mmu;
+namespace Memvisor.Seam;
 
 /// <summary>
 /// x86-64 4-level paging entry bits (Intel SDM vol. 3, section 4.5), shared by the guest's tables, the hypervisor's

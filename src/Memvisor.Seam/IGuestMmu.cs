@@ -1,6 +1,4 @@
-using Memvisor.Hypervisor.Mmu;
-
-namespace Memvisor.Hypervisor.Seam;
+namespace Memvisor.Seam;
 
 /// <summary>
 /// The vCPU's memory-management unit as a guest kernel drives it: the hardware's translation (which sets accessed

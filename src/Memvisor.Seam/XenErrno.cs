@@ -1,4 +1,4 @@
-namespace Memvisor.Hypervisor.Errors;
+namespace Memvisor.Seam;
 
 /// <summary>The error codes hypercalls return, with Xen's numeric values (xen/include/public/errno.h).</summary>
 public enum XenErrno

@@ -1,0 +1,100 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.P2m;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Hypervisor.Memory;
+using Memvisor.Hypervisor.Port;
+using Memvisor.Seam;
+using Memvisor.Machine.Frames;
+
+namespace Memvisor.Hypervisor;
+
+// Domains' lives: built, registered and destroyed (Xen's xen/common/domain.c with libxl's domain builder).
+public sealed partial class Host
+{
+    /// <summary>Builds a domain: takes its reserve, then populates all its memory (static) or reserves it (on-demand). All or nothing.</summary>
+    public XenErrno CreateDomain(DomainConfig config, out Domain? domain)
+    {
+        domain = null;
+        if (config.MemoryPages > config.MaxPages || config.MemoryPages < 0)
+            return Refusals.Record(DomIds.Invalid, config.Name, "create", XenErrno.EINVAL, RefusalCause.BadConfiguration, config.MemoryPages, config.MaxPages);
+        // Populate-on-demand and page sharing work on an HVM p2m; Xen refuses them for PV domains.
+        if (config.Mmu.Mode == Mmu.MmuMode.Pv && (config.Allocation == AllocationMode.OnDemand || (config.Sharing && Sharing.Options.Enabled)))
+            return Refusals.Record(DomIds.Invalid, config.Name, config.Allocation == AllocationMode.OnDemand ? "populate-on-demand" : "sharing", XenErrno.EOPNOTSUPP, RefusalCause.NeedsHvm, 0, 0);
+        ushort domid = config.IsDom0 ? DomIds.Dom0 : _nextDomId;
+        if ((!config.IsDom0 && domid >= DomIds.FirstReserved) || _byId.ContainsKey(domid))
+            return Refusals.Record(domid, config.Name, "create", XenErrno.EINVAL, RefusalCause.NotPermitted, 0, 0);
+
+        long needed = ReservePagesFor(config) + (config.Allocation == AllocationMode.Static ? config.MemoryPages : 0);
+        if (needed > Machine.FreeFrames)
+            return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
+
+        int node = config.PreferredNode ?? NodeWithMostFreeMemory();
+        var d = new Domain(domid, config, node, Overcommit.Paging.MruSize, Overcommit.Activity);
+        if (!GrowReserve(d, ReservePagesFor(config)))
+        {
+            ReleaseReserve(d);
+            return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
+        }
+        if (config.Allocation == AllocationMode.Static)
+        {
+            if (MemoryOp.PopulateRange(d, 0, config.MemoryPages) != XenErrno.Ok)
+            {
+                ReleaseAll(d);
+                return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
+            }
+        }
+        else
+        {
+            for (long gfn = 0; gfn < config.MemoryPages; gfn++)
+                d.P2m.Set((ulong)gfn, P2mEntry.PopulateOnDemand);
+        }
+        d.Counters.HypervisorNs += Costs.DomainBuildNs;
+        if (!config.IsDom0) _nextDomId++;
+        Register(d);
+        d.Port = new DomainPort(this, d);
+        AttachMmu(d, config.Mmu);
+        domain = d;
+        return XenErrno.Ok;
+    }
+
+    /// <summary>Destroys a domain: its frames go back to the heap scrub-pending, its reserve is returned. dom0 cannot be destroyed.</summary>
+    public XenErrno DestroyDomain(ushort domid)
+    {
+        if (!TryGetDomain(domid, "destroy", 0, out var d, out var missing)) return missing;
+        if (d.IsDom0)
+            return Refusals.Record(domid, d.Name, "destroy", XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
+        d.IsDying = true;
+        ReleaseAll(d);
+        _byId.Remove(domid);
+        _domains.Remove(d);
+        Store.ReleaseDomain(domid);
+        return XenErrno.Ok;
+    }
+
+    // Registers a built domain and writes its memory keys, as libxl does when it builds one.
+    private void Register(Domain d)
+    {
+        Store.Write(StorePath(d, StoreKeys.Target), PageSize.ToKiB(d.TargetPages));
+        Store.Write(StorePath(d, StoreKeys.StaticMax), PageSize.ToKiB(d.MaxPages));
+        _byId.Add(d.DomId, d);
+        int at = _domains.FindIndex(x => x.DomId > d.DomId);
+        if (at < 0) _domains.Add(d); else _domains.Insert(at, d);
+    }
+
+    private void ReleaseAll(Domain d)
+    {
+        d.P2m.ForEachPresent((gfn, _) => DropEntry(d, gfn));
+        d.TotPages = 0;
+        d.Compression?.Release();
+        Tmem.DestroyClient(d);
+        ReleaseReserve(d);
+    }
+
+    private int NodeWithMostFreeMemory()
+    {
+        int best = 0;
+        for (int n = 1; n < Machine.Nodes.Count; n++)
+            if (Machine.Nodes[n].FreePages > Machine.Nodes[best].FreePages) best = n;
+        return best;
+    }
+}

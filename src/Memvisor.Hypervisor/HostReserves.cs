@@ -1,0 +1,38 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Machine.Frames;
+
+namespace Memvisor.Hypervisor;
+
+// Each domain's reserve: the frames of its paging pool, taken from the host as libxl sizes it.
+public sealed partial class Host
+{
+    /// <summary>Frames for a domain's paging pool, as libxl sizes it (libxl_get_required_shadow_memory: 1 MiB per vCPU + 8 KiB per MiB of maxmem).</summary>
+    public static long ReservePagesFor(DomainConfig config) =>
+        config.IsDom0 ? 0 : 256L * config.Vcpus + 2 * PageSize.ToMiB(config.MaxPages);
+
+    /// <summary>Grows or shrinks the domain's reserve to <paramref name="pages"/>; false (and no change) if the host is out of frames.</summary>
+    internal bool GrowReserve(Domain d, long pages)
+    {
+        long add = pages - d.ReservePages;
+        if (add > Machine.FreeFrames) return false;
+        while (d.ReservePages < pages)
+        {
+            if (!Machine.TryAllocate(0, d.PreferredNode, DomIds.Xen, out uint mfn)) return false;
+            d.ReserveMfns.Add(mfn);
+        }
+        while (d.ReservePages > pages)
+        {
+            int last = d.ReserveMfns.Count - 1;
+            Machine.Free(d.ReserveMfns[last], 0);
+            d.ReserveMfns.RemoveAt(last);
+        }
+        return true;
+    }
+
+    private void ReleaseReserve(Domain d)
+    {
+        foreach (uint mfn in d.ReserveMfns) Machine.Free(mfn, 0);
+        d.ReserveMfns.Clear();
+    }
+
+}
