@@ -26,7 +26,7 @@ public static partial class FileLock
 
     // int flock(int fd, int operation);
     [LibraryImport(Library, EntryPoint = "flock", SetLastError = true)]
-    private static partial int Flock(int fd, int operation);
+    private static partial int Flock(SafeFileHandle fd, int operation);
 
     /// <summary>
     /// Opens <paramref name="path"/> for reading and tries its lock, as a later run asks whether the file's holder still
@@ -39,7 +39,7 @@ public static partial class FileLock
         {
             file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         }
-        catch (IOException e) when (e.HResult == PosixIo.Errno.EWOULDBLOCK)
+        catch (IOException e) when (e.HResult == Errno.EWOULDBLOCK)
         {
             file = null;
             return LockAttempt.HeldElsewhere;
@@ -56,21 +56,12 @@ public static partial class FileLock
     /// <summary>Tries to take the exclusive lock of the open file <paramref name="file"/> without waiting.</summary>
     public static LockAttempt TryTake(SafeFileHandle file)
     {
-        bool added = false;
-        try
+        while (true)
         {
-            file.DangerousAddRef(ref added);
-            while (true)
-            {
-                if (Flock((int)file.DangerousGetHandle(), LockExclusive | LockNonBlocking) == 0) return LockAttempt.Taken;
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno == PosixIo.Errno.EINTR) continue;
-                return errno == PosixIo.Errno.EWOULDBLOCK ? LockAttempt.HeldElsewhere : LockAttempt.Unsupported;
-            }
-        }
-        finally
-        {
-            if (added) file.DangerousRelease();
+            if (Flock(file, LockExclusive | LockNonBlocking) == 0) return LockAttempt.Taken;
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == Errno.EINTR) continue;
+            return errno == Errno.EWOULDBLOCK ? LockAttempt.HeldElsewhere : LockAttempt.Unsupported;
         }
     }
 }

@@ -1,22 +1,27 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Memvisor.Native;
 
-/// <summary>pread(2) and pwrite(2) from libc, returning errno instead of throwing: a failed write on a hot path is a result, not an exception.</summary>
+/// <summary>
+/// pread(2) and pwrite(2) from libc on an open file's SafeFileHandle (the marshaller holds a reference across each
+/// call, so a concurrent close cannot hand the descriptor to another file), returning errno instead of throwing: a
+/// failed write on a hot path is a result, not an exception.
+/// </summary>
 public static partial class PosixIo
 {
     private const string Library = "libc";
 
     // ssize_t pwrite(int fd, const void* buf, size_t count, off_t offset);
     [LibraryImport(Library, EntryPoint = "pwrite", SetLastError = true)]
-    private static partial nint PWrite(int fd, ReadOnlySpan<byte> buffer, nuint count, long offset);
+    private static partial nint PWrite(SafeFileHandle fd, ReadOnlySpan<byte> buffer, nuint count, long offset);
 
     // ssize_t pread(int fd, void* buf, size_t count, off_t offset);
     [LibraryImport(Library, EntryPoint = "pread", SetLastError = true)]
-    private static partial nint PRead(int fd, Span<byte> buffer, nuint count, long offset);
+    private static partial nint PRead(SafeFileHandle fd, Span<byte> buffer, nuint count, long offset);
 
     /// <summary>Writes all of <paramref name="data"/> at <paramref name="offset"/>; 0 on success, else the errno (ENOSPC 28 when the disk is full).</summary>
-    public static int WriteAt(int fd, ReadOnlySpan<byte> data, long offset)
+    public static int WriteAt(SafeFileHandle fd, ReadOnlySpan<byte> data, long offset)
     {
         while (!data.IsEmpty)
         {
@@ -35,7 +40,7 @@ public static partial class PosixIo
     }
 
     /// <summary>Reads exactly <paramref name="buffer"/>.Length bytes at <paramref name="offset"/>; 0 on success, else the errno (EIO for a short read).</summary>
-    public static int ReadAt(int fd, Span<byte> buffer, long offset)
+    public static int ReadAt(SafeFileHandle fd, Span<byte> buffer, long offset)
     {
         while (!buffer.IsEmpty)
         {
@@ -51,29 +56,5 @@ public static partial class PosixIo
             offset += n;
         }
         return 0;
-    }
-
-    /// <summary>The errno values Memvisor names.</summary>
-    public static class Errno
-    {
-        public const int EINTR = 4;
-        public const int EWOULDBLOCK = 11;
-        public const int EIO = 5;
-        public const int ENOSPC = 28;
-        /// <summary>A bad message: what Linux file systems return for a checksum that does not match (EFSBADCRC).</summary>
-        public const int EBADMSG = 74;
-
-        public static string Describe(int errno) => errno switch
-        {
-            EIO => "an I/O error (EIO)",
-            ENOSPC => "no space left on the device (ENOSPC)",
-            EBADMSG => "bytes that differ from those written (checksum mismatch)",
-            2 => "no such file or directory (ENOENT)",
-            13 => "permission denied (EACCES)",
-            20 => "a path component that is not a directory (ENOTDIR)",
-            30 => "a read-only file system (EROFS)",
-            36 => "a file name too long (ENAMETOOLONG)",
-            _ => $"errno {errno}",
-        };
     }
 }

@@ -7,24 +7,12 @@ namespace Memvisor.Hypervisor.Paging;
 internal sealed class FileSwapDevice : ISwapDevice
 {
     private readonly SafeFileHandle _handle;
-    private readonly int _fd;
 
-    public FileSwapDevice(SafeFileHandle handle)
-    {
-        _handle = handle;
-        bool added = false;
-        _handle.DangerousAddRef(ref added);
-        _fd = (int)_handle.DangerousGetHandle();
-    }
+    public FileSwapDevice(SafeFileHandle handle) => _handle = handle;
 
-    public int WriteAt(ReadOnlySpan<byte> data, long offset) => PosixIo.WriteAt(_fd, data, offset);
+    public int WriteAt(ReadOnlySpan<byte> data, long offset) => PosixIo.WriteAt(_handle, data, offset);
 
-    public int ReadAt(Span<byte> buffer, long offset) => PosixIo.ReadAt(_fd, buffer, offset);
+    public int ReadAt(Span<byte> buffer, long offset) => PosixIo.ReadAt(_handle, buffer, offset);
 
-    public void Dispose()
-    {
-        if (_handle.IsClosed) return;
-        _handle.DangerousRelease();
-        _handle.Dispose();
-    }
+    public void Dispose() => _handle.Dispose();
 }

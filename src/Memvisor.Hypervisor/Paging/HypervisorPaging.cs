@@ -199,7 +199,7 @@ public sealed class HypervisorPaging : IDisposable
         {
             _swap.Free(slot);
             Counters.WriteErrors++;
-            Stop(d, $"{Capitalized(_swap.Name)} could not be written ({PosixIo.Errno.Describe(errno)}); paging-out stopped and the page stays in memory.");
+            Stop(d, $"{Capitalized(_swap.Name)} could not be written ({Errno.Describe(errno)}); paging-out stopped and the page stays in memory.");
             return false;
         }
         Counters.SwapWrites++;
@@ -277,12 +277,12 @@ public sealed class HypervisorPaging : IDisposable
     // every later write would go to the same device.
     private void Unreadable(Domain d, ulong gfn, long slot, int errno)
     {
-        if (errno == PosixIo.Errno.EBADMSG) Counters.ChecksumErrors++;
+        if (errno == Errno.EBADMSG) Counters.ChecksumErrors++;
         else Counters.ReadErrors++;
         if (!_unreadable.Add((d.DomId, gfn))) return;
         Counters.UnreadablePages = _unreadable.Count;
         _hv.Events.Add("paging", d.Name,
-            $"Page gfn {gfn} of {d.Name} could not be read back from slot {slot} of {_swap!.Name} ({PosixIo.Errno.Describe(errno)}); the guest was not given the page.");
+            $"Page gfn {gfn} of {d.Name} could not be read back from slot {slot} of {_swap!.Name} ({Errno.Describe(errno)}); the guest was not given the page.");
         if (StopReason is null)
             Stop(d, $"{Capitalized(_swap.Name)} returned a page it could not read or with the wrong bytes; paging-out stopped, since the device cannot be trusted.");
     }

@@ -131,7 +131,7 @@ public sealed class SwapFile : IDisposable
             if (errno != 0)
             {
                 device.Dispose();
-                error = $"The swap file {name} could not be written ({PosixIo.Errno.Describe(errno)}).";
+                error = $"The swap file {name} could not be written ({Errno.Describe(errno)}).";
                 return null;
             }
             error = null;
@@ -200,7 +200,7 @@ public sealed class SwapFile : IDisposable
             {
                 device.Dispose();
                 File.Delete(path);
-                error = $"The temporary swap file could not be written ({PosixIo.Errno.Describe(errno)}).";
+                error = $"The temporary swap file could not be written ({Errno.Describe(errno)}).";
                 return null;
             }
             error = null;
@@ -252,7 +252,7 @@ public sealed class SwapFile : IDisposable
         BytesRead += PageSize.Bytes;
         long chunk = slot >> ChecksumChunkBits;
         return chunk < _checksums.Length && _checksums[chunk] is { } sums && XxHash.Hash64(page) == sums[slot & ((1 << ChecksumChunkBits) - 1)]
-            ? 0 : PosixIo.Errno.EBADMSG;
+            ? 0 : Errno.EBADMSG;
     }
 
     public void Dispose()
@@ -342,7 +342,7 @@ public sealed class SwapFile : IDisposable
         DirectoryNotFoundException => "the directory does not exist",
         FileNotFoundException => "no such file",
         PathTooLongException => "a name in the path is too long",
-        _ when e.HResult is > 0 and < 4096 => PosixIo.Errno.Describe(e.HResult),
+        _ when e.HResult is > 0 and < 4096 => Errno.Describe(e.HResult),
         _ => "an I/O error",
     };
 }
