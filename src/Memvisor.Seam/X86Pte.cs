@@ -1,3 +1,4 @@
+using Memvisor.Machine.Frames;
 namespace Memvisor.Seam;
 
 /// <summary>
@@ -18,9 +19,11 @@ public static class X86Pte
     /// <summary>Bits that say what an entry may do, besides where it points.</summary>
     public const ulong PermissionMask = Present | Writable | User | NoExecute;
     public const int Levels = 4;
+    /// <summary>Bits of a virtual page number: 48-bit virtual addresses less the page offset.</summary>
+    public const int VirtualPageBits = 48 - PageSize.Shift;
 
-    public static ulong Frame(ulong entry) => (entry & AddressMask) >> 12;
-    public static ulong Make(ulong frame, ulong flags) => (frame << 12) | flags;
+    public static ulong Frame(ulong entry) => (entry & AddressMask) >> PageSize.Shift;
+    public static ulong Make(ulong frame, ulong flags) => (frame << PageSize.Shift) | flags;
     public static bool IsPresent(ulong entry) => (entry & Present) != 0;
     /// <summary>True if the entry at <paramref name="level"/> maps a page rather than a lower table.</summary>
     public static bool IsLeaf(ulong entry, int level) => level == 1 || (level == 2 && (entry & Huge) != 0);

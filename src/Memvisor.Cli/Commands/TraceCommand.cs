@@ -1,3 +1,4 @@
+using Memvisor.Machine.Frames;
 using System.CommandLine;
 using System.Diagnostics;
 using Memvisor.Native;
@@ -34,7 +35,7 @@ public static class TraceCommand
                 foreach (var r in buffer.AsSpan(0, n))
                 {
                     byKind[(int)r.Kind]++;
-                    pages.Add(r.Address >> 12);
+                    pages.Add(r.Address >> PageSize.Shift);
                     pages.Add(r.LastPage);
                 }
             }

@@ -31,7 +31,7 @@ public sealed partial class GuestKernel
     /// <summary>The first PML4 slot of the kernel half a process shares: x86-64 Linux leaves slots 256..271 to Xen.</summary>
     internal const int FirstKernelSlot = 272;
     /// <summary>Kernel text is mapped at 0xffffffff80000000, as on x86-64 Linux (virtual page numbers are 36 bits).</summary>
-    public const ulong KernelTextVpn = (0xFFFF_FFFF_8000_0000UL >> 12) & ((1UL << 36) - 1);
+    public const ulong KernelTextVpn = (0xFFFF_FFFF_8000_0000UL >> PageSize.Shift) & ((1UL << X86Pte.VirtualPageBits) - 1);
     internal static readonly byte[] ZeroPage = new byte[PageSize.Bytes];
     private static readonly (string Name, long Pages)[] Libraries = [("/lib/x86_64-linux-gnu/libc.so.6", 512), ("/lib64/ld-linux-x86-64.so.2", 64)];
 

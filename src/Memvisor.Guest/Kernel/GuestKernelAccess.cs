@@ -1,3 +1,4 @@
+using Memvisor.Machine.Frames;
 using Memvisor.Machine.Content;
 using Memvisor.Guest.Mm;
 using Memvisor.Guest.PageCache;
@@ -18,8 +19,8 @@ public sealed partial class GuestKernel
     public bool Access(Process p, ulong address, bool write)
     {
         Counters.Accesses++;
-        ulong vpn = (address >> 12) & ((1UL << 36) - 1);
-        Mrc.Record(((ulong)(uint)p.Pid << 36) | vpn);
+        ulong vpn = (address >> PageSize.Shift) & ((1UL << X86Pte.VirtualPageBits) - 1);
+        Mrc.Record(((ulong)(uint)p.Pid << X86Pte.VirtualPageBits) | vpn);
         bool translated = Translate(p, vpn, write, out ulong gfn);
         Stall(Memory.TakeStallNs());
         if (!translated)
@@ -55,7 +56,7 @@ public sealed partial class GuestKernel
     }
 
     // A page of a file, apart from every process's virtual pages.
-    private static ulong FileKey(GuestFile f, long index) => (1UL << 63) | ((ulong)(uint)f.Id << 36) | (ulong)index;
+    private static ulong FileKey(GuestFile f, long index) => (1UL << 63) | ((ulong)(uint)f.Id << X86Pte.VirtualPageBits) | (ulong)index;
 
     private ContentHandle NewData(int owner, ulong index) =>
         ContentHandle.Synthetic(Options.DataClass, DeterministicRandom.Mix(((ulong)Memory.DomId << 52) ^ ((ulong)owner << 36) ^ index ^ (++_writeSeq << 20)));

@@ -1,3 +1,4 @@
+using Memvisor.Machine.Frames;
 using Memvisor.Guest.Memory;
 using Memvisor.Guest.Mm;
 using Memvisor.Guest.PageCache;
@@ -37,7 +38,7 @@ public sealed partial class GuestKernel
         var libc = p.Vmas.FirstOrDefault(v => v.Kind == VmaKind.File && v.FileId == 0);
         if (libc is null) return;
         for (ulong i = 0; i < (ulong)Math.Min(libraryPages, (long)libc.Pages) && !p.Exited; i++)
-            Access(p, (libc.Start + i) << 12, write: false);
+            Access(p, (libc.Start + i) << PageSize.Shift, write: false);
     }
 
     /// <summary>Ends a process: its pages, swap slots and page tables are freed.</summary>
@@ -66,7 +67,7 @@ public sealed partial class GuestKernel
     {
         ulong start = p.PlaceMapping((ulong)pages);
         p.Add(new Vma(start, start + (ulong)pages, VmaKind.Anon, writable: true));
-        return start << 12;
+        return start << PageSize.Shift;
     }
 
     /// <summary>Maps a whole file into <paramref name="p"/>; returns its address.</summary>
@@ -76,14 +77,14 @@ public sealed partial class GuestKernel
         var vma = new Vma(start, start + (ulong)file.Pages, VmaKind.File, writable, file.Id, 0);
         p.Add(vma);
         file.Mappings.Add((p, vma));
-        return start << 12;
+        return start << PageSize.Shift;
     }
 
     /// <summary>munmap of a whole mapping that starts at <paramref name="address"/>.</summary>
     public void Unmap(Process p, ulong address)
     {
-        var vma = p.Find(address >> 12);
-        if (vma is null || vma.Start != address >> 12) return;
+        var vma = p.Find(address >> PageSize.Shift);
+        if (vma is null || vma.Start != address >> PageSize.Shift) return;
         if (vma.Kind == VmaKind.File) _files[vma.FileId].Mappings.Remove((p, vma));
         p.Remove(vma);
         UnmapRange(p, vma.Start, vma.End);

@@ -1,3 +1,4 @@
+using Memvisor.Machine.Frames;
 namespace Memvisor.Guest.Mm;
 
 /// <summary>
@@ -6,7 +7,7 @@ namespace Memvisor.Guest.Mm;
 /// </summary>
 public sealed class Process(int slot, int pid, string name, ulong root)
 {
-    private const ulong MmapTopVpn = 0x7F00_0000_0000UL >> 12;
+    private const ulong MmapTopVpn = 0x7F00_0000_0000UL >> PageSize.Shift;
     private readonly List<Vma> _vmas = [];
     private ulong _mmapNext = MmapTopVpn;
 

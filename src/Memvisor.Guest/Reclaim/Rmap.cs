@@ -1,3 +1,4 @@
+using Memvisor.Machine.Frames;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Memory;
 using Memvisor.Guest.Mm;
@@ -59,7 +60,7 @@ internal sealed class Rmap(GuestKernel k)
         ref var d = ref k.Pages[gfn];
         var p = k.Processes[d.Owner];
         if (p is null || !Maps(p, d.Index, gfn, out ulong table, out int index, out ulong e)) return false;
-        k.Tables.Write(table, index, (e & ~Pte.AddressMask) | (to << 12));
+        k.Tables.Write(table, index, (e & ~Pte.AddressMask) | (to << PageSize.Shift));
         k.Mmu.InvalidatePage(p.Slot, d.Index);
         return true;
     }

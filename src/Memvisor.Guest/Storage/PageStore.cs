@@ -15,7 +15,7 @@ public sealed class PageStore(Func<long, ContentHandle> initial)
     private readonly Dictionary<long, byte[]> _bytes = [];
 
     /// <summary>Copies the page at <paramref name="gfn"/> into block <paramref name="block"/>.</summary>
-    public bool Save(IGuestMemory memory, ulong gfn, long block)
+    public bool Save(IGuestPhysicalMemory memory, ulong gfn, long block)
     {
         if (memory.TryReadSynthetic(gfn, out var content))
         {
@@ -31,7 +31,7 @@ public sealed class PageStore(Func<long, ContentHandle> initial)
     }
 
     /// <summary>Copies block <paramref name="block"/> into the page at <paramref name="gfn"/>.</summary>
-    public bool Load(IGuestMemory memory, ulong gfn, long block)
+    public bool Load(IGuestPhysicalMemory memory, ulong gfn, long block)
     {
         if (_bytes.TryGetValue(block, out var bytes)) return memory.WritePage(gfn, bytes);
         return memory.Touch(gfn, write: true, ContentOf(block)) != AccessOutcome.Refused;

@@ -9,7 +9,7 @@ public sealed class SwapDevice
     private readonly GfnBitmap _used;
     private readonly GfnBitmap _inTmem;
     private int _frontswapPool = -1;
-    private IGuestMemory? _frontswap;
+    private IGuestTmem? _frontswap;
     private readonly PageStore _store = new(_ => Machine.Content.ContentHandle.Zero);
     private int _cursor;
 
@@ -21,7 +21,7 @@ public sealed class SwapDevice
     }
 
     /// <summary>Linux's frontswap over Xen tmem: a swapped-out page is first offered to this persistent pool and only written to the device if refused.</summary>
-    public void AttachFrontswap(IGuestMemory memory, int pool)
+    public void AttachFrontswap(IGuestTmem memory, int pool)
     {
         _frontswap = memory;
         _frontswapPool = pool;

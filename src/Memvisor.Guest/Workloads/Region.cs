@@ -1,3 +1,4 @@
+using Memvisor.Machine.Frames;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Mm;
 
@@ -8,7 +9,7 @@ internal readonly record struct Region(ulong Address, long Pages)
 {
     public static Region Map(GuestKernel k, Process p, long pages) => new(k.MapAnonymous(p, pages), pages);
 
-    public ulong PageAddress(long page) => Address + ((ulong)page << 12);
+    public ulong PageAddress(long page) => Address + ((ulong)page << PageSize.Shift);
 
     /// <summary>Writes every page once, as a program initialising its heap does; stops if the process ends.</summary>
     public void Initialise(GuestKernel k, Process p)

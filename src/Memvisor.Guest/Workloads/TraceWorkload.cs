@@ -1,3 +1,4 @@
+using Memvisor.Machine.Frames;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Mm;
 using Memvisor.Guest.Workloads.Trace;
@@ -57,7 +58,7 @@ public sealed class TraceWorkload(string name, Func<ITraceReader> open, double s
                 default: stats.Modifies++; break;
             }
             k.Access(p, r.Address, write);
-            if (r.LastPage != r.Address >> 12) k.Access(p, r.LastPage << 12, write);
+            if (r.LastPage != r.Address >> PageSize.Shift) k.Access(p, r.LastPage << PageSize.Shift, write);
         }
     }
 

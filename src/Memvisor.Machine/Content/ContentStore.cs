@@ -12,13 +12,10 @@ namespace Memvisor.Machine.Content;
 public sealed class ContentStore
 {
     private const int SlabPages = 256;
-    private const int NoId = -1;
 
     private readonly List<byte[]> _slabs = [];
-    private ulong[] _hashes = new ulong[SlabPages];
     private int[] _refs = new int[SlabPages];
-    private int[] _nextSameHash = new int[SlabPages];
-    private readonly Dictionary<ulong, int> _firstByHash = [];
+    private readonly HashChains _byHash = new();
     private readonly Stack<int> _freeIds = new();
     private int _highWater;
 
@@ -37,24 +34,19 @@ public sealed class ContentStore
             return ContentHandle.Zero;
 
         ulong hash = XxHash.Hash64(page);
-        if (_firstByHash.TryGetValue(hash, out int id))
+        for (int candidate = _byHash.First(hash); candidate != HashChains.None; candidate = _byHash.Next(candidate))
         {
-            for (int candidate = id; candidate != NoId; candidate = _nextSameHash[candidate])
+            if (Bytes(candidate).SequenceEqual(page))
             {
-                if (Bytes(candidate).SequenceEqual(page))
-                {
-                    _refs[candidate]++;
-                    return ContentHandle.Stored(candidate);
-                }
+                _refs[candidate]++;
+                return ContentHandle.Stored(candidate);
             }
         }
 
         int newId = AllocateId();
         page.CopyTo(Bytes(newId));
-        _hashes[newId] = hash;
         _refs[newId] = 1;
-        _nextSameHash[newId] = _firstByHash.TryGetValue(hash, out int head) ? head : NoId;
-        _firstByHash[hash] = newId;
+        _byHash.Add(newId, hash);
         DistinctContents++;
         return ContentHandle.Stored(newId);
     }
@@ -79,7 +71,7 @@ public sealed class ContentStore
         if (!handle.IsStored) return;
         int id = handle.StoredId;
         if (--_refs[id] > 0) return;
-        Unlink(id);
+        _byHash.Remove(id);
         DistinctContents--;
         _freeIds.Push(id);
     }
@@ -118,34 +110,8 @@ public sealed class ContentStore
         {
             _slabs.Add(new byte[SlabPages * PageSize.Bytes]);
             int capacity = _slabs.Count * SlabPages;
-            if (capacity > _refs.Length)
-            {
-                int grown = Math.Max(capacity, _refs.Length * 2);
-                Array.Resize(ref _hashes, grown);
-                Array.Resize(ref _refs, grown);
-                Array.Resize(ref _nextSameHash, grown);
-            }
+            if (capacity > _refs.Length) Array.Resize(ref _refs, Math.Max(capacity, _refs.Length * 2));
         }
         return id;
-    }
-
-    private void Unlink(int id)
-    {
-        ulong hash = _hashes[id];
-        int head = _firstByHash[hash];
-        if (head == id)
-        {
-            if (_nextSameHash[id] == NoId) _firstByHash.Remove(hash);
-            else _firstByHash[hash] = _nextSameHash[id];
-            return;
-        }
-        for (int prev = head; ; prev = _nextSameHash[prev])
-        {
-            if (_nextSameHash[prev] == id)
-            {
-                _nextSameHash[prev] = _nextSameHash[id];
-                return;
-            }
-        }
     }
 }

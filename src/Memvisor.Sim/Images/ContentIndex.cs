@@ -1,3 +1,4 @@
+using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 using Memvisor.Native;
 
@@ -13,16 +14,13 @@ public sealed class ContentIndex(ContentIndex.PageReader read)
 {
     public delegate void PageReader(PageLocation at, Span<byte> page);
 
-    private const int None = -1;
-
-    private readonly Dictionary<ulong, int> _firstByHash = [];
+    private readonly HashChains _byHash = new();
     private readonly byte[] _candidate = new byte[PageSize.Bytes];
     private Entry[] _entries = new Entry[1024];
 
     private struct Entry
     {
         public PageLocation At;
-        public int NextSameHash;
         /// <summary>Pages seen holding this content.</summary>
         public int Count;
         /// <summary>The last image that held it, to count distinct contents per image.</summary>
@@ -42,30 +40,26 @@ public sealed class ContentIndex(ContentIndex.PageReader read)
     public int FindOrAdd(ReadOnlySpan<byte> page, PageLocation at, out bool isNew, out bool newInImage)
     {
         ulong hash = XxHash.Hash64(page);
-        ref int head = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_firstByHash, hash, out bool exists);
-        if (exists)
+        for (int id = _byHash.First(hash); id != HashChains.None; id = _byHash.Next(id))
         {
-            for (int id = head; id != None; id = _entries[id].NextSameHash)
+            read(_entries[id].At, _candidate);
+            Compares++;
+            if (!_candidate.AsSpan().SequenceEqual(page))
             {
-                read(_entries[id].At, _candidate);
-                Compares++;
-                if (!_candidate.AsSpan().SequenceEqual(page))
-                {
-                    HashCollisions++;
-                    continue;
-                }
-                ref var e = ref _entries[id];
-                e.Count++;
-                newInImage = e.LastImage != at.Image;
-                e.LastImage = at.Image;
-                isNew = false;
-                return id;
+                HashCollisions++;
+                continue;
             }
+            ref var e = ref _entries[id];
+            e.Count++;
+            newInImage = e.LastImage != at.Image;
+            e.LastImage = at.Image;
+            isNew = false;
+            return id;
         }
         int added = Count++;
         if (added == _entries.Length) Array.Resize(ref _entries, _entries.Length * 2);
-        _entries[added] = new Entry { At = at, NextSameHash = exists ? head : None, Count = 1, LastImage = at.Image };
-        head = added;
+        _entries[added] = new Entry { At = at, Count = 1, LastImage = at.Image };
+        _byHash.Add(added, hash);
         isNew = newInImage = true;
         return added;
     }

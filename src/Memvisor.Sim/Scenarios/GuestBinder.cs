@@ -11,69 +11,58 @@ namespace Memvisor.Sim.Scenarios;
 internal static class GuestBinder
 {
     private static readonly string[] ImageKeys = ["path", "format"];
-    private static readonly string[] BalloonKeys = ["enabled", "rate", "floor"];
-    private static readonly string[] SelfBalloonKeys = ["enabled", "interval", "downhysteresis", "uphysteresis", "reserve", "min_usable"];
-    private static readonly string[] HotplugKeys = ["enabled", "block", "rate"];
-    private static readonly string[] GuestKeys = ["swap", "kernel_image", "swappiness", "dirty_background_ratio", "dirty_expire", "check_integrity", "demand_paging"];
+
+    private static long Pages(YamlBinder b, YamlNode node, string path, long fallback) => PageSize.FromBytes(b.Size(node, path) ?? PageSize.ToBytes(fallback));
+
+    private static readonly KeyTable<BalloonOptions> Balloon = new(
+        ("enabled", (b, n, p, o) => o with { Enabled = b.Boolean(n, p) ?? true }),
+        ("rate", (b, n, p, o) =>
+        {
+            if (b.SizeRate(n, p, ScenarioLimits.MaxBalloonBytesPerSecond) is not double rate) return o;
+            if (rate < PageSize.Bytes) b.Error(n, p, "the balloon must move at least one page (4KiB) per second.");
+            return o with { RatePagesPerSecond = rate / PageSize.Bytes };
+        }),
+        ("floor", (b, n, p, o) => o with { FloorPages = Pages(b, n, p, 0) }));
+
+    private static readonly KeyTable<SelfBalloonOptions> SelfBalloon = new(
+        ("enabled", (b, n, p, o) => o with { Enabled = b.Boolean(n, p) ?? true }),
+        ("interval", (b, n, p, o) => o with { IntervalNs = b.Interval(n, p) ?? o.IntervalNs }),
+        ("downhysteresis", (b, n, p, o) => o with { DownHysteresis = (int)(b.Integer(n, p, 1, 1000) ?? o.DownHysteresis) }),
+        ("uphysteresis", (b, n, p, o) => o with { UpHysteresis = (int)(b.Integer(n, p, 1, 1000) ?? o.UpHysteresis) }),
+        ("reserve", (b, n, p, o) => o with { ReservePages = Pages(b, n, p, 0) }),
+        ("min_usable", (b, n, p, o) => o with { MinUsablePages = Pages(b, n, p, 0) }));
+
+    private static readonly KeyTable<HotplugOptions> Hotplug = new(
+        ("enabled", (b, n, p, o) => o with { Enabled = b.Boolean(n, p) ?? true }),
+        ("block", (b, n, p, o) =>
+        {
+            long block = Pages(b, n, p, o.BlockPages);
+            if (block >= 512 && (block & (block - 1)) == 0) return o with { BlockPages = block };
+            b.Error(n, p, "a memory block is a power of two of at least 2MiB.");
+            return o;
+        }),
+        ("rate", (b, n, p, o) => o with { BlocksPerSecond = b.Rate(n, p, ScenarioLimits.MaxBlockRate) ?? o.BlocksPerSecond }));
+
+    private static readonly KeyTable<GuestOptions> Guest = new(
+        ("swap", (b, n, p, g) => g with { SwapPages = PageSize.FromBytes(b.Size(n, p) ?? 0) }),
+        ("kernel_image", (b, n, p, g) => b.String(n, p) is { Length: > 0 } image ? g with { KernelImage = image } : g),
+        ("swappiness", (b, n, p, g) => g with { Swappiness = (int)(b.Integer(n, p, 0, 200) ?? g.Swappiness) }),
+        ("dirty_background_ratio", (b, n, p, g) => g with { DirtyBackgroundRatio = (int)(b.Integer(n, p, 0, 100) ?? g.DirtyBackgroundRatio) }),
+        ("dirty_expire", (b, n, p, g) => g with { DirtyExpireNs = b.Duration(n, p) ?? g.DirtyExpireNs }),
+        ("check_integrity", (b, n, p, g) => g with { CheckIntegrity = b.Boolean(n, p) ?? false }),
+        ("demand_paging", (b, n, p, g) => b.OneOf(n, p, ["linux", "windows"]) is string style
+            ? g with { DemandPaging = style == "windows" ? DemandPaging.Windows : DemandPaging.Linux } : g));
 
     // balloon, selfballoon and hotplug: a section that is present turns its mechanism on unless it says enabled: false.
     internal static GuestOptions BindBalloons(YamlBinder b, Dictionary<string, YamlNode> f, string path, GuestOptions guest)
     {
-        bool Enabled(Dictionary<string, YamlNode> g, string at) => !g.TryGetValue("enabled", out var e) || (b.Boolean(e, $"{at}.enabled") ?? true);
-        long Pages(YamlNode node, string at, long fallback) => PageSize.FromBytes(b.Size(node, at) ?? PageSize.ToBytes(fallback));
-        if (f.TryGetValue("balloon", out var bn))
-        {
-            var g = b.Fields(bn, $"{path}.balloon", BalloonKeys, []);
-            var o = new BalloonOptions { Enabled = Enabled(g, $"{path}.balloon") };
-            if (g.TryGetValue("rate", out var r) && b.SizeRate(r, $"{path}.balloon.rate", ScenarioLimits.MaxBalloonBytesPerSecond) is double rate)
-            {
-                if (rate < PageSize.Bytes) b.Error(r, $"{path}.balloon.rate", "the balloon must move at least one page (4KiB) per second.");
-                o = o with { RatePagesPerSecond = rate / PageSize.Bytes };
-            }
-            if (g.TryGetValue("floor", out var fl)) o = o with { FloorPages = Pages(fl, $"{path}.balloon.floor", 0) };
-            guest = guest with { Balloon = o };
-        }
-        if (f.TryGetValue("selfballoon", out var sn))
-        {
-            var g = b.Fields(sn, $"{path}.selfballoon", SelfBalloonKeys, []);
-            var o = new SelfBalloonOptions { Enabled = Enabled(g, $"{path}.selfballoon") };
-            if (g.TryGetValue("interval", out var i)) o = o with { IntervalNs = b.Interval(i, $"{path}.selfballoon.interval") ?? o.IntervalNs };
-            if (g.TryGetValue("downhysteresis", out var dh)) o = o with { DownHysteresis = (int)(b.Integer(dh, $"{path}.selfballoon.downhysteresis", 1, 1000) ?? 8) };
-            if (g.TryGetValue("uphysteresis", out var uh)) o = o with { UpHysteresis = (int)(b.Integer(uh, $"{path}.selfballoon.uphysteresis", 1, 1000) ?? 1) };
-            if (g.TryGetValue("reserve", out var rs)) o = o with { ReservePages = Pages(rs, $"{path}.selfballoon.reserve", 0) };
-            if (g.TryGetValue("min_usable", out var mu)) o = o with { MinUsablePages = Pages(mu, $"{path}.selfballoon.min_usable", 0) };
-            guest = guest with { SelfBalloon = o };
-        }
-        if (f.TryGetValue("hotplug", out var hn))
-        {
-            var g = b.Fields(hn, $"{path}.hotplug", HotplugKeys, []);
-            var o = new HotplugOptions { Enabled = Enabled(g, $"{path}.hotplug") };
-            if (g.TryGetValue("block", out var bl))
-            {
-                long block = Pages(bl, $"{path}.hotplug.block", o.BlockPages);
-                if (block < 512 || (block & (block - 1)) != 0) b.Error(bl, $"{path}.hotplug.block", "a memory block is a power of two of at least 2MiB.");
-                else o = o with { BlockPages = block };
-            }
-            if (g.TryGetValue("rate", out var hr)) o = o with { BlocksPerSecond = b.Rate(hr, $"{path}.hotplug.rate", ScenarioLimits.MaxBlockRate) ?? o.BlocksPerSecond };
-            guest = guest with { Hotplug = o };
-        }
+        if (f.TryGetValue("balloon", out var bn)) guest = guest with { Balloon = Balloon.Bind(b, bn, $"{path}.balloon", new BalloonOptions { Enabled = true }) };
+        if (f.TryGetValue("selfballoon", out var sn)) guest = guest with { SelfBalloon = SelfBalloon.Bind(b, sn, $"{path}.selfballoon", new SelfBalloonOptions { Enabled = true }) };
+        if (f.TryGetValue("hotplug", out var hn)) guest = guest with { Hotplug = Hotplug.Bind(b, hn, $"{path}.hotplug", new HotplugOptions { Enabled = true }) };
         return guest;
     }
 
-    internal static GuestOptions BindGuest(YamlBinder b, YamlNode node, string path)
-    {
-        var f = b.Fields(node, path, GuestKeys, []);
-        var g = new GuestOptions();
-        if (f.TryGetValue("swap", out var sw)) g = g with { SwapPages = PageSize.FromBytes(b.Size(sw, $"{path}.swap") ?? 0) };
-        if (f.TryGetValue("kernel_image", out var ki) && b.String(ki, $"{path}.kernel_image") is { Length: > 0 } image) g = g with { KernelImage = image };
-        if (f.TryGetValue("swappiness", out var sp)) g = g with { Swappiness = (int)(b.Integer(sp, $"{path}.swappiness", 0, 200) ?? 60) };
-        if (f.TryGetValue("dirty_background_ratio", out var dr)) g = g with { DirtyBackgroundRatio = (int)(b.Integer(dr, $"{path}.dirty_background_ratio", 0, 100) ?? 10) };
-        if (f.TryGetValue("dirty_expire", out var de)) g = g with { DirtyExpireNs = b.Duration(de, $"{path}.dirty_expire") ?? g.DirtyExpireNs };
-        if (f.TryGetValue("check_integrity", out var ci)) g = g with { CheckIntegrity = b.Boolean(ci, $"{path}.check_integrity") ?? false };
-        if (f.TryGetValue("demand_paging", out var dp) && b.OneOf(dp, $"{path}.demand_paging", ["linux", "windows"]) is string style)
-            g = g with { DemandPaging = style == "windows" ? DemandPaging.Windows : DemandPaging.Linux };
-        return g;
-    }
+    internal static GuestOptions BindGuest(YamlBinder b, YamlNode node, string path) => Guest.Bind(b, node, path, new GuestOptions());
 
     // image: PATH, or image: { path: PATH, format: auto|elf|raw }; the headers are checked now, so a bad image stops the scenario before it runs.
     internal static MemoryImageSpec? BindImage(YamlBinder b, YamlNode node, string path)

@@ -12,10 +12,6 @@ namespace Memvisor.Sim.Scenarios;
 internal static class HostBinder
 {
     private static readonly string[] HostKeys = ["memory", "numa_nodes", "dom0", "sharing", "paging", "compression", "tmem"];
-    private static readonly string[] SharingKeys = ["enabled", "scan_rate", "max_page_sharing"];
-    private static readonly string[] PagingKeys = ["swap_file", "swap_size", "policy", "mru_size", "rate"];
-    private static readonly string[] CompressionKeys = ["enabled", "codec", "cache"];
-    private static readonly string[] TmemKeys = ["enabled", "compress", "dedup", "reserve"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
 
     internal static HostSpec? BindHost(YamlBinder b, YamlNode node)
@@ -46,60 +42,60 @@ internal static class HostBinder
         return new HostSpec(memory.Value, nodes, dom0, dom0Min < 0 ? dom0 : dom0Min) { Overcommit = overcommit };
     }
 
+    private static readonly KeyTable<SharingOptions> Sharing = new(
+        ("enabled", (b, n, p, s) => s with { Enabled = b.Boolean(n, p) ?? true }),
+        ("scan_rate", (b, n, p, s) => s with { ScanRatePagesPerSecond = b.Rate(n, p, ScenarioLimits.MaxPageRate) ?? s.ScanRatePagesPerSecond }),
+        ("max_page_sharing", (b, n, p, s) => s with { MaxPageSharing = (int)(b.Integer(n, p, 2, 65_535) ?? s.MaxPageSharing) }));
+
+    private static readonly KeyTable<PagingOptions> Paging = new(
+        ("swap_file", (b, n, p, o) =>
+        {
+            if (b.FilePath(n, p) is not var (swapFile, full)) return o;
+            // Relative to the scenario's folder, as traces and images are. The file must be new or an earlier Memvisor swap file.
+            if (SwapFile.WhyRefused(full, swapFile) is { } why)
+            {
+                b.Error(n, p, why);
+                return o;
+            }
+            return o with { SwapFile = full, SwapFileName = swapFile };
+        }),
+        ("swap_size", (b, n, p, o) =>
+        {
+            if (b.Size(n, p) is not long swapBytes) return o;
+            if (swapBytes >= PageSize.Bytes) return o with { SwapPages = PageSize.FromBytes(swapBytes) };
+            b.Error(n, p, "a swap file holds at least one page (4KiB).");
+            return o;
+        }),
+        ("policy", (b, n, p, o) => o with { Policy = b.OneOf(n, p, ["clock", "random"]) == "random" ? EvictionPolicy.Random : EvictionPolicy.Clock }),
+        ("mru_size", (b, n, p, o) => o with { MruSize = (int)(b.Integer(n, p, 1, 1 << 24) ?? o.MruSize) }),
+        ("rate", (b, n, p, o) => o with { RatePagesPerSecond = b.Rate(n, p, ScenarioLimits.MaxPageRate) ?? o.RatePagesPerSecond }));
+
+    private static readonly KeyTable<CompressionOptions> Compression = new(
+        ("enabled", (b, n, p, c) => c with { Enabled = b.Boolean(n, p) ?? true }),
+        ("codec", (b, n, p, c) => c with { Codec = b.OneOf(n, p, ["lz4", "zstd"]) == "zstd" ? CompressionCodec.Zstd : CompressionCodec.Lz4 }),
+        ("cache", (b, n, p, c) => c with { CacheShare = b.Share(n, p) ?? c.CacheShare }));
+
+    // tmem's reserve must leave it a page of the host's memory, so its table knows the host's size.
+    private static KeyTable<TmemOptions> Tmem(long hostBytes) => new(
+        ("enabled", (b, n, p, t) => t with { Enabled = b.Boolean(n, p) ?? true }),
+        ("compress", (b, n, p, t) => t with { Compress = b.Boolean(n, p) ?? false }),
+        ("dedup", (b, n, p, t) => t with { Dedup = b.Boolean(n, p) ?? false }),
+        ("reserve", (b, n, p, t) =>
+        {
+            if (b.Size(n, p) is not long reserve) return t;
+            if (reserve < hostBytes) return t with { ReservePages = PageSize.FromBytes(reserve) };
+            b.Error(n, p, $"the reserve ({Units.FormatSize(reserve)}) is not below the host's memory ({Units.FormatSize(hostBytes)}): tmem would never have a page.");
+            return t;
+        }));
+
     // host: sharing, paging, compression, tmem. A section that is present turns its mechanism on unless it says enabled: false.
     private static OvercommitOptions BindOvercommit(YamlBinder b, Dictionary<string, YamlNode> host, long hostBytes)
     {
         var o = new OvercommitOptions();
-        bool Enabled(Dictionary<string, YamlNode> f, string path) => !f.TryGetValue("enabled", out var e) || (b.Boolean(e, $"{path}.enabled") ?? true);
-        if (host.TryGetValue("sharing", out var sn))
-        {
-            var f = b.Fields(sn, "host.sharing", SharingKeys, []);
-            var s = new SharingOptions { Enabled = Enabled(f, "host.sharing") };
-            if (f.TryGetValue("scan_rate", out var r)) s = s with { ScanRatePagesPerSecond = b.Rate(r, "host.sharing.scan_rate", ScenarioLimits.MaxPageRate) ?? s.ScanRatePagesPerSecond };
-            if (f.TryGetValue("max_page_sharing", out var m)) s = s with { MaxPageSharing = (int)(b.Integer(m, "host.sharing.max_page_sharing", 2, 65_535) ?? 256) };
-            o = o with { Sharing = s };
-        }
-        if (host.TryGetValue("paging", out var pn))
-        {
-            var f = b.Fields(pn, "host.paging", PagingKeys, []);
-            var p = new PagingOptions();
-            if (f.TryGetValue("swap_file", out var sf) && b.FilePath(sf, "host.paging.swap_file") is var (swapFile, full))
-            {
-                // Relative to the scenario's folder, as traces and images are. The file must be new or an earlier Memvisor swap file.
-                if (SwapFile.WhyRefused(full, swapFile) is { } why) b.Error(sf, "host.paging.swap_file", why);
-                else p = p with { SwapFile = full, SwapFileName = swapFile };
-            }
-            if (f.TryGetValue("swap_size", out var ss) && b.Size(ss, "host.paging.swap_size") is long swapBytes)
-            {
-                if (swapBytes < PageSize.Bytes) b.Error(ss, "host.paging.swap_size", "a swap file holds at least one page (4KiB).");
-                else p = p with { SwapPages = PageSize.FromBytes(swapBytes) };
-            }
-            if (f.TryGetValue("policy", out var po)) p = p with { Policy = b.OneOf(po, "host.paging.policy", ["clock", "random"]) == "random" ? EvictionPolicy.Random : EvictionPolicy.Clock };
-            if (f.TryGetValue("mru_size", out var mr)) p = p with { MruSize = (int)(b.Integer(mr, "host.paging.mru_size", 1, 1 << 24) ?? p.MruSize) };
-            if (f.TryGetValue("rate", out var ra)) p = p with { RatePagesPerSecond = b.Rate(ra, "host.paging.rate", ScenarioLimits.MaxPageRate) ?? p.RatePagesPerSecond };
-            o = o with { Paging = p };
-        }
-        if (host.TryGetValue("compression", out var cn))
-        {
-            var f = b.Fields(cn, "host.compression", CompressionKeys, []);
-            var c = new CompressionOptions { Enabled = Enabled(f, "host.compression") };
-            if (f.TryGetValue("codec", out var co)) c = c with { Codec = b.OneOf(co, "host.compression.codec", ["lz4", "zstd"]) == "zstd" ? CompressionCodec.Zstd : CompressionCodec.Lz4 };
-            if (f.TryGetValue("cache", out var ca)) c = c with { CacheShare = b.Share(ca, "host.compression.cache") ?? c.CacheShare };
-            o = o with { Compression = c };
-        }
-        if (host.TryGetValue("tmem", out var tn))
-        {
-            var f = b.Fields(tn, "host.tmem", TmemKeys, []);
-            var t = new TmemOptions { Enabled = Enabled(f, "host.tmem") };
-            if (f.TryGetValue("compress", out var tc)) t = t with { Compress = b.Boolean(tc, "host.tmem.compress") ?? false };
-            if (f.TryGetValue("dedup", out var td)) t = t with { Dedup = b.Boolean(td, "host.tmem.dedup") ?? false };
-            if (f.TryGetValue("reserve", out var tr) && b.Size(tr, "host.tmem.reserve") is long reserve)
-            {
-                if (reserve >= hostBytes) b.Error(tr, "host.tmem.reserve", $"the reserve ({Units.FormatSize(reserve)}) is not below the host's memory ({Units.FormatSize(hostBytes)}): tmem would never have a page.");
-                else t = t with { ReservePages = PageSize.FromBytes(reserve) };
-            }
-            o = o with { Tmem = t };
-        }
+        if (host.TryGetValue("sharing", out var sn)) o = o with { Sharing = Sharing.Bind(b, sn, "host.sharing", new SharingOptions { Enabled = true }) };
+        if (host.TryGetValue("paging", out var pn)) o = o with { Paging = Paging.Bind(b, pn, "host.paging", new PagingOptions()) };
+        if (host.TryGetValue("compression", out var cn)) o = o with { Compression = Compression.Bind(b, cn, "host.compression", new CompressionOptions { Enabled = true }) };
+        if (host.TryGetValue("tmem", out var tn)) o = o with { Tmem = Tmem(hostBytes).Bind(b, tn, "host.tmem", new TmemOptions { Enabled = true }) };
         return o;
     }
 }

@@ -1,3 +1,4 @@
+using Memvisor.Machine.Frames;
 using Memvisor.Guest.Mm;
 
 namespace Memvisor.Guest.Workloads.Trace;
@@ -6,5 +7,5 @@ namespace Memvisor.Guest.Workloads.Trace;
 public readonly record struct TraceRecord(AccessKind Kind, ulong Address, byte Size)
 {
     /// <summary>The last byte's page, which differs from the first's when the access straddles a page boundary.</summary>
-    public ulong LastPage => (Address + Size - 1) >> 12;
+    public ulong LastPage => (Address + Size - 1) >> PageSize.Shift;
 }
