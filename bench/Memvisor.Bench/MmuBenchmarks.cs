@@ -33,7 +33,7 @@ public class MmuBenchmarks
         _shadow = Build(MmuMode.Shadow3, caches: false);
         for (int i = 0; i < Pages; i++) _vpns[i] = (ulong)i;
         foreach (var m in new[] { _hap, _hapNoCache, _shadow })
-            foreach (ulong v in _vpns) m.Translate(v, write: false);
+            foreach (ulong v in _vpns) m.Translate(new Vpn(v), write: false);
         // PV: one pinned L1 with 512 entries to map and unmap by mmu_update.
         _pv = (PvMmu)Build(MmuMode.Pv, caches: true, out var hv, out var d);
         uint l1 = d.P2m.Get(3).Mfn;
@@ -72,7 +72,7 @@ public class MmuBenchmarks
     public ulong TlbHit()
     {
         ulong x = 0;
-        foreach (ulong v in _vpns) x ^= _hap.Translate(v, write: false).Gfn;
+        foreach (ulong v in _vpns) x ^= _hap.Translate(new Vpn(v), write: false).Gfn.Value;
         return x;
     }
 
@@ -81,7 +81,7 @@ public class MmuBenchmarks
     {
         ulong x = 0;
         _shadow.Tlb.FlushAll();
-        foreach (ulong v in _vpns) x ^= _shadow.Translate(v, write: false).Gfn;
+        foreach (ulong v in _vpns) x ^= _shadow.Translate(new Vpn(v), write: false).Gfn.Value;
         return x;
     }
 
@@ -90,7 +90,7 @@ public class MmuBenchmarks
     {
         ulong x = 0;
         _hapNoCache.Tlb.FlushAll();
-        foreach (ulong v in _vpns) x ^= _hapNoCache.Translate(v, write: false).Gfn;
+        foreach (ulong v in _vpns) x ^= _hapNoCache.Translate(new Vpn(v), write: false).Gfn.Value;
         return x;
     }
 

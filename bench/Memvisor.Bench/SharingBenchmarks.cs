@@ -1,3 +1,4 @@
+using Memvisor.Seam;
 using BenchmarkDotNet.Attributes;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Machine;
@@ -68,7 +69,7 @@ public class SharingBenchmarks
         _hv.CreateDomain(new DomainConfig { Name = name, MemoryPages = Pages, MaxPages = Pages }, out var d);
         var port = _hv.PortFor(d!);
         for (int i = 0; i < Pages; i++)
-            port.Touch((ulong)i, write: true, Class == ContentClass.Zero ? ContentHandle.Zero : ContentHandle.Synthetic(Class, (ulong)i + 1));
+            port.Touch(new Gfn((ulong)i), write: true, Class == ContentClass.Zero ? ContentHandle.Zero : ContentHandle.Synthetic(Class, (ulong)i + 1));
         return d!;
     }
 

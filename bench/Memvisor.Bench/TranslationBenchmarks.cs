@@ -41,6 +41,6 @@ public class TranslationBenchmarks
     public void GuestWrite()
     {
         for (int i = 0; i < Batch; i++)
-            _port.Touch(_gfns[i], write: true, ContentHandle.Synthetic(ContentClass.Compressible, (ulong)i + 1));
+            _port.Touch(new Gfn(_gfns[i]), write: true, ContentHandle.Synthetic(ContentClass.Compressible, (ulong)i + 1));
     }
 }

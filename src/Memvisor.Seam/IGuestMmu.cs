@@ -13,7 +13,7 @@ public interface IGuestMmu
     bool LargePages { get; }
 
     /// <summary>The hardware translating <paramref name="vpn"/> in the current address space; a page fault names the guest entry that stopped it.</summary>
-    Translation Translate(ulong vpn, bool write);
+    Translation Translate(Vpn vpn, bool write);
 
     ulong ReadEntry(ulong table, int index);
 
@@ -30,7 +30,7 @@ public interface IGuestMmu
     void ReleaseAddressSpace(ulong root);
 
     /// <summary>Invalidates one page of address space <paramref name="asid"/>: INVLPG if it is the current one, else only its tagged TLB entry.</summary>
-    void InvalidatePage(int asid, ulong vpn);
+    void InvalidatePage(int asid, Vpn vpn);
 
     /// <summary>Flushes address space <paramref name="asid"/>: a CR3 reload if it is the current one, else only its tagged TLB entries.</summary>
     void FlushAddressSpace(int asid);

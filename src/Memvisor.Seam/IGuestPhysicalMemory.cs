@@ -16,23 +16,23 @@ public interface IGuestPhysicalMemory
     /// The guest touches a page: a read, or a write that leaves the page holding <paramref name="written"/> (a
     /// synthetic content). A populate-on-demand gfn is backed on first touch.
     /// </summary>
-    AccessOutcome Touch(ulong gfn, bool write, ContentHandle written);
+    AccessOutcome Touch(Gfn gfn, bool write, ContentHandle written);
 
     /// <summary>Reads the page's bytes; false if the gfn holds no page.</summary>
-    bool ReadPage(ulong gfn, Span<byte> page);
+    bool ReadPage(Gfn gfn, Span<byte> page);
 
     /// <summary>Writes real bytes to the page; false if the gfn holds no page and none could be populated.</summary>
-    bool WritePage(ulong gfn, ReadOnlySpan<byte> page);
+    bool WritePage(Gfn gfn, ReadOnlySpan<byte> page);
 
     /// <summary>Reads 64-bit word <paramref name="index"/> (0..511) of the page, as the CPU reads a page-table entry; false if the gfn holds no page.</summary>
-    bool TryReadWord(ulong gfn, int index, out ulong value);
+    bool TryReadWord(Gfn gfn, int index, out ulong value);
 
     /// <summary>Writes 64-bit word <paramref name="index"/> of the page, as the guest writes a page-table entry; false if the gfn holds no page.</summary>
-    bool WriteWord(ulong gfn, int index, ulong value);
+    bool WriteWord(Gfn gfn, int index, ulong value);
 
     /// <summary>
     /// Reads a page the way a device's DMA would copy it when its bytes are generated: true with the page's content
     /// handle if the page is zero or synthetic; false if the gfn holds no page or holds real bytes (then use <see cref="ReadPage"/>).
     /// </summary>
-    bool TryReadSynthetic(ulong gfn, out ContentHandle content);
+    bool TryReadSynthetic(Gfn gfn, out ContentHandle content);
 }

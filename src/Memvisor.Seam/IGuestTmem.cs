@@ -7,10 +7,10 @@ public interface IGuestTmem
     int TmemNewPool(bool persistent);
 
     /// <summary>TMEM_PUT_PAGE: copies the page at gfn into the pool under (object, index); false if refused.</summary>
-    bool TmemPut(int pool, ulong obj, uint index, ulong gfn);
+    bool TmemPut(int pool, ulong obj, uint index, Gfn gfn);
 
     /// <summary>TMEM_GET_PAGE: copies the page back into gfn and removes it from the pool; false if the pool does not hold it.</summary>
-    bool TmemGet(int pool, ulong obj, uint index, ulong gfn);
+    bool TmemGet(int pool, ulong obj, uint index, Gfn gfn);
 
     /// <summary>TMEM_FLUSH_PAGE: the pool forgets (object, index).</summary>
     void TmemFlush(int pool, ulong obj, uint index);

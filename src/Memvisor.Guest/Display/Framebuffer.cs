@@ -38,7 +38,7 @@ public sealed class Framebuffer
         {
             ulong gfn = first + (ulong)i;
             k.Pages.Assign(gfn, PageUse.Kernel, GuestKernel.KernelSlot, (ulong)i);
-            k.Memory.Touch(gfn, write: true, ContentHandle.Zero);
+            k.Memory.Touch(new Gfn(gfn), write: true, ContentHandle.Zero);
         }
         k.Memory.Store.Write(StoreKeys.FramebufferGfn, (long)first);
         k.Memory.Store.Write(StoreKeys.FramebufferPages, pages);
@@ -50,7 +50,7 @@ public sealed class Framebuffer
     {
         if ((ulong)page >= (ulong)Pages) return;
         var pixels = ContentHandle.Synthetic(ContentClass.Compressible, Machine.Randomness.DeterministicRandom.Mix(((ulong)_k.Memory.DomId << 48) ^ ++_drawSeq));
-        _k.Memory.Touch(FirstGfn + (ulong)page, write: true, pixels);
+        _k.Memory.Touch(new Gfn(FirstGfn + (ulong)page), write: true, pixels);
         PagesDrawn++;
     }
 }

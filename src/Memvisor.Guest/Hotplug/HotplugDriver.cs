@@ -217,8 +217,8 @@ public sealed class HotplugDriver
             _k.Allocator.Give(to);
             return false;
         }
-        if (_k.Memory.TryReadSynthetic(gfn, out var content)) _k.Memory.Touch(to, write: true, content);
-        else if (_k.Memory.ReadPage(gfn, _copy)) _k.Memory.WritePage(to, _copy);
+        if (_k.Memory.TryReadSynthetic(new Gfn(gfn), out var content)) _k.Memory.Touch(new Gfn(to), write: true, content);
+        else if (_k.Memory.ReadPage(new Gfn(gfn), _copy)) _k.Memory.WritePage(new Gfn(to), _copy);
         ref var d = ref _k.Pages[gfn];
         var flags = d.Flags;
         bool onLru = d.Has(PageFlags.OnLru), active = d.Has(PageFlags.Active);

@@ -1,3 +1,4 @@
+using Memvisor.Seam;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Memory;
 using Memvisor.Machine.Frames;
@@ -38,7 +39,7 @@ internal static class ImageFill
                 outside++;   // the gfn is not the guest's to fill (never held)
                 continue;
             }
-            if (!kernel.Memory.WritePage(gfn, page))
+            if (!kernel.Memory.WritePage(new Gfn(gfn), page))
             {
                 kernel.Allocator.Give(gfn);   // the hypervisor refused the page (out of memory): it stays free and unwritten
                 outside++;

@@ -1,3 +1,4 @@
+using Memvisor.Seam;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Mm;
 using Memvisor.Guest.PageCache;
@@ -115,7 +116,7 @@ public sealed class IntegrityChecker(GuestKernel k)
     // Reads the page at gfn and compares it with the expected bytes.
     private void CompareFrame(ulong gfn, string what)
     {
-        if (!k.Memory.ReadPage(gfn, _actual)) Fail($"{what} is at gfn {gfn}, which the domain could not read (it does not hold it, or the hypervisor withheld it).");
+        if (!k.Memory.ReadPage(new Gfn(gfn), _actual)) Fail($"{what} is at gfn {gfn}, which the domain could not read (it does not hold it, or the hypervisor withheld it).");
         else Compare($"{what} at gfn {gfn}");
     }
 

@@ -33,12 +33,12 @@ public sealed partial class GuestKernel
         {
             Counters.Writes++;
             var content = NewData(p.Slot, vpn);
-            outcome = Memory.Touch(gfn, write: true, content);
+            outcome = Memory.Touch(new Gfn(gfn), write: true, content);
             Integrity?.Wrote(p, vpn, content);
         }
         else
         {
-            outcome = Memory.Touch(gfn, write: false, ContentHandle.Zero);
+            outcome = Memory.Touch(new Gfn(gfn), write: false, ContentHandle.Zero);
             Integrity?.CheckRead(p, vpn, gfn);
         }
         switch (outcome)
@@ -67,14 +67,14 @@ public sealed partial class GuestKernel
         for (int attempt = 0; attempt < 4 && !p.Exited; attempt++)
         {
             if (_running != p && !Run(p)) break;
-            var t = Mmu.Translate(vpn, write);
+            var t = Mmu.Translate(new Vpn(vpn), write);
             if (t.Status == TranslateStatus.Ok)
             {
-                gfn = t.Gfn;
+                gfn = t.Gfn.Value;
                 return true;
             }
             // A write to a present read-only page is a protection fault: the model has no copy-on-write to serve it.
-            if (Pte.IsPresent(t.Entry) || !_faults.Handle(p, vpn, write, t.Entry, t.Table, t.Index, t.Level)) break;
+            if (Pte.IsPresent(t.Entry) || !_faults.Handle(p, vpn, write, t.Entry, t.Table.Value, t.Index, t.Level)) break;
         }
         gfn = 0;
         return false;
@@ -113,7 +113,7 @@ public sealed partial class GuestKernel
         Mrc.Record(FileKey(f, index));
         if (!Cache.TryGetPage(f, index, readFromDisk: false, out ulong gfn)) return false;
         var content = NewData(f.Id, (ulong)index);
-        Memory.Touch(gfn, write: true, content);
+        Memory.Touch(new Gfn(gfn), write: true, content);
         Writeback.MarkDirty(gfn);
         Cache.MarkAccessed(gfn);
         Integrity?.WroteFile(f, index, content);

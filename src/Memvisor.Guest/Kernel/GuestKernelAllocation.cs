@@ -1,3 +1,4 @@
+using Memvisor.Seam;
 using Memvisor.Guest.Memory;
 using Memvisor.Guest.Mm;
 using Memvisor.Guest.Reclaim;
@@ -48,7 +49,7 @@ public sealed partial class GuestKernel
     {
         if (!TryAllocatePage(user: false, out ulong gfn)) return (false, 0);
         Pages.Assign(gfn, PageUse.PageTable, p?.Slot ?? KernelSlot, 0);
-        Memory.WritePage(gfn, ZeroPage);
+        Memory.WritePage(new Gfn(gfn), ZeroPage);
         if (p is not null) p.Counters.PageTablePages++;
         return (true, gfn);
     }

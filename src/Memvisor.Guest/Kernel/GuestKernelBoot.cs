@@ -31,7 +31,7 @@ public sealed partial class GuestKernel
             for (uint i = 0; i < 512; i++)
             {
                 Pages.Assign(first + i, PageUse.Kernel, KernelSlot, i);
-                Memory.Touch(first + i, write: true, ContentHandle.ImagePage(ContentClass.KernelText, Options.ImageId, b * 512 + i));
+                Memory.Touch(new Gfn(first + i), write: true, ContentHandle.ImagePage(ContentClass.KernelText, Options.ImageId, b * 512 + i));
             }
             if (!MapKernelText(KernelTextVpn + b * 512, first)) break;
         }

@@ -1,3 +1,4 @@
+using Memvisor.Seam;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Memory;
 using Memvisor.Machine.Content;
@@ -46,7 +47,7 @@ internal sealed class FaultHandler
     private bool ZeroFill(Process p, Vma vma, ulong vpn, bool write, ulong table, int index)
     {
         if (!TryAllocateFor(p, out ulong gfn)) return false;
-        _k.Memory.Touch(gfn, write: true, ContentHandle.Zero);
+        _k.Memory.Touch(new Gfn(gfn), write: true, ContentHandle.Zero);
         _k.Pages.Assign(gfn, PageUse.Anon, p.Slot, vpn);
         _k.Pages.AddHead(gfn, LruList.InactiveAnon);
         SetPte(table, index, gfn, AnonFlags(vma, write));

@@ -1,3 +1,4 @@
+using Memvisor.Seam;
 using Memvisor.Machine.Frames;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Memory;
@@ -49,7 +50,7 @@ internal sealed class Rmap(GuestKernel k)
         var p = k.Processes[d.Owner]!;
         if (!Maps(p, d.Index, gfn, out ulong table, out int index, out _)) return;
         k.Tables.Write(table, index, Pte.ForSwap(slot));
-        k.Mmu.InvalidatePage(p.Slot, d.Index);
+        k.Mmu.InvalidatePage(p.Slot, new Vpn(d.Index));
         p.Counters.RssAnon--;
         p.Counters.SwapEntries++;
     }
@@ -61,7 +62,7 @@ internal sealed class Rmap(GuestKernel k)
         var p = k.Processes[d.Owner];
         if (p is null || !Maps(p, d.Index, gfn, out ulong table, out int index, out ulong e)) return false;
         k.Tables.Write(table, index, (e & ~Pte.AddressMask) | (to << PageSize.Shift));
-        k.Mmu.InvalidatePage(p.Slot, d.Index);
+        k.Mmu.InvalidatePage(p.Slot, new Vpn(d.Index));
         return true;
     }
 
@@ -75,7 +76,7 @@ internal sealed class Rmap(GuestKernel k)
             if (!TryVpnOf(vma, (long)d.Index, out ulong vpn) || !Maps(p, vpn, gfn, out ulong table, out int index, out ulong e)) continue;
             dirty |= (e & Pte.Dirty) != 0;
             k.Tables.Write(table, index, 0);
-            k.Mmu.InvalidatePage(p.Slot, vpn);
+            k.Mmu.InvalidatePage(p.Slot, new Vpn(vpn));
             p.Counters.RssFile--;
         }
         return dirty;
@@ -85,7 +86,7 @@ internal sealed class Rmap(GuestKernel k)
     {
         if (!Maps(p, vpn, gfn, out ulong table, out int index, out ulong e) || (e & Pte.Accessed) == 0) return false;
         k.Tables.Write(table, index, e & ~Pte.Accessed);
-        k.Mmu.InvalidatePage(p.Slot, vpn);
+        k.Mmu.InvalidatePage(p.Slot, new Vpn(vpn));
         return true;
     }
 

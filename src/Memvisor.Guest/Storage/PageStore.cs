@@ -17,14 +17,14 @@ public sealed class PageStore(Func<long, ContentHandle> initial)
     /// <summary>Copies the page at <paramref name="gfn"/> into block <paramref name="block"/>.</summary>
     public bool Save(IGuestPhysicalMemory memory, ulong gfn, long block)
     {
-        if (memory.TryReadSynthetic(gfn, out var content))
+        if (memory.TryReadSynthetic(new Gfn(gfn), out var content))
         {
             _bytes.Remove(block);
             _handles[block] = content.Raw;
             return true;
         }
         var copy = new byte[PageSize.Bytes];
-        if (!memory.ReadPage(gfn, copy)) return false;
+        if (!memory.ReadPage(new Gfn(gfn), copy)) return false;
         _handles.Remove(block);
         _bytes[block] = copy;
         return true;
@@ -33,8 +33,8 @@ public sealed class PageStore(Func<long, ContentHandle> initial)
     /// <summary>Copies block <paramref name="block"/> into the page at <paramref name="gfn"/>.</summary>
     public bool Load(IGuestPhysicalMemory memory, ulong gfn, long block)
     {
-        if (_bytes.TryGetValue(block, out var bytes)) return memory.WritePage(gfn, bytes);
-        return memory.Touch(gfn, write: true, ContentOf(block)) != AccessOutcome.Refused;
+        if (_bytes.TryGetValue(block, out var bytes)) return memory.WritePage(new Gfn(gfn), bytes);
+        return memory.Touch(new Gfn(gfn), write: true, ContentOf(block)) != AccessOutcome.Refused;
     }
 
     /// <summary>The content of a block held as a handle (the initial content if it was never written); for blocks holding real bytes, the bytes are in <see cref="Read"/>.</summary>

@@ -47,7 +47,7 @@ public sealed class SwapDevice
         if (FreeSlots <= 0) return false;
         long s = FindFree();
         if (s < 0) return false;
-        if (_frontswapPool >= 0 && memory.TmemPut(_frontswapPool, 0, (uint)s, gfn))
+        if (_frontswapPool >= 0 && memory.TmemPut(_frontswapPool, 0, (uint)s, new Gfn(gfn)))
         {
             _inTmem.Set(s);
             inTmem = true;
@@ -67,7 +67,7 @@ public sealed class SwapDevice
         if (!fromTmem) return _store.Load(memory, gfn, slot);
         _inTmem.Clear(slot);
         FrontswapLoads++;
-        return memory.TmemGet(_frontswapPool, 0, slot, gfn);
+        return memory.TmemGet(_frontswapPool, 0, slot, new Gfn(gfn));
     }
 
     /// <summary>Copies a slot's bytes out without swapping it in (for the integrity checker).</summary>

@@ -1,3 +1,4 @@
+using Memvisor.Seam;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.PageCache;
 
@@ -18,13 +19,13 @@ public sealed class Cleancache(GuestKernel k, int pool)
     /// <summary>Reclaim is dropping this clean page: offer its bytes to the hypervisor.</summary>
     public void Put(GuestFile file, long index, ulong gfn)
     {
-        if (k.Memory.TmemPut(pool, (ulong)file.Id, (uint)index, gfn)) Puts++;
+        if (k.Memory.TmemPut(pool, (ulong)file.Id, (uint)index, new Gfn(gfn))) Puts++;
     }
 
     /// <summary>A page-cache miss: true if the pool still had the page and it is now in gfn.</summary>
     public bool TryGet(GuestFile file, long index, ulong gfn)
     {
-        if (k.Memory.TmemGet(pool, (ulong)file.Id, (uint)index, gfn))
+        if (k.Memory.TmemGet(pool, (ulong)file.Id, (uint)index, new Gfn(gfn)))
         {
             Hits++;
             return true;

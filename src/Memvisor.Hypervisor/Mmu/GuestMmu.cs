@@ -36,10 +36,10 @@ public abstract class GuestMmu : IGuestMmu
     private protected CostModel Costs => Hv.Costs;
 
     /// <summary>The hardware translating <paramref name="vpn"/> in the current address space, setting accessed and dirty bits on the way.</summary>
-    public abstract Translation Translate(ulong vpn, bool write);
+    public abstract Translation Translate(Vpn page, bool write);
 
     /// <summary>The guest reads one of its page-table entries (frames as gfns).</summary>
-    public virtual ulong ReadEntry(ulong table, int index) => Memory.TryReadWord(table, index, out ulong e) ? e : 0;
+    public virtual ulong ReadEntry(ulong table, int index) => Memory.TryReadWord(new Gfn(table), index, out ulong e) ? e : 0;
 
     /// <summary>The guest writes one of its page-table entries (frames as gfns); false if the hypervisor refused it.</summary>
     public abstract bool WriteEntry(ulong table, int index, ulong value);
@@ -62,8 +62,9 @@ public abstract class GuestMmu : IGuestMmu
 
     // Another address space's pages: Linux flushes them lazily; the model drops the tagged entries (INVPCID, which
     // exits neither under EPT nor where a CR3 switch flushes everything anyway).
-    public void InvalidatePage(int asid, ulong vpn)
+    public void InvalidatePage(int asid, Vpn page)
     {
+        ulong vpn = page.Value;
         if (asid == Asid) Invlpg(vpn);
         else Tlb.Invalidate(asid, vpn);
     }

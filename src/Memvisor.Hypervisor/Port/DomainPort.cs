@@ -29,8 +29,9 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
     public XenErrno Exchange(ReadOnlySpan<ulong> inGfns, int inOrder, ReadOnlySpan<ulong> outGfns, int outOrder) => hv.MemoryOp.Exchange(d.DomId, inGfns, inOrder, outGfns, outOrder);
     public XenErrno ReportFreePages(ReadOnlySpan<ulong> gfns, int order) => hv.MemoryOp.ReportFreePages(d.DomId, gfns, order);
 
-    public AccessOutcome Touch(ulong gfn, bool write, ContentHandle written)
+    public AccessOutcome Touch(Gfn at, bool write, ContentHandle written)
     {
+        ulong gfn = at.Value;
         d.Counters.Accesses++;
         d.Activity.OnTouch(gfn);
         var outcome = Resolve(gfn, write, copy: false, out uint mfn);
@@ -42,23 +43,26 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         return outcome;
     }
 
-    public bool ReadPage(ulong gfn, Span<byte> page)
+    public bool ReadPage(Gfn at, Span<byte> page)
     {
+        ulong gfn = at.Value;
         if (Resolve(gfn, write: false, copy: false, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.ReadFrame(mfn, page);
         return true;
     }
 
-    public bool WritePage(ulong gfn, ReadOnlySpan<byte> page)
+    public bool WritePage(Gfn at, ReadOnlySpan<byte> page)
     {
+        ulong gfn = at.Value;
         if (Resolve(gfn, write: true, copy: false, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.WriteFrame(mfn, page);
         Wrote(gfn);
         return true;
     }
 
-    public bool TryReadWord(ulong gfn, int index, out ulong value)
+    public bool TryReadWord(Gfn at, int index, out ulong value)
     {
+        ulong gfn = at.Value;
         if (Resolve(gfn, write: false, copy: false, out uint mfn) == AccessOutcome.Refused)
         {
             value = 0;
@@ -68,8 +72,9 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         return true;
     }
 
-    public bool WriteWord(ulong gfn, int index, ulong value)
+    public bool WriteWord(Gfn at, int index, ulong value)
     {
+        ulong gfn = at.Value;
         if (Resolve(gfn, write: true, copy: true, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.WriteWord(mfn, index, value);
         Wrote(gfn);
@@ -83,8 +88,9 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         d.Mmu?.OnGuestWrite(gfn);
     }
 
-    public bool TryReadSynthetic(ulong gfn, out ContentHandle content)
+    public bool TryReadSynthetic(Gfn at, out ContentHandle content)
     {
+        ulong gfn = at.Value;
         content = ContentHandle.Zero;
         if (Resolve(gfn, write: false, copy: false, out uint mfn) == AccessOutcome.Refused) return false;
         content = hv.Machine.Frames[mfn].Content;
@@ -100,12 +106,12 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
 
     public int TmemNewPool(bool persistent) => hv.Tmem.NewPool(d, persistent);
 
-    public bool TmemPut(int pool, ulong obj, uint index, ulong gfn) =>
-        Resolve(gfn, write: false, copy: false, out uint mfn) != AccessOutcome.Refused && hv.Tmem.Put(d, pool, obj, index, mfn);
+    public bool TmemPut(int pool, ulong obj, uint index, Gfn gfn) =>
+        Resolve(gfn.Value, write: false, copy: false, out uint mfn) != AccessOutcome.Refused && hv.Tmem.Put(d, pool, obj, index, mfn);
 
     // The page is resolved for writing only if tmem holds the key: a miss must leave it as it was.
-    public bool TmemGet(int pool, ulong obj, uint index, ulong gfn) =>
-        hv.Tmem.Holds(d, pool, obj, index) && Resolve(gfn, write: true, copy: true, out uint mfn) != AccessOutcome.Refused
+    public bool TmemGet(int pool, ulong obj, uint index, Gfn gfn) =>
+        hv.Tmem.Holds(d, pool, obj, index) && Resolve(gfn.Value, write: true, copy: true, out uint mfn) != AccessOutcome.Refused
         && hv.Tmem.Get(d, pool, obj, index, mfn);
 
     public void TmemFlush(int pool, ulong obj, uint index) => hv.Tmem.Flush(d, pool, obj, index);

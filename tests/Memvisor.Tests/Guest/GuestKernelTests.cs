@@ -21,12 +21,12 @@ public class GuestKernelTests
         ulong table = p.Root;
         for (int level = 4; level > 1; level--)
         {
-            Assert.True(k.Memory.TryReadWord(table, (int)((vpn >> (9 * (level - 1))) & 511), out ulong upper));
+            Assert.True(k.Memory.TryReadWord(new Gfn(table), (int)((vpn >> (9 * (level - 1))) & 511), out ulong upper));
             Assert.Equal(0x7UL, upper & 0x7);                                  // present, writable, user
             table = (upper & 0x000F_FFFF_FFFF_F000UL) >> 12;
         }
-        Assert.True(k.Memory.TryReadWord(table, (int)(vpn & 511), out ulong read));
-        Assert.True(k.Memory.TryReadWord(table, (int)((vpn + 1) & 511), out ulong written));
+        Assert.True(k.Memory.TryReadWord(new Gfn(table), (int)(vpn & 511), out ulong read));
+        Assert.True(k.Memory.TryReadWord(new Gfn(table), (int)((vpn + 1) & 511), out ulong written));
         Assert.Equal(Pte.Present | Pte.Writable | Pte.User | Pte.Accessed, read & 0x7F);     // read: accessed, not dirty
         Assert.Equal(Pte.Present | Pte.Writable | Pte.User | Pte.Accessed | Pte.Dirty, written & 0x7F);
         Assert.NotEqual(0UL, read & Pte.NoExecute);

@@ -1,3 +1,4 @@
+using Memvisor.Seam;
 using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.WorkingSet;
 using Memvisor.Machine;
@@ -22,7 +23,7 @@ public class ActivitySamplerTests
         hv.Step(1000); // the first sample is drawn
         for (int period = 0; period < 12; period++)
         {
-            for (ulong g = 0; g < 1024; g++) port.Touch(g, write: false, ContentHandle.Zero);
+            for (ulong g = 0; g < 1024; g++) port.Touch(new Gfn(g), write: false, ContentHandle.Zero);
             hv.Step(1000);
         }
         Assert.InRange(busy.Activity.Fast, 0.15, 0.35);

@@ -88,9 +88,9 @@ public class InvariantProperties
                         {
                             ulong g = (ulong)((op.B + i * 7919) % (int)Math.Max(1, d.P2m.Capacity));
                             bool wasPod = d.P2m.Get(g).Type == Memvisor.Hypervisor.P2m.P2mType.PopulateOnDemand;
-                            if (wasPod && port.ReadPage(g, page))
+                            if (wasPod && port.ReadPage(new Gfn(g), page))
                                 Assert.True(page.All(x => x == 0), $"a page populated on demand for {d} held old bytes");
-                            port.Touch(g, write: true, ContentHandle.Synthetic(ContentClass.Incompressible, (ulong)(op.C + i + 1)));
+                            port.Touch(new Gfn(g), write: true, ContentHandle.Synthetic(ContentClass.Incompressible, (ulong)(op.C + i + 1)));
                         }
                         break;
                     }
@@ -108,7 +108,7 @@ public class InvariantProperties
                     var port = hv.PortFor(d);
                     foreach (var g in handedOut)
                     {
-                        Assert.True(port.ReadPage(g, page));
+                        Assert.True(port.ReadPage(new Gfn(g), page));
                         Assert.True(page.All(x => x == 0), $"gfn {g} was handed to {d} holding another domain's bytes");
                     }
                 }

@@ -43,8 +43,8 @@ public class MechanismTests
         var pb = hv.PortFor(b);
         for (ulong g = 0; g < 8; g++)
         {
-            pa.Touch(g, true, Text);
-            pb.Touch(g, true, Text);
+            pa.Touch(new Gfn(g), true, Text);
+            pb.Touch(new Gfn(g), true, Text);
         }
         long free = hv.Machine.FreeFrames;
         for (ulong g = 0; g < 8; g++)
@@ -59,11 +59,11 @@ public class MechanismTests
         Assert.Equal(64 - 8, a.TotPages);
         Assert.Equal(P2mType.Shared, a.P2m.Get(3).Type);
 
-        Assert.Equal(AccessOutcome.Unshared, pa.Touch(3, true, Noise));
+        Assert.Equal(AccessOutcome.Unshared, pa.Touch(new Gfn(3), true, Noise));
         var page = new byte[PageSize.Bytes];
-        Assert.True(pa.ReadPage(3, page));
+        Assert.True(pa.ReadPage(new Gfn(3), page));
         Assert.Equal(Bytes(Noise), page);
-        Assert.True(pb.ReadPage(3, page));
+        Assert.True(pb.ReadPage(new Gfn(3), page));
         Assert.Equal(Bytes(Text), page);
         Assert.Equal(1, hv.Sharing.Stats.CowBreaks);
         Assert.Equal(14, hv.Sharing.Stats.PagesSharing);
@@ -77,8 +77,8 @@ public class MechanismTests
         using var hv = Host(new OvercommitOptions { Sharing = new SharingOptions { Enabled = true } });
         var a = TestHost.Domain(hv, "a", 32, 32);
         var pa = hv.PortFor(a);
-        pa.Touch(5, true, Text);
-        pa.Touch(6, true, ContentHandle.Synthetic(ContentClass.Compressible, 99));
+        pa.Touch(new Gfn(5), true, Text);
+        pa.Touch(new Gfn(6), true, ContentHandle.Synthetic(ContentClass.Compressible, 99));
         for (ulong g = 0; g < 32; g++) hv.Sharing.ScanGfn(a, g);
         Assert.Equal(30, hv.Sharing.Stats.ZeroPages);
         Assert.Equal(29, hv.Sharing.SavedPages);
@@ -94,7 +94,7 @@ public class MechanismTests
         using var hv = Host(new OvercommitOptions { Sharing = new SharingOptions { Enabled = true, MaxPageSharing = 4 } });
         var a = TestHost.Domain(hv, "a", 16, 16);
         var pa = hv.PortFor(a);
-        for (ulong g = 0; g < 10; g++) pa.Touch(g, true, Text);
+        for (ulong g = 0; g < 10; g++) pa.Touch(new Gfn(g), true, Text);
         for (ulong g = 0; g < 10; g++) hv.Sharing.ScanGfn(a, g);
         // Ten copies under a cap of four: frames of 4, 4 and 2 mappings.
         Assert.Equal(3, hv.Sharing.Stats.PagesShared);
@@ -108,8 +108,8 @@ public class MechanismTests
         using var hv = Host(new OvercommitOptions { Compression = new CompressionOptions { Enabled = true, Codec = CompressionCodec.Lz4 } });
         var a = TestHost.Domain(hv, "a", 256, 256);
         var pa = hv.PortFor(a);
-        pa.Touch(10, true, Text);
-        pa.Touch(11, true, Noise);
+        pa.Touch(new Gfn(10), true, Text);
+        pa.Touch(new Gfn(11), true, Noise);
         long tot = a.TotPages;
         Assert.True(hv.Paging.Evict(a, 10));
         Assert.True(hv.Paging.Evict(a, 11));
@@ -121,10 +121,10 @@ public class MechanismTests
         Assert.Empty(Auditor.Check(hv));
 
         var page = new byte[PageSize.Bytes];
-        Assert.Equal(AccessOutcome.PagedIn, pa.Touch(11, false, ContentHandle.Zero));
-        Assert.True(pa.ReadPage(10, page));
+        Assert.Equal(AccessOutcome.PagedIn, pa.Touch(new Gfn(11), false, ContentHandle.Zero));
+        Assert.True(pa.ReadPage(new Gfn(10), page));
         Assert.Equal(Bytes(Text), page);
-        Assert.True(pa.ReadPage(11, page));
+        Assert.True(pa.ReadPage(new Gfn(11), page));
         Assert.Equal(Bytes(Noise), page);
         Assert.Equal(2, hv.Paging.Stats.PagedIn);
         // The read from swap costs the guest a disk read; decompression costs far less.
@@ -140,7 +140,7 @@ public class MechanismTests
         using var hv = Host(new OvercommitOptions { Compression = new CompressionOptions { Enabled = true, Codec = CompressionCodec.Zstd } });
         var a = TestHost.Domain(hv, "a", 40, 40);
         var pa = hv.PortFor(a);
-        for (ulong g = 1; g <= 6; g++) pa.Touch(g, true, ContentHandle.Synthetic(ContentClass.Compressible, g));
+        for (ulong g = 1; g <= 6; g++) pa.Touch(new Gfn(g), true, ContentHandle.Synthetic(ContentClass.Compressible, g));
         for (ulong g = 1; g <= 6; g++) Assert.True(hv.Paging.Evict(a, g));
         Assert.Equal(P2mType.PagedOut, a.P2m.Get(1).Type);
         Assert.Equal(P2mType.PagedOut, a.P2m.Get(2).Type);
@@ -149,7 +149,7 @@ public class MechanismTests
         var page = new byte[PageSize.Bytes];
         for (ulong g = 1; g <= 6; g++)
         {
-            Assert.True(pa.ReadPage(g, page));
+            Assert.True(pa.ReadPage(new Gfn(g), page));
             Assert.Equal(Bytes(ContentHandle.Synthetic(ContentClass.Compressible, g)), page);
         }
         Assert.Empty(Auditor.Check(hv));
@@ -161,13 +161,13 @@ public class MechanismTests
         using var hv = Host(new OvercommitOptions { Paging = new PagingOptions { Policy = EvictionPolicy.Random, MruSize = 4 } });
         var a = TestHost.Domain(hv, "a", 64, 64);
         var pa = hv.PortFor(a);
-        for (ulong g = 0; g < 64; g++) pa.Touch(g, true, ContentHandle.Synthetic(ContentClass.Incompressible, g));
+        for (ulong g = 0; g < 64; g++) pa.Touch(new Gfn(g), true, ContentHandle.Synthetic(ContentClass.Incompressible, g));
         Assert.Equal(XenErrno.Ok, hv.DomCtl.SetPagingTarget(a.DomId, 40));
         hv.Step(1_000_000_000);
         Assert.Equal(40, a.TotPages);
         Assert.Equal(P2mType.Ram, a.P2m.Get(0).Type);
         ulong back = Enumerable.Range(1, 63).Select(g => (ulong)g).First(g => a.P2m.Get(g).Type == P2mType.PagedOut);
-        pa.Touch(back, false, ContentHandle.Zero);
+        pa.Touch(new Gfn(back), false, ContentHandle.Zero);
         Assert.Equal(XenErrno.Ok, hv.DomCtl.SetPagingTarget(a.DomId, 1));
         hv.Step(1_000_000_000);
         // Everything but gfn 0 and the recently paged-in gfn went out.
@@ -183,10 +183,10 @@ public class MechanismTests
         using var hv = Host(new OvercommitOptions { Paging = new PagingOptions { Policy = EvictionPolicy.Clock, MruSize = 1 } });
         var a = TestHost.Domain(hv, "a", 16, 16);
         var pa = hv.PortFor(a);
-        for (ulong g = 0; g < 16; g++) pa.Touch(g, true, ContentHandle.Synthetic(ContentClass.Incompressible, g));
+        for (ulong g = 0; g < 16; g++) pa.Touch(new Gfn(g), true, ContentHandle.Synthetic(ContentClass.Incompressible, g));
         // One turn of the hand clears every accessed flag; then only gfn 7 is used again.
         for (ulong g = 1; g < 16; g++) a.P2m.TestAndClearAccessed(g);
-        pa.Touch(7, false, ContentHandle.Zero);
+        pa.Touch(new Gfn(7), false, ContentHandle.Zero);
         for (int i = 0; i < 14; i++) Assert.True(hv.Paging.EvictOne(a));
         Assert.Equal(P2mType.Ram, a.P2m.Get(7).Type);
         Assert.Equal(2, a.TotPages);
@@ -199,13 +199,13 @@ public class MechanismTests
         using var hv = Host(new OvercommitOptions { Paging = new PagingOptions { Device = new FaultySwapDevice(SwapFault.WritesFail) } });
         var a = TestHost.Domain(hv, "a", 16, 16);
         var pa = hv.PortFor(a);
-        pa.Touch(3, true, Noise);
+        pa.Touch(new Gfn(3), true, Noise);
         Assert.False(hv.Paging.Evict(a, 3));
         Assert.Contains("ENOSPC", hv.Paging.StopReason);
         Assert.Single(hv.Events.Kept);
         Assert.Equal(P2mType.Ram, a.P2m.Get(3).Type);
         var page = new byte[PageSize.Bytes];
-        Assert.True(pa.ReadPage(3, page));
+        Assert.True(pa.ReadPage(new Gfn(3), page));
         Assert.Equal(Bytes(Noise), page);
         Assert.False(hv.Paging.Evict(a, 4));
         Assert.Empty(Auditor.Check(hv));
@@ -216,7 +216,7 @@ public class MechanismTests
     {
         using var hv = Host(new OvercommitOptions { Paging = new PagingOptions { SwapFile = "/nonexistent-memvisor-dir/swap" } });
         var a = TestHost.Domain(hv, "a", 16, 16);
-        hv.PortFor(a).Touch(3, true, Noise);
+        hv.PortFor(a).Touch(new Gfn(3), true, Noise);
         Assert.False(hv.Paging.Evict(a, 3));
         Assert.Contains("does not exist", hv.Paging.StopReason);
         Assert.Equal(P2mType.Ram, a.P2m.Get(3).Type);
@@ -229,18 +229,18 @@ public class MechanismTests
         var a = TestHost.Domain(hv, "a", 64, 64);
         var pa = hv.PortFor(a);
         int eph = pa.TmemNewPool(persistent: false), per = pa.TmemNewPool(persistent: true);
-        pa.Touch(1, true, Text);
-        pa.Touch(2, true, Text);
-        Assert.True(pa.TmemPut(eph, 1, 0, 1));
-        Assert.True(pa.TmemPut(per, 1, 0, 2));
+        pa.Touch(new Gfn(1), true, Text);
+        pa.Touch(new Gfn(2), true, Text);
+        Assert.True(pa.TmemPut(eph, 1, 0, new Gfn(1)));
+        Assert.True(pa.TmemPut(per, 1, 0, new Gfn(2)));
         // Deduplicated: two puts of the same bytes hold one frame.
         Assert.Equal(1, hv.Tmem.Stats.DedupHits);
         Assert.Equal(1, hv.Account().TmemFrames);
         Assert.Equal(1, hv.Tmem.EvictEphemeral(10));
-        Assert.False(pa.TmemGet(eph, 1, 0, 5));
-        Assert.True(pa.TmemGet(per, 1, 0, 6));
+        Assert.False(pa.TmemGet(eph, 1, 0, new Gfn(5)));
+        Assert.True(pa.TmemGet(per, 1, 0, new Gfn(6)));
         var page = new byte[PageSize.Bytes];
-        Assert.True(pa.ReadPage(6, page));
+        Assert.True(pa.ReadPage(new Gfn(6), page));
         Assert.Equal(Bytes(Text), page);
         Assert.Equal(0, hv.Account().TmemFrames);
         Assert.Empty(Auditor.Check(hv));
@@ -253,8 +253,8 @@ public class MechanismTests
         var a = TestHost.Domain(hv, "a", 16, 16);
         var pa = hv.PortFor(a);
         int pool = pa.TmemNewPool(persistent: true);
-        pa.Touch(1, true, Text);
-        Assert.False(pa.TmemPut(pool, 1, 0, 1));
+        pa.Touch(new Gfn(1), true, Text);
+        Assert.False(pa.TmemPut(pool, 1, 0, new Gfn(1)));
         Assert.Equal(1, hv.Tmem.Stats.PutsRefused);
     }
 
@@ -264,14 +264,14 @@ public class MechanismTests
         using var hv = Host(new OvercommitOptions());
         var a = TestHost.Domain(hv, "a", 1024, 1024);
         var pa = hv.PortFor(a);
-        pa.Touch(512, true, Text);
+        pa.Touch(new Gfn(512), true, Text);
         long free = hv.Machine.FreeFrames;
         Assert.Equal(XenErrno.Ok, pa.ReportFreePages([512], 9));
         Assert.Equal(free + 512, hv.Machine.FreeFrames);
         Assert.Equal(1024 - 512, a.TotPages);
         Assert.Equal(1024, a.P2m.PresentEntries);
         var page = new byte[PageSize.Bytes];
-        Assert.True(pa.ReadPage(512, page));
+        Assert.True(pa.ReadPage(new Gfn(512), page));
         Assert.Equal(new byte[PageSize.Bytes], page);
         Assert.Equal(1024 - 511, a.TotPages);
         Assert.Empty(Auditor.Check(hv));

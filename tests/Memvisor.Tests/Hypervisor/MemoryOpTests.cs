@@ -20,7 +20,7 @@ public class MemoryOpTests
         Assert.Equal(256 + 2 * 8, d.ReservePages);
         var port = hv.PortFor(d);
         var page = new byte[PageSize.Bytes];
-        Assert.True(port.ReadPage(1023, page));
+        Assert.True(port.ReadPage(new Gfn(1023), page));
         Assert.True(page.All(b => b == 0));
         Assert.Empty(Auditor.Check(hv));
     }
@@ -77,7 +77,7 @@ public class MemoryOpTests
         var hv = TestHost.Create();
         var d = TestHost.Domain(hv, "a", 512, 512);
         var port = hv.PortFor(d);
-        port.Touch(7, write: true, ContentHandle.Synthetic(ContentClass.Incompressible, 3));
+        port.Touch(new Gfn(7), write: true, ContentHandle.Synthetic(ContentClass.Incompressible, 3));
         uint mfn = d.P2m.Get(7).Mfn;
         Assert.Equal(7u, hv.M2p[mfn]);
         Assert.Equal(XenErrno.Ok, port.DecreaseReservation([7, 8], 0));
@@ -128,9 +128,9 @@ public class MemoryOpTests
         Assert.Equal(0, d.TotPages);
         Assert.Equal(1024, d.PodPages);
         var port = hv.PortFor(d);
-        Assert.Equal(AccessOutcome.PopulatedOnDemand, port.Touch(10, true, ContentHandle.Synthetic(ContentClass.Compressible, 1)));
-        Assert.Equal(AccessOutcome.Hit, port.Touch(10, false, ContentHandle.Zero));
-        Assert.Equal(AccessOutcome.Refused, port.Touch(1500, false, ContentHandle.Zero));
+        Assert.Equal(AccessOutcome.PopulatedOnDemand, port.Touch(new Gfn(10), true, ContentHandle.Synthetic(ContentClass.Compressible, 1)));
+        Assert.Equal(AccessOutcome.Hit, port.Touch(new Gfn(10), false, ContentHandle.Zero));
+        Assert.Equal(AccessOutcome.Refused, port.Touch(new Gfn(1500), false, ContentHandle.Zero));
         Assert.Equal(1, d.TotPages);
         Assert.Equal(1023, d.PodPages);
         Assert.Equal(1, d.Stats.PodFaults);
@@ -170,7 +170,7 @@ public class MemoryOpTests
         long freeAtStart = hv.Machine.FreeFrames;
         var a = TestHost.Domain(hv, "a", 2048, 2048);
         var port = hv.PortFor(a);
-        for (ulong g = 0; g < 2048; g += 3) port.Touch(g, true, ContentHandle.Synthetic(ContentClass.Incompressible, g + 1));
+        for (ulong g = 0; g < 2048; g += 3) port.Touch(new Gfn(g), true, ContentHandle.Synthetic(ContentClass.Incompressible, g + 1));
         Assert.Equal(XenErrno.Ok, hv.DestroyDomain(a.DomId));
         Assert.Equal(freeAtStart, hv.Machine.FreeFrames);
         Assert.Equal(683, hv.Machine.Scrubber.PendingFrames);
@@ -179,7 +179,7 @@ public class MemoryOpTests
         var bport = hv.PortFor(b);
         for (ulong g = 0; g < 3000; g++)
         {
-            Assert.True(bport.ReadPage(g, page));
+            Assert.True(bport.ReadPage(new Gfn(g), page));
             Assert.True(page.All(x => x == 0), $"gfn {g} of the new domain holds the old domain's bytes");
         }
         Assert.Empty(Auditor.Check(hv));

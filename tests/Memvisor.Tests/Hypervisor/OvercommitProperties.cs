@@ -121,16 +121,16 @@ public class OvercommitProperties
                 case OpKind.Write when has:
                 {
                     var content = Contents[op.Value % Contents.Length];
-                    if (port.Touch(gfn, write: true, content) != AccessOutcome.Refused)
+                    if (port.Touch(new Gfn(gfn), write: true, content) != AccessOutcome.Refused)
                         hv.Machine.Contents.Read(content, expected[op.Dom][op.Gfn]);
                     break;
                 }
                 case OpKind.WriteWord when has:
-                    if (port.WriteWord(gfn, op.Value % 512, (ulong)op.Value * 0x9E3779B97F4A7C15UL))
+                    if (port.WriteWord(new Gfn(gfn), op.Value % 512, (ulong)op.Value * 0x9E3779B97F4A7C15UL))
                         BitConverter.TryWriteBytes(expected[op.Dom][op.Gfn].AsSpan(op.Value % 512 * 8), (ulong)op.Value * 0x9E3779B97F4A7C15UL);
                     break;
                 case OpKind.Read when has:
-                    Assert.True(port.ReadPage(gfn, page), $"gfn {gfn} of {d.Name} could not be read.");
+                    Assert.True(port.ReadPage(new Gfn(gfn), page), $"gfn {gfn} of {d.Name} could not be read.");
                     Assert.True(page.AsSpan().SequenceEqual(expected[op.Dom][op.Gfn]), $"gfn {gfn} of {d.Name} does not hold what was last written.");
                     break;
                 case OpKind.Scan:
@@ -159,13 +159,13 @@ public class OvercommitProperties
                     int key = op.Value % 64;
                     // A put replaces what the key held; a refused put leaves the key empty, as Xen's does.
                     tmem.Remove((op.Dom, key));
-                    if (port.TmemPut(pools[op.Dom], 7, (uint)key, gfn)) tmem[(op.Dom, key)] = (byte[])expected[op.Dom][op.Gfn].Clone();
+                    if (port.TmemPut(pools[op.Dom], 7, (uint)key, new Gfn(gfn))) tmem[(op.Dom, key)] = (byte[])expected[op.Dom][op.Gfn].Clone();
                     break;
                 }
                 case OpKind.TmemGet when has:
                 {
                     int key = op.Value % 64;
-                    bool got = port.TmemGet(pools[op.Dom], 7, (uint)key, gfn);
+                    bool got = port.TmemGet(pools[op.Dom], 7, (uint)key, new Gfn(gfn));
                     if (tmem.Remove((op.Dom, key), out var bytes))
                     {
                         Assert.True(got, $"a persistent tmem page of {d.Name} (key {key}) did not come back.");
@@ -193,7 +193,7 @@ public class OvercommitProperties
             for (int g = 0; g < Pages; g++)
             {
                 if (!held[i][g]) continue;
-                Assert.True(ports[i].ReadPage((ulong)g, page), $"gfn {g} of d{i} could not be read at the end.");
+                Assert.True(ports[i].ReadPage(new Gfn((ulong)g), page), $"gfn {g} of d{i} could not be read at the end.");
                 Assert.True(page.AsSpan().SequenceEqual(expected[i][g]), $"gfn {g} of d{i} lost its bytes.");
             }
         Assert.Empty(Auditor.Check(hv));

@@ -17,9 +17,10 @@ public sealed class HapMmu : GuestMmu
 
     internal HapMmu(Host hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options) { }
 
-    public override Translation Translate(ulong vpn, bool write)
+    public override Translation Translate(Vpn page, bool write)
     {
-        if (Tlb.TryTranslate(Asid, vpn, write, out ulong hit, out bool w)) return new Translation(TranslateStatus.Ok, hit, w, 0, 0, 0, 1);
+        ulong vpn = page.Value;
+        if (Tlb.TryTranslate(Asid, vpn, write, out ulong hit, out bool w)) return Translation.Ok(hit, w, 0, 0, 0, 1);
         int refs = 0;
         ulong table, e = 0;
         int index = 0, level;
@@ -54,10 +55,10 @@ public sealed class HapMmu : GuestMmu
         ChargeWalk(refs);
         // The hardware sets the accessed and dirty bits itself: a plain write to the guest's table.
         ulong updated = e | X86Pte.Accessed | (write ? X86Pte.Dirty : 0);
-        if (updated != e) Memory.WriteWord(table, index, updated);
+        if (updated != e) Memory.WriteWord(new Gfn(table), index, updated);
         bool writable = (e & X86Pte.Writable) != 0;
         Tlb.Fill(Asid, vpn, gfn, writable, (updated & X86Pte.Dirty) != 0);
-        return new Translation(TranslateStatus.Ok, gfn, writable, updated, table, index, level);
+        return Translation.Ok(gfn, writable, updated, table, index, level);
     }
 
     // References to translate one guest-physical page through the p2m: none on a nested-TLB hit, else one per nested
@@ -70,7 +71,7 @@ public sealed class HapMmu : GuestMmu
         return Options.NestedSuperpages && Domain.P2m.IsSuperpage(gfn) ? 3 : 4;
     }
 
-    public override bool WriteEntry(ulong table, int index, ulong value) => Memory.WriteWord(table, index, value);
+    public override bool WriteEntry(ulong table, int index, ulong value) => Memory.WriteWord(new Gfn(table), index, value);
 
     // With EPT a MOV to CR3 does not exit; the TLB keeps other address spaces' entries if tagged.
     public override bool SwitchAddressSpace(ulong root, int asid)

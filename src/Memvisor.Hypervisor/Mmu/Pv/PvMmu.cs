@@ -229,9 +229,10 @@ public sealed class PvMmu : GuestMmu
         MmuextOp(MmuextCmd.TlbFlushLocal, 0);
     }
 
-    public override Translation Translate(ulong vpn, bool write)
+    public override Translation Translate(Vpn page, bool write)
     {
-        if (Tlb.TryTranslate(Asid, vpn, write, out ulong hit, out bool w)) return new Translation(TranslateStatus.Ok, hit, w, 0, 0, 0, 1);
+        ulong vpn = page.Value;
+        if (Tlb.TryTranslate(Asid, vpn, write, out ulong hit, out bool w)) return Translation.Ok(hit, w, 0, 0, 0, 1);
         Submit();
         int refs = 0, index = 0, level;
         ulong e = 0;
@@ -277,6 +278,6 @@ public sealed class PvMmu : GuestMmu
         ulong gfn = Hv.M2p[(uint)X86Pte.Frame(e)];
         bool writable = (e & X86Pte.Writable) != 0;
         Tlb.Fill(Asid, vpn, gfn, writable, (updated & X86Pte.Dirty) != 0);
-        return new Translation(TranslateStatus.Ok, gfn, writable, ToGuest(updated), tableGfn, index, level);
+        return Translation.Ok(gfn, writable, ToGuest(updated), tableGfn, index, level);
     }
 }

@@ -30,9 +30,10 @@ public sealed class ShadowMmu : GuestMmu
 
     // ---- the hardware walk ----
 
-    public override Translation Translate(ulong vpn, bool write)
+    public override Translation Translate(Vpn page, bool write)
     {
-        if (Tlb.TryTranslate(Asid, vpn, write, out ulong hit, out bool w)) return new Translation(TranslateStatus.Ok, hit, w, 0, 0, 0, 1);
+        ulong vpn = page.Value;
+        if (Tlb.TryTranslate(Asid, vpn, write, out ulong hit, out bool w)) return Translation.Ok(hit, w, 0, 0, 0, 1);
         if (_root < 0) Pin(Root);
         int refs = 0, si, level;
         ulong e = 0;
@@ -60,7 +61,7 @@ public sealed class ShadowMmu : GuestMmu
         {
             bool writable = (e & X86Pte.Writable) != 0;
             Tlb.Fill(Asid, vpn, X86Pte.Frame(e), writable, dirty: writable);
-            return new Translation(TranslateStatus.Ok, X86Pte.Frame(e), writable, 0, 0, 0, 1);
+            return Translation.Ok(X86Pte.Frame(e), writable, 0, 0, 0, 1);
         }
         Exit(ExitReason.PageFault, Costs.ShadowFaultNs);
         return Fault(vpn, write);
@@ -85,7 +86,7 @@ public sealed class ShadowMmu : GuestMmu
             {
                 // Xen's guest walk sets the accessed (and on a write the dirty) bit in the guest's entry.
                 ulong updated = g | X86Pte.Accessed | (write ? X86Pte.Dirty : 0);
-                if (updated != g) Memory.WriteWord(table, index, updated);
+                if (updated != g) Memory.WriteWord(new Gfn(table), index, updated);
                 ulong gfn = X86Pte.Frame(updated) + (level == 2 ? vpn & 511 : 0);
                 int l1 = parent;
                 if (level == 2)
@@ -102,7 +103,7 @@ public sealed class ShadowMmu : GuestMmu
                 ulong s = _pool[l1]!.Entries[vpn & 511];
                 bool writable = (s & X86Pte.Writable) != 0;
                 Tlb.Fill(Asid, vpn, gfn, writable, dirty: writable);
-                return new Translation(TranslateStatus.Ok, gfn, writable, updated, table, index, level);
+                return Translation.Ok(gfn, writable, updated, table, index, level);
             }
             int child = Ensure(X86Pte.Frame(g), level - 1);
             Link(parent, index, child);
@@ -117,18 +118,18 @@ public sealed class ShadowMmu : GuestMmu
     public override bool WriteEntry(ulong table, int index, ulong value)
     {
         if (!_byKey.TryGetValue(table, out int si) || _pool[si]!.OutOfSync)
-            return Memory.WriteWord(table, index, value); // not write-protected
+            return Memory.WriteWord(new Gfn(table), index, value); // not write-protected
         var s = _pool[si]!;
         if (Oos && s.Level == 1)
         {
             // Shadow-3: the first write faults, the page is unsynced and made writable, and the write re-executes.
             Exit(ExitReason.PageTableWrite, Costs.ShadowFaultNs);
             Unsync(si);
-            return Memory.WriteWord(table, index, value);
+            return Memory.WriteWord(new Gfn(table), index, value);
         }
         Exit(ExitReason.PageTableWrite, Costs.ShadowEmulateNs);
         Counters.EmulatedWrites++;
-        bool ok = Memory.WriteWord(table, index, value);
+        bool ok = Memory.WriteWord(new Gfn(table), index, value);
         Propagate(si, index, value);
         return ok;
     }

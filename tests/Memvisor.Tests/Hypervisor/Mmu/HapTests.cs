@@ -17,13 +17,13 @@ public class HapTests
         g.Map(root, 0x1234, g.FirstDataGfn + 7);
         g.Mmu.SwitchAddressSpace(root, 1);
 
-        var t = g.Mmu.Translate(0x1234, write: false);
+        var t = g.Mmu.Translate(new Vpn(0x1234), write: false);
 
         Assert.Equal(TranslateStatus.Ok, t.Status);
-        Assert.Equal(g.FirstDataGfn + 7, t.Gfn);
+        Assert.Equal(g.FirstDataGfn + 7, t.Gfn.Value);
         Assert.Equal(24, g.Mmu.Stats.WalkRefsMax);
         // A second access hits the TLB and walks nothing.
-        Assert.Equal(TranslateStatus.Ok, g.Mmu.Translate(0x1234, write: false).Status);
+        Assert.Equal(TranslateStatus.Ok, g.Mmu.Translate(new Vpn(0x1234), write: false).Status);
         Assert.Equal(1, g.Mmu.Stats.Walks);
         Assert.Equal(1, g.Mmu.Tlb.Hits);
     }
@@ -37,7 +37,7 @@ public class HapTests
         ulong root = nested.NewTable();
         nested.Map(root, 0x1234, nested.FirstDataGfn + 7);
         nested.Mmu.SwitchAddressSpace(root, 1);
-        nested.Mmu.Translate(0x1234, write: false);
+        nested.Mmu.Translate(new Vpn(0x1234), write: false);
         Assert.Equal(4 * (3 + 1) + 3, nested.Mmu.Stats.WalkRefsMax);
 
         // A guest 2 MiB page (a PS entry at level 2): three guest levels.
@@ -46,8 +46,8 @@ public class HapTests
         ulong l2 = guest.EnsureTable(root, 0x200, 2);
         guest.Mmu.WriteEntry(l2, X86Pte.IndexAt(0x200, 2), X86Pte.Make(guest.FirstDataGfn, MmuTestGuest.Flags | X86Pte.Huge));
         guest.Mmu.SwitchAddressSpace(root, 1);
-        var t = guest.Mmu.Translate(0x203, write: false);
-        Assert.Equal(guest.FirstDataGfn + 3, t.Gfn);
+        var t = guest.Mmu.Translate(new Vpn(0x203), write: false);
+        Assert.Equal(guest.FirstDataGfn + 3, t.Gfn.Value);
         Assert.Equal(3 * (4 + 1) + 4, guest.Mmu.Stats.WalkRefsMax);
     }
 
@@ -59,10 +59,10 @@ public class HapTests
         g.Map(root, 0x1000, g.FirstDataGfn);
         g.Map(root, 0x1001, g.FirstDataGfn + 600);
         g.Mmu.SwitchAddressSpace(root, 1);
-        g.Mmu.Translate(0x1000, write: false);
+        g.Mmu.Translate(new Vpn(0x1000), write: false);
         long before = g.Mmu.Stats.WalkRefsTotal;
 
-        g.Mmu.Translate(0x1001, write: false);
+        g.Mmu.Translate(new Vpn(0x1001), write: false);
 
         // PDE cache hit (the L1 table), nested TLB hit for the table's own address: 1 guest reference + 4 nested.
         Assert.Equal(5, g.Mmu.Stats.WalkRefsTotal - before);
@@ -78,12 +78,12 @@ public class HapTests
             g.Map(a, 0x10, g.FirstDataGfn);
             g.Map(b, 0x10, g.FirstDataGfn + 1);
             g.Mmu.SwitchAddressSpace(a, 1);
-            Assert.Equal(g.FirstDataGfn, g.Mmu.Translate(0x10, false).Gfn);
+            Assert.Equal(g.FirstDataGfn, g.Mmu.Translate(new Vpn(0x10), false).Gfn.Value);
             g.Mmu.SwitchAddressSpace(b, 2);
-            Assert.Equal(g.FirstDataGfn + 1, g.Mmu.Translate(0x10, false).Gfn);
+            Assert.Equal(g.FirstDataGfn + 1, g.Mmu.Translate(new Vpn(0x10), false).Gfn.Value);
             g.Mmu.SwitchAddressSpace(a, 1);
             long hits = g.Mmu.Tlb.Hits;
-            Assert.Equal(g.FirstDataGfn, g.Mmu.Translate(0x10, false).Gfn);
+            Assert.Equal(g.FirstDataGfn, g.Mmu.Translate(new Vpn(0x10), false).Gfn.Value);
             Assert.Equal(tagged ? hits + 1 : hits, g.Mmu.Tlb.Hits);
             Assert.Equal(tagged ? 0 : 3, g.Mmu.Tlb.Flushes); // untagged: every switch, the first included
         }
@@ -97,11 +97,11 @@ public class HapTests
         g.Map(root, 0x42, g.FirstDataGfn + 2);
         g.Mmu.SwitchAddressSpace(root, 1);
 
-        Assert.Equal(TranslateStatus.Ok, g.Mmu.Translate(0x42, write: true).Status);
+        Assert.Equal(TranslateStatus.Ok, g.Mmu.Translate(new Vpn(0x42), write: true).Status);
         var (e, _, _, _) = g.Walk(root, 0x42);
         Assert.Equal(X86Pte.Accessed | X86Pte.Dirty, e & (X86Pte.Accessed | X86Pte.Dirty));
 
-        var fault = g.Mmu.Translate(0x43, write: false);
+        var fault = g.Mmu.Translate(new Vpn(0x43), write: false);
         Assert.Equal(TranslateStatus.PageFault, fault.Status);
         Assert.Equal(1, fault.Level);
         Assert.Equal(0, g.Mmu.Stats.HypervisorTrips);

@@ -61,23 +61,23 @@ public class LogDirtyTests
         var port = hv.PortFor(d);
         var dirty = new ulong[64];
         Assert.Equal(XenErrno.EINVAL, hv.DomCtl.LogDirtyOp(d.DomId, LogDirtyOperation.Peek, dirty, out _));
-        port.Touch(5, write: true, ContentHandle.Zero);                     // before log-dirty mode: not logged
+        port.Touch(new Gfn(5), write: true, ContentHandle.Zero);                     // before log-dirty mode: not logged
         Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(d.DomId, LogDirtyOperation.Enable, dirty, out _));
-        foreach (ulong gfn in new ulong[] { 7, 300, 7, 1023 }) port.Touch(gfn, write: true, ContentHandle.Zero);
-        port.Touch(9, write: false, ContentHandle.Zero);                    // a read dirties nothing
-        Assert.True(port.WriteWord(40, 3, 0xABC));                          // a page-table write is a write too
+        foreach (ulong gfn in new ulong[] { 7, 300, 7, 1023 }) port.Touch(new Gfn(gfn), write: true, ContentHandle.Zero);
+        port.Touch(new Gfn(9), write: false, ContentHandle.Zero);                    // a read dirties nothing
+        Assert.True(port.WriteWord(new Gfn(40), 3, 0xABC));                          // a page-table write is a write too
         Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(d.DomId, LogDirtyOperation.Peek, dirty, out int peeked));
         Assert.Equal([7UL, 40, 300, 1023], dirty[..peeked]);
         Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(d.DomId, LogDirtyOperation.Clean, dirty, out int cleaned));
         Assert.Equal(4, cleaned);
         Assert.Equal(4, d.Mmu!.Stats.Exits[(int)ExitReason.LogDirty]);    // one fault per page per round
-        port.Touch(300, write: true, ContentHandle.Zero);
-        port.Touch(300, write: true, ContentHandle.Zero);
+        port.Touch(new Gfn(300), write: true, ContentHandle.Zero);
+        port.Touch(new Gfn(300), write: true, ContentHandle.Zero);
         Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(d.DomId, LogDirtyOperation.Clean, dirty, out cleaned));
         Assert.Equal([300UL], dirty[..cleaned]);
         Assert.Equal(5, d.Mmu.Stats.Exits[(int)ExitReason.LogDirty]);
         Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(d.DomId, LogDirtyOperation.Off, dirty, out _));
-        port.Touch(8, write: true, ContentHandle.Zero);
+        port.Touch(new Gfn(8), write: true, ContentHandle.Zero);
         Assert.Equal(5, d.Mmu.Stats.Exits[(int)ExitReason.LogDirty]);
     }
 }

@@ -48,8 +48,8 @@ public class PvTests
         Assert.Equal(PageType.L4, pv.Frame(pv.Mfn(root)).Type);
         Assert.Equal(PageType.L1, pv.Frame(pv.Mfn(l1)).Type);
         Assert.Equal(PageType.Writable, pv.Frame(pv.Mfn(pv.G.FirstDataGfn)).Type);
-        Assert.Equal(TranslateStatus.Ok, pv.Mmu.Translate(0x10, write: true).Status);
-        Assert.Equal(pv.G.FirstDataGfn, pv.Mmu.Translate(0x10, write: true).Gfn);
+        Assert.Equal(TranslateStatus.Ok, pv.Mmu.Translate(new Vpn(0x10), write: true).Status);
+        Assert.Equal(pv.G.FirstDataGfn, pv.Mmu.Translate(new Vpn(0x10), write: true).Gfn.Value);
         // The hypervisor's slots were filled in, and the m2p's is read-only.
         ulong m2p = pv.G.Hv.Machine.ReadWord(pv.Mfn(root), PageTypes.M2pSlot);
         Assert.True(X86Pte.IsPresent(m2p));
@@ -151,7 +151,7 @@ public class PvTests
         long calls = pv.G.Mmu.Stats.Hypercalls;
         for (ulong i = 0; i < 10; i++) pv.G.Mmu.WriteEntry(l1, 40 + (int)i, X86Pte.Make(pv.G.FirstDataGfn + 10 + i, MmuTestGuest.Flags));
         Assert.Equal(calls, pv.G.Mmu.Stats.Hypercalls);
-        Assert.Equal(pv.G.FirstDataGfn + 15, pv.Mmu.Translate(45, write: false).Gfn);
+        Assert.Equal(pv.G.FirstDataGfn + 15, pv.Mmu.Translate(new Vpn(45), write: false).Gfn.Value);
         Assert.Equal(calls + 1, pv.G.Mmu.Stats.Hypercalls);
         uint data = pv.Mfn(pv.G.FirstDataGfn + 15);
         Assert.Equal(PageType.Writable, pv.Frame(data).Type);

@@ -90,11 +90,11 @@ public class ShadowProperties
                 case OpKind.Read or OpKind.Write:
                 {
                     bool write = op.Kind == OpKind.Write;
-                    var t = g.Mmu.Translate(vpn, write);
+                    var t = g.Mmu.Translate(new Vpn(vpn), write);
                     var (after, _, _, afterLevel) = g.Walk(root, vpn);
                     if (t.Status == TranslateStatus.Ok)
                     {
-                        Assert.True(g.GuestGfn(root, vpn) == t.Gfn, $"step {step} {op}: the vCPU gave gfn {t.Gfn}, the guest maps {g.GuestGfn(root, vpn)}.");
+                        Assert.True(g.GuestGfn(root, vpn) == t.Gfn.Value, $"step {step} {op}: the vCPU gave gfn {t.Gfn.Value}, the guest maps {g.GuestGfn(root, vpn)}.");
                         Assert.True((after & X86Pte.Accessed) != 0, $"step {step} {op}: an access left the accessed bit clear.");
                         if (write) Assert.True((after & (X86Pte.Writable | X86Pte.Dirty)) == (X86Pte.Writable | X86Pte.Dirty), $"step {step} {op}: a write went through an entry not writable and dirty.");
                     }

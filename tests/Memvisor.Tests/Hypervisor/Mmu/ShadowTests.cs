@@ -10,14 +10,14 @@ public class ShadowTests
     // one (accessed and dirty set, as Windows makes it valid for the faulting access), and the access is retried.
     private static void DemandFault(MmuTestGuest g, ulong root, ulong vpn, ulong gfn)
     {
-        var t = g.Mmu.Translate(vpn, write: true);
+        var t = g.Mmu.Translate(new Vpn(vpn), write: true);
         Assert.Equal(TranslateStatus.PageFault, t.Status);
         const ulong Transition = 1UL << 11; // software bit: not present, in transition
-        g.Mmu.WriteEntry(t.Table, t.Index, X86Pte.Make(gfn, Transition));
-        g.Mmu.WriteEntry(t.Table, t.Index, X86Pte.Make(gfn, MmuTestGuest.Flags | X86Pte.Accessed | X86Pte.Dirty));
-        var again = g.Mmu.Translate(vpn, write: true);
+        g.Mmu.WriteEntry(t.Table.Value, t.Index, X86Pte.Make(gfn, Transition));
+        g.Mmu.WriteEntry(t.Table.Value, t.Index, X86Pte.Make(gfn, MmuTestGuest.Flags | X86Pte.Accessed | X86Pte.Dirty));
+        var again = g.Mmu.Translate(new Vpn(vpn), write: true);
         Assert.Equal(TranslateStatus.Ok, again.Status);
-        Assert.Equal(gfn, again.Gfn);
+        Assert.Equal(gfn, again.Gfn.Value);
     }
 
     private static (MmuTestGuest G, ulong Root) Prepared(MmuMode mode)
@@ -26,7 +26,7 @@ public class ShadowTests
         ulong root = g.NewTable();
         g.Map(root, 0x4000, g.FirstDataGfn); // builds the tables down to the L1 of the region used below
         g.Mmu.SwitchAddressSpace(root, 1);
-        g.Mmu.Translate(0x4000, write: false); // shadows the path
+        g.Mmu.Translate(new Vpn(0x4000), write: false); // shadows the path
         return (g, root);
     }
 
@@ -62,7 +62,7 @@ public class ShadowTests
         for (ulong r = 1; r <= 4; r++)
         {
             g.Map(root, r * 512, g.FirstDataGfn + r);
-            g.Mmu.Translate(r * 512, write: false);
+            g.Mmu.Translate(new Vpn(r * 512), write: false);
         }
         var s = (Memvisor.Hypervisor.Mmu.Shadow.ShadowMmu)g.Mmu;
         long resyncs = g.Mmu.Stats.Resyncs;
@@ -75,7 +75,7 @@ public class ShadowTests
         Assert.Equal(0, s.OutOfSyncCount);
         Assert.Equal(resyncs + 4, g.Mmu.Stats.Resyncs);
         // After the resync the new entries are in the shadows' view: an access finds them (after its pull-through).
-        for (ulong r = 1; r <= 4; r++) Assert.Equal(g.FirstDataGfn + 10 + r, g.Mmu.Translate(r * 512 + 1, write: false).Gfn);
+        for (ulong r = 1; r <= 4; r++) Assert.Equal(g.FirstDataGfn + 10 + r, g.Mmu.Translate(new Vpn(r * 512 + 1), write: false).Gfn.Value);
     }
 
     [Fact]

@@ -43,14 +43,14 @@ public class SwapSafetyTests : IDisposable
         using var hv = Host(device);
         var a = TestHost.Domain(hv, "a", 16, 16);
         var port = hv.PortFor(a);
-        port.Touch(3, true, Noise);
+        port.Touch(new Gfn(3), true, Noise);
         Assert.True(hv.Paging.Evict(a, 3));
         Assert.Equal(P2mType.PagedOut, a.P2m.Get(3).Type);
 
         device.Fault = fault;
         var page = new byte[PageSize.Bytes];
-        Assert.False(port.ReadPage(3, page));
-        Assert.False(port.ReadPage(3, page));
+        Assert.False(port.ReadPage(new Gfn(3), page));
+        Assert.False(port.ReadPage(new Gfn(3), page));
         Assert.Equal(fault == SwapFault.ReadsFail ? 0 : 2, hv.Paging.Stats.ChecksumErrors);
         Assert.Equal(fault == SwapFault.ReadsFail ? 2 : 0, hv.Paging.Stats.ReadErrors);
         Assert.Equal(1, hv.Paging.Stats.UnreadablePages);
@@ -59,13 +59,13 @@ public class SwapSafetyTests : IDisposable
         Assert.Contains(hv.Events.Kept, e => e.Message.Contains("gfn 3") && e.Message.Contains(named));
         Assert.Contains("cannot be trusted", hv.Paging.StopReason);
         Assert.All(hv.Refusals.Kept, r => Assert.Equal((XenErrno.EIO, RefusalCause.PageUnreadable), (r.Errno, r.Cause)));
-        port.Touch(4, true, Noise);
+        port.Touch(new Gfn(4), true, Noise);
         Assert.False(hv.Paging.Evict(a, 4));
         Assert.Empty(Auditor.Check(hv));
 
         // The page was never lost, only withheld: once the device returns the right bytes, the guest gets them.
         device.Fault = SwapFault.None;
-        Assert.True(port.ReadPage(3, page));
+        Assert.True(port.ReadPage(new Gfn(3), page));
         Assert.Equal(Bytes(Noise), page);
     }
 

@@ -1,3 +1,4 @@
+using Memvisor.Seam;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 
@@ -46,7 +47,7 @@ public class ImageDomainTests : IDisposable
             for (int i = 0; i < pages.Count; i++)
             {
                 if (RealImages.IsZero(pages[i])) continue;
-                Assert.True(guest.Memory.ReadPage(firstGfn + (ulong)i, page), $"{name}: gfn {firstGfn + (ulong)i} holds no page");
+                Assert.True(guest.Memory.ReadPage(new Gfn(firstGfn + (ulong)i), page), $"{name}: gfn {firstGfn + (ulong)i} holds no page");
                 Assert.True(page.AsSpan().SequenceEqual(pages[i]), $"{name}: gfn {firstGfn + (ulong)i} does not hold the image's bytes");
                 nonZero.Add(pages[i]);
             }

@@ -101,44 +101,50 @@ internal sealed class InMemoryGuestMemory : IGuestMemory
         return XenErrno.Ok;
     }
 
-    public AccessOutcome Touch(ulong gfn, bool write, ContentHandle written)
+    public AccessOutcome Touch(Gfn at, bool write, ContentHandle written)
     {
+        ulong gfn = at.Value;
         var outcome = Back(gfn);
         if (outcome != AccessOutcome.Refused && write) _frames.SetContent(Mfn(gfn), written);
         return outcome;
     }
 
-    public bool ReadPage(ulong gfn, Span<byte> page)
+    public bool ReadPage(Gfn at, Span<byte> page)
     {
+        ulong gfn = at.Value;
         if (Back(gfn) == AccessOutcome.Refused) return false;
         _frames.ReadFrame(Mfn(gfn), page);
         return true;
     }
 
-    public bool WritePage(ulong gfn, ReadOnlySpan<byte> page)
+    public bool WritePage(Gfn at, ReadOnlySpan<byte> page)
     {
+        ulong gfn = at.Value;
         if (Back(gfn) == AccessOutcome.Refused) return false;
         _frames.WriteFrame(Mfn(gfn), page);
         return true;
     }
 
-    public bool TryReadWord(ulong gfn, int index, out ulong value)
+    public bool TryReadWord(Gfn at, int index, out ulong value)
     {
+        ulong gfn = at.Value;
         value = 0;
         if (Back(gfn) == AccessOutcome.Refused) return false;
         value = _frames.ReadWord(Mfn(gfn), index);
         return true;
     }
 
-    public bool WriteWord(ulong gfn, int index, ulong value)
+    public bool WriteWord(Gfn at, int index, ulong value)
     {
+        ulong gfn = at.Value;
         if (Back(gfn) == AccessOutcome.Refused) return false;
         _frames.WriteWord(Mfn(gfn), index, value);
         return true;
     }
 
-    public bool TryReadSynthetic(ulong gfn, out ContentHandle content)
+    public bool TryReadSynthetic(Gfn at, out ContentHandle content)
     {
+        ulong gfn = at.Value;
         content = ContentHandle.Zero;
         if (Back(gfn) == AccessOutcome.Refused) return false;
         content = _frames.Frames[Mfn(gfn)].Content;
@@ -149,8 +155,8 @@ internal sealed class InMemoryGuestMemory : IGuestMemory
 
     // No tmem on this host: the guest's frontswap and cleancache stay off, as on a host without it.
     public int TmemNewPool(bool persistent) => -1;
-    public bool TmemPut(int pool, ulong obj, uint index, ulong gfn) => false;
-    public bool TmemGet(int pool, ulong obj, uint index, ulong gfn) => false;
+    public bool TmemPut(int pool, ulong obj, uint index, Gfn gfn) => false;
+    public bool TmemGet(int pool, ulong obj, uint index, Gfn gfn) => false;
     public void TmemFlush(int pool, ulong obj, uint index) { }
     public bool TmemPeek(int pool, ulong obj, uint index, Span<byte> page) => false;
 

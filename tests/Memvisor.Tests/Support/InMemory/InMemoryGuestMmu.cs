@@ -14,27 +14,28 @@ internal sealed class InMemoryGuestMmu(InMemoryGuestMemory memory) : IGuestMmu
     public bool LargePages => true;
     public long Walks { get; private set; }
 
-    public Translation Translate(ulong vpn, bool write)
+    public Translation Translate(Vpn page, bool write)
     {
+        ulong vpn = page.Value;
         Walks++;
         ulong table = _root, e = 0;
         int level, index = 0;
         for (level = X86Pte.Levels; ; level--)
         {
             index = X86Pte.IndexAt(vpn, level);
-            memory.TryReadWord(table, index, out e);
+            memory.TryReadWord(new Gfn(table), index, out e);
             if (!X86Pte.IsPresent(e) || X86Pte.IsLeaf(e, level)) break;
             table = X86Pte.Frame(e);
         }
         if (!X86Pte.IsPresent(e) || (write && (e & X86Pte.Writable) == 0)) return Translation.Fault(e, table, index, level);
         ulong updated = e | X86Pte.Accessed | (write ? X86Pte.Dirty : 0);
-        if (updated != e) memory.WriteWord(table, index, updated);
+        if (updated != e) memory.WriteWord(new Gfn(table), index, updated);
         ulong gfn = X86Pte.Frame(e) + (level == 2 ? vpn & 511 : 0);
-        return new Translation(TranslateStatus.Ok, gfn, (e & X86Pte.Writable) != 0, updated, table, index, level);
+        return Translation.Ok(gfn, (e & X86Pte.Writable) != 0, updated, table, index, level);
     }
 
-    public ulong ReadEntry(ulong table, int index) => memory.TryReadWord(table, index, out ulong e) ? e : 0;
-    public bool WriteEntry(ulong table, int index, ulong value) => memory.WriteWord(table, index, value);
+    public ulong ReadEntry(ulong table, int index) => memory.TryReadWord(new Gfn(table), index, out ulong e) ? e : 0;
+    public bool WriteEntry(ulong table, int index, ulong value) => memory.WriteWord(new Gfn(table), index, value);
     public bool PinTopLevel(ulong root) => true;
 
     public bool SwitchAddressSpace(ulong root, int asid)
@@ -44,7 +45,7 @@ internal sealed class InMemoryGuestMmu(InMemoryGuestMemory memory) : IGuestMmu
     }
 
     public void ReleaseAddressSpace(ulong root) { }
-    public void InvalidatePage(int asid, ulong vpn) { }
+    public void InvalidatePage(int asid, Vpn vpn) { }
     public void FlushAddressSpace(int asid) { }
     public void Submit() { }
 }
