@@ -41,6 +41,14 @@ public class NativeOrManagedBenchmarks
         }
     }
 
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _native.Dispose();
+        _managedCompressor.Dispose();
+        _managedDecompressor.Dispose();
+    }
+
     [Benchmark(OperationsPerInvoke = Pages)]
     public ulong Xxh3Native()
     {

@@ -35,3 +35,17 @@ public sealed class ArchitectureTests
         Assert.Contains("Memvisor.Seam", guest);
     }
 }
+
+/// <summary>summary.json's exits object lists every exit reason the MMU counts, in its order, so a new reason cannot be counted and left out.</summary>
+public sealed class ExitsSummaryTests
+{
+    [Fact]
+    public void The_exits_object_has_one_key_per_exit_reason_in_order()
+    {
+        var keys = typeof(Memvisor.Sim.Summary.ExitsSummary).GetProperties()
+            .Where(p => p.DeclaringType == typeof(Memvisor.Sim.Summary.ExitsSummary) && p.Name != "EqualityContract")
+            .Select(p => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name));
+        Assert.Equal(Memvisor.Hypervisor.Mmu.ExitReasons.Names, keys);
+        Assert.Equal(Memvisor.Hypervisor.Mmu.ExitReasons.Count, Enum.GetValues<Memvisor.Hypervisor.Mmu.ExitReason>().Length);
+    }
+}

@@ -13,7 +13,7 @@ internal sealed class FrameContentIndex(MachineMemory machine)
 {
     public const uint None = uint.MaxValue;
 
-    private readonly HashChains _chains = new();
+    private readonly HashChains _chains = new((int)Math.Min(machine.TotalFrames, int.MaxValue));
     private readonly byte[] _scratch = new byte[PageSize.Bytes];
 
     public int Count => _chains.Count;

@@ -14,8 +14,12 @@ public sealed class HashChains
     private const int Absent = -2;
 
     private readonly Dictionary<ulong, int> _head = [];
+    private readonly int _maxIds;
     private int[] _next = [];
     private ulong[] _hash = [];
+
+    /// <param name="maxIds">Ids are below this (an mfn index passes the host's frame count), so the arrays never grow past it.</param>
+    public HashChains(int maxIds = int.MaxValue) => _maxIds = maxIds;
 
     /// <summary>Ids in the index.</summary>
     public int Count { get; private set; }
@@ -66,7 +70,7 @@ public sealed class HashChains
     private void Grow(int id)
     {
         int old = _next.Length;
-        int size = Math.Max(id + 1, Math.Max(256, old * 2));
+        int size = Math.Min(Math.Max(id + 1, Math.Max(256, old * 2)), Math.Max(id + 1, _maxIds));
         Array.Resize(ref _next, size);
         Array.Resize(ref _hash, size);
         _next.AsSpan(old).Fill(Absent);

@@ -104,11 +104,7 @@ public sealed class CostModel
     public static IReadOnlyList<string> Names => Setters.Keys.ToList();
 
     /// <summary>The costs whose sources count CPU cycles; a clock other than <see cref="DefaultGhz"/> scales them.</summary>
-    public static IReadOnlyList<string> CycleCosts { get; } =
-    [
-        "hypercall_ns", "vm_exit_ns", "page_alloc_ns", "guest_reclaim_scan_ns", "walk_ref_ns",
-        "shadow_emulate_ns", "shadow_fault_ns", "shadow_resync_ns", "pv_validate_entry_ns", "log_dirty_protect_page_ns",
-    ];
+    public static IReadOnlyList<string> CycleCosts => [.. Getters.Keys];
 
     /// <summary>
     /// Applies a scenario's <c>costs:</c>: first <c>cpu_ghz</c>, which turns every cost in <see cref="CycleCosts"/> into
@@ -118,6 +114,7 @@ public sealed class CostModel
     {
         if (overrides.TryGetValue("cpu_ghz", out double ghz))
         {
+            if (!(ghz > 0)) throw new ArgumentOutOfRangeException(nameof(overrides), ghz, "cpu_ghz must be a positive clock rate.");
             double scale = CpuGhz / ghz;
             foreach (string name in CycleCosts) Setters[name](this, Getters[name](this) * scale);
             CpuGhz = ghz;
@@ -168,6 +165,8 @@ public sealed class CostModel
         ["log_dirty_protect_page_ns"] = (c, v) => c.LogDirtyProtectPageNs = v,
     };
 
+    // The costs sourced as cycle counts (CycleCosts): page_free_ns, tmem_op_ns and the device, bandwidth and codec
+    // costs are sourced as times and do not scale.
     private static readonly Dictionary<string, Func<CostModel, double>> Getters = new()
     {
         ["hypercall_ns"] = c => c.HypercallNs,

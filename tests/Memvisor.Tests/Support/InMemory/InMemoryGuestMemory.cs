@@ -48,12 +48,14 @@ internal sealed class InMemoryGuestMemory : IGuestMemory
 
     public bool IsPopulated(ulong gfn) => gfn < (ulong)_mfnPlusOne.LongLength && _mfnPlusOne[gfn] != 0;
 
+    // As Xen's memory_op here: a call is checked whole (range, then room under max_pages) before it changes anything.
     public XenErrno PopulatePhysmap(ReadOnlySpan<ulong> gfns, int order, bool onDemand = false)
     {
+        if (Check(gfns, order, out long missing) is var bad and not XenErrno.Ok) return bad;
+        if (!onDemand && CurrentReservation + missing > MaximumReservation) return Refuse(XenErrno.ENOMEM);
         foreach (ulong first in gfns)
             for (ulong gfn = first; gfn < first + (1UL << order); gfn++)
             {
-                if (gfn >= (ulong)_mfnPlusOne.LongLength) return Refuse(XenErrno.EINVAL);
                 if (IsPopulated(gfn)) continue;
                 if (onDemand) _onDemand[gfn] = true;
                 else if (!Populate(gfn)) return Refuse(XenErrno.ENOMEM);
@@ -63,29 +65,39 @@ internal sealed class InMemoryGuestMemory : IGuestMemory
 
     public XenErrno IncreaseReservation(ReadOnlySpan<ulong> gfns, int order, Span<uint> mfnsOut)
     {
-        for (int i = 0; i < gfns.Length; i++)
-        {
-            if (PopulatePhysmap(gfns.Slice(i, 1), order) != XenErrno.Ok) return XenErrno.ENOMEM;
-            if (i < mfnsOut.Length) mfnsOut[i] = _mfnPlusOne[gfns[i]] - 1;
-        }
+        if (PopulatePhysmap(gfns, order) != XenErrno.Ok) return XenErrno.ENOMEM;
+        for (int i = 0; i < gfns.Length && i < mfnsOut.Length; i++) mfnsOut[i] = _mfnPlusOne[gfns[i]] - 1;
         return XenErrno.Ok;
     }
 
     public XenErrno DecreaseReservation(ReadOnlySpan<ulong> gfns, int order)
     {
+        if (Check(gfns, order, out _) is var bad and not XenErrno.Ok) return bad;
         foreach (ulong first in gfns)
-            for (ulong gfn = first; gfn < first + (1UL << order); gfn++)
-            {
-                if (gfn >= (ulong)_mfnPlusOne.LongLength) return Refuse(XenErrno.EINVAL);
-                Drop(gfn);
-            }
+            for (ulong gfn = first; gfn < first + (1UL << order); gfn++) Drop(gfn);
         return XenErrno.Ok;
     }
 
     public XenErrno Exchange(ReadOnlySpan<ulong> inGfns, int inOrder, ReadOnlySpan<ulong> outGfns, int outOrder)
     {
+        if (Check(inGfns, inOrder, out _) is var badIn and not XenErrno.Ok) return badIn;
+        if (Check(outGfns, outOrder, out _) is var badOut and not XenErrno.Ok) return badOut;
         if (DecreaseReservation(inGfns, inOrder) != XenErrno.Ok) return XenErrno.EINVAL;
         return PopulatePhysmap(outGfns, outOrder);
+    }
+
+    // Every gfn of the extents inside the physical address space; how many of them hold no page.
+    private XenErrno Check(ReadOnlySpan<ulong> gfns, int order, out long missing)
+    {
+        missing = 0;
+        if (order is < 0 or > 18) return Refuse(XenErrno.EINVAL);
+        foreach (ulong first in gfns)
+        {
+            if (first + (1UL << order) > (ulong)_mfnPlusOne.LongLength) return Refuse(XenErrno.EINVAL);
+            for (ulong gfn = first; gfn < first + (1UL << order); gfn++)
+                if (!IsPopulated(gfn)) missing++;
+        }
+        return XenErrno.Ok;
     }
 
     public XenErrno ReportFreePages(ReadOnlySpan<ulong> gfns, int order)
