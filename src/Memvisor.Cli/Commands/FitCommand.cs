@@ -22,18 +22,22 @@ public static class FitCommand
         };
         var max = new Option<int>("--max") { Description = "The largest count tried. Default: 64.", DefaultValueFactory = _ => 64 };
         var seed = new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed." };
+        var createEvery = new Option<string?>("--create-every")
+        {
+            Description = "Create the replicas one after another, this far apart (30s, 1min), the first at the start: as Xen 3.3's overcommit starts domains so that each balloons down before the next. Default: all at the start.",
+        };
         var command = new Command("fit", "Density search: the largest count of a domain type that still meets a service level (stall under a share of run time, no OOM kill, every domain created, no integrity error).")
         {
-            scenario, domain, policy, stall, max, seed,
+            scenario, domain, policy, stall, max, seed, createEvery,
         };
-        command.SetAction(p => Run(p.GetValue(scenario)!, p.GetValue(domain)!, p.GetValue(policy), p.GetValue(stall)!, p.GetValue(max), p.GetValue(seed), Interrupt.Token));
+        command.SetAction(p => Run(p.GetValue(scenario)!, p.GetValue(domain)!, p.GetValue(policy), p.GetValue(stall)!, p.GetValue(max), p.GetValue(seed), p.GetValue(createEvery), Interrupt.Token));
         return command;
     }
 
-    public static int Run(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed, CancellationToken cancel = default) =>
-        Guard.Run(() => RunGuarded(scenarioArg, domain, policy, stallText, max, seed, cancel));
+    public static int Run(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed, string? createEvery = null, CancellationToken cancel = default) =>
+        Guard.Run(() => RunGuarded(scenarioArg, domain, policy, stallText, max, seed, createEvery, cancel));
 
-    private static int RunGuarded(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed, CancellationToken cancel)
+    private static int RunGuarded(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed, string? createEveryText, CancellationToken cancel)
     {
         if (!ScenarioSource.TryLoad(scenarioArg, out var scenario)) return ExitCodes.BadInput;
         // Temporary swap files of runs that were killed (SIGKILL leaves no chance to remove them) go first.
@@ -47,6 +51,14 @@ public static class FitCommand
             return Refuse($"--max-stall: '{stallText}' is not a share; write a percentage such as 1% or a fraction such as 0.01.");
         if (max < 1 || max > 4096)
             return Refuse($"--max: {max} is not a count from 1 to 4096.");
+        long createEveryNs = 0;
+        if (createEveryText is not null)
+        {
+            if (!Units.TryParseDuration(createEveryText, out createEveryNs) || createEveryNs <= 0)
+                return Refuse($"--create-every: '{createEveryText}' is not a duration above 0; write one such as 30s or 1min.");
+            if ((max - 1) * (double)createEveryNs >= scenario.DurationNs)
+                return Refuse($"--create-every: {max} replicas {createEveryText} apart would not all be created within the scenario's {scenario.DurationNs / 1e9:0.###}s; lower --max or --create-every, or lengthen the scenario.");
+        }
         // The search names the instances domain-1 .. domain-max: none may be another domain's name.
         var others = scenario.Instances().Where(i => i.Spec.Name != domain).Select(i => i.Name).ToHashSet();
         if (Enumerable.Range(1, max).Select(i => $"{domain}-{i}").Prepend(domain).FirstOrDefault(others.Contains) is { } clash)
@@ -61,7 +73,7 @@ public static class FitCommand
 
         AnsiConsole.MarkupLine($"Fitting [bold]{Markup.Escape(domain)}[/] into {Markup.Escape(scenario.Name)} under {Markup.Escape(name)}: stall at most {maxStall * 100:0.###}%, no OOM kill.");
         var (best, trials) = DensitySearch.Run(scenario, domain, name, new ServiceLevel(maxStall), max, seed,
-            n => AnsiConsole.MarkupLine($"  trying {n}..."), cancel);
+            n => AnsiConsole.MarkupLine($"  trying {n}..."), cancel, createEveryNs);
         var table = new Table().AddColumns("Count", "Met", "Stall %", "Major faults", "OOM kills", "Peak used MiB", "Why not");
         foreach (var t in trials.OrderBy(t => t.Count))
             table.AddRow(t.Count.ToString(CultureInfo.InvariantCulture), t.Met ? "yes" : "no", (t.Outcome.StallShare * 100).ToString("0.###", CultureInfo.InvariantCulture),

@@ -177,9 +177,10 @@ public sealed class Simulation
     private void Apply(ActionSpec a)
     {
         long now = _clock.NowNs;
+        // A create names a domain of the scenario (all its instances not yet built) or one instance of it (web-3).
         if (a.Action == ActionKind.Create)
         {
-            foreach (var r in _records.Where(r => r.Spec?.Name == a.Domain && r.State == DomainState.NotCreated))
+            foreach (var r in _records.Where(r => (r.Spec?.Name == a.Domain || (r.Spec is not null && r.Name == a.Domain)) && r.State == DomainState.NotCreated))
                 _toolstack.Create(r, now);
             return;
         }

@@ -12,18 +12,29 @@ public sealed record FitTrial(int Count, PolicyOutcome Outcome, bool Met, string
 /// </summary>
 public static class DensitySearch
 {
-    public static Scenario WithCount(Scenario scenario, string domain, int count) =>
-        scenario with { Domains = [.. scenario.Domains.Select(d => d.Name == domain ? d with { Count = count } : d)] };
+    /// <summary>
+    /// The scenario with <paramref name="count"/> instances of <paramref name="domain"/>. With <paramref name="createEveryNs"/>
+    /// above 0 they are not started together but created one after another, that far apart (the first at 0), as Xen 3.3's
+    /// overcommit note starts domains so that each balloons down before the next arrives.
+    /// </summary>
+    public static Scenario WithCount(Scenario scenario, string domain, int count, long createEveryNs = 0)
+    {
+        var domains = scenario.Domains.Select(d => d.Name != domain ? d : d with { Count = count, Autostart = d.Autostart && createEveryNs <= 0 }).ToList();
+        if (createEveryNs <= 0) return scenario with { Domains = domains };
+        var spec = domains.Single(d => d.Name == domain);
+        var creates = spec.InstanceNames().Select((name, i) => new ActionSpec(i * createEveryNs, ActionKind.Create, name, null, spec.Line));
+        return scenario with { Domains = domains, Events = [.. scenario.Events, .. creates] };
+    }
 
     public static (int Best, IReadOnlyList<FitTrial> Trials) Run(Scenario scenario, string domain, string policy, ServiceLevel sla, int maxCount, ulong? seed,
-        Action<int>? trying = null, CancellationToken cancel = default)
+        Action<int>? trying = null, CancellationToken cancel = default, long createEveryNs = 0)
     {
         var trials = new List<FitTrial>();
         var withPolicy = PolicyLab.WithPolicy(scenario, policy);
         bool Try(int n)
         {
             trying?.Invoke(n);
-            var outcome = PolicyOutcome.From(new Simulation(WithCount(withPolicy, domain, n), seed).Run(cancel: cancel));
+            var outcome = PolicyOutcome.From(new Simulation(WithCount(withPolicy, domain, n, createEveryNs), seed).Run(cancel: cancel));
             bool met = sla.IsMet(outcome, out string reason);
             trials.Add(new FitTrial(n, outcome, met, reason));
             return met;

@@ -53,8 +53,9 @@ public static class ScenarioChecks
             string what = ActionSpec.NameOf(e.Action);
             if (e.Action == ActionKind.Create)
             {
-                if (!configs.TryGetValue(e.Domain, out var cfg))
-                    b.Error(Value("domain"), $"{at}.domain", $"create names '{e.Domain}', which is not one of the domains.");
+                // A create builds a domain's instances not yet built, or one instance (NAME-i) of it.
+                if (!configs.TryGetValue(e.Domain, out var cfg) && !instances.TryGetValue(e.Domain, out cfg))
+                    b.Error(Value("domain"), $"{at}.domain", $"create names '{e.Domain}', which is not one of the domains or an instance of one.");
                 else if (cfg.Autostart)
                     b.Error(Value("domain"), $"{at}.domain", $"create names '{e.Domain}', which starts with the host; give it 'autostart: false'.");
             }

@@ -57,4 +57,15 @@ public sealed class DensitySearchTests
         Assert.Equal(met, new ServiceLevel(0.01).IsMet(o, out string reason));
         Assert.Equal(expected, reason);
     }
+
+    [Fact]
+    public void Replicas_created_every_interval_start_one_after_another()
+    {
+        var staggered = DensitySearch.WithCount(Scenario, "vm", 3, createEveryNs: 500_000_000);
+        var created = new Memvisor.Sim.Engine.Simulation(staggered).Run().Summary.Domains
+            .Where(d => d.Name.StartsWith("vm-", StringComparison.Ordinal)).ToDictionary(d => d.Name, d => d.CreatedAtS);
+        Assert.Equal(new Dictionary<string, double> { ["vm-1"] = 0, ["vm-2"] = 0.5, ["vm-3"] = 1.0 }, created);
+        var together = new Memvisor.Sim.Engine.Simulation(DensitySearch.WithCount(Scenario, "vm", 3)).Run().Summary.Domains;
+        Assert.All(together.Where(d => d.Name.StartsWith("vm-", StringComparison.Ordinal)), d => Assert.Equal(0, d.CreatedAtS));
+    }
 }
