@@ -14,22 +14,16 @@ public sealed record RunResult
     public required Scenario Scenario { get; init; }
     public required ulong Seed { get; init; }
     public required long Frames { get; init; }
-    public required long Dom0Pages { get; init; }
-    public required long HypervisorBootPages { get; init; }
     public required long FreePagesMin { get; init; }
     public required HostAccounting End { get; init; }
     public required bool AccountingHeld { get; init; }
-    public required long ScrubbedIdle { get; init; }
-    public required long ScrubbedOnAllocation { get; init; }
-    public required long LargestFreeOrder { get; init; }
-    public required double UnusableFreeIndexOrder9 { get; init; }
+    /// <summary>summary.json's host object, read when the run ended.</summary>
+    public required HostSummary Host { get; init; }
     public required IReadOnlyList<DomainRecord> Domains { get; init; }
     public required IReadOnlyList<RefusedRequest> Errors { get; init; }
     public required long ErrorsTotal { get; init; }
     public required Timeseries Timeseries { get; init; }
     public required long EventsProcessed { get; init; }
-    /// <summary>Sum of maxmem over the guests the run created (dom0 excluded): what the host promised.</summary>
-    public required long ConfiguredGuestPages { get; init; }
     public required MechanismsSummary Mechanisms { get; init; }
     public required IReadOnlyList<HostEvent> HostEvents { get; init; }
     public required long HostEventsTotal { get; init; }

@@ -314,31 +314,56 @@ public sealed class Simulation
                 guests.Sum(g => g.HotplugOfflineFailures)));
     }
 
+    // summary.json's host: the host's memory at the end, its low point and its heap, read once when the run ends.
+    private HostSummary HostFigures(HostAccounting end)
+    {
+        long frames = _machine.TotalFrames, free = _machine.FreeFrames;
+        long unusable = _machine.Nodes.Sum(n => n.FreePagesBelowOrder(9));
+        // What the host promised: maxmem summed over the guests the run created (dom0 excluded).
+        long configured = _records.Where(r => r.Spec is not null && r.State != DomainState.NotCreated).Sum(r => r.MaxPages);
+        return new HostSummary
+        {
+            Frames = frames,
+            MemoryKib = PageSize.ToKiB(frames),
+            NumaNodes = _scenario.Host.NumaNodes,
+            FreePagesEnd = end.FreeFrames,
+            FreePagesMin = _freeMin,
+            ScrubPendingPagesEnd = end.ScrubPendingFrames,
+            Dom0Pages = _records[0].Domain!.TotPages,
+            HypervisorPagesEnd = end.HypervisorFrames,
+            HypervisorBootPages = _hv.BootPages,
+            OwnedPagesEnd = end.OwnedFrames,
+            SharedPagesEnd = end.SharedFrames,
+            CompressionPagesEnd = end.CompressionFrames,
+            TmemPagesEnd = end.TmemFrames,
+            ConfiguredGuestPages = configured,
+            OvercommitRatio = frames == 0 ? 0 : Math.Round((double)configured / frames, 3),
+            ScrubbedIdle = _machine.Scrubber.ScrubbedIdle,
+            ScrubbedOnAllocation = _machine.Scrubber.ScrubbedOnAllocation,
+            LargestFreeOrder = _machine.Nodes.Max(n => n.LargestFreeOrder()),
+            UnusableFreeIndexOrder9 = Math.Round(free == 0 ? 0 : (double)unusable / free, 6),
+            AccountingHeld = _accountingHeld,
+        };
+    }
+
     private RunResult Result()
     {
         long heapLinks = _machine.Nodes.Sum(n => n.LinkBytes);
-        long unusable = _machine.Nodes.Sum(n => n.FreePagesBelowOrder(9));
-        long free = _machine.FreeFrames;
+        var end = _hv.Account();
         var result = new RunResult
         {
             Scenario = _scenario,
             Seed = _seed,
             Frames = _machine.TotalFrames,
-            Dom0Pages = _records[0].Domain!.TotPages,
-            HypervisorBootPages = _hv.BootPages,
             FreePagesMin = _freeMin,
-            End = _hv.Account(),
+            End = end,
             AccountingHeld = _accountingHeld,
-            ScrubbedIdle = _machine.Scrubber.ScrubbedIdle,
-            ScrubbedOnAllocation = _machine.Scrubber.ScrubbedOnAllocation,
-            LargestFreeOrder = _machine.Nodes.Max(n => n.LargestFreeOrder()),
-            UnusableFreeIndexOrder9 = free == 0 ? 0 : (double)unusable / free,
+            Host = HostFigures(end),
             Domains = _records,
             Errors = _hv.Refusals.Kept,
             ErrorsTotal = _hv.Refusals.Count,
             Timeseries = _series,
             EventsProcessed = _clock.Processed,
-            ConfiguredGuestPages = _records.Where(r => r.Spec is not null && r.State != DomainState.NotCreated).Sum(r => r.MaxPages),
             Mechanisms = Mechanisms(),
             Policy = _policy is null ? null : _policyLog with { Name = _policy.Name, IntervalNs = _policy.IntervalNs },
             Reclaim = _reclaim,

@@ -64,7 +64,7 @@ public class SimulationTests
         Assert.True(r.AccountingHeld);
         Assert.Equal(0, r.ErrorsTotal);
         Assert.Empty(Auditor.Check(sim.Host));
-        Assert.True(r.ScrubbedIdle > 0, "web-2's frames were scrubbed by the idle scrubber");
+        Assert.True(r.Host.ScrubbedIdle > 0, "web-2's frames were scrubbed by the idle scrubber");
     }
 
     [Fact]
@@ -142,7 +142,7 @@ public class SimulationTests
         Assert.Equal(0, r.IntegrityErrors);
         Assert.True(r.VerifiedReads > 100_000, $"only {r.VerifiedReads} reads were verified");
         Assert.True(r.AccountingHeld);
-        Assert.True(r.ConfiguredGuestPages > r.Frames, "the guests' maxmem should add up to more than the host");
+        Assert.True(r.Host.ConfiguredGuestPages > r.Frames, "the guests' maxmem should add up to more than the host");
         Assert.True(m.Sharing.SavedPages > 0 && m.Sharing.CowBreaks > 0, "sharing did nothing");
         Assert.True(m.Paging.PagedOut > 0 && m.Paging.PagedIn > 0 && m.Paging.SwapWrites > 0, $"paging did too little: out {m.Paging.PagedOut}, in {m.Paging.PagedIn}, swap writes {m.Paging.SwapWrites}");
         Assert.True(m.Compression.PagesCompressed > 0 && m.Compression.BytesSaved > 0, "compression did nothing");
