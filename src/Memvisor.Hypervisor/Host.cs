@@ -61,6 +61,9 @@ public sealed partial class Host : IDisposable
     public DomCtl DomCtl { get; }
     public HostEventLog Events { get; }
     public OvercommitOptions Overcommit { get; }
+
+    /// <summary>Which hypervisor this host is (host.hypervisor).</summary>
+    public Personalities.HostPersonality Personality => Overcommit.Personality;
     public PageSharing Sharing { get; }
     public HypervisorPaging Paging { get; }
     public TranscendentMemory Tmem { get; }
@@ -124,7 +127,8 @@ public sealed partial class Host : IDisposable
         {
             if (Machine.TryAllocate(0, d.PreferredNode, d.DomId, out mfn)) return true;
             if (Tmem.EvictEphemeral(32) > 0) continue;
-            if (!Paging.EvictForHost()) break;
+            // ESX and KVM swap guests out when the host runs short; Xen pages only when xenpaging was set up.
+            if (!(Personality.SwapsWhenShort || Overcommit.Paging.Configured) || !Paging.EvictForHost()) break;
         }
         mfn = 0;
         return false;

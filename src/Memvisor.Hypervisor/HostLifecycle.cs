@@ -2,6 +2,7 @@ using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Hypervisor.Memory;
+using Memvisor.Hypervisor.Personalities;
 using Memvisor.Hypervisor.Port;
 using Memvisor.Seam;
 using Memvisor.Machine.Frames;
@@ -20,17 +21,24 @@ public sealed partial class Host
         // Populate-on-demand and page sharing work on an HVM p2m; Xen refuses them for PV domains.
         if (config.Mmu.Mode == Mmu.MmuMode.Pv && (config.Allocation == AllocationMode.OnDemand || (config.Sharing && Sharing.Options.Enabled)))
             return Refusals.Record(DomIds.Invalid, config.Name, config.Allocation == AllocationMode.OnDemand ? "populate-on-demand" : "sharing", XenErrno.EOPNOTSUPP, RefusalCause.NeedsHvm, 0, 0);
+        // Hyper-V allocates a VM's startup memory when it starts; it has no allocation on first touch.
+        if (config.Allocation == AllocationMode.OnDemand && Personality.OnDemand == OnDemandModel.None)
+            return Refusals.Record(DomIds.Invalid, config.Name, "on-demand allocation", XenErrno.EOPNOTSUPP, RefusalCause.NotOnThisHypervisor, 0, 0);
         ushort domid = config.IsDom0 ? DomIds.Dom0 : _nextDomId;
         if ((!config.IsDom0 && domid >= DomIds.FirstReserved) || _byId.ContainsKey(domid))
             return Refusals.Record(domid, config.Name, "create", XenErrno.EINVAL, RefusalCause.NotPermitted, 0, 0);
 
-        long needed = ReservePagesFor(config) + (config.Allocation == AllocationMode.Static ? config.MemoryPages : 0);
+        // Xen and Hyper-V cover a domain's memory (a PoD domain's cache) before building it, all or nothing (Xen's
+        // XENMEM_claim_pages, xl's claim_mode=1); on ESX and KVM the guest's memory comes at first touch.
+        bool podCache = config.Allocation == AllocationMode.OnDemand && Personality.OnDemand == OnDemandModel.PodCache;
+        long reserve = ReservePagesFor(config) + Personality.OverheadPages(config);
+        long needed = BuildPagesFor(config, Personality);
         if (needed > Machine.FreeFrames)
             return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
 
         int node = config.PreferredNode ?? NodeWithMostFreeMemory();
         var d = new Domain(domid, config, node, Overcommit.Paging.MruSize, Overcommit.Activity);
-        if (!GrowReserve(d, ReservePagesFor(config)))
+        if (!GrowReserve(d, reserve))
         {
             ReleaseReserve(d);
             return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
@@ -45,8 +53,20 @@ public sealed partial class Host
         }
         else
         {
-            for (long gfn = 0; gfn < config.MemoryPages; gfn++)
+            // A PoD guest's memory map shows what its balloon driver does not take back at boot: memory, or all of
+            // maxmem for a guest without one (PhysmapPages).
+            long entries = podCache ? config.PhysmapPages ?? config.MemoryPages : config.MemoryPages;
+            for (long gfn = 0; gfn < entries; gfn++)
                 d.P2m.Set((ulong)gfn, P2mEntry.PopulateOnDemand);
+            if (podCache)
+            {
+                d.Pod = new Pod.PodCache();
+                if (!FillPodCache(d, config.MemoryPages))
+                {
+                    ReleaseAll(d);
+                    return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
+                }
+            }
         }
         d.Counters.HypervisorNs += Costs.DomainBuildNs;
         if (!config.IsDom0) _nextDomId++;
@@ -84,6 +104,11 @@ public sealed partial class Host
     private void ReleaseAll(Domain d)
     {
         d.P2m.ForEachPresent((gfn, _) => DropEntry(d, gfn));
+        if (d.Pod is { } pod)
+        {
+            foreach (uint mfn in pod.Frames) Machine.Free(mfn, 0);
+            pod.Frames.Clear();
+        }
         d.TotPages = 0;
         d.Compression?.Release();
         Tmem.DestroyClient(d);

@@ -10,6 +10,17 @@ public sealed partial class Host
     public static long ReservePagesFor(DomainConfig config) =>
         config.IsDom0 ? 0 : 256L * config.Vcpus + 2 * PageSize.ToMiB(config.MaxPages);
 
+    /// <summary>
+    /// What building the domain takes from the host on a hypervisor of <paramref name="personality"/>: its reserve and
+    /// overhead, and its memory where that is allocated at build (static, and a Xen PoD domain's cache; Xen's
+    /// XENMEM_claim_pages covers it all before the build starts).
+    /// </summary>
+    public static long BuildPagesFor(DomainConfig config, Personalities.HostPersonality personality)
+    {
+        bool atBuild = config.Allocation == AllocationMode.Static || personality.OnDemand == Personalities.OnDemandModel.PodCache;
+        return ReservePagesFor(config) + personality.OverheadPages(config) + (atBuild ? config.MemoryPages : 0);
+    }
+
     /// <summary>Grows or shrinks the domain's reserve to <paramref name="pages"/>; false (and no change) if the host is out of frames.</summary>
     internal bool GrowReserve(Domain d, long pages)
     {

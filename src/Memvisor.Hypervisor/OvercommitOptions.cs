@@ -1,5 +1,6 @@
 using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.Paging;
+using Memvisor.Hypervisor.Personalities;
 using Memvisor.Hypervisor.Sharing;
 using Memvisor.Hypervisor.Tmem;
 using Memvisor.Hypervisor.WorkingSet;
@@ -9,6 +10,9 @@ namespace Memvisor.Hypervisor;
 /// <summary>The host's overcommit mechanisms and their settings (the scenario's host: sharing, paging, compression, tmem).</summary>
 public sealed record OvercommitOptions
 {
+    /// <summary>Which hypervisor the host is (host.hypervisor): its defaults and the behaviours it has.</summary>
+    public HostPersonality Personality { get; init; } = HostPersonality.Xen;
+
     public SharingOptions Sharing { get; init; } = new();
     public PagingOptions Paging { get; init; } = new();
     public CompressionOptions Compression { get; init; } = new();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Memvisor.Guest.Workloads.Trace;
 using Memvisor.Hypervisor.Paging;
+using Memvisor.Hypervisor.Personalities;
 using Memvisor.Report.Output;
 using Memvisor.Report;
 using Memvisor.Sim.Lab;
@@ -10,7 +11,7 @@ using Spectre.Console;
 
 namespace Memvisor.Cli.Commands;
 
-/// <summary><c>memvisor compare SCENARIO --policies a,b,c</c>: the scenario once per policy, on the same workloads and seed, side by side.</summary>
+/// <summary><c>memvisor compare SCENARIO --policies a,b,c</c> (or <c>--hypervisors xen,esx,...</c>): the scenario once per policy or hypervisor, on the same workloads and seed, side by side.</summary>
 public static class CompareCommand
 {
     public static Command Build()
@@ -21,36 +22,62 @@ public static class CompareCommand
             Description = $"Comma-separated policies to compare (of {string.Join(", ", PolicySpec.Names)}). Default: all.",
             DefaultValueFactory = _ => string.Join(',', PolicySpec.Names),
         };
-        var seed = new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed (the same for every policy)." };
+        var hypervisors = new Option<string?>("--hypervisors")
+        {
+            Description = $"Comma-separated hypervisors to compare instead of policies (of {string.Join(", ", HostPersonality.Names)}): the same guests on each one's host, each with its own policy unless the scenario names one.",
+        };
+        var seed = new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed (the same for every run)." };
         var output = new Option<string?>("--out") { Description = "Directory for compare.json, report.html and one run directory per policy. Default: ./memvisor-out/<scenario>-compare/." };
         var jobs = new Option<int>("--jobs") { Description = "Runs at once. Default: the machine's cores.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var quiet = new Option<bool>("--quiet") { Description = "No progress and no table; only errors." };
-        var command = new Command("compare", "Run a scenario under several memory policies on identical workloads and compare them: host memory used, VMs that fit, faults, stall time, reclaim latency, OOM kills.")
+        var command = new Command("compare", "Run a scenario under several memory policies (or on several hypervisors) on identical workloads and compare them: host memory used, VMs that fit, faults, stall time, reclaim latency, OOM kills.")
         {
-            scenario, policies, seed, output, jobs, quiet,
+            scenario, policies, hypervisors, seed, output, jobs, quiet,
         };
-        command.SetAction(p => Run(p.GetValue(scenario)!, p.GetValue(policies)!, p.GetValue(seed), p.GetValue(output), p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token));
+        command.SetAction(p => Run(p.GetValue(scenario)!, p.GetResult(policies) is { Implicit: false } ? p.GetValue(policies) : null, p.GetValue(seed), p.GetValue(output),
+            p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token, p.GetValue(hypervisors)));
         return command;
     }
 
-    public static int Run(string scenarioArg, string policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel = default) =>
-        Guard.Run(() => RunGuarded(scenarioArg, policyList, seed, outDir, jobs, quiet, cancel));
+    /// <param name="policyList">The policies to compare; null (not given) is all of them, or with <paramref name="hypervisorList"/> each hypervisor's own.</param>
+    public static int Run(string scenarioArg, string? policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel = default, string? hypervisorList = null) =>
+        Guard.Run(() => RunGuarded(scenarioArg, policyList, seed, outDir, jobs, quiet, cancel, hypervisorList));
 
-    private static int RunGuarded(string scenarioArg, string policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel)
+    private static int RunGuarded(string scenarioArg, string? policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel, string? hypervisorList)
     {
         if (jobs < 1)
         {
             Console.Error.WriteLine($"memvisor: --jobs: {jobs} is not a number of runs at once; give 1 or more.");
             return ExitCodes.BadInput;
         }
-        var names = policyList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
-        var unknown = names.Where(n => !PolicySpec.Names.Contains(n)).ToList();
+        if (policyList is not null && hypervisorList is not null)
+        {
+            Console.Error.WriteLine("memvisor: --policies and --hypervisors: give one; with --hypervisors each host runs its own policy, or the one the scenario names.");
+            return ExitCodes.BadInput;
+        }
+        var valid = hypervisorList is null ? PolicySpec.Names : HostPersonality.Names;
+        string option = hypervisorList is null ? "--policies" : "--hypervisors", noun = hypervisorList is null ? "policy" : "hypervisor";
+        var names = (hypervisorList ?? policyList ?? string.Join(',', PolicySpec.Names)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
+        var unknown = names.Where(n => !valid.Contains(n)).ToList();
         if (names.Count == 0 || unknown.Count > 0)
         {
-            Console.Error.WriteLine($"memvisor: --policies: {(names.Count == 0 ? "no policy was given" : $"'{string.Join("', '", unknown)}' is not a policy")}; the policies are {string.Join(", ", PolicySpec.Names)}.");
+            Console.Error.WriteLine($"memvisor: {option}: {(names.Count == 0 ? $"no {noun} was given" : $"'{string.Join("', '", unknown)}' is not a {noun}")}; the {noun}s are {string.Join(", ", valid)}.");
             return ExitCodes.BadInput;
         }
         if (!ScenarioSource.TryLoad(scenarioArg, out var scenario)) return ExitCodes.BadInput;
+        var notes = new List<string>();
+        var variants = new List<(string Name, Scenario Scenario)>();
+        foreach (var name in names)
+        {
+            if (hypervisorList is null)
+            {
+                variants.Add((name, PolicyLab.WithPolicy(scenario, name)));
+                continue;
+            }
+            var (onHost, changed) = HypervisorLab.On(scenario, HostPersonality.Find(name)!);
+            variants.Add((name, onHost));
+            notes.AddRange(changed);
+        }
         // Temporary swap files of runs that were killed (SIGKILL leaves no chance to remove them) go first.
         SwapFile.RemoveStaleTemporaries(Path.GetTempPath());
         // Runs with a named swap file take turns with it: two at once would each lock the other out.
@@ -65,7 +92,7 @@ public static class CompareCommand
         IReadOnlyList<(Sim.Engine.RunResult Result, double WallSeconds)> runs;
         try
         {
-            runs = Simulate(scenario, names, seed, jobs, quiet, cancel);
+            runs = Simulate(scenario, variants, seed, jobs, quiet, cancel);
         }
         catch (AggregateException e) when (e.InnerException is TraceFormatException t)
         {
@@ -77,22 +104,24 @@ public static class CompareCommand
             Console.Error.WriteLine($"memvisor: a domain's memory image could not be read; nothing was written. {e.InnerException!.Message}");
             return ExitCodes.BadInput;
         }
-        var outcomes = runs.Select(r => PolicyOutcome.From(r.Result)).ToList();
-        CompareWriter.WriteAll(output, scenario, runs, outcomes);
+        var outcomes = runs.Zip(variants).Select(r => PolicyOutcome.From(r.First.Result, r.Second.Name)).ToList();
+        CompareWriter.WriteAll(output, scenario, runs, outcomes, notes);
         if (!quiet)
         {
             Print(outcomes);
-            AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(output.Target)}[/]: compare.json, report.html, and a run directory per policy");
+            foreach (var n in notes) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(n)}[/]");
+            AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(output.Target)}[/]: compare.json, report.html, and a run directory per {noun}");
         }
         return ExitCodes.Ok;
     }
 
-    private static IReadOnlyList<(Sim.Engine.RunResult, double)> Simulate(Scenario scenario, List<string> names, ulong? seed, int jobs, bool quiet, CancellationToken cancel)
+    private static IReadOnlyList<(Sim.Engine.RunResult, double)> Simulate(Scenario scenario, List<(string Name, Scenario Scenario)> variants, ulong? seed, int jobs, bool quiet, CancellationToken cancel)
     {
+        var names = variants.Select(v => v.Name).ToList();
         if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
         {
             if (!quiet) AnsiConsole.MarkupLine($"Running [bold]{Markup.Escape(scenario.Name)}[/] under {string.Join(", ", names)} ({jobs} at a time)...");
-            return PolicyLab.Run(scenario, names, seed, jobs, cancel: cancel);
+            return PolicyLab.RunAll(variants, seed, jobs, cancel: cancel);
         }
         IReadOnlyList<(Sim.Engine.RunResult, double)> runs = [];
         AnsiConsole.Progress()
@@ -100,18 +129,18 @@ public static class CompareCommand
             .Start(ctx =>
             {
                 var tasks = names.ToDictionary(n => n, n => ctx.AddTask($"{Markup.Escape(n)}", maxValue: 1.0));
-                runs = PolicyLab.Run(scenario, names, seed, jobs, (n, done) => { lock (tasks) tasks[n].Value = done; }, cancel);
+                runs = PolicyLab.RunAll(variants, seed, jobs, (n, done) => { lock (tasks) tasks[n].Value = done; }, cancel);
             });
         return runs;
     }
 
     private static void Print(IReadOnlyList<PolicyOutcome> outcomes)
     {
-        var table = new Table().AddColumns("Policy", "Peak used MiB", "Mean used MiB", "VMs fit", "Major faults", "Swap-ins",
+        var table = new Table().AddColumns("Run", "Hypervisor", "Policy", "Peak used MiB", "Mean used MiB", "VMs fit", "Major faults", "Swap-ins",
             "Stall s", "Stall %", "Reclaim mean/max s", "Unmet", "OOM kills", "Integrity errors");
-        for (int i = 1; i < table.Columns.Count; i++) table.Columns[i].RightAligned();
+        for (int i = 3; i < table.Columns.Count; i++) table.Columns[i].RightAligned();
         foreach (var o in outcomes)
-            table.AddRow(o.Policy, F(o.PeakHostUsedMib), F(o.MeanHostUsedMib), $"{o.VmsFit}/{o.Vms}", o.MajorFaults.ToString(CultureInfo.InvariantCulture),
+            table.AddRow(o.Name, o.Hypervisor, o.Policy, F(o.PeakHostUsedMib), F(o.MeanHostUsedMib), $"{o.VmsFit}/{o.Vms}", o.MajorFaults.ToString(CultureInfo.InvariantCulture),
                 o.SwapIns.ToString(CultureInfo.InvariantCulture), F(o.StallS), F(o.StallShare * 100), $"{F(o.ReclaimMeanS)}/{F(o.ReclaimMaxS)}",
                 o.ReclaimUnmet.ToString(CultureInfo.InvariantCulture), o.OomKills.ToString(CultureInfo.InvariantCulture), o.IntegrityErrors.ToString(CultureInfo.InvariantCulture));
         AnsiConsole.Write(table);

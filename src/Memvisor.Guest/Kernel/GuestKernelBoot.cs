@@ -15,7 +15,7 @@ public sealed partial class GuestKernel
     /// <summary>Boots: learns its memory map (gfns below the initial target), sets its watermarks, builds its page tables, maps its kernel text (with 2 MiB pages where the MMU allows them), loads them and opens its libraries.</summary>
     public void Boot()
     {
-        long initial = Math.Min(Memory.Store.ReadLong(StoreKeys.Target, PageSize.ToKiB(Pages.Length)) / PageSize.KiB, Pages.Length);
+        long initial = Math.Min(Options.BootPages ?? Memory.Store.ReadLong(StoreKeys.Target, PageSize.ToKiB(Pages.Length)) / PageSize.KiB, Pages.Length);
         for (long gfn = 0; gfn < initial; gfn++) Allocator.AddHeld((ulong)gfn);
         Allocator.SetWatermarks();
         if (Options.Image is { } memoryImage) ImageFill = Images.ImageFill.Fill(this, memoryImage, initial);

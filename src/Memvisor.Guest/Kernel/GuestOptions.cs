@@ -23,6 +23,8 @@ public sealed record GuestOptions
     public ContentClass DataClass { get; init; } = ContentClass.Compressible;
     /// <summary>The balloon driver.</summary>
     public BalloonOptions Balloon { get; init; } = new();
+    /// <summary>The memory map the guest boots with, in pages; null reads memory/target (the balloon driver has given the rest back). A Xen PoD guest without a balloon driver sees all of maxmem.</summary>
+    public long? BootPages { get; init; }
     /// <summary>Self-ballooning (off unless asked for).</summary>
     public SelfBalloonOptions SelfBalloon { get; init; } = new();
     /// <summary>Memory hot-plug above the boot size (off unless asked for).</summary>

@@ -49,8 +49,16 @@ public static class Auditor
                 if (hv.M2p[e.Mfn] != gfn)
                     problems.Add($"m2p says mfn {e.Mfn} is gfn {hv.M2p[e.Mfn]}, but {d}'s p2m maps it at gfn {gfn}.");
             });
-            if (ram != d.TotPages)
-                problems.Add($"{d} has {ram} RAM entries in its p2m but tot_pages says {d.TotPages}.");
+            long cache = 0;
+            if (d.Pod is { } pod)
+                foreach (uint mfn in pod.Frames)
+                {
+                    cache++;
+                    if (frames[mfn].Owner != d.DomId) problems.Add($"{d}'s PoD cache holds mfn {mfn}, which is owned by {frames[mfn].Owner}.");
+                    if (!mappedBy.TryAdd(mfn, (d.DomId, ulong.MaxValue))) problems.Add($"{d}'s PoD cache holds mfn {mfn}, which is also mapped or cached elsewhere.");
+                }
+            if (ram + cache != d.TotPages)
+                problems.Add($"{d} has {ram} RAM entries in its p2m and {cache} frames in its PoD cache but tot_pages says {d.TotPages}.");
         }
 
         long free = 0, xen = 0, scrubPending = 0, shared = 0;

@@ -84,6 +84,12 @@ public sealed class Domain
     public bool IsPv => Mmu?.Mode == global::Memvisor.Hypervisor.Mmu.MmuMode.Pv;
 
     public bool IsDying { get; internal set; }
+
+    /// <summary>Crashed by the hypervisor (domain_crash): its vCPUs no longer run and every access is refused until it is destroyed.</summary>
+    public bool IsCrashed { get; internal set; }
+
+    /// <summary>Xen's populate-on-demand cache, for a domain built populate-on-demand on Xen; null otherwise.</summary>
+    public Pod.PodCache? Pod { get; internal set; }
     /// <summary>The live counters, bumped in place; <see cref="Stats"/> is a copy for readers.</summary>
     internal DomainStats Counters;
     public DomainStats Stats => Counters;

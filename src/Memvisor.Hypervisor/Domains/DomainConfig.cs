@@ -15,6 +15,8 @@ public sealed record DomainConfig
     /// <summary>The floor the toolstack never sets the target below (dom0_mem's minimum; 0 for guests).</summary>
     public long MinPages { get; init; }
     public bool IsDom0 { get; init; }
+    /// <summary>A populate-on-demand domain's memory map at boot, in pages: null is memory (the balloon driver gives the rest back at boot); maxmem for a guest without one.</summary>
+    public long? PhysmapPages { get; init; }
     /// <summary>Whether the sharing scanner looks at this domain's pages (when the host shares at all).</summary>
     public bool Sharing { get; init; } = true;
     /// <summary>How the domain's page tables are virtualized (xl.cfg type=pv, or hvm with hap=0/1).</summary>

@@ -20,4 +20,8 @@ public enum RefusalCause
     NeedsHvm,
     /// <summary>A paged-out page the swap device could not return, or returned with the wrong bytes.</summary>
     PageUnreadable,
+    /// <summary>The domain was crashed (Xen's domain_crash): its vCPUs no longer run.</summary>
+    DomainCrashed,
+    /// <summary>The host's hypervisor has no such mechanism (Hyper-V has no page sharing).</summary>
+    NotOnThisHypervisor,
 }

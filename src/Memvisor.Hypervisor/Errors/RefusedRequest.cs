@@ -21,6 +21,8 @@ public sealed record RefusedRequest(long TimeNs, ushort DomId, string Domain, st
         RefusalCause.NotPermitted => $"{Call} is not permitted on {Domain}.",
         RefusalCause.BadConfiguration => $"{Call} for {Domain} had memory {Requested} pages above maxmem {Limit}.",
         RefusalCause.PageUnreadable => $"{Call} for {Domain} at gfn {Requested} was refused: the page could not be read back from swap intact.",
+        RefusalCause.DomainCrashed => $"{Call} for {Domain} was refused: the domain has crashed.",
+        RefusalCause.NotOnThisHypervisor => $"{Call} for {Domain} was refused: this hypervisor has no such mechanism.",
         RefusalCause.NeedsHvm => $"{Call} for {Domain} needs an HVM domain (mmu shadow or hap), and {Domain} is PV.",
         _ => $"{Call} for {Domain} was refused ({Errno}).",
     };

@@ -25,6 +25,8 @@ public sealed class DomCtl(Host host)
         if (pages < d.Config.MinPages)
             return host.Refusals.Record(domid, d.Name, call, XenErrno.EPERM, RefusalCause.BelowDom0Minimum, pages, d.Config.MinPages);
         d.TargetPages = pages;
+        // libxl_set_memory_target sets a PoD domain's cache target with the balloon's (xc_domain_set_pod_target).
+        if (d.Pod is not null) host.SetPodTarget(d, pages);
         host.Store.Write(Host.StorePath(d, StoreKeys.Target), PageSize.ToKiB(pages));
         return XenErrno.Ok;
     }
@@ -79,6 +81,9 @@ public sealed class DomCtl(Host host)
         // Xen pages (and compresses) through the p2m of an HVM domain; a PV domain's tables hold machine frames.
         if (d.IsPv)
             return host.Refusals.Record(domid, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.NeedsHvm, pages, 0);
+        // Hyper-V has no paging of a running VM (Smart Paging runs only during a restart).
+        if (!host.Personality.HasPagingTarget && pages >= 0)
+            return host.Refusals.Record(domid, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.NotOnThisHypervisor, pages, 0);
         host.Paging.SetTarget(d, pages);
         return XenErrno.Ok;
     }

@@ -40,7 +40,17 @@ public sealed class MemoryOp(Host hv)
 
         foreach (ulong gfn in gfns)
             for (ulong i = 0; i < pages; i++)
-                RemovePage(d, gfn + i);
+            {
+                // A PoD domain's ballooned RAM page goes into its cache (p2m_pod_decrease_reservation).
+                var e = d.P2m.Get(gfn + i);
+                if (d.Pod is not null && e.Type == P2mType.Ram)
+                {
+                    hv.PodTakeBallooned(d, gfn + i, e.Mfn);
+                    d.Counters.PagesReleased++;
+                }
+                else RemovePage(d, gfn + i);
+            }
+        hv.PodCheckLiabilities(d);
         d.Counters.HypervisorNs += hv.Costs.HypercallNs + gfns.Length * (double)pages * hv.Costs.PageFreeNs;
         return XenErrno.Ok;
     }
@@ -156,6 +166,16 @@ public sealed class MemoryOp(Host hv)
     internal XenErrno PopulateOnDemandFault(Domain d, ulong gfn)
     {
         const string call = "pod_fault";
+        if (d.Pod is not null)
+        {
+            // Xen: from the domain's cache; tot_pages already counts the frame.
+            if (!hv.PodPopulate(d, gfn, out _))
+                return Refuse(d, call, XenErrno.ENOMEM, RefusalCause.DomainCrashed, 1, 0);
+            d.Counters.PagesPopulated++;
+            d.Counters.PodFaults++;
+            d.Counters.HypervisorNs += hv.Costs.VmExitNs + hv.Costs.PageAllocNs;
+            return XenErrno.Ok;
+        }
         if (d.TotPages + 1 > d.MaxPages)
             return Refuse(d, call, XenErrno.E2BIG, RefusalCause.OverMaxPages, 1, d.MaxPages - d.TotPages);
         if (!hv.TryAllocateGuestFrame(d, out uint mfn))

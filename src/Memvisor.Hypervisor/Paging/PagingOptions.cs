@@ -3,6 +3,9 @@ namespace Memvisor.Hypervisor.Paging;
 /// <summary>Settings of hypervisor swapping (xenpaging's command line; ESX's per-VM swap file).</summary>
 public sealed record PagingOptions
 {
+    /// <summary>Whether the scenario set hypervisor paging up (host.paging): on Xen, only then does the host page guests out when it runs short (xenpaging runs only when started).</summary>
+    public bool Configured { get; init; }
+
     /// <summary>The swap file's full path; null means a temporary file, removed at the end of the run.</summary>
     public string? SwapFile { get; init; }
 

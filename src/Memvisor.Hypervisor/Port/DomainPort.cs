@@ -122,6 +122,7 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
     // the domain owns: a shared page is copied first (with its bytes when the write is partial).
     private AccessOutcome Resolve(ulong gfn, bool write, bool copy, out uint mfn)
     {
+        if (d.IsCrashed) return Refuse(gfn, RefusalCause.DomainCrashed, out mfn);
         var e = d.P2m.GetForAccess(gfn);
         if (e.Type == P2mType.Ram || (e.Type == P2mType.Shared && !write))
         {
@@ -139,6 +140,7 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
                     mfn = d.P2m.Get(gfn).Mfn;
                     return AccessOutcome.PopulatedOnDemand;
                 }
+                if (d.IsCrashed) return Refuse(gfn, RefusalCause.DomainCrashed, out mfn);
                 mfn = 0;
                 return AccessOutcome.Refused;
             case P2mType.PagedOut:

@@ -128,6 +128,8 @@ public sealed class PageSharing
             return true;
         }
         ulong hash = XxHash.Hash64(page);
+        // Salting: within one domain only, the domain's salt is part of the key, so no other domain's page can match.
+        if (!Options.InterVm) hash ^= (d.DomId + 1UL) * 0x9E37_79B9_7F4A_7C15UL;
         uint s = _stable.Find(hash, page, Options.MaxPageSharing);
         if (s != FrameContentIndex.None)
         {

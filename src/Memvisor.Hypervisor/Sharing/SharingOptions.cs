@@ -10,4 +10,7 @@ public sealed record SharingOptions
 
     /// <summary>The most mappings one shared frame takes before a second frame of the same content is made (KSM max_page_sharing, default 256).</summary>
     public int MaxPageSharing { get; init; } = 256;
+
+    /// <summary>Whether pages of different domains are shared; false shares within one domain only (ESX's Mem.ShareForceSalting=2, the default since 2014, VMware KB 2097593). Zero pages are shared either way.</summary>
+    public bool InterVm { get; init; } = true;
 }

@@ -4,7 +4,8 @@ using Memvisor.Sim.Scenarios;
 
 namespace Memvisor.Sim.Engine;
 
-public enum DomainState { NotCreated, Running, Destroyed, Failed }
+/// <summary>A domain's life as xl list would show it: not built yet, running, destroyed by an action, not built (a create that failed), or crashed by the hypervisor and destroyed (xl.cfg on_crash=destroy).</summary>
+public enum DomainState { NotCreated, Running, Destroyed, Failed, Crashed }
 
 /// <summary>One domain instance of a scenario across its life: its spec, the hypervisor's domain and the guest model running in it.</summary>
 public sealed class DomainRecord(string name, DomainSpec? spec, int column)

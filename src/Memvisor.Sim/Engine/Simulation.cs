@@ -166,6 +166,9 @@ public sealed class Simulation
         foreach (var r in _records)
             if (r.State == DomainState.Running) r.Guest!.Step(now, dt);
         _hv.Step(dt);
+        // xl.cfg's on_crash defaults to destroy: a domain the hypervisor crashed is torn down once its tick ends.
+        foreach (var r in _records)
+            if (r.State == DomainState.Running && r.Domain!.IsCrashed && _toolstack.Destroy(r, now)) r.State = DomainState.Crashed;
         _balloons.Step(now, _records);
         _reclaim.Observe(now, _records);
         _scrubCredit += _costs.IdleScrubPagesPerSecond * dt / 1e9;
@@ -323,6 +326,7 @@ public sealed class Simulation
         long configured = _records.Where(r => r.Spec is not null && r.State != DomainState.NotCreated).Sum(r => r.MaxPages);
         return new HostSummary
         {
+            Hypervisor = _hv.Personality.Name,
             Frames = frames,
             MemoryKib = PageSize.ToKiB(frames),
             NumaNodes = _scenario.Host.NumaNodes,

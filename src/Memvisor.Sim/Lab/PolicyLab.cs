@@ -16,14 +16,19 @@ public static class PolicyLab
 
     /// <summary>Runs each policy; <paramref name="progress"/> hears (policy, share done) from any thread. Results come back in the order of <paramref name="policies"/>.</summary>
     public static IReadOnlyList<(RunResult Result, double WallSeconds)> Run(Scenario scenario, IReadOnlyList<string> policies, ulong? seed, int parallelism,
+        Action<string, double>? progress = null, CancellationToken cancel = default) =>
+        RunAll([.. policies.Select(p => (p, WithPolicy(scenario, p)))], seed, parallelism, progress, cancel);
+
+    /// <summary>Runs each named scenario (one scenario varied: by policy, or by hypervisor); results come back in the order given.</summary>
+    public static IReadOnlyList<(RunResult Result, double WallSeconds)> RunAll(IReadOnlyList<(string Name, Scenario Scenario)> runs, ulong? seed, int parallelism,
         Action<string, double>? progress = null, CancellationToken cancel = default)
     {
-        var results = new (RunResult, double)[policies.Count];
-        Parallel.For(0, policies.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism), CancellationToken = cancel }, i =>
+        var results = new (RunResult, double)[runs.Count];
+        Parallel.For(0, runs.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism), CancellationToken = cancel }, i =>
         {
-            string name = policies[i];
+            var (name, scenario) = runs[i];
             var wall = System.Diagnostics.Stopwatch.StartNew();
-            var result = new Simulation(WithPolicy(scenario, name), seed).Run(done => progress?.Invoke(name, done), cancel);
+            var result = new Simulation(scenario, seed).Run(done => progress?.Invoke(name, done), cancel);
             results[i] = (result, wall.Elapsed.TotalSeconds);
         });
         return results;

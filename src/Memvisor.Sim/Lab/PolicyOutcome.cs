@@ -3,9 +3,13 @@ using Memvisor.Sim.Engine;
 
 namespace Memvisor.Sim.Lab;
 
-/// <summary>What one policy made of a scenario, the figures <c>memvisor compare</c> sets side by side.</summary>
+/// <summary>What one run of a comparison made of a scenario (a policy, or a hypervisor with its policy), the figures <c>memvisor compare</c> sets side by side.</summary>
 public sealed record PolicyOutcome
 {
+    /// <summary>The run's name in the comparison and its directory: the policy, or with --hypervisors the hypervisor.</summary>
+    public required string Name { get; init; }
+    /// <summary>The host's hypervisor: xen, esx, kvm or hyperv.</summary>
+    public required string Hypervisor { get; init; }
     public required string Policy { get; init; }
     /// <summary>Host memory in use (all but the free heap), at its peak and on average over the samples, in MiB.</summary>
     public double PeakHostUsedMib { get; init; }
@@ -26,7 +30,8 @@ public sealed record PolicyOutcome
     public long IntegrityErrors { get; init; }
     public long PolicyActions { get; init; }
 
-    public static PolicyOutcome From(RunResult r)
+    /// <param name="name">The run's name; null names it by its policy.</param>
+    public static PolicyOutcome From(RunResult r, string? name = null)
     {
         var guests = r.Domains.Where(d => d.Spec is not null).ToList();
         var ran = guests.Where(d => d.Guest is not null).ToList();
@@ -36,11 +41,13 @@ public sealed record PolicyOutcome
         double stall = ran.Sum(d => d.Guest!.Stats.StallNs) / 1e9;
         return new PolicyOutcome
         {
+            Name = name ?? r.Policy?.Name ?? "none",
+            Hypervisor = r.Scenario.Host.Personality.Name,
             Policy = r.Policy?.Name ?? "none",
             PeakHostUsedMib = PageSize.ToMiB(r.Frames - r.FreePagesMin),
             MeanHostUsedMib = used.Count == 0 ? 0 : Math.Round(used.Average() / 256, 1),
             Vms = guests.Count,
-            VmsFit = ran.Count(d => d.State != DomainState.Failed && d.Guest!.Stats.OomKills == 0),
+            VmsFit = ran.Count(d => d.State is not (DomainState.Failed or DomainState.Crashed) && d.Guest!.Stats.OomKills == 0),
             MajorFaults = ran.Sum(d => d.Guest!.Stats.MajorFaults),
             SwapIns = ran.Sum(d => d.Guest!.Stats.SwapIns),
             StallS = Math.Round(stall, 3),
@@ -55,5 +62,5 @@ public sealed record PolicyOutcome
     }
 }
 
-/// <summary>compare.json: the scenario and each policy's outcome, in the order the policies ran.</summary>
-public sealed record CompareSummary(string Scenario, ulong Seed, double DurationS, IReadOnlyList<PolicyOutcome> Policies);
+/// <summary>compare.json: the scenario, each run's outcome in the order they ran, and what was changed in the scenario for a run (compare --hypervisors).</summary>
+public sealed record CompareSummary(string Scenario, ulong Seed, double DurationS, IReadOnlyList<PolicyOutcome> Policies, IReadOnlyList<string> Notes);

@@ -48,7 +48,8 @@ public static class SnapshotBuilder
                 HotplugEnabled = g.Options.Hotplug.Enabled,
                 HotplugRequestedPages = Key(StoreKeys.HotplugRequested, 0) / PageSize.KiB,
                 Shares = spec.Shares ?? 10 * PageSize.ToMiB(memory),
-                ReservationPages = Pages(spec.ReservationBytes) ?? dynMin,
+                // vSphere's default reservation is 0 (Resource Management: "Memory Virtualization Basics", reservation defaults).
+                ReservationPages = Pages(spec.ReservationBytes) ?? 0,
                 LimitPages = Pages(spec.LimitBytes) ?? max ?? d.MaxPages,
                 MinimumPages = Pages(spec.MinimumBytes) ?? dynMin,
                 MaximumPages = Pages(spec.MaximumBytes) ?? max ?? d.MaxPages,

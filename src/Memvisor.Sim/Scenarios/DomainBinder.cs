@@ -1,3 +1,4 @@
+using Memvisor.Hypervisor.Personalities;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Workloads;
 using Memvisor.Hypervisor.Domains;
@@ -16,7 +17,7 @@ internal static class DomainBinder
     private const string NeedsHvm = " needs an HVM domain (mmu: shadow2, shadow3 or hap): a PV domain's page tables name machine frames.";
     private static readonly string[] MmuOptionKeys = ["tlb_entries", "tagged_tlb", "walk_caches", "nested_superpages", "oos_limit", "pv_batch"];
 
-    internal static DomainSpec? BindDomain(YamlBinder b, YamlNode node, string path)
+    internal static DomainSpec? BindDomain(YamlBinder b, YamlNode node, string path, HostPersonality host)
     {
         var f = b.Fields(node, path, DomainKeys, ["name", "workload"]);
         string? name = f.TryGetValue("name", out var n) ? b.String(n, $"{path}.name") : null;
@@ -47,17 +48,19 @@ internal static class DomainBinder
         int vcpus = f.TryGetValue("vcpus", out var v) ? (int)(b.Integer(v, $"{path}.vcpus", 1, 512) ?? 1) : 1;
         bool autostart = !f.TryGetValue("autostart", out var a) || (b.Boolean(a, $"{path}.autostart") ?? true);
         var guest = f.TryGetValue("guest", out var gn) ? GuestBinder.BindGuest(b, gn, $"{path}.guest") : new GuestOptions();
-        var allocation = AllocationMode.Static;
-        if (f.TryGetValue("allocation", out var al))
-            allocation = b.OneOf(al, $"{path}.allocation", ["static", "on-demand"]) == "on-demand" ? AllocationMode.OnDemand : AllocationMode.Static;
+        AllocationMode? allocation = null;
+        if (f.TryGetValue("allocation", out var al) && b.OneOf(al, $"{path}.allocation", ["static", "on-demand"]) is { } alloc)
+            allocation = alloc == "on-demand" ? AllocationMode.OnDemand : AllocationMode.Static;
         // Trace and image paths are relative to the scenario file.
         var workload = f.TryGetValue("workload", out var w) ? WorkloadBinder.BindWorkload(b, w, $"{path}.workload") : null;
         var mmu = BindMmu(b, f, path);
         bool pv = mmu.Mode == MmuMode.Pv;
         // Xen shares, pages and populates on demand only through an HVM p2m: a PV domain's tables hold machine frames.
-        bool sharing = f.TryGetValue("sharing", out var sh) ? b.Boolean(sh, $"{path}.sharing") ?? !pv : !pv;
-        if (pv && sharing)
+        bool? sharing = f.TryGetValue("sharing", out var sh) ? b.Boolean(sh, $"{path}.sharing") : null;
+        if (pv && sharing == true)
             b.Error(sh, $"{path}.sharing", "page sharing" + NeedsHvm);
+        if (pv) sharing = false;
+        RefuseMissing(b, f, path, host, allocation, sharing, mmu);
         if (pv && allocation == AllocationMode.OnDemand)
             b.Error(al, $"{path}.allocation", "populate-on-demand" + NeedsHvm);
         if (f.TryGetValue("free_page_reporting", out var fpr)) guest = guest with { FreePageReporting = b.Boolean(fpr, $"{path}.free_page_reporting") ?? false };
@@ -101,6 +104,23 @@ internal static class DomainBinder
         };
     }
 
+    // What the host's hypervisor does not have is refused at the domain's key, naming the hypervisor.
+    private static void RefuseMissing(YamlBinder b, Dictionary<string, YamlNode> f, string path, HostPersonality host, AllocationMode? allocation, bool? sharing, MmuOptions mmu)
+    {
+        if (allocation == AllocationMode.OnDemand && host.OnDemand == OnDemandModel.None)
+            b.Error(f["allocation"], $"{path}.allocation", host.Lacks("on-demand allocation") + ": a VM starts only once its startup memory is allocated.");
+        if (sharing == true && !host.HasSharing)
+            b.Error(f["sharing"], $"{path}.sharing", host.Lacks("page sharing") + ".");
+        if (mmu.Mode == MmuMode.Pv && host.Kind != HypervisorKind.Xen)
+            b.Error(f["mmu"], $"{path}.mmu", host.Lacks("paravirtualized MMU") + "; pv is Xen's direct paging.");
+        if (f.TryGetValue("tmem", out var tm) && !host.HasTmem)
+            b.Error(tm, $"{path}.tmem", host.Lacks("transcendent memory") + "; tmem is Xen's.");
+        if (f.TryGetValue("free_page_reporting", out var fpr) && !host.HasFreePageReporting)
+            b.Error(fpr, $"{path}.free_page_reporting", host.Lacks("free page reporting") + "; it is virtio-balloon's, under KVM.");
+        if (f.TryGetValue("paging", out var pg) && !host.HasPagingTarget)
+            b.Error(pg, $"{path}.paging", host.Lacks("hypervisor paging of running VMs") + ".");
+    }
+
     private static bool Uses(WorkloadSpec w, string kind) => w.Kind == kind || w.Parts.Any(p => Uses(p, kind));
 
     // mmu: pv | shadow2 | shadow3 | hap, and mmu_options: the TLB, walk caches, nested superpages, Shadow-3's out-of-sync limit, PV's batch.
@@ -134,8 +154,8 @@ internal static class DomainBinder
         long? minimum = f.TryGetValue("minimum", out var mi) ? b.Size(mi, $"{path}.minimum") : null;
         int? buffer = f.TryGetValue("buffer", out var bu) ? (int?)b.Integer(bu, $"{path}.buffer", 5, 2000) : null;
         int? weight = f.TryGetValue("weight", out var we) ? (int?)b.Integer(we, $"{path}.weight", 0, 10000) : null;
-        // ESX's defaults: the reservation is dynamic_min (or memory), the limit dynamic_max (or maxmem); given or not, the first is not above the second.
-        if ((reservation ?? dynMin ?? memory) is long r && (limit ?? dynMax ?? maxmem) is long l && r > l && (reservation is not null || limit is not null))
+        // ESX's defaults: the reservation is 0, the limit dynamic_max (or maxmem); given or not, the first is not above the second.
+        if ((reservation ?? 0) is long r && (limit ?? dynMax ?? maxmem) is long l && r > l && (reservation is not null || limit is not null))
             b.Error(reservation is not null ? rs : li, $"{path}.{(reservation is not null ? "reservation" : "limit")}",
                 $"the reservation ({Units.FormatSize(r)}) is above the limit ({Units.FormatSize(l)}).");
         if (limit is long lm && maxmem is long cap && lm > cap)

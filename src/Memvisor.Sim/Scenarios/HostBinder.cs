@@ -1,6 +1,7 @@
 using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.Paging;
+using Memvisor.Hypervisor.Personalities;
 using Memvisor.Hypervisor.Sharing;
 using Memvisor.Hypervisor.Tmem;
 using Memvisor.Machine.Frames;
@@ -11,7 +12,7 @@ namespace Memvisor.Sim.Scenarios;
 /// <summary>Binds <c>host:</c>: its memory, NUMA nodes, dom0 and the overcommit mechanisms it turns on.</summary>
 internal static class HostBinder
 {
-    private static readonly string[] HostKeys = ["memory", "numa_nodes", "dom0", "sharing", "paging", "compression", "tmem"];
+    private static readonly string[] HostKeys = ["memory", "hypervisor", "numa_nodes", "dom0", "sharing", "paging", "compression", "tmem"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
 
     internal static HostSpec? BindHost(YamlBinder b, YamlNode node)
@@ -38,14 +39,19 @@ internal static class HostBinder
             b.Error(m, "host.memory", $"a host has between 64MiB and {Units.FormatSize(ScenarioLimits.MaxHostBytes)} of memory, not {Units.FormatSize(memory.Value)}.");
             return null;
         }
-        var overcommit = BindOvercommit(b, f, memory.Value);
+        var personality = HostPersonality.Xen;
+        if (f.TryGetValue("hypervisor", out var hn) && b.OneOf(hn, "host.hypervisor", HostPersonality.Names) is { } hname)
+            personality = HostPersonality.Find(hname)!;
+        var overcommit = BindOvercommit(b, f, memory.Value, personality);
+        RefuseMissing(b, f, personality);
         return new HostSpec(memory.Value, nodes, dom0, dom0Min < 0 ? dom0 : dom0Min) { Overcommit = overcommit };
     }
 
     private static readonly KeyTable<SharingOptions> Sharing = new(
         ("enabled", (b, n, p, s) => s with { Enabled = b.Boolean(n, p) ?? true }),
         ("scan_rate", (b, n, p, s) => s with { ScanRatePagesPerSecond = b.Rate(n, p, ScenarioLimits.MaxPageRate) ?? s.ScanRatePagesPerSecond }),
-        ("max_page_sharing", (b, n, p, s) => s with { MaxPageSharing = (int)(b.Integer(n, p, 2, 65_535) ?? s.MaxPageSharing) }));
+        ("max_page_sharing", (b, n, p, s) => s with { MaxPageSharing = (int)(b.Integer(n, p, 2, 65_535) ?? s.MaxPageSharing) }),
+        ("inter_vm", (b, n, p, s) => s with { InterVm = b.Boolean(n, p) ?? s.InterVm }));
 
     private static readonly KeyTable<PagingOptions> Paging = new(
         ("swap_file", (b, n, p, o) =>
@@ -88,12 +94,24 @@ internal static class HostBinder
             return t;
         }));
 
-    // host: sharing, paging, compression, tmem. A section that is present turns its mechanism on unless it says enabled: false.
-    private static OvercommitOptions BindOvercommit(YamlBinder b, Dictionary<string, YamlNode> host, long hostBytes)
+    // A mechanism the hypervisor does not have is refused at its section, naming the hypervisor.
+    private static void RefuseMissing(YamlBinder b, Dictionary<string, YamlNode> host, HostPersonality p)
     {
-        var o = new OvercommitOptions();
-        if (host.TryGetValue("sharing", out var sn)) o = o with { Sharing = Sharing.Bind(b, sn, "host.sharing", new SharingOptions { Enabled = true }) };
-        if (host.TryGetValue("paging", out var pn)) o = o with { Paging = Paging.Bind(b, pn, "host.paging", new PagingOptions()) };
+        if (host.TryGetValue("sharing", out var sn) && !p.HasSharing)
+            b.Error(sn, "host.sharing", p.Lacks("page sharing") + " (Microsoft: Dynamic Memory moves memory by balloon and hot-add only).");
+        if (host.TryGetValue("tmem", out var tn) && !p.HasTmem)
+            b.Error(tn, "host.tmem", p.Lacks("transcendent memory") + "; tmem is Xen's (xen/common/tmem.c).");
+        if (host.TryGetValue("paging", out var pn) && !p.HasPagingTarget)
+            b.Error(pn, "host.paging", p.Lacks("hypervisor paging of running VMs") + "; Smart Paging pages only while a VM restarts.");
+    }
+
+    // host: sharing, paging, compression, tmem. A section that is present turns its mechanism on unless it says enabled: false.
+    private static OvercommitOptions BindOvercommit(YamlBinder b, Dictionary<string, YamlNode> host, long hostBytes, HostPersonality personality)
+    {
+        var o = new OvercommitOptions { Personality = personality };
+        if (host.TryGetValue("sharing", out var sn))
+            o = o with { Sharing = Sharing.Bind(b, sn, "host.sharing", new SharingOptions { Enabled = true, InterVm = !personality.SharesWithinVmOnly }) };
+        if (host.TryGetValue("paging", out var pn)) o = o with { Paging = Paging.Bind(b, pn, "host.paging", new PagingOptions { Configured = true }) };
         if (host.TryGetValue("compression", out var cn)) o = o with { Compression = Compression.Bind(b, cn, "host.compression", new CompressionOptions { Enabled = true }) };
         if (host.TryGetValue("tmem", out var tn)) o = o with { Tmem = Tmem(hostBytes).Bind(b, tn, "host.tmem", new TmemOptions { Enabled = true }) };
         return o;

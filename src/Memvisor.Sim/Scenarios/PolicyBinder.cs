@@ -1,3 +1,4 @@
+using Memvisor.Hypervisor.Personalities;
 using Memvisor.Machine.Frames;
 using YamlDotNet.RepresentationModel;
 
@@ -18,11 +19,12 @@ internal static class PolicyBinder
     };
 
     // policy: { name, interval, ... } with the named policy's own settings.
-    internal static PolicySpec? BindPolicy(YamlBinder b, YamlNode node)
+    // Without a name, the policy is the host's hypervisor's own (xen: squeezed, esx: esx, kvm: mom, hyperv: hyperv).
+    internal static PolicySpec? BindPolicy(YamlBinder b, YamlNode node, HostPersonality host)
     {
-        var f = b.Fields(node, "policy", PolicyKeys, ["name"]);
-        var spec = new PolicySpec();
-        if (f.TryGetValue("name", out var n)) spec = spec with { Name = b.OneOf(n, "policy.name", PolicySpec.Names) ?? spec.Name };
+        var f = b.Fields(node, "policy", PolicyKeys, []);
+        var spec = new PolicySpec { Name = host.NativePolicy, Named = false };
+        if (f.TryGetValue("name", out var n)) spec = spec with { Name = b.OneOf(n, "policy.name", PolicySpec.Names) ?? spec.Name, Named = true };
         if (f.TryGetValue("interval", out var i)) spec = spec with { IntervalNs = b.Interval(i, "policy.interval") ?? spec.IntervalNs };
         var sq = spec.Squeezed;
         if (f.TryGetValue("reserve", out var r) && b.Size(r, "policy.reserve") is long reserve)

@@ -14,6 +14,8 @@ public sealed record PolicySpec
     public static readonly string[] Names = ["static", "squeezed", "mom", "esx", "hyperv", "predictive"];
 
     public string Name { get; init; } = "static";
+    /// <summary>Whether the scenario named the policy; one it did not name is the host's hypervisor's own, and follows the hypervisor in compare --hypervisors.</summary>
+    public bool Named { get; init; } = true;
     public long IntervalNs { get; init; } = 10_000_000_000;
     public SqueezedOptions Squeezed { get; init; } = new();
     public MomOptions Mom { get; init; } = new();

@@ -3,6 +3,7 @@ using Memvisor.Guest.Workloads;
 using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Mmu;
+using Memvisor.Hypervisor.Personalities;
 
 namespace Memvisor.Sim.Scenarios;
 
@@ -29,6 +30,9 @@ public sealed record Scenario
 
 public sealed record HostSpec(long MemoryBytes, int NumaNodes, long Dom0Bytes, long Dom0MinBytes)
 {
+    /// <summary>Which hypervisor the host is (host.hypervisor), carried in <see cref="Overcommit"/>.</summary>
+    public HostPersonality Personality => Overcommit.Personality;
+
     /// <summary>The host's overcommit mechanisms: sharing, paging, compression, tmem.</summary>
     public OvercommitOptions Overcommit { get; init; } = new();
 }
@@ -40,11 +44,12 @@ public sealed record DomainSpec
     public int Count { get; init; } = 1;
     public long MemoryBytes { get; init; }
     public long MaxMemBytes { get; init; }
-    public AllocationMode Allocation { get; init; } = AllocationMode.Static;
+    /// <summary>allocation:, or null for the host's hypervisor's default (<see cref="AllocationOn"/>).</summary>
+    public AllocationMode? Allocation { get; init; }
     public int Vcpus { get; init; } = 1;
     public bool Autostart { get; init; } = true;
-    /// <summary>Whether the sharing scanner looks at this domain (when the host shares); false by default for a PV domain.</summary>
-    public bool Sharing { get; init; } = true;
+    /// <summary>Whether the sharing scanner looks at this domain (when the host shares); null takes the hypervisor's default (Xen shares only nominated domains); false for a PV domain.</summary>
+    public bool? Sharing { get; init; }
     /// <summary>How the domain's page tables are virtualized (mmu: and mmu_options:).</summary>
     public MmuOptions Mmu { get; init; } = new();
     /// <summary>The hypervisor pages this domain out down to this many bytes; null for no paging until a paging-target action.</summary>
@@ -64,6 +69,12 @@ public sealed record DomainSpec
     /// <summary>The guest kernel's settings (swap, kernel image, reclaim and write-back tunables).</summary>
     public GuestOptions Guest { get; init; } = new();
     public required WorkloadSpec Workload { get; init; }
+
+    /// <summary>The allocation the domain gets on a host of <paramref name="host"/>'s hypervisor.</summary>
+    public AllocationMode AllocationOn(HostPersonality host) => Allocation ?? host.DefaultAllocation;
+
+    /// <summary>Whether the sharing scanner looks at this domain on a host of <paramref name="host"/>'s hypervisor.</summary>
+    public bool SharingOn(HostPersonality host) => host.HasSharing && (Sharing ?? host.SharesByDefault);
 
     public IEnumerable<string> InstanceNames() =>
         Count == 1 ? [Name] : Enumerable.Range(1, Count).Select(i => $"{Name}-{i}");

@@ -51,7 +51,9 @@ public static class ScenarioChecks
             // The error points at the field itself, named by its path, as every other field's does.
             YamlNode? Value(string key) => (node as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == key).Value ?? node;
             string what = ActionSpec.NameOf(e.Action);
-            if (e.Action == ActionKind.Create)
+            if (e.Action == ActionKind.PagingTarget && !s.Host.Personality.HasPagingTarget)
+                b.Error(Value("action"), $"{at}.action", s.Host.Personality.Lacks("hypervisor paging of running VMs") + "; Smart Paging pages only while a VM restarts.");
+            else if (e.Action == ActionKind.Create)
             {
                 // A create builds a domain's instances not yet built, or one instance (NAME-i) of it.
                 if (!configs.TryGetValue(e.Domain, out var cfg) && !instances.TryGetValue(e.Domain, out cfg))
@@ -127,13 +129,13 @@ public static class ScenarioChecks
             if (!d.Autostart) continue;
             foreach (var name in d.InstanceNames())
             {
-                var config = ScenarioLoader.ToConfig(d, name);
-                used += Host.ReservePagesFor(config) + (d.Allocation == AllocationMode.Static ? config.MemoryPages : 0);
+                var config = ScenarioLoader.ToConfig(d, name, s.Host.Personality);
+                used += Host.BuildPagesFor(config, s.Host.Personality);
                 if (used > frames)
                 {
                     b.Error(domainNodes.ElementAtOrDefault(i), $"domains[{i}].memory",
                         $"{name} does not fit: with dom0, the hypervisor's own {PageSize.ToMiB(xen)}MiB and each domain's paging reserve, " +
-                        $"the static domains up to it need {used * (double)PageSize.Bytes / (1 << 20):0.##}MiB but the host has {frames * (double)PageSize.Bytes / (1 << 20):0.##}MiB.");
+                        $"the domains up to it need at build {used * (double)PageSize.Bytes / (1 << 20):0.##}MiB but the host has {frames * (double)PageSize.Bytes / (1 << 20):0.##}MiB.");
                     return;
                 }
             }

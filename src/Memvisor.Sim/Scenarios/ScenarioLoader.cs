@@ -1,4 +1,5 @@
 using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Personalities;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
 using Memvisor.Native;
@@ -77,7 +78,7 @@ public static class ScenarioLoader
 
         HostSpec? host = top.TryGetValue("host", out var h) ? HostBinder.BindHost(b, h) : null;
 
-        PolicySpec? policy = top.TryGetValue("policy", out var pn) ? PolicyBinder.BindPolicy(b, pn) : null;
+        PolicySpec? policy = top.TryGetValue("policy", out var pn) ? PolicyBinder.BindPolicy(b, pn, host?.Personality ?? Hypervisor.Personalities.HostPersonality.Xen) : null;
 
         long tick = 100_000_000, sample = 1_000_000_000;
         if (top.TryGetValue("sim", out var simNode))
@@ -116,7 +117,7 @@ public static class ScenarioLoader
                 b.Error(dn, "domains", "expected a list of at least one domain.");
             else
                 for (int i = 0; i < seq.Children.Count; i++)
-                    if (DomainBinder.BindDomain(b, seq.Children[i], $"domains[{i}]") is { } d) domains.Add(d);
+                    if (DomainBinder.BindDomain(b, seq.Children[i], $"domains[{i}]", host?.Personality ?? Hypervisor.Personalities.HostPersonality.Xen) is { } d) domains.Add(d);
             long instances = domains.Sum(d => (long)d.Count);
             if (instances > ScenarioLimits.MaxDomains)
                 b.Error(dn, "domains", $"the scenario declares {instances:N0} domains (counting every instance); a host has at most {ScenarioLimits.MaxDomains:N0} (Xen's domids end at DOMID_FIRST_RESERVED).");
@@ -169,14 +170,22 @@ public static class ScenarioLoader
         return new ActionSpec(at.Value, kind, domain, memory, (int)node.Start.Line);
     }
 
-    public static DomainConfig ToConfig(DomainSpec d, string name) => new()
+    /// <summary>The xl.cfg a domain instance is built from on a host of <paramref name="host"/>'s hypervisor.</summary>
+    public static DomainConfig ToConfig(DomainSpec d, string name, HostPersonality host)
     {
-        Name = name,
-        MemoryPages = PageSize.FromBytes(d.MemoryBytes),
-        MaxPages = PageSize.FromBytes(d.MaxMemBytes),
-        Allocation = d.Allocation,
-        Vcpus = d.Vcpus,
-        Sharing = d.Sharing,
-        Mmu = d.Mmu,
-    };
+        var allocation = d.AllocationOn(host);
+        // A PoD guest without a balloon driver cannot give back what lies above memory: it sees all of maxmem.
+        bool seesMaxmem = allocation == AllocationMode.OnDemand && host.OnDemand == OnDemandModel.PodCache && !d.Guest.Balloon.Enabled;
+        return new()
+        {
+            Name = name,
+            MemoryPages = PageSize.FromBytes(d.MemoryBytes),
+            MaxPages = PageSize.FromBytes(d.MaxMemBytes),
+            Allocation = allocation,
+            Vcpus = d.Vcpus,
+            Sharing = d.SharingOn(host),
+            Mmu = d.Mmu,
+            PhysmapPages = seesMaxmem ? PageSize.FromBytes(d.MaxMemBytes) : null,
+        };
+    }
 }

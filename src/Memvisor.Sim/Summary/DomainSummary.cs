@@ -5,7 +5,7 @@ public sealed record DomainSummary
 {
     public required string Name { get; init; }
     public required ushort Domid { get; init; }
-    /// <summary>running, destroyed or failed.</summary>
+    /// <summary>running, destroyed, failed (not built) or crashed (by the hypervisor, then destroyed).</summary>
     public required string State { get; init; }
     public required long MemoryKib { get; init; }
     public required long MaxmemKib { get; init; }
@@ -20,6 +20,8 @@ public sealed record DomainSummary
     public long? PagesPopulated { get; init; }
     public long? PagesReleased { get; init; }
     public long? PodFaults { get; init; }
+    /// <summary>Xen populate-on-demand: the domain's cache and its sweeps; absent for other domains.</summary>
+    public PodSummary? Pod { get; init; }
     public long? Refusals { get; init; }
     public double? HypervisorMs { get; init; }
     public MmuSummary? Mmu { get; init; }
@@ -27,6 +29,9 @@ public sealed record DomainSummary
     public GuestSummary? Guest { get; init; }
     public IReadOnlyList<ProcessSummary>? Processes { get; init; }
 }
+
+/// <summary>A Xen populate-on-demand domain's cache: what is left in it, first touches it served, emergency sweeps and what they took back.</summary>
+public sealed record PodSummary(long CachePages, long Served, long Sweeps, long PagesChecked, long ZeroReclaimed, long Released);
 
 /// <summary>How the domain's MMU mode paid for its page tables.</summary>
 public sealed record MmuSummary

@@ -26,6 +26,8 @@ public sealed record RunSummary
 /// <summary>The host's memory at the end of the run, and its low point.</summary>
 public sealed record HostSummary
 {
+    /// <summary>Which hypervisor the host was: xen, esx, kvm or hyperv.</summary>
+    public required string Hypervisor { get; init; }
     public required long Frames { get; init; }
     public required long MemoryKib { get; init; }
     public required int NumaNodes { get; init; }

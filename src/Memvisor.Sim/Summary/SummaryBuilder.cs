@@ -48,6 +48,7 @@ public static class SummaryBuilder
             PagesPopulated = stats?.PagesPopulated,
             PagesReleased = stats?.PagesReleased,
             PodFaults = stats?.PodFaults,
+            Pod = dom?.Pod is { } pod ? new PodSummary(running ? pod.Count : 0, pod.Stats.Served, pod.Stats.Sweeps, pod.Stats.PagesChecked, pod.Stats.ZeroReclaimed, pod.Stats.Released) : null,
             Refusals = stats?.Refusals,
             HypervisorMs = stats is { } s ? Math.Round(s.HypervisorNs / 1e6, 3) : null,
             Mmu = dom?.Mmu is { } mmu ? Mmu(mmu) : null,

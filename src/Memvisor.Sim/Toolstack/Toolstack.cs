@@ -18,7 +18,7 @@ public sealed class XlToolstack(Host hv, CostModel costs, ulong seed)
     public bool Create(DomainRecord r, long nowNs)
     {
         var spec = r.Spec ?? throw new InvalidOperationException("dom0 is built by the host, not by create.");
-        var config = ScenarioLoader.ToConfig(spec, r.Name);
+        var config = ScenarioLoader.ToConfig(spec, r.Name, hv.Personality);
         if (hv.CreateDomain(config, out var domain) != XenErrno.Ok || domain is null)
         {
             r.State = DomainState.Failed;
@@ -28,8 +28,11 @@ public sealed class XlToolstack(Host hv, CostModel costs, ulong seed)
         r.DomId = domain.DomId;
         r.State = DomainState.Running;
         r.CreatedAtNs = nowNs;
-        var guestOptions = spec.Guest with { RandomStream = (ulong)r.Column };
-        r.Guest = new GuestKernel(r.Name, hv.PortFor(domain), spec.Workload.Create(), guestOptions, costs, seed, config.Allocation == Hypervisor.Domains.AllocationMode.OnDemand);
+        var guestOptions = spec.Guest with { RandomStream = (ulong)r.Column, BootPages = config.PhysmapPages };
+        // Ballooned-out memory comes back on demand where the host allocates on first touch (ESX, KVM); a Xen PoD
+        // guest's balloon populates real frames, as Xen's populate_physmap does.
+        bool firstTouch = config.Allocation == Hypervisor.Domains.AllocationMode.OnDemand && hv.Personality.OnDemand == Hypervisor.Personalities.OnDemandModel.FirstTouch;
+        r.Guest = new GuestKernel(r.Name, hv.PortFor(domain), spec.Workload.Create(), guestOptions, costs, seed, firstTouch);
         r.Guest.Boot();
         ConnectDisplay(domain);
         if (spec.PagingTargetBytes is long target) hv.DomCtl.SetPagingTarget(domain.DomId, PageSize.FromBytes(target));

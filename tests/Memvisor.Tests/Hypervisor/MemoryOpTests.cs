@@ -1,3 +1,4 @@
+using Memvisor.Hypervisor.Personalities;
 using Memvisor.Hypervisor.Accounting;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
@@ -121,9 +122,9 @@ public class MemoryOpTests
     }
 
     [Fact]
-    public void Populate_on_demand_backs_a_page_on_first_touch_only()
+    public void On_a_first_touch_host_an_on_demand_page_is_backed_on_its_first_touch_only()
     {
-        var hv = TestHost.Create();
+        var hv = TestHost.Create(personality: HostPersonality.Kvm);
         var d = TestHost.Domain(hv, "a", 1024, 2048, AllocationMode.OnDemand);
         Assert.Equal(0, d.TotPages);
         Assert.Equal(1024, d.PodPages);

@@ -80,7 +80,7 @@ public class OvercommitProperties
         var options = new OvercommitOptions
         {
             Sharing = new SharingOptions { Enabled = true, ScanRatePagesPerSecond = 200, MaxPageSharing = 3 },
-            Paging = new PagingOptions { Policy = policy, MruSize = 8, SwapPages = 4096 },
+            Paging = new PagingOptions { Policy = policy, MruSize = 8, SwapPages = 4096, Configured = true },
             Compression = new CompressionOptions { Enabled = true, Codec = codec, CacheShare = 0.05 },
             Tmem = new TmemOptions { Enabled = true, Dedup = dedup, Compress = tmemCompress, ReservePages = 0 },
         };

@@ -15,6 +15,7 @@ public partial class ReportRenderTests
         duration: 20s
         host:
           memory: 768MiB
+          hypervisor: kvm
           dom0: { memory: 128MiB }
           sharing: { scan_rate: 5000/s }
           paging: { policy: clock }

@@ -85,10 +85,14 @@ public class ScenarioLoaderTests
         var s = ScenarioLoader.Parse(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    mmu: shadow3\n    mmu_options: { tlb_entries: 64, tagged_tlb: false, oos_limit: 8 }"), "t.yaml");
         var mmu = s.Domains[0].Mmu;
         Assert.Equal((MmuMode.Shadow3, 64, false, 8), (mmu.Mode, mmu.TlbEntries, mmu.TaggedTlb, mmu.OosLimit));
-        Assert.True(s.Domains[0].Sharing);
+        // An HVM domain that says nothing shares where the hypervisor shares by default (KVM's KSM), not on Xen (nominated pages only).
+        Assert.Null(s.Domains[0].Sharing);
+        Assert.True(s.Domains[0].SharingOn(Memvisor.Hypervisor.Personalities.HostPersonality.Kvm));
+        Assert.False(s.Domains[0].SharingOn(Memvisor.Hypervisor.Personalities.HostPersonality.Xen));
         var pv = ScenarioLoader.Parse(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    mmu: pv"), "t.yaml");
         Assert.Equal(MmuMode.Pv, pv.Domains[0].Mmu.Mode);
         Assert.False(pv.Domains[0].Sharing);
+        Assert.False(pv.Domains[0].SharingOn(Memvisor.Hypervisor.Personalities.HostPersonality.Xen));
         Assert.Equal(MmuMode.Hap, ScenarioLoader.Parse(Good, "t.yaml").Domains[0].Mmu.Mode);
     }
 
@@ -215,7 +219,6 @@ public class ScenarioLoaderTests
                 sharing: false
                 paging: { target: 100MiB }
                 tmem: true
-                free_page_reporting: true
             """), "t.yaml");
         var o = s.Host.Overcommit;
         Assert.True(o.Sharing.Enabled && o.Compression.Enabled && o.Tmem.Enabled);
@@ -229,7 +232,10 @@ public class ScenarioLoaderTests
         var a = s.Domains[0];
         Assert.False(a.Sharing);
         Assert.Equal(100L << 20, a.PagingTargetBytes);
-        Assert.True(a.Guest.Tmem && a.Guest.FreePageReporting);
+        Assert.True(a.Guest.Tmem);
+        var kvm = ScenarioLoader.Parse(Good.Replace("  dom0: { memory: 256MiB }", "  hypervisor: kvm\n  dom0: { memory: 256MiB }")
+            .Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    free_page_reporting: true"), "t.yaml");
+        Assert.True(kvm.Domains[0].Guest.FreePageReporting);
 
         var codec = Refused(Good.Replace("  dom0: { memory: 256MiB }", "  dom0: { memory: 256MiB }\n  compression: { codec: brotli }"));
         Assert.Equal("host.compression.codec", codec.Field);

@@ -59,7 +59,9 @@ public class SimulationTests
         Assert.Equal(16384, byName["web-1"].Domain!.TotPages);                 // ballooned down to 64 MiB
         Assert.Equal(16384, byName["Domain-0"].Domain!.TotPages);               // dom0 down to its minimum
         var batch = byName["batch"];
-        Assert.True(batch.Domain!.Stats.PodFaults >= 40960 - 16384, "the grow workload touched its on-demand pages");
+        // Xen PoD: the first 64 MiB come from the cache at first touch, the rest by the balloon once mem-set raised the target.
+        Assert.True(batch.Domain!.Stats.PodFaults > 0, "the grow workload touched its populate-on-demand pages");
+        Assert.True(batch.Domain.Stats.PagesPopulated >= 40960, "the grow workload's pages were populated");
         Assert.Equal(40960, batch.Guest!.Workload.Processes.Single().Stats.RssAnon); // reached 160 MiB after mem-set to 192 MiB
         Assert.True(r.AccountingHeld);
         Assert.Equal(0, r.ErrorsTotal);
@@ -127,7 +129,7 @@ public class SimulationTests
                 maxmem: 256MiB
                 guest: { swap: 128MiB, kernel_image: debian-12, check_integrity: true }
                 tmem: true
-                free_page_reporting: true
+                sharing: true
                 paging: { target: 48MiB }
                 workload: { kind: zipf, working_set: 200MiB, rate: 20000/s, skew: 0.9, write_fraction: 0.4 }
               - name: files
@@ -135,6 +137,7 @@ public class SimulationTests
                 maxmem: 256MiB
                 guest: { swap: 64MiB, check_integrity: true }
                 tmem: true
+                sharing: true
                 workload: { kind: file-streaming, file_size: 256MiB, rate: 10000/s, write_fraction: 0.2 }
             """;
         var r = new Simulation(ScenarioLoader.Parse(yaml, "s.yaml")).Run();
@@ -147,7 +150,6 @@ public class SimulationTests
         Assert.True(m.Paging.PagedOut > 0 && m.Paging.PagedIn > 0 && m.Paging.SwapWrites > 0, $"paging did too little: out {m.Paging.PagedOut}, in {m.Paging.PagedIn}, swap writes {m.Paging.SwapWrites}");
         Assert.True(m.Compression.PagesCompressed > 0 && m.Compression.BytesSaved > 0, "compression did nothing");
         Assert.True(m.Tmem.Puts > 0 && m.Tmem.Gets > 0, "tmem did nothing");
-        Assert.True(m.FreePageReporting.PagesReported > 0, "no free page was reported");
         Assert.All(r.Domains, d => Assert.Equal(0, d.Guest?.Stats.OomKills ?? 0));
         Assert.Null(m.Paging.Stopped);
     }

@@ -1,5 +1,6 @@
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Mmu;
+using Memvisor.Hypervisor.Personalities;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Machine;
 using Memvisor.Machine.Time;
@@ -11,8 +12,8 @@ namespace Memvisor.Tests.Support;
 /// <summary>A small host for tests: a few thousand frames, a hypervisor on a fixed clock.</summary>
 internal static class TestHost
 {
-    public static Host Create(long frames = 16384, int nodes = 2) =>
-        new(new MachineMemory(frames, nodes), new CostModel(), () => 0);
+    public static Host Create(long frames = 16384, int nodes = 2, HostPersonality? personality = null) =>
+        new(new MachineMemory(frames, nodes), new CostModel(), () => 0, new OvercommitOptions { Personality = personality ?? HostPersonality.Xen });
 
     public static Domain Domain(Host hv, string name, long memory, long maxmem, AllocationMode mode = AllocationMode.Static, MmuMode mmu = MmuMode.Hap)
     {

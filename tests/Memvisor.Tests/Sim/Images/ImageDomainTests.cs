@@ -26,8 +26,8 @@ public class ImageDomainTests : IDisposable
               dom0: {"{"} memory: 64MiB {"}"}
               sharing: {"{"} scan_rate: 50000/s {"}"}
             domains:
-              - {"{"} name: a, memory: 64MiB, image: {Path.GetFileName(paths[0])}, workload: {"{"} kind: steady, working_set: 8MiB, rate: 1000/s {"}"} {"}"}
-              - {"{"} name: b, memory: 64MiB, image: {"{"} path: {Path.GetFileName(paths[1])}, format: elf {"}"}, workload: {"{"} kind: steady, working_set: 8MiB, rate: 1000/s {"}"} {"}"}
+              - {"{"} name: a, memory: 64MiB, sharing: true, image: {Path.GetFileName(paths[0])}, workload: {"{"} kind: steady, working_set: 8MiB, rate: 1000/s {"}"} {"}"}
+              - {"{"} name: b, memory: 64MiB, sharing: true, image: {"{"} path: {Path.GetFileName(paths[1])}, format: elf {"}"}, workload: {"{"} kind: steady, working_set: 8MiB, rate: 1000/s {"}"} {"}"}
             """);
         var scenario = ScenarioLoader.LoadFile(scenarioPath);
         var result = new Simulation(scenario).Run();

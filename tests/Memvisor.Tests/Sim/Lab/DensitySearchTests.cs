@@ -47,13 +47,13 @@ public sealed class DensitySearchTests
 
     [Theory]
     [InlineData(2, 2, 0, 0, 0.010, true, "")]
-    [InlineData(2, 1, 0, 0, 0.0, false, "1 of 2 domains did not fit (not created or OOM-killed)")]
+    [InlineData(2, 1, 0, 0, 0.0, false, "1 of 2 domains did not fit (not created, crashed or OOM-killed)")]
     [InlineData(2, 2, 3, 0, 0.0, false, "3 OOM kill(s)")]
     [InlineData(2, 2, 0, 4, 0.0, false, "4 integrity error(s)")]
     [InlineData(2, 2, 0, 0, 0.0101, false, "stall 1.01% of run time, above 1%")]
     public void The_service_level_names_the_first_thing_that_failed(int vms, int fit, long oomKills, long integrityErrors, double stallShare, bool met, string expected)
     {
-        var o = new PolicyOutcome { Policy = "static", Vms = vms, VmsFit = fit, OomKills = oomKills, IntegrityErrors = integrityErrors, StallShare = stallShare };
+        var o = new PolicyOutcome { Name = "static", Hypervisor = "xen", Policy = "static", Vms = vms, VmsFit = fit, OomKills = oomKills, IntegrityErrors = integrityErrors, StallShare = stallShare };
         Assert.Equal(met, new ServiceLevel(0.01).IsMet(o, out string reason));
         Assert.Equal(expected, reason);
     }

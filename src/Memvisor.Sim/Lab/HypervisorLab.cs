@@ -1,0 +1,77 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Mmu;
+using Memvisor.Hypervisor.Personalities;
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Sim.Lab;
+
+/// <summary>
+/// The same guests and workloads on another hypervisor's host (compare --hypervisors): the host takes that
+/// hypervisor's defaults (allocation, sharing, swapping, its own policy unless the scenario names one), and each
+/// mechanism it does not have is turned off, with a sentence saying so.
+/// </summary>
+public static class HypervisorLab
+{
+    public static (Scenario Scenario, IReadOnlyList<string> Notes) On(Scenario scenario, HostPersonality p)
+    {
+        var notes = new List<string>();
+        var o = scenario.Host.Overcommit;
+        var sharing = o.Sharing with { InterVm = !p.SharesWithinVmOnly };
+        if (sharing.Enabled && !p.HasSharing)
+        {
+            sharing = sharing with { Enabled = false };
+            notes.Add($"{p.Name}: host.sharing is off ({p.Lacks("page sharing")}).");
+        }
+        var tmem = o.Tmem;
+        if (tmem.Enabled && !p.HasTmem)
+        {
+            tmem = tmem with { Enabled = false };
+            notes.Add($"{p.Name}: host.tmem is off ({p.Lacks("transcendent memory")}).");
+        }
+        var paging = o.Paging;
+        if (paging.Configured && !p.HasPagingTarget)
+        {
+            paging = paging with { Configured = false };
+            notes.Add($"{p.Name}: host.paging is off ({p.Lacks("hypervisor paging of running VMs")}).");
+        }
+        var host = scenario.Host with { Overcommit = o with { Personality = p, Sharing = sharing, Tmem = tmem, Paging = paging } };
+
+        var domains = new List<DomainSpec>();
+        foreach (var d in scenario.Domains)
+        {
+            var e = d;
+            void Off(string what, string why) => notes.Add($"{p.Name}: {d.Name}'s {what} is off ({why}).");
+            if (e.Allocation == AllocationMode.OnDemand && p.OnDemand == OnDemandModel.None)
+            {
+                e = e with { Allocation = AllocationMode.Static };
+                Off("on-demand allocation", p.Lacks("on-demand allocation"));
+            }
+            if (e.Mmu.Mode == MmuMode.Pv && p.Kind != HypervisorKind.Xen)
+            {
+                e = e with { Mmu = e.Mmu with { Mode = MmuMode.Hap }, Sharing = null };
+                notes.Add($"{p.Name}: {d.Name} runs with hap ({p.Lacks("paravirtualized MMU")}).");
+            }
+            if (e.Sharing == true && !p.HasSharing) e = e with { Sharing = null };
+            if (e.Guest.Tmem && !p.HasTmem)
+            {
+                e = e with { Guest = e.Guest with { Tmem = false } };
+                Off("tmem", p.Lacks("transcendent memory"));
+            }
+            if (e.Guest.FreePageReporting && !p.HasFreePageReporting)
+            {
+                e = e with { Guest = e.Guest with { FreePageReporting = false } };
+                Off("free page reporting", p.Lacks("free page reporting"));
+            }
+            if (e.PagingTargetBytes is not null && !p.HasPagingTarget)
+            {
+                e = e with { PagingTargetBytes = null };
+                Off("paging target", p.Lacks("hypervisor paging of running VMs"));
+            }
+            domains.Add(e);
+        }
+        // A policy the scenario names stays; otherwise each host runs its own.
+        var policy = scenario.Policy is { Named: true } named ? named
+            : new PolicySpec { Name = p.NativePolicy, Named = false, IntervalNs = scenario.Policy?.IntervalNs ?? new PolicySpec().IntervalNs };
+        return (scenario with { Host = host, Domains = domains, Policy = policy }, notes);
+    }
+}
