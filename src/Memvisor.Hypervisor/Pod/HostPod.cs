@@ -95,13 +95,14 @@ public sealed partial class Host
         pod.Frames.RemoveAt(pod.Frames.Count - 1);
         d.P2m.Set(gfn, P2mEntry.Ram(mfn));
         M2p[mfn] = (uint)gfn;
+        pod.MaxGuest = Math.Max(pod.MaxGuest, gfn);
         pod.Counters.Served++;
         return true;
     }
 
-    // p2m_pod_emergency_sweep: from the hand downwards to gfn 0, POD_SWEEP_STRIDE gfns at a time, up to
+    // p2m_pod_emergency_sweep: from the hand (or the highest gfn populated) downwards to gfn 0, POD_SWEEP_STRIDE gfns at a time, up to
     // POD_SWEEP_LIMIT; every zero RAM page is taken back into the cache; it stops after the stride that found one.
-    // The next sweep goes on below where this one stopped, from the top once it reached 0.
+    // The next sweep goes on below where this one stopped, from the highest populated gfn once it reached 0.
     private void PodEmergencySweep(Domain d)
     {
         var pod = d.Pod!;
@@ -109,7 +110,7 @@ public sealed partial class Host
         ulong capacity = d.P2m.Capacity;
         if (capacity == 0) return;
         Span<byte> page = stackalloc byte[PageSize.Bytes];
-        ulong gfn = pod.SweepHand == 0 || pod.SweepHand >= capacity ? capacity - 1 : pod.SweepHand;
+        ulong gfn = pod.SweepHand == 0 || pod.SweepHand > pod.MaxGuest ? Math.Min(pod.MaxGuest, capacity - 1) : pod.SweepHand;
         bool bottom = false;
         for (int looked = 0; looked < PodSweepLimit && !bottom;)
         {
@@ -133,7 +134,7 @@ public sealed partial class Host
             }
             if (pod.Count > 0) break;
         }
-        pod.SweepHand = bottom ? capacity - 1 : gfn;
+        pod.SweepHand = bottom ? 0 : gfn;
     }
 
     /// <summary>domain_crash: the domain stops (every access refused from now on) and the event says why; the toolstack destroys it (xl.cfg on_crash=destroy).</summary>

@@ -11,8 +11,11 @@ public sealed class PodCache
     /// <summary>Frames in the cache (p2m->pod.count).</summary>
     public long Count => Frames.Count;
 
-    /// <summary>The gfn the next emergency sweep starts from, going down (p2m->pod.reclaim_single).</summary>
+    /// <summary>The gfn the next emergency sweep starts from, going down (p2m->pod.reclaim_single); 0 starts from <see cref="MaxGuest"/>.</summary>
     internal ulong SweepHand { get; set; }
+
+    /// <summary>The highest gfn a first touch has populated (p2m->pod.max_guest): no sweep looks above it.</summary>
+    internal ulong MaxGuest { get; set; }
 
     /// <summary>The live counters; <see cref="Stats"/> is a copy for readers.</summary>
     internal PodStats Counters;
