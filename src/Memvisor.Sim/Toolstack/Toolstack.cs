@@ -47,6 +47,22 @@ public sealed class XlToolstack(Host hv, CostModel costs, ulong seed)
         if (first >= 0 && pages > 0) hv.DomCtl.TrackDirtyVram(d.DomId, (ulong)first, (ulong)pages);
     }
 
+    /// <summary>
+    /// xl's autoballoon (tools/xl/xl_vmcontrol.c, freemem): on Xen, before a build the host cannot cover, dom0 is
+    /// asked to give back the difference, never below its minimum, and the build waits for the memory. True when
+    /// dom0 was asked (the caller waits, then creates); false when the build needs nothing from dom0 or dom0 has
+    /// nothing to give.
+    /// </summary>
+    public bool AutoballoonFor(DomainRecord r, DomainRecord dom0, out long neededPages)
+    {
+        var config = ScenarioLoader.ToConfig(r.Spec!, r.Name, hv.Personality);
+        neededPages = Host.BuildPagesFor(config, hv.Personality);
+        if (hv.Personality.Kind != Hypervisor.Personalities.HypervisorKind.Xen || dom0.Domain is not { } d) return false;
+        long shortfall = neededPages - hv.Machine.FreeFrames, room = d.TargetPages - d.Config.MinPages;
+        if (shortfall <= 0 || room <= 0) return false;
+        return hv.DomCtl.SetTarget(d.DomId, d.TargetPages - Math.Min(shortfall, room)) == XenErrno.Ok;
+    }
+
     public bool Destroy(DomainRecord r, long nowNs)
     {
         if (r.Domain is null || r.State != DomainState.Running)

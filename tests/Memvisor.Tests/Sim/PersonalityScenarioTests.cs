@@ -158,4 +158,35 @@ public class PersonalityScenarioTests
         Assert.True(xen.Host.Overcommit.Tmem.Enabled);
         Assert.Equal("squeezed", xen.Policy!.Name);
     }
+
+    // xl's autoballoon (xl_vmcontrol.c, freemem): a create the host cannot cover asks dom0 to give back the difference.
+    private const string Autoballoon = """
+        name: autoballoon
+        seed: 6
+        duration: 20s
+        host: { memory: 1GiB, dom0: { memory: 512MiB, min: 128MiB } }
+        domains:
+          - { name: a, memory: 320MiB, workload: { kind: steady, working_set: 64MiB, rate: 1000/s } }
+          - { name: b, memory: 320MiB, autostart: false, workload: { kind: steady, working_set: 64MiB, rate: 1000/s } }
+        events:
+          - { at: 2s, action: create, domain: b }
+        """;
+
+    [Fact]
+    public void On_xen_a_create_the_host_cannot_cover_balloons_dom0_down_to_its_minimum_and_waits()
+    {
+        var r = new Simulation(ScenarioLoader.Parse(Autoballoon, "p.yaml")).Run();
+        var b = Assert.Single(r.Summary!.Domains, d => d.Name == "b");
+        Assert.Equal("running", b.State);
+        Assert.InRange(b.CreatedAtS, 2, 4);
+        var dom0 = Assert.Single(r.Summary.Domains, d => d.Name == "Domain-0");
+        Assert.InRange(dom0.MemoryKib, 128 << 10, (512 << 10) - 1);
+
+        // With dom0's minimum at its memory there is nothing to give: the create fails at once.
+        var fixedDom0 = new Simulation(ScenarioLoader.Parse(Autoballoon.Replace("min: 128MiB", "min: 512MiB"), "p.yaml")).Run();
+        Assert.Equal("failed", Assert.Single(fixedDom0.Summary!.Domains, d => d.Name == "b").State);
+        // KVM has no dom0 to balloon: the guest's memory comes at first touch, so b starts without it.
+        var kvm = new Simulation(ScenarioLoader.Parse(Autoballoon.Replace("host: { memory: 1GiB,", "host: { memory: 1GiB, hypervisor: kvm,"), "p.yaml")).Run();
+        Assert.Equal(512 << 10, Assert.Single(kvm.Summary!.Domains, d => d.Name == "Domain-0").MemoryKib);
+    }
 }
