@@ -17,4 +17,7 @@ public interface IGuestMemory : IGuestPhysicalMemory, IGuestMemoryOp, IGuestTmem
 
     /// <summary>Time the hypervisor spent serving this guest's accesses (page-ins, copy-on-write breaks, tmem copies) since the last call: the guest's vCPU waited that long.</summary>
     double TakeStallNs();
+
+    /// <summary>Whether the hypervisor has stopped the domain's vCPUs (Xen's domain_crash): the guest runs no more, and nothing it would do counts.</summary>
+    bool Halted { get; }
 }

@@ -130,6 +130,8 @@ public sealed partial class GuestKernel
     public void Step(long nowNs, long dtNs)
     {
         NowNs = nowNs;
+        // A crashed domain's vCPUs do not run.
+        if (Memory.Halted) return;
         if (Memory.PhysicalPages > Pages.Length)
         {
             // mem-max raised the physical address space (as a guest sees hotplugged or balloon-reachable memory).
@@ -141,6 +143,7 @@ public sealed partial class GuestKernel
         _stepStallNs = 0;
         Mrc.Advance(dtNs);
         if (_stepAllowanceNs > 0) Workload.Step(this, nowNs, dtNs);
+        if (Memory.Halted) return;
         Mmu.Submit();
         Stall(Memory.TakeStallNs());
         _stallDebtNs += Math.Max(0, _stepStallNs - _stepAllowanceNs);

@@ -18,6 +18,8 @@ public sealed partial class GuestKernel
     /// </summary>
     public bool Access(Process p, ulong address, bool write)
     {
+        // The vCPU stopped when the hypervisor crashed the domain (possibly earlier in this step).
+        if (Memory.Halted) return false;
         Counters.Accesses++;
         ulong vpn = (address >> PageSize.Shift) & ((1UL << X86Pte.VirtualPageBits) - 1);
         Mrc.Record(((ulong)(uint)p.Pid << X86Pte.VirtualPageBits) | vpn);

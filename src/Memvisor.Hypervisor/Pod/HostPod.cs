@@ -27,13 +27,16 @@ public sealed partial class Host
     }
 
     /// <summary>
-    /// p2m_pod_set_mem_target: the cache is sized so that what the domain has populated plus the cache reaches the
-    /// target, but never beyond the PoD entries outstanding once anything is populated (the balloon fills the rest).
-    /// Growing takes frames only while the heap has them.
+    /// p2m_pod_set_mem_target: a target below tot_pages leaves the cache alone (the balloon driver gives back PoD
+    /// entries, and the cache is trimmed to what is still owed, in decrease_reservation); otherwise the cache is
+    /// sized so that what the domain has populated plus the cache reaches the target, but never beyond the PoD
+    /// entries outstanding once anything is populated (the balloon fills the rest). Growing takes frames only while
+    /// the heap has them.
     /// </summary>
     internal void SetPodTarget(Domain d, long targetPages)
     {
         var pod = d.Pod!;
+        if (targetPages < d.TotPages) return;
         long populated = d.TotPages - pod.Count;
         long want = targetPages - populated;
         if (populated > 0 && want > d.P2m.PodEntries) want = d.P2m.PodEntries;

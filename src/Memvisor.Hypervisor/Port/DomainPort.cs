@@ -97,6 +97,8 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         return content.IsZero || content.IsSynthetic;
     }
 
+    public bool Halted => d.IsCrashed;
+
     public double TakeStallNs()
     {
         double ns = d.PendingStallNs;

@@ -45,13 +45,16 @@ public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs)
             // Grants up to the plan, from memory free now (a guest short of its target is not counted as taking
             // it: a working set smaller than the target never will).
             long freeNow = Math.Max(0, host.FreePages - 2 * options.ReservePages);
+            var granted = new Dictionary<string, long>();
             foreach (var d in controlled.OrderByDescending(d => Gain(d, d.TargetPages, options.ChunkPages)))
             {
                 long grant = Math.Min(plan[d.Name] - d.TargetPages, freeNow);
                 if (grant <= Margin(d)) continue;
                 freeNow -= grant;
-                actions.Add(PolicyAction.MemSet(d.Name, d.TargetPages + grant));
+                granted[d.Name] = d.TargetPages + grant;
             }
+            Rebalance(controlled, plan, granted);
+            foreach (var (name, target) in granted) actions.Add(PolicyAction.MemSet(name, target));
         }
 
         // Sharing before swapping: speed the scanner up under pressure, back to its rate after.
@@ -79,6 +82,35 @@ public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs)
             }
         }
         return actions;
+    }
+
+    /// <summary>
+    /// Memory badly placed on a host that is not short: guests still below their plan once free memory is granted,
+    /// while others sit above theirs. The plan is the curves' best use of all the memory, so memory moves toward it:
+    /// taken from the guests above their plan whose curves lose fewest misses for it, and given, as much as is
+    /// taken, to the guests below theirs that gain most. Changes <paramref name="targets"/> (name to new target).
+    /// </summary>
+    private void Rebalance(IReadOnlyList<DomainSnapshot> controlled, Dictionary<string, long> plan, Dictionary<string, long> targets)
+    {
+        long Target(DomainSnapshot d) => targets.TryGetValue(d.Name, out long t) ? t : d.TargetPages;
+        var short_ = controlled.Where(d => plan[d.Name] - Target(d) > Margin(d)).OrderByDescending(d => Gain(d, Target(d), options.ChunkPages)).ToList();
+        if (short_.Count == 0) return;
+        long wanted = short_.Sum(d => plan[d.Name] - Target(d));
+        long taken = 0;
+        foreach (var d in controlled.Where(d => Target(d) - plan[d.Name] > Margin(d)).OrderBy(d => Gain(d, plan[d.Name], Target(d) - plan[d.Name])))
+        {
+            long take = Math.Min(Target(d) - plan[d.Name], wanted - taken);
+            if (take <= 0) break;
+            targets[d.Name] = Target(d) - take;
+            taken += take;
+        }
+        foreach (var d in short_)
+        {
+            long give = Math.Min(plan[d.Name] - Target(d), taken);
+            if (give <= 0) break;
+            targets[d.Name] = Target(d) + give;
+            taken -= give;
+        }
     }
 
     /// <summary>

@@ -17,6 +17,23 @@ public class PredictiveTests
     };
 
     [Fact]
+    public void On_a_host_that_is_not_short_memory_badly_placed_moves_toward_the_plan()
+    {
+        // Both hold 3000 and nothing is free beyond the reserve: "cliff" misses until 4800 workload pages, "flat"
+        // gains nothing past 800. No shortfall, nothing to grant: static would leave them; the plan moves memory.
+        var p = new PredictivePolicy(new PredictiveOptions { ReservePages = 1000 }, 1);
+        var cliff = Vm("cliff", Knee(4800, 1e6)) with { TotPages = 3000, TargetPages = 3000 };
+        var flat = Vm("flat", Knee(800, 1e6)) with { TotPages = 3000, TargetPages = 3000 };
+        var host = new HostSnapshot { TotalPages = 100_000, FreePages = 2000, Domains = [cliff, flat] };
+        var actions = p.Decide(host).Where(a => a.Kind == PolicyActionKind.MemSet).ToDictionary(a => a.Domain, a => (long)a.Value);
+        Assert.True(actions["flat"] < 3000, $"flat {actions.GetValueOrDefault("flat")}");
+        Assert.Equal(6000, actions["cliff"] + actions["flat"]);
+        // Placed as the plan wants, nothing moves.
+        var settled = host with { Domains = [cliff with { TotPages = actions["cliff"], TargetPages = actions["cliff"] }, flat with { TotPages = actions["flat"], TargetPages = actions["flat"] }] };
+        Assert.DoesNotContain(p.Decide(settled), a => a.Kind == PolicyActionKind.MemSet);
+    }
+
+    [Fact]
     public void Memory_goes_where_it_cuts_the_most_faults()
     {
         // 6000 pages: "cliff" needs 4800 for its workload to stop missing, "flat" gains nothing past 1000.

@@ -98,7 +98,7 @@ public class XenPodTests
     }
 
     [Fact]
-    public void Ballooning_out_a_pod_guest_s_pages_puts_them_in_its_cache_and_a_lower_target_gives_the_cache_back()
+    public void Ballooning_out_a_pod_guest_s_pages_puts_them_in_its_cache_until_it_holds_more_than_it_owes()
     {
         var hv = TestHost.Create();
         var d = PodDomain(hv, 128, 256);
@@ -111,11 +111,16 @@ public class XenPodTests
         Assert.Equal(0, hv.Machine.FreeFrames - free);
         Assert.Equal(64, d.Pod!.Count);
         Assert.Equal(P2mType.Invalid, d.P2m.Get(5).Type);
-        // mem-set lowers the target: populated 64 + cache must meet 96, so 32 frames go back to the heap.
+        // A lower target leaves the cache alone (p2m_pod_set_mem_target: T' < B is the balloon's to do).
         Assert.Equal(XenErrno.Ok, hv.DomCtl.SetTarget(d.DomId, 96));
-        Assert.Equal(32, d.Pod.Count);
-        Assert.Equal(96, d.TotPages);
-        Assert.Equal(32, hv.Machine.FreeFrames - free);
+        Assert.Equal(64, d.Pod.Count);
+        // The guest gives back 100 of its 128 untouched PoD gfns: it owes 28 pages, so 36 cache frames go back.
+        var untouched = Enumerable.Range(128, 100).Select(g => (ulong)g).ToArray();
+        Assert.Equal(XenErrno.Ok, port.DecreaseReservation(untouched, 0));
+        Assert.Equal(28, d.PodPages);
+        Assert.Equal(28, d.Pod.Count);
+        Assert.Equal(36, hv.Machine.FreeFrames - free);
+        Assert.Equal(64 + 28, d.TotPages);
         Assert.Empty(Auditor.Check(hv));
     }
 

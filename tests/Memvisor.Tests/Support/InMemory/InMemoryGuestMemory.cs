@@ -165,6 +165,8 @@ internal sealed class InMemoryGuestMemory : IGuestMemory
 
     public double TakeStallNs() => 0;
 
+    public bool Halted => false;
+
     // No tmem on this host: the guest's frontswap and cleancache stay off, as on a host without it.
     public int TmemNewPool(bool persistent) => -1;
     public bool TmemPut(int pool, ulong obj, uint index, Gfn gfn) => false;
