@@ -11,9 +11,9 @@ namespace Memvisor.Hypervisor.Paging;
 /// domain holds more than its paging target, the pager picks victims (random or clock; never gfn 0 and never a
 /// recently paged-in gfn), and evicts them. On the way out a page is compressed first (ESX memory compression): if
 /// it fits in half a page it stays in the domain's compression cache, whose oldest pages go on to swap when it is
-/// full; otherwise it is written to the swap file. An all-zero page is simply dropped. The guest's next access
-/// brings the page back, and the guest is charged the read or decompression time. If the swap file cannot be
-/// written, paging-out stops with an event and the page stays where it was.
+/// full; otherwise it is written to the swap file. An all-zero page is simply dropped (except in a Xen PoD domain).
+/// The guest's next access brings the page back, and the guest is charged the read or decompression time. If the
+/// swap file cannot be written, paging-out stops with an event and the page stays where it was.
 /// </summary>
 public sealed class HypervisorPaging : IDisposable
 {
@@ -122,7 +122,9 @@ public sealed class HypervisorPaging : IDisposable
         if (!e.HasFrame || gfn == 0 || StopReason is not null) return false;
         var page = _hv.Machine.View(e.Mfn, _page);
         P2mEntry replacement;
-        if (PageBytes.IsZero(page))
+        // A zero page is dropped (its gfn becomes populate-on-demand), except in a Xen PoD domain, whose cache would
+        // not cover the new entry: there it is paged like any other page, as xenpaging does.
+        if (d.Pod is null && PageBytes.IsZero(page))
         {
             replacement = P2mEntry.PopulateOnDemand;
             Counters.ZeroDropped++;

@@ -39,10 +39,7 @@ public sealed class Simulation
     private readonly List<(string Name, Func<SampleView, long?> Read)> _columns;
     private readonly CostModel _costs = new();
     private long _freeMin;
-    // Creates waiting for dom0 to balloon down (xl's autoballoon): the record, the pages its build needs, and when xl gives up.
-    private readonly List<(DomainRecord Record, long NeededPages, long DeadlineNs)> _waitingCreates = [];
-    // libxl_wait_for_free_memory waits 10 s a try; freemem tries 3 times.
-    private const long AutoballoonWaitNs = 30_000_000_000;
+    private readonly CreateQueue _creates;
     private bool _accountingHeld = true;
     private long _peakP2mBytes;
     private double _scrubCredit;
@@ -66,6 +63,7 @@ public sealed class Simulation
         _decisionNs = _policy?.IntervalNs ?? new PolicySpec().IntervalNs;
 
         _records.Add(new DomainRecord(ScenarioLoader.Dom0Name, null, 0));
+        _creates = new CreateQueue(_toolstack, _machine, _records[0]);
         foreach (var (spec, name) in scenario.Instances())
             _records.Add(new DomainRecord(name, spec, _records.Count));
         _columns = Columns();
@@ -96,7 +94,7 @@ public sealed class Simulation
     {
         BuildDom0();
         foreach (var r in _records.Where(r => r.Spec is { Autostart: true }))
-            StartCreate(r, 0);
+            _creates.Start(r, 0);
         Observe();
 
         for (int i = 0; i < _scenario.Events.Count; i++)
@@ -164,32 +162,13 @@ public sealed class Simulation
         dom0.Guest.Boot();
     }
 
-    // xl create: on Xen, a build the host cannot cover first asks dom0 to balloon down and waits for the memory.
-    private void StartCreate(DomainRecord r, long now)
-    {
-        if (_toolstack.AutoballoonFor(r, _records[0], out long needed)) _waitingCreates.Add((r, needed, now + AutoballoonWaitNs));
-        else _toolstack.Create(r, now);
-    }
-
-    // Builds each waiting domain once the host has its memory free, or when xl gives up waiting (the build then fails).
-    private void FinishWaitingCreates(long now)
-    {
-        for (int i = 0; i < _waitingCreates.Count; i++)
-        {
-            var (r, needed, deadline) = _waitingCreates[i];
-            if (_machine.FreeFrames < needed && now < deadline) continue;
-            _waitingCreates.RemoveAt(i--);
-            _toolstack.Create(r, now);
-        }
-    }
-
     private void Tick()
     {
         long now = _clock.NowNs, dt = _scenario.TickNs;
         foreach (var r in _records)
             if (r.State == DomainState.Running) r.Guest!.Step(now, dt);
         _hv.Step(dt);
-        if (_waitingCreates.Count > 0) FinishWaitingCreates(now);
+        _creates.Step(now);
         // xl.cfg's on_crash defaults to destroy: a domain the hypervisor crashed is torn down once its tick ends.
         foreach (var r in _records)
             if (r.State == DomainState.Running && r.Domain!.IsCrashed && _toolstack.Destroy(r, now)) r.State = DomainState.Crashed;
@@ -208,7 +187,7 @@ public sealed class Simulation
         if (a.Action == ActionKind.Create)
         {
             foreach (var r in _records.Where(r => (r.Spec?.Name == a.Domain || (r.Spec is not null && r.Name == a.Domain)) && r.State == DomainState.NotCreated))
-                if (!_waitingCreates.Exists(w => w.Record == r)) StartCreate(r, now);
+                if (!_creates.IsWaiting(r)) _creates.Start(r, now);
             return;
         }
         var target = _records.Find(r => r.Name == a.Domain || (r.Spec is null && a.Domain == "dom0"));

@@ -134,4 +134,23 @@ public class XenPodTests
         Assert.Equal(XenErrno.Ok, hv.DestroyDomain(d.DomId));
         Assert.Equal(free, hv.Machine.FreeFrames);
     }
+
+    [Fact]
+    public void Xenpaging_a_pod_guest_s_zero_page_keeps_it_in_swap_so_the_cache_never_owes_more_than_it_holds()
+    {
+        using var hv = new Host(new MachineMemory(16384, 1), new CostModel(), () => 0,
+            new OvercommitOptions { Paging = new Memvisor.Hypervisor.Paging.PagingOptions { Configured = true, SwapPages = 1024 } });
+        var d = PodDomain(hv, 64, 512);
+        var port = hv.PortFor(d);
+        for (ulong g = 0; g < 64; g++) port.Touch(new Gfn(g), true, g == 9 ? ContentHandle.Zero : Data);
+        long owed = d.PodPages;
+        Assert.True(hv.Paging.Evict(d, 9));
+        Assert.Equal(P2mType.PagedOut, d.P2m.Get(9).Type);
+        Assert.Equal(owed, d.PodPages);
+        var page = new byte[Memvisor.Machine.Frames.PageSize.Bytes];
+        Assert.True(port.ReadPage(new Gfn(9), page));
+        Assert.All(page, b => Assert.Equal(0, b));
+        Assert.False(d.IsCrashed);
+        Assert.Empty(Auditor.Check(hv));
+    }
 }

@@ -1,0 +1,37 @@
+using Memvisor.Machine;
+using Memvisor.Sim.Engine;
+
+namespace Memvisor.Sim.Toolstack;
+
+/// <summary>
+/// xl create as xl runs it: on Xen, a build the host cannot cover first asks dom0 to balloon down (autoballoon,
+/// tools/xl/xl_vmcontrol.c freemem) and waits for the memory; the build then goes ahead, or fails when xl gives up.
+/// </summary>
+internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, DomainRecord dom0)
+{
+    // libxl_wait_for_free_memory waits 10 s a try; freemem tries 3 times.
+    private const long WaitNs = 30_000_000_000;
+
+    private readonly List<(DomainRecord Record, long NeededPages, long DeadlineNs)> _waiting = [];
+
+    public bool IsWaiting(DomainRecord r) => _waiting.Exists(w => w.Record == r);
+
+    /// <summary>Builds the domain now, or (dom0 asked to give memory back) once the memory is free.</summary>
+    public void Start(DomainRecord r, long now)
+    {
+        if (toolstack.AutoballoonFor(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs));
+        else toolstack.Create(r, now);
+    }
+
+    /// <summary>Builds each waiting domain once the host has its memory free, or when xl gives up waiting (the build then fails).</summary>
+    public void Step(long now)
+    {
+        for (int i = 0; i < _waiting.Count; i++)
+        {
+            var (r, needed, deadline) = _waiting[i];
+            if (machine.FreeFrames < needed && now < deadline) continue;
+            _waiting.RemoveAt(i--);
+            toolstack.Create(r, now);
+        }
+    }
+}
