@@ -33,6 +33,9 @@ public sealed record HostPersonality
 
     public required bool HasTmem { get; init; }
 
+    /// <summary>Whether zero pages map to one zero frame by default (ESX's zero-page sharing; Xen); KSM's use_zero_pages defaults to 0, merging them like other pages.</summary>
+    public bool SharesZeroPagesByDefault { get; init; } = true;
+
     /// <summary>Whether guests may report free pages (virtio-balloon's free page reporting).</summary>
     public required bool HasFreePageReporting { get; init; }
 
@@ -65,7 +68,7 @@ public sealed record HostPersonality
     public static readonly HostPersonality Kvm = new()
     {
         Kind = HypervisorKind.Kvm, Name = "kvm", DefaultAllocation = AllocationMode.OnDemand, OnDemand = OnDemandModel.FirstTouch,
-        SwapsWhenShort = true, SharesByDefault = true, HasSharing = true, SharesWithinVmOnly = false, HasTmem = false,
+        SwapsWhenShort = true, SharesByDefault = true, HasSharing = true, SharesWithinVmOnly = false, HasTmem = false, SharesZeroPagesByDefault = false,
         HasFreePageReporting = true, HasPagingTarget = true, NativePolicy = "mom",
     };
 

@@ -122,7 +122,7 @@ public sealed class PageSharing
         Counters.PagesScanned++;
         Counters.ScanNs += _hv.Costs.SharingScanPageNs;
         var page = _hv.Machine.View(mfn, _scratch);
-        if (PageBytes.IsZero(page))
+        if (Options.UseZeroPages && PageBytes.IsZero(page))
         {
             MapToZero(d, gfn, mfn);
             return true;

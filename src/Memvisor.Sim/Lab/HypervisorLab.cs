@@ -16,7 +16,7 @@ public static class HypervisorLab
     {
         var notes = new List<string>();
         var o = scenario.Host.Overcommit;
-        var sharing = o.Sharing with { InterVm = !p.SharesWithinVmOnly };
+        var sharing = o.Sharing with { InterVm = !p.SharesWithinVmOnly, UseZeroPages = p.SharesZeroPagesByDefault };
         if (sharing.Enabled && !p.HasSharing)
         {
             sharing = sharing with { Enabled = false };

@@ -51,7 +51,23 @@ internal static class HostBinder
         ("enabled", (b, n, p, s) => s with { Enabled = b.Boolean(n, p) ?? true }),
         ("scan_rate", (b, n, p, s) => s with { ScanRatePagesPerSecond = b.Rate(n, p, ScenarioLimits.MaxPageRate) ?? s.ScanRatePagesPerSecond }),
         ("max_page_sharing", (b, n, p, s) => s with { MaxPageSharing = (int)(b.Integer(n, p, 2, 65_535) ?? s.MaxPageSharing) }),
-        ("inter_vm", (b, n, p, s) => s with { InterVm = b.Boolean(n, p) ?? s.InterVm }));
+        ("inter_vm", (b, n, p, s) => s with { InterVm = b.Boolean(n, p) ?? s.InterVm }),
+        ("use_zero_pages", (b, n, p, s) => s with { UseZeroPages = b.Boolean(n, p) ?? s.UseZeroPages }),
+        // KSM's own knobs (Documentation/admin-guide/mm/ksm.rst): pages_to_scan every sleep_millisecs is the scan rate.
+        ("pages_to_scan", (b, n, p, s) => s with { PagesToScan = (int?)b.Integer(n, p, 0, 1_000_000) }),
+        ("sleep_millisecs", (b, n, p, s) => s with { SleepMillisecs = (int?)b.Integer(n, p, 1, 60_000) }));
+
+    // KSM's pages_to_scan and sleep_millisecs (defaults 100 and 20) set the scan rate; scan_rate beside them is refused.
+    private static SharingOptions KsmRate(YamlBinder b, YamlNode node, SharingOptions s)
+    {
+        if (s.PagesToScan is null && s.SleepMillisecs is null) return s;
+        if (node is YamlMappingNode m && m.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "scan_rate").Value is { } rate)
+        {
+            b.Error(rate, "host.sharing.scan_rate", "give the scan rate as scan_rate or as KSM's pages_to_scan and sleep_millisecs, not both.");
+            return s;
+        }
+        return s with { ScanRatePagesPerSecond = (s.PagesToScan ?? 100) * 1000.0 / (s.SleepMillisecs ?? 20) };
+    }
 
     private static readonly KeyTable<PagingOptions> Paging = new(
         ("swap_file", (b, n, p, o) =>
@@ -110,7 +126,11 @@ internal static class HostBinder
     {
         var o = new OvercommitOptions { Personality = personality };
         if (host.TryGetValue("sharing", out var sn))
-            o = o with { Sharing = Sharing.Bind(b, sn, "host.sharing", new SharingOptions { Enabled = true, InterVm = !personality.SharesWithinVmOnly }) };
+            o = o with
+            {
+                Sharing = KsmRate(b, sn, Sharing.Bind(b, sn, "host.sharing",
+                    new SharingOptions { Enabled = true, InterVm = !personality.SharesWithinVmOnly, UseZeroPages = personality.SharesZeroPagesByDefault })),
+            };
         if (host.TryGetValue("paging", out var pn)) o = o with { Paging = Paging.Bind(b, pn, "host.paging", new PagingOptions { Configured = true }) };
         if (host.TryGetValue("compression", out var cn)) o = o with { Compression = Compression.Bind(b, cn, "host.compression", new CompressionOptions { Enabled = true }) };
         if (host.TryGetValue("tmem", out var tn)) o = o with { Tmem = Tmem(hostBytes).Bind(b, tn, "host.tmem", new TmemOptions { Enabled = true }) };

@@ -189,4 +189,16 @@ public class PersonalityScenarioTests
         var kvm = new Simulation(ScenarioLoader.Parse(Autoballoon.Replace("host: { memory: 1GiB,", "host: { memory: 1GiB, hypervisor: kvm,"), "p.yaml")).Run();
         Assert.Equal(512 << 10, Assert.Single(kvm.Summary!.Domains, d => d.Name == "Domain-0").MemoryKib);
     }
+
+    [Fact]
+    public void Ksm_s_pages_to_scan_and_sleep_millisecs_set_the_scan_rate_and_scan_rate_beside_them_is_refused()
+    {
+        var s = ScenarioLoader.Parse(On("kvm").Replace("domains:\n", "  sharing: { pages_to_scan: 200, sleep_millisecs: 10, use_zero_pages: true }\ndomains:\n"), "p.yaml");
+        Assert.Equal(20_000, s.Host.Overcommit.Sharing.ScanRatePagesPerSecond);
+        Assert.True(s.Host.Overcommit.Sharing.UseZeroPages);
+        Assert.False(ScenarioLoader.Parse(On("kvm").Replace("domains:\n", "  sharing: { pages_to_scan: 100 }\ndomains:\n"), "p.yaml").Host.Overcommit.Sharing.UseZeroPages);
+        Assert.Equal(5000, ScenarioLoader.Parse(On("kvm").Replace("domains:\n", "  sharing: { pages_to_scan: 100 }\ndomains:\n"), "p.yaml").Host.Overcommit.Sharing.ScanRatePagesPerSecond);
+        var e = Refused(On("kvm").Replace("domains:\n", "  sharing: { scan_rate: 1000/s, pages_to_scan: 100 }\ndomains:\n"), "host.sharing.scan_rate");
+        Assert.Contains("not both", e.Message);
+    }
 }

@@ -132,4 +132,31 @@ public class HostPersonalityTests
         Assert.Null(d);
         Assert.Equal(before, TestHost.Fingerprint(hv));
     }
+
+    [Fact]
+    public void Ksm_merges_zero_pages_like_any_other_unless_use_zero_pages_maps_them_to_the_zero_frame()
+    {
+        foreach (bool useZeroPages in new[] { false, true })
+        {
+            using var hv = new Host(new MachineMemory(32768, 1), new CostModel(), () => 0, new OvercommitOptions
+            {
+                Personality = HostPersonality.Kvm,
+                Sharing = new SharingOptions { Enabled = true, UseZeroPages = useZeroPages, MaxPageSharing = 256 },
+            });
+            var a = TestHost.Domain(hv, "a", 400, 400);
+            var b = TestHost.Domain(hv, "b", 400, 400);
+            for (ulong g = 1; g <= 150; g++)
+                foreach (var d in new[] { a, b })
+                {
+                    hv.PortFor(d).Touch(new Gfn(g), true, ContentHandle.Zero);
+                    hv.Sharing.ScanGfn(d, g);
+                }
+            var st = hv.Sharing.Stats;
+            // 300 zero pages: one zero frame, or KSM pages of 256 mappings at most (two frames).
+            Assert.Equal(useZeroPages ? 300 : 0, st.ZeroPages);
+            Assert.Equal(useZeroPages ? 0 : 2, st.PagesShared);
+            Assert.Equal(useZeroPages ? 299 : 298, hv.Sharing.SavedPages);
+            Assert.Empty(Auditor.Check(hv));
+        }
+    }
 }
