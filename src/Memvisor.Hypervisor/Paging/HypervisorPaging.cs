@@ -70,16 +70,59 @@ public sealed class HypervisorPaging : IDisposable
         }
     }
 
-    /// <summary>Evicts pages of the largest HVM guest (PV guests cannot be paged) to free frames for an allocation the heap could not serve; false if none could be evicted.</summary>
+    /// <summary>
+    /// Frees frames for an allocation the heap could not serve; false if none could be evicted. Under KVM the host
+    /// kernel's LRU runs over every guest's memory (QEMU's anonymous pages): a second-chance clock that visits the
+    /// guests in turn, a stride of each, so cold pages go first whichever guest holds them. Elsewhere the pager
+    /// evicts pages of the largest HVM guest (PV guests cannot be paged).
+    /// </summary>
     internal bool EvictForHost()
     {
         if (StopReason is not null) return false;
+        if (_hv.Personality.Kind == Personalities.HypervisorKind.Kvm) return EvictByHostLru();
         Domain? victim = null;
         foreach (var d in _hv.Domains)
             if (!d.IsDom0 && !d.IsDying && !d.IsPv && (victim is null || d.TotPages > victim.TotPages)) victim = d;
         if (victim is null || victim.TotPages <= 1) return false;
         int evicted = 0;
         while (evicted < EmergencyBatch && EvictOne(victim)) evicted++;
+        Counters.EmergencyEvictions += evicted;
+        return evicted > 0;
+    }
+
+    // Linux's LRU over all guests, as a clock: each guest's hand looks at up to HostLruStride of its pages in turn,
+    // giving a recently accessed page a second chance; two full rounds without a victim give up.
+    private const int HostLruStride = 64;
+    private int _hostLruGuest;
+
+    private bool EvictByHostLru()
+    {
+        var domains = _hv.Domains;
+        if (domains.Count == 0) return false;
+        // Two full turns of every guest's clock at most: the first may only clear accessed flags.
+        long strides = 2L * domains.Count;
+        foreach (var g in domains) strides += 2 * (long)g.P2m.Capacity / HostLruStride;
+        int evicted = 0;
+        long idleRounds = 0;
+        while (evicted < EmergencyBatch && idleRounds < strides && StopReason is null)
+        {
+            var d = domains[_hostLruGuest++ % domains.Count];
+            if (d.IsDom0 || d.IsDying || d.IsPv || d.P2m.Capacity < 2)
+            {
+                idleRounds++;
+                continue;
+            }
+            bool found = false;
+            for (int i = 0; i < HostLruStride && !found; i++)
+            {
+                ulong gfn = d.Paging.ClockHand;
+                d.Paging.ClockHand = gfn + 1 >= d.P2m.Capacity ? 1 : gfn + 1;
+                if (!Eligible(d, gfn) || d.P2m.TestAndClearAccessed(gfn)) continue;
+                found = Evict(d, gfn);
+            }
+            if (found) evicted++;
+            else idleRounds++;
+        }
         Counters.EmergencyEvictions += evicted;
         return evicted > 0;
     }

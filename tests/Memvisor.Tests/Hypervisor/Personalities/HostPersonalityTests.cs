@@ -159,4 +159,45 @@ public class HostPersonalityTests
             Assert.Empty(Auditor.Check(hv));
         }
     }
+
+    // A busy guest (larger, every page just used) and an idle one (its pages' accessed flags cleared by an earlier
+    // pass), on a full host; a third guest's page-in needs a frame.
+    private static (long BusyLost, long IdleLost) ShortHostEvicts(HostPersonality p)
+    {
+        // 5000 frames: what the three guests leave (about 1,380 frames) goes to a ballast, smaller than busy.
+        using var hv = new Host(new MachineMemory(5000, 1), new CostModel(), () => 0, new OvercommitOptions
+        {
+            Personality = p,
+            Paging = new PagingOptions { Configured = true, SwapPages = 4096 },
+        });
+        var busy = TestHost.Domain(hv, "busy", 1500, 1500);
+        var idle = TestHost.Domain(hv, "idle", 1000, 1000);
+        var late = TestHost.Domain(hv, "late", 16, 16);
+        hv.PortFor(late).Touch(new Gfn(1), true, Text);
+        Assert.True(hv.Paging.Evict(late, 1));
+        for (ulong g = 1; g < 1000; g++)
+        {
+            hv.PortFor(idle).Touch(new Gfn(g), true, ContentHandle.Synthetic(ContentClass.Compressible, 100 + g));
+            idle.P2m.TestAndClearAccessed(g);
+        }
+        for (ulong g = 1; g < 1500; g++) hv.PortFor(busy).Touch(new Gfn(g), true, ContentHandle.Synthetic(ContentClass.Compressible, 5000 + g));
+        var ballast = TestHost.Domain(hv, "ballast", 0, 2048);
+        for (ulong g = 0; hv.Machine.FreeFrames > 0; g++)
+            Assert.Equal(XenErrno.Ok, hv.MemoryOp.PopulatePhysmap(ballast.DomId, [g], 0));
+        Assert.Equal(AccessOutcome.PagedIn, hv.PortFor(late).Touch(new Gfn(1), false, ContentHandle.Zero));
+        Assert.Empty(Auditor.Check(hv));
+        return (1500 - busy.TotPages, 1000 - idle.TotPages);
+    }
+
+    [Fact]
+    public void Kvm_s_host_lru_swaps_the_cold_guest_s_pages_where_xenpaging_takes_from_the_largest_guest()
+    {
+        var kvm = ShortHostEvicts(HostPersonality.Kvm);
+        Assert.Equal(0, kvm.BusyLost);
+        Assert.True(kvm.IdleLost > 0);
+        // Xen with xenpaging set up: the largest guest (busy) is paged, whatever it has used lately.
+        var xen = ShortHostEvicts(HostPersonality.Xen);
+        Assert.True(xen.BusyLost > 0);
+        Assert.Equal(0, xen.IdleLost);
+    }
 }
