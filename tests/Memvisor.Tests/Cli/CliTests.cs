@@ -23,7 +23,7 @@ public class CliTests : IDisposable
         Assert.Equal(ExitCodes.BadInput, code);
         Assert.False(Directory.Exists(outDir));
         Assert.Empty(Directory.GetDirectories(_dir));
-        Assert.Contains($"{path}:9:3: host.colour:", err);
+        Assert.Contains($"{path}:10:3: host.colour:", err);
     }
 
     [Fact]
