@@ -93,7 +93,7 @@ public sealed class HypervisorPaging : IDisposable
     // Linux's LRU over all guests, as a clock: each guest's hand looks at up to HostLruStride of its pages in turn,
     // giving a recently accessed page a second chance; two full rounds without a victim give up.
     private const int HostLruStride = 64;
-    private int _hostLruGuest;
+    private long _hostLruGuest;
 
     private bool EvictByHostLru()
     {
@@ -106,7 +106,7 @@ public sealed class HypervisorPaging : IDisposable
         long idleRounds = 0;
         while (evicted < EmergencyBatch && idleRounds < strides && StopReason is null)
         {
-            var d = domains[_hostLruGuest++ % domains.Count];
+            var d = domains[(int)(_hostLruGuest++ % domains.Count)];
             if (d.IsDom0 || d.IsDying || d.IsPv || d.P2m.Capacity < 2)
             {
                 idleRounds++;
