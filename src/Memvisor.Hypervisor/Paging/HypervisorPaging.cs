@@ -113,13 +113,8 @@ public sealed class HypervisorPaging : IDisposable
                 continue;
             }
             bool found = false;
-            for (int i = 0; i < HostLruStride && !found; i++)
-            {
-                ulong gfn = d.Paging.ClockHand;
-                d.Paging.ClockHand = gfn + 1 >= d.P2m.Capacity ? 1 : gfn + 1;
-                if (!Eligible(d, gfn) || d.P2m.TestAndClearAccessed(gfn)) continue;
-                found = Evict(d, gfn);
-            }
+            ulong looks = HostLruStride;
+            while (!found && NextClockVictim(d, ref looks, useAccessed: true, out ulong gfn)) found = Evict(d, gfn);
             if (found) evicted++;
             else idleRounds++;
         }
@@ -145,16 +140,26 @@ public sealed class HypervisorPaging : IDisposable
                 if (Eligible(d, gfn)) return true;
             }
         }
-        // The clock: a page whose accessed flag is set gets a second chance (the flag is cleared). Two turns at most.
-        bool useAccessed = Options.Policy == EvictionPolicy.Clock;
-        for (ulong i = 0; i < 2 * capacity; i++)
+        // Two turns of the clock at most.
+        ulong looks = 2 * capacity;
+        return NextClockVictim(d, ref looks, Options.Policy == EvictionPolicy.Clock, out gfn);
+    }
+
+    // The domain's clock: advances its hand over at most `looks` gfns (counted down) to the next eligible page; with
+    // useAccessed, a page whose accessed flag is set gets a second chance (the flag is cleared).
+    private bool NextClockVictim(Domain d, ref ulong looks, bool useAccessed, out ulong gfn)
+    {
+        ulong capacity = d.P2m.Capacity;
+        while (looks > 0)
         {
+            looks--;
             gfn = d.Paging.ClockHand;
             d.Paging.ClockHand = gfn + 1 >= capacity ? 1 : gfn + 1;
             if (!Eligible(d, gfn)) continue;
             if (useAccessed && d.P2m.TestAndClearAccessed(gfn)) continue;
             return true;
         }
+        gfn = 0;
         return false;
     }
 

@@ -13,7 +13,7 @@ public sealed partial class Host
     private const int PodSweepLimit = 1024;
     private const int PodSweepStride = 16;
 
-    /// <summary>Fills a new PoD domain's cache with <paramref name="pages"/> frames (the domain builder's xc_domain_set_pod_target); false if the heap ran out.</summary>
+    /// <summary>Grows the domain's PoD cache to <paramref name="pages"/> frames while the heap has them (the domain builder's xc_domain_set_pod_target, and a raised target); false if the heap ran out first.</summary>
     private bool FillPodCache(Domain d, long pages)
     {
         var pod = d.Pod!;
@@ -41,11 +41,7 @@ public sealed partial class Host
         long want = targetPages - populated;
         if (populated > 0 && want > d.P2m.PodEntries) want = d.P2m.PodEntries;
         want = Math.Max(0, want);
-        while (pod.Count < want && Machine.TryAllocate(0, d.PreferredNode, d.DomId, out uint mfn))
-        {
-            pod.Frames.Add(mfn);
-            d.TotPages++;
-        }
+        FillPodCache(d, want);
         TrimPodCache(d, want);
     }
 
