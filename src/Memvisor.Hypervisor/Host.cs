@@ -43,6 +43,7 @@ public sealed partial class Host : IDisposable
         Sharing = new PageSharing(this, Overcommit.Sharing);
         Paging = new HypervisorPaging(this, Overcommit.Paging, Overcommit.Compression);
         Tmem = new TranscendentMemory(this, Overcommit.Tmem, Overcommit.Compression.Codec);
+        SmartPaging = new Paging.SmartPaging(this);
         BootPages = (machine.TotalFrames * XenBytesPerFrame + PageSize.Bytes - 1) / PageSize.Bytes;
         for (long i = 0; i < BootPages; i++)
         {
@@ -64,9 +65,18 @@ public sealed partial class Host : IDisposable
 
     /// <summary>Which hypervisor this host is (host.hypervisor).</summary>
     public Personalities.HostPersonality Personality => Overcommit.Personality;
+    /// <summary>Whether a first touch takes a whole 2 MiB page where it can (host.large_pages, or the hypervisor's default).</summary>
+    public bool LargePagesOnFirstTouch => Overcommit.LargePages ?? Personality.LargePagesOnFirstTouch;
+
+    /// <summary>Whether the sharing scanner may share a page inside a 2 MiB page now: always on Xen and KVM; on ESX once free memory is below the High state's threshold.</summary>
+    public bool MayBreakLargePages => Personality.LargePageSharing == Personalities.LargePageSharing.Split
+        || Machine.FreeFrames < Personalities.EsxMinFree.BreakLargePagesAt * Personalities.EsxMinFree.Pages(Machine.TotalFrames);
+
     public PageSharing Sharing { get; }
     public HypervisorPaging Paging { get; }
     public TranscendentMemory Tmem { get; }
+    /// <summary>Hyper-V's Smart Paging of domains restarted short of their startup memory.</summary>
+    public Paging.SmartPaging SmartPaging { get; }
 
     /// <summary>The store the toolstack and the guests talk through (xenstored's, kept beside the hypervisor here).</summary>
     public XenStore Store { get; } = new();
@@ -112,6 +122,7 @@ public sealed partial class Host : IDisposable
             if (!d.IsDom0) d.StepActivity(dtNs);
             d.Vram?.Step(dtNs);
         }
+        SmartPaging.Step();
         long shortBy = Overcommit.Tmem.ReservePages - Machine.FreeFrames;
         if (shortBy > 0) Tmem.EvictEphemeral(shortBy);
     }
@@ -127,6 +138,12 @@ public sealed partial class Host : IDisposable
         {
             if (Machine.TryAllocate(0, d.PreferredNode, d.DomId, out mfn)) return true;
             if (Tmem.EvictEphemeral(32) > 0) continue;
+            // Hyper-V's Smart Paging: a domain restarted short of its startup memory pages its own memory to disk.
+            if (d.SmartPaging && Paging.EvictOne(d))
+            {
+                Paging.Counters.SmartPagingEvictions++;
+                continue;
+            }
             // ESX and KVM swap guests out when the host runs short; Xen pages only when xenpaging was set up.
             if (!(Personality.SwapsWhenShort || Overcommit.Paging.Configured) || !Paging.EvictForHost()) break;
         }

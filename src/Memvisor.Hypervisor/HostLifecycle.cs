@@ -13,7 +13,11 @@ namespace Memvisor.Hypervisor;
 public sealed partial class Host
 {
     /// <summary>Builds a domain: takes its reserve, then populates all its memory (static) or reserves it (on-demand). All or nothing.</summary>
-    public XenErrno CreateDomain(DomainConfig config, out Domain? domain)
+    public XenErrno CreateDomain(DomainConfig config, out Domain? domain) => Build(config, config.MemoryPages, out domain);
+
+    // Builds a domain with the first `backed` pages of a static domain's memory in frames and the rest as entries
+    // without one (Hyper-V's Smart Paging file); backed is the domain's memory except under Smart Paging.
+    internal XenErrno Build(DomainConfig config, long backed, out Domain? domain)
     {
         domain = null;
         if (config.MemoryPages > config.MaxPages || config.MemoryPages < 0)
@@ -32,7 +36,7 @@ public sealed partial class Host
         // XENMEM_claim_pages, xl's claim_mode=1); on ESX and KVM the guest's memory comes at first touch.
         bool podCache = config.Allocation == AllocationMode.OnDemand && Personality.OnDemand == OnDemandModel.PodCache;
         long reserve = ReservePagesFor(config) + Personality.OverheadPages(config);
-        long needed = BuildPagesFor(config, Personality);
+        long needed = BuildPagesFor(config, Personality) - (config.Allocation == AllocationMode.Static ? config.MemoryPages - backed : 0);
         if (needed > Machine.FreeFrames)
             return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
 
@@ -45,11 +49,13 @@ public sealed partial class Host
         }
         if (config.Allocation == AllocationMode.Static)
         {
-            if (MemoryOp.PopulateRange(d, 0, config.MemoryPages) != XenErrno.Ok)
+            if (MemoryOp.PopulateRange(d, 0, backed) != XenErrno.Ok)
             {
                 ReleaseAll(d);
                 return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
             }
+            for (long gfn = backed; gfn < config.MemoryPages; gfn++)
+                d.P2m.Set((ulong)gfn, P2mEntry.PopulateOnDemand);
         }
         else
         {
@@ -103,7 +109,10 @@ public sealed partial class Host
 
     private void ReleaseAll(Domain d)
     {
+        // Tearing a domain down breaks no large page it used.
+        long broken = d.P2m.LargePagesBroken;
         d.P2m.ForEachPresent((gfn, _) => DropEntry(d, gfn));
+        d.P2m.LargePagesBroken = broken;
         if (d.Pod is { } pod)
         {
             foreach (uint mfn in pod.Frames) Machine.Free(mfn, 0);

@@ -13,6 +13,9 @@ public sealed record OvercommitOptions
     /// <summary>Which hypervisor the host is (host.hypervisor): its defaults and the behaviours it has.</summary>
     public HostPersonality Personality { get; init; } = HostPersonality.Xen;
 
+    /// <summary>Whether a first touch takes a whole 2 MiB page (host.large_pages); null takes the hypervisor's default.</summary>
+    public bool? LargePages { get; init; }
+
     public SharingOptions Sharing { get; init; } = new();
     public PagingOptions Paging { get; init; } = new();
     public CompressionOptions Compression { get; init; } = new();

@@ -88,6 +88,9 @@ public sealed class Domain
     /// <summary>Crashed by the hypervisor (domain_crash): its vCPUs no longer run and every access is refused until it is destroyed.</summary>
     public bool IsCrashed { get; internal set; }
 
+    /// <summary>Hyper-V's Smart Paging: the domain was restarted with part of its startup memory on disk, and takes frames from its own pages while it is.</summary>
+    public bool SmartPaging { get; internal set; }
+
     /// <summary>Xen's populate-on-demand cache, for a domain built populate-on-demand on Xen; null otherwise.</summary>
     public Pod.PodCache? Pod { get; internal set; }
     /// <summary>The live counters, bumped in place; <see cref="Stats"/> is a copy for readers.</summary>

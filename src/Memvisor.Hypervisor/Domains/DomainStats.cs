@@ -6,6 +6,8 @@ public record struct DomainStats
     public long PagesPopulated;
     public long PagesReleased;
     public long PodFaults;
+    /// <summary>First touches backed by a whole 2 MiB page (ESX's large pages, Linux's transparent huge pages).</summary>
+    public long LargePagesPopulated;
     public long Accesses;
     public long Refusals;
     /// <summary>Frames taken back through free page reporting.</summary>

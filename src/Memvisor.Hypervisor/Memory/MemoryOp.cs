@@ -134,8 +134,10 @@ public sealed class MemoryOp(Host hv)
     {
         const string call = "max_mem";
         if (!TryGetDomain(domid, call, out var d)) return XenErrno.ESRCH;
-        if (maxPages < d.P2m.PresentEntries)
-            return Refuse(d, call, XenErrno.EINVAL, RefusalCause.BelowTotPages, maxPages, d.P2m.PresentEntries);
+        // A PoD domain's cache counts in tot_pages but holds no entry: neither may pass the new max_pages.
+        long held = Math.Max(d.P2m.PresentEntries, d.TotPages);
+        if (maxPages < held)
+            return Refuse(d, call, XenErrno.EINVAL, RefusalCause.BelowTotPages, maxPages, held);
         long reserve = Host.ReservePagesFor(d.Config with { MaxPages = Math.Max(maxPages, d.Config.MaxPages) });
         if (!hv.GrowReserve(d, reserve))
             return Refuse(d, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, reserve - d.ReservePages, hv.Machine.FreeFrames);
@@ -176,6 +178,7 @@ public sealed class MemoryOp(Host hv)
             d.Counters.HypervisorNs += hv.Costs.VmExitNs + hv.Costs.PageAllocNs;
             return XenErrno.Ok;
         }
+        if (TryPopulateLargePage(d, gfn)) return XenErrno.Ok;
         if (d.TotPages + 1 > d.MaxPages)
             return Refuse(d, call, XenErrno.E2BIG, RefusalCause.OverMaxPages, 1, d.MaxPages - d.TotPages);
         if (!hv.TryAllocateGuestFrame(d, out uint mfn))
@@ -184,6 +187,22 @@ public sealed class MemoryOp(Host hv)
         d.Counters.PodFaults++;
         d.Counters.HypervisorNs += hv.Costs.VmExitNs + hv.Costs.PageAllocNs + hv.Costs.ScrubPageNs;
         return XenErrno.Ok;
+    }
+
+    // ESX backs a first touch with a 2 MiB page when it can (VMware KB 1021896: "even if the guest is accessing a 4 KB
+    // page ... ESXi/ESX might allocate 2 MB"), as Linux's THP fault does for QEMU's guest RAM (do_huge_pmd_anonymous_page):
+    // only where the whole aligned region is untouched and a free 2 MiB block is at hand, never by evicting anything.
+    private bool TryPopulateLargePage(Domain d, ulong gfn)
+    {
+        ulong first = gfn & ~((1UL << MaxGuestOrder) - 1);
+        if (!hv.LargePagesOnFirstTouch || !d.P2m.IsUntouchedRegion(first) || d.TotPages + (1L << MaxGuestOrder) > d.MaxPages) return false;
+        if (!hv.Machine.TryAllocate(MaxGuestOrder, d.PreferredNode, d.DomId, out uint mfn)) return false;
+        MapExtent(d, first, MaxGuestOrder, mfn);
+        d.P2m.MarkSuperpage(first);
+        d.Counters.LargePagesPopulated++;
+        d.Counters.PodFaults++;
+        d.Counters.HypervisorNs += hv.Costs.VmExitNs + hv.Costs.PageAllocNs + (1L << MaxGuestOrder) * hv.Costs.ScrubPageNs;
+        return true;
     }
 
     private XenErrno Populate(ushort domid, string call, ReadOnlySpan<ulong> gfns, int order, bool onDemand, Span<uint> mfnsOut)

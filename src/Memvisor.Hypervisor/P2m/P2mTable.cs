@@ -32,6 +32,9 @@ public sealed class P2mTable
     public long PagedOutEntries { get; private set; }
     public long CompressedEntries { get; private set; }
 
+    /// <summary>2 MiB regions that were one machine extent and had an entry changed since: large pages broken (split for sharing, ballooning, paging).</summary>
+    public long LargePagesBroken { get; internal set; }
+
     /// <summary>Entries that are not invalid: the pages the domain has, wherever they are. Never more than max_pages.</summary>
     public long PresentEntries => RamEntries + PodEntries + SharedEntries + PagedOutEntries + CompressedEntries;
     public int LeafCount { get; private set; }
@@ -90,6 +93,7 @@ public sealed class P2mTable
         Count(entry.Type, +1);
         if (old.Type == P2mType.Invalid && entry.Type != P2mType.Invalid) _leafUse[index]++;
         else if (old.Type != P2mType.Invalid && entry.Type == P2mType.Invalid) _leafUse[index]--;
+        if (_superpage[index] == 2 && ((old.Raw ^ entry.Raw) & ~P2mEntry.AccessedBit) != 0) LargePagesBroken++;
         leaf[gfn & LeafMask] = entry.Raw;
         _superpage[index] = 0;
         if (_leafUse[index] == 0)
@@ -110,6 +114,32 @@ public sealed class P2mTable
         long index = (long)(gfn >> LeafShift);
         if (_superpage[index] == 0) _superpage[index] = (byte)(IsOneExtent(_leaves[index]) ? 2 : 1);
         return _superpage[index] == 2;
+    }
+
+    /// <summary>Records that the 2 MiB region around <paramref name="gfn"/> was just mapped as one aligned extent, so that its breaking is counted.</summary>
+    public void MarkSuperpage(ulong gfn)
+    {
+        if (gfn < Capacity) IsSuperpage(gfn);
+    }
+
+    /// <summary>True if every gfn of the 2 MiB region around <paramref name="gfn"/> is a populate-on-demand entry: untouched, so one 2 MiB page may back it.</summary>
+    public bool IsUntouchedRegion(ulong gfn)
+    {
+        long index = (long)(gfn >> LeafShift);
+        if (gfn >= Capacity || ((ulong)(index + 1) << LeafShift) > Capacity || _leafUse[index] != LeafEntries) return false;
+        var leaf = _leaves[index]!;
+        for (int i = 0; i < LeafEntries; i++)
+            if (new P2mEntry(leaf[i]).Type != P2mType.PopulateOnDemand) return false;
+        return true;
+    }
+
+    /// <summary>2 MiB regions mapped by one aligned machine extent now.</summary>
+    public long CountSuperpages()
+    {
+        long n = 0;
+        for (long i = 0; i < _leaves.LongLength; i++)
+            if (_leafUse[i] == LeafEntries && IsSuperpage((ulong)i << LeafShift)) n++;
+        return n;
     }
 
     private static bool IsOneExtent(ulong[]? leaf)

@@ -45,6 +45,12 @@ public sealed record HostPersonality
     /// <summary>The policy daemon this hypervisor comes with, run when the scenario's policy names none.</summary>
     public required string NativePolicy { get; init; }
 
+    /// <summary>Whether a first touch is backed by a whole 2 MiB page where the guest's 2 MiB region is untouched (ESX's Mem.AllocGuestLargePage=1; Linux's transparent huge pages under QEMU, which madvises guest RAM MADV_HUGEPAGE).</summary>
+    public bool LargePagesOnFirstTouch { get; init; }
+
+    /// <summary>When the sharing scanner may share a page inside a 2 MiB page, splitting it.</summary>
+    public LargePageSharing LargePageSharing { get; init; } = LargePageSharing.Split;
+
     /// <summary>Memory the hypervisor keeps per VM beyond the VM's own (ESX's overhead memory), in pages.</summary>
     public Func<DomainConfig, long> OverheadPages { get; init; } = _ => 0;
 
@@ -62,6 +68,7 @@ public sealed record HostPersonality
         Kind = HypervisorKind.Esx, Name = "esx", DefaultAllocation = AllocationMode.OnDemand, OnDemand = OnDemandModel.FirstTouch,
         SwapsWhenShort = true, SharesByDefault = true, HasSharing = true, SharesWithinVmOnly = true, HasTmem = false,
         HasFreePageReporting = false, HasPagingTarget = true, NativePolicy = "esx", OverheadPages = EsxOverhead.PagesFor,
+        LargePagesOnFirstTouch = true, LargePageSharing = LargePageSharing.BelowHighState,
     };
 
     /// <summary>KVM: a guest is a QEMU process whose anonymous memory Linux faults in on first touch and swaps like any process's; KSM merges across guests (Documentation/admin-guide/mm/ksm.rst); virtio-balloon reports free pages.</summary>
@@ -70,6 +77,7 @@ public sealed record HostPersonality
         Kind = HypervisorKind.Kvm, Name = "kvm", DefaultAllocation = AllocationMode.OnDemand, OnDemand = OnDemandModel.FirstTouch,
         SwapsWhenShort = true, SharesByDefault = true, HasSharing = true, SharesWithinVmOnly = false, HasTmem = false, SharesZeroPagesByDefault = false,
         HasFreePageReporting = true, HasPagingTarget = true, NativePolicy = "mom",
+        LargePagesOnFirstTouch = true, LargePageSharing = LargePageSharing.Split,
     };
 
     /// <summary>Hyper-V: a VM starts only if its startup memory can be allocated; Dynamic Memory moves it by balloon and hot-add; no page sharing; Smart Paging only during a restart (Microsoft, Hyper-V Dynamic Memory overview).</summary>
@@ -107,4 +115,13 @@ public enum OnDemandModel
     PodCache,
     /// <summary>A frame from the host's heap on first touch (ESX, Linux under KVM).</summary>
     FirstTouch,
+}
+
+/// <summary>How the sharing scanner treats a page that lies inside a 2 MiB page.</summary>
+public enum LargePageSharing
+{
+    /// <summary>It is shared like any page and the 2 MiB page is split (Linux KSM splits a transparent huge page to merge a page in it, mm/ksm.c; Xen's p2m splits a superpage entry).</summary>
+    Split,
+    /// <summary>It is left alone while the host has free memory at or above ESX's High threshold (400% of minFree), then shared, breaking the large page (vSphere 6).</summary>
+    BelowHighState,
 }

@@ -79,19 +79,27 @@ public sealed class PageSharing
 
     // Walks n pages of d from its cursor; when every domain has wrapped once more, a full scan is done and the
     // unstable tree starts afresh (as KSM does at the end of each full scan).
+    // A 2 MiB page ESX is keeping whole is passed over in one stride.
     private void ScanDomain(Domain d, long n)
     {
         ulong capacity = d.P2m.Capacity;
+        bool holdLarge = !_hv.MayBreakLargePages;
         long visited = 0;
         while (n > 0 && visited < (long)capacity)
         {
             ulong gfn = d.ScanCursor;
-            d.ScanCursor = gfn + 1 >= capacity ? 0 : gfn + 1;
-            visited++;
+            ulong next = holdLarge && d.P2m.IsSuperpage(gfn) ? (gfn | (P2mTable.LeafEntries - 1)) + 1 : gfn + 1;
+            d.ScanCursor = next >= capacity ? 0 : next;
+            visited += (long)(next - gfn);
             if (d.ScanCursor == 0)
             {
                 d.ScanWraps++;
                 CheckFullScan();
+            }
+            if (next != gfn + 1)
+            {
+                Counters.LargePagesHeld++;
+                continue;
             }
             var e = d.P2m.Get(gfn);
             if (!e.HasFrame) continue;
@@ -113,7 +121,7 @@ public sealed class PageSharing
     public bool ScanGfn(Domain d, ulong gfn)
     {
         var e = d.P2m.Get(gfn);
-        return e.HasFrame && ScanPage(d, gfn, e.Mfn);
+        return e.HasFrame && (_hv.MayBreakLargePages || !d.P2m.IsSuperpage(gfn)) && ScanPage(d, gfn, e.Mfn);
     }
 
     /// <summary>Looks at one page the domain owns and shares it if its bytes match a shared frame or another candidate. Returns true if it was shared.</summary>

@@ -307,7 +307,7 @@ public sealed class Simulation
         return new MechanismsSummary(
             new BalloonSummary(guests.Sum(g => g.PagesGivenBack), guests.Sum(g => g.PagesTakenBack), _balloons.StuckEvents, _balloons.UncooperativeEvents,
                 guests.Sum(g => g.SelfBalloonAdjustments)),
-            new SharingSummary(sh.PagesShared, sh.PagesSharing, sh.PagesUnshared, sh.ZeroPages, _hv.Sharing.SavedPages, sh.PagesScanned, sh.CowBreaks, sh.FullScans),
+            new SharingSummary(sh.PagesShared, sh.PagesSharing, sh.PagesUnshared, sh.ZeroPages, _hv.Sharing.SavedPages, sh.PagesScanned, sh.CowBreaks, sh.FullScans, sh.LargePagesHeld),
             new PagingSummary(pg.PagedOut, pg.PagedIn, pg.SwapWrites, pg.SwapReads, pg.ZeroDropped, pg.EmergencyEvictions,
                 pg.WriteErrors, pg.ReadErrors, pg.ChecksumErrors, pg.UnreadablePages, _hv.Paging.StopReason),
             new CompressionSummary(cz.PagesCompressed, cz.PagesDecompressed, cz.Incompressible, cz.EvictedToSwap,

@@ -12,7 +12,7 @@ namespace Memvisor.Sim.Scenarios;
 /// <summary>Binds <c>host:</c>: its memory, NUMA nodes, dom0 and the overcommit mechanisms it turns on.</summary>
 internal static class HostBinder
 {
-    private static readonly string[] HostKeys = ["memory", "hypervisor", "numa_nodes", "dom0", "sharing", "paging", "compression", "tmem"];
+    private static readonly string[] HostKeys = ["memory", "hypervisor", "numa_nodes", "dom0", "large_pages", "sharing", "paging", "compression", "tmem"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
 
     internal static HostSpec? BindHost(YamlBinder b, YamlNode node)
@@ -117,6 +117,8 @@ internal static class HostBinder
             b.Error(sn, "host.sharing", p.Lacks("page sharing") + " (Microsoft: Dynamic Memory moves memory by balloon and hot-add only).");
         if (host.TryGetValue("tmem", out var tn) && !p.HasTmem)
             b.Error(tn, "host.tmem", p.Lacks("transcendent memory") + "; tmem is Xen's (xen/common/tmem.c).");
+        if (host.TryGetValue("large_pages", out var ln) && p.OnDemand != OnDemandModel.FirstTouch)
+            b.Error(ln, "host.large_pages", p.Lacks("allocation on first touch") + ": it builds a domain's memory in 2 MiB extents where they align, and large_pages sets how a first touch is backed.");
         if (host.TryGetValue("paging", out var pn) && !p.HasPagingTarget)
             b.Error(pn, "host.paging", p.Lacks("hypervisor paging of running VMs") + "; Smart Paging pages only while a VM restarts.");
     }
@@ -131,6 +133,7 @@ internal static class HostBinder
                 Sharing = KsmRate(b, sn, Sharing.Bind(b, sn, "host.sharing",
                     new SharingOptions { Enabled = true, InterVm = !personality.SharesWithinVmOnly, UseZeroPages = personality.SharesZeroPagesByDefault })),
             };
+        if (host.TryGetValue("large_pages", out var ln)) o = o with { LargePages = b.Boolean(ln, "host.large_pages") };
         if (host.TryGetValue("paging", out var pn)) o = o with { Paging = Paging.Bind(b, pn, "host.paging", new PagingOptions { Configured = true }) };
         if (host.TryGetValue("compression", out var cn)) o = o with { Compression = Compression.Bind(b, cn, "host.compression", new CompressionOptions { Enabled = true }) };
         if (host.TryGetValue("tmem", out var tn)) o = o with { Tmem = Tmem(hostBytes).Bind(b, tn, "host.tmem", new TmemOptions { Enabled = true }) };

@@ -22,6 +22,8 @@ public sealed record DomainSummary
     public long? PodFaults { get; init; }
     /// <summary>Xen populate-on-demand: the domain's cache and its sweeps; absent for other domains.</summary>
     public PodSummary? Pod { get; init; }
+    /// <summary>2 MiB pages: first touches backed by one, those broken since (sharing, ballooning, paging) and those mapped at the end; absent for a domain that failed.</summary>
+    public LargePagesSummary? LargePages { get; init; }
     public long? Refusals { get; init; }
     public double? HypervisorMs { get; init; }
     public MmuSummary? Mmu { get; init; }
@@ -32,6 +34,9 @@ public sealed record DomainSummary
 
 /// <summary>A Xen populate-on-demand domain's cache: what is left in it, first touches it served, emergency sweeps and what they took back.</summary>
 public sealed record PodSummary(long CachePages, long Served, long Sweeps, long PagesChecked, long ZeroReclaimed, long Released);
+
+/// <summary>A domain's 2 MiB pages: first touches backed by one, those broken since, and the 2 MiB regions mapped by one machine extent at the end.</summary>
+public sealed record LargePagesSummary(long Populated, long Broken, long Mapped);
 
 /// <summary>How the domain's MMU mode paid for its page tables.</summary>
 public sealed record MmuSummary

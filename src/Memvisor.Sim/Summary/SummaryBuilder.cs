@@ -49,6 +49,7 @@ public static class SummaryBuilder
             PagesReleased = stats?.PagesReleased,
             PodFaults = stats?.PodFaults,
             Pod = dom?.Pod is { } pod ? new PodSummary(running ? pod.Count : 0, pod.Stats.Served, pod.Stats.Sweeps, pod.Stats.PagesChecked, pod.Stats.ZeroReclaimed, pod.Stats.Released) : null,
+            LargePages = dom is null ? null : new LargePagesSummary(dom.Stats.LargePagesPopulated, dom.P2m.LargePagesBroken, running ? dom.P2m.CountSuperpages() : 0),
             Refusals = stats?.Refusals,
             HypervisorMs = stats is { } s ? Math.Round(s.HypervisorNs / 1e6, 3) : null,
             Mmu = dom?.Mmu is { } mmu ? Mmu(mmu) : null,

@@ -7,6 +7,9 @@ using Memvisor.Seam;
 using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 using Memvisor.Tests.Support;
+using Memvisor.Hypervisor;
+using Memvisor.Machine;
+using Memvisor.Machine.Time;
 
 namespace Memvisor.Tests.Hypervisor;
 
@@ -124,7 +127,8 @@ public class MemoryOpTests
     [Fact]
     public void On_a_first_touch_host_an_on_demand_page_is_backed_on_its_first_touch_only()
     {
-        var hv = TestHost.Create(personality: HostPersonality.Kvm);
+        // With 4 KiB pages (host.large_pages: false); LargePageTests covers the 2 MiB first touch.
+        var hv = new Host(new MachineMemory(16384, 2), new CostModel(), () => 0, new OvercommitOptions { Personality = HostPersonality.Kvm, LargePages = false });
         var d = TestHost.Domain(hv, "a", 1024, 2048, AllocationMode.OnDemand);
         Assert.Equal(0, d.TotPages);
         Assert.Equal(1024, d.PodPages);

@@ -236,6 +236,13 @@ public class ScenarioLoaderTests
         var kvm = ScenarioLoader.Parse(Good.Replace("  dom0: { memory: 256MiB }", "  hypervisor: kvm\n  dom0: { memory: 256MiB }")
             .Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    free_page_reporting: true"), "t.yaml");
         Assert.True(kvm.Domains[0].Guest.FreePageReporting);
+        // large_pages sets how a first touch is backed: ESX and KVM only, and it overrides their default (on).
+        Assert.Null(kvm.Host.Overcommit.LargePages);
+        var esxSmall = ScenarioLoader.Parse(Good.Replace("  dom0: { memory: 256MiB }", "  hypervisor: esx\n  large_pages: false\n  dom0: { memory: 256MiB }"), "t.yaml");
+        Assert.False(esxSmall.Host.Overcommit.LargePages);
+        var xenLarge = Refused(Good.Replace("  dom0: { memory: 256MiB }", "  large_pages: true\n  dom0: { memory: 256MiB }"));
+        Assert.Equal("host.large_pages", xenLarge.Field);
+        Assert.Contains("Xen has no allocation on first touch", xenLarge.Message);
 
         var codec = Refused(Good.Replace("  dom0: { memory: 256MiB }", "  dom0: { memory: 256MiB }\n  compression: { codec: brotli }"));
         Assert.Equal("host.compression.codec", codec.Field);
