@@ -195,6 +195,7 @@ public sealed class Simulation
         switch (a.Action)
         {
             case ActionKind.Destroy: _toolstack.Destroy(target, now); break;
+            case ActionKind.Restart: _toolstack.Restart(target, now); break;
             case ActionKind.MemSet: _toolstack.MemSet(target, a.MemoryBytes ?? 0); break;
             case ActionKind.MemMax: _toolstack.MemMax(target, a.MemoryBytes ?? 0); break;
             case ActionKind.PagingTarget: _toolstack.PagingTarget(target, a.MemoryBytes ?? 0); break;
@@ -309,7 +310,7 @@ public sealed class Simulation
                 guests.Sum(g => g.SelfBalloonAdjustments)),
             new SharingSummary(sh.PagesShared, sh.PagesSharing, sh.PagesUnshared, sh.ZeroPages, _hv.Sharing.SavedPages, sh.PagesScanned, sh.CowBreaks, sh.FullScans, sh.LargePagesHeld),
             new PagingSummary(pg.PagedOut, pg.PagedIn, pg.SwapWrites, pg.SwapReads, pg.ZeroDropped, pg.EmergencyEvictions,
-                pg.WriteErrors, pg.ReadErrors, pg.ChecksumErrors, pg.UnreadablePages, _hv.Paging.StopReason),
+                pg.SmartPagingEvictions, pg.WriteErrors, pg.ReadErrors, pg.ChecksumErrors, pg.UnreadablePages, _hv.Paging.StopReason),
             new CompressionSummary(cz.PagesCompressed, cz.PagesDecompressed, cz.Incompressible, cz.EvictedToSwap,
                 // Over every page compressed: its 4 KiB less what it compressed to.
                 cz.PagesCompressed * PageSize.Bytes - cz.CompressedBytesTotal,

@@ -80,7 +80,7 @@ public sealed record DomainSpec
         Count == 1 ? [Name] : Enumerable.Range(1, Count).Select(i => $"{Name}-{i}");
 }
 
-public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget, HotAdd, HotRemove }
+public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget, HotAdd, HotRemove, Restart }
 
 public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, long? MemoryBytes, int Line)
 {
@@ -93,6 +93,7 @@ public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, lon
         ActionKind.PagingTarget => "paging-target",
         ActionKind.HotAdd => "hot-add",
         ActionKind.HotRemove => "hot-remove",
+        ActionKind.Restart => "restart",
         _ => kind.ToString(),
     };
 }

@@ -61,6 +61,10 @@ public static class ScenarioChecks
                 else if (cfg.Autostart)
                     b.Error(Value("domain"), $"{at}.domain", $"create names '{e.Domain}', which starts with the host; give it 'autostart: false'.");
             }
+            else if (e.Action == ActionKind.Restart && !instances.ContainsKey(e.Domain))
+            {
+                b.Error(Value("domain"), $"{at}.domain", $"restart names '{e.Domain}', which is not a guest of this scenario (dom0 restarts with the host; instances of a domain with count N are NAME-1 .. NAME-N).");
+            }
             else if (!instances.ContainsKey(e.Domain) && e.Domain != ScenarioLoader.Dom0Name && e.Domain != "dom0")
             {
                 b.Error(Value("domain"), $"{at}.domain", $"{what} names '{e.Domain}', which is not a domain of this scenario (instances of a domain with count N are NAME-1 .. NAME-N).");

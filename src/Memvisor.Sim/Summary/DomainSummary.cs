@@ -15,6 +15,8 @@ public sealed record DomainSummary
     public required string Allocation { get; init; }
     public required double CreatedAtS { get; init; }
     public double? DestroyedAtS { get; init; }
+    /// <summary>Times the domain was restarted; the figures below are its last instance's.</summary>
+    public int Restarts { get; init; }
     // The hypervisor's counters for the domain; absent for a domain that failed before it existed.
     public long? ReservePages { get; init; }
     public long? PagesPopulated { get; init; }

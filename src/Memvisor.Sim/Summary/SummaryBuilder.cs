@@ -44,6 +44,7 @@ public static class SummaryBuilder
             Allocation = dom?.Allocation == AllocationMode.OnDemand ? "on-demand" : "static",
             CreatedAtS = d.CreatedAtNs / 1e9,
             DestroyedAtS = d.DestroyedAtNs >= 0 ? d.DestroyedAtNs / 1e9 : null,
+            Restarts = d.Restarts,
             ReservePages = dom is null ? null : running ? dom.ReservePages : 0,
             PagesPopulated = stats?.PagesPopulated,
             PagesReleased = stats?.PagesReleased,

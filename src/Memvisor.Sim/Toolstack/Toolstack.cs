@@ -24,6 +24,38 @@ public sealed class XlToolstack(Host hv, CostModel costs, ulong seed)
             r.State = DomainState.Failed;
             return false;
         }
+        Boot(r, domain, config, nowNs);
+        return true;
+    }
+
+    /// <summary>
+    /// xl reboot (Hyper-V's Restart-VM): the domain is destroyed and built again from its configuration, and its guest
+    /// boots afresh. On Hyper-V a VM the host cannot give its startup memory restarts under Smart Paging when its
+    /// minimum memory is free; elsewhere, and below the minimum, it fails as a create does.
+    /// </summary>
+    public bool Restart(DomainRecord r, long nowNs)
+    {
+        if (r.Spec is not { } spec || !Destroy(r, nowNs)) return false;
+        r.Restarts++;
+        var config = ScenarioLoader.ToConfig(spec, r.Name, hv.Personality);
+        bool smartPaging = hv.Personality.Kind == Hypervisor.Personalities.HypervisorKind.HyperV && Host.BuildPagesFor(config, hv.Personality) > hv.Machine.FreeFrames;
+        // Hyper-V's minimum RAM, as the hyperv policy reads it.
+        long minimum = PageSize.FromBytes(spec.MinimumBytes ?? spec.DynamicMinBytes ?? Math.Min(spec.MemoryBytes, spec.DynamicMaxBytes ?? spec.MemoryBytes));
+        var errno = smartPaging ? hv.SmartPaging.Restart(config, minimum, out var domain) : hv.CreateDomain(config, out domain);
+        if (errno != XenErrno.Ok || domain is null)
+        {
+            r.State = DomainState.Failed;
+            return false;
+        }
+        r.DestroyedAtNs = -1;
+        Boot(r, domain, config, nowNs);
+        return true;
+    }
+
+    // The built domain gets its guest kernel, which boots; then the device model and any paging target.
+    private void Boot(DomainRecord r, Hypervisor.Domains.Domain domain, Hypervisor.Domains.DomainConfig config, long nowNs)
+    {
+        var spec = r.Spec!;
         r.Domain = domain;
         r.DomId = domain.DomId;
         r.State = DomainState.Running;
@@ -36,7 +68,6 @@ public sealed class XlToolstack(Host hv, CostModel costs, ulong seed)
         r.Guest.Boot();
         ConnectDisplay(domain);
         if (spec.PagingTargetBytes is long target) hv.DomCtl.SetPagingTarget(domain.DomId, PageSize.FromBytes(target));
-        return true;
     }
 
     // The device model's display backend (qemu's xenfb): finds the framebuffer the guest published and has Xen track its dirty pages.

@@ -11,6 +11,9 @@ namespace Memvisor.Tests.Sim;
 /// </summary>
 public class FidelityTests
 {
+    // The ESX reclamation run serves two rows (the order, and when large pages are broken): it is run once.
+    private static readonly Lazy<RunResult> EsxReclamation = new(() => new Simulation(Load("esx-reclamation-order")).Run());
+
     private static Scenario Load(string name, Func<string, string>? edit = null)
     {
         string path = Path.Combine(AppContext.BaseDirectory, "fidelity", name + ".yaml");
@@ -57,7 +60,7 @@ public class FidelityTests
     [Fact]
     public void As_free_memory_falls_esx_shares_then_balloons_then_compresses_then_swaps()
     {
-        var r = new Simulation(Load("esx-reclamation-order")).Run();
+        var r = EsxReclamation.Value;
         var columns = r.Timeseries.Columns.ToList();
         double? First(Func<long?[], bool> seen)
         {
@@ -83,5 +86,65 @@ public class FidelityTests
         long demand = vm.CommittedAsPages + vm.FloorPages;
         Assert.Equal(demand + demand * 20 / 100, vm.TargetPages);
         Assert.Equal(vm.TargetPages, vm.TotPages);
+    }
+
+    [Fact]
+    public void Esx_shares_nothing_inside_its_large_pages_until_free_memory_falls_below_400_percent_of_minFree()
+    {
+        var r = EsxReclamation.Value;
+        var columns = r.Timeseries.Columns.ToList();
+        int free = columns.IndexOf("host_free_pages"), saved = columns.IndexOf("sharing_saved_pages");
+        long threshold = Memvisor.Hypervisor.Personalities.EsxMinFree.BreakLargePagesAt * Memvisor.Hypervisor.Personalities.EsxMinFree.Pages(r.Frames);
+        var rows = r.Timeseries.Rows.ToList();
+        int start = rows.FindIndex(row => row.Values[saved] > 0);
+        Assert.True(start > 0, "sharing never saved a page");
+        // Until then free memory stayed at or above the threshold; by then it had dipped below (sharing gave some back).
+        Assert.All(rows.Take(start), row => Assert.True(row.Values[free] >= threshold, $"at {row.TimeNs / 1e9} s free {row.Values[free]} is below {threshold} and nothing was shared"));
+        Assert.True(rows[start].Values[free] - rows[start].Values[saved] < threshold);
+        Assert.All(r.Summary!.Domains.Where(d => d.Name.StartsWith("vm-", StringComparison.Ordinal)), d => Assert.True(d.LargePages!.Populated > 0 && d.LargePages.Broken > 0));
+
+        // With large pages off, ESX shares from the first scans (the first seconds are enough to see it).
+        var small = new Simulation(Load("esx-reclamation-order", t => t.Replace("  hypervisor: esx\n", "  hypervisor: esx\n  large_pages: false\n").Replace("duration: 60s", "duration: 4s"))).Run();
+        int smallStart = small.Timeseries.Rows.ToList().FindIndex(row => row.Values[saved] > 0);
+        Assert.InRange(smallStart, 0, 2);
+    }
+
+    [Fact]
+    public void Ksm_splits_the_transparent_huge_pages_it_merges_pages_in_with_plenty_of_memory_free()
+    {
+        var r = new Simulation(Load("kvm-thp-ksm")).Run();
+        // Nothing else took a page from a huge page: no balloon, no host swapping, and the host stayed mostly free.
+        Assert.Equal(0, r.Mechanisms.Balloon.PagesGivenBack);
+        Assert.Equal(0, r.Mechanisms.Paging.PagedOut);
+        Assert.True(r.FreePagesMin > r.Frames / 2);
+        Assert.True(r.Mechanisms.Sharing.PagesSharing > 0);
+        foreach (var vm in r.Summary!.Domains.Where(d => d.Name.StartsWith("vm-", StringComparison.Ordinal)))
+        {
+            Assert.True(vm.LargePages!.Populated > 0, $"{vm.Name} got no huge page");
+            Assert.InRange(vm.LargePages.Broken, 1, vm.LargePages.Populated);
+        }
+    }
+
+    [Fact]
+    public void Hyper_v_restarts_a_vm_short_of_its_startup_memory_under_smart_paging_until_dynamic_memory_brings_it_down_and_never_starts_one()
+    {
+        var r = new Simulation(Load("hyperv-smart-paging")).Run();
+        var s = r.Summary!;
+        var app = Assert.Single(s.Domains, d => d.Name == "app");
+        Assert.Equal(("running", 1), (app.State, app.Restarts));
+        var events = s.HostEvents.Where(e => e.Mechanism == "smart-paging").ToList();
+        Assert.Equal(2, events.Count);
+        Assert.Equal(21, events[0].TimeS);
+        Assert.Contains("restarted with", events[0].Message);
+        Assert.InRange(events[1].TimeS, 21.000001, 60);
+        Assert.Contains("backed by memory again", events[1].Message);
+        // A start short of startup memory fails; the restart is not refused.
+        Assert.Equal("failed", Assert.Single(s.Domains, d => d.Name == "late").State);
+        Assert.DoesNotContain(s.Errors, e => e.Domain == "app");
+
+        // With the host able to give the startup memory, the restart is an ordinary one.
+        var plain = new Simulation(Load("hyperv-smart-paging", t => t.Replace("  - { at: 12s, action: create, domain: hog }\n", ""))).Run();
+        Assert.Equal(1, Assert.Single(plain.Summary!.Domains, d => d.Name == "app").Restarts);
+        Assert.DoesNotContain(plain.Summary!.HostEvents, e => e.Mechanism == "smart-paging");
     }
 }

@@ -160,6 +160,18 @@ public class ScenarioLoaderTests
     }
 
     [Fact]
+    public void A_restart_names_a_guest_and_takes_no_memory()
+    {
+        var s = ScenarioLoader.Parse(Good.Replace("action: mem-set, domain: a, memory: 200MiB", "action: restart, domain: a"), "t.yaml");
+        Assert.Equal(ActionKind.Restart, s.Events[0].Action);
+        var dom0 = Refused(Good.Replace("action: mem-set, domain: a, memory: 200MiB", "action: restart, domain: dom0"));
+        Assert.Equal("events[0].domain", dom0.Field);
+        Assert.Contains("dom0 restarts with the host", dom0.Message);
+        var memory = Refused(Good.Replace("action: mem-set, domain: a,", "action: restart, domain: a,"));
+        Assert.Equal("events[0].memory", memory.Field);
+    }
+
+    [Fact]
     public void Guest_settings_and_the_new_workload_kinds_load()
     {
         var s = ScenarioLoader.Parse(Good.Replace(
