@@ -19,6 +19,8 @@ public sealed record DomainConfig
     public long? PhysmapPages { get; init; }
     /// <summary>Whether the sharing scanner looks at this domain's pages (when the host shares at all).</summary>
     public bool Sharing { get; init; } = true;
+    /// <summary>The most pages the hypervisor may swap out of this domain (ESX's per-VM swap file: configured memory less the reservation); null for no limit but the swap device's.</summary>
+    public long? SwapLimitPages { get; init; }
     /// <summary>How the domain's page tables are virtualized (xl.cfg type=pv, or hvm with hap=0/1).</summary>
     public Mmu.MmuOptions Mmu { get; init; } = new();
 }

@@ -82,7 +82,7 @@ public sealed class HypervisorPaging : IDisposable
         if (_hv.Personality.Kind == Personalities.HypervisorKind.Kvm) return EvictByHostLru();
         Domain? victim = null;
         foreach (var d in _hv.Domains)
-            if (!d.IsDom0 && !d.IsDying && !d.IsPv && (victim is null || d.TotPages > victim.TotPages)) victim = d;
+            if (!d.IsDom0 && !d.IsDying && !d.IsPv && HasSwapRoom(d) && (victim is null || d.TotPages > victim.TotPages)) victim = d;
         if (victim is null || victim.TotPages <= 1) return false;
         int evicted = 0;
         while (evicted < EmergencyBatch && EvictOne(victim)) evicted++;
@@ -225,9 +225,17 @@ public sealed class HypervisorPaging : IDisposable
         return true;
     }
 
+    /// <summary>Whether the domain's swap has room for another page (ESX's per-VM swap file is sized configured memory less the reservation).</summary>
+    public static bool HasSwapRoom(Domain d) => d.Config.SwapLimitPages is not long cap || d.P2m.PagedOutEntries < cap;
+
     private bool TryWriteSwap(Domain d, ReadOnlySpan<byte> page, out long slot)
     {
         slot = -1;
+        if (!HasSwapRoom(d))
+        {
+            Counters.SwapFileFull++;
+            return false;
+        }
         if (_swap is null)
         {
             string? error = null;

@@ -15,6 +15,8 @@ public record struct PagingStats
     public long EmergencyEvictions;
     /// <summary>Pages a Hyper-V domain restarting under Smart Paging gave up to its Smart Paging file to make room for others of its own.</summary>
     public long SmartPagingEvictions;
+    /// <summary>Pages not swapped because the domain's own swap file was full (ESX: configured memory less the reservation).</summary>
+    public long SwapFileFull;
     /// <summary>Pages the swap device refused to write (paging-out stops at the first).</summary>
     public long WriteErrors;
     /// <summary>Page-ins the swap device failed with an error (EIO, a short read).</summary>

@@ -310,7 +310,7 @@ public sealed class Simulation
                 guests.Sum(g => g.SelfBalloonAdjustments)),
             new SharingSummary(sh.PagesShared, sh.PagesSharing, sh.PagesUnshared, sh.ZeroPages, _hv.Sharing.SavedPages, sh.PagesScanned, sh.CowBreaks, sh.FullScans, sh.LargePagesHeld),
             new PagingSummary(pg.PagedOut, pg.PagedIn, pg.SwapWrites, pg.SwapReads, pg.ZeroDropped, pg.EmergencyEvictions,
-                pg.SmartPagingEvictions, pg.WriteErrors, pg.ReadErrors, pg.ChecksumErrors, pg.UnreadablePages, _hv.Paging.StopReason),
+                pg.SmartPagingEvictions, pg.SwapFileFull, pg.WriteErrors, pg.ReadErrors, pg.ChecksumErrors, pg.UnreadablePages, _hv.Paging.StopReason),
             new CompressionSummary(cz.PagesCompressed, cz.PagesDecompressed, cz.Incompressible, cz.EvictedToSwap,
                 // Over every page compressed: its 4 KiB less what it compressed to.
                 cz.PagesCompressed * PageSize.Bytes - cz.CompressedBytesTotal,

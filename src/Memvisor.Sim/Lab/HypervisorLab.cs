@@ -34,7 +34,13 @@ public static class HypervisorLab
             paging = paging with { Configured = false };
             notes.Add($"{p.Name}: host.paging is off ({p.Lacks("hypervisor paging of running VMs")}).");
         }
-        var host = scenario.Host with { Overcommit = o with { Personality = p, Sharing = sharing, Tmem = tmem, Paging = paging } };
+        var largePages = o.LargePages;
+        if (largePages is not null && p.OnDemand != OnDemandModel.FirstTouch)
+        {
+            largePages = null;
+            notes.Add($"{p.Name}: host.large_pages does not apply ({p.Lacks("allocation on first touch")}).");
+        }
+        var host = scenario.Host with { Overcommit = o with { Personality = p, Sharing = sharing, Tmem = tmem, Paging = paging, LargePages = largePages } };
 
         var domains = new List<DomainSpec>();
         foreach (var d in scenario.Domains)

@@ -187,6 +187,8 @@ public static class ScenarioLoader
             Sharing = d.SharingOn(host),
             Mmu = d.Mmu,
             PhysmapPages = seesMaxmem ? PageSize.FromBytes(d.MaxMemBytes) : null,
+            // ESX's per-VM swap file (.vswp) holds the VM's configured memory (maxmem here) less its reservation (vSphere Resource Management, "Swap Space and Memory Overcommitment").
+            SwapLimitPages = host.Kind == HypervisorKind.Esx ? Math.Max(0, PageSize.FromBytes(d.MaxMemBytes) - PageSize.FromBytes(d.ReservationBytes ?? 0)) : null,
         };
     }
 }

@@ -17,7 +17,7 @@ public sealed record SharingSummary(long PagesShared, long PagesSharing, long Pa
 
 /// <summary>Hypervisor swapping; <see cref="Stopped"/> says why paging-out stopped, when it did.</summary>
 public sealed record PagingSummary(long PagedOut, long PagedIn, long SwapWrites, long SwapReads, long ZeroDropped, long EmergencyEvictions,
-    long SmartPagingEvictions, long WriteErrors, long ReadErrors, long ChecksumErrors, long UnreadablePages, string? Stopped);
+    long SmartPagingEvictions, long SwapFileFull, long WriteErrors, long ReadErrors, long ChecksumErrors, long UnreadablePages, string? Stopped);
 
 public sealed record CompressionSummary(long PagesCompressed, long PagesDecompressed, long Incompressible, long EvictedToSwap, long BytesSaved, double Ratio);
 

@@ -157,6 +157,13 @@ public class PersonalityScenarioTests
         Assert.Empty(xenNotes);
         Assert.True(xen.Host.Overcommit.Tmem.Enabled);
         Assert.Equal("squeezed", xen.Policy!.Name);
+
+        // An ESX scenario's large_pages carries to KVM (both back first touches) and is dropped, with a note, on Xen.
+        var esx = s with { Host = s.Host with { Overcommit = s.Host.Overcommit with { Personality = HostPersonality.Esx, LargePages = false } } };
+        Assert.False(HypervisorLab.On(esx, HostPersonality.Kvm).Scenario.Host.Overcommit.LargePages);
+        var (xenFromEsx, fromEsxNotes) = HypervisorLab.On(esx, HostPersonality.Xen);
+        Assert.Null(xenFromEsx.Host.Overcommit.LargePages);
+        Assert.Contains(fromEsxNotes, n => n.Contains("host.large_pages does not apply"));
     }
 
     // xl's autoballoon (xl_vmcontrol.c, freemem): a create the host cannot cover asks dom0 to give back the difference.

@@ -1,3 +1,5 @@
+using Memvisor.Hypervisor.Personalities;
+using Memvisor.Machine.Frames;
 using Memvisor.Hypervisor.Mmu;
 using Memvisor.Sim.Scenarios;
 
@@ -255,6 +257,10 @@ public class ScenarioLoaderTests
         var xenLarge = Refused(Good.Replace("  dom0: { memory: 256MiB }", "  large_pages: true\n  dom0: { memory: 256MiB }"));
         Assert.Equal("host.large_pages", xenLarge.Field);
         Assert.Contains("Xen has no allocation on first touch", xenLarge.Message);
+        // ESX gives each VM a swap file of its configured memory less its reservation; Xen's swapping has no per-VM limit.
+        var esxVm = ScenarioLoader.Parse(Good.Replace("  dom0: { memory: 256MiB }", "  hypervisor: esx\n  dom0: { memory: 256MiB }").Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    reservation: 64MiB"), "t.yaml");
+        Assert.Equal(PageSize.FromBytes(192L << 20), ScenarioLoader.ToConfig(esxVm.Domains[0], "a", HostPersonality.Esx).SwapLimitPages);
+        Assert.Null(ScenarioLoader.ToConfig(esxVm.Domains[0], "a", HostPersonality.Xen).SwapLimitPages);
 
         var codec = Refused(Good.Replace("  dom0: { memory: 256MiB }", "  dom0: { memory: 256MiB }\n  compression: { codec: brotli }"));
         Assert.Equal("host.compression.codec", codec.Field);

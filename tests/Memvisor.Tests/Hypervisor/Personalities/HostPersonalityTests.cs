@@ -200,4 +200,21 @@ public class HostPersonalityTests
         Assert.True(xen.BusyLost > 0);
         Assert.Equal(0, xen.IdleLost);
     }
+
+    [Fact]
+    public void An_esx_vm_swaps_no_more_than_its_swap_file_holds_and_the_host_turns_to_a_vm_with_room()
+    {
+        using var hv = new Host(new MachineMemory(32768, 1), new CostModel(), () => 0, new OvercommitOptions { Personality = HostPersonality.Esx });
+        var config = new DomainConfig { Name = "vm", MemoryPages = 256, MaxPages = 256, SwapLimitPages = 10 };
+        Assert.Equal(XenErrno.Ok, hv.CreateDomain(config, out var vm));
+        for (ulong g = 0; g < 256; g++) hv.PortFor(vm!).Touch(new Gfn(g), true, ContentHandle.Synthetic(ContentClass.Incompressible, 300 + g));
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.SetPagingTarget(vm!.DomId, 0));
+        for (int i = 0; i < 100; i++) hv.Paging.Step(100_000_000);
+        Assert.Equal(10, vm.P2m.PagedOutEntries);
+        Assert.True(hv.Paging.Stats.SwapFileFull > 0);
+        Assert.Null(hv.Paging.StopReason);
+        Assert.True(Memvisor.Hypervisor.Paging.HypervisorPaging.HasSwapRoom(TestHost.Domain(hv, "other", 64, 64)));
+        Assert.False(Memvisor.Hypervisor.Paging.HypervisorPaging.HasSwapRoom(vm));
+        Assert.Empty(Auditor.Check(hv));
+    }
 }
