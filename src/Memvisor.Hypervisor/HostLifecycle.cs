@@ -90,6 +90,7 @@ public sealed partial class Host
         if (d.IsDom0)
             return Refusals.Record(domid, d.Name, "destroy", XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
         d.IsDying = true;
+        SmartPaging.Forget(d);
         ReleaseAll(d);
         _byId.Remove(domid);
         _domains.Remove(d);

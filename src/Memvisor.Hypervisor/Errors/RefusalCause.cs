@@ -24,4 +24,8 @@ public enum RefusalCause
     DomainCrashed,
     /// <summary>The host's hypervisor has no such mechanism (Hyper-V has no page sharing).</summary>
     NotOnThisHypervisor,
+    /// <summary>The toolstack action needs a running domain (a restart of one not built, destroyed or crashed).</summary>
+    NotRunning,
+    /// <summary>Smart Paging was asked for a VM the host can give all its startup memory.</summary>
+    StartupCovered,
 }

@@ -23,6 +23,8 @@ public sealed record RefusedRequest(long TimeNs, ushort DomId, string Domain, st
         RefusalCause.PageUnreadable => $"{Call} for {Domain} at gfn {Requested} was refused: the page could not be read back from swap intact.",
         RefusalCause.DomainCrashed => $"{Call} for {Domain} was refused: the domain has crashed.",
         RefusalCause.NotOnThisHypervisor => $"{Call} for {Domain} was refused: this hypervisor has no such mechanism.",
+        RefusalCause.NotRunning => $"{Call} for {Domain} was refused: {Domain} is not running.",
+        RefusalCause.StartupCovered => $"{Call} for {Domain} was refused: the host has all {Requested} pages of its startup memory, so it restarts without Smart Paging.",
         RefusalCause.NeedsHvm => $"{Call} for {Domain} needs an HVM domain (mmu shadow or hap), and {Domain} is PV.",
         _ => $"{Call} for {Domain} was refused ({Errno}).",
     };

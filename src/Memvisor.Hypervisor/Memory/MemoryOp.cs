@@ -198,7 +198,6 @@ public sealed class MemoryOp(Host hv)
         if (!hv.LargePagesOnFirstTouch || !d.P2m.IsUntouchedRegion(first) || d.TotPages + (1L << MaxGuestOrder) > d.MaxPages) return false;
         if (!hv.Machine.TryAllocate(MaxGuestOrder, d.PreferredNode, d.DomId, out uint mfn)) return false;
         MapExtent(d, first, MaxGuestOrder, mfn);
-        d.P2m.MarkSuperpage(first);
         d.Counters.LargePagesPopulated++;
         d.Counters.PodFaults++;
         d.Counters.HypervisorNs += hv.Costs.VmExitNs + hv.Costs.PageAllocNs + (1L << MaxGuestOrder) * hv.Costs.ScrubPageNs;
@@ -313,6 +312,8 @@ public sealed class MemoryOp(Host hv)
     {
         ulong pages = 1UL << order;
         for (ulong i = 0; i < pages; i++) hv.MapFrame(d, gfn + i, mfn + (uint)i);
+        // A 2 MiB extent is a large page from the start, so that whatever breaks it later is counted.
+        if (order == MaxGuestOrder) d.P2m.MarkSuperpage(gfn);
         d.Counters.PagesPopulated += (long)pages;
     }
 

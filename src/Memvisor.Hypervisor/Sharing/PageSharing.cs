@@ -75,6 +75,9 @@ public sealed class PageSharing
         Counters.PagesUnshared = _unstable.Count;
     }
 
+    // ESX with large pages on keeps them whole while free memory is above its High threshold.
+    private bool HoldsLargePages => _hv.LargePagesOnFirstTouch && !_hv.MayBreakLargePages;
+
     private static bool Eligible(Domain d) => d.Config.Sharing && !d.IsDying && d.P2m.RamEntries > 0;
 
     // Walks n pages of d from its cursor; when every domain has wrapped once more, a full scan is done and the
@@ -83,12 +86,13 @@ public sealed class PageSharing
     private void ScanDomain(Domain d, long n)
     {
         ulong capacity = d.P2m.Capacity;
-        bool holdLarge = !_hv.MayBreakLargePages;
+        bool holdLarge = HoldsLargePages;
         long visited = 0;
         while (n > 0 && visited < (long)capacity)
         {
             ulong gfn = d.ScanCursor;
-            ulong next = holdLarge && d.P2m.IsSuperpage(gfn) ? (gfn | (P2mTable.LeafEntries - 1)) + 1 : gfn + 1;
+            bool skip = holdLarge && d.P2m.IsSuperpage(gfn);
+            ulong next = skip ? (gfn | (P2mTable.LeafEntries - 1)) + 1 : gfn + 1;
             d.ScanCursor = next >= capacity ? 0 : next;
             visited += (long)(next - gfn);
             if (d.ScanCursor == 0)
@@ -96,9 +100,9 @@ public sealed class PageSharing
                 d.ScanWraps++;
                 CheckFullScan();
             }
-            if (next != gfn + 1)
+            if (skip)
             {
-                Counters.LargePagesHeld++;
+                Counters.LargePageSkips++;
                 continue;
             }
             var e = d.P2m.Get(gfn);
@@ -121,7 +125,7 @@ public sealed class PageSharing
     public bool ScanGfn(Domain d, ulong gfn)
     {
         var e = d.P2m.Get(gfn);
-        return e.HasFrame && (_hv.MayBreakLargePages || !d.P2m.IsSuperpage(gfn)) && ScanPage(d, gfn, e.Mfn);
+        return e.HasFrame && !(HoldsLargePages && d.P2m.IsSuperpage(gfn)) && ScanPage(d, gfn, e.Mfn);
     }
 
     /// <summary>Looks at one page the domain owns and shares it if its bytes match a shared frame or another candidate. Returns true if it was shared.</summary>

@@ -18,8 +18,8 @@ public record struct SharingStats
     /// <summary>Copy-on-write breaks refused because the host had no frame to copy into.</summary>
     public long CowBreakFailures;
     public long FullScans;
-    /// <summary>2 MiB pages the scanner passed over because ESX keeps large pages whole above its High threshold.</summary>
-    public long LargePagesHeld;
+    /// <summary>Times the scanner passed over a 2 MiB page because ESX keeps large pages whole above its High threshold (each pass over one counts).</summary>
+    public long LargePageSkips;
     /// <summary>Simulated host CPU time the scanner used.</summary>
     public double ScanNs;
 

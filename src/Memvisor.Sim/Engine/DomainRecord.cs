@@ -23,7 +23,7 @@ public sealed class DomainRecord(string name, DomainSpec? spec, int column)
     public ushort DomId { get; set; }
     /// <summary>Values kept when the domain is destroyed (destroy empties the domain), for the summary.</summary>
     public long FinalTotPages { get; set; }
-    /// <summary>Times the domain was restarted (a restart action); the figures are the last instance's.</summary>
+    /// <summary>Times the domain was built again after a restart action destroyed it; the figures are the last instance's.</summary>
     public int Restarts { get; set; }
     public long FinalMaxPages { get; set; }
     public long FinalTargetPages { get; set; }

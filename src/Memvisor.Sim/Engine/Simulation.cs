@@ -195,7 +195,7 @@ public sealed class Simulation
         switch (a.Action)
         {
             case ActionKind.Destroy: _toolstack.Destroy(target, now); break;
-            case ActionKind.Restart: _toolstack.Restart(target, now); break;
+            case ActionKind.Restart: _toolstack.Restart(target, now, _creates); break;
             case ActionKind.MemSet: _toolstack.MemSet(target, a.MemoryBytes ?? 0); break;
             case ActionKind.MemMax: _toolstack.MemMax(target, a.MemoryBytes ?? 0); break;
             case ActionKind.PagingTarget: _toolstack.PagingTarget(target, a.MemoryBytes ?? 0); break;
@@ -308,7 +308,7 @@ public sealed class Simulation
         return new MechanismsSummary(
             new BalloonSummary(guests.Sum(g => g.PagesGivenBack), guests.Sum(g => g.PagesTakenBack), _balloons.StuckEvents, _balloons.UncooperativeEvents,
                 guests.Sum(g => g.SelfBalloonAdjustments)),
-            new SharingSummary(sh.PagesShared, sh.PagesSharing, sh.PagesUnshared, sh.ZeroPages, _hv.Sharing.SavedPages, sh.PagesScanned, sh.CowBreaks, sh.FullScans, sh.LargePagesHeld),
+            new SharingSummary(sh.PagesShared, sh.PagesSharing, sh.PagesUnshared, sh.ZeroPages, _hv.Sharing.SavedPages, sh.PagesScanned, sh.CowBreaks, sh.FullScans, sh.LargePageSkips),
             new PagingSummary(pg.PagedOut, pg.PagedIn, pg.SwapWrites, pg.SwapReads, pg.ZeroDropped, pg.EmergencyEvictions,
                 pg.SmartPagingEvictions, pg.SwapFileFull, pg.WriteErrors, pg.ReadErrors, pg.ChecksumErrors, pg.UnreadablePages, _hv.Paging.StopReason),
             new CompressionSummary(cz.PagesCompressed, cz.PagesDecompressed, cz.Incompressible, cz.EvictedToSwap,

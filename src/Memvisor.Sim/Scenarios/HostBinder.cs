@@ -118,7 +118,7 @@ internal static class HostBinder
         if (host.TryGetValue("tmem", out var tn) && !p.HasTmem)
             b.Error(tn, "host.tmem", p.Lacks("transcendent memory") + "; tmem is Xen's (xen/common/tmem.c).");
         if (host.TryGetValue("large_pages", out var ln) && p.OnDemand != OnDemandModel.FirstTouch)
-            b.Error(ln, "host.large_pages", p.Lacks("allocation on first touch") + ": it builds a domain's memory in 2 MiB extents where they align, and large_pages sets how a first touch is backed.");
+            b.Error(ln, "host.large_pages", $"large_pages sets how ESX and KVM back a guest's first touch, and {p.DisplayName} builds a domain's memory itself (in 2 MiB extents where they align).");
         if (host.TryGetValue("paging", out var pn) && !p.HasPagingTarget)
             b.Error(pn, "host.paging", p.Lacks("hypervisor paging of running VMs") + "; Smart Paging pages only while a VM restarts.");
     }

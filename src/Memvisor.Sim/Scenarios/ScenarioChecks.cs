@@ -63,7 +63,10 @@ public static class ScenarioChecks
             }
             else if (e.Action == ActionKind.Restart && !instances.ContainsKey(e.Domain))
             {
-                b.Error(Value("domain"), $"{at}.domain", $"restart names '{e.Domain}', which is not a guest of this scenario (dom0 restarts with the host; instances of a domain with count N are NAME-1 .. NAME-N).");
+                string why = configs.TryGetValue(e.Domain, out var many)
+                    ? $"a domain of {many.Count} instances; restart one of them ({e.Domain}-1 .. {e.Domain}-{many.Count})"
+                    : "which is not a guest of this scenario (dom0 restarts with the host; instances of a domain with count N are NAME-1 .. NAME-N)";
+                b.Error(Value("domain"), $"{at}.domain", $"restart names '{e.Domain}', {why}.");
             }
             else if (!instances.ContainsKey(e.Domain) && e.Domain != ScenarioLoader.Dom0Name && e.Domain != "dom0")
             {

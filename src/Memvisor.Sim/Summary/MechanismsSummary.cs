@@ -13,7 +13,7 @@ public sealed record MechanismsSummary(
 /// <summary>The guests' balloon drivers: pages given back to the host and taken back, and the watchdog's findings.</summary>
 public sealed record BalloonSummary(long PagesGivenBack, long PagesTakenBack, long Stuck, long Uncooperative, long SelfballoonAdjustments);
 
-public sealed record SharingSummary(long PagesShared, long PagesSharing, long PagesUnshared, long ZeroPages, long SavedPages, long PagesScanned, long CowBreaks, long FullScans, long LargePagesHeld);
+public sealed record SharingSummary(long PagesShared, long PagesSharing, long PagesUnshared, long ZeroPages, long SavedPages, long PagesScanned, long CowBreaks, long FullScans, long LargePageSkips);
 
 /// <summary>Hypervisor swapping; <see cref="Stopped"/> says why paging-out stopped, when it did.</summary>
 public sealed record PagingSummary(long PagedOut, long PagedIn, long SwapWrites, long SwapReads, long ZeroDropped, long EmergencyEvictions,

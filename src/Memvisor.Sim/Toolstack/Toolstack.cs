@@ -29,25 +29,32 @@ public sealed class XlToolstack(Host hv, CostModel costs, ulong seed)
     }
 
     /// <summary>
-    /// xl reboot (Hyper-V's Restart-VM): the domain is destroyed and built again from its configuration, and its guest
-    /// boots afresh. On Hyper-V a VM the host cannot give its startup memory restarts under Smart Paging when its
-    /// minimum memory is free; elsewhere, and below the minimum, it fails as a create does.
+    /// xl reboot (Hyper-V's Restart-VM): the domain is destroyed and built again from its configuration through xl's
+    /// create (autoballoon included), and its guest boots afresh. On Hyper-V a VM the host cannot give its startup
+    /// memory restarts here under Smart Paging when its minimum memory is free, and fails below it. False if the
+    /// domain was not running or its Smart Paging restart failed.
     /// </summary>
-    public bool Restart(DomainRecord r, long nowNs)
+    internal bool Restart(DomainRecord r, long nowNs, CreateQueue creates)
     {
-        if (r.Spec is not { } spec || !Destroy(r, nowNs)) return false;
-        r.Restarts++;
+        if (r.Spec is not { } spec || r.Domain is null || r.State != DomainState.Running)
+        {
+            hv.Refusals.Record(r.Domain?.DomId ?? DomIds.Invalid, r.Name, "restart", XenErrno.ESRCH, RefusalCause.NotRunning, 0, 0);
+            return false;
+        }
+        if (!Destroy(r, nowNs)) return false;
         var config = ScenarioLoader.ToConfig(spec, r.Name, hv.Personality);
-        bool smartPaging = hv.Personality.Kind == Hypervisor.Personalities.HypervisorKind.HyperV && Host.BuildPagesFor(config, hv.Personality) > hv.Machine.FreeFrames;
+        if (hv.Personality.Kind != Hypervisor.Personalities.HypervisorKind.HyperV || Host.BuildPagesFor(config, hv.Personality) <= hv.Machine.FreeFrames)
+        {
+            creates.Start(r, nowNs);
+            return true;
+        }
         // Hyper-V's minimum RAM, as the hyperv policy reads it.
         long minimum = PageSize.FromBytes(spec.MinimumBytes ?? spec.DynamicMinBytes ?? Math.Min(spec.MemoryBytes, spec.DynamicMaxBytes ?? spec.MemoryBytes));
-        var errno = smartPaging ? hv.SmartPaging.Restart(config, minimum, out var domain) : hv.CreateDomain(config, out domain);
-        if (errno != XenErrno.Ok || domain is null)
+        if (hv.SmartPaging.Restart(config, minimum, out var domain) != XenErrno.Ok || domain is null)
         {
             r.State = DomainState.Failed;
             return false;
         }
-        r.DestroyedAtNs = -1;
         Boot(r, domain, config, nowNs);
         return true;
     }
@@ -56,6 +63,12 @@ public sealed class XlToolstack(Host hv, CostModel costs, ulong seed)
     private void Boot(DomainRecord r, Hypervisor.Domains.Domain domain, Hypervisor.Domains.DomainConfig config, long nowNs)
     {
         var spec = r.Spec!;
+        // A record built again after it was destroyed is a restart.
+        if (r.DestroyedAtNs >= 0)
+        {
+            r.Restarts++;
+            r.DestroyedAtNs = -1;
+        }
         r.Domain = domain;
         r.DomId = domain.DomId;
         r.State = DomainState.Running;

@@ -208,4 +208,36 @@ public class PersonalityScenarioTests
         var e = Refused(On("kvm").Replace("domains:\n", "  sharing: { scan_rate: 1000/s, pages_to_scan: 100 }\ndomains:\n"), "host.sharing.scan_rate");
         Assert.Contains("not both", e.Message);
     }
+
+    // A restart goes through xl's create: on Xen, autoballoon asks dom0 for what the rebuild needs.
+    private const string Restart = """
+        name: restart
+        seed: 5
+        duration: 12s
+        host: { memory: 1GiB, dom0: { memory: 384MiB, min: 128MiB } }
+        domains:
+          - { name: vm, memory: 256MiB, workload: { kind: steady, working_set: 32MiB, rate: 2000/s } }
+          - { name: late, memory: 384MiB, autostart: false, workload: { kind: steady, working_set: 32MiB, rate: 2000/s } }
+          - { name: never, memory: 64MiB, autostart: false, workload: { kind: steady, working_set: 8MiB, rate: 2000/s } }
+        policy: { name: static }
+        events:
+          - { at: 1s, action: mem-set, domain: vm, memory: 64MiB }
+          - { at: 3s, action: create, domain: late }
+          - { at: 5s, action: restart, domain: vm }
+          - { at: 6s, action: restart, domain: never }
+        """;
+
+    [Fact]
+    public void A_restart_on_xen_is_rebuilt_through_xls_create_with_autoballoon_and_one_of_a_domain_not_running_is_refused()
+    {
+        var r = new Simulation(ScenarioLoader.Parse(Restart, "r.yaml")).Run();
+        var vm = Assert.Single(r.Summary!.Domains, d => d.Name == "vm");
+        Assert.Equal(("running", 1), (vm.State, vm.Restarts));
+        Assert.Equal(5, vm.CreatedAtS, 1);
+        // The host could not cover vm's 256 MiB at 5 s without dom0 giving some back.
+        Assert.True(Assert.Single(r.Summary.Domains, d => d.Name == "Domain-0").MemoryKib < 384 << 10);
+        var refused = Assert.Single(r.Summary.Errors);
+        Assert.Equal(("restart", "never"), (refused.Call, refused.Domain));
+        Assert.Contains("not running", refused.Reason);
+    }
 }

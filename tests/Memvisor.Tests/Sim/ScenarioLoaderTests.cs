@@ -171,6 +171,8 @@ public class ScenarioLoaderTests
         Assert.Contains("dom0 restarts with the host", dom0.Message);
         var memory = Refused(Good.Replace("action: mem-set, domain: a,", "action: restart, domain: a,"));
         Assert.Equal("events[0].memory", memory.Field);
+        var many = Refused(Good.Replace("  - name: a\n", "  - name: a\n    count: 2\n").Replace("action: mem-set, domain: a, memory: 200MiB", "action: restart, domain: a"));
+        Assert.Contains("restart one of them (a-1 .. a-2)", many.Message);
     }
 
     [Fact]
@@ -256,7 +258,7 @@ public class ScenarioLoaderTests
         Assert.False(esxSmall.Host.Overcommit.LargePages);
         var xenLarge = Refused(Good.Replace("  dom0: { memory: 256MiB }", "  large_pages: true\n  dom0: { memory: 256MiB }"));
         Assert.Equal("host.large_pages", xenLarge.Field);
-        Assert.Contains("Xen has no allocation on first touch", xenLarge.Message);
+        Assert.Contains("ESX and KVM", xenLarge.Message);
         // ESX gives each VM a swap file of its configured memory less its reservation; Xen's swapping has no per-VM limit.
         var esxVm = ScenarioLoader.Parse(Good.Replace("  dom0: { memory: 256MiB }", "  hypervisor: esx\n  dom0: { memory: 256MiB }").Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    reservation: 64MiB"), "t.yaml");
         Assert.Equal(PageSize.FromBytes(192L << 20), ScenarioLoader.ToConfig(esxVm.Domains[0], "a", HostPersonality.Esx).SwapLimitPages);

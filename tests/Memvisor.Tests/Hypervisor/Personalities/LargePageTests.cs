@@ -99,7 +99,7 @@ public class LargePageTests
         // Plenty free: a whole scan shares none of the 511 zero pages inside the large page.
         hv.Sharing.Step(1_000_000_000);
         Assert.Equal(0, hv.Sharing.Stats.ZeroPages);
-        Assert.True(hv.Sharing.Stats.LargePagesHeld > 0);
+        Assert.True(hv.Sharing.Stats.LargePageSkips > 0);
         Assert.False(hv.Sharing.ScanGfn(d, 9));
         Assert.True(d.P2m.IsSuperpage(0));
         Assert.Equal(Region, d.TotPages);
@@ -150,5 +150,26 @@ public class LargePageTests
         // Destroying a domain breaks no more of its large pages.
         hv.DestroyDomain(a.DomId);
         Assert.Equal(1, a.P2m.LargePagesBroken);
+    }
+
+    [Fact]
+    public void A_2MiB_extent_of_a_static_build_counts_as_broken_when_the_balloon_takes_a_page_of_it_whatever_looked_at_it_before()
+    {
+        using var hv = Host(HostPersonality.Xen);
+        var d = TestHost.Domain(hv, "vm", 2 * Region, 2 * Region);
+        Assert.Equal(XenErrno.Ok, hv.MemoryOp.DecreaseReservation(d.DomId, [Region + 7], 0));
+        Assert.Equal(1, d.P2m.LargePagesBroken);
+        Assert.True(d.P2m.IsSuperpage(0));
+        Assert.Equal(1, d.P2m.CountSuperpages());
+    }
+
+    [Fact]
+    public void Esx_with_large_pages_off_shares_a_static_domains_pages_with_plenty_of_memory_free()
+    {
+        using var hv = Host(HostPersonality.Esx, largePages: false);
+        var d = TestHost.Domain(hv, "vm", 2 * Region, 2 * Region);
+        Assert.True(d.P2m.IsSuperpage(0) && hv.Machine.FreeFrames > hv.Machine.TotalFrames / 2);
+        Assert.True(hv.Sharing.ScanGfn(d, 5));
+        Assert.Equal(0, hv.Sharing.Stats.LargePageSkips);
     }
 }
