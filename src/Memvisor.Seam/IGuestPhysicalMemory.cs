@@ -35,4 +35,11 @@ public interface IGuestPhysicalMemory
     /// handle if the page is zero or synthetic; false if the gfn holds no page or holds real bytes (then use <see cref="ReadPage"/>).
     /// </summary>
     bool TryReadSynthetic(Gfn gfn, out ContentHandle content);
+
+    /// <summary>
+    /// Reads a page as <see cref="ReadPage"/> does, but leaves a zero or synthetic page's bytes ungenerated: true with
+    /// its handle in <paramref name="content"/> (then <paramref name="page"/> is untouched), or with the bytes in
+    /// <paramref name="page"/> and a handle that is neither; false if the gfn holds no page.
+    /// </summary>
+    bool ReadPageOrHandle(Gfn gfn, Span<byte> page, out ContentHandle content);
 }

@@ -11,7 +11,9 @@ namespace Memvisor.Guest.Integrity;
 /// Checks DESIGN.md invariant 4 from the guest's side: it remembers what each process last wrote to each of its
 /// pages (and each file page), and compares the bytes of every later read, and on demand of every page wherever it
 /// now lives (a frame, a swap slot, the file on disk), with what was written. A page never written must read as
-/// zeros (anonymous) or as the file's original bytes.
+/// zeros (anonymous) or as the file's original bytes. A synthetic page's bytes are a pure function of its content
+/// handle, so where the page and what was written are both zero or synthetic the handles are compared and no bytes
+/// are generated; otherwise the bytes are.
 /// </summary>
 public sealed class IntegrityChecker(GuestKernel k)
 {
@@ -50,14 +52,14 @@ public sealed class IntegrityChecker(GuestKernel k)
             CheckFile(k.Files[vma.FileId], (long)(vma.FileOffset + vpn - vma.Start), gfn);
             return;
         }
-        Expect(ExpectedAnon(p, vpn));
-        CompareFrame(gfn, $"{p.Name} (pid {p.Pid}) page {vpn:x}");
+        var outcome = CheckFrame(gfn, ExpectedAnon(p, vpn));
+        if (outcome != FrameCheck.Same) Fail(outcome, $"{p.Name} (pid {p.Pid}) page {vpn:x}", gfn);
     }
 
     public void CheckFile(GuestFile f, long index, ulong gfn)
     {
-        Expect(ExpectedFile(f, index));
-        CompareFrame(gfn, $"page {index} of {f.Name}");
+        var outcome = CheckFrame(gfn, ExpectedFile(f, index));
+        if (outcome != FrameCheck.Same) Fail(outcome, $"page {index} of {f.Name}", gfn);
     }
 
     /// <summary>Checks every page the guest wrote, wherever it now is; returns the violations found.</summary>
@@ -69,15 +71,17 @@ public sealed class IntegrityChecker(GuestKernel k)
             if (!_anon.TryGetValue(p.Pid, out var pages)) continue;
             foreach (var (vpn, content) in pages)
             {
-                Expect(content);
                 ulong e = k.Tables.Walk(p.Root, vpn, out _, out _, out int level);
                 string where = $"{p.Name} (pid {p.Pid}) page {vpn:x}";
                 if (Pte.IsPresent(e))
                 {
-                    CompareFrame(Pte.Frame(e) + (level == 2 ? vpn & 511 : 0), where);
+                    ulong gfn = Pte.Frame(e) + (level == 2 ? vpn & 511 : 0);
+                    var outcome = CheckFrame(gfn, content);
+                    if (outcome != FrameCheck.Same) Fail(outcome, where, gfn);
                 }
                 else if (Pte.IsSwap(e))
                 {
+                    Expect(content);
                     if (!k.Swap.TryRead(k.Memory, Pte.SwapSlot(e), _actual)) Fail($"{where} is in swap slot {Pte.SwapSlot(e)}, which frontswap lost.");
                     else Compare($"{where} in swap slot {Pte.SwapSlot(e)}");
                 }
@@ -87,13 +91,14 @@ public sealed class IntegrityChecker(GuestKernel k)
         foreach (var ((fileId, index), content) in _files)
         {
             var f = k.Files[fileId];
-            Expect(content);
             if (f.TryGetCached(index, out ulong gfn))
             {
-                CompareFrame(gfn, $"page {index} of {f.Name}");
+                var outcome = CheckFrame(gfn, content);
+                if (outcome != FrameCheck.Same) Fail(outcome, $"page {index} of {f.Name}", gfn);
             }
             else
             {
+                Expect(content);
                 f.Disk.Read(index, _actual);
                 Compare($"page {index} of {f.Name} on disk");
             }
@@ -107,18 +112,34 @@ public sealed class IntegrityChecker(GuestKernel k)
     private ContentHandle ExpectedFile(GuestFile f, long index) =>
         _files.TryGetValue((f.Id, index), out var c) ? c : f.Disk.Initial(index);
 
-    private void Expect(ContentHandle content)
+    private void Expect(ContentHandle content) => Generate(content, _expected);
+
+    private static void Generate(ContentHandle content, Span<byte> page)
     {
-        if (content.IsZero) Array.Clear(_expected);
-        else ContentGenerator.Fill(content.SyntheticClass, content.Seed, _expected);
+        if (content.IsZero) page.Clear();
+        else ContentGenerator.Fill(content.SyntheticClass, content.Seed, page);
     }
 
-    // Reads the page at gfn and compares it with the expected bytes.
-    private void CompareFrame(ulong gfn, string what)
+    private enum FrameCheck { Same, Unreadable, Differs }
+
+    // Reads the page at gfn and checks it holds `expected`: by handle when both are zero or synthetic and equal,
+    // else by bytes. The message is made only for a failure, so a check allocates nothing.
+    private FrameCheck CheckFrame(ulong gfn, ContentHandle expected)
     {
-        if (!k.Memory.ReadPage(new Gfn(gfn), _actual)) Fail($"{what} is at gfn {gfn}, which the domain could not read (it does not hold it, or the hypervisor withheld it).");
-        else Compare($"{what} at gfn {gfn}");
+        if (!k.Memory.ReadPageOrHandle(new Gfn(gfn), _actual, out var actual)) return FrameCheck.Unreadable;
+        Checks++;
+        if (actual.IsZero || actual.IsSynthetic)
+        {
+            if (actual == expected) return FrameCheck.Same;
+            Generate(actual, _actual);
+        }
+        Expect(expected);
+        return _expected.AsSpan().SequenceEqual(_actual) ? FrameCheck.Same : FrameCheck.Differs;
     }
+
+    private void Fail(FrameCheck outcome, string what, ulong gfn) => Fail(outcome == FrameCheck.Unreadable
+        ? $"{what} is at gfn {gfn}, which the domain could not read (it does not hold it, or the hypervisor withheld it)."
+        : $"{what} at gfn {gfn} does not hold the bytes last written to it.");
 
     private void Compare(string what)
     {

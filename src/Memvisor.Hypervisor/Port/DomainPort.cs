@@ -88,6 +88,15 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         d.Mmu?.OnGuestWrite(gfn);
     }
 
+    public bool ReadPageOrHandle(Gfn at, Span<byte> page, out ContentHandle content)
+    {
+        content = ContentHandle.Zero;
+        if (Resolve(at.Value, write: false, copy: false, out uint mfn) == AccessOutcome.Refused) return false;
+        content = hv.Machine.Frames[mfn].Content;
+        if (!(content.IsZero || content.IsSynthetic)) hv.Machine.ReadFrame(mfn, page);
+        return true;
+    }
+
     public bool TryReadSynthetic(Gfn at, out ContentHandle content)
     {
         ulong gfn = at.Value;

@@ -154,6 +154,15 @@ internal sealed class InMemoryGuestMemory : IGuestMemory
         return true;
     }
 
+    public bool ReadPageOrHandle(Gfn at, Span<byte> page, out ContentHandle content)
+    {
+        content = ContentHandle.Zero;
+        if (Back(at.Value) == AccessOutcome.Refused) return false;
+        content = _frames.Frames[Mfn(at.Value)].Content;
+        if (!(content.IsZero || content.IsSynthetic)) _frames.ReadFrame(Mfn(at.Value), page);
+        return true;
+    }
+
     public bool TryReadSynthetic(Gfn at, out ContentHandle content)
     {
         ulong gfn = at.Value;
