@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Randomness;
 
@@ -48,7 +51,28 @@ public static class ContentGenerator
     /// <summary>Fills the page with tokens drawn with a skewed (roughly Zipf) choice, optionally followed by 4-byte immediates.</summary>
     private static void FillFromTokens(Span<byte> page, byte[][] tokens, ref DeterministicRandom rng, double immediateChance)
     {
+        var table = tokens == Words ? WordTable : OpcodeTable;
+        ref byte dst = ref MemoryMarshal.GetReference(page);
+        ref byte src = ref MemoryMarshal.GetArrayDataReference(table.Padded);
         int pos = 0;
+        // While the longest token and an immediate fit, a token of up to 16 bytes is one 16-byte store: the bytes past
+        // the token are written over by the next ones, and the last ones are placed exactly below, so the page is the same.
+        while (pos <= page.Length - TokenStride - 4)
+        {
+            double u = rng.NextDouble();
+            int t = (int)(u * u * tokens.Length);
+            int n = table.Lengths[t];
+            if (n <= 16) Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, pos), Unsafe.ReadUnaligned<Vector128<byte>>(ref Unsafe.Add(ref src, t * TokenStride)));
+            else table.Padded.AsSpan(t * TokenStride, n).CopyTo(page[pos..]);
+            pos += n;
+            if (immediateChance > 0 && rng.NextDouble() < immediateChance)
+            {
+                ulong r = rng.NextUInt64();
+                uint immediate = (r & 0xFF) < SmallImmediateShare ? (uint)(r >> 8) & 0xFF : (uint)(r >> 32);
+                BinaryPrimitives.WriteUInt32LittleEndian(page[pos..], immediate);
+                pos += 4;
+            }
+        }
         while (pos < page.Length)
         {
             // Square of a uniform variate skews the choice toward the first tokens, as real code and text do.
@@ -66,6 +90,25 @@ public static class ContentGenerator
                 pos += 4;
             }
         }
+    }
+
+    // Every token padded to 64 bytes (the longest) in one array, so that copying one of up to 16 bytes is a single
+    // unaligned 16-byte load and store.
+    private const int TokenStride = 64;
+    private static readonly (byte[] Padded, byte[] Lengths) WordTable = Pad(Words);
+    private static readonly (byte[] Padded, byte[] Lengths) OpcodeTable = Pad(Opcodes);
+
+    private static (byte[] Padded, byte[] Lengths) Pad(byte[][] tokens)
+    {
+        var padded = new byte[tokens.Length * TokenStride];
+        var lengths = new byte[tokens.Length];
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            if (tokens[i].Length > TokenStride) throw new InvalidOperationException($"Token {i} is longer than {TokenStride} bytes.");
+            tokens[i].CopyTo(padded, i * TokenStride);
+            lengths[i] = (byte)tokens[i].Length;
+        }
+        return (padded, lengths);
     }
 
     private static byte[][] BuildWords()
