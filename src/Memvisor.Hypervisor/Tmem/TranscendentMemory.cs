@@ -1,6 +1,7 @@
 using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Sharing;
+using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 using Memvisor.Native;
 
@@ -68,7 +69,11 @@ public sealed class TranscendentMemory : IDisposable
         var key = new TmemKey(pool, obj, index);
         if (_entries.ContainsKey(key)) Flush(d, pool, obj, index);
         d.PendingStallNs += _hv.Costs.TmemOpNs;
-        var page = _hv.Machine.View(mfn, _page);
+        // A page whose bytes are named by its handle (zero, synthetic, stored) is copied by the handle, as a shared
+        // page's copy is; its bytes are needed only to deduplicate or compress it.
+        var content = _hv.Machine.Frames[mfn].Content;
+        bool byHandle = !content.IsPrivate && _dedup is null && _codec is null;
+        var page = byHandle ? ReadOnlySpan<byte>.Empty : _hv.Machine.View(mfn, _page);
         ulong hash = _dedup is null ? 0 : XxHash.Hash64(page);
         if (_dedup is not null)
         {
@@ -103,7 +108,12 @@ public sealed class TranscendentMemory : IDisposable
             Counters.PutsRefused++;
             return false;
         }
-        _hv.Machine.SetContent(frame, _hv.Machine.Contents.Store(page));
+        if (byHandle)
+        {
+            _hv.Machine.Contents.AddRef(content);
+            _hv.Machine.SetContent(frame, content);
+        }
+        else _hv.Machine.SetContent(frame, _hv.Machine.Contents.Store(page));
         _hv.Machine.Frames[frame].RefCount = 1;
         _dedup?.Add(frame, hash);
         Frames++;
@@ -121,13 +131,23 @@ public sealed class TranscendentMemory : IDisposable
             Counters.GetMisses++;
             return false;
         }
-        if (!Read(e, _page))
+        var held = e.Kind == TmemEntry.FrameKind ? _hv.Machine.Frames[e.Id].Content : ContentHandle.Zero;
+        if (e.Kind == TmemEntry.FrameKind && !held.IsPrivate)
         {
-            Counters.GetMisses++;
-            return false;
+            // Copied by its handle, as it was put.
+            _hv.Machine.Contents.AddRef(held);
+            _hv.Machine.SetContent(mfn, held);
         }
-        if (e.Kind == TmemEntry.SlotKind) d.PendingStallNs += _codec!.DecompressNs;
-        _hv.Machine.SetContent(mfn, _hv.Machine.Contents.Store(_page));
+        else
+        {
+            if (!Read(e, _page))
+            {
+                Counters.GetMisses++;
+                return false;
+            }
+            if (e.Kind == TmemEntry.SlotKind) d.PendingStallNs += _codec!.DecompressNs;
+            _hv.Machine.SetContent(mfn, _hv.Machine.Contents.Store(_page));
+        }
         Remove(new TmemKey(pool, obj, index));
         Counters.Gets++;
         return true;
