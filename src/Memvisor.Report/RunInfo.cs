@@ -33,6 +33,14 @@ public sealed record RunInfo(double WallSeconds, long PeakRssBytes, long Baselin
         long accesses = r.Summary.Domains.Sum(d => d.Guest?.Accesses ?? 0);
         w.WriteNumber("guest_accesses", accesses);
         w.WriteNumber("guest_accesses_per_second", WallSeconds > 0 ? Math.Round(accesses / WallSeconds, 1) : 0);
+        // Wall time of the guests' steps per guest access: the access path and everything a guest does around it.
+        w.WriteNumber("guest_ns_per_access", accesses > 0 ? Math.Round(WallSplit.Seconds(r.Wall.GuestsTicks) * 1e9 / accesses, 1) : 0);
+        w.WriteStartObject("wall_split_seconds");
+        w.WriteNumber("guests", Math.Round(WallSplit.Seconds(r.Wall.GuestsTicks), 3));
+        w.WriteNumber("hypervisor", Math.Round(WallSplit.Seconds(r.Wall.HypervisorTicks), 3));
+        w.WriteNumber("policy", Math.Round(WallSplit.Seconds(r.Wall.PolicyTicks), 3));
+        w.WriteNumber("metrics", Math.Round(WallSplit.Seconds(r.Wall.MetricsTicks), 3));
+        w.WriteEndObject();
         w.WriteNumber("frames", r.Frames);
         w.WriteNumber("peak_rss_bytes", PeakRssBytes);
         w.WriteNumber("baseline_rss_bytes", BaselineRssBytes);

@@ -12,6 +12,8 @@ namespace Memvisor.Sim.Engine;
 public sealed record RunResult
 {
     public required Scenario Scenario { get; init; }
+    /// <summary>Where the run's wall-clock time went (run.json only: not deterministic).</summary>
+    public WallSplit Wall { get; init; } = new();
     public required ulong Seed { get; init; }
     public required long Frames { get; init; }
     public required long FreePagesMin { get; init; }

@@ -39,6 +39,7 @@ public sealed class Simulation
     private readonly List<(string Name, Func<SampleView, long?> Read)> _columns;
     private readonly CostModel _costs = new();
     private long _freeMin;
+    private readonly WallSplit _wall = new();
     private readonly CreateQueue _creates;
     private bool _accountingHeld = true;
     private long _peakP2mBytes;
@@ -115,18 +116,24 @@ public sealed class Simulation
                     if (_clock.NowNs + _scenario.TickNs <= end) _clock.Schedule(_clock.NowNs + _scenario.TickNs, e);
                     break;
                 case EventKind.Sample:
+                    long sampled = WallSplit.Now();
                     Sample();
+                    _wall.Metrics(sampled);
                     if (_clock.NowNs + _scenario.SampleNs <= end) _clock.Schedule(_clock.NowNs + _scenario.SampleNs, e);
                     break;
                 case EventKind.Action:
                     Apply(_scenario.Events[e.Index]);
                     break;
                 case EventKind.Policy:
+                    long decided = WallSplit.Now();
                     Decide();
+                    _wall.Policy(decided);
                     if (_clock.NowNs + _decisionNs <= end) _clock.Schedule(_clock.NowNs + _decisionNs, e);
                     break;
             }
+            long observed = WallSplit.Now();
             Observe();
+            _wall.Metrics(observed);
             double done = (double)_clock.NowNs / end;
             if (progress is not null && done - lastReported >= 0.01)
             {
@@ -165,9 +172,13 @@ public sealed class Simulation
     private void Tick()
     {
         long now = _clock.NowNs, dt = _scenario.TickNs;
+        long t = WallSplit.Now();
         foreach (var r in _records)
             if (r.State == DomainState.Running) r.Guest!.Step(now, dt);
+        _wall.Guests(t);
+        t = WallSplit.Now();
         _hv.Step(dt);
+        _wall.Hypervisor(t);
         _creates.Step(now);
         // xl.cfg's on_crash defaults to destroy: a domain the hypervisor crashed is torn down once its tick ends.
         foreach (var r in _records)
@@ -360,6 +371,7 @@ public sealed class Simulation
         var end = _hv.Account();
         var result = new RunResult
         {
+            Wall = _wall,
             Scenario = _scenario,
             Seed = _seed,
             Frames = _machine.TotalFrames,

@@ -1,0 +1,26 @@
+using System.Diagnostics;
+
+namespace Memvisor.Sim.Engine;
+
+/// <summary>
+/// Where a run's wall-clock time went, by part of the simulation: the guests' steps (workloads, the guest kernels,
+/// their accesses through the MMU and port), the hypervisor's background step (sharing scanner, pager, samplers),
+/// the policy's decisions and the metrics (time series and reclaim-latency samples). Wall time is not deterministic:
+/// it goes to run.json only.
+/// </summary>
+public sealed class WallSplit
+{
+    public long GuestsTicks { get; private set; }
+    public long HypervisorTicks { get; private set; }
+    public long PolicyTicks { get; private set; }
+    public long MetricsTicks { get; private set; }
+
+    public static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
+
+    internal static long Now() => Stopwatch.GetTimestamp();
+
+    internal void Guests(long since) => GuestsTicks += Stopwatch.GetTimestamp() - since;
+    internal void Hypervisor(long since) => HypervisorTicks += Stopwatch.GetTimestamp() - since;
+    internal void Policy(long since) => PolicyTicks += Stopwatch.GetTimestamp() - since;
+    internal void Metrics(long since) => MetricsTicks += Stopwatch.GetTimestamp() - since;
+}
