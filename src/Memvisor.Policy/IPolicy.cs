@@ -8,4 +8,7 @@ public interface IPolicy
     string Name { get; }
     long IntervalNs { get; }
     IReadOnlyList<PolicyAction> Decide(HostSnapshot host);
+
+    /// <summary>Whether the policy reads the guests' miss-ratio curves (<see cref="DomainSnapshot.Mrc"/>); the guests track them only then.</summary>
+    bool ReadsMissCurves => false;
 }

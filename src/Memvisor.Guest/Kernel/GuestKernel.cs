@@ -74,14 +74,15 @@ public sealed partial class GuestKernel
         Reporter = options.FreePageReporting ? new FreePageReporter(this) : null;
         _faults = new FaultHandler(this);
         _newKernelTable = () => NewTable(null);
-        Mrc = new StackDistanceTracker(memory.PhysicalPages);
+        Mrc = options.TrackMissRatio ? new StackDistanceTracker(memory.PhysicalPages) : null;
     }
 
     public string Name { get; }
     public IGuestMemory Memory { get; }
     public IWorkload Workload { get; }
     /// <summary>The guest agent's miss-ratio curve of the workload's page references (for the predictive policy).</summary>
-    public StackDistanceTracker Mrc { get; }
+    /// <summary>The miss-ratio curve tracker; null when nothing reads it (<see cref="GuestOptions.TrackMissRatio"/>).</summary>
+    public StackDistanceTracker? Mrc { get; }
     public GuestOptions Options { get; }
     public CostModel Costs { get; }
     /// <summary>The live counters, bumped in place; <see cref="Stats"/> is a copy for readers.</summary>
@@ -141,7 +142,7 @@ public sealed partial class GuestKernel
         _stepAllowanceNs = Math.Max(0, dtNs - _stallDebtNs);
         _stallDebtNs = Math.Max(0, _stallDebtNs - dtNs);
         _stepStallNs = 0;
-        Mrc.Advance(dtNs);
+        Mrc?.Advance(dtNs);
         if (_stepAllowanceNs > 0) Workload.Step(this, nowNs, dtNs);
         if (Memory.Halted) return;
         Mmu.Submit();

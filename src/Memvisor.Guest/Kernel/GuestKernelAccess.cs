@@ -22,7 +22,7 @@ public sealed partial class GuestKernel
         if (Memory.Halted) return false;
         Counters.Accesses++;
         ulong vpn = (address >> PageSize.Shift) & ((1UL << X86Pte.VirtualPageBits) - 1);
-        Mrc.Record(((ulong)(uint)p.Pid << X86Pte.VirtualPageBits) | vpn);
+        Mrc?.Record(((ulong)(uint)p.Pid << X86Pte.VirtualPageBits) | vpn);
         bool translated = Translate(p, vpn, write, out ulong gfn);
         Stall(Memory.TakeStallNs());
         if (!translated)
@@ -102,7 +102,7 @@ public sealed partial class GuestKernel
     /// <summary>read() of one page of a file through the page cache; false if it could not be done (no memory).</summary>
     public bool ReadFile(GuestFile f, long index)
     {
-        Mrc.Record(FileKey(f, index));
+        Mrc?.Record(FileKey(f, index));
         if (!Cache.TryGetPage(f, index, readFromDisk: true, out ulong gfn)) return false;
         Cache.MarkAccessed(gfn);
         Integrity?.CheckFile(f, index, gfn);
@@ -112,7 +112,7 @@ public sealed partial class GuestKernel
     /// <summary>write() of one whole page of a file: the page cache page gets new bytes and is dirty until written back.</summary>
     public bool WriteFile(GuestFile f, long index)
     {
-        Mrc.Record(FileKey(f, index));
+        Mrc?.Record(FileKey(f, index));
         if (!Cache.TryGetPage(f, index, readFromDisk: false, out ulong gfn)) return false;
         var content = NewData(f.Id, (ulong)index);
         Memory.Touch(new Gfn(gfn), write: true, content);

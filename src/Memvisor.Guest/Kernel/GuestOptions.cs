@@ -43,6 +43,8 @@ public sealed record GuestOptions
     public long VideoRamPages { get; init; }
     /// <summary>How the fault handler fills an entry: Linux writes the valid entry once; Windows first writes a transition entry, then the valid one.</summary>
     public DemandPaging DemandPaging { get; init; } = DemandPaging.Linux;
+    /// <summary>Keep the miss-ratio curve of the guest's references (the predictive policy and policy snapshots read it); off, nothing is tracked or allocated for it.</summary>
+    public bool TrackMissRatio { get; init; } = true;
     /// <summary>Keep the expected bytes of every page the guest writes and check every read against them (slow; for tests).</summary>
     public bool CheckIntegrity { get; init; }
     /// <summary>Use the hypervisor's transcendent memory: frontswap for swap and cleancache for the page cache (Linux's tmem boot option).</summary>

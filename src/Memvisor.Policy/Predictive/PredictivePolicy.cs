@@ -18,6 +18,7 @@ public sealed class PredictivePolicy(PredictiveOptions options, long intervalNs)
     private readonly HashSet<string> _paging = [];
     private double? _baseScanRate;
 
+    public bool ReadsMissCurves => true;
     public string Name => "predictive";
     public long IntervalNs => intervalNs;
     public PredictiveOptions Options => options;

@@ -61,6 +61,8 @@ public sealed class Simulation
         _balloons = new BalloonMonitor(_hv);
         _policy = scenario.Policy is { } ps ? PolicyFactory.Create(ps) : null;
         _snapshots = keepSnapshots ? new Decimated<HostSnapshot>(Timeseries.DefaultMaxRows) : null;
+        // A guest keeps a miss-ratio curve (2.3 MiB and a reference's worth of work per access for a 1 GiB guest) only for a reader.
+        _toolstack.TrackMissRatio = keepSnapshots || _policy is { ReadsMissCurves: true };
         _decisionNs = _policy?.IntervalNs ?? new PolicySpec().IntervalNs;
 
         _records.Add(new DomainRecord(ScenarioLoader.Dom0Name, null, 0));
@@ -165,7 +167,7 @@ public sealed class Simulation
         dom0.Domain = d;
         dom0.State = DomainState.Running;
         dom0.CreatedAtNs = 0;
-        dom0.Guest = new GuestKernel(dom0.Name, _hv.PortFor(d), new IdleWorkload(), new GuestOptions { RandomStream = 0 }, _costs, _seed, onDemand: false);
+        dom0.Guest = new GuestKernel(dom0.Name, _hv.PortFor(d), new IdleWorkload(), new GuestOptions { RandomStream = 0, TrackMissRatio = false }, _costs, _seed, onDemand: false);
         dom0.Guest.Boot();
     }
 

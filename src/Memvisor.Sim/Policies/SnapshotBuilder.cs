@@ -44,7 +44,7 @@ public static class SnapshotBuilder
                 StallNs = g.Stats.StallNs,
                 FloorPages = g.Balloon.FloorPages,
                 ActivePages = d.ActivePages,
-                Mrc = new MissCurve { BucketPages = g.Mrc.BucketPages, Hits = [.. g.Mrc.Hits], Cold = g.Mrc.Cold, WindowNs = g.Mrc.HalfLifeNs },
+                Mrc = g.Mrc is { } mrc ? new MissCurve { BucketPages = mrc.BucketPages, Hits = [.. mrc.Hits], Cold = mrc.Cold, WindowNs = mrc.HalfLifeNs } : null,
                 HotplugEnabled = g.Options.Hotplug.Enabled,
                 HotplugRequestedPages = Key(StoreKeys.HotplugRequested, 0) / PageSize.KiB,
                 Shares = spec.Shares ?? 10 * PageSize.ToMiB(memory),
