@@ -32,6 +32,28 @@ internal sealed class FrameContentIndex(MachineMemory machine)
         return None;
     }
 
+    /// <summary>
+    /// As <see cref="Find(ulong, ReadOnlySpan{byte}, int)"/> for the bytes named by <paramref name="content"/>: a
+    /// candidate with the same synthetic handle holds the same bytes (they are a function of the handle); any other is
+    /// compared byte for byte, the bytes generated into <paramref name="page"/> the first time they are needed.
+    /// </summary>
+    public uint Find(ulong hash, ContentHandle content, Span<byte> page, ref bool generated, int maxRefs)
+    {
+        for (int m = _chains.First(hash); m != HashChains.None; m = _chains.Next(m))
+        {
+            uint mfn = (uint)m;
+            if (machine.Frames[mfn].RefCount >= maxRefs) continue;
+            if (content.IsSynthetic && machine.Frames[mfn].Content == content) return mfn;
+            if (!generated)
+            {
+                machine.Contents.Read(content, page);
+                generated = true;
+            }
+            if (machine.View(mfn, _scratch).SequenceEqual(page)) return mfn;
+        }
+        return None;
+    }
+
     public void Add(uint mfn, ulong hash) => _chains.Add((int)mfn, hash);
 
     public void Remove(uint mfn) => _chains.Remove((int)mfn);

@@ -24,6 +24,9 @@ public sealed class PageSharing
     private readonly Dictionary<ulong, (ushort Dom, uint Gfn)> _unstable = [];
     private readonly byte[] _scratch = new byte[PageSize.Bytes];
     private readonly byte[] _otherScratch = new byte[PageSize.Bytes];
+    // Hashes of OS-image and library pages by content handle, worked out from their bytes (at most MaxImageDigests).
+    private readonly Dictionary<ulong, ulong> _imageDigests = [];
+    private const int MaxImageDigests = 1 << 18;
     private double _credit;
     private int _nextDomain;
 
@@ -133,16 +136,27 @@ public sealed class PageSharing
     {
         Counters.PagesScanned++;
         Counters.ScanNs += _hv.Costs.SharingScanPageNs;
-        var page = _hv.Machine.View(mfn, _scratch);
-        if (Options.UseZeroPages && PageBytes.IsZero(page))
+        var content = _hv.Machine.Frames[mfn].Content;
+        // A page of an OS image or library is the same in every guest that maps it: its hash is worked out from its
+        // bytes once and kept, and its bytes are generated again only to compare it with a page of another name.
+        bool imagePage = content.IsSynthetic && content.SyntheticClass is ContentClass.KernelText or ContentClass.SharedLibrary;
+        ReadOnlySpan<byte> page = default;
+        ulong hash = 0;
+        bool generated = !(imagePage && _imageDigests.TryGetValue(content.Raw, out hash));
+        if (generated)
         {
-            MapToZero(d, gfn, mfn);
-            return true;
+            page = _hv.Machine.View(mfn, _scratch);
+            if (Options.UseZeroPages && PageBytes.IsZero(page))
+            {
+                MapToZero(d, gfn, mfn);
+                return true;
+            }
+            hash = XxHash.Hash64(page);
+            if (imagePage && _imageDigests.Count < MaxImageDigests && !PageBytes.IsZero(page)) _imageDigests[content.Raw] = hash;
         }
-        ulong hash = XxHash.Hash64(page);
         // Salting: within one domain only, the domain's salt is part of the key, so no other domain's page can match.
         if (!Options.InterVm) hash ^= (d.DomId + 1UL) * 0x9E37_79B9_7F4A_7C15UL;
-        uint s = _stable.Find(hash, page, Options.MaxPageSharing);
+        uint s = generated ? _stable.Find(hash, page, Options.MaxPageSharing) : _stable.Find(hash, content, _scratch, ref generated, Options.MaxPageSharing);
         if (s != FrameContentIndex.None)
         {
             Merge(d, gfn, mfn, s);
@@ -152,7 +166,7 @@ public sealed class PageSharing
         {
             var cd = _hv.Find(candidate.Dom);
             var ce = cd?.P2m.Get(candidate.Gfn) ?? P2mEntry.Invalid;
-            if (cd is { IsDying: false } && ce.HasFrame && _hv.Machine.View(ce.Mfn, _otherScratch).SequenceEqual(page))
+            if (cd is { IsDying: false } && ce.HasFrame && SameBytes(ce.Mfn, content, ref page, ref generated))
             {
                 _unstable.Remove(hash);
                 uint shared = Promote(cd, candidate.Gfn, ce.Mfn, hash);
@@ -162,6 +176,20 @@ public sealed class PageSharing
         }
         _unstable[hash] = (d.DomId, (uint)gfn);
         return false;
+    }
+
+    // Whether frame `other` holds the bytes `content` names: by handle when both are the same synthetic page, else by
+    // bytes, generating this page's into the scratch buffer if they were not yet.
+    private bool SameBytes(uint other, ContentHandle content, ref ReadOnlySpan<byte> page, ref bool generated)
+    {
+        if (content.IsSynthetic && _hv.Machine.Frames[other].Content == content) return true;
+        if (!generated)
+        {
+            _hv.Machine.Contents.Read(content, _scratch);
+            generated = true;
+        }
+        if (page.IsEmpty) page = _scratch;
+        return _hv.Machine.View(other, _otherScratch).SequenceEqual(page);
     }
 
     // A candidate's own frame becomes the shared frame: it passes to dom_cow and leaves the domain's tot_pages.
