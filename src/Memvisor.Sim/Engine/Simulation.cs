@@ -111,6 +111,7 @@ public sealed class Simulation
         while (_clock.TryNext(end, out var e))
         {
             cancel.ThrowIfCancellationRequested();
+            long started = WallSplit.Now();
             switch (e.Kind)
             {
                 case EventKind.Tick:
@@ -118,22 +119,18 @@ public sealed class Simulation
                     if (_clock.NowNs + _scenario.TickNs <= end) _clock.Schedule(_clock.NowNs + _scenario.TickNs, e);
                     break;
                 case EventKind.Sample:
-                    long sampled = WallSplit.Now();
                     Sample();
-                    _wall.Metrics(sampled);
                     if (_clock.NowNs + _scenario.SampleNs <= end) _clock.Schedule(_clock.NowNs + _scenario.SampleNs, e);
                     break;
                 case EventKind.Action:
                     Apply(_scenario.Events[e.Index]);
                     break;
                 case EventKind.Policy:
-                    long decided = WallSplit.Now();
                     Decide();
-                    _wall.Policy(decided);
                     if (_clock.NowNs + _decisionNs <= end) _clock.Schedule(_clock.NowNs + _decisionNs, e);
                     break;
             }
-            long observed = WallSplit.Now();
+            long observed = _wall.After(e.Kind, started);
             Observe();
             _wall.Metrics(observed);
             double done = (double)_clock.NowNs / end;

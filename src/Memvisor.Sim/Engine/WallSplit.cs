@@ -21,6 +21,14 @@ public sealed class WallSplit
 
     internal void Guests(long since) => GuestsTicks += Stopwatch.GetTimestamp() - since;
     internal void Hypervisor(long since) => HypervisorTicks += Stopwatch.GetTimestamp() - since;
-    internal void Policy(long since) => PolicyTicks += Stopwatch.GetTimestamp() - since;
     internal void Metrics(long since) => MetricsTicks += Stopwatch.GetTimestamp() - since;
+
+    /// <summary>Charges an event that began at <paramref name="since"/> to its part (a tick times its own parts); returns now.</summary>
+    internal long After(EventKind kind, long since)
+    {
+        long now = Stopwatch.GetTimestamp();
+        if (kind == EventKind.Sample) MetricsTicks += now - since;
+        else if (kind == EventKind.Policy) PolicyTicks += now - since;
+        return now;
+    }
 }
