@@ -35,7 +35,7 @@ public sealed partial class Host
         // Xen and Hyper-V cover a domain's memory (a PoD domain's cache) before building it, all or nothing (Xen's
         // XENMEM_claim_pages, xl's claim_mode=1); on ESX and KVM the guest's memory comes at first touch.
         bool podCache = config.Allocation == AllocationMode.OnDemand && Personality.OnDemand == OnDemandModel.PodCache;
-        long reserve = ReservePagesFor(config) + Personality.OverheadPages(config);
+        long reserve = HeldPagesFor(config, Personality);
         long needed = BuildPagesFor(config, Personality) - (config.Allocation == AllocationMode.Static ? config.MemoryPages - backed : 0);
         if (needed > Machine.FreeFrames)
             return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);

@@ -18,8 +18,12 @@ public sealed partial class Host
     public static long BuildPagesFor(DomainConfig config, Personalities.HostPersonality personality)
     {
         bool atBuild = config.Allocation == AllocationMode.Static || personality.OnDemand == Personalities.OnDemandModel.PodCache;
-        return ReservePagesFor(config) + personality.OverheadPages(config) + (atBuild ? config.MemoryPages : 0);
+        return HeldPagesFor(config, personality) + (atBuild ? config.MemoryPages : 0);
     }
+
+    /// <summary>What the hypervisor holds for a domain beside its memory: its paging reserve and the personality's per-VM overhead (ESX's).</summary>
+    public static long HeldPagesFor(DomainConfig config, Personalities.HostPersonality personality) =>
+        ReservePagesFor(config) + personality.OverheadPages(config);
 
     /// <summary>Grows or shrinks the domain's reserve to <paramref name="pages"/>; false (and no change) if the host is out of frames.</summary>
     internal bool GrowReserve(Domain d, long pages)

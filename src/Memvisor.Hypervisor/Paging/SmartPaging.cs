@@ -30,7 +30,7 @@ public sealed class SmartPaging(Host hv)
         domain = null;
         if (hv.Personality.Kind != Personalities.HypervisorKind.HyperV || config.Allocation != AllocationMode.Static)
             return hv.Refusals.Record(DomIds.Invalid, config.Name, "smart-paging", XenErrno.EOPNOTSUPP, RefusalCause.NotOnThisHypervisor, 0, 0);
-        long fixedPages = Host.ReservePagesFor(config) + hv.Personality.OverheadPages(config);
+        long fixedPages = Host.HeldPagesFor(config, hv.Personality);
         long backed = Math.Min(config.MemoryPages, hv.Machine.FreeFrames - fixedPages);
         if (backed >= config.MemoryPages)
             return hv.Refusals.Record(DomIds.Invalid, config.Name, "smart-paging", XenErrno.EINVAL, RefusalCause.StartupCovered, config.MemoryPages, backed);

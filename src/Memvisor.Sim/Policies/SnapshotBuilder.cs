@@ -51,7 +51,7 @@ public static class SnapshotBuilder
                 // vSphere's default reservation is 0 (Resource Management: "Memory Virtualization Basics", reservation defaults).
                 ReservationPages = Pages(spec.ReservationBytes) ?? 0,
                 LimitPages = Pages(spec.LimitBytes) ?? max ?? d.MaxPages,
-                MinimumPages = Pages(spec.MinimumBytes) ?? dynMin,
+                MinimumPages = PageSize.FromBytes(spec.MinimumRamBytes),
                 MaximumPages = Pages(spec.MaximumBytes) ?? max ?? d.MaxPages,
                 BufferPercent = spec.BufferPercent ?? 20,
                 Weight = spec.Weight ?? 5000,

@@ -66,6 +66,8 @@ public sealed record DomainSpec
     public long? MaximumBytes { get; init; }
     public int? BufferPercent { get; init; }
     public int? Weight { get; init; }
+    /// <summary>Hyper-V's minimum RAM: `minimum`, else dynamic_min, else memory capped at dynamic_max (as the hyperv policy and Smart Paging read it).</summary>
+    public long MinimumRamBytes => MinimumBytes ?? DynamicMinBytes ?? Math.Min(MemoryBytes, DynamicMaxBytes ?? MemoryBytes);
     /// <summary>The guest kernel's settings (swap, kernel image, reclaim and write-back tunables).</summary>
     public GuestOptions Guest { get; init; } = new();
     public required WorkloadSpec Workload { get; init; }

@@ -51,8 +51,7 @@ public sealed class XlToolstack(Host hv, CostModel costs, ulong seed)
             creates.Start(r, nowNs);
             return true;
         }
-        // Hyper-V's minimum RAM, as the hyperv policy reads it.
-        long minimum = PageSize.FromBytes(spec.MinimumBytes ?? spec.DynamicMinBytes ?? Math.Min(spec.MemoryBytes, spec.DynamicMaxBytes ?? spec.MemoryBytes));
+        long minimum = PageSize.FromBytes(spec.MinimumRamBytes);
         if (hv.SmartPaging.Restart(config, minimum, out var domain) != XenErrno.Ok || domain is null)
         {
             r.State = DomainState.Failed;
