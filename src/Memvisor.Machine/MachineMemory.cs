@@ -3,6 +3,7 @@ using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Heap;
 using Memvisor.Machine.Scrub;
+using Memvisor.Native;
 
 namespace Memvisor.Machine;
 
@@ -122,6 +123,32 @@ public sealed class MachineMemory
         Span<byte> page = stackalloc byte[PageSize.Bytes];
         Contents.Read(content, page);
         return BinaryPrimitives.ReadUInt64LittleEndian(page[(index * 8)..]);
+    }
+
+    /// <summary>Word <paramref name="index"/> of a frame whose bytes are private or zero, read without side effects; false for other content (a hint's reader, not the model's).</summary>
+    public bool TryPeekWord(uint mfn, int index, out ulong value)
+    {
+        value = 0;
+        if (mfn >= TotalFrames) return false;
+        var content = Frames[mfn].Content;
+        if (content.IsZero) return true;
+        if (!content.IsPrivate) return false;
+        value = BinaryPrimitives.ReadUInt64LittleEndian(Contents.Private.Bytes(content.PrivateId)[(index * 8)..]);
+        return true;
+    }
+
+    /// <summary>Starts loading the cache line of word <paramref name="index"/> of a frame with private bytes (see <see cref="CacheLine"/>).</summary>
+    public void PrefetchWord(uint mfn, int index)
+    {
+        if (mfn >= TotalFrames) return;
+        var content = Frames[mfn].Content;
+        if (content.IsPrivate) CacheLine.Prefetch(ref Contents.Private.Bytes(content.PrivateId)[index * 8]);
+    }
+
+    /// <summary>Starts loading the frame table entry of <paramref name="mfn"/>.</summary>
+    public void PrefetchFrame(uint mfn)
+    {
+        if (mfn < TotalFrames) CacheLine.Prefetch(ref Frames[mfn]);
     }
 
     /// <summary>Writes 64-bit word <paramref name="index"/> of a frame; the frame's bytes become a private buffer if they were not one.</summary>

@@ -37,4 +37,11 @@ public interface IGuestMmu
 
     /// <summary>Issues the updates the guest has queued (PV's lazy MMU batch).</summary>
     void Submit();
+
+    /// <summary>
+    /// A hint that <paramref name="vpn"/> is about to be accessed: stage 0 starts loading its page-table entry, stage 1
+    /// the p2m entry that entry names, stage 2 (for a <paramref name="write"/>) the frame behind it. It models nothing
+    /// and changes nothing: it lets the simulator overlap the memory latency of its own lookups.
+    /// </summary>
+    void Prefetch(Vpn vpn, int stage, bool write) { }
 }

@@ -211,4 +211,6 @@ public sealed partial class GuestKernel
     /// <summary>A uniform random integer below <paramref name="bound"/> from this guest's stream.</summary>
     public ulong NextRandom(ulong bound) => _rng.NextBelow(bound);
     public double NextDouble() => _rng.NextDouble();
+    /// <summary>A copy of the kernel's random stream as it stands: drawing from it foretells the next draws and changes nothing.</summary>
+    public DeterministicRandom ForkRandom() => _rng;
 }

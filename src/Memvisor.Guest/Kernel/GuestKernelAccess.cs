@@ -57,6 +57,30 @@ public sealed partial class GuestKernel
         return true;
     }
 
+    // The accesses announced most recently, newest at _expectedAt, for the later prefetch stages (see Expect).
+    private readonly ulong[] _expected = new ulong[8];
+    private int _expectedAt;
+    // Stage 1 (the p2m entry) runs on the access announced Lag1 before the newest, once its page-table entry has had
+    // time to arrive; stage 2 (the frame) Lag2 before, once the p2m entry has. Chosen by A/B runs (docs/benchmarks.md).
+    private const int Lag1 = 3, Lag2 = 5;
+
+    /// <summary>
+    /// A workload's hint that <paramref name="p"/> will soon load or store at <paramref name="address"/>, announced a
+    /// few accesses ahead: the MMU starts loading what the coming walks will read, so the simulator waits for its
+    /// memory less. A wrong hint costs a little time and changes no result.
+    /// </summary>
+    public void Expect(Process p, ulong address, bool write)
+    {
+        if (_running != p) return;
+        ulong vpn = (address >> PageSize.Shift) & ((1UL << X86Pte.VirtualPageBits) - 1);
+        _expectedAt = (_expectedAt + 1) & 7;
+        _expected[_expectedAt] = (vpn << 1) | (write ? 1UL : 0);
+        Mmu.Prefetch(new Vpn(vpn), 0, write);
+        ulong e1 = _expected[(_expectedAt - Lag1) & 7], e2 = _expected[(_expectedAt - Lag2) & 7];
+        Mmu.Prefetch(new Vpn(e1 >> 1), 1, (e1 & 1) != 0);
+        Mmu.Prefetch(new Vpn(e2 >> 1), 2, (e2 & 1) != 0);
+    }
+
     // A page of a file, apart from every process's virtual pages.
     private static ulong FileKey(GuestFile f, long index) => (1UL << 63) | ((ulong)(uint)f.Id << X86Pte.VirtualPageBits) | (ulong)index;
 

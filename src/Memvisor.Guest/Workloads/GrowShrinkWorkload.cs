@@ -16,6 +16,7 @@ public sealed class GrowShrinkWorkload(string kind, long fromPages, long toPages
     private readonly List<Region> _chunks = [];
     private Process? _p;
     private double _credit;
+    private AccessForecast? _ahead;
 
     public string Kind => kind;
     public IReadOnlyList<Process> Processes => _processes;
@@ -42,12 +43,17 @@ public sealed class GrowShrinkWorkload(string kind, long fromPages, long toPages
         }
         if (_chunks.Count == 0) return;
         long n = k.TakeAccesses(ref _credit, ratePerSecond, dtNs);
+        _ahead ??= new AccessForecast(f => AddressOf((long)f.Stream.NextBelow((ulong)(_chunks.Count * ChunkPages))));
+        _ahead.Start(k, _p, writeFraction, n);
         for (long i = 0; i < n && !_p.Exited && !k.Stalled; i++)
         {
+            _ahead.Announce();
             long page = (long)k.NextRandom((ulong)(_chunks.Count * ChunkPages));
             _chunks[(int)(page / ChunkPages)].Touch(k, _p, page % ChunkPages, writeFraction);
         }
     }
+
+    private ulong AddressOf(long page) => _chunks[(int)(page / ChunkPages)].PageAddress(page % ChunkPages);
 
     private long TargetPages(long t)
     {

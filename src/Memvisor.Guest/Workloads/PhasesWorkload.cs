@@ -19,6 +19,8 @@ public sealed class PhasesWorkload(IReadOnlyList<Phase> phases, double ratePerSe
     private Process? _p;
     private Region _region;
     private double _credit;
+    private (long Offset, long Size) _window;
+    private AccessForecast? _ahead;
 
     public string Kind => "phases";
     public IReadOnlyList<Process> Processes => _processes;
@@ -38,7 +40,13 @@ public sealed class PhasesWorkload(IReadOnlyList<Phase> phases, double ratePerSe
         // Each phase's window starts half the largest set further on, wrapping within the mapping.
         long offset = (long)i * _maxSet / 2 % Math.Max(1, _region.Pages - size + 1);
         long n = k.TakeAccesses(ref _credit, ratePerSecond, dtNs);
+        _window = (offset, size);
+        _ahead ??= new AccessForecast(f => _region.PageAddress(_window.Offset + (long)f.Stream.NextBelow((ulong)_window.Size)));
+        _ahead.Start(k, _p, writeFraction, n);
         for (long a = 0; a < n && !_p.Exited && !k.Stalled; a++)
+        {
+            _ahead.Announce();
             _region.Touch(k, _p, offset + (long)k.NextRandom((ulong)size), writeFraction);
+        }
     }
 }

@@ -10,6 +10,7 @@ public sealed class SteadyWorkload(long workingSetPages, double ratePerSecond, d
     private Process? _p;
     private Region _region;
     private double _credit;
+    private AccessForecast? _ahead;
 
     public string Kind => "steady";
     public IReadOnlyList<Process> Processes => _processes;
@@ -24,7 +25,12 @@ public sealed class SteadyWorkload(long workingSetPages, double ratePerSecond, d
             _region.Initialise(k, _p);
         }
         long n = k.TakeAccesses(ref _credit, ratePerSecond, dtNs);
+        _ahead ??= new AccessForecast(f => _region.PageAddress((long)f.Stream.NextBelow((ulong)_region.Pages)));
+        _ahead.Start(k, _p, writeFraction, n);
         for (long i = 0; i < n && !_p.Exited && !k.Stalled; i++)
+        {
+            _ahead.Announce();
             _region.Touch(k, _p, (long)k.NextRandom((ulong)_region.Pages), writeFraction);
+        }
     }
 }

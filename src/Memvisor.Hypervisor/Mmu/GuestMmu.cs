@@ -58,6 +58,9 @@ public abstract class GuestMmu : IGuestMmu
 
     public virtual bool LargePages => true;
 
+    /// <summary>A hint for the simulator's own caches (see <see cref="IGuestMmu.Prefetch"/>); nothing by default.</summary>
+    public virtual void Prefetch(Vpn page, int stage, bool write) { }
+
     public virtual bool PinTopLevel(ulong root) => true;
 
     // Another address space's pages: Linux flushes them lazily; the model drops the tagged entries (INVPCID, which

@@ -64,6 +64,14 @@ public sealed class P2mTable
         return e;
     }
 
+    /// <summary>Starts loading the cache line of the entry at <paramref name="gfn"/> (a hint for an access soon; see Native's CacheLine).</summary>
+    public void Prefetch(ulong gfn)
+    {
+        if (gfn >= Capacity) return;
+        var leaf = _leaves[gfn >> LeafShift];
+        if (leaf is not null) Memvisor.Native.CacheLine.Prefetch(ref leaf[gfn & LeafMask]);
+    }
+
     /// <summary>Clears the accessed flag of the entry at <paramref name="gfn"/> and says whether it was set.</summary>
     public bool TestAndClearAccessed(ulong gfn)
     {

@@ -90,4 +90,26 @@ public class ContentTests
         m.SetContent(mfn, ContentHandle.Synthetic(ContentClass.Compressible, 1));
         Assert.Equal(0, m.Contents.DistinctContents);
     }
+
+    [Fact]
+    public void Peeking_a_word_agrees_with_reading_it_for_private_and_zero_frames_and_declines_the_rest()
+    {
+        var m = new MachineMemory(64, 1);
+        Assert.True(m.TryAllocate(0, 0, 1, out uint zero));
+        Assert.True(m.TryAllocate(0, 0, 1, out uint written));
+        Assert.True(m.TryAllocate(0, 0, 1, out uint synthetic));
+        m.SetContent(synthetic, ContentHandle.Synthetic(ContentClass.Incompressible, 3));
+        var rng = new Random(5);
+        for (int i = 0; i < 64; i++) m.WriteWord(written, rng.Next(512), (ulong)rng.NextInt64());
+        for (int index = 0; index < 512; index++)
+        {
+            Assert.True(m.TryPeekWord(zero, index, out ulong z));
+            Assert.Equal(m.ReadWord(zero, index), z);
+            Assert.True(m.TryPeekWord(written, index, out ulong w));
+            Assert.Equal(m.ReadWord(written, index), w);
+            Assert.False(m.TryPeekWord(synthetic, index, out _));
+        }
+        Assert.NotEqual(0UL, m.ReadWord(synthetic, 0));
+        Assert.False(m.TryPeekWord((uint)m.TotalFrames, 0, out _));
+    }
 }

@@ -14,6 +14,12 @@ public sealed class HapMmu : GuestMmu
 {
     private const int NestedEntries = 64;
     private readonly ulong[] _nestedTags = new ulong[NestedEntries];
+    // The simulator's own note of the last-level table behind each recent 2 MiB of virtual addresses, for prefetch
+    // hints only: it is not the modeled PDE cache, and a stale note costs a wasted prefetch, never a wrong answer.
+    private const int HintSlots = 1024;
+    private readonly ulong[] _hintTags = new ulong[HintSlots];
+    private readonly ulong[] _hintTables = new ulong[HintSlots];
+    private readonly uint[] _hintFrames = new uint[HintSlots];
 
     internal HapMmu(Host hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options) { }
 
@@ -28,6 +34,7 @@ public sealed class HapMmu : GuestMmu
         {
             level = 1;
             index = (int)(vpn & 511);
+            NoteTable(vpn, table);
             refs += Nested(table) + 1;
             e = ReadEntry(table, index);
         }
@@ -40,7 +47,11 @@ public sealed class HapMmu : GuestMmu
                 refs += Nested(table) + 1;
                 e = ReadEntry(table, index);
                 if (!X86Pte.IsPresent(e) || X86Pte.IsLeaf(e, level)) break;
-                if (level == 2) Tlb.FillPageTable(Asid, vpn, X86Pte.Frame(e));
+                if (level == 2)
+                {
+                    Tlb.FillPageTable(Asid, vpn, X86Pte.Frame(e));
+                    NoteTable(vpn, X86Pte.Frame(e));
+                }
                 table = X86Pte.Frame(e);
             }
         }
@@ -59,6 +70,39 @@ public sealed class HapMmu : GuestMmu
         bool writable = (e & X86Pte.Writable) != 0;
         Tlb.Fill(Asid, vpn, gfn, writable, (updated & X86Pte.Dirty) != 0);
         return Translation.Ok(gfn, writable, updated, table, index, level);
+    }
+
+    private ulong HintTag(ulong vpn) => ((vpn >> 9) ^ ((ulong)(uint)Asid << 40)) + 1;
+
+    private void NoteTable(ulong vpn, ulong table)
+    {
+        int slot = (int)((vpn >> 9) & (HintSlots - 1));
+        ulong tag = HintTag(vpn);
+        if (_hintTags[slot] == tag && _hintTables[slot] == table) return;
+        var e = Domain.P2m.Get(table);
+        _hintTags[slot] = e.IsMapped ? tag : 0;
+        _hintTables[slot] = table;
+        _hintFrames[slot] = e.Mfn;
+    }
+
+    public override void Prefetch(Vpn page, int stage, bool write)
+    {
+        ulong vpn = page.Value;
+        int slot = (int)((vpn >> 9) & (HintSlots - 1));
+        if (_hintTags[slot] != HintTag(vpn)) return;
+        // The table's frame as of the last walk through it: if the p2m has moved it since, the hint is only wasted.
+        uint tableMfn = _hintFrames[slot];
+        var machine = Hv.Machine;
+        int index = (int)(vpn & 511);
+        if (stage == 0)
+        {
+            machine.PrefetchWord(tableMfn, index);
+            return;
+        }
+        if (!machine.TryPeekWord(tableMfn, index, out ulong e) || !X86Pte.IsPresent(e)) return;
+        ulong gfn = X86Pte.Frame(e);
+        if (stage == 1) Domain.P2m.Prefetch(gfn);
+        else if (write && Domain.P2m.Get(gfn) is { IsMapped: true } data) machine.PrefetchFrame(data.Mfn);
     }
 
     // References to translate one guest-physical page through the p2m: none on a nested-TLB hit, else one per nested

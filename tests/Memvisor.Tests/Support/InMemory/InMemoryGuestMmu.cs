@@ -13,11 +13,14 @@ internal sealed class InMemoryGuestMmu(InMemoryGuestMemory memory) : IGuestMmu
 
     public bool LargePages => true;
     public long Walks { get; private set; }
+    /// <summary>When set, records each page announced by a stage-0 prefetch hint, and each page translated.</summary>
+    public List<(ulong Vpn, bool Write)>? Announced, Translated;
 
     public Translation Translate(Vpn page, bool write)
     {
         ulong vpn = page.Value;
         Walks++;
+        Translated?.Add((vpn, write));
         ulong table = _root, e = 0;
         int level, index = 0;
         for (level = X86Pte.Levels; ; level--)
@@ -48,4 +51,9 @@ internal sealed class InMemoryGuestMmu(InMemoryGuestMemory memory) : IGuestMmu
     public void InvalidatePage(int asid, Vpn vpn) { }
     public void FlushAddressSpace(int asid) { }
     public void Submit() { }
+
+    public void Prefetch(Vpn vpn, int stage, bool write)
+    {
+        if (stage == 0) Announced?.Add((vpn.Value, write));
+    }
 }
