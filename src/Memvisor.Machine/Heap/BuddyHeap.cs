@@ -4,18 +4,29 @@ namespace Memvisor.Machine.Heap;
 
 /// <summary>
 /// The buddy allocator of one NUMA node, after Xen's alloc_heap_pages/free_heap_pages (xen/common/page_alloc.c):
-/// free lists per order 0..18, a block split on allocation and merged with its free buddy on release. Free-list
-/// links live in two arrays beside the frame table; a free block head carries <see cref="FrameFlags.FreeHead"/>
-/// and its order. Nothing here allocates per operation.
+/// free lists per order 0..18, a block split on allocation and merged with its free buddy on release. A free block
+/// head carries <see cref="FrameFlags.FreeHead"/> and its order. Xen threads the free lists through page_info; here
+/// the links (next, prev) live beside the frame table in chunks of 512 frames that exist only while a chunk holds a
+/// free block head, so allocated memory costs no link bytes. Released chunks are kept for reuse (up to
+/// <see cref="SpareChunks"/>), so nothing here allocates per operation once the heap has settled.
 /// </summary>
 public sealed class BuddyHeap
 {
     public const int MaxOrder = 18;
     private const uint Nil = uint.MaxValue;
 
+    private const int ChunkShift = 9;
+    private const uint ChunkMask = (1u << ChunkShift) - 1;
+    private const int ChunkBytes = (1 << ChunkShift) * 2 * sizeof(uint);
+    /// <summary>Released link chunks kept for reuse, so a chunk whose last free head comes and goes allocates nothing.</summary>
+    public const int SpareChunks = 64;
+
     private readonly FrameTable _frames;
-    private readonly uint[] _next;
-    private readonly uint[] _prev;
+    // Per chunk of 512 frames: the links of its free block heads, interleaved (next at 2i, prev at 2i+1), or null.
+    private readonly uint[]?[] _chunks;
+    private readonly ushort[] _chunkHeads;
+    private readonly Stack<uint[]> _spare = new(SpareChunks);
+    private long _liveChunks;
     private readonly uint[] _heads = new uint[MaxOrder + 1];
     private readonly long[] _blocks = new long[MaxOrder + 1];
 
@@ -25,8 +36,9 @@ public sealed class BuddyHeap
         _frames = frames;
         FirstMfn = firstMfn;
         FrameCount = frameCount;
-        _next = new uint[frameCount];
-        _prev = new uint[frameCount];
+        long chunks = ((long)frameCount + ChunkMask) >> ChunkShift;
+        _chunks = new uint[]?[chunks];
+        _chunkHeads = new ushort[chunks];
         Array.Fill(_heads, Nil);
     }
 
@@ -35,8 +47,14 @@ public sealed class BuddyHeap
     public uint FrameCount { get; }
     public long FreePages { get; private set; }
 
-    /// <summary>Bytes of free-list links kept per frame of this node.</summary>
-    public long LinkBytes => (long)FrameCount * 2 * sizeof(uint);
+    /// <summary>Bytes of free-list links this node keeps now: its live and spare chunks and the chunk index.</summary>
+    public long LinkBytes => (_liveChunks + _spare.Count) * ChunkBytes + _chunks.LongLength * (IntPtr.Size + sizeof(ushort));
+
+    /// <summary>Chunks of 512 frames whose free-list links exist now: those that hold a free block head.</summary>
+    public long LiveLinkChunks => _liveChunks;
+
+    /// <summary>The most <see cref="LinkBytes"/> has been.</summary>
+    public long PeakLinkBytes { get; private set; }
 
     public bool Contains(uint mfn) => mfn - FirstMfn < FrameCount;
 
@@ -159,19 +177,44 @@ public sealed class BuddyHeap
 
     private void Push(uint offset, int order)
     {
+        AddHead(offset);
         uint old = _heads[order];
-        _next[offset] = old;
-        _prev[offset] = Nil;
-        if (old != Nil) _prev[old] = offset;
+        Next(offset) = old;
+        Prev(offset) = Nil;
+        if (old != Nil) Prev(old) = offset;
         _heads[order] = offset;
         _blocks[order]++;
     }
 
     private void Remove(uint offset, int order)
     {
-        uint n = _next[offset], p = _prev[offset];
-        if (p != Nil) _next[p] = n; else _heads[order] = n;
-        if (n != Nil) _prev[n] = p;
+        uint n = Next(offset), p = Prev(offset);
+        if (p != Nil) Next(p) = n; else _heads[order] = n;
+        if (n != Nil) Prev(n) = p;
         _blocks[order]--;
+        DropHead(offset);
+    }
+
+    private ref uint Next(uint offset) => ref _chunks[offset >> ChunkShift]![(offset & ChunkMask) << 1];
+    private ref uint Prev(uint offset) => ref _chunks[offset >> ChunkShift]![((offset & ChunkMask) << 1) | 1];
+
+    // A free head arrives in its chunk: the chunk's links exist from the first head on.
+    private void AddHead(uint offset)
+    {
+        uint c = offset >> ChunkShift;
+        if (_chunkHeads[c]++ > 0) return;
+        _chunks[c] = _spare.Count > 0 ? _spare.Pop() : new uint[ChunkBytes / sizeof(uint)];
+        _liveChunks++;
+        PeakLinkBytes = Math.Max(PeakLinkBytes, LinkBytes);
+    }
+
+    // A free head leaves its chunk: the last one takes the chunk's links with it (kept as a spare while there is room).
+    private void DropHead(uint offset)
+    {
+        uint c = offset >> ChunkShift;
+        if (--_chunkHeads[c] > 0) return;
+        if (_spare.Count < SpareChunks) _spare.Push(_chunks[c]!);
+        _chunks[c] = null;
+        _liveChunks--;
     }
 }

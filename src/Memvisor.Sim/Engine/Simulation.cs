@@ -366,7 +366,7 @@ public sealed class Simulation
 
     private RunResult Result()
     {
-        long heapLinks = _machine.Nodes.Sum(n => n.LinkBytes);
+        long heapLinks = _machine.Nodes.Sum(n => n.PeakLinkBytes);
         var end = _hv.Account();
         var result = new RunResult
         {

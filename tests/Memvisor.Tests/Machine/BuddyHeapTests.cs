@@ -102,11 +102,35 @@ public class BuddyHeapTests
                 long held = blocks.Sum(x => 1L << x.Order);
                 Assert.Equal(frames - held, heap.FreePages);
                 Assert.Equal(frames - held, Enumerable.Range(0, frames).Count(i => m.Frames[(uint)i].IsFree));
+                // Free-list links exist exactly for the 512-frame chunks that hold a free block head.
+                int chunksWithHeads = Enumerable.Range(0, frames).Where(i => (m.Frames[(uint)i].Flags & FrameFlags.FreeHead) != 0).Select(i => i >> 9).Distinct().Count();
+                Assert.Equal(chunksWithHeads, heap.LiveLinkChunks);
             }
             foreach (var (b, k) in blocks) heap.Free(b, k);
             var fresh = new MachineMemory(frames, 1).Nodes[0];
             for (int k = 0; k <= BuddyHeap.MaxOrder; k++)
                 Assert.Equal(fresh.FreeBlocks(k), heap.FreeBlocks(k));
         }, maxTest: 60);
+    }
+
+    [Fact]
+    public void Free_list_links_cost_bytes_only_where_free_blocks_are()
+    {
+        const int frames = 1 << 20;
+        var m = new MachineMemory(frames, 1);
+        var heap = m.Nodes[0];
+        // Four free 1 GiB blocks: four chunks of links, not 8 bytes for each of the 4 GiB's frames.
+        Assert.Equal(4, heap.LiveLinkChunks);
+        long fresh = heap.LinkBytes;
+        Assert.True(fresh < frames / 8, $"a free node keeps {fresh} bytes of links for {frames} frames.");
+        var taken = new List<uint>();
+        while (heap.TryAllocate(0, out uint mfn)) taken.Add(mfn);
+        Assert.Equal(frames, taken.Count);
+        Assert.Equal(0, heap.LiveLinkChunks);
+        Assert.True(heap.PeakLinkBytes >= heap.LinkBytes);
+        // Freeing every other frame leaves order-0 blocks in every chunk: the links come back, 8 bytes per frame at most.
+        for (int i = 0; i < taken.Count; i += 2) heap.Free(taken[i], 0);
+        Assert.Equal(frames >> 9, heap.LiveLinkChunks);
+        Assert.True(heap.LinkBytes <= 8L * frames + (frames >> 9) * 10, $"{heap.LinkBytes} bytes of links for {frames} frames.");
     }
 }
