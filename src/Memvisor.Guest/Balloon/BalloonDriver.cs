@@ -162,7 +162,7 @@ public sealed class BalloonDriver(GuestKernel k, bool onDemand)
     {
         long end = k.Pages.Length;
         for (long g = from; g < end; g++)
-            if (k.Pages[(ulong)g].Use == PageUse.Unheld && (k.Hotplug?.IsOnline((ulong)g) ?? true)) return g;
+            if (k.Pages.UseOf((ulong)g) == PageUse.Unheld && (k.Hotplug?.IsOnline((ulong)g) ?? true)) return g;
         return -1;
     }
 }

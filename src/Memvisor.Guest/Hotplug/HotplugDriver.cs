@@ -130,19 +130,19 @@ public sealed class HotplugDriver
     {
         long pages = Options.BlockPages;
         for (long i = 0; i < pages; i++)
-            if (_k.Pages[first + (ulong)i].Use is PageUse.Kernel or PageUse.PageTable) return false;
+            if (_k.Pages.UseOf(first + (ulong)i) is PageUse.Kernel or PageUse.PageTable) return false;
         _isolated.Clear();
         if (_mark.Length != pages) _mark = new bool[pages];
         Array.Clear(_mark);
         // First the free pages, so that migration never picks a target inside the block.
         for (long i = 0; i < pages; i++)
-            if (_k.Pages[first + (ulong)i].Use == PageUse.Free && _k.Allocator.TryTakeSpecific(first + (ulong)i)) Isolate(first, first + (ulong)i);
+            if (_k.Pages.UseOf(first + (ulong)i) == PageUse.Free && _k.Allocator.TryTakeSpecific(first + (ulong)i)) Isolate(first, first + (ulong)i);
         bool ok = true;
         for (long i = 0; i < pages && ok; i++)
         {
             ulong gfn = first + (ulong)i;
             if (_mark[i]) continue;
-            switch (_k.Pages[gfn].Use)
+            switch (_k.Pages.UseOf(gfn))
             {
                 case PageUse.Unheld: continue;
                 case PageUse.Free: ok = _k.Allocator.TryTakeSpecific(gfn); break;
@@ -207,10 +207,10 @@ public sealed class HotplugDriver
             Isolate(first, to);
         }
         // Reclaim may have taken the page itself meanwhile.
-        if (_k.Pages[gfn].Use != PageUse.Anon)
+        if (_k.Pages.UseOf(gfn) != PageUse.Anon)
         {
             _k.Allocator.Give(to);
-            return _k.Pages[gfn].Use == PageUse.Free && _k.Allocator.TryTakeSpecific(gfn);
+            return _k.Pages.UseOf(gfn) == PageUse.Free && _k.Allocator.TryTakeSpecific(gfn);
         }
         if (!_k.Rmap.MoveAnon(gfn, to))
         {

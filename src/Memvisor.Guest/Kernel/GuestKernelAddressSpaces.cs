@@ -113,7 +113,7 @@ public sealed partial class GuestKernel
             if (Pte.IsPresent(e))
             {
                 ulong gfn = Pte.Frame(e);
-                if (Pages[gfn].Use == PageUse.Anon)
+                if (Pages.UseOf(gfn) == PageUse.Anon)
                 {
                     Pages.Remove(gfn);
                     Allocator.Give(gfn);

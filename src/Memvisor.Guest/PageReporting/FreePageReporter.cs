@@ -49,7 +49,7 @@ public sealed class FreePageReporter(GuestKernel k)
     private bool WhollyFree(ulong first)
     {
         for (ulong g = first; g < first + BlockPages; g++)
-            if (k.Pages[g].Use != PageUse.Free) return false;
+            if (k.Pages.UseOf(g) != PageUse.Free) return false;
         return true;
     }
 
