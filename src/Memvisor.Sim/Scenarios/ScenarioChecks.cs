@@ -83,11 +83,15 @@ public static class ScenarioChecks
         }
     }
 
-    // What modeling costs this machine: the frame table, buddy links, m2p and the rest of the host's metadata per
-    // frame; a p2m entry and a guest page descriptor per page of each instance's maxmem (issue 20's figures, rounded
-    // up); the guest kernel, its MMU and TLB, its trackers per domain (measured: about 170 KiB, 2,000 idle guests);
-    // and the page index of each file a workload streams.
-    private const long ModelBytesPerFrame = 48, ModelBytesPerGuestPage = 24, ModelBytesPerDomain = 256 << 10, ModelBytesPerFilePage = 4;
+    // What modeling costs this machine (issue 20's figures, rounded up): per host frame the frame table (16 B), the
+    // m2p (4) and room for heap links, the GC and the runtime (links take 8 B only in 2 MiB chunks that hold a free
+    // block); per page of each instance's maxmem a p2m entry (8); a guest page descriptor (16) per page the guest can
+    // put to use, which a workload of known size bounds (descriptors of free pages are not kept); the guest kernel,
+    // its MMU and TLB, its trackers per domain (measured: about 170 KiB, 2,000 idle guests); and the page index of
+    // each file a workload streams.
+    private const long ModelBytesPerFrame = 24, ModelBytesPerP2mPage = 8, ModelBytesPerUsedPage = 16, ModelBytesPerDomain = 256 << 10, ModelBytesPerFilePage = 4;
+    // Beside a workload's own pages: its page tables, the kernel's text and allocations, and whole 512-page chunks.
+    private const long UsedPagesSlack = 64L << 20 >> 12;
 
     /// <summary>The host and its guests' maxmem must fit in this machine's memory to be modeled at all: what fits, and why, when they do not.</summary>
     internal static void CheckMachine(YamlBinder b, YamlNode root, Scenario s)
@@ -97,6 +101,15 @@ public static class ScenarioChecks
         b.Error(hostNode, "host.memory", problem);
     }
 
+    /// <summary>Bytes of this machine the guests of a scenario need, whatever the host's size.</summary>
+    public static double GuestModelBytes(Scenario s) => s.Domains.Sum(d =>
+    {
+        long maxPages = PageSize.FromBytes(d.MaxMemBytes);
+        long used = UsedPages(d.Workload) is long bound ? Math.Min(maxPages, bound + bound / 4 + UsedPagesSlack) : maxPages;
+        return d.Count * (maxPages * (double)ModelBytesPerP2mPage + used * (double)ModelBytesPerUsedPage + ModelBytesPerDomain
+            + FilePages(d.Workload) * (double)ModelBytesPerFilePage);
+    });
+
     /// <summary>Null if this machine can model the scenario (its host frames, guests and files); otherwise why not and what fits, as a sentence.</summary>
     public static string? MachineProblem(Scenario s)
     {
@@ -104,16 +117,27 @@ public static class ScenarioChecks
         if (available <= 0) return null;
         long usable = available / 10 * 8;
         long frames = PageSize.FromBytes(s.Host.MemoryBytes);
-        double guests = s.Domains.Sum(d => d.Count * (PageSize.FromBytes(d.MaxMemBytes) * (double)ModelBytesPerGuestPage + ModelBytesPerDomain
-            + FilePages(d.Workload) * (double)ModelBytesPerFilePage));
+        double guests = GuestModelBytes(s);
         double needed = frames * (double)ModelBytesPerFrame + guests;
         if (needed <= usable) return null;
         long fits = Math.Max(0, (long)((usable - guests) / ModelBytesPerFrame)) * PageSize.Bytes;
         return $"modeling this scenario needs about {needed / (1L << 30):0.#}GiB of this machine's memory ({ModelBytesPerFrame} bytes per host frame, " +
-            $"{ModelBytesPerGuestPage} per page of each guest's maxmem, {ModelBytesPerDomain >> 10}KiB per guest and {ModelBytesPerFilePage} per page of each streamed file), " +
+            $"{ModelBytesPerP2mPage} per page of each guest's maxmem, {ModelBytesPerUsedPage} per page each guest can put to use, {ModelBytesPerDomain >> 10}KiB per guest and {ModelBytesPerFilePage} per page of each streamed file), " +
             $"and Memvisor uses at most 80% of the {available / (double)(1L << 30):0.#}GiB this machine has; " +
             (fits >= 64L << 20 ? $"with these guests, a host of at most {Units.FormatSize(fits >> 20 << 20)} fits." : "the guests' maxmem alone is too much: lower maxmem or count.");
     }
+
+    // The most pages a workload keeps in use, where its kind bounds them: null where it does not (files fill the page
+    // cache, traces and spawned processes have no size given).
+    private static long? UsedPages(Memvisor.Guest.Workloads.WorkloadSpec w) => w.Kind switch
+    {
+        "idle" => 0,
+        "steady" or "zipf" => w.WorkingSetPages,
+        "phases" => w.Phases.Count == 0 ? 0 : w.Phases.Max(p => p.WorkingSetPages),
+        "grow" or "grow-shrink" => Math.Max(w.FromPages, w.ToPages),
+        "mix" => w.Parts.Aggregate((long?)0, (sum, p) => sum is long a && UsedPages(p) is long b ? a + b : null),
+        _ => null,
+    };
 
     private static long FilePages(Memvisor.Guest.Workloads.WorkloadSpec w) => w.FilePages + w.Parts.Sum(FilePages);
 
