@@ -45,6 +45,12 @@ public sealed record GuestOptions
     public DemandPaging DemandPaging { get; init; } = DemandPaging.Linux;
     /// <summary>Keep the miss-ratio curve of the guest's references (the predictive policy and policy snapshots read it); off, nothing is tracked or allocated for it.</summary>
     public bool TrackMissRatio { get; init; } = true;
+    /// <summary>
+    /// Workloads announce their next accesses so that the simulator prefetches its own lookups (see AccessForecast):
+    /// simulator speed only, no result changes. Worth it only where the guests' data outgrows the CPU's caches, so the
+    /// simulation turns it on for large scenarios (docs/benchmarks.md).
+    /// </summary>
+    public bool ForecastAccesses { get; init; }
     /// <summary>Keep the expected bytes of every page the guest writes and check every read against them (slow; for tests).</summary>
     public bool CheckIntegrity { get; init; }
     /// <summary>Use the hypervisor's transcendent memory: frontswap for swap and cleancache for the page cache (Linux's tmem boot option).</summary>

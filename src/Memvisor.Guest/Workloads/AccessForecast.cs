@@ -31,8 +31,9 @@ internal sealed class AccessForecast(Func<AccessForecast, ulong> pick)
         _k = k;
         _p = p;
         _writeFraction = writeFraction;
+        _left = k.Options.ForecastAccesses ? accesses : 0;
+        if (_left == 0) return;
         Stream = k.ForkRandom();
-        _left = accesses;
         for (int i = 0; i < Distance; i++) Next();
     }
 

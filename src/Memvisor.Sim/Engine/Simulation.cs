@@ -63,6 +63,7 @@ public sealed class Simulation
         _snapshots = keepSnapshots ? new Decimated<HostSnapshot>(Timeseries.DefaultMaxRows) : null;
         // A guest keeps a miss-ratio curve (2.3 MiB and a reference's worth of work per access for a 1 GiB guest) only for a reader.
         _toolstack.TrackMissRatio = keepSnapshots || _policy is { ReadsMissCurves: true };
+        _toolstack.ForecastAccesses = ScenarioChecks.AccessForecastPays(scenario);
         _decisionNs = _policy?.IntervalNs ?? new PolicySpec().IntervalNs;
 
         _records.Add(new DomainRecord(ScenarioLoader.Dom0Name, null, 0));

@@ -110,6 +110,17 @@ public static class ScenarioChecks
             + FilePages(d.Workload) * (double)ModelBytesPerFilePage);
     });
 
+    /// <summary>The pages the scenario's guests keep in use together: each instance's workload size where its kind bounds it, else its maxmem.</summary>
+    public static long GuestPagesInUse(Scenario s) =>
+        s.Domains.Sum(d => d.Count * Math.Min(PageSize.FromBytes(d.MaxMemBytes), UsedPages(d.Workload) ?? long.MaxValue));
+
+    // Measured (docs/benchmarks.md): one guest's forecast costs 16-20% of wall time at 16-256 MiB working sets, where
+    // the simulator's lookups hit its caches anyway, is even at 1 GiB, and halves the default scenario (7 GiB in use).
+    private const long ForecastFromPages = 1L << 30 >> 12;
+
+    /// <summary>Whether the guests' accesses are worth forecasting for the simulator's prefetches: their data together outgrows the CPU's caches.</summary>
+    public static bool AccessForecastPays(Scenario s) => GuestPagesInUse(s) >= ForecastFromPages;
+
     /// <summary>Null if this machine can model the scenario (its host frames, guests and files); otherwise why not and what fits, as a sentence.</summary>
     public static string? MachineProblem(Scenario s)
     {

@@ -17,6 +17,8 @@ public sealed class XlToolstack(Host hv, CostModel costs, ulong seed)
 {
     /// <summary>Whether the guests built keep miss-ratio curves: only when something reads them (the policy, or kept snapshots).</summary>
     public bool TrackMissRatio { get; set; } = true;
+    /// <summary>Guests forecast their accesses for the simulator's prefetches (<see cref="GuestOptions.ForecastAccesses"/>).</summary>
+    public bool ForecastAccesses { get; set; }
 
     public bool Create(DomainRecord r, long nowNs)
     {
@@ -75,7 +77,8 @@ public sealed class XlToolstack(Host hv, CostModel costs, ulong seed)
         r.DomId = domain.DomId;
         r.State = DomainState.Running;
         r.CreatedAtNs = nowNs;
-        var guestOptions = spec.Guest with { RandomStream = (ulong)r.Column, BootPages = config.PhysmapPages, TrackMissRatio = TrackMissRatio && spec.Guest.TrackMissRatio };
+        var guestOptions = spec.Guest with { RandomStream = (ulong)r.Column, BootPages = config.PhysmapPages, TrackMissRatio = TrackMissRatio && spec.Guest.TrackMissRatio,
+            ForecastAccesses = ForecastAccesses };
         // Ballooned-out memory comes back on demand where the host allocates on first touch (ESX, KVM); a Xen PoD
         // guest's balloon populates real frames, as Xen's populate_physmap does.
         bool firstTouch = config.Allocation == Hypervisor.Domains.AllocationMode.OnDemand && hv.Personality.OnDemand == Hypervisor.Personalities.OnDemandModel.FirstTouch;

@@ -22,7 +22,7 @@ public class AccessForecastTests
     [MemberData(nameof(Workloads))]
     public void The_pages_announced_ahead_are_the_pages_accessed(string kind)
     {
-        var (memory, k) = GuestHost.Boot(8192, 0, Make(kind));
+        var (memory, k) = GuestHost.Boot(8192, 0, Make(kind), configure: o => o with { ForecastAccesses = true });
         var mmu = (InMemoryGuestMmu)memory.Mmu;
         GuestHost.Run(k, 12);
         mmu.Announced = [];
@@ -33,5 +33,17 @@ public class AccessForecastTests
         Assert.Contains(mmu.Translated, a => a.Write);
         Assert.Contains(mmu.Translated, a => !a.Write);
         Assert.Equal(mmu.Translated, mmu.Announced);
+    }
+
+    [Fact]
+    public void A_guest_not_asked_to_forecast_announces_nothing()
+    {
+        var (memory, k) = GuestHost.Boot(8192, 0, Make("steady"));
+        var mmu = (InMemoryGuestMmu)memory.Mmu;
+        mmu.Announced = [];
+        mmu.Translated = [];
+        GuestHost.Run(k, 6);
+        Assert.NotEmpty(mmu.Translated);
+        Assert.Empty(mmu.Announced);
     }
 }
