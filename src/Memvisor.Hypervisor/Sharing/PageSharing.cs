@@ -27,6 +27,8 @@ public sealed class PageSharing
     // Hashes of OS-image and library pages by content handle, worked out from their bytes (at most MaxImageDigests).
     private readonly Dictionary<ulong, ulong> _imageDigests = [];
     private const int MaxImageDigests = 1 << 18;
+    // Hashes of the other synthetic pages (guest data), for pages met again unchanged on a later pass.
+    private readonly DigestMemo _digests;
     private double _credit;
     private int _nextDomain;
 
@@ -35,6 +37,7 @@ public sealed class PageSharing
         _hv = hv;
         Options = options;
         _stable = new FrameContentIndex(hv.Machine);
+        _digests = new DigestMemo(hv.Machine.TotalFrames);
     }
 
     public SharingOptions Options { get; private set; }
@@ -139,10 +142,11 @@ public sealed class PageSharing
         var content = _hv.Machine.Frames[mfn].Content;
         // A page of an OS image or library is the same in every guest that maps it: its hash is worked out from its
         // bytes once and kept, and its bytes are generated again only to compare it with a page of another name.
+        // Any other synthetic page's hash is kept by its handle in a fixed-size memo, for when it is met again unchanged.
         bool imagePage = content.IsSynthetic && content.SyntheticClass is ContentClass.KernelText or ContentClass.SharedLibrary;
         ReadOnlySpan<byte> page = default;
         ulong hash = 0;
-        bool generated = !(imagePage && _imageDigests.TryGetValue(content.Raw, out hash));
+        bool generated = !(imagePage ? _imageDigests.TryGetValue(content.Raw, out hash) : content.IsSynthetic && _digests.TryGet(content.Raw, out hash));
         if (generated)
         {
             page = _hv.Machine.View(mfn, _scratch);
@@ -152,7 +156,11 @@ public sealed class PageSharing
                 return true;
             }
             hash = XxHash.Hash64(page);
-            if (imagePage && _imageDigests.Count < MaxImageDigests && !PageBytes.IsZero(page)) _imageDigests[content.Raw] = hash;
+            if (content.IsSynthetic && !PageBytes.IsZero(page))
+            {
+                if (!imagePage) _digests.Put(content.Raw, hash);
+                else if (_imageDigests.Count < MaxImageDigests) _imageDigests[content.Raw] = hash;
+            }
         }
         // Salting: within one domain only, the domain's salt is part of the key, so no other domain's page can match.
         if (!Options.InterVm) hash ^= (d.DomId + 1UL) * 0x9E37_79B9_7F4A_7C15UL;

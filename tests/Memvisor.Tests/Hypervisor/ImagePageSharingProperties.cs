@@ -2,6 +2,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.Accounting;
+using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Personalities;
 using Memvisor.Hypervisor.Sharing;
@@ -15,9 +16,11 @@ using Memvisor.Tests.Support;
 namespace Memvisor.Tests.Hypervisor;
 
 /// <summary>
-/// The sharing scanner keeps the hash of an OS-image or library page by its handle and compares two pages of the
-/// same name without their bytes. Its answers must be the bytes' answers: after enough passes, two gfns share one
-/// frame exactly when their bytes are equal, whether the bytes are named by an image handle or held as stored bytes.
+/// The sharing scanner keeps the hash of an OS-image or library page by its handle, and that of any other synthetic
+/// page in a memo by handle, and compares two pages of the same name without their bytes. Its answers must be the
+/// bytes' answers: after enough passes, two gfns share one frame exactly when their bytes are equal, whether the bytes
+/// are named by an image handle, a data handle or held as stored bytes, and whether a page was rewritten after the
+/// scanner first hashed it.
 /// </summary>
 public class ImagePageSharingProperties
 {
@@ -36,7 +39,8 @@ public class ImagePageSharingProperties
     {
         var gen = from salted in Gen.Elements(false, true)
                   from picks in Gen.ArrayOf(Gen.Choose(0, Synthetic.Length), 2 * Pages)
-                  select (salted, picks);
+                  from rewrites in Gen.ArrayOf(Gen.Choose(-Synthetic.Length, Synthetic.Length), 2 * Pages)
+                  select (salted, picks, rewrites);
         Properties.Check(gen, t =>
         {
             using var hv = new Host(new MachineMemory(8192, 1), new CostModel(), () => 0, new OvercommitOptions
@@ -48,16 +52,16 @@ public class ImagePageSharingProperties
             var bytes = new byte[2 * Pages][];
             var copy = new byte[PageSize.Bytes];
             ContentGenerator.Fill(ContentClass.KernelText, Synthetic[0].Seed, copy);
+            // A pick is written to each gfn, the scanner passes once, about half the gfns are written again (a
+            // negative rewrite leaves the page as it is), and the scanner passes three more times.
+            for (int i = 0; i < 2 * Pages; i++) Write(hv, domains[i / Pages], i % Pages, t.picks[i], copy);
+            for (int i = 0; i < 2 * Pages; i++) hv.Sharing.ScanGfn(domains[i / Pages], (ulong)(i % Pages));
+            for (int i = 0; i < 2 * Pages; i++)
+                if (t.rewrites[i] >= 0) Write(hv, domains[i / Pages], i % Pages, t.rewrites[i], copy);
             for (int i = 0; i < 2 * Pages; i++)
             {
-                var d = domains[i / Pages];
-                var gfn = new Gfn((ulong)(i % Pages));
-                int pick = t.picks[i];
-                // The last pick is the first image page's bytes held under a stored name.
-                if (pick == Synthetic.Length) Assert.True(hv.PortFor(d).WritePage(gfn, copy));
-                else hv.PortFor(d).Touch(gfn, true, Synthetic[pick]);
                 bytes[i] = new byte[PageSize.Bytes];
-                Assert.True(hv.PortFor(d).ReadPage(gfn, bytes[i]));
+                Assert.True(hv.PortFor(domains[i / Pages]).ReadPage(new Gfn((ulong)(i % Pages)), bytes[i]));
             }
             for (int pass = 0; pass < 3; pass++)
                 for (int i = 0; i < 2 * Pages; i++) hv.Sharing.ScanGfn(domains[i / Pages], (ulong)(i % Pages));
@@ -80,5 +84,12 @@ public class ImagePageSharingProperties
             }
             Assert.Empty(Auditor.Check(hv));
         }, maxTest: 100);
+    }
+
+    // The last pick is the first image page's bytes held under a stored name.
+    private static void Write(Host hv, Domain d, int gfn, int pick, byte[] imageCopy)
+    {
+        if (pick == Synthetic.Length) Assert.True(hv.PortFor(d).WritePage(new Gfn((ulong)gfn), imageCopy));
+        else Assert.NotEqual(AccessOutcome.Refused, hv.PortFor(d).Touch(new Gfn((ulong)gfn), true, Synthetic[pick]));
     }
 }

@@ -1,0 +1,52 @@
+namespace Memvisor.Hypervisor.Sharing;
+
+/// <summary>
+/// The sharing scanner's memory of the hashes of synthetic pages it has hashed, by content handle: a synthetic page's
+/// bytes are a pure function of its handle, so a page the scanner meets again unchanged (KSM revisits every page each
+/// pass) needs neither its bytes generated nor hashed. Every hash here was worked out from bytes, and only non-zero
+/// pages are kept, so a hit also answers the zero check. Direct-mapped with a fixed number of slots, made on first use:
+/// a newer handle takes an older one's slot, and a miss only means the bytes are generated again. Allocates nothing per
+/// page.
+/// </summary>
+internal sealed class DigestMemo(long frames)
+{
+    // Enough slots for a pass over a host of this size, within 16 MiB.
+    private readonly int _slotBits = (int)Math.Clamp(Math.Ceiling(Math.Log2(Math.Max(frames, 1))), 12, 20);
+    private ulong[]? _handles;
+    private ulong[]? _hashes;
+
+    public long Hits { get; private set; }
+    public long Misses { get; private set; }
+
+    /// <summary>The hash kept for the page named by <paramref name="handle"/>, if it is still kept.</summary>
+    public bool TryGet(ulong handle, out ulong hash)
+    {
+        hash = 0;
+        if (_handles is null || handle == 0) return false;
+        int slot = Slot(handle);
+        if (_handles[slot] != handle)
+        {
+            Misses++;
+            return false;
+        }
+        Hits++;
+        hash = _hashes![slot];
+        return true;
+    }
+
+    /// <summary>Keeps the hash of a non-zero page's bytes under its handle.</summary>
+    public void Put(ulong handle, ulong hash)
+    {
+        if (handle == 0) return;
+        _handles ??= new ulong[1 << _slotBits];
+        _hashes ??= new ulong[1 << _slotBits];
+        int slot = Slot(handle);
+        _handles[slot] = handle;
+        _hashes[slot] = hash;
+    }
+
+    /// <summary>Bytes the memo holds.</summary>
+    public long SizeInBytes => _handles is null ? 0 : 2L * sizeof(ulong) << _slotBits;
+
+    private int Slot(ulong handle) => (int)((handle * 0x9E37_79B9_7F4A_7C15UL) >> (64 - _slotBits));
+}
