@@ -15,21 +15,13 @@ internal sealed class DigestMemo(long frames)
     private ulong[]? _handles;
     private ulong[]? _hashes;
 
-    public long Hits { get; private set; }
-    public long Misses { get; private set; }
-
     /// <summary>The hash kept for the page named by <paramref name="handle"/>, if it is still kept.</summary>
     public bool TryGet(ulong handle, out ulong hash)
     {
         hash = 0;
         if (_handles is null || handle == 0) return false;
         int slot = Slot(handle);
-        if (_handles[slot] != handle)
-        {
-            Misses++;
-            return false;
-        }
-        Hits++;
+        if (_handles[slot] != handle) return false;
         hash = _hashes![slot];
         return true;
     }
@@ -44,9 +36,6 @@ internal sealed class DigestMemo(long frames)
         _handles[slot] = handle;
         _hashes[slot] = hash;
     }
-
-    /// <summary>Bytes the memo holds.</summary>
-    public long SizeInBytes => _handles is null ? 0 : 2L * sizeof(ulong) << _slotBits;
 
     private int Slot(ulong handle) => (int)((handle * 0x9E37_79B9_7F4A_7C15UL) >> (64 - _slotBits));
 }
