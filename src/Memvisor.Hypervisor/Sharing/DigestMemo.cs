@@ -12,17 +12,17 @@ internal sealed class DigestMemo(long frames)
 {
     // Enough slots for a pass over a host of this size, within 16 MiB.
     private readonly int _slotBits = (int)Math.Clamp(Math.Ceiling(Math.Log2(Math.Max(frames, 1))), 12, 20);
-    private ulong[]? _handles;
-    private ulong[]? _hashes;
+    // Slot i is a handle at 2i and its hash at 2i+1, so a lookup touches one cache line.
+    private ulong[]? _slots;
 
     /// <summary>The hash kept for the page named by <paramref name="handle"/>, if it is still kept.</summary>
     public bool TryGet(ulong handle, out ulong hash)
     {
         hash = 0;
-        if (_handles is null || handle == 0) return false;
-        int slot = Slot(handle);
-        if (_handles[slot] != handle) return false;
-        hash = _hashes![slot];
+        if (_slots is null || handle == 0) return false;
+        int at = 2 * Slot(handle);
+        if (_slots[at] != handle) return false;
+        hash = _slots[at + 1];
         return true;
     }
 
@@ -30,11 +30,10 @@ internal sealed class DigestMemo(long frames)
     public void Put(ulong handle, ulong hash)
     {
         if (handle == 0) return;
-        _handles ??= new ulong[1 << _slotBits];
-        _hashes ??= new ulong[1 << _slotBits];
-        int slot = Slot(handle);
-        _handles[slot] = handle;
-        _hashes[slot] = hash;
+        _slots ??= new ulong[2 << _slotBits];
+        int at = 2 * Slot(handle);
+        _slots[at] = handle;
+        _slots[at + 1] = hash;
     }
 
     private int Slot(ulong handle) => (int)((handle * 0x9E37_79B9_7F4A_7C15UL) >> (64 - _slotBits));

@@ -150,13 +150,14 @@ public sealed class PageSharing
         if (generated)
         {
             page = _hv.Machine.View(mfn, _scratch);
-            if (Options.UseZeroPages && PageBytes.IsZero(page))
+            bool zero = PageBytes.IsZero(page);
+            if (Options.UseZeroPages && zero)
             {
                 MapToZero(d, gfn, mfn);
                 return true;
             }
             hash = XxHash.Hash64(page);
-            if (content.IsSynthetic && !PageBytes.IsZero(page))
+            if (content.IsSynthetic && !zero)
             {
                 if (!imagePage) _digests.Put(content.Raw, hash);
                 else if (_imageDigests.Count < MaxImageDigests) _imageDigests[content.Raw] = hash;
