@@ -24,6 +24,7 @@ public sealed class MachineMemory
             throw new ArgumentOutOfRangeException(nameof(frames), frames, "A machine needs at least one frame per NUMA node.");
         Frames = new FrameTable(frames);
         Contents = new ContentStore();
+        Digests = new DigestMemo(frames);
         Scrubber = new Scrubber(Frames, Contents);
         _nodes = new BuddyHeap[numaNodes];
         long perNode = frames / numaNodes;
@@ -39,6 +40,8 @@ public sealed class MachineMemory
 
     public FrameTable Frames { get; }
     public ContentStore Contents { get; }
+    /// <summary>Hashes of synthetic pages by handle, shared by everything that hashes page bytes (sharing, tmem).</summary>
+    public DigestMemo Digests { get; }
     public Scrubber Scrubber { get; }
     public IReadOnlyList<BuddyHeap> Nodes => _nodes;
     public long TotalFrames => Frames.Count;

@@ -18,7 +18,7 @@ namespace Memvisor.Guest.Integrity;
 public sealed class IntegrityChecker(GuestKernel k)
 {
     private const int KeptMessages = 20;
-    private readonly Dictionary<int, Dictionary<ulong, ContentHandle>> _anon = [];
+    private readonly Dictionary<int, WrittenPages> _anon = [];
     private readonly Dictionary<(int File, long Index), ContentHandle> _files = [];
     private readonly byte[] _expected = new byte[PageSize.Bytes];
     private readonly byte[] _actual = new byte[PageSize.Bytes];
@@ -30,8 +30,8 @@ public sealed class IntegrityChecker(GuestKernel k)
 
     public void Wrote(Process p, ulong vpn, ContentHandle content)
     {
-        if (!_anon.TryGetValue(p.Pid, out var pages)) _anon[p.Pid] = pages = [];
-        pages[vpn] = content;
+        if (!_anon.TryGetValue(p.Pid, out var pages)) _anon[p.Pid] = pages = new WrittenPages();
+        pages.Set(vpn, content);
     }
 
     public void WroteFile(GuestFile f, long index, ContentHandle content) => _files[(f.Id, index)] = content;
@@ -40,8 +40,7 @@ public sealed class IntegrityChecker(GuestKernel k)
 
     public void Forget(Process p, ulong start, ulong end)
     {
-        if (!_anon.TryGetValue(p.Pid, out var pages)) return;
-        foreach (var vpn in pages.Keys.Where(v => v >= start && v < end).ToList()) pages.Remove(vpn);
+        if (_anon.TryGetValue(p.Pid, out var pages)) pages.Forget(start, end);
     }
 
     public void CheckRead(Process p, ulong vpn, ulong gfn)
@@ -69,7 +68,7 @@ public sealed class IntegrityChecker(GuestKernel k)
         foreach (var p in k.Processes.Live)
         {
             if (!_anon.TryGetValue(p.Pid, out var pages)) continue;
-            foreach (var (vpn, content) in pages)
+            foreach (var (vpn, content) in pages.Entries())
             {
                 ulong e = k.Tables.Walk(p.Root, vpn, out _, out _, out int level);
                 string where = $"{p.Name} (pid {p.Pid}) page {vpn:x}";
@@ -107,7 +106,7 @@ public sealed class IntegrityChecker(GuestKernel k)
     }
 
     private ContentHandle ExpectedAnon(Process p, ulong vpn) =>
-        _anon.TryGetValue(p.Pid, out var pages) && pages.TryGetValue(vpn, out var c) ? c : ContentHandle.Zero;
+        _anon.TryGetValue(p.Pid, out var pages) && pages.TryGet(vpn, out var c) ? c : ContentHandle.Zero;
 
     private ContentHandle ExpectedFile(GuestFile f, long index) =>
         _files.TryGetValue((f.Id, index), out var c) ? c : f.Disk.Initial(index);

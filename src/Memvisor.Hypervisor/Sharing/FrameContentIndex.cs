@@ -34,7 +34,8 @@ internal sealed class FrameContentIndex(MachineMemory machine)
 
     /// <summary>
     /// As <see cref="Find(ulong, ReadOnlySpan{byte}, int)"/> for the bytes named by <paramref name="content"/>: a
-    /// candidate with the same synthetic handle holds the same bytes (they are a function of the handle); any other is
+    /// candidate with the same handle, unless private, holds the same bytes (synthetic bytes are a function of the
+    /// handle, stored bytes never change under their id, the zero page is the zero page); any other is
     /// compared byte for byte, the bytes generated into <paramref name="page"/> the first time they are needed.
     /// </summary>
     public uint Find(ulong hash, ContentHandle content, Span<byte> page, ref bool generated, int maxRefs)
@@ -43,7 +44,7 @@ internal sealed class FrameContentIndex(MachineMemory machine)
         {
             uint mfn = (uint)m;
             if (machine.Frames[mfn].RefCount >= maxRefs) continue;
-            if (content.IsSynthetic && machine.Frames[mfn].Content == content) return mfn;
+            if (!content.IsPrivate && machine.Frames[mfn].Content == content) return mfn;
             if (!generated)
             {
                 machine.Contents.Read(content, page);

@@ -27,8 +27,6 @@ public sealed class PageSharing
     // Hashes of OS-image and library pages by content handle, worked out from their bytes (at most MaxImageDigests).
     private readonly Dictionary<ulong, ulong> _imageDigests = [];
     private const int MaxImageDigests = 1 << 18;
-    // Hashes of the other synthetic pages (guest data), for pages met again unchanged on a later pass.
-    private readonly DigestMemo _digests;
     private double _credit;
     private int _nextDomain;
 
@@ -37,7 +35,6 @@ public sealed class PageSharing
         _hv = hv;
         Options = options;
         _stable = new FrameContentIndex(hv.Machine);
-        _digests = new DigestMemo(hv.Machine.TotalFrames);
     }
 
     public SharingOptions Options { get; private set; }
@@ -146,7 +143,7 @@ public sealed class PageSharing
         bool imagePage = content.IsSynthetic && content.SyntheticClass is ContentClass.KernelText or ContentClass.SharedLibrary;
         ReadOnlySpan<byte> page = default;
         ulong hash = 0;
-        bool generated = !(imagePage ? _imageDigests.TryGetValue(content.Raw, out hash) : content.IsSynthetic && _digests.TryGet(content.Raw, out hash));
+        bool generated = !(imagePage ? _imageDigests.TryGetValue(content.Raw, out hash) : content.IsSynthetic && _hv.Machine.Digests.TryGet(content.Raw, out hash));
         if (generated)
         {
             page = _hv.Machine.View(mfn, _scratch);
@@ -159,7 +156,7 @@ public sealed class PageSharing
             hash = XxHash.Hash64(page);
             if (content.IsSynthetic && !zero)
             {
-                if (!imagePage) _digests.Put(content.Raw, hash);
+                if (!imagePage) _hv.Machine.Digests.Put(content.Raw, hash);
                 else if (_imageDigests.Count < MaxImageDigests) _imageDigests[content.Raw] = hash;
             }
         }

@@ -69,15 +69,24 @@ public sealed class TranscendentMemory : IDisposable
         var key = new TmemKey(pool, obj, index);
         if (_entries.ContainsKey(key)) Flush(d, pool, obj, index);
         d.PendingStallNs += _hv.Costs.TmemOpNs;
-        // A page whose bytes are named by its handle (zero, synthetic, stored) is copied by the handle, as a shared
-        // page's copy is; its bytes are needed only to deduplicate or compress it.
+        // A page whose bytes are named by its handle (zero, synthetic, stored) is kept by the handle, as a shared page's
+        // copy is; its bytes are needed only to compress it, or to hash it and compare it with a page of another name
+        // when deduplicating, and a synthetic page's hash is kept by handle once worked out (Machine.Digests).
         var content = _hv.Machine.Frames[mfn].Content;
-        bool byHandle = !content.IsPrivate && _dedup is null && _codec is null;
-        var page = byHandle ? ReadOnlySpan<byte>.Empty : _hv.Machine.View(mfn, _page);
-        ulong hash = _dedup is null ? 0 : XxHash.Hash64(page);
+        bool byHandle = !content.IsPrivate && _codec is null;
+        bool generated = false;
+        ReadOnlySpan<byte> page = default;
+        ulong hash = 0;
         if (_dedup is not null)
         {
-            uint twin = _dedup.Find(hash, page, ushort.MaxValue);
+            if (!(content.IsSynthetic && _hv.Machine.Digests.TryGet(content.Raw, out hash)))
+            {
+                page = _hv.Machine.View(mfn, _page);
+                generated = true;
+                hash = XxHash.Hash64(page);
+                if (content.IsSynthetic && !PageBytes.IsZero(page)) _hv.Machine.Digests.Put(content.Raw, hash);
+            }
+            uint twin = generated ? _dedup.Find(hash, page, ushort.MaxValue) : _dedup.Find(hash, content, _page, ref generated, ushort.MaxValue);
             if (twin != FrameContentIndex.None)
             {
                 _hv.Machine.Frames[twin].RefCount++;
@@ -86,6 +95,7 @@ public sealed class TranscendentMemory : IDisposable
                 return true;
             }
         }
+        if (!byHandle && page.IsEmpty) page = generated ? _page : _hv.Machine.View(mfn, _page);
         if (_hv.Machine.FreeFrames <= Options.ReservePages)
         {
             Counters.PutsRefused++;

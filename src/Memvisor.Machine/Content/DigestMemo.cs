@@ -1,14 +1,14 @@
-namespace Memvisor.Hypervisor.Sharing;
+namespace Memvisor.Machine.Content;
 
 /// <summary>
-/// The sharing scanner's memory of the hashes of synthetic pages it has hashed, by content handle: a synthetic page's
-/// bytes are a pure function of its handle, so a page the scanner meets again unchanged (KSM revisits every page each
-/// pass) needs neither its bytes generated nor hashed. Every hash here was worked out from bytes, and only non-zero
-/// pages are kept, so a hit also answers the zero check. Direct-mapped with a fixed number of slots, made on first use:
-/// a newer handle takes an older one's slot, and a miss only means the bytes are generated again. Allocates nothing per
-/// page.
+/// The machine's memory of the XXH3 hashes of synthetic pages, by content handle: a synthetic page's bytes are a pure
+/// function of its handle, so a page met again unchanged (the sharing scanner revisits every page each pass, tmem is
+/// offered the same file page each time reclaim drops it) needs neither its bytes generated nor hashed. Every hash
+/// here was worked out from bytes (XxHash.Hash64 of Memvisor.Native, by every caller), and only non-zero pages are
+/// kept, so a hit also answers the zero check. Direct-mapped with a fixed number of slots, made on first use: a newer
+/// handle takes an older one's slot, and a miss only means the bytes are generated again. Allocates nothing per page.
 /// </summary>
-internal sealed class DigestMemo(long frames)
+public sealed class DigestMemo(long frames)
 {
     // Enough slots for a pass over a host of this size, within 16 MiB.
     private readonly int _slotBits = (int)Math.Clamp(Math.Ceiling(Math.Log2(Math.Max(frames, 1))), 12, 20);
