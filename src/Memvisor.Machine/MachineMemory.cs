@@ -24,7 +24,7 @@ public sealed class MachineMemory
             throw new ArgumentOutOfRangeException(nameof(frames), frames, "A machine needs at least one frame per NUMA node.");
         Frames = new FrameTable(frames);
         Contents = new ContentStore();
-        Digests = new DigestMemo(frames);
+        Digests = new HandleMemo(frames);
         Scrubber = new Scrubber(Frames, Contents);
         _nodes = new BuddyHeap[numaNodes];
         long perNode = frames / numaNodes;
@@ -40,8 +40,8 @@ public sealed class MachineMemory
 
     public FrameTable Frames { get; }
     public ContentStore Contents { get; }
-    /// <summary>Hashes of synthetic pages by handle, shared by everything that hashes page bytes (sharing, tmem).</summary>
-    public DigestMemo Digests { get; }
+    /// <summary>The XXH3 hashes (XxHash.Hash64) of synthetic pages by handle, shared by everything that hashes page bytes (sharing, tmem).</summary>
+    public HandleMemo Digests { get; }
     public Scrubber Scrubber { get; }
     public IReadOnlyList<BuddyHeap> Nodes => _nodes;
     public long TotalFrames => Frames.Count;

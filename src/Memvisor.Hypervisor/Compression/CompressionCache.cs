@@ -1,4 +1,5 @@
 using Memvisor.Hypervisor.Domains;
+using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 
 namespace Memvisor.Hypervisor.Compression;
@@ -8,6 +9,9 @@ namespace Memvisor.Hypervisor.Compression;
 /// is kept in a 2 KiB slot instead of going to swap; two slots share one frame the hypervisor takes from the
 /// heap. The cache is capped at a share of the domain's memory; slots are kept in age order so that the oldest
 /// can be moved to swap when the cache is full. A frame whose two slots are both empty goes back to the heap.
+/// A synthetic page (its bytes a pure function of its content handle) is kept as its handle and the length its bytes
+/// compressed to, worked out from the bytes: the slot and its frame are taken and counted as for the compressed bytes,
+/// which are not copied, and the page comes back by its handle. Every other page keeps its compressed bytes.
 /// </summary>
 public sealed class CompressionCache
 {
@@ -19,6 +23,7 @@ public sealed class CompressionCache
     private readonly byte[] _frameUse;
     private readonly ushort[] _length;
     private readonly uint[] _gfn;
+    private readonly ulong[] _handle;
     private readonly int[] _older;
     private readonly int[] _newer;
     private readonly int[] _freeSlots;
@@ -39,6 +44,7 @@ public sealed class CompressionCache
         _frameUse = new byte[CapacityFrames];
         _length = new ushort[slots];
         _gfn = new uint[slots];
+        _handle = new ulong[slots];
         _older = new int[slots];
         _newer = new int[slots];
         _freeSlots = new int[slots];
@@ -68,7 +74,29 @@ public sealed class CompressionCache
     /// <summary>Stores compressed bytes for gfn; the slot, or -1 if the cache is full or no frame could be had for it.</summary>
     public int TryStore(ulong gfn, ReadOnlySpan<byte> compressed)
     {
-        if (_freeTop == 0 || compressed.Length > SlotBytes || compressed.Length == 0) return NoSlot;
+        int slot = TryTake(gfn, compressed.Length, ContentHandle.Zero);
+        if (slot == NoSlot) return slot;
+        uint mfn = _frameMfn[slot >> 1];
+        // A frame marked by a page kept by handle (below) gets a buffer of its own; that page's bytes are not in it.
+        if (_hv.Machine.Frames[mfn].Content.IsSynthetic) _hv.Machine.SetContent(mfn, ContentHandle.Zero);
+        compressed.CopyTo(_hv.Machine.MutableBytes(mfn).Slice((slot & 1) * SlotBytes, SlotBytes));
+        return slot;
+    }
+
+    /// <summary>Stores the synthetic page <paramref name="content"/>, whose bytes compress to <paramref name="length"/>, for gfn; the slot, or -1 as for <see cref="TryStore"/>.</summary>
+    public int TryStore(ulong gfn, ContentHandle content, int length) =>
+        content.IsSynthetic ? TryTake(gfn, length, content) : NoSlot;
+
+    /// <summary>The synthetic page a slot holds by its handle; false if the slot holds compressed bytes.</summary>
+    public bool TryHandle(int slot, out ContentHandle content)
+    {
+        content = new ContentHandle(_handle[slot]);
+        return _handle[slot] != 0;
+    }
+
+    private int TryTake(ulong gfn, int length, ContentHandle content)
+    {
+        if (_freeTop == 0 || length > SlotBytes || length == 0) return NoSlot;
         int slot = _freeSlots[_freeTop - 1];
         int frame = slot >> 1;
         if (_frameMfn[frame] == uint.MaxValue)
@@ -79,16 +107,18 @@ public sealed class CompressionCache
         }
         _freeTop--;
         _frameUse[frame]++;
-        compressed.CopyTo(_hv.Machine.MutableBytes(_frameMfn[frame]).Slice((slot & 1) * SlotBytes, SlotBytes));
-        _length[slot] = (ushort)compressed.Length;
+        _length[slot] = (ushort)length;
         _gfn[slot] = (uint)gfn;
+        _handle[slot] = content.Raw;
+        // The frame holds data now, so it is scrubbed when it goes back to the heap, as one with compressed bytes would be.
+        if (!content.IsZero && _hv.Machine.Frames[_frameMfn[frame]].Content.IsZero) _hv.Machine.SetContent(_frameMfn[frame], content);
         LinkNewest(slot);
         Count++;
-        CompressedBytes += compressed.Length;
+        CompressedBytes += length;
         return slot;
     }
 
-    /// <summary>The compressed bytes in a slot.</summary>
+    /// <summary>The compressed bytes in a slot that holds bytes (see <see cref="TryHandle"/>).</summary>
     public ReadOnlySpan<byte> Bytes(int slot) =>
         _hv.Machine.MutableBytes(_frameMfn[slot >> 1]).Slice((slot & 1) * SlotBytes, _length[slot]);
 
@@ -99,6 +129,7 @@ public sealed class CompressionCache
         Count--;
         CompressedBytes -= _length[slot];
         _length[slot] = 0;
+        _handle[slot] = 0;
         int frame = slot >> 1;
         if (--_frameUse[frame] == 0)
         {
@@ -121,6 +152,7 @@ public sealed class CompressionCache
         Frames = 0;
         Count = 0;
         CompressedBytes = 0;
+        Array.Clear(_handle);
     }
 
     private void LinkNewest(int slot)

@@ -1,6 +1,7 @@
 using Memvisor.Hypervisor.Compression;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.P2m;
+using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 using Memvisor.Native;
 
@@ -24,6 +25,8 @@ public sealed class HypervisorPaging : IDisposable
     private readonly byte[] _moved = new byte[PageSize.Bytes];
     private readonly byte[] _compressed = new byte[CompressionCache.SlotBytes];
     private readonly HashSet<(ushort DomId, ulong Gfn)> _unreadable = [];
+    // The length a synthetic page's bytes compress to (0: incompressible), by handle, worked out by compressing them once.
+    private readonly HandleMemo _compressedLengths;
     private SwapFile? _swap;
 
     internal HypervisorPaging(Host hv, PagingOptions options, CompressionOptions compression)
@@ -32,6 +35,7 @@ public sealed class HypervisorPaging : IDisposable
         Options = options;
         CompressionOptions = compression;
         Codec = compression.Enabled ? new PageCodec(compression.Codec, hv.Costs) : null;
+        _compressedLengths = new HandleMemo(hv.Machine.TotalFrames);
     }
 
     public PagingOptions Options { get; }
@@ -168,17 +172,20 @@ public sealed class HypervisorPaging : IDisposable
     {
         var e = d.P2m.Get(gfn);
         if (!e.HasFrame || gfn == 0 || StopReason is not null) return false;
-        var page = _hv.Machine.View(e.Mfn, _page);
+        // A synthetic page whose compressed length is known was compressed before, from its bytes, and is not zero.
+        var content = _hv.Machine.Frames[e.Mfn].Content;
+        bool known = Codec is not null && content.IsSynthetic && _compressedLengths.TryGet(content.Raw, out _);
+        var page = known ? default : _hv.Machine.View(e.Mfn, _page);
         P2mEntry replacement;
         // A zero page is dropped (its gfn becomes populate-on-demand), except in a Xen PoD domain, whose cache would
         // not cover the new entry: there it is paged like any other page, as xenpaging does.
-        if (d.Pod is null && PageBytes.IsZero(page))
+        if (!known && d.Pod is null && PageBytes.IsZero(page))
         {
             replacement = P2mEntry.PopulateOnDemand;
             Counters.ZeroDropped++;
         }
-        else if (Codec is not null && TryCompress(d, gfn, page, out int slot)) replacement = P2mEntry.Compressed(slot);
-        else if (TryWriteSwap(d, page, out long swapSlot)) replacement = P2mEntry.PagedOut(swapSlot);
+        else if (Codec is not null && TryCompress(d, gfn, content, ref page, out int slot)) replacement = P2mEntry.Compressed(slot);
+        else if (TryWriteSwap(d, page.IsEmpty ? _hv.Machine.View(e.Mfn, _page) : page, out long swapSlot)) replacement = P2mEntry.PagedOut(swapSlot);
         else return false;
         _hv.ReleaseFrame(d, e.Mfn);
         d.P2m.Set(gfn, replacement);
@@ -186,11 +193,20 @@ public sealed class HypervisorPaging : IDisposable
         return true;
     }
 
-    private bool TryCompress(Domain d, ulong gfn, ReadOnlySpan<byte> page, out int slot)
+    // Compresses the page into the domain's cache. A synthetic page goes in by its handle with the length its bytes
+    // compress to, worked out once per handle; any other page goes in as its compressed bytes.
+    private bool TryCompress(Domain d, ulong gfn, ContentHandle content, ref ReadOnlySpan<byte> page, out int slot)
     {
         slot = -1;
-        int n = Codec!.Compress(page, _compressed);
-        CompressionCounters.CpuNs += Codec.CompressNs;
+        int n;
+        if (content.IsSynthetic && _compressedLengths.TryGet(content.Raw, out ulong known)) n = (int)known;
+        else
+        {
+            if (page.IsEmpty) page = _hv.Machine.Contents.View(content, _page);
+            n = Codec!.Compress(page, _compressed);
+            if (content.IsSynthetic && !PageBytes.IsZero(page)) _compressedLengths.Put(content.Raw, (ulong)n);
+        }
+        CompressionCounters.CpuNs += Codec!.CompressNs;
         if (n == 0)
         {
             CompressionCounters.Incompressible++;
@@ -198,10 +214,18 @@ public sealed class HypervisorPaging : IDisposable
         }
         var cache = CacheFor(d);
         if (cache.IsFull && !MoveOldestToSwap(cache)) return false;
-        slot = cache.TryStore(gfn, _compressed.AsSpan(0, n));
+        slot = content.IsSynthetic ? cache.TryStore(gfn, content, n) : cache.TryStore(gfn, _compressed.AsSpan(0, n));
         if (slot < 0) return false;
         CompressionCounters.PagesCompressed++;
         CompressionCounters.CompressedBytesTotal += n;
+        return true;
+    }
+
+    // A slot's page into `page`: decompressed from its bytes, or generated from the handle it is kept by.
+    private bool Decompress(CompressionCache cache, int slot, Span<byte> page)
+    {
+        if (!cache.TryHandle(slot, out var content)) return Codec!.Decompress(cache.Bytes(slot), page) == PageSize.Bytes;
+        _hv.Machine.Contents.Read(content, page);
         return true;
     }
 
@@ -212,12 +236,12 @@ public sealed class HypervisorPaging : IDisposable
     private bool MoveOldestToSwap(CompressionCache cache)
     {
         if (!cache.TryOldest(out int slot, out ulong gfn)) return false;
-        if (Codec!.Decompress(cache.Bytes(slot), _moved) != PageSize.Bytes)
+        if (!Decompress(cache, slot, _moved))
         {
             _hv.Events.Add("compression", cache.Domain!.Name, $"A compressed page of {cache.Domain!.Name} at gfn {gfn} could not be decompressed; it stays in the cache.");
             return false;
         }
-        CompressionCounters.CpuNs += Codec.DecompressNs;
+        CompressionCounters.CpuNs += Codec!.DecompressNs;
         if (!TryWriteSwap(cache.Domain!, _moved, out long swapSlot)) return false;
         cache.Free(slot);
         cache.Domain!.P2m.Set(gfn, P2mEntry.PagedOut(swapSlot));
@@ -282,6 +306,8 @@ public sealed class HypervisorPaging : IDisposable
     internal bool PageIn(Domain d, ulong gfn, out uint mfn, out bool unreadable)
     {
         unreadable = false;
+        // Set when the page comes back by its handle (a synthetic page in the compression cache); else its bytes are in _page.
+        var content = ContentHandle.Zero;
         if (!_hv.TryAllocateGuestFrame(d, out mfn)) return false;
         // Making room may have moved this very page from the cache to swap: read the entry afresh.
         var e = d.P2m.Get(gfn);
@@ -303,7 +329,7 @@ public sealed class HypervisorPaging : IDisposable
         else if (e.Type == P2mType.Compressed)
         {
             var cache = d.Compression!;
-            if (Codec!.Decompress(cache.Bytes((int)e.Slot), _page) != PageSize.Bytes)
+            if (!cache.TryHandle((int)e.Slot, out content) && !Decompress(cache, (int)e.Slot, _page))
             {
                 _hv.Events.Add("compression", d.Name, $"Page gfn {gfn} of {d.Name} could not be decompressed from cache slot {e.Slot}.");
                 _hv.Machine.Free(mfn, 0);
@@ -313,7 +339,7 @@ public sealed class HypervisorPaging : IDisposable
             }
             cache.Free((int)e.Slot);
             CompressionCounters.PagesDecompressed++;
-            CompressionCounters.CpuNs += Codec.DecompressNs;
+            CompressionCounters.CpuNs += Codec!.DecompressNs;
             d.PendingStallNs += _hv.Costs.VmExitNs + Codec.DecompressNs;
         }
         else
@@ -321,7 +347,9 @@ public sealed class HypervisorPaging : IDisposable
             _hv.Machine.Free(mfn, 0);
             return false;
         }
-        _hv.Machine.SetContent(mfn, _hv.Machine.Contents.Store(_page));
+        if (content.IsZero) content = _hv.Machine.Contents.Store(_page);
+        else _hv.Machine.Contents.AddRef(content);
+        _hv.Machine.SetContent(mfn, content);
         _hv.MapFrame(d, gfn, mfn);
         d.Paging.RememberPagedIn(gfn);
         Counters.PagedIn++;
