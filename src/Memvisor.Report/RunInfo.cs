@@ -41,6 +41,14 @@ public sealed record RunInfo(double WallSeconds, long PeakRssBytes, long Baselin
         w.WriteNumber("policy", Math.Round(WallSplit.Seconds(r.Wall.PolicyTicks), 3));
         w.WriteNumber("metrics", Math.Round(WallSplit.Seconds(r.Wall.MetricsTicks), 3));
         w.WriteEndObject();
+        // The sharing scanner's own rate: pages it looked at per wall second of its steps.
+        long scanned = r.Mechanisms.Sharing.PagesScanned;
+        double scanSeconds = WallSplit.Seconds(r.Wall.ScannerTicks);
+        w.WriteStartObject("sharing_scanner");
+        w.WriteNumber("pages_scanned", scanned);
+        w.WriteNumber("wall_seconds", Math.Round(scanSeconds, 3));
+        w.WriteNumber("pages_per_second", scanSeconds > 0 ? Math.Round(scanned / scanSeconds) : 0);
+        w.WriteEndObject();
         w.WriteNumber("frames", r.Frames);
         w.WriteNumber("peak_rss_bytes", PeakRssBytes);
         w.WriteNumber("baseline_rss_bytes", BaselineRssBytes);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Machine.Content;
@@ -42,6 +43,9 @@ public sealed class PageSharing
     internal SharingStats Counters;
     public SharingStats Stats => Counters;
 
+    /// <summary>Wall-clock time (Stopwatch ticks) the scanner's steps took: not deterministic, for run.json only.</summary>
+    public long WallTicks { get; private set; }
+
     /// <summary>The frame every zero page maps to, once one has been found.</summary>
     public uint ZeroMfn { get; private set; } = NoMfn;
     public bool HasZeroFrame => ZeroMfn != NoMfn;
@@ -66,6 +70,7 @@ public sealed class PageSharing
         foreach (var d in domains) if (Eligible(d)) eligible++;
         if (eligible == 0 || budget == 0) return;
         long share = Math.Max(1, budget / eligible);
+        long started = Stopwatch.GetTimestamp();
         for (int i = 0; i < domains.Count && budget > 0; i++)
         {
             var d = domains[(_nextDomain + i) % domains.Count];
@@ -76,6 +81,7 @@ public sealed class PageSharing
         }
         _nextDomain = (_nextDomain + 1) % Math.Max(1, domains.Count);
         Counters.PagesUnshared = _unstable.Count;
+        WallTicks += Stopwatch.GetTimestamp() - started;
     }
 
     // ESX with large pages on keeps them whole while free memory is above its High threshold.

@@ -371,7 +371,7 @@ public sealed class Simulation
         var end = _hv.Account();
         var result = new RunResult
         {
-            Wall = _wall,
+            Wall = _wall.WithScanner(_hv.Sharing.WallTicks),
             Scenario = _scenario,
             Seed = _seed,
             Frames = _machine.TotalFrames,

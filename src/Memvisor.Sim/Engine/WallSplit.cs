@@ -14,6 +14,8 @@ public sealed class WallSplit
     public long HypervisorTicks { get; private set; }
     public long PolicyTicks { get; private set; }
     public long MetricsTicks { get; private set; }
+    /// <summary>The sharing scanner's part of <see cref="HypervisorTicks"/>.</summary>
+    public long ScannerTicks { get; private set; }
 
     public static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
 
@@ -22,6 +24,12 @@ public sealed class WallSplit
     internal void Guests(long since) => GuestsTicks += Stopwatch.GetTimestamp() - since;
     internal void Hypervisor(long since) => HypervisorTicks += Stopwatch.GetTimestamp() - since;
     internal void Metrics(long since) => MetricsTicks += Stopwatch.GetTimestamp() - since;
+
+    internal WallSplit WithScanner(long ticks)
+    {
+        ScannerTicks = ticks;
+        return this;
+    }
 
     /// <summary>Charges an event that began at <paramref name="since"/> to its part (a tick times its own parts); returns now.</summary>
     internal long After(EventKind kind, long since)

@@ -6,7 +6,7 @@ using Memvisor.Sim.Scenarios;
 
 namespace Memvisor.Tests.Report;
 
-/// <summary>run.json's wall-clock figures: ns per guest access and where the time went, within the run's wall time.</summary>
+/// <summary>run.json's wall-clock figures: ns per guest access, where the time went within the run's wall time, and the sharing scanner's rate.</summary>
 public class RunInfoTests
 {
     private const string Scenario = """
@@ -36,5 +36,13 @@ public class RunInfoTests
         // guests is rounded to the ms in the file: allow that much per access.
         double tolerance = 0.0006e9 / accesses + 0.1;
         Assert.InRange(json.GetProperty("guest_ns_per_access").GetDouble(), guests * 1e9 / accesses - tolerance, guests * 1e9 / accesses + tolerance);
+        // The scanner is part of the hypervisor's step; its rate is the pages it scanned over its own time.
+        var scanner = json.GetProperty("sharing_scanner");
+        double scanSeconds = scanner.GetProperty("wall_seconds").GetDouble();
+        long scanned = scanner.GetProperty("pages_scanned").GetInt64();
+        Assert.Equal(r.Mechanisms.Sharing.PagesScanned, scanned);
+        Assert.True(scanned > 0 && scanSeconds <= hypervisor + 0.001, $"scanned {scanned} in {scanSeconds} s of {hypervisor} s");
+        double rate = scanner.GetProperty("pages_per_second").GetDouble();
+        if (scanSeconds > 0) Assert.InRange(rate, scanned / (scanSeconds + 0.0005) - 1, scanned / Math.Max(scanSeconds - 0.0005, 1e-9) + 1);
     }
 }
