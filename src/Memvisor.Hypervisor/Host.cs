@@ -7,6 +7,7 @@ using Memvisor.Hypervisor.Memory;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Paging;
 using Memvisor.Seam;
+using Memvisor.Hypervisor.Grants;
 using Memvisor.Hypervisor.Sharing;
 using Memvisor.Hypervisor.Store;
 using Memvisor.Hypervisor.Tmem;
@@ -44,6 +45,7 @@ public sealed partial class Host : IDisposable
         Paging = new HypervisorPaging(this, Overcommit.Paging, Overcommit.Compression);
         Tmem = new TranscendentMemory(this, Overcommit.Tmem, Overcommit.Compression.Codec);
         SmartPaging = new Paging.SmartPaging(this);
+        Grants = new GrantOps(this);
         BootPages = (machine.TotalFrames * XenBytesPerFrame + PageSize.Bytes - 1) / PageSize.Bytes;
         for (long i = 0; i < BootPages; i++)
         {
@@ -75,6 +77,8 @@ public sealed partial class Host : IDisposable
     public PageSharing Sharing { get; }
     public HypervisorPaging Paging { get; }
     public TranscendentMemory Tmem { get; }
+    /// <summary>The grant tables and their hypercalls.</summary>
+    public GrantOps Grants { get; }
     /// <summary>Hyper-V's Smart Paging of domains restarted short of their startup memory.</summary>
     public Paging.SmartPaging SmartPaging { get; }
 
@@ -109,7 +113,7 @@ public sealed partial class Host : IDisposable
             compression += d.Compression?.Frames ?? 0;
         }
         return new HostAccounting(Machine.TotalFrames, Machine.FreeFrames, Machine.Scrubber.PendingFrames, owned,
-            Sharing.SharedFrames, compression, Tmem.Frames, BootPages + reserve);
+            Sharing.SharedFrames, compression, Tmem.Frames, BootPages + reserve + Grants.TableFrames);
     }
 
     /// <summary>One step of the host's background mechanisms: the sharing scanner, the pager, and tmem giving memory back when the host runs short.</summary>
@@ -177,7 +181,7 @@ public sealed partial class Host : IDisposable
             case P2mType.Shared: Sharing.Drop(e.Mfn); break;
             case P2mType.PagedOut or P2mType.Compressed: Paging.Drop(d, e); break;
         }
-        if (e.Type is not (P2mType.Invalid or P2mType.PopulateOnDemand)) d.Counters.PagesReleased++;
+        if (e.Type is not (P2mType.Invalid or P2mType.PopulateOnDemand) && !e.IsGrantMap) d.Counters.PagesReleased++;
         d.P2m.Set(gfn, P2mEntry.Invalid);
     }
 

@@ -91,6 +91,7 @@ public sealed partial class Host
             return Refusals.Record(domid, d.Name, "destroy", XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
         d.IsDying = true;
         SmartPaging.Forget(d);
+        Grants.DomainDestroyed(d);
         ReleaseAll(d);
         _byId.Remove(domid);
         _domains.Remove(d);

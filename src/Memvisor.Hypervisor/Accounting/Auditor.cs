@@ -1,3 +1,5 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Grants;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Sharing;
 using Memvisor.Machine.Frames;
@@ -6,17 +8,40 @@ namespace Memvisor.Hypervisor.Accounting;
 
 /// <summary>
 /// Checks the hypervisor's state against DESIGN.md's invariants by a full scan (slow: for tests and the FsCheck properties, never on a run):
-/// one owner per frame and p2m/m2p agreement (1), free scrubbed frames hold zeros (3), tot_pages within max_pages
+/// one owner per frame and p2m/m2p agreement (1), another domain's frame reached only through a grant mapping the
+/// granter's entry permits (2), free scrubbed frames hold zeros (3), tot_pages within max_pages
 /// and frame-table counts matching the accounting (5). Returns every violation as a sentence.
 /// </summary>
 public static class Auditor
 {
+    // Invariant 2 for a foreign frame: the domain reaches it only through a grant it was given. The maptrack holds the
+    // mapping, the frame is the granter's page at the granted gfn, and the granter's entry permits this domain (writably
+    // if the mapping is) and says it is in use.
+    private static void CheckGrantMap(Host hv, Domain d, ulong gfn, P2mEntry e, Dictionary<ulong, GrantMapping> held, List<string> problems)
+    {
+        bool readOnly = e.Type == P2mType.GrantMapRo;
+        if (!held.TryGetValue(gfn, out var m) || m.Mfn != e.Mfn || m.ReadOnly != readOnly)
+        {
+            problems.Add($"{d} maps gfn {gfn} to foreign mfn {e.Mfn} without a grant mapping that says so.");
+            return;
+        }
+        var owner = hv.Find(m.Granter);
+        var entry = hv.Grants.EntryOf(m.Granter, m.Ref);
+        if (owner is null || hv.Machine.Frames[e.Mfn].Owner != m.Granter || owner.P2m.Get(hv.M2p[e.Mfn]) is not { HasFrame: true } own || own.Mfn != e.Mfn)
+            problems.Add($"{d} maps gfn {gfn} to mfn {e.Mfn}, which is not a page of domain {m.Granter}.");
+        else if (entry is not { PermitsAccess: true } g || g.DomId != d.DomId || (!readOnly && g.IsReadOnly) || g.Frame != hv.M2p[e.Mfn])
+            problems.Add($"{d} maps gfn {gfn} to mfn {e.Mfn} of domain {m.Granter}, whose grant {m.Ref} does not permit it.");
+        else if ((g.Flags & GrantEntry.Reading) == 0 || (!readOnly && (g.Flags & GrantEntry.Writing) == 0))
+            problems.Add($"domain {m.Granter}'s grant {m.Ref} is mapped by {d} but its entry does not say it is in use.");
+    }
+
     public static List<string> Check(Host hv)
     {
         var problems = new List<string>();
         var frames = hv.Machine.Frames;
         var mappedBy = new Dictionary<uint, (ushort Dom, ulong Gfn)>();
         var sharedMappings = new Dictionary<uint, long>();
+        var grantMappings = new Dictionary<uint, int>();
         long pagedOut = 0;
         foreach (var d in hv.Domains)
         {
@@ -28,8 +53,17 @@ public static class Auditor
             if (d.P2m.CompressedEntries != (d.Compression?.Count ?? 0))
                 problems.Add($"{d} has {d.P2m.CompressedEntries} compressed entries but its compression cache holds {d.Compression?.Count ?? 0} pages.");
             long ram = 0;
+            var held = hv.Grants.MappingsHeldBy(d.DomId).ToDictionary(m => m.At);
+            long grantMaps = 0;
             d.P2m.ForEachPresent((gfn, e) =>
             {
+                if (e.IsGrantMap)
+                {
+                    grantMaps++;
+                    grantMappings[e.Mfn] = grantMappings.GetValueOrDefault(e.Mfn) + 1;
+                    CheckGrantMap(hv, d, gfn, e, held, problems);
+                    return;
+                }
                 if (e.Type == P2mType.Shared)
                 {
                     sharedMappings[e.Mfn] = sharedMappings.GetValueOrDefault(e.Mfn) + 1;
@@ -49,6 +83,8 @@ public static class Auditor
                 if (hv.M2p[e.Mfn] != gfn)
                     problems.Add($"m2p says mfn {e.Mfn} is gfn {hv.M2p[e.Mfn]}, but {d}'s p2m maps it at gfn {gfn}.");
             });
+            if (grantMaps != held.Count || grantMaps != d.P2m.GrantMapEntries)
+                problems.Add($"{d} has {grantMaps} grant mappings in its p2m, {held.Count} in the maptrack and a count of {d.P2m.GrantMapEntries}.");
             long cache = 0;
             if (d.Pod is { } pod)
                 foreach (uint mfn in pod.Frames)
@@ -99,6 +135,15 @@ public static class Auditor
         foreach (var owner in ownedByDomain.Keys)
             if (hv.Find(owner) is null)
                 problems.Add($"{ownedByDomain[owner]} frames are owned by domain {owner}, which does not exist.");
+
+        foreach (var (mfn, maps) in grantMappings)
+        {
+            if (hv.Grants.MappingsOf(mfn) != maps) problems.Add($"mfn {mfn} is grant-mapped {maps} times but the grant tables count {hv.Grants.MappingsOf(mfn)}.");
+            if (frames[mfn].RefCount < maps) problems.Add($"mfn {mfn} is grant-mapped {maps} times but its reference count is {frames[mfn].RefCount}.");
+        }
+        foreach (var d in hv.Domains)
+            foreach (uint mfn in hv.Grants.TableFramesOf(d.DomId))
+                if (frames[mfn].Owner != DomIds.Xen || frames[mfn].IsFree) problems.Add($"{d}'s grant-table frame {mfn} is not a hypervisor frame.");
 
         var acc = hv.Account();
         if (!acc.AddsUp)

@@ -28,4 +28,8 @@ public enum RefusalCause
     NotRunning,
     /// <summary>Smart Paging was asked for a VM the host can give all its startup memory.</summary>
     StartupCovered,
+    /// <summary>The grant entry is mapped by its grantee now (GTF_reading or GTF_writing set).</summary>
+    GrantInUse,
+    /// <summary>The page is mapped by another domain through a grant, or is such a mapping: it cannot be freed or given back.</summary>
+    GrantMapped,
 }

@@ -97,8 +97,12 @@ public sealed class MemoryOp(Host hv)
         if (check != XenErrno.Ok) return check;
         foreach (ulong gfn in inGfns)
             for (ulong i = 0; i < 1UL << inOrder; i++)
-                if (!d.P2m.Get(gfn + i).HasFrame)
-                    return Refuse(d, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, (long)(gfn + i), 0);
+            {
+                var e = d.P2m.Get(gfn + i);
+                if (!e.HasFrame) return Refuse(d, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, (long)(gfn + i), 0);
+                var held = CheckNotGrantMapped(d, call, gfn + i, e);
+                if (held != XenErrno.Ok) return held;
+            }
         foreach (ulong gfn in outGfns)
             for (ulong i = 0; i < 1UL << outOrder; i++)
                 if (d.P2m.Get(gfn + i).HasFrame && !Covers(inGfns, inOrder, gfn + i))
@@ -257,8 +261,22 @@ public sealed class MemoryOp(Host hv)
         if (check != XenErrno.Ok) return check;
         foreach (ulong gfn in gfns)
             for (ulong i = 0; i < 1UL << order; i++)
-                if (d.P2m.Get(gfn + i).Type == P2mType.Invalid)
+            {
+                var e = d.P2m.Get(gfn + i);
+                if (e.Type == P2mType.Invalid)
                     return Refuse(d, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, (long)(gfn + i), 0);
+                var held = CheckNotGrantMapped(d, call, gfn + i, e);
+                if (held != XenErrno.Ok) return held;
+            }
+        return XenErrno.Ok;
+    }
+
+    // A grant mapping is not the domain's page to give back, and a page another domain has mapped through a grant
+    // cannot be given back until it is unmapped (Xen holds it by the mapping's reference).
+    private XenErrno CheckNotGrantMapped(Domain d, string call, ulong gfn, P2mEntry e)
+    {
+        if (e.IsGrantMap) return Refuse(d, call, XenErrno.EINVAL, RefusalCause.GrantMapped, (long)gfn, 0);
+        if (e.HasFrame && hv.Grants.IsMapped(e.Mfn)) return Refuse(d, call, XenErrno.EBUSY, RefusalCause.GrantMapped, (long)gfn, 0);
         return XenErrno.Ok;
     }
 

@@ -17,6 +17,8 @@ public readonly record struct P2mEntry(ulong Raw)
     public static P2mEntry Ram(uint mfn) => new(((ulong)P2mType.Ram << TypeShift) | mfn);
     public static P2mEntry Shared(uint mfn) => new(((ulong)P2mType.Shared << TypeShift) | mfn);
     public static P2mEntry PagedOut(long slot) => new(((ulong)P2mType.PagedOut << TypeShift) | ((ulong)slot & PayloadMask));
+    /// <summary>Another domain's frame, mapped through a grant (Grants/GrantOps.cs).</summary>
+    public static P2mEntry GrantMap(uint mfn, bool readOnly) => new(((ulong)(readOnly ? P2mType.GrantMapRo : P2mType.GrantMapRw) << TypeShift) | mfn);
     public static P2mEntry Compressed(long slot) => new(((ulong)P2mType.Compressed << TypeShift) | ((ulong)slot & PayloadMask));
 
     public P2mType Type => (P2mType)((Raw >> TypeShift) & 0xFF);
@@ -27,5 +29,7 @@ public readonly record struct P2mEntry(ulong Raw)
     public bool HasFrame => Type == P2mType.Ram;
     /// <summary>A frame is mapped here, owned or shared: a read goes straight through.</summary>
     public bool IsMapped => Type is P2mType.Ram or P2mType.Shared;
+    /// <summary>Another domain's frame is mapped here through a grant.</summary>
+    public bool IsGrantMap => Type is P2mType.GrantMapRw or P2mType.GrantMapRo;
     public bool Accessed => (Raw & AccessedBit) != 0;
 }

@@ -31,6 +31,8 @@ public sealed class P2mTable
     public long SharedEntries { get; private set; }
     public long PagedOutEntries { get; private set; }
     public long CompressedEntries { get; private set; }
+    /// <summary>Other domains' frames mapped here through grants; not the domain's pages, so not in <see cref="PresentEntries"/>.</summary>
+    public long GrantMapEntries { get; private set; }
 
     /// <summary>2 MiB regions that were one machine extent and had an entry changed since: large pages broken (split for sharing, ballooning, paging).</summary>
     public long LargePagesBroken { get; internal set; }
@@ -198,6 +200,7 @@ public sealed class P2mTable
             case P2mType.Shared: SharedEntries += delta; break;
             case P2mType.PagedOut: PagedOutEntries += delta; break;
             case P2mType.Compressed: CompressedEntries += delta; break;
+            case P2mType.GrantMapRw or P2mType.GrantMapRo: GrantMapEntries += delta; break;
         }
     }
 }

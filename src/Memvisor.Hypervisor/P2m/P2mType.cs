@@ -15,4 +15,8 @@ public enum P2mType : byte
     PagedOut = 4,
     /// <summary>Held compressed in the domain's compression cache (ESX); the payload is the cache slot.</summary>
     Compressed = 5,
+    /// <summary>Another domain's frame mapped through a writable grant (p2m_grant_map_rw); not the domain's own page.</summary>
+    GrantMapRw = 6,
+    /// <summary>Another domain's frame mapped through a read-only grant (p2m_grant_map_ro).</summary>
+    GrantMapRo = 7,
 }

@@ -129,7 +129,8 @@ public sealed class HypervisorPaging : IDisposable
     /// <summary>Picks a victim by the policy and evicts it; false if there is none or paging-out has stopped.</summary>
     public bool EvictOne(Domain d) => StopReason is null && TryPickVictim(d, out ulong gfn) && Evict(d, gfn);
 
-    private bool Eligible(Domain d, ulong gfn) => gfn != 0 && d.P2m.Get(gfn).HasFrame && !d.Paging.IsRecent(gfn);
+    private bool Eligible(Domain d, ulong gfn) =>
+        gfn != 0 && d.P2m.Get(gfn) is { HasFrame: true } e && !d.Paging.IsRecent(gfn) && !_hv.Grants.IsMapped(e.Mfn);
 
     private bool TryPickVictim(Domain d, out ulong gfn)
     {
@@ -171,7 +172,8 @@ public sealed class HypervisorPaging : IDisposable
     public bool Evict(Domain d, ulong gfn)
     {
         var e = d.P2m.Get(gfn);
-        if (!e.HasFrame || gfn == 0 || StopReason is not null) return false;
+        // A page another domain has mapped through a grant stays (p2m_mem_paging_nominate refuses extra references).
+        if (!e.HasFrame || gfn == 0 || StopReason is not null || _hv.Grants.IsMapped(e.Mfn)) return false;
         // A synthetic page whose compressed length is known was compressed before, from its bytes, and is not zero.
         var content = _hv.Machine.Frames[e.Mfn].Content;
         bool known = Codec is not null && content.IsSynthetic && _compressedLengths.TryGet(content.Raw, out _);

@@ -116,7 +116,8 @@ public sealed partial class Host
             for (int i = 0; i < PodSweepStride && looked < PodSweepLimit && !bottom; i++, looked++)
             {
                 var e = d.P2m.Get(gfn);
-                if (e.Type == P2mType.Ram)
+                // A page another domain has mapped through a grant is held (p2m_pod_zero_check skips pages with extra references).
+                if (e.Type == P2mType.Ram && !Grants.IsMapped(e.Mfn))
                 {
                     pod.Counters.PagesChecked++;
                     d.Counters.HypervisorNs += Costs.ScrubPageNs;

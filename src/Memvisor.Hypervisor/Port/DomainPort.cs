@@ -154,6 +154,11 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
                 if (d.IsCrashed) return Refuse(gfn, RefusalCause.DomainCrashed, out mfn);
                 mfn = 0;
                 return AccessOutcome.Refused;
+            // Another domain's page, mapped through a grant: read-only grants refuse a write (Xen: the write faults).
+            case P2mType.GrantMapRw:
+            case P2mType.GrantMapRo when !write:
+                mfn = e.Mfn;
+                return AccessOutcome.Hit;
             case P2mType.PagedOut:
             case P2mType.Compressed:
                 if (hv.Paging.PageIn(d, gfn, out mfn, out bool unreadable)) return AccessOutcome.PagedIn;
@@ -161,6 +166,14 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
             default:
                 return Refuse(gfn, RefusalCause.GfnNotPopulated, out mfn);
         }
+    }
+
+    /// <summary>The frame behind one of this domain's gfns for a grant mapping of it: brought in if paged out or compressed, unshared if shared, populated if populate-on-demand. False if there is none or it could not be had.</summary>
+    internal bool ResolveForGrant(ulong gfn, out uint mfn)
+    {
+        mfn = 0;
+        if (gfn >= d.P2m.Capacity || d.P2m.Get(gfn).IsGrantMap) return false;
+        return Resolve(gfn, write: true, copy: true, out mfn) != AccessOutcome.Refused;
     }
 
     private AccessOutcome Refuse(ulong gfn, RefusalCause cause, out uint mfn)

@@ -140,6 +140,8 @@ public sealed class PageSharing
     /// <summary>Looks at one page the domain owns and shares it if its bytes match a shared frame or another candidate. Returns true if it was shared.</summary>
     internal bool ScanPage(Domain d, ulong gfn, uint mfn)
     {
+        // A page another domain has mapped through a grant keeps its frame (Xen's page_make_sharable refuses extra references).
+        if (_hv.Grants.IsMapped(mfn)) return false;
         Counters.PagesScanned++;
         Counters.ScanNs += _hv.Costs.SharingScanPageNs;
         var content = _hv.Machine.Frames[mfn].Content;
@@ -178,7 +180,7 @@ public sealed class PageSharing
         {
             var cd = _hv.Find(candidate.Dom);
             var ce = cd?.P2m.Get(candidate.Gfn) ?? P2mEntry.Invalid;
-            if (cd is { IsDying: false } && ce.HasFrame && SameBytes(ce.Mfn, content, ref page, ref generated))
+            if (cd is { IsDying: false } && ce.HasFrame && !_hv.Grants.IsMapped(ce.Mfn) && SameBytes(ce.Mfn, content, ref page, ref generated))
             {
                 _unstable.Remove(hash);
                 uint shared = Promote(cd, candidate.Gfn, ce.Mfn, hash);

@@ -1,0 +1,222 @@
+using FsCheck;
+using FsCheck.Fluent;
+using Memvisor.Hypervisor;
+using Memvisor.Hypervisor.Accounting;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Grants;
+using Memvisor.Hypervisor.Paging;
+using Memvisor.Hypervisor.Sharing;
+using Memvisor.Machine;
+using Memvisor.Machine.Content;
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Time;
+using Memvisor.Seam;
+using Memvisor.Tests.Support;
+
+namespace Memvisor.Tests.Hypervisor;
+
+/// <summary>
+/// Grant tables under random sequences of grants, maps, unmaps, copies and writes, with ballooning, sharing and paging
+/// interleaved: a map or copy succeeds exactly when the granter's entry permits it (DESIGN.md invariant 2: a domain
+/// reaches another's frame only through a grant it was given), a mapped page can be neither ballooned out, shared nor
+/// paged, every read (of a domain's own page, or of a granted page through its mapping) returns the bytes last
+/// written to it (invariant 4), and the auditor finds nothing wrong at any point.
+/// </summary>
+public class GrantProperties
+{
+    private const int Domains = 3;
+    private const int Own = 24;        // gfns 0..23 are a domain's memory; 24..31 hold nothing, for mappings
+    private const int MaxMem = 32;
+    private const int Refs = 6;
+
+    private static readonly ContentHandle[] Contents =
+    [
+        ContentHandle.Synthetic(ContentClass.Compressible, 1), ContentHandle.Synthetic(ContentClass.Compressible, 2),
+        ContentHandle.Synthetic(ContentClass.Incompressible, 3), ContentHandle.Zero,
+    ];
+
+    private enum OpKind { Write, Grant, End, Map, Unmap, Copy, ReadMapped, WriteMapped, Balloon, Populate, Scan, Evict }
+
+    private readonly record struct Op(OpKind Kind, int Dom, int Other, int A, int B, bool Flag);
+
+    private static readonly Gen<Op> OpGen =
+        from kind in Gen.Elements(Enum.GetValues<OpKind>())
+        from dom in Gen.Choose(0, Domains - 1)
+        from other in Gen.Choose(0, Domains - 1)
+        from a in Gen.Choose(0, MaxMem - 1)
+        from b in Gen.Choose(0, 63)
+        from flag in Gen.Elements(true, false)
+        select new Op(kind, dom, other, a, b, flag);
+
+    private sealed record Grant(int Grantee, ulong Gfn, bool ReadOnly);
+    private sealed record Mapping(int Grantee, uint Handle, int Granter, uint Ref, ulong At, bool ReadOnly);
+
+    [Fact]
+    public void Grants_are_the_only_way_to_another_domain_s_frame_and_no_byte_is_lost()
+    {
+        var seen = new int[Enum.GetValues<OpKind>().Length];
+        Properties.Check(Gen.ArrayOf(OpGen, 150), ops => Run(ops, seen), maxTest: 50);
+        // The sequences must have mapped, copied and written through mappings, or the property proved little.
+        Assert.True(seen[(int)OpKind.Map] > 0 && seen[(int)OpKind.Copy] > 0 && seen[(int)OpKind.WriteMapped] > 0 && seen[(int)OpKind.Unmap] > 0,
+            $"the sequences reached too little: {string.Join(", ", Enum.GetValues<OpKind>().Select(k => $"{k} {seen[(int)k]}"))}");
+    }
+
+    private static void Run(Op[] ops, int[] seen)
+    {
+        using var hv = new Host(new MachineMemory(2048, 1), new CostModel(), () => 0, new OvercommitOptions
+        {
+            Sharing = new SharingOptions { Enabled = true, MaxPageSharing = 100 },
+            Paging = new PagingOptions { SwapPages = 512, Configured = true },
+        });
+        var ds = new Domain[Domains];
+        var ports = new IGuestMemory[Domains];
+        var bytes = new byte[Domains][][];
+        var present = new bool[Domains][];
+        var grants = new Dictionary<(int Dom, uint Ref), Grant>();
+        var mappings = new List<Mapping>();
+        for (int i = 0; i < Domains; i++)
+        {
+            ds[i] = TestHost.Domain(hv, $"d{i}", Own, MaxMem);
+            ports[i] = hv.PortFor(ds[i]);
+            Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(ds[i].DomId, 1));
+            bytes[i] = new byte[Own][];
+            present[i] = new bool[Own];
+            for (int g = 0; g < Own; g++)
+            {
+                bytes[i][g] = new byte[PageSize.Bytes];
+                present[i][g] = true;
+            }
+        }
+        var page = new byte[PageSize.Bytes];
+        bool MappedAt(int dom, ulong gfn) => mappings.Any(m => m.Granter == dom && grants[(m.Granter, m.Ref)].Gfn == gfn);
+        bool InUse(int dom, uint gref) => mappings.Any(m => m.Granter == dom && m.Ref == gref);
+
+        for (int step = 0; step < ops.Length; step++)
+        {
+            var op = ops[step];
+            int d = op.Dom, o = op.Other;
+            ushort domId = ds[d].DomId, otherId = ds[o].DomId;
+            uint gref = (uint)(op.B % Refs);
+            ulong own = (ulong)(op.A % Own);
+            switch (op.Kind)
+            {
+                case OpKind.Write when present[d][own]:
+                {
+                    var content = Contents[op.B % Contents.Length];
+                    Assert.NotEqual(AccessOutcome.Refused, ports[d].Touch(new Gfn(own), true, content));
+                    hv.Machine.Contents.Read(content, bytes[d][own]);
+                    break;
+                }
+                case OpKind.Grant:
+                {
+                    var errno = hv.Grants.GrantAccess(domId, gref, otherId, own, op.Flag);
+                    Assert.Equal(InUse(d, gref) ? XenErrno.EBUSY : XenErrno.Ok, errno);
+                    if (errno == XenErrno.Ok) grants[(d, gref)] = new Grant(o, own, op.Flag);
+                    break;
+                }
+                case OpKind.End:
+                {
+                    var errno = hv.Grants.EndAccess(domId, gref);
+                    Assert.Equal(InUse(d, gref) ? XenErrno.EBUSY : XenErrno.Ok, errno);
+                    if (errno == XenErrno.Ok) grants.Remove((d, gref));
+                    break;
+                }
+                case OpKind.Map:
+                {
+                    // Domain d maps o's grant at one of its empty gfns.
+                    ulong at = (ulong)(Own + op.A % (MaxMem - Own));
+                    bool atFree = !mappings.Any(m => m.Grantee == d && m.At == at);
+                    bool permitted = o != d && grants.TryGetValue((o, gref), out var gr) && gr.Grantee == d && (op.Flag || !gr.ReadOnly)
+                        && present[o][gr.Gfn] && atFree;
+                    var errno = hv.Grants.Map(domId, otherId, gref, at, op.Flag, out uint handle);
+                    Assert.True(permitted == (errno == XenErrno.Ok), $"step {step}: map of {o}'s grant {gref} by {d} at {at}: permitted {permitted}, got {errno}");
+                    if (errno == XenErrno.Ok) mappings.Add(new Mapping(d, handle, o, gref, at, op.Flag));
+                    break;
+                }
+                case OpKind.Unmap when mappings.Count > 0:
+                {
+                    var m = mappings[op.B % mappings.Count];
+                    Assert.Equal(XenErrno.Ok, hv.Grants.Unmap(ds[m.Grantee].DomId, m.Handle));
+                    mappings.Remove(m);
+                    Assert.Equal(AccessOutcome.Refused, ports[m.Grantee].Touch(new Gfn(m.At), false, ContentHandle.Zero));
+                    break;
+                }
+                case OpKind.Copy when present[d][own]:
+                {
+                    // Domain d copies part of o's granted page into its own page.
+                    int offset = op.B * 64, length = 64 * (1 + op.A % 16);
+                    length = Math.Min(length, PageSize.Bytes - offset);
+                    bool permitted = o == d ? present[o][(ulong)gref % Own] : grants.TryGetValue((o, gref), out var gr) && gr.Grantee == d && present[o][gr.Gfn];
+                    ulong srcGfn = o == d ? (ulong)gref % Own : grants.TryGetValue((o, gref), out var g2) ? g2.Gfn : 0;
+                    var source = o == d ? new GrantCopySide(domId, srcGfn) : new GrantCopySide(otherId, gref);
+                    var errno = hv.Grants.Copy(domId, source, new GrantCopySide(domId, own), offset, length);
+                    Assert.True(permitted == (errno == XenErrno.Ok), $"step {step}: copy from {o}'s {gref} by {d}: permitted {permitted}, got {errno}");
+                    if (errno == XenErrno.Ok) bytes[o][srcGfn].AsSpan(offset, length).CopyTo(bytes[d][own].AsSpan(offset, length));
+                    break;
+                }
+                case OpKind.ReadMapped when mappings.Count > 0:
+                {
+                    var m = mappings[op.B % mappings.Count];
+                    Assert.True(ports[m.Grantee].ReadPage(new Gfn(m.At), page));
+                    Assert.True(page.AsSpan().SequenceEqual(bytes[m.Granter][grants[(m.Granter, m.Ref)].Gfn]), $"step {step}: a mapping reads other bytes than its granter's page holds");
+                    break;
+                }
+                case OpKind.WriteMapped when mappings.Count > 0:
+                {
+                    var m = mappings[op.B % mappings.Count];
+                    var content = Contents[op.A % Contents.Length];
+                    var outcome = ports[m.Grantee].Touch(new Gfn(m.At), true, content);
+                    Assert.Equal(m.ReadOnly, outcome == AccessOutcome.Refused);
+                    if (!m.ReadOnly) hv.Machine.Contents.Read(content, bytes[m.Granter][grants[(m.Granter, m.Ref)].Gfn]);
+                    break;
+                }
+                case OpKind.Balloon:
+                {
+                    ulong gfn = (ulong)op.A;
+                    var errno = ports[d].DecreaseReservation([gfn], 0);
+                    // Only the domain's own page can go, and not while another domain has it mapped; a gfn holding
+                    // nothing or a mapping of another's page is not the domain's to give back.
+                    var expected = gfn < Own && present[d][gfn] ? MappedAt(d, gfn) ? XenErrno.EBUSY : XenErrno.Ok : XenErrno.EINVAL;
+                    Assert.True(expected == errno, $"step {step}: balloon of {d}'s gfn {gfn}: expected {expected}, got {errno}");
+                    if (errno == XenErrno.Ok) present[d][gfn] = false;
+                    break;
+                }
+                case OpKind.Populate when !present[d][own]:
+                    Assert.Equal(XenErrno.Ok, ports[d].PopulatePhysmap([own], 0));
+                    present[d][own] = true;
+                    Array.Clear(bytes[d][own]);
+                    break;
+                case OpKind.Scan:
+                    // A pass over the domain's pages, so pages of equal bytes meet (in this domain or with a page
+                    // another pass left in the unstable tree) and merge.
+                    for (ulong g = 0; g < Own; g++) hv.Sharing.ScanGfn(ds[d], g);
+                    break;
+                case OpKind.Evict:
+                {
+                    bool evicted = hv.Paging.Evict(ds[d], own);
+                    if (MappedAt(d, own)) Assert.False(evicted, $"step {step}: a page another domain has mapped was paged out");
+                    break;
+                }
+                default:
+                    continue;
+            }
+            seen[(int)op.Kind]++;
+            if (step % 10 == 0) Assert.Empty(Auditor.Check(hv));
+        }
+
+        for (int i = 0; i < Domains; i++)
+            for (ulong g = 0; g < Own; g++)
+                if (present[i][g])
+                {
+                    Assert.True(ports[i].ReadPage(new Gfn(g), page), $"d{i} gfn {g} could not be read");
+                    Assert.True(page.AsSpan().SequenceEqual(bytes[i][g]), $"d{i} gfn {g} does not hold what was last written");
+                }
+        foreach (var m in mappings)
+        {
+            Assert.True(ports[m.Grantee].ReadPage(new Gfn(m.At), page));
+            Assert.True(page.AsSpan().SequenceEqual(bytes[m.Granter][grants[(m.Granter, m.Ref)].Gfn]));
+        }
+        Assert.Empty(Auditor.Check(hv));
+        Assert.Equal(mappings.Count, hv.Grants.Mappings);
+    }
+}

@@ -1,0 +1,122 @@
+using Memvisor.Hypervisor;
+using Memvisor.Hypervisor.Accounting;
+using Memvisor.Hypervisor.Grants;
+using Memvisor.Hypervisor.P2m;
+using Memvisor.Hypervisor.Sharing;
+using Memvisor.Machine;
+using Memvisor.Machine.Content;
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Time;
+using Memvisor.Seam;
+using Memvisor.Tests.Support;
+
+namespace Memvisor.Tests.Hypervisor;
+
+/// <summary>The grant-table operations one at a time: the table's frames and entries, what a mapping holds, and what destroying either side releases.</summary>
+public class GrantTests
+{
+    private static readonly ContentHandle Text = ContentHandle.Synthetic(ContentClass.Compressible, 7);
+
+    private static Host Host(bool sharing = false) => new(new MachineMemory(2048, 1), new CostModel(), () => 0,
+        new OvercommitOptions { Sharing = new SharingOptions { Enabled = sharing, MaxPageSharing = 100 } });
+
+    [Fact]
+    public void A_table_is_hypervisor_frames_holding_v1_entries_and_is_bounded()
+    {
+        using var hv = Host();
+        var a = TestHost.Domain(hv, "a", 16, 32);
+        long free = hv.Machine.FreeFrames;
+        Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(a.DomId, 2));
+        Assert.Equal(free - 2, hv.Machine.FreeFrames);
+        Assert.Equal(2, hv.Grants.TableFrames);
+        Assert.Equal(XenErrno.EINVAL, hv.Grants.SetupTable(a.DomId, GrantOps.MaxTableFrames + 1));
+        // 512 entries a frame: ref 1023 is the last of two frames, 1024 is past the table.
+        Assert.Equal(XenErrno.Ok, hv.Grants.GrantAccess(a.DomId, 1023, 9, 5, readOnly: true));
+        Assert.Equal(XenErrno.EINVAL, hv.Grants.GrantAccess(a.DomId, 1024, 9, 5, readOnly: true));
+        // The entry is the table frame's word: flags, domid, frame, as grant_entry_v1 lays them out.
+        ulong word = hv.Machine.ReadWord(hv.Grants.TableFramesOf(a.DomId)[1], 511);
+        Assert.Equal(GrantEntry.PermitAccess | GrantEntry.ReadOnly | (9UL << 16) | (5UL << 32), word);
+        Assert.Empty(Auditor.Check(hv));
+        uint[] table = [.. hv.Grants.TableFramesOf(a.DomId)];
+        Assert.Equal(XenErrno.Ok, hv.DestroyDomain(a.DomId));
+        Assert.Equal(0, hv.Grants.TableFrames);
+        Assert.All(table, mfn => Assert.True(hv.Machine.Frames[mfn].IsFree));
+        Assert.Empty(Auditor.Check(hv));
+    }
+
+    [Fact]
+    public void A_mapping_holds_the_frame_until_unmapped_and_the_entry_says_so()
+    {
+        using var hv = Host();
+        var a = TestHost.Domain(hv, "a", 16, 32);
+        var b = TestHost.Domain(hv, "b", 16, 32);
+        hv.PortFor(a).Touch(new Gfn(3), true, Text);
+        uint mfn = a.P2m.Get(3).Mfn;
+        Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(a.DomId, 1));
+        Assert.Equal(XenErrno.Ok, hv.Grants.GrantAccess(a.DomId, 0, b.DomId, 3, readOnly: false));
+        Assert.Equal(XenErrno.Ok, hv.Grants.Map(b.DomId, a.DomId, 0, 20, readOnly: false, out uint handle));
+        Assert.Equal(P2mType.GrantMapRw, b.P2m.Get(20).Type);
+        Assert.Equal(mfn, b.P2m.Get(20).Mfn);
+        Assert.Equal(1, hv.Machine.Frames[mfn].RefCount);
+        Assert.Equal(16, b.TotPages);
+        var entry = hv.Grants.EntryOf(a.DomId, 0)!.Value;
+        Assert.True(entry.InUse && (entry.Flags & GrantEntry.Writing) != 0);
+        // The granter can neither end the grant, balloon the page out nor page it while it is mapped.
+        Assert.Equal(XenErrno.EBUSY, hv.Grants.EndAccess(a.DomId, 0));
+        Assert.Equal(XenErrno.EBUSY, hv.PortFor(a).DecreaseReservation([3UL], 0));
+        Assert.False(hv.Paging.Evict(a, 3));
+        Assert.Empty(Auditor.Check(hv));
+
+        Assert.Equal(XenErrno.Ok, hv.Grants.Unmap(b.DomId, handle));
+        Assert.Equal(P2mType.Invalid, b.P2m.Get(20).Type);
+        Assert.Equal(0, hv.Machine.Frames[mfn].RefCount);
+        Assert.False(hv.Grants.EntryOf(a.DomId, 0)!.Value.InUse);
+        Assert.Equal(XenErrno.EINVAL, hv.Grants.Unmap(b.DomId, handle));
+        Assert.Equal(XenErrno.Ok, hv.PortFor(a).DecreaseReservation([3UL], 0));
+        Assert.Empty(Auditor.Check(hv));
+    }
+
+    [Fact]
+    public void A_page_in_the_unstable_tree_that_is_mapped_since_is_not_merged()
+    {
+        using var hv = Host(sharing: true);
+        var a = TestHost.Domain(hv, "a", 16, 32);
+        var b = TestHost.Domain(hv, "b", 16, 32);
+        var c = TestHost.Domain(hv, "c", 16, 32);
+        hv.PortFor(a).Touch(new Gfn(3), true, Text);
+        hv.PortFor(c).Touch(new Gfn(4), true, Text);
+        Assert.False(hv.Sharing.ScanGfn(a, 3));      // a's page waits in the unstable tree
+        Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(a.DomId, 1));
+        Assert.Equal(XenErrno.Ok, hv.Grants.GrantAccess(a.DomId, 0, b.DomId, 3, readOnly: true));
+        Assert.Equal(XenErrno.Ok, hv.Grants.Map(b.DomId, a.DomId, 0, 20, readOnly: true, out _));
+        hv.Sharing.ScanGfn(c, 4);                   // the same bytes: a's page is the candidate
+        Assert.Equal(P2mType.Ram, a.P2m.Get(3).Type);
+        Assert.Equal(a.DomId, hv.Machine.Frames[a.P2m.Get(3).Mfn].Owner);
+        Assert.Empty(Auditor.Check(hv));
+    }
+
+    [Fact]
+    public void Destroying_either_side_releases_the_mappings()
+    {
+        using var hv = Host();
+        var a = TestHost.Domain(hv, "a", 16, 32);
+        var b = TestHost.Domain(hv, "b", 16, 32);
+        var c = TestHost.Domain(hv, "c", 16, 32);
+        Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(a.DomId, 1));
+        Assert.Equal(XenErrno.Ok, hv.Grants.GrantAccess(a.DomId, 0, b.DomId, 3, readOnly: true));
+        Assert.Equal(XenErrno.Ok, hv.Grants.GrantAccess(a.DomId, 1, c.DomId, 4, readOnly: true));
+        Assert.Equal(XenErrno.Ok, hv.Grants.Map(b.DomId, a.DomId, 0, 20, readOnly: true, out _));
+        Assert.Equal(XenErrno.Ok, hv.Grants.Map(c.DomId, a.DomId, 1, 21, readOnly: true, out _));
+        // The grantee goes: its mapping is released and a's entry is free again.
+        Assert.Equal(XenErrno.Ok, hv.DestroyDomain(b.DomId));
+        Assert.False(hv.Grants.EntryOf(a.DomId, 0)!.Value.InUse);
+        Assert.Equal(XenErrno.Ok, hv.Grants.EndAccess(a.DomId, 0));
+        Assert.Empty(Auditor.Check(hv));
+        // The granter goes: c's mapping of its page is removed with it (Xen would keep a as a zombie until c unmaps).
+        Assert.Equal(XenErrno.Ok, hv.DestroyDomain(a.DomId));
+        Assert.Equal(P2mType.Invalid, c.P2m.Get(21).Type);
+        Assert.Equal(0, hv.Grants.Mappings);
+        Assert.Equal(AccessOutcome.Refused, hv.PortFor(c).Touch(new Gfn(21), false, ContentHandle.Zero));
+        Assert.Empty(Auditor.Check(hv));
+    }
+}
