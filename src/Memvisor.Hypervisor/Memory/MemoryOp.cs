@@ -105,7 +105,7 @@ public sealed class MemoryOp(Host hv)
             }
         foreach (ulong gfn in outGfns)
             for (ulong i = 0; i < 1UL << outOrder; i++)
-                if (d.P2m.Get(gfn + i).HasFrame && !Covers(inGfns, inOrder, gfn + i))
+                if (d.P2m.Get(gfn + i) is var e && (e.IsGrantMap || (e.HasFrame && !Covers(inGfns, inOrder, gfn + i))))
                     return Refuse(d, call, XenErrno.EEXIST, RefusalCause.GfnAlreadyPopulated, (long)(gfn + i), 0);
         long capacity = CapacityAtOrder(outOrder);
         if (capacity < outPages) return Refuse(d, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, outPages, capacity);

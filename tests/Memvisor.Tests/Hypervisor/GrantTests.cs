@@ -65,6 +65,11 @@ public class GrantTests
         Assert.Equal(XenErrno.EBUSY, hv.Grants.EndAccess(a.DomId, 0));
         Assert.Equal(XenErrno.EBUSY, hv.PortFor(a).DecreaseReservation([3UL], 0));
         Assert.False(hv.Paging.Evict(a, 3));
+        // Nor can the grantee give the mapping back as its own page, or have memory put over it.
+        Assert.Equal(XenErrno.EINVAL, hv.PortFor(b).DecreaseReservation([20UL], 0));
+        Assert.Equal(XenErrno.EEXIST, hv.PortFor(b).Exchange([5UL], 0, [20UL], 0));
+        Assert.Equal(XenErrno.EEXIST, hv.PortFor(b).PopulatePhysmap([20UL], 0));
+        Assert.Equal(P2mType.GrantMapRw, b.P2m.Get(20).Type);
         Assert.Empty(Auditor.Check(hv));
 
         Assert.Equal(XenErrno.Ok, hv.Grants.Unmap(b.DomId, handle));
