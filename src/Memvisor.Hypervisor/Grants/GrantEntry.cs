@@ -19,6 +19,10 @@ public readonly record struct GrantEntry(ulong Raw)
     /// <summary>GTF_writing: the frame is mapped writable (set by Xen).</summary>
     public const ushort Writing = 1 << 4;
 
+    /// <summary>GTF_transfer_committed and GTF_transfer_completed, on an accept-transfer entry (set by Xen).</summary>
+    public const ushort TransferCommitted = 1 << 2;
+    public const ushort TransferCompleted = 1 << 3;
+
     /// <summary>Entries per 4 KiB table frame.</summary>
     public const int PerFrame = 512;
 
@@ -30,7 +34,8 @@ public readonly record struct GrantEntry(ulong Raw)
     public uint Frame => (uint)(Raw >> 32);
     public bool PermitsAccess => (Flags & TypeMask) == PermitAccess;
     public bool IsReadOnly => (Flags & ReadOnly) != 0;
-    public bool InUse => (Flags & (Reading | Writing)) != 0;
+    /// <summary>A granted page mapped now (an accept-transfer entry's bits 3-4 mean other things).</summary>
+    public bool InUse => PermitsAccess && (Flags & (Reading | Writing)) != 0;
 
     public GrantEntry WithFlags(ushort flags) => new((Raw & ~0xFFFFUL) | flags);
 }

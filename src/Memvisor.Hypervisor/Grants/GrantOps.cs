@@ -14,7 +14,9 @@ namespace Memvisor.Hypervisor.Grants;
 /// GNTTABOP_copy (the hypervisor copies bytes between domains, checking the grant of each side that is not the
 /// caller's own page). A domain reaches another's frame only through these (DESIGN.md invariant 2, held by
 /// <see cref="Accounting.Auditor"/>). Granting is the guest writing an entry of its own table
-/// (<see cref="GrantAccess"/>, <see cref="EndAccess"/>). Simplifications: no transfer yet, no v2 status frames, and a
+/// (<see cref="GrantAccess"/>, <see cref="EndAccess"/>, <see cref="AcceptTransfer"/>); GNTTABOP_transfer gives a page
+/// to another domain. Simplifications: no v2 entries or status frames, a transfer names gfns on both sides (Xen's is
+/// for PV receivers and names machine frames), and a
 /// granter destroyed while its pages are mapped has those mappings removed (Xen keeps it a zombie until they go).
 /// </summary>
 public sealed class GrantOps
@@ -165,6 +167,51 @@ public sealed class GrantOps
         Counters.Copies++;
         Counters.BytesCopied += length;
         c.Counters.HypervisorNs += _hv.Costs.HypercallNs + _hv.Costs.TmemOpNs;
+        return XenErrno.Ok;
+    }
+
+    /// <summary>The guest offers to take a page from <paramref name="sender"/> into its empty gfn <paramref name="gfn"/> by filling entry <paramref name="gref"/> (gnttab_grant_foreign_transfer).</summary>
+    public XenErrno AcceptTransfer(ushort receiver, uint gref, ushort sender, ulong gfn)
+    {
+        const string call = "grant_foreign_transfer";
+        if (!_hv.TryGetDomain(receiver, call, 0, out var r, out var missing)) return missing;
+        if (!_tables.TryGetValue(receiver, out var t) || gref >= t.Entries || gfn > uint.MaxValue)
+            return Refuse(r, call, XenErrno.EINVAL, RefusalCause.BadGfn, gref);
+        if (t.Read(gref).InUse) return Refuse(r, call, XenErrno.EBUSY, RefusalCause.GrantInUse, gref);
+        t.Write(gref, new GrantEntry(GrantEntry.AcceptTransfer | ((ulong)sender << 16) | ((ulong)gfn << 32)));
+        return XenErrno.Ok;
+    }
+
+    /// <summary>
+    /// GNTTABOP_transfer, the Xen paper's page flipping: <paramref name="sender"/> gives its page at
+    /// <paramref name="gfn"/> to the domain whose entry <paramref name="gref"/> accepts a transfer from it. The frame
+    /// changes owner with its bytes (no copy and no scrub: handing the bytes over is the point); it leaves the sender's
+    /// p2m and tot_pages and enters the receiver's at the gfn the entry names, which must hold nothing and fit in its
+    /// max_pages. The entry is marked transfer-completed. A page another domain has mapped cannot be given away.
+    /// </summary>
+    public XenErrno Transfer(ushort sender, ulong gfn, ushort receiver, uint gref)
+    {
+        const string call = "grant_table_op transfer";
+        if (!_hv.TryGetDomain(sender, call, 0, out var s, out var missing)) return missing;
+        if (!_hv.TryGetDomain(receiver, call, 0, out var r, out missing)) return missing;
+        if (!_tables.TryGetValue(receiver, out var t) || gref >= t.Entries) return Refuse(s, call, XenErrno.EINVAL, RefusalCause.BadGfn, gref);
+        var entry = t.Read(gref);
+        if ((entry.Flags & 3) != GrantEntry.AcceptTransfer || (entry.Flags & GrantEntry.TransferCompleted) != 0 || entry.DomId != sender || r == s)
+            return Refuse(s, call, XenErrno.EPERM, RefusalCause.NotPermitted, gref);
+        if (entry.Frame >= r.P2m.Capacity || r.P2m.Get(entry.Frame).Type != P2mType.Invalid)
+            return Refuse(s, call, XenErrno.EINVAL, RefusalCause.GfnAlreadyPopulated, entry.Frame);
+        if (r.TotPages + 1 > r.MaxPages) return Refuse(s, call, XenErrno.E2BIG, RefusalCause.OverMaxPages, 1);
+        if (gfn >= s.P2m.Capacity || s.P2m.Get(gfn) is var e && (e.Type == P2mType.Invalid || e.IsGrantMap))
+            return Refuse(s, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, (long)Math.Min(gfn, long.MaxValue));
+        if (s.Port is not DomainPort port || !port.ResolveForGrant(gfn, out uint mfn)) return Refuse(s, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, 1);
+        if (IsMapped(mfn) || _hv.Machine.Frames[mfn].RefCount != 0) return Refuse(s, call, XenErrno.EBUSY, RefusalCause.GrantMapped, (long)gfn);
+        s.P2m.Set(gfn, P2mEntry.Invalid);
+        s.TotPages--;
+        _hv.Machine.Frames[mfn].Owner = receiver;
+        _hv.MapFrame(r, entry.Frame, mfn);
+        t.Write(gref, entry.WithFlags((ushort)(entry.Flags | GrantEntry.TransferCommitted | GrantEntry.TransferCompleted)));
+        Counters.Transfers++;
+        s.Counters.HypervisorNs += _hv.Costs.HypercallNs;
         return XenErrno.Ok;
     }
 

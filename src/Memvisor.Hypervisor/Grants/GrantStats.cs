@@ -12,6 +12,8 @@ public record struct GrantStats
     /// <summary>Successful GNTTABOP_copy operations, and the bytes they copied.</summary>
     public long Copies;
     public long BytesCopied;
+    /// <summary>Pages given to another domain by GNTTABOP_transfer.</summary>
+    public long Transfers;
     /// <summary>Grant operations refused (no permission, bad reference, entry in use, bad gfn).</summary>
     public long Refused;
     /// <summary>The most foreign frames mapped at once.</summary>

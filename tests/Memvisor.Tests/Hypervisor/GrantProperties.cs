@@ -35,7 +35,7 @@ public class GrantProperties
         ContentHandle.Synthetic(ContentClass.Incompressible, 3), ContentHandle.Zero,
     ];
 
-    private enum OpKind { Write, Grant, End, Map, Unmap, Copy, ReadMapped, WriteMapped, Balloon, Populate, Scan, Evict }
+    private enum OpKind { Write, Grant, End, Map, Unmap, Copy, ReadMapped, WriteMapped, Balloon, Populate, Scan, Evict, Accept, Transfer }
 
     private readonly record struct Op(OpKind Kind, int Dom, int Other, int A, int B, bool Flag);
 
@@ -48,20 +48,25 @@ public class GrantProperties
         from flag in Gen.Elements(true, false)
         select new Op(kind, dom, other, a, b, flag);
 
-    private sealed record Grant(int Grantee, ulong Gfn, bool ReadOnly);
+    // An entry of a domain's table: a grant of access to Gfn, or (Accept) an offer to take a page from Other at Gfn.
+    private sealed record Grant(int Grantee, ulong Gfn, bool ReadOnly, bool Accept = false, bool Completed = false);
     private sealed record Mapping(int Grantee, uint Handle, int Granter, uint Ref, ulong At, bool ReadOnly);
 
     [Fact]
     public void Grants_are_the_only_way_to_another_domain_s_frame_and_no_byte_is_lost()
     {
         var seen = new int[Enum.GetValues<OpKind>().Length];
-        Properties.Check(Gen.ArrayOf(OpGen, 150), ops => Run(ops, seen), maxTest: 50);
+        var succeeded = new int[seen.Length];
+        Properties.Check(Gen.ArrayOf(OpGen, 150), ops => Run(ops, seen, succeeded), maxTest: 50);
+        Assert.True(succeeded[(int)OpKind.Map] > 0 && succeeded[(int)OpKind.Copy] > 0 && succeeded[(int)OpKind.Transfer] > 0,
+            $"too few operations succeeded: map {succeeded[(int)OpKind.Map]}, copy {succeeded[(int)OpKind.Copy]}, transfer {succeeded[(int)OpKind.Transfer]}");
         // The sequences must have mapped, copied and written through mappings, or the property proved little.
-        Assert.True(seen[(int)OpKind.Map] > 0 && seen[(int)OpKind.Copy] > 0 && seen[(int)OpKind.WriteMapped] > 0 && seen[(int)OpKind.Unmap] > 0,
+        Assert.True(seen[(int)OpKind.Map] > 0 && seen[(int)OpKind.Copy] > 0 && seen[(int)OpKind.WriteMapped] > 0 && seen[(int)OpKind.Unmap] > 0
+            && seen[(int)OpKind.Transfer] > 0,
             $"the sequences reached too little: {string.Join(", ", Enum.GetValues<OpKind>().Select(k => $"{k} {seen[(int)k]}"))}");
     }
 
-    private static void Run(Op[] ops, int[] seen)
+    private static void Run(Op[] ops, int[] seen, int[] succeeded)
     {
         using var hv = new Host(new MachineMemory(2048, 1), new CostModel(), () => 0, new OvercommitOptions
         {
@@ -79,16 +84,17 @@ public class GrantProperties
             ds[i] = TestHost.Domain(hv, $"d{i}", Own, MaxMem);
             ports[i] = hv.PortFor(ds[i]);
             Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(ds[i].DomId, 1));
-            bytes[i] = new byte[Own][];
-            present[i] = new bool[Own];
-            for (int g = 0; g < Own; g++)
+            bytes[i] = new byte[MaxMem][];
+            present[i] = new bool[MaxMem];
+            for (int g = 0; g < MaxMem; g++)
             {
                 bytes[i][g] = new byte[PageSize.Bytes];
-                present[i][g] = true;
+                present[i][g] = g < Own;
             }
         }
         var page = new byte[PageSize.Bytes];
         bool MappedAt(int dom, ulong gfn) => mappings.Any(m => m.Granter == dom && grants[(m.Granter, m.Ref)].Gfn == gfn);
+        bool HoldsMapping(int dom, ulong gfn) => mappings.Any(m => m.Grantee == dom && m.At == gfn);
         bool InUse(int dom, uint gref) => mappings.Any(m => m.Granter == dom && m.Ref == gref);
 
         for (int step = 0; step < ops.Length; step++)
@@ -97,7 +103,7 @@ public class GrantProperties
             int d = op.Dom, o = op.Other;
             ushort domId = ds[d].DomId, otherId = ds[o].DomId;
             uint gref = (uint)(op.B % Refs);
-            ulong own = (ulong)(op.A % Own);
+            ulong own = (ulong)op.A;
             switch (op.Kind)
             {
                 case OpKind.Write when present[d][own]:
@@ -126,11 +132,12 @@ public class GrantProperties
                     // Domain d maps o's grant at one of its empty gfns.
                     ulong at = (ulong)(Own + op.A % (MaxMem - Own));
                     bool atFree = !mappings.Any(m => m.Grantee == d && m.At == at);
-                    bool permitted = o != d && grants.TryGetValue((o, gref), out var gr) && gr.Grantee == d && (op.Flag || !gr.ReadOnly)
-                        && present[o][gr.Gfn] && atFree;
+                    bool permitted = o != d && grants.TryGetValue((o, gref), out var gr) && !gr.Accept && gr.Grantee == d && (op.Flag || !gr.ReadOnly)
+                        && present[o][gr.Gfn] && atFree && !present[d][at];
                     var errno = hv.Grants.Map(domId, otherId, gref, at, op.Flag, out uint handle);
                     Assert.True(permitted == (errno == XenErrno.Ok), $"step {step}: map of {o}'s grant {gref} by {d} at {at}: permitted {permitted}, got {errno}");
                     if (errno == XenErrno.Ok) mappings.Add(new Mapping(d, handle, o, gref, at, op.Flag));
+                    if (errno == XenErrno.Ok) succeeded[(int)op.Kind]++;
                     break;
                 }
                 case OpKind.Unmap when mappings.Count > 0:
@@ -146,12 +153,13 @@ public class GrantProperties
                     // Domain d copies part of o's granted page into its own page.
                     int offset = op.B * 64, length = 64 * (1 + op.A % 16);
                     length = Math.Min(length, PageSize.Bytes - offset);
-                    bool permitted = o == d ? present[o][(ulong)gref % Own] : grants.TryGetValue((o, gref), out var gr) && gr.Grantee == d && present[o][gr.Gfn];
+                    bool permitted = o == d ? present[o][(ulong)gref % Own] : grants.TryGetValue((o, gref), out var gr) && !gr.Accept && gr.Grantee == d && present[o][gr.Gfn];
                     ulong srcGfn = o == d ? (ulong)gref % Own : grants.TryGetValue((o, gref), out var g2) ? g2.Gfn : 0;
                     var source = o == d ? new GrantCopySide(domId, srcGfn) : new GrantCopySide(otherId, gref);
                     var errno = hv.Grants.Copy(domId, source, new GrantCopySide(domId, own), offset, length);
                     Assert.True(permitted == (errno == XenErrno.Ok), $"step {step}: copy from {o}'s {gref} by {d}: permitted {permitted}, got {errno}");
                     if (errno == XenErrno.Ok) bytes[o][srcGfn].AsSpan(offset, length).CopyTo(bytes[d][own].AsSpan(offset, length));
+                    if (errno == XenErrno.Ok) succeeded[(int)op.Kind]++;
                     break;
                 }
                 case OpKind.ReadMapped when mappings.Count > 0:
@@ -176,20 +184,49 @@ public class GrantProperties
                     var errno = ports[d].DecreaseReservation([gfn], 0);
                     // Only the domain's own page can go, and not while another domain has it mapped; a gfn holding
                     // nothing or a mapping of another's page is not the domain's to give back.
-                    var expected = gfn < Own && present[d][gfn] ? MappedAt(d, gfn) ? XenErrno.EBUSY : XenErrno.Ok : XenErrno.EINVAL;
+                    var expected = present[d][gfn] ? MappedAt(d, gfn) ? XenErrno.EBUSY : XenErrno.Ok : XenErrno.EINVAL;
                     Assert.True(expected == errno, $"step {step}: balloon of {d}'s gfn {gfn}: expected {expected}, got {errno}");
                     if (errno == XenErrno.Ok) present[d][gfn] = false;
                     break;
                 }
                 case OpKind.Populate when !present[d][own]:
-                    Assert.Equal(XenErrno.Ok, ports[d].PopulatePhysmap([own], 0));
+                {
+                    var errno = ports[d].PopulatePhysmap([own], 0);
+                    Assert.Equal(HoldsMapping(d, own) ? XenErrno.EEXIST : XenErrno.Ok, errno);
+                    if (errno != XenErrno.Ok) break;
                     present[d][own] = true;
                     Array.Clear(bytes[d][own]);
                     break;
+                }
+                case OpKind.Accept:
+                {
+                    // Domain d offers to take a page from o at one of its gfns.
+                    ulong at = (ulong)(Own + op.A % (MaxMem - Own));
+                    var errno = hv.Grants.AcceptTransfer(domId, gref, otherId, at);
+                    Assert.Equal(InUse(d, gref) ? XenErrno.EBUSY : XenErrno.Ok, errno);
+                    if (errno == XenErrno.Ok) grants[(d, gref)] = new Grant(o, at, false, Accept: true);
+                    break;
+                }
+                case OpKind.Transfer:
+                {
+                    // Domain d gives its page at `own` to o, through o's entry gref.
+                    bool permitted = o != d && grants.TryGetValue((o, gref), out var gr) && gr.Accept && !gr.Completed && gr.Grantee == d
+                        && !present[o][gr.Gfn] && !HoldsMapping(o, gr.Gfn) && present[d][own] && !MappedAt(d, own);
+                    var errno = hv.Grants.Transfer(domId, own, otherId, gref);
+                    Assert.True(permitted == (errno == XenErrno.Ok), $"step {step}: transfer of {d}'s gfn {own} to {o} by grant {gref}: permitted {permitted}, got {errno}");
+                    if (errno != XenErrno.Ok) break;
+                    succeeded[(int)op.Kind]++;
+                    var target = grants[(o, gref)];
+                    grants[(o, gref)] = target with { Completed = true };
+                    present[d][own] = false;
+                    present[o][target.Gfn] = true;
+                    bytes[d][own].CopyTo(bytes[o][target.Gfn], 0);
+                    break;
+                }
                 case OpKind.Scan:
                     // A pass over the domain's pages, so pages of equal bytes meet (in this domain or with a page
                     // another pass left in the unstable tree) and merge.
-                    for (ulong g = 0; g < Own; g++) hv.Sharing.ScanGfn(ds[d], g);
+                    for (ulong g = 0; g < MaxMem; g++) hv.Sharing.ScanGfn(ds[d], g);
                     break;
                 case OpKind.Evict:
                 {
@@ -205,7 +242,7 @@ public class GrantProperties
         }
 
         for (int i = 0; i < Domains; i++)
-            for (ulong g = 0; g < Own; g++)
+            for (ulong g = 0; g < MaxMem; g++)
                 if (present[i][g])
                 {
                     Assert.True(ports[i].ReadPage(new Gfn(g), page), $"d{i} gfn {g} could not be read");

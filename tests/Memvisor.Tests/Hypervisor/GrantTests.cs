@@ -101,6 +101,42 @@ public class GrantTests
     }
 
     [Fact]
+    public void A_transfer_flips_the_frame_with_its_bytes_to_the_receiver_once()
+    {
+        using var hv = Host();
+        var a = TestHost.Domain(hv, "a", 16, 32);
+        var b = TestHost.Domain(hv, "b", 16, 32);
+        hv.PortFor(a).Touch(new Gfn(3), true, Text);
+        uint mfn = a.P2m.Get(3).Mfn;
+        Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(b.DomId, 1));
+        // Only the domain the entry names may transfer, and only to an entry that accepts one.
+        Assert.Equal(XenErrno.EINVAL, hv.Grants.Transfer(a.DomId, 3, b.DomId, 600));
+        Assert.Equal(XenErrno.Ok, hv.Grants.GrantAccess(b.DomId, 0, a.DomId, 1, readOnly: false));
+        Assert.Equal(XenErrno.EPERM, hv.Grants.Transfer(a.DomId, 3, b.DomId, 0));
+        Assert.Equal(XenErrno.Ok, hv.Grants.AcceptTransfer(b.DomId, 0, a.DomId, 20));
+        Assert.Equal(XenErrno.Ok, hv.Grants.Transfer(a.DomId, 3, b.DomId, 0));
+        Assert.Equal(P2mType.Invalid, a.P2m.Get(3).Type);
+        Assert.Equal(mfn, b.P2m.Get(20).Mfn);
+        Assert.Equal(b.DomId, hv.Machine.Frames[mfn].Owner);
+        Assert.Equal((15, 17), (a.TotPages, b.TotPages));
+        var page = new byte[PageSize.Bytes];
+        Assert.True(hv.PortFor(b).ReadPage(new Gfn(20), page));
+        Assert.Equal(Bytes(Text), page);
+        Assert.Equal(GrantEntry.TransferCompleted, hv.Grants.EntryOf(b.DomId, 0)!.Value.Flags & GrantEntry.TransferCompleted);
+        // A completed entry takes no second page.
+        hv.PortFor(a).Touch(new Gfn(4), true, Text);
+        Assert.Equal(XenErrno.EPERM, hv.Grants.Transfer(a.DomId, 4, b.DomId, 0));
+        Assert.Empty(Auditor.Check(hv));
+    }
+
+    private static byte[] Bytes(ContentHandle h)
+    {
+        var page = new byte[PageSize.Bytes];
+        new ContentStore().Read(h, page);
+        return page;
+    }
+
+    [Fact]
     public void Destroying_either_side_releases_the_mappings()
     {
         using var hv = Host();
