@@ -180,6 +180,7 @@ public sealed partial class Host : IDisposable
             case P2mType.Ram: ReleaseFrame(d, e.Mfn); break;
             case P2mType.Shared: Sharing.Drop(e.Mfn); break;
             case P2mType.PagedOut or P2mType.Compressed: Paging.Drop(d, e); break;
+            case P2mType.GrantMapRw or P2mType.GrantMapRo: Grants.UnmapAt(d, gfn); break;
         }
         if (e.Type is not (P2mType.Invalid or P2mType.PopulateOnDemand) && !e.IsGrantMap) d.Counters.PagesReleased++;
         d.P2m.Set(gfn, P2mEntry.Invalid);

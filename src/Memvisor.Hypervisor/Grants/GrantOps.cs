@@ -155,7 +155,7 @@ public sealed class GrantOps
     {
         const string call = "grant_table_op copy";
         if (!_hv.TryGetDomain(caller, call, 0, out var c, out var missing)) return missing;
-        if (offset < 0 || length < 1 || offset + length > PageSize.Bytes) return Refuse(c, call, XenErrno.EINVAL, RefusalCause.BadGfn, length);
+        if (offset < 0 || length < 1 || offset > PageSize.Bytes || length > PageSize.Bytes - offset) return Refuse(c, call, XenErrno.EINVAL, RefusalCause.BadGfn, length);
         var check = Side(c, source, write: false, call, out var src, out ulong srcGfn);
         if (check != XenErrno.Ok) return check;
         check = Side(c, destination, write: true, call, out var dst, out ulong dstGfn);
@@ -239,6 +239,7 @@ public sealed class GrantOps
         if (side.DomId == caller.DomId) return XenErrno.Ok;
         if (!_hv.TryGetDomain(side.DomId, call, 0, out var other, out var missing)) return missing;
         owner = other;
+        if (side.GfnOrRef > uint.MaxValue) return Refuse(caller, call, XenErrno.EINVAL, RefusalCause.BadGfn, long.MaxValue);
         var check = CheckGrant(caller, owner, (uint)side.GfnOrRef, write, call, out var entry);
         gfn = entry.Frame;
         return check;
@@ -252,8 +253,27 @@ public sealed class GrantOps
         entry = t.Read(gref);
         if (!entry.PermitsAccess || entry.DomId != grantee.DomId || (write && entry.IsReadOnly))
             return Refuse(grantee, call, XenErrno.EPERM, RefusalCause.NotPermitted, gref);
+        // A granter may grant only its own pages: a gfn where it has a third domain's page mapped reaches nothing
+        // (Xen's map and copy take the granter's own page through get_page, which a foreign frame fails).
+        if (entry.Frame < granter.P2m.Capacity && granter.P2m.Get(entry.Frame).IsGrantMap)
+            return Refuse(grantee, call, XenErrno.EPERM, RefusalCause.NotPermitted, gref);
         return XenErrno.Ok;
     }
+
+    /// <summary>The grantee's gfn <paramref name="gfn"/> holds a grant mapping that is being removed by other means: the mapping is released as an unmap would.</summary>
+    internal void UnmapAt(Domain g, ulong gfn)
+    {
+        if (!_maptrack.TryGetValue(g.DomId, out var list)) return;
+        for (int h = 0; h < list.Count; h++)
+            if (list[h] is { } m && m.At == gfn)
+            {
+                Release(g, list, h, m);
+                return;
+            }
+    }
+
+    /// <summary>The granter of the frame a grantee has mapped at <paramref name="mfn"/>, for what watches the granter's writes.</summary>
+    internal Domain? GranterOf(uint mfn) => _hv.Find(_hv.Machine.Frames[mfn].Owner);
 
     private void Release(Domain g, List<GrantMapping?> list, int handle, GrantMapping m)
     {
@@ -290,6 +310,7 @@ public sealed class GrantOps
     private XenErrno Refuse(Domain d, string call, XenErrno errno, RefusalCause cause, long requested)
     {
         Counters.Refused++;
+        d.Counters.Refusals++;
         return _hv.Refusals.Record(d.DomId, d.Name, call, errno, cause, requested, _hv.Machine.FreeFrames);
     }
 }

@@ -38,7 +38,7 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         if (outcome != AccessOutcome.Refused && write)
         {
             hv.Machine.SetContent(mfn, written);
-            Wrote(gfn);
+            Wrote(gfn, mfn);
         }
         return outcome;
     }
@@ -56,7 +56,7 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         ulong gfn = at.Value;
         if (Resolve(gfn, write: true, copy: false, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.WriteFrame(mfn, page);
-        Wrote(gfn);
+        Wrote(gfn, mfn);
         return true;
     }
 
@@ -77,13 +77,24 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         ulong gfn = at.Value;
         if (Resolve(gfn, write: true, copy: true, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.WriteWord(mfn, index, value);
-        Wrote(gfn);
+        Wrote(gfn, mfn);
         return true;
     }
 
-    // Whatever watches the guest's writes sees this one: log-dirty mode and video RAM tracking.
-    private void Wrote(ulong gfn)
+    // Whatever watches the guest's writes sees this one: log-dirty mode and video RAM tracking. A write through a
+    // grant mapping dirties the granter's page, not the grantee's (Xen's gnttab_mark_dirty, common/grant_table.c).
+    private void Wrote(ulong gfn, uint mfn)
     {
+        if (d.P2m.GrantMapEntries != 0 && d.P2m.Get(gfn).IsGrantMap)
+        {
+            // The granter's bitmap is marked; the grantee's write takes no log-dirty fault in the granter.
+            if (hv.Grants.GranterOf(mfn) is { } granter && hv.M2p[mfn] is var own)
+            {
+                granter.Vram?.OnWrite(own);
+                granter.Mmu?.LogDirty?.OnWrite(own);
+            }
+            return;
+        }
         d.Vram?.OnWrite(gfn);
         d.Mmu?.OnGuestWrite(gfn);
     }

@@ -35,12 +35,16 @@ public class GrantProperties
         ContentHandle.Synthetic(ContentClass.Incompressible, 3), ContentHandle.Zero,
     ];
 
-    private enum OpKind { Write, Grant, End, Map, Unmap, Copy, ReadMapped, WriteMapped, Balloon, Populate, Scan, Evict, Accept, Transfer }
+    private enum OpKind { Write, Grant, End, Map, Unmap, Copy, ReadMapped, WriteMapped, Balloon, Populate, Scan, Evict, Accept, Transfer, GrantMapped }
 
     private readonly record struct Op(OpKind Kind, int Dom, int Other, int A, int B, bool Flag);
 
+    // Every kind once, and grants, maps and the accesses through them more often, so that mappings exist and are used.
+    private static readonly OpKind[] Weighted =
+        [.. Enum.GetValues<OpKind>(), OpKind.Grant, OpKind.Map, OpKind.Map, OpKind.Map, OpKind.ReadMapped, OpKind.WriteMapped, OpKind.Copy];
+
     private static readonly Gen<Op> OpGen =
-        from kind in Gen.Elements(Enum.GetValues<OpKind>())
+        from kind in Gen.Elements(Weighted)
         from dom in Gen.Choose(0, Domains - 1)
         from other in Gen.Choose(0, Domains - 1)
         from a in Gen.Choose(0, MaxMem - 1)
@@ -81,7 +85,8 @@ public class GrantProperties
         var mappings = new List<Mapping>();
         for (int i = 0; i < Domains; i++)
         {
-            ds[i] = TestHost.Domain(hv, $"d{i}", Own, MaxMem);
+            // The last domain is populate-on-demand: its pages get frames at first touch, or when granted.
+            ds[i] = TestHost.Domain(hv, $"d{i}", Own, MaxMem, i == Domains - 1 ? AllocationMode.OnDemand : AllocationMode.Static);
             ports[i] = hv.PortFor(ds[i]);
             Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(ds[i].DomId, 1));
             bytes[i] = new byte[MaxMem][];
@@ -103,6 +108,11 @@ public class GrantProperties
             int d = op.Dom, o = op.Other;
             ushort domId = ds[d].DomId, otherId = ds[o].DomId;
             uint gref = (uint)(op.B % Refs);
+            // Half the maps and copies use a grant o has given d, so that most of them have something to reach.
+            if (op.B >= 32 && op.Kind is OpKind.Map or OpKind.Copy
+                && grants.Where(kv => kv.Key.Dom == o && kv.Value.Grantee == d && !kv.Value.Accept).Select(kv => kv.Key.Ref).DefaultIfEmpty(uint.MaxValue).First() is var given
+                && given != uint.MaxValue)
+                gref = given;
             ulong own = (ulong)op.A;
             switch (op.Kind)
             {
@@ -118,6 +128,15 @@ public class GrantProperties
                     var errno = hv.Grants.GrantAccess(domId, gref, otherId, own, op.Flag);
                     Assert.Equal(InUse(d, gref) ? XenErrno.EBUSY : XenErrno.Ok, errno);
                     if (errno == XenErrno.Ok) grants[(d, gref)] = new Grant(o, own, op.Flag);
+                    break;
+                }
+                case OpKind.GrantMapped when mappings.Any(m => m.Grantee == d):
+                {
+                    // Domain d grants o the gfn where it holds a third domain's page: the grant reaches nothing.
+                    var held = mappings.Where(m => m.Grantee == d).ToList()[op.A % mappings.Count(m => m.Grantee == d)];
+                    var errno = hv.Grants.GrantAccess(domId, gref, otherId, held.At, op.Flag);
+                    Assert.Equal(InUse(d, gref) ? XenErrno.EBUSY : XenErrno.Ok, errno);
+                    if (errno == XenErrno.Ok) grants[(d, gref)] = new Grant(o, held.At, op.Flag);
                     break;
                 }
                 case OpKind.End:
@@ -148,9 +167,21 @@ public class GrantProperties
                     Assert.Equal(AccessOutcome.Refused, ports[m.Grantee].Touch(new Gfn(m.At), false, ContentHandle.Zero));
                     break;
                 }
+                case OpKind.Copy when present[d][own] && op.Flag && o != d:
+                {
+                    // Domain d copies part of its own page into a page o granted it: only a writable grant allows it.
+                    int offset = op.B * 64, length = Math.Min(64 * (1 + op.A % 16), PageSize.Bytes - op.B * 64);
+                    bool permitted = grants.TryGetValue((o, gref), out var gr) && !gr.Accept && gr.Grantee == d && !gr.ReadOnly && present[o][gr.Gfn];
+                    var errno = hv.Grants.Copy(domId, new GrantCopySide(domId, own), new GrantCopySide(otherId, gref), offset, length);
+                    Assert.True(permitted == (errno == XenErrno.Ok), $"step {step}: copy into {o}'s {gref} by {d}: permitted {permitted}, got {errno}");
+                    if (errno != XenErrno.Ok) break;
+                    bytes[d][own].AsSpan(offset, length).CopyTo(bytes[o][gr!.Gfn].AsSpan(offset, length));
+                    succeeded[(int)op.Kind]++;
+                    break;
+                }
                 case OpKind.Copy when present[d][own]:
                 {
-                    // Domain d copies part of o's granted page into its own page.
+                    // Domain d copies part of o's granted page (or of its own) into its own page.
                     int offset = op.B * 64, length = 64 * (1 + op.A % 16);
                     length = Math.Min(length, PageSize.Bytes - offset);
                     bool permitted = o == d ? present[o][(ulong)gref % Own] : grants.TryGetValue((o, gref), out var gr) && !gr.Accept && gr.Grantee == d && present[o][gr.Gfn];

@@ -1,6 +1,7 @@
 using Memvisor.Hypervisor;
 using Memvisor.Hypervisor.Accounting;
 using Memvisor.Hypervisor.Grants;
+using Memvisor.Hypervisor.Mmu.LogDirty;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Sharing;
 using Memvisor.Machine;
@@ -159,5 +160,80 @@ public class GrantTests
         Assert.Equal(0, hv.Grants.Mappings);
         Assert.Equal(AccessOutcome.Refused, hv.PortFor(c).Touch(new Gfn(21), false, ContentHandle.Zero));
         Assert.Empty(Auditor.Check(hv));
+    }
+
+    [Fact]
+    public void A_granted_gfn_that_holds_a_third_domain_s_page_reaches_nothing()
+    {
+        using var hv = Host();
+        var a = TestHost.Domain(hv, "a", 16, 32);
+        var b = TestHost.Domain(hv, "b", 16, 32);
+        var c = TestHost.Domain(hv, "c", 16, 32);
+        hv.PortFor(a).Touch(new Gfn(3), true, Text);
+        Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(a.DomId, 1));
+        Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(b.DomId, 1));
+        Assert.Equal(XenErrno.Ok, hv.Grants.GrantAccess(a.DomId, 0, b.DomId, 3, readOnly: false));
+        Assert.Equal(XenErrno.Ok, hv.Grants.Map(b.DomId, a.DomId, 0, 20, readOnly: false, out _));
+        // b grants c the gfn where a's page is mapped: c reaches a's page neither by mapping nor by copying.
+        Assert.Equal(XenErrno.Ok, hv.Grants.GrantAccess(b.DomId, 0, c.DomId, 20, readOnly: false));
+        long refusals = c.Stats.Refusals;
+        Assert.Equal(XenErrno.EPERM, hv.Grants.Map(c.DomId, b.DomId, 0, 25, readOnly: true, out _));
+        Assert.Equal(XenErrno.EPERM, hv.Grants.Copy(c.DomId, new GrantCopySide(b.DomId, 0), new GrantCopySide(c.DomId, 5), 0, 8));
+        Assert.Equal(XenErrno.EPERM, hv.Grants.Copy(c.DomId, new GrantCopySide(c.DomId, 5), new GrantCopySide(b.DomId, 0), 0, 8));
+        Assert.Equal(refusals + 3, c.Stats.Refusals);
+        Assert.Equal(P2mType.Invalid, c.P2m.Get(25).Type);
+        Assert.Equal(1, hv.Grants.Mappings);
+        Assert.Empty(Auditor.Check(hv));
+    }
+
+    [Fact]
+    public void A_copy_whose_offset_and_length_overflow_is_refused_and_changes_nothing()
+    {
+        using var hv = Host();
+        var a = TestHost.Domain(hv, "a", 16, 32);
+        var b = TestHost.Domain(hv, "b", 16, 32);
+        hv.PortFor(a).Touch(new Gfn(3), true, Text);
+        Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(a.DomId, 1));
+        Assert.Equal(XenErrno.Ok, hv.Grants.GrantAccess(a.DomId, 0, b.DomId, 3, readOnly: false));
+        hv.PortFor(b).Touch(new Gfn(4), true, ContentHandle.Zero);
+        var from = new GrantCopySide(b.DomId, 4);
+        var to = new GrantCopySide(a.DomId, 0);
+        foreach (var (offset, length) in new[] { (int.MaxValue, 2), (PageSize.Bytes - 1, 2), (-1, 1), (0, 0), (PageSize.Bytes, 1) })
+            Assert.Equal(XenErrno.EINVAL, hv.Grants.Copy(b.DomId, from, to, offset, length));
+        // A grant reference past 32 bits is not a reference.
+        Assert.Equal(XenErrno.EINVAL, hv.Grants.Copy(b.DomId, new GrantCopySide(a.DomId, 1UL << 32), new GrantCopySide(b.DomId, 4), 0, 8));
+        var page = new byte[PageSize.Bytes];
+        Assert.True(hv.PortFor(a).ReadPage(new Gfn(3), page));
+        Assert.Equal(Bytes(Text), page);
+        Assert.Equal(0, hv.Grants.Stats.Copies);
+        // The last byte of the page is in bounds.
+        Assert.Equal(XenErrno.Ok, hv.Grants.Copy(b.DomId, from, to, PageSize.Bytes - 1, 1));
+    }
+
+    [Fact]
+    public void A_write_through_a_mapping_dirties_the_granter_s_page_not_the_grantee_s()
+    {
+        using var hv = Host();
+        var a = TestHost.Domain(hv, "a", 16, 32);
+        var b = TestHost.Domain(hv, "b", 16, 32);
+        hv.PortFor(a).Touch(new Gfn(3), true, Text);
+        Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(a.DomId, 1));
+        Assert.Equal(XenErrno.Ok, hv.Grants.GrantAccess(a.DomId, 0, b.DomId, 3, readOnly: false));
+        Assert.Equal(XenErrno.Ok, hv.Grants.Map(b.DomId, a.DomId, 0, 20, readOnly: false, out _));
+        var dirty = new ulong[64];
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(a.DomId, LogDirtyOperation.Enable, dirty, out _));
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(b.DomId, LogDirtyOperation.Enable, dirty, out _));
+        Assert.NotEqual(AccessOutcome.Refused, hv.PortFor(b).Touch(new Gfn(20), true, ContentHandle.Zero));
+        Assert.True(hv.PortFor(b).WriteWord(new Gfn(20), 1, 42));
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(a.DomId, LogDirtyOperation.Peek, dirty, out int n));
+        Assert.Equal([3UL], dirty[..n]);
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(b.DomId, LogDirtyOperation.Peek, dirty, out n));
+        Assert.Equal(0, n);
+        // A copy into a's granted page dirties it too (the copy writes a's own gfn).
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(a.DomId, LogDirtyOperation.Clean, dirty, out _));
+        hv.PortFor(b).Touch(new Gfn(4), true, Text);
+        Assert.Equal(XenErrno.Ok, hv.Grants.Copy(b.DomId, new GrantCopySide(b.DomId, 4), new GrantCopySide(a.DomId, 0), 0, 16));
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(a.DomId, LogDirtyOperation.Peek, dirty, out n));
+        Assert.Equal([3UL], dirty[..n]);
     }
 }
