@@ -12,8 +12,8 @@ namespace Memvisor.Hypervisor.Mmu;
 /// </summary>
 public abstract class GuestMmu : IGuestMmu
 {
-    private protected readonly Host Hv;
-    private protected readonly Domain Domain;
+    private protected Host Hv;
+    private protected Domain Domain;
     private protected readonly IGuestMemory Memory;
 
     private protected GuestMmu(Host hv, Domain domain, IGuestMemory memory, MmuOptions options)
@@ -23,6 +23,19 @@ public abstract class GuestMmu : IGuestMmu
         Memory = memory;
         Options = options;
         Tlb = new VcpuTlb(options.TlbEntries, options.TaggedTlb, options.WalkCaches);
+    }
+
+    /// <summary>
+    /// The vCPU resumes in the restored domain <paramref name="domain"/> (its port moved with it): whatever the MMU
+    /// cached of the old domain's frames goes, the TLB is flushed, log-dirty mode is off, and the current address
+    /// space is loaded again.
+    /// </summary>
+    internal virtual void MoveTo(Host hv, Domain domain)
+    {
+        Hv = hv;
+        Domain = domain;
+        LogDirty = null;
+        Tlb.FlushAll();
     }
 
     public MmuOptions Options { get; }

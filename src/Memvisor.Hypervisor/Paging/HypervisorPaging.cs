@@ -16,7 +16,7 @@ namespace Memvisor.Hypervisor.Paging;
 /// The guest's next access brings the page back, and the guest is charged the read or decompression time. If the
 /// swap file cannot be written, paging-out stops with an event and the page stays where it was.
 /// </summary>
-public sealed class HypervisorPaging : IDisposable
+public sealed partial class HypervisorPaging : IDisposable
 {
     private const int EmergencyBatch = 32;
 

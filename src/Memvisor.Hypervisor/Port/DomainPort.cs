@@ -19,9 +19,20 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
     public long CurrentReservation => d.TotPages;
     public long MaximumReservation => d.MaxPages;
     public long PhysicalPages => (long)d.P2m.Capacity;
-    public IGuestStore Store { get; } = new StoreConnection(hv.Store, d);
+    public IGuestStore Store { get; private set; } = new StoreConnection(hv.Store, d);
     /// <summary>The MMU attached when the domain was built (Host.AttachMmu, the one place MMUs are made).</summary>
     public IGuestMmu Mmu => d.Mmu!;
+
+    /// <summary>The guest's domain was restored as <paramref name="domain"/> (a new domid, perhaps on another host): the port now reaches it, and the guest's store watches are registered again, as Linux's xenbus does on resume.</summary>
+    internal void MoveTo(Host host, Domain domain)
+    {
+        var watched = ((StoreConnection)Store).Watched;
+        hv = host;
+        d = domain;
+        var store = new StoreConnection(host.Store, domain);
+        foreach (string key in watched) store.Watch(key);
+        Store = store;
+    }
 
     public XenErrno PopulatePhysmap(ReadOnlySpan<ulong> gfns, int order, bool onDemand = false) => hv.MemoryOp.PopulatePhysmap(d.DomId, gfns, order, onDemand);
     public XenErrno IncreaseReservation(ReadOnlySpan<ulong> gfns, int order, Span<uint> mfnsOut) => hv.MemoryOp.IncreaseReservation(d.DomId, gfns, order, mfnsOut);

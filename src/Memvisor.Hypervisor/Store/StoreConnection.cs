@@ -23,7 +23,16 @@ internal sealed class StoreConnection(XenStore store, Domain d) : IGuestStore
         return true;
     }
 
-    public void Watch(string key) => store.Watch(d.DomId, _root + key);
+    private readonly List<string> _watched = [];
+
+    /// <summary>The keys this connection watches, in the order they were registered.</summary>
+    public IReadOnlyList<string> Watched => _watched;
+
+    public void Watch(string key)
+    {
+        _watched.Add(key);
+        store.Watch(d.DomId, _root + key);
+    }
 
     public bool TryTakeEvent(out string key)
     {

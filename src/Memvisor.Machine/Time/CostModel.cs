@@ -76,6 +76,9 @@ public sealed class CostModel
     /// <summary>zstd decompressing one 4 KiB page: about 1,500 MB/s per core.</summary>
     public double ZstdDecompressPageNs { get; set; } = 2_700;
 
+    /// <summary>Writing or reading 4 KiB of a save image (xl save/restore): sequential at about 500 MB/s, a SATA SSD's rate (Samsung 860 EVO datasheet, 520/550 MB/s).</summary>
+    public double SaveImagePageNs { get; set; } = 8_000;
+
     /// <summary>One tmem put or get: a hypercall and a 4 KiB copy.</summary>
     public double TmemOpNs { get; set; } = 600;
 

@@ -115,6 +115,14 @@ public sealed class HapMmu : GuestMmu
         return Options.NestedSuperpages && Domain.P2m.IsSuperpage(gfn) ? 3 : 4;
     }
 
+    // The hints name the old domain's frames.
+    internal override void MoveTo(Host hv, Domain domain)
+    {
+        base.MoveTo(hv, domain);
+        Array.Clear(_nestedTags);
+        Array.Clear(_hintTags);
+    }
+
     public override bool WriteEntry(ulong table, int index, ulong value) => Memory.WriteWord(new Gfn(table), index, value);
 
     // With EPT a MOV to CR3 does not exit; the TLB keeps other address spaces' entries if tagged.

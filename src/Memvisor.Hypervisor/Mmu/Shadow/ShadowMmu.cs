@@ -25,6 +25,20 @@ public sealed class ShadowMmu : GuestMmu
     internal ShadowMmu(Host hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options) { }
 
     private bool Oos => Mode == MmuMode.Shadow3;
+
+    // Shadows hold the old domain's frames: all go (as Xen's shadow_teardown), and the current address space is shadowed afresh.
+    internal override void MoveTo(Host hv, Domain domain)
+    {
+        base.MoveTo(hv, domain);
+        bool loaded = _root >= 0;
+        Counters.ShadowsRemoved += _byKey.Count;
+        _pool.Clear();
+        _free.Clear();
+        _byKey.Clear();
+        _outOfSync.Clear();
+        _root = -1;
+        if (loaded) Pin(Root);
+    }
     public int ShadowCount => _byKey.Count;
     public int OutOfSyncCount => _outOfSync.Count;
 

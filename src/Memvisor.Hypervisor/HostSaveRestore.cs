@@ -1,0 +1,215 @@
+using System.Collections;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Hypervisor.P2m;
+using Memvisor.Hypervisor.Save;
+using Memvisor.Machine.Content;
+using Memvisor.Machine.Frames;
+using Memvisor.Seam;
+
+namespace Memvisor.Hypervisor;
+
+// xl save and xl restore (tools/libs/guest/xg_sr_save.c and xg_sr_restore.c): a domain's memory and p2m to an image,
+// the domain destroyed; later a new domain built from the image, and the guest resumed in it.
+public sealed partial class Host
+{
+    /// <summary>
+    /// xl save: writes the domain's memory and p2m to <paramref name="image"/> (see <see cref="SaveImage"/>), then
+    /// destroys the domain. Paged-out and compressed pages are read back from the host's swap or cache without being
+    /// brought in; shared pages are written once and named by the later gfns that share the frame. Refused, with the
+    /// domain left running, for dom0, for state the image does not carry (PV page tables, a PoD cache, frontswap
+    /// pages in tmem), or when a page cannot be read back; the image is then incomplete and the caller discards it.
+    /// </summary>
+    public XenErrno SaveDomain(ushort domid, Stream image, out SavedDomain? saved, out SaveStats stats)
+    {
+        const string call = "save";
+        saved = null;
+        stats = default;
+        if (!TryGetDomain(domid, call, 0, out var d, out var missing)) return missing;
+        if (d.IsDom0) return Refusals.Record(domid, d.Name, call, XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
+        if (d.IsPv || d.Pod is not null || Tmem.Pools.Any(p => p.DomId == domid && p.Persistent && p.Pages > 0))
+            return Refusals.Record(domid, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.SaveUnsupported, 0, 0);
+
+        long records = 0;
+        d.P2m.ForEachPresent((_, e) => records += e.IsGrantMap ? 0 : 1);
+        var writer = new SaveImage.Writer(image);
+        writer.PutHeader(new SaveImage.Header(d.Name, d.MaxPages, d.TargetPages, d.P2m.Capacity, records));
+        var firstGfnOf = new Dictionary<uint, ulong>();
+        var page = new byte[PageSize.Bytes];
+        var counts = default(SaveStats);
+        bool readable = true;
+        d.P2m.ForEachPresent((gfn, e) =>
+        {
+            if (!readable || e.IsGrantMap) return;
+            writer.PutU64(gfn);
+            var content = ContentHandle.Zero;
+            bool bytes = false;
+            switch (e.Type)
+            {
+                case P2mType.PopulateOnDemand:
+                    writer.PutByte((byte)SaveImage.Kind.Pod);
+                    counts.PodEntries++;
+                    return;
+                case P2mType.Shared when firstGfnOf.TryGetValue(e.Mfn, out ulong first):
+                    writer.PutByte((byte)SaveImage.Kind.Same);
+                    writer.PutU64(first);
+                    counts.Pages++;
+                    counts.DuplicatePages++;
+                    return;
+                case P2mType.Ram or P2mType.Shared:
+                    if (e.Type == P2mType.Shared) firstGfnOf[e.Mfn] = gfn;
+                    content = Machine.Frames[e.Mfn].Content;
+                    if (!content.IsZero && !content.IsSynthetic)
+                    {
+                        Machine.ReadFrame(e.Mfn, page);
+                        bytes = true;
+                    }
+                    break;
+                default:
+                    // Paged out or compressed: read back where it is (Xen's save maps it, which pages it in first).
+                    if (!Paging.Peek(d, e, page, out content))
+                    {
+                        readable = false;
+                        return;
+                    }
+                    counts.PagesReadBack++;
+                    bytes = content.IsZero && page.AsSpan().IndexOfAnyExcept((byte)0) >= 0;
+                    break;
+            }
+            counts.Pages++;
+            if (bytes)
+            {
+                writer.PutByte((byte)SaveImage.Kind.Bytes);
+                writer.Put(page);
+                counts.BytePages++;
+            }
+            else if (content.IsZero)
+            {
+                writer.PutByte((byte)SaveImage.Kind.Zero);
+                counts.ZeroPages++;
+            }
+            else
+            {
+                writer.PutByte((byte)SaveImage.Kind.Handle);
+                writer.PutU64(content.Raw);
+                counts.HandlePages++;
+            }
+        });
+        if (!readable) return Refusals.Record(domid, d.Name, call, XenErrno.EIO, RefusalCause.PageUnreadable, 0, 0);
+        writer.Finish();
+        counts.FileBytes = writer.Length;
+        var keys = Store.List(StorePath(d, "")[..^1]);
+        string root = StorePath(d, "");
+        saved = new SavedDomain(d, [.. keys.Where(kv => kv.Key.StartsWith(root, StringComparison.Ordinal)).Select(kv => (kv.Key[root.Length..], kv.Value))]);
+        DestroyDomain(domid);
+        stats = counts;
+        return XenErrno.Ok;
+    }
+
+    /// <summary>
+    /// xl restore: reads <paramref name="image"/> whole first (its structure, its hash, and that the heap can hold it;
+    /// a bad image or a short heap changes nothing), then builds a new domain (a new domid, as Xen's restore makes),
+    /// puts every recorded page in a frame of its own (pages that were shared are shared no more; the scanner may
+    /// merge them again), and hands it the guest's port and vCPU so that the guest resumes where it was saved.
+    /// </summary>
+    public XenErrno RestoreDomain(SavedDomain saved, Stream image, out Domain? domain, out SaveStats stats)
+    {
+        const string call = "restore";
+        domain = null;
+        stats = default;
+        if (!image.CanSeek) return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.EINVAL, RefusalCause.SaveImageInvalid, 0, 0);
+        if (!CheckImage(saved, image, out var header, out long frames))
+            return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.EINVAL, RefusalCause.SaveImageInvalid, 0, 0);
+        var config = saved.Config with { MemoryPages = Math.Min(saved.Config.MemoryPages, header.MaxPages), MaxPages = header.MaxPages };
+        long needed = HeldPagesFor(config, Personality) + frames;
+        if (needed > Machine.FreeFrames) return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
+        var built = Build(config, 0, out var d);
+        if (built != XenErrno.Ok || d is null) return built;
+        for (long gfn = 0; gfn < config.MemoryPages; gfn++) d.P2m.Set((ulong)gfn, P2mEntry.Invalid);
+        d.P2m.Grow(header.P2mCapacity);
+
+        image.Position = 0;
+        var reader = new SaveImage.Reader(image);
+        reader.GetHeader(out _);
+        var page = new byte[PageSize.Bytes];
+        var counts = default(SaveStats);
+        for (long i = 0; i < header.Records; i++)
+        {
+            reader.GetU64(out ulong gfn);
+            reader.GetByte(out byte kind);
+            if ((SaveImage.Kind)kind == SaveImage.Kind.Pod)
+            {
+                d.P2m.Set(gfn, P2mEntry.PopulateOnDemand);
+                counts.PodEntries++;
+                continue;
+            }
+            if (!Machine.TryAllocate(0, d.PreferredNode, d.DomId, out uint mfn))
+                throw new InvalidOperationException("The heap refused a frame for a restore that its free count allowed; the buddy heap is inconsistent.");
+            var content = ContentHandle.Zero;
+            switch ((SaveImage.Kind)kind)
+            {
+                case SaveImage.Kind.Zero: counts.ZeroPages++; break;
+                case SaveImage.Kind.Handle:
+                    reader.GetU64(out ulong raw);
+                    content = new ContentHandle(raw);
+                    counts.HandlePages++;
+                    break;
+                case SaveImage.Kind.Same:
+                    reader.GetU64(out ulong first);
+                    content = Machine.Frames[d.P2m.Get(first).Mfn].Content;
+                    counts.DuplicatePages++;
+                    break;
+                default:
+                    reader.Get(page);
+                    content = Machine.Contents.Store(page);
+                    counts.BytePages++;
+                    break;
+            }
+            if (kind is (byte)SaveImage.Kind.Handle or (byte)SaveImage.Kind.Same) Machine.Contents.AddRef(content);
+            Machine.SetContent(mfn, content);
+            MapFrame(d, gfn, mfn);
+            counts.Pages++;
+        }
+        counts.FileBytes = image.Length;
+        d.MaxPages = header.MaxPages;
+        d.TargetPages = header.TargetPages;
+        d.Counters = saved.Counters;
+        foreach (var (key, value) in saved.Store) Store.Write(StorePath(d, key), value);
+        saved.Port.MoveTo(this, d);
+        d.Port = saved.Port;
+        saved.Mmu.MoveTo(this, d);
+        d.Mmu = saved.Mmu;
+        domain = d;
+        stats = counts;
+        return XenErrno.Ok;
+    }
+
+    // The first pass of a restore: the image is well formed, for this domain, and complete; counts the frames it needs.
+    private static bool CheckImage(SavedDomain saved, Stream image, out SaveImage.Header header, out long frames)
+    {
+        frames = 0;
+        image.Position = 0;
+        var reader = new SaveImage.Reader(image);
+        if (!reader.GetHeader(out header) || header.Name != saved.Name || header.P2mCapacity > int.MaxValue) return false;
+        var framed = new BitArray((int)header.P2mCapacity);
+        long last = -1;
+        Span<byte> payload = stackalloc byte[PageSize.Bytes];
+        for (long i = 0; i < header.Records; i++)
+        {
+            if (!reader.GetU64(out ulong gfn) || !reader.GetByte(out byte kind) || gfn >= header.P2mCapacity || (long)gfn <= last) return false;
+            last = (long)gfn;
+            int length = SaveImage.PayloadBytes(kind);
+            if (length < 0 || !reader.Get(payload[..length])) return false;
+            if (kind == (byte)SaveImage.Kind.Pod) continue;
+            // A handle must be a synthetic page's: the others name this process's content store.
+            if (kind == (byte)SaveImage.Kind.Handle && !new ContentHandle(System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload)).IsSynthetic) return false;
+            // A shared page names an earlier gfn of the image that has a frame.
+            if (kind == (byte)SaveImage.Kind.Same && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload) is var first
+                && (first >= gfn || !framed[(int)first]))
+                return false;
+            framed[(int)gfn] = true;
+            frames++;
+        }
+        return reader.Finish();
+    }
+}

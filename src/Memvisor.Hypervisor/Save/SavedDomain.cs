@@ -1,0 +1,36 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Mmu;
+using Memvisor.Hypervisor.Port;
+
+namespace Memvisor.Hypervisor.Save;
+
+/// <summary>
+/// What the toolstack keeps of a saved domain besides its image: the configuration it is restored with, its store
+/// keys, and the guest's connection to the hypervisor (its port and vCPU), which the restored domain takes over so the
+/// guest kernel resumes where it stopped. Xen keeps the vCPU context in the image; Memvisor's guest kernel is a model
+/// whose state stays in the process while its memory goes to the file.
+/// </summary>
+public sealed class SavedDomain
+{
+    internal SavedDomain(Domain d, IReadOnlyList<(string Key, string Value)> store)
+    {
+        Name = d.Name;
+        Config = d.Config;
+        MaxPages = d.MaxPages;
+        TargetPages = d.TargetPages;
+        Counters = d.Counters;
+        Port = (DomainPort)d.Port;
+        Mmu = d.Mmu!;
+        Store = store;
+    }
+
+    public string Name { get; }
+    public DomainConfig Config { get; }
+    public long MaxPages { get; }
+    public long TargetPages { get; }
+    internal DomainStats Counters { get; }
+    internal DomainPort Port { get; }
+    internal GuestMmu Mmu { get; }
+    /// <summary>The domain's store keys, relative to its subtree, as they were when it was saved.</summary>
+    internal IReadOnlyList<(string Key, string Value)> Store { get; }
+}
