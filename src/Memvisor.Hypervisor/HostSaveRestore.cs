@@ -38,6 +38,7 @@ public sealed partial class Host
         var page = new byte[PageSize.Bytes];
         var counts = default(SaveStats);
         bool readable = true;
+        ulong unreadableGfn = 0;
         d.P2m.ForEachPresent((gfn, e) =>
         {
             if (!readable || e.IsGrantMap) return;
@@ -70,6 +71,7 @@ public sealed partial class Host
                     if (!Paging.Peek(d, e, page, out content))
                     {
                         readable = false;
+                        unreadableGfn = gfn;
                         return;
                     }
                     counts.PagesReadBack++;
@@ -95,7 +97,7 @@ public sealed partial class Host
                 counts.HandlePages++;
             }
         });
-        if (!readable) return Refusals.Record(domid, d.Name, call, XenErrno.EIO, RefusalCause.PageUnreadable, 0, 0);
+        if (!readable) return Refusals.Record(domid, d.Name, call, XenErrno.EIO, RefusalCause.PageUnreadable, (long)unreadableGfn, 0);
         writer.Finish();
         counts.FileBytes = writer.Length;
         var keys = Store.List(StorePath(d, "")[..^1]);

@@ -36,4 +36,6 @@ public enum RefusalCause
     SaveUnsupported,
     /// <summary>The save image is truncated, corrupt, not a Memvisor save image, or for another domain.</summary>
     SaveImageInvalid,
+    /// <summary>A restore of a domain that is not saved now (never saved, or restored already).</summary>
+    NotSaved,
 }

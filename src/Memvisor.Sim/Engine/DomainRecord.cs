@@ -4,8 +4,8 @@ using Memvisor.Sim.Scenarios;
 
 namespace Memvisor.Sim.Engine;
 
-/// <summary>A domain's life as xl list would show it: not built yet, running, destroyed by an action, not built (a create that failed), or crashed by the hypervisor and destroyed (xl.cfg on_crash=destroy).</summary>
-public enum DomainState { NotCreated, Running, Destroyed, Failed, Crashed }
+/// <summary>A domain's life as xl list would show it: not built yet, running, destroyed by an action, not built (a create that failed), crashed by the hypervisor and destroyed (xl.cfg on_crash=destroy), or saved to an image (xl save) and not restored yet.</summary>
+public enum DomainState { NotCreated, Running, Destroyed, Failed, Crashed, Saved }
 
 /// <summary>One domain instance of a scenario across its life: its spec, the hypervisor's domain and the guest model running in it.</summary>
 public sealed class DomainRecord(string name, DomainSpec? spec, int column)
@@ -26,6 +26,10 @@ public sealed class DomainRecord(string name, DomainSpec? spec, int column)
     /// <summary>Times the domain was built again after a restart action destroyed it; the figures are the last instance's.</summary>
     public int Restarts { get; set; }
     public long FinalMaxPages { get; set; }
+    /// <summary>What a save left for the restore: the configuration, store keys and the guest's connection; null unless saved now.</summary>
+    public Hypervisor.Save.SavedDomain? Saved { get; set; }
+    /// <summary>Saves and restores of this instance, null if it was never saved.</summary>
+    public SaveRestoreTally? SaveRestore { get; set; }
     public long FinalTargetPages { get; set; }
 
     /// <summary>tot_pages now, or as it was when the domain was destroyed.</summary>

@@ -22,7 +22,7 @@ namespace Memvisor.Sim.Engine;
 /// Runs a scenario: builds the host and dom0, starts the domains, then advances the discrete-event clock through
 /// guest ticks, idle scrubbing, samples and the toolstack timeline until the scenario's duration.
 /// </summary>
-public sealed class Simulation
+public sealed partial class Simulation
 {
     private readonly Scenario _scenario;
     private readonly ulong _seed;
@@ -89,8 +89,9 @@ public sealed class Simulation
         }
         finally
         {
-            // Closes (and removes, if temporary) the hypervisor's swap file.
+            // Closes (and removes, if temporary) the hypervisor's swap file, and removes the run's save images.
             _hv.Dispose();
+            _toolstack.Dispose();
         }
     }
 
@@ -143,6 +144,7 @@ public sealed class Simulation
         }
         if (_series.Rows.Count == 0 || _series.Rows[^1].TimeNs != _clock.NowNs) Sample(last: true);
         progress?.Invoke(1.0);
+        _toolstack.FinishSaves(_records, _clock.NowNs);
         return Result();
     }
 
@@ -189,54 +191,6 @@ public sealed class Simulation
         long budget = (long)_scrubCredit;
         _scrubCredit -= budget;
         _machine.Scrubber.Step(budget);
-    }
-
-    private void Apply(ActionSpec a)
-    {
-        long now = _clock.NowNs;
-        // A create names a domain of the scenario (all its instances not yet built) or one instance of it (web-3).
-        if (a.Action == ActionKind.Create)
-        {
-            foreach (var r in _records.Where(r => (r.Spec?.Name == a.Domain || (r.Spec is not null && r.Name == a.Domain)) && r.State == DomainState.NotCreated))
-                if (!_creates.IsWaiting(r)) _creates.Start(r, now);
-            return;
-        }
-        var target = _records.Find(r => r.Name == a.Domain || (r.Spec is null && a.Domain == "dom0"));
-        if (target is null) return;
-        switch (a.Action)
-        {
-            case ActionKind.Destroy: _toolstack.Destroy(target, now); break;
-            case ActionKind.Restart: _toolstack.Restart(target, now, _creates); break;
-            case ActionKind.MemSet: _toolstack.MemSet(target, a.MemoryBytes ?? 0); break;
-            case ActionKind.MemMax: _toolstack.MemMax(target, a.MemoryBytes ?? 0); break;
-            case ActionKind.PagingTarget: _toolstack.PagingTarget(target, a.MemoryBytes ?? 0); break;
-            case ActionKind.HotAdd: _toolstack.Hotplug(target, a.MemoryBytes ?? 0); break;
-            case ActionKind.HotRemove: _toolstack.Hotplug(target, -(a.MemoryBytes ?? 0)); break;
-        }
-    }
-
-    // One decision of the policy daemon, its actions carried out by the toolstack as squeezed or MOM would.
-    private void Decide()
-    {
-        var snapshot = SnapshotBuilder.Build(_hv, _records, _clock.NowNs);
-        _snapshots?.Add(snapshot);
-        if (_policy is null) return;
-        var actions = _policy.Decide(snapshot);
-        _policyLog.Decisions++;
-        foreach (var a in actions)
-        {
-            var r = _records.Find(x => x.Name == a.Domain);
-            bool ok = a.Kind switch
-            {
-                PolicyActionKind.MemSet when r is not null => _toolstack.MemSet(r, PageSize.ToBytes((long)a.Value)),
-                PolicyActionKind.MarkUncooperative when r is not null => _toolstack.MarkUncooperative(r),
-                PolicyActionKind.HotAdd when r is not null => _toolstack.Hotplug(r, PageSize.ToBytes((long)a.Value)),
-                PolicyActionKind.PagingTarget when r is not null => _toolstack.PagingTarget(r, a.Value < 0 ? -1 : PageSize.ToBytes((long)a.Value)),
-                PolicyActionKind.SharingScanRate => _toolstack.SharingScanRate(a.Value),
-                _ => false,
-            };
-            _policyLog.Record(a.Kind, ok);
-        }
     }
 
     private void Observe()

@@ -82,7 +82,7 @@ public sealed record DomainSpec
         Count == 1 ? [Name] : Enumerable.Range(1, Count).Select(i => $"{Name}-{i}");
 }
 
-public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget, HotAdd, HotRemove, Restart }
+public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget, HotAdd, HotRemove, Restart, Save, Restore }
 
 public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, long? MemoryBytes, int Line)
 {
@@ -96,6 +96,8 @@ public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, lon
         ActionKind.HotAdd => "hot-add",
         ActionKind.HotRemove => "hot-remove",
         ActionKind.Restart => "restart",
+        ActionKind.Save => "save",
+        ActionKind.Restore => "restore",
         _ => kind.ToString(),
     };
 }

@@ -2,6 +2,8 @@ using Memvisor.Hypervisor.Domains;
 using Memvisor.Machine.Frames;
 using YamlDotNet.RepresentationModel;
 using Memvisor.Hypervisor;
+using Memvisor.Hypervisor.Mmu;
+using Memvisor.Hypervisor.Personalities;
 
 namespace Memvisor.Sim.Scenarios;
 
@@ -68,6 +70,18 @@ public static class ScenarioChecks
                     : "which is not a guest of this scenario (dom0 restarts with the host; instances of a domain with count N are NAME-1 .. NAME-N)";
                 b.Error(Value("domain"), $"{at}.domain", $"restart names '{e.Domain}', {why}.");
             }
+            else if (e.Action is ActionKind.Save or ActionKind.Restore && !instances.ContainsKey(e.Domain))
+            {
+                b.Error(Value("domain"), $"{at}.domain", $"{what} names '{e.Domain}', which is not a guest instance of this scenario (dom0 is not saved; instances of a domain with count N are NAME-1 .. NAME-N).");
+            }
+            else if (e.Action == ActionKind.Save && SaveProblem(instances[e.Domain], s.Host.Personality) is { } why)
+            {
+                b.Error(Value("domain"), $"{at}.domain", $"save names '{e.Domain}', {why}.");
+            }
+            else if (e.Action is ActionKind.Save or ActionKind.Restore && SaveOrderProblem(s, e) is { } order)
+            {
+                b.Error(Value("action"), $"{at}.action", order);
+            }
             else if (!instances.ContainsKey(e.Domain) && e.Domain != ScenarioLoader.Dom0Name && e.Domain != "dom0")
             {
                 b.Error(Value("domain"), $"{at}.domain", $"{what} names '{e.Domain}', which is not a domain of this scenario (instances of a domain with count N are NAME-1 .. NAME-N).");
@@ -81,6 +95,29 @@ public static class ScenarioChecks
                 b.Error(Value("memory"), $"{at}.memory", $"mem-set asks for {Units.FormatSize(mem)}, above {e.Domain}'s maxmem of {Units.FormatSize(spec.MaxMemBytes)}.");
             }
         }
+    }
+
+    // What Memvisor's save image does not carry yet (HostSaveRestore refuses these at run time too).
+    private static string? SaveProblem(DomainSpec spec, HostPersonality host) =>
+        spec.Mmu.Mode == MmuMode.Pv ? "a PV domain: Memvisor's save image does not carry PV page tables (Xen's normalise_pagetable) yet"
+        : spec.AllocationOn(host) == AllocationMode.OnDemand && host.OnDemand == OnDemandModel.PodCache ? "a populate-on-demand domain on Xen: the image does not carry its PoD cache yet"
+        : spec.Guest.Tmem ? "whose guest uses tmem: its pools and frontswap pages would not survive the save (Xen's tmem save is not modeled)"
+        : null;
+
+    // A restore follows some save of the same instance (a refused restore may be tried again), and an instance is
+    // not saved twice without a restore between.
+    private static string? SaveOrderProblem(Scenario s, ActionSpec e)
+    {
+        bool everSaved = false, lastWasSave = false;
+        foreach (var x in s.Events.Where(x => x.Domain == e.Domain && x.Action is ActionKind.Save or ActionKind.Restore))
+        {
+            if (ReferenceEquals(x, e))
+                return e.Action == ActionKind.Save && lastWasSave ? $"'{e.Domain}' is saved already; restore it before saving it again."
+                    : e.Action == ActionKind.Restore && !everSaved ? $"'{e.Domain}' has no save before this restore." : null;
+            everSaved |= x.Action == ActionKind.Save;
+            lastWasSave = x.Action == ActionKind.Save;
+        }
+        return null;
     }
 
     // What modeling costs this machine (issue 20's figures, rounded up): per host frame the frame table (16 B), the

@@ -5,7 +5,7 @@ public sealed record DomainSummary
 {
     public required string Name { get; init; }
     public required ushort Domid { get; init; }
-    /// <summary>running, destroyed, failed (not built) or crashed (by the hypervisor, then destroyed).</summary>
+    /// <summary>running, destroyed, failed (not built), crashed (by the hypervisor, then destroyed) or saved (xl save, not restored by the end).</summary>
     public required string State { get; init; }
     public required long MemoryKib { get; init; }
     public required long MaxmemKib { get; init; }
@@ -26,6 +26,8 @@ public sealed record DomainSummary
     public PodSummary? Pod { get; init; }
     /// <summary>2 MiB pages: first touches backed by one, those broken since (sharing, ballooning, paging) and those mapped at the end; absent for a domain that failed.</summary>
     public LargePagesSummary? LargePages { get; init; }
+    /// <summary>xl save and restore of this instance; absent if it was never saved.</summary>
+    public SaveRestoreSummary? SaveRestore { get; init; }
     public long? Refusals { get; init; }
     public double? HypervisorMs { get; init; }
     public MmuSummary? Mmu { get; init; }
@@ -36,6 +38,14 @@ public sealed record DomainSummary
 
 /// <summary>A Xen populate-on-demand domain's cache: what is left in it, first touches it served, emergency sweeps and what they took back.</summary>
 public sealed record PodSummary(long CachePages, long Served, long Sweeps, long PagesChecked, long ZeroReclaimed, long Released);
+
+/// <summary>
+/// A domain's saves and restores: how many, those refused, the last image (its pages by record kind and its size), the
+/// bytes of all images, the modeled time writing and reading them, and the time the domain spent saved (its downtime
+/// between the save and restore actions, and to the end of the run if it was not restored).
+/// </summary>
+public sealed record SaveRestoreSummary(int Saves, int Restores, int Refused, long ImagePages, long ZeroPages, long HandlePages,
+    long BytePages, long DuplicatePages, long PodEntries, long PagesReadBack, long ImageBytes, long ImageBytesTotal, double SaveMs, double RestoreMs, double SavedS);
 
 /// <summary>A domain's 2 MiB pages: first touches backed by one, those broken since, and the 2 MiB regions mapped by one machine extent at the end.</summary>
 public sealed record LargePagesSummary(long Populated, long Broken, long Mapped);

@@ -50,6 +50,7 @@ public static class SummaryBuilder
             PagesReleased = stats?.PagesReleased,
             PodFaults = stats?.PodFaults,
             Pod = dom?.Pod is { } pod ? new PodSummary(running ? pod.Count : 0, pod.Stats.Served, pod.Stats.Sweeps, pod.Stats.PagesChecked, pod.Stats.ZeroReclaimed, pod.Stats.Released) : null,
+            SaveRestore = d.SaveRestore is { } sr ? SaveRestore(sr) : null,
             LargePages = dom is null ? null : new LargePagesSummary(dom.Stats.LargePagesPopulated, dom.P2m.LargePagesBroken, running ? dom.P2m.CountSuperpages() : 0),
             Refusals = stats?.Refusals,
             HypervisorMs = stats is { } s ? Math.Round(s.HypervisorNs / 1e6, 3) : null,
@@ -58,6 +59,13 @@ public static class SummaryBuilder
             Guest = d.Guest is { } g ? Guest(g) : null,
             Processes = d.Guest is { } k ? [.. k.Workload.Processes.Select(Process)] : null,
         };
+    }
+
+    private static SaveRestoreSummary SaveRestore(SaveRestoreTally t)
+    {
+        var i = t.LastImage;
+        return new SaveRestoreSummary(t.Saves, t.Restores, t.Refused, i.Pages, i.ZeroPages, i.HandlePages, i.BytePages, i.DuplicatePages,
+            i.PodEntries, i.PagesReadBack, i.FileBytes, t.ImageBytes, Math.Round(t.SaveNs / 1e6, 3), Math.Round(t.RestoreNs / 1e6, 3), t.SavedNs / 1e9);
     }
 
     private static MmuSummary Mmu(GuestMmu mmu)

@@ -11,10 +11,13 @@ namespace Memvisor.Sim.Toolstack;
 
 /// <summary>
 /// The toolstack actions a scenario's timeline issues, as xl does them: create (build the domain and boot its
-/// guest), destroy, mem-set (write the balloon target) and mem-max (the max_mem domctl).
+/// guest), destroy, restart, save and restore, mem-set (write the balloon target) and mem-max (the max_mem domctl).
 /// </summary>
-public sealed class XlToolstack(Host hv, CostModel costs, ulong seed)
+public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : IDisposable
 {
+    private Host Hv => hv;
+    private CostModel Costs => costs;
+
     /// <summary>Whether the guests built keep miss-ratio curves: only when something reads them (the policy, or kept snapshots).</summary>
     public bool TrackMissRatio { get; set; } = true;
     /// <summary>Guests forecast their accesses for the simulator's prefetches (<see cref="GuestOptions.ForecastAccesses"/>).</summary>

@@ -1,0 +1,101 @@
+using Memvisor.Machine.Frames;
+using Memvisor.Report;
+using Memvisor.Sim.Engine;
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Tests.Sim;
+
+/// <summary>xl save and xl restore as timeline actions: the built-in save-restore scenario, and what a scenario may ask.</summary>
+public class SaveRestoreScenarioTests
+{
+    [Fact]
+    public void The_built_in_saves_and_restores_with_every_read_checked_and_a_restore_refused_while_memory_is_short()
+    {
+        var scenario = BuiltinScenarios.Load("save-restore");
+        var a = new Simulation(scenario).Run();
+        var summary = a.Summary;
+        Assert.True(summary.Integrity.VerifiedReads > 100_000, $"only {summary.Integrity.VerifiedReads} reads were checked");
+        Assert.Equal(0, summary.Integrity.Errors);
+        var app = summary.Domains.Single(d => d.Name == "app");
+        var sr = app.SaveRestore!;
+        // Saved at 20 s; the restore at 45 s is refused (burst holds the memory); restored at 60 s; saved at 70 s, restored at 80 s.
+        Assert.Equal((2, 2, 1), (sr.Saves, sr.Restores, sr.Refused));
+        Assert.Equal(50, sr.SavedS);
+        Assert.Equal("running", app.State);
+        var refusal = Assert.Single(summary.Errors, e => e.Call == "restore");
+        Assert.Equal((45.0, "ENOMEM"), (refusal.TimeS, refusal.Errno));
+        // Paged-out pages were read from swap into the image (as bytes: swap keeps no handle). Each record is its gfn
+        // and kind (9 bytes) and its payload: 8 bytes for a handle or a duplicate, 4 KiB for bytes.
+        Assert.True(sr.PagesReadBack > 0, "no paged-out page was in the image");
+        Assert.Equal(sr.ImagePages, sr.ZeroPages + sr.HandlePages + sr.BytePages + sr.DuplicatePages);
+        Assert.InRange(sr.ImageBytes - Records(sr), 0, 200);
+        // The web guest's pages shared with its twin went in once, the rest as handles: its image is a small part of
+        // the memory it records. It came back with a new domid.
+        var web2 = summary.Domains.Single(d => d.Name == "web-2");
+        var w = web2.SaveRestore!;
+        Assert.True(w.DuplicatePages > 0);
+        Assert.True(w.ImageBytes * 50 < w.ImagePages * PageSize.Bytes, $"{w.ImageBytes} bytes for {w.ImagePages} pages");
+        Assert.InRange(w.ImageBytes - Records(w), 0, 200);
+        Assert.NotEqual(summary.Domains.Single(d => d.Name == "web-1").Domid + 1, web2.Domid);
+        Assert.True(a.AccountingHeld);
+
+        // The same scenario gives the same summary, byte for byte.
+        Assert.Equal(Bytes(a), Bytes(new Simulation(scenario).Run()));
+    }
+
+    private static long Records(Memvisor.Sim.Summary.SaveRestoreSummary s) =>
+        (s.ImagePages + s.PodEntries) * 9 + (s.HandlePages + s.DuplicatePages) * 8 + s.BytePages * (long)PageSize.Bytes;
+
+    private static byte[] Bytes(RunResult r)
+    {
+        using var ms = new MemoryStream();
+        SummaryWriter.Write(ms, r.Summary);
+        return ms.ToArray();
+    }
+
+    private const string Good = """
+        name: t
+        seed: 1
+        duration: 10s
+        host:
+          memory: 1GiB
+          dom0: { memory: 256MiB }
+        domains:
+          - name: a
+            memory: 128MiB
+            workload: { kind: steady, working_set: 64MiB, rate: 1000/s }
+        events:
+          - { at: 2s, action: save, domain: a }
+          - { at: 5s, action: restore, domain: a }
+        """;
+
+    private static ScenarioError Refused(string yaml)
+    {
+        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(yaml, "t.yaml"));
+        return Assert.Single(e.Errors);
+    }
+
+    [Fact]
+    public void A_scenario_saves_a_guest_instance_before_it_restores_it_and_never_what_the_image_cannot_carry()
+    {
+        var s = ScenarioLoader.Parse(Good, "t.yaml");
+        Assert.Equal([ActionKind.Save, ActionKind.Restore], s.Events.Select(e => e.Action));
+        var first = Refused(Good.Replace("{ at: 2s, action: save, domain: a }", "{ at: 7s, action: save, domain: a }"));
+        Assert.Equal("events[1].action", first.Field);
+        Assert.Contains("no save before this restore", first.Message);
+        var twice = Refused(Good.Replace("{ at: 5s, action: restore, domain: a }", "{ at: 5s, action: save, domain: a }"));
+        Assert.Contains("saved already", twice.Message);
+        var dom0 = Refused(Good.Replace("  - { at: 2s, action: save, domain: a }\n  - { at: 5s, action: restore, domain: a }", "  - { at: 2s, action: save, domain: dom0 }"));
+        Assert.Equal("events[0].domain", dom0.Field);
+        Assert.Contains("dom0 is not saved", dom0.Message);
+        var memory = Refused(Good.Replace("{ at: 2s, action: save, domain: a }", "{ at: 2s, action: save, domain: a, memory: 1GiB }"));
+        Assert.Equal("events[0].memory", memory.Field);
+        var pv = Refused(Good.Replace("    memory: 128MiB\n", "    memory: 128MiB\n    mmu: pv\n"));
+        Assert.Contains("PV page tables", pv.Message);
+        var pod = Refused(Good.Replace("    memory: 128MiB\n", "    memory: 128MiB\n    maxmem: 256MiB\n    allocation: on-demand\n"));
+        Assert.Contains("PoD cache", pod.Message);
+        // Saved and restored twice, with a failed restore tried again, is fine.
+        ScenarioLoader.Parse(Good.Replace("  - { at: 5s, action: restore, domain: a }",
+            "  - { at: 5s, action: restore, domain: a }\n  - { at: 6s, action: restore, domain: a }\n  - { at: 7s, action: save, domain: a }\n  - { at: 8s, action: restore, domain: a }"), "t.yaml");
+    }
+}
