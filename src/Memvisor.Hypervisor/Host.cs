@@ -161,7 +161,14 @@ public sealed partial class Host : IDisposable
         d.P2m.Set(gfn, P2mEntry.Ram(mfn));
         M2p[mfn] = (uint)gfn;
         d.TotPages++;
+        MarkDirty(d, gfn);
     }
+
+    /// <summary>
+    /// A change to what gfn holds that is not a guest write (a page populated, removed, or filled by the hypervisor)
+    /// goes into the log-dirty bitmap, as Xen's p2m changes call paging_mark_dirty, so that a migration resends it.
+    /// </summary>
+    internal static void MarkDirty(Domain d, ulong gfn) => d.Mmu?.LogDirty?.OnWrite(gfn);
 
     /// <summary>Frees a frame the domain owned (its p2m entry is the caller's to change): m2p, tot_pages, the heap.</summary>
     internal void ReleaseFrame(Domain d, uint mfn)
@@ -184,6 +191,7 @@ public sealed partial class Host : IDisposable
         }
         if (e.Type is not (P2mType.Invalid or P2mType.PopulateOnDemand) && !e.IsGrantMap) d.Counters.PagesReleased++;
         d.P2m.Set(gfn, P2mEntry.Invalid);
+        MarkDirty(d, gfn);
     }
 
     /// <summary>Gives a domain the port its guest kernel uses to reach the hypervisor.</summary>

@@ -26,9 +26,8 @@ public sealed partial class Host
         saved = null;
         stats = default;
         if (!TryGetDomain(domid, call, 0, out var d, out var missing)) return missing;
-        if (d.IsDom0) return Refusals.Record(domid, d.Name, call, XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
-        if (d.IsPv || d.Pod is not null || Tmem.Pools.Any(p => p.DomId == domid && p.Persistent && p.Pages > 0))
-            return Refusals.Record(domid, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.SaveUnsupported, 0, 0);
+        var movable = CheckMovable(d, call);
+        if (movable != XenErrno.Ok) return movable;
 
         long records = 0;
         d.P2m.ForEachPresent((_, e) => records += e.IsGrantMap ? 0 : 1);
@@ -100,9 +99,7 @@ public sealed partial class Host
         if (!readable) return Refusals.Record(domid, d.Name, call, XenErrno.EIO, RefusalCause.PageUnreadable, (long)unreadableGfn, 0);
         writer.Finish();
         counts.FileBytes = writer.Length;
-        var keys = Store.List(StorePath(d, "")[..^1]);
-        string root = StorePath(d, "");
-        saved = new SavedDomain(d, [.. keys.Where(kv => kv.Key.StartsWith(root, StringComparison.Ordinal)).Select(kv => (kv.Key[root.Length..], kv.Value))]);
+        saved = Keep(d);
         DestroyDomain(domid);
         stats = counts;
         return XenErrno.Ok;
@@ -175,14 +172,38 @@ public sealed partial class Host
         counts.FileBytes = image.Length;
         d.MaxPages = header.MaxPages;
         d.TargetPages = header.TargetPages;
+        TakeOver(d, saved);
+        domain = d;
+        stats = counts;
+        return XenErrno.Ok;
+    }
+
+    // What the guest's new domain takes over from its old one: its store keys, counters, port and vCPU.
+    internal SavedDomain Keep(Domain d)
+    {
+        string root = StorePath(d, "");
+        var keys = Store.List(root[..^1]).Where(kv => kv.Key.StartsWith(root, StringComparison.Ordinal));
+        return new SavedDomain(d, [.. keys.Select(kv => (kv.Key[root.Length..], kv.Value))]);
+    }
+
+    // The domain built for a saved or migrating guest takes it over: its counters and store keys (under the new
+    // domid), and the guest's port and vCPU, which now reach the new domain.
+    internal void TakeOver(Domain d, SavedDomain saved)
+    {
         d.Counters = saved.Counters;
         foreach (var (key, value) in saved.Store) Store.Write(StorePath(d, key), value);
         saved.Port.MoveTo(this, d);
         d.Port = saved.Port;
         saved.Mmu.MoveTo(this, d);
         d.Mmu = saved.Mmu;
-        domain = d;
-        stats = counts;
+    }
+
+    // Why a domain cannot be saved or migrated: it is dom0, or it holds state the image and the stream do not carry.
+    private XenErrno CheckMovable(Domain d, string call)
+    {
+        if (d.IsDom0) return Refusals.Record(d.DomId, d.Name, call, XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
+        if (d.IsPv || d.Pod is not null || Tmem.Pools.Any(p => p.DomId == d.DomId && p.Persistent && p.Pages > 0))
+            return Refusals.Record(d.DomId, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.SaveUnsupported, 0, 0);
         return XenErrno.Ok;
     }
 

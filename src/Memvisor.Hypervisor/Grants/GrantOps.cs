@@ -206,6 +206,7 @@ public sealed class GrantOps
         if (s.Port is not DomainPort port || !port.ResolveForGrant(gfn, out uint mfn)) return Refuse(s, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, 1);
         if (IsMapped(mfn) || _hv.Machine.Frames[mfn].RefCount != 0) return Refuse(s, call, XenErrno.EBUSY, RefusalCause.GrantMapped, (long)gfn);
         s.P2m.Set(gfn, P2mEntry.Invalid);
+        Host.MarkDirty(s, gfn);
         s.TotPages--;
         _hv.Machine.Frames[mfn].Owner = receiver;
         _hv.MapFrame(r, entry.Frame, mfn);

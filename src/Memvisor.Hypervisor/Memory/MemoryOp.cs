@@ -236,7 +236,10 @@ public sealed class MemoryOp(Host hv)
         {
             foreach (ulong gfn in gfns)
                 for (ulong i = 0; i < extentPages; i++)
+                {
                     d.P2m.Set(gfn + i, P2mEntry.PopulateOnDemand);
+                    Host.MarkDirty(d, gfn + i);
+                }
             d.Counters.HypervisorNs += hv.Costs.HypercallNs;
             return XenErrno.Ok;
         }

@@ -143,9 +143,14 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         Resolve(gfn.Value, write: false, copy: false, out uint mfn) != AccessOutcome.Refused && hv.Tmem.Put(d, pool, obj, index, mfn);
 
     // The page is resolved for writing only if tmem holds the key: a miss must leave it as it was.
-    public bool TmemGet(int pool, ulong obj, uint index, Gfn gfn) =>
-        hv.Tmem.Holds(d, pool, obj, index) && Resolve(gfn.Value, write: true, copy: true, out uint mfn) != AccessOutcome.Refused
-        && hv.Tmem.Get(d, pool, obj, index, mfn);
+    public bool TmemGet(int pool, ulong obj, uint index, Gfn gfn)
+    {
+        if (!hv.Tmem.Holds(d, pool, obj, index) || Resolve(gfn.Value, write: true, copy: true, out uint mfn) == AccessOutcome.Refused
+            || !hv.Tmem.Get(d, pool, obj, index, mfn))
+            return false;
+        Host.MarkDirty(d, gfn.Value);
+        return true;
+    }
 
     public void TmemFlush(int pool, ulong obj, uint index) => hv.Tmem.Flush(d, pool, obj, index);
 

@@ -1,0 +1,84 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Hypervisor.Migration;
+using Memvisor.Hypervisor.P2m;
+using Memvisor.Hypervisor.Save;
+using Memvisor.Machine.Content;
+using Memvisor.Seam;
+
+namespace Memvisor.Hypervisor;
+
+// xl migrate: the source host's half (log-dirty, the pre-copy in LiveMigration) and the destination's (the domain
+// built and its memory claimed first, pages received, the guest taken over).
+public sealed partial class Host
+{
+    /// <summary>
+    /// Starts a live migration of <paramref name="domid"/> to <paramref name="destination"/> (which may be this host):
+    /// the destination builds the domain and claims a frame for every page the source holds (as xl's claim_mode does
+    /// before a restore), or the migration is refused (ENOMEM) with nothing changed; the source enters log-dirty mode.
+    /// Refused like a save for dom0 and for state the stream does not carry, and for a domain already in log-dirty
+    /// mode (a migration under way).
+    /// </summary>
+    public XenErrno StartMigration(ushort domid, Host destination, MigrationOptions options, out LiveMigration? migration)
+    {
+        const string call = "migrate";
+        migration = null;
+        if (!TryGetDomain(domid, call, 0, out var d, out var missing)) return missing;
+        var movable = CheckMovable(d, call);
+        if (movable != XenErrno.Ok) return movable;
+        if (d.Mmu is not { } mmu || mmu.LogDirty is not null) return Refusals.Record(domid, d.Name, call, XenErrno.EBUSY, RefusalCause.NotPermitted, 0, 0);
+        if (!(options.BandwidthBytesPerSecond > 0) || options.MaxIterations < 1)
+            return Refusals.Record(domid, d.Name, call, XenErrno.EINVAL, RefusalCause.BadConfiguration, 0, 0);
+        long frames = 0;
+        d.P2m.ForEachPresent((_, e) => frames += e.Type is P2mType.Ram or P2mType.Shared or P2mType.PagedOut or P2mType.Compressed ? 1 : 0);
+        var config = d.Config with { MaxPages = d.MaxPages, MemoryPages = Math.Min(d.Config.MemoryPages, d.MaxPages) };
+        long needed = HeldPagesFor(config, destination.Personality) + frames;
+        if (needed > destination.Machine.FreeFrames)
+            return Refusals.Record(domid, d.Name, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, destination.Machine.FreeFrames);
+        var built = destination.Build(config, 0, out var target);
+        if (built != XenErrno.Ok || target is null) return built;
+        for (long gfn = 0; gfn < config.MemoryPages; gfn++) target.P2m.Set((ulong)gfn, P2mEntry.Invalid);
+        target.P2m.Grow(d.P2m.Capacity);
+        // The claim: a frame for each page the source holds, filled as its page arrives.
+        bool claimed = true;
+        d.P2m.ForEachPresent((gfn, e) =>
+        {
+            if (e.Type == P2mType.PopulateOnDemand) target.P2m.Set(gfn, P2mEntry.PopulateOnDemand);
+            else if (!e.IsGrantMap && claimed) claimed = destination.ReceivePage(target, gfn, ContentHandle.Zero, default);
+        });
+        if (!claimed) throw new InvalidOperationException("The destination's heap refused a frame its free count allowed; the buddy heap is inconsistent.");
+        target.TargetPages = d.TargetPages;
+        mmu.EnableLogDirty(d.P2m.Capacity);
+        migration = new LiveMigration(this, destination, d, target, options);
+        return XenErrno.Ok;
+    }
+
+    /// <summary>A page of a migration arrives: it goes into a frame of the receiving domain's own (taken if it has none there) with its bytes, or its content handle when it is synthetic or zero. False if no frame could be had.</summary>
+    internal bool ReceivePage(Domain d, ulong gfn, ContentHandle content, ReadOnlySpan<byte> bytes)
+    {
+        var e = d.P2m.Get(gfn);
+        uint mfn = e.Mfn;
+        if (e.Type != P2mType.Ram)
+        {
+            DropEntry(d, gfn);
+            if (!Machine.TryAllocate(0, d.PreferredNode, d.DomId, out mfn)) return false;
+            MapFrame(d, gfn, mfn);
+        }
+        if (bytes.Length > 0) Machine.WriteFrame(mfn, bytes);
+        else
+        {
+            Machine.Contents.AddRef(content);
+            Machine.SetContent(mfn, content);
+        }
+        return true;
+    }
+
+    /// <summary>The stop-and-copy is done: the destination domain takes over the guest, which was paused for <paramref name="downtimeNs"/>.</summary>
+    internal void CompleteMigration(Domain target, SavedDomain guest, long downtimeNs)
+    {
+        target.MaxPages = guest.MaxPages;
+        target.TargetPages = guest.TargetPages;
+        TakeOver(target, guest);
+        target.PendingStallNs += downtimeNs;
+    }
+}

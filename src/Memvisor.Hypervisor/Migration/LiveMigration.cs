@@ -1,0 +1,173 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.P2m;
+using Memvisor.Machine.Content;
+using Memvisor.Machine.Frames;
+
+namespace Memvisor.Hypervisor.Migration;
+
+/// <summary>
+/// A live migration by pre-copy (Clark et al., "Live Migration of Virtual Machines", NSDI'05; libxc's
+/// tools/libs/guest/xg_sr_save.c, send_domain_memory_live): with the source in log-dirty mode, the first round sends
+/// every page while the guest runs, each later round the pages dirtied during the one before, until a round leaves
+/// fewer dirty pages than the policy's target or the round limit is reached; then the guest is paused and the last
+/// dirty pages (and those deferred) are sent: the stop-and-copy, whose length is the downtime. The destination domain
+/// was built and its memory claimed at the start; pages are written into it as they arrive, and at the end it takes
+/// over the guest's port and vCPU and the source is destroyed. The link sends <see cref="MigrationOptions.BandwidthBytesPerSecond"/>
+/// while the simulation steps it.
+/// </summary>
+public sealed class LiveMigration
+{
+    private const int RecordHeaderBytes = 8;
+    private readonly Host _from, _to;
+    private readonly Domain _source, _target;
+    private readonly MigrationOptions _options;
+    private readonly ulong[] _dirty;
+    private readonly List<ulong> _round = [];
+    private readonly SortedSet<ulong> _deferred = [];
+    private readonly byte[] _page = new byte[PageSize.Bytes];
+    private int _next;
+    private long _roundPages;
+    private double _budgetBytes;
+    private long _elapsedNs;
+    private double _readBackNs;
+
+    internal LiveMigration(Host from, Host to, Domain source, Domain target, MigrationOptions options)
+    {
+        (_from, _to, _source, _target, _options) = (from, to, source, target, options);
+        _dirty = new ulong[source.P2m.Capacity];
+        source.P2m.ForEachPresent((gfn, e) =>
+        {
+            if (!e.IsGrantMap) _round.Add(gfn);
+        });
+    }
+
+    public MigrationPhase Phase { get; private set; } = MigrationPhase.PreCopy;
+    public MigrationStats Stats { get; } = new();
+    /// <summary>The domain on the destination host: being filled during pre-copy, running the guest once done.</summary>
+    public Domain Destination => _target;
+    public string DomainName => _source.Name;
+
+    /// <summary>
+    /// Sends what the link carries in <paramref name="dtNs"/> of simulated time: pages of the current round, and the
+    /// rounds after it when it ends. When the pre-copy ends, the stop-and-copy runs at once (the guest is not stepped
+    /// while it does; its downtime is charged to the guest as stall) and the destination takes over.
+    /// </summary>
+    public void Step(long dtNs)
+    {
+        if (Phase != MigrationPhase.PreCopy) return;
+        if (_from.Find(_source.DomId) != _source || _source.IsCrashed)
+        {
+            Fail("the source domain was destroyed or crashed during the migration");
+            return;
+        }
+        _elapsedNs += dtNs;
+        _budgetBytes += _options.BandwidthBytesPerSecond * dtNs / 1e9;
+        while (Phase == MigrationPhase.PreCopy)
+        {
+            while (_next < _round.Count && _budgetBytes > 0)
+            {
+                long bytes = Send(_round[_next++], final: false);
+                if (bytes < 0) return;
+                _budgetBytes -= bytes;
+            }
+            if (_next < _round.Count) return;
+            EndRound();
+        }
+    }
+
+    // A round has been sent: the policy looks at what was dirtied meanwhile (xc_logdirty_control CLEAN).
+    private void EndRound()
+    {
+        Stats.EndRound(_roundPages);
+        int dirty = _source.Mmu!.ReadLogDirty(clean: true, _dirty);
+        if (dirty < _options.TargetDirtyPages || Stats.Rounds >= _options.MaxIterations)
+        {
+            StopAndCopy(dirty);
+            return;
+        }
+        _round.Clear();
+        for (int i = 0; i < dirty; i++) _round.Add(_dirty[i]);
+        (_next, _roundPages) = (0, 0);
+    }
+
+    // The guest is paused; the pages dirtied since the last round and those deferred go, and the destination takes over.
+    private void StopAndCopy(int dirty)
+    {
+        Stats.WritableWorkingSetPages = dirty;
+        var last = new SortedSet<ulong>(_deferred);
+        for (int i = 0; i < dirty; i++) last.Add(_dirty[i]);
+        long bytes = 0;
+        foreach (ulong gfn in last)
+        {
+            long sent = Send(gfn, final: true);
+            if (sent < 0) return;
+            bytes += sent;
+        }
+        Stats.StopAndCopyPages = last.Count;
+        Stats.DowntimeNs = (long)(bytes / _options.BandwidthBytesPerSecond * 1e9 + _readBackNs) + _options.LatencyNs;
+        Stats.TotalNs = _elapsedNs + Stats.DowntimeNs;
+        _source.Mmu!.DisableLogDirty();
+        _to.CompleteMigration(_target, _from.Keep(_source), Stats.DowntimeNs);
+        _from.DestroyDomain(_source.DomId);
+        Phase = MigrationPhase.Done;
+    }
+
+    // Sends one page record: what the source has at gfn now, written into the destination. Returns its bytes on the
+    // link, or -1 if the destination could not hold it (the migration has then failed).
+    private long Send(ulong gfn, bool final)
+    {
+        var e = _source.P2m.Get(gfn);
+        var content = ContentHandle.Zero;
+        bool bytes = false;
+        switch (e.Type)
+        {
+            case P2mType.Ram or P2mType.Shared:
+                content = _from.Machine.Frames[e.Mfn].Content;
+                if (!content.IsZero && !content.IsSynthetic)
+                {
+                    _from.Machine.ReadFrame(e.Mfn, _page);
+                    bytes = true;
+                }
+                break;
+            case P2mType.PagedOut or P2mType.Compressed when !final:
+                // Xen's save cannot map a paged-out page: it is deferred to the stop-and-copy.
+                if (_deferred.Add(gfn)) Stats.DeferredPages++;
+                return 0;
+            case P2mType.PagedOut or P2mType.Compressed:
+                if (!_from.Paging.Peek(_source, e, _page, out content)) return Fail($"gfn {gfn} could not be read back from the source's swap");
+                _readBackNs += e.Type == P2mType.PagedOut ? _from.Costs.HvSwapReadNs : _from.Paging.Codec?.DecompressNs ?? 0;
+                bytes = content.IsZero && _page.AsSpan().IndexOfAnyExcept((byte)0) >= 0;
+                break;
+            default:
+                // Nothing there, or populate-on-demand: the destination has the same.
+                _to.DropEntry(_target, gfn);
+                if (e.Type == P2mType.PopulateOnDemand) _target.P2m.Set(gfn, P2mEntry.PopulateOnDemand);
+                return Sent(gfn, RecordHeaderBytes);
+        }
+        if (!_to.ReceivePage(_target, gfn, content, bytes ? _page : default))
+            return Fail($"the destination host had no free frame for gfn {gfn}");
+        bool flag = !bytes && content.IsZero && _options.ZeroPageDetection;
+        return Sent(gfn, RecordHeaderBytes + (flag ? 0 : PageSize.Bytes));
+    }
+
+    private long Sent(ulong gfn, long bytes)
+    {
+        if (_deferred.Count > 0 && _source.P2m.Get(gfn).Type is not (P2mType.PagedOut or P2mType.Compressed)) _deferred.Remove(gfn);
+        _roundPages++;
+        Stats.PagesSent++;
+        Stats.BytesSent += bytes;
+        return bytes;
+    }
+
+    // The migration is abandoned: the destination domain goes, the source leaves log-dirty mode and keeps running.
+    private long Fail(string why)
+    {
+        Stats.FailedBecause = why;
+        Stats.TotalNs = _elapsedNs;
+        Phase = MigrationPhase.Failed;
+        _source.Mmu?.DisableLogDirty();
+        _to.DestroyDomain(_target.DomId);
+        _from.Events.Add("migration", _source.Name, $"The migration of {_source.Name} failed: {why}; it keeps running on its host.");
+        return -1;
+    }
+}

@@ -1,0 +1,23 @@
+namespace Memvisor.Hypervisor.Migration;
+
+/// <summary>
+/// How a live migration runs: the link it sends over, and the pre-copy policy that decides when to stop and copy.
+/// The policy's defaults are libxc's (tools/libs/guest/xg_sr_save.c, simple_precopy_policy): stop when fewer than 50
+/// pages were dirtied in a round, or after 5 rounds.
+/// </summary>
+public sealed record MigrationOptions
+{
+    /// <summary>The link's bandwidth in bytes per second.</summary>
+    public required double BandwidthBytesPerSecond { get; init; }
+    /// <summary>The link's one-way latency, paid once by the stop-and-copy's last batch.</summary>
+    public long LatencyNs { get; init; }
+    /// <summary>Pre-copy rounds at most (SPP_MAX_ITERATIONS).</summary>
+    public int MaxIterations { get; init; } = 5;
+    /// <summary>A round that leaves fewer dirty pages than this ends the pre-copy (SPP_TARGET_DIRTY_COUNT).</summary>
+    public long TargetDirtyPages { get; init; } = 50;
+    /// <summary>
+    /// Whether a page of zeros goes as a flag without its bytes, as QEMU's migration does (migration/ram.c,
+    /// save_zero_page); Xen's stream sends every page's 4 KiB.
+    /// </summary>
+    public bool ZeroPageDetection { get; init; }
+}

@@ -1,0 +1,187 @@
+using Memvisor.Hypervisor;
+using Memvisor.Hypervisor.Accounting;
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Migration;
+using Memvisor.Hypervisor.P2m;
+using Memvisor.Hypervisor.Paging;
+using Memvisor.Machine;
+using Memvisor.Machine.Content;
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Time;
+using Memvisor.Seam;
+using Memvisor.Tests.Support;
+
+namespace Memvisor.Tests.Hypervisor;
+
+/// <summary>Live migration by pre-copy between two hosts, as Clark et al. describe it: how the rounds converge, what the link's bandwidth does, and what a refused or failed migration leaves.</summary>
+public class MigrationTests
+{
+    private const int Pages = 4096;            // 16 MiB
+    private const long StepNs = 10_000_000;    // 10 ms
+
+    private static Host NewHost(long frames = 16384) => new(new MachineMemory(frames, 1), new CostModel(), () => 0,
+        new OvercommitOptions { Paging = new PagingOptions { SwapPages = 2048, Configured = true } });
+
+    private static MigrationOptions Link(double mbPerSecond) => new() { BandwidthBytesPerSecond = mbPerSecond * 1e6, LatencyNs = 1_000_000 };
+
+    // Runs a migration to its end, the guest writing `writesPerStep` pages of its first `hot` pages in each 10 ms step.
+    private static (LiveMigration M, IGuestMemory Port, byte[][] Expected) Migrate(Host from, Host to, Domain d, MigrationOptions link, int writesPerStep, int hot = Pages)
+    {
+        var port = from.PortFor(d);
+        var expected = new byte[Pages][];
+        for (int g = 0; g < Pages; g++)
+        {
+            var content = ContentHandle.Synthetic(ContentClass.Compressible, (ulong)g + 1);
+            port.Touch(new Gfn((ulong)g), true, content);
+            expected[g] = new byte[PageSize.Bytes];
+            from.Machine.Contents.Read(content, expected[g]);
+        }
+        Assert.Equal(XenErrno.Ok, from.StartMigration(d.DomId, to, link, out var m));
+        ulong seed = 1000;
+        for (int step = 0; m!.Phase == MigrationPhase.PreCopy && step < 100_000; step++)
+        {
+            for (int w = 0; w < writesPerStep; w++)
+            {
+                int g = (int)(seed++ * 2654435761UL % (ulong)hot);
+                var content = ContentHandle.Synthetic(ContentClass.Compressible, seed);
+                Assert.NotEqual(AccessOutcome.Refused, port.Touch(new Gfn((ulong)g), true, content));
+                from.Machine.Contents.Read(content, expected[g]);
+            }
+            m.Step(StepNs);
+        }
+        return (m, port, expected);
+    }
+
+    private static void AssertEveryPageArrived(IGuestMemory port, byte[][] expected)
+    {
+        var page = new byte[PageSize.Bytes];
+        for (int g = 0; g < Pages; g++)
+        {
+            Assert.True(port.ReadPage(new Gfn((ulong)g), page), $"gfn {g} could not be read after the migration");
+            Assert.True(page.AsSpan().SequenceEqual(expected[g]), $"gfn {g} does not hold what was last written");
+        }
+    }
+
+    [Fact]
+    public void An_idle_domain_goes_in_one_round_with_a_downtime_of_little_more_than_the_latency()
+    {
+        using var from = NewHost();
+        using var to = NewHost();
+        var d = TestHost.Domain(from, "idle", Pages, Pages);
+        var (m, port, expected) = Migrate(from, to, d, Link(100), writesPerStep: 0);
+        Assert.Equal(MigrationPhase.Done, m.Phase);
+        Assert.Equal(1, m.Stats.Rounds);
+        Assert.Equal(0, m.Stats.StopAndCopyPages);
+        Assert.Equal(1_000_000, m.Stats.DowntimeNs);
+        // Every page once: 4 KiB and its 8-byte record header each, at 100 MB/s.
+        Assert.Equal(Pages * (PageSize.Bytes + 8L), m.Stats.BytesSent);
+        Assert.InRange(m.Stats.TotalNs, Pages * 4104 * 10L, Pages * 4104 * 10L + StepNs + 1_000_000);
+        Assert.Null(from.Find(d.DomId));
+        Assert.Equal(m.Destination.DomId, port.DomId);
+        Assert.Equal(Pages, m.Destination.TotPages);
+        AssertEveryPageArrived(port, expected);
+        Assert.Empty(Auditor.Check(from));
+        Assert.Empty(Auditor.Check(to));
+    }
+
+    [Fact]
+    public void A_domain_writing_faster_than_the_link_sends_stops_at_the_round_limit_with_a_long_downtime()
+    {
+        using var from = NewHost();
+        using var to = NewHost();
+        var d = TestHost.Domain(from, "busy", Pages, Pages);
+        // 300 pages per 10 ms is 123 MB/s of dirtying, over a 50 MB/s link.
+        var (m, port, expected) = Migrate(from, to, d, Link(50), writesPerStep: 300, hot: 2048);
+        Assert.Equal(MigrationPhase.Done, m.Phase);
+        Assert.Equal(5, m.Stats.Rounds);
+        Assert.True(m.Stats.WritableWorkingSetPages > 1000, $"writable working set {m.Stats.WritableWorkingSetPages}");
+        Assert.True(m.Stats.DowntimeNs > 50 * 1_000_000, $"downtime {m.Stats.DowntimeNs} ns");
+        Assert.True(m.Stats.PagesSent > Pages, "the rounds after the first resent nothing");
+        AssertEveryPageArrived(port, expected);
+        Assert.Empty(Auditor.Check(to));
+    }
+
+    [Fact]
+    public void Doubling_the_bandwidth_shortens_the_migration_and_its_downtime()
+    {
+        long Total(double mb, out long downtime)
+        {
+            using var from = NewHost();
+            using var to = NewHost();
+            var d = TestHost.Domain(from, "web", Pages, Pages);
+            var (m, port, expected) = Migrate(from, to, d, Link(mb), writesPerStep: 20, hot: 512);
+            Assert.Equal(MigrationPhase.Done, m.Phase);
+            AssertEveryPageArrived(port, expected);
+            downtime = m.Stats.DowntimeNs;
+            return m.Stats.TotalNs;
+        }
+        long slow = Total(100, out long slowDown), fast = Total(200, out long fastDown);
+        Assert.True(fast < slow * 0.6, $"100 MB/s: {slow} ns, 200 MB/s: {fast} ns");
+        Assert.True(fastDown <= slowDown, $"downtime 100 MB/s: {slowDown} ns, 200 MB/s: {fastDown} ns");
+    }
+
+    [Fact]
+    public void A_destination_that_cannot_hold_the_domain_refuses_it_and_nothing_changes()
+    {
+        using var from = NewHost();
+        using var to = NewHost(frames: 2048);
+        var d = TestHost.Domain(from, "big", Pages, Pages);
+        string before = TestHost.Fingerprint(from) + TestHost.Fingerprint(to);
+        Assert.Equal(XenErrno.ENOMEM, from.StartMigration(d.DomId, to, Link(100), out var m));
+        Assert.Null(m);
+        Assert.Equal(before, TestHost.Fingerprint(from) + TestHost.Fingerprint(to));
+        Assert.Null(d.Mmu!.LogDirty);
+    }
+
+    [Fact]
+    public void Paged_out_pages_are_deferred_to_the_stop_and_copy_and_read_from_swap_there()
+    {
+        using var from = NewHost();
+        using var to = NewHost();
+        var d = TestHost.Domain(from, "paged", Pages, Pages);
+        var port = from.PortFor(d);
+        // Gfns 1..100 (the pager leaves gfn 0 alone).
+        var page = new byte[PageSize.Bytes];
+        var expected = new byte[101][];
+        for (ulong g = 1; g <= 100; g++)
+        {
+            var content = ContentHandle.Synthetic(ContentClass.Incompressible, g + 7);
+            port.Touch(new Gfn(g), true, content);
+            Assert.True(from.Paging.Evict(d, g));
+            expected[g] = new byte[PageSize.Bytes];
+            from.Machine.Contents.Read(content, expected[g]);
+        }
+        Assert.Equal(XenErrno.Ok, from.StartMigration(d.DomId, to, Link(100), out var m));
+        while (m!.Phase == MigrationPhase.PreCopy) m.Step(StepNs);
+        Assert.Equal(100, m.Stats.DeferredPages);
+        Assert.Equal(100, m.Stats.StopAndCopyPages);
+        // 100 swap reads of 100 us each are in the downtime.
+        Assert.True(m.Stats.DowntimeNs >= 100 * 100_000, $"downtime {m.Stats.DowntimeNs} ns");
+        for (ulong g = 1; g <= 100; g++)
+        {
+            Assert.True(port.ReadPage(new Gfn(g), page));
+            Assert.Equal(expected[g], page);
+        }
+        Assert.Empty(Auditor.Check(from));
+        Assert.Empty(Auditor.Check(to));
+    }
+
+    [Fact]
+    public void A_source_destroyed_during_the_pre_copy_fails_the_migration_and_frees_the_destination()
+    {
+        using var from = NewHost();
+        using var to = NewHost();
+        long free = to.Machine.FreeFrames;
+        var d = TestHost.Domain(from, "gone", Pages, Pages);
+        Assert.Equal(XenErrno.Ok, from.StartMigration(d.DomId, to, Link(100), out var m));
+        Assert.True(to.Machine.FreeFrames < free - Pages);
+        Assert.Equal(XenErrno.EBUSY, from.StartMigration(d.DomId, to, Link(100), out _));
+        m!.Step(StepNs);
+        Assert.Equal(XenErrno.Ok, from.DestroyDomain(d.DomId));
+        m.Step(StepNs);
+        Assert.Equal(MigrationPhase.Failed, m.Phase);
+        Assert.Contains("destroyed", m.Stats.FailedBecause);
+        Assert.Empty(to.Domains);
+        Assert.Empty(Auditor.Check(to));
+    }
+}
