@@ -48,9 +48,10 @@ public sealed class LiveMigration
     public string DomainName => _source.Name;
 
     /// <summary>
-    /// Sends what the link carries in <paramref name="dtNs"/> of simulated time: pages of the current round, and the
-    /// rounds after it when it ends. When the pre-copy ends, the stop-and-copy runs at once (the guest is not stepped
-    /// while it does; its downtime is charged to the guest as stall) and the destination takes over.
+    /// Sends what the link carries in <paramref name="dtNs"/> of simulated time from the current round; a round that
+    /// ends closes the step, so that the guest runs between rounds. When the pre-copy ends, the stop-and-copy runs at
+    /// once (the guest is not stepped while it does; its downtime is charged to the guest as stall) and the
+    /// destination takes over.
     /// </summary>
     public void Step(long dtNs)
     {
@@ -62,17 +63,15 @@ public sealed class LiveMigration
         }
         _elapsedNs += dtNs;
         _budgetBytes += _options.BandwidthBytesPerSecond * dtNs / 1e9;
-        while (Phase == MigrationPhase.PreCopy)
+        while (_next < _round.Count && _budgetBytes > 0)
         {
-            while (_next < _round.Count && _budgetBytes > 0)
-            {
-                long bytes = Send(_round[_next++], final: false);
-                if (bytes < 0) return;
-                _budgetBytes -= bytes;
-            }
-            if (_next < _round.Count) return;
-            EndRound();
+            long bytes = Send(_round[_next++], final: false);
+            if (bytes < 0) return;
+            _budgetBytes -= bytes;
         }
+        // A round that ends here ends the step: the guest runs (and dirties pages) before the next round starts, which
+        // the rest of the step's bandwidth is kept for.
+        if (_next == _round.Count) EndRound();
     }
 
     // A round has been sent: the policy looks at what was dirtied meanwhile (xc_logdirty_control CLEAN).

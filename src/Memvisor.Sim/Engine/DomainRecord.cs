@@ -28,6 +28,8 @@ public sealed class DomainRecord(string name, DomainSpec? spec, int column)
     public long FinalMaxPages { get; set; }
     /// <summary>What a save left for the restore: the configuration, store keys and the guest's connection; null unless saved now.</summary>
     public Hypervisor.Save.SavedDomain? Saved { get; set; }
+    /// <summary>Live migrations of this instance, in the order they were started; null if it was never migrated.</summary>
+    public List<MigrationRecord>? Migrations { get; set; }
     /// <summary>Saves and restores of this instance, null if it was never saved.</summary>
     public SaveRestoreTally? SaveRestore { get; set; }
     public long FinalTargetPages { get; set; }

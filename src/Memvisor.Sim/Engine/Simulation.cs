@@ -57,7 +57,7 @@ public sealed partial class Simulation
         _costs.Apply(scenario.Costs);
         _machine = new MachineMemory(PageSize.FromBytes(scenario.Host.MemoryBytes), scenario.Host.NumaNodes);
         _hv = new Host(_machine, _costs, () => _clock.NowNs, scenario.Host.Overcommit with { Activity = scenario.Policy?.Activity ?? new() });
-        _toolstack = new XlToolstack(_hv, _costs, _seed);
+        _toolstack = new XlToolstack(_hv, _costs, _seed) { Link = scenario.Host.Link };
         _balloons = new BalloonMonitor(_hv);
         _policy = scenario.Policy is { } ps ? PolicyFactory.Create(ps) : null;
         _snapshots = keepSnapshots ? new Decimated<HostSnapshot>(Timeseries.DefaultMaxRows) : null;
@@ -180,6 +180,7 @@ public sealed partial class Simulation
         _wall.Guests(t);
         t = WallSplit.Now();
         _hv.Step(dt);
+        _toolstack.StepMigrations(dt);
         _wall.Hypervisor(t);
         _creates.Step(now);
         // xl.cfg's on_crash defaults to destroy: a domain the hypervisor crashed is torn down once its tick ends.

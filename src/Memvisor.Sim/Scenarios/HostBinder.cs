@@ -12,7 +12,8 @@ namespace Memvisor.Sim.Scenarios;
 /// <summary>Binds <c>host:</c>: its memory, NUMA nodes, dom0 and the overcommit mechanisms it turns on.</summary>
 internal static class HostBinder
 {
-    private static readonly string[] HostKeys = ["memory", "hypervisor", "numa_nodes", "dom0", "large_pages", "sharing", "paging", "compression", "tmem"];
+    private static readonly string[] HostKeys = ["memory", "hypervisor", "numa_nodes", "dom0", "large_pages", "sharing", "paging", "compression", "tmem", "link"];
+    private static readonly string[] LinkKeys = ["bandwidth", "latency"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
 
     internal static HostSpec? BindHost(YamlBinder b, YamlNode node)
@@ -44,7 +45,23 @@ internal static class HostBinder
             personality = HostPersonality.Find(hname)!;
         var overcommit = BindOvercommit(b, f, memory.Value, personality);
         RefuseMissing(b, f, personality);
-        return new HostSpec(memory.Value, nodes, dom0, dom0Min < 0 ? dom0 : dom0Min) { Overcommit = overcommit };
+        var link = new LinkSpec();
+        if (f.TryGetValue("link", out var ln))
+        {
+            var g = b.Fields(ln, "host.link", LinkKeys, []);
+            if (g.TryGetValue("bandwidth", out var bw) && b.SizeRate(bw, "host.link.bandwidth", ScenarioLimits.MaxLinkBytesPerSecond) is double rate)
+            {
+                if (rate < ScenarioLimits.MinLinkBytesPerSecond)
+                    b.Error(bw, "host.link.bandwidth", $"a migration link carries at least {Units.FormatSize((long)ScenarioLimits.MinLinkBytesPerSecond)}/s, so that a migration ends.");
+                else link = link with { BandwidthBytesPerSecond = rate };
+            }
+            if (g.TryGetValue("latency", out var lt) && b.Duration(lt, "host.link.latency") is long latency)
+            {
+                if (latency > 10_000_000_000L) b.Error(lt, "host.link.latency", "a migration link's latency is at most 10s.");
+                else link = link with { LatencyNs = latency };
+            }
+        }
+        return new HostSpec(memory.Value, nodes, dom0, dom0Min < 0 ? dom0 : dom0Min) { Overcommit = overcommit, Link = link };
     }
 
     private static readonly KeyTable<SharingOptions> Sharing = new(

@@ -35,7 +35,16 @@ public sealed record HostSpec(long MemoryBytes, int NumaNodes, long Dom0Bytes, l
 
     /// <summary>The host's overcommit mechanisms: sharing, paging, compression, tmem.</summary>
     public OvercommitOptions Overcommit { get; init; } = new();
+
+    /// <summary>The link live migrations go over (host.link).</summary>
+    public LinkSpec Link { get; init; } = new();
 }
+
+/// <summary>
+/// A migration link: its bandwidth in bytes per second and one-way latency. The default is gigabit Ethernet (125 MB/s),
+/// the link of Clark et al.'s measurements (NSDI'05), with a LAN's 0.1 ms.
+/// </summary>
+public sealed record LinkSpec(double BandwidthBytesPerSecond = 125e6, long LatencyNs = 100_000);
 
 public sealed record DomainSpec
 {
@@ -82,7 +91,7 @@ public sealed record DomainSpec
         Count == 1 ? [Name] : Enumerable.Range(1, Count).Select(i => $"{Name}-{i}");
 }
 
-public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget, HotAdd, HotRemove, Restart, Save, Restore }
+public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget, HotAdd, HotRemove, Restart, Save, Restore, Migrate }
 
 public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, long? MemoryBytes, int Line)
 {
@@ -98,6 +107,7 @@ public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, lon
         ActionKind.Restart => "restart",
         ActionKind.Save => "save",
         ActionKind.Restore => "restore",
+        ActionKind.Migrate => "migrate",
         _ => kind.ToString(),
     };
 }

@@ -70,13 +70,13 @@ public static class ScenarioChecks
                     : "which is not a guest of this scenario (dom0 restarts with the host; instances of a domain with count N are NAME-1 .. NAME-N)";
                 b.Error(Value("domain"), $"{at}.domain", $"restart names '{e.Domain}', {why}.");
             }
-            else if (e.Action is ActionKind.Save or ActionKind.Restore && !instances.ContainsKey(e.Domain))
+            else if (e.Action is ActionKind.Save or ActionKind.Restore or ActionKind.Migrate && !instances.ContainsKey(e.Domain))
             {
-                b.Error(Value("domain"), $"{at}.domain", $"{what} names '{e.Domain}', which is not a guest instance of this scenario (dom0 is not saved; instances of a domain with count N are NAME-1 .. NAME-N).");
+                b.Error(Value("domain"), $"{at}.domain", $"{what} names '{e.Domain}', which is not a guest instance of this scenario (dom0 is not {(e.Action == ActionKind.Migrate ? "migrated" : "saved")}; instances of a domain with count N are NAME-1 .. NAME-N).");
             }
-            else if (e.Action == ActionKind.Save && SaveProblem(instances[e.Domain], s.Host.Personality) is { } why)
+            else if (e.Action is ActionKind.Save or ActionKind.Migrate && SaveProblem(instances[e.Domain], s.Host.Personality) is { } why)
             {
-                b.Error(Value("domain"), $"{at}.domain", $"save names '{e.Domain}', {why}.");
+                b.Error(Value("domain"), $"{at}.domain", $"{what} names '{e.Domain}', {why}.");
             }
             else if (e.Action is ActionKind.Save or ActionKind.Restore && SaveOrderProblem(s, e) is { } order)
             {
@@ -97,11 +97,11 @@ public static class ScenarioChecks
         }
     }
 
-    // What Memvisor's save image does not carry yet (HostSaveRestore refuses these at run time too).
+    // What Memvisor's save image and migration stream do not carry yet (the hypervisor refuses these at run time too).
     private static string? SaveProblem(DomainSpec spec, HostPersonality host) =>
-        spec.Mmu.Mode == MmuMode.Pv ? "a PV domain: Memvisor's save image does not carry PV page tables (Xen's normalise_pagetable) yet"
-        : spec.AllocationOn(host) == AllocationMode.OnDemand && host.OnDemand == OnDemandModel.PodCache ? "a populate-on-demand domain on Xen: the image does not carry its PoD cache yet"
-        : spec.Guest.Tmem ? "whose guest uses tmem: its pools and frontswap pages would not survive the save (Xen's tmem save is not modeled)"
+        spec.Mmu.Mode == MmuMode.Pv ? "a PV domain: Memvisor's save image and migration stream do not carry PV page tables (Xen's normalise_pagetable) yet"
+        : spec.AllocationOn(host) == AllocationMode.OnDemand && host.OnDemand == OnDemandModel.PodCache ? "a populate-on-demand domain on Xen: the image and the stream do not carry its PoD cache yet"
+        : spec.Guest.Tmem ? "whose guest uses tmem: its pools and frontswap pages would not survive the move (Xen's tmem save is not modeled)"
         : null;
 
     // A restore follows some save of the same instance (a refused restore may be tried again), and an instance is

@@ -18,6 +18,9 @@ public static class ScenarioLimits
     /// <summary>A guest kernel needs its page tables, watermark and kernel text: a domain (and dom0) has at least 16 MiB.</summary>
     public const long MinDomainBytes = 16L << 20;
 
+    /// <summary>A migration link's bandwidth: from 1 MiB/s (slower would take a page-sized guest hours) to 100 GiB/s.</summary>
+    public const double MinLinkBytesPerSecond = 1 << 20, MaxLinkBytesPerSecond = 100.0 * (1L << 30);
+
     /// <summary>A scenario lasts at most 31 days of simulated time.</summary>
     public const long MaxDurationNs = 31L * 24 * 3600 * 1_000_000_000;
 

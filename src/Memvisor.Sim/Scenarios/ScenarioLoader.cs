@@ -20,7 +20,7 @@ public static class ScenarioLoader
     private static readonly string[] TopKeys = ["name", "seed", "duration", "host", "domains", "events", "sim", "costs", "policy"];
     private static readonly string[] EventKeys = ["at", "action", "domain", "memory"];
     private static readonly string[] SimKeys = ["tick", "sample"];
-    private static readonly string[] Actions = ["create", "destroy", "restart", "save", "restore", "mem-set", "mem-max", "paging-target", "hot-add", "hot-remove"];
+    private static readonly string[] Actions = ["create", "destroy", "restart", "save", "restore", "migrate", "mem-set", "mem-max", "paging-target", "hot-add", "hot-remove"];
 
     public static Scenario LoadFile(string path)
     {
@@ -158,14 +158,14 @@ public static class ScenarioLoader
         long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, $"{path}.memory") : null;
         if (action is "mem-set" or "mem-max" or "paging-target" or "hot-add" or "hot-remove" && !f.ContainsKey("memory"))
             b.Error(node, $"{path}.memory", $"{action} needs 'memory'.");
-        if (action is "create" or "destroy" or "restart" or "save" or "restore" && f.ContainsKey("memory"))
+        if (action is "create" or "destroy" or "restart" or "save" or "restore" or "migrate" && f.ContainsKey("memory"))
             b.Error(m, $"{path}.memory", $"{action} takes no 'memory'.");
         if (at is null || action is null || domain is null) return null;
         var kind = action switch
         {
             "create" => ActionKind.Create, "destroy" => ActionKind.Destroy, "mem-set" => ActionKind.MemSet,
             "paging-target" => ActionKind.PagingTarget, "hot-add" => ActionKind.HotAdd, "hot-remove" => ActionKind.HotRemove,
-            "restart" => ActionKind.Restart, "save" => ActionKind.Save, "restore" => ActionKind.Restore,
+            "restart" => ActionKind.Restart, "save" => ActionKind.Save, "restore" => ActionKind.Restore, "migrate" => ActionKind.Migrate,
             _ => ActionKind.MemMax,
         };
         return new ActionSpec(at.Value, kind, domain, memory, (int)node.Start.Line);

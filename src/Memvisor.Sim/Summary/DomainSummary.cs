@@ -26,6 +26,8 @@ public sealed record DomainSummary
     public PodSummary? Pod { get; init; }
     /// <summary>2 MiB pages: first touches backed by one, those broken since (sharing, ballooning, paging) and those mapped at the end; absent for a domain that failed.</summary>
     public LargePagesSummary? LargePages { get; init; }
+    /// <summary>Live migrations of this instance (migrate actions), in order; absent if it was never migrated.</summary>
+    public IReadOnlyList<MigrationSummary>? Migrations { get; init; }
     /// <summary>xl save and restore of this instance; absent if it was never saved.</summary>
     public SaveRestoreSummary? SaveRestore { get; init; }
     public long? Refusals { get; init; }
@@ -46,6 +48,14 @@ public sealed record PodSummary(long CachePages, long Served, long Sweeps, long 
 /// </summary>
 public sealed record SaveRestoreSummary(int Saves, int Restores, int Refused, long ImagePages, long ZeroPages, long HandlePages,
     long BytePages, long DuplicatePages, long PodEntries, long PagesReadBack, long ImageBytes, long ImageBytesTotal, double SaveMs, double RestoreMs, double SavedS);
+
+/// <summary>
+/// One live migration: when it started, how it ended (done, failed, refused, or running at the end of the run), its
+/// pre-copy rounds and the pages each sent, the stop-and-copy's pages, pages and bytes on the link, pages deferred to
+/// the stop-and-copy, the writable working set, the downtime and the total time.
+/// </summary>
+public sealed record MigrationSummary(double AtS, string Outcome, int Rounds, IReadOnlyList<long> PagesPerRound, long StopAndCopyPages,
+    long PagesSent, long BytesSent, long DeferredPages, long WritableWorkingSetPages, double DowntimeMs, double TotalMs);
 
 /// <summary>A domain's 2 MiB pages: first touches backed by one, those broken since, and the 2 MiB regions mapped by one machine extent at the end.</summary>
 public sealed record LargePagesSummary(long Populated, long Broken, long Mapped);

@@ -1,5 +1,6 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Migration;
 using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.Mmu.LogDirty;
 using Memvisor.Machine.Frames;
@@ -50,6 +51,7 @@ public static class SummaryBuilder
             PagesReleased = stats?.PagesReleased,
             PodFaults = stats?.PodFaults,
             Pod = dom?.Pod is { } pod ? new PodSummary(running ? pod.Count : 0, pod.Stats.Served, pod.Stats.Sweeps, pod.Stats.PagesChecked, pod.Stats.ZeroReclaimed, pod.Stats.Released) : null,
+            Migrations = d.Migrations is { } ms ? [.. ms.Select(Migration)] : null,
             SaveRestore = d.SaveRestore is { } sr ? SaveRestore(sr) : null,
             LargePages = dom is null ? null : new LargePagesSummary(dom.Stats.LargePagesPopulated, dom.P2m.LargePagesBroken, running ? dom.P2m.CountSuperpages() : 0),
             Refusals = stats?.Refusals,
@@ -59,6 +61,15 @@ public static class SummaryBuilder
             Guest = d.Guest is { } g ? Guest(g) : null,
             Processes = d.Guest is { } k ? [.. k.Workload.Processes.Select(Process)] : null,
         };
+    }
+
+    private static MigrationSummary Migration(MigrationRecord r)
+    {
+        if (r.Migration is not { } m) return new MigrationSummary(r.StartedAtNs / 1e9, "refused", 0, [], 0, 0, 0, 0, 0, 0, 0);
+        var s = m.Stats;
+        string outcome = m.Phase switch { MigrationPhase.Done => "done", MigrationPhase.Failed => "failed", _ => "running" };
+        return new MigrationSummary(r.StartedAtNs / 1e9, outcome, s.Rounds, [.. s.PagesPerRound], s.StopAndCopyPages, s.PagesSent, s.BytesSent,
+            s.DeferredPages, s.WritableWorkingSetPages, Math.Round(s.DowntimeNs / 1e6, 3), Math.Round(s.TotalNs / 1e6, 3));
     }
 
     private static SaveRestoreSummary SaveRestore(SaveRestoreTally t)
