@@ -98,6 +98,8 @@ public sealed partial class Host
         });
         if (!readable) return Refusals.Record(domid, d.Name, call, XenErrno.EIO, RefusalCause.PageUnreadable, (long)unreadableGfn, 0);
         writer.Finish();
+        // The image is on its way to the disk before the domain goes: a write that fails now leaves it running.
+        image.Flush();
         counts.FileBytes = writer.Length;
         saved = Keep(d);
         DestroyDomain(domid);

@@ -38,4 +38,6 @@ public enum RefusalCause
     SaveImageInvalid,
     /// <summary>A restore of a domain that is not saved now (never saved, or restored already).</summary>
     NotSaved,
+    /// <summary>The save image could not be written or read (a file-system error; a host event gives it).</summary>
+    ImageIo,
 }

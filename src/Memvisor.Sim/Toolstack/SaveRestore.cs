@@ -24,17 +24,26 @@ public sealed partial class XlToolstack
             return false;
         }
         var tally = r.SaveRestore ??= new SaveRestoreTally();
-        string file = ImagePath(r);
         (long tot, long max, long target) = (d.TotPages, d.MaxPages, d.TargetPages);
         XenErrno errno;
-        Hypervisor.Save.SavedDomain? saved;
-        Hypervisor.Save.SaveStats stats;
-        using (var stream = new FileStream(file, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None))
+        Hypervisor.Save.SavedDomain? saved = null;
+        Hypervisor.Save.SaveStats stats = default;
+        string? file = null;
+        try
+        {
+            file = ImagePath(r);
+            using var stream = new FileStream(file, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
             errno = Hv.SaveDomain(d.DomId, stream, out saved, out stats);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Closing the file after a save that completed (the image was flushed first) does not undo the save.
+            errno = saved is null ? ImageFailed(r, d.DomId, "save", e) : XenErrno.Ok;
+        }
         if (errno != XenErrno.Ok || saved is null)
         {
             // A refused save leaves an incomplete image: it is not kept.
-            File.Delete(file);
+            TryDelete(file);
             tally.Refused++;
             return false;
         }
@@ -63,16 +72,23 @@ public sealed partial class XlToolstack
         }
         var tally = r.SaveRestore!;
         XenErrno errno;
-        Hypervisor.Domains.Domain? domain;
-        Hypervisor.Save.SaveStats stats;
-        using (var stream = new FileStream(ImagePath(r), FileMode.Open, FileAccess.Read, FileShare.Read))
+        Hypervisor.Domains.Domain? domain = null;
+        Hypervisor.Save.SaveStats stats = default;
+        try
+        {
+            using var stream = new FileStream(ImagePath(r), FileMode.Open, FileAccess.Read, FileShare.Read);
             errno = Hv.RestoreDomain(saved, stream, out domain, out stats);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            errno = domain is null ? ImageFailed(r, DomIds.Invalid, "restore", e) : XenErrno.Ok;
+        }
         if (errno != XenErrno.Ok || domain is null)
         {
             tally.Refused++;
             return false;
         }
-        File.Delete(ImagePath(r));
+        TryDelete(ImagePath(r));
         r.Saved = null;
         r.Domain = domain;
         r.DomId = domain.DomId;
@@ -95,8 +111,35 @@ public sealed partial class XlToolstack
 
     public void Dispose()
     {
-        if (_saveDirectory is not null && Directory.Exists(_saveDirectory)) Directory.Delete(_saveDirectory, recursive: true);
+        try
+        {
+            if (_saveDirectory is not null && Directory.Exists(_saveDirectory)) Directory.Delete(_saveDirectory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Left behind in the temporary directory, which is the system's to clean.
+        }
         _saveDirectory = null;
+    }
+
+    // The file system failed the image (unwritable temporary directory, full disk, a file removed behind the run's
+    // back): the action is refused and recorded, and the host events say what the system said.
+    private XenErrno ImageFailed(DomainRecord r, ushort domid, string call, Exception e)
+    {
+        Hv.Events.Add(call, r.Name, $"The {call} image of {r.Name} could not be {(call == "save" ? "written" : "read")} under {Path.GetTempPath()}: {e.Message}");
+        return Hv.Refusals.Record(domid, r.Name, call, XenErrno.EIO, RefusalCause.ImageIo, 0, 0);
+    }
+
+    private static void TryDelete(string? file)
+    {
+        try
+        {
+            if (file is not null) File.Delete(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The run's own directory goes when the run ends.
+        }
     }
 
     // An image's bytes written or read sequentially at the cost model's rate.
