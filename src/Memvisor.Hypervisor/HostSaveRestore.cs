@@ -31,8 +31,11 @@ public sealed partial class Host
 
         long records = 0;
         d.P2m.ForEachPresent((_, e) => records += e.IsGrantMap ? 0 : 1);
+        var header = new SaveImage.Header(d.Name, d.MaxPages, d.TargetPages, d.P2m.Capacity, records);
+        // An image the reader would refuse is not written, and the domain keeps running.
+        if (!header.Valid) return Refusals.Record(domid, d.Name, call, XenErrno.EINVAL, RefusalCause.SaveNameTooLong, 0, 0);
         var writer = new SaveImage.Writer(image);
-        writer.PutHeader(new SaveImage.Header(d.Name, d.MaxPages, d.TargetPages, d.P2m.Capacity, records));
+        writer.PutHeader(header);
         var firstGfnOf = new Dictionary<uint, ulong>();
         var page = new byte[PageSize.Bytes];
         var counts = default(SaveStats);
@@ -118,6 +121,7 @@ public sealed partial class Host
         const string call = "restore";
         domain = null;
         stats = default;
+        if (saved.Restored) return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.EINVAL, RefusalCause.NotSaved, 0, 0);
         if (!image.CanSeek) return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.EINVAL, RefusalCause.SaveImageInvalid, 0, 0);
         if (!CheckImage(saved, image, out var header, out long frames))
             return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.EINVAL, RefusalCause.SaveImageInvalid, 0, 0);
@@ -175,6 +179,7 @@ public sealed partial class Host
         d.MaxPages = header.MaxPages;
         d.TargetPages = header.TargetPages;
         TakeOver(d, saved);
+        saved.Restored = true;
         domain = d;
         stats = counts;
         return XenErrno.Ok;
@@ -193,6 +198,8 @@ public sealed partial class Host
     internal void TakeOver(Domain d, SavedDomain saved)
     {
         d.Counters = saved.Counters;
+        // The paging target in effect, not the configuration's: set by an action or a policy since the build.
+        d.Paging.TargetPages = saved.PagingTargetPages;
         foreach (var (key, value) in saved.Store) Store.Write(StorePath(d, key), value);
         saved.Port.MoveTo(this, d);
         d.Port = saved.Port;
@@ -209,13 +216,23 @@ public sealed partial class Host
         return XenErrno.Ok;
     }
 
+    /// <summary>The pages a restore from <paramref name="image"/> would take from the heap (its frames and the domain's reserve); false if the image is not one this restore would accept.</summary>
+    public bool RestorePagesNeeded(SavedDomain saved, Stream image, out long pages)
+    {
+        pages = 0;
+        if (saved.Restored || !image.CanSeek || !CheckImage(saved, image, out var header, out long frames)) return false;
+        pages = HeldPagesFor(saved.Config with { MemoryPages = Math.Min(saved.Config.MemoryPages, header.MaxPages), MaxPages = header.MaxPages }, Personality) + frames;
+        return true;
+    }
+
     // The first pass of a restore: the image is well formed, for this domain, and complete; counts the frames it needs.
     private static bool CheckImage(SavedDomain saved, Stream image, out SaveImage.Header header, out long frames)
     {
         frames = 0;
         image.Position = 0;
         var reader = new SaveImage.Reader(image);
-        if (!reader.GetHeader(out header) || header.Name != saved.Name || header.P2mCapacity > int.MaxValue) return false;
+        // The image must be this domain's: its name and its physical address space.
+        if (!reader.GetHeader(out header) || header.Name != saved.Name || header.P2mCapacity != saved.P2mCapacity) return false;
         var framed = new BitArray((int)header.P2mCapacity);
         long last = -1;
         Span<byte> payload = stackalloc byte[PageSize.Bytes];
@@ -227,7 +244,7 @@ public sealed partial class Host
             if (length < 0 || !reader.Get(payload[..length])) return false;
             if (kind == (byte)SaveImage.Kind.Pod) continue;
             // A handle must be a synthetic page's: the others name this process's content store.
-            if (kind == (byte)SaveImage.Kind.Handle && !new ContentHandle(System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload)).IsSynthetic) return false;
+            if (kind == (byte)SaveImage.Kind.Handle && !SaveImage.Generable(new ContentHandle(System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload)))) return false;
             // A shared page names an earlier gfn of the image that has a frame.
             if (kind == (byte)SaveImage.Kind.Same && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload) is var first
                 && (first >= gfn || !framed[(int)first]))
@@ -235,6 +252,7 @@ public sealed partial class Host
             framed[(int)gfn] = true;
             frames++;
         }
-        return reader.Finish();
+        // No more pages than max_pages allows (the hypervisor never lets tot_pages above it).
+        return frames <= header.MaxPages && reader.Finish();
     }
 }

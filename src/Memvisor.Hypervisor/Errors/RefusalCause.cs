@@ -38,6 +38,8 @@ public enum RefusalCause
     SaveImageInvalid,
     /// <summary>A restore of a domain that is not saved now (never saved, or restored already).</summary>
     NotSaved,
+    /// <summary>The domain's name is longer than a save image holds (4,096 bytes of UTF-8).</summary>
+    SaveNameTooLong,
     /// <summary>The save image could not be written or read (a file-system error; a host event gives it).</summary>
     ImageIo,
 }

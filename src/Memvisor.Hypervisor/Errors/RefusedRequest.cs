@@ -29,6 +29,7 @@ public sealed record RefusedRequest(long TimeNs, ushort DomId, string Domain, st
         RefusalCause.GrantMapped => $"{Call} for {Domain} at gfn {Requested} was refused: the page is mapped through a grant.",
         RefusalCause.SaveUnsupported => $"{Call} for {Domain} was refused: the domain holds state Memvisor's save image does not carry (PV page tables, a populate-on-demand cache or frontswap pages in tmem); it keeps running.",
         RefusalCause.SaveImageInvalid => $"{Call} for {Domain} was refused: its save image is truncated, corrupt or not this domain's.",
+        RefusalCause.SaveNameTooLong => $"{Call} was refused: the domain's name is longer than the 4,096 bytes a save image holds; it keeps running.",
         RefusalCause.ImageIo => $"{Call} for {Domain} was refused: its save image could not be written or read (see the host events).",
         RefusalCause.NotSaved => $"{Call} for {Domain} was refused: {Domain} is not saved now.",
         RefusalCause.NeedsHvm => $"{Call} for {Domain} needs an HVM domain (mmu shadow or hap), and {Domain} is PV.",

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
+using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
 
 namespace Memvisor.Hypervisor.Save;
@@ -19,11 +20,19 @@ internal static class SaveImage
     public static ReadOnlySpan<byte> Magic => "MVSAVE\0\u0001"u8;
     public static ReadOnlySpan<byte> EndMagic => "MVSAVEND"u8;
     public const uint Version = 1;
-    public const int MaxName = 256;
+    public const int MaxName = 4096;
 
     public enum Kind : byte { Pod = 0, Zero = 1, Handle = 2, Bytes = 3, Same = 4 }
 
-    public readonly record struct Header(string Name, long MaxPages, long TargetPages, ulong P2mCapacity, long Records);
+    public readonly record struct Header(string Name, long MaxPages, long TargetPages, ulong P2mCapacity, long Records)
+    {
+        /// <summary>What the reader accepts; the writer checks it too, before anything is destroyed.</summary>
+        public bool Valid => Encoding.UTF8.GetByteCount(Name) <= MaxName && MaxPages is >= 0 and <= int.MaxValue && TargetPages >= 0
+            && P2mCapacity <= int.MaxValue && Records >= 0 && (ulong)Records <= P2mCapacity;
+    }
+
+    /// <summary>Whether a handle read from an image names a page Memvisor's generator can make.</summary>
+    public static bool Generable(ContentHandle h) => h.IsSynthetic && h.SyntheticClass is > ContentClass.Zero and <= ContentClass.Incompressible;
 
     /// <summary>Writes bytes to the image and hashes them as it goes.</summary>
     public sealed class Writer(Stream stream)
@@ -112,12 +121,12 @@ internal static class SaveImage
             if (!GetU64(out ulong version) || version != Version || !GetU64(out ulong nameLength) || nameLength > MaxName) return false;
             var name = new byte[nameLength];
             if (!Get(name) || !GetU64(out ulong max) || !GetU64(out ulong target) || !GetU64(out ulong capacity) || !GetU64(out ulong records)) return false;
-            if (max > int.MaxValue || target > max || capacity > 1UL << 40 || records > capacity) return false;
+            if (max > int.MaxValue || target > long.MaxValue || capacity > int.MaxValue || records > capacity) return false;
             string text;
             try { text = new UTF8Encoding(false, true).GetString(name); }
             catch (DecoderFallbackException) { return false; }
             h = new Header(text, (long)max, (long)target, capacity, (long)records);
-            return true;
+            return h.Valid;
         }
 
         /// <summary>Reads the end marker and checks the hash of everything before it, and that nothing follows.</summary>

@@ -18,6 +18,8 @@ public sealed class SavedDomain
         Config = d.Config;
         MaxPages = d.MaxPages;
         TargetPages = d.TargetPages;
+        PagingTargetPages = d.Paging.TargetPages;
+        P2mCapacity = d.P2m.Capacity;
         Counters = d.Counters;
         Port = (DomainPort)d.Port;
         Mmu = d.Mmu!;
@@ -28,6 +30,12 @@ public sealed class SavedDomain
     public DomainConfig Config { get; }
     public long MaxPages { get; }
     public long TargetPages { get; }
+    /// <summary>The hypervisor's paging target for the domain when it was saved (-1: none).</summary>
+    public long PagingTargetPages { get; }
+    /// <summary>The domain's physical address space (gfns), which its image must have.</summary>
+    public ulong P2mCapacity { get; }
+    /// <summary>Whether a domain was restored from this already: the guest's port and vCPU are that domain's now.</summary>
+    public bool Restored { get; internal set; }
     internal DomainStats Counters { get; }
     internal DomainPort Port { get; }
     internal GuestMmu Mmu { get; }

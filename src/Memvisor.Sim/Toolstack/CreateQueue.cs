@@ -6,21 +6,30 @@ namespace Memvisor.Sim.Toolstack;
 /// <summary>
 /// xl create as xl runs it: on Xen, a build the host cannot cover first asks dom0 to balloon down (autoballoon,
 /// tools/xl/xl_vmcontrol.c freemem) and waits for the memory; the build then goes ahead, or fails when xl gives up.
+/// A restore goes the same way.
 /// </summary>
 internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, DomainRecord dom0)
 {
     // libxl_wait_for_free_memory waits 10 s a try; freemem tries 3 times.
     private const long WaitNs = 30_000_000_000;
 
-    private readonly List<(DomainRecord Record, long NeededPages, long DeadlineNs)> _waiting = [];
+    private readonly List<(DomainRecord Record, long NeededPages, long DeadlineNs, bool Restore)> _waiting = [];
 
     public bool IsWaiting(DomainRecord r) => _waiting.Exists(w => w.Record == r);
 
     /// <summary>Builds the domain now, or (dom0 asked to give memory back) once the memory is free.</summary>
     public void Start(DomainRecord r, long now)
     {
-        if (toolstack.AutoballoonFor(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs));
+        if (toolstack.AutoballoonFor(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, false));
         else toolstack.Create(r, now);
+    }
+
+    /// <summary>Restores the saved domain now, or (dom0 asked to give memory back) once the memory is free; a restore already waiting is not asked again.</summary>
+    public void StartRestore(DomainRecord r, long now)
+    {
+        if (IsWaiting(r)) return;
+        if (toolstack.AutoballoonForRestore(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, true));
+        else toolstack.Restore(r, now);
     }
 
     /// <summary>Builds each waiting domain once the host has its memory free, or when xl gives up waiting (the build then fails).</summary>
@@ -28,10 +37,11 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
     {
         for (int i = 0; i < _waiting.Count; i++)
         {
-            var (r, needed, deadline) = _waiting[i];
+            var (r, needed, deadline, restore) = _waiting[i];
             if (machine.FreeFrames < needed && now < deadline) continue;
             _waiting.RemoveAt(i--);
-            toolstack.Create(r, now);
+            if (restore) toolstack.Restore(r, now);
+            else toolstack.Create(r, now);
         }
     }
 }

@@ -53,7 +53,6 @@ public sealed partial class XlToolstack
             r.Domain = d;
             r.DomId = d.DomId;
             ConnectDisplay(d);
-            if (r.Spec?.PagingTargetBytes is long target) Hv.DomCtl.SetPagingTarget(d.DomId, PageSize.FromBytes(target));
         }
         _migrations.RemoveAll(x => x.Migration.Phase != MigrationPhase.PreCopy);
     }

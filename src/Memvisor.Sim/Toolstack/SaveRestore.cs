@@ -10,7 +10,7 @@ namespace Memvisor.Sim.Toolstack;
 // which the run removes when it ends.
 public sealed partial class XlToolstack
 {
-    private string? _saveDirectory;
+    private SaveDirectory? _saveDirectory;
 
     /// <summary>
     /// xl save: the domain's memory and p2m go to an image file, and the domain is destroyed; its guest waits, paused,
@@ -98,8 +98,29 @@ public sealed partial class XlToolstack
         tally.SavedNs += nowNs - tally.SavedAtNs;
         tally.SavedAtNs = -1;
         ConnectDisplay(domain);
-        if (r.Spec?.PagingTargetBytes is long target) Hv.DomCtl.SetPagingTarget(domain.DomId, PageSize.FromBytes(target));
         return true;
+    }
+
+    /// <summary>
+    /// xl restore goes through xl's create path, autoballoon included (tools/xl/xl_vmcontrol.c, create_domain with a
+    /// restore file): on Xen, a restore the host cannot hold now asks dom0 for the difference; true if it did (the
+    /// caller waits, then restores), false when the restore needs nothing from dom0 or dom0 has nothing to give.
+    /// </summary>
+    internal bool AutoballoonForRestore(DomainRecord r, DomainRecord dom0, out long neededPages)
+    {
+        neededPages = 0;
+        if (r.Saved is not { } saved || r.State != DomainState.Saved) return false;
+        try
+        {
+            using var stream = new FileStream(ImagePath(r), FileMode.Open, FileAccess.Read, FileShare.Read);
+            if (!Hv.RestorePagesNeeded(saved, stream, out neededPages)) return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The restore itself will find the image unreadable and say so.
+            return false;
+        }
+        return Autoballoon(neededPages, dom0);
     }
 
     /// <summary>The run ends: time still spent saved is counted, and the images and their directory are removed.</summary>
@@ -111,14 +132,7 @@ public sealed partial class XlToolstack
 
     public void Dispose()
     {
-        try
-        {
-            if (_saveDirectory is not null && Directory.Exists(_saveDirectory)) Directory.Delete(_saveDirectory, recursive: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Left behind in the temporary directory, which is the system's to clean.
-        }
+        _saveDirectory?.Dispose();
         _saveDirectory = null;
     }
 
@@ -146,9 +160,5 @@ public sealed partial class XlToolstack
     private double ImageNs(long bytes) => bytes * Costs.SaveImagePageNs / PageSize.Bytes;
 
     // The run's own directory for images, made at the first save (nothing the user has is written to or removed).
-    private string ImagePath(DomainRecord r)
-    {
-        _saveDirectory ??= Directory.CreateTempSubdirectory("memvisor-save-").FullName;
-        return Path.Combine(_saveDirectory, $"{r.Column}.xlsave");
-    }
+    private string ImagePath(DomainRecord r) => (_saveDirectory ??= SaveDirectory.Create()).ImagePath(r.Column);
 }

@@ -109,6 +109,12 @@ public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : 
     {
         var config = ScenarioLoader.ToConfig(r.Spec!, r.Name, hv.Personality);
         neededPages = Host.BuildPagesFor(config, hv.Personality);
+        return Autoballoon(neededPages, dom0);
+    }
+
+    // Asks dom0 to give back what a build of neededPages lacks, on Xen, down to dom0's minimum; true if it was asked.
+    private bool Autoballoon(long neededPages, DomainRecord dom0)
+    {
         if (hv.Personality.Kind != Hypervisor.Personalities.HypervisorKind.Xen || dom0.Domain is not { } d) return false;
         long shortfall = neededPages - hv.Machine.FreeFrames, room = d.TargetPages - d.Config.MinPages;
         if (shortfall <= 0 || room <= 0) return false;

@@ -168,4 +168,61 @@ public class SaveRestoreTests
         Assert.Equal(TranslateStatus.PageFault, g.Mmu.Translate(new Vpn(0x9000), write: false).Status);
         Assert.Empty(Auditor.Check(g.Hv));
     }
+
+    [Fact]
+    public void A_shared_page_restored_keeps_its_bytes_when_the_page_it_was_shared_with_is_rewritten()
+    {
+        using var hv = Host();
+        var a = TestHost.Domain(hv, "a", 32, 32);
+        var port = hv.PortFor(a);
+        var bytes = new byte[PageSize.Bytes];
+        bytes[7] = 7;
+        Assert.True(port.WritePage(new Gfn(1), bytes));
+        Assert.True(port.WritePage(new Gfn(2), bytes));
+        hv.Sharing.ScanGfn(a, 1);
+        hv.Sharing.ScanGfn(a, 2);
+        Assert.Equal(P2mType.Shared, a.P2m.Get(2).Type);
+        using var image = new MemoryStream();
+        Assert.Equal(XenErrno.Ok, hv.SaveDomain(a.DomId, image, out var saved, out var stats));
+        Assert.Equal(1, stats.DuplicatePages);
+        Assert.Equal(XenErrno.Ok, hv.RestoreDomain(saved!, image, out _, out _));
+        // The two restored frames hold one stored content between them: rewriting one must not change the other.
+        var other = new byte[PageSize.Bytes];
+        other[9] = 9;
+        Assert.True(port.WritePage(new Gfn(1), other));
+        Assert.True(port.WritePage(new Gfn(5), other));
+        var page = new byte[PageSize.Bytes];
+        Assert.True(port.ReadPage(new Gfn(2), page));
+        Assert.Equal(bytes, page);
+        Assert.Empty(Auditor.Check(hv));
+    }
+
+    [Fact]
+    public void A_domain_is_restored_once_from_its_save_and_keeps_the_paging_target_in_effect()
+    {
+        using var hv = new Host(new MachineMemory(2048, 1), new CostModel(), () => 0,
+            new OvercommitOptions { Paging = new global::Memvisor.Hypervisor.Paging.PagingOptions { SwapPages = 256, Configured = true } });
+        var a = TestHost.Domain(hv, "a", 64, 64);
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.SetPagingTarget(a.DomId, 40));
+        using var image = new MemoryStream();
+        Assert.Equal(XenErrno.Ok, hv.SaveDomain(a.DomId, image, out var saved, out _));
+        Assert.Equal(XenErrno.Ok, hv.RestoreDomain(saved!, image, out var b, out _));
+        Assert.Equal(40, b!.Paging.TargetPages);
+        // The guest's port and vCPU are b's now: a second restore from the same save would take them from it.
+        Assert.Equal(XenErrno.EINVAL, hv.RestoreDomain(saved!, image, out var again, out _));
+        Assert.Null(again);
+        Assert.Same(b, hv.Find(b.DomId));
+    }
+
+    [Fact]
+    public void A_domain_whose_name_no_image_holds_is_not_saved_and_keeps_running()
+    {
+        using var hv = Host();
+        var a = TestHost.Domain(hv, new string('n', 5000), 16, 16);
+        using var image = new MemoryStream();
+        Assert.Equal(XenErrno.EINVAL, hv.SaveDomain(a.DomId, image, out var saved, out _));
+        Assert.Null(saved);
+        Assert.Same(a, hv.Find(a.DomId));
+        Assert.Equal(0, image.Length);
+    }
 }

@@ -98,4 +98,38 @@ public class SaveRestoreScenarioTests
         ScenarioLoader.Parse(Good.Replace("  - { at: 5s, action: restore, domain: a }",
             "  - { at: 5s, action: restore, domain: a }\n  - { at: 6s, action: restore, domain: a }\n  - { at: 7s, action: save, domain: a }\n  - { at: 8s, action: restore, domain: a }"), "t.yaml");
     }
+
+    [Fact]
+    public void A_restore_the_host_cannot_hold_asks_dom0_for_the_memory_as_a_create_does_and_then_goes_ahead()
+    {
+        const string yaml = """
+            name: autoballoon
+            seed: 1
+            duration: 15s
+            host:
+              memory: 2GiB
+              dom0: { memory: 1200MiB, min: 256MiB }
+            domains:
+              - name: app
+                memory: 512MiB
+                guest: { check_integrity: true }
+                workload: { kind: steady, working_set: 256MiB, rate: 2000/s, write_fraction: 0.5 }
+              - name: filler
+                memory: 600MiB
+                autostart: false
+                workload: { kind: steady, working_set: 64MiB, rate: 100/s }
+            events:
+              - { at: 5s, action: save, domain: app }
+              - { at: 6s, action: create, domain: filler }
+              - { at: 10s, action: restore, domain: app }
+            """;
+        var result = new Simulation(ScenarioLoader.Parse(yaml, "t.yaml")).Run();
+        var app = result.Summary.Domains.Single(d => d.Name == "app");
+        Assert.Empty(result.Summary.Errors);
+        Assert.Equal(("running", 1, 0), (app.State, app.SaveRestore!.Restores, app.SaveRestore.Refused));
+        // It waited for dom0's balloon: more than the 5 s between the save and the restore action.
+        Assert.InRange(app.SaveRestore.SavedS, 5.05, 6);
+        Assert.True(result.Summary.Domains.Single(d => d.Name == "Domain-0").TotPages < PageSize.FromBytes(1200L << 20) - PageSize.FromBytes(64L << 20));
+        Assert.Equal(0, result.Summary.Integrity.Errors);
+    }
 }
