@@ -45,6 +45,7 @@ public static class HtmlReport
         MechanismTable(html, r);
         MmuSection(html, r);
         VramSection(html, r);
+        MoveSections.Write(html, r);
         var wss = ColumnsEndingWith(cols, "_wss_pages");
         if (wss.Length > 0)
         {
