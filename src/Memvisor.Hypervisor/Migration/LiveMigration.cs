@@ -78,7 +78,18 @@ public sealed class LiveMigration
     private void EndRound()
     {
         Stats.EndRound(_roundPages);
+        // The bitmap covers the address space the migration started with (Xen sizes it then, too).
+        if (_source.P2m.Capacity > (ulong)_dirty.Length)
+        {
+            Fail("the domain's physical address space grew during the migration");
+            return;
+        }
         int dirty = _source.Mmu!.ReadLogDirty(clean: true, _dirty);
+        if (dirty < 0)
+        {
+            Fail("log-dirty mode was turned off during the migration");
+            return;
+        }
         if (dirty < _options.TargetDirtyPages || Stats.Rounds >= _options.MaxIterations)
         {
             StopAndCopy(dirty);
@@ -161,6 +172,7 @@ public sealed class LiveMigration
     // The migration is abandoned: the destination domain goes, the source leaves log-dirty mode and keeps running.
     private long Fail(string why)
     {
+        if (Phase != MigrationPhase.PreCopy) return -1;
         Stats.FailedBecause = why;
         Stats.TotalNs = _elapsedNs;
         Phase = MigrationPhase.Failed;

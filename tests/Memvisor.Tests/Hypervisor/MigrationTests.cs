@@ -184,4 +184,22 @@ public class MigrationTests
         Assert.Empty(to.Domains);
         Assert.Empty(Auditor.Check(to));
     }
+
+    [Fact]
+    public void A_domain_whose_address_space_grows_during_the_pre_copy_is_not_moved_and_keeps_running()
+    {
+        using var from = NewHost();
+        using var to = NewHost();
+        var d = TestHost.Domain(from, "grows", Pages, Pages);
+        Assert.Equal(XenErrno.Ok, from.StartMigration(d.DomId, to, Link(100), out var m));
+        Assert.Equal(XenErrno.Ok, from.MemoryOp.MaxMem(d.DomId, 2 * Pages));
+        while (m!.Phase == MigrationPhase.PreCopy) m.Step(StepNs);
+        Assert.Equal(MigrationPhase.Failed, m.Phase);
+        Assert.Contains("grew", m.Stats.FailedBecause);
+        Assert.Same(d, from.Find(d.DomId));
+        Assert.Null(d.Mmu!.LogDirty);
+        Assert.Empty(to.Domains);
+        Assert.Empty(Auditor.Check(from));
+        Assert.Empty(Auditor.Check(to));
+    }
 }
