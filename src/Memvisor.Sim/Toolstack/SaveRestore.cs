@@ -60,8 +60,8 @@ public sealed partial class XlToolstack
 
     /// <summary>
     /// xl restore: a new domain is built from the instance's image and its guest resumes in it, with the display
-    /// backend connected again and its paging target set. False (it stays saved) if the image cannot be read or the
-    /// host cannot hold it now.
+    /// backend connected again (the hypervisor carries the paging target in effect). False (it stays saved) if the
+    /// image cannot be read or the host cannot hold it now.
     /// </summary>
     public bool Restore(DomainRecord r, long nowNs)
     {
@@ -123,7 +123,7 @@ public sealed partial class XlToolstack
         return Autoballoon(neededPages, dom0);
     }
 
-    /// <summary>The run ends: time still spent saved is counted, and the images and their directory are removed.</summary>
+    /// <summary>The run ends: time still spent saved is counted (<see cref="Dispose"/> removes the images and their directory).</summary>
     public void FinishSaves(IEnumerable<DomainRecord> records, long nowNs)
     {
         foreach (var r in records)
