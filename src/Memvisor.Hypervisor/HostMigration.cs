@@ -31,6 +31,7 @@ public sealed partial class Host
             return Refusals.Record(domid, d.Name, call, XenErrno.EINVAL, RefusalCause.BadConfiguration, 0, 0);
         long frames = 0;
         d.P2m.ForEachPresent((_, e) => frames += e.Type is P2mType.Ram or P2mType.Shared or P2mType.PagedOut or P2mType.Compressed ? 1 : 0);
+        // The guest may not move in the meantime what it could not move at the start (see LiveMigration's stop-and-copy).
         var config = d.Config with { MaxPages = d.MaxPages, MemoryPages = Math.Min(d.Config.MemoryPages, d.MaxPages) };
         long needed = HeldPagesFor(config, destination.Personality) + frames;
         if (needed > destination.Machine.FreeFrames)
@@ -48,10 +49,15 @@ public sealed partial class Host
         });
         if (!claimed) throw new InvalidOperationException("The destination's heap refused a frame its free count allowed; the buddy heap is inconsistent.");
         target.TargetPages = d.TargetPages;
+        target.Incoming = true;
+        d.MigratingOut = true;
         mmu.EnableLogDirty(d.P2m.Capacity);
         migration = new LiveMigration(this, destination, d, target, options);
         return XenErrno.Ok;
     }
+
+    /// <summary>Whether the domain has frontswap pages in tmem, which neither an image nor a migration carries.</summary>
+    internal bool HasFrontswapPages(Domain d) => Tmem.Pools.Any(p => p.DomId == d.DomId && p.Persistent && p.Pages > 0);
 
     /// <summary>A page of a migration arrives: it goes into a frame of the receiving domain's own (taken if it has none there) with its bytes, or its content handle when it is synthetic or zero. False if no frame could be had.</summary>
     internal bool ReceivePage(Domain d, ulong gfn, ContentHandle content, ReadOnlySpan<byte> bytes)
@@ -77,7 +83,9 @@ public sealed partial class Host
     internal void CompleteMigration(Domain target, SavedDomain guest, long downtimeNs)
     {
         target.MaxPages = guest.MaxPages;
+        target.P2m.Grow((ulong)guest.MaxPages);
         target.TargetPages = guest.TargetPages;
+        target.Incoming = false;
         TakeOver(target, guest);
         target.PendingStallNs += downtimeNs;
     }

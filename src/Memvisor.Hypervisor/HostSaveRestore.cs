@@ -211,7 +211,7 @@ public sealed partial class Host
     private XenErrno CheckMovable(Domain d, string call)
     {
         if (d.IsDom0) return Refusals.Record(d.DomId, d.Name, call, XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
-        if (d.IsPv || d.Pod is not null || Tmem.Pools.Any(p => p.DomId == d.DomId && p.Persistent && p.Pages > 0))
+        if (d.IsPv || d.Pod is not null || HasFrontswapPages(d))
             return Refusals.Record(d.DomId, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.SaveUnsupported, 0, 0);
         return XenErrno.Ok;
     }

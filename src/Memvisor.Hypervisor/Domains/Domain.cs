@@ -85,6 +85,12 @@ public sealed class Domain
 
     public bool IsDying { get; internal set; }
 
+    /// <summary>A live migration's destination, being filled: nothing but the migration touches its pages (no sharing, no paging).</summary>
+    public bool Incoming { get; internal set; }
+
+    /// <summary>A live migration's source: its log-dirty mode is the migration's, which other callers may not turn off or clean.</summary>
+    public bool MigratingOut { get; internal set; }
+
     /// <summary>Crashed by the hypervisor (domain_crash): its vCPUs no longer run and every access is refused until it is destroyed.</summary>
     public bool IsCrashed { get; internal set; }
 

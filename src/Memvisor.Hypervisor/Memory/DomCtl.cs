@@ -43,6 +43,9 @@ public sealed class DomCtl(Host host)
         if (!host.TryGetDomain(domid, call, 0, out var d, out var missing)) return missing;
         if (d.Mmu is not { } mmu)
             return host.Refusals.Record(domid, $"domain {domid}", call, XenErrno.ESRCH, RefusalCause.NoSuchDomain, 0, 0);
+        // A migration's bitmap is the migration's: turning it off or cleaning it would lose pages it must resend.
+        if (d.MigratingOut && op != LogDirtyOperation.Peek)
+            return host.Refusals.Record(domid, d.Name, call, XenErrno.EBUSY, RefusalCause.NotPermitted, 0, 0);
         switch (op)
         {
             case LogDirtyOperation.Enable: mmu.EnableLogDirty(d.P2m.Capacity); return XenErrno.Ok;

@@ -62,6 +62,7 @@ public sealed class LiveMigration
             return;
         }
         _elapsedNs += dtNs;
+        Stats.TotalNs = _elapsedNs;
         _budgetBytes += _options.BandwidthBytesPerSecond * dtNs / 1e9;
         while (_next < _round.Count && _budgetBytes > 0)
         {
@@ -103,6 +104,11 @@ public sealed class LiveMigration
     // The guest is paused; the pages dirtied since the last round and those deferred go, and the destination takes over.
     private void StopAndCopy(int dirty)
     {
+        if (_from.HasFrontswapPages(_source))
+        {
+            Fail("the guest put frontswap pages in tmem during the migration, which the stream does not carry");
+            return;
+        }
         Stats.WritableWorkingSetPages = dirty;
         var last = new SortedSet<ulong>(_deferred);
         for (int i = 0; i < dirty; i++) last.Add(_dirty[i]);
@@ -116,6 +122,7 @@ public sealed class LiveMigration
         Stats.StopAndCopyPages = last.Count;
         Stats.DowntimeNs = (long)(bytes / _options.BandwidthBytesPerSecond * 1e9 + _readBackNs) + _options.LatencyNs;
         Stats.TotalNs = _elapsedNs + Stats.DowntimeNs;
+        _source.MigratingOut = false;
         _source.Mmu!.DisableLogDirty();
         _to.CompleteMigration(_target, _from.Keep(_source), Stats.DowntimeNs);
         _from.DestroyDomain(_source.DomId);
@@ -176,9 +183,11 @@ public sealed class LiveMigration
         Stats.FailedBecause = why;
         Stats.TotalNs = _elapsedNs;
         Phase = MigrationPhase.Failed;
+        _source.MigratingOut = false;
         _source.Mmu?.DisableLogDirty();
         _to.DestroyDomain(_target.DomId);
-        _from.Events.Add("migration", _source.Name, $"The migration of {_source.Name} failed: {why}; it keeps running on its host.");
+        bool running = _from.Find(_source.DomId) == _source && !_source.IsCrashed;
+        _from.Events.Add("migration", _source.Name, $"The migration of {_source.Name} failed: {why}{(running ? "; it keeps running on its host" : "")}.");
         return -1;
     }
 }

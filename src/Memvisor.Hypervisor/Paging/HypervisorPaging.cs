@@ -86,7 +86,7 @@ public sealed partial class HypervisorPaging : IDisposable
         if (_hv.Personality.Kind == Personalities.HypervisorKind.Kvm) return EvictByHostLru();
         Domain? victim = null;
         foreach (var d in _hv.Domains)
-            if (!d.IsDom0 && !d.IsDying && !d.IsPv && HasSwapRoom(d) && (victim is null || d.TotPages > victim.TotPages)) victim = d;
+            if (!d.IsDom0 && !d.IsDying && !d.IsPv && !d.Incoming && HasSwapRoom(d) && (victim is null || d.TotPages > victim.TotPages)) victim = d;
         if (victim is null || victim.TotPages <= 1) return false;
         int evicted = 0;
         while (evicted < EmergencyBatch && EvictOne(victim)) evicted++;
@@ -111,7 +111,7 @@ public sealed partial class HypervisorPaging : IDisposable
         while (evicted < EmergencyBatch && idleRounds < strides && StopReason is null)
         {
             var d = domains[(int)(_hostLruGuest++ % domains.Count)];
-            if (d.IsDom0 || d.IsDying || d.IsPv || d.P2m.Capacity < 2)
+            if (d.IsDom0 || d.IsDying || d.IsPv || d.Incoming || d.P2m.Capacity < 2)
             {
                 idleRounds++;
                 continue;

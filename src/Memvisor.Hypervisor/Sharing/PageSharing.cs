@@ -87,7 +87,7 @@ public sealed class PageSharing
     // ESX with large pages on keeps them whole while free memory is above its High threshold.
     private bool HoldsLargePages => _hv.LargePagesOnFirstTouch && !_hv.MayBreakLargePages;
 
-    private static bool Eligible(Domain d) => d.Config.Sharing && !d.IsDying && d.P2m.RamEntries > 0;
+    private static bool Eligible(Domain d) => d.Config.Sharing && !d.IsDying && !d.Incoming && d.P2m.RamEntries > 0;
 
     // Walks n pages of d from its cursor; when every domain has wrapped once more, a full scan is done and the
     // unstable tree starts afresh (as KSM does at the end of each full scan).

@@ -202,4 +202,86 @@ public class MigrationTests
         Assert.Empty(Auditor.Check(from));
         Assert.Empty(Auditor.Check(to));
     }
+
+    [Fact]
+    public void Each_round_after_the_first_sends_exactly_what_the_round_before_dirtied_and_the_guest_pays_the_downtime()
+    {
+        using var from = NewHost();
+        using var to = NewHost();
+        var d = TestHost.Domain(from, "sixty", Pages, Pages);
+        var port = from.PortFor(d);
+        port.TakeStallNs();
+        Assert.Equal(XenErrno.Ok, from.StartMigration(d.DomId, to, Link(100), out var m));
+        // 60 pages written once, during the first round: the second round sends those 60, the third finds none.
+        for (ulong g = 0; g < 60; g++) port.Touch(new Gfn(g * 7), true, ContentHandle.Synthetic(ContentClass.Compressible, g + 99));
+        // The migration's bitmap is not another caller's to clean or turn off.
+        var dirty = new ulong[Pages];
+        Assert.Equal(XenErrno.EBUSY, from.DomCtl.LogDirtyOp(d.DomId, global::Memvisor.Hypervisor.Mmu.LogDirty.LogDirtyOperation.Clean, dirty, out _));
+        Assert.Equal(XenErrno.EBUSY, from.DomCtl.LogDirtyOp(d.DomId, global::Memvisor.Hypervisor.Mmu.LogDirty.LogDirtyOperation.Off, dirty, out _));
+        Assert.Equal(XenErrno.Ok, from.DomCtl.LogDirtyOp(d.DomId, global::Memvisor.Hypervisor.Mmu.LogDirty.LogDirtyOperation.Peek, dirty, out int peeked));
+        Assert.Equal(60, peeked);
+        while (m!.Phase == MigrationPhase.PreCopy) m.Step(StepNs);
+        Assert.Equal([Pages, 60L], m.Stats.PagesPerRound);
+        Assert.Equal(0, m.Stats.StopAndCopyPages);
+        Assert.True(port.TakeStallNs() >= m.Stats.DowntimeNs, "the guest was not charged its downtime");
+        Assert.False(m.Destination.Incoming);
+    }
+
+    [Fact]
+    public void The_destination_is_left_alone_by_the_sharing_scanner_while_it_fills()
+    {
+        using var host = new Host(new MachineMemory(16384, 1), new CostModel(), () => 0,
+            new OvercommitOptions { Sharing = new global::Memvisor.Hypervisor.Sharing.SharingOptions { Enabled = true, ScanRatePagesPerSecond = 1e6 } });
+        Assert.Equal(XenErrno.Ok, host.CreateDomain(new global::Memvisor.Hypervisor.Domains.DomainConfig { Name = "web", MemoryPages = Pages, MaxPages = Pages, Sharing = true }, out var d));
+        // Pages of their own, so the source stays the scanner's to scan.
+        for (ulong g = 0; g < Pages; g++) host.PortFor(d!).Touch(new Gfn(g), true, ContentHandle.Synthetic(ContentClass.Incompressible, g + 1));
+        Assert.Equal(XenErrno.Ok, host.StartMigration(d!.DomId, host, Link(1), out var m));
+        // Ten passes of the scanner (one per step at most), each of which would meet the destination's claimed zero frames.
+        for (int i = 0; i < 10; i++) host.Step(100_000_000);
+        Assert.Equal(0, m!.Destination.P2m.SharedEntries);
+        Assert.Equal(Pages, m.Destination.TotPages);
+        Assert.True(host.Sharing.Stats.PagesScanned >= 5 * Pages, $"the scanner looked at only {host.Sharing.Stats.PagesScanned} pages");
+    }
+
+    [Fact]
+    public void Frontswap_pages_put_during_the_pre_copy_stop_the_migration_and_stay_with_the_source()
+    {
+        using var from = new Host(new MachineMemory(16384, 1), new CostModel(), () => 0,
+            new OvercommitOptions { Tmem = new global::Memvisor.Hypervisor.Tmem.TmemOptions { Enabled = true, ReservePages = 64 } });
+        var d = TestHost.Domain(from, "fs", Pages, Pages);
+        var port = from.PortFor(d);
+        int pool = port.TmemNewPool(persistent: true);
+        Assert.Equal(XenErrno.Ok, from.StartMigration(d.DomId, from, Link(100), out var m));
+        port.Touch(new Gfn(9), true, ContentHandle.Synthetic(ContentClass.Compressible, 5));
+        Assert.True(port.TmemPut(pool, 1, 2, new Gfn(9)));
+        while (m!.Phase == MigrationPhase.PreCopy) m.Step(StepNs);
+        Assert.Equal(MigrationPhase.Failed, m.Phase);
+        Assert.Contains("frontswap", m.Stats.FailedBecause);
+        Assert.True(port.TmemGet(pool, 1, 2, new Gfn(10)), "the frontswap page is gone");
+        Assert.Empty(Auditor.Check(from));
+    }
+
+    [Fact]
+    public void Changes_a_guest_does_not_write_are_logged_dirty_too()
+    {
+        using var hv = new Host(new MachineMemory(16384, 1), new CostModel(), () => 0,
+            new OvercommitOptions { Tmem = new global::Memvisor.Hypervisor.Tmem.TmemOptions { Enabled = true, ReservePages = 64 } });
+        var a = TestHost.Domain(hv, "a", 64, 96);
+        var b = TestHost.Domain(hv, "b", 64, 96);
+        var pa = hv.PortFor(a);
+        int pool = pa.TmemNewPool(persistent: true);
+        pa.Touch(new Gfn(3), true, ContentHandle.Synthetic(ContentClass.Compressible, 1));
+        Assert.True(pa.TmemPut(pool, 0, 0, new Gfn(3)));
+        Assert.Equal(XenErrno.Ok, hv.Grants.SetupTable(b.DomId, 1));
+        Assert.Equal(XenErrno.Ok, hv.Grants.AcceptTransfer(b.DomId, 0, a.DomId, 80));
+        var dirty = new ulong[96];
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(a.DomId, global::Memvisor.Hypervisor.Mmu.LogDirty.LogDirtyOperation.Enable, dirty, out _));
+        Assert.True(pa.TmemGet(pool, 0, 0, new Gfn(4)));                       // tmem fills gfn 4
+        Assert.Equal(XenErrno.Ok, pa.DecreaseReservation([10UL], 0));          // gfn 10 given back
+        Assert.Equal(XenErrno.Ok, pa.PopulatePhysmap([70UL], 0));              // gfn 70 populated
+        Assert.Equal(XenErrno.Ok, pa.PopulatePhysmap([71UL], 0, onDemand: true)); // gfn 71 populate-on-demand
+        Assert.Equal(XenErrno.Ok, hv.Grants.Transfer(a.DomId, 20, b.DomId, 0)); // gfn 20 given to b
+        Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(a.DomId, global::Memvisor.Hypervisor.Mmu.LogDirty.LogDirtyOperation.Peek, dirty, out int n));
+        Assert.Equal([4UL, 10, 20, 70, 71], dirty[..n]);
+    }
 }
