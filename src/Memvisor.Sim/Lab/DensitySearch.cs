@@ -20,10 +20,15 @@ public static class DensitySearch
     public static Scenario WithCount(Scenario scenario, string domain, int count, long createEveryNs = 0)
     {
         var domains = scenario.Domains.Select(d => d.Name != domain ? d : d with { Count = count, Autostart = d.Autostart && createEveryNs <= 0 }).ToList();
-        if (createEveryNs <= 0) return scenario with { Domains = domains };
         var spec = domains.Single(d => d.Name == domain);
-        var creates = spec.InstanceNames().Select((name, i) => new ActionSpec(i * createEveryNs, ActionKind.Create, name, null, spec.Line));
-        return scenario with { Domains = domains, Events = [.. scenario.Events, .. creates] };
+        var names = spec.InstanceNames().ToList();
+        // An action that named the one instance (mem-set, save, migrate, ...) applies to each of the copies: their
+        // names are NAME-1 .. NAME-N now, and an action naming NAME alone would find none of them.
+        var events = scenario.Events.SelectMany(e => names.Count > 1 && e.Domain == domain && e.Action != ActionKind.Create
+            ? names.Select(n => e with { Domain = n }) : [e]).ToList();
+        if (createEveryNs <= 0) return scenario with { Domains = domains, Events = events };
+        var creates = names.Select((name, i) => new ActionSpec(i * createEveryNs, ActionKind.Create, name, null, spec.Line));
+        return scenario with { Domains = domains, Events = [.. events, .. creates] };
     }
 
     public static (int Best, IReadOnlyList<FitTrial> Trials) Run(Scenario scenario, string domain, string policy, ServiceLevel sla, int maxCount, ulong? seed,

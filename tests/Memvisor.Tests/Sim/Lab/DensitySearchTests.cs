@@ -68,4 +68,16 @@ public sealed class DensitySearchTests
         var together = new Memvisor.Sim.Engine.Simulation(DensitySearch.WithCount(Scenario, "vm", 3)).Run().Summary.Domains;
         Assert.All(together.Where(d => d.Name.StartsWith("vm-", StringComparison.Ordinal)), d => Assert.Equal(0, d.CreatedAtS));
     }
+
+    [Fact]
+    public void An_action_naming_the_counted_domain_applies_to_each_of_its_copies()
+    {
+        var withAction = Scenario with { Events = [new ActionSpec(1_000_000_000, ActionKind.MemSet, "vm", 48L << 20, 1)] };
+        var three = DensitySearch.WithCount(withAction, "vm", 3);
+        Assert.Equal(["vm-1", "vm-2", "vm-3"], three.Events.Select(e => e.Domain));
+        var targets = new Memvisor.Sim.Engine.Simulation(three).Run().Summary.Domains.Where(d => d.Name.StartsWith("vm-", StringComparison.Ordinal)).Select(d => d.MemoryKib).ToList();
+        Assert.Equal([48 * 1024L, 48 * 1024L, 48 * 1024L], targets);
+        // One copy keeps the action as it was.
+        Assert.Equal("vm", Assert.Single(DensitySearch.WithCount(withAction, "vm", 1).Events).Domain);
+    }
 }
