@@ -29,11 +29,7 @@ public sealed partial class Host
         if (d.Mmu is not { } mmu || mmu.LogDirty is not null) return Refusals.Record(domid, d.Name, call, XenErrno.EBUSY, RefusalCause.NotPermitted, 0, 0);
         if (!(options.BandwidthBytesPerSecond > 0) || options.MaxIterations < 1)
             return Refusals.Record(domid, d.Name, call, XenErrno.EINVAL, RefusalCause.BadConfiguration, 0, 0);
-        long frames = 0;
-        d.P2m.ForEachPresent((_, e) => frames += e.Type is P2mType.Ram or P2mType.Shared or P2mType.PagedOut or P2mType.Compressed ? 1 : 0);
-        // The guest may not move in the meantime what it could not move at the start (see LiveMigration's stop-and-copy).
-        var config = d.Config with { MaxPages = d.MaxPages, MemoryPages = Math.Min(d.Config.MemoryPages, d.MaxPages) };
-        long needed = HeldPagesFor(config, destination.Personality) + frames;
+        long needed = MigrationPagesNeeded(d, destination, out var config);
         if (needed > destination.Machine.FreeFrames)
             return Refusals.Record(domid, d.Name, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, destination.Machine.FreeFrames);
         var built = destination.Build(config, 0, out var target);
@@ -54,6 +50,17 @@ public sealed partial class Host
         mmu.EnableLogDirty(d.P2m.Capacity);
         migration = new LiveMigration(this, destination, d, target, options);
         return XenErrno.Ok;
+    }
+
+    /// <summary>The pages a migration of <paramref name="domid"/> would claim on <paramref name="destination"/> now (its frames and the domain's reserve); -1 if there is no such domain.</summary>
+    public long MigrationPagesNeeded(ushort domid, Host destination) => Find(domid) is { } d ? MigrationPagesNeeded(d, destination, out _) : -1;
+
+    private static long MigrationPagesNeeded(Domain d, Host destination, out DomainConfig config)
+    {
+        long frames = 0;
+        d.P2m.ForEachPresent((_, e) => frames += e.Type is P2mType.Ram or P2mType.Shared or P2mType.PagedOut or P2mType.Compressed ? 1 : 0);
+        config = d.Config with { MaxPages = d.MaxPages, MemoryPages = Math.Min(d.Config.MemoryPages, d.MaxPages) };
+        return HeldPagesFor(config, destination.Personality) + frames;
     }
 
     /// <summary>Whether the domain has frontswap pages in tmem, which neither an image nor a migration carries.</summary>

@@ -39,7 +39,7 @@ public sealed partial class Simulation
             case ActionKind.Restart: _toolstack.Restart(target, now, _creates); break;
             case ActionKind.Save: _toolstack.Save(target, now); break;
             case ActionKind.Restore: _creates.StartRestore(target, now); break;
-            case ActionKind.Migrate: _toolstack.Migrate(target, now); break;
+            case ActionKind.Migrate: _creates.StartMigration(target, now); break;
             case ActionKind.MemSet: _toolstack.MemSet(target, a.MemoryBytes ?? 0); break;
             case ActionKind.MemMax: _toolstack.MemMax(target, a.MemoryBytes ?? 0); break;
             case ActionKind.PagingTarget: _toolstack.PagingTarget(target, a.MemoryBytes ?? 0); break;

@@ -6,21 +6,23 @@ namespace Memvisor.Sim.Toolstack;
 /// <summary>
 /// xl create as xl runs it: on Xen, a build the host cannot cover first asks dom0 to balloon down (autoballoon,
 /// tools/xl/xl_vmcontrol.c freemem) and waits for the memory; the build then goes ahead, or fails when xl gives up.
-/// A restore goes the same way.
+/// A restore goes the same way, and so does the receiving side of a migration.
 /// </summary>
 internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, DomainRecord dom0)
 {
     // libxl_wait_for_free_memory waits 10 s a try; freemem tries 3 times.
     private const long WaitNs = 30_000_000_000;
 
-    private readonly List<(DomainRecord Record, long NeededPages, long DeadlineNs, bool Restore)> _waiting = [];
+    private enum Build { Create, Restore, Migrate }
+
+    private readonly List<(DomainRecord Record, long NeededPages, long DeadlineNs, Build Build)> _waiting = [];
 
     public bool IsWaiting(DomainRecord r) => _waiting.Exists(w => w.Record == r);
 
     /// <summary>Builds the domain now, or (dom0 asked to give memory back) once the memory is free.</summary>
     public void Start(DomainRecord r, long now)
     {
-        if (toolstack.AutoballoonFor(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, false));
+        if (toolstack.AutoballoonFor(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Create));
         else toolstack.Create(r, now);
     }
 
@@ -28,8 +30,16 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
     public void StartRestore(DomainRecord r, long now)
     {
         if (IsWaiting(r)) return;
-        if (toolstack.AutoballoonForRestore(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, true));
+        if (toolstack.AutoballoonForRestore(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Restore));
         else toolstack.Restore(r, now);
+    }
+
+    /// <summary>Migrates the domain now, or (dom0 asked to give memory back for the destination's copy) once the memory is free.</summary>
+    public void StartMigration(DomainRecord r, long now)
+    {
+        if (IsWaiting(r)) return;
+        if (toolstack.AutoballoonForMigration(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Migrate));
+        else toolstack.Migrate(r, now);
     }
 
     /// <summary>Builds each waiting domain once the host has its memory free, or when xl gives up waiting (the build then fails).</summary>
@@ -37,10 +47,11 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
     {
         for (int i = 0; i < _waiting.Count; i++)
         {
-            var (r, needed, deadline, restore) = _waiting[i];
+            var (r, needed, deadline, build) = _waiting[i];
             if (machine.FreeFrames < needed && now < deadline) continue;
             _waiting.RemoveAt(i--);
-            if (restore) toolstack.Restore(r, now);
+            if (build == Build.Restore) toolstack.Restore(r, now);
+            else if (build == Build.Migrate) toolstack.Migrate(r, now);
             else toolstack.Create(r, now);
         }
     }

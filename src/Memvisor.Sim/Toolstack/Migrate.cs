@@ -41,6 +41,19 @@ public sealed partial class XlToolstack
         return true;
     }
 
+    /// <summary>
+    /// The receiving xl builds the domain through its create path (xl migrate-receive restores from the stream), so on
+    /// Xen a destination that cannot hold the domain asks dom0 for the difference first; true if it did (the caller
+    /// waits, then migrates).
+    /// </summary>
+    internal bool AutoballoonForMigration(DomainRecord r, DomainRecord dom0, out long neededPages)
+    {
+        neededPages = 0;
+        if (r.Domain is not { } d || r.State != DomainState.Running) return false;
+        neededPages = Hv.MigrationPagesNeeded(d.DomId, Hv);
+        return neededPages > 0 && Autoballoon(neededPages, dom0);
+    }
+
     /// <summary>Sends what each migration's link carries in <paramref name="dtNs"/>; a finished one hands its instance the destination domain.</summary>
     public void StepMigrations(long dtNs)
     {

@@ -80,4 +80,32 @@ public class MigrationScenarioTests
         Assert.Equal("host.link.latency", Refused(Good.Replace("latency: 1ms", "latency: 1min")).Field);
         Assert.Equal("host.link.mtu", Refused(Good.Replace("latency: 1ms", "latency: 1ms, mtu: 9000")).Field);
     }
+
+    [Fact]
+    public void A_migration_the_host_cannot_hold_twice_asks_dom0_for_the_memory_first_on_xen()
+    {
+        const string yaml = """
+            name: autoballoon
+            seed: 1
+            duration: 20s
+            host:
+              memory: 2GiB
+              dom0: { memory: 1200MiB, min: 256MiB }
+              link: { bandwidth: 1GiB/s }
+            domains:
+              - name: app
+                memory: 512MiB
+                guest: { check_integrity: true }
+                workload: { kind: steady, working_set: 128MiB, rate: 2000/s, write_fraction: 0.5 }
+            events:
+              - { at: 5s, action: migrate, domain: app }
+            """;
+        var result = new Simulation(ScenarioLoader.Parse(yaml, "t.yaml")).Run();
+        Assert.Empty(result.Summary.Errors);
+        var m = Assert.Single(result.Summary.Domains.Single(d => d.Name == "app").Migrations!);
+        Assert.Equal("done", m.Outcome);
+        // It started once dom0's balloon had given the memory back, after the action.
+        Assert.True(m.AtS > 5, $"the migration started at {m.AtS} s");
+        Assert.Equal(0, result.Summary.Integrity.Errors);
+    }
 }
