@@ -87,13 +87,13 @@ public sealed partial class Host
     }
 
     /// <summary>The stop-and-copy is done: the destination domain takes over the guest, which was paused for <paramref name="downtimeNs"/>.</summary>
-    internal void CompleteMigration(Domain target, SavedDomain guest, long downtimeNs)
+    internal void CompleteMigration(Domain target, SavedDomain guest, long downtimeNs, IReadOnlyList<(ulong Gfn, int Level)> pvTables)
     {
         target.MaxPages = guest.MaxPages;
         target.P2m.Grow((ulong)guest.MaxPages);
         target.TargetPages = guest.TargetPages;
         target.Incoming = false;
-        TakeOver(target, guest);
+        TakeOver(target, guest, pvTables);
         target.PendingStallNs += downtimeNs;
     }
 }

@@ -17,7 +17,7 @@ public sealed partial class Host
     /// xl save: writes the domain's memory and p2m to <paramref name="image"/> (see <see cref="SaveImage"/>), then
     /// destroys the domain. Paged-out and compressed pages are read back from the host's swap or cache without being
     /// brought in; shared pages are written once and named by the later gfns that share the frame. Refused, with the
-    /// domain left running, for dom0, for state the image does not carry (PV page tables, a PoD cache, frontswap
+    /// domain left running, for dom0, for state the image does not carry (a PoD cache, frontswap
     /// pages in tmem), or when a page cannot be read back; the image is then incomplete and the caller discards it.
     /// </summary>
     public XenErrno SaveDomain(ushort domid, Stream image, out SavedDomain? saved, out SaveStats stats)
@@ -28,6 +28,8 @@ public sealed partial class Host
         if (!TryGetDomain(domid, call, 0, out var d, out var missing)) return missing;
         var movable = CheckMovable(d, call);
         if (movable != XenErrno.Ok) return movable;
+        // A PV guest's queued page-table updates go into its tables before they are written.
+        d.Mmu?.Submit();
 
         long records = 0;
         d.P2m.ForEachPresent((_, e) => records += e.IsGrantMap ? 0 : 1);
@@ -58,6 +60,14 @@ public sealed partial class Host
                     writer.PutU64(first);
                     counts.Pages++;
                     counts.DuplicatePages++;
+                    return;
+                case P2mType.Ram when PvTables.LevelOf(this, e.Mfn) is var level && level > 0:
+                    writer.PutByte((byte)SaveImage.Kind.Table);
+                    writer.PutU64((ulong)level);
+                    PvTables.Canonicalize(this, e.Mfn, level, page);
+                    writer.Put(page);
+                    counts.Pages++;
+                    counts.BytePages++;
                     return;
                 case P2mType.Ram or P2mType.Shared:
                     if (e.Type == P2mType.Shared) firstGfnOf[e.Mfn] = gfn;
@@ -138,6 +148,7 @@ public sealed partial class Host
         reader.GetHeader(out _);
         var page = new byte[PageSize.Bytes];
         var counts = default(SaveStats);
+        var tables = new List<(ulong Gfn, int Level)>();
         for (long i = 0; i < header.Records; i++)
         {
             reader.GetU64(out ulong gfn);
@@ -159,6 +170,13 @@ public sealed partial class Host
                     content = new ContentHandle(raw);
                     counts.HandlePages++;
                     break;
+                case SaveImage.Kind.Table:
+                    reader.GetU64(out ulong level);
+                    reader.Get(page);
+                    content = Machine.Contents.Store(page);
+                    tables.Add((gfn, (int)level));
+                    counts.BytePages++;
+                    break;
                 case SaveImage.Kind.Same:
                     reader.GetU64(out ulong first);
                     content = Machine.Frames[d.P2m.Get(first).Mfn].Content;
@@ -178,7 +196,7 @@ public sealed partial class Host
         counts.FileBytes = image.Length;
         d.MaxPages = header.MaxPages;
         d.TargetPages = header.TargetPages;
-        TakeOver(d, saved);
+        TakeOver(d, saved, tables);
         saved.Restored = true;
         domain = d;
         stats = counts;
@@ -195,7 +213,7 @@ public sealed partial class Host
 
     // The domain built for a saved or migrating guest takes it over: its counters and store keys (under the new
     // domid), and the guest's port and vCPU, which now reach the new domain.
-    internal void TakeOver(Domain d, SavedDomain saved)
+    internal void TakeOver(Domain d, SavedDomain saved, IReadOnlyList<(ulong Gfn, int Level)> pvTables)
     {
         d.Counters = saved.Counters;
         // The paging target in effect, not the configuration's: set by an action or a policy since the build.
@@ -205,13 +223,19 @@ public sealed partial class Host
         d.Port = saved.Port;
         saved.Mmu.MoveTo(this, d);
         d.Mmu = saved.Mmu;
+        if (saved.Mmu is not Mmu.Pv.PvMmu pv) return;
+        // A PV guest's tables came as gfns: they name this domain's frames again, then are pinned (and validated).
+        bool whole = true;
+        foreach (var (gfn, level) in pvTables) whole &= PvTables.Localize(this, d, gfn, level);
+        if (!whole || !pv.Repin(saved.PvPinned, saved.PvBase))
+            CrashDomain(d, "its page tables did not validate after the move");
     }
 
     // Why a domain cannot be saved or migrated: it is dom0, or it holds state the image and the stream do not carry.
     private XenErrno CheckMovable(Domain d, string call)
     {
         if (d.IsDom0) return Refusals.Record(d.DomId, d.Name, call, XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
-        if (d.IsPv || d.Pod is not null || HasFrontswapPages(d))
+        if (d.Pod is not null || HasFrontswapPages(d))
             return Refusals.Record(d.DomId, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.SaveUnsupported, 0, 0);
         return XenErrno.Ok;
     }
@@ -235,7 +259,7 @@ public sealed partial class Host
         if (!reader.GetHeader(out header) || header.Name != saved.Name || header.P2mCapacity != saved.P2mCapacity) return false;
         var framed = new BitArray((int)header.P2mCapacity);
         long last = -1;
-        Span<byte> payload = stackalloc byte[PageSize.Bytes];
+        Span<byte> payload = stackalloc byte[PageSize.Bytes + 8];
         for (long i = 0; i < header.Records; i++)
         {
             if (!reader.GetU64(out ulong gfn) || !reader.GetByte(out byte kind) || gfn >= header.P2mCapacity || (long)gfn <= last) return false;
@@ -243,6 +267,7 @@ public sealed partial class Host
             int length = SaveImage.PayloadBytes(kind);
             if (length < 0 || !reader.Get(payload[..length])) return false;
             if (kind == (byte)SaveImage.Kind.Pod) continue;
+            if (kind == (byte)SaveImage.Kind.Table && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload) is < 1 or > 4) return false;
             // A handle must be a synthetic page's: the others name this process's content store.
             if (kind == (byte)SaveImage.Kind.Handle && !SaveImage.Generable(new ContentHandle(System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload)))) return false;
             // A shared page names an earlier gfn of the image that has a frame.

@@ -32,7 +32,7 @@ public enum RefusalCause
     GrantInUse,
     /// <summary>The page is mapped by another domain through a grant, or is such a mapping: it cannot be freed or given back.</summary>
     GrantMapped,
-    /// <summary>The domain holds state Memvisor's save stream does not carry (PV page tables, a populate-on-demand cache, frontswap pages in tmem).</summary>
+    /// <summary>The domain holds state Memvisor's save stream does not carry (a populate-on-demand cache, frontswap pages in tmem).</summary>
     SaveUnsupported,
     /// <summary>The save image is truncated, corrupt, not a Memvisor save image, or for another domain.</summary>
     SaveImageInvalid,

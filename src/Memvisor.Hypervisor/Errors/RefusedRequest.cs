@@ -27,7 +27,7 @@ public sealed record RefusedRequest(long TimeNs, ushort DomId, string Domain, st
         RefusalCause.StartupCovered => $"{Call} for {Domain} was refused: the host has all {Requested} pages of its startup memory, so it restarts without Smart Paging.",
         RefusalCause.GrantInUse => $"{Call} for {Domain} was refused: grant reference {Requested} is mapped by its grantee now.",
         RefusalCause.GrantMapped => $"{Call} for {Domain} at gfn {Requested} was refused: the page is mapped through a grant.",
-        RefusalCause.SaveUnsupported => $"{Call} for {Domain} was refused: the domain holds state Memvisor's save image does not carry (PV page tables, a populate-on-demand cache or frontswap pages in tmem); it keeps running.",
+        RefusalCause.SaveUnsupported => $"{Call} for {Domain} was refused: the domain holds state Memvisor's save image does not carry (a populate-on-demand cache or frontswap pages in tmem); it keeps running.",
         RefusalCause.SaveImageInvalid => $"{Call} for {Domain} was refused: its save image is truncated, corrupt or not this domain's.",
         RefusalCause.SaveNameTooLong => $"{Call} was refused: the domain's name is longer than the 4,096 bytes a save image holds; it keeps running.",
         RefusalCause.ImageIo => $"{Call} for {Domain} was refused: its save image could not be written or read (see the host events).",

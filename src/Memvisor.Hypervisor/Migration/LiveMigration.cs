@@ -24,6 +24,8 @@ public sealed class LiveMigration
     private readonly ulong[] _dirty;
     private readonly List<ulong> _round = [];
     private readonly SortedSet<ulong> _deferred = [];
+    // PV page tables the destination holds as gfns, by level, localized when it takes over.
+    private readonly SortedDictionary<ulong, int> _tables = [];
     private readonly byte[] _page = new byte[PageSize.Bytes];
     private int _next;
     private long _roundPages;
@@ -79,6 +81,8 @@ public sealed class LiveMigration
     private void EndRound()
     {
         Stats.EndRound(_roundPages);
+        // A PV guest's queued page-table updates reach its tables (and the bitmap) before the bitmap is read.
+        _source.Mmu?.Submit();
         // The bitmap covers the address space the migration started with (Xen sizes it then, too).
         if (_source.P2m.Capacity > (ulong)_dirty.Length)
         {
@@ -124,7 +128,7 @@ public sealed class LiveMigration
         Stats.TotalNs = _elapsedNs + Stats.DowntimeNs;
         _source.MigratingOut = false;
         _source.Mmu!.DisableLogDirty();
-        _to.CompleteMigration(_target, _from.Keep(_source), Stats.DowntimeNs);
+        _to.CompleteMigration(_target, _from.Keep(_source), Stats.DowntimeNs, [.. _tables.Select(t => (t.Key, t.Value))]);
         _from.DestroyDomain(_source.DomId);
         Phase = MigrationPhase.Done;
     }
@@ -136,8 +140,14 @@ public sealed class LiveMigration
         var e = _source.P2m.Get(gfn);
         var content = ContentHandle.Zero;
         bool bytes = false;
+        _tables.Remove(gfn);
         switch (e.Type)
         {
+            case P2mType.Ram when Save.PvTables.LevelOf(_from, e.Mfn) is var level && level > 0:
+                Save.PvTables.Canonicalize(_from, e.Mfn, level, _page);
+                _tables[gfn] = level;
+                bytes = true;
+                break;
             case P2mType.Ram or P2mType.Shared:
                 content = _from.Machine.Frames[e.Mfn].Content;
                 if (!content.IsZero && !content.IsSynthetic)

@@ -12,8 +12,9 @@ namespace Memvisor.Hypervisor.Save;
 /// marker and an XXH3-64 of every byte before it. Like the records of Xen's migration stream v2
 /// (docs/specs/libxc-migration-stream.pandoc: PAGE_DATA with a pfn and type per page), but a record names its page's
 /// kind: zeros and populate-on-demand entries carry no bytes, a synthetic page carries its 8-byte content handle, a
-/// page whose frame an earlier gfn of the image already holds (a shared page) names that gfn, and any other page
-/// carries its 4 KiB.
+/// page whose frame an earlier gfn of the image already holds (a shared page) names that gfn, a PV page table carries
+/// its level and its 4 KiB with each entry's frame as a gfn (<see cref="PvTables"/>), and any other page carries its
+/// 4 KiB.
 /// </summary>
 internal static class SaveImage
 {
@@ -22,7 +23,7 @@ internal static class SaveImage
     public const uint Version = 1;
     public const int MaxName = 4096;
 
-    public enum Kind : byte { Pod = 0, Zero = 1, Handle = 2, Bytes = 3, Same = 4 }
+    public enum Kind : byte { Pod = 0, Zero = 1, Handle = 2, Bytes = 3, Same = 4, Table = 5 }
 
     public readonly record struct Header(string Name, long MaxPages, long TargetPages, ulong P2mCapacity, long Records)
     {
@@ -148,6 +149,8 @@ internal static class SaveImage
         Kind.Pod or Kind.Zero => 0,
         Kind.Handle or Kind.Same => 8,
         Kind.Bytes => PageSize.Bytes,
+        // A PV page table: its level (8 bytes), then its 4 KiB with each entry's frame as a gfn.
+        Kind.Table => 8 + PageSize.Bytes,
         _ => -1,
     };
 }

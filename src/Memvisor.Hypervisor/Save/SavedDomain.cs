@@ -20,6 +20,7 @@ public sealed class SavedDomain
         TargetPages = d.TargetPages;
         PagingTargetPages = d.Paging.TargetPages;
         P2mCapacity = d.P2m.Capacity;
+        (PvPinned, PvBase) = d.Mmu is Mmu.Pv.PvMmu pv ? pv.PinnedTables() : ([], null);
         Counters = d.Counters;
         Port = (DomainPort)d.Port;
         Mmu = d.Mmu!;
@@ -34,6 +35,9 @@ public sealed class SavedDomain
     public long PagingTargetPages { get; }
     /// <summary>The domain's physical address space (gfns), which its image must have.</summary>
     public ulong P2mCapacity { get; }
+    /// <summary>A PV domain's pinned tables (gfn, level) and base table, pinned again in the new domain.</summary>
+    internal IReadOnlyList<(ulong Gfn, int Level)> PvPinned { get; }
+    internal ulong? PvBase { get; }
     /// <summary>Whether a domain was restored from this already: the guest's port and vCPU are that domain's now.</summary>
     public bool Restored { get; internal set; }
     internal DomainStats Counters { get; }

@@ -15,9 +15,16 @@ public static class ScenarioChecks
         // dom0 is Domain-0, and actions also call it dom0: a guest may take neither name.
         var owner = new Dictionary<string, string>(StringComparer.Ordinal) { [ScenarioLoader.Dom0Name] = "dom0", ["dom0"] = "dom0" };
         var domainNodes = DomainNodes(root);
+        var domainNames = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < s.Domains.Count; i++)
         {
             var d = s.Domains[i];
+            // Two domains of one name (one with a count) would name no clashing instance, but actions name domains too.
+            if (!domainNames.Add(d.Name))
+            {
+                b.Error(domainNodes.ElementAtOrDefault(i), $"domains[{i}].name", $"the domain name '{d.Name}' is already taken by another domain; every domain needs its own name.");
+                return;
+            }
             foreach (var name in d.InstanceNames())
             {
                 string what = d.Count == 1 ? $"'{name}'" : $"'{name}' (an instance of '{d.Name}', count {d.Count})";
@@ -99,8 +106,7 @@ public static class ScenarioChecks
 
     // What Memvisor's save image and migration stream do not carry yet (the hypervisor refuses these at run time too).
     private static string? SaveProblem(DomainSpec spec, HostPersonality host) =>
-        spec.Mmu.Mode == MmuMode.Pv ? "a PV domain: Memvisor's save image and migration stream do not carry PV page tables (Xen's normalise_pagetable) yet"
-        : spec.AllocationOn(host) == AllocationMode.OnDemand && host.OnDemand == OnDemandModel.PodCache ? "a populate-on-demand domain on Xen: the image and the stream do not carry its PoD cache yet"
+        spec.AllocationOn(host) == AllocationMode.OnDemand && host.OnDemand == OnDemandModel.PodCache ? "a populate-on-demand domain on Xen: the image and the stream do not carry its PoD cache yet"
         : spec.Guest.Tmem ? "whose guest uses tmem: its pools and frontswap pages would not survive the move (Xen's tmem save is not modeled)"
         : null;
 

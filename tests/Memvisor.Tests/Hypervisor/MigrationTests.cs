@@ -284,4 +284,32 @@ public class MigrationTests
         Assert.Equal(XenErrno.Ok, hv.DomCtl.LogDirtyOp(a.DomId, global::Memvisor.Hypervisor.Mmu.LogDirty.LogDirtyOperation.Peek, dirty, out int n));
         Assert.Equal([4UL, 10, 20, 70, 71], dirty[..n]);
     }
+
+    [Fact]
+    public void A_pv_guest_s_page_tables_arrive_as_gfns_and_name_the_destination_s_frames_there()
+    {
+        var g = new global::Memvisor.Tests.Hypervisor.Mmu.MmuTestGuest(global::Memvisor.Hypervisor.Mmu.MmuMode.Pv, pages: 512);
+        using var to = NewHost();
+        ulong root = g.NewTable();
+        for (ulong i = 0; i < 20; i++) g.Map(root, 0x4000 + i, g.FirstDataGfn + i);
+        Assert.True(g.Mmu.SwitchAddressSpace(root, 1));
+        Assert.Equal(XenErrno.Ok, g.Hv.StartMigration(g.Domain.DomId, to, Link(1), out var m));
+        // The guest keeps changing its tables (mmu_update) while the pre-copy runs.
+        for (ulong i = 20; m!.Phase == MigrationPhase.PreCopy; i++)
+        {
+            if (i < 60) g.Map(root, 0x4000 + i, g.FirstDataGfn + i);
+            Assert.Equal(TranslateStatus.Ok, g.Mmu.Translate(new Vpn(0x4000 + Math.Min(i, 59)), write: true).Status);
+            m.Step(StepNs);
+        }
+        Assert.Equal(MigrationPhase.Done, m.Phase);
+        Assert.True(m.Stats.StopAndCopyPages > 0, "the tables changed during the pre-copy were not sent again");
+        for (ulong i = 0; i < 60; i++)
+        {
+            var t = g.Mmu.Translate(new Vpn(0x4000 + i), write: false);
+            Assert.Equal(TranslateStatus.Ok, t.Status);
+            Assert.Equal(g.FirstDataGfn + i, t.Gfn.Value);
+        }
+        Assert.False(m.Destination.IsCrashed);
+        Assert.Empty(Auditor.Check(to));
+    }
 }

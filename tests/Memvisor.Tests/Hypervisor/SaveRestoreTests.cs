@@ -110,16 +110,16 @@ public class SaveRestoreTests
     }
 
     [Fact]
-    public void Dom0_and_a_pv_domain_are_not_saved_and_keep_running()
+    public void Dom0_and_a_domain_that_is_not_there_are_not_saved()
     {
         var hv = TestHost.Create();
-        var pv = TestHost.Domain(hv, "pv", 64, 64, mmu: MmuMode.Pv);
+        Assert.Equal(XenErrno.Ok, hv.CreateDomain(new global::Memvisor.Hypervisor.Domains.DomainConfig { Name = "dom0", MemoryPages = 64, MaxPages = 64, IsDom0 = true }, out var dom0));
         using var image = new MemoryStream();
-        Assert.Equal(XenErrno.EOPNOTSUPP, hv.SaveDomain(pv.DomId, image, out var saved, out _));
+        Assert.Equal(XenErrno.EPERM, hv.SaveDomain(dom0!.DomId, image, out var saved, out _));
         Assert.Null(saved);
-        Assert.Same(pv, hv.Find(pv.DomId));
-        Assert.Equal(64, pv.TotPages);
+        Assert.Same(dom0, hv.Find(dom0.DomId));
         Assert.Equal(XenErrno.ESRCH, hv.SaveDomain(999, image, out _, out _));
+        Assert.Equal(0, image.Length);
     }
 
     [Fact]
@@ -148,6 +148,7 @@ public class SaveRestoreTests
     [InlineData(MmuMode.Hap)]
     [InlineData(MmuMode.Shadow2)]
     [InlineData(MmuMode.Shadow3)]
+    [InlineData(MmuMode.Pv)]
     public void The_guest_s_page_tables_translate_as_before_in_the_restored_domain(MmuMode mode)
     {
         var g = new MmuTestGuest(mode, pages: 512);

@@ -90,8 +90,10 @@ public class SaveRestoreScenarioTests
         Assert.Contains("dom0 is not saved", dom0.Message);
         var memory = Refused(Good.Replace("{ at: 2s, action: save, domain: a }", "{ at: 2s, action: save, domain: a, memory: 1GiB }"));
         Assert.Equal("events[0].memory", memory.Field);
-        var pv = Refused(Good.Replace("    memory: 128MiB\n", "    memory: 128MiB\n    mmu: pv\n"));
-        Assert.Contains("PV page tables", pv.Message);
+        // A PV domain is saved (its tables go as gfns); a guest with tmem is not.
+        ScenarioLoader.Parse(Good.Replace("    memory: 128MiB\n", "    memory: 128MiB\n    mmu: pv\n"), "t.yaml");
+        var tmem = Refused(Good.Replace("    memory: 128MiB\n", "    memory: 128MiB\n    tmem: true\n"));
+        Assert.Contains("frontswap", tmem.Message);
         var pod = Refused(Good.Replace("    memory: 128MiB\n", "    memory: 128MiB\n    maxmem: 256MiB\n    allocation: on-demand\n"));
         Assert.Contains("PoD cache", pod.Message);
         // Saved and restored twice, with a failed restore tried again, is fine.

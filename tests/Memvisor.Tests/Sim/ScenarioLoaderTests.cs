@@ -354,4 +354,12 @@ public class ScenarioLoaderTests
         Assert.Equal("domains[0].buffer", Refused(Good.Replace("    maxmem: 256MiB", "    maxmem: 256MiB\n    buffer: 3000")).Field);
         Assert.Equal("policy.idle_tax", Refused(Good.Replace("host:", "policy: { name: mom, idle_tax: 75% }\nhost:")).Field);
     }
+
+    [Fact]
+    public void Two_domains_of_one_name_are_refused_even_when_one_has_a_count()
+    {
+        var twice = Refused(Good.Replace("  - name: a\n", "  - name: a\n    count: 2\n    memory: 64MiB\n    workload: { kind: steady, working_set: 8MiB, rate: 10/s }\n  - name: a\n"));
+        Assert.Equal("domains[1].name", twice.Field);
+        Assert.Contains("'a' is already taken", twice.Message);
+    }
 }

@@ -16,7 +16,7 @@ namespace Memvisor.Hypervisor.Mmu.Pv;
 /// </summary>
 public sealed class PvMmu : GuestMmu
 {
-    private readonly PageTypes _types;
+    private PageTypes _types;
     private readonly MmuUpdate[] _queue;
     private readonly XenErrno[] _results;
     private readonly HashSet<uint> _pinned = [];
@@ -31,6 +31,34 @@ public sealed class PvMmu : GuestMmu
     }
 
     public long EntriesValidated => _types.EntriesValidated;
+
+    /// <summary>The pinned tables as gfns with their levels, and the base table's gfn (or null): what a save or a migration carries so the new domain can pin them again.</summary>
+    internal (IReadOnlyList<(ulong Gfn, int Level)> Pinned, ulong? Base) PinnedTables()
+    {
+        Submit();
+        var pinned = _pinned.Order().Select(mfn => ((ulong)Hv.M2p[mfn], PageTypes.LevelOf(Hv.Machine.Frames[mfn].Type))).ToList();
+        return (pinned, _base == uint.MaxValue ? null : Hv.M2p[_base]);
+    }
+
+    // The vCPU resumes in a restored or migrated domain whose tables hold its new frames (the image's gfns were turned
+    // back into machine frames): the types and pins of the old frames go, and the tables are pinned again, which
+    // validates them, as Xen's restore pins the L4s it is given (xg_sr_restore_x86_pv.c).
+    internal override void MoveTo(Host hv, Domain domain)
+    {
+        base.MoveTo(hv, domain);
+        _types = new PageTypes(hv.Machine, domain.DomId);
+        _pinned.Clear();
+        _queued = 0;
+        _base = uint.MaxValue;
+    }
+
+    /// <summary>Pins the saved tables and loads the saved base again; false if one does not validate.</summary>
+    internal bool Repin(IReadOnlyList<(ulong Gfn, int Level)> pinned, ulong? baseGfn)
+    {
+        foreach (var (gfn, level) in pinned)
+            if (Pin(gfn, level) != XenErrno.Ok) return false;
+        return baseGfn is not { } b || (TryMfn(b, out uint mfn) && MmuextOp(MmuextCmd.NewBaseptr, mfn) == XenErrno.Ok);
+    }
 
     // ---- hypercalls ----
 
@@ -68,6 +96,7 @@ public sealed class PvMmu : GuestMmu
             // Not (yet) a page table: an ordinary checked write to a page of the domain's own.
             if (f.TypeCount > 0 && f.Type != PageType.Writable) return XenErrno.EBUSY;
             Hv.Machine.WriteWord(u.TableMfn, u.Index, u.Value);
+            Wrote(u.TableMfn);
             return XenErrno.Ok;
         }
         int level = PageTypes.LevelOf(f.Type);
@@ -77,6 +106,7 @@ public sealed class PvMmu : GuestMmu
         if (X86Pte.IsPresent(old) && X86Pte.IsPresent(u.Value) && ((old ^ u.Value) & ~(X86Pte.Accessed | X86Pte.Dirty)) == 0)
         {
             Hv.Machine.WriteWord(u.TableMfn, u.Index, u.Value);
+            Wrote(u.TableMfn);
             return XenErrno.Ok;
         }
         if (X86Pte.IsPresent(u.Value))
@@ -85,9 +115,13 @@ public sealed class PvMmu : GuestMmu
             if (err != XenErrno.Ok) return err;
         }
         Hv.Machine.WriteWord(u.TableMfn, u.Index, u.Value);
+        Wrote(u.TableMfn);
         if (X86Pte.IsPresent(old)) _types.PutEntry(level, old);
         return XenErrno.Ok;
     }
+
+    // An mmu_update wrote the table: log-dirty mode sees it as Xen's paging_mark_dirty does (a migration resends it).
+    private void Wrote(uint tableMfn) => Host.MarkDirty(Domain, Hv.M2p[tableMfn]);
 
     /// <summary>HYPERVISOR_mmuext_op, one command: <paramref name="arg"/> is a table mfn, or a virtual page for InvlpgLocal.</summary>
     public XenErrno MmuextOp(MmuextCmd cmd, ulong arg)
