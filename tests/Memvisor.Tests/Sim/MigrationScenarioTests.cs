@@ -2,6 +2,8 @@ using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 using Memvisor.Sim.Summary;
 
+using Memvisor.Tests.Support;
+
 namespace Memvisor.Tests.Sim;
 
 /// <summary>xl migrate as a timeline action: the built-in migration scenario behaves as Clark et al. describe pre-copy, and what a scenario may ask.</summary>
@@ -56,11 +58,7 @@ public class MigrationScenarioTests
           - { at: 2s, action: migrate, domain: a }
         """;
 
-    private static ScenarioError Refused(string yaml)
-    {
-        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(yaml, "t.yaml"));
-        return Assert.Single(e.Errors);
-    }
+    private static ScenarioError Refused(string yaml) => ScenarioRefusal.Single(yaml);
 
     [Fact]
     public void A_migrate_names_a_movable_guest_and_the_link_is_bounded()

@@ -3,6 +3,8 @@ using Memvisor.Report;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 
+using Memvisor.Tests.Support;
+
 namespace Memvisor.Tests.Sim;
 
 /// <summary>xl save and xl restore as timeline actions: the built-in save-restore scenario, and what a scenario may ask.</summary>
@@ -69,11 +71,7 @@ public class SaveRestoreScenarioTests
           - { at: 5s, action: restore, domain: a }
         """;
 
-    private static ScenarioError Refused(string yaml)
-    {
-        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(yaml, "t.yaml"));
-        return Assert.Single(e.Errors);
-    }
+    private static ScenarioError Refused(string yaml) => ScenarioRefusal.Single(yaml);
 
     [Fact]
     public void A_scenario_saves_a_guest_instance_before_it_restores_it_and_never_what_the_image_cannot_carry()

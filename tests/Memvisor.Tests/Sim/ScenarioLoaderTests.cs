@@ -3,6 +3,8 @@ using Memvisor.Machine.Frames;
 using Memvisor.Hypervisor.Mmu;
 using Memvisor.Sim.Scenarios;
 
+using Memvisor.Tests.Support;
+
 namespace Memvisor.Tests.Sim;
 
 public class ScenarioLoaderTests
@@ -23,11 +25,7 @@ public class ScenarioLoaderTests
           - { at: 5s, action: mem-set, domain: a, memory: 200MiB }
         """;
 
-    private static ScenarioError Refused(string yaml)
-    {
-        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(yaml, "t.yaml"));
-        return Assert.Single(e.Errors);
-    }
+    private static ScenarioError Refused(string yaml) => ScenarioRefusal.Single(yaml);
 
     [Fact]
     public void A_good_scenario_loads_with_its_units_converted()
