@@ -36,6 +36,8 @@ public enum RefusalCause
     SaveUnsupported,
     /// <summary>The save image is truncated, corrupt, not a Memvisor save image, or for another domain.</summary>
     SaveImageInvalid,
+    /// <summary>A PV domain's page that its page tables still map, or that is one of them: it cannot be given back yet.</summary>
+    PageReferenced,
     /// <summary>A restore of a domain that is not saved now (never saved, or restored already).</summary>
     NotSaved,
     /// <summary>The domain's name is longer than a save image holds (4,096 bytes of UTF-8).</summary>

@@ -31,6 +31,7 @@ public sealed record RefusedRequest(long TimeNs, ushort DomId, string Domain, st
         RefusalCause.SaveImageInvalid => $"{Call} for {Domain} was refused: its save image is truncated, corrupt or not this domain's.",
         RefusalCause.SaveNameTooLong => $"{Call} was refused: the domain's name is longer than the 4,096 bytes a save image holds; it keeps running.",
         RefusalCause.ImageIo => $"{Call} for {Domain} was refused: its save image could not be written or read (see the host events).",
+        RefusalCause.PageReferenced => $"{Call} for {Domain} at gfn {Requested} was refused: the domain's page tables still map the page, or it is one of them.",
         RefusalCause.NotSaved => $"{Call} for {Domain} was refused: {Domain} is not saved now.",
         RefusalCause.NeedsHvm => $"{Call} for {Domain} needs an HVM domain (mmu shadow or hap), and {Domain} is PV.",
         _ => $"{Call} for {Domain} was refused ({Errno}).",

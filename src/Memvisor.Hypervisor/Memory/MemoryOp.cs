@@ -280,6 +280,9 @@ public sealed class MemoryOp(Host hv)
     {
         if (e.IsGrantMap) return Refuse(d, call, XenErrno.EINVAL, RefusalCause.GrantMapped, (long)gfn, 0);
         if (e.HasFrame && hv.Grants.IsMapped(e.Mfn)) return Refuse(d, call, XenErrno.EBUSY, RefusalCause.GrantMapped, (long)gfn, 0);
+        // A PV domain's frame its own tables still map (or that is one) stays until the references go, as Xen keeps it.
+        if (d.IsPv && e.Type == P2mType.Ram && (hv.Machine.Frames[e.Mfn].RefCount > 0 || hv.Machine.Frames[e.Mfn].TypeCount > 0))
+            return Refuse(d, call, XenErrno.EBUSY, RefusalCause.PageReferenced, (long)gfn, 0);
         return XenErrno.Ok;
     }
 

@@ -16,6 +16,9 @@ namespace Memvisor.Hypervisor.Mmu.Pv;
 /// </summary>
 public sealed class PageTypes(MachineMemory machine, ushort domId, long validateLimit = 1 << 20)
 {
+    /// <summary>Called with a frame that became a page table or stopped being one (Xen's alloc_page_type and free_page_type mark it dirty: a migration must resend it as what it is now).</summary>
+    public Action<uint>? TableTypeChanged { get; init; }
+
     /// <summary>PML4 slots 256..271 hold the hypervisor in every PV address space (Xen's HYPERVISOR_VIRT_START to _END on x86-64).</summary>
     public const int HypervisorFirstSlot = 256;
     public const int HypervisorLastSlot = 271;
@@ -62,6 +65,7 @@ public sealed class PageTypes(MachineMemory machine, ushort domId, long validate
                 again.TypeCount = 0;
                 return err;
             }
+            TableTypeChanged?.Invoke(mfn);
             return XenErrno.Ok;
         }
         f.Type = type;
@@ -77,6 +81,7 @@ public sealed class PageTypes(MachineMemory machine, ushort domId, long validate
         if (--f.TypeCount > 0) return;
         var type = f.Type;
         f.Type = PageType.None;
+        if (IsTable(type)) TableTypeChanged?.Invoke(mfn);
         if (IsTable(type))
         {
             int level = LevelOf(type);

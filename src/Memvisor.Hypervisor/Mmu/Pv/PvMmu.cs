@@ -25,7 +25,7 @@ public sealed class PvMmu : GuestMmu
 
     internal PvMmu(Host hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options)
     {
-        _types = new PageTypes(hv.Machine, domain.DomId);
+        _types = new PageTypes(hv.Machine, domain.DomId) { TableTypeChanged = Wrote };
         _queue = new MmuUpdate[Math.Max(1, options.PvBatch)];
         _results = new XenErrno[_queue.Length];
     }
@@ -46,7 +46,7 @@ public sealed class PvMmu : GuestMmu
     internal override void MoveTo(Host hv, Domain domain)
     {
         base.MoveTo(hv, domain);
-        _types = new PageTypes(hv.Machine, domain.DomId);
+        _types = new PageTypes(hv.Machine, domain.DomId) { TableTypeChanged = Wrote };
         _pinned.Clear();
         _queued = 0;
         _base = uint.MaxValue;
