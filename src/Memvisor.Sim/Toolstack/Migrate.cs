@@ -49,7 +49,8 @@ public sealed partial class XlToolstack
     internal bool AutoballoonForMigration(DomainRecord r, DomainRecord dom0, out long neededPages)
     {
         neededPages = 0;
-        if (r.Domain is not { } d || r.State != DomainState.Running) return false;
+        // A domain already migrating is refused by the hypervisor: dom0 is not asked for memory for it.
+        if (r.Domain is not { } d || r.State != DomainState.Running || d.MigratingOut) return false;
         neededPages = Hv.MigrationPagesNeeded(d.DomId, Hv);
         return neededPages > 0 && Autoballoon(neededPages, dom0);
     }
