@@ -83,6 +83,7 @@ public static class Auditor
                 if (hv.M2p[e.Mfn] != gfn)
                     problems.Add($"m2p says mfn {e.Mfn} is gfn {hv.M2p[e.Mfn]}, but {d}'s p2m maps it at gfn {gfn}.");
             });
+            if (d.Mmu is Mmu.Pv.PvMmu pv) PvCountAudit.Check(hv, d, pv, problems);
             if (grantMaps != held.Count || grantMaps != d.P2m.GrantMapEntries)
                 problems.Add($"{d} has {grantMaps} grant mappings in its p2m, {held.Count} in the maptrack and a count of {d.P2m.GrantMapEntries}.");
             long cache = 0;

@@ -99,4 +99,27 @@ public class PvMigrationTests
         Assert.Equal(XenErrno.EBUSY, r);
         Assert.Equal(TranslateStatus.Ok, g.Mmu.Translate(new Vpn(0x4001), false).Status);
     }
+
+    [Fact]
+    public void The_auditor_recomputes_a_pv_domain_s_counts_and_finds_them_after_a_save_and_restore()
+    {
+        var g = new MmuTestGuest(MmuMode.Pv, pages: 512);
+        ulong root = g.NewTable();
+        for (ulong i = 0; i < 20; i++) g.Map(root, 0x4000 + i * 600, g.FirstDataGfn + i);
+        g.Map(root, 0x4001, g.FirstDataGfn + 1);
+        Assert.True(g.Mmu.SwitchAddressSpace(root, 1));
+        Assert.Equal(XenErrno.Ok, ((PvMmu)g.Mmu).Pin(root, 4));
+        Assert.Empty(Auditor.Check(g.Hv));
+        using var image = new MemoryStream();
+        Assert.Equal(XenErrno.Ok, g.Hv.SaveDomain(g.Domain.DomId, image, out var saved, out _));
+        Assert.Equal(XenErrno.Ok, g.Hv.RestoreDomain(saved!, image, out var d, out _));
+        Assert.Empty(Auditor.Check(g.Hv));
+        // A count off by one is found: a data page's references and the root's type.
+        uint data = d!.P2m.Get(g.FirstDataGfn + 1).Mfn, top = d.P2m.Get(root).Mfn;
+        g.Hv.Machine.Frames[data].RefCount++;
+        g.Hv.Machine.Frames[top].TypeCount++;
+        var problems = Auditor.Check(g.Hv);
+        Assert.Contains(problems, p => p.Contains($"mfn {data} has a reference count"));
+        Assert.Contains(problems, p => p.Contains($"mfn {top} has a type count"));
+    }
 }

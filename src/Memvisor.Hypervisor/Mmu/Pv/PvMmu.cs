@@ -32,6 +32,10 @@ public sealed class PvMmu : GuestMmu
 
     public long EntriesValidated => _types.EntriesValidated;
 
+    /// <summary>The tables pinned now and the base table (uint.MaxValue for none), as machine frames, for the auditor.</summary>
+    internal IReadOnlyCollection<uint> PinnedMfns => _pinned;
+    internal uint BaseMfn => _base;
+
     /// <summary>The pinned tables as gfns with their levels, and the base table's gfn (or null): what a save or a migration carries so the new domain can pin them again.</summary>
     internal (IReadOnlyList<(ulong Gfn, int Level)> Pinned, ulong? Base) PinnedTables()
     {

@@ -106,5 +106,7 @@ public class PvProperties
                     $"step {step} {op}: frame {i} has type {m.Frames[mfn].Type} count {m.Frames[mfn].TypeCount}, the tables hold {expected.GetValueOrDefault(mfn)}.");
             }
         }
+        // The auditor recomputes reference and type counts from the tables, pins and base the same way.
+        Assert.Empty(global::Memvisor.Hypervisor.Accounting.Auditor.Check(g.Hv));
     }
 }
