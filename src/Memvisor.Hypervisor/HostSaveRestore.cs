@@ -47,8 +47,6 @@ public sealed partial class Host
         {
             if (!readable || e.IsGrantMap) return;
             writer.PutU64(gfn);
-            var content = ContentHandle.Zero;
-            bool bytes = false;
             switch (e.Type)
             {
                 case P2mType.PopulateOnDemand:
@@ -61,37 +59,29 @@ public sealed partial class Host
                     counts.Pages++;
                     counts.DuplicatePages++;
                     return;
-                case P2mType.Ram when PvTables.LevelOf(this, e.Mfn) is var level && level > 0:
-                    writer.PutByte((byte)SaveImage.Kind.Table);
-                    writer.PutU64((ulong)level);
-                    PvTables.Canonicalize(this, e.Mfn, level, page);
-                    writer.Put(page);
-                    counts.Pages++;
-                    counts.BytePages++;
-                    return;
-                case P2mType.Ram or P2mType.Shared:
-                    if (e.Type == P2mType.Shared) firstGfnOf[e.Mfn] = gfn;
-                    content = Machine.Frames[e.Mfn].Content;
-                    if (!content.IsZero && !content.IsSynthetic)
-                    {
-                        Machine.ReadFrame(e.Mfn, page);
-                        bytes = true;
-                    }
+                case P2mType.Shared:
+                    firstGfnOf[e.Mfn] = gfn;
                     break;
-                default:
-                    // Paged out or compressed: read back where it is (Xen's save maps it, which pages it in first).
-                    if (!Paging.Peek(d, e, page, out content))
-                    {
-                        readable = false;
-                        unreadableGfn = gfn;
-                        return;
-                    }
+                case P2mType.PagedOut or P2mType.Compressed:
                     counts.PagesReadBack++;
-                    bytes = content.IsZero && page.AsSpan().IndexOfAnyExcept((byte)0) >= 0;
                     break;
             }
+            // Paged out or compressed: read back where it is (Xen's save maps it, which pages it in first).
+            if (!ReadForMove(d, e, page, out var content, out bool bytes, out int level))
+            {
+                readable = false;
+                unreadableGfn = gfn;
+                return;
+            }
             counts.Pages++;
-            if (bytes)
+            if (level > 0)
+            {
+                writer.PutByte((byte)SaveImage.Kind.Table);
+                writer.PutU64((ulong)level);
+                writer.Put(page);
+                counts.BytePages++;
+            }
+            else if (bytes)
             {
                 writer.PutByte((byte)SaveImage.Kind.Bytes);
                 writer.Put(page);
@@ -201,6 +191,35 @@ public sealed partial class Host
         domain = d;
         stats = counts;
         return XenErrno.Ok;
+    }
+
+    /// <summary>
+    /// What a save or a migration carries for a page the domain holds (in a frame of its own or shared, paged out or
+    /// compressed): its content handle when it is zero or synthetic, else its bytes in <paramref name="page"/>; a PV
+    /// page table's bytes with its entries' frames as gfns, and its level (0 for any other page). False if a paged
+    /// page could not be read back.
+    /// </summary>
+    internal bool ReadForMove(Domain d, P2mEntry e, Span<byte> page, out ContentHandle content, out bool bytes, out int tableLevel)
+    {
+        content = ContentHandle.Zero;
+        bytes = false;
+        tableLevel = e.Type == P2mType.Ram ? PvTables.LevelOf(this, e.Mfn) : 0;
+        if (tableLevel > 0)
+        {
+            PvTables.Canonicalize(this, e.Mfn, tableLevel, page);
+            bytes = true;
+            return true;
+        }
+        if (e.Type is P2mType.Ram or P2mType.Shared)
+        {
+            content = Machine.Frames[e.Mfn].Content;
+            bytes = !content.IsZero && !content.IsSynthetic;
+            if (bytes) Machine.ReadFrame(e.Mfn, page);
+            return true;
+        }
+        if (!Paging.Peek(d, e, page, out content)) return false;
+        bytes = content.IsZero && page.IndexOfAnyExcept((byte)0) >= 0;
+        return true;
     }
 
     // What the guest's new domain takes over from its old one: its store keys, counters, port and vCPU.

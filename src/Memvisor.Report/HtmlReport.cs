@@ -161,5 +161,5 @@ public static class HtmlReport
     private static void Chart(StringBuilder html, RunResult r, int[] columns, Func<int, string> label) =>
         SvgChart.Lines(html, [.. columns.Select(c => RunSeries.Column(r, c, label(c)))], RunSeries.Seconds(r));
 
-    private static string Encode(string s) => WebUtility.HtmlEncode(s);
+    internal static string Encode(string s) => WebUtility.HtmlEncode(s);
 }

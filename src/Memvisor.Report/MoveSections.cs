@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
 using Memvisor.Sim.Engine;
 
@@ -56,5 +55,5 @@ internal static class MoveSections
         html.Append("</table>");
     }
 
-    private static string Encode(string s) => WebUtility.HtmlEncode(s);
+    private static string Encode(string s) => HtmlReport.Encode(s);
 }

@@ -138,39 +138,25 @@ public sealed class LiveMigration
     private long Send(ulong gfn, bool final)
     {
         var e = _source.P2m.Get(gfn);
-        var content = ContentHandle.Zero;
-        bool bytes = false;
         _tables.Remove(gfn);
         switch (e.Type)
         {
-            case P2mType.Ram when Save.PvTables.LevelOf(_from, e.Mfn) is var level && level > 0:
-                Save.PvTables.Canonicalize(_from, e.Mfn, level, _page);
-                _tables[gfn] = level;
-                bytes = true;
-                break;
-            case P2mType.Ram or P2mType.Shared:
-                content = _from.Machine.Frames[e.Mfn].Content;
-                if (!content.IsZero && !content.IsSynthetic)
-                {
-                    _from.Machine.ReadFrame(e.Mfn, _page);
-                    bytes = true;
-                }
-                break;
             case P2mType.PagedOut or P2mType.Compressed when !final:
                 // Xen's save cannot map a paged-out page: it is deferred to the stop-and-copy.
                 if (_deferred.Add(gfn)) Stats.DeferredPages++;
                 return 0;
             case P2mType.PagedOut or P2mType.Compressed:
-                if (!_from.Paging.Peek(_source, e, _page, out content)) return Fail($"gfn {gfn} could not be read back from the source's swap");
                 _readBackNs += e.Type == P2mType.PagedOut ? _from.Costs.HvSwapReadNs : _from.Paging.Codec?.DecompressNs ?? 0;
-                bytes = content.IsZero && _page.AsSpan().IndexOfAnyExcept((byte)0) >= 0;
                 break;
-            default:
+            case not (P2mType.Ram or P2mType.Shared):
                 // Nothing there, or populate-on-demand: the destination has the same.
                 _to.DropEntry(_target, gfn);
                 if (e.Type == P2mType.PopulateOnDemand) _target.P2m.Set(gfn, P2mEntry.PopulateOnDemand);
                 return Sent(gfn, RecordHeaderBytes);
         }
+        if (!_from.ReadForMove(_source, e, _page, out var content, out bool bytes, out int level))
+            return Fail($"gfn {gfn} could not be read back from the source's swap");
+        if (level > 0) _tables[gfn] = level;
         if (!_to.ReceivePage(_target, gfn, content, bytes ? _page : default))
             return Fail($"the destination host had no free frame for gfn {gfn}");
         bool flag = !bytes && content.IsZero && _options.ZeroPageDetection;
