@@ -4,6 +4,7 @@ using Memvisor.Machine.Frames;
 using Memvisor.Machine.Heap;
 using Memvisor.Machine.Scrub;
 using Memvisor.Native;
+using Memvisor.Machine.Lanes;
 
 namespace Memvisor.Machine;
 
@@ -81,6 +82,7 @@ public sealed class MachineMemory
     /// </summary>
     public bool TryAllocate(int order, int preferredNode, ushort owner, out uint mfn)
     {
+        Turn.TakeLate();
         for (int i = 0; i < _nodes.Length; i++)
         {
             var heap = _nodes[(preferredNode + i) % _nodes.Length];
@@ -104,6 +106,7 @@ public sealed class MachineMemory
     /// <summary>Returns 2^order frames to their node's heap; any holding non-zero bytes become scrub-pending.</summary>
     public void Free(uint mfn, int order)
     {
+        Turn.TakeLate();
         uint count = 1u << order;
         for (uint j = 0; j < count; j++)
             Scrubber.MarkFreed(ref Frames[mfn + j], mfn + j);

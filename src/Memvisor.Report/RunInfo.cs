@@ -41,6 +41,14 @@ public sealed record RunInfo(double WallSeconds, long PeakRssBytes, long Baselin
         w.WriteNumber("policy", Math.Round(WallSplit.Seconds(r.Wall.PolicyTicks), 3));
         w.WriteNumber("metrics", Math.Round(WallSplit.Seconds(r.Wall.MetricsTicks), 3));
         w.WriteEndObject();
+        // The guests' steps on lanes: how many could run at once, and how many steps needed a turn (ran on alone from
+        // their first touch of shared state) rather than finishing beside the others.
+        w.WriteStartObject("guest_lanes");
+        w.WriteNumber("threads", r.Wall.Threads);
+        w.WriteNumber("steps", r.Wall.GuestSteps);
+        w.WriteNumber("steps_with_turn", r.Wall.GuestStepsWithTurn);
+        w.WriteNumber("late_turns", r.Wall.LateTurns);
+        w.WriteEndObject();
         // The sharing scanner's own rate: pages it looked at per wall second of its steps.
         long scanned = r.Mechanisms.Sharing.PagesScanned;
         double scanSeconds = WallSplit.Seconds(r.Wall.ScannerTicks);

@@ -30,26 +30,30 @@ public static class CompareCommand
         var output = new Option<string?>("--out") { Description = "Directory for compare.json, report.html and one run directory per policy. Default: ./memvisor-out/<scenario>-compare/." };
         var jobs = new Option<int>("--jobs") { Description = "Runs at once. Default: the machine's cores.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var quiet = new Option<bool>("--quiet") { Description = "No progress and no table; only errors." };
+        var threads = ThreadsOption.Create();
+        threads.Description = "How many guests of each run step at once; the results are the same for any number. Default: the machine's cores shared among the runs at once (--jobs).";
         var command = new Command("compare", "Run a scenario under several memory policies (or on several hypervisors) on identical workloads and compare them: host memory used, VMs that fit, faults, stall time, reclaim latency, OOM kills.")
         {
-            scenario, policies, hypervisors, seed, output, jobs, quiet,
+            scenario, policies, hypervisors, seed, output, jobs, quiet, threads,
         };
         command.SetAction(p => Run(p.GetValue(scenario)!, p.GetResult(policies) is { Implicit: false } ? p.GetValue(policies) : null, p.GetValue(seed), p.GetValue(output),
-            p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token, p.GetValue(hypervisors)));
+            p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token, p.GetValue(hypervisors), p.GetValue(threads)));
         return command;
     }
 
     /// <param name="policyList">The policies to compare; null (not given) is all of them, or with <paramref name="hypervisorList"/> each hypervisor's own.</param>
-    public static int Run(string scenarioArg, string? policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel = default, string? hypervisorList = null) =>
-        Guard.Run(() => RunGuarded(scenarioArg, policyList, seed, outDir, jobs, quiet, cancel, hypervisorList));
+    public static int Run(string scenarioArg, string? policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel = default, string? hypervisorList = null,
+        int? threads = null) =>
+        Guard.Run(() => RunGuarded(scenarioArg, policyList, seed, outDir, jobs, quiet, cancel, hypervisorList, threads ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, jobs))));
 
-    private static int RunGuarded(string scenarioArg, string? policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel, string? hypervisorList)
+    private static int RunGuarded(string scenarioArg, string? policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel, string? hypervisorList, int threads)
     {
         if (jobs < 1)
         {
             Console.Error.WriteLine($"memvisor: --jobs: {jobs} is not a number of runs at once; give 1 or more.");
             return ExitCodes.BadInput;
         }
+        if (!ThreadsOption.Check(threads)) return ExitCodes.BadInput;
         if (policyList is not null && hypervisorList is not null)
         {
             Console.Error.WriteLine("memvisor: --policies and --hypervisors: give one; with --hypervisors each host runs its own policy, or the one the scenario names.");
@@ -92,7 +96,7 @@ public static class CompareCommand
         IReadOnlyList<(Sim.Engine.RunResult Result, double WallSeconds)> runs;
         try
         {
-            runs = Simulate(scenario, variants, seed, jobs, quiet, cancel);
+            runs = Simulate(scenario, variants, seed, jobs, threads, quiet, cancel);
         }
         catch (AggregateException e) when (e.InnerException is TraceFormatException t)
         {
@@ -115,13 +119,13 @@ public static class CompareCommand
         return ExitCodes.Ok;
     }
 
-    private static IReadOnlyList<(Sim.Engine.RunResult, double)> Simulate(Scenario scenario, List<(string Name, Scenario Scenario)> variants, ulong? seed, int jobs, bool quiet, CancellationToken cancel)
+    private static IReadOnlyList<(Sim.Engine.RunResult, double)> Simulate(Scenario scenario, List<(string Name, Scenario Scenario)> variants, ulong? seed, int jobs, int threads, bool quiet, CancellationToken cancel)
     {
         var names = variants.Select(v => v.Name).ToList();
         if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
         {
             if (!quiet) AnsiConsole.MarkupLine($"Running [bold]{Markup.Escape(scenario.Name)}[/] under {string.Join(", ", names)} ({jobs} at a time)...");
-            return PolicyLab.RunAll(variants, seed, jobs, cancel: cancel);
+            return PolicyLab.RunAll(variants, seed, jobs, cancel: cancel, threads: threads);
         }
         IReadOnlyList<(Sim.Engine.RunResult, double)> runs = [];
         AnsiConsole.Progress()
@@ -129,7 +133,7 @@ public static class CompareCommand
             .Start(ctx =>
             {
                 var tasks = names.ToDictionary(n => n, n => ctx.AddTask($"{Markup.Escape(n)}", maxValue: 1.0));
-                runs = PolicyLab.RunAll(variants, seed, jobs, (n, done) => { lock (tasks) tasks[n].Value = done; }, cancel);
+                runs = PolicyLab.RunAll(variants, seed, jobs, (n, done) => { lock (tasks) tasks[n].Value = done; }, cancel, threads);
             });
         return runs;
     }

@@ -26,19 +26,21 @@ public static class FitCommand
         {
             Description = "Create the replicas one after another, this far apart (30s, 1min), the first at the start: as Xen 3.3's overcommit starts domains so that each balloons down before the next. Default: all at the start.",
         };
+        var threads = ThreadsOption.Create();
         var command = new Command("fit", "Density search: the largest count of a domain type that still meets a service level (stall under a share of run time, no OOM kill, every domain created, no integrity error).")
         {
-            scenario, domain, policy, stall, max, seed, createEvery,
+            scenario, domain, policy, stall, max, seed, createEvery, threads,
         };
-        command.SetAction(p => Run(p.GetValue(scenario)!, p.GetValue(domain)!, p.GetValue(policy), p.GetValue(stall)!, p.GetValue(max), p.GetValue(seed), p.GetValue(createEvery), Interrupt.Token));
+        command.SetAction(p => Run(p.GetValue(scenario)!, p.GetValue(domain)!, p.GetValue(policy), p.GetValue(stall)!, p.GetValue(max), p.GetValue(seed), p.GetValue(createEvery), Interrupt.Token, p.GetValue(threads)));
         return command;
     }
 
-    public static int Run(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed, string? createEvery = null, CancellationToken cancel = default) =>
-        Guard.Run(() => RunGuarded(scenarioArg, domain, policy, stallText, max, seed, createEvery, cancel));
+    public static int Run(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed, string? createEvery = null, CancellationToken cancel = default, int? threads = null) =>
+        Guard.Run(() => RunGuarded(scenarioArg, domain, policy, stallText, max, seed, createEvery, cancel, threads ?? Environment.ProcessorCount));
 
-    private static int RunGuarded(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed, string? createEveryText, CancellationToken cancel)
+    private static int RunGuarded(string scenarioArg, string domain, string? policy, string stallText, int max, ulong? seed, string? createEveryText, CancellationToken cancel, int threads)
     {
+        if (!ThreadsOption.Check(threads)) return ExitCodes.BadInput;
         if (!ScenarioSource.TryLoad(scenarioArg, out var scenario)) return ExitCodes.BadInput;
         // Temporary swap files of runs that were killed (SIGKILL leaves no chance to remove them) go first.
         SwapFile.RemoveStaleTemporaries(Path.GetTempPath());
@@ -73,7 +75,7 @@ public static class FitCommand
 
         AnsiConsole.MarkupLine($"Fitting [bold]{Markup.Escape(domain)}[/] into {Markup.Escape(scenario.Name)} under {Markup.Escape(name)}: stall at most {maxStall * 100:0.###}%, no OOM kill.");
         var (best, trials) = DensitySearch.Run(scenario, domain, name, new ServiceLevel(maxStall), max, seed,
-            n => AnsiConsole.MarkupLine($"  trying {n}..."), cancel, createEveryNs);
+            n => AnsiConsole.MarkupLine($"  trying {n}..."), cancel, createEveryNs, threads);
         var table = new Table().AddColumns("Count", "Met", "Stall %", "Major faults", "OOM kills", "Peak used MiB", "Why not");
         foreach (var t in trials.OrderBy(t => t.Count))
             table.AddRow(t.Count.ToString(CultureInfo.InvariantCulture), t.Met ? "yes" : "no", (t.Outcome.StallShare * 100).ToString("0.###", CultureInfo.InvariantCulture),

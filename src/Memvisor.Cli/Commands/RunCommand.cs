@@ -28,19 +28,21 @@ public static class RunCommand
         {
             Description = "Also write what the policy saw at each decision (every 10 s without a policy) as DIR/snapshots/t<ms>ms.json, the input of 'memvisor decide'.",
         };
+        var threads = ThreadsOption.Create();
         var command = new Command("run", "Run a scenario: build the host and its domains, play the timeline, write the results.")
         {
-            scenario, seed, output, quiet, snapshots,
+            scenario, seed, output, quiet, snapshots, threads,
         };
-        command.SetAction(p => Run(p.GetValue(scenario), p.GetValue(seed), p.GetValue(output), p.GetValue(quiet), p.GetValue(snapshots), Interrupt.Token));
+        command.SetAction(p => Run(p.GetValue(scenario), p.GetValue(seed), p.GetValue(output), p.GetValue(quiet), p.GetValue(snapshots), Interrupt.Token, p.GetValue(threads)));
         return command;
     }
 
-    public static int Run(string? scenarioArg, ulong? seed, string? outDir, bool quiet, bool snapshots = false, CancellationToken cancel = default) =>
-        Guard.Run(() => RunGuarded(scenarioArg, seed, outDir, quiet, snapshots, cancel));
+    public static int Run(string? scenarioArg, ulong? seed, string? outDir, bool quiet, bool snapshots = false, CancellationToken cancel = default, int? threads = null) =>
+        Guard.Run(() => RunGuarded(scenarioArg, seed, outDir, quiet, snapshots, cancel, threads ?? Environment.ProcessorCount));
 
-    private static int RunGuarded(string? scenarioArg, ulong? seed, string? outDir, bool quiet, bool snapshots, CancellationToken cancel)
+    private static int RunGuarded(string? scenarioArg, ulong? seed, string? outDir, bool quiet, bool snapshots, CancellationToken cancel, int threads)
     {
+        if (!ThreadsOption.Check(threads)) return ExitCodes.BadInput;
         if (!ScenarioSource.TryLoad(scenarioArg, out var scenario)) return ExitCodes.BadInput;
         // Temporary swap files of runs that were killed (SIGKILL leaves no chance to remove them) go first.
         SwapFile.RemoveStaleTemporaries(Path.GetTempPath());
@@ -57,7 +59,7 @@ public static class RunCommand
         RunResult result;
         try
         {
-            result = Simulate(scenario, seed, quiet, snapshots, cancel);
+            result = Simulate(scenario, seed, quiet, snapshots, threads, cancel);
         }
         catch (TraceFormatException e)
         {
@@ -84,13 +86,13 @@ public static class RunCommand
         return ExitCodes.Ok;
     }
 
-    private static RunResult Simulate(Scenario scenario, ulong? seed, bool quiet, bool snapshots, CancellationToken cancel)
+    private static RunResult Simulate(Scenario scenario, ulong? seed, bool quiet, bool snapshots, int threads, CancellationToken cancel)
     {
         RunResult result;
         if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
         {
             if (!quiet) AnsiConsole.MarkupLine($"Running [bold]{Markup.Escape(scenario.Name)}[/] ({scenario.DurationNs / 1e9:0.#} simulated seconds)...");
-            result = new Simulation(scenario, seed, snapshots).Run(cancel: cancel);
+            result = new Simulation(scenario, seed, snapshots, threads).Run(cancel: cancel);
         }
         else
         {
@@ -100,7 +102,7 @@ public static class RunCommand
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask($"{Markup.Escape(scenario.Name)}: simulating {scenario.DurationNs / 1e9:0.#} s", maxValue: 1.0);
-                    result = new Simulation(scenario, seed, snapshots).Run(done => task.Value = done, cancel);
+                    result = new Simulation(scenario, seed, snapshots, threads).Run(done => task.Value = done, cancel);
                 });
         }
         return result;

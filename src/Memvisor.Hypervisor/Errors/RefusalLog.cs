@@ -1,4 +1,6 @@
+using Memvisor.Machine.Lanes;
 using Memvisor.Seam;
+
 namespace Memvisor.Hypervisor.Errors;
 
 /// <summary>
@@ -15,6 +17,7 @@ public sealed class RefusalLog(Func<long> now, int capacity = 1000)
 
     public XenErrno Record(ushort domid, string domain, string call, XenErrno errno, RefusalCause cause, long requested, long limit)
     {
+        Turn.TakeLate();
         Count++;
         if (_kept.Count < Capacity)
             _kept.Add(new RefusedRequest(now(), domid, domain, call, errno, cause, requested, limit));

@@ -1,3 +1,5 @@
+using Memvisor.Machine.Lanes;
+
 namespace Memvisor.Hypervisor.Events;
 
 /// <summary>The host's event log: every event is counted, the first <see cref="Capacity"/> are kept for the summary.</summary>
@@ -11,6 +13,7 @@ public sealed class HostEventLog(Func<long> now, int capacity = 200)
 
     public void Add(string mechanism, string domain, string message)
     {
+        Turn.TakeLate();
         Count++;
         if (_kept.Count < Capacity) _kept.Add(new HostEvent(now(), mechanism, domain, message));
     }

@@ -4,6 +4,7 @@ using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Store;
 using Memvisor.Machine.Content;
+using Memvisor.Machine.Lanes;
 using Memvisor.Seam;
 
 namespace Memvisor.Hypervisor.Port;
@@ -11,7 +12,9 @@ namespace Memvisor.Hypervisor.Port;
 /// <summary>
 /// The in-process implementation of <see cref="IGuestMemory"/> for one domain: p2m lookups and the fault paths
 /// a guest access can take (populate-on-demand, copy-on-write of a shared page, page-in from swap or the
-/// compression cache), free page reporting and the tmem hypercalls.
+/// compression cache), free page reporting and the tmem hypercalls. Only an access that hits a frame of the
+/// domain's own (or reads a shared one) and leaves the content store alone runs beside other guests' steps; every
+/// other path takes the lane's turn first (<see cref="Turn"/>).
 /// </summary>
 internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
 {
@@ -34,11 +37,36 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         Store = store;
     }
 
-    public XenErrno PopulatePhysmap(ReadOnlySpan<ulong> gfns, int order, bool onDemand = false) => hv.MemoryOp.PopulatePhysmap(d.DomId, gfns, order, onDemand);
-    public XenErrno IncreaseReservation(ReadOnlySpan<ulong> gfns, int order, Span<uint> mfnsOut) => hv.MemoryOp.IncreaseReservation(d.DomId, gfns, order, mfnsOut);
-    public XenErrno DecreaseReservation(ReadOnlySpan<ulong> gfns, int order) => hv.MemoryOp.DecreaseReservation(d.DomId, gfns, order);
-    public XenErrno Exchange(ReadOnlySpan<ulong> inGfns, int inOrder, ReadOnlySpan<ulong> outGfns, int outOrder) => hv.MemoryOp.Exchange(d.DomId, inGfns, inOrder, outGfns, outOrder);
-    public XenErrno ReportFreePages(ReadOnlySpan<ulong> gfns, int order) => hv.MemoryOp.ReportFreePages(d.DomId, gfns, order);
+    // Hypercalls change the heap and the domain's reservation: each waits for the lane's turn.
+    public XenErrno PopulatePhysmap(ReadOnlySpan<ulong> gfns, int order, bool onDemand = false)
+    {
+        Turn.Take();
+        return hv.MemoryOp.PopulatePhysmap(d.DomId, gfns, order, onDemand);
+    }
+
+    public XenErrno IncreaseReservation(ReadOnlySpan<ulong> gfns, int order, Span<uint> mfnsOut)
+    {
+        Turn.Take();
+        return hv.MemoryOp.IncreaseReservation(d.DomId, gfns, order, mfnsOut);
+    }
+
+    public XenErrno DecreaseReservation(ReadOnlySpan<ulong> gfns, int order)
+    {
+        Turn.Take();
+        return hv.MemoryOp.DecreaseReservation(d.DomId, gfns, order);
+    }
+
+    public XenErrno Exchange(ReadOnlySpan<ulong> inGfns, int inOrder, ReadOnlySpan<ulong> outGfns, int outOrder)
+    {
+        Turn.Take();
+        return hv.MemoryOp.Exchange(d.DomId, inGfns, inOrder, outGfns, outOrder);
+    }
+
+    public XenErrno ReportFreePages(ReadOnlySpan<ulong> gfns, int order)
+    {
+        Turn.Take();
+        return hv.MemoryOp.ReportFreePages(d.DomId, gfns, order);
+    }
 
     public AccessOutcome Touch(Gfn at, bool write, ContentHandle written)
     {
@@ -48,6 +76,12 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         var outcome = Resolve(gfn, write, copy: false, out uint mfn);
         if (outcome != AccessOutcome.Refused && write)
         {
+            // The old bytes go back to the content store unless they were zero or synthetic: that is the store's.
+            if (!IsPlain(mfn) && Turn.Take())
+            {
+                outcome = Resolve(gfn, write, copy: false, out mfn);
+                if (outcome == AccessOutcome.Refused) return outcome;
+            }
             hv.Machine.SetContent(mfn, written);
             Wrote(gfn, mfn);
         }
@@ -64,6 +98,8 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
 
     public bool WritePage(Gfn at, ReadOnlySpan<byte> page)
     {
+        // The bytes go into the content store.
+        Turn.Take();
         ulong gfn = at.Value;
         if (Resolve(gfn, write: true, copy: false, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.WriteFrame(mfn, page);
@@ -87,6 +123,10 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
     {
         ulong gfn = at.Value;
         if (Resolve(gfn, write: true, copy: true, out uint mfn) == AccessOutcome.Refused) return false;
+        // A frame without a private buffer gets one from the content store.
+        if (!hv.Machine.Frames[mfn].Content.IsPrivate && Turn.Take()
+            && Resolve(gfn, write: true, copy: true, out mfn) == AccessOutcome.Refused)
+            return false;
         hv.Machine.WriteWord(mfn, index, value);
         Wrote(gfn, mfn);
         return true;
@@ -137,14 +177,23 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         return ns;
     }
 
-    public int TmemNewPool(bool persistent) => hv.Tmem.NewPool(d, persistent);
+    // tmem is the host's: every tmem hypercall waits for the lane's turn.
+    public int TmemNewPool(bool persistent)
+    {
+        Turn.Take();
+        return hv.Tmem.NewPool(d, persistent);
+    }
 
-    public bool TmemPut(int pool, ulong obj, uint index, Gfn gfn) =>
-        Resolve(gfn.Value, write: false, copy: false, out uint mfn) != AccessOutcome.Refused && hv.Tmem.Put(d, pool, obj, index, mfn);
+    public bool TmemPut(int pool, ulong obj, uint index, Gfn gfn)
+    {
+        Turn.Take();
+        return Resolve(gfn.Value, write: false, copy: false, out uint mfn) != AccessOutcome.Refused && hv.Tmem.Put(d, pool, obj, index, mfn);
+    }
 
     // The page is resolved for writing only if tmem holds the key: a miss must leave it as it was.
     public bool TmemGet(int pool, ulong obj, uint index, Gfn gfn)
     {
+        Turn.Take();
         if (!hv.Tmem.Holds(d, pool, obj, index) || Resolve(gfn.Value, write: true, copy: true, out uint mfn) == AccessOutcome.Refused
             || !hv.Tmem.Get(d, pool, obj, index, mfn))
             return false;
@@ -152,21 +201,44 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
         return true;
     }
 
-    public void TmemFlush(int pool, ulong obj, uint index) => hv.Tmem.Flush(d, pool, obj, index);
+    public void TmemFlush(int pool, ulong obj, uint index)
+    {
+        Turn.Take();
+        hv.Tmem.Flush(d, pool, obj, index);
+    }
 
-    public bool TmemPeek(int pool, ulong obj, uint index, Span<byte> page) => hv.Tmem.Peek(d, pool, obj, index, page);
+    public bool TmemPeek(int pool, ulong obj, uint index, Span<byte> page)
+    {
+        Turn.Take();
+        return hv.Tmem.Peek(d, pool, obj, index, page);
+    }
+
+    // Zero or synthetic bytes: replacing them gives nothing back to the content store.
+    private bool IsPlain(uint mfn)
+    {
+        var content = hv.Machine.Frames[mfn].Content;
+        return content.IsZero || content.IsSynthetic;
+    }
 
     // Finds the frame behind gfn for an access, taking whichever fault path the entry needs. A write needs a frame
     // the domain owns: a shared page is copied first (with its bytes when the write is partial).
+    // Only the hit on a frame of the domain's own, or a read of a shared one, runs beside other guests' steps: every
+    // other path (a fault, another domain's granted frame, a refusal for the log) waits for the lane's turn first and
+    // then looks at the entry again.
     private AccessOutcome Resolve(ulong gfn, bool write, bool copy, out uint mfn)
     {
-        if (d.IsCrashed) return Refuse(gfn, RefusalCause.DomainCrashed, out mfn);
+        if (d.IsCrashed)
+        {
+            Turn.Take();
+            return Refuse(gfn, RefusalCause.DomainCrashed, out mfn);
+        }
         var e = d.P2m.GetForAccess(gfn);
         if (e.Type == P2mType.Ram || (e.Type == P2mType.Shared && !write))
         {
             mfn = e.Mfn;
             return AccessOutcome.Hit;
         }
+        if (Turn.Take()) return Resolve(gfn, write, copy, out mfn);
         switch (e.Type)
         {
             case P2mType.Shared:

@@ -1,9 +1,14 @@
 using Memvisor.Hypervisor.Domains;
+using Memvisor.Machine.Lanes;
 using Memvisor.Seam;
 
 namespace Memvisor.Hypervisor.Store;
 
-/// <summary>One domain's connection to the store: relative keys under /local/domain/N, toolstack keys read-only.</summary>
+/// <summary>
+/// One domain's connection to the store: relative keys under /local/domain/N, toolstack keys read-only. Reads and
+/// taking a watch event (the domain's own queue) run beside other guests' steps; a write or a new watch changes
+/// the store and waits for the lane's turn (<see cref="Turn"/>).
+/// </summary>
 internal sealed class StoreConnection(XenStore store, Domain d) : IGuestStore
 {
     private readonly string _root = XenStore.DomainPath(d.DomId) + "/";
@@ -14,6 +19,7 @@ internal sealed class StoreConnection(XenStore store, Domain d) : IGuestStore
 
     public bool Write(string key, long value)
     {
+        Turn.Take();
         if (StoreKeys.ToolstackOwned(key))
         {
             d.Counters.StoreWritesRefused++;
@@ -30,6 +36,7 @@ internal sealed class StoreConnection(XenStore store, Domain d) : IGuestStore
 
     public void Watch(string key)
     {
+        Turn.Take();
         _watched.Add(key);
         store.Watch(d.DomId, _root + key);
     }

@@ -1,5 +1,6 @@
 using Memvisor.Machine.Frames;
 using Memvisor.Native;
+using Memvisor.Machine.Lanes;
 
 namespace Memvisor.Machine.Content;
 
@@ -28,6 +29,7 @@ public sealed class ContentStore
     /// <summary>Stores <paramref name="page"/> (or finds its twin) and returns a handle holding one reference.</summary>
     public ContentHandle Store(ReadOnlySpan<byte> page)
     {
+        Turn.TakeLate();
         if (page.Length != PageSize.Bytes)
             throw new ArgumentException($"A page must be {PageSize.Bytes} bytes, not {page.Length}.", nameof(page));
         if (PageBytes.IsZero(page))
@@ -57,12 +59,15 @@ public sealed class ContentStore
         if (handle.IsPrivate)
             throw new InvalidOperationException("A private page belongs to one frame; copy its bytes instead of sharing its handle.");
         if (!handle.IsStored) return;
+        Turn.TakeLate();
         _refs[handle.StoredId]++;
     }
 
     /// <summary>Drops a reference; the content is forgotten when the last one goes.</summary>
     public void Release(ContentHandle handle)
     {
+        if (handle.IsZero || handle.IsSynthetic) return;
+        Turn.TakeLate();
         if (handle.IsPrivate)
         {
             Private.Release(handle.PrivateId);

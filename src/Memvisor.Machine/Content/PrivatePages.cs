@@ -1,4 +1,5 @@
 using Memvisor.Machine.Frames;
+using Memvisor.Machine.Lanes;
 
 namespace Memvisor.Machine.Content;
 
@@ -20,6 +21,7 @@ public sealed class PrivatePages
     /// <summary>Takes a zeroed buffer and returns its id.</summary>
     public int Allocate()
     {
+        Turn.TakeLate();
         Count++;
         if (_freeIds.Count > 0) return _freeIds.Pop();
         int id = _highWater++;
@@ -29,6 +31,7 @@ public sealed class PrivatePages
 
     public void Release(int id)
     {
+        Turn.TakeLate();
         Bytes(id).Clear();
         _freeIds.Push(id);
         Count--;

@@ -5,6 +5,7 @@ using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Machine;
 using Memvisor.Machine.Frames;
+using Memvisor.Machine.Lanes;
 using Memvisor.Machine.Time;
 using Memvisor.Policy;
 using Memvisor.Policy.Snapshot;
@@ -44,14 +45,22 @@ public sealed partial class Simulation
     private bool _accountingHeld = true;
     private long _peakP2mBytes;
     private double _scrubCredit;
+    // The guests of a tick step on lanes (see Turn): same answer on any number of threads.
+    private readonly TickLanes _lanes;
+    private readonly List<DomainRecord> _stepping = [];
+    private readonly Action<int> _stepOne;
+    private long _stepNow, _stepDt;
 
     // run --snapshots: every decision's snapshot, at most 8192 of them (evenly spaced) however long the run.
     private readonly Decimated<HostSnapshot>? _snapshots;
     private readonly long _decisionNs;
 
     /// <param name="keepSnapshots">Keep the snapshot of every policy decision (every 10 s when the scenario runs no policy) for <c>run --snapshots</c>.</param>
-    public Simulation(Scenario scenario, ulong? seedOverride = null, bool keepSnapshots = false)
+    /// <param name="threads">How many guests step at once (<c>--threads</c>); the results do not depend on it.</param>
+    public Simulation(Scenario scenario, ulong? seedOverride = null, bool keepSnapshots = false, int threads = 1)
     {
+        _lanes = new TickLanes(threads);
+        _stepOne = i => _stepping[i].Guest!.Step(_stepNow, _stepDt);
         _scenario = scenario;
         _seed = seedOverride ?? scenario.Seed;
         _costs.Apply(scenario.Costs);
@@ -92,6 +101,7 @@ public sealed partial class Simulation
             // Closes (and removes, if temporary) the hypervisor's swap file, and removes the run's save images.
             _hv.Dispose();
             _toolstack.Dispose();
+            _lanes.Dispose();
         }
     }
 
@@ -175,8 +185,11 @@ public sealed partial class Simulation
     {
         long now = _clock.NowNs, dt = _scenario.TickNs;
         long t = WallSplit.Now();
+        _stepping.Clear();
         foreach (var r in _records)
-            if (r.State == DomainState.Running) r.Guest!.Step(now, dt);
+            if (r.State == DomainState.Running) _stepping.Add(r);
+        (_stepNow, _stepDt) = (now, dt);
+        _lanes.Run(_stepping.Count, _stepOne);
         _wall.Guests(t);
         t = WallSplit.Now();
         _hv.Step(dt);
@@ -326,7 +339,7 @@ public sealed partial class Simulation
         var end = _hv.Account();
         var result = new RunResult
         {
-            Wall = _wall.WithScanner(_hv.Sharing.WallTicks),
+            Wall = _wall.WithScanner(_hv.Sharing.WallTicks).WithLanes(_lanes),
             Scenario = _scenario,
             Seed = _seed,
             Frames = _machine.TotalFrames,

@@ -25,6 +25,18 @@ public sealed class WallSplit
     internal void Hypervisor(long since) => HypervisorTicks += Stopwatch.GetTimestamp() - since;
     internal void Metrics(long since) => MetricsTicks += Stopwatch.GetTimestamp() - since;
 
+    /// <summary>How many guests could step at once, and how the steps went (see <see cref="Memvisor.Machine.Lanes.TickLanes"/>).</summary>
+    public int Threads { get; private set; } = 1;
+    public long GuestSteps { get; private set; }
+    public long GuestStepsWithTurn { get; private set; }
+    public long LateTurns { get; private set; }
+
+    internal WallSplit WithLanes(Memvisor.Machine.Lanes.TickLanes lanes)
+    {
+        (Threads, GuestSteps, GuestStepsWithTurn, LateTurns) = (lanes.Threads, lanes.Steps, lanes.StepsWithTurn, lanes.LateTurns);
+        return this;
+    }
+
     internal WallSplit WithScanner(long ticks)
     {
         ScannerTicks = ticks;

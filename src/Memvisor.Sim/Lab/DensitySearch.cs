@@ -32,14 +32,14 @@ public static class DensitySearch
     }
 
     public static (int Best, IReadOnlyList<FitTrial> Trials) Run(Scenario scenario, string domain, string policy, ServiceLevel sla, int maxCount, ulong? seed,
-        Action<int>? trying = null, CancellationToken cancel = default, long createEveryNs = 0)
+        Action<int>? trying = null, CancellationToken cancel = default, long createEveryNs = 0, int threads = 1)
     {
         var trials = new List<FitTrial>();
         var withPolicy = PolicyLab.WithPolicy(scenario, policy);
         bool Try(int n)
         {
             trying?.Invoke(n);
-            var outcome = PolicyOutcome.From(new Simulation(WithCount(withPolicy, domain, n, createEveryNs), seed).Run(cancel: cancel));
+            var outcome = PolicyOutcome.From(new Simulation(WithCount(withPolicy, domain, n, createEveryNs), seed, threads: threads).Run(cancel: cancel));
             bool met = sla.IsMet(outcome, out string reason);
             trials.Add(new FitTrial(n, outcome, met, reason));
             return met;

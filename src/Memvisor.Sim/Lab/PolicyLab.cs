@@ -19,16 +19,16 @@ public static class PolicyLab
         Action<string, double>? progress = null, CancellationToken cancel = default) =>
         RunAll([.. policies.Select(p => (p, WithPolicy(scenario, p)))], seed, parallelism, progress, cancel);
 
-    /// <summary>Runs each named scenario (one scenario varied: by policy, or by hypervisor); results come back in the order given.</summary>
+    /// <summary>Runs each named scenario (one scenario varied: by policy, or by hypervisor), <paramref name="parallelism"/> at once, each stepping its guests on <paramref name="threads"/>; results come back in the order given.</summary>
     public static IReadOnlyList<(RunResult Result, double WallSeconds)> RunAll(IReadOnlyList<(string Name, Scenario Scenario)> runs, ulong? seed, int parallelism,
-        Action<string, double>? progress = null, CancellationToken cancel = default)
+        Action<string, double>? progress = null, CancellationToken cancel = default, int threads = 1)
     {
         var results = new (RunResult, double)[runs.Count];
         Parallel.For(0, runs.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism), CancellationToken = cancel }, i =>
         {
             var (name, scenario) = runs[i];
             var wall = System.Diagnostics.Stopwatch.StartNew();
-            var result = new Simulation(scenario, seed).Run(done => progress?.Invoke(name, done), cancel);
+            var result = new Simulation(scenario, seed, threads: threads).Run(done => progress?.Invoke(name, done), cancel);
             results[i] = (result, wall.Elapsed.TotalSeconds);
         });
         return results;

@@ -2,6 +2,7 @@ using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Seam;
 using Memvisor.Machine.Frames;
+using Memvisor.Machine.Lanes;
 
 namespace Memvisor.Hypervisor.Mmu.Pv;
 
@@ -72,6 +73,7 @@ public sealed class PvMmu : GuestMmu
     /// </summary>
     public XenErrno MmuUpdateOp(ReadOnlySpan<MmuUpdate> requests, Span<XenErrno> results)
     {
+        Turn.Take();
         Counters.Hypercalls++;
         Charge(Costs.HypercallNs);
         var first = XenErrno.Ok;
@@ -130,6 +132,7 @@ public sealed class PvMmu : GuestMmu
     /// <summary>HYPERVISOR_mmuext_op, one command: <paramref name="arg"/> is a table mfn, or a virtual page for InvlpgLocal.</summary>
     public XenErrno MmuextOp(MmuextCmd cmd, ulong arg)
     {
+        Turn.Take();
         Counters.Hypercalls++;
         Counters.ExtOps++;
         Charge(Costs.HypercallNs);
@@ -201,6 +204,7 @@ public sealed class PvMmu : GuestMmu
     /// <summary>Queues the update in the lazy-MMU batch (issued when full, and before the vCPU next translates or switches).</summary>
     public override bool WriteEntry(ulong table, int index, ulong value)
     {
+        Turn.Take();
         if (!TryMfn(table, out uint mfn)) return false;
         ulong machineValue = value;
         if (X86Pte.IsPresent(value))
@@ -215,6 +219,7 @@ public sealed class PvMmu : GuestMmu
 
     public override void Submit()
     {
+        Turn.Take();
         if (_queued == 0) return;
         MmuUpdateOp(_queue.AsSpan(0, _queued), _results.AsSpan(0, _queued));
         _queued = 0;
@@ -222,6 +227,7 @@ public sealed class PvMmu : GuestMmu
 
     public override bool SwitchAddressSpace(ulong root, int asid)
     {
+        Turn.Take();
         Submit();
         if (!TryMfn(root, out uint mfn)) return false;
         if (mfn == _base)
@@ -240,6 +246,7 @@ public sealed class PvMmu : GuestMmu
 
     public override void ReleaseAddressSpace(ulong root)
     {
+        Turn.Take();
         Submit();
         if (TryMfn(root, out uint mfn) && _pinned.Contains(mfn)) MmuextOp(MmuextCmd.UnpinTable, mfn);
     }
@@ -251,18 +258,21 @@ public sealed class PvMmu : GuestMmu
     /// <summary>Pins a table the guest has built (MMUEXT_PIN_Ln_TABLE), as Linux pins a new process's pgd.</summary>
     public XenErrno Pin(ulong tableGfn, int level)
     {
+        Turn.Take();
         Submit();
         return TryMfn(tableGfn, out uint mfn) ? MmuextOp((MmuextCmd)(level - 1), mfn) : XenErrno.EINVAL;
     }
 
     public override void Invlpg(ulong vpn)
     {
+        Turn.Take();
         Submit();
         MmuextOp(MmuextCmd.InvlpgLocal, vpn);
     }
 
     public override void FlushTlb()
     {
+        Turn.Take();
         Submit();
         MmuextOp(MmuextCmd.TlbFlushLocal, 0);
     }
@@ -271,6 +281,8 @@ public sealed class PvMmu : GuestMmu
     {
         ulong vpn = page.Value;
         if (Tlb.TryTranslate(Asid, vpn, write, out ulong hit, out bool w)) return Translation.Ok(hit, w, 0, 0, 0, 1);
+        // A walk of PV tables reads and sets bits in frames the type counts govern: it waits for the lane's turn.
+        Turn.Take();
         Submit();
         int refs = 0, index = 0, level;
         ulong e = 0;

@@ -1,0 +1,76 @@
+namespace Memvisor.Machine.Lanes;
+
+/// <summary>
+/// One worker thread of <see cref="TickLanes"/>. In a tick's parallel phase it takes the next guest step nobody has
+/// taken and runs it, and the next, until none is left; a step that takes its turn (<see cref="Turn.Take"/>) keeps the
+/// lane, which sends another lane on with the remaining steps and sleeps until the step's turn comes.
+/// </summary>
+internal sealed class Lane
+{
+    // A guest step may recurse as deep as on the main thread.
+    private const int StackBytes = 8 << 20;
+    private readonly Thread _thread;
+    private readonly Signal _go = new();
+    private readonly Signal _turn = new();
+    private bool _exit;
+    private int _index;
+
+    internal Lane(TickLanes owner, int number)
+    {
+        Owner = owner;
+        _thread = new Thread(Loop, StackBytes) { IsBackground = true, Name = $"memvisor lane {number}" };
+        _thread.Start();
+    }
+
+    internal TickLanes Owner { get; }
+    /// <summary>Whether the lane's current step is in its turn (set and read on the lane's own thread only).</summary>
+    internal bool HasTurn { get; private set; }
+
+    /// <summary>Sends the parked lane to take steps.</summary>
+    internal void Wake() => _go.Release();
+
+    /// <summary>Gives the step waiting on this lane its turn; when the step ends the lane passes the turn on (<see cref="TickLanes.TurnFinished"/>).</summary>
+    internal void GrantTurn() => _turn.Release();
+
+    internal void Stop()
+    {
+        _exit = true;
+        _go.Release();
+        _thread.Join();
+    }
+
+    // Called on the lane's thread from Turn.Take: the step stops here until its turn, and another lane goes on
+    // with the steps left.
+    internal void WaitForTurn()
+    {
+        Owner.Stopped(this, _index);
+        _turn.Wait();
+        HasTurn = true;
+    }
+
+    private void Loop()
+    {
+        while (true)
+        {
+            _go.Wait();
+            if (_exit) return;
+            Turn.Enter(this);
+            bool finishedInTurn = false;
+            while (Owner.TryTakeStep(out _index))
+            {
+                HasTurn = false;
+                Owner.RunStep(_index);
+                if (HasTurn)
+                {
+                    // The step finished in its turn; another lane took over the parallel phase long ago.
+                    HasTurn = false;
+                    finishedInTurn = true;
+                    break;
+                }
+            }
+            Turn.Enter(null);
+            if (finishedInTurn) Owner.TurnFinished(this);
+            else Owner.LeftParallel(this);
+        }
+    }
+}

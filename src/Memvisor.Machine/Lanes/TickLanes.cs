@@ -1,0 +1,178 @@
+using System.Runtime.ExceptionServices;
+
+namespace Memvisor.Machine.Lanes;
+
+/// <summary>
+/// Steps the guests of one tick on up to <see cref="Threads"/> cores with the answer of one core (see
+/// <see cref="Turn"/>). In the parallel phase <see cref="Threads"/> lanes take the steps in index order, each running
+/// its step until the step finishes or takes its turn; a step that takes its turn keeps its lane asleep and another
+/// lane goes on. When every step has finished or is waiting, the waiting ones run to the end one after another in
+/// index order. Lanes are threads kept for the whole run; a lane runs step after step without a hand-off, so one
+/// thread costs about what the plain loop did.
+/// </summary>
+public sealed class TickLanes : IDisposable
+{
+    private readonly object _gate = new();
+    private readonly List<Lane> _all = [];
+    private readonly Stack<Lane> _idle = new();
+    private readonly Signal _tickDone = new();
+    private int _turnAt;
+    private Action<int>? _step;
+    private int _count, _next, _workers;
+    private Lane?[] _waiting = [];
+    private Exception?[] _errors = [];
+    private bool _disposed;
+
+    public TickLanes(int threads)
+    {
+        if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), threads, "A run steps its guests on at least one thread.");
+        Threads = threads;
+    }
+
+    /// <summary>How many steps may run at once in the parallel phase.</summary>
+    public int Threads { get; }
+    /// <summary>Steps run so far, and of them those that needed a turn (the rest ran wholly in the parallel phase).</summary>
+    public long Steps { get; private set; }
+    public long StepsWithTurn { get; private set; }
+    /// <summary>Turns taken from deep inside a shared structure instead of where the lane entered the hypervisor (see <see cref="Turn.TakeLate"/>); the tests require none.</summary>
+    public long LateTurns { get; private set; }
+
+
+    // Counted in a lane's turn, when no other lane runs.
+    internal void CountLateTurn() => LateTurns++;
+
+    /// <summary>
+    /// Runs <paramref name="step"/>(0) .. <paramref name="step"/>(<paramref name="count"/> - 1), the parts before their
+    /// first turn in parallel, the rest in index order; rethrows the first step's exception, by index, once all are done.
+    /// </summary>
+    public void Run(int count, Action<int> step)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Steps += count;
+        if (count <= 1)
+        {
+            // One step alone has nobody to wait for: it runs here, and its turn is the whole step.
+            if (count == 1) step(0);
+            return;
+        }
+        if (_waiting.Length < count)
+        {
+            _waiting = new Lane?[count];
+            _errors = new Exception?[count];
+        }
+        Array.Clear(_waiting, 0, count);
+        Array.Clear(_errors, 0, count);
+        _step = step;
+        _count = count;
+        _next = 0;
+        _turnAt = -1;
+        lock (_gate)
+        {
+            _workers = Math.Min(Threads, count);
+            for (int i = 0; i < _workers; i++) WakeIdle();
+        }
+        // The last lane out of the parallel phase gives the first waiting step its turn, each step hands the turn on
+        // to the next when it ends, and the last wakes this thread: one wake-up a turn, since waking a sleeping thread
+        // on another core costs tens of microseconds on this kind of machine.
+        _tickDone.Wait();
+        _step = null;
+        for (int i = 0; i < count; i++)
+            if (_errors[i] is { } e) ExceptionDispatchInfo.Throw(e);
+    }
+
+    // Steps are taken from both ends in turn (0, n-1, 1, n-2, ...), so that lanes running at once step domains made
+    // far apart, whose objects do not share cache lines: the order taken changes no result, since steps do not
+    // meet outside their turns, which follow the index order.
+    internal bool TryTakeStep(out int index)
+    {
+        int ticket = Interlocked.Increment(ref _next) - 1;
+        if (ticket < _count)
+        {
+            index = (ticket & 1) == 0 ? ticket >> 1 : _count - 1 - (ticket >> 1);
+            return true;
+        }
+        index = -1;
+        return false;
+    }
+
+    internal void RunStep(int index)
+    {
+        try
+        {
+            _step!(index);
+        }
+        catch (Exception e)
+        {
+            _errors[index] = e;
+        }
+    }
+
+    /// <summary>A lane's step <paramref name="index"/> waits for its turn: another lane goes on if steps are left.</summary>
+    internal void Stopped(Lane lane, int index)
+    {
+        lock (_gate)
+        {
+            _waiting[index] = lane;
+            if (Volatile.Read(ref _next) < _count) WakeIdle();
+            else LeaveParallel();
+        }
+    }
+
+    /// <summary>A lane found no step left: it parks, and the last to do so ends the parallel phase and starts the turns.</summary>
+    internal void LeftParallel(Lane lane)
+    {
+        lock (_gate)
+        {
+            _idle.Push(lane);
+            LeaveParallel();
+        }
+    }
+
+    /// <summary>A lane's step ended in its turn: the lane parks, and the next waiting step gets the turn (or the coordinator, after the last).</summary>
+    internal void TurnFinished(Lane lane)
+    {
+        lock (_gate) _idle.Push(lane);
+        PassTurn();
+    }
+
+    private void PassTurn()
+    {
+        if (NextTurn() is { } next) next.GrantTurn();
+        else _tickDone.Release();
+    }
+
+    // The lane of the next step, in index order, that waits for its turn; null after the last. Called by whoever holds
+    // the turn (the coordinator before the first), so one at a time.
+    private Lane? NextTurn()
+    {
+        while (++_turnAt < _count)
+            if (_waiting[_turnAt] is { } lane)
+            {
+                StepsWithTurn++;
+                return lane;
+            }
+        return null;
+    }
+
+    private void LeaveParallel()
+    {
+        if (--_workers == 0) PassTurn();
+    }
+
+    private void WakeIdle()
+    {
+        if (!_idle.TryPop(out var lane))
+        {
+            lane = new Lane(this, _all.Count);
+            _all.Add(lane);
+        }
+        lane.Wake();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var lane in _all) lane.Stop();
+    }
+}
