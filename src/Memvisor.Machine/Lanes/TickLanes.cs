@@ -4,11 +4,11 @@ namespace Memvisor.Machine.Lanes;
 
 /// <summary>
 /// Steps the guests of one tick on up to <see cref="Threads"/> cores with the answer of one core (see
-/// <see cref="Turn"/>). In the parallel phase <see cref="Threads"/> lanes take the steps in index order, each running
-/// its step until the step finishes or takes its turn; a step that takes its turn keeps its lane asleep and another
-/// lane goes on. When every step has finished or is waiting, the waiting ones run to the end one after another in
-/// index order. Lanes are threads kept for the whole run; a lane runs step after step without a hand-off, so one
-/// thread costs about what the plain loop did.
+/// <see cref="Turn"/>). In the parallel phase <see cref="Threads"/> lanes take the steps one after another, each
+/// running its step until the step finishes or takes its turn; a step that takes its turn keeps its lane asleep and
+/// another lane goes on. When every step has finished or is waiting, the waiting ones run to the end one after
+/// another in index order. Lanes are threads kept for the whole run, and a lane runs step after step without a
+/// hand-off (what lanes cost against a plain loop is in docs/benchmarks.md).
 /// </summary>
 public sealed class TickLanes : IDisposable
 {

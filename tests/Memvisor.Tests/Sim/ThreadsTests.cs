@@ -83,4 +83,19 @@ public class ThreadsTests
         }
         Assert.Equal(3, three.Wall.Threads);
     }
+
+    public static TheoryData<string> Builtins => [.. BuiltinScenarios.Names];
+
+    // Every built-in's first simulated seconds (its timeline's actions in that time included), on one lane and on two.
+    [Theory]
+    [MemberData(nameof(Builtins))]
+    public void Every_builtin_gives_the_same_summary_on_one_and_two_threads(string name)
+    {
+        var full = BuiltinScenarios.Load(name);
+        var scenario = full with { DurationNs = Math.Min(full.DurationNs, 3_000_000_000) };
+        var one = new Simulation(scenario, threads: 1).Run();
+        var two = new Simulation(scenario, threads: 2).Run();
+        Assert.Equal(Summary(one), Summary(two));
+        Assert.Equal(0, two.Wall.LateTurns);
+    }
 }
