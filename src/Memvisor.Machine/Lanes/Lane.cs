@@ -14,6 +14,9 @@ internal sealed class Lane
     private readonly Signal _turn = new();
     private bool _exit;
     private int _index;
+    private bool _granted, _prewoken;
+    // How long a pre-woken lane spins for its turn before it sleeps.
+    private const int SpinMilliseconds = 5;
 
     internal Lane(TickLanes owner, int number)
     {
@@ -30,7 +33,21 @@ internal sealed class Lane
     internal void Wake() => _go.Release();
 
     /// <summary>Gives the step waiting on this lane its turn; when the step ends the lane passes the turn on (<see cref="TickLanes.TurnFinished"/>).</summary>
-    internal void GrantTurn() => _turn.Release();
+    internal void GrantTurn()
+    {
+        Volatile.Write(ref _granted, true);
+        _turn.Release();
+    }
+
+    /// <summary>
+    /// Wakes the lane whose turn comes next while the turn before it runs, so that it waits spinning on a core that
+    /// would be idle anyway: the turn then passes without a wake-up, which costs tens of microseconds here.
+    /// </summary>
+    internal void Prewake()
+    {
+        Volatile.Write(ref _prewoken, true);
+        _turn.Release();
+    }
 
     internal void Stop()
     {
@@ -45,7 +62,17 @@ internal sealed class Lane
     {
         Owner.Stopped(this, _index);
         _turn.Wait();
+        if (Volatile.Read(ref _prewoken))
+        {
+            // Woken early: spin until the turn is granted (a bounded while: then sleep), then take the grant's release.
+            var spin = new SpinWait();
+            long until = Environment.TickCount64 + SpinMilliseconds;
+            while (!Volatile.Read(ref _granted) && Environment.TickCount64 < until) spin.SpinOnce(sleep1Threshold: -1);
+            _turn.Wait();
+        }
+        _granted = _prewoken = false;
         HasTurn = true;
+        Owner.TurnStarted();
     }
 
     private void Loop()

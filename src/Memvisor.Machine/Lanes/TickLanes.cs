@@ -135,6 +135,18 @@ public sealed class TickLanes : IDisposable
         PassTurn();
     }
 
+    /// <summary>A step's turn has begun: with cores to spare, the lane of the next waiting step is woken to wait spinning.</summary>
+    internal void TurnStarted()
+    {
+        if (Threads < 2) return;
+        for (int i = _turnAt + 1; i < _count; i++)
+            if (_waiting[i] is { } next)
+            {
+                next.Prewake();
+                return;
+            }
+    }
+
     private void PassTurn()
     {
         if (NextTurn() is { } next) next.GrantTurn();
