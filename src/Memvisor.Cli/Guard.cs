@@ -1,3 +1,4 @@
+using Memvisor.Machine.Lanes;
 using Memvisor.Report.Output;
 
 namespace Memvisor.Cli;
@@ -16,12 +17,21 @@ internal static class Guard
             Console.Error.WriteLine($"memvisor: {Errors.Printable(e.Message)}");
             return e.Failure == OutputFailure.Refused ? ExitCodes.BadInput : ExitCodes.Failure;
         }
+        catch (Exception e) when (Lanes(e) is { } lanes)
+        {
+            Console.Error.WriteLine($"memvisor: {Errors.Printable(lanes.Message)} No results were written.");
+            return ExitCodes.Failure;
+        }
         catch (Exception e) when (IsCancellation(e))
         {
             Console.Error.WriteLine("memvisor: interrupted; no results were written and nothing was left behind.");
             return Interrupt.ExitCode;
         }
     }
+
+    // Why guests could not be stepped on lanes, alone or as the reason a parallel run stopped.
+    private static LaneException? Lanes(Exception e) =>
+        e as LaneException ?? (e as AggregateException)?.Flatten().InnerExceptions.OfType<LaneException>().FirstOrDefault();
 
     /// <summary>An interrupt, alone or as the reason every parallel run stopped.</summary>
     public static bool IsCancellation(Exception e) =>

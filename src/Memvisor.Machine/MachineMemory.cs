@@ -82,7 +82,7 @@ public sealed class MachineMemory
     /// </summary>
     public bool TryAllocate(int order, int preferredNode, ushort owner, out uint mfn)
     {
-        Turn.TakeLate();
+        Turn.Require("the heap");
         for (int i = 0; i < _nodes.Length; i++)
         {
             var heap = _nodes[(preferredNode + i) % _nodes.Length];
@@ -106,7 +106,7 @@ public sealed class MachineMemory
     /// <summary>Returns 2^order frames to their node's heap; any holding non-zero bytes become scrub-pending.</summary>
     public void Free(uint mfn, int order)
     {
-        Turn.TakeLate();
+        Turn.Require("the heap");
         uint count = 1u << order;
         for (uint j = 0; j < count; j++)
             Scrubber.MarkFreed(ref Frames[mfn + j], mfn + j);

@@ -47,7 +47,6 @@ public sealed record RunInfo(double WallSeconds, long PeakRssBytes, long Baselin
         w.WriteNumber("threads", r.Wall.Threads);
         w.WriteNumber("steps", r.Wall.GuestSteps);
         w.WriteNumber("steps_with_turn", r.Wall.GuestStepsWithTurn);
-        w.WriteNumber("late_turns", r.Wall.LateTurns);
         w.WriteEndObject();
         // The sharing scanner's own rate: pages it looked at per wall second of its steps.
         long scanned = r.Mechanisms.Sharing.PagesScanned;

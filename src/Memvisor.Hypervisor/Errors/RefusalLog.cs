@@ -17,7 +17,7 @@ public sealed class RefusalLog(Func<long> now, int capacity = 1000)
 
     public XenErrno Record(ushort domid, string domain, string call, XenErrno errno, RefusalCause cause, long requested, long limit)
     {
-        Turn.TakeLate();
+        Turn.Require("the refusal log");
         Count++;
         if (_kept.Count < Capacity)
             _kept.Add(new RefusedRequest(now(), domid, domain, call, errno, cause, requested, limit));

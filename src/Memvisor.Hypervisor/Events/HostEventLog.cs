@@ -13,7 +13,7 @@ public sealed class HostEventLog(Func<long> now, int capacity = 200)
 
     public void Add(string mechanism, string domain, string message)
     {
-        Turn.TakeLate();
+        Turn.Require("the host event log");
         Count++;
         if (_kept.Count < Capacity) _kept.Add(new HostEvent(now(), mechanism, domain, message));
     }

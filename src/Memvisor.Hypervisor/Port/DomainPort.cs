@@ -4,6 +4,7 @@ using Memvisor.Hypervisor.Mmu;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Store;
 using Memvisor.Machine.Content;
+using Memvisor.Machine.Frames;
 using Memvisor.Machine.Lanes;
 using Memvisor.Seam;
 
@@ -98,9 +99,18 @@ internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
 
     public bool WritePage(Gfn at, ReadOnlySpan<byte> page)
     {
-        // The bytes go into the content store.
-        Turn.Take();
         ulong gfn = at.Value;
+        // A zero page (a new page-table page) needs nothing of the content store unless the old bytes go back to it.
+        if (page.Length == PageSize.Bytes && PageBytes.IsZero(page))
+        {
+            if (Resolve(gfn, write: true, copy: false, out uint zeroed) == AccessOutcome.Refused) return false;
+            if (!IsPlain(zeroed) && Turn.Take() && Resolve(gfn, write: true, copy: false, out zeroed) == AccessOutcome.Refused) return false;
+            hv.Machine.SetContent(zeroed, ContentHandle.Zero);
+            Wrote(gfn, zeroed);
+            return true;
+        }
+        // Other bytes go into the content store.
+        Turn.Take();
         if (Resolve(gfn, write: true, copy: false, out uint mfn) == AccessOutcome.Refused) return false;
         hv.Machine.WriteFrame(mfn, page);
         Wrote(gfn, mfn);

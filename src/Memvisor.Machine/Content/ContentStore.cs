@@ -29,7 +29,7 @@ public sealed class ContentStore
     /// <summary>Stores <paramref name="page"/> (or finds its twin) and returns a handle holding one reference.</summary>
     public ContentHandle Store(ReadOnlySpan<byte> page)
     {
-        Turn.TakeLate();
+        Turn.Require("the content store");
         if (page.Length != PageSize.Bytes)
             throw new ArgumentException($"A page must be {PageSize.Bytes} bytes, not {page.Length}.", nameof(page));
         if (PageBytes.IsZero(page))
@@ -59,7 +59,7 @@ public sealed class ContentStore
         if (handle.IsPrivate)
             throw new InvalidOperationException("A private page belongs to one frame; copy its bytes instead of sharing its handle.");
         if (!handle.IsStored) return;
-        Turn.TakeLate();
+        Turn.Require("the content store");
         _refs[handle.StoredId]++;
     }
 
@@ -67,7 +67,7 @@ public sealed class ContentStore
     public void Release(ContentHandle handle)
     {
         if (handle.IsZero || handle.IsSynthetic) return;
-        Turn.TakeLate();
+        Turn.Require("the content store");
         if (handle.IsPrivate)
         {
             Private.Release(handle.PrivateId);

@@ -32,7 +32,7 @@ public sealed class HandleMemo(long frames)
     /// <summary>Keeps a value worked out from a non-zero page's bytes under its handle.</summary>
     public void Put(ulong handle, ulong value)
     {
-        Turn.TakeLate();
+        Turn.Require("the content memo");
         if (handle == 0) return;
         _slots ??= new ulong[2 << _slotBits];
         int at = 2 * Slot(handle);

@@ -21,7 +21,7 @@ public sealed class PrivatePages
     /// <summary>Takes a zeroed buffer and returns its id.</summary>
     public int Allocate()
     {
-        Turn.TakeLate();
+        Turn.Require("the content store");
         Count++;
         if (_freeIds.Count > 0) return _freeIds.Pop();
         int id = _highWater++;
@@ -31,7 +31,7 @@ public sealed class PrivatePages
 
     public void Release(int id)
     {
-        Turn.TakeLate();
+        Turn.Require("the content store");
         Bytes(id).Clear();
         _freeIds.Push(id);
         Count--;

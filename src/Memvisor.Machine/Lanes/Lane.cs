@@ -7,8 +7,8 @@ namespace Memvisor.Machine.Lanes;
 /// </summary>
 internal sealed class Lane
 {
-    // A guest step may recurse as deep as on the main thread.
-    private const int StackBytes = 8 << 20;
+    // A guest step's deepest path (a fault that pages in, evicts and writes back) uses a few tens of KiB.
+    private const int StackBytes = 1 << 20;
     private readonly Thread _thread;
     private readonly Signal _go = new();
     private readonly Signal _turn = new();
@@ -53,7 +53,8 @@ internal sealed class Lane
     {
         _exit = true;
         _go.Release();
-        _thread.Join();
+        // A parked lane ends at once; one that could not (a step still waiting) is left to die with the process.
+        _thread.Join(TimeSpan.FromSeconds(5));
     }
 
     // Called on the lane's thread from Turn.Take: the step stops here until its turn, and another lane goes on
@@ -72,6 +73,8 @@ internal sealed class Lane
         }
         _granted = _prewoken = false;
         HasTurn = true;
+        // Another step failed: this one stops here, as a loop would never have reached it.
+        if (Owner.Failed) throw new TickAbortedException();
         Owner.TurnStarted();
     }
 

@@ -21,7 +21,7 @@ public sealed class TickLanes : IDisposable
     private int _count, _next, _workers;
     private Lane?[] _waiting = [];
     private Exception?[] _errors = [];
-    private bool _disposed;
+    private bool _disposed, _failed;
 
     public TickLanes(int threads)
     {
@@ -34,12 +34,10 @@ public sealed class TickLanes : IDisposable
     /// <summary>Steps run so far, and of them those that needed a turn (the rest ran wholly in the parallel phase).</summary>
     public long Steps { get; private set; }
     public long StepsWithTurn { get; private set; }
-    /// <summary>Turns taken from deep inside a shared structure instead of where the lane entered the hypervisor (see <see cref="Turn.TakeLate"/>); the tests require none.</summary>
-    public long LateTurns { get; private set; }
 
 
-    // Counted in a lane's turn, when no other lane runs.
-    internal void CountLateTurn() => LateTurns++;
+    /// <summary>Whether a step of this tick has failed: the steps waiting for their turns are stopped instead.</summary>
+    internal bool Failed => Volatile.Read(ref _failed);
 
     /// <summary>
     /// Runs <paramref name="step"/>(0) .. <paramref name="step"/>(<paramref name="count"/> - 1), the parts before their
@@ -62,6 +60,10 @@ public sealed class TickLanes : IDisposable
         }
         Array.Clear(_waiting, 0, count);
         Array.Clear(_errors, 0, count);
+        // Every step may keep a lane while it waits, and Threads more go on: the lanes are made here, before the
+        // tick, where a thread the system refuses stops the run cleanly instead of in the middle of a tick.
+        while (_idle.Count < count + Threads - 1) AddLane();
+        _failed = false;
         _step = step;
         _count = count;
         _next = 0;
@@ -77,7 +79,7 @@ public sealed class TickLanes : IDisposable
         _tickDone.Wait();
         _step = null;
         for (int i = 0; i < count; i++)
-            if (_errors[i] is { } e) ExceptionDispatchInfo.Throw(e);
+            if (_errors[i] is { } e and not TickAbortedException) ExceptionDispatchInfo.Throw(e);
     }
 
     // Steps are taken from both ends in turn (0, n-1, 1, n-2, ...), so that lanes running at once step domains made
@@ -104,6 +106,7 @@ public sealed class TickLanes : IDisposable
         catch (Exception e)
         {
             _errors[index] = e;
+            Volatile.Write(ref _failed, true);
         }
     }
 
@@ -171,14 +174,22 @@ public sealed class TickLanes : IDisposable
         if (--_workers == 0) PassTurn();
     }
 
-    private void WakeIdle()
+    // There are always enough (see Run).
+    private void WakeIdle() => _idle.Pop().Wake();
+
+    private void AddLane()
     {
-        if (!_idle.TryPop(out var lane))
+        Lane lane;
+        try
         {
             lane = new Lane(this, _all.Count);
-            _all.Add(lane);
         }
-        lane.Wake();
+        catch (Exception e) when (e is OutOfMemoryException or ThreadStartException)
+        {
+            throw new LanesUnavailableException(_all.Count, e);
+        }
+        _all.Add(lane);
+        _idle.Push(lane);
     }
 
     public void Dispose()

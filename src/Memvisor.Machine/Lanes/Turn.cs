@@ -37,16 +37,15 @@ public static class Turn
     }
 
     /// <summary>
-    /// The same wait, from deep inside a shared structure (the heap, the content store, a log): a lane should have
-    /// taken its turn where it entered the hypervisor, so a wait here is counted (<see cref="TickLanes.LateTurns"/>)
-    /// for the tests, which require none.
+    /// The check inside a structure the guests share (the heap, the content store, a log): the lane must already hold
+    /// its turn, taken where it entered the hypervisor, since what it read before would otherwise be stale after a
+    /// wait here. A lane without its turn stops the run (<see cref="TurnMissedException"/>).
     /// </summary>
-    public static void TakeLate()
+    public static void Require(string where)
     {
         var lane = t_lane;
         if (lane is null || lane.HasTurn) return;
-        lane.WaitForTurn();
-        lane.Owner.CountLateTurn();
+        throw new TurnMissedException(where);
     }
 
     internal static void Enter(Lane? lane) => t_lane = lane;

@@ -29,11 +29,10 @@ public sealed class WallSplit
     public int Threads { get; private set; } = 1;
     public long GuestSteps { get; private set; }
     public long GuestStepsWithTurn { get; private set; }
-    public long LateTurns { get; private set; }
 
     internal WallSplit WithLanes(Memvisor.Machine.Lanes.TickLanes lanes)
     {
-        (Threads, GuestSteps, GuestStepsWithTurn, LateTurns) = (lanes.Threads, lanes.Steps, lanes.StepsWithTurn, lanes.LateTurns);
+        (Threads, GuestSteps, GuestStepsWithTurn) = (lanes.Threads, lanes.Steps, lanes.StepsWithTurn);
         return this;
     }
 

@@ -105,38 +105,42 @@ public class TickLanesTests
     }
 
     [Fact]
-    public void A_step_that_throws_is_rethrown_after_every_other_step_has_had_its_turn()
+    public void A_step_that_throws_stops_the_turns_after_it_and_is_rethrown_and_the_lanes_go_on()
     {
         using var lanes = new TickLanes(2);
         var done = new List<int>();
         var e = Assert.Throws<InvalidOperationException>(() => lanes.Run(4, i =>
         {
-            if (i == 1) throw new InvalidOperationException("step 1 failed");
             Turn.Take();
+            if (i == 1) throw new InvalidOperationException("step 1 failed");
             done.Add(i);
         }));
         Assert.Equal("step 1 failed", e.Message);
-        Assert.Equal([0, 2, 3], done);
-        // The lanes still work after a failed tick.
-        lanes.Run(2, i => { Turn.Take(); done.Add(10 + i); });
-        Assert.Equal([0, 2, 3, 10, 11], done);
+        // Step 0's turn came before the failure; steps 2 and 3 were stopped at their turns, as one loop stops.
+        Assert.Equal([0], done);
+        lanes.Run(3, i => { Turn.Take(); done.Add(10 + i); });
+        Assert.Equal([0, 10, 11, 12], done);
     }
 
     [Fact]
-    public void A_turn_taken_deep_in_a_shared_structure_is_counted_and_one_at_its_entry_is_not()
+    public void A_shared_structure_reached_outside_a_turn_stops_the_run_and_inside_one_it_does_not()
     {
         using var lanes = new TickLanes(2);
-        lanes.Run(3, i =>
+        var e = Assert.Throws<TurnMissedException>(() => lanes.Run(3, i =>
         {
             if (i == 0) Turn.Take();
-            Turn.TakeLate();
+            Turn.Require("the heap");
+        }));
+        Assert.Contains("reached the heap outside its turn", e.Message);
+        lanes.Run(3, i =>
+        {
+            Turn.Take();
+            Turn.Require("the heap");
         });
-        Assert.Equal(2, lanes.LateTurns);
-        // Outside lanes nothing waits and nothing is counted.
-        Turn.TakeLate();
+        // Outside lanes there is nothing to wait for.
+        Turn.Require("the heap");
         Assert.True(Turn.Held);
         Assert.False(Turn.Take());
-        Assert.Equal(2, lanes.LateTurns);
     }
 
     [Fact]

@@ -6,7 +6,8 @@ namespace Memvisor.Tests.Sim;
 
 /// <summary>
 /// --threads: the guests of a tick step on several lanes and the run is byte for byte the run on one, through every
-/// mechanism and MMU mode, with every touch of shared state taken in a turn where the lane entered the hypervisor.
+/// mechanism and MMU mode, with every touch of shared state taken in a turn where the lane entered the hypervisor (a
+/// shared structure reached outside one would stop the run).
 /// </summary>
 public class ThreadsTests
 {
@@ -76,8 +77,6 @@ public class ThreadsTests
             "the scenario should reach paging, sharing and tmem from the guests' steps");
         foreach (var r in new[] { one, two, three })
         {
-            // Every touch of shared state took the lane's turn where it entered the hypervisor, none deep inside.
-            Assert.Equal(0, r.Wall.LateTurns);
             // Both kinds of step happened: some ran wholly beside the others, some needed their turn.
             Assert.InRange(r.Wall.GuestStepsWithTurn, 1, r.Wall.GuestSteps - 1);
         }
@@ -96,6 +95,5 @@ public class ThreadsTests
         var one = new Simulation(scenario, threads: 1).Run();
         var two = new Simulation(scenario, threads: 2).Run();
         Assert.Equal(Summary(one), Summary(two));
-        Assert.Equal(0, two.Wall.LateTurns);
     }
 }

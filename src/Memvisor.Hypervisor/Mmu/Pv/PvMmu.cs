@@ -219,8 +219,8 @@ public sealed class PvMmu : GuestMmu
 
     public override void Submit()
     {
-        Turn.Take();
         if (_queued == 0) return;
+        Turn.Take();
         MmuUpdateOp(_queue.AsSpan(0, _queued), _results.AsSpan(0, _queued));
         _queued = 0;
     }
