@@ -9,7 +9,8 @@ internal sealed class Lane
 {
     // A guest step's deepest path (a fault that pages in, evicts and writes back) uses a few tens of KiB.
     private const int StackBytes = 1 << 20;
-    private readonly Thread _thread;
+    // Null for the coordinator's own lane (one thread: see TickLanes.RunInline).
+    private readonly Thread? _thread;
     private readonly Signal _go = new();
     private readonly Signal _turn = new();
     private bool _exit;
@@ -24,6 +25,9 @@ internal sealed class Lane
         _thread = new Thread(Loop, StackBytes) { IsBackground = true, Name = $"memvisor lane {number}" };
         _thread.Start();
     }
+
+    /// <summary>The coordinator's own lane, used with one thread: its steps run on the coordinator's thread.</summary>
+    internal Lane(TickLanes owner) => Owner = owner;
 
     internal TickLanes Owner { get; }
     /// <summary>Whether the lane's current step is in its turn (set and read on the lane's own thread only).</summary>
@@ -49,8 +53,23 @@ internal sealed class Lane
         _turn.Release();
     }
 
+    /// <summary>The coordinator's lane starts step <paramref name="index"/> on the coordinator's thread; true after it if the step took its turn.</summary>
+    internal void BeginInline(int index)
+    {
+        _index = index;
+        HasTurn = false;
+    }
+
+    internal bool EndInline()
+    {
+        bool hadTurn = HasTurn;
+        HasTurn = false;
+        return hadTurn;
+    }
+
     internal void Stop()
     {
+        if (_thread is null) return;
         _exit = true;
         _go.Release();
         // A parked lane ends at once; one that could not (a step still waiting) is left to die with the process.
@@ -61,6 +80,14 @@ internal sealed class Lane
     // with the steps left.
     internal void WaitForTurn()
     {
+        if (_thread is null)
+        {
+            // The coordinator's step: the steps after it run to their stops on lanes, and then its turn is first.
+            Owner.RunOthersInline(_index);
+            HasTurn = true;
+            if (Owner.Failed) throw new TickAbortedException();
+            return;
+        }
         Owner.Stopped(this, _index);
         _turn.Wait();
         if (Volatile.Read(ref _prewoken))

@@ -8,7 +8,8 @@ namespace Memvisor.Machine.Lanes;
 /// running its step until the step finishes or takes its turn; a step that takes its turn keeps its lane asleep and
 /// another lane goes on. When every step has finished or is waiting, the waiting ones run to the end one after
 /// another in index order. Lanes are threads kept for the whole run, and a lane runs step after step without a
-/// hand-off (what lanes cost against a plain loop is in docs/benchmarks.md).
+/// hand-off; with one thread the steps run on the caller's thread until one takes its turn (<see cref="RunInline"/>).
+/// What lanes cost against a plain loop is in docs/benchmarks.md.
 /// </summary>
 public sealed class TickLanes : IDisposable
 {
@@ -16,6 +17,8 @@ public sealed class TickLanes : IDisposable
     private readonly List<Lane> _all = [];
     private readonly Stack<Lane> _idle = new();
     private readonly Signal _tickDone = new();
+    private readonly Signal _othersStopped = new();
+    private Lane? _inline;
     private int _turnAt;
     private Action<int>? _step;
     private int _count, _next, _workers;
@@ -68,29 +71,68 @@ public sealed class TickLanes : IDisposable
         _count = count;
         _next = 0;
         _turnAt = -1;
-        lock (_gate)
+        if (Threads == 1) RunInline(count, step);
+        else
         {
-            _workers = Math.Min(Threads, count);
-            for (int i = 0; i < _workers; i++) WakeIdle();
+            lock (_gate)
+            {
+                _workers = Math.Min(Threads, count);
+                for (int i = 0; i < _workers; i++) WakeIdle();
+            }
+            // The last lane out of the parallel phase gives the first waiting step its turn, each step hands the turn
+            // on to the next when it ends, and the last wakes this thread: one wake-up a turn, since waking a sleeping
+            // thread on another core costs tens of microseconds on this kind of machine.
+            _tickDone.Wait();
         }
-        // The last lane out of the parallel phase gives the first waiting step its turn, each step hands the turn on
-        // to the next when it ends, and the last wakes this thread: one wake-up a turn, since waking a sleeping thread
-        // on another core costs tens of microseconds on this kind of machine.
-        _tickDone.Wait();
         _step = null;
         for (int i = 0; i < count; i++)
             if (_errors[i] is { } e and not TickAbortedException) ExceptionDispatchInfo.Throw(e);
     }
 
+    // One thread: the steps run here, in order, with no hand-off at all until one takes its turn. Then (inside that
+    // turn, RunOthersInline) the steps after it run on lanes to their own stops, the step goes on in its turn, and the
+    // waiting steps' turns follow as with more threads: the same order, so the same answer, and a tick in which no
+    // step needs a turn costs what a loop does, however busy the machine (a wake-up per tick cost the test suite 3x).
+    private void RunInline(int count, Action<int> step)
+    {
+        _inline ??= new Lane(this);
+        for (int i = 0; i < count; i++)
+        {
+            _inline.BeginInline(i);
+            Turn.Enter(_inline);
+            RunStep(i);
+            Turn.Enter(null);
+            if (!_inline.EndInline()) continue;
+            PassTurn();
+            _tickDone.Wait();
+            return;
+        }
+    }
+
+    /// <summary>On the coordinator's thread, inside step <paramref name="index"/>'s first turn: the steps after it run to their stops, one at a time.</summary>
+    internal void RunOthersInline(int index)
+    {
+        _turnAt = index;
+        StepsWithTurn++;
+        if (index + 1 >= _count) return;
+        _next = index + 1;
+        lock (_gate)
+        {
+            _workers = 1;
+            WakeIdle();
+        }
+        _othersStopped.Wait();
+    }
+
     // Steps are taken from both ends in turn (0, n-1, 1, n-2, ...), so that lanes running at once step domains made
     // far apart, whose objects do not share cache lines: the order taken changes no result, since steps do not
-    // meet outside their turns, which follow the index order.
+    // meet outside their turns, which follow the index order. With one thread they are taken in order.
     internal bool TryTakeStep(out int index)
     {
         int ticket = Interlocked.Increment(ref _next) - 1;
         if (ticket < _count)
         {
-            index = (ticket & 1) == 0 ? ticket >> 1 : _count - 1 - (ticket >> 1);
+            index = Threads == 1 ? ticket : (ticket & 1) == 0 ? ticket >> 1 : _count - 1 - (ticket >> 1);
             return true;
         }
         index = -1;
@@ -171,7 +213,10 @@ public sealed class TickLanes : IDisposable
 
     private void LeaveParallel()
     {
-        if (--_workers == 0) PassTurn();
+        if (--_workers > 0) return;
+        // With one thread the coordinator's step holds the first turn and goes on; else the first waiting step's turn begins.
+        if (Threads == 1) _othersStopped.Release();
+        else PassTurn();
     }
 
     // There are always enough (see Run).
