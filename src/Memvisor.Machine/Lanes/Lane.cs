@@ -53,13 +53,14 @@ internal sealed class Lane
         _turn.Release();
     }
 
-    /// <summary>The coordinator's lane starts step <paramref name="index"/> on the coordinator's thread; true after it if the step took its turn.</summary>
+    /// <summary>The coordinator's lane starts step <paramref name="index"/> on the coordinator's thread.</summary>
     internal void BeginInline(int index)
     {
         _index = index;
         HasTurn = false;
     }
 
+    /// <summary>The coordinator's step has ended: whether it took its turn.</summary>
     internal bool EndInline()
     {
         bool hadTurn = HasTurn;
