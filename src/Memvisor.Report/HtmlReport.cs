@@ -17,9 +17,12 @@ public static class HtmlReport
             .Append(Encode(r.Scenario.Name))
             .Append("</title><style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}td:first-child{text-align:left}</style></head><body>");
         html.Append("<h1>").Append(Encode(r.Scenario.Name)).Append("</h1>");
-        html.Append(CultureInfo.InvariantCulture, $"<p>Seed {r.Seed}, {r.Scenario.DurationNs / 1e9:0.#} simulated seconds, host of {PageSize.ToMiB(r.Frames)} MiB on {r.Scenario.Host.NumaNodes} NUMA node(s). ");
+        string hosts = r.Summary.Hosts is { } several ? $"{several.Count} hosts of {PageSize.ToMiB(r.Frames)} MiB in all (the charts below are the first host's, {Encode(r.Summary.Host.Name ?? "")})"
+            : $"host of {PageSize.ToMiB(r.Frames)} MiB on {r.Scenario.Host.NumaNodes} NUMA node(s)";
+        html.Append(CultureInfo.InvariantCulture, $"<p>Seed {r.Seed}, {r.Scenario.DurationNs / 1e9:0.#} simulated seconds, {hosts}. ");
         html.Append(CultureInfo.InvariantCulture, $"Accounting {(r.AccountingHeld ? "added up at every step" : "<b>did not add up</b>")}; {r.ErrorsTotal} refused request(s).</p>");
 
+        HostsTable(html, r);
         var cols = r.Timeseries.Columns;
         html.Append("<h2>Host memory by use (MiB)</h2><p>Bottom up to the dashed line, the host's frames; above it, guest memory the host does not hold because sharing saved it or it is swapped out.</p>");
         SvgChart.Stacked(html, RunSeries.HostLayers(r), RunSeries.Seconds(r), RunSeries.HostMiB(r), "host memory");
@@ -162,4 +165,18 @@ public static class HtmlReport
         SvgChart.Lines(html, [.. columns.Select(c => RunSeries.Column(r, c, label(c)))], RunSeries.Seconds(r));
 
     internal static string Encode(string s) => WebUtility.HtmlEncode(s);
+
+    // Several hosts: each one's memory and guests at the end.
+    private static void HostsTable(StringBuilder html, RunResult r)
+    {
+        if (r.Summary.Hosts is not { } hosts) return;
+        html.Append("<h2>Hosts</h2><table><tr><th>Host</th><th>MiB</th><th>free at end (MiB)</th><th>least free (MiB)</th><th>guests at end</th></tr>");
+        foreach (var h in hosts)
+        {
+            var guests = r.Summary.Domains.Where(d => d.Host == h.Name && d.State == "running" && !d.Name.StartsWith(Memvisor.Sim.Scenarios.ScenarioLoader.Dom0Name, StringComparison.Ordinal)).Select(d => d.Name);
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{Encode(h.Name ?? "")}</td><td>{PageSize.ToMiB(h.Frames)}</td><td>{PageSize.ToMiB(h.FreePagesEnd)}</td>"
+                + $"<td>{PageSize.ToMiB(h.FreePagesMin)}</td><td>{Encode(string.Join(", ", guests))}</td></tr>");
+        }
+        html.Append("</table>");
+    }
 }

@@ -17,7 +17,7 @@ internal static class MoveSections
     private static void Migrations(StringBuilder html, RunResult r)
     {
         var migrations = r.Summary.Domains.Where(d => d.Migrations is not null)
-            .SelectMany(d => d.Migrations!.Select((m, i) => (Label: d.Migrations!.Count == 1 ? d.Name : $"{d.Name} #{i + 1}", M: m))).ToList();
+            .SelectMany(d => d.Migrations!.Select((m, i) => (Label: (d.Migrations!.Count == 1 ? d.Name : $"{d.Name} #{i + 1}") + (m.From is null ? "" : $" ({m.From} to {m.To})"), M: m))).ToList();
         if (migrations.Count == 0) return;
         html.Append("<h2>Live migrations</h2><p>Pre-copy sends every page, then in each round the pages dirtied during the one before, until fewer than 50 are left "
             + "or 5 rounds are done; the guest is then paused for the stop-and-copy, which sends the last dirty pages (the writable working set) and those deferred. "

@@ -85,9 +85,9 @@ public static class CompareCommand
         // Temporary swap files of runs that were killed (SIGKILL leaves no chance to remove them) go first.
         SwapFile.RemoveStaleTemporaries(Path.GetTempPath());
         // Runs with a named swap file take turns with it: two at once would each lock the other out.
-        if (scenario.Host.Overcommit.Paging.SwapFile is not null) jobs = 1;
+        if (scenario.Hosts.Any(h => h.Overcommit.Paging.SwapFile is not null)) jobs = 1;
         using var output = OutputDirectory.Prepare(outDir ?? Path.Combine("memvisor-out", scenario.Name + "-compare"), "compare");
-        if (scenario.Host.Overcommit.Paging.SwapFile is { } swap && output.Contains(swap))
+        if (scenario.Hosts.Select(h => h.Overcommit.Paging.SwapFile).FirstOrDefault(f => f is not null && output.Contains(f)) is { } swap)
         {
             Console.Error.WriteLine($"memvisor: the swap file {swap} is inside the output directory {output.Target}, where only the run's results may be; put it elsewhere. Nothing was run.");
             return ExitCodes.BadInput;

@@ -48,7 +48,7 @@ public static class RunCommand
         SwapFile.RemoveStaleTemporaries(Path.GetTempPath());
         // The output is checked (and its staging directory made) before the run, so a target that cannot be written costs nothing.
         using var output = OutputDirectory.Prepare(outDir ?? Path.Combine("memvisor-out", scenario.Name), "run");
-        if (scenario.Host.Overcommit.Paging.SwapFile is { } swap && output.Contains(swap))
+        if (scenario.Hosts.Select(h => h.Overcommit.Paging.SwapFile).FirstOrDefault(f => f is not null && output.Contains(f)) is { } swap)
         {
             Console.Error.WriteLine($"memvisor: the swap file {Errors.Printable(swap)} is inside the output directory {output.Target}, where only the run's results may be; put it elsewhere. Nothing was run.");
             return ExitCodes.BadInput;

@@ -19,7 +19,9 @@ public static class ValidateCommand
     {
         if (!ScenarioSource.TryLoad(argument, out var s)) return ExitCodes.BadInput;
         int instances = s.Instances().Count();
-        AnsiConsole.MarkupLine($"[green]{Markup.Escape(s.Source)} is valid[/]: '{Markup.Escape(s.Name)}', host {PageSize.ToMiB(PageSize.FromBytes(s.Host.MemoryBytes))} MiB, " +
+        string hosts = s.MoreHosts.Count == 0 ? $"host {PageSize.ToMiB(PageSize.FromBytes(s.Host.MemoryBytes))} MiB"
+            : $"{s.Hosts.Count} hosts ({string.Join(", ", s.Hosts.Select(h => $"{h.Name} {PageSize.ToMiB(PageSize.FromBytes(h.MemoryBytes))} MiB"))})";
+        AnsiConsole.MarkupLine($"[green]{Markup.Escape(s.Source)} is valid[/]: '{Markup.Escape(s.Name)}', {Markup.Escape(hosts)}, " +
             $"{instances} domain(s), {s.Events.Count} action(s), {s.DurationNs / 1e9:0.#} s.");
         return ExitCodes.Ok;
     }

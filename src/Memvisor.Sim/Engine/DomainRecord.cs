@@ -16,6 +16,8 @@ public sealed class DomainRecord(string name, DomainSpec? spec, int column)
     /// <summary>Position of this instance in the scenario (0 is dom0); it picks the guest's random stream.</summary>
     public int Column { get; } = column;
     public DomainState State { get; set; }
+    /// <summary>The host the instance runs on (or ran on last), by its place in the scenario's hosts.</summary>
+    public int HostIndex { get; set; }
     public Domain? Domain { get; set; }
     public GuestKernel? Guest { get; set; }
     public long CreatedAtNs { get; set; } = -1;

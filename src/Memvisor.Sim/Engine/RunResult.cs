@@ -21,6 +21,8 @@ public sealed record RunResult
     public required bool AccountingHeld { get; init; }
     /// <summary>summary.json's host object, read when the run ended.</summary>
     public required HostSummary Host { get; init; }
+    /// <summary>Every host's object when the scenario has several (the first is <see cref="Host"/>); null for one host.</summary>
+    public IReadOnlyList<HostSummary>? Hosts { get; init; }
     public required IReadOnlyList<DomainRecord> Domains { get; init; }
     public required IReadOnlyList<RefusedRequest> Errors { get; init; }
     public required long ErrorsTotal { get; init; }
@@ -36,6 +38,8 @@ public sealed record RunResult
     public required MetadataBytes PeakMetadata { get; init; }
     /// <summary>The policy daemon's decisions and actions; null when the scenario runs none.</summary>
     public PolicyLog? Policy { get; init; }
+    /// <summary>The host-level balancer's figures; null when the scenario has none.</summary>
+    public Summary.BalanceSummary? Balance { get; init; }
     /// <summary>How long domains took to give back memory when their targets went down.</summary>
     public ReclaimLatency Reclaim { get; init; } = new();
     /// <summary>What the policy saw at each decision, when the run was asked to keep it (run --snapshots).</summary>

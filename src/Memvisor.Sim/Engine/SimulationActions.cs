@@ -28,47 +28,61 @@ public sealed partial class Simulation
         if (a.Action == ActionKind.Create)
         {
             foreach (var r in _records.Where(r => (r.Spec?.Name == a.Domain || (r.Spec is not null && r.Name == a.Domain)) && r.State == DomainState.NotCreated))
-                if (!_creates.IsWaiting(r)) _creates.Start(r, now);
+                if (!_hosts[r.HostIndex].Creates.IsWaiting(r)) _hosts[r.HostIndex].Creates.Start(r, now);
+            return;
+        }
+        if (a.Action == ActionKind.Evacuate)
+        {
+            _evacuations.Start(_hosts[_scenario.HostIndex(a.Host)], a.To is null ? null : _hosts[_scenario.HostIndex(a.To)], _records, now);
+            _evacuations.Step(now, _hosts, _records);
             return;
         }
         var target = _records.Find(r => r.Name == a.Domain || (r.Spec is null && a.Domain == "dom0"));
         if (target is null) return;
+        // The xl of the host the domain is on carries the action out.
+        var host = _hosts[target.HostIndex];
+        var xl = host.Toolstack;
         switch (a.Action)
         {
-            case ActionKind.Destroy: _toolstack.Destroy(target, now); break;
-            case ActionKind.Restart: _toolstack.Restart(target, now, _creates); break;
-            case ActionKind.Save: _toolstack.Save(target, now); break;
-            case ActionKind.Restore: _creates.StartRestore(target, now); break;
-            case ActionKind.Migrate: _creates.StartMigration(target, now); break;
-            case ActionKind.MemSet: _toolstack.MemSet(target, a.MemoryBytes ?? 0); break;
-            case ActionKind.MemMax: _toolstack.MemMax(target, a.MemoryBytes ?? 0); break;
-            case ActionKind.PagingTarget: _toolstack.PagingTarget(target, a.MemoryBytes ?? 0); break;
-            case ActionKind.HotAdd: _toolstack.Hotplug(target, a.MemoryBytes ?? 0); break;
-            case ActionKind.HotRemove: _toolstack.Hotplug(target, -(a.MemoryBytes ?? 0)); break;
+            case ActionKind.Destroy: xl.Destroy(target, now); break;
+            case ActionKind.Restart: xl.Restart(target, now, host.Creates); break;
+            case ActionKind.Save: xl.Save(target, now); break;
+            case ActionKind.Restore: host.Creates.StartRestore(target, now); break;
+            case ActionKind.Migrate: _hosts[a.To is null ? target.HostIndex : _scenario.HostIndex(a.To)].Creates.StartMigration(target, now, xl); break;
+            case ActionKind.MemSet: xl.MemSet(target, a.MemoryBytes ?? 0); break;
+            case ActionKind.MemMax: xl.MemMax(target, a.MemoryBytes ?? 0); break;
+            case ActionKind.PagingTarget: xl.PagingTarget(target, a.MemoryBytes ?? 0); break;
+            case ActionKind.HotAdd: xl.Hotplug(target, a.MemoryBytes ?? 0); break;
+            case ActionKind.HotRemove: xl.Hotplug(target, -(a.MemoryBytes ?? 0)); break;
         }
     }
 
-    // One decision of the policy daemon, its actions carried out by the toolstack as squeezed or MOM would.
+    // One decision of each host's policy daemon, its actions carried out by that host's toolstack as squeezed or MOM would.
     private void Decide()
     {
-        var snapshot = SnapshotBuilder.Build(_hv, _records, _clock.NowNs);
-        _snapshots?.Add(snapshot);
-        if (_policy is null) return;
-        var actions = _policy.Decide(snapshot);
-        _policyLog.Decisions++;
-        foreach (var a in actions)
+        foreach (var h in _hosts)
         {
-            var r = _records.Find(x => x.Name == a.Domain);
-            bool ok = a.Kind switch
+            var records = _hosts.Count == 1 ? _records : OnHost(h);
+            var snapshot = SnapshotBuilder.Build(h.Hv, records, _clock.NowNs);
+            _snapshots?.Add(snapshot);
+            if (h.Policy is null) continue;
+            var actions = h.Policy.Decide(snapshot);
+            _policyLog.Decisions++;
+            foreach (var a in actions)
             {
-                PolicyActionKind.MemSet when r is not null => _toolstack.MemSet(r, PageSize.ToBytes((long)a.Value)),
-                PolicyActionKind.MarkUncooperative when r is not null => _toolstack.MarkUncooperative(r),
-                PolicyActionKind.HotAdd when r is not null => _toolstack.Hotplug(r, PageSize.ToBytes((long)a.Value)),
-                PolicyActionKind.PagingTarget when r is not null => _toolstack.PagingTarget(r, a.Value < 0 ? -1 : PageSize.ToBytes((long)a.Value)),
-                PolicyActionKind.SharingScanRate => _toolstack.SharingScanRate(a.Value),
-                _ => false,
-            };
-            _policyLog.Record(a.Kind, ok);
+                var r = records.Find(x => x.Name == a.Domain);
+                var xl = h.Toolstack;
+                bool ok = a.Kind switch
+                {
+                    PolicyActionKind.MemSet when r is not null => xl.MemSet(r, PageSize.ToBytes((long)a.Value)),
+                    PolicyActionKind.MarkUncooperative when r is not null => xl.MarkUncooperative(r),
+                    PolicyActionKind.HotAdd when r is not null => xl.Hotplug(r, PageSize.ToBytes((long)a.Value)),
+                    PolicyActionKind.PagingTarget when r is not null => xl.PagingTarget(r, a.Value < 0 ? -1 : PageSize.ToBytes((long)a.Value)),
+                    PolicyActionKind.SharingScanRate => xl.SharingScanRate(a.Value),
+                    _ => false,
+                };
+                _policyLog.Record(a.Kind, ok);
+            }
         }
     }
 }

@@ -15,32 +15,9 @@ public static class HypervisorLab
     public static (Scenario Scenario, IReadOnlyList<string> Notes) On(Scenario scenario, HostPersonality p)
     {
         var notes = new List<string>();
-        var o = scenario.Host.Overcommit;
-        var sharing = o.Sharing with { InterVm = !p.SharesWithinVmOnly, UseZeroPages = p.SharesZeroPagesByDefault };
-        if (sharing.Enabled && !p.HasSharing)
-        {
-            sharing = sharing with { Enabled = false };
-            notes.Add($"{p.Name}: host.sharing is off ({p.Lacks("page sharing")}).");
-        }
-        var tmem = o.Tmem;
-        if (tmem.Enabled && !p.HasTmem)
-        {
-            tmem = tmem with { Enabled = false };
-            notes.Add($"{p.Name}: host.tmem is off ({p.Lacks("transcendent memory")}).");
-        }
-        var paging = o.Paging;
-        if (paging.Configured && !p.HasPagingTarget)
-        {
-            paging = paging with { Configured = false };
-            notes.Add($"{p.Name}: host.paging is off ({p.Lacks("hypervisor paging of running VMs")}).");
-        }
-        var largePages = o.LargePages;
-        if (largePages is not null && p.OnDemand != OnDemandModel.FirstTouch)
-        {
-            largePages = null;
-            notes.Add($"{p.Name}: host.large_pages does not apply ({p.Lacks("allocation on first touch")}).");
-        }
-        var host = scenario.Host with { Overcommit = o with { Personality = p, Sharing = sharing, Tmem = tmem, Paging = paging, LargePages = largePages } };
+        // Every host of the scenario becomes one of p's (a scenario's hosts run one hypervisor).
+        var host = HostOn(scenario.Host, p, notes);
+        var more = scenario.MoreHosts.Select(h => HostOn(h, p, notes)).ToList();
 
         var domains = new List<DomainSpec>();
         foreach (var d in scenario.Domains)
@@ -78,6 +55,37 @@ public static class HypervisorLab
         // A policy the scenario names stays; otherwise each host runs its own.
         var policy = scenario.Policy is { Named: true } named ? named
             : new PolicySpec { Name = p.NativePolicy, Named = false, IntervalNs = scenario.Policy?.IntervalNs ?? new PolicySpec().IntervalNs };
-        return (scenario with { Host = host, Domains = domains, Policy = policy }, notes);
+        return (scenario with { Host = host, MoreHosts = more, Domains = domains, Policy = policy }, notes.Distinct().ToList());
+    }
+
+    // A host of p's: its mechanisms as p has them, each one p lacks turned off with a note.
+    private static HostSpec HostOn(HostSpec h, HostPersonality p, List<string> notes)
+    {
+        var o = h.Overcommit;
+        var sharing = o.Sharing with { InterVm = !p.SharesWithinVmOnly, UseZeroPages = p.SharesZeroPagesByDefault };
+        if (sharing.Enabled && !p.HasSharing)
+        {
+            sharing = sharing with { Enabled = false };
+            notes.Add($"{p.Name}: host.sharing is off ({p.Lacks("page sharing")}).");
+        }
+        var tmem = o.Tmem;
+        if (tmem.Enabled && !p.HasTmem)
+        {
+            tmem = tmem with { Enabled = false };
+            notes.Add($"{p.Name}: host.tmem is off ({p.Lacks("transcendent memory")}).");
+        }
+        var paging = o.Paging;
+        if (paging.Configured && !p.HasPagingTarget)
+        {
+            paging = paging with { Configured = false };
+            notes.Add($"{p.Name}: host.paging is off ({p.Lacks("hypervisor paging of running VMs")}).");
+        }
+        var largePages = o.LargePages;
+        if (largePages is not null && p.OnDemand != OnDemandModel.FirstTouch)
+        {
+            largePages = null;
+            notes.Add($"{p.Name}: host.large_pages does not apply ({p.Lacks("allocation on first touch")}).");
+        }
+        return h with { Overcommit = o with { Personality = p, Sharing = sharing, Tmem = tmem, Paging = paging, LargePages = largePages } };
     }
 }

@@ -12,7 +12,7 @@ namespace Memvisor.Sim.Scenarios;
 internal static class DomainBinder
 {
     private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug", "dynamic_min", "dynamic_max",
-        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram", "image"];
+        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram", "image", "host"];
     private static readonly string[] DomainPagingKeys = ["target"];
     private const string NeedsHvm = " needs an HVM domain (mmu: shadow2, shadow3 or hap): a PV domain's page tables name machine frames.";
     private static readonly string[] MmuOptionKeys = ["tlb_entries", "tagged_tlb", "walk_caches", "nested_superpages", "oos_limit", "pv_batch"];
@@ -93,6 +93,8 @@ internal static class DomainBinder
         }
         if (workload is not null && Uses(workload, "display") && guest.VideoRamPages == 0)
             b.Error(w, $"{path}.workload", "a display workload draws into the guest's framebuffer; give the domain videoram (for example videoram: 8MiB).");
+        // The host is looked up once every host is bound (ScenarioChecks.CheckPlacement).
+        string? hostName = f.TryGetValue("host", out var hn) ? b.String(hn, $"{path}.host") : null;
         if (name is null || memory is null || maxmem is null || workload is null) return null;
         return new DomainSpec
         {
@@ -100,7 +102,7 @@ internal static class DomainBinder
             Allocation = allocation, Vcpus = vcpus, Autostart = autostart, Guest = guest, Workload = workload,
             Sharing = sharing, Mmu = mmu, PagingTargetBytes = pagingTarget, DynamicMinBytes = dynMin, DynamicMaxBytes = dynMax,
             Shares = shares, ReservationBytes = reservation, LimitBytes = limit, MinimumBytes = minimum, MaximumBytes = maximum,
-            BufferPercent = buffer, Weight = weight,
+            BufferPercent = buffer, Weight = weight, Host = hostName,
         };
     }
 

@@ -9,59 +9,67 @@ using YamlDotNet.RepresentationModel;
 
 namespace Memvisor.Sim.Scenarios;
 
-/// <summary>Binds <c>host:</c>: its memory, NUMA nodes, dom0 and the overcommit mechanisms it turns on.</summary>
+/// <summary>Binds <c>host:</c> or one entry of <c>hosts:</c>: its name, memory, NUMA nodes, dom0 and the overcommit mechanisms it turns on.</summary>
 internal static class HostBinder
 {
-    private static readonly string[] HostKeys = ["memory", "hypervisor", "numa_nodes", "dom0", "large_pages", "sharing", "paging", "compression", "tmem", "link"];
+    private static readonly string[] HostKeys = ["name", "memory", "hypervisor", "numa_nodes", "dom0", "large_pages", "sharing", "paging", "compression", "tmem", "link"];
     private static readonly string[] LinkKeys = ["bandwidth", "latency"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
 
-    internal static HostSpec? BindHost(YamlBinder b, YamlNode node)
+    /// <param name="path">The field's path: host, or hosts[i] (where a name is required).</param>
+    internal static HostSpec? BindHost(YamlBinder b, YamlNode node, string path)
     {
-        var f = b.Fields(node, "host", HostKeys, ["memory"]);
-        long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, "host.memory") : null;
-        int nodes = f.TryGetValue("numa_nodes", out var nn) ? (int)(b.Integer(nn, "host.numa_nodes", 1, 64) ?? 1) : 1;
+        bool listed = path != "host";
+        var f = b.Fields(node, path, HostKeys, listed ? ["name", "memory"] : ["memory"]);
+        string name = HostSpec.DefaultName;
+        if (f.TryGetValue("name", out var nm) && b.String(nm, $"{path}.name") is { } given)
+        {
+            if (given.Length is > 0 and <= 64 && given.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')) name = given;
+            else b.Error(nm, $"{path}.name", $"'{given}' is not a host name; use one to 64 letters, digits, '-', '_' and '.'.");
+        }
+        long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, $"{path}.memory") : null;
+        int nodes = f.TryGetValue("numa_nodes", out var nn) ? (int)(b.Integer(nn, $"{path}.numa_nodes", 1, 64) ?? 1) : 1;
         long dom0 = 1L << 30, dom0Min = -1;
         if (f.TryGetValue("dom0", out var d0))
         {
-            var g = b.Fields(d0, "host.dom0", Dom0Keys, ["memory"]);
-            if (g.TryGetValue("memory", out var dm) && b.Size(dm, "host.dom0.memory") is long d0m)
+            var g = b.Fields(d0, $"{path}.dom0", Dom0Keys, ["memory"]);
+            if (g.TryGetValue("memory", out var dm) && b.Size(dm, $"{path}.dom0.memory") is long d0m)
             {
                 if (d0m < ScenarioLimits.MinDomainBytes)
-                    b.Error(dm, "host.dom0.memory", $"dom0 runs a guest kernel and needs at least {Units.FormatSize(ScenarioLimits.MinDomainBytes)}, not {Units.FormatSize(d0m)}.");
+                    b.Error(dm, $"{path}.dom0.memory", $"dom0 runs a guest kernel and needs at least {Units.FormatSize(ScenarioLimits.MinDomainBytes)}, not {Units.FormatSize(d0m)}.");
                 else dom0 = d0m;
             }
-            if (g.TryGetValue("min", out var mn)) dom0Min = b.Size(mn, "host.dom0.min") ?? -1;
-            if (dom0Min > dom0) b.Error(g["min"], "host.dom0.min", $"dom0's minimum ({Units.FormatSize(dom0Min)}) is above its memory ({Units.FormatSize(dom0)}).");
+            if (g.TryGetValue("min", out var mn)) dom0Min = b.Size(mn, $"{path}.dom0.min") ?? -1;
+            if (dom0Min > dom0) b.Error(g["min"], $"{path}.dom0.min", $"dom0's minimum ({Units.FormatSize(dom0Min)}) is above its memory ({Units.FormatSize(dom0)}).");
         }
         if (memory is null) return null;
         if (memory < 64L << 20 || memory > ScenarioLimits.MaxHostBytes)
         {
-            b.Error(m, "host.memory", $"a host has between 64MiB and {Units.FormatSize(ScenarioLimits.MaxHostBytes)} of memory, not {Units.FormatSize(memory.Value)}.");
+            b.Error(m, $"{path}.memory", $"a host has between 64MiB and {Units.FormatSize(ScenarioLimits.MaxHostBytes)} of memory, not {Units.FormatSize(memory.Value)}.");
             return null;
         }
         var personality = HostPersonality.Xen;
-        if (f.TryGetValue("hypervisor", out var hn) && b.OneOf(hn, "host.hypervisor", HostPersonality.Names) is { } hname)
+        if (f.TryGetValue("hypervisor", out var hn) && b.OneOf(hn, $"{path}.hypervisor", HostPersonality.Names) is { } hname)
             personality = HostPersonality.Find(hname)!;
-        var overcommit = BindOvercommit(b, f, memory.Value, personality);
-        RefuseMissing(b, f, personality);
+        var overcommit = BindOvercommit(b, f, path, memory.Value, personality);
+        RefuseMissing(b, f, path, personality);
         var link = new LinkSpec();
         if (f.TryGetValue("link", out var ln))
         {
-            var g = b.Fields(ln, "host.link", LinkKeys, []);
-            if (g.TryGetValue("bandwidth", out var bw) && b.SizeRate(bw, "host.link.bandwidth", ScenarioLimits.MaxLinkBytesPerSecond) is double rate)
+            var g = b.Fields(ln, $"{path}.link", LinkKeys, []);
+            if (g.TryGetValue("bandwidth", out var bw) && b.SizeRate(bw, $"{path}.link.bandwidth", ScenarioLimits.MaxLinkBytesPerSecond) is double rate)
             {
                 if (rate < ScenarioLimits.MinLinkBytesPerSecond)
-                    b.Error(bw, "host.link.bandwidth", $"a migration link carries at least {Units.FormatSize((long)ScenarioLimits.MinLinkBytesPerSecond)}/s, so that a migration ends.");
+                    b.Error(bw, $"{path}.link.bandwidth", $"a migration link carries at least {Units.FormatSize((long)ScenarioLimits.MinLinkBytesPerSecond)}/s, so that a migration ends.");
                 else link = link with { BandwidthBytesPerSecond = rate };
             }
-            if (g.TryGetValue("latency", out var lt) && b.Duration(lt, "host.link.latency") is long latency)
+            if (g.TryGetValue("latency", out var lt) && b.Duration(lt, $"{path}.link.latency") is long latency)
             {
-                if (latency > 10_000_000_000L) b.Error(lt, "host.link.latency", "a migration link's latency is at most 10s.");
+                if (latency > 10_000_000_000L) b.Error(lt, $"{path}.link.latency", "a migration link's latency is at most 10s.");
                 else link = link with { LatencyNs = latency };
             }
         }
-        return new HostSpec(memory.Value, nodes, dom0, dom0Min < 0 ? dom0 : dom0Min) { Overcommit = overcommit, Link = link };
+        return new HostSpec(memory.Value, nodes, dom0, dom0Min < 0 ? dom0 : dom0Min) { Name = name, Overcommit = overcommit, Link = link };
     }
 
     private static readonly KeyTable<SharingOptions> Sharing = new(
@@ -75,12 +83,12 @@ internal static class HostBinder
         ("sleep_millisecs", (b, n, p, s) => s with { SleepMillisecs = (int?)b.Integer(n, p, 1, 60_000) }));
 
     // KSM's pages_to_scan and sleep_millisecs (defaults 100 and 20) set the scan rate; scan_rate beside them is refused.
-    private static SharingOptions KsmRate(YamlBinder b, YamlNode node, SharingOptions s)
+    private static SharingOptions KsmRate(YamlBinder b, YamlNode node, string path, SharingOptions s)
     {
         if (s.PagesToScan is null && s.SleepMillisecs is null) return s;
         if (node is YamlMappingNode m && m.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "scan_rate").Value is { } rate)
         {
-            b.Error(rate, "host.sharing.scan_rate", "give the scan rate as scan_rate or as KSM's pages_to_scan and sleep_millisecs, not both.");
+            b.Error(rate, $"{path}.sharing.scan_rate", "give the scan rate as scan_rate or as KSM's pages_to_scan and sleep_millisecs, not both.");
             return s;
         }
         return s with { ScanRatePagesPerSecond = (s.PagesToScan ?? 100) * 1000.0 / (s.SleepMillisecs ?? 20) };
@@ -128,32 +136,32 @@ internal static class HostBinder
         }));
 
     // A mechanism the hypervisor does not have is refused at its section, naming the hypervisor.
-    private static void RefuseMissing(YamlBinder b, Dictionary<string, YamlNode> host, HostPersonality p)
+    private static void RefuseMissing(YamlBinder b, Dictionary<string, YamlNode> host, string path, HostPersonality p)
     {
         if (host.TryGetValue("sharing", out var sn) && !p.HasSharing)
-            b.Error(sn, "host.sharing", p.Lacks("page sharing") + " (Microsoft: Dynamic Memory moves memory by balloon and hot-add only).");
+            b.Error(sn, $"{path}.sharing", p.Lacks("page sharing") + " (Microsoft: Dynamic Memory moves memory by balloon and hot-add only).");
         if (host.TryGetValue("tmem", out var tn) && !p.HasTmem)
-            b.Error(tn, "host.tmem", p.Lacks("transcendent memory") + "; tmem is Xen's (xen/common/tmem.c).");
+            b.Error(tn, $"{path}.tmem", p.Lacks("transcendent memory") + "; tmem is Xen's (xen/common/tmem.c).");
         if (host.TryGetValue("large_pages", out var ln) && p.OnDemand != OnDemandModel.FirstTouch)
-            b.Error(ln, "host.large_pages", $"large_pages sets how ESX and KVM back a guest's first touch, and {p.DisplayName} builds a domain's memory itself (in 2 MiB extents where they align).");
+            b.Error(ln, $"{path}.large_pages", $"large_pages sets how ESX and KVM back a guest's first touch, and {p.DisplayName} builds a domain's memory itself (in 2 MiB extents where they align).");
         if (host.TryGetValue("paging", out var pn) && !p.HasPagingTarget)
-            b.Error(pn, "host.paging", p.Lacks("hypervisor paging of running VMs") + "; Smart Paging pages only while a VM restarts.");
+            b.Error(pn, $"{path}.paging", p.Lacks("hypervisor paging of running VMs") + "; Smart Paging pages only while a VM restarts.");
     }
 
     // host: sharing, paging, compression, tmem. A section that is present turns its mechanism on unless it says enabled: false.
-    private static OvercommitOptions BindOvercommit(YamlBinder b, Dictionary<string, YamlNode> host, long hostBytes, HostPersonality personality)
+    private static OvercommitOptions BindOvercommit(YamlBinder b, Dictionary<string, YamlNode> host, string path, long hostBytes, HostPersonality personality)
     {
         var o = new OvercommitOptions { Personality = personality };
         if (host.TryGetValue("sharing", out var sn))
             o = o with
             {
-                Sharing = KsmRate(b, sn, Sharing.Bind(b, sn, "host.sharing",
+                Sharing = KsmRate(b, sn, path, Sharing.Bind(b, sn, $"{path}.sharing",
                     new SharingOptions { Enabled = true, InterVm = !personality.SharesWithinVmOnly, UseZeroPages = personality.SharesZeroPagesByDefault })),
             };
-        if (host.TryGetValue("large_pages", out var ln)) o = o with { LargePages = b.Boolean(ln, "host.large_pages") };
-        if (host.TryGetValue("paging", out var pn)) o = o with { Paging = Paging.Bind(b, pn, "host.paging", new PagingOptions { Configured = true }) };
-        if (host.TryGetValue("compression", out var cn)) o = o with { Compression = Compression.Bind(b, cn, "host.compression", new CompressionOptions { Enabled = true }) };
-        if (host.TryGetValue("tmem", out var tn)) o = o with { Tmem = Tmem(hostBytes).Bind(b, tn, "host.tmem", new TmemOptions { Enabled = true }) };
+        if (host.TryGetValue("large_pages", out var ln)) o = o with { LargePages = b.Boolean(ln, $"{path}.large_pages") };
+        if (host.TryGetValue("paging", out var pn)) o = o with { Paging = Paging.Bind(b, pn, $"{path}.paging", new PagingOptions { Configured = true }) };
+        if (host.TryGetValue("compression", out var cn)) o = o with { Compression = Compression.Bind(b, cn, $"{path}.compression", new CompressionOptions { Enabled = true }) };
+        if (host.TryGetValue("tmem", out var tn)) o = o with { Tmem = Tmem(hostBytes).Bind(b, tn, $"{path}.tmem", new TmemOptions { Enabled = true }) };
         return o;
     }
 }

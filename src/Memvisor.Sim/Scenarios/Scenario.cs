@@ -7,14 +7,17 @@ using Memvisor.Hypervisor.Personalities;
 
 namespace Memvisor.Sim.Scenarios;
 
-/// <summary>A scenario: a host, its domains and their workloads, and a timeline of toolstack actions.</summary>
+/// <summary>A scenario: a host (or several), its domains and their workloads, and a timeline of toolstack actions.</summary>
 public sealed record Scenario
 {
     public required string Name { get; init; }
     public required string Source { get; init; }
     public ulong Seed { get; init; }
     public long DurationNs { get; init; }
+    /// <summary>The host (host:), or the first of hosts:; domains that name no host run here.</summary>
     public required HostSpec Host { get; init; }
+    /// <summary>The hosts after the first (hosts: with more than one entry), in scenario order.</summary>
+    public IReadOnlyList<HostSpec> MoreHosts { get; init; } = [];
     public IReadOnlyList<DomainSpec> Domains { get; init; } = [];
     public IReadOnlyList<ActionSpec> Events { get; init; } = [];
     public long TickNs { get; init; } = 100_000_000;
@@ -22,6 +25,21 @@ public sealed record Scenario
     public IReadOnlyDictionary<string, double> Costs { get; init; } = new Dictionary<string, double>();
     /// <summary>The policy daemon; null runs none (as static does, without its decisions in the summary).</summary>
     public PolicySpec? Policy { get; init; }
+    /// <summary>The host-level balancer that moves guests between hosts (balance:); null for none.</summary>
+    public BalanceSpec? Balance { get; init; }
+
+    /// <summary>Every host, the first one first.</summary>
+    public IReadOnlyList<HostSpec> Hosts => [Host, .. MoreHosts];
+
+    /// <summary>The index in <see cref="Hosts"/> of the host named <paramref name="name"/> (null: the first), or -1.</summary>
+    public int HostIndex(string? name)
+    {
+        if (name is null) return 0;
+        var hosts = Hosts;
+        for (int i = 0; i < hosts.Count; i++)
+            if (hosts[i].Name == name) return i;
+        return -1;
+    }
 
     /// <summary>Every domain instance the scenario can create, in scenario order (count expanded: web-1 .. web-N).</summary>
     public IEnumerable<(DomainSpec Spec, string Name)> Instances() =>
@@ -30,6 +48,12 @@ public sealed record Scenario
 
 public sealed record HostSpec(long MemoryBytes, int NumaNodes, long Dom0Bytes, long Dom0MinBytes)
 {
+    /// <summary>The host's name (host.name, hosts[i].name): domains are placed and migrated by it.</summary>
+    public string Name { get; init; } = DefaultName;
+
+    /// <summary>The name of a host that gives none (a single host:).</summary>
+    public const string DefaultName = "host";
+
     /// <summary>Which hypervisor the host is (host.hypervisor), carried in <see cref="Overcommit"/>.</summary>
     public HostPersonality Personality => Overcommit.Personality;
 
@@ -44,6 +68,12 @@ public sealed record HostSpec(long MemoryBytes, int NumaNodes, long Dom0Bytes, l
 /// A migration link: its bandwidth in bytes per second and one-way latency. The default is gigabit Ethernet (125 MB/s),
 /// the link of Clark et al.'s measurements (NSDI'05), with a LAN's 0.1 ms.
 /// </summary>
+/// <summary>
+/// balance: DRS-style memory balancing between hosts: how often it looks (DRS's default is every 5 minutes) and the
+/// host load standard deviation it tolerates (vSphere's "target host load standard deviation").
+/// </summary>
+public sealed record BalanceSpec(long IntervalNs = 300_000_000_000, double TargetStdDev = 0.05);
+
 public sealed record LinkSpec(double BandwidthBytesPerSecond = 125e6, long LatencyNs = 100_000);
 
 public sealed record DomainSpec
@@ -80,6 +110,8 @@ public sealed record DomainSpec
     /// <summary>The guest kernel's settings (swap, kernel image, reclaim and write-back tunables).</summary>
     public GuestOptions Guest { get; init; } = new();
     public required WorkloadSpec Workload { get; init; }
+    /// <summary>The host the domain is built on (host:); null for the first.</summary>
+    public string? Host { get; init; }
 
     /// <summary>The allocation the domain gets on a host of <paramref name="host"/>'s hypervisor.</summary>
     public AllocationMode AllocationOn(HostPersonality host) => Allocation ?? host.DefaultAllocation;
@@ -91,10 +123,15 @@ public sealed record DomainSpec
         Count == 1 ? [Name] : Enumerable.Range(1, Count).Select(i => $"{Name}-{i}");
 }
 
-public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget, HotAdd, HotRemove, Restart, Save, Restore, Migrate }
+public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget, HotAdd, HotRemove, Restart, Save, Restore, Migrate, Evacuate }
 
 public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, long? MemoryBytes, int Line)
 {
+    /// <summary>migrate and evacuate: the host the domains go to (to:); null for the same host (migrate) or the one with most free memory (evacuate).</summary>
+    public string? To { get; init; }
+    /// <summary>evacuate: the host every guest leaves (host:).</summary>
+    public string? Host { get; init; }
+
     public static string NameOf(ActionKind kind) => kind switch
     {
         ActionKind.Create => "create",
@@ -108,6 +145,7 @@ public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, lon
         ActionKind.Save => "save",
         ActionKind.Restore => "restore",
         ActionKind.Migrate => "migrate",
+        ActionKind.Evacuate => "evacuate",
         _ => kind.ToString(),
     };
 }

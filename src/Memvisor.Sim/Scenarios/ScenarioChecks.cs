@@ -8,7 +8,7 @@ using Memvisor.Hypervisor.Personalities;
 namespace Memvisor.Sim.Scenarios;
 
 /// <summary>Checks of a whole bound scenario: unique domain names, actions that name real domains, static domains that fit.</summary>
-public static class ScenarioChecks
+public static partial class ScenarioChecks
 {
     internal static void CheckNames(YamlBinder b, YamlNode root, Scenario s)
     {
@@ -60,6 +60,8 @@ public static class ScenarioChecks
             // The error points at the field itself, named by its path, as every other field's does.
             YamlNode? Value(string key) => (node as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == key).Value ?? node;
             string what = ActionSpec.NameOf(e.Action);
+            // evacuate names a host, not a domain (CheckHosts).
+            if (e.Action == ActionKind.Evacuate) continue;
             if (e.Action == ActionKind.PagingTarget && !s.Host.Personality.HasPagingTarget)
                 b.Error(Value("action"), $"{at}.action", s.Host.Personality.Lacks("hypervisor paging of running VMs") + "; Smart Paging pages only while a VM restarts.");
             else if (e.Action == ActionKind.Create)
@@ -81,7 +83,7 @@ public static class ScenarioChecks
             {
                 b.Error(Value("domain"), $"{at}.domain", $"{what} names '{e.Domain}', which is not a guest instance of this scenario (dom0 is not {(e.Action == ActionKind.Migrate ? "migrated" : "saved")}; instances of a domain with count N are NAME-1 .. NAME-N).");
             }
-            else if (e.Action is ActionKind.Save or ActionKind.Migrate && SaveProblem(instances[e.Domain], s.Host.Personality) is { } why)
+            else if (e.Action is ActionKind.Save or ActionKind.Migrate && MoveProblem(instances[e.Domain], s.Host.Personality) is { } why)
             {
                 b.Error(Value("domain"), $"{at}.domain", $"{what} names '{e.Domain}', {why}.");
             }
@@ -104,8 +106,8 @@ public static class ScenarioChecks
         }
     }
 
-    // What Memvisor's save image and migration stream do not carry yet (the hypervisor refuses these at run time too).
-    private static string? SaveProblem(DomainSpec spec, HostPersonality host) =>
+    /// <summary>What Memvisor's save image and migration stream do not carry yet (the hypervisor refuses these at run time too), as a clause; null if the domain can be saved and moved.</summary>
+    internal static string? MoveProblem(DomainSpec spec, HostPersonality host) =>
         spec.AllocationOn(host) == AllocationMode.OnDemand && host.OnDemand == OnDemandModel.PodCache ? "a populate-on-demand domain on Xen: the image and the stream do not carry its PoD cache yet"
         : spec.Guest.Tmem ? "whose guest uses tmem: its pools and frontswap pages would not survive the move (Xen's tmem save is not modeled)"
         : null;
@@ -140,8 +142,8 @@ public static class ScenarioChecks
     internal static void CheckMachine(YamlBinder b, YamlNode root, Scenario s)
     {
         if (MachineProblem(s) is not { } problem) return;
-        var hostNode = (root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "host").Value;
-        b.Error(hostNode, "host.memory", problem);
+        if (s.MoreHosts.Count == 0) b.Error(HostNode(root, 0), "host.memory", problem);
+        else b.Error(TopNode(root, "hosts"), "hosts", problem);
     }
 
     /// <summary>Bytes of this machine the guests of a scenario need, whatever the host's size.</summary>
@@ -170,7 +172,7 @@ public static class ScenarioChecks
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (available <= 0) return null;
         long usable = available / 10 * 8;
-        long frames = PageSize.FromBytes(s.Host.MemoryBytes);
+        long frames = s.Hosts.Sum(h => PageSize.FromBytes(h.MemoryBytes));
         double guests = GuestModelBytes(s);
         double needed = frames * (double)ModelBytesPerFrame + guests;
         if (needed <= usable) return null;
@@ -197,30 +199,39 @@ public static class ScenarioChecks
 
     internal static void CheckFit(YamlBinder b, YamlNode root, Scenario s)
     {
-        long frames = PageSize.FromBytes(s.Host.MemoryBytes);
+        var hosts = s.Hosts;
+        for (int h = 0; h < hosts.Count; h++)
+            CheckFit(b, root, s, hosts[h], s.MoreHosts.Count == 0 ? "host" : $"hosts[{h}]", h);
+    }
+
+    // The domains that start on a host fit it at build, with dom0 and the hypervisor's own memory.
+    private static void CheckFit(YamlBinder b, YamlNode root, Scenario s, HostSpec host, string path, int index)
+    {
+        long frames = PageSize.FromBytes(host.MemoryBytes);
         long xen = (frames * Host.XenBytesPerFrame + PageSize.Bytes - 1) / PageSize.Bytes;
-        long dom0 = PageSize.FromBytes(s.Host.Dom0Bytes);
+        long dom0 = PageSize.FromBytes(host.Dom0Bytes);
         long used = xen + dom0;
-        var hostNode = (root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "host").Value;
+        var hostNode = HostNode(root, index);
         if (used > frames)
         {
-            b.Error(hostNode, "host.dom0.memory", $"dom0 ({Units.FormatSize(s.Host.Dom0Bytes)}) and the hypervisor's own {PageSize.ToMiB(xen)}MiB do not fit in {Units.FormatSize(s.Host.MemoryBytes)}.");
+            b.Error(hostNode, $"{path}.dom0.memory", $"dom0 ({Units.FormatSize(host.Dom0Bytes)}) and the hypervisor's own {PageSize.ToMiB(xen)}MiB do not fit in {Units.FormatSize(host.MemoryBytes)}.");
             return;
         }
         var domainNodes = DomainNodes(root);
+        string on = s.MoreHosts.Count == 0 ? "the host" : $"host '{host.Name}'";
         for (int i = 0; i < s.Domains.Count; i++)
         {
             var d = s.Domains[i];
-            if (!d.Autostart) continue;
+            if (!d.Autostart || s.HostIndex(d.Host) != index) continue;
             foreach (var name in d.InstanceNames())
             {
-                var config = ScenarioLoader.ToConfig(d, name, s.Host.Personality);
-                used += Host.BuildPagesFor(config, s.Host.Personality);
+                var config = ScenarioLoader.ToConfig(d, name, host.Personality);
+                used += Host.BuildPagesFor(config, host.Personality);
                 if (used > frames)
                 {
                     b.Error(domainNodes.ElementAtOrDefault(i), $"domains[{i}].memory",
                         $"{name} does not fit: with dom0, the hypervisor's own {PageSize.ToMiB(xen)}MiB and each domain's paging reserve, " +
-                        $"the domains up to it need at build {used * (double)PageSize.Bytes / (1 << 20):0.##}MiB but the host has {frames * (double)PageSize.Bytes / (1 << 20):0.##}MiB.");
+                        $"the domains up to it need at build {used * (double)PageSize.Bytes / (1 << 20):0.##}MiB but {on} has {frames * (double)PageSize.Bytes / (1 << 20):0.##}MiB.");
                     return;
                 }
             }

@@ -9,6 +9,9 @@ public static class ScenarioLimits
     /// <summary>A host of at most 4 TiB (and no more than this machine can model: <see cref="ScenarioChecks"/>).</summary>
     public const long MaxHostBytes = 4L << 40;
 
+    /// <summary>Hosts in one scenario (hosts:).</summary>
+    public const int MaxHosts = 64;
+
     /// <summary>Any other size (a domain's memory or maxmem, a swap device, a file): at most 16 TiB.</summary>
     public const long MaxSizeBytes = 16L << 40;
 

@@ -17,10 +17,11 @@ public static class ScenarioLoader
 {
     public const string Dom0Name = "Domain-0";
 
-    private static readonly string[] TopKeys = ["name", "seed", "duration", "host", "domains", "events", "sim", "costs", "policy"];
-    private static readonly string[] EventKeys = ["at", "action", "domain", "memory"];
+    private static readonly string[] TopKeys = ["name", "seed", "duration", "host", "hosts", "domains", "events", "sim", "costs", "policy", "balance"];
+    private static readonly string[] BalanceKeys = ["interval", "target_stddev"];
+    private static readonly string[] EventKeys = ["at", "action", "domain", "memory", "to", "host"];
     private static readonly string[] SimKeys = ["tick", "sample"];
-    private static readonly string[] Actions = ["create", "destroy", "restart", "save", "restore", "migrate", "mem-set", "mem-max", "paging-target", "hot-add", "hot-remove"];
+    private static readonly string[] Actions = ["create", "destroy", "restart", "save", "restore", "migrate", "evacuate", "mem-set", "mem-max", "paging-target", "hot-add", "hot-remove"];
 
     public static Scenario LoadFile(string path)
     {
@@ -69,16 +70,19 @@ public static class ScenarioLoader
 
     private static Scenario? Bind(YamlBinder b, YamlNode root, string file)
     {
-        var top = b.Fields(root, "", TopKeys, ["name", "duration", "host", "domains"]);
+        var top = b.Fields(root, "", TopKeys, ["name", "duration", "domains"]);
         string name = top.TryGetValue("name", out var n) ? b.String(n, "name") ?? "" : "";
         if (n is not null && name.Length > 0) ScenarioChecks.CheckScenarioName(b, n, name);
         ulong seed = top.TryGetValue("seed", out var s) ? (ulong)(b.Integer(s, "seed", 0, long.MaxValue) ?? 0) : 0;
         long duration = top.TryGetValue("duration", out var du) ? b.Duration(du, "duration") ?? 0 : 0;
         if (top.ContainsKey("duration") && duration == 0 && b.Errors.Count == 0) b.Error(du, "duration", "a scenario must last longer than zero.");
 
-        HostSpec? host = top.TryGetValue("host", out var h) ? HostBinder.BindHost(b, h) : null;
+        var hosts = BindHosts(b, root, top);
+        HostSpec? host = hosts.Count > 0 ? hosts[0] : null;
 
         PolicySpec? policy = top.TryGetValue("policy", out var pn) ? PolicyBinder.BindPolicy(b, pn, host?.Personality ?? Hypervisor.Personalities.HostPersonality.Xen) : null;
+
+        BalanceSpec? balance = top.TryGetValue("balance", out var bn) ? BindBalance(b, bn, hosts.Count) : null;
 
         long tick = 100_000_000, sample = 1_000_000_000;
         if (top.TryGetValue("sim", out var simNode))
@@ -136,10 +140,11 @@ public static class ScenarioLoader
         if (host is null || b.Errors.Count > 0) return null;
         var scenario = new Scenario
         {
-            Name = name, Source = file, Seed = seed, DurationNs = duration, Host = host, Domains = domains,
-            Events = events.OrderBy(e => e.AtNs).ToList(), TickNs = tick, SampleNs = sample, Costs = costs, Policy = policy,
+            Name = name, Source = file, Seed = seed, DurationNs = duration, Host = host, MoreHosts = hosts.Skip(1).ToList(), Domains = domains,
+            Events = events.OrderBy(e => e.AtNs).ToList(), TickNs = tick, SampleNs = sample, Costs = costs, Policy = policy, Balance = balance,
         };
         ScenarioChecks.CheckNames(b, root, scenario);
+        ScenarioChecks.CheckHosts(b, root, scenario);
         // The checks below look domains up by name: with a name taken twice they would look up the wrong one.
         if (b.Errors.Count > 0) return null;
         ScenarioChecks.CheckEvents(b, root, scenario);
@@ -148,17 +153,72 @@ public static class ScenarioLoader
         return scenario;
     }
 
+    // host: (one host) or hosts: (a list of named hosts, all of one hypervisor); exactly one of the two.
+    private static List<HostSpec> BindHosts(YamlBinder b, YamlNode root, Dictionary<string, YamlNode> top)
+    {
+        var hosts = new List<HostSpec>();
+        bool one = top.TryGetValue("host", out var h), many = top.TryGetValue("hosts", out var hs);
+        if (one && many)
+            b.Error(hs, "hosts", "give one host as 'host' or several as 'hosts', not both.");
+        else if (one)
+        {
+            if (HostBinder.BindHost(b, h!, "host") is { } single) hosts.Add(single);
+        }
+        else if (many)
+        {
+            if (hs is not YamlSequenceNode seq || seq.Children.Count == 0)
+                b.Error(hs, "hosts", "expected a list of at least one host, each with a name.");
+            else if (seq.Children.Count > ScenarioLimits.MaxHosts)
+                b.Error(hs, "hosts", $"the scenario declares {seq.Children.Count} hosts; a scenario has at most {ScenarioLimits.MaxHosts}.");
+            else
+                for (int i = 0; i < seq.Children.Count; i++)
+                    if (HostBinder.BindHost(b, seq.Children[i], $"hosts[{i}]") is { } spec) hosts.Add(spec);
+        }
+        else b.Error(root, "host", "the required key 'host' is missing (or 'hosts', a list of hosts).");
+        return hosts;
+    }
+
+    // balance: DRS-style moves between hosts; a scenario of one host has nowhere to move a guest.
+    private static BalanceSpec? BindBalance(YamlBinder b, YamlNode node, int hosts)
+    {
+        var f = b.Fields(node, "balance", BalanceKeys, []);
+        var spec = new BalanceSpec();
+        if (f.TryGetValue("interval", out var i) && b.Duration(i, "balance.interval") is long interval)
+        {
+            if (interval < 1_000_000_000L) b.Error(i, "balance.interval", "the balancer looks at most once a second (DRS's default is every 5min).");
+            else spec = spec with { IntervalNs = interval };
+        }
+        if (f.TryGetValue("target_stddev", out var t) && b.Number(t, "balance.target_stddev", 0, 1) is double target) spec = spec with { TargetStdDev = target };
+        if (hosts == 1) b.Error(node, "balance", "balance moves guests between hosts, and this scenario has one; give several as 'hosts'.");
+        return spec;
+    }
+
     private static ActionSpec? BindEvent(YamlBinder b, YamlNode node, string path, long duration)
     {
-        var f = b.Fields(node, path, EventKeys, ["at", "action", "domain"]);
+        var f = b.Fields(node, path, EventKeys, ["at", "action"]);
         long? at = f.TryGetValue("at", out var a) ? b.Duration(a, $"{path}.at") : null;
         if (at > duration && duration > 0) b.Error(a, $"{path}.at", $"the action is at {(a as YamlScalarNode)?.Value}, after the scenario ends at {duration / 1e9:0.###}s.");
         string? action = f.TryGetValue("action", out var ac) ? b.OneOf(ac, $"{path}.action", Actions) : null;
         string? domain = f.TryGetValue("domain", out var d) ? b.String(d, $"{path}.domain") : null;
+        string? to = f.TryGetValue("to", out var tn) ? b.String(tn, $"{path}.to") : null;
+        string? hostName = f.TryGetValue("host", out var hn) ? b.String(hn, $"{path}.host") : null;
+        // evacuate names a host (every guest on it leaves); every other action names a domain.
+        if (action == "evacuate")
+        {
+            if (d is not null) b.Error(d, $"{path}.domain", "evacuate moves every guest off a host: give the host as 'host', not a domain.");
+            else if (hn is null) b.Error(node, $"{path}.host", "evacuate needs 'host', the host every guest leaves.");
+            domain = "";
+        }
+        else
+        {
+            if (action is not null && d is null) b.Error(node, $"{path}.domain", "the required key 'domain' is missing.");
+            if (hn is not null) b.Error(hn, $"{path}.host", $"{action} takes no 'host' (a domain's host is where it runs; migrate takes 'to').");
+            if (tn is not null && action is not "migrate") b.Error(tn, $"{path}.to", $"{action} takes no 'to'; only migrate and evacuate go to another host.");
+        }
         long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, $"{path}.memory") : null;
         if (action is "mem-set" or "mem-max" or "paging-target" or "hot-add" or "hot-remove" && !f.ContainsKey("memory"))
             b.Error(node, $"{path}.memory", $"{action} needs 'memory'.");
-        if (action is "create" or "destroy" or "restart" or "save" or "restore" or "migrate" && f.ContainsKey("memory"))
+        if (action is "create" or "destroy" or "restart" or "save" or "restore" or "migrate" or "evacuate" && f.ContainsKey("memory"))
             b.Error(m, $"{path}.memory", $"{action} takes no 'memory'.");
         if (at is null || action is null || domain is null) return null;
         var kind = action switch
@@ -166,9 +226,9 @@ public static class ScenarioLoader
             "create" => ActionKind.Create, "destroy" => ActionKind.Destroy, "mem-set" => ActionKind.MemSet,
             "paging-target" => ActionKind.PagingTarget, "hot-add" => ActionKind.HotAdd, "hot-remove" => ActionKind.HotRemove,
             "restart" => ActionKind.Restart, "save" => ActionKind.Save, "restore" => ActionKind.Restore, "migrate" => ActionKind.Migrate,
-            _ => ActionKind.MemMax,
+            "evacuate" => ActionKind.Evacuate, _ => ActionKind.MemMax,
         };
-        return new ActionSpec(at.Value, kind, domain, memory, (int)node.Start.Line);
+        return new ActionSpec(at.Value, kind, domain, memory, (int)node.Start.Line) { To = to, Host = hostName };
     }
 
     /// <summary>The xl.cfg a domain instance is built from on a host of <paramref name="host"/>'s hypervisor.</summary>

@@ -7,6 +7,8 @@ public sealed record DomainSummary
     public required ushort Domid { get; init; }
     /// <summary>running, destroyed, failed (not built), crashed (by the hypervisor, then destroyed) or saved (xl save, not restored by the end).</summary>
     public required string State { get; init; }
+    /// <summary>The host the domain runs on at the end (or ran on last), when the scenario has several hosts.</summary>
+    public string? Host { get; init; }
     public required long MemoryKib { get; init; }
     public required long MaxmemKib { get; init; }
     public required long TotPages { get; init; }
@@ -55,7 +57,12 @@ public sealed record SaveRestoreSummary(int Saves, int Restores, int Refused, lo
 /// the stop-and-copy, the writable working set, the downtime and the total time.
 /// </summary>
 public sealed record MigrationSummary(double AtS, string Outcome, int Rounds, IReadOnlyList<long> PagesPerRound, long StopAndCopyPages,
-    long PagesSent, long BytesSent, long DeferredPages, long WritableWorkingSetPages, double DowntimeMs, double TotalMs);
+    long PagesSent, long BytesSent, long DeferredPages, long WritableWorkingSetPages, double DowntimeMs, double TotalMs)
+{
+    /// <summary>The hosts it left and went to, when the scenario has several hosts.</summary>
+    public string? From { get; init; }
+    public string? To { get; init; }
+}
 
 /// <summary>A domain's 2 MiB pages: first touches backed by one, those broken since, and the 2 MiB regions mapped by one machine extent at the end.</summary>
 public sealed record LargePagesSummary(long Populated, long Broken, long Mapped);

@@ -9,11 +9,16 @@ public sealed record RunSummary
     public required string Scenario { get; init; }
     public required ulong Seed { get; init; }
     public required double DurationS { get; init; }
+    /// <summary>The host, or the first host of a scenario with several.</summary>
     public required HostSummary Host { get; init; }
+    /// <summary>Every host, in the scenario's order, when it has several; absent for one host.</summary>
+    public IReadOnlyList<HostSummary>? Hosts { get; init; }
     public required IReadOnlyList<DomainSummary> Domains { get; init; }
     public required MechanismsSummary Mechanisms { get; init; }
     /// <summary>The policy daemon's decisions; absent when the scenario runs none.</summary>
     public PolicySummary? Policy { get; init; }
+    /// <summary>The balancer that moves guests between hosts; absent when the scenario has none.</summary>
+    public BalanceSummary? Balance { get; init; }
     public required IntegritySummary Integrity { get; init; }
     public required long HostEventsTotal { get; init; }
     /// <summary>The first host events (the run keeps a bounded number; <see cref="HostEventsTotal"/> counts them all).</summary>
@@ -26,6 +31,8 @@ public sealed record RunSummary
 /// <summary>The host's memory at the end of the run, and its low point.</summary>
 public sealed record HostSummary
 {
+    /// <summary>The host's name, when the scenario has several hosts.</summary>
+    public string? Name { get; init; }
     /// <summary>Which hypervisor the host was: xen, esx, kvm or hyperv.</summary>
     public required string Hypervisor { get; init; }
     public required long Frames { get; init; }
@@ -50,6 +57,9 @@ public sealed record HostSummary
     public required double UnusableFreeIndexOrder9 { get; init; }
     public required bool AccountingHeld { get; init; }
 }
+
+/// <summary>The host-level balancer: how often it looked, the migrations it started, and the hosts' load standard deviation when it last looked.</summary>
+public sealed record BalanceSummary(double IntervalS, double TargetStddev, long Invocations, long Moves, double LoadStddevLast);
 
 /// <summary>Whether the guests read back what they wrote.</summary>
 public sealed record IntegritySummary(long VerifiedReads, long Errors);

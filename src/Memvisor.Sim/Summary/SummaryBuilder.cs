@@ -18,9 +18,11 @@ public static class SummaryBuilder
         Seed = r.Seed,
         DurationS = r.Scenario.DurationNs / 1e9,
         Host = r.Host,
-        Domains = [.. r.Domains.Where(d => d.State != DomainState.NotCreated).Select(Domain)],
+        Hosts = r.Hosts,
+        Domains = [.. r.Domains.Where(d => d.State != DomainState.NotCreated).Select(d => Domain(d, r))],
         Mechanisms = r.Mechanisms,
         Policy = r.Policy is { } p ? Policy(p) : null,
+        Balance = r.Balance,
         Integrity = new IntegritySummary(r.VerifiedReads, r.IntegrityErrors),
         HostEventsTotal = r.HostEventsTotal,
         HostEvents = [.. r.HostEvents.Select(e => new HostEventSummary(e.TimeNs / 1e9, e.Mechanism, e.Domain, e.Message))],
@@ -28,8 +30,9 @@ public static class SummaryBuilder
         Errors = [.. r.Errors.Select(e => new ErrorSummary(e.TimeNs / 1e9, e.Domain, e.Call, e.Errno.ToString(), e.Message))],
     };
 
-    private static DomainSummary Domain(DomainRecord d)
+    private static DomainSummary Domain(DomainRecord d, RunResult run)
     {
+        var hosts = run.Scenario.MoreHosts.Count == 0 ? null : run.Scenario.Hosts;
         bool running = d.State == DomainState.Running;
         var dom = d.Domain;
         var stats = dom?.Stats;
@@ -38,6 +41,7 @@ public static class SummaryBuilder
             Name = d.Name,
             Domid = d.DomId,
             State = d.State.ToString().ToLowerInvariant(),
+            Host = hosts?[d.HostIndex].Name,
             MemoryKib = PageSize.ToKiB(d.TargetPages),
             MaxmemKib = PageSize.ToKiB(d.MaxPages),
             TotPages = d.TotPages,
@@ -51,7 +55,7 @@ public static class SummaryBuilder
             PagesReleased = stats?.PagesReleased,
             PodFaults = stats?.PodFaults,
             Pod = dom?.Pod is { } pod ? new PodSummary(running ? pod.Count : 0, pod.Stats.Served, pod.Stats.Sweeps, pod.Stats.PagesChecked, pod.Stats.ZeroReclaimed, pod.Stats.Released) : null,
-            Migrations = d.Migrations is { } ms ? [.. ms.Select(Migration)] : null,
+            Migrations = d.Migrations is { } ms ? [.. ms.Select(m => Migration(m) with { From = hosts?[m.FromHost].Name, To = hosts?[m.ToHost].Name })] : null,
             SaveRestore = d.SaveRestore is { } sr ? SaveRestore(sr) : null,
             LargePages = dom is null ? null : new LargePagesSummary(dom.Stats.LargePagesPopulated, dom.P2m.LargePagesBroken, running ? dom.P2m.CountSuperpages() : 0),
             Refusals = stats?.Refusals,

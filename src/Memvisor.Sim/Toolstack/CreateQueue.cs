@@ -15,14 +15,15 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
 
     private enum Build { Create, Restore, Migrate }
 
-    private readonly List<(DomainRecord Record, long NeededPages, long DeadlineNs, Build Build)> _waiting = [];
+    // A migration waits on its destination's queue (this one) and is started by its source's toolstack.
+    private readonly List<(DomainRecord Record, long NeededPages, long DeadlineNs, Build Build, XlToolstack Source)> _waiting = [];
 
     public bool IsWaiting(DomainRecord r) => _waiting.Exists(w => w.Record == r);
 
     /// <summary>Builds the domain now, or (dom0 asked to give memory back) once the memory is free.</summary>
     public void Start(DomainRecord r, long now)
     {
-        if (toolstack.AutoballoonFor(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Create));
+        if (toolstack.AutoballoonFor(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Create, toolstack));
         else toolstack.Create(r, now);
     }
 
@@ -30,16 +31,19 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
     public void StartRestore(DomainRecord r, long now)
     {
         if (IsWaiting(r)) return;
-        if (toolstack.AutoballoonForRestore(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Restore));
+        if (toolstack.AutoballoonForRestore(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Restore, toolstack));
         else toolstack.Restore(r, now);
     }
 
-    /// <summary>Migrates the domain now, or (dom0 asked to give memory back for the destination's copy) once the memory is free.</summary>
-    public void StartMigration(DomainRecord r, long now)
+    /// <summary>
+    /// Migrates the domain from <paramref name="source"/>'s host to this queue's now, or (this host's dom0 asked to
+    /// give memory back for the incoming copy) once the memory is free.
+    /// </summary>
+    public void StartMigration(DomainRecord r, long now, XlToolstack source)
     {
         if (IsWaiting(r)) return;
-        if (toolstack.AutoballoonForMigration(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Migrate));
-        else toolstack.Migrate(r, now);
+        if (toolstack.AutoballoonForMigration(r, source, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Migrate, source));
+        else source.Migrate(r, now, toolstack);
     }
 
     /// <summary>Builds each waiting domain once the host has its memory free, or when xl gives up waiting (the build then fails).</summary>
@@ -47,11 +51,11 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
     {
         for (int i = 0; i < _waiting.Count; i++)
         {
-            var (r, needed, deadline, build) = _waiting[i];
+            var (r, needed, deadline, build, source) = _waiting[i];
             if (machine.FreeFrames < needed && now < deadline) continue;
             _waiting.RemoveAt(i--);
             if (build == Build.Restore) toolstack.Restore(r, now);
-            else if (build == Build.Migrate) toolstack.Migrate(r, now);
+            else if (build == Build.Migrate) source.Migrate(r, now, toolstack);
             else toolstack.Create(r, now);
         }
     }

@@ -1,0 +1,64 @@
+using Memvisor.Sim.Engine;
+
+namespace Memvisor.Sim.Toolstack;
+
+/// <summary>
+/// Host evacuation (XenServer's xe host-evacuate, vSphere's maintenance mode): every guest running on a host is
+/// migrated off it, one after another as a script of xl migrate calls does, so each has the link to itself. Each
+/// goes to the named host, or else to the other host with the most free memory when its turn comes; a migration
+/// the destination refuses leaves that guest where it is, and the next one goes.
+/// </summary>
+internal sealed class Evacuations
+{
+    private sealed class Evacuation(HostRuntime from, HostRuntime? to, Queue<DomainRecord> left)
+    {
+        public HostRuntime From { get; } = from;
+        public HostRuntime? To { get; } = to;
+        public Queue<DomainRecord> Left { get; } = left;
+        public DomainRecord? Moving { get; set; }
+    }
+
+    private readonly List<Evacuation> _running = [];
+
+    /// <summary>Queues every guest running on <paramref name="from"/> now, in the scenario's order.</summary>
+    public void Start(HostRuntime from, HostRuntime? to, IReadOnlyList<DomainRecord> records, long nowNs)
+    {
+        var left = new Queue<DomainRecord>(records.Where(r => r.Spec is not null && r.HostIndex == from.Index && r.State == DomainState.Running));
+        from.Hv.Events.Add("evacuate", "", $"Evacuating host '{from.Name}': {left.Count} guest(s) to migrate{(to is null ? "" : $" to '{to.Name}'")}.");
+        _running.Add(new Evacuation(from, to, left));
+    }
+
+    /// <summary>Starts the next guest's migration of each evacuation whose previous one has ended.</summary>
+    public void Step(long nowNs, IReadOnlyList<HostRuntime> hosts, IReadOnlyList<DomainRecord> records)
+    {
+        if (_running.Count == 0) return;
+        foreach (var e in _running)
+        {
+            if (e.Moving is { } m && (e.From.Toolstack.IsMigrating(m) || hosts.Any(h => h.Creates.IsWaiting(m)))) continue;
+            e.Moving = null;
+            while (e.Left.TryDequeue(out var r))
+            {
+                // A guest destroyed, saved or already moved since the evacuation began stays out of it.
+                if (r.State != DomainState.Running || r.HostIndex != e.From.Index) continue;
+                var to = e.To ?? MostFree(hosts, e.From);
+                if (to is null) break;
+                to.Creates.StartMigration(r, nowNs, e.From.Toolstack);
+                if (e.From.Toolstack.IsMigrating(r) || to.Creates.IsWaiting(r))
+                {
+                    e.Moving = r;
+                    break;
+                }
+            }
+        }
+        _running.RemoveAll(e => e.Moving is null && e.Left.Count == 0);
+    }
+
+    // The other host with the most free frames now (the first of equals).
+    private static HostRuntime? MostFree(IReadOnlyList<HostRuntime> hosts, HostRuntime from)
+    {
+        HostRuntime? best = null;
+        foreach (var h in hosts)
+            if (h != from && (best is null || h.Machine.FreeFrames > best.Machine.FreeFrames)) best = h;
+        return best;
+    }
+}
