@@ -197,6 +197,9 @@ public sealed partial class Host : IDisposable
     /// <summary>Gives a domain the port its guest kernel uses to reach the hypervisor.</summary>
     public IGuestMemory PortFor(Domain domain) => domain.Port;
 
+    /// <summary>The grant-table operations of the domain's guest kernel (its split drivers'), through the same port.</summary>
+    public IGuestGrants GrantsFor(Domain domain) => (IGuestGrants)domain.Port;
+
     /// <summary>Gives the domain's vCPU the MMU of <paramref name="options"/>' mode (scenario <c>mmu:</c>); the domain keeps it as <see cref="Domain.Mmu"/>.</summary>
     public Mmu.GuestMmu AttachMmu(Domain domain, Mmu.MmuOptions options) =>
         domain.Mmu = Mmu.GuestMmu.Create(this, domain, domain.Port, options);

@@ -120,6 +120,13 @@ public sealed partial class GuestKernel
     /// <summary>What filling memory from the domain's image did, when it has one.</summary>
     public Images.ImageFillStats? ImageFill { get; private set; }
 
+    /// <summary>The PV block device its files' pages go through (set when the toolstack connects one); null: the disk is reached directly.</summary>
+    public Devices.IBlockDevice? Block { get; set; }
+
+    // A file page to or from its disk: through the block device when the guest has one.
+    internal bool DiskRead(PageCache.GuestFile f, ulong gfn, long index) => Block?.Read(f.Disk, f.Id, gfn, index) ?? f.Disk.Load(Memory, gfn, index);
+    internal bool DiskWrite(PageCache.GuestFile f, ulong gfn, long index) => Block?.Write(f.Disk, f.Id, gfn, index) ?? f.Disk.Save(Memory, gfn, index);
+
     /// <summary>Pages the guest holds (MemTotal).</summary>
     public long HeldPages => Allocator.ManagedPages;
     public long FreePages => Allocator.FreePages;

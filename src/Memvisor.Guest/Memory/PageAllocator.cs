@@ -20,7 +20,7 @@ public sealed class PageAllocator
 
     public long FreePages => _free.Count;
     /// <summary>Pages in the guest's memory map (MemTotal).</summary>
-    public long ManagedPages => _map.Length - _map.CountOf(PageUse.Unheld);
+    public long ManagedPages => _map.Length - _map.CountOf(PageUse.Unheld) - _map.CountOf(PageUse.Foreign);
     public long MinPages { get; private set; }
     public long LowPages { get; private set; }
     public long HighPages { get; private set; }
@@ -107,4 +107,7 @@ public sealed class PageAllocator
 
     /// <summary>A page taken from the pool leaves the memory map (given to the hypervisor by the balloon).</summary>
     public void RemoveHeld(ulong gfn) => _map.Assign(gfn, PageUse.Unheld, 0, 0);
+
+    /// <summary>A page taken from the pool leaves the memory map for a backend's foreign mappings (alloc_xenballooned_pages).</summary>
+    public void RemoveForForeign(ulong gfn) => _map.Assign(gfn, PageUse.Foreign, 0, 0);
 }

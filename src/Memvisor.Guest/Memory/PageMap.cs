@@ -26,7 +26,7 @@ public sealed class PageMap
     private readonly uint[] _head = [PageDescriptor.NoLink, PageDescriptor.NoLink, PageDescriptor.NoLink, PageDescriptor.NoLink];
     private readonly uint[] _tail = [PageDescriptor.NoLink, PageDescriptor.NoLink, PageDescriptor.NoLink, PageDescriptor.NoLink];
     private readonly long[] _count = new long[4];
-    private readonly long[] _byUse = new long[6];
+    private readonly long[] _byUse = new long[7];
 
     public PageMap(long pages)
     {

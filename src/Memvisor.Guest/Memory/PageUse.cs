@@ -13,4 +13,9 @@ public enum PageUse : byte
     Anon,
     /// <summary>A page of the page cache: a file's page, mapped or not.</summary>
     File,
+    /// <summary>
+    /// Given back to the hypervisor and kept by a backend driver to map other domains' granted pages into (Linux's
+    /// alloc_xenballooned_pages): out of the memory map, and out of the balloon's reach.
+    /// </summary>
+    Foreign,
 }

@@ -19,7 +19,7 @@ internal sealed class PageCacheOps(GuestKernel k)
         {
             if (k.Cleancache?.TryGet(file, index, gfn) != true)
             {
-                file.Disk.Load(k.Memory, gfn, index);
+                k.DiskRead(file, gfn, index);
                 k.Counters.FileReads++;
                 k.Stall(k.Costs.GuestFileReadNs);
             }

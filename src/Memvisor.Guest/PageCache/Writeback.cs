@@ -42,7 +42,7 @@ internal sealed class Writeback(GuestKernel k)
             // The entry is stale if the page was since reclaimed, reused or cleaned.
             var f = k.Files[file];
             if (!f.TryGetCached(index, out ulong cached) || cached != gfn || !k.Pages[gfn].Has(PageFlags.Dirty)) continue;
-            f.Disk.Save(k.Memory, gfn, index);
+            k.DiskWrite(f, gfn, index);
             Cleaned(gfn);
             k.Counters.WritebackPages++;
         }

@@ -112,7 +112,7 @@ internal sealed class Reclaimer(GuestKernel k)
         bool dirty = k.Rmap.UnmapFilePage(gfn) | d.Has(PageFlags.Dirty);
         if (dirty)
         {
-            file.Disk.Save(k.Memory, gfn, index);
+            k.DiskWrite(file, gfn, index);
             k.Writeback.Cleaned(gfn);
             k.Counters.WritebackPages++;
             costNs += k.Costs.GuestFileWriteNs;

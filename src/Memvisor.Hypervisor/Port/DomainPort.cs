@@ -17,7 +17,7 @@ namespace Memvisor.Hypervisor.Port;
 /// domain's own (or reads a shared one) and leaves the content store alone runs beside other guests' steps; every
 /// other path takes the lane's turn first (<see cref="Turn"/>).
 /// </summary>
-internal sealed class DomainPort(Host hv, Domain d) : IGuestMemory
+internal sealed partial class DomainPort(Host hv, Domain d) : IGuestMemory, IGuestGrants
 {
     public ushort DomId => d.DomId;
     public long CurrentReservation => d.TotPages;

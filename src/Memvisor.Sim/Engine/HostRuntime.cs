@@ -20,7 +20,7 @@ internal sealed class HostRuntime
         Spec = spec;
         Machine = new MachineMemory(Memvisor.Machine.Frames.PageSize.FromBytes(spec.MemoryBytes), spec.NumaNodes);
         Hv = new Host(Machine, costs, now, spec.Overcommit with { Activity = scenario.Policy?.Activity ?? new() });
-        Toolstack = new XlToolstack(Hv, costs, seed) { Link = spec.Link, Index = index };
+        Toolstack = new XlToolstack(Hv, costs, seed) { Link = spec.Link, Index = index, Dom0 = dom0 };
         Balloons = new BalloonMonitor(Hv);
         Policy = scenario.Policy is { } ps ? PolicyFactory.Create(ps) : null;
         Dom0 = dom0;

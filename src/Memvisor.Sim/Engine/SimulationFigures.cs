@@ -105,7 +105,13 @@ public sealed partial class Simulation
                 Sum(h => h.Tmem.Stats.EphemeralEvicted), Sum(h => h.Tmem.Pages)),
             new FreePageReportingSummary(_records.Sum(r => r.Domain?.Stats.PagesReported ?? 0)),
             new HotplugSummary(guests.Sum(g => g.HotplugPagesAdded), guests.Sum(g => g.HotplugPagesRemoved), guests.Sum(g => g.PagesMigrated),
-                guests.Sum(g => g.HotplugOfflineFailures)));
+                guests.Sum(g => g.HotplugOfflineFailures)))
+        {
+            Grants = Sum(h => h.Grants.Stats.TablesSetUp) == 0 ? null : new GrantsSummary(Sum(h => h.Grants.Stats.TablesSetUp), Sum(h => h.Grants.Stats.Maps),
+                Sum(h => h.Grants.Stats.Unmaps), Sum(h => h.Grants.Stats.Copies), Sum(h => h.Grants.Stats.Transfers), Sum(h => h.Grants.Stats.Refused),
+                _hosts.Max(h => h.Hv.Grants.Stats.PeakMapped), Sum(h => h.Grants.Mappings), Sum(h => h.Grants.TableFrames),
+                _hosts.Sum(h => h.Toolstack.BlockBackend?.ForeignPages ?? 0)),
+        };
     }
 
     // summary.json's host: a host's memory at the end, its low point and its heap, read once when the run ends. A

@@ -12,7 +12,8 @@ namespace Memvisor.Sim.Scenarios;
 internal static class DomainBinder
 {
     private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug", "dynamic_min", "dynamic_max",
-        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram", "image", "host"];
+        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram", "image", "host", "disk"];
+    private static readonly string[] DiskKeys = ["driver", "persistent_grants"];
     private static readonly string[] DomainPagingKeys = ["target"];
     private const string NeedsHvm = " needs an HVM domain (mmu: shadow2, shadow3 or hap): a PV domain's page tables name machine frames.";
     private static readonly string[] MmuOptionKeys = ["tlb_entries", "tagged_tlb", "walk_caches", "nested_superpages", "oos_limit", "pv_batch"];
@@ -93,7 +94,18 @@ internal static class DomainBinder
         }
         if (workload is not null && Uses(workload, "display") && guest.VideoRamPages == 0)
             b.Error(w, $"{path}.workload", "a display workload draws into the guest's framebuffer; give the domain videoram (for example videoram: 8MiB).");
-        // The host is looked up once every host is bound (ScenarioChecks.CheckPlacement).
+        var disk = new DiskSpec();
+        if (f.TryGetValue("disk", out var dk))
+        {
+            var df = b.Fields(dk, $"{path}.disk", DiskKeys, []);
+            bool pvDisk = df.TryGetValue("driver", out var dr) && b.OneOf(dr, $"{path}.disk.driver", ["emulated", "pv"]) == "pv";
+            bool persistentGrants = df.TryGetValue("persistent_grants", out var pg2) && (b.Boolean(pg2, $"{path}.disk.persistent_grants") ?? false);
+            if (persistentGrants && !pvDisk) b.Error(pg2, $"{path}.disk.persistent_grants", "persistent grants are a PV disk's (driver: pv).");
+            // Split drivers over grant tables are Xen's; KVM's virtio, ESX's PVSCSI and Hyper-V's VMBus share memory otherwise.
+            if (pvDisk && host.Kind != HypervisorKind.Xen) b.Error(dr, $"{path}.disk.driver", host.Lacks("Xen's split block driver over grant tables") + "; its guests' disks are reached directly here.");
+            disk = new DiskSpec(pvDisk, persistentGrants);
+        }
+        // The host is looked up once every host is bound (ScenarioChecks.CheckHosts).
         string? hostName = f.TryGetValue("host", out var hn) ? b.String(hn, $"{path}.host") : null;
         if (name is null || memory is null || maxmem is null || workload is null) return null;
         return new DomainSpec
@@ -102,7 +114,7 @@ internal static class DomainBinder
             Allocation = allocation, Vcpus = vcpus, Autostart = autostart, Guest = guest, Workload = workload,
             Sharing = sharing, Mmu = mmu, PagingTargetBytes = pagingTarget, DynamicMinBytes = dynMin, DynamicMaxBytes = dynMax,
             Shares = shares, ReservationBytes = reservation, LimitBytes = limit, MinimumBytes = minimum, MaximumBytes = maximum,
-            BufferPercent = buffer, Weight = weight, Host = hostName,
+            BufferPercent = buffer, Weight = weight, Host = hostName, Disk = disk,
         };
     }
 

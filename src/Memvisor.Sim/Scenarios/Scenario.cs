@@ -74,6 +74,9 @@ public sealed record HostSpec(long MemoryBytes, int NumaNodes, long Dom0Bytes, l
 /// </summary>
 public sealed record BalanceSpec(long IntervalNs = 300_000_000_000, double TargetStdDev = 0.05);
 
+/// <summary>disk: a PV disk (blkfront in the guest, blkback in dom0, over the grant table), with or without persistent grants; the default reaches the disk directly.</summary>
+public sealed record DiskSpec(bool Pv = false, bool PersistentGrants = false);
+
 public sealed record LinkSpec(double BandwidthBytesPerSecond = 125e6, long LatencyNs = 100_000);
 
 public sealed record DomainSpec
@@ -112,6 +115,8 @@ public sealed record DomainSpec
     public required WorkloadSpec Workload { get; init; }
     /// <summary>The host the domain is built on (host:); null for the first.</summary>
     public string? Host { get; init; }
+    /// <summary>How its disk is reached (disk:): directly (emulated), or through Xen's split block driver.</summary>
+    public DiskSpec Disk { get; init; } = new();
 
     /// <summary>The allocation the domain gets on a host of <paramref name="host"/>'s hypervisor.</summary>
     public AllocationMode AllocationOn(HostPersonality host) => Allocation ?? host.DefaultAllocation;

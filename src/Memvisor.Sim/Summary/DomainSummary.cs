@@ -32,6 +32,8 @@ public sealed record DomainSummary
     public IReadOnlyList<MigrationSummary>? Migrations { get; init; }
     /// <summary>xl save and restore of this instance; absent if it was never saved.</summary>
     public SaveRestoreSummary? SaveRestore { get; init; }
+    /// <summary>A PV disk's split driver (disk: driver: pv); absent for a disk reached directly.</summary>
+    public BlockSummary? Block { get; init; }
     public long? Refusals { get; init; }
     public double? HypervisorMs { get; init; }
     public MmuSummary? Mmu { get; init; }
@@ -63,6 +65,13 @@ public sealed record MigrationSummary(double AtS, string Outcome, int Rounds, IR
     public string? From { get; init; }
     public string? To { get; init; }
 }
+
+/// <summary>
+/// A PV disk: requests by kind and failed, grants the frontend issued, the backend's maps and unmaps, the copies
+/// persistent grants cost, notifications each way, and the guest's pages kept granted (the ring, the persistent pool).
+/// </summary>
+public sealed record BlockSummary(bool PersistentGrants, long Reads, long Writes, long Errors, long GrantsIssued, long BackendMaps, long BackendUnmaps,
+    long PersistentCopies, long FrontendNotifies, long BackendNotifies, long GrantedPages);
 
 /// <summary>A domain's 2 MiB pages: first touches backed by one, those broken since, and the 2 MiB regions mapped by one machine extent at the end.</summary>
 public sealed record LargePagesSummary(long Populated, long Broken, long Mapped);

@@ -8,7 +8,19 @@ public sealed record MechanismsSummary(
     CompressionSummary Compression,
     TmemSummary Tmem,
     FreePageReportingSummary FreePageReporting,
-    HotplugSummary Hotplug);
+    HotplugSummary Hotplug)
+{
+    /// <summary>The grant tables (split drivers); absent when no domain set one up.</summary>
+    public GrantsSummary? Grants { get; init; }
+}
+
+/// <summary>
+/// The grant-table operations over the run (Xen's common/grant_table.c), summed over hosts: maps and unmaps, copies,
+/// transfers, refusals, the most foreign frames mapped at once and at the end, the table frames at the end, and the
+/// pages of dom0 given back to Xen for backends to map into.
+/// </summary>
+public sealed record GrantsSummary(long TablesSetUp, long Maps, long Unmaps, long Copies, long Transfers, long Refused, long PeakMapped, long MappedEnd,
+    long TableFramesEnd, long BackendForeignPages);
 
 /// <summary>The guests' balloon drivers: pages given back to the host and taken back, and the watchdog's findings.</summary>
 public sealed record BalloonSummary(long PagesGivenBack, long PagesTakenBack, long Stuck, long Uncooperative, long SelfballoonAdjustments);

@@ -58,6 +58,8 @@ public static class SummaryBuilder
             Migrations = d.Migrations is { } ms ? [.. ms.Select(m => Migration(m) with { From = hosts?[m.FromHost].Name, To = hosts?[m.ToHost].Name })] : null,
             SaveRestore = d.SaveRestore is { } sr ? SaveRestore(sr) : null,
             LargePages = dom is null ? null : new LargePagesSummary(dom.Stats.LargePagesPopulated, dom.P2m.LargePagesBroken, running ? dom.P2m.CountSuperpages() : 0),
+            Block = d.Guest?.Block is Memvisor.Guest.Devices.BlkFront { Stats: var b } front ? new BlockSummary(front.Persistent, b.Reads, b.Writes, b.Errors, b.GrantsIssued,
+                b.BackendMaps, b.BackendUnmaps, b.PersistentCopies, b.FrontendNotifies, b.BackendNotifies, b.GrantedPages) : null,
             Refusals = stats?.Refusals,
             HypervisorMs = stats is { } s ? Math.Round(s.HypervisorNs / 1e6, 3) : null,
             Mmu = dom?.Mmu is { } mmu ? Mmu(mmu) : null,

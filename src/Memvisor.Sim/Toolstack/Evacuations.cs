@@ -23,7 +23,13 @@ internal sealed class Evacuations
     /// <summary>Queues every guest running on <paramref name="from"/> now, in the scenario's order.</summary>
     public void Start(HostRuntime from, HostRuntime? to, IReadOnlyList<DomainRecord> records, long nowNs)
     {
-        var left = new Queue<DomainRecord>(records.Where(r => r.Spec is not null && r.HostIndex == from.Index && r.State == DomainState.Running));
+        var left = new Queue<DomainRecord>();
+        foreach (var r in records.Where(r => r.Spec is not null && r.HostIndex == from.Index && r.State == DomainState.Running))
+        {
+            // What the migration stream cannot carry stays, as xe host-evacuate refuses a VM it cannot move.
+            if (Scenarios.ScenarioChecks.MoveProblem(r.Spec!, from.Spec.Personality) is { } why) from.Hv.Events.Add("evacuate", r.Name, $"{r.Name} stays on '{from.Name}', {why}.");
+            else left.Enqueue(r);
+        }
         from.Hv.Events.Add("evacuate", "", $"Evacuating host '{from.Name}': {left.Count} guest(s) to migrate{(to is null ? "" : $" to '{to.Name}'")}.");
         _running.Add(new Evacuation(from, to, left));
     }

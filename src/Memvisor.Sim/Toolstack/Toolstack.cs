@@ -23,6 +23,13 @@ public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : 
     /// <summary>Guests forecast their accesses for the simulator's prefetches (<see cref="GuestOptions.ForecastAccesses"/>).</summary>
     public bool ForecastAccesses { get; set; }
 
+    /// <summary>The host's dom0, whose kernel runs the backends of PV devices.</summary>
+    internal DomainRecord? Dom0 { get; set; }
+    private Guest.Devices.BlkBack? _blkback;
+
+    /// <summary>dom0's block backend, made when the first PV disk connects; null until then.</summary>
+    public Guest.Devices.BlkBack? BlockBackend => _blkback;
+
     public bool Create(DomainRecord r, long nowNs)
     {
         var spec = r.Spec ?? throw new InvalidOperationException("dom0 is built by the host, not by create.");
@@ -87,8 +94,23 @@ public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : 
         bool firstTouch = config.Allocation == Hypervisor.Domains.AllocationMode.OnDemand && hv.Personality.OnDemand == Hypervisor.Personalities.OnDemandModel.FirstTouch;
         r.Guest = new GuestKernel(r.Name, hv.PortFor(domain), spec.Workload.Create(), guestOptions, costs, seed, firstTouch);
         r.Guest.Boot();
+        if (spec.Disk.Pv) ConnectDisk(r, domain);
         ConnectDisplay(domain);
         if (spec.PagingTargetBytes is long target) hv.DomCtl.SetPagingTarget(domain.DomId, PageSize.FromBytes(target));
+    }
+
+    // xl's vbd: blkfront in the guest connects to blkback in dom0 (Linux drivers/block/xen-blkfront.c, xen-blkback);
+    // a frontend that cannot connect (no pages to spare in the guest or dom0) leaves the guest on its disk directly.
+    private void ConnectDisk(DomainRecord r, Hypervisor.Domains.Domain domain)
+    {
+        if (Dom0 is not { Guest: { } dom0Kernel, Domain: { } dom0 }) return;
+        _blkback ??= new Guest.Devices.BlkBack(dom0Kernel, hv.GrantsFor(dom0));
+        var front = new Guest.Devices.BlkFront(r.Guest!, hv.GrantsFor(domain), _blkback, dom0.DomId, r.Spec!.Disk.PersistentGrants);
+        r.Guest!.Block = front;
+        if (front.Connect()) return;
+        _blkback.Disconnect(domain.DomId);
+        r.Guest.Block = null;
+        hv.Events.Add("blkback", r.Name, "The PV disk could not connect (the guest or dom0 had no pages to spare); the guest reaches its disk directly.");
     }
 
     // The device model's display backend (qemu's xenfb): finds the framebuffer the guest published and has Xen track its dirty pages.
@@ -130,6 +152,8 @@ public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : 
         }
         var d = r.Domain;
         (r.FinalTotPages, r.FinalMaxPages, r.FinalTargetPages) = (d.TotPages, d.MaxPages, d.TargetPages);
+        // The backend lets go of the guest's pages before the domain goes (xl's device teardown precedes the destroy).
+        _blkback?.Disconnect(d.DomId);
         if (hv.DestroyDomain(d.DomId) != XenErrno.Ok) return false;
         r.State = DomainState.Destroyed;
         r.DestroyedAtNs = nowNs;

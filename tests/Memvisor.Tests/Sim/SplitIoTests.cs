@@ -1,0 +1,111 @@
+using Memvisor.Hypervisor.Accounting;
+using Memvisor.Machine.Frames;
+using Memvisor.Sim.Engine;
+using Memvisor.Sim.Scenarios;
+using Memvisor.Sim.Summary;
+using Memvisor.Tests.Support;
+
+namespace Memvisor.Tests.Sim;
+
+/// <summary>Disk I/O through Xen's split block driver (blkfront, blkback, the grant table): what it costs and that the bytes arrive.</summary>
+public class SplitIoTests
+{
+
+    [Fact]
+    public void Each_request_maps_and_unmaps_once_and_persistent_grants_map_each_pool_page_once()
+    {
+        var sim = new Simulation(BuiltinScenarios.Load("split-io"));
+        var r = sim.Run();
+        Assert.Equal(0, r.Summary.Integrity.Errors);
+        Assert.True(r.Summary.Integrity.VerifiedReads > 10_000, $"{r.Summary.Integrity.VerifiedReads} reads checked");
+        Assert.Empty(Auditor.Check(sim.Host));
+        var direct = r.Summary.Domains.Single(d => d.Name == "direct");
+        var pv = r.Summary.Domains.Single(d => d.Name == "pv").Block!;
+        var persistent = r.Summary.Domains.Single(d => d.Name == "persistent").Block!;
+        Assert.Null(direct.Block);
+        // Without persistent grants: the ring once, then a grant, a map and an unmap per request.
+        long pvRequests = pv.Reads + pv.Writes;
+        Assert.True(pv.Reads > 1_000 && pv.Writes > 100, $"pv: {pv.Reads} reads, {pv.Writes} writes");
+        Assert.Equal((0L, pvRequests + 1, pvRequests + 1, pvRequests), (pv.Errors, pv.GrantsIssued, pv.BackendMaps, pv.BackendUnmaps));
+        Assert.Equal((pvRequests, pvRequests), (pv.FrontendNotifies, pv.BackendNotifies));
+        Assert.Equal(0, pv.PersistentCopies);
+        // With them: the ring and the 352-page pool are granted and mapped once; every request is a copy instead.
+        long persistentRequests = persistent.Reads + persistent.Writes;
+        Assert.True(persistentRequests > 1_000, $"{persistentRequests} requests");
+        Assert.Equal((0L, 353L, 353L, 0L, 353L), (persistent.Errors, persistent.GrantsIssued, persistent.BackendMaps, persistent.BackendUnmaps, persistent.GrantedPages));
+        Assert.Equal(persistentRequests, persistent.PersistentCopies);
+        // dom0 gave Xen a gfn for each page mapped at once (ring and data page per frontend, the pool): its cost.
+        var grants = r.Summary.Mechanisms.Grants!;
+        Assert.Equal(2 + 2 + 352, grants.BackendForeignPages);
+        Assert.Equal(1 + 1 + 352, grants.MappedEnd);
+        Assert.Equal(pv.BackendMaps + persistent.BackendMaps, grants.Maps);
+        var dom0 = r.Summary.Domains.Single(d => d.Name == ScenarioLoader.Dom0Name);
+        Assert.Equal(PageSize.FromBytes(512L << 20) - grants.BackendForeignPages, dom0.TotPages);
+    }
+
+    [Fact]
+    public void A_destroyed_frontend_leaves_nothing_mapped_and_the_next_one_reuses_dom0s_gfns()
+    {
+        const string yaml = """
+            name: churn
+            seed: 4
+            duration: 8s
+            host: { memory: 2GiB, dom0: { memory: 512MiB } }
+            domains:
+              - name: first
+                memory: 256MiB
+                disk: { driver: pv, persistent_grants: true }
+                guest: { check_integrity: true }
+                workload: { kind: file-streaming, file_size: 512MiB, rate: 3000/s, write_fraction: 0.3 }
+              - name: second
+                memory: 256MiB
+                autostart: false
+                disk: { driver: pv }
+                guest: { check_integrity: true }
+                workload: { kind: file-streaming, file_size: 512MiB, rate: 3000/s, write_fraction: 0.3 }
+            events:
+              - { at: 3s, action: destroy, domain: first }
+              - { at: 4s, action: create, domain: second }
+            """;
+        var sim = new Simulation(ScenarioLoader.Parse(yaml, "t.yaml"));
+        var r = sim.Run();
+        Assert.Equal(0, r.Summary.Integrity.Errors);
+        Assert.Empty(r.Summary.Errors);
+        Assert.Empty(Auditor.Check(sim.Host));
+        var first = r.Summary.Domains.Single(d => d.Name == "first").Block!;
+        var second = r.Summary.Domains.Single(d => d.Name == "second").Block!;
+        // The destroy unmapped the ring and the whole pool before the domain went.
+        Assert.Equal(first.BackendMaps, first.BackendUnmaps);
+        Assert.True(second.Reads > 100, $"{second.Reads} reads");
+        var grants = r.Summary.Mechanisms.Grants!;
+        // Only second's ring is mapped at the end, and it took its two gfns from those first left.
+        Assert.Equal(1, grants.MappedEnd);
+        Assert.Equal(2 + 352, grants.BackendForeignPages);
+        Assert.Equal(grants.Maps - 1, grants.Unmaps);
+    }
+
+    [Fact]
+    public void A_pv_disk_is_xens_and_does_not_move()
+    {
+        string yaml = """
+            name: t
+            seed: 1
+            duration: 10s
+            host: { memory: 1GiB, dom0: { memory: 256MiB } }
+            domains:
+              - name: a
+                memory: 128MiB
+                disk: { driver: pv }
+                workload: { kind: steady, working_set: 64MiB, rate: 1000/s }
+            """;
+        ScenarioLoader.Parse(yaml, "t.yaml");
+        var kvm = ScenarioRefusal.Single(yaml.Replace("dom0: { memory: 256MiB } }", "dom0: { memory: 256MiB }, hypervisor: kvm }"));
+        Assert.Equal("domains[0].disk.driver", kvm.Field);
+        Assert.Contains("split block driver", kvm.Message);
+        Assert.Equal("domains[0].disk.persistent_grants", ScenarioRefusal.Single(yaml.Replace("driver: pv", "driver: emulated, persistent_grants: true")).Field);
+        Assert.Equal("domains[0].disk.driver", ScenarioRefusal.Single(yaml.Replace("driver: pv", "driver: scsi")).Field);
+        var migrate = ScenarioRefusal.Single(yaml + "\nevents:\n  - { at: 2s, action: migrate, domain: a }\n");
+        Assert.Equal("events[0].domain", migrate.Field);
+        Assert.Contains("PV disk", migrate.Message);
+    }
+}
