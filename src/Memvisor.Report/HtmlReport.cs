@@ -17,7 +17,7 @@ public static class HtmlReport
             .Append(Encode(r.Scenario.Name))
             .Append("</title><style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}td:first-child{text-align:left}</style></head><body>");
         html.Append("<h1>").Append(Encode(r.Scenario.Name)).Append("</h1>");
-        string hosts = r.Summary.Hosts is { } several ? $"{several.Count} hosts of {PageSize.ToMiB(r.Frames)} MiB in all (the charts below are the first host's, {Encode(r.Summary.Host.Name ?? "")})"
+        string hosts = r.Summary.Hosts is { } several ? $"{several.Count} hosts of {PageSize.ToMiB(r.AllFrames)} MiB in all (the host charts below are the first host's, {Encode(r.Summary.Host.Name ?? "")}, of {PageSize.ToMiB(r.Frames)} MiB)"
             : $"host of {PageSize.ToMiB(r.Frames)} MiB on {r.Scenario.Host.NumaNodes} NUMA node(s)";
         html.Append(CultureInfo.InvariantCulture, $"<p>Seed {r.Seed}, {r.Scenario.DurationNs / 1e9:0.#} simulated seconds, {hosts}. ");
         html.Append(CultureInfo.InvariantCulture, $"Accounting {(r.AccountingHeld ? "added up at every step" : "<b>did not add up</b>")}; {r.ErrorsTotal} refused request(s).</p>");
@@ -173,7 +173,8 @@ public static class HtmlReport
         html.Append("<h2>Hosts</h2><table><tr><th>Host</th><th>MiB</th><th>free at end (MiB)</th><th>least free (MiB)</th><th>guests at end</th></tr>");
         foreach (var h in hosts)
         {
-            var guests = r.Summary.Domains.Where(d => d.Host == h.Name && d.State == "running" && !d.Name.StartsWith(Memvisor.Sim.Scenarios.ScenarioLoader.Dom0Name, StringComparison.Ordinal)).Select(d => d.Name);
+            string dom0 = Memvisor.Sim.Scenarios.ScenarioLoader.Dom0Name;
+            var guests = r.Summary.Domains.Where(d => d.Host == h.Name && d.State == "running" && d.Name != dom0 && !d.Name.StartsWith(dom0 + "@", StringComparison.Ordinal)).Select(d => d.Name);
             html.Append(CultureInfo.InvariantCulture, $"<tr><td>{Encode(h.Name ?? "")}</td><td>{PageSize.ToMiB(h.Frames)}</td><td>{PageSize.ToMiB(h.FreePagesEnd)}</td>"
                 + $"<td>{PageSize.ToMiB(h.FreePagesMin)}</td><td>{Encode(string.Join(", ", guests))}</td></tr>");
         }

@@ -56,11 +56,11 @@ public sealed record RunInfo(double WallSeconds, long PeakRssBytes, long Baselin
         w.WriteNumber("wall_seconds", Math.Round(scanSeconds, 3));
         w.WriteNumber("pages_per_second", scanSeconds > 0 ? Math.Round(scanned / scanSeconds) : 0);
         w.WriteEndObject();
-        w.WriteNumber("frames", r.Frames);
+        w.WriteNumber("frames", r.AllFrames);
         w.WriteNumber("peak_rss_bytes", PeakRssBytes);
         w.WriteNumber("baseline_rss_bytes", BaselineRssBytes);
-        w.WriteNumber("peak_rss_per_frame_bytes", Math.Round((double)PeakRssBytes / r.Frames, 2));
-        w.WriteNumber("model_rss_per_frame_bytes", Math.Round((double)(PeakRssBytes - BaselineRssBytes) / r.Frames, 2));
+        w.WriteNumber("peak_rss_per_frame_bytes", Math.Round((double)PeakRssBytes / r.AllFrames, 2));
+        w.WriteNumber("model_rss_per_frame_bytes", Math.Round((double)(PeakRssBytes - BaselineRssBytes) / r.AllFrames, 2));
         w.WriteNumber("gc_heap_bytes", GcHeapBytes);
         w.WriteStartObject("metadata_bytes");
         w.WriteNumber("frame_table", r.PeakMetadata.FrameTable);

@@ -22,4 +22,16 @@ public interface IGuestGrants
 
     /// <summary>GNTTABOP_unmap_grant_ref: removes the mapping <paramref name="handle"/>; the gfn holds nothing again.</summary>
     XenErrno GrantUnmap(uint handle);
+
+    /// <summary>
+    /// GNTTABOP_copy: Xen copies <paramref name="length"/> bytes at <paramref name="offset"/> between two pages, each
+    /// this domain's own gfn (its domid given) or a page another domain granted it (that domain's id and the reference).
+    /// </summary>
+    XenErrno GrantCopy(ushort sourceDomain, ulong sourceGfnOrRef, ushort destinationDomain, ulong destinationGfnOrRef, int offset, int length);
+
+    /// <summary>Offers to take a page from <paramref name="sender"/> into this domain's empty gfn <paramref name="gfn"/> (gnttab_grant_foreign_transfer).</summary>
+    XenErrno GrantAcceptTransfer(uint gref, ushort sender, Gfn gfn);
+
+    /// <summary>GNTTABOP_transfer (page flipping): gives this domain's page at <paramref name="gfn"/> to the domain whose entry <paramref name="gref"/> accepts it.</summary>
+    XenErrno GrantTransfer(Gfn gfn, ushort receiver, uint gref);
 }

@@ -117,7 +117,7 @@ public static class RunCommand
             table.AddRow(Markup.Escape(d.Name), d.DomId.ToString(), PageSize.ToMiB(d.Domain!.TotPages).ToString(),
                 PageSize.ToMiB(d.Domain.MaxPages).ToString(), d.Domain.TotPages.ToString());
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"Host: {PageSize.ToMiB(r.Frames)} MiB, free {PageSize.ToMiB(r.End.FreeFrames)} MiB at the end (lowest {PageSize.ToMiB(r.FreePagesMin)} MiB), " +
+        AnsiConsole.MarkupLine($"Host{(r.Summary.Hosts is { } hs ? $" {Markup.Escape(r.Summary.Host.Name ?? "")} (the first of {hs.Count})" : "")}: {PageSize.ToMiB(r.Frames)} MiB, free {PageSize.ToMiB(r.End.FreeFrames)} MiB at the end (lowest {PageSize.ToMiB(r.FreePagesMin)} MiB), " +
             $"{PageSize.ToMiB(r.End.ScrubPendingFrames)} MiB waiting to be scrubbed.");
     }
 }

@@ -1,5 +1,6 @@
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Storage;
+using Memvisor.Machine.Lanes;
 using Memvisor.Seam;
 
 namespace Memvisor.Guest.Devices;
@@ -77,6 +78,8 @@ public sealed class BlkBack(GuestKernel dom0, IGuestGrants grants)
     /// <summary>The frontend's event: every request pushed since the last one is served and answered on the ring.</summary>
     public void Kick(ushort front)
     {
+        // The backend is dom0's: a guest's step that reaches it touches another domain, so it waits for its turn.
+        Turn.Take();
         if (!_fronts.TryGetValue(front, out var f)) return;
         var memory = dom0.Memory;
         ulong prod = BlkRing.Read(memory, f.RingGfn, BlkRing.ReqProd);

@@ -120,6 +120,9 @@ public sealed partial class GuestKernel
     /// <summary>What filling memory from the domain's image did, when it has one.</summary>
     public Images.ImageFillStats? ImageFill { get; private set; }
 
+    /// <summary>The PV network device whose traffic the guest receives and sends each step (set when the toolstack connects one).</summary>
+    public Devices.NetFront? Nic { get; set; }
+
     /// <summary>The PV block device its files' pages go through (set when the toolstack connects one); null: the disk is reached directly.</summary>
     public Devices.IBlockDevice? Block { get; set; }
 
@@ -161,6 +164,7 @@ public sealed partial class GuestKernel
             Reclaimer.Reclaim(Allocator.HighPages - Allocator.FreePages, direct: false);
         }
         Writeback.Step(nowNs);
+        Nic?.Step(dtNs);
         SampleWorkingSets(nowNs);
         while (Memory.Store.TryTakeEvent(out var key))
         {

@@ -36,4 +36,22 @@ internal sealed partial class DomainPort
         Turn.Take();
         return hv.Grants.Unmap(d.DomId, handle);
     }
+
+    public XenErrno GrantCopy(ushort sourceDomain, ulong sourceGfnOrRef, ushort destinationDomain, ulong destinationGfnOrRef, int offset, int length)
+    {
+        Turn.Take();
+        return hv.Grants.Copy(d.DomId, new Grants.GrantCopySide(sourceDomain, sourceGfnOrRef), new Grants.GrantCopySide(destinationDomain, destinationGfnOrRef), offset, length);
+    }
+
+    public XenErrno GrantAcceptTransfer(uint gref, ushort sender, Gfn gfn)
+    {
+        Turn.Take();
+        return hv.Grants.AcceptTransfer(d.DomId, gref, sender, gfn.Value);
+    }
+
+    public XenErrno GrantTransfer(Gfn gfn, ushort receiver, uint gref)
+    {
+        Turn.Take();
+        return hv.Grants.Transfer(d.DomId, gfn.Value, receiver, gref);
+    }
 }

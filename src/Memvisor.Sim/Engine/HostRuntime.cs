@@ -42,6 +42,11 @@ internal sealed class HostRuntime
     public long FreeMin { get; set; }
     /// <summary>Whether the host's accounting added up after every event.</summary>
     public bool AccountingHeld { get; set; } = true;
+    /// <summary>
+    /// In maintenance mode since an evacuate action: neither evacuations of other hosts nor the balancer send guests
+    /// here, until a migrate or restore action names it with to: (the administrator brought it back).
+    /// </summary>
+    public bool InMaintenance { get; set; }
     /// <summary>Idle scrubbing owed but not yet done, in pages (fractions carried between ticks).</summary>
     public double ScrubCredit { get; set; }
 }

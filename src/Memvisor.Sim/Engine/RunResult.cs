@@ -15,7 +15,10 @@ public sealed record RunResult
     /// <summary>Where the run's wall-clock time went (run.json only: not deterministic).</summary>
     public WallSplit Wall { get; init; } = new();
     public required ulong Seed { get; init; }
+    /// <summary>The (first) host's frames: what <see cref="End"/>, <see cref="FreePagesMin"/> and the time series' host columns are out of.</summary>
     public required long Frames { get; init; }
+    /// <summary>Frames of every host together (<see cref="Frames"/> for one host): what per-frame costs are over.</summary>
+    public long AllFrames { get; init; }
     public required long FreePagesMin { get; init; }
     public required HostAccounting End { get; init; }
     public required bool AccountingHeld { get; init; }

@@ -202,7 +202,7 @@ public sealed partial class Simulation
         _wall.Hypervisor(t);
         foreach (var h in _hosts) h.Creates.Step(now);
         _evacuations.Step(now, _hosts, _records);
-        _balancer?.Step(now, _hosts, _records);
+        _balancer?.Step(now, _hosts, _records, _evacuations.Running || _hosts.Exists(h => h.Creates.Migrating));
         // xl.cfg's on_crash defaults to destroy: a domain the hypervisor crashed is torn down once its tick ends.
         foreach (var r in _records)
             if (r.State == DomainState.Running && r.Domain!.IsCrashed && _hosts[r.HostIndex].Toolstack.Destroy(r, now)) r.State = DomainState.Crashed;

@@ -33,7 +33,9 @@ public sealed partial class Simulation
         }
         if (a.Action == ActionKind.Evacuate)
         {
-            _evacuations.Start(_hosts[_scenario.HostIndex(a.Host)], a.To is null ? null : _hosts[_scenario.HostIndex(a.To)], _records, now);
+            var from = _hosts[_scenario.HostIndex(a.Host)];
+            from.InMaintenance = true;
+            _evacuations.Start(from, a.To is null ? null : _hosts[_scenario.HostIndex(a.To)], _records, now);
             _evacuations.Step(now, _hosts, _records);
             return;
         }
@@ -47,14 +49,29 @@ public sealed partial class Simulation
             case ActionKind.Destroy: xl.Destroy(target, now); break;
             case ActionKind.Restart: xl.Restart(target, now, host.Creates); break;
             case ActionKind.Save: xl.Save(target, now); break;
-            case ActionKind.Restore: host.Creates.StartRestore(target, now); break;
-            case ActionKind.Migrate: _hosts[a.To is null ? target.HostIndex : _scenario.HostIndex(a.To)].Creates.StartMigration(target, now, xl); break;
+            case ActionKind.Restore: Destination(a, target).Creates.StartRestore(target, now, xl); break;
+            case ActionKind.Migrate when _hosts.Exists(h => h.Creates.IsWaiting(target)):
+                // One move at a time: a guest waiting for a destination's memory is refused another migration, as one
+                // already migrating is by the hypervisor (EBUSY: its log-dirty mode is taken).
+                host.Hv.Refusals.Record(target.DomId, target.Name, "migrate", XenErrno.EBUSY, RefusalCause.NotPermitted, 0, 0);
+                (target.Migrations ??= []).Add(new MigrationRecord(now, null) { FromHost = target.HostIndex, ToHost = a.To is null ? target.HostIndex : _scenario.HostIndex(a.To) });
+                break;
+            case ActionKind.Migrate: Destination(a, target).Creates.StartMigration(target, now, xl); break;
             case ActionKind.MemSet: xl.MemSet(target, a.MemoryBytes ?? 0); break;
             case ActionKind.MemMax: xl.MemMax(target, a.MemoryBytes ?? 0); break;
             case ActionKind.PagingTarget: xl.PagingTarget(target, a.MemoryBytes ?? 0); break;
             case ActionKind.HotAdd: xl.Hotplug(target, a.MemoryBytes ?? 0); break;
             case ActionKind.HotRemove: xl.Hotplug(target, -(a.MemoryBytes ?? 0)); break;
         }
+    }
+
+    // Where a migrate or restore sends the guest: the host to: names (which leaves maintenance mode), or its own.
+    private HostRuntime Destination(ActionSpec a, DomainRecord r)
+    {
+        if (a.To is null) return _hosts[r.HostIndex];
+        var to = _hosts[_scenario.HostIndex(a.To)];
+        to.InMaintenance = false;
+        return to;
     }
 
     // One decision of each host's policy daemon, its actions carried out by that host's toolstack as squeezed or MOM would.
@@ -64,7 +81,8 @@ public sealed partial class Simulation
         {
             var records = _hosts.Count == 1 ? _records : OnHost(h);
             var snapshot = SnapshotBuilder.Build(h.Hv, records, _clock.NowNs);
-            _snapshots?.Add(snapshot);
+            // run --snapshots keeps the first host's (a snapshot names no host).
+            if (h.Index == 0) _snapshots?.Add(snapshot);
             if (h.Policy is null) continue;
             var actions = h.Policy.Decide(snapshot);
             _policyLog.Decisions++;

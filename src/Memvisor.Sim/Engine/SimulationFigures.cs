@@ -155,16 +155,17 @@ public sealed partial class Simulation
         var ends = _hosts.Select(h => h.Hv.Account()).ToList();
         var hosts = _hosts.Select(h => HostFigures(h, ends[h.Index])).ToList();
         var first = _hosts[0];
-        // Refusals and host events of several hosts, in time order (each host keeps its first ones).
-        var errors = _hosts.Count == 1 ? first.Hv.Refusals.Kept : [.. _hosts.SelectMany(h => h.Hv.Refusals.Kept).OrderBy(e => e.TimeNs)];
-        var events = _hosts.Count == 1 ? first.Hv.Events.Kept : [.. _hosts.SelectMany(h => h.Hv.Events.Kept).OrderBy(e => e.TimeNs)];
+        // Refusals and host events of several hosts: the first ones in time order, as many as one host keeps.
+        var errors = _hosts.Count == 1 ? first.Hv.Refusals.Kept : [.. _hosts.SelectMany(h => h.Hv.Refusals.Kept).OrderBy(e => e.TimeNs).Take(first.Hv.Refusals.Capacity)];
+        var events = _hosts.Count == 1 ? first.Hv.Events.Kept : [.. _hosts.SelectMany(h => h.Hv.Events.Kept).OrderBy(e => e.TimeNs).Take(first.Hv.Events.Capacity)];
         long frames = _hosts.Sum(h => h.Machine.TotalFrames);
         var result = new RunResult
         {
             Wall = _wall.WithScanner(Sum(h => h.Sharing.WallTicks)).WithLanes(_lanes),
             Scenario = _scenario,
             Seed = _seed,
-            Frames = frames,
+            Frames = first.Machine.TotalFrames,
+            AllFrames = frames,
             FreePagesMin = first.FreeMin,
             End = ends[0],
             AccountingHeld = _hosts.All(h => h.AccountingHeld),

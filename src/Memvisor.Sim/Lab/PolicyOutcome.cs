@@ -35,8 +35,10 @@ public sealed record PolicyOutcome
     {
         var guests = r.Domains.Where(d => d.Spec is not null).ToList();
         var ran = guests.Where(d => d.Guest is not null).ToList();
-        int freeColumn = r.Timeseries.Columns.ToList().IndexOf("host_free_pages");
-        var used = r.Timeseries.Rows.Select(row => (double)(r.Frames - (row.Values[freeColumn] ?? r.Frames))).ToList();
+        // Host memory in use: the host's, or with several hosts the sum over them (each later host's column carries its name).
+        var columns = r.Timeseries.Columns.ToList();
+        var hosts = (r.Summary.Hosts ?? [r.Summary.Host]).Select((h, i) => (h.Frames, Free: columns.IndexOf(i == 0 ? "host_free_pages" : $"{h.Name}.host_free_pages"))).ToList();
+        var used = r.Timeseries.Rows.Select(row => (double)hosts.Sum(h => h.Frames - (row.Values[h.Free] ?? h.Frames))).ToList();
         double runSeconds = ran.Sum(d => ((d.DestroyedAtNs >= 0 ? d.DestroyedAtNs : r.Scenario.DurationNs) - Math.Max(0, d.CreatedAtNs)) / 1e9);
         double stall = ran.Sum(d => d.Guest!.Stats.StallNs) / 1e9;
         return new PolicyOutcome
@@ -44,7 +46,8 @@ public sealed record PolicyOutcome
             Name = name ?? r.Policy?.Name ?? "none",
             Hypervisor = r.Scenario.Host.Personality.Name,
             Policy = r.Policy?.Name ?? "none",
-            PeakHostUsedMib = PageSize.ToMiB(r.Frames - r.FreePagesMin),
+            // One host: its exact low point of free memory; several: the most in use at a sample.
+            PeakHostUsedMib = hosts.Count == 1 ? PageSize.ToMiB(r.Frames - r.FreePagesMin) : PageSize.ToMiB((long)(used.Count == 0 ? 0 : used.Max())),
             MeanHostUsedMib = used.Count == 0 ? 0 : Math.Round(used.Average() / 256, 1),
             Vms = guests.Count,
             VmsFit = ran.Count(d => d.State is not (DomainState.Failed or DomainState.Crashed) && d.Guest!.Stats.OomKills == 0),

@@ -12,8 +12,9 @@ namespace Memvisor.Sim.Scenarios;
 internal static class DomainBinder
 {
     private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug", "dynamic_min", "dynamic_max",
-        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram", "image", "host", "disk"];
+        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram", "image", "host", "disk", "nic"];
     private static readonly string[] DiskKeys = ["driver", "persistent_grants"];
+    private static readonly string[] NicKeys = ["driver", "rx", "tx", "flip"];
     private static readonly string[] DomainPagingKeys = ["target"];
     private const string NeedsHvm = " needs an HVM domain (mmu: shadow2, shadow3 or hap): a PV domain's page tables name machine frames.";
     private static readonly string[] MmuOptionKeys = ["tlb_entries", "tagged_tlb", "walk_caches", "nested_superpages", "oos_limit", "pv_batch"];
@@ -105,6 +106,7 @@ internal static class DomainBinder
             if (pvDisk && host.Kind != HypervisorKind.Xen) b.Error(dr, $"{path}.disk.driver", host.Lacks("Xen's split block driver over grant tables") + "; its guests' disks are reached directly here.");
             disk = new DiskSpec(pvDisk, persistentGrants);
         }
+        var nic = f.TryGetValue("nic", out var nn) ? BindNic(b, nn, $"{path}.nic", host) : new NicSpec();
         // The host is looked up once every host is bound (ScenarioChecks.CheckHosts).
         string? hostName = f.TryGetValue("host", out var hn) ? b.String(hn, $"{path}.host") : null;
         if (name is null || memory is null || maxmem is null || workload is null) return null;
@@ -114,8 +116,20 @@ internal static class DomainBinder
             Allocation = allocation, Vcpus = vcpus, Autostart = autostart, Guest = guest, Workload = workload,
             Sharing = sharing, Mmu = mmu, PagingTargetBytes = pagingTarget, DynamicMinBytes = dynMin, DynamicMaxBytes = dynMax,
             Shares = shares, ReservationBytes = reservation, LimitBytes = limit, MinimumBytes = minimum, MaximumBytes = maximum,
-            BufferPercent = buffer, Weight = weight, Host = hostName, Disk = disk,
+            BufferPercent = buffer, Weight = weight, Host = hostName, Disk = disk, Nic = nic,
         };
+    }
+
+    // nic: Xen's split network driver (netfront/netback) at a receive and a send rate, by grant copy or page flipping.
+    private static NicSpec BindNic(YamlBinder b, YamlNode node, string path, HostPersonality host)
+    {
+        var f = b.Fields(node, path, NicKeys, ["driver"]);
+        bool pv = f.TryGetValue("driver", out var dr) && b.OneOf(dr, $"{path}.driver", ["pv"]) == "pv";
+        double rx = f.TryGetValue("rx", out var rn) ? b.SizeRate(rn, $"{path}.rx", ScenarioLimits.MaxLinkBytesPerSecond) ?? 0 : 0;
+        double tx = f.TryGetValue("tx", out var tn) ? b.SizeRate(tn, $"{path}.tx", ScenarioLimits.MaxLinkBytesPerSecond) ?? 0 : 0;
+        bool flip = f.TryGetValue("flip", out var fl) && (b.Boolean(fl, $"{path}.flip") ?? false);
+        if (pv && host.Kind != HypervisorKind.Xen) b.Error(dr, $"{path}.driver", host.Lacks("Xen's split network driver over grant tables") + "; its guests' network is not modeled.");
+        return new NicSpec(pv, rx, tx, flip);
     }
 
     // What the host's hypervisor does not have is refused at the domain's key, naming the hypervisor.

@@ -77,6 +77,9 @@ public sealed record BalanceSpec(long IntervalNs = 300_000_000_000, double Targe
 /// <summary>disk: a PV disk (blkfront in the guest, blkback in dom0, over the grant table), with or without persistent grants; the default reaches the disk directly.</summary>
 public sealed record DiskSpec(bool Pv = false, bool PersistentGrants = false);
 
+/// <summary>nic: a PV network device (netfront in the guest, netback in dom0) receiving and sending at these rates, by grant copy or by page flipping.</summary>
+public sealed record NicSpec(bool Pv = false, double RxBytesPerSecond = 0, double TxBytesPerSecond = 0, bool Flip = false);
+
 public sealed record LinkSpec(double BandwidthBytesPerSecond = 125e6, long LatencyNs = 100_000);
 
 public sealed record DomainSpec
@@ -117,6 +120,8 @@ public sealed record DomainSpec
     public string? Host { get; init; }
     /// <summary>How its disk is reached (disk:): directly (emulated), or through Xen's split block driver.</summary>
     public DiskSpec Disk { get; init; } = new();
+    /// <summary>Its network traffic through Xen's split network driver (nic:); none by default.</summary>
+    public NicSpec Nic { get; init; } = new();
 
     /// <summary>The allocation the domain gets on a host of <paramref name="host"/>'s hypervisor.</summary>
     public AllocationMode AllocationOn(HostPersonality host) => Allocation ?? host.DefaultAllocation;
@@ -136,6 +141,8 @@ public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, lon
     public string? To { get; init; }
     /// <summary>evacuate: the host every guest leaves (host:).</summary>
     public string? Host { get; init; }
+    /// <summary>Its place in the scenario's events list (errors name it), which the timeline sorts by time.</summary>
+    public int Index { get; init; }
 
     public static string NameOf(ActionKind kind) => kind switch
     {

@@ -31,14 +31,14 @@ public static partial class ScenarioChecks
         CheckMoves(b, root, s);
     }
 
-    // migrate's to and evacuate's host and to name hosts of the scenario; evacuate needs somewhere to go.
+    // migrate's and restore's to, and evacuate's host and to, name hosts of the scenario; evacuate needs somewhere to go.
     private static void CheckMoves(YamlBinder b, YamlNode root, Scenario s)
     {
         var eventNodes = TopNode(root, "events") as YamlSequenceNode;
-        foreach (var e in s.Events.Where(e => e.Action is ActionKind.Migrate or ActionKind.Evacuate))
+        foreach (var e in s.Events.Where(e => e.Action is ActionKind.Migrate or ActionKind.Restore or ActionKind.Evacuate))
         {
-            var node = eventNodes?.Children.FirstOrDefault(n => (int)n.Start.Line == e.Line);
-            string at = $"events[{(node is null ? 0 : eventNodes!.Children.IndexOf(node))}]";
+            var node = eventNodes?.Children.ElementAtOrDefault(e.Index);
+            string at = $"events[{e.Index}]";
             if (e.To is { } to && s.HostIndex(to) < 0)
                 b.Error(Field(node, "to"), $"{at}.to", $"'{to}' is not a host of this scenario ({HostList(s)}).");
             if (e.Action != ActionKind.Evacuate) continue;

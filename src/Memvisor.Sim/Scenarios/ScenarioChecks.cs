@@ -55,8 +55,8 @@ public static partial class ScenarioChecks
         var eventNodes = (root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "events").Value as YamlSequenceNode;
         foreach (var e in s.Events)
         {
-            var node = eventNodes?.Children.FirstOrDefault(n => (int)n.Start.Line == e.Line);
-            string at = $"events[{(node is null ? 0 : eventNodes!.Children.IndexOf(node))}]";
+            var node = eventNodes?.Children.ElementAtOrDefault(e.Index);
+            string at = $"events[{e.Index}]";
             // The error points at the field itself, named by its path, as every other field's does.
             YamlNode? Value(string key) => (node as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == key).Value ?? node;
             string what = ActionSpec.NameOf(e.Action);
@@ -111,6 +111,7 @@ public static partial class ScenarioChecks
         spec.AllocationOn(host) == AllocationMode.OnDemand && host.OnDemand == OnDemandModel.PodCache ? "a populate-on-demand domain on Xen: the image and the stream do not carry its PoD cache yet"
         : spec.Guest.Tmem ? "whose guest uses tmem: its pools and frontswap pages would not survive the move (Xen's tmem save is not modeled)"
         : spec.Disk.Pv ? "whose PV disk would have to reconnect its frontend to a new backend (blkfront's resume is not modeled yet)"
+        : spec.Nic.Pv ? "whose PV network device would have to reconnect its frontend to a new backend (netfront's resume is not modeled yet)"
         : null;
 
     // A restore follows some save of the same instance (a refused restore may be tried again), and an instance is

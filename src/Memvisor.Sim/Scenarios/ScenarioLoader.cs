@@ -134,7 +134,7 @@ public static class ScenarioLoader
                 b.Error(en, "events", "expected a list of actions.");
             else
                 for (int i = 0; i < seq.Children.Count; i++)
-                    if (BindEvent(b, seq.Children[i], $"events[{i}]", duration) is { } e) events.Add(e);
+                    if (BindEvent(b, seq.Children[i], $"events[{i}]", duration) is { } e) events.Add(e with { Index = i });
         }
 
         if (host is null || b.Errors.Count > 0) return null;
@@ -213,7 +213,7 @@ public static class ScenarioLoader
         {
             if (action is not null && d is null) b.Error(node, $"{path}.domain", "the required key 'domain' is missing.");
             if (hn is not null) b.Error(hn, $"{path}.host", $"{action} takes no 'host' (a domain's host is where it runs; migrate takes 'to').");
-            if (tn is not null && action is not "migrate") b.Error(tn, $"{path}.to", $"{action} takes no 'to'; only migrate and evacuate go to another host.");
+            if (tn is not null && action is not ("migrate" or "restore")) b.Error(tn, $"{path}.to", $"{action} takes no 'to'; only migrate, restore and evacuate go to another host.");
         }
         long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, $"{path}.memory") : null;
         if (action is "mem-set" or "mem-max" or "paging-target" or "hot-add" or "hot-remove" && !f.ContainsKey("memory"))

@@ -34,6 +34,8 @@ public sealed record DomainSummary
     public SaveRestoreSummary? SaveRestore { get; init; }
     /// <summary>A PV disk's split driver (disk: driver: pv); absent for a disk reached directly.</summary>
     public BlockSummary? Block { get; init; }
+    /// <summary>A PV network device (nic: driver: pv); absent otherwise.</summary>
+    public NicSummary? Nic { get; init; }
     public long? Refusals { get; init; }
     public double? HypervisorMs { get; init; }
     public MmuSummary? Mmu { get; init; }
@@ -72,6 +74,14 @@ public sealed record MigrationSummary(double AtS, string Outcome, int Rounds, IR
 /// </summary>
 public sealed record BlockSummary(bool PersistentGrants, long Reads, long Writes, long Errors, long GrantsIssued, long BackendMaps, long BackendUnmaps,
     long PersistentCopies, long FrontendNotifies, long BackendNotifies, long GrantedPages);
+
+/// <summary>
+/// A PV network device: pages received and sent, the backend's grant copies each way and page flips, grants the
+/// frontend issued, pages that arrived wrong or failed, pages dom0 took from Xen in place of flipped ones, and the
+/// guest's buffer pages.
+/// </summary>
+public sealed record NicSummary(bool Flip, long RxPages, long TxPages, long RxCopies, long TxCopies, long Flips, long GrantsIssued, long Errors,
+    long BackendReplenished, long BufferPages);
 
 /// <summary>A domain's 2 MiB pages: first touches backed by one, those broken since, and the 2 MiB regions mapped by one machine extent at the end.</summary>
 public sealed record LargePagesSummary(long Populated, long Broken, long Mapped);

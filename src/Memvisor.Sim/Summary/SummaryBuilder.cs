@@ -60,6 +60,8 @@ public static class SummaryBuilder
             LargePages = dom is null ? null : new LargePagesSummary(dom.Stats.LargePagesPopulated, dom.P2m.LargePagesBroken, running ? dom.P2m.CountSuperpages() : 0),
             Block = d.Guest?.Block is Memvisor.Guest.Devices.BlkFront { Stats: var b } front ? new BlockSummary(front.Persistent, b.Reads, b.Writes, b.Errors, b.GrantsIssued,
                 b.BackendMaps, b.BackendUnmaps, b.PersistentCopies, b.FrontendNotifies, b.BackendNotifies, b.GrantedPages) : null,
+            Nic = d.Guest?.Nic is { Stats: var n } nic ? new NicSummary(nic.Flip, n.RxPages, n.TxPages, n.RxCopies, n.TxCopies, n.Flips, n.GrantsIssued, n.Errors,
+                n.BackendReplenished, n.BufferPages) : null,
             Refusals = stats?.Refusals,
             HypervisorMs = stats is { } s ? Math.Round(s.HypervisorNs / 1e6, 3) : null,
             Mmu = dom?.Mmu is { } mmu ? Mmu(mmu) : null,

@@ -24,46 +24,53 @@ internal sealed class Balancer(BalanceSpec spec)
 
     public BalanceSpec Spec => spec;
 
-    public void Step(long nowNs, IReadOnlyList<HostRuntime> hosts, IReadOnlyList<DomainRecord> records)
+    /// <param name="busy">Whether a move is under way that the balancer must wait for (an evacuation, a migration waiting for memory).</param>
+    public void Step(long nowNs, IReadOnlyList<HostRuntime> hosts, IReadOnlyList<DomainRecord> records, bool busy)
     {
         if (nowNs < _nextNs) return;
         _nextNs = nowNs + spec.IntervalNs;
         Invocations++;
+        // Hosts in maintenance mode are out of the cluster's balance, as DRS leaves them.
+        var member = hosts.Select(h => !h.InMaintenance).ToArray();
         var loads = hosts.Select(Load).ToArray();
-        LastStdDev = StdDev(loads);
+        LastStdDev = StdDev(loads, member);
         // One move at a time: while any migration runs, its two copies would skew the loads.
-        if (LastStdDev <= spec.TargetStdDev || hosts.Any(h => h.Toolstack.MigrationsRunning > 0)) return;
+        if (LastStdDev <= spec.TargetStdDev || busy || hosts.Any(h => h.Toolstack.MigrationsRunning > 0)) return;
         (DomainRecord R, HostRuntime From, HostRuntime To, double StdDev)? best = null;
         double minGain = Math.Max(spec.TargetStdDev / 2, 1e-9);
         foreach (var r in records)
         {
             if (r.Spec is not { } s || r.State != DomainState.Running || r.Domain is not { } d || d.MigratingOut) continue;
             var from = hosts[r.HostIndex];
-            if (ScenarioChecks.MoveProblem(s, from.Spec.Personality) is not null) continue;
+            if (from.InMaintenance || ScenarioChecks.MoveProblem(s, from.Spec.Personality) is not null) continue;
             foreach (var to in hosts)
             {
-                if (to == from) continue;
+                if (to == from || to.InMaintenance) continue;
                 long needed = from.Hv.MigrationPagesNeeded(d.DomId, to.Hv);
                 if (needed < 0 || needed > to.Machine.FreeFrames) continue;
                 var after = (double[])loads.Clone();
                 after[from.Index] -= (double)d.TotPages / from.Machine.TotalFrames;
                 after[to.Index] += (double)needed / to.Machine.TotalFrames;
-                double sd = StdDev(after);
+                double sd = StdDev(after, member);
                 if (LastStdDev - sd >= minGain && (best is null || sd < best.Value.StdDev)) best = (r, from, to, sd);
             }
         }
         if (best is not { } move) return;
-        Moves++;
         move.From.Hv.Events.Add("balance", move.R.Name, $"Host load standard deviation {LastStdDev:0.###} is above the target {spec.TargetStdDev:0.###}: " +
             $"moving {move.R.Name} from '{move.From.Name}' to '{move.To.Name}' brings it to {move.StdDev:0.###}.");
         move.To.Creates.StartMigration(move.R, nowNs, move.From.Toolstack);
+        // A move counts once it runs or waits for the destination's memory; one the hypervisor refused does not.
+        if (move.From.Toolstack.IsMigrating(move.R) || move.To.Creates.IsWaiting(move.R)) Moves++;
     }
 
     private static double Load(HostRuntime h) => (double)(h.Machine.TotalFrames - h.Machine.FreeFrames) / h.Machine.TotalFrames;
 
-    private static double StdDev(double[] xs)
+    // Over the hosts in the cluster's balance (those not in maintenance).
+    private static double StdDev(double[] xs, bool[] member)
     {
-        double mean = xs.Average();
-        return Math.Sqrt(xs.Sum(x => (x - mean) * (x - mean)) / xs.Length);
+        var ys = xs.Where((_, i) => member[i]).ToArray();
+        if (ys.Length < 2) return 0;
+        double mean = ys.Average();
+        return Math.Sqrt(ys.Sum(y => (y - mean) * (y - mean)) / ys.Length);
     }
 }

@@ -20,6 +20,9 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
 
     public bool IsWaiting(DomainRecord r) => _waiting.Exists(w => w.Record == r);
 
+    /// <summary>Whether a migration waits here for this host's memory.</summary>
+    public bool Migrating => _waiting.Exists(w => w.Build == Build.Migrate);
+
     /// <summary>Builds the domain now, or (dom0 asked to give memory back) once the memory is free.</summary>
     public void Start(DomainRecord r, long now)
     {
@@ -28,11 +31,12 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
     }
 
     /// <summary>Restores the saved domain now, or (dom0 asked to give memory back) once the memory is free; a restore already waiting is not asked again.</summary>
-    public void StartRestore(DomainRecord r, long now)
+    public void StartRestore(DomainRecord r, long now, XlToolstack? savedBy = null)
     {
         if (IsWaiting(r)) return;
-        if (toolstack.AutoballoonForRestore(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Restore, toolstack));
-        else toolstack.Restore(r, now);
+        savedBy ??= toolstack;
+        if (toolstack.AutoballoonForRestore(r, savedBy, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Restore, savedBy));
+        else toolstack.Restore(r, now, savedBy);
     }
 
     /// <summary>
@@ -54,7 +58,11 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
             var (r, needed, deadline, build, source) = _waiting[i];
             if (machine.FreeFrames < needed && now < deadline) continue;
             _waiting.RemoveAt(i--);
-            if (build == Build.Restore) toolstack.Restore(r, now);
+            if (build == Build.Restore) toolstack.Restore(r, now, source);
+            // A guest that left the source host while this migration waited (moved elsewhere, destroyed, saved) is not
+            // migrated from there: its domid there may name another domain by now.
+            else if (build == Build.Migrate && (r.HostIndex != source.Index || r.State != DomainState.Running))
+                source.Hv.Events.Add("migrate", r.Name, "A migration that waited for free memory is dropped: the guest is no longer running on this host.");
             else if (build == Build.Migrate) source.Migrate(r, now, toolstack);
             else toolstack.Create(r, now);
         }

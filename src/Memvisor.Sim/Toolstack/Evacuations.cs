@@ -40,12 +40,15 @@ internal sealed class Evacuations
         if (_running.Count == 0) return;
         foreach (var e in _running)
         {
-            if (e.Moving is { } m && (e.From.Toolstack.IsMigrating(m) || hosts.Any(h => h.Creates.IsWaiting(m)))) continue;
+            // The one before is still on its way (migrating, or waiting for the destination's memory) and still on this host.
+            if (e.Moving is { } m && m.HostIndex == e.From.Index && (e.From.Toolstack.IsMigrating(m) || hosts.Any(h => h.Creates.IsWaiting(m)))) continue;
             e.Moving = null;
             while (e.Left.TryDequeue(out var r))
             {
-                // A guest destroyed, saved or already moved since the evacuation began stays out of it.
+                // A guest destroyed, saved or already moved since the evacuation began stays out of it, and one being moved
+                // by another action (migrating, or waiting to) is left to that move.
                 if (r.State != DomainState.Running || r.HostIndex != e.From.Index) continue;
+                if (e.From.Toolstack.IsMigrating(r) || hosts.Any(h => h.Creates.IsWaiting(r))) continue;
                 var to = e.To ?? MostFree(hosts, e.From);
                 if (to is null) break;
                 to.Creates.StartMigration(r, nowNs, e.From.Toolstack);
@@ -59,12 +62,15 @@ internal sealed class Evacuations
         _running.RemoveAll(e => e.Moving is null && e.Left.Count == 0);
     }
 
-    // The other host with the most free frames now (the first of equals).
+    /// <summary>Whether an evacuation is under way (the balancer waits for it).</summary>
+    public bool Running => _running.Count > 0;
+
+    // The other host with the most free frames now (the first of equals), never one in maintenance mode.
     private static HostRuntime? MostFree(IReadOnlyList<HostRuntime> hosts, HostRuntime from)
     {
         HostRuntime? best = null;
         foreach (var h in hosts)
-            if (h != from && (best is null || h.Machine.FreeFrames > best.Machine.FreeFrames)) best = h;
+            if (h != from && !h.InMaintenance && (best is null || h.Machine.FreeFrames > best.Machine.FreeFrames)) best = h;
         return best;
     }
 }

@@ -59,12 +59,14 @@ public sealed partial class XlToolstack
     }
 
     /// <summary>
-    /// xl restore: a new domain is built from the instance's image and its guest resumes in it, with the display
-    /// backend connected again (the hypervisor carries the paging target in effect). False (it stays saved) if the
-    /// image cannot be read or the host cannot hold it now.
+    /// xl restore: a new domain is built on this host from the instance's image, which <paramref name="savedBy"/>'s
+    /// host wrote (this one when null: an image file copied to another host restores there too), and its guest
+    /// resumes in it, with the display backend connected again (the hypervisor carries the paging target in effect).
+    /// False (it stays saved) if the image cannot be read or the host cannot hold it now.
     /// </summary>
-    public bool Restore(DomainRecord r, long nowNs)
+    public bool Restore(DomainRecord r, long nowNs, XlToolstack? savedBy = null)
     {
+        var source = savedBy ?? this;
         if (r.Saved is not { } saved || r.State != DomainState.Saved)
         {
             Hv.Refusals.Record(DomIds.Invalid, r.Name, "restore", XenErrno.ESRCH, RefusalCause.NotSaved, 0, 0);
@@ -76,7 +78,7 @@ public sealed partial class XlToolstack
         Hypervisor.Save.SaveStats stats = default;
         try
         {
-            using var stream = new FileStream(ImagePath(r), FileMode.Open, FileAccess.Read, FileShare.Read);
+            using var stream = new FileStream(source.ImagePath(r), FileMode.Open, FileAccess.Read, FileShare.Read);
             errno = Hv.RestoreDomain(saved, stream, out domain, out stats);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -88,10 +90,11 @@ public sealed partial class XlToolstack
             tally.Refused++;
             return false;
         }
-        TryDelete(ImagePath(r));
+        TryDelete(source.ImagePath(r));
         r.Saved = null;
         r.Domain = domain;
         r.DomId = domain.DomId;
+        r.HostIndex = Index;
         r.State = DomainState.Running;
         tally.Restores++;
         tally.RestoreNs += ImageNs(stats.FileBytes);
@@ -106,13 +109,13 @@ public sealed partial class XlToolstack
     /// restore file): on Xen, a restore the host cannot hold now asks dom0 for the difference; true if it did (the
     /// caller waits, then restores), false when the restore needs nothing from dom0 or dom0 has nothing to give.
     /// </summary>
-    internal bool AutoballoonForRestore(DomainRecord r, DomainRecord dom0, out long neededPages)
+    internal bool AutoballoonForRestore(DomainRecord r, XlToolstack savedBy, DomainRecord dom0, out long neededPages)
     {
         neededPages = 0;
         if (r.Saved is not { } saved || r.State != DomainState.Saved) return false;
         try
         {
-            using var stream = new FileStream(ImagePath(r), FileMode.Open, FileAccess.Read, FileShare.Read);
+            using var stream = new FileStream(savedBy.ImagePath(r), FileMode.Open, FileAccess.Read, FileShare.Read);
             if (!Hv.RestorePagesNeeded(saved, stream, out neededPages)) return false;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

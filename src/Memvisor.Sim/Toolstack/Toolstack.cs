@@ -15,7 +15,7 @@ namespace Memvisor.Sim.Toolstack;
 /// </summary>
 public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : IDisposable
 {
-    private Host Hv => hv;
+    internal Host Hv => hv;
     private CostModel Costs => costs;
 
     /// <summary>Whether the guests built keep miss-ratio curves: only when something reads them (the policy, or kept snapshots).</summary>
@@ -26,6 +26,7 @@ public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : 
     /// <summary>The host's dom0, whose kernel runs the backends of PV devices.</summary>
     internal DomainRecord? Dom0 { get; set; }
     private Guest.Devices.BlkBack? _blkback;
+    private Guest.Devices.NetBack? _netback;
 
     /// <summary>dom0's block backend, made when the first PV disk connects; null until then.</summary>
     public Guest.Devices.BlkBack? BlockBackend => _blkback;
@@ -95,6 +96,7 @@ public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : 
         r.Guest = new GuestKernel(r.Name, hv.PortFor(domain), spec.Workload.Create(), guestOptions, costs, seed, firstTouch);
         r.Guest.Boot();
         if (spec.Disk.Pv) ConnectDisk(r, domain);
+        if (spec.Nic.Pv) ConnectNic(r, domain);
         ConnectDisplay(domain);
         if (spec.PagingTargetBytes is long target) hv.DomCtl.SetPagingTarget(domain.DomId, PageSize.FromBytes(target));
     }
@@ -111,6 +113,17 @@ public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : 
         _blkback.Disconnect(domain.DomId);
         r.Guest.Block = null;
         hv.Events.Add("blkback", r.Name, "The PV disk could not connect (the guest or dom0 had no pages to spare); the guest reaches its disk directly.");
+    }
+
+    // xl's vif: netfront in the guest connects to netback in dom0 (Linux drivers/net/xen-netfront.c, xen-netback).
+    private void ConnectNic(DomainRecord r, Hypervisor.Domains.Domain domain)
+    {
+        if (Dom0 is not { Guest: { } dom0Kernel, Domain: { } dom0 }) return;
+        _netback ??= new Guest.Devices.NetBack(dom0Kernel, hv.GrantsFor(dom0));
+        var nic = r.Spec!.Nic;
+        var front = new Guest.Devices.NetFront(r.Guest!, hv.GrantsFor(domain), _netback, dom0.DomId, nic.RxBytesPerSecond, nic.TxBytesPerSecond, nic.Flip);
+        if (front.Connect()) r.Guest!.Nic = front;
+        else hv.Events.Add("netback", r.Name, "The PV network device could not connect (the guest or dom0 had no pages to spare); the guest has no network traffic.");
     }
 
     // The device model's display backend (qemu's xenfb): finds the framebuffer the guest published and has Xen track its dirty pages.

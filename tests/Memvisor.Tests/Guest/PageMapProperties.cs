@@ -26,7 +26,7 @@ public class PageMapProperties
         // Pages cluster in a few chunks so that chunks fill and empty.
         from chunk in Gen.Choose(0, 4)
         from offset in Gen.Frequency((3, Gen.Choose(0, 7)), (1, Gen.Choose(0, 511)))
-        from use in Gen.Elements(PageUse.Unheld, PageUse.Free, PageUse.Free, PageUse.Anon, PageUse.File, PageUse.Kernel, PageUse.PageTable)
+        from use in Gen.Elements(PageUse.Unheld, PageUse.Free, PageUse.Free, PageUse.Anon, PageUse.File, PageUse.Kernel, PageUse.PageTable, PageUse.Foreign)
         from owner in Gen.Choose(0, 3)
         from list in Gen.Elements(LruList.InactiveAnon, LruList.ActiveAnon, LruList.InactiveFile, LruList.ActiveFile)
         select new Op(kind, chunk * 512 + offset, use, owner, list);
@@ -87,7 +87,7 @@ public class PageMapProperties
                     break;
             }
             Assert.Equal(length, map.Length);
-            var counts = new long[6];
+            var counts = new long[Enum.GetValues<PageUse>().Length];
             for (int g = 0; g < length; g++)
             {
                 counts[(int)use[g]]++;

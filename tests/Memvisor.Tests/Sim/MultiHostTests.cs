@@ -233,4 +233,111 @@ public class MultiHostTests
         Assert.Equal("balance", Refused(OneHost() + "\nbalance: { interval: 1min }\n").Field);
         Assert.Equal("balance.interval", Refused(Crowded.Replace("interval: 5s", "interval: 10ms")).Field);
     }
+
+    [Fact]
+    public void A_guest_saved_on_one_host_restores_on_another()
+    {
+        string yaml = Two.Replace("  - { at: 3s, action: migrate, domain: app, to: b }", "  - { at: 3s, action: save, domain: app }\n  - { at: 5s, action: restore, domain: app, to: b }");
+        var sim = new Simulation(ScenarioLoader.Parse(yaml, "t.yaml"));
+        var r = sim.Run();
+        var app = r.Summary.Domains.Single(d => d.Name == "app");
+        Assert.Equal(("running", "b", 1), (app.State, app.Host, app.SaveRestore!.Restores));
+        Assert.Equal(0, r.Summary.Integrity.Errors);
+        Assert.True(r.Domains.Single(d => d.Name == "app").Guest!.Integrity!.Checks > 1_000);
+        Assert.Same(sim.Hosts[1].Find(app.Domid), r.Domains.Single(d => d.Name == "app").Domain);
+        foreach (var hv in sim.Hosts) Assert.Empty(Auditor.Check(hv));
+        Assert.Equal("events[1].to", Refused(yaml.Replace("restore, domain: app, to: b", "restore, domain: app, to: z")).Field);
+    }
+
+    private const string Waiting = """
+        name: race
+        seed: 2
+        duration: 20s
+        hosts:
+          - { name: a, memory: 2GiB, dom0: { memory: 256MiB } }
+          - { name: b, memory: 2GiB, dom0: { memory: 512MiB, min: 400MiB } }
+          - { name: c, memory: 2GiB, dom0: { memory: 256MiB } }
+        domains:
+          - { name: g0, host: a, memory: 512MiB, guest: { check_integrity: true }, workload: { kind: steady, working_set: 128MiB, rate: 2000/s, write_fraction: 0.5 } }
+          - { name: g1, host: a, memory: 512MiB, guest: { check_integrity: true }, workload: { kind: steady, working_set: 128MiB, rate: 2000/s, write_fraction: 0.5 } }
+          - { name: gb, host: b, memory: 1200MiB, workload: { kind: steady, working_set: 64MiB, rate: 1000/s } }
+        events:
+          - { at: 1s, action: migrate, domain: g1, to: b }
+          - { at: 1s, action: migrate, domain: g1, to: c }
+          - { at: 9s, action: destroy, domain: gb }
+        """;
+
+    [Fact]
+    public void A_guest_waiting_to_migrate_is_not_moved_again_and_the_wait_moves_the_right_guest()
+    {
+        // g1 waits for b's memory (its dom0 cannot give enough); a second migrate of it is refused, and when gb goes
+        // the waiting migration moves g1, not whatever domain has g1's old domid on a.
+        var sim = new Simulation(ScenarioLoader.Parse(Waiting, "t.yaml"));
+        var r = sim.Run();
+        Assert.Equal(0, r.Summary.Integrity.Errors);
+        var g0 = r.Summary.Domains.Single(d => d.Name == "g0");
+        var g1 = r.Summary.Domains.Single(d => d.Name == "g1");
+        Assert.Equal(("a", (long?)null), (g0.Host, (long?)g0.Migrations?.Count));
+        Assert.True(g0.TotPages > 100_000, $"g0 holds {g0.TotPages} pages");
+        Assert.Equal(["done", "refused"], g1.Migrations!.OrderBy(m => m.Outcome, StringComparer.Ordinal).Select(m => m.Outcome));
+        Assert.Equal("b", g1.Host);
+        Assert.Contains(r.Summary.Errors, e => e.Domain == "g1" && e.Call == "migrate" && e.Errno == "EBUSY");
+        foreach (var hv in sim.Hosts) Assert.Empty(Auditor.Check(hv));
+        // Destroyed while it waited: the migration is dropped when b's memory comes, and nothing on a moves.
+        var gone = new Simulation(ScenarioLoader.Parse(Waiting.Replace("  - { at: 9s, action: destroy, domain: gb }", "  - { at: 5s, action: destroy, domain: g1 }\n  - { at: 9s, action: destroy, domain: gb }"), "t.yaml")).Run();
+        Assert.Equal(0, gone.Summary.Integrity.Errors);
+        Assert.Contains(gone.Summary.HostEvents, e => e.Domain == "g1" && e.Message.Contains("dropped", StringComparison.Ordinal));
+        Assert.Equal(("a", "running"), (gone.Summary.Domains.Single(d => d.Name == "g0").Host, gone.Summary.Domains.Single(d => d.Name == "g0").State));
+        Assert.Null(gone.Summary.Domains.Single(d => d.Name == "g0").Migrations);
+    }
+
+    [Fact]
+    public void An_evacuated_host_is_in_maintenance_until_a_move_names_it()
+    {
+        const string yaml = """
+            name: maintenance
+            seed: 6
+            duration: 30s
+            hosts:
+              - { name: a, memory: 2GiB, dom0: { memory: 256MiB }, link: { bandwidth: 2GiB/s } }
+              - { name: b, memory: 3GiB, dom0: { memory: 256MiB }, link: { bandwidth: 2GiB/s } }
+            domains:
+              - { name: g1, host: a, memory: 384MiB, workload: { kind: steady, working_set: 64MiB, rate: 1000/s } }
+              - { name: g2, host: a, memory: 384MiB, workload: { kind: steady, working_set: 64MiB, rate: 1000/s } }
+              - { name: g3, host: b, memory: 384MiB, workload: { kind: steady, working_set: 64MiB, rate: 1000/s } }
+            events:
+              - { at: 1s, action: evacuate, host: a }
+            balance: { interval: 1s, target_stddev: 0.02 }
+            """;
+        var r = new Simulation(ScenarioLoader.Parse(yaml, "t.yaml")).Run();
+        // Both left a and the balancer, which would even the loads out, sends nothing back to a host in maintenance.
+        Assert.All(r.Summary.Domains.Where(d => d.Name.StartsWith('g')), d => Assert.Equal("b", d.Host));
+        Assert.Equal(0, r.Summary.Balance!.Moves);
+        Assert.Empty(r.Summary.Errors);
+        // With b alone in the balance there is no deviation to measure.
+        Assert.Equal(0, r.Summary.Balance.LoadStddevLast);
+        // With a migrate naming a, it is back in the balance.
+        var back = new Simulation(ScenarioLoader.Parse(yaml.Replace("  - { at: 1s, action: evacuate, host: a }", "  - { at: 1s, action: evacuate, host: a }\n  - { at: 12s, action: migrate, domain: g3, to: a }"), "t.yaml")).Run();
+        Assert.True(back.Summary.Balance!.LoadStddevLast > 0, $"load stddev {back.Summary.Balance.LoadStddevLast}");
+        Assert.Equal("a", back.Summary.Domains.Single(d => d.Name == "g3").Host);
+    }
+
+    [Fact]
+    public void An_error_in_a_flow_list_of_events_names_its_own_event()
+    {
+        string yaml = Two.Replace("events:\n  - { at: 3s, action: migrate, domain: app, to: b }",
+            "events: [ { at: 3s, action: migrate, domain: app, to: b }, { at: 4s, action: migrate, domain: stay, to: zz } ]");
+        Assert.Equal("events[1].to", Refused(yaml).Field);
+    }
+
+    [Fact]
+    public void Compare_figures_count_every_hosts_memory()
+    {
+        var r = new Simulation(ScenarioLoader.Parse(Two, "t.yaml")).Run();
+        var outcome = PolicyOutcome.From(r);
+        long firstHostUsedMib = Memvisor.Machine.Frames.PageSize.ToMiB(r.Frames - r.FreePagesMin);
+        // b's dom0 and, after the migration, app are on b: the peak is above anything a alone used.
+        Assert.True(outcome.PeakHostUsedMib > firstHostUsedMib, $"{outcome.PeakHostUsedMib} MiB against a's {firstHostUsedMib} MiB");
+        Assert.Equal(r.Summary.Hosts!.Sum(h => h.Frames), r.AllFrames);
+    }
 }

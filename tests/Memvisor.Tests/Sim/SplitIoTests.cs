@@ -7,12 +7,12 @@ using Memvisor.Tests.Support;
 
 namespace Memvisor.Tests.Sim;
 
-/// <summary>Disk I/O through Xen's split block driver (blkfront, blkback, the grant table): what it costs and that the bytes arrive.</summary>
+/// <summary>I/O through Xen's split drivers (blkfront and blkback, netfront and netback, the grant table): what it costs and that the bytes arrive.</summary>
 public class SplitIoTests
 {
 
     [Fact]
-    public void Each_request_maps_and_unmaps_once_and_persistent_grants_map_each_pool_page_once()
+    public void Disk_requests_map_once_each_or_once_for_good_and_network_pages_arrive_by_copy_or_flip()
     {
         var sim = new Simulation(BuiltinScenarios.Load("split-io"));
         var r = sim.Run();
@@ -41,7 +41,24 @@ public class SplitIoTests
         Assert.Equal(pv.BackendMaps + persistent.BackendMaps, grants.Maps);
         var dom0 = r.Summary.Domains.Single(d => d.Name == ScenarioLoader.Dom0Name);
         Assert.Equal(PageSize.FromBytes(512L << 20) - grants.BackendForeignPages, dom0.TotPages);
+
+        // The network: every received page arrived with the packet's bytes, by a copy into a granted buffer or by a
+        // flip of dom0's page, which dom0 replaced from Xen each time; each sent page was copied out.
+        var copy = r.Summary.Domains.Single(d => d.Name == "net-copy");
+        var flip = r.Summary.Domains.Single(d => d.Name == "net-flip");
+        var c = copy.Nic!;
+        var f = flip.Nic!;
+        Assert.True(c.RxPages > 10_000 && c.TxPages > 1_000, $"{c.RxPages} received, {c.TxPages} sent");
+        Assert.Equal((0L, c.RxPages, c.TxPages, 0L), (c.Errors, c.RxCopies, c.TxCopies, c.Flips));
+        Assert.Equal(NetFrontBuffers + c.RxPages + c.TxPages, c.GrantsIssued);
+        Assert.Equal((0L, f.RxPages, f.RxPages, 0L, f.TxPages), (f.Errors, f.Flips, f.BackendReplenished, f.RxCopies, f.TxCopies));
+        Assert.Equal(c.RxPages + c.TxPages + f.TxPages, grants.Copies);
+        Assert.Equal(f.Flips, grants.Transfers);
+        // A flipping guest's posted buffers are pages given back to Xen, waiting for dom0's: it holds that many fewer.
+        Assert.Equal(copy.TotPages - NetFrontBuffers, flip.TotPages);
     }
+
+    private const int NetFrontBuffers = Memvisor.Guest.Devices.NetFront.RxBuffers;
 
     [Fact]
     public void A_destroyed_frontend_leaves_nothing_mapped_and_the_next_one_reuses_dom0s_gfns()
@@ -85,7 +102,7 @@ public class SplitIoTests
     }
 
     [Fact]
-    public void A_pv_disk_is_xens_and_does_not_move()
+    public void Pv_devices_are_xens_and_do_not_move()
     {
         string yaml = """
             name: t
@@ -107,5 +124,10 @@ public class SplitIoTests
         var migrate = ScenarioRefusal.Single(yaml + "\nevents:\n  - { at: 2s, action: migrate, domain: a }\n");
         Assert.Equal("events[0].domain", migrate.Field);
         Assert.Contains("PV disk", migrate.Message);
+        string net = yaml.Replace("disk: { driver: pv }", "nic: { driver: pv, rx: 10MiB/s }");
+        ScenarioLoader.Parse(net, "t.yaml");
+        Assert.Equal("domains[0].nic.driver", ScenarioRefusal.Single(net.Replace("dom0: { memory: 256MiB } }", "dom0: { memory: 256MiB }, hypervisor: esx }")).Field);
+        Assert.Equal("domains[0].nic.rx", ScenarioRefusal.Single(net.Replace("rx: 10MiB/s", "rx: 10MB/s")).Field);
+        Assert.Contains("PV network device", ScenarioRefusal.Single(net + "\nevents:\n  - { at: 2s, action: save, domain: a }\n").Message);
     }
 }
