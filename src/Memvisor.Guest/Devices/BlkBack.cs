@@ -106,6 +106,19 @@ public sealed class BlkBack(GuestKernel dom0, IGuestGrants grants)
         Release(f);
     }
 
+    /// <summary>
+    /// The frontend's domain is gone (saved, or migrated away) and its pages' mappings went with it: the backend
+    /// drops what it kept of it and keeps the gfns for the next frontend.
+    /// </summary>
+    public void Forget(ushort front)
+    {
+        if (!_fronts.Remove(front, out var f)) return;
+        foreach (var (gfn, _) in f.Persistent.Values) _spare.Push(gfn);
+        f.Persistent.Clear();
+        f.RingHandle = uint.MaxValue;
+        Release(f);
+    }
+
     // One request: the data page is mapped (or found mapped, with persistent grants) and the block moves through it.
     private bool Serve(Frontend f, bool write, uint gref, PageStore disk, long block)
     {

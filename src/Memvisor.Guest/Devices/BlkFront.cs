@@ -21,7 +21,8 @@ public sealed class BlkFront(GuestKernel k, IGuestGrants grants, BlkBack back, u
 
     private const uint RingRef = 0, DataRef = 1, FirstPersistentRef = 2;
 
-    private ulong _ring;
+    private const ulong NoPage = ulong.MaxValue;
+    private ulong _ring = NoPage;
     private readonly List<ulong> _pool = [];
     private readonly HashSet<int> _attached = [];
     private ulong _reqProd;
@@ -41,19 +42,38 @@ public sealed class BlkFront(GuestKernel k, IGuestGrants grants, BlkBack back, u
     {
         int entries = (int)FirstPersistentRef + (persistent ? PersistentPages : 0);
         if (grants.GrantSetupTable((entries + 511) / 512) != XenErrno.Ok) return false;
-        if (!NewPage(out _ring) || grants.GrantAccess(RingRef, backendDomId, new Gfn(_ring), readOnly: false) != XenErrno.Ok) return false;
+        // A resumed frontend keeps its pages (they moved with the domain) and starts its ring afresh.
+        if (_ring == NoPage ? !NewPage(out _ring) : !k.Memory.WritePage(new Gfn(_ring), GuestKernel.ZeroPage)) return false;
+        if (grants.GrantAccess(RingRef, backendDomId, new Gfn(_ring), readOnly: false) != XenErrno.Ok) return false;
         Stats.GrantsIssued++;
-        Stats.GrantedPages++;
         if (persistent)
             for (int i = 0; i < PersistentPages; i++)
             {
-                if (!NewPage(out ulong page) || grants.GrantAccess(FirstPersistentRef + (uint)i, backendDomId, new Gfn(page), readOnly: false) != XenErrno.Ok) return false;
-                _pool.Add(page);
+                if (i == _pool.Count)
+                {
+                    if (!NewPage(out ulong page)) return false;
+                    _pool.Add(page);
+                }
+                if (grants.GrantAccess(FirstPersistentRef + (uint)i, backendDomId, new Gfn(_pool[i]), readOnly: false) != XenErrno.Ok) return false;
                 Stats.GrantsIssued++;
-                Stats.GrantedPages++;
             }
+        Stats.GrantedPages = 1 + _pool.Count;
         Connected = back.Connect(k.Memory.DomId, RingRef, persistent ? PersistentPages : 0, Stats);
         return Connected;
+    }
+
+    /// <summary>
+    /// blkfront's resume (blkfront_resume, talk_to_blkback): the guest's domain was rebuilt (restored, or migrated,
+    /// perhaps to another host) with an empty grant table, so the frontend grants its ring and pool again and
+    /// connects to <paramref name="backend"/>, dom0's there. False if it could not; the guest then uses its disk directly.
+    /// </summary>
+    public bool Resume(BlkBack backend, ushort backendDomain)
+    {
+        (back, backendDomId) = (backend, backendDomain);
+        (_reqProd, _nextPool, Connected) = (0, 0, false);
+        _attached.Clear();
+        Stats.Resumes++;
+        return Connect();
     }
 
     public bool Read(PageStore disk, int diskId, ulong gfn, long block)

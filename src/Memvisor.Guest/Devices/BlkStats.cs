@@ -16,6 +16,8 @@ public sealed class BlkStats
     /// <summary>Event-channel notifications: frontend to backend (a request pushed) and back (responses pushed).</summary>
     public long FrontendNotifies { get; internal set; }
     public long BackendNotifies { get; internal set; }
+    /// <summary>Times the frontend connected again after its domain was restored or migrated.</summary>
+    public long Resumes { get; internal set; }
     /// <summary>Pages of the guest kept granted for the device: the ring and, with persistent grants, the pool.</summary>
     public long GrantedPages { get; internal set; }
 }

@@ -23,7 +23,7 @@ public sealed class NetFront(GuestKernel k, IGuestGrants grants, NetBack back, u
     private readonly List<ulong> _buffers = [];
     // Flipping: whether buffer i's gfn holds a page now (its own at first, then each page flipped into it).
     private readonly List<bool> _holding = [];
-    private ulong _txPage;
+    private ulong _txPage = ulong.MaxValue;
     private int _next;
     private double _rxCredit, _txCredit;
     private ulong _packets;
@@ -39,12 +39,27 @@ public sealed class NetFront(GuestKernel k, IGuestGrants grants, NetBack back, u
         if (!back.Ready() || grants.GrantSetupTable(2) != XenErrno.Ok) return false;
         for (int i = 0; i < RxBuffers; i++)
         {
-            if (!NewPage(out ulong gfn)) return false;
-            _buffers.Add(gfn);
-            _holding.Add(true);
+            // A resumed frontend posts the buffers it has (they moved with the domain).
+            if (i == _buffers.Count)
+            {
+                if (!NewPage(out ulong gfn)) return false;
+                _buffers.Add(gfn);
+                _holding.Add(true);
+            }
             if (!Post(i)) return false;
         }
-        return NewPage(out _txPage);
+        return _txPage != ulong.MaxValue || NewPage(out _txPage);
+    }
+
+    /// <summary>
+    /// netfront's resume (netfront_resume, talk_to_netback): the domain was rebuilt with an empty grant table, so the
+    /// buffers are posted again to <paramref name="backend"/>, dom0's on the host it is on now.
+    /// </summary>
+    public bool Resume(NetBack backend, ushort backendDomain)
+    {
+        (back, backendDomId) = (backend, backendDomain);
+        Stats.Resumes++;
+        return Connect();
     }
 
     /// <summary>The traffic of <paramref name="dtNs"/>: pages received into the posted buffers, and pages sent.</summary>

@@ -13,6 +13,8 @@ public sealed class NetStats
     public long Errors { get; internal set; }
     /// <summary>Pages dom0 populated to replace those it flipped to the guest (netback's replenishment).</summary>
     public long BackendReplenished { get; internal set; }
+    /// <summary>Times the frontend connected again after its domain was restored or migrated.</summary>
+    public long Resumes { get; internal set; }
     /// <summary>Guest pages kept as receive buffers and for sending.</summary>
     public long BufferPages { get; internal set; }
 }

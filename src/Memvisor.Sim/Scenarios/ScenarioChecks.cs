@@ -110,8 +110,6 @@ public static partial class ScenarioChecks
     internal static string? MoveProblem(DomainSpec spec, HostPersonality host) =>
         spec.AllocationOn(host) == AllocationMode.OnDemand && host.OnDemand == OnDemandModel.PodCache ? "a populate-on-demand domain on Xen: the image and the stream do not carry its PoD cache yet"
         : spec.Guest.Tmem ? "whose guest uses tmem: its pools and frontswap pages would not survive the move (Xen's tmem save is not modeled)"
-        : spec.Disk.Pv ? "whose PV disk would have to reconnect its frontend to a new backend (blkfront's resume is not modeled yet)"
-        : spec.Nic.Pv ? "whose PV network device would have to reconnect its frontend to a new backend (netfront's resume is not modeled yet)"
         : null;
 
     // A restore follows some save of the same instance (a refused restore may be tried again), and an instance is

@@ -73,7 +73,11 @@ public sealed record MigrationSummary(double AtS, string Outcome, int Rounds, IR
 /// persistent grants cost, notifications each way, and the guest's pages kept granted (the ring, the persistent pool).
 /// </summary>
 public sealed record BlockSummary(bool PersistentGrants, long Reads, long Writes, long Errors, long GrantsIssued, long BackendMaps, long BackendUnmaps,
-    long PersistentCopies, long FrontendNotifies, long BackendNotifies, long GrantedPages);
+    long PersistentCopies, long FrontendNotifies, long BackendNotifies, long GrantedPages)
+{
+    /// <summary>Times it connected again after a restore or a migration (blkfront's resume).</summary>
+    public long Resumes { get; init; }
+}
 
 /// <summary>
 /// A PV network device: pages received and sent, the backend's grant copies each way and page flips, grants the
@@ -81,7 +85,11 @@ public sealed record BlockSummary(bool PersistentGrants, long Reads, long Writes
 /// guest's buffer pages.
 /// </summary>
 public sealed record NicSummary(bool Flip, long RxPages, long TxPages, long RxCopies, long TxCopies, long Flips, long GrantsIssued, long Errors,
-    long BackendReplenished, long BufferPages);
+    long BackendReplenished, long BufferPages)
+{
+    /// <summary>Times it connected again after a restore or a migration (netfront's resume).</summary>
+    public long Resumes { get; init; }
+}
 
 /// <summary>A domain's 2 MiB pages: first touches backed by one, those broken since, and the 2 MiB regions mapped by one machine extent at the end.</summary>
 public sealed record LargePagesSummary(long Populated, long Broken, long Mapped);

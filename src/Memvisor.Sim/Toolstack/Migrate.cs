@@ -83,10 +83,13 @@ public sealed partial class XlToolstack
             m.Step(dtNs);
             if (m.Phase != MigrationPhase.Done) continue;
             var d = m.Destination;
+            // The source domain went with the stop-and-copy: its backends forget it, the destination's connect.
+            ForgetDevices(r.DomId);
             r.Domain = d;
             r.DomId = d.DomId;
             r.HostIndex = destination.Index;
             destination.ConnectDisplay(d);
+            destination.ResumeDevices(r, d);
         }
         _migrations.RemoveAll(x => x.Migration.Phase != MigrationPhase.PreCopy);
     }

@@ -50,6 +50,8 @@ public sealed partial class XlToolstack
         (r.FinalTotPages, r.FinalMaxPages, r.FinalTargetPages) = (tot, max, target);
         r.Saved = saved;
         r.State = DomainState.Saved;
+        // The domain and its pages' mappings are gone: the backends forget the frontend until it resumes.
+        ForgetDevices(d.DomId);
         tally.Saves++;
         tally.LastImage = stats;
         tally.ImageBytes += stats.FileBytes;
@@ -95,6 +97,7 @@ public sealed partial class XlToolstack
         r.Domain = domain;
         r.DomId = domain.DomId;
         r.HostIndex = Index;
+        ResumeDevices(r, domain);
         r.State = DomainState.Running;
         tally.Restores++;
         tally.RestoreNs += ImageNs(stats.FileBytes);
