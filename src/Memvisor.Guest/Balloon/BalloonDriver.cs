@@ -44,12 +44,17 @@ public sealed class BalloonDriver(GuestKernel k, bool onDemand)
     {
         get
         {
-            long target = StoreTargetPages < 0 ? k.HeldPages : StoreTargetPages;
+            long target = StoreTargetPages < 0 ? Counted : StoreTargetPages;
             if (SelfTargetPages >= 0) target = Math.Min(target, SelfTargetPages);
             target = Math.Max(target, FloorPages);
             return Math.Min(target, k.Hotplug?.AddressablePages ?? k.Pages.Length);
         }
     }
+
+    // What the driver counts toward its target: the pages the guest holds, and those its backends or frontends gave
+    // Xen to map or receive foreign pages into (Linux's alloc_xenballooned_pages counts them as target_unpopulated),
+    // which the balloon must not take back.
+    private long Counted => k.HeldPages + k.Pages.CountOf(PageUse.Foreign);
 
     /// <summary>At boot: watch memory/target and announce the driver (control/feature-balloon).</summary>
     public void Connect()
@@ -82,7 +87,7 @@ public sealed class BalloonDriver(GuestKernel k, bool onDemand)
 
     private void Move(long nowNs, long dtNs)
     {
-        long target = TargetPages, held = k.HeldPages;
+        long target = TargetPages, held = Counted;
         if (target == held)
         {
             _credit = 0;

@@ -45,6 +45,17 @@ public static class HypervisorLab
                 e = e with { Guest = e.Guest with { FreePageReporting = false } };
                 Off("free page reporting", p.Lacks("free page reporting"));
             }
+            // Split drivers over grant tables are Xen's: on another hypervisor the disk is reached directly and the NIC has no traffic.
+            if (e.Disk.Pv && p.Kind != HypervisorKind.Xen)
+            {
+                e = e with { Disk = new DiskSpec() };
+                Off("PV disk", p.Lacks("Xen's split block driver"));
+            }
+            if (e.Nic.Pv && p.Kind != HypervisorKind.Xen)
+            {
+                e = e with { Nic = new NicSpec() };
+                Off("PV network device", p.Lacks("Xen's split network driver"));
+            }
             if (e.PagingTargetBytes is not null && !p.HasPagingTarget)
             {
                 e = e with { PagingTargetBytes = null };

@@ -172,4 +172,48 @@ public class SplitIoTests
         // What is mapped at the end is the last connection's: its ring and the pool pages used since the restore.
         Assert.InRange(grants.MappedEnd, 2, 353);
     }
+
+    [Fact]
+    public void Pages_given_to_xen_for_devices_count_toward_the_balloons_target()
+    {
+        // dom0's backend gave Xen 354 pages for a's disk: xl's autoballoon still frees exactly what b's build needs.
+        const string autoballoon = """
+            name: autob
+            seed: 3
+            duration: 40s
+            host: { memory: 2GiB, dom0: { memory: 1GiB, min: 256MiB } }
+            domains:
+              - { name: a, memory: 256MiB, disk: { driver: pv, persistent_grants: true }, workload: { kind: idle } }
+              - { name: b, memory: 900MiB, autostart: false, workload: { kind: idle } }
+            events:
+              - { at: 2s, action: create, domain: b }
+            """;
+        var r = new Simulation(ScenarioLoader.Parse(autoballoon, "t.yaml")).Run();
+        Assert.Equal("running", r.Summary.Domains.Single(d => d.Name == "b").State);
+        Assert.Equal(0, r.Summary.Domains.Single(d => d.Name == ScenarioLoader.Dom0Name).Guest!.TargetFailures);
+
+        // A flipping guest with room above its memory does not take its posted buffers back, so mem-max down to its
+        // memory leaves every flip room.
+        const string flip = """
+            name: flipmax
+            seed: 2
+            duration: 20s
+            host: { memory: 2GiB, dom0: { memory: 256MiB } }
+            domains:
+              - { name: f, memory: 256MiB, maxmem: 512MiB, nic: { driver: pv, rx: 8MiB/s, flip: true }, workload: { kind: idle } }
+            events:
+              - { at: 10s, action: mem-max, domain: f, memory: 256MiB }
+            """;
+        var f = new Simulation(ScenarioLoader.Parse(flip, "t.yaml")).Run().Summary.Domains.Single(d => d.Name == "f");
+        Assert.Equal((0L, 0L, PageSize.FromBytes(256L << 20) - NetFrontBuffers), (f.Nic!.Errors, f.Guest!.PagesTakenBack, f.TotPages));
+    }
+
+    [Fact]
+    public void Compare_hypervisors_turns_split_drivers_off_where_the_hypervisor_has_none()
+    {
+        var (kvm, notes) = Memvisor.Sim.Lab.HypervisorLab.On(BuiltinScenarios.Load("split-io"), Memvisor.Hypervisor.Personalities.HostPersonality.Find("kvm")!);
+        Assert.All(kvm.Domains, d => Assert.False(d.Disk.Pv || d.Nic.Pv));
+        Assert.Contains(notes, n => n.Contains("pv's PV disk", StringComparison.Ordinal));
+        Assert.Contains(notes, n => n.Contains("net-flip's PV network device", StringComparison.Ordinal));
+    }
 }
