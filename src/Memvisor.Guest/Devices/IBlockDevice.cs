@@ -9,6 +9,9 @@ namespace Memvisor.Guest.Devices;
 /// </summary>
 public interface IBlockDevice
 {
+    /// <summary>Whether it is connected now; the kernel reaches its disk directly while it is not.</summary>
+    bool Connected { get; }
+
     /// <summary>Reads block <paramref name="block"/> of disk <paramref name="diskId"/> into the page at <paramref name="gfn"/>.</summary>
     bool Read(PageStore disk, int diskId, ulong gfn, long block);
 

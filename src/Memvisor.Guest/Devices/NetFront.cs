@@ -32,10 +32,13 @@ public sealed class NetFront(GuestKernel k, IGuestGrants grants, NetBack back, u
 
     public NetStats Stats { get; } = new();
     public bool Flip => flip;
+    /// <summary>Whether it is connected now; a guest whose device could not (re)connect has no traffic.</summary>
+    public bool Connected { get; private set; }
 
     /// <summary>Sets up the table's second frame, the receive buffers (posted) and the page it sends from; false if the guest or dom0 could not spare them.</summary>
     public bool Connect()
     {
+        Connected = false;
         if (!back.Ready() || grants.GrantSetupTable(2) != XenErrno.Ok) return false;
         for (int i = 0; i < RxBuffers; i++)
         {
@@ -48,7 +51,8 @@ public sealed class NetFront(GuestKernel k, IGuestGrants grants, NetBack back, u
             }
             if (!Post(i)) return false;
         }
-        return _txPage != ulong.MaxValue || NewPage(out _txPage);
+        Connected = _txPage != ulong.MaxValue || NewPage(out _txPage);
+        return Connected;
     }
 
     /// <summary>
@@ -58,6 +62,7 @@ public sealed class NetFront(GuestKernel k, IGuestGrants grants, NetBack back, u
     public bool Resume(NetBack backend, ushort backendDomain)
     {
         (back, backendDomId) = (backend, backendDomain);
+        Connected = false;
         Stats.Resumes++;
         return Connect();
     }

@@ -127,8 +127,10 @@ public sealed partial class GuestKernel
     public Devices.IBlockDevice? Block { get; set; }
 
     // A file page to or from its disk: through the block device when the guest has one.
-    internal bool DiskRead(PageCache.GuestFile f, ulong gfn, long index) => Block?.Read(f.Disk, f.Id, gfn, index) ?? f.Disk.Load(Memory, gfn, index);
-    internal bool DiskWrite(PageCache.GuestFile f, ulong gfn, long index) => Block?.Write(f.Disk, f.Id, gfn, index) ?? f.Disk.Save(Memory, gfn, index);
+    internal bool DiskRead(PageCache.GuestFile f, ulong gfn, long index) =>
+        Block is { Connected: true } b ? b.Read(f.Disk, f.Id, gfn, index) : f.Disk.Load(Memory, gfn, index);
+    internal bool DiskWrite(PageCache.GuestFile f, ulong gfn, long index) =>
+        Block is { Connected: true } b ? b.Write(f.Disk, f.Id, gfn, index) : f.Disk.Save(Memory, gfn, index);
 
     /// <summary>Pages the guest holds (MemTotal).</summary>
     public long HeldPages => Allocator.ManagedPages;
@@ -164,7 +166,7 @@ public sealed partial class GuestKernel
             Reclaimer.Reclaim(Allocator.HighPages - Allocator.FreePages, direct: false);
         }
         Writeback.Step(nowNs);
-        Nic?.Step(dtNs);
+        if (Nic is { Connected: true } nic) nic.Step(dtNs);
         SampleWorkingSets(nowNs);
         while (Memory.Store.TryTakeEvent(out var key))
         {

@@ -123,17 +123,14 @@ public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : 
     private void ResumeDevices(DomainRecord r, Hypervisor.Domains.Domain domain)
     {
         if (Dom0 is not { Guest: { } dom0Kernel, Domain: { } dom0 } || r.Guest is not { } guest) return;
+        // A device that cannot reconnect stays, disconnected, with its figures: the guest reaches its disk directly and has no traffic.
         if (guest.Block is Guest.Devices.BlkFront blk && !blk.Resume(_blkback ??= new Guest.Devices.BlkBack(dom0Kernel, hv.GrantsFor(dom0)), dom0.DomId))
         {
             _blkback.Disconnect(domain.DomId);
-            guest.Block = null;
             hv.Events.Add("blkback", r.Name, "The PV disk could not reconnect after the move; the guest reaches its disk directly.");
         }
         if (guest.Nic is { } nic && !nic.Resume(_netback ??= new Guest.Devices.NetBack(dom0Kernel, hv.GrantsFor(dom0)), dom0.DomId))
-        {
-            guest.Nic = null;
             hv.Events.Add("netback", r.Name, "The PV network device could not reconnect after the move; the guest has no network traffic.");
-        }
     }
 
     // xl's vif: netfront in the guest connects to netback in dom0 (Linux drivers/net/xen-netfront.c, xen-netback).

@@ -216,4 +216,37 @@ public class SplitIoTests
         Assert.Contains(notes, n => n.Contains("pv's PV disk", StringComparison.Ordinal));
         Assert.Contains(notes, n => n.Contains("net-flip's PV network device", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void A_disk_that_cannot_reconnect_keeps_its_figures_and_the_guest_reads_its_disk_directly()
+    {
+        // Twelve guests with persistent-grant disks evacuated onto a host whose 16 MiB dom0 can back only some of them.
+        const string yaml = """
+            name: tiny
+            seed: 31
+            duration: 10s
+            hosts:
+              - { name: a, memory: 2GiB, dom0: { memory: 512MiB }, link: { bandwidth: 2GiB/s } }
+              - { name: b, memory: 2GiB, dom0: { memory: 16MiB }, link: { bandwidth: 2GiB/s } }
+            domains:
+              - name: g
+                count: 12
+                memory: 64MiB
+                disk: { driver: pv, persistent_grants: true }
+                guest: { check_integrity: true }
+                workload: { kind: file-streaming, file_size: 256MiB, rate: 2000/s, write_fraction: 0.4 }
+            events:
+              - { at: 2s, action: evacuate, host: a, to: b }
+            """;
+        var r = new Simulation(ScenarioLoader.Parse(yaml, "t.yaml")).Run();
+        Assert.Equal(0, r.Summary.Integrity.Errors);
+        var failed = r.Summary.HostEvents.Where(e => e.Mechanism == "blkback").Select(e => e.Domain).ToList();
+        Assert.NotEmpty(failed);
+        Assert.All(r.Summary.Domains.Where(d => failed.Contains(d.Name)), d =>
+        {
+            // The device's figures stay; the guest went on reading its disk directly after the move.
+            Assert.True(d.Block!.Reads > 100 && d.Block.Resumes == 1 && d.Block.Errors == 0, $"{d.Name}: {d.Block.Reads} reads, {d.Block.Resumes} resumes");
+            Assert.True(d.Guest!.FileReads > d.Block.Reads, $"{d.Name}: {d.Guest.FileReads} file reads, {d.Block.Reads} through the device");
+        });
+    }
 }
