@@ -112,11 +112,7 @@ public sealed class BlkBack(GuestKernel dom0, IGuestGrants grants)
     /// </summary>
     public void Forget(ushort front)
     {
-        if (!_fronts.Remove(front, out var f)) return;
-        foreach (var (gfn, _) in f.Persistent.Values) _spare.Push(gfn);
-        f.Persistent.Clear();
-        f.RingHandle = uint.MaxValue;
-        Release(f);
+        if (_fronts.Remove(front, out var f)) Release(f, unmap: false);
     }
 
     // One request: the data page is mapped (or found mapped, with persistent grants) and the block moves through it.
@@ -147,15 +143,16 @@ public sealed class BlkBack(GuestKernel dom0, IGuestGrants grants)
         return write ? disk.Save(memory, at, block) : disk.Load(memory, at, block);
     }
 
-    private void Release(Frontend f)
+    // The frontend's gfns go back to the spares; its mappings are removed first unless they went with its domain.
+    private void Release(Frontend f, bool unmap = true)
     {
         foreach (var (gfn, handle) in f.Persistent.Values)
         {
-            if (grants.GrantUnmap(handle) == XenErrno.Ok) f.Stats.BackendUnmaps++;
+            if (unmap && grants.GrantUnmap(handle) == XenErrno.Ok) f.Stats.BackendUnmaps++;
             _spare.Push(gfn);
         }
         f.Persistent.Clear();
-        if (f.RingHandle != uint.MaxValue && grants.GrantUnmap(f.RingHandle) == XenErrno.Ok) f.Stats.BackendUnmaps++;
+        if (unmap && f.RingHandle != uint.MaxValue && grants.GrantUnmap(f.RingHandle) == XenErrno.Ok) f.Stats.BackendUnmaps++;
         f.RingHandle = uint.MaxValue;
         foreach (ulong gfn in f.PersistentSlots) _spare.Push(gfn);
         f.PersistentSlots.Clear();

@@ -206,7 +206,7 @@ public sealed partial class Simulation
         // xl.cfg's on_crash defaults to destroy: a domain the hypervisor crashed is torn down once its tick ends.
         foreach (var r in _records)
             if (r.State == DomainState.Running && r.Domain!.IsCrashed && _hosts[r.HostIndex].Toolstack.Destroy(r, now)) r.State = DomainState.Crashed;
-        foreach (var h in _hosts) h.Balloons.Step(now, _hosts.Count == 1 ? _records : OnHost(h));
+        foreach (var h in _hosts) h.Balloons.Step(now, OnHost(h));
         _reclaim.Observe(now, _records);
         foreach (var h in _hosts)
         {
@@ -217,8 +217,8 @@ public sealed partial class Simulation
         }
     }
 
-    // The records of the domains on a host now (dom0 first).
-    private List<DomainRecord> OnHost(HostRuntime h) => _records.FindAll(r => r.HostIndex == h.Index);
+    // The records of the domains on a host now (dom0 first); every record when there is one host.
+    private List<DomainRecord> OnHost(HostRuntime h) => _hosts.Count == 1 ? _records : _records.FindAll(r => r.HostIndex == h.Index);
 
     private void Observe()
     {

@@ -79,7 +79,7 @@ public sealed partial class Simulation
     {
         foreach (var h in _hosts)
         {
-            var records = _hosts.Count == 1 ? _records : OnHost(h);
+            var records = OnHost(h);
             var snapshot = SnapshotBuilder.Build(h.Hv, records, _clock.NowNs);
             // run --snapshots keeps the first host's (a snapshot names no host).
             if (h.Index == 0) _snapshots?.Add(snapshot);

@@ -52,13 +52,13 @@ public static partial class ScenarioChecks
     {
         var instances = s.Instances().ToDictionary(x => x.Name, x => x.Spec);
         var configs = s.Domains.ToDictionary(d => d.Name, d => d);
-        var eventNodes = (root as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "events").Value as YamlSequenceNode;
+        var eventNodes = TopNode(root, "events") as YamlSequenceNode;
         foreach (var e in s.Events)
         {
             var node = eventNodes?.Children.ElementAtOrDefault(e.Index);
             string at = $"events[{e.Index}]";
             // The error points at the field itself, named by its path, as every other field's does.
-            YamlNode? Value(string key) => (node as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == key).Value ?? node;
+            YamlNode? Value(string key) => Field(node, key);
             string what = ActionSpec.NameOf(e.Action);
             // evacuate names a host, not a domain (CheckHosts).
             if (e.Action == ActionKind.Evacuate) continue;

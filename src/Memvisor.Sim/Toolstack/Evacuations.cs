@@ -41,18 +41,18 @@ internal sealed class Evacuations
         foreach (var e in _running)
         {
             // The one before is still on its way (migrating, or waiting for the destination's memory) and still on this host.
-            if (e.Moving is { } m && m.HostIndex == e.From.Index && (e.From.Toolstack.IsMigrating(m) || hosts.Any(h => h.Creates.IsWaiting(m)))) continue;
+            if (e.Moving is { } m && m.HostIndex == e.From.Index && OnItsWay(m, e.From, hosts)) continue;
             e.Moving = null;
             while (e.Left.TryDequeue(out var r))
             {
                 // A guest destroyed, saved or already moved since the evacuation began stays out of it, and one being moved
                 // by another action (migrating, or waiting to) is left to that move.
                 if (r.State != DomainState.Running || r.HostIndex != e.From.Index) continue;
-                if (e.From.Toolstack.IsMigrating(r) || hosts.Any(h => h.Creates.IsWaiting(r))) continue;
+                if (OnItsWay(r, e.From, hosts)) continue;
                 var to = e.To ?? MostFree(hosts, e.From);
                 if (to is null) break;
                 to.Creates.StartMigration(r, nowNs, e.From.Toolstack);
-                if (e.From.Toolstack.IsMigrating(r) || to.Creates.IsWaiting(r))
+                if (OnItsWay(r, e.From, hosts))
                 {
                     e.Moving = r;
                     break;
@@ -61,6 +61,10 @@ internal sealed class Evacuations
         }
         _running.RemoveAll(e => e.Moving is null && e.Left.Count == 0);
     }
+
+    // Whether the guest is migrating from the host, or waiting in some host's create queue to.
+    private static bool OnItsWay(DomainRecord r, HostRuntime from, IReadOnlyList<HostRuntime> hosts) =>
+        from.Toolstack.IsMigrating(r) || hosts.Any(h => h.Creates.IsWaiting(r));
 
     /// <summary>Whether an evacuation is under way (the balancer waits for it).</summary>
     public bool Running => _running.Count > 0;

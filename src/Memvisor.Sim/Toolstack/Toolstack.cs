@@ -105,12 +105,11 @@ public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : 
     // a frontend that cannot connect (no pages to spare in the guest or dom0) leaves the guest on its disk directly.
     private void ConnectDisk(DomainRecord r, Hypervisor.Domains.Domain domain)
     {
-        if (Dom0 is not { Guest: { } dom0Kernel, Domain: { } dom0 }) return;
-        _blkback ??= new Guest.Devices.BlkBack(dom0Kernel, hv.GrantsFor(dom0));
-        var front = new Guest.Devices.BlkFront(r.Guest!, hv.GrantsFor(domain), _blkback, dom0.DomId, r.Spec!.Disk.PersistentGrants);
+        if (BlockBackendHere() is not { } back) return;
+        var front = new Guest.Devices.BlkFront(r.Guest!, hv.GrantsFor(domain), back, Dom0!.DomId, r.Spec!.Disk.PersistentGrants);
         r.Guest!.Block = front;
         if (front.Connect()) return;
-        _blkback.Disconnect(domain.DomId);
+        back.Disconnect(domain.DomId);
         r.Guest.Block = null;
         hv.Events.Add("blkback", r.Name, "The PV disk could not connect (the guest or dom0 had no pages to spare); the guest reaches its disk directly.");
     }
@@ -122,24 +121,29 @@ public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : 
     // this host's backends, as blkfront and netfront do on resume.
     private void ResumeDevices(DomainRecord r, Hypervisor.Domains.Domain domain)
     {
-        if (Dom0 is not { Guest: { } dom0Kernel, Domain: { } dom0 } || r.Guest is not { } guest) return;
+        if (r.Guest is not { } guest) return;
         // A device that cannot reconnect stays, disconnected, with its figures: the guest reaches its disk directly and has no traffic.
-        if (guest.Block is Guest.Devices.BlkFront blk && !blk.Resume(_blkback ??= new Guest.Devices.BlkBack(dom0Kernel, hv.GrantsFor(dom0)), dom0.DomId))
+        if (guest.Block is Guest.Devices.BlkFront blk && BlockBackendHere() is { } back && !blk.Resume(back, Dom0!.DomId))
         {
-            _blkback.Disconnect(domain.DomId);
+            back.Disconnect(domain.DomId);
             hv.Events.Add("blkback", r.Name, "The PV disk could not reconnect after the move; the guest reaches its disk directly.");
         }
-        if (guest.Nic is { } nic && !nic.Resume(_netback ??= new Guest.Devices.NetBack(dom0Kernel, hv.GrantsFor(dom0)), dom0.DomId))
+        if (guest.Nic is { } nic && NetBackendHere() is { } netback && !nic.Resume(netback, Dom0!.DomId))
             hv.Events.Add("netback", r.Name, "The PV network device could not reconnect after the move; the guest has no network traffic.");
     }
+
+    // dom0's backends on this host, made when the first device needs one; null without a running dom0.
+    private Guest.Devices.BlkBack? BlockBackendHere() =>
+        Dom0 is { Guest: { } kernel, Domain: { } dom0 } ? _blkback ??= new Guest.Devices.BlkBack(kernel, hv.GrantsFor(dom0)) : null;
+    private Guest.Devices.NetBack? NetBackendHere() =>
+        Dom0 is { Guest: { } kernel, Domain: { } dom0 } ? _netback ??= new Guest.Devices.NetBack(kernel, hv.GrantsFor(dom0)) : null;
 
     // xl's vif: netfront in the guest connects to netback in dom0 (Linux drivers/net/xen-netfront.c, xen-netback).
     private void ConnectNic(DomainRecord r, Hypervisor.Domains.Domain domain)
     {
-        if (Dom0 is not { Guest: { } dom0Kernel, Domain: { } dom0 }) return;
-        _netback ??= new Guest.Devices.NetBack(dom0Kernel, hv.GrantsFor(dom0));
+        if (NetBackendHere() is not { } back) return;
         var nic = r.Spec!.Nic;
-        var front = new Guest.Devices.NetFront(r.Guest!, hv.GrantsFor(domain), _netback, dom0.DomId, nic.RxBytesPerSecond, nic.TxBytesPerSecond, nic.Flip);
+        var front = new Guest.Devices.NetFront(r.Guest!, hv.GrantsFor(domain), back, Dom0!.DomId, nic.RxBytesPerSecond, nic.TxBytesPerSecond, nic.Flip);
         if (front.Connect()) r.Guest!.Nic = front;
         else hv.Events.Add("netback", r.Name, "The PV network device could not connect (the guest or dom0 had no pages to spare); the guest has no network traffic.");
     }
