@@ -184,7 +184,7 @@ public sealed partial class Host : IDisposable
         var e = d.P2m.Get(gfn);
         switch (e.Type)
         {
-            case P2mType.Ram: ReleaseFrame(d, e.Mfn); break;
+            case P2mType.Ram or P2mType.Remote: ReleaseFrame(d, e.Mfn); break;
             case P2mType.Shared: Sharing.Drop(e.Mfn); break;
             case P2mType.PagedOut or P2mType.Compressed: Paging.Drop(d, e); break;
             case P2mType.GrantMapRw or P2mType.GrantMapRo: Grants.UnmapAt(d, gfn); break;

@@ -17,7 +17,7 @@ public sealed partial class Host
     /// the destination builds the domain and claims a frame for every page the source holds (as xl's claim_mode does
     /// before a restore), or the migration is refused (ENOMEM) with nothing changed; the source enters log-dirty mode.
     /// Refused like a save for dom0 and for state the stream does not carry, and for a domain already in log-dirty
-    /// mode (a migration under way).
+    /// mode (a migration under way). <see cref="MigrationOptions.PostCopyAfterRounds"/> is for KVM hosts only.
     /// </summary>
     public XenErrno StartMigration(ushort domid, Host destination, MigrationOptions options, out LiveMigration? migration)
     {
@@ -27,8 +27,11 @@ public sealed partial class Host
         var movable = CheckMovable(d, call);
         if (movable != XenErrno.Ok) return movable;
         if (d.Mmu is not { } mmu || mmu.LogDirty is not null) return Refusals.Record(domid, d.Name, call, XenErrno.EBUSY, RefusalCause.NotPermitted, 0, 0);
-        if (!(options.BandwidthBytesPerSecond > 0) || options.MaxIterations < 1)
+        if (!(options.BandwidthBytesPerSecond > 0) || options.MaxIterations < 1 || options.PostCopyAfterRounds is < 0)
             return Refusals.Record(domid, d.Name, call, XenErrno.EINVAL, RefusalCause.BadConfiguration, 0, 0);
+        // Post-copy is QEMU's (migration/postcopy-ram.c): Xen's libxc, ESX's vMotion and Hyper-V migrate by pre-copy only.
+        if (options.PostCopyAfterRounds is not null && (Personality.Kind != Personalities.HypervisorKind.Kvm || d.IsPv))
+            return Refusals.Record(domid, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.NotOnThisHypervisor, 0, 0);
         long needed = MigrationPagesNeeded(d, destination, out var config);
         if (needed > destination.Machine.FreeFrames)
             return Refusals.Record(domid, d.Name, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, destination.Machine.FreeFrames);

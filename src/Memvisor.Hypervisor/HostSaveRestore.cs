@@ -254,6 +254,8 @@ public sealed partial class Host
     private XenErrno CheckMovable(Domain d, string call)
     {
         if (d.IsDom0) return Refusals.Record(d.DomId, d.Name, call, XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
+        // A post-copy destination whose pages have not all arrived is still the migration's.
+        if (d.Incoming) return Refusals.Record(d.DomId, d.Name, call, XenErrno.EBUSY, RefusalCause.NotPermitted, 0, 0);
         if (d.Pod is not null || HasFrontswapPages(d))
             return Refusals.Record(d.DomId, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.SaveUnsupported, 0, 0);
         return XenErrno.Ok;

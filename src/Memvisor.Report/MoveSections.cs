@@ -21,7 +21,7 @@ internal static class MoveSections
         if (migrations.Count == 0) return;
         html.Append("<h2>Live migrations</h2><p>Pre-copy sends every page, then in each round the pages dirtied during the one before, until fewer than 50 are left "
             + "or 5 rounds are done; the guest is then paused for the stop-and-copy, which sends the last dirty pages (the writable working set) and those deferred. "
-            + "The downtime is that pause.</p>");
+            + "The downtime is that pause; under post-copy it is the switch's, after which the guest's remaining pages follow it.</p>");
         html.Append("<table><tr><th>Domain</th><th>started (s)</th><th>outcome</th><th>rounds</th><th>pages per round</th><th>stop-and-copy pages</th>"
             + "<th>deferred</th><th>MiB sent</th><th>downtime (ms)</th><th>total (s)</th></tr>");
         foreach (var (label, m) in migrations)
@@ -29,13 +29,31 @@ internal static class MoveSections
                 $"<tr><td>{Encode(label)}</td><td>{m.AtS:0.###}</td><td>{m.Outcome}</td><td>{m.Rounds}</td><td>{string.Join(", ", m.PagesPerRound)}</td>"
                 + $"<td>{m.StopAndCopyPages}</td><td>{m.DeferredPages}</td><td>{m.BytesSent / 1048576.0:0.0}</td><td>{m.DowntimeMs:0.###}</td><td>{m.TotalMs / 1e3:0.###}</td></tr>");
         html.Append("</table>");
+        PostCopy(html, migrations);
         var done = migrations.Where(x => x.M.Outcome == "done").ToList();
         if (done.Count == 0) return;
-        html.Append("<h2>Pages sent by each pre-copy round, then by the stop-and-copy</h2>");
+        html.Append("<h2>Pages sent by each pre-copy round, then by the stop-and-copy (or after the guest moved, under post-copy)</h2>");
         SvgChart.Bars(html, [.. done.SelectMany(x => x.M.PagesPerRound.Select((p, i) => ($"{x.Label}: round {i + 1}", (double)p))
-            .Append(($"{x.Label}: stop-and-copy", (double)x.M.StopAndCopyPages)))], "pages");
+            .Append(x.M.Postcopy is { } pc ? ($"{x.Label}: post-copy", (double)pc.RemotePages) : ($"{x.Label}: stop-and-copy", (double)x.M.StopAndCopyPages)))], "pages");
         html.Append("<h2>Downtime of each migration (ms)</h2>");
         SvgChart.Bars(html, [.. done.Select(x => (x.Label, x.M.DowntimeMs))], "downtime, ms");
+    }
+
+    // What followed each guest that moved before its memory (post-copy): the pages it fetched while it waited, and those pushed.
+    private static void PostCopy(StringBuilder html, List<(string Label, Sim.Summary.MigrationSummary M)> migrations)
+    {
+        var post = migrations.Where(x => x.M.Postcopy is not null).ToList();
+        if (post.Count == 0) return;
+        html.Append("<h2>Post-copy</h2><p>The guest moved after its pre-copy rounds; each page still on the source then either reached it when it touched it "
+            + "(fetched while it waited: a round trip and the page) or was pushed in the background first.</p>");
+        html.Append("<table><tr><th>Domain</th><th>remote pages</th><th>fetched on fault</th><th>pushed</th><th>guest's wait (ms)</th><th>until the last page (s)</th></tr>");
+        foreach (var (label, m) in post)
+        {
+            var p = m.Postcopy!;
+            html.Append(CultureInfo.InvariantCulture,
+                $"<tr><td>{Encode(label)}</td><td>{p.RemotePages}</td><td>{p.FetchedOnFault}</td><td>{p.Pushed}</td><td>{p.FaultWaitMs:0.###}</td><td>{p.PostcopyMs / 1e3:0.###}</td></tr>");
+        }
+        html.Append("</table>");
     }
 
     // What each saved instance's image held, and how long it was away.

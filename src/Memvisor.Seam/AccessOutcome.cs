@@ -11,6 +11,8 @@ public enum AccessOutcome
     Unshared,
     /// <summary>The page was paged out or compressed: the hypervisor brought it back first, and the guest waited.</summary>
     PagedIn,
+    /// <summary>A post-copy migration had not brought the page over yet: it was fetched from the source host first, and the guest waited.</summary>
+    FetchedRemote,
     /// <summary>The access could not be served (no page at that gfn, or no frame to back it); it is counted, not thrown.</summary>
     Refused,
 }

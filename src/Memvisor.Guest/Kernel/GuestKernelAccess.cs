@@ -49,8 +49,9 @@ public sealed partial class GuestKernel
             case AccessOutcome.PopulatedOnDemand: Counters.PodFaults++; break;
             case AccessOutcome.Refused: Counters.FailedAccesses++; break;
             default:
+                // A post-copy fetch is counted by its migration.
                 if (outcome == AccessOutcome.PagedIn) Counters.HypervisorPageIns++;
-                else Counters.CowBreaks++;
+                else if (outcome == AccessOutcome.Unshared) Counters.CowBreaks++;
                 Stall(Memory.TakeStallNs());
                 break;
         }

@@ -71,7 +71,7 @@ public static class Auditor
                         problems.Add($"{d} maps gfn {gfn} shared to mfn {e.Mfn}, which is owned by {frames[e.Mfn].Owner}, not dom_cow.");
                     return;
                 }
-                if (!e.HasFrame) return;
+                if (!e.OwnsFrame) return;
                 ram++;
                 if (!mappedBy.TryAdd(e.Mfn, (d.DomId, gfn)))
                     problems.Add($"mfn {e.Mfn} is mapped by domain {d.DomId} at gfn {gfn} and also by domain {mappedBy[e.Mfn].Dom} at gfn {mappedBy[e.Mfn].Gfn}.");
@@ -95,7 +95,7 @@ public static class Auditor
                     if (!mappedBy.TryAdd(mfn, (d.DomId, ulong.MaxValue))) problems.Add($"{d}'s PoD cache holds mfn {mfn}, which is also mapped or cached elsewhere.");
                 }
             if (ram + cache != d.TotPages)
-                problems.Add($"{d} has {ram} RAM entries in its p2m and {cache} frames in its PoD cache but tot_pages says {d.TotPages}.");
+                problems.Add($"{d} has {ram} RAM and remote entries in its p2m and {cache} frames in its PoD cache but tot_pages says {d.TotPages}.");
         }
 
         long free = 0, xen = 0, scrubPending = 0, shared = 0;

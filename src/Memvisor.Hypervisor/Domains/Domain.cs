@@ -88,6 +88,9 @@ public sealed class Domain
     /// <summary>A live migration's destination, being filled: nothing but the migration touches its pages (no sharing, no paging).</summary>
     public bool Incoming { get; internal set; }
 
+    /// <summary>A post-copy migration bringing this domain's remote pages over; null when none has any left to bring.</summary>
+    internal Migration.IPostCopySource? PostCopy { get; set; }
+
     /// <summary>A live migration's source: its log-dirty mode is the migration's, which other callers may not turn off or clean.</summary>
     public bool MigratingOut { get; internal set; }
 

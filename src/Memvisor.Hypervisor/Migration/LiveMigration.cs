@@ -13,9 +13,10 @@ namespace Memvisor.Hypervisor.Migration;
 /// dirty pages (and those deferred) are sent: the stop-and-copy, whose length is the downtime. The destination domain
 /// was built and its memory claimed at the start; pages are written into it as they arrive, and at the end it takes
 /// over the guest's port and vCPU and the source is destroyed. The link sends <see cref="MigrationOptions.BandwidthBytesPerSecond"/>
-/// while the simulation steps it.
+/// while the simulation steps it. With <see cref="MigrationOptions.PostCopyAfterRounds"/> the guest moves before its
+/// last pages do (LiveMigrationPostCopy.cs).
 /// </summary>
-public sealed class LiveMigration
+public sealed partial class LiveMigration : IPostCopySource
 {
     private const int RecordHeaderBytes = 8;
     private readonly Host _from, _to;
@@ -57,10 +58,29 @@ public sealed class LiveMigration
     /// </summary>
     public void Step(long dtNs)
     {
+        if (Phase == MigrationPhase.PostCopy)
+        {
+            StepPostCopy(dtNs);
+            return;
+        }
         if (Phase != MigrationPhase.PreCopy) return;
         if (_from.Find(_source.DomId) != _source || _source.IsCrashed)
         {
             Fail("the source domain was destroyed or crashed during the migration");
+            return;
+        }
+        if (_options.PostCopyAfterRounds == 0)
+        {
+            // Pure post-copy: the guest moves before any page is sent, and every page it has then follows it.
+            _source.Mmu?.Submit();
+            var all = new SortedSet<ulong>();
+            _source.P2m.ForEachPresent((gfn, e) =>
+            {
+                if (!e.IsGrantMap) all.Add(gfn);
+            });
+            // And what the guest gave back since the claim, which the destination must give back too.
+            _target.P2m.ForEachPresent((gfn, _) => all.Add(gfn));
+            SwitchToPostCopy(all, 0);
             return;
         }
         _elapsedNs += dtNs;
@@ -93,6 +113,13 @@ public sealed class LiveMigration
         if (dirty < 0)
         {
             Fail("log-dirty mode was turned off during the migration");
+            return;
+        }
+        if (dirty >= _options.TargetDirtyPages && Stats.Rounds >= _options.PostCopyAfterRounds)
+        {
+            var stale = new List<ulong>(_deferred);
+            for (int i = 0; i < dirty; i++) stale.Add(_dirty[i]);
+            SwitchToPostCopy(stale, dirty);
             return;
         }
         if (dirty < _options.TargetDirtyPages || Stats.Rounds >= _options.MaxIterations)

@@ -12,7 +12,9 @@ public sealed record MigrationOptions
     /// <summary>The link's one-way latency, paid once by the stop-and-copy's last batch.</summary>
     public long LatencyNs { get; init; }
     /// <summary>Pre-copy rounds at most (SPP_MAX_ITERATIONS).</summary>
-    public int MaxIterations { get; init; } = 5;
+    public int MaxIterations { get; init; } = DefaultMaxIterations;
+    /// <summary>libxc's SPP_MAX_ITERATIONS.</summary>
+    public const int DefaultMaxIterations = 5;
     /// <summary>A round that leaves fewer dirty pages than this ends the pre-copy (SPP_TARGET_DIRTY_COUNT).</summary>
     public long TargetDirtyPages { get; init; } = 50;
     /// <summary>
@@ -20,4 +22,10 @@ public sealed record MigrationOptions
     /// save_zero_page); Xen's stream sends every page's 4 KiB.
     /// </summary>
     public bool ZeroPageDetection { get; init; }
+    /// <summary>
+    /// Post-copy (QEMU's postcopy-ram, libvirt's --postcopy-after-precopy): after this many pre-copy rounds the guest
+    /// moves to the destination at once and its remaining pages follow, fetched when it touches them and pushed in the
+    /// background; 0 is pure post-copy (Hines and Gopalan, VEE'09). Null: pre-copy only.
+    /// </summary>
+    public int? PostCopyAfterRounds { get; init; }
 }

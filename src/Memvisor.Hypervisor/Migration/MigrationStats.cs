@@ -1,7 +1,7 @@
 namespace Memvisor.Hypervisor.Migration;
 
 /// <summary>Where a live migration is.</summary>
-public enum MigrationPhase { PreCopy, Done, Failed }
+public enum MigrationPhase { PreCopy, PostCopy, Done, Failed }
 
 /// <summary>
 /// One live migration's figures, as Clark et al. (NSDI'05) report them: the pre-copy rounds and the pages each sent,
@@ -26,10 +26,22 @@ public sealed class MigrationStats
     public long DeferredPages { get; internal set; }
     /// <summary>The pages dirtied in the last pre-copy round: the writable working set the stop-and-copy had to send.</summary>
     public long WritableWorkingSetPages { get; internal set; }
-    /// <summary>The guest's pause: the stop-and-copy's bytes at the link's bandwidth, swap reads of deferred pages, and the latency.</summary>
+    /// <summary>The guest's pause: the stop-and-copy's bytes (under post-copy, the switch's: the bitmap of pages still to come) at the link's bandwidth, swap reads of deferred pages, and the latency.</summary>
     public long DowntimeNs { get; internal set; }
     /// <summary>From the start to the destination running the guest.</summary>
     public long TotalNs { get; internal set; }
+    /// <summary>Whether it switched to post-copy: the guest ran on the destination while its remaining pages followed.</summary>
+    public bool PostCopy { get; internal set; }
+    /// <summary>Pages still on the source when the guest moved (post-copy).</summary>
+    public long RemotePagesAtSwitch { get; internal set; }
+    /// <summary>Remote pages the guest touched before they arrived, each fetched while it waited (post-copy faults).</summary>
+    public long PagesFetchedOnFault { get; internal set; }
+    /// <summary>Remote pages the source pushed in the background before the guest touched them.</summary>
+    public long PagesPushed { get; internal set; }
+    /// <summary>Time the guest waited for fetched pages: a round trip and the page's transfer each.</summary>
+    public long FaultWaitNs { get; internal set; }
+    /// <summary>From the guest's move to the destination to the last remote page's arrival (post-copy).</summary>
+    public long PostCopyNs { get; internal set; }
     /// <summary>Why the migration failed, or null.</summary>
     public string? FailedBecause { get; internal set; }
 

@@ -19,6 +19,8 @@ public readonly record struct P2mEntry(ulong Raw)
     public static P2mEntry PagedOut(long slot) => new(((ulong)P2mType.PagedOut << TypeShift) | ((ulong)slot & PayloadMask));
     /// <summary>Another domain's frame, mapped through a grant (Grants/GrantOps.cs).</summary>
     public static P2mEntry GrantMap(uint mfn, bool readOnly) => new(((ulong)(readOnly ? P2mType.GrantMapRo : P2mType.GrantMapRw) << TypeShift) | mfn);
+    /// <summary>A claimed frame whose page a post-copy migration has not brought over yet (Migration/LiveMigration.cs).</summary>
+    public static P2mEntry Remote(uint mfn) => new(((ulong)P2mType.Remote << TypeShift) | mfn);
     public static P2mEntry Compressed(long slot) => new(((ulong)P2mType.Compressed << TypeShift) | ((ulong)slot & PayloadMask));
 
     public P2mType Type => (P2mType)((Raw >> TypeShift) & 0xFF);
@@ -27,6 +29,8 @@ public readonly record struct P2mEntry(ulong Raw)
     public long Slot => (long)(Raw & PayloadMask);
     /// <summary>A frame this domain owns is mapped here.</summary>
     public bool HasFrame => Type == P2mType.Ram;
+    /// <summary>The domain owns the frame named here: mapped (RAM) or waiting for its page to arrive (remote).</summary>
+    public bool OwnsFrame => Type is P2mType.Ram or P2mType.Remote;
     /// <summary>A frame is mapped here, owned or shared: a read goes straight through.</summary>
     public bool IsMapped => Type is P2mType.Ram or P2mType.Shared;
     /// <summary>Another domain's frame is mapped here through a grant.</summary>

@@ -31,6 +31,8 @@ public sealed class P2mTable
     public long SharedEntries { get; private set; }
     public long PagedOutEntries { get; private set; }
     public long CompressedEntries { get; private set; }
+    /// <summary>Pages of a post-copy migration still on the source host (their frames claimed here).</summary>
+    public long RemoteEntries { get; private set; }
     /// <summary>Other domains' frames mapped here through grants; not the domain's pages, so not in <see cref="PresentEntries"/>.</summary>
     public long GrantMapEntries { get; private set; }
 
@@ -38,7 +40,7 @@ public sealed class P2mTable
     public long LargePagesBroken { get; internal set; }
 
     /// <summary>Entries that are not invalid: the pages the domain has, wherever they are. Never more than max_pages.</summary>
-    public long PresentEntries => RamEntries + PodEntries + SharedEntries + PagedOutEntries + CompressedEntries;
+    public long PresentEntries => RamEntries + PodEntries + SharedEntries + PagedOutEntries + CompressedEntries + RemoteEntries;
     public int LeafCount { get; private set; }
 
     /// <summary>Bytes this p2m occupies: its leaves and the top-level array.</summary>
@@ -200,6 +202,7 @@ public sealed class P2mTable
             case P2mType.Shared: SharedEntries += delta; break;
             case P2mType.PagedOut: PagedOutEntries += delta; break;
             case P2mType.Compressed: CompressedEntries += delta; break;
+            case P2mType.Remote: RemoteEntries += delta; break;
             case P2mType.GrantMapRw or P2mType.GrantMapRo: GrantMapEntries += delta; break;
         }
     }

@@ -19,4 +19,9 @@ public enum P2mType : byte
     GrantMapRw = 6,
     /// <summary>Another domain's frame mapped through a read-only grant (p2m_grant_map_ro).</summary>
     GrantMapRo = 7,
+    /// <summary>
+    /// A post-copy migration's page that has not arrived: the frame is claimed and the domain's, its bytes are still on
+    /// the source host; the first access fetches them (QEMU's userfaultfd-backed RAM in postcopy, migration/postcopy-ram.c).
+    /// </summary>
+    Remote = 8,
 }

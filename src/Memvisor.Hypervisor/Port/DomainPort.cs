@@ -268,6 +268,14 @@ internal sealed partial class DomainPort(Host hv, Domain d) : IGuestMemory, IGue
             case P2mType.GrantMapRo when !write:
                 mfn = e.Mfn;
                 return AccessOutcome.Hit;
+            // A post-copy migration's page still on the source: fetched over the link (the guest waits for it).
+            case P2mType.Remote:
+                if (d.PostCopy is { } source && source.Fetch(gfn))
+                {
+                    mfn = d.P2m.Get(gfn).Mfn;
+                    return AccessOutcome.FetchedRemote;
+                }
+                return Refuse(gfn, RefusalCause.PageUnreadable, out mfn);
             case P2mType.PagedOut:
             case P2mType.Compressed:
                 if (hv.Paging.PageIn(d, gfn, out mfn, out bool unreadable)) return AccessOutcome.PagedIn;

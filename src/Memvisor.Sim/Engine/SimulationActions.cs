@@ -56,7 +56,7 @@ public sealed partial class Simulation
                 host.Hv.Refusals.Record(target.DomId, target.Name, "migrate", XenErrno.EBUSY, RefusalCause.NotPermitted, 0, 0);
                 (target.Migrations ??= []).Add(new MigrationRecord(now, null) { FromHost = target.HostIndex, ToHost = a.To is null ? target.HostIndex : _scenario.HostIndex(a.To) });
                 break;
-            case ActionKind.Migrate: Destination(a, target).Creates.StartMigration(target, now, xl); break;
+            case ActionKind.Migrate: Destination(a, target).Creates.StartMigration(target, now, xl, a.PostCopyAfterRounds); break;
             case ActionKind.MemSet: xl.MemSet(target, a.MemoryBytes ?? 0); break;
             case ActionKind.MemMax: xl.MemMax(target, a.MemoryBytes ?? 0); break;
             case ActionKind.PagingTarget: xl.PagingTarget(target, a.MemoryBytes ?? 0); break;

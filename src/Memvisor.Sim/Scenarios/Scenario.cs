@@ -139,6 +139,8 @@ public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, lon
 {
     /// <summary>migrate and evacuate: the host the domains go to (to:); null for the same host (migrate) or the one with most free memory (evacuate).</summary>
     public string? To { get; init; }
+    /// <summary>migrate with postcopy: the pre-copy rounds before the guest moves (precopy_rounds:, 1 by default); null for pre-copy only.</summary>
+    public int? PostCopyAfterRounds { get; init; }
     /// <summary>evacuate: the host every guest leaves (host:).</summary>
     public string? Host { get; init; }
     /// <summary>Its place in the scenario's events list (errors name it), which the timeline sorts by time.</summary>

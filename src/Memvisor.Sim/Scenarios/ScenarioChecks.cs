@@ -87,6 +87,10 @@ public static partial class ScenarioChecks
             {
                 b.Error(Value("domain"), $"{at}.domain", $"{what} names '{e.Domain}', {why}.");
             }
+            else if (e.PostCopyAfterRounds is not null && s.Host.Personality.Kind != HypervisorKind.Kvm)
+            {
+                b.Error(Value("postcopy"), $"{at}.postcopy", $"post-copy is QEMU's (postcopy-ram), on a kvm host; {s.Host.Personality.Name}'s live migration is pre-copy only.");
+            }
             else if (e.Action is ActionKind.Save or ActionKind.Restore && SaveOrderProblem(s, e) is { } order)
             {
                 b.Error(Value("action"), $"{at}.action", order);

@@ -19,7 +19,7 @@ public static class ScenarioLoader
 
     private static readonly string[] TopKeys = ["name", "seed", "duration", "host", "hosts", "domains", "events", "sim", "costs", "policy", "balance"];
     private static readonly string[] BalanceKeys = ["interval", "target_stddev"];
-    private static readonly string[] EventKeys = ["at", "action", "domain", "memory", "to", "host"];
+    private static readonly string[] EventKeys = ["at", "action", "domain", "memory", "to", "host", "postcopy", "precopy_rounds"];
     private static readonly string[] SimKeys = ["tick", "sample"];
     private static readonly string[] Actions = ["create", "destroy", "restart", "save", "restore", "migrate", "evacuate", "mem-set", "mem-max", "paging-target", "hot-add", "hot-remove"];
 
@@ -215,6 +215,11 @@ public static class ScenarioLoader
             if (hn is not null) b.Error(hn, $"{path}.host", $"{action} takes no 'host' (a domain's host is where it runs; migrate takes 'to').");
             if (tn is not null && action is not ("migrate" or "restore")) b.Error(tn, $"{path}.to", $"{action} takes no 'to'; only migrate, restore and evacuate go to another host.");
         }
+        // migrate's post-copy, as libvirt's --postcopy --postcopy-after-precopy: after precopy_rounds (default 1) rounds.
+        bool postcopy = f.TryGetValue("postcopy", out var pc) && b.Boolean(pc, $"{path}.postcopy") == true;
+        if (pc is not null && action is not "migrate") b.Error(pc, $"{path}.postcopy", $"{action} takes no 'postcopy'; only migrate moves a guest before its memory.");
+        int? precopyRounds = f.TryGetValue("precopy_rounds", out var pr) ? (int?)b.Integer(pr, $"{path}.precopy_rounds", 0, Memvisor.Hypervisor.Migration.MigrationOptions.DefaultMaxIterations) : null;
+        if (pr is not null && !postcopy) b.Error(pr, $"{path}.precopy_rounds", "precopy_rounds says when a post-copy migration switches; give 'postcopy: true' with it.");
         long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, $"{path}.memory") : null;
         if (action is "mem-set" or "mem-max" or "paging-target" or "hot-add" or "hot-remove" && !f.ContainsKey("memory"))
             b.Error(node, $"{path}.memory", $"{action} needs 'memory'.");
@@ -228,7 +233,10 @@ public static class ScenarioLoader
             "restart" => ActionKind.Restart, "save" => ActionKind.Save, "restore" => ActionKind.Restore, "migrate" => ActionKind.Migrate,
             "evacuate" => ActionKind.Evacuate, _ => ActionKind.MemMax,
         };
-        return new ActionSpec(at.Value, kind, domain, memory, (int)node.Start.Line) { To = to, Host = hostName };
+        return new ActionSpec(at.Value, kind, domain, memory, (int)node.Start.Line)
+        {
+            To = to, Host = hostName, PostCopyAfterRounds = postcopy ? precopyRounds ?? 1 : null,
+        };
     }
 
     /// <summary>The xl.cfg a domain instance is built from on a host of <paramref name="host"/>'s hypervisor.</summary>

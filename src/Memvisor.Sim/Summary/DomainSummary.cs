@@ -66,7 +66,16 @@ public sealed record MigrationSummary(double AtS, string Outcome, int Rounds, IR
     /// <summary>The hosts it left and went to, when the scenario has several hosts.</summary>
     public string? From { get; init; }
     public string? To { get; init; }
+    /// <summary>What followed the guest once it moved, when the migration switched to post-copy; absent otherwise.</summary>
+    public PostCopySummary? Postcopy { get; init; }
 }
+
+/// <summary>
+/// A post-copy migration after the guest moved: the pages still on the source then, those the guest touched first
+/// (each fetched while it waited) and those pushed before it did, the guest's total wait for fetches, and the time
+/// until the last page arrived.
+/// </summary>
+public sealed record PostCopySummary(long RemotePages, long FetchedOnFault, long Pushed, double FaultWaitMs, double PostcopyMs);
 
 /// <summary>
 /// A PV disk: requests by kind and failed, grants the frontend issued, the backend's maps and unmaps, the copies

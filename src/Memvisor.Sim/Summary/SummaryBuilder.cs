@@ -75,9 +75,14 @@ public static class SummaryBuilder
     {
         if (r.Migration is not { } m) return new MigrationSummary(r.StartedAtNs / 1e9, "refused", 0, [], 0, 0, 0, 0, 0, 0, 0);
         var s = m.Stats;
-        string outcome = m.Phase switch { MigrationPhase.Done => "done", MigrationPhase.Failed => "failed", _ => "running" };
+        string outcome = m.Phase switch { MigrationPhase.Done => "done", MigrationPhase.Failed => "failed", MigrationPhase.PostCopy => "post-copy", _ => "running" };
         return new MigrationSummary(r.StartedAtNs / 1e9, outcome, s.Rounds, [.. s.PagesPerRound], s.StopAndCopyPages, s.PagesSent, s.BytesSent,
-            s.DeferredPages, s.WritableWorkingSetPages, Math.Round(s.DowntimeNs / 1e6, 3), Math.Round(s.TotalNs / 1e6, 3));
+            s.DeferredPages, s.WritableWorkingSetPages, Math.Round(s.DowntimeNs / 1e6, 3), Math.Round(s.TotalNs / 1e6, 3))
+        {
+            Postcopy = s.PostCopy
+                ? new PostCopySummary(s.RemotePagesAtSwitch, s.PagesFetchedOnFault, s.PagesPushed, Math.Round(s.FaultWaitNs / 1e6, 3), Math.Round(s.PostCopyNs / 1e6, 3))
+                : null,
+        };
     }
 
     private static SaveRestoreSummary SaveRestore(SaveRestoreTally t)

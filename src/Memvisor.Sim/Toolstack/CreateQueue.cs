@@ -16,7 +16,7 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
     private enum Build { Create, Restore, Migrate }
 
     // A migration waits on its destination's queue (this one) and is started by its source's toolstack.
-    private readonly List<(DomainRecord Record, long NeededPages, long DeadlineNs, Build Build, XlToolstack Source)> _waiting = [];
+    private readonly List<(DomainRecord Record, long NeededPages, long DeadlineNs, Build Build, XlToolstack Source, int? PostCopy)> _waiting = [];
 
     public bool IsWaiting(DomainRecord r) => _waiting.Exists(w => w.Record == r);
 
@@ -26,7 +26,7 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
     /// <summary>Builds the domain now, or (dom0 asked to give memory back) once the memory is free.</summary>
     public void Start(DomainRecord r, long now)
     {
-        if (toolstack.AutoballoonFor(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Create, toolstack));
+        if (toolstack.AutoballoonFor(r, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Create, toolstack, null));
         else toolstack.Create(r, now);
     }
 
@@ -35,7 +35,7 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
     {
         if (IsWaiting(r)) return;
         savedBy ??= toolstack;
-        if (toolstack.AutoballoonForRestore(r, savedBy, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Restore, savedBy));
+        if (toolstack.AutoballoonForRestore(r, savedBy, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Restore, savedBy, null));
         else toolstack.Restore(r, now, savedBy);
     }
 
@@ -43,11 +43,11 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
     /// Migrates the domain from <paramref name="source"/>'s host to this queue's now, or (this host's dom0 asked to
     /// give memory back for the incoming copy) once the memory is free.
     /// </summary>
-    public void StartMigration(DomainRecord r, long now, XlToolstack source)
+    public void StartMigration(DomainRecord r, long now, XlToolstack source, int? postCopyAfterRounds = null)
     {
         if (IsWaiting(r)) return;
-        if (toolstack.AutoballoonForMigration(r, source, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Migrate, source));
-        else source.Migrate(r, now, toolstack);
+        if (toolstack.AutoballoonForMigration(r, source, dom0, out long needed)) _waiting.Add((r, needed, now + WaitNs, Build.Migrate, source, postCopyAfterRounds));
+        else source.Migrate(r, now, toolstack, postCopyAfterRounds);
     }
 
     /// <summary>Builds each waiting domain once the host has its memory free, or when xl gives up waiting (the build then fails).</summary>
@@ -55,7 +55,7 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
     {
         for (int i = 0; i < _waiting.Count; i++)
         {
-            var (r, needed, deadline, build, source) = _waiting[i];
+            var (r, needed, deadline, build, source, postCopy) = _waiting[i];
             if (machine.FreeFrames < needed && now < deadline) continue;
             _waiting.RemoveAt(i--);
             if (build == Build.Restore) toolstack.Restore(r, now, source);
@@ -63,7 +63,7 @@ internal sealed class CreateQueue(XlToolstack toolstack, MachineMemory machine, 
             // migrated from there: its domid there may name another domain by now.
             else if (build == Build.Migrate && (r.HostIndex != source.Index || r.State != DomainState.Running))
                 source.Hv.Events.Add("migrate", r.Name, "A migration that waited for free memory is dropped: the guest is no longer running on this host.");
-            else if (build == Build.Migrate) source.Migrate(r, now, toolstack);
+            else if (build == Build.Migrate) source.Migrate(r, now, toolstack, postCopy);
             else toolstack.Create(r, now);
         }
     }

@@ -36,9 +36,10 @@ public sealed partial class XlToolstack
     /// <summary>
     /// xl migrate: starts a live migration of the running instance to <paramref name="destination"/>'s host (this one
     /// when null); its guest keeps running while the pre-copy rounds go, stepped with the simulation. False (recorded)
-    /// if it is not running or the hypervisor refused it.
+    /// if it is not running or the hypervisor refused it. With <paramref name="postCopyAfterRounds"/> the guest moves
+    /// after that many pre-copy rounds and runs on the destination while its remaining pages follow.
     /// </summary>
-    public bool Migrate(DomainRecord r, long nowNs, XlToolstack? destination = null)
+    public bool Migrate(DomainRecord r, long nowNs, XlToolstack? destination = null, int? postCopyAfterRounds = null)
     {
         destination ??= this;
         if (r.Domain is not { } d || r.State != DomainState.Running)
@@ -52,6 +53,7 @@ public sealed partial class XlToolstack
         {
             BandwidthBytesPerSecond = link.BandwidthBytesPerSecond, LatencyNs = link.LatencyNs,
             ZeroPageDetection = Hv.Personality.Kind == HypervisorKind.Kvm,
+            PostCopyAfterRounds = postCopyAfterRounds,
         };
         var errno = Hv.StartMigration(d.DomId, destination.Hv, options, out var m);
         (r.Migrations ??= []).Add(new MigrationRecord(nowNs, m) { FromHost = Index, ToHost = destination.Index });
@@ -74,14 +76,15 @@ public sealed partial class XlToolstack
         return neededPages > 0 && Autoballoon(neededPages, dom0);
     }
 
-    /// <summary>Sends what each migration's link carries in <paramref name="dtNs"/>; a finished one hands its instance the destination domain.</summary>
+    /// <summary>Sends what each migration's link carries in <paramref name="dtNs"/>; one that finished, or switched to post-copy, hands its instance the destination domain.</summary>
     public void StepMigrations(long dtNs)
     {
         if (_migrations.Count == 0) return;
         foreach (var (r, m, destination) in _migrations)
         {
             m.Step(dtNs);
-            if (m.Phase != MigrationPhase.Done) continue;
+            // The guest moves with the stop-and-copy, or with the switch to post-copy (its pages follow it).
+            if (m.Phase is not (MigrationPhase.Done or MigrationPhase.PostCopy) || ReferenceEquals(r.Domain, m.Destination)) continue;
             var d = m.Destination;
             // The source domain went with the stop-and-copy: its backends forget it, the destination's connect.
             ForgetDevices(r.DomId);
@@ -91,6 +94,6 @@ public sealed partial class XlToolstack
             destination.ConnectDisplay(d);
             destination.ResumeDevices(r, d);
         }
-        _migrations.RemoveAll(x => x.Migration.Phase != MigrationPhase.PreCopy);
+        _migrations.RemoveAll(x => x.Migration.Phase is MigrationPhase.Done or MigrationPhase.Failed);
     }
 }

@@ -54,5 +54,22 @@ public class MoveSectionsTests
         string plainHtml = Encoding.UTF8.GetString(ps.ToArray());
         Assert.DoesNotContain("Live migrations", plainHtml);
         Assert.DoesNotContain("Saves and restores", plainHtml);
+        Assert.DoesNotContain("Post-copy", html);
+    }
+
+    [Fact]
+    public void A_post_copy_migration_has_its_row_and_its_remote_pages_in_place_of_a_stop_and_copy()
+    {
+        string yaml = Yaml.Replace("host:\n", "host:\n  hypervisor: kvm\n").Replace("action: migrate, domain: busy }", "action: migrate, domain: busy, postcopy: true }");
+        var result = new Simulation(ScenarioLoader.Parse(yaml, "moves.yaml")).Run();
+        var busy = Assert.Single(result.Summary.Domains.Single(d => d.Name == "busy").Migrations!);
+        var pc = busy.Postcopy!;
+        Assert.True(pc.RemotePages > 0, "the busy guest had nothing left to follow it");
+        using var ms = new MemoryStream();
+        HtmlReport.Write(ms, result);
+        string html = Encoding.UTF8.GetString(ms.ToArray());
+        Assert.Contains($"<tr><td>busy</td><td>{pc.RemotePages}</td><td>{pc.FetchedOnFault}</td><td>{pc.Pushed}</td>", html);
+        Assert.Contains("busy: post-copy<", html);
+        Assert.DoesNotContain("busy: stop-and-copy<", html);
     }
 }
