@@ -27,10 +27,13 @@ public sealed partial class Host
         var movable = CheckMovable(d, call);
         if (movable != XenErrno.Ok) return movable;
         if (d.Mmu is not { } mmu || mmu.LogDirty is not null) return Refusals.Record(domid, d.Name, call, XenErrno.EBUSY, RefusalCause.NotPermitted, 0, 0);
-        if (!(options.BandwidthBytesPerSecond > 0) || options.MaxIterations < 1 || options.PostCopyAfterRounds is < 0)
+        if (!(options.BandwidthBytesPerSecond > 0) || options.MaxIterations < 1 || options.PostCopyAfterRounds < 0 || options.PostCopyAfterRounds > options.MaxIterations)
             return Refusals.Record(domid, d.Name, call, XenErrno.EINVAL, RefusalCause.BadConfiguration, 0, 0);
         // Post-copy is QEMU's (migration/postcopy-ram.c): Xen's libxc, ESX's vMotion and Hyper-V migrate by pre-copy only.
         if (options.PostCopyAfterRounds is not null && (Personality.Kind != Personalities.HypervisorKind.Kvm || d.IsPv))
+            return Refusals.Record(domid, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.NotOnThisHypervisor, 0, 0);
+        // The guest's tmem pools go with it (xc_tmem_save), so the destination must have tmem on.
+        if (Tmem.HasPools(d) && !destination.Tmem.Options.Enabled)
             return Refusals.Record(domid, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.NotOnThisHypervisor, 0, 0);
         long needed = MigrationPagesNeeded(d, destination, out var config);
         if (needed > destination.Machine.FreeFrames)
@@ -41,9 +44,10 @@ public sealed partial class Host
         target.P2m.Grow(d.P2m.Capacity);
         // The claim: a frame for each page the source holds, filled as its page arrives.
         bool claimed = true;
+        // A Xen PoD domain's entries are populated as the first round reads them: they are claimed as pages.
         d.P2m.ForEachPresent((gfn, e) =>
         {
-            if (e.Type == P2mType.PopulateOnDemand) target.P2m.Set(gfn, P2mEntry.PopulateOnDemand);
+            if (e.Type == P2mType.PopulateOnDemand && d.Pod is null) target.P2m.Set(gfn, P2mEntry.PopulateOnDemand);
             else if (!e.IsGrantMap && claimed) claimed = destination.ReceivePage(target, gfn, ContentHandle.Zero, default);
         });
         if (!claimed) throw new InvalidOperationException("The destination's heap refused a frame its free count allowed; the buddy heap is inconsistent.");
@@ -51,6 +55,8 @@ public sealed partial class Host
         target.Incoming = true;
         d.MigratingOut = true;
         mmu.EnableLogDirty(d.P2m.Capacity);
+        // Its tmem client is frozen until the migration ends: puts are refused (tmem.c's -EFROZEN), flushes and gets go on.
+        Tmem.Freeze(d, true);
         migration = new LiveMigration(this, destination, d, target, options);
         return XenErrno.Ok;
     }
@@ -58,15 +64,17 @@ public sealed partial class Host
     /// <summary>The pages a migration of <paramref name="domid"/> would claim on <paramref name="destination"/> now (its frames and the domain's reserve); -1 if there is no such domain.</summary>
     public long MigrationPagesNeeded(ushort domid, Host destination) => Find(domid) is { } d ? MigrationPagesNeeded(d, destination, out _) : -1;
 
-    private static long MigrationPagesNeeded(Domain d, Host destination, out DomainConfig config)
+    private long MigrationPagesNeeded(Domain d, Host destination, out DomainConfig config)
     {
-        long frames = 0;
-        d.P2m.ForEachPresent((_, e) => frames += e.Type is P2mType.Ram or P2mType.Shared or P2mType.PagedOut or P2mType.Compressed ? 1 : 0);
-        config = d.Config with { MaxPages = d.MaxPages, MemoryPages = Math.Min(d.Config.MemoryPages, d.MaxPages) };
+        long frames = Tmem.PersistentPages(d);
+        bool podCache = d.Pod is not null;
+        d.P2m.ForEachPresent((_, e) => frames += e.Type is P2mType.Ram or P2mType.Shared or P2mType.PagedOut or P2mType.Compressed
+            || (podCache && e.Type == P2mType.PopulateOnDemand) ? 1 : 0);
+        config = destination.MovedConfig(d.Config, d.MaxPages);
         return HeldPagesFor(config, destination.Personality) + frames;
     }
 
-    /// <summary>Whether the domain has frontswap pages in tmem, which neither an image nor a migration carries.</summary>
+    /// <summary>Whether the domain has frontswap pages in tmem (a post-copy stream does not carry them).</summary>
     internal bool HasFrontswapPages(Domain d) => Tmem.Pools.Any(p => p.DomId == d.DomId && p.Persistent && p.Pages > 0);
 
     /// <summary>A page of a migration arrives: it goes into a frame of the receiving domain's own (taken if it has none there) with its bytes, or its content handle when it is synthetic or zero. False if no frame could be had.</summary>

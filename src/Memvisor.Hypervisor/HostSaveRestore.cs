@@ -16,9 +16,11 @@ public sealed partial class Host
     /// <summary>
     /// xl save: writes the domain's memory and p2m to <paramref name="image"/> (see <see cref="SaveImage"/>), then
     /// destroys the domain. Paged-out and compressed pages are read back from the host's swap or cache without being
-    /// brought in; shared pages are written once and named by the later gfns that share the frame. Refused, with the
-    /// domain left running, for dom0, for state the image does not carry (a PoD cache, frontswap
-    /// pages in tmem), or when a page cannot be read back; the image is then incomplete and the caller discards it.
+    /// brought in; shared pages are written once and named by the later gfns that share the frame. A Xen PoD domain's
+    /// populate-on-demand entries are populated from its cache as they are read (see <see cref="ReadPodEntry"/>), so
+    /// its image holds every page, and its tmem pools follow its memory (<see cref="SaveImageTmem"/>). Refused, with
+    /// the domain left running, for dom0, or when a page cannot be read back; the image is then incomplete and the
+    /// caller discards it. A PoD domain whose cache and sweep run dry while it is read is crashed, as Xen does.
     /// </summary>
     public XenErrno SaveDomain(ushort domid, Stream image, out SavedDomain? saved, out SaveStats stats)
     {
@@ -46,6 +48,12 @@ public sealed partial class Host
         d.P2m.ForEachPresent((gfn, e) =>
         {
             if (!readable || e.IsGrantMap) return;
+            if (e.Type == P2mType.PopulateOnDemand && d.Pod is not null && !ReadPodEntry(d, gfn, out e))
+            {
+                readable = false;
+                unreadableGfn = gfn;
+                return;
+            }
             writer.PutU64(gfn);
             switch (e.Type)
             {
@@ -99,7 +107,13 @@ public sealed partial class Host
                 counts.HandlePages++;
             }
         });
+        // The client's tmem pools follow the memory (xc_tmem_save): frontswap pages must come back.
+        var tmem = readable ? Tmem.Export(d) : null;
+        if (readable && tmem is null) (readable, unreadableGfn) = (false, 0);
+        if (!readable && d.IsCrashed) return Refusals.Record(domid, d.Name, call, XenErrno.EFAULT, RefusalCause.DomainCrashed, (long)unreadableGfn, 0);
         if (!readable) return Refusals.Record(domid, d.Name, call, XenErrno.EIO, RefusalCause.PageUnreadable, (long)unreadableGfn, 0);
+        SaveImageTmem.Put(writer, tmem!);
+        counts.TmemPages = tmem!.Sum(p => (long)p.Pages.Count);
         writer.Finish();
         // The image is on its way to the disk before the domain goes: a write that fails now leaves it running.
         image.Flush();
@@ -123,10 +137,12 @@ public sealed partial class Host
         stats = default;
         if (saved.Restored) return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.EINVAL, RefusalCause.NotSaved, 0, 0);
         if (!image.CanSeek) return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.EINVAL, RefusalCause.SaveImageInvalid, 0, 0);
-        if (!CheckImage(saved, image, out var header, out long frames))
+        if (!CheckImage(saved, image, out var header, out long frames, out long tmemPages, out bool tmemPools))
             return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.EINVAL, RefusalCause.SaveImageInvalid, 0, 0);
-        var config = saved.Config with { MemoryPages = Math.Min(saved.Config.MemoryPages, header.MaxPages), MaxPages = header.MaxPages };
-        long needed = HeldPagesFor(config, Personality) + frames;
+        // The guest's pools can only be made again where tmem is on.
+        if (tmemPools && !Tmem.Options.Enabled) return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.NotOnThisHypervisor, 0, 0);
+        var config = MovedConfig(saved.Config, header.MaxPages);
+        long needed = HeldPagesFor(config, Personality) + frames + tmemPages;
         if (needed > Machine.FreeFrames) return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
         var built = Build(config, 0, out var d);
         if (built != XenErrno.Ok || d is null) return built;
@@ -182,6 +198,12 @@ public sealed partial class Host
             Machine.SetContent(mfn, content);
             MapFrame(d, gfn, mfn);
             counts.Pages++;
+        }
+        SaveImageTmem.Get(reader, keep: true, out var pools, out _, out counts.TmemPages);
+        if (!Tmem.Import(d, pools))
+        {
+            DestroyDomain(d.DomId);
+            return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, tmemPages, Machine.FreeFrames);
         }
         counts.FileBytes = image.Length;
         d.MaxPages = header.MaxPages;
@@ -250,14 +272,34 @@ public sealed partial class Host
             CrashDomain(d, "its page tables did not validate after the move");
     }
 
-    // Why a domain cannot be saved or migrated: it is dom0, or it holds state the image and the stream do not carry.
+    /// <summary>
+    /// Xen's save reads each gfn's type with P2M_ALLOC (XEN_DOMCTL_getpageframeinfo3 calls get_page_from_gfn), which
+    /// populates a PoD entry from the domain's cache (p2m_pod_demand_populate): the page is then a zero page of its own.
+    /// False if the cache and its emergency sweep ran dry, and the domain was crashed.
+    /// </summary>
+    internal bool ReadPodEntry(Domain d, ulong gfn, out P2mEntry e)
+    {
+        bool populated = PodPopulate(d, gfn, out _);
+        e = d.P2m.Get(gfn);
+        return populated;
+    }
+
+    // The configuration a saved or migrating domain is built from again: its max_pages now, and on Xen no PoD cache:
+    // libxl's restore builds none (xc_domain_set_pod_target is the domain builder's), and every page comes populated.
+    private DomainConfig MovedConfig(DomainConfig c, long maxPages)
+    {
+        var config = c with { MemoryPages = Math.Min(c.MemoryPages, maxPages), MaxPages = maxPages };
+        return config.Allocation == AllocationMode.OnDemand && Personality.OnDemand == Personalities.OnDemandModel.PodCache
+            ? config with { Allocation = AllocationMode.Static, PhysmapPages = null }
+            : config;
+    }
+
+    // Why a domain cannot be saved or migrated: it is dom0, or a post-copy migration is still bringing its pages.
     private XenErrno CheckMovable(Domain d, string call)
     {
         if (d.IsDom0) return Refusals.Record(d.DomId, d.Name, call, XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
         // A post-copy destination whose pages have not all arrived is still the migration's.
         if (d.Incoming) return Refusals.Record(d.DomId, d.Name, call, XenErrno.EBUSY, RefusalCause.NotPermitted, 0, 0);
-        if (d.Pod is not null || HasFrontswapPages(d))
-            return Refusals.Record(d.DomId, d.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.SaveUnsupported, 0, 0);
         return XenErrno.Ok;
     }
 
@@ -265,15 +307,17 @@ public sealed partial class Host
     public bool RestorePagesNeeded(SavedDomain saved, Stream image, out long pages)
     {
         pages = 0;
-        if (saved.Restored || !image.CanSeek || !CheckImage(saved, image, out var header, out long frames)) return false;
-        pages = HeldPagesFor(saved.Config with { MemoryPages = Math.Min(saved.Config.MemoryPages, header.MaxPages), MaxPages = header.MaxPages }, Personality) + frames;
+        if (saved.Restored || !image.CanSeek || !CheckImage(saved, image, out var header, out long frames, out long tmemPages, out _)) return false;
+        pages = HeldPagesFor(MovedConfig(saved.Config, header.MaxPages), Personality) + frames + tmemPages;
         return true;
     }
 
     // The first pass of a restore: the image is well formed, for this domain, and complete; counts the frames it needs.
-    private static bool CheckImage(SavedDomain saved, Stream image, out SaveImage.Header header, out long frames)
+    private static bool CheckImage(SavedDomain saved, Stream image, out SaveImage.Header header, out long frames, out long tmemPages, out bool tmemPools)
     {
         frames = 0;
+        tmemPages = 0;
+        tmemPools = false;
         image.Position = 0;
         var reader = new SaveImage.Reader(image);
         // The image must be this domain's: its name and its physical address space.
@@ -299,6 +343,8 @@ public sealed partial class Host
             frames++;
         }
         // No more pages than max_pages allows (the hypervisor never lets tot_pages above it).
-        return frames <= header.MaxPages && reader.Finish();
+        if (frames > header.MaxPages || !SaveImageTmem.Get(reader, keep: false, out _, out int pools, out tmemPages)) return false;
+        tmemPools = pools > 0;
+        return reader.Finish();
     }
 }

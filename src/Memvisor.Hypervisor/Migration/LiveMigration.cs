@@ -19,6 +19,8 @@ namespace Memvisor.Hypervisor.Migration;
 public sealed partial class LiveMigration : IPostCopySource
 {
     private const int RecordHeaderBytes = 8;
+    // A tmem page's record: its object (8 bytes), index (4) and pool (4), then its 4 KiB; a flush is the record alone.
+    private const int TmemRecordBytes = 16;
     private readonly Host _from, _to;
     private readonly Domain _source, _target;
     private readonly MigrationOptions _options;
@@ -38,6 +40,10 @@ public sealed partial class LiveMigration : IPostCopySource
     {
         (_from, _to, _source, _target, _options) = (from, to, source, target, options);
         _dirty = new ulong[source.P2m.Capacity];
+        // The guest's persistent tmem pages go first (xc_tmem_save, before the memory), at the link's pace.
+        Stats.TmemPages = from.Tmem.PersistentPages(source);
+        Stats.BytesSent += Stats.TmemPages * (TmemRecordBytes + PageSize.Bytes);
+        _budgetBytes = -Stats.TmemPages * (TmemRecordBytes + PageSize.Bytes);
         source.P2m.ForEachPresent((gfn, e) =>
         {
             if (!e.IsGrantMap) _round.Add(gfn);
@@ -135,11 +141,6 @@ public sealed partial class LiveMigration : IPostCopySource
     // The guest is paused; the pages dirtied since the last round and those deferred go, and the destination takes over.
     private void StopAndCopy(int dirty)
     {
-        if (_from.HasFrontswapPages(_source))
-        {
-            Fail("the guest put frontswap pages in tmem during the migration, which the stream does not carry");
-            return;
-        }
         Stats.WritableWorkingSetPages = dirty;
         var last = new SortedSet<ulong>(_deferred);
         for (int i = 0; i < dirty; i++) last.Add(_dirty[i]);
@@ -150,6 +151,16 @@ public sealed partial class LiveMigration : IPostCopySource
             if (sent < 0) return;
             bytes += sent;
         }
+        // The tmem pools, sent before the rounds, arrive with what was flushed from them since (xc_tmem_save_extra).
+        var tmem = _from.Tmem.Export(_source);
+        if (tmem is null || !_to.Tmem.Import(_target, tmem))
+        {
+            Fail("the guest's tmem pages could not be read on the source or put on the destination");
+            return;
+        }
+        long flushed = Stats.TmemPages - tmem.Sum(p => (long)p.Pages.Count);
+        bytes += flushed * TmemRecordBytes;
+        Stats.BytesSent += flushed * TmemRecordBytes;
         Stats.StopAndCopyPages = last.Count;
         Stats.DowntimeNs = (long)(bytes / _options.BandwidthBytesPerSecond * 1e9 + _readBackNs) + _options.LatencyNs;
         Stats.TotalNs = _elapsedNs + Stats.DowntimeNs;
@@ -165,6 +176,8 @@ public sealed partial class LiveMigration : IPostCopySource
     private long Send(ulong gfn, bool final)
     {
         var e = _source.P2m.Get(gfn);
+        if (e.Type == P2mType.PopulateOnDemand && _source.Pod is not null && !_from.ReadPodEntry(_source, gfn, out e))
+            return Fail("the source ran out of PoD memory while its pages were read (p2m_pod_demand_populate crashed it)");
         _tables.Remove(gfn);
         switch (e.Type)
         {
@@ -208,6 +221,7 @@ public sealed partial class LiveMigration : IPostCopySource
         Phase = MigrationPhase.Failed;
         _source.MigratingOut = false;
         _source.Mmu?.DisableLogDirty();
+        _from.Tmem.Freeze(_source, false);
         _to.DestroyDomain(_target.DomId);
         bool running = _from.Find(_source.DomId) == _source && !_source.IsCrashed;
         _from.Events.Add("migration", _source.Name, $"The migration of {_source.Name} failed: {why}{(running ? "; it keeps running on its host" : "")}.");

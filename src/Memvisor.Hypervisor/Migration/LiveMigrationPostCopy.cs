@@ -68,16 +68,17 @@ public sealed partial class LiveMigration
     private void StepPostCopy(long dtNs)
     {
         _elapsedNs += dtNs;
-        Stats.TotalNs = _elapsedNs;
+        Stats.TotalNs = _elapsedNs + Stats.DowntimeNs;
+        Stats.PostCopyNs = _elapsedNs - _switchedAtNs;
         if (_to.Find(_target.DomId) != _target || _target.IsCrashed)
         {
             EndPostCopy("the destination domain was destroyed or crashed before its pages had all arrived; the source goes too");
             return;
         }
-        if (_from.Find(_source.DomId) != _source)
+        if (_from.Find(_source.DomId) != _source || _source.IsCrashed)
         {
             _to.CrashDomain(_target, "its post-copy migration lost the source, which held pages it had not yet received");
-            EndPostCopy("the source domain went before every page had left it; the guest is lost");
+            EndPostCopy("the source domain went or crashed before every page had left it; the guest is lost");
             return;
         }
         _budgetBytes += _options.BandwidthBytesPerSecond * dtNs / 1e9;

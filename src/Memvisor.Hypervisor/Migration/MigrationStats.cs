@@ -30,6 +30,8 @@ public sealed class MigrationStats
     public long DowntimeNs { get; internal set; }
     /// <summary>From the start to the destination running the guest.</summary>
     public long TotalNs { get; internal set; }
+    /// <summary>The guest's persistent tmem pages when it started, sent before the rounds (their bytes count in <see cref="BytesSent"/>).</summary>
+    public long TmemPages { get; internal set; }
     /// <summary>Whether it switched to post-copy: the guest ran on the destination while its remaining pages followed.</summary>
     public bool PostCopy { get; internal set; }
     /// <summary>Pages still on the source when the guest moved (post-copy).</summary>

@@ -61,7 +61,8 @@ public sealed partial class HypervisorPaging : IDisposable
         foreach (var d in _hv.Domains)
         {
             long target = d.Paging.TargetPages;
-            if (target < 0 || d.IsDying || d.TotPages <= target)
+            // A migration's destination is left alone until its pages have all arrived.
+            if (target < 0 || d.IsDying || d.Incoming || d.TotPages <= target)
             {
                 d.Paging.Credit = 0;
                 continue;

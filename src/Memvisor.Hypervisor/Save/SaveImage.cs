@@ -14,13 +14,13 @@ namespace Memvisor.Hypervisor.Save;
 /// kind: zeros and populate-on-demand entries carry no bytes, a synthetic page carries its 8-byte content handle, a
 /// page whose frame an earlier gfn of the image already holds (a shared page) names that gfn, a PV page table carries
 /// its level and its 4 KiB with each entry's frame as a gfn (<see cref="PvTables"/>), and any other page carries its
-/// 4 KiB.
+/// 4 KiB. The client's tmem pools follow the records (<see cref="SaveImageTmem"/>).
 /// </summary>
 internal static class SaveImage
 {
     public static ReadOnlySpan<byte> Magic => "MVSAVE\0\u0001"u8;
     public static ReadOnlySpan<byte> EndMagic => "MVSAVEND"u8;
-    public const uint Version = 1;
+    public const uint Version = 2;
     public const int MaxName = 4096;
 
     public enum Kind : byte { Pod = 0, Zero = 1, Handle = 2, Bytes = 3, Same = 4, Table = 5 }

@@ -17,6 +17,8 @@ public record struct SaveStats
     public long PodEntries;
     /// <summary>Paged-out or compressed pages read back from the host's swap or cache to be written (they stay there).</summary>
     public long PagesReadBack;
+    /// <summary>Pages of the client's persistent tmem pools (frontswap) the image carries after its memory.</summary>
+    public long TmemPages;
     /// <summary>The image's length in bytes.</summary>
     public long FileBytes;
 }

@@ -15,10 +15,14 @@ namespace Memvisor.Hypervisor.Tmem;
 /// its reserve. Pages may be kept compressed (2 KiB slots) and deduplicated by content. Gets are exclusive: the
 /// page leaves tmem.
 /// </summary>
-public sealed class TranscendentMemory : IDisposable
+public sealed partial class TranscendentMemory : IDisposable
 {
     private readonly Host _hv;
     private readonly List<TmemPool?> _pools = [];
+    // Each client's pools by the id the guest knows (Xen's client->pools[pool_id]): indexes into _pools.
+    private readonly Dictionary<ushort, List<int>> _clients = [];
+    // Clients being saved or migrated: their puts are refused (Xen's frozen client, tmem.c's -EFROZEN).
+    private readonly HashSet<ushort> _frozen = [];
     private readonly Dictionary<TmemKey, TmemEntry> _entries = [];
     private readonly Queue<(TmemKey Key, long Seq)> _ephemeralOrder = new();
     private readonly FrameContentIndex? _dedup;
@@ -54,21 +58,28 @@ public sealed class TranscendentMemory : IDisposable
 
     public IEnumerable<TmemPool> Pools => _pools.Where(p => p is not null)!;
 
-    /// <summary>TMEM_NEW_POOL: a new pool for the domain; its id, or -1 if tmem is off.</summary>
+    /// <summary>TMEM_NEW_POOL: a new pool for the domain; its id among the domain's pools, or -1 if tmem is off.</summary>
     internal int NewPool(Domain d, bool persistent)
     {
         if (!Options.Enabled) return -1;
         _pools.Add(new TmemPool(_pools.Count, d.DomId, persistent));
-        return _pools.Count - 1;
+        var client = _clients.TryGetValue(d.DomId, out var c) ? c : _clients[d.DomId] = [];
+        client.Add(_pools.Count - 1);
+        return client.Count - 1;
     }
 
     /// <summary>TMEM_PUT_PAGE: copies the bytes of frame <paramref name="mfn"/> in; false if refused (tmem off, bad pool, host memory short).</summary>
     internal bool Put(Domain d, int pool, ulong obj, uint index, uint mfn)
     {
         if (!TryPool(d, pool, out var p)) return false;
-        var key = new TmemKey(pool, obj, index);
+        var key = new TmemKey(p.Id, obj, index);
         if (_entries.ContainsKey(key)) Flush(d, pool, obj, index);
         d.PendingStallNs += _hv.Costs.TmemOpNs;
+        if (_frozen.Contains(d.DomId))
+        {
+            Counters.PutsRefused++;
+            return false;
+        }
         // A page whose bytes are named by its handle (zero, synthetic, stored) is kept by the handle, as a shared page's
         // copy is; its bytes are needed only to compress it, or to hash it and compare it with a page of another name
         // when deduplicating, and a synthetic page's hash is kept by handle once worked out (Machine.Digests).
@@ -134,9 +145,10 @@ public sealed class TranscendentMemory : IDisposable
     /// <summary>TMEM_GET_PAGE: copies the page into frame <paramref name="mfn"/> and removes it from tmem; false if tmem does not hold it.</summary>
     internal bool Get(Domain d, int pool, ulong obj, uint index, uint mfn)
     {
-        if (!TryPool(d, pool, out _)) return false;
+        if (!TryPool(d, pool, out var p)) return false;
         d.PendingStallNs += _hv.Costs.TmemOpNs;
-        if (!_entries.TryGetValue(new TmemKey(pool, obj, index), out var e))
+        var key = new TmemKey(p.Id, obj, index);
+        if (!_entries.TryGetValue(key, out var e))
         {
             Counters.GetMisses++;
             return false;
@@ -158,7 +170,7 @@ public sealed class TranscendentMemory : IDisposable
             if (e.Kind == TmemEntry.SlotKind) d.PendingStallNs += _codec!.DecompressNs;
             _hv.Machine.SetContent(mfn, _hv.Machine.Contents.Store(_page));
         }
-        Remove(new TmemKey(pool, obj, index));
+        Remove(key);
         Counters.Gets++;
         return true;
     }
@@ -166,20 +178,20 @@ public sealed class TranscendentMemory : IDisposable
     /// <summary>Whether the pool holds (object, index) now; a get that finds nothing is counted as a miss.</summary>
     internal bool Holds(Domain d, int pool, ulong obj, uint index)
     {
-        if (TryPool(d, pool, out _) && _entries.ContainsKey(new TmemKey(pool, obj, index))) return true;
+        if (TryPool(d, pool, out var p) && _entries.ContainsKey(new TmemKey(p.Id, obj, index))) return true;
         Counters.GetMisses++;
         return false;
     }
 
     /// <summary>Copies a held page's bytes out without removing it (the guest's integrity checker looks, nothing more).</summary>
     internal bool Peek(Domain d, int pool, ulong obj, uint index, Span<byte> page) =>
-        TryPool(d, pool, out _) && _entries.TryGetValue(new TmemKey(pool, obj, index), out var e) && Read(e, page);
+        TryPool(d, pool, out var p) && _entries.TryGetValue(new TmemKey(p.Id, obj, index), out var e) && Read(e, page);
 
     /// <summary>TMEM_FLUSH_PAGE: forgets a page (the guest's copy changed or was freed).</summary>
     internal void Flush(Domain d, int pool, ulong obj, uint index)
     {
-        if (!TryPool(d, pool, out _)) return;
-        if (Remove(new TmemKey(pool, obj, index))) Counters.Flushes++;
+        if (!TryPool(d, pool, out var p)) return;
+        if (Remove(new TmemKey(p.Id, obj, index))) Counters.Flushes++;
     }
 
     /// <summary>Drops up to <paramref name="pages"/> ephemeral pages, oldest first, to give memory back to the host; how many were dropped.</summary>
@@ -202,12 +214,15 @@ public sealed class TranscendentMemory : IDisposable
         foreach (var key in _entries.Keys.Where(k => _pools[k.Pool]!.DomId == d.DomId).ToList()) Remove(key);
         for (int i = 0; i < _pools.Count; i++)
             if (_pools[i]?.DomId == d.DomId) _pools[i] = null;
+        _clients.Remove(d.DomId);
+        _frozen.Remove(d.DomId);
     }
 
+    // The domain's pool the guest names by its id among the domain's pools.
     private bool TryPool(Domain d, int pool, out TmemPool p)
     {
         p = null!;
-        if (pool < 0 || pool >= _pools.Count || _pools[pool] is not { } found || found.DomId != d.DomId) return false;
+        if (!_clients.TryGetValue(d.DomId, out var client) || pool < 0 || pool >= client.Count || _pools[client[pool]] is not { } found) return false;
         p = found;
         return true;
     }

@@ -41,6 +41,9 @@ public static partial class ScenarioChecks
             string at = $"events[{e.Index}]";
             if (e.To is { } to && s.HostIndex(to) < 0)
                 b.Error(Field(node, "to"), $"{at}.to", $"'{to}' is not a host of this scenario ({HostList(s)}).");
+            else if (e.To is { } dest && e.Action != ActionKind.Evacuate && s.Instances().FirstOrDefault(x => x.Name == e.Domain).Spec is { } spec
+                && MoveProblem(spec, s.Hosts[s.HostIndex(dest)]) is { } why)
+                b.Error(Field(node, "to"), $"{at}.to", $"{ActionSpec.NameOf(e.Action)} sends '{e.Domain}' to '{dest}', {why}.");
             if (e.Action != ActionKind.Evacuate) continue;
             if (s.HostIndex(e.Host) < 0)
                 b.Error(Field(node, "host"), $"{at}.host", $"'{e.Host}' is not a host of this scenario ({HostList(s)}).");

@@ -83,10 +83,6 @@ public static partial class ScenarioChecks
             {
                 b.Error(Value("domain"), $"{at}.domain", $"{what} names '{e.Domain}', which is not a guest instance of this scenario (dom0 is not {(e.Action == ActionKind.Migrate ? "migrated" : "saved")}; instances of a domain with count N are NAME-1 .. NAME-N).");
             }
-            else if (e.Action is ActionKind.Save or ActionKind.Migrate && MoveProblem(instances[e.Domain], s.Host.Personality) is { } why)
-            {
-                b.Error(Value("domain"), $"{at}.domain", $"{what} names '{e.Domain}', {why}.");
-            }
             else if (e.PostCopyAfterRounds is not null && s.Host.Personality.Kind != HypervisorKind.Kvm)
             {
                 b.Error(Value("postcopy"), $"{at}.postcopy", $"post-copy is QEMU's (postcopy-ram), on a kvm host; {s.Host.Personality.Name}'s live migration is pre-copy only.");
@@ -110,11 +106,9 @@ public static partial class ScenarioChecks
         }
     }
 
-    /// <summary>What Memvisor's save image and migration stream do not carry yet (the hypervisor refuses these at run time too), as a clause; null if the domain can be saved and moved.</summary>
-    internal static string? MoveProblem(DomainSpec spec, HostPersonality host) =>
-        spec.AllocationOn(host) == AllocationMode.OnDemand && host.OnDemand == OnDemandModel.PodCache ? "a populate-on-demand domain on Xen: the image and the stream do not carry its PoD cache yet"
-        : spec.Guest.Tmem ? "whose guest uses tmem: its pools and frontswap pages would not survive the move (Xen's tmem save is not modeled)"
-        : null;
+    /// <summary>Why the domain cannot move to <paramref name="to"/> (the hypervisor refuses it at run time too), as a clause; null if it can.</summary>
+    internal static string? MoveProblem(DomainSpec spec, HostSpec to) =>
+        spec.Guest.Tmem && !to.Overcommit.Tmem.Enabled ? $"whose guest uses tmem, which '{to.Name}' has off: its pools could not be made again there" : null;
 
     // A restore follows some save of the same instance (a refused restore may be tried again), and an instance is
     // not saved twice without a restore between.

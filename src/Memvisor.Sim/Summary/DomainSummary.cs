@@ -53,7 +53,11 @@ public sealed record PodSummary(long CachePages, long Served, long Sweeps, long 
 /// between the save and restore actions, and to the end of the run if it was not restored).
 /// </summary>
 public sealed record SaveRestoreSummary(int Saves, int Restores, int Refused, long ImagePages, long ZeroPages, long HandlePages,
-    long BytePages, long DuplicatePages, long PodEntries, long PagesReadBack, long ImageBytes, long ImageBytesTotal, double SaveMs, double RestoreMs, double SavedS);
+    long BytePages, long DuplicatePages, long PodEntries, long PagesReadBack, long ImageBytes, long ImageBytesTotal, double SaveMs, double RestoreMs, double SavedS)
+{
+    /// <summary>The last image's frontswap pages (the guest's persistent tmem pools); absent when it had none.</summary>
+    public long? TmemPages { get; init; }
+}
 
 /// <summary>
 /// One live migration: when it started, how it ended (done, failed, refused, or running at the end of the run), its
@@ -66,6 +70,8 @@ public sealed record MigrationSummary(double AtS, string Outcome, int Rounds, IR
     /// <summary>The hosts it left and went to, when the scenario has several hosts.</summary>
     public string? From { get; init; }
     public string? To { get; init; }
+    /// <summary>The guest's frontswap pages (persistent tmem) sent before the rounds; absent when it had none.</summary>
+    public long? TmemPages { get; init; }
     /// <summary>What followed the guest once it moved, when the migration switched to post-copy; absent otherwise.</summary>
     public PostCopySummary? Postcopy { get; init; }
 }

@@ -79,6 +79,7 @@ public static class SummaryBuilder
         return new MigrationSummary(r.StartedAtNs / 1e9, outcome, s.Rounds, [.. s.PagesPerRound], s.StopAndCopyPages, s.PagesSent, s.BytesSent,
             s.DeferredPages, s.WritableWorkingSetPages, Math.Round(s.DowntimeNs / 1e6, 3), Math.Round(s.TotalNs / 1e6, 3))
         {
+            TmemPages = s.TmemPages > 0 ? s.TmemPages : null,
             Postcopy = s.PostCopy
                 ? new PostCopySummary(s.RemotePagesAtSwitch, s.PagesFetchedOnFault, s.PagesPushed, Math.Round(s.FaultWaitNs / 1e6, 3), Math.Round(s.PostCopyNs / 1e6, 3))
                 : null,
@@ -89,7 +90,10 @@ public static class SummaryBuilder
     {
         var i = t.LastImage;
         return new SaveRestoreSummary(t.Saves, t.Restores, t.Refused, i.Pages, i.ZeroPages, i.HandlePages, i.BytePages, i.DuplicatePages,
-            i.PodEntries, i.PagesReadBack, i.FileBytes, t.ImageBytes, Math.Round(t.SaveNs / 1e6, 3), Math.Round(t.RestoreNs / 1e6, 3), t.SavedNs / 1e9);
+            i.PodEntries, i.PagesReadBack, i.FileBytes, t.ImageBytes, Math.Round(t.SaveNs / 1e6, 3), Math.Round(t.RestoreNs / 1e6, 3), t.SavedNs / 1e9)
+        {
+            TmemPages = i.TmemPages > 0 ? i.TmemPages : null,
+        };
     }
 
     private static MmuSummary Mmu(GuestMmu mmu)

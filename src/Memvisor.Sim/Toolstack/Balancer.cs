@@ -42,10 +42,10 @@ internal sealed class Balancer(BalanceSpec spec)
         {
             if (r.Spec is not { } s || r.State != DomainState.Running || r.Domain is not { } d || d.MigratingOut) continue;
             var from = hosts[r.HostIndex];
-            if (from.InMaintenance || ScenarioChecks.MoveProblem(s, from.Spec.Personality) is not null) continue;
+            if (from.InMaintenance) continue;
             foreach (var to in hosts)
             {
-                if (to == from || to.InMaintenance) continue;
+                if (to == from || to.InMaintenance || ScenarioChecks.MoveProblem(s, to.Spec) is not null) continue;
                 long needed = from.Hv.MigrationPagesNeeded(d.DomId, to.Hv);
                 if (needed < 0 || needed > to.Machine.FreeFrames) continue;
                 var after = (double[])loads.Clone();

@@ -24,12 +24,7 @@ internal sealed class Evacuations
     public void Start(HostRuntime from, HostRuntime? to, IReadOnlyList<DomainRecord> records, long nowNs)
     {
         var left = new Queue<DomainRecord>();
-        foreach (var r in records.Where(r => r.Spec is not null && r.HostIndex == from.Index && r.State == DomainState.Running))
-        {
-            // What the migration stream cannot carry stays, as xe host-evacuate refuses a VM it cannot move.
-            if (Scenarios.ScenarioChecks.MoveProblem(r.Spec!, from.Spec.Personality) is { } why) from.Hv.Events.Add("evacuate", r.Name, $"{r.Name} stays on '{from.Name}', {why}.");
-            else left.Enqueue(r);
-        }
+        foreach (var r in records.Where(r => r.Spec is not null && r.HostIndex == from.Index && r.State == DomainState.Running)) left.Enqueue(r);
         from.Hv.Events.Add("evacuate", "", $"Evacuating host '{from.Name}': {left.Count} guest(s) to migrate{(to is null ? "" : $" to '{to.Name}'")}.");
         _running.Add(new Evacuation(from, to, left));
     }
@@ -48,9 +43,22 @@ internal sealed class Evacuations
                 // A guest destroyed, saved or already moved since the evacuation began stays out of it, and one being moved
                 // by another action (migrating, or waiting to) is left to that move.
                 if (r.State != DomainState.Running || r.HostIndex != e.From.Index) continue;
+                // A guest still arriving here by post-copy goes once its pages have all come: it waits at the back.
+                if (r.Domain is { Incoming: true })
+                {
+                    e.Left.Enqueue(r);
+                    e.Moving = r;
+                    break;
+                }
                 if (OnItsWay(r, e.From, hosts)) continue;
                 var to = e.To ?? MostFree(hosts, e.From);
                 if (to is null) break;
+                // A guest the destination cannot take stays, as xe host-evacuate refuses a VM it cannot move.
+                if (Scenarios.ScenarioChecks.MoveProblem(r.Spec!, to.Spec) is { } why)
+                {
+                    e.From.Hv.Events.Add("evacuate", r.Name, $"{r.Name} stays on '{e.From.Name}', {why}.");
+                    continue;
+                }
                 to.Creates.StartMigration(r, nowNs, e.From.Toolstack);
                 if (OnItsWay(r, e.From, hosts))
                 {
@@ -63,8 +71,9 @@ internal sealed class Evacuations
     }
 
     // Whether the guest is migrating from the host, or waiting in some host's create queue to.
+    // Migrating from any host (a post-copy migration is its source's until the last page arrives), or waiting for memory.
     private static bool OnItsWay(DomainRecord r, HostRuntime from, IReadOnlyList<HostRuntime> hosts) =>
-        from.Toolstack.IsMigrating(r) || hosts.Any(h => h.Creates.IsWaiting(r));
+        hosts.Any(h => h.Toolstack.IsMigrating(r) || h.Creates.IsWaiting(r));
 
     /// <summary>Whether an evacuation is under way (the balancer waits for it).</summary>
     public bool Running => _running.Count > 0;

@@ -244,21 +244,46 @@ public class MigrationTests
     }
 
     [Fact]
-    public void Frontswap_pages_put_during_the_pre_copy_stop_the_migration_and_stay_with_the_source()
+    public void Frontswap_pages_go_with_the_guest_its_puts_are_refused_while_it_migrates_and_a_host_without_tmem_is_refused()
     {
-        using var from = new Host(new MachineMemory(16384, 1), new CostModel(), () => 0,
-            new OvercommitOptions { Tmem = new global::Memvisor.Hypervisor.Tmem.TmemOptions { Enabled = true, ReservePages = 64 } });
+        Host TmemHost(bool enabled) => new(new MachineMemory(16384, 1), new CostModel(), () => 0,
+            new OvercommitOptions { Tmem = new global::Memvisor.Hypervisor.Tmem.TmemOptions { Enabled = enabled, ReservePages = 64 } });
+        using var from = TmemHost(true);
+        using var to = TmemHost(true);
+        using var without = TmemHost(false);
         var d = TestHost.Domain(from, "fs", Pages, Pages);
         var port = from.PortFor(d);
-        int pool = port.TmemNewPool(persistent: true);
-        Assert.Equal(XenErrno.Ok, from.StartMigration(d.DomId, from, Link(100), out var m));
-        port.Touch(new Gfn(9), true, ContentHandle.Synthetic(ContentClass.Compressible, 5));
-        Assert.True(port.TmemPut(pool, 1, 2, new Gfn(9)));
-        while (m!.Phase == MigrationPhase.PreCopy) m.Step(StepNs);
-        Assert.Equal(MigrationPhase.Failed, m.Phase);
-        Assert.Contains("frontswap", m.Stats.FailedBecause);
-        Assert.True(port.TmemGet(pool, 1, 2, new Gfn(10)), "the frontswap page is gone");
+        int cleancache = port.TmemNewPool(persistent: false), frontswap = port.TmemNewPool(persistent: true);
+        for (ulong g = 0; g < 8; g++)
+        {
+            port.Touch(new Gfn(g), true, ContentHandle.Synthetic(ContentClass.Compressible, g + 5));
+            Assert.True(port.TmemPut(frontswap, 0, (uint)g, new Gfn(g)));
+            Assert.True(port.TmemPut(cleancache, 3, (uint)g, new Gfn(g)));
+        }
+        Assert.Equal(XenErrno.EOPNOTSUPP, from.StartMigration(d.DomId, without, Link(100), out _));
+        Assert.Equal(XenErrno.Ok, from.StartMigration(d.DomId, to, Link(100), out var m));
+        Assert.Equal(8, m!.Stats.TmemPages);
+        // Frozen: a put is refused (the guest keeps the page); a get takes its page out, and the destination will not have it.
+        Assert.False(port.TmemPut(frontswap, 0, 100, new Gfn(20)));
+        Assert.True(port.TmemGet(frontswap, 0, 7, new Gfn(30)));
+        while (m.Phase == MigrationPhase.PreCopy) m.Step(StepNs);
+        Assert.Equal(MigrationPhase.Done, m.Phase);
+        Assert.Equal(m.Destination.DomId, port.DomId);
+        // The pools keep their ids; the persistent one has its 7 pages, the ephemeral one came empty.
+        var page = new byte[PageSize.Bytes];
+        var expected = new byte[PageSize.Bytes];
+        for (uint i = 0; i < 7; i++)
+        {
+            Assert.True(port.TmemPeek(frontswap, 0, i, page), $"frontswap page {i} did not arrive");
+            from.Machine.Contents.Read(ContentHandle.Synthetic(ContentClass.Compressible, i + 5), expected);
+            Assert.True(page.AsSpan().SequenceEqual(expected), $"frontswap page {i} arrived with other bytes");
+        }
+        Assert.False(port.TmemPeek(frontswap, 0, 7, page));
+        Assert.False(port.TmemPeek(cleancache, 3, 0, page));
+        // Thawed on the destination: a put goes in again.
+        Assert.True(port.TmemPut(frontswap, 0, 100, new Gfn(20)));
         Assert.Empty(Auditor.Check(from));
+        Assert.Empty(Auditor.Check(to));
     }
 
     [Fact]

@@ -24,7 +24,10 @@ public class SaveImageTests
 
     private sealed record Record(ulong Gfn, byte Kind, ulong Payload = 0);
 
-    private static byte[] Image(string name, long max, long target, ulong capacity, IReadOnlyList<Record> records, long? count = null)
+    // A tmem pool of a section: persistent or not, and its pages as (object, index, kind, payload).
+    private sealed record Pool(bool Persistent, params (ulong Obj, ulong Index, byte Kind, ulong Payload)[] Pages);
+
+    private static byte[] Image(string name, long max, long target, ulong capacity, IReadOnlyList<Record> records, long? count = null, IReadOnlyList<Pool>? tmem = null)
     {
         var body = new MemoryStream();
         void U64(ulong v)
@@ -34,7 +37,7 @@ public class SaveImageTests
             body.Write(w);
         }
         body.Write("MVSAVE\0\u0001"u8);
-        U64(1);
+        U64(2);
         byte[] n = Encoding.UTF8.GetBytes(name);
         U64((ulong)n.Length);
         body.Write(n);
@@ -49,6 +52,21 @@ public class SaveImageTests
             if (r.Kind is Handle or Same) U64(r.Payload);
             else if (r.Kind == Bytes) body.Write(new byte[PageSize.Bytes]);
             else if (r.Kind > Same) U64(r.Payload);
+        }
+        tmem ??= [];
+        U64((ulong)tmem.Count);
+        foreach (var pool in tmem)
+        {
+            body.WriteByte(pool.Persistent ? (byte)1 : (byte)0);
+            U64((ulong)pool.Pages.Length);
+            foreach (var (obj, index, kind, payload) in pool.Pages)
+            {
+                U64(obj);
+                U64(index);
+                body.WriteByte(kind);
+                if (kind == Handle) U64(payload);
+                else if (kind == Bytes) body.Write(Enumerable.Repeat((byte)payload, PageSize.Bytes).ToArray());
+            }
         }
         ulong sum = XxHash3.HashToUInt64(body.ToArray());
         body.Write("MVSAVEND"u8);
@@ -79,6 +97,11 @@ public class SaveImageTests
             ("a record kind that does not exist", Image("a", 16, 16, 16, [new(1, 9, 0)])),
             ("more pages than max_pages", Image("a", 2, 2, 16, good)),
             ("fewer records than the header counts", Image("a", 16, 16, 16, good, count: 6)),
+            ("more tmem pools than a client may have", Image("a", 16, 16, 16, good, tmem: [.. Enumerable.Repeat(new Pool(false), 17)])),
+            ("an ephemeral pool with pages", Image("a", 16, 16, 16, good, tmem: [new Pool(false, (1, 1, Zero, 0))])),
+            ("tmem pages out of order", Image("a", 16, 16, 16, good, tmem: [new Pool(true, (1, 2, Zero, 0), (1, 1, Zero, 0))])),
+            ("a tmem page of a kind it cannot have", Image("a", 16, 16, 16, good, tmem: [new Pool(true, (1, 1, Same, 0))])),
+            ("a tmem handle into this process's content store", Image("a", 16, 16, 16, good, tmem: [new Pool(true, (1, 1, Handle, ContentHandle.Stored(3).Raw))])),
         };
         foreach (var (why, image) in bad)
         {
@@ -86,6 +109,9 @@ public class SaveImageTests
             Assert.Null(d);
             Assert.Equal(before, TestHost.Fingerprint(hv));
         }
+        // Well formed, but with tmem pools this host (tmem off) cannot make again.
+        Assert.Equal(XenErrno.EOPNOTSUPP, hv.RestoreDomain(saved, new MemoryStream(Image("a", 16, 16, 16, good, tmem: [new Pool(true)])), out _, out _));
+        Assert.Equal(before, TestHost.Fingerprint(hv));
         Assert.Equal(XenErrno.Ok, hv.RestoreDomain(saved, new MemoryStream(Image("a", 16, 16, 16, good)), out var restored, out var stats));
         Assert.Equal((4, 1, 1, 1, 1, 1), (restored!.TotPages, stats.ZeroPages, stats.HandlePages, stats.BytePages, stats.DuplicatePages, stats.PodEntries));
         var page = new byte[PageSize.Bytes];
@@ -93,6 +119,31 @@ public class SaveImageTests
         hv.Machine.Contents.Read(new ContentHandle(Text), text);
         Assert.True(hv.PortFor(restored).ReadPage(new Gfn(3), page));
         Assert.Equal(text, page);
+        Assert.Empty(Auditor.Check(hv));
+    }
+
+    [Fact]
+    public void An_images_tmem_pools_are_made_again_under_their_ids_with_their_pages()
+    {
+        using var hv = new Host(new MachineMemory(2048, 1), new CostModel(), () => 0,
+            new OvercommitOptions { Tmem = new global::Memvisor.Hypervisor.Tmem.TmemOptions { Enabled = true, ReservePages = 8 } });
+        var saved = SaveOf(hv);
+        var image = Image("a", 16, 16, 16, [new(0, Zero)], tmem: [new Pool(false), new Pool(true, (4, 0, Bytes, 0x5a), (4, 9, Handle, Text), (5, 0, Zero, 0))]);
+        Assert.Equal(XenErrno.Ok, hv.RestoreDomain(saved, new MemoryStream(image), out var restored, out var stats));
+        Assert.Equal(3, stats.TmemPages);
+        var port = hv.PortFor(restored!);
+        var page = new byte[PageSize.Bytes];
+        Assert.True(port.TmemPeek(1, 4, 0, page));
+        Assert.All(page, b => Assert.Equal(0x5a, b));
+        var text = new byte[PageSize.Bytes];
+        hv.Machine.Contents.Read(new ContentHandle(Text), text);
+        Assert.True(port.TmemPeek(1, 4, 9, page));
+        Assert.Equal(text, page);
+        Assert.True(port.TmemPeek(1, 5, 0, page));
+        Assert.All(page, b => Assert.Equal(0, b));
+        // Pool 0 is the ephemeral one, empty; no third pool.
+        Assert.False(port.TmemPeek(0, 4, 0, page));
+        Assert.False(port.TmemPeek(2, 4, 0, page));
         Assert.Empty(Auditor.Check(hv));
     }
 

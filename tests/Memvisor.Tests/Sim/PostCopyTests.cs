@@ -107,6 +107,42 @@ public class PostCopyTests
     }
 
     [Fact]
+    public void A_host_evacuated_while_a_guest_arrives_by_post_copy_sends_it_on_once_its_pages_are_all_there()
+    {
+        var (r, sim, audits) = Run(Writer.Replace("postcopy: true }", "postcopy: true, precopy_rounds: 0 }\n  - { at: 4s, action: evacuate, host: b }"));
+        Assert.True(audits > 0);
+        var moves = r.Summary.Domains.Single(d => d.Name == "writer").Migrations!;
+        Assert.Equal([("done", "a", "b"), ("done", "b", "a")], moves.Select(m => (m.Outcome, m.From!, m.To!)));
+        // Its total counts the switch's pause, which takes no simulated time (the guest is charged it as stall).
+        Assert.True(moves[1].AtS * 1e3 >= moves[0].AtS * 1e3 + moves[0].TotalMs - moves[0].DowntimeMs - 1e-6, $"the second move began at {moves[1].AtS} s, before the first ended");
+        Assert.Equal(0, r.Domains.Single(d => d.Name == "writer").HostIndex);
+        Assert.Empty(r.Summary.Errors);
+        Assert.Equal(0, r.Summary.Integrity.Errors);
+    }
+
+    [Fact]
+    public void The_destinations_pager_leaves_it_alone_until_its_pages_have_all_arrived()
+    {
+        string yaml = Writer.Replace("link: { bandwidth: 119MiB/s, latency: 0.1ms } }", "link: { bandwidth: 119MiB/s, latency: 0.1ms }, paging: { swap_size: 1GiB } }")
+            .Replace("    guest: { check_integrity: true }", "    guest: { check_integrity: true }\n    paging: { target: 200MiB }");
+        var sim = new Simulation(ScenarioLoader.Parse(yaml, "t.yaml"));
+        long checks = 0;
+        var r = sim.Run(_ =>
+        {
+            foreach (var d in sim.Hosts[1].Domains.Where(d => d.P2m.RemoteEntries > 0))
+            {
+                Assert.Equal(0, d.P2m.PagedOutEntries + d.P2m.CompressedEntries);
+                checks++;
+            }
+        });
+        Assert.True(checks > 0, "no step ended during the post-copy");
+        // Once they have, it pages toward its target on b as it did on a.
+        var writer = r.Domains.Single(d => d.Name == "writer").Domain!;
+        Assert.True(writer.P2m.PagedOutEntries > 0, "the pager never paged the guest on b");
+        Assert.Equal(0, r.Summary.Integrity.Errors);
+    }
+
+    [Fact]
     public void Post_copy_is_asked_of_a_migrate_on_a_kvm_host_and_compare_turns_it_to_pre_copy_elsewhere()
     {
         var s = ScenarioLoader.Parse(Writer.Replace("postcopy: true", "postcopy: true, precopy_rounds: 2"), "t.yaml");
