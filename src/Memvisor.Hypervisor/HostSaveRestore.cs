@@ -300,6 +300,9 @@ public sealed partial class Host
         if (d.IsDom0) return Refusals.Record(d.DomId, d.Name, call, XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
         // A post-copy destination whose pages have not all arrived is still the migration's.
         if (d.Incoming) return Refusals.Record(d.DomId, d.Name, call, XenErrno.EBUSY, RefusalCause.NotPermitted, 0, 0);
+        // A PV domain's tables that map granted frames cannot be written as gfns (Xen's normalise_pagetable fails on them).
+        if (d.IsPv && Grants.MappingsHeldBy(d.DomId).Any(m => m.HasPte))
+            return Refusals.Record(d.DomId, d.Name, call, XenErrno.EBUSY, RefusalCause.GrantMapped, 0, 0);
         return XenErrno.Ok;
     }
 

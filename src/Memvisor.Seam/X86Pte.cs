@@ -15,6 +15,11 @@ public static class X86Pte
     /// <summary>PS: in a page-directory entry, maps a 2 MiB page.</summary>
     public const ulong Huge = 1UL << 7;
     public const ulong NoExecute = 1UL << 63;
+    /// <summary>
+    /// A software-available bit (62) Xen sets in the PTE a PV grant mapping wrote (_PAGE_GNTTAB, flag bit 22 of
+    /// xen/arch/x86/include/asm/x86_64/page.h); a guest may not set it itself (mm.c's L1_DISALLOW_MASK).
+    /// </summary>
+    public const ulong GrantMapped = 1UL << 62;
     public const ulong AddressMask = 0x000F_FFFF_FFFF_F000UL;
     /// <summary>Bits that say what an entry may do, besides where it points.</summary>
     public const ulong PermissionMask = Present | Writable | User | NoExecute;

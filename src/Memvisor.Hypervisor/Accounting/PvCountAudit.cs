@@ -9,7 +9,8 @@ namespace Memvisor.Hypervisor.Accounting;
 /// A PV domain's frame counts recomputed from its tables, as xen/arch/x86/mm.c keeps them: each frame's reference
 /// count is the present entries of validated tables that name it (and the grant mappings of it); its type count is
 /// the entries that take its type (every entry of an L2..L4, a writable entry of an L1), the pins of it and its being
-/// the base table.
+/// the base table. An entry naming another domain's frame is a grant mapping's entry, which a live mapping wrote
+/// (DESIGN.md invariant 2).
 /// </summary>
 internal static class PvCountAudit
 {
@@ -32,6 +33,15 @@ internal static class PvCountAudit
                 ulong entry = hv.Machine.ReadWord(e.Mfn, i);
                 if (!X86Pte.IsPresent(entry) || X86Pte.Frame(entry) >= (ulong)hv.Machine.TotalFrames) continue;
                 uint target = (uint)X86Pte.Frame(entry);
+                // A grant entry is the mapping's, which holds the frame (counted with the granter's frames); it must be one.
+                if (level == 1 && (entry & X86Pte.GrantMapped) != 0)
+                {
+                    if (hv.Grants.LocalGfnOf(d.DomId, e.Mfn, i) is null || hv.Grants.MappingsHeldBy(d.DomId).All(m => m.PteTable != e.Mfn || m.PteIndex != i || m.Mfn != target))
+                        problems.Add($"{d}'s L1 mfn {e.Mfn} slot {i} maps mfn {target} as a grant, but no grant mapping of it wrote that entry.");
+                    continue;
+                }
+                if (frames[target].Owner != d.DomId)
+                    problems.Add($"{d}'s table mfn {e.Mfn} slot {i} maps mfn {target}, owned by {frames[target].Owner}, without a grant.");
                 refs[target] = refs.GetValueOrDefault(target) + 1;
                 if (level > 1 || (entry & X86Pte.Writable) != 0) types[target] = types.GetValueOrDefault(target) + 1;
             }

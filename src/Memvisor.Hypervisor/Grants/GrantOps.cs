@@ -19,7 +19,7 @@ namespace Memvisor.Hypervisor.Grants;
 /// for PV receivers and names machine frames), and a
 /// granter destroyed while its pages are mapped has those mappings removed (Xen keeps it a zombie until they go).
 /// </summary>
-public sealed class GrantOps
+public sealed partial class GrantOps
 {
     private readonly Host _hv;
     private readonly Dictionary<ushort, GrantTable> _tables = [];
@@ -278,6 +278,7 @@ public sealed class GrantOps
 
     private void Release(Domain g, List<GrantMapping?> list, int handle, GrantMapping m)
     {
+        if (m.HasPte) ClearPte(g, m);
         g.P2m.Set(m.At, P2mEntry.Invalid);
         _hv.Machine.Frames[m.Mfn].RefCount--;
         if (--_mapped[m.Mfn] == 0) _mapped.Remove(m.Mfn);
@@ -317,7 +318,13 @@ public sealed class GrantOps
 }
 
 /// <summary>One mapping of a granted page: whose page and entry, where the grantee has it, the frame, and whether read-only.</summary>
-public sealed record GrantMapping(ushort Granter, uint Ref, ulong At, uint Mfn, bool ReadOnly);
+public sealed record GrantMapping(ushort Granter, uint Ref, ulong At, uint Mfn, bool ReadOnly)
+{
+    /// <summary>A PV grantee's L1 table (mfn) and slot the mapping wrote (GNTMAP_contains_pte); uint.MaxValue for a p2m mapping only.</summary>
+    public uint PteTable { get; init; } = uint.MaxValue;
+    public int PteIndex { get; init; }
+    public bool HasPte => PteTable != uint.MaxValue;
+}
 
 /// <summary>One side of a grant copy: the caller's own gfn (DomId is the caller), or another domain's grant reference.</summary>
 public readonly record struct GrantCopySide(ushort DomId, ulong GfnOrRef);

@@ -134,6 +134,7 @@ public sealed class PageTypes(MachineMemory machine, ushort domId, long validate
         if (frame >= (ulong)machine.TotalFrames) return XenErrno.EINVAL;
         uint mfn = (uint)frame;
         if (level == 2 && (e & X86Pte.Huge) != 0) return XenErrno.EINVAL; // PV guests get no superpages
+        if ((e & X86Pte.GrantMapped) != 0) return XenErrno.EINVAL; // only a grant mapping writes that bit (L1_DISALLOW_MASK)
         if (!Owns(mfn)) return XenErrno.EPERM;
         if (level == 1)
         {
@@ -152,6 +153,8 @@ public sealed class PageTypes(MachineMemory machine, ushort domId, long validate
 
     public void PutEntry(int level, ulong e)
     {
+        // A grant mapping's entry took nothing of the domain's: the mapping holds its frame's reference.
+        if (level == 1 && (e & X86Pte.GrantMapped) != 0) return;
         uint mfn = (uint)X86Pte.Frame(e);
         if (mfn >= machine.TotalFrames) return;
         ref var f = ref machine.Frames[mfn];

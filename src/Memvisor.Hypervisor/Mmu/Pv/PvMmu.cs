@@ -115,6 +115,9 @@ public sealed class PvMmu : GuestMmu
             Wrote(u.TableMfn);
             return XenErrno.Ok;
         }
+        // A grant mapping's entry goes only with its unmap: Xen's debug build answers this update with #GP ("Attempt to
+        // implicitly unmap a granted PTE", mm.c's put_page_from_l1e); here it is refused and counted.
+        if (level == 1 && X86Pte.IsPresent(old) && (old & X86Pte.GrantMapped) != 0) return XenErrno.EPERM;
         if (X86Pte.IsPresent(u.Value))
         {
             var err = _types.GetEntry(level, u.Value);
@@ -326,6 +329,8 @@ public sealed class PvMmu : GuestMmu
         ulong updated = e | X86Pte.Accessed | (write ? X86Pte.Dirty : 0);
         if (updated != e) Hv.Machine.WriteWord(table, index, updated);
         ulong gfn = Hv.M2p[(uint)X86Pte.Frame(e)];
+        // Another domain's frame, mapped through a grant: the guest knows it by the gfn its own p2m gives it.
+        if ((e & X86Pte.GrantMapped) != 0 && Hv.Grants.LocalGfnOf(Domain.DomId, table, index) is { } local) gfn = local;
         bool writable = (e & X86Pte.Writable) != 0;
         Tlb.Fill(Asid, vpn, gfn, writable, (updated & X86Pte.Dirty) != 0);
         return Translation.Ok(gfn, writable, ToGuest(updated), tableGfn, index, level);

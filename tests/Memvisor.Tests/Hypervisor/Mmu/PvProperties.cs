@@ -12,11 +12,13 @@ namespace Memvisor.Tests.Hypervisor.Mmu;
 /// <summary>
 /// PV type and reference counts under random mmu_update and mmuext_op requests, good and bad alike: after every
 /// request, no validated table maps a page-table frame writable, and every frame's type count is exactly what the
-/// validated tables, the pins and the current base hold on it.
+/// validated tables, the pins and the current base hold on it. Grant mappings into the tables (GNTMAP_contains_pte)
+/// come and go among them: an entry naming another domain's frame is always one a live mapping wrote (invariant 2),
+/// and takes no type.
 /// </summary>
 public class PvProperties
 {
-    private enum OpKind { Update, Pin, Unpin, NewBase }
+    private enum OpKind { Update, Pin, Unpin, NewBase, MapGrant, UnmapGrant }
 
     private sealed record Op(OpKind Kind, int Table, int Index, int Target, int Flags, int Level)
     {
@@ -26,11 +28,12 @@ public class PvProperties
     private const int Frames = 24; // gfns 0..23: any of them may become a table or be mapped
 
     private static readonly Gen<Op> OpGen =
-        from kind in Gen.Frequency((10, Gen.Constant(OpKind.Update)), (3, Gen.Constant(OpKind.Pin)), (2, Gen.Constant(OpKind.Unpin)), (2, Gen.Constant(OpKind.NewBase)))
+        from kind in Gen.Frequency((10, Gen.Constant(OpKind.Update)), (3, Gen.Constant(OpKind.Pin)), (2, Gen.Constant(OpKind.Unpin)), (2, Gen.Constant(OpKind.NewBase)),
+            (3, Gen.Constant(OpKind.MapGrant)), (2, Gen.Constant(OpKind.UnmapGrant)))
         from table in Gen.Choose(0, Frames - 1)
         from index in Gen.Elements(0, 1, 2, 260, 511)
         from target in Gen.Choose(0, Frames) // Frames: a frame of another domain
-        from flags in Gen.Choose(0, 3)
+        from flags in Gen.Choose(0, 7)
         from level in Gen.Choose(1, 4)
         select new Op(kind, table, index, target, flags, level);
 
@@ -38,10 +41,13 @@ public class PvProperties
     public void Type_counts_match_the_validated_tables_and_no_table_is_writable_mapped()
     {
         var gen = from n in Gen.Choose(10, 120) from ops in Gen.ArrayOf(OpGen, n) select ops;
-        Properties.Check(gen, Run, maxTest: 400);
+        int mapped = 0;
+        Properties.Check(gen, ops => mapped += Run(ops), maxTest: 400);
+        Assert.True(mapped > 80, $"only {mapped} grant entries were written into the tables");
     }
 
-    private static void Run(Op[] ops)
+    // Returns how many grant entries it wrote into the tables.
+    private static int Run(Op[] ops)
     {
         var g = new MmuTestGuest(MmuMode.Pv, pages: 256);
         var pv = (PvMmu)g.Mmu;
@@ -51,7 +57,12 @@ public class PvProperties
         var pins = new Dictionary<uint, int>();
         uint? baseMfn = null;
         var results = new XenErrno[1];
-        int step = 0;
+        // The other domain grants its page 0 to this one, which maps it into gfns its balloon gave back.
+        Assert.Equal(XenErrno.Ok, g.Hv.Grants.SetupTable(other.DomId, 1));
+        Assert.Equal(XenErrno.Ok, g.Hv.Grants.GrantAccess(other.DomId, 1, g.Domain.DomId, 0, readOnly: false));
+        for (ulong at = 200; at < 208; at++) Assert.Equal(XenErrno.Ok, g.Hv.PortFor(g.Domain).DecreaseReservation([at], 0));
+        var handles = new List<uint>();
+        int step = 0, mapped = 0;
         foreach (var op in ops)
         {
             step++;
@@ -60,7 +71,7 @@ public class PvProperties
             {
                 case OpKind.Update:
                 {
-                    ulong flags = X86Pte.Present | X86Pte.User | ((op.Flags & 1) != 0 ? X86Pte.Writable : 0);
+                    ulong flags = X86Pte.Present | X86Pte.User | ((op.Flags & 1) != 0 ? X86Pte.Writable : 0) | ((op.Flags & 4) != 0 ? X86Pte.GrantMapped : 0);
                     ulong value = (op.Flags & 2) != 0 ? 0 : X86Pte.Make(Mfn(op.Target), flags);
                     pv.MmuUpdateOp([new MmuUpdate(table, op.Index, value)], results);
                     break;
@@ -74,7 +85,19 @@ public class PvProperties
                 case OpKind.NewBase:
                     if (pv.MmuextOp(MmuextCmd.NewBaseptr, table) == XenErrno.Ok) baseMfn = table;
                     break;
+                case OpKind.MapGrant:
+                    if (g.Hv.Grants.MapPte(g.Domain.DomId, other.DomId, 1, 200 + (ulong)(op.Target % 8), table, op.Index, (op.Flags & 1) == 0, out uint h) == XenErrno.Ok)
+                    {
+                        handles.Add(h);
+                        mapped++;
+                    }
+                    break;
+                case OpKind.UnmapGrant when handles.Count > 0:
+                    Assert.Equal(XenErrno.Ok, g.Hv.Grants.Unmap(g.Domain.DomId, handles[op.Target % handles.Count]));
+                    handles.RemoveAt(op.Target % handles.Count);
+                    break;
             }
+            var granted = g.Hv.Grants.MappingsHeldBy(g.Domain.DomId).Where(x => x.HasPte).ToList();
 
             // Recount every type reference from the validated tables, the pins and the base.
             var expected = new Dictionary<uint, int>();
@@ -91,6 +114,11 @@ public class PvProperties
                     if (!X86Pte.IsPresent(entry)) continue;
                     uint target = (uint)X86Pte.Frame(entry);
                     ref var t = ref m.Frames[target];
+                    if (level == 1 && (entry & X86Pte.GrantMapped) != 0)
+                    {
+                        Assert.True(granted.Exists(x => x.PteTable == mfn && x.PteIndex == e && x.Mfn == target), $"step {step} {op}: a grant entry no live mapping wrote.");
+                        continue;
+                    }
                     Assert.True(t.Owner == g.Domain.DomId, $"step {step} {op}: a validated table of level {level} maps a frame the domain does not own.");
                     if (level == 1 && (entry & X86Pte.Writable) == 0) continue;
                     Assert.False(level == 1 && PageTypes.IsTable(t.Type) && t.TypeCount > 0, $"step {step} {op}: a page-table frame is mapped writable.");
@@ -108,5 +136,6 @@ public class PvProperties
         }
         // The auditor recomputes reference and type counts from the tables, pins and base the same way.
         Assert.Empty(global::Memvisor.Hypervisor.Accounting.Auditor.Check(g.Hv));
+        return mapped;
     }
 }

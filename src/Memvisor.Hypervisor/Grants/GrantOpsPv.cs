@@ -1,0 +1,62 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Machine.Frames;
+using Memvisor.Seam;
+
+namespace Memvisor.Hypervisor.Grants;
+
+// A PV grantee's grant mappings in its own page tables (xen/arch/x86/pv/grant_table.c, create_grant_pv_mapping and
+// replace_grant_pv_mapping): GNTMAP_host_map with GNTMAP_contains_pte names the L1 entry to write.
+public sealed partial class GrantOps
+{
+    /// <summary>
+    /// GNTTABOP_map_grant_ref with GNTMAP_host_map | GNTMAP_contains_pte, for a PV grantee: as <see cref="Map"/>
+    /// (the grantee's gfn <paramref name="at"/> names the granted frame, as a PV Linux's own p2m does with
+    /// set_foreign_p2m_mapping on a ballooned page), and entry <paramref name="index"/> of the grantee's validated L1
+    /// table <paramref name="l1Mfn"/> is written to map the frame: present, accessed, dirty, no-execute, user (as
+    /// GNTMAP_application_map), writable unless read-only, and <see cref="X86Pte.GrantMapped"/>. The entry is not
+    /// validated as an mmu_update's is: the mapping holds the frame's reference. Refused for a grantee that is not PV,
+    /// an L1 that is not the grantee's validated table, or an entry in use (Xen would replace it; here it must be empty).
+    /// </summary>
+    public XenErrno MapPte(ushort grantee, ushort granter, uint gref, ulong at, uint l1Mfn, int index, bool readOnly, out uint handle)
+    {
+        const string call = "grant_table_op map_grant_ref";
+        handle = uint.MaxValue;
+        if (!_hv.TryGetDomain(grantee, call, 0, out var g, out var missing)) return missing;
+        // An HVM or PVH grantee names a guest-physical address (Map); only a PV one has tables of machine frames.
+        if (!g.IsPv || (uint)index >= 512 || l1Mfn >= _hv.Machine.TotalFrames) return Refuse(g, call, XenErrno.EINVAL, RefusalCause.BadConfiguration, index);
+        ref var table = ref _hv.Machine.Frames[l1Mfn];
+        if (table.IsFree || table.Owner != grantee || table.Type != PageType.L1 || table.TypeCount == 0)
+            return Refuse(g, call, XenErrno.EINVAL, RefusalCause.NotPermitted, l1Mfn);
+        if (X86Pte.IsPresent(_hv.Machine.ReadWord(l1Mfn, index))) return Refuse(g, call, XenErrno.EBUSY, RefusalCause.GfnAlreadyPopulated, index);
+        var mapped = Map(grantee, granter, gref, at, readOnly, out handle);
+        if (mapped != XenErrno.Ok) return mapped;
+        var list = _maptrack[grantee];
+        var m = list[(int)handle]! with { PteTable = l1Mfn, PteIndex = index };
+        list[(int)handle] = m;
+        ulong flags = X86Pte.Present | X86Pte.Accessed | X86Pte.Dirty | X86Pte.User | X86Pte.NoExecute | X86Pte.GrantMapped | (readOnly ? 0 : X86Pte.Writable);
+        _hv.Machine.WriteWord(l1Mfn, index, X86Pte.Make(m.Mfn, flags));
+        return XenErrno.Ok;
+    }
+
+    /// <summary>The gfn by which a PV grantee's own p2m names the frame its grant entry at (<paramref name="table"/>, <paramref name="index"/>) maps; null if no mapping wrote that entry.</summary>
+    internal ulong? LocalGfnOf(ushort grantee, uint table, int index)
+    {
+        if (!_maptrack.TryGetValue(grantee, out var list)) return null;
+        foreach (var m in list)
+            if (m is { HasPte: true } x && x.PteTable == table && x.PteIndex == index) return x.At;
+        return null;
+    }
+
+    // replace_grant_pv_mapping: the entry the mapping wrote is cleared if it still maps the frame (an entry the table's
+    // devalidation dropped is gone already), and the grantee's TLB is flushed (gnttab_flush_tlb).
+    private void ClearPte(Domain g, GrantMapping m)
+    {
+        ref var table = ref _hv.Machine.Frames[m.PteTable];
+        ulong e = _hv.Machine.ReadWord(m.PteTable, m.PteIndex);
+        if (table.Owner == g.DomId && table.Type == PageType.L1 && table.TypeCount > 0 && X86Pte.IsPresent(e)
+            && (e & X86Pte.GrantMapped) != 0 && X86Pte.Frame(e) == m.Mfn)
+            _hv.Machine.WriteWord(m.PteTable, m.PteIndex, 0);
+        g.Mmu?.Tlb.FlushAll();
+    }
+}
