@@ -66,7 +66,7 @@ public sealed partial class Host
 
     private long MigrationPagesNeeded(Domain d, Host destination, out DomainConfig config)
     {
-        long frames = Tmem.PersistentPages(d);
+        long frames = destination.TmemImportPages(Tmem.PersistentPages(d));
         bool podCache = d.Pod is not null;
         d.P2m.ForEachPresent((_, e) => frames += e.Type is P2mType.Ram or P2mType.Shared or P2mType.PagedOut or P2mType.Compressed
             || (podCache && e.Type == P2mType.PopulateOnDemand) ? 1 : 0);

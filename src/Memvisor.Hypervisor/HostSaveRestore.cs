@@ -142,7 +142,7 @@ public sealed partial class Host
         // The guest's pools can only be made again where tmem is on.
         if (tmemPools && !Tmem.Options.Enabled) return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.EOPNOTSUPP, RefusalCause.NotOnThisHypervisor, 0, 0);
         var config = MovedConfig(saved.Config, header.MaxPages);
-        long needed = HeldPagesFor(config, Personality) + frames + tmemPages;
+        long needed = HeldPagesFor(config, Personality) + frames + TmemImportPages(tmemPages);
         if (needed > Machine.FreeFrames) return Refusals.Record(DomIds.Invalid, saved.Name, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
         var built = Build(config, 0, out var d);
         if (built != XenErrno.Ok || d is null) return built;
@@ -284,6 +284,10 @@ public sealed partial class Host
         return populated;
     }
 
+    // What putting a guest's frontswap pages back takes of the heap at most: a frame each, tmem's reserve (a put that
+    // would dig into it is refused) and the scratch frame the put copies from.
+    internal long TmemImportPages(long pages) => pages == 0 ? 0 : pages + Tmem.Options.ReservePages + 1;
+
     // The configuration a saved or migrating domain is built from again: its max_pages now, and on Xen no PoD cache:
     // libxl's restore builds none (xc_domain_set_pod_target is the domain builder's), and every page comes populated.
     private DomainConfig MovedConfig(DomainConfig c, long maxPages)
@@ -311,7 +315,7 @@ public sealed partial class Host
     {
         pages = 0;
         if (saved.Restored || !image.CanSeek || !CheckImage(saved, image, out var header, out long frames, out long tmemPages, out _)) return false;
-        pages = HeldPagesFor(MovedConfig(saved.Config, header.MaxPages), Personality) + frames + tmemPages;
+        pages = HeldPagesFor(MovedConfig(saved.Config, header.MaxPages), Personality) + frames + TmemImportPages(tmemPages);
         return true;
     }
 

@@ -62,8 +62,10 @@ public sealed partial class TranscendentMemory : IDisposable
     internal int NewPool(Domain d, bool persistent)
     {
         if (!Options.Enabled) return -1;
-        _pools.Add(new TmemPool(_pools.Count, d.DomId, persistent));
         var client = _clients.TryGetValue(d.DomId, out var c) ? c : _clients[d.DomId] = [];
+        // Xen's MAX_POOLS_PER_DOMAIN.
+        if (client.Count >= Save.SaveImageTmem.MaxPools) return -1;
+        _pools.Add(new TmemPool(_pools.Count, d.DomId, persistent));
         client.Add(_pools.Count - 1);
         return client.Count - 1;
     }

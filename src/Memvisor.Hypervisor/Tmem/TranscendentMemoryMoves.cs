@@ -39,8 +39,10 @@ public sealed partial class TranscendentMemory
             if (pool.Persistent)
                 foreach (var (key, e) in _entries.Where(kv => kv.Key.Pool == id).OrderBy(kv => kv.Key.Object).ThenBy(kv => kv.Key.Index))
                 {
+                    // Zero and synthetic pages go by their handle; any other page's bytes go (a stored page's handle names
+                    // this host's content store only).
                     var content = e.Kind == TmemEntry.FrameKind ? _hv.Machine.Frames[e.Id].Content : ContentHandle.Zero;
-                    if (e.Kind == TmemEntry.FrameKind && !content.IsPrivate)
+                    if (e.Kind == TmemEntry.FrameKind && (content.IsZero || content.IsSynthetic))
                     {
                         pages.Add(new TmemPageImage(key.Object, key.Index, content, null));
                         continue;

@@ -42,7 +42,7 @@ public static partial class ScenarioChecks
             if (e.To is { } to && s.HostIndex(to) < 0)
                 b.Error(Field(node, "to"), $"{at}.to", $"'{to}' is not a host of this scenario ({HostList(s)}).");
             else if (e.To is { } dest && e.Action != ActionKind.Evacuate && s.Instances().FirstOrDefault(x => x.Name == e.Domain).Spec is { } spec
-                && MoveProblem(spec, s.Hosts[s.HostIndex(dest)]) is { } why)
+                && MoveProblem(spec, s.Hosts[Math.Max(0, s.HostIndex(spec.Host))], s.Hosts[s.HostIndex(dest)]) is { } why)
                 b.Error(Field(node, "to"), $"{at}.to", $"{ActionSpec.NameOf(e.Action)} sends '{e.Domain}' to '{dest}', {why}.");
             if (e.Action != ActionKind.Evacuate) continue;
             if (s.HostIndex(e.Host) < 0)

@@ -106,9 +106,9 @@ public static partial class ScenarioChecks
         }
     }
 
-    /// <summary>Why the domain cannot move to <paramref name="to"/> (the hypervisor refuses it at run time too), as a clause; null if it can.</summary>
-    internal static string? MoveProblem(DomainSpec spec, HostSpec to) =>
-        spec.Guest.Tmem && !to.Overcommit.Tmem.Enabled ? $"whose guest uses tmem, which '{to.Name}' has off: its pools could not be made again there" : null;
+    /// <summary>Why the domain cannot move from <paramref name="from"/> to <paramref name="to"/> (the hypervisor refuses it at run time too), as a clause; null if it can.</summary>
+    internal static string? MoveProblem(DomainSpec spec, HostSpec from, HostSpec to) =>
+        spec.Guest.Tmem && from.Overcommit.Tmem.Enabled && !to.Overcommit.Tmem.Enabled ? $"whose guest uses tmem, which '{to.Name}' has off: its pools could not be made again there" : null;
 
     // A restore follows some save of the same instance (a refused restore may be tried again), and an instance is
     // not saved twice without a restore between.

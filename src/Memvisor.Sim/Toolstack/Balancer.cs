@@ -45,7 +45,7 @@ internal sealed class Balancer(BalanceSpec spec)
             if (from.InMaintenance) continue;
             foreach (var to in hosts)
             {
-                if (to == from || to.InMaintenance || ScenarioChecks.MoveProblem(s, to.Spec) is not null) continue;
+                if (to == from || to.InMaintenance || ScenarioChecks.MoveProblem(s, from.Spec, to.Spec) is not null) continue;
                 long needed = from.Hv.MigrationPagesNeeded(d.DomId, to.Hv);
                 if (needed < 0 || needed > to.Machine.FreeFrames) continue;
                 var after = (double[])loads.Clone();

@@ -51,10 +51,10 @@ internal sealed class Evacuations
                     break;
                 }
                 if (OnItsWay(r, e.From, hosts)) continue;
-                var to = e.To ?? MostFree(hosts, e.From);
+                var to = e.To ?? MostFree(hosts, e.From, r);
                 if (to is null) break;
                 // A guest the destination cannot take stays, as xe host-evacuate refuses a VM it cannot move.
-                if (Scenarios.ScenarioChecks.MoveProblem(r.Spec!, to.Spec) is { } why)
+                if (Scenarios.ScenarioChecks.MoveProblem(r.Spec!, e.From.Spec, to.Spec) is { } why)
                 {
                     e.From.Hv.Events.Add("evacuate", r.Name, $"{r.Name} stays on '{e.From.Name}', {why}.");
                     continue;
@@ -79,11 +79,17 @@ internal sealed class Evacuations
     public bool Running => _running.Count > 0;
 
     // The other host with the most free frames now (the first of equals), never one in maintenance mode.
-    private static HostRuntime? MostFree(IReadOnlyList<HostRuntime> hosts, HostRuntime from)
+    private static HostRuntime? MostFree(IReadOnlyList<HostRuntime> hosts, HostRuntime from, DomainRecord r)
     {
-        HostRuntime? best = null;
+        HostRuntime? best = null, any = null;
         foreach (var h in hosts)
-            if (h != from && !h.InMaintenance && (best is null || h.Machine.FreeFrames > best.Machine.FreeFrames)) best = h;
-        return best;
+        {
+            if (h == from || h.InMaintenance) continue;
+            if (any is null || h.Machine.FreeFrames > any.Machine.FreeFrames) any = h;
+            // Among the hosts that can take the guest.
+            if (Scenarios.ScenarioChecks.MoveProblem(r.Spec!, from.Spec, h.Spec) is null && (best is null || h.Machine.FreeFrames > best.Machine.FreeFrames)) best = h;
+        }
+        // None can: the most free is named, and the guest stays with an event saying why.
+        return best ?? any;
     }
 }

@@ -54,6 +54,45 @@ public class TmemMoveTests
     }
 
     [Fact]
+    public void Frontswap_pages_kept_deduplicated_and_compressed_cross_as_their_bytes()
+    {
+        string yaml = Yaml.Replace("tmem: { reserve: 32MiB }, link", "tmem: { reserve: 32MiB, dedup: true, compress: true }, link");
+        var sim = new Simulation(ScenarioLoader.Parse(yaml, "t.yaml"));
+        var r = sim.Run();
+        Assert.Empty(r.Summary.Errors);
+        Assert.Equal(0, r.Summary.Integrity.Errors);
+        Assert.True(r.Summary.Integrity.VerifiedReads > 20_000, $"{r.Summary.Integrity.VerifiedReads} reads checked");
+        Assert.True(sim.Hosts[0].Tmem.Stats.CompressedPuts > 0, "a's tmem compressed nothing");
+        Assert.All(r.Domains.Where(d => d.Name.StartsWith("fs", StringComparison.Ordinal)), d => Assert.Equal(1, d.HostIndex));
+        foreach (var hv in sim.Hosts) Assert.Empty(Auditor.Check(hv));
+    }
+
+    [Fact]
+    public void An_evacuation_sends_a_tmem_guest_to_the_freest_host_that_has_tmem()
+    {
+        const string yaml = """
+            name: tmem-evacuate
+            seed: 5
+            duration: 8s
+            hosts:
+              - { name: a, memory: 1GiB, dom0: { memory: 128MiB }, tmem: { reserve: 32MiB }, link: { bandwidth: 1GiB/s } }
+              - { name: b, memory: 2GiB, dom0: { memory: 128MiB }, link: { bandwidth: 1GiB/s } }
+              - { name: c, memory: 1GiB, dom0: { memory: 128MiB }, tmem: { reserve: 32MiB }, link: { bandwidth: 1GiB/s } }
+            domains:
+              - name: fs
+                memory: 96MiB
+                tmem: true
+                guest: { swap: 256MiB }
+                workload: { kind: steady, working_set: 128MiB, rate: 2000/s, write_fraction: 0.5 }
+            events:
+              - { at: 3s, action: evacuate, host: a }
+            """;
+        var r = new Simulation(ScenarioLoader.Parse(yaml, "t.yaml")).Run();
+        var m = Assert.Single(r.Summary.Domains.Single(d => d.Name == "fs").Migrations!);
+        Assert.Equal(("done", "a", "c"), (m.Outcome, m.From, m.To));
+    }
+
+    [Fact]
     public void A_tmem_guest_is_not_sent_to_a_host_with_tmem_off()
     {
         string off = Yaml.Replace("  - { name: b, memory: 1GiB, dom0: { memory: 128MiB }, tmem: { reserve: 32MiB },", "  - { name: b, memory: 1GiB, dom0: { memory: 128MiB },");
