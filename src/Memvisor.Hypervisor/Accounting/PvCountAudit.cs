@@ -9,8 +9,8 @@ namespace Memvisor.Hypervisor.Accounting;
 /// A PV domain's frame counts recomputed from its tables, as xen/arch/x86/mm.c keeps them: each frame's reference
 /// count is the present entries of validated tables that name it (and the grant mappings of it); its type count is
 /// the entries that take its type (every entry of an L2..L4, a writable entry of an L1), the pins of it and its being
-/// the base table. An entry naming another domain's frame is a grant mapping's entry, which a live mapping wrote
-/// (DESIGN.md invariant 2).
+/// the base table, and the writable grant mappings of it by other domains. An entry naming another domain's frame
+/// is a grant mapping's entry, which a live mapping wrote (DESIGN.md invariant 2).
 /// </summary>
 internal static class PvCountAudit
 {
@@ -36,7 +36,7 @@ internal static class PvCountAudit
                 // A grant entry is the mapping's, which holds the frame (counted with the granter's frames); it must be one.
                 if (level == 1 && (entry & X86Pte.GrantMapped) != 0)
                 {
-                    if (hv.Grants.LocalGfnOf(d.DomId, e.Mfn, i) is null || hv.Grants.MappingsHeldBy(d.DomId).All(m => m.PteTable != e.Mfn || m.PteIndex != i || m.Mfn != target))
+                    if (hv.Grants.PteMappingAt(d.DomId, e.Mfn, i) is not { } m || m.Mfn != target)
                         problems.Add($"{d}'s L1 mfn {e.Mfn} slot {i} maps mfn {target} as a grant, but no grant mapping of it wrote that entry.");
                     continue;
                 }
@@ -51,7 +51,7 @@ internal static class PvCountAudit
         foreach (uint mfn in owned)
         {
             long expectRefs = refs.GetValueOrDefault(mfn) + hv.Grants.MappingsOf(mfn);
-            long expectType = types.GetValueOrDefault(mfn);
+            long expectType = types.GetValueOrDefault(mfn) + hv.Grants.WritableTypeRefsOf(mfn);
             if (frames[mfn].RefCount != expectRefs)
                 problems.Add($"{d}'s mfn {mfn} has a reference count of {frames[mfn].RefCount}, but {expectRefs} entries and mappings name it.");
             if (frames[mfn].TypeCount != expectType)

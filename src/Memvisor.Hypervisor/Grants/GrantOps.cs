@@ -1,5 +1,6 @@
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
+using Memvisor.Hypervisor.Mmu.Pv;
 using Memvisor.Hypervisor.P2m;
 using Memvisor.Hypervisor.Port;
 using Memvisor.Machine.Frames;
@@ -25,8 +26,9 @@ public sealed partial class GrantOps
     private readonly Dictionary<ushort, GrantTable> _tables = [];
     // Per grantee, its mappings by handle (a freed handle holds null until reused), as Xen's maptrack.
     private readonly Dictionary<ushort, List<GrantMapping?>> _maptrack = [];
-    // Granted frames mapped now, and by how many mappings.
+    // Granted frames mapped now, and by how many mappings; of those, PV granters' frames mapped writable, and by how many.
     private readonly Dictionary<uint, int> _mapped = [];
+    private readonly Dictionary<uint, int> _typed = [];
     private readonly byte[] _src = new byte[PageSize.Bytes];
     private readonly byte[] _dst = new byte[PageSize.Bytes];
 
@@ -50,6 +52,9 @@ public sealed partial class GrantOps
 
     /// <summary>How many grant mappings frame <paramref name="mfn"/> has.</summary>
     public int MappingsOf(uint mfn) => _mapped.GetValueOrDefault(mfn);
+
+    /// <summary>How many writable grant mappings hold a type reference on frame <paramref name="mfn"/> (a PV granter's page).</summary>
+    internal int WritableTypeRefsOf(uint mfn) => _typed.GetValueOrDefault(mfn);
 
     /// <summary>The table frames of a domain (for the auditor and tests); empty without a table.</summary>
     public IReadOnlyList<uint> TableFramesOf(ushort domid) => _tables.TryGetValue(domid, out var t) ? t.FrameMfns : [];
@@ -118,12 +123,17 @@ public sealed partial class GrantOps
         if (at >= g.P2m.Capacity || g.P2m.Get(at).Type != P2mType.Invalid) return Refuse(g, call, XenErrno.EINVAL, RefusalCause.GfnAlreadyPopulated, (long)Math.Min(at, long.MaxValue));
         if (entry.Frame >= d.P2m.Capacity || d.P2m.Get(entry.Frame).Type == P2mType.Invalid) return Refuse(g, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, entry.Frame);
         if (d.Port is not DomainPort port || !port.ResolveForGrant(entry.Frame, out uint mfn)) return Refuse(g, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, 1);
+        // A PV granter's frame mapped writable takes the writable type (map_grant_ref's get_page_type(PGT_writable_page)):
+        // a page table of the granter cannot be mapped writable, and a mapped frame cannot become one.
+        bool typed = d.IsPv && !readOnly;
+        if (typed && PageTypes.TakeWritable(ref _hv.Machine.Frames[mfn]) != XenErrno.Ok) return Refuse(g, call, XenErrno.EBUSY, RefusalCause.NotPermitted, gref);
         g.P2m.Set(at, P2mEntry.GrantMap(mfn, readOnly));
         _hv.Machine.Frames[mfn].RefCount++;
         _mapped[mfn] = _mapped.GetValueOrDefault(mfn) + 1;
+        if (typed) _typed[mfn] = _typed.GetValueOrDefault(mfn) + 1;
         var list = _maptrack.TryGetValue(grantee, out var l) ? l : _maptrack[grantee] = [];
         int free = list.IndexOf(null);
-        var mapping = new GrantMapping(granter, gref, at, mfn, readOnly);
+        var mapping = new GrantMapping(granter, gref, at, mfn, readOnly) { HoldsWritableType = typed };
         if (free < 0) list.Add(mapping); else list[free] = mapping;
         handle = (uint)(free < 0 ? list.Count - 1 : free);
         SetInUse(granter, gref);
@@ -160,6 +170,10 @@ public sealed partial class GrantOps
         if (check != XenErrno.Ok) return check;
         check = Side(c, destination, write: true, call, out var dst, out ulong dstGfn);
         if (check != XenErrno.Ok) return check;
+        // The destination is written as a writable page (gnttab_copy_claim_buf takes PGT_writable_page): a PV domain's page table is refused.
+        if (dst.IsPv && dstGfn < dst.P2m.Capacity && dst.P2m.Get(dstGfn) is { HasFrame: true } de && PageTypes.IsTable(_hv.Machine.Frames[de.Mfn].Type)
+            && _hv.Machine.Frames[de.Mfn].TypeCount > 0)
+            return Refuse(c, call, XenErrno.EBUSY, RefusalCause.NotPermitted, (long)dstGfn);
         if (!src.Port.ReadPage(new Gfn(srcGfn), _src) || !dst.Port.ReadPage(new Gfn(dstGfn), _dst))
             return Refuse(c, call, XenErrno.EFAULT, RefusalCause.GfnNotPopulated, 1);
         _src.AsSpan(offset, length).CopyTo(_dst.AsSpan(offset, length));
@@ -204,7 +218,9 @@ public sealed partial class GrantOps
         if (gfn >= s.P2m.Capacity || s.P2m.Get(gfn) is var e && (e.Type == P2mType.Invalid || e.IsGrantMap))
             return Refuse(s, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, (long)Math.Min(gfn, long.MaxValue));
         if (s.Port is not DomainPort port || !port.ResolveForGrant(gfn, out uint mfn)) return Refuse(s, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, 1);
-        if (IsMapped(mfn) || _hv.Machine.Frames[mfn].RefCount != 0) return Refuse(s, call, XenErrno.EBUSY, RefusalCause.GrantMapped, (long)gfn);
+        // steal_page gives only a page nothing else holds: no reference and no type (a pinned or base page table has a type).
+        if (IsMapped(mfn) || _hv.Machine.Frames[mfn].RefCount != 0 || _hv.Machine.Frames[mfn].TypeCount != 0)
+            return Refuse(s, call, XenErrno.EBUSY, RefusalCause.GrantMapped, (long)gfn);
         s.P2m.Set(gfn, P2mEntry.Invalid);
         Host.MarkDirty(s, gfn);
         s.TotPages--;
@@ -282,6 +298,11 @@ public sealed partial class GrantOps
         g.P2m.Set(m.At, P2mEntry.Invalid);
         _hv.Machine.Frames[m.Mfn].RefCount--;
         if (--_mapped[m.Mfn] == 0) _mapped.Remove(m.Mfn);
+        if (m.HoldsWritableType)
+        {
+            PageTypes.DropWritable(ref _hv.Machine.Frames[m.Mfn]);
+            if (--_typed[m.Mfn] == 0) _typed.Remove(m.Mfn);
+        }
         list[handle] = null;
         Mappings--;
         Counters.Unmaps++;
@@ -315,15 +336,6 @@ public sealed partial class GrantOps
         d.Counters.Refusals++;
         return _hv.Refusals.Record(d.DomId, d.Name, call, errno, cause, requested, _hv.Machine.FreeFrames);
     }
-}
-
-/// <summary>One mapping of a granted page: whose page and entry, where the grantee has it, the frame, and whether read-only.</summary>
-public sealed record GrantMapping(ushort Granter, uint Ref, ulong At, uint Mfn, bool ReadOnly)
-{
-    /// <summary>A PV grantee's L1 table (mfn) and slot the mapping wrote (GNTMAP_contains_pte); uint.MaxValue for a p2m mapping only.</summary>
-    public uint PteTable { get; init; } = uint.MaxValue;
-    public int PteIndex { get; init; }
-    public bool HasPte => PteTable != uint.MaxValue;
 }
 
 /// <summary>One side of a grant copy: the caller's own gfn (DomId is the caller), or another domain's grant reference.</summary>

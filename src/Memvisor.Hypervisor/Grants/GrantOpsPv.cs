@@ -9,6 +9,11 @@ namespace Memvisor.Hypervisor.Grants;
 // replace_grant_pv_mapping): GNTMAP_host_map with GNTMAP_contains_pte names the L1 entry to write.
 public sealed partial class GrantOps
 {
+    // PV grantees' grant entries by (grantee, L1 table mfn, slot): what the PV walk, the guest's reads and the auditor look up.
+    private readonly Dictionary<ulong, GrantMapping> _ptes = [];
+
+    private static ulong PteKey(ushort grantee, uint table, int index) => ((ulong)grantee << 41) | ((ulong)table << 9) | (uint)index;
+
     /// <summary>
     /// GNTTABOP_map_grant_ref with GNTMAP_host_map | GNTMAP_contains_pte, for a PV grantee: as <see cref="Map"/>
     /// (the grantee's gfn <paramref name="at"/> names the granted frame, as a PV Linux's own p2m does with
@@ -34,24 +39,44 @@ public sealed partial class GrantOps
         var list = _maptrack[grantee];
         var m = list[(int)handle]! with { PteTable = l1Mfn, PteIndex = index };
         list[(int)handle] = m;
+        _ptes[PteKey(grantee, l1Mfn, index)] = m;
         ulong flags = X86Pte.Present | X86Pte.Accessed | X86Pte.Dirty | X86Pte.User | X86Pte.NoExecute | X86Pte.GrantMapped | (readOnly ? 0 : X86Pte.Writable);
         _hv.Machine.WriteWord(l1Mfn, index, X86Pte.Make(m.Mfn, flags));
         return XenErrno.Ok;
     }
 
+    /// <summary>The live grant mapping that wrote entry <paramref name="index"/> of a PV grantee's L1 table <paramref name="table"/>; null if none did.</summary>
+    public GrantMapping? PteMappingAt(ushort grantee, uint table, int index) =>
+        _ptes.Count != 0 && _ptes.TryGetValue(PteKey(grantee, table, index), out var m) ? m : null;
+
     /// <summary>The gfn by which a PV grantee's own p2m names the frame its grant entry at (<paramref name="table"/>, <paramref name="index"/>) maps; null if no mapping wrote that entry.</summary>
-    internal ulong? LocalGfnOf(ushort grantee, uint table, int index)
+    internal ulong? LocalGfnOf(ushort grantee, uint table, int index) => PteMappingAt(grantee, table, index)?.At;
+
+    /// <summary>
+    /// A PV grantee's L1 table <paramref name="table"/> lost its type with grant entries in it: Xen's free_l1_table
+    /// meets them in put_page_from_l1e ("Attempt to implicitly unmap a grant PTE", a #GP for the guest in a debug
+    /// build) and the mapping is left without an entry, unmappable by the guest until it dies. Here the mappings are
+    /// detached from the table (their entries stay in its bytes, which no validation accepts again until the guest
+    /// clears them) and keep their frame's reference until unmapped by handle or the grantee's end (Xen drops it
+    /// with the entry). Counted as implicit unmaps.
+    /// </summary>
+    internal void TableDevalidated(Domain g, uint table)
     {
-        if (!_maptrack.TryGetValue(grantee, out var list)) return null;
-        foreach (var m in list)
-            if (m is { HasPte: true } x && x.PteTable == table && x.PteIndex == index) return x.At;
-        return null;
+        if (_ptes.Count == 0 || !_maptrack.TryGetValue(g.DomId, out var list)) return;
+        for (int i = 0; i < 512; i++)
+        {
+            if (!_ptes.Remove(PteKey(g.DomId, table, i), out var m)) continue;
+            int handle = list.IndexOf(m);
+            if (handle >= 0) list[handle] = m with { PteTable = uint.MaxValue, PteIndex = 0 };
+            Counters.ImplicitUnmaps++;
+        }
     }
 
     // replace_grant_pv_mapping: the entry the mapping wrote is cleared if it still maps the frame (an entry the table's
     // devalidation dropped is gone already), and the grantee's TLB is flushed (gnttab_flush_tlb).
     private void ClearPte(Domain g, GrantMapping m)
     {
+        _ptes.Remove(PteKey(g.DomId, m.PteTable, m.PteIndex));
         ref var table = ref _hv.Machine.Frames[m.PteTable];
         ulong e = _hv.Machine.ReadWord(m.PteTable, m.PteIndex);
         if (table.Owner == g.DomId && table.Type == PageType.L1 && table.TypeCount > 0 && X86Pte.IsPresent(e)

@@ -16,6 +16,8 @@ public record struct GrantStats
     public long Transfers;
     /// <summary>Grant operations refused (no permission, bad reference, entry in use, bad gfn).</summary>
     public long Refused;
+    /// <summary>Grant entries of PV page tables that lost their type with the entry still in them (Xen's implicit unmap of a grant PTE).</summary>
+    public long ImplicitUnmaps;
     /// <summary>The most foreign frames mapped at once.</summary>
     public long PeakMapped;
 }

@@ -73,6 +73,26 @@ public sealed class PageTypes(MachineMemory machine, ushort domId, long validate
         return XenErrno.Ok;
     }
 
+    /// <summary>
+    /// Takes a writable type reference on a frame for a holder outside the domain's own tables: a writable grant
+    /// mapping of a PV granter's page (common/grant_table.c map_grant_ref, get_page_type(PGT_writable_page)), so that
+    /// the granted frame cannot be a page table while another domain may write it. EBUSY if it is one now.
+    /// </summary>
+    public static XenErrno TakeWritable(ref FrameInfo f)
+    {
+        if (f.TypeCount > 0 && f.Type != PageType.Writable) return XenErrno.EBUSY;
+        if (f.TypeCount == ushort.MaxValue) return XenErrno.E2BIG;
+        f.Type = PageType.Writable;
+        f.TypeCount++;
+        return XenErrno.Ok;
+    }
+
+    /// <summary>Drops what <see cref="TakeWritable"/> took.</summary>
+    public static void DropWritable(ref FrameInfo f)
+    {
+        if (f.TypeCount > 0 && --f.TypeCount == 0) f.Type = PageType.None;
+    }
+
     /// <summary>Drops a type reference; a table whose count reaches 0 drops the references its entries held.</summary>
     public void PutType(uint mfn)
     {

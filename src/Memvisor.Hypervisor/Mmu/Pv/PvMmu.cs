@@ -26,7 +26,7 @@ public sealed class PvMmu : GuestMmu
 
     internal PvMmu(Host hv, Domain domain, IGuestMemory memory, MmuOptions options) : base(hv, domain, memory, options)
     {
-        _types = new PageTypes(hv.Machine, domain.DomId) { TableTypeChanged = Wrote };
+        _types = new PageTypes(hv.Machine, domain.DomId) { TableTypeChanged = TypeChanged };
         _queue = new MmuUpdate[Math.Max(1, options.PvBatch)];
         _results = new XenErrno[_queue.Length];
     }
@@ -51,7 +51,7 @@ public sealed class PvMmu : GuestMmu
     internal override void MoveTo(Host hv, Domain domain)
     {
         base.MoveTo(hv, domain);
-        _types = new PageTypes(hv.Machine, domain.DomId) { TableTypeChanged = Wrote };
+        _types = new PageTypes(hv.Machine, domain.DomId) { TableTypeChanged = TypeChanged };
         _pinned.Clear();
         _queued = 0;
         _base = uint.MaxValue;
@@ -132,6 +132,14 @@ public sealed class PvMmu : GuestMmu
     // An mmu_update wrote the table: log-dirty mode sees it as Xen's paging_mark_dirty does (a migration resends it).
     private void Wrote(uint tableMfn) => Host.MarkDirty(Domain, Hv.M2p[tableMfn]);
 
+    // A frame became a page table or stopped being one: it is resent, and a table that lost its type leaves the grant
+    // entries in it without a table (free_l1_table's implicit unmap).
+    private void TypeChanged(uint mfn)
+    {
+        Wrote(mfn);
+        if (Hv.Machine.Frames[mfn].TypeCount == 0) Hv.Grants.TableDevalidated(Domain, mfn);
+    }
+
     /// <summary>HYPERVISOR_mmuext_op, one command: <paramref name="arg"/> is a table mfn, or a virtual page for InvlpgLocal.</summary>
     public XenErrno MmuextOp(MmuextCmd cmd, ulong arg)
     {
@@ -192,16 +200,22 @@ public sealed class PvMmu : GuestMmu
         return e.HasFrame;
     }
 
-    // The hypervisor's own entries name frames beyond RAM; the guest sees them as they are.
-    private ulong ToGuest(ulong e) =>
-        X86Pte.IsPresent(e) && X86Pte.Frame(e) < (ulong)Hv.Machine.TotalFrames ? X86Pte.Make(Hv.M2p[(uint)X86Pte.Frame(e)], e & ~X86Pte.AddressMask) : e;
+    // Entry (table, index) as the guest reads it: its frame as a gfn. The hypervisor's own entries name frames beyond
+    // RAM and are shown as they are; a grant entry names another domain's frame, shown by the gfn the guest's own p2m
+    // gives it (the granter's gfn means nothing to the grantee).
+    private ulong ToGuest(ulong e, uint table, int index)
+    {
+        if (!X86Pte.IsPresent(e) || X86Pte.Frame(e) >= (ulong)Hv.Machine.TotalFrames) return e;
+        ulong gfn = (e & X86Pte.GrantMapped) != 0 && Hv.Grants.LocalGfnOf(Domain.DomId, table, index) is { } local ? local : Hv.M2p[(uint)X86Pte.Frame(e)];
+        return X86Pte.Make(gfn, e & ~X86Pte.AddressMask);
+    }
 
     public override ulong ReadEntry(ulong table, int index)
     {
         if (!TryMfn(table, out uint mfn)) return 0;
         for (int i = _queued - 1; i >= 0; i--)
-            if (_queue[i].TableMfn == mfn && _queue[i].Index == index) return ToGuest(_queue[i].Value);
-        return ToGuest(Hv.Machine.ReadWord(mfn, index));
+            if (_queue[i].TableMfn == mfn && _queue[i].Index == index) return ToGuest(_queue[i].Value, mfn, index);
+        return ToGuest(Hv.Machine.ReadWord(mfn, index), mfn, index);
     }
 
     /// <summary>Queues the update in the lazy-MMU batch (issued when full, and before the vCPU next translates or switches).</summary>
@@ -318,21 +332,28 @@ public sealed class PvMmu : GuestMmu
         }
         ChargeWalk(refs);
         ulong tableGfn = table == uint.MaxValue ? 0 : Hv.M2p[table];
-        if (!X86Pte.IsPresent(e) || (write && (e & X86Pte.Writable) == 0))
+        ulong gfn = 0;
+        bool present = X86Pte.IsPresent(e);
+        if (present && level == 1 && (e & X86Pte.GrantMapped) != 0)
+        {
+            // Another domain's frame, mapped through a grant: the guest knows it by the gfn its own p2m gives it (a
+            // validated table holds no grant entry but a live mapping's).
+            if (Hv.Grants.LocalGfnOf(Domain.DomId, table, index) is { } local) gfn = local;
+            else present = false;
+        }
+        else if (present) gfn = Hv.M2p[(uint)X86Pte.Frame(e)];
+        if (!present || (write && (e & X86Pte.Writable) == 0))
         {
             // A PV guest's page fault enters Xen first, which bounces it to the guest's handler.
             Counters.Exits[(int)ExitReason.PageFault]++;
             Charge(Costs.HypercallNs);
             Counters.DemandFaults++;
-            return Translation.Fault(ToGuest(e), tableGfn, index, level);
+            return Translation.Fault(ToGuest(e, table, index), tableGfn, index, level);
         }
         ulong updated = e | X86Pte.Accessed | (write ? X86Pte.Dirty : 0);
         if (updated != e) Hv.Machine.WriteWord(table, index, updated);
-        ulong gfn = Hv.M2p[(uint)X86Pte.Frame(e)];
-        // Another domain's frame, mapped through a grant: the guest knows it by the gfn its own p2m gives it.
-        if ((e & X86Pte.GrantMapped) != 0 && Hv.Grants.LocalGfnOf(Domain.DomId, table, index) is { } local) gfn = local;
         bool writable = (e & X86Pte.Writable) != 0;
         Tlb.Fill(Asid, vpn, gfn, writable, (updated & X86Pte.Dirty) != 0);
-        return Translation.Ok(gfn, writable, ToGuest(updated), tableGfn, index, level);
+        return Translation.Ok(gfn, writable, ToGuest(updated, table, index), tableGfn, index, level);
     }
 }

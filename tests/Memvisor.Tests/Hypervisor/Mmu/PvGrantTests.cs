@@ -12,7 +12,8 @@ namespace Memvisor.Tests.Hypervisor.Mmu;
 /// <summary>
 /// A PV domain's grant mappings in its own page tables (GNTMAP_host_map | GNTMAP_contains_pte, Xen's
 /// create_grant_pv_mapping): the L1 entry names the granter's frame, the walk reaches it by the gfn the grantee's p2m
-/// gives it, an mmu_update may neither remove that entry nor forge one, and the unmap clears it.
+/// gives it, an mmu_update may neither remove that entry nor forge one, and the unmap clears it. A writable grant of a
+/// PV granter's page takes the writable type, so no page table of the granter is ever writable by another domain.
 /// </summary>
 public class PvGrantTests
 {
@@ -81,6 +82,8 @@ public class PvGrantTests
         var port = p.Hv.PortFor(p.G.Domain);
         Assert.True(port.ReadPage(t.Gfn, page));
         Assert.Equal(p.Written, page);
+        // The guest reading its own table sees the entry by that gfn too, not by the granter's.
+        Assert.Equal(p.At, p.G.GuestGfn(p.Root, MappedVpn));
         page[9] ^= 0xff;
         Assert.True(port.WritePage(t.Gfn, page));
         var front = new byte[PageSize.Bytes];
@@ -133,6 +136,88 @@ public class PvGrantTests
         using (var image = new MemoryStream())
             Assert.Equal(XenErrno.EBUSY, p.Hv.SaveDomain(p.G.Domain.DomId, image, out _, out _));
         Assert.Equal(XenErrno.Ok, p.Hv.Grants.Unmap(p.G.Domain.DomId, handle));
+        p.Audit();
+    }
+
+    [Fact]
+    public void A_table_losing_its_type_detaches_its_grant_entries_which_no_validation_takes_back()
+    {
+        var p = new Pair();
+        Assert.Equal(XenErrno.Ok, p.Map(out uint handle));
+        ulong pte = p.Hv.Machine.ReadWord(p.L1Mfn, (int)MappedVpn);
+        // The guest takes the L1 out of its L2: the table loses its type with the grant entry in it (Xen's implicit unmap).
+        ulong l2 = p.G.EnsureTable(p.Root, MappedVpn, 2);
+        p.G.Mmu.WriteEntry(l2, X86Pte.IndexAt(MappedVpn, 2), 0);
+        p.G.Mmu.Submit();
+        Assert.Equal(0, p.Hv.Machine.Frames[p.L1Mfn].TypeCount);
+        Assert.Equal(1, p.Hv.Grants.Stats.ImplicitUnmaps);
+        Assert.Null(p.Hv.Grants.PteMappingAt(p.G.Domain.DomId, p.L1Mfn, (int)MappedVpn));
+        Assert.All(p.Hv.Grants.MappingsHeldBy(p.G.Domain.DomId), m => Assert.False(m.HasPte));
+        // The entry stays in the page's bytes, and the page cannot be a table again while it does.
+        Assert.Equal(pte, p.Hv.Machine.ReadWord(p.L1Mfn, (int)MappedVpn));
+        Assert.Equal(XenErrno.EINVAL, p.Mmu.Pin(p.L1, 1));
+        // The mapping still holds the frame: the granter cannot give it back; the unmap by handle releases it and leaves the page's bytes alone.
+        Assert.Equal(XenErrno.EBUSY, p.Hv.PortFor(p.Front).DecreaseReservation([GrantedGfn], 0));
+        p.Audit();
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.Unmap(p.G.Domain.DomId, handle));
+        Assert.Equal(pte, p.Hv.Machine.ReadWord(p.L1Mfn, (int)MappedVpn));
+        p.Audit();
+        // Once the guest clears the word, the page is a table again and takes a new grant entry in the same slot.
+        Assert.Equal(XenErrno.Ok, p.Update((int)MappedVpn, 0));
+        p.G.Mmu.WriteEntry(l2, X86Pte.IndexAt(MappedVpn, 2), X86Pte.Make(p.L1, MmuTestGuest.TableFlags));
+        p.G.Mmu.Submit();
+        Assert.Equal(PageType.L1, p.Hv.Machine.Frames[p.L1Mfn].Type);
+        Assert.Equal(XenErrno.Ok, p.Map(out _));
+        Assert.Equal(p.At, p.Hv.Grants.PteMappingAt(p.G.Domain.DomId, p.L1Mfn, (int)MappedVpn)?.At);
+        var t = p.Mmu.Translate(new Vpn(MappedVpn), write: false);
+        Assert.Equal((TranslateStatus.Ok, p.At), (t.Status, t.Gfn.Value));
+        p.Audit();
+    }
+
+    [Fact]
+    public void A_pv_granters_page_table_is_never_writable_by_another_domain()
+    {
+        var p = new Pair();
+        var back = TestHost.Domain(p.Hv, "pvback", 64, 64);
+        var mmu = (PvMmu)p.Hv.AttachMmu(back, new MmuOptions { Mode = MmuMode.Pv });
+        const ulong table = 6;
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.SetupTable(back.DomId, 1));
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.GrantAccess(back.DomId, 1, p.Front.DomId, table, readOnly: false));
+        Assert.Equal(XenErrno.Ok, mmu.Pin(table, 1));
+        uint mfn = back.P2m.Get(table).Mfn;
+        // The grantee maps at a gfn it ballooned out, and takes a transfer at another.
+        Assert.Equal(XenErrno.Ok, p.Hv.PortFor(p.Front).DecreaseReservation([40, 41], 0));
+        // Its pinned L1, granted writable: a writable mapping is refused, a read-only one is not.
+        Assert.Equal(XenErrno.EBUSY, p.Hv.Grants.Map(p.Front.DomId, back.DomId, 1, 40, readOnly: false, out _));
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.Map(p.Front.DomId, back.DomId, 1, 40, readOnly: true, out uint ro));
+        Assert.Equal((PageType.L1, (ushort)1), (p.Hv.Machine.Frames[mfn].Type, p.Hv.Machine.Frames[mfn].TypeCount));
+        // A copy into it, by the grantee through the grant or by the granter into its own page, is refused and writes nothing.
+        var bytes = new byte[PageSize.Bytes];
+        Assert.True(p.Hv.PortFor(back).ReadPage(new Gfn(table), bytes));
+        Assert.Equal(XenErrno.EBUSY, p.Hv.Grants.Copy(p.Front.DomId, new(p.Front.DomId, GrantedGfn), new(back.DomId, 1), 0, 64));
+        Assert.Equal(XenErrno.EBUSY, p.Hv.Grants.Copy(back.DomId, new(back.DomId, 7), new(back.DomId, table), 0, 64));
+        var after = new byte[PageSize.Bytes];
+        Assert.True(p.Hv.PortFor(back).ReadPage(new Gfn(table), after));
+        Assert.Equal(bytes, after);
+        // Nor can the pinned table be given away by a transfer.
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.SetupTable(p.Front.DomId, 1));
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.AcceptTransfer(p.Front.DomId, 9, back.DomId, 41));
+        Assert.Equal(XenErrno.EBUSY, p.Hv.Grants.Transfer(back.DomId, table, p.Front.DomId, 9));
+        p.Audit();
+        // Unpinned, it maps writable, the mapping holding the writable type: it cannot be pinned as a table until unmapped.
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.Unmap(p.Front.DomId, ro));
+        Assert.Equal(XenErrno.Ok, mmu.MmuextOp(MmuextCmd.UnpinTable, mfn));
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.Map(p.Front.DomId, back.DomId, 1, 40, readOnly: false, out uint rw));
+        Assert.Equal((PageType.Writable, (ushort)1), (p.Hv.Machine.Frames[mfn].Type, p.Hv.Machine.Frames[mfn].TypeCount));
+        p.Audit();
+        Assert.Equal(XenErrno.EBUSY, mmu.Pin(table, 1));
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.Copy(p.Front.DomId, new(p.Front.DomId, GrantedGfn), new(back.DomId, 1), 0, 64));
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.Unmap(p.Front.DomId, rw));
+        Assert.Equal(0, p.Hv.Machine.Frames[mfn].TypeCount);
+        p.Audit();
+        // The copy wrote real bytes, which an L1 does not validate; zeroed again, the page is a table once more.
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.Copy(back.DomId, new(back.DomId, 8), new(back.DomId, table), 0, 64));
+        Assert.Equal(XenErrno.Ok, mmu.Pin(table, 1));
         p.Audit();
     }
 }
