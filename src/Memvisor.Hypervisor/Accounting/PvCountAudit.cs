@@ -1,6 +1,7 @@
 using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Mmu.Pv;
 using Memvisor.Hypervisor.P2m;
+using Memvisor.Machine.Frames;
 using Memvisor.Seam;
 
 namespace Memvisor.Hypervisor.Accounting;
@@ -46,6 +47,11 @@ internal static class PvCountAudit
                 if (level > 1 || (entry & X86Pte.Writable) != 0) types[target] = types.GetValueOrDefault(target) + 1;
             }
         });
+        // And every mapping that wrote an entry finds it there, in a validated L1 of the domain's.
+        foreach (var m in hv.Grants.MappingsHeldBy(d.DomId))
+            if (m.HasPte && !(frames[m.PteTable] is { Type: PageType.L1, TypeCount: > 0 } t && t.Owner == d.DomId
+                && hv.Machine.ReadWord(m.PteTable, m.PteIndex) is var pte && (pte & X86Pte.GrantMapped) != 0 && X86Pte.Frame(pte) == m.Mfn))
+                problems.Add($"{d}'s grant mapping of mfn {m.Mfn} names L1 mfn {m.PteTable} slot {m.PteIndex}, which does not hold its entry.");
         foreach (uint mfn in mmu.PinnedMfns) types[mfn] = types.GetValueOrDefault(mfn) + 1;
         if (mmu.BaseMfn != uint.MaxValue) types[mmu.BaseMfn] = types.GetValueOrDefault(mmu.BaseMfn) + 1;
         foreach (uint mfn in owned)

@@ -294,7 +294,9 @@ public sealed partial class GrantOps
 
     private void Release(Domain g, List<GrantMapping?> list, int handle, GrantMapping m)
     {
+        // A PV grantee's TLB may hold the mapping (one detached from its table too): every unmap flushes it, as Xen's does.
         if (m.HasPte) ClearPte(g, m);
+        else if (g.IsPv) g.Mmu?.Tlb.FlushAll();
         g.P2m.Set(m.At, P2mEntry.Invalid);
         _hv.Machine.Frames[m.Mfn].RefCount--;
         if (--_mapped[m.Mfn] == 0) _mapped.Remove(m.Mfn);

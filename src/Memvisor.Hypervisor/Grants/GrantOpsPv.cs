@@ -30,6 +30,9 @@ public sealed partial class GrantOps
         if (!_hv.TryGetDomain(grantee, call, 0, out var g, out var missing)) return missing;
         // An HVM or PVH grantee names a guest-physical address (Map); only a PV one has tables of machine frames.
         if (!g.IsPv || (uint)index >= 512 || l1Mfn >= _hv.Machine.TotalFrames) return Refuse(g, call, XenErrno.EINVAL, RefusalCause.BadConfiguration, index);
+        // A domain being migrated takes no grant entry into its tables: they could not cross (Xen's normalise_pagetable
+        // would fail the migration at the table; here the map is refused and the migration goes on).
+        if (g.MigratingOut) return Refuse(g, call, XenErrno.EBUSY, RefusalCause.NotPermitted, index);
         ref var table = ref _hv.Machine.Frames[l1Mfn];
         if (table.IsFree || table.Owner != grantee || table.Type != PageType.L1 || table.TypeCount == 0)
             return Refuse(g, call, XenErrno.EINVAL, RefusalCause.NotPermitted, l1Mfn);
@@ -42,6 +45,7 @@ public sealed partial class GrantOps
         _ptes[PteKey(grantee, l1Mfn, index)] = m;
         ulong flags = X86Pte.Present | X86Pte.Accessed | X86Pte.Dirty | X86Pte.User | X86Pte.NoExecute | X86Pte.GrantMapped | (readOnly ? 0 : X86Pte.Writable);
         _hv.Machine.WriteWord(l1Mfn, index, X86Pte.Make(m.Mfn, flags));
+        Host.MarkDirty(g, _hv.M2p[l1Mfn]);
         return XenErrno.Ok;
     }
 
@@ -51,6 +55,10 @@ public sealed partial class GrantOps
 
     /// <summary>The gfn by which a PV grantee's own p2m names the frame its grant entry at (<paramref name="table"/>, <paramref name="index"/>) maps; null if no mapping wrote that entry.</summary>
     internal ulong? LocalGfnOf(ushort grantee, uint table, int index) => PteMappingAt(grantee, table, index)?.At;
+
+    /// <summary>The gfn where a grantee holds a mapping of frame <paramref name="mfn"/> (one detached from its table too); null if it holds none.</summary>
+    internal ulong? HeldGfnOf(ushort grantee, uint mfn) =>
+        _maptrack.TryGetValue(grantee, out var list) ? list.FirstOrDefault(m => m is { } x && x.Mfn == mfn)?.At : null;
 
     /// <summary>
     /// A PV grantee's L1 table <paramref name="table"/> lost its type with grant entries in it: Xen's free_l1_table
@@ -81,7 +89,10 @@ public sealed partial class GrantOps
         ulong e = _hv.Machine.ReadWord(m.PteTable, m.PteIndex);
         if (table.Owner == g.DomId && table.Type == PageType.L1 && table.TypeCount > 0 && X86Pte.IsPresent(e)
             && (e & X86Pte.GrantMapped) != 0 && X86Pte.Frame(e) == m.Mfn)
+        {
             _hv.Machine.WriteWord(m.PteTable, m.PteIndex, 0);
+            Host.MarkDirty(g, _hv.M2p[m.PteTable]);
+        }
         g.Mmu?.Tlb.FlushAll();
     }
 }

@@ -246,6 +246,7 @@ internal sealed partial class DomainPort(Host hv, Domain d) : IGuestMemory, IGue
         if (e.Type == P2mType.Ram || (e.Type == P2mType.Shared && !write))
         {
             mfn = e.Mfn;
+            if (write && d.IsPv && IsPageTable(mfn)) return RefuseTableWrite(gfn, out mfn);
             return AccessOutcome.Hit;
         }
         if (Turn.Take()) return Resolve(gfn, write, copy, out mfn);
@@ -267,6 +268,7 @@ internal sealed partial class DomainPort(Host hv, Domain d) : IGuestMemory, IGue
             case P2mType.GrantMapRw:
             case P2mType.GrantMapRo when !write:
                 mfn = e.Mfn;
+                if (write && IsPageTable(mfn)) return RefuseTableWrite(gfn, out mfn);
                 return AccessOutcome.Hit;
             // A post-copy migration's page still on the source: fetched over the link (the guest waits for it).
             case P2mType.Remote:
@@ -285,11 +287,27 @@ internal sealed partial class DomainPort(Host hv, Domain d) : IGuestMemory, IGue
         }
     }
 
+    // A PV page table is mapped read-only to its guest: a plain write to one is not an mmu_update and is refused (Xen
+    // traps it and emulates it as a validated update, ptwr_emulated_update; here the guest must use mmu_update).
+    private bool IsPageTable(uint mfn) => hv.Machine.Frames[mfn] is { TypeCount: > 0 } f && Memvisor.Hypervisor.Mmu.Pv.PageTypes.IsTable(f.Type);
+
+    private AccessOutcome RefuseTableWrite(ulong gfn, out uint mfn)
+    {
+        Turn.Take();
+        return Refuse(gfn, RefusalCause.NotPermitted, out mfn);
+    }
+
     /// <summary>The frame behind one of this domain's gfns for a grant mapping of it: brought in if paged out or compressed, unshared if shared, populated if populate-on-demand. False if there is none or it could not be had.</summary>
     internal bool ResolveForGrant(ulong gfn, out uint mfn)
     {
         mfn = 0;
-        if (gfn >= d.P2m.Capacity || d.P2m.Get(gfn).IsGrantMap) return false;
+        if (gfn >= d.P2m.Capacity || d.P2m.Get(gfn) is var e && e.IsGrantMap) return false;
+        // A page of the domain's own is mapped as it is (a PV page table too: the grant's type check decides on it).
+        if (e.Type == P2mType.Ram)
+        {
+            mfn = e.Mfn;
+            return true;
+        }
         return Resolve(gfn, write: true, copy: true, out mfn) != AccessOutcome.Refused;
     }
 

@@ -176,7 +176,8 @@ public sealed class PageTypes(MachineMemory machine, ushort domId, long validate
         // A grant mapping's entry took nothing of the domain's: the mapping holds its frame's reference.
         if (level == 1 && (e & X86Pte.GrantMapped) != 0) return;
         uint mfn = (uint)X86Pte.Frame(e);
-        if (mfn >= machine.TotalFrames) return;
+        // Only a frame of the domain's own was taken by an entry (GetEntry); anything else in a table took nothing.
+        if (!Owns(mfn)) return;
         ref var f = ref machine.Frames[mfn];
         if (f.RefCount > 0) f.RefCount--;
         if (level > 1 || (e & X86Pte.Writable) != 0) PutType(mfn);

@@ -202,12 +202,14 @@ public sealed class PvMmu : GuestMmu
 
     // Entry (table, index) as the guest reads it: its frame as a gfn. The hypervisor's own entries name frames beyond
     // RAM and are shown as they are; a grant entry names another domain's frame, shown by the gfn the guest's own p2m
-    // gives it (the granter's gfn means nothing to the grantee).
+    // gives it (the granter's gfn means nothing to the grantee), or, with no mapping of the frame left, as not present.
     private ulong ToGuest(ulong e, uint table, int index)
     {
         if (!X86Pte.IsPresent(e) || X86Pte.Frame(e) >= (ulong)Hv.Machine.TotalFrames) return e;
-        ulong gfn = (e & X86Pte.GrantMapped) != 0 && Hv.Grants.LocalGfnOf(Domain.DomId, table, index) is { } local ? local : Hv.M2p[(uint)X86Pte.Frame(e)];
-        return X86Pte.Make(gfn, e & ~X86Pte.AddressMask);
+        uint frame = (uint)X86Pte.Frame(e);
+        if ((e & X86Pte.GrantMapped) == 0) return X86Pte.Make(Hv.M2p[frame], e & ~X86Pte.AddressMask);
+        ulong? gfn = Hv.Grants.LocalGfnOf(Domain.DomId, table, index) ?? Hv.Grants.HeldGfnOf(Domain.DomId, frame);
+        return gfn is { } g ? X86Pte.Make(g, e & ~X86Pte.AddressMask) : 0;
     }
 
     public override ulong ReadEntry(ulong table, int index)

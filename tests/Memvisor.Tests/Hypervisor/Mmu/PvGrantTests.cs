@@ -220,4 +220,70 @@ public class PvGrantTests
         Assert.Equal(XenErrno.Ok, mmu.Pin(table, 1));
         p.Audit();
     }
+
+    [Fact]
+    public void A_domain_being_migrated_takes_no_grant_entry_and_arrives_whole()
+    {
+        var p = new Pair();
+        using var to = TestHost.Create(frames: 16384);
+        var link = new Memvisor.Hypervisor.Migration.MigrationOptions { BandwidthBytesPerSecond = 1e6, LatencyNs = 1_000_000 };
+        Assert.Equal(XenErrno.Ok, p.Hv.StartMigration(p.G.Domain.DomId, to, link, out var m));
+        // Its tables could not carry the entry to the destination: the map is refused while it moves, and nothing changes.
+        string before = TestHost.Fingerprint(p.Hv);
+        Assert.Equal(XenErrno.EBUSY, p.Map(out _));
+        Assert.Equal(before, TestHost.Fingerprint(p.Hv));
+        for (int s = 0; m!.Phase == Memvisor.Hypervisor.Migration.MigrationPhase.PreCopy && s < 100000; s++) m.Step(10_000_000);
+        Assert.Equal(Memvisor.Hypervisor.Migration.MigrationPhase.Done, m.Phase);
+        Assert.False(m.Destination.IsCrashed);
+        Assert.Equal(TranslateStatus.Ok, p.Mmu.Translate(new Vpn(0x10), write: false).Status);
+        Assert.Empty(Auditor.Check(to));
+    }
+
+    [Fact]
+    public void A_detached_entry_reads_by_the_grantees_gfn_and_its_unmap_flushes_the_tlb()
+    {
+        var p = new Pair();
+        Assert.Equal(XenErrno.Ok, p.Map(out uint handle));
+        Assert.Equal(TranslateStatus.Ok, p.Mmu.Translate(new Vpn(MappedVpn), write: true).Status);
+        ulong l2 = p.G.EnsureTable(p.Root, MappedVpn, 2);
+        p.G.Mmu.WriteEntry(l2, X86Pte.IndexAt(MappedVpn, 2), 0);
+        p.G.Mmu.Submit();
+        Assert.Equal(1, p.Hv.Grants.Stats.ImplicitUnmaps);
+        // The guest reading the page finds the entry by the gfn its p2m still maps the frame at, never the granter's.
+        Assert.Equal(p.At, X86Pte.Frame(p.Mmu.ReadEntry(p.L1, (int)MappedVpn)));
+        // The TLB may still hold the translation; the unmap flushes it, and once unmapped the entry reads as nothing.
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.Unmap(p.G.Domain.DomId, handle));
+        Assert.Equal(TranslateStatus.PageFault, p.Mmu.Translate(new Vpn(MappedVpn), write: true).Status);
+        Assert.Equal(0UL, p.Mmu.ReadEntry(p.L1, (int)MappedVpn));
+    }
+
+    [Fact]
+    public void A_pv_guests_plain_writes_never_reach_a_page_table()
+    {
+        var p = new Pair();
+        var back = TestHost.Domain(p.Hv, "pvback", 64, 64);
+        var mmu = (PvMmu)p.Hv.AttachMmu(back, new MmuOptions { Mode = MmuMode.Pv });
+        const ulong table = 6;
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.SetupTable(back.DomId, 1));
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.GrantAccess(back.DomId, 1, p.G.Domain.DomId, table, readOnly: false));
+        uint mfn = back.P2m.Get(table).Mfn;
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.Map(p.G.Domain.DomId, back.DomId, 1, p.At, readOnly: false, out uint handle));
+        // The grantee cannot forge an entry into its own validated L1 by a plain write (only mmu_update validates one),
+        // so nothing can drop the type its mapping holds on the granter's page.
+        var port = p.Hv.PortFor(p.G.Domain);
+        Assert.False(port.WriteWord(new Gfn(p.L1), 7, X86Pte.Make(mfn, MmuTestGuest.Flags)));
+        Assert.False(port.Touch(new Gfn(p.L1), write: true, ContentHandle.Zero) != AccessOutcome.Refused);
+        Assert.Equal(0UL, p.Hv.Machine.ReadWord(p.L1Mfn, 7));
+        Assert.Equal((PageType.Writable, (ushort)1), (p.Hv.Machine.Frames[mfn].Type, p.Hv.Machine.Frames[mfn].TypeCount));
+        p.Audit();
+        // Unmapped, the granter pins the page as its L1: the grantee's plain write through another mapping is refused too.
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.Unmap(p.G.Domain.DomId, handle));
+        Assert.Equal(XenErrno.Ok, mmu.Pin(table, 1));
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.GrantAccess(back.DomId, 2, p.G.Domain.DomId, table, readOnly: true));
+        Assert.Equal(XenErrno.Ok, p.Hv.Grants.Map(p.G.Domain.DomId, back.DomId, 2, p.At, readOnly: true, out _));
+        Assert.False(port.WriteWord(new Gfn(p.At), 3, X86Pte.Make(p.L1Mfn, MmuTestGuest.Flags)));
+        Assert.False(p.Hv.PortFor(back).WriteWord(new Gfn(table), 3, X86Pte.Make(mfn, MmuTestGuest.Flags)));
+        Assert.Equal(0UL, p.Hv.Machine.ReadWord(mfn, 3));
+        p.Audit();
+    }
 }
