@@ -53,6 +53,7 @@ public sealed partial class Host : IDisposable
                 throw new ArgumentException("The machine is too small to hold the hypervisor's own frame table.", nameof(machine));
             machine.Frames[mfn].Flags |= FrameFlags.XenHeap;
         }
+        InitTiers();
     }
 
     public MachineMemory Machine { get; }

@@ -42,6 +42,7 @@ public sealed partial class Host
 
         int node = config.PreferredNode ?? NodeWithMostFreeMemory();
         var d = new Domain(domid, config, node, Overcommit.Paging.MruSize, Overcommit.Activity);
+        if (Machine.Tiers is { } tiers) d.NodeAccess = new Tiers.NodeAccess(tiers.Count);
         if (!GrowReserve(d, reserve))
         {
             ReleaseReserve(d);
@@ -90,6 +91,7 @@ public sealed partial class Host
         if (d.IsDom0)
             return Refusals.Record(domid, d.Name, "destroy", XenErrno.EPERM, RefusalCause.NotPermitted, 0, 0);
         d.IsDying = true;
+        RetireNodeAccess(d);
         SmartPaging.Forget(d);
         Grants.DomainDestroyed(d);
         ReleaseAll(d);
@@ -128,9 +130,10 @@ public sealed partial class Host
 
     private int NodeWithMostFreeMemory()
     {
+        // On a tiered host a domain's vCPUs run on a node with CPUs: the DRAM node with the most free memory.
         int best = 0;
         for (int n = 1; n < Machine.Nodes.Count; n++)
-            if (Machine.Nodes[n].FreePages > Machine.Nodes[best].FreePages) best = n;
+            if ((Machine.Tiers is null || Machine.Tiers[n].HasCpus) && Machine.Nodes[n].FreePages > Machine.Nodes[best].FreePages) best = n;
         return best;
     }
 }

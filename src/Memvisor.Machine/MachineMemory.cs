@@ -5,39 +5,81 @@ using Memvisor.Machine.Heap;
 using Memvisor.Machine.Scrub;
 using Memvisor.Native;
 using Memvisor.Machine.Lanes;
+using Memvisor.Machine.Tiers;
 
 namespace Memvisor.Machine;
 
 /// <summary>
-/// Machine memory: N frames split evenly over NUMA nodes, the frame table, one buddy heap per node, the scrubber
-/// and the content store that holds the frames' bytes. Allocation prefers a node and falls back to the others in
-/// order, as Xen's alloc_heap_pages does; a frame is always zero when it is handed out.
+/// Machine memory: N frames split evenly over NUMA nodes (or over tiered nodes of given kinds and sizes), the frame
+/// table, one buddy heap per node, the scrubber and the content store that holds the frames' bytes. Allocation prefers
+/// a node and falls back to the others in order, as Xen's alloc_heap_pages does (on a tiered machine the fastest
+/// first); a frame is always zero when it is handed out.
 /// </summary>
 public sealed class MachineMemory
 {
     private readonly BuddyHeap[] _nodes;
 
-    public MachineMemory(long frames, int numaNodes)
+    public MachineMemory(long frames, int numaNodes) : this(frames, EvenSplit(frames, numaNodes), null)
+    {
+    }
+
+    /// <summary>A tiered machine: one node per entry, in order, each of its kind and size (node 0 must have CPUs: the hypervisor and dom0 live there).</summary>
+    public MachineMemory(IReadOnlyList<MemoryNodeSpec> nodes) : this(Sum(nodes), nodes.Select(n => n.Frames).ToArray(), nodes)
+    {
+    }
+
+    private MachineMemory(long frames, long[] sizes, IReadOnlyList<MemoryNodeSpec>? tiers)
+    {
+        if (sizes.Length < 1 || sizes.Length > 64)
+            throw new ArgumentOutOfRangeException(nameof(sizes), sizes.Length, "A machine has between 1 and 64 NUMA nodes.");
+        if (sizes.Any(s => s < 1))
+            throw new ArgumentOutOfRangeException(nameof(frames), frames, "A machine needs at least one frame per NUMA node.");
+        if (tiers is not null && !tiers[0].HasCpus)
+            throw new ArgumentException("Node 0 of a tiered machine must be DRAM with CPUs: the hypervisor and dom0 live there.", nameof(tiers));
+        Frames = new FrameTable(frames);
+        Contents = new ContentStore();
+        Digests = new HandleMemo(frames);
+        Scrubber = new Scrubber(Frames, Contents);
+        Tiers = tiers;
+        _nodes = new BuddyHeap[sizes.Length];
+        uint first = 0;
+        for (int n = 0; n < sizes.Length; n++)
+        {
+            _nodes[n] = new BuddyHeap(n, Frames, first, (uint)sizes[n]);
+            _nodes[n].AddAllFrames();
+            first += (uint)sizes[n];
+        }
+        _fallback = tiers is null ? null : FallbackOrders(tiers);
+    }
+
+    private static long[] EvenSplit(long frames, int numaNodes)
     {
         if (numaNodes < 1 || numaNodes > 64)
             throw new ArgumentOutOfRangeException(nameof(numaNodes), numaNodes, "A machine has between 1 and 64 NUMA nodes.");
         if (frames < numaNodes)
             throw new ArgumentOutOfRangeException(nameof(frames), frames, "A machine needs at least one frame per NUMA node.");
-        Frames = new FrameTable(frames);
-        Contents = new ContentStore();
-        Digests = new HandleMemo(frames);
-        Scrubber = new Scrubber(Frames, Contents);
-        _nodes = new BuddyHeap[numaNodes];
+        var sizes = new long[numaNodes];
         long perNode = frames / numaNodes;
-        uint first = 0;
-        for (int n = 0; n < numaNodes; n++)
-        {
-            uint count = (uint)(n == numaNodes - 1 ? frames - first : perNode);
-            _nodes[n] = new BuddyHeap(n, Frames, first, count);
-            _nodes[n].AddAllFrames();
-            first += count;
-        }
+        for (int n = 0; n < numaNodes; n++) sizes[n] = n == numaNodes - 1 ? frames - perNode * (numaNodes - 1) : perNode;
+        return sizes;
     }
+
+    private static long Sum(IReadOnlyList<MemoryNodeSpec> nodes) => nodes.Count == 0 ? 0 : nodes.Sum(n => n.Frames);
+
+    // Where a tiered machine looks when the preferred node is full: the other nodes, the fastest to read first (then
+    // by number), so that DRAM fills before CXL, CXL before NVM and NVM before NVMe.
+    private static int[][] FallbackOrders(IReadOnlyList<MemoryNodeSpec> tiers)
+    {
+        var orders = new int[tiers.Count][];
+        for (int p = 0; p < tiers.Count; p++)
+            orders[p] = [p, .. Enumerable.Range(0, tiers.Count).Where(n => n != p).OrderBy(n => tiers[n].Costs.AccessNs(tiers[n].Kind, write: false)).ThenBy(n => n)];
+        return orders;
+    }
+
+    private readonly int[][]? _fallback;
+
+    /// <summary>The kinds, sizes and costs of a tiered machine's nodes; null for a machine of like DRAM nodes (numa_nodes).</summary>
+    public IReadOnlyList<MemoryNodeSpec>? Tiers { get; }
 
     public FrameTable Frames { get; }
     public ContentStore Contents { get; }
@@ -83,9 +125,10 @@ public sealed class MachineMemory
     public bool TryAllocate(int order, int preferredNode, ushort owner, out uint mfn)
     {
         Turn.Require("the heap");
+        var fallback = _fallback?[(uint)preferredNode < (uint)_nodes.Length ? preferredNode : 0];
         for (int i = 0; i < _nodes.Length; i++)
         {
-            var heap = _nodes[(preferredNode + i) % _nodes.Length];
+            var heap = _nodes[fallback is null ? (preferredNode + i) % _nodes.Length : fallback[i]];
             if (!heap.TryAllocate(order, out mfn)) continue;
             uint count = 1u << order;
             for (uint j = 0; j < count; j++)

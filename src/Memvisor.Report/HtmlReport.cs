@@ -23,6 +23,7 @@ public static class HtmlReport
         html.Append(CultureInfo.InvariantCulture, $"Accounting {(r.AccountingHeld ? "added up at every step" : "<b>did not add up</b>")}; {r.ErrorsTotal} refused request(s).</p>");
 
         HostsTable(html, r);
+        TiersSection.Write(html, r);
         var cols = r.Timeseries.Columns;
         html.Append("<h2>Host memory by use (MiB)</h2><p>Bottom up to the dashed line, the host's frames; above it, guest memory the host does not hold because sharing saved it or it is swapped out.</p>");
         SvgChart.Stacked(html, RunSeries.HostLayers(r), RunSeries.Seconds(r), RunSeries.HostMiB(r), "host memory");

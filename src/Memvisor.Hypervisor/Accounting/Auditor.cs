@@ -100,12 +100,18 @@ public static class Auditor
 
         long free = 0, xen = 0, scrubPending = 0, shared = 0;
         var ownedByDomain = new Dictionary<ushort, long>();
+        // Each node's free frames, counted as the scan crosses the nodes' ranges (frames are numbered node by node).
+        var nodes = hv.Machine.Nodes;
+        var freeByNode = new long[nodes.Count];
+        int node = 0;
         for (uint mfn = 0; mfn < frames.Count; mfn++)
         {
             ref var f = ref frames[mfn];
+            while (node < nodes.Count - 1 && !nodes[node].Contains(mfn)) node++;
             if (f.IsFree)
             {
                 free++;
+                freeByNode[node]++;
                 if ((f.Flags & FrameFlags.ScrubPending) != 0) scrubPending++;
                 else if (!f.Content.IsZero) problems.Add($"mfn {mfn} is free and counted as scrubbed but holds {f.Content}.");
                 if (f.Owner != DomIds.Invalid) problems.Add($"mfn {mfn} is free but names owner {f.Owner}.");
@@ -150,6 +156,9 @@ public static class Auditor
         if (!acc.AddsUp)
             problems.Add($"accounting does not add up: free {acc.FreeFrames} + owned {acc.OwnedFrames} + shared {acc.SharedFrames} + compression {acc.CompressionFrames} + tmem {acc.TmemFrames} + hypervisor {acc.HypervisorFrames} != {acc.TotalFrames}.");
         if (free != acc.FreeFrames) problems.Add($"the frame table shows {free} free frames but the heaps count {acc.FreeFrames}.");
+        foreach (var heap in nodes)
+            if (freeByNode[heap.Node] != heap.FreePages)
+                problems.Add($"the frame table shows {freeByNode[heap.Node]} free frames on node {heap.Node} but its heap counts {heap.FreePages}.");
         long xenUses = acc.HypervisorFrames + acc.CompressionFrames + acc.TmemFrames;
         if (xen != xenUses) problems.Add($"the frame table shows {xen} hypervisor frames but the accounting says {xenUses} (own use, compression and tmem).");
         if (shared != acc.SharedFrames) problems.Add($"the frame table shows {shared} dom_cow frames but the accounting says {acc.SharedFrames}.");

@@ -58,6 +58,9 @@ public sealed class Domain
     internal ulong ScanCursor { get; set; }
     internal long ScanWraps { get; set; }
 
+    /// <summary>The domain's accesses per memory node on a tiered host (null on an untiered one).</summary>
+    public Tiers.NodeAccess? NodeAccess { get; internal set; }
+
     /// <summary>Time the hypervisor spent synchronously on the guest's accesses (page-ins, copy-on-write) that the guest has not yet been charged.</summary>
     internal double PendingStallNs;
 

@@ -86,6 +86,8 @@ internal sealed partial class DomainPort(Host hv, Domain d) : IGuestMemory, IGue
             hv.Machine.SetContent(mfn, written);
             Wrote(gfn, mfn);
         }
+        // A tiered host: the access costs what the frame's memory node costs beyond the guest's local DRAM.
+        if (d.NodeAccess is { } nodes && outcome != AccessOutcome.Refused) hv.ChargeNodeAccess(d, nodes, mfn, write);
         return outcome;
     }
 

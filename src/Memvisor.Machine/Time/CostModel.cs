@@ -76,6 +76,9 @@ public sealed class CostModel
     /// <summary>zstd decompressing one 4 KiB page: about 1,500 MB/s per core.</summary>
     public double ZstdDecompressPageNs { get; set; } = 2_700;
 
+    /// <summary>An access to another CPU node's DRAM, besides the local latency: the ACPI SLIT scale puts a remote node at 20 against 10 for the local one (Linux's REMOTE_DISTANCE and LOCAL_DISTANCE), twice the local 81 ns (TierDefaults.Dram). Only a tiered host (nodes:) charges it.</summary>
+    public double NumaRemoteNs { get; set; } = 81;
+
     /// <summary>Writing or reading 4 KiB of a save image (xl save/restore): sequential at about 500 MB/s, a SATA SSD's rate (Samsung 860 EVO datasheet, 520/550 MB/s).</summary>
     public double SaveImagePageNs { get; set; } = 8_000;
 
@@ -166,6 +169,7 @@ public sealed class CostModel
         ["pv_validate_entry_ns"] = (c, v) => c.PvValidateEntryNs = v,
         ["vram_compare_page_ns"] = (c, v) => c.VramComparePageNs = v,
         ["log_dirty_protect_page_ns"] = (c, v) => c.LogDirtyProtectPageNs = v,
+        ["numa_remote_ns"] = (c, v) => c.NumaRemoteNs = v,
     };
 
     // The costs sourced as cycle counts (CycleCosts): page_free_ns, tmem_op_ns and the device, bandwidth and codec

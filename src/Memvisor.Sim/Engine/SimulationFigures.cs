@@ -30,6 +30,15 @@ public sealed partial class Simulation
             columns.Add(($"{p}sharing_saved_pages", _ => hv.Sharing.SavedPages));
             columns.Add(($"{p}paging_swapped_pages", _ => hv.Paging.SwapSlotsUsed));
             columns.Add(($"{p}tmem_held_pages", _ => hv.Tmem.Pages));
+            // A tiered host: each memory node's free frames and the guest reads and writes it served so far.
+            if (h.Machine.Tiers is not null)
+                foreach (var heap in h.Machine.Nodes)
+                {
+                    int n = heap.Node;
+                    columns.Add(($"{p}node{n}_free_pages", _ => heap.FreePages));
+                    columns.Add(($"{p}node{n}_reads", _ => hv.NodeAccessTotals()!.Reads[n]));
+                    columns.Add(($"{p}node{n}_writes", _ => hv.NodeAccessTotals()!.Writes[n]));
+                }
             if (i > 0) continue;
             // The guests' vCPU time spent waiting on memory so far, summed (ms).
             columns.Add(("guests_stall_ms", _ => (long)(_records.Sum(r => r.Guest?.Stats.StallNs ?? 0) / 1e6)));
@@ -123,6 +132,7 @@ public sealed partial class Simulation
         long unusable = machine.Nodes.Sum(n => n.FreePagesBelowOrder(9));
         // What the host promised: maxmem summed over the guests the run created (dom0 excluded) that are on it now.
         long configured = _records.Where(r => r.Spec is not null && r.State != DomainState.NotCreated && r.HostIndex == h.Index).Sum(r => r.MaxPages);
+        var nodes = NodeFigures(h);
         return new HostSummary
         {
             Name = _hosts.Count > 1 ? h.Name : null,
@@ -147,7 +157,26 @@ public sealed partial class Simulation
             LargestFreeOrder = machine.Nodes.Max(n => n.LargestFreeOrder()),
             UnusableFreeIndexOrder9 = Math.Round(free == 0 ? 0 : (double)unusable / free, 6),
             AccountingHeld = h.AccountingHeld,
+            Nodes = nodes,
+            Tiers = TierFigures(nodes),
         };
+    }
+
+    // A tiered host's nodes at the end (null for like DRAM nodes).
+    private static List<NodeSummary>? NodeFigures(HostRuntime h)
+    {
+        if (h.Hv.NodeAccessTotals() is not { } access) return null;
+        var guests = h.Hv.OwnedFramesByNode();
+        return [.. h.Machine.Nodes.Select(n => new NodeSummary(n.Node, h.Hv.NodeKindName(n.Node), n.FrameCount, n.FreePages, guests[n.Node],
+            access.Reads[n.Node], access.Writes[n.Node], Math.Round(access.StallNs[n.Node] / 1e6, 3)))];
+    }
+
+    private static List<TierSummary>? TierFigures(List<NodeSummary>? nodes)
+    {
+        if (nodes is null) return null;
+        double all = nodes.Sum(n => (double)n.Reads + n.Writes);
+        return [.. nodes.GroupBy(n => n.Kind).Select(g => new TierSummary(g.Key, g.Count(), g.Sum(n => n.Pages), g.Sum(n => n.FreePagesEnd), g.Sum(n => n.GuestPagesEnd),
+            g.Sum(n => n.Reads), g.Sum(n => n.Writes), all == 0 ? 0 : Math.Round(g.Sum(n => (double)n.Reads + n.Writes) / all, 6), Math.Round(g.Sum(n => n.ExtraAccessMs), 3)))];
     }
 
     private RunResult Result()

@@ -12,7 +12,7 @@ namespace Memvisor.Sim.Scenarios;
 /// <summary>Binds <c>host:</c> or one entry of <c>hosts:</c>: its name, memory, NUMA nodes, dom0 and the overcommit mechanisms it turns on.</summary>
 internal static class HostBinder
 {
-    private static readonly string[] HostKeys = ["name", "memory", "hypervisor", "numa_nodes", "dom0", "large_pages", "sharing", "paging", "compression", "tmem", "link"];
+    private static readonly string[] HostKeys = ["name", "memory", "hypervisor", "numa_nodes", "nodes", "dom0", "large_pages", "sharing", "paging", "compression", "tmem", "link"];
     private static readonly string[] LinkKeys = ["bandwidth", "latency"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
 
@@ -20,15 +20,31 @@ internal static class HostBinder
     internal static HostSpec? BindHost(YamlBinder b, YamlNode node, string path)
     {
         bool listed = path != "host";
-        var f = b.Fields(node, path, HostKeys, listed ? ["name", "memory"] : ["memory"]);
+        // With nodes: the host's memory is theirs, and memory: may be left out.
+        bool tiered = node is YamlMappingNode map && map.Children.Any(c => (c.Key as YamlScalarNode)?.Value == "nodes");
+        string[] required = listed ? ["name", "memory"] : ["memory"];
+        var f = b.Fields(node, path, HostKeys, required.Where(k => !tiered || k != "memory").ToArray());
         string name = HostSpec.DefaultName;
         if (f.TryGetValue("name", out var nm) && b.String(nm, $"{path}.name") is { } given)
         {
             if (given.Length is > 0 and <= 64 && given.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')) name = given;
             else b.Error(nm, $"{path}.name", $"'{given}' is not a host name; use one to 64 letters, digits, '-', '_' and '.'.");
         }
-        long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, $"{path}.memory") : null;
-        int nodes = f.TryGetValue("numa_nodes", out var nn) ? (int)(b.Integer(nn, $"{path}.numa_nodes", 1, 64) ?? 1) : 1;
+        YamlNode? m = f.GetValueOrDefault("memory"), nn = f.GetValueOrDefault("numa_nodes"), tn = null;
+        long? memory = m is not null ? b.Size(m, $"{path}.memory") : null;
+        int nodes = nn is not null ? (int)(b.Integer(nn, $"{path}.numa_nodes", 1, 64) ?? 1) : 1;
+        IReadOnlyList<Memvisor.Machine.Tiers.MemoryNodeSpec>? tiers = null;
+        if (f.TryGetValue("nodes", out tn))
+        {
+            if (nn is not null) b.Error(nn, $"{path}.numa_nodes", "give numa_nodes (like DRAM nodes) or nodes (nodes of given kinds and sizes), not both.");
+            tiers = NodesBinder.Bind(b, tn, $"{path}.nodes");
+            if (tiers is null) return null;
+            long sum = tiers.Sum(t => t.Frames) * PageSize.Bytes;
+            if (memory is not null && memory != sum)
+                b.Error(m, $"{path}.memory", $"the host's memory ({Units.FormatSize(memory.Value)}) is not the sum of its nodes' ({Units.FormatSize(sum)}); give one or make them agree.");
+            memory = sum;
+            nodes = tiers.Count;
+        }
         long dom0 = 1L << 30, dom0Min = -1;
         if (f.TryGetValue("dom0", out var d0))
         {
@@ -45,7 +61,7 @@ internal static class HostBinder
         if (memory is null) return null;
         if (memory < 64L << 20 || memory > ScenarioLimits.MaxHostBytes)
         {
-            b.Error(m, $"{path}.memory", $"a host has between 64MiB and {Units.FormatSize(ScenarioLimits.MaxHostBytes)} of memory, not {Units.FormatSize(memory.Value)}.");
+            b.Error(m ?? tn, m is null ? $"{path}.nodes" : $"{path}.memory", $"a host has between 64MiB and {Units.FormatSize(ScenarioLimits.MaxHostBytes)} of memory, not {Units.FormatSize(memory.Value)}.");
             return null;
         }
         var personality = HostPersonality.Xen;
@@ -69,7 +85,7 @@ internal static class HostBinder
                 else link = link with { LatencyNs = latency };
             }
         }
-        return new HostSpec(memory.Value, nodes, dom0, dom0Min < 0 ? dom0 : dom0Min) { Name = name, Overcommit = overcommit, Link = link };
+        return new HostSpec(memory.Value, nodes, dom0, dom0Min < 0 ? dom0 : dom0Min) { Name = name, Overcommit = overcommit, Link = link, Nodes = tiers };
     }
 
     private static readonly KeyTable<SharingOptions> Sharing = new(

@@ -48,6 +48,9 @@ public sealed record Scenario
 
 public sealed record HostSpec(long MemoryBytes, int NumaNodes, long Dom0Bytes, long Dom0MinBytes)
 {
+    /// <summary>The host's memory nodes with their kinds and costs (host.nodes); null for like DRAM nodes (numa_nodes).</summary>
+    public IReadOnlyList<Memvisor.Machine.Tiers.MemoryNodeSpec>? Nodes { get; init; }
+
     /// <summary>The host's name (host.name, hosts[i].name): domains are placed and migrated by it.</summary>
     public string Name { get; init; } = DefaultName;
 

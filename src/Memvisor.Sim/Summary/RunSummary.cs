@@ -56,7 +56,20 @@ public sealed record HostSummary
     public required long LargestFreeOrder { get; init; }
     public required double UnusableFreeIndexOrder9 { get; init; }
     public required bool AccountingHeld { get; init; }
+    /// <summary>A tiered host's memory nodes (host.nodes): absent for like DRAM nodes.</summary>
+    public IReadOnlyList<NodeSummary>? Nodes { get; init; }
+    /// <summary>A tiered host's nodes summed by kind.</summary>
+    public IReadOnlyList<TierSummary>? Tiers { get; init; }
 }
+
+/// <summary>
+/// One memory node of a tiered host at the end: its kind and size, its free frames, the frames guests' p2ms map there,
+/// the guest accesses it served (reads, writes) and the time they cost beyond the guests' local DRAM.
+/// </summary>
+public sealed record NodeSummary(int Node, string Kind, long Pages, long FreePagesEnd, long GuestPagesEnd, long Reads, long Writes, double ExtraAccessMs);
+
+/// <summary>A tiered host's nodes of one kind, summed; access_share is this kind's share of every guest access on the host.</summary>
+public sealed record TierSummary(string Kind, int Nodes, long Pages, long FreePagesEnd, long GuestPagesEnd, long Reads, long Writes, double AccessShare, double ExtraAccessMs);
 
 /// <summary>The host-level balancer: how often it looked, the migrations it started, and the hosts' load standard deviation when it last looked.</summary>
 public sealed record BalanceSummary(double IntervalS, double TargetStddev, long Invocations, long Moves, double LoadStddevLast);

@@ -5,13 +5,14 @@ using Memvisor.Hypervisor.Domains;
 using Memvisor.Hypervisor.Errors;
 using Memvisor.Machine.Content;
 using Memvisor.Machine.Frames;
+using Memvisor.Machine.Tiers;
 using Memvisor.Tests.Support;
 using Memvisor.Hypervisor;
 using Memvisor.Seam;
 
 namespace Memvisor.Tests.Hypervisor;
 
-/// <summary>DESIGN.md invariants 1, 3 and 5 under random sequences of create, populate, decrease, exchange, max_mem, touch and destroy, on a Xen, an ESX and a KVM host.</summary>
+/// <summary>DESIGN.md invariants 1, 3 and 5 under random sequences of create, populate, decrease, exchange, max_mem, touch and destroy, on a Xen, an ESX and a KVM host, and a tiered Xen host (per-node free frames and accesses add up).</summary>
 public class InvariantProperties
 {
     public enum OpKind { Create, Populate, PopulateOnDemand, Decrease, Exchange, MaxMem, Touch, Destroy, Scrub }
@@ -33,15 +34,20 @@ public class InvariantProperties
     [InlineData("xen")]
     [InlineData("esx")]
     [InlineData("kvm")]
+    [InlineData("xen-tiered")]
     public void Random_operation_sequences_keep_ownership_scrubbing_and_accounting_exact(string hypervisor)
     {
-        var personality = Memvisor.Hypervisor.Personalities.HostPersonality.Find(hypervisor)!;
-        long largePages = 0;
+        bool tiered = hypervisor.EndsWith("-tiered", StringComparison.Ordinal);
+        var personality = Memvisor.Hypervisor.Personalities.HostPersonality.Find(hypervisor.Replace("-tiered", ""))!;
+        long largePages = 0, nodeAccesses = 0;
         Properties.Check(OpGen.ListOf().Select(l => l.ToList()), ops =>
         {
-            // ESX keeps about 20 MiB of overhead memory per VM: its host is larger so that several VMs fit.
-            var hv = TestHost.Create(frames: hypervisor == "esx" ? 24000 : 6000, nodes: 2, personality);
+            // ESX keeps about 20 MiB of overhead memory per VM: its host is larger so that several VMs fit. The tiered
+            // host's nodes are DRAM, NVM and CXL (the heap falls back to CXL first): the auditor counts each node's free frames.
+            var hv = tiered ? TestHost.CreateTiered([(MemoryKind.Dram, 3000), (MemoryKind.Nvm, 1500), (MemoryKind.Cxl, 1500)], personality)
+                : TestHost.Create(frames: hypervisor == "esx" ? 24000 : 6000, nodes: 2, personality);
             int created = 0;
+            long touched = 0;
             var page = new byte[PageSize.Bytes];
             foreach (var op in ops)
             {
@@ -97,7 +103,7 @@ public class InvariantProperties
                             bool wasPod = d.P2m.Get(g).Type == Memvisor.Hypervisor.P2m.P2mType.PopulateOnDemand;
                             if (wasPod && port.ReadPage(new Gfn(g), page))
                                 Assert.True(page.All(x => x == 0), $"a page populated on demand for {d} held old bytes");
-                            port.Touch(new Gfn(g), write: true, ContentHandle.Synthetic(ContentClass.Incompressible, (ulong)(op.C + i + 1)));
+                            if (port.Touch(new Gfn(g), write: true, ContentHandle.Synthetic(ContentClass.Incompressible, (ulong)(op.C + i + 1))) != AccessOutcome.Refused) touched++;
                         }
                         break;
                     }
@@ -125,11 +131,20 @@ public class InvariantProperties
                 // Invariants 1 and 5 (and the p2m/m2p agreement) by a full scan.
                 var problems = Auditor.Check(hv);
                 Assert.True(problems.Count == 0, $"after {op}: {string.Join(" ", problems)}");
+                // A tiered host counts every access that reached a frame on that frame's node, destroyed domains' too.
+                if (tiered)
+                {
+                    var totals = hv.NodeAccessTotals()!;
+                    Assert.Equal(touched, totals.Writes.Sum());
+                    Assert.Equal(0, totals.Reads.Sum());
+                }
             }
+            nodeAccesses += touched;
             foreach (var live in hv.Domains) largePages += live.Stats.LargePagesPopulated;
         }, maxTest: 60);
         // On a host that backs first touches with 2 MiB pages the sequences must have made some.
         if (personality.LargePagesOnFirstTouch) Assert.True(largePages > 0, "no first touch took a 2 MiB page");
+        if (tiered) Assert.True(nodeAccesses > 100, $"only {nodeAccesses} accesses reached a frame");
     }
 
     private static ulong[] Extents(Domain d, Op op, int order)

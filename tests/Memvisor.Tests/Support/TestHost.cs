@@ -15,6 +15,11 @@ internal static class TestHost
     public static Host Create(long frames = 16384, int nodes = 2, HostPersonality? personality = null) =>
         new(new MachineMemory(frames, nodes), new CostModel(), () => 0, new OvercommitOptions { Personality = personality ?? HostPersonality.Xen });
 
+    /// <summary>A tiered host: one node per (kind, frames), with the kinds' default costs.</summary>
+    public static Host CreateTiered(IReadOnlyList<(Memvisor.Machine.Tiers.MemoryKind Kind, long Frames)> nodes, HostPersonality? personality = null) =>
+        new(new MachineMemory([.. nodes.Select(n => new Memvisor.Machine.Tiers.MemoryNodeSpec(n.Kind, n.Frames, Memvisor.Machine.Tiers.TierDefaults.For(n.Kind)))]),
+            new CostModel(), () => 0, new OvercommitOptions { Personality = personality ?? HostPersonality.Xen });
+
     public static Domain Domain(Host hv, string name, long memory, long maxmem, AllocationMode mode = AllocationMode.Static, MmuMode mmu = MmuMode.Hap)
     {
         var config = new DomainConfig { Name = name, MemoryPages = memory, MaxPages = maxmem, Allocation = mode, Mmu = new MmuOptions { Mode = mmu } };

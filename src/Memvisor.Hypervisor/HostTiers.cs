@@ -1,0 +1,80 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Tiers;
+using Memvisor.Machine.Tiers;
+
+namespace Memvisor.Hypervisor;
+
+// A tiered host's accesses per memory node: each guest access to a frame costs what its node's kind costs beyond the
+// local DRAM of the guest's CPU node (and a remote CPU node's DRAM costs numa_remote_ns more), as Pond and the Optane
+// measurements give them (docs/model.md, "Memory nodes and tiers").
+public sealed partial class Host
+{
+    // Per (CPU node x memory node): the extra ns of a read and of a write; null on an untiered host.
+    private double[]? _extraReadNs, _extraWriteNs;
+    // Accesses of domains that were destroyed (or moved away), so the host's totals keep them.
+    private NodeAccess? _retiredAccess;
+
+    private void InitTiers()
+    {
+        if (Machine.Tiers is not { } tiers) return;
+        int n = tiers.Count;
+        _extraReadNs = new double[n * n];
+        _extraWriteNs = new double[n * n];
+        _retiredAccess = new NodeAccess(n);
+        for (int cpu = 0; cpu < n; cpu++)
+            for (int mem = 0; mem < n; mem++)
+            {
+                var local = tiers[cpu];
+                double remote = mem != cpu && tiers[mem].HasCpus ? Costs.NumaRemoteNs : 0;
+                _extraReadNs[cpu * n + mem] = Math.Max(0, tiers[mem].Costs.AccessNs(tiers[mem].Kind, false) - local.Costs.AccessNs(local.Kind, false) + remote);
+                _extraWriteNs[cpu * n + mem] = Math.Max(0, tiers[mem].Costs.AccessNs(tiers[mem].Kind, true) - local.Costs.AccessNs(local.Kind, true) + remote);
+            }
+    }
+
+    /// <summary>The CPU node a domain's vCPUs run on: its preferred node if that has CPUs, else node 0.</summary>
+    internal int CpuNodeOf(Domain d) =>
+        Machine.Tiers is { } t && (uint)d.PreferredNode < (uint)t.Count && t[d.PreferredNode].HasCpus ? d.PreferredNode : 0;
+
+    /// <summary>Counts and charges one guest access to frame <paramref name="mfn"/> on a tiered host.</summary>
+    internal void ChargeNodeAccess(Domain d, NodeAccess counts, uint mfn, bool write)
+    {
+        int n = counts.Nodes;
+        int mem = Machine.NodeOf(mfn);
+        double extra = (write ? _extraWriteNs! : _extraReadNs!)[CpuNodeOf(d) * n + mem];
+        if (write) counts.Writes[mem]++; else counts.Reads[mem]++;
+        if (extra == 0) return;
+        counts.StallNs[mem] += extra;
+        d.PendingStallNs += extra;
+    }
+
+    /// <summary>The accesses per memory node of every domain this host has had; null on an untiered host.</summary>
+    public NodeAccess? NodeAccessTotals()
+    {
+        if (_retiredAccess is null) return null;
+        var total = new NodeAccess(_retiredAccess.Nodes);
+        total.Add(_retiredAccess);
+        foreach (var d in Domains)
+            if (d.NodeAccess is { } a) total.Add(a);
+        return total;
+    }
+
+    /// <summary>Frames of each memory node that domains own now (tot_pages by node), for the per-node figures.</summary>
+    public long[] OwnedFramesByNode()
+    {
+        var owned = new long[Machine.Nodes.Count];
+        foreach (var d in Domains)
+            d.P2m.ForEachPresent((_, e) =>
+            {
+                if (e.Type == P2m.P2mType.Ram) owned[Machine.NodeOf(e.Mfn)]++;
+            });
+        return owned;
+    }
+
+    private void RetireNodeAccess(Domain d)
+    {
+        if (d.NodeAccess is { } a) _retiredAccess?.Add(a);
+    }
+
+    /// <summary>The kind name of memory node <paramref name="node"/>, or dram on an untiered host.</summary>
+    public string NodeKindName(int node) => Machine.Tiers is { } t ? TierDefaults.Name(t[node].Kind) : "dram";
+}

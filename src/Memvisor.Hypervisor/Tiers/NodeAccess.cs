@@ -1,0 +1,25 @@
+namespace Memvisor.Hypervisor.Tiers;
+
+/// <summary>
+/// A domain's accesses on a tiered host, per memory node: reads, writes, and the time they cost beyond local DRAM.
+/// Kept on the domain (its own state, so its accesses count beside other guests' steps) and summed per host.
+/// </summary>
+public sealed class NodeAccess(int nodes)
+{
+    public readonly long[] Reads = new long[nodes];
+    public readonly long[] Writes = new long[nodes];
+    public readonly double[] StallNs = new double[nodes];
+
+    public int Nodes => Reads.Length;
+
+    /// <summary>Adds another's counts to these.</summary>
+    public void Add(NodeAccess other)
+    {
+        for (int n = 0; n < Math.Min(Nodes, other.Nodes); n++)
+        {
+            Reads[n] += other.Reads[n];
+            Writes[n] += other.Writes[n];
+            StallNs[n] += other.StallNs[n];
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Tiers;
+using YamlDotNet.RepresentationModel;
+
+namespace Memvisor.Sim.Scenarios;
+
+/// <summary>
+/// Binds a host's <c>nodes:</c>, its memory as nodes of given kinds (dram, cxl, nvm, nvme), sizes and costs: a tiered
+/// host. Node 0 is DRAM (the hypervisor and dom0 live there); a node's costs default by kind (TierDefaults) and each
+/// may be given (read_ns, write_ns, bandwidth).
+/// </summary>
+internal static class NodesBinder
+{
+    private static readonly string[] NodeKeys = ["kind", "memory", "read_ns", "write_ns", "bandwidth"];
+
+    /// <summary>A node's smallest size: one 2 MiB superpage.</summary>
+    public const long MinNodeBytes = 2L << 20;
+
+    public static IReadOnlyList<MemoryNodeSpec>? Bind(YamlBinder b, YamlNode node, string path)
+    {
+        if (node is not YamlSequenceNode list || list.Children.Count == 0)
+        {
+            b.Error(node, path, "nodes is a list of memory nodes, each { kind: dram|cxl|nvm|nvme, memory: SIZE }.");
+            return null;
+        }
+        if (list.Children.Count > 64)
+        {
+            b.Error(node, path, $"a host has at most 64 memory nodes, not {list.Children.Count}.");
+            return null;
+        }
+        var nodes = new List<MemoryNodeSpec>();
+        bool ok = true;
+        for (int i = 0; i < list.Children.Count; i++)
+        {
+            string at = $"{path}[{i}]";
+            var f = b.Fields(list.Children[i], at, NodeKeys, ["kind", "memory"]);
+            var kind = f.TryGetValue("kind", out var k) && b.OneOf(k, $"{at}.kind", TierDefaults.Names) is { } name
+                ? (MemoryKind)Array.IndexOf(TierDefaults.Names, name) : (MemoryKind?)null;
+            long? bytes = f.TryGetValue("memory", out var m) ? b.Size(m, $"{at}.memory") : null;
+            if (bytes is < MinNodeBytes)
+            {
+                b.Error(m, $"{at}.memory", $"a memory node has at least {Units.FormatSize(MinNodeBytes)}, not {Units.FormatSize(bytes.Value)}.");
+                bytes = null;
+            }
+            if (kind is null || bytes is null)
+            {
+                ok = false;
+                continue;
+            }
+            if (i == 0 && kind != MemoryKind.Dram)
+            {
+                b.Error(k, $"{at}.kind", "node 0 is DRAM with CPUs: the hypervisor and dom0 live there; list the other kinds after it.");
+                ok = false;
+            }
+            var costs = TierDefaults.For(kind.Value);
+            if (f.TryGetValue("read_ns", out var r) && b.Number(r, $"{at}.read_ns", 1, 1e9) is double rn) costs = costs with { ReadNs = rn };
+            if (f.TryGetValue("write_ns", out var w) && b.Number(w, $"{at}.write_ns", 1, 1e9) is double wn) costs = costs with { WriteNs = wn };
+            if (f.TryGetValue("bandwidth", out var bw) && b.SizeRate(bw, $"{at}.bandwidth", 1e13) is double rate)
+            {
+                if (rate < 1 << 20) b.Error(bw, $"{at}.bandwidth", "a memory node's bandwidth is at least 1MiB/s.");
+                else costs = costs with { BandwidthBytesPerSecond = rate };
+            }
+            nodes.Add(new MemoryNodeSpec(kind.Value, PageSize.FromBytes(bytes.Value), costs));
+        }
+        return ok ? nodes : null;
+    }
+}

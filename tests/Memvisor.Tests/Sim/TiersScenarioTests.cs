@@ -1,0 +1,93 @@
+using Memvisor.Machine.Tiers;
+using Memvisor.Sim.Engine;
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Tests.Sim;
+
+/// <summary>A tiered host in a scenario (host.nodes): its keys and their refusals, and a run's per-node and per-tier figures.</summary>
+public class TiersScenarioTests
+{
+    private const string Tiered = """
+        name: t
+        seed: 3
+        duration: 4s
+        host:
+          dom0: { memory: 256MiB }
+          nodes:
+            - { kind: dram, memory: 1GiB }
+            - { kind: cxl, memory: 512MiB }
+            - { kind: nvm, memory: 1GiB, read_ns: 400 }
+        domains:
+          - name: app
+            count: 2
+            memory: 640MiB
+            workload: { kind: steady, working_set: 512MiB, rate: 100000/s, write_fraction: 0.3 }
+        """;
+
+    private static ScenarioError Refused(string yaml) => Assert.Single(Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(yaml, "t.yaml")).Errors);
+
+    [Fact]
+    public void Nodes_bind_with_their_kinds_costs_and_sizes_and_bad_ones_are_refused_by_field()
+    {
+        var host = ScenarioLoader.Parse(Tiered, "t.yaml").Host;
+        Assert.Equal(2560L << 20, host.MemoryBytes);
+        Assert.Equal(3, host.NumaNodes);
+        Assert.Equal([MemoryKind.Dram, MemoryKind.Cxl, MemoryKind.Nvm], host.Nodes!.Select(n => n.Kind));
+        Assert.Equal((400.0, TierDefaults.Nvm.WriteNs), (host.Nodes![2].Costs.ReadNs, host.Nodes[2].Costs.WriteNs));
+
+        Assert.Equal("host.numa_nodes", Refused(Tiered.Replace("  nodes:", "  numa_nodes: 2\n  nodes:")).Field);
+        Assert.Equal("host.nodes[0].kind", Refused(Tiered.Replace("{ kind: dram, memory: 1GiB }", "{ kind: nvm, memory: 1GiB }")).Field);
+        Assert.Equal("host.nodes[1].kind", Refused(Tiered.Replace("kind: cxl", "kind: hbm")).Field);
+        Assert.Equal("host.nodes[1].memory", Refused(Tiered.Replace("memory: 512MiB", "memory: 1MiB")).Field);
+        Assert.Equal("host.nodes[2].latency", Refused(Tiered.Replace("read_ns: 400", "latency: 400")).Field);
+        var sum = Refused(Tiered.Replace("  dom0:", "  memory: 4GiB\n  dom0:"));
+        Assert.Equal("host.memory", sum.Field);
+        Assert.Contains("sum of its nodes", sum.Message);
+        // Given and equal to the nodes' sum, memory is accepted.
+        Assert.Equal(2560L << 20, ScenarioLoader.Parse(Tiered.Replace("  dom0:", "  memory: 2560MiB\n  dom0:"), "t.yaml").Host.MemoryBytes);
+    }
+
+    [Fact]
+    public void A_run_counts_each_nodes_accesses_and_charges_what_the_slower_tiers_cost()
+    {
+        var r = new Simulation(ScenarioLoader.Parse(Tiered, "t.yaml")).Run();
+        var nodes = r.Summary.Host.Nodes!;
+        var tiers = r.Summary.Host.Tiers!;
+        Assert.Equal(["dram", "cxl", "nvm"], nodes.Select(n => n.Kind));
+        // DRAM filled before the others; the guests' pages spill onto CXL, then NVM.
+        Assert.True(nodes[0].FreePagesEnd < 1024 && nodes[1].GuestPagesEnd > 0, $"dram free {nodes[0].FreePagesEnd}, cxl guest pages {nodes[1].GuestPagesEnd}");
+        // Every node's extra time is its reads and writes at what they cost beyond local DRAM (81 ns).
+        double Extra(int n, double read, double write) => (nodes[n].Reads * (read - 81) + nodes[n].Writes * Math.Max(0, write - 81)) / 1e6;
+        Assert.Equal(0, nodes[0].ExtraAccessMs);
+        Assert.Equal(Extra(1, 161, 161), nodes[1].ExtraAccessMs, 2);
+        Assert.Equal(Extra(2, 400, 94), nodes[2].ExtraAccessMs, 2);
+        Assert.True(nodes[1].Reads + nodes[2].Reads > 0);
+        Assert.Equal(1, tiers.Sum(t => t.AccessShare), 4);
+        // The guests paid that time: they ran slower than on a host of DRAM alone.
+        var flat = new Simulation(ScenarioLoader.Parse(Tiered.Replace("""
+              nodes:
+                - { kind: dram, memory: 1GiB }
+                - { kind: cxl, memory: 512MiB }
+                - { kind: nvm, memory: 1GiB, read_ns: 400 }
+            """, "  memory: 2560MiB\n"), "t.yaml")).Run();
+        Assert.Null(flat.Summary.Host.Nodes);
+        double Stall(RunResult x) => x.Summary.Domains.Where(d => d.Guest is not null).Sum(d => d.Guest!.StallMs);
+        Assert.True(Stall(r) > Stall(flat) + 0.5 * nodes.Sum(n => n.ExtraAccessMs), $"tiered stall {Stall(r)} ms, flat {Stall(flat)} ms");
+    }
+
+    [Fact]
+    public void A_host_of_dram_nodes_alone_costs_what_an_untiered_one_does()
+    {
+        string one = Tiered.Replace("""
+                - { kind: cxl, memory: 512MiB }
+                - { kind: nvm, memory: 1GiB, read_ns: 400 }
+            """, "").Replace("memory: 1GiB }", "memory: 2560MiB }");
+        var tiered = new Simulation(ScenarioLoader.Parse(one, "t.yaml")).Run();
+        var flat = new Simulation(ScenarioLoader.Parse(one.Replace("""
+              nodes:
+                - { kind: dram, memory: 2560MiB }
+            """, "  memory: 2560MiB\n"), "t.yaml")).Run();
+        Assert.Equal(0, Assert.Single(tiered.Summary.Host.Nodes!).ExtraAccessMs);
+        Assert.Equal(flat.Summary.Domains.Select(d => (d.Name, d.Guest?.StallMs, d.Guest?.Accesses)), tiered.Summary.Domains.Select(d => (d.Name, d.Guest?.StallMs, d.Guest?.Accesses)));
+    }
+}
