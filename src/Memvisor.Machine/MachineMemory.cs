@@ -129,21 +129,34 @@ public sealed class MachineMemory
         for (int i = 0; i < _nodes.Length; i++)
         {
             var heap = _nodes[fallback is null ? (preferredNode + i) % _nodes.Length : fallback[i]];
-            if (!heap.TryAllocate(order, out mfn)) continue;
-            uint count = 1u << order;
-            for (uint j = 0; j < count; j++)
-            {
-                ref var f = ref Frames[mfn + j];
-                Scrubber.ScrubForAllocation(ref f);
-                f.Owner = owner;
-                f.Type = PageType.None;
-                f.TypeCount = 0;
-                f.RefCount = 0;
-            }
-            return true;
+            if (TakeFrom(heap, order, owner, out mfn)) return true;
         }
         mfn = 0;
         return false;
+    }
+
+    /// <summary>Allocates 2^order frames on node <paramref name="node"/> only (Xen's MEMF_exact_node): false if it has none.</summary>
+    public bool TryAllocateOn(int node, int order, ushort owner, out uint mfn)
+    {
+        Turn.Require("the heap");
+        mfn = 0;
+        return (uint)node < (uint)_nodes.Length && TakeFrom(_nodes[node], order, owner, out mfn);
+    }
+
+    private bool TakeFrom(BuddyHeap heap, int order, ushort owner, out uint mfn)
+    {
+        if (!heap.TryAllocate(order, out mfn)) return false;
+        uint count = 1u << order;
+        for (uint j = 0; j < count; j++)
+        {
+            ref var f = ref Frames[mfn + j];
+            Scrubber.ScrubForAllocation(ref f);
+            f.Owner = owner;
+            f.Type = PageType.None;
+            f.TypeCount = 0;
+            f.RefCount = 0;
+        }
+        return true;
     }
 
     /// <summary>Returns 2^order frames to their node's heap; any holding non-zero bytes become scrub-pending.</summary>

@@ -14,13 +14,13 @@ internal static class TiersSection
     {
         var hosts = r.Summary.Hosts ?? [r.Summary.Host];
         if (!hosts.Any(h => h.Nodes is not null)) return;
-        html.Append("<h2>Memory nodes and tiers</h2><p>Each node's kind, its memory, the guests' pages on it at the end, the guest accesses it served and the time "
+        html.Append("<h2>Memory nodes and tiers</h2><p>Each node's kind, its memory, the domains' pages on it at the end (dom0's too), the guest accesses it served and the time "
             + "they cost beyond the guests' local DRAM (docs/model.md, \"Memory nodes and tiers\").</p>");
-        html.Append("<table><tr><th>Host</th><th>node</th><th>kind</th><th>MiB</th><th>free at end (MiB)</th><th>guests' pages (MiB)</th><th>reads</th><th>writes</th><th>extra access time (ms)</th></tr>");
+        html.Append("<table><tr><th>Host</th><th>node</th><th>kind</th><th>MiB</th><th>free at end (MiB)</th><th>domains' pages, dom0's too (MiB)</th><th>reads</th><th>writes</th><th>extra access time (ms)</th></tr>");
         foreach (var h in hosts)
             foreach (var n in h.Nodes ?? [])
                 html.Append(CultureInfo.InvariantCulture, $"<tr><td>{HtmlReport.Encode(h.Name ?? "host")}</td><td>{n.Node}</td><td>{n.Kind}</td><td>{PageSize.ToMiB(n.Pages)}</td>"
-                    + $"<td>{PageSize.ToMiB(n.FreePagesEnd)}</td><td>{PageSize.ToMiB(n.GuestPagesEnd)}</td><td>{n.Reads}</td><td>{n.Writes}</td><td>{n.ExtraAccessMs:0.0}</td></tr>");
+                    + $"<td>{PageSize.ToMiB(n.FreePagesEnd)}</td><td>{PageSize.ToMiB(n.DomainPagesEnd)}</td><td>{n.Reads}</td><td>{n.Writes}</td><td>{n.ExtraAccessMs:0.0}</td></tr>");
         html.Append("</table>");
         var tiers = hosts.Where(h => h.Tiers is not null).SelectMany(h => h.Tiers!.Select(t => (Label: hosts.Count > 1 ? $"{h.Name}: {t.Kind}" : t.Kind, t))).ToList();
         html.Append("<h2>Share of guest accesses per tier (%)</h2>");

@@ -79,6 +79,9 @@ public sealed class CostModel
     /// <summary>An access to another CPU node's DRAM, besides the local latency: the ACPI SLIT scale puts a remote node at 20 against 10 for the local one (Linux's REMOTE_DISTANCE and LOCAL_DISTANCE), twice the local 81 ns (TierDefaults.Dram). Only a tiered host (nodes:) charges it.</summary>
     public double NumaRemoteNs { get; set; } = 81;
 
+    /// <summary>Shooting down one vCPU's translations of a moved page: the IPI makes the vCPU exit, invalidate (INVEPT or INVVPID) and re-enter while the sender waits for its answer, about two VM exit round trips (vm_exit_ns).</summary>
+    public double TlbShootdownNs { get; set; } = 1_000;
+
     /// <summary>Writing or reading 4 KiB of a save image (xl save/restore): sequential at about 500 MB/s, a SATA SSD's rate (Samsung 860 EVO datasheet, 520/550 MB/s).</summary>
     public double SaveImagePageNs { get; set; } = 8_000;
 
@@ -170,6 +173,7 @@ public sealed class CostModel
         ["vram_compare_page_ns"] = (c, v) => c.VramComparePageNs = v,
         ["log_dirty_protect_page_ns"] = (c, v) => c.LogDirtyProtectPageNs = v,
         ["numa_remote_ns"] = (c, v) => c.NumaRemoteNs = v,
+        ["tlb_shootdown_ns"] = (c, v) => c.TlbShootdownNs = v,
     };
 
     // The costs sourced as cycle counts (CycleCosts): page_free_ns, tmem_op_ns and the device, bandwidth and codec
@@ -186,5 +190,6 @@ public sealed class CostModel
         ["shadow_resync_ns"] = c => c.ShadowResyncNs,
         ["pv_validate_entry_ns"] = c => c.PvValidateEntryNs,
         ["log_dirty_protect_page_ns"] = c => c.LogDirtyProtectPageNs,
+        ["tlb_shootdown_ns"] = c => c.TlbShootdownNs,
     };
 }

@@ -62,6 +62,15 @@ public sealed partial class Simulation
             case ActionKind.PagingTarget: xl.PagingTarget(target, a.MemoryBytes ?? 0); break;
             case ActionKind.HotAdd: xl.Hotplug(target, a.MemoryBytes ?? 0); break;
             case ActionKind.HotRemove: xl.Hotplug(target, -(a.MemoryBytes ?? 0)); break;
+            case ActionKind.MigratePages when target.State == DomainState.Running && target.Domain is { } dom:
+            {
+                long moved = host.Hv.MigrateDomainPages(dom.DomId, a.Node ?? 0, out long stayed);
+                host.Hv.Events.Add("migratepages", target.Name, $"{moved} page(s) of {target.Name} moved to node {a.Node}{(stayed == 0 ? "" : $", {stayed} could not move")}.");
+                break;
+            }
+            case ActionKind.MigratePages:
+                host.Hv.Refusals.Record(target.DomId, target.Name, "migratepages", XenErrno.ESRCH, RefusalCause.NotRunning, 0, 0);
+                break;
         }
     }
 

@@ -159,6 +159,8 @@ public sealed partial class Simulation
             AccountingHeld = h.AccountingHeld,
             Nodes = nodes,
             Tiers = TierFigures(nodes),
+            PageMigrations = h.Hv.PageMigrations is var pm && (h.Machine.Tiers is not null || pm.Migrated + pm.Refused > 0)
+                ? new PageMigrationSummary(pm.Migrated, pm.Promoted, pm.Demoted, pm.Refused, pm.Shootdowns, Math.Round(pm.HypervisorNs / 1e6, 3)) : null,
         };
     }
 
@@ -175,7 +177,7 @@ public sealed partial class Simulation
     {
         if (nodes is null) return null;
         double all = nodes.Sum(n => (double)n.Reads + n.Writes);
-        return [.. nodes.GroupBy(n => n.Kind).Select(g => new TierSummary(g.Key, g.Count(), g.Sum(n => n.Pages), g.Sum(n => n.FreePagesEnd), g.Sum(n => n.GuestPagesEnd),
+        return [.. nodes.GroupBy(n => n.Kind).Select(g => new TierSummary(g.Key, g.Count(), g.Sum(n => n.Pages), g.Sum(n => n.FreePagesEnd), g.Sum(n => n.DomainPagesEnd),
             g.Sum(n => n.Reads), g.Sum(n => n.Writes), all == 0 ? 0 : Math.Round(g.Sum(n => (double)n.Reads + n.Writes) / all, 6), Math.Round(g.Sum(n => n.ExtraAccessMs), 3)))];
     }
 

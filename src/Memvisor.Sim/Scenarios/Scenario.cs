@@ -136,7 +136,7 @@ public sealed record DomainSpec
         Count == 1 ? [Name] : Enumerable.Range(1, Count).Select(i => $"{Name}-{i}");
 }
 
-public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget, HotAdd, HotRemove, Restart, Save, Restore, Migrate, Evacuate }
+public enum ActionKind { Create, Destroy, MemSet, MemMax, PagingTarget, HotAdd, HotRemove, Restart, Save, Restore, Migrate, Evacuate, MigratePages }
 
 public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, long? MemoryBytes, int Line)
 {
@@ -144,6 +144,8 @@ public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, lon
     public string? To { get; init; }
     /// <summary>migrate with postcopy: the pre-copy rounds before the guest moves (precopy_rounds:, 1 by default); null for pre-copy only.</summary>
     public int? PostCopyAfterRounds { get; init; }
+    /// <summary>migratepages: the memory node the domain's pages go to (node:).</summary>
+    public int? Node { get; init; }
     /// <summary>evacuate: the host every guest leaves (host:).</summary>
     public string? Host { get; init; }
     /// <summary>Its place in the scenario's events list (errors name it), which the timeline sorts by time.</summary>
@@ -163,6 +165,7 @@ public sealed record ActionSpec(long AtNs, ActionKind Action, string Domain, lon
         ActionKind.Restore => "restore",
         ActionKind.Migrate => "migrate",
         ActionKind.Evacuate => "evacuate",
+        ActionKind.MigratePages => "migratepages",
         _ => kind.ToString(),
     };
 }

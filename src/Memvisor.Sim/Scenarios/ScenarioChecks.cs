@@ -83,6 +83,10 @@ public static partial class ScenarioChecks
             {
                 b.Error(Value("domain"), $"{at}.domain", $"{what} names '{e.Domain}', which is not a guest instance of this scenario (dom0 is not {(e.Action == ActionKind.Migrate ? "migrated" : "saved")}; instances of a domain with count N are NAME-1 .. NAME-N).");
             }
+            else if (e.Action == ActionKind.MigratePages && MigratePagesProblem(s, e, instances) is { } problem)
+            {
+                b.Error(Value(problem.Field), $"{at}.{problem.Field}", problem.Message);
+            }
             else if (e.PostCopyAfterRounds is not null && s.Host.Personality.Kind != HypervisorKind.Kvm)
             {
                 b.Error(Value("postcopy"), $"{at}.postcopy", $"post-copy is QEMU's (postcopy-ram), on a kvm host; {s.Host.Personality.Name}'s live migration is pre-copy only.");
@@ -104,6 +108,20 @@ public static partial class ScenarioChecks
                 b.Error(Value("memory"), $"{at}.memory", $"mem-set asks for {Units.FormatSize(mem)}, above {e.Domain}'s maxmem of {Units.FormatSize(spec.MaxMemBytes)}.");
             }
         }
+    }
+
+    // migratepages moves a guest's memory between the NUMA nodes of its host: Linux's tool on a KVM guest's QEMU, and
+    // ESX's NUMA page migration; Xen's toolstack and Hyper-V have no such command.
+    private static (string Field, string Message)? MigratePagesProblem(Scenario s, ActionSpec e, IReadOnlyDictionary<string, DomainSpec> instances)
+    {
+        if (!instances.TryGetValue(e.Domain, out var spec))
+            return ("domain", $"migratepages names '{e.Domain}', which is not a guest instance of this scenario (instances of a domain with count N are NAME-1 .. NAME-N).");
+        if (s.Host.Personality.Kind is not (HypervisorKind.Kvm or HypervisorKind.Esx))
+            return ("action", $"migratepages moves a guest's memory between NUMA nodes as Linux's migratepages does for KVM and ESX's NUMA scheduler does; {s.Host.Personality.Name} has no such command.");
+        var host = s.Hosts.FirstOrDefault(h => h.Name == spec.Host) ?? s.Host;
+        if (e.Node >= host.NumaNodes)
+            return ("node", $"migratepages sends {e.Domain}'s pages to node {e.Node}, but its host '{host.Name}' has {host.NumaNodes} node(s), 0 to {host.NumaNodes - 1}.");
+        return null;
     }
 
     /// <summary>Why the domain cannot move from <paramref name="from"/> to <paramref name="to"/> (the hypervisor refuses it at run time too), as a clause; null if it can.</summary>

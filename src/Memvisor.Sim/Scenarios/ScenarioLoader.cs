@@ -19,9 +19,9 @@ public static class ScenarioLoader
 
     private static readonly string[] TopKeys = ["name", "seed", "duration", "host", "hosts", "domains", "events", "sim", "costs", "policy", "balance"];
     private static readonly string[] BalanceKeys = ["interval", "target_stddev"];
-    private static readonly string[] EventKeys = ["at", "action", "domain", "memory", "to", "host", "postcopy", "precopy_rounds"];
+    private static readonly string[] EventKeys = ["at", "action", "domain", "memory", "to", "host", "postcopy", "precopy_rounds", "node"];
     private static readonly string[] SimKeys = ["tick", "sample"];
-    private static readonly string[] Actions = ["create", "destroy", "restart", "save", "restore", "migrate", "evacuate", "mem-set", "mem-max", "paging-target", "hot-add", "hot-remove"];
+    private static readonly string[] Actions = ["create", "destroy", "restart", "save", "restore", "migrate", "evacuate", "mem-set", "mem-max", "paging-target", "hot-add", "hot-remove", "migratepages"];
 
     public static Scenario LoadFile(string path)
     {
@@ -223,19 +223,23 @@ public static class ScenarioLoader
         long? memory = f.TryGetValue("memory", out var m) ? b.Size(m, $"{path}.memory") : null;
         if (action is "mem-set" or "mem-max" or "paging-target" or "hot-add" or "hot-remove" && !f.ContainsKey("memory"))
             b.Error(node, $"{path}.memory", $"{action} needs 'memory'.");
-        if (action is "create" or "destroy" or "restart" or "save" or "restore" or "migrate" or "evacuate" && f.ContainsKey("memory"))
+        if (action is "create" or "destroy" or "restart" or "save" or "restore" or "migrate" or "evacuate" or "migratepages" && f.ContainsKey("memory"))
             b.Error(m, $"{path}.memory", $"{action} takes no 'memory'.");
+        // migratepages (Linux's, on a guest's memory): every page of the domain goes to memory node 'node'.
+        int? memNode = f.TryGetValue("node", out var nd) ? (int?)b.Integer(nd, $"{path}.node", 0, 63) : null;
+        if (nd is not null && action is not "migratepages") b.Error(nd, $"{path}.node", $"{action} takes no 'node'; only migratepages moves a domain's pages to a memory node.");
+        if (action is "migratepages" && nd is null) b.Error(node, $"{path}.node", "migratepages needs 'node', the memory node the domain's pages go to.");
         if (at is null || action is null || domain is null) return null;
         var kind = action switch
         {
             "create" => ActionKind.Create, "destroy" => ActionKind.Destroy, "mem-set" => ActionKind.MemSet,
             "paging-target" => ActionKind.PagingTarget, "hot-add" => ActionKind.HotAdd, "hot-remove" => ActionKind.HotRemove,
             "restart" => ActionKind.Restart, "save" => ActionKind.Save, "restore" => ActionKind.Restore, "migrate" => ActionKind.Migrate,
-            "evacuate" => ActionKind.Evacuate, _ => ActionKind.MemMax,
+            "evacuate" => ActionKind.Evacuate, "migratepages" => ActionKind.MigratePages, _ => ActionKind.MemMax,
         };
         return new ActionSpec(at.Value, kind, domain, memory, (int)node.Start.Line)
         {
-            To = to, Host = hostName, PostCopyAfterRounds = postcopy ? precopyRounds ?? 1 : null,
+            To = to, Host = hostName, PostCopyAfterRounds = postcopy ? precopyRounds ?? 1 : null, Node = memNode,
         };
     }
 

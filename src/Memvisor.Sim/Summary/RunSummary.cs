@@ -60,16 +60,21 @@ public sealed record HostSummary
     public IReadOnlyList<NodeSummary>? Nodes { get; init; }
     /// <summary>A tiered host's nodes summed by kind.</summary>
     public IReadOnlyList<TierSummary>? Tiers { get; init; }
+    /// <summary>Pages moved between memory nodes (a tiered host, or one whose guests' pages some action moved).</summary>
+    public PageMigrationSummary? PageMigrations { get; init; }
 }
+
+/// <summary>Pages the host moved between its memory nodes: to a faster node (promoted) or a slower one (demoted), the moves refused, the vCPU TLB shootdowns they sent and the hypervisor's time for them.</summary>
+public sealed record PageMigrationSummary(long Migrated, long Promoted, long Demoted, long Refused, long Shootdowns, double HypervisorMs);
 
 /// <summary>
 /// One memory node of a tiered host at the end: its kind and size, its free frames, the frames guests' p2ms map there,
 /// the guest accesses it served (reads, writes) and the time they cost beyond the guests' local DRAM.
 /// </summary>
-public sealed record NodeSummary(int Node, string Kind, long Pages, long FreePagesEnd, long GuestPagesEnd, long Reads, long Writes, double ExtraAccessMs);
+public sealed record NodeSummary(int Node, string Kind, long Pages, long FreePagesEnd, long DomainPagesEnd, long Reads, long Writes, double ExtraAccessMs);
 
 /// <summary>A tiered host's nodes of one kind, summed; access_share is this kind's share of every guest access on the host.</summary>
-public sealed record TierSummary(string Kind, int Nodes, long Pages, long FreePagesEnd, long GuestPagesEnd, long Reads, long Writes, double AccessShare, double ExtraAccessMs);
+public sealed record TierSummary(string Kind, int Nodes, long Pages, long FreePagesEnd, long DomainPagesEnd, long Reads, long Writes, double AccessShare, double ExtraAccessMs);
 
 /// <summary>The host-level balancer: how often it looked, the migrations it started, and the hosts' load standard deviation when it last looked.</summary>
 public sealed record BalanceSummary(double IntervalS, double TargetStddev, long Invocations, long Moves, double LoadStddevLast);

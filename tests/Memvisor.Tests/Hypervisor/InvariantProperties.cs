@@ -15,7 +15,7 @@ namespace Memvisor.Tests.Hypervisor;
 /// <summary>DESIGN.md invariants 1, 3 and 5 under random sequences of create, populate, decrease, exchange, max_mem, touch and destroy, on a Xen, an ESX and a KVM host, and a tiered Xen host (per-node free frames and accesses add up).</summary>
 public class InvariantProperties
 {
-    public enum OpKind { Create, Populate, PopulateOnDemand, Decrease, Exchange, MaxMem, Touch, Destroy, Scrub }
+    public enum OpKind { Create, Populate, PopulateOnDemand, Decrease, Exchange, MaxMem, Touch, Destroy, Scrub, MoveToNode }
 
     public sealed record Op(OpKind Kind, int A, int B, int C);
 
@@ -23,7 +23,7 @@ public class InvariantProperties
         from kind in Gen.Frequency(
             (2, Gen.Constant(OpKind.Create)), (4, Gen.Constant(OpKind.Populate)), (1, Gen.Constant(OpKind.PopulateOnDemand)),
             (3, Gen.Constant(OpKind.Decrease)), (1, Gen.Constant(OpKind.Exchange)), (1, Gen.Constant(OpKind.MaxMem)),
-            (4, Gen.Constant(OpKind.Touch)), (1, Gen.Constant(OpKind.Destroy)), (1, Gen.Constant(OpKind.Scrub)))
+            (4, Gen.Constant(OpKind.Touch)), (1, Gen.Constant(OpKind.Destroy)), (1, Gen.Constant(OpKind.Scrub)), (2, Gen.Constant(OpKind.MoveToNode)))
         from a in Gen.Choose(0, 1 << 20)
         from b in Gen.Choose(0, 1 << 20)
         from c in Gen.Choose(0, 1 << 20)
@@ -39,7 +39,7 @@ public class InvariantProperties
     {
         bool tiered = hypervisor.EndsWith("-tiered", StringComparison.Ordinal);
         var personality = Memvisor.Hypervisor.Personalities.HostPersonality.Find(hypervisor.Replace("-tiered", ""))!;
-        long largePages = 0, nodeAccesses = 0;
+        long largePages = 0, nodeAccesses = 0, moved = 0;
         Properties.Check(OpGen.ListOf().Select(l => l.ToList()), ops =>
         {
             // ESX keeps about 20 MiB of overhead memory per VM: its host is larger so that several VMs fit. The tiered
@@ -113,6 +113,29 @@ public class InvariantProperties
                     case OpKind.Scrub:
                         hv.Machine.Scrubber.Step(op.B % 2000);
                         break;
+                    // Pages moved between memory nodes keep their bytes, their gfn and the domain's tot_pages.
+                    case OpKind.MoveToNode when d is not null:
+                    {
+                        var port = hv.PortFor(d);
+                        int node = op.C % hv.Machine.Nodes.Count;
+                        for (int i = 0; i < 16; i++)
+                        {
+                            ulong g = (ulong)((op.B + i * 104_729) % (int)Math.Max(1, d.P2m.Capacity));
+                            bool had = port.ReadPage(new Gfn(g), page);
+                            var bytes = (byte[])page.Clone();
+                            long tot = d.TotPages;
+                            string unmoved = TestHost.Fingerprint(hv);
+                            if (hv.MigratePage(d.DomId, g, node) != XenErrno.Ok)
+                            {
+                                Assert.Equal(unmoved, TestHost.Fingerprint(hv));
+                                continue;
+                            }
+                            moved++;
+                            Assert.True(had && hv.Machine.NodeOf(d.P2m.Get(g).Mfn) == node && d.TotPages == tot, $"gfn {g} of {d} did not land on node {node}");
+                            Assert.True(port.ReadPage(new Gfn(g), page) && page.AsSpan().SequenceEqual(bytes), $"gfn {g} of {d} changed its bytes moving to node {node}");
+                        }
+                        break;
+                    }
                 }
 
                 // Invariant 3: whatever a domain was just handed reads as zeros.
@@ -126,7 +149,7 @@ public class InvariantProperties
                     }
                 }
                 // A refused request changes nothing.
-                if (hv.Refusals.Count > refusalsBefore && op.Kind is not (OpKind.Touch or OpKind.Create))
+                if (hv.Refusals.Count > refusalsBefore && op.Kind is not (OpKind.Touch or OpKind.Create or OpKind.MoveToNode))
                     Assert.Equal(before, TestHost.Fingerprint(hv));
                 // Invariants 1 and 5 (and the p2m/m2p agreement) by a full scan.
                 var problems = Auditor.Check(hv);
@@ -145,6 +168,7 @@ public class InvariantProperties
         // On a host that backs first touches with 2 MiB pages the sequences must have made some.
         if (personality.LargePagesOnFirstTouch) Assert.True(largePages > 0, "no first touch took a 2 MiB page");
         if (tiered) Assert.True(nodeAccesses > 100, $"only {nodeAccesses} accesses reached a frame");
+        Assert.True(moved > 100, $"only {moved} pages moved between nodes");
     }
 
     private static ulong[] Extents(Domain d, Op op, int order)

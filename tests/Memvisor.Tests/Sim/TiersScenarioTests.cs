@@ -55,7 +55,7 @@ public class TiersScenarioTests
         var tiers = r.Summary.Host.Tiers!;
         Assert.Equal(["dram", "cxl", "nvm"], nodes.Select(n => n.Kind));
         // DRAM filled before the others; the guests' pages spill onto CXL, then NVM.
-        Assert.True(nodes[0].FreePagesEnd < 1024 && nodes[1].GuestPagesEnd > 0, $"dram free {nodes[0].FreePagesEnd}, cxl guest pages {nodes[1].GuestPagesEnd}");
+        Assert.True(nodes[0].FreePagesEnd < 1024 && nodes[1].DomainPagesEnd > 0, $"dram free {nodes[0].FreePagesEnd}, cxl guest pages {nodes[1].DomainPagesEnd}");
         // Every node's extra time is its reads and writes at what they cost beyond local DRAM (81 ns).
         double Extra(int n, double read, double write) => (nodes[n].Reads * (read - 81) + nodes[n].Writes * Math.Max(0, write - 81)) / 1e6;
         Assert.Equal(0, nodes[0].ExtraAccessMs);
@@ -89,5 +89,43 @@ public class TiersScenarioTests
             """, "  memory: 2560MiB\n"), "t.yaml")).Run();
         Assert.Equal(0, Assert.Single(tiered.Summary.Host.Nodes!).ExtraAccessMs);
         Assert.Equal(flat.Summary.Domains.Select(d => (d.Name, d.Guest?.StallMs, d.Guest?.Accesses)), tiered.Summary.Domains.Select(d => (d.Name, d.Guest?.StallMs, d.Guest?.Accesses)));
+    }
+
+    private const string Kvm = """
+        name: m
+        seed: 4
+        duration: 4s
+        host:
+          hypervisor: kvm
+          nodes:
+            - { kind: dram, memory: 2GiB }
+            - { kind: cxl, memory: 2GiB }
+        domains:
+          - name: app
+            memory: 512MiB
+            workload: { kind: steady, working_set: 384MiB, rate: 100000/s, write_fraction: 0.3 }
+        events:
+          - { at: 2s, action: migratepages, domain: app, node: 1 }
+        """;
+
+    [Fact]
+    public void Migratepages_moves_a_guests_memory_to_a_node_and_its_accesses_follow()
+    {
+        var r = new Simulation(ScenarioLoader.Parse(Kvm, "t.yaml")).Run();
+        var host = r.Summary.Host;
+        var moves = host.PageMigrations!;
+        // Every page the guest had on DRAM went to CXL: demotions, one shootdown per vCPU each.
+        Assert.True(moves.Migrated > 10_000 && moves.Demoted == moves.Migrated && moves.Promoted == 0, $"{moves}");
+        Assert.Equal(moves.Migrated * 1, moves.Shootdowns);
+        Assert.True(host.Nodes![1].DomainPagesEnd >= moves.Migrated && host.Nodes[1].Reads > 0 && host.Nodes[1].ExtraAccessMs > 0);
+        // Of the guest's pages, DRAM keeps only those it touched first after the move (frames come from its CPU node).
+        Assert.True(host.Nodes[0].DomainPagesEnd - host.Dom0Pages < host.Nodes[1].DomainPagesEnd);
+        Assert.Contains(r.Summary.HostEvents, e => e.Mechanism == "migratepages" && e.Message.StartsWith($"{moves.Migrated} page(s) of app moved to node 1", StringComparison.Ordinal));
+
+        Assert.Equal("events[0].action", Refused(Kvm.Replace("hypervisor: kvm", "hypervisor: xen")).Field);
+        Assert.Equal("events[0].node", Refused(Kvm.Replace("node: 1 }", "node: 2 }")).Field);
+        Assert.Equal("events[0].node", Refused(Kvm.Replace(", node: 1 }", " }")).Field);
+        Assert.Equal("events[0].node", Refused(Kvm.Replace("action: migratepages, domain: app, node: 1", "action: destroy, domain: app, node: 1")).Field);
+        Assert.Equal("events[0].domain", Refused(Kvm.Replace("domain: app, node", "domain: web, node")).Field);
     }
 }

@@ -1,0 +1,114 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.Errors;
+using Memvisor.Hypervisor.P2m;
+using Memvisor.Hypervisor.Tiers;
+using Memvisor.Machine.Lanes;
+using Memvisor.Machine.Tiers;
+using Memvisor.Seam;
+
+namespace Memvisor.Hypervisor;
+
+// Moving a guest page between memory nodes, as a hypervisor's tiering or NUMA balancing does (RAMinate and HMvisor in
+// Xen, ESX's NUMA page migration, Linux's migrate_pages on a KVM guest's memory): a frame on the other node takes a
+// copy of the bytes, the p2m points at it, the old frame goes back to the heap, and each vCPU's translations are shot
+// down. Translations here hold gfns, so none can go stale; the shootdown is counted and costed.
+public sealed partial class Host
+{
+    internal PageMigrationStats MigrationCounters;
+    private readonly byte[] _movedPage = new byte[Memvisor.Machine.Frames.PageSize.Bytes];
+    public PageMigrationStats PageMigrations => MigrationCounters;
+
+    /// <summary>
+    /// Moves domain <paramref name="domid"/>'s page at <paramref name="gfn"/> to memory node <paramref name="node"/>.
+    /// Refused (and counted) for a page that is not the domain's own RAM (shared, paged out, not populated, a grant
+    /// mapping of another's page), a page another domain has mapped through a grant or that a PV domain's tables
+    /// reference or type (they hold machine frames), a domain still arriving by post-copy, and a node with no free
+    /// frame. A page already there is left as it is.
+    /// </summary>
+    public XenErrno MigratePage(ushort domid, ulong gfn, int node)
+    {
+        const string call = "migrate_page";
+        Turn.Take();
+        if (!TryGetDomain(domid, call, 0, out var d, out var missing)) return missing;
+        if ((uint)node >= (uint)Machine.Nodes.Count) return RefuseMove(d, call, XenErrno.EINVAL, RefusalCause.BadConfiguration, node);
+        var e = gfn < d.P2m.Capacity ? d.P2m.Get(gfn) : P2mEntry.Invalid;
+        if (e.Type != P2mType.Ram || d.Incoming) return RefuseMove(d, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, (long)Math.Min(gfn, long.MaxValue));
+        ref var old = ref Machine.Frames[e.Mfn];
+        if (Grants.IsMapped(e.Mfn) || old.RefCount != 0 || old.TypeCount != 0)
+            return RefuseMove(d, call, XenErrno.EBUSY, RefusalCause.PageReferenced, (long)gfn);
+        int from = Machine.NodeOf(e.Mfn);
+        if (from == node) return XenErrno.Ok;
+        if (!Machine.TryAllocateOn(node, 0, d.DomId, out uint mfn)) return RefuseMove(d, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, 1);
+        // The bytes go with the page: a handle is shared, a page of private bytes (one frame's own) is copied.
+        var content = old.Content;
+        if (content.IsPrivate)
+        {
+            Machine.ReadFrame(e.Mfn, _movedPage);
+            Machine.WriteFrame(mfn, _movedPage);
+        }
+        else
+        {
+            Machine.Contents.AddRef(content);
+            Machine.SetContent(mfn, content);
+        }
+        uint oldMfn = e.Mfn;
+        d.P2m.Set(gfn, P2mEntry.Ram(mfn));
+        M2p[mfn] = (uint)gfn;
+        M2p[oldMfn] = P2m.M2p.Invalid;
+        Machine.Free(oldMfn, 0);
+        MarkDirty(d, gfn);
+        int vcpus = Math.Max(1, d.Config.Vcpus);
+        double copy = CopyNs(from, node), shootdown = vcpus * Costs.TlbShootdownNs;
+        d.Counters.HypervisorNs += copy + shootdown;
+        // The vCPUs wait while their translations are shot down.
+        d.PendingStallNs += shootdown;
+        MigrationCounters.Migrated++;
+        if (IsFaster(node, from)) MigrationCounters.Promoted++;
+        else if (IsFaster(from, node)) MigrationCounters.Demoted++;
+        MigrationCounters.Shootdowns += vcpus;
+        MigrationCounters.HypervisorNs += copy + shootdown;
+        return XenErrno.Ok;
+    }
+
+    /// <summary>
+    /// Moves every page of the domain's own RAM that is not on <paramref name="node"/> there, as Linux's migratepages
+    /// does to a KVM guest's QEMU process (migrate_pages(2)); pages that cannot move stay. Returns how many moved.
+    /// </summary>
+    public long MigrateDomainPages(ushort domid, int node, out long refused)
+    {
+        refused = 0;
+        Turn.Take();
+        if (Find(domid) is not { } d) return 0;
+        var gfns = new List<ulong>();
+        d.P2m.ForEachPresent((gfn, e) =>
+        {
+            if (e.Type == P2mType.Ram && Machine.NodeOf(e.Mfn) != node) gfns.Add(gfn);
+        });
+        long moved = 0;
+        foreach (ulong gfn in gfns)
+            if (MigratePage(domid, gfn, node) == XenErrno.Ok) moved++;
+            else refused++;
+        return moved;
+    }
+
+    // A page's copy: a core copies at page_copy_ns unless a node's bandwidth is lower, and an NVMe node adds its
+    // device read (source) or write (destination).
+    private double CopyNs(int from, int to)
+    {
+        if (Machine.Tiers is not { } t) return Costs.PageCopyNs;
+        double ns = Math.Max(Costs.PageCopyNs, 4096e9 / Math.Min(t[from].Costs.BandwidthBytesPerSecond, t[to].Costs.BandwidthBytesPerSecond));
+        if (t[from].Kind == MemoryKind.Nvme) ns += t[from].Costs.ReadNs;
+        if (t[to].Kind == MemoryKind.Nvme) ns += t[to].Costs.WriteNs;
+        return ns;
+    }
+
+    private bool IsFaster(int a, int b) =>
+        Machine.Tiers is { } t && t[a].Costs.AccessNs(t[a].Kind, false) < t[b].Costs.AccessNs(t[b].Kind, false);
+
+    private XenErrno RefuseMove(Domain d, string call, XenErrno errno, RefusalCause cause, long requested)
+    {
+        MigrationCounters.Refused++;
+        d.Counters.Refusals++;
+        return Refusals.Record(d.DomId, d.Name, call, errno, cause, requested, Machine.FreeFrames);
+    }
+}
