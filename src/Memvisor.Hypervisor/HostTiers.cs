@@ -4,8 +4,8 @@ using Memvisor.Machine.Tiers;
 
 namespace Memvisor.Hypervisor;
 
-// A tiered host's accesses per memory node: each guest access to a frame costs what its node's kind costs beyond the
-// local DRAM of the guest's CPU node (and a remote CPU node's DRAM costs numa_remote_ns more), as Pond and the Optane
+// A tiered host's accesses per memory node: each guest access to a frame costs what its node costs beyond the
+// reference DRAM (TierDefaults.Dram), and another CPU node's DRAM numa_remote_ns more, as Pond and the Optane
 // measurements give them (docs/model.md, "Memory nodes and tiers").
 public sealed partial class Host
 {
@@ -24,10 +24,11 @@ public sealed partial class Host
         for (int cpu = 0; cpu < n; cpu++)
             for (int mem = 0; mem < n; mem++)
             {
-                var local = tiers[cpu];
+                // Beyond the reference DRAM a workload's rate assumes (TierDefaults.Dram): a DRAM node given slower
+                // latencies costs its own guests too; a faster one gains them nothing.
                 double remote = mem != cpu && tiers[mem].HasCpus ? Costs.NumaRemoteNs : 0;
-                _extraReadNs[cpu * n + mem] = Math.Max(0, tiers[mem].Costs.AccessNs(tiers[mem].Kind, false) - local.Costs.AccessNs(local.Kind, false) + remote);
-                _extraWriteNs[cpu * n + mem] = Math.Max(0, tiers[mem].Costs.AccessNs(tiers[mem].Kind, true) - local.Costs.AccessNs(local.Kind, true) + remote);
+                _extraReadNs[cpu * n + mem] = Math.Max(0, tiers[mem].Costs.AccessNs(tiers[mem].Kind, false) - TierDefaults.Dram.ReadNs + remote);
+                _extraWriteNs[cpu * n + mem] = Math.Max(0, tiers[mem].Costs.AccessNs(tiers[mem].Kind, true) - TierDefaults.Dram.WriteNs + remote);
             }
     }
 

@@ -19,16 +19,17 @@ public sealed class MachineMemory
 {
     private readonly BuddyHeap[] _nodes;
 
-    public MachineMemory(long frames, int numaNodes) : this(frames, EvenSplit(frames, numaNodes), null)
+    public MachineMemory(long frames, int numaNodes) : this(frames, EvenSplit(frames, numaNodes), null, 0)
     {
     }
 
     /// <summary>A tiered machine: one node per entry, in order, each of its kind and size (node 0 must have CPUs: the hypervisor and dom0 live there).</summary>
-    public MachineMemory(IReadOnlyList<MemoryNodeSpec> nodes) : this(Sum(nodes), nodes.Select(n => n.Frames).ToArray(), nodes)
+    /// <param name="remoteDramNs">What another CPU node's DRAM costs beyond local (costs.numa_remote_ns): the fallback order weighs it.</param>
+    public MachineMemory(IReadOnlyList<MemoryNodeSpec> nodes, double remoteDramNs = 0) : this(Sum(nodes), nodes.Select(n => n.Frames).ToArray(), nodes, remoteDramNs)
     {
     }
 
-    private MachineMemory(long frames, long[] sizes, IReadOnlyList<MemoryNodeSpec>? tiers)
+    private MachineMemory(long frames, long[] sizes, IReadOnlyList<MemoryNodeSpec>? tiers, double remoteDramNs = 0)
     {
         if (sizes.Length < 1 || sizes.Length > 64)
             throw new ArgumentOutOfRangeException(nameof(sizes), sizes.Length, "A machine has between 1 and 64 NUMA nodes.");
@@ -49,7 +50,7 @@ public sealed class MachineMemory
             _nodes[n].AddAllFrames();
             first += (uint)sizes[n];
         }
-        _fallback = tiers is null ? null : FallbackOrders(tiers);
+        _fallback = tiers is null ? null : FallbackOrders(tiers, remoteDramNs);
     }
 
     private static long[] EvenSplit(long frames, int numaNodes)
@@ -66,13 +67,15 @@ public sealed class MachineMemory
 
     private static long Sum(IReadOnlyList<MemoryNodeSpec> nodes) => nodes.Count == 0 ? 0 : nodes.Sum(n => n.Frames);
 
-    // Where a tiered machine looks when the preferred node is full: the other nodes, the fastest to read first (then
-    // by number), so that DRAM fills before CXL, CXL before NVM and NVM before NVMe.
-    private static int[][] FallbackOrders(IReadOnlyList<MemoryNodeSpec> tiers)
+    // Where a tiered machine looks when the preferred node is full: the other nodes, the fastest to read from the
+    // preferred node first (another CPU node's DRAM costing remoteDramNs more; then by number), so that DRAM fills
+    // before CXL, CXL before NVM and NVM before NVMe.
+    private static int[][] FallbackOrders(IReadOnlyList<MemoryNodeSpec> tiers, double remoteDramNs)
     {
         var orders = new int[tiers.Count][];
         for (int p = 0; p < tiers.Count; p++)
-            orders[p] = [p, .. Enumerable.Range(0, tiers.Count).Where(n => n != p).OrderBy(n => tiers[n].Costs.AccessNs(tiers[n].Kind, write: false)).ThenBy(n => n)];
+            orders[p] = [p, .. Enumerable.Range(0, tiers.Count).Where(n => n != p)
+                .OrderBy(n => tiers[n].Costs.AccessNs(tiers[n].Kind, write: false) + (tiers[n].HasCpus ? remoteDramNs : 0)).ThenBy(n => n)];
         return orders;
     }
 

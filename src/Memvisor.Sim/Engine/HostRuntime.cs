@@ -18,7 +18,7 @@ internal sealed class HostRuntime
     {
         Index = index;
         Spec = spec;
-        Machine = spec.Nodes is { } nodes ? new MachineMemory(nodes) : new MachineMemory(Memvisor.Machine.Frames.PageSize.FromBytes(spec.MemoryBytes), spec.NumaNodes);
+        Machine = spec.Nodes is { } nodes ? new MachineMemory(nodes, costs.NumaRemoteNs) : new MachineMemory(Memvisor.Machine.Frames.PageSize.FromBytes(spec.MemoryBytes), spec.NumaNodes);
         Hv = new Host(Machine, costs, now, spec.Overcommit with { Activity = scenario.Policy?.Activity ?? new() });
         Toolstack = new XlToolstack(Hv, costs, seed) { Link = spec.Link, Index = index, Dom0 = dom0 };
         Balloons = new BalloonMonitor(Hv);

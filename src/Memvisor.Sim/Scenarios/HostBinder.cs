@@ -38,12 +38,12 @@ internal static class HostBinder
         {
             if (nn is not null) b.Error(nn, $"{path}.numa_nodes", "give numa_nodes (like DRAM nodes) or nodes (nodes of given kinds and sizes), not both.");
             tiers = NodesBinder.Bind(b, tn, $"{path}.nodes");
-            if (tiers is null) return null;
-            long sum = tiers.Sum(t => t.Frames) * PageSize.Bytes;
-            if (memory is not null && memory != sum)
-                b.Error(m, $"{path}.memory", $"the host's memory ({Units.FormatSize(memory.Value)}) is not the sum of its nodes' ({Units.FormatSize(sum)}); give one or make them agree.");
+            // A bad node leaves the host without memory; the rest of it is still checked.
+            long? sum = tiers is null ? null : tiers.Sum(t => t.Frames) * PageSize.Bytes;
+            if (memory is not null && sum is not null && memory != sum)
+                b.Error(m, $"{path}.memory", $"the host's memory ({Units.FormatSize(memory.Value)}) is not the sum of its nodes' ({Units.FormatSize(sum.Value)}); give one or make them agree.");
             memory = sum;
-            nodes = tiers.Count;
+            nodes = tiers?.Count ?? 1;
         }
         long dom0 = 1L << 30, dom0Min = -1;
         if (f.TryGetValue("dom0", out var d0))
@@ -63,6 +63,15 @@ internal static class HostBinder
         {
             b.Error(m ?? tn, m is null ? $"{path}.nodes" : $"{path}.memory", $"a host has between 64MiB and {Units.FormatSize(ScenarioLimits.MaxHostBytes)} of memory, not {Units.FormatSize(memory.Value)}.");
             return null;
+        }
+        // The hypervisor's own frames and dom0 live on node 0, the DRAM with the CPUs: it must hold them.
+        if (tiers is not null)
+        {
+            long xen = (PageSize.FromBytes(memory.Value) * Host.XenBytesPerFrame + PageSize.Bytes - 1) / PageSize.Bytes * PageSize.Bytes;
+            long node0 = tiers[0].Frames * PageSize.Bytes;
+            if (node0 < xen + dom0)
+                b.Error(NodesBinder.MemoryNode(tn!, 0), $"{path}.nodes[0].memory",
+                    $"node 0 holds the hypervisor's own {Units.FormatSize(xen)} and dom0's {Units.FormatSize(dom0)}, so it needs at least {Units.FormatSize(xen + dom0)}, not {Units.FormatSize(node0)}.");
         }
         var personality = HostPersonality.Xen;
         if (f.TryGetValue("hypervisor", out var hn) && b.OneOf(hn, $"{path}.hypervisor", HostPersonality.Names) is { } hname)

@@ -16,6 +16,11 @@ internal static class NodesBinder
     /// <summary>A node's smallest size: one 2 MiB superpage.</summary>
     public const long MinNodeBytes = 2L << 20;
 
+    /// <summary>The memory value of node <paramref name="index"/> of a bound nodes list (for errors about it).</summary>
+    public static YamlNode MemoryNode(YamlNode nodes, int index) =>
+        nodes is YamlSequenceNode list && list.Children[index] is YamlMappingNode node
+            && node.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == "memory").Value is { } memory ? memory : nodes;
+
     public static IReadOnlyList<MemoryNodeSpec>? Bind(YamlBinder b, YamlNode node, string path)
     {
         if (node is not YamlSequenceNode list || list.Children.Count == 0)
@@ -42,20 +47,22 @@ internal static class NodesBinder
                 b.Error(m, $"{at}.memory", $"a memory node has at least {Units.FormatSize(MinNodeBytes)}, not {Units.FormatSize(bytes.Value)}.");
                 bytes = null;
             }
-            if (kind is null || bytes is null)
+            else if (bytes is long whole && whole % PageSize.Bytes != 0)
+            {
+                b.Error(m, $"{at}.memory", $"a memory node is whole 4KiB pages; {whole} bytes are not.");
+                bytes = null;
+            }
+            if (i == 0 && kind is not null and not MemoryKind.Dram)
+                b.Error(k, $"{at}.kind", "node 0 is DRAM with CPUs: the hypervisor and dom0 live there; list the other kinds after it.");
+            if (kind is null || bytes is null || (i == 0 && kind != MemoryKind.Dram))
             {
                 ok = false;
                 continue;
             }
-            if (i == 0 && kind != MemoryKind.Dram)
-            {
-                b.Error(k, $"{at}.kind", "node 0 is DRAM with CPUs: the hypervisor and dom0 live there; list the other kinds after it.");
-                ok = false;
-            }
             var costs = TierDefaults.For(kind.Value);
             if (f.TryGetValue("read_ns", out var r) && b.Number(r, $"{at}.read_ns", 1, 1e9) is double rn) costs = costs with { ReadNs = rn };
             if (f.TryGetValue("write_ns", out var w) && b.Number(w, $"{at}.write_ns", 1, 1e9) is double wn) costs = costs with { WriteNs = wn };
-            if (f.TryGetValue("bandwidth", out var bw) && b.SizeRate(bw, $"{at}.bandwidth", 1e13) is double rate)
+            if (f.TryGetValue("bandwidth", out var bw) && b.SizeRate(bw, $"{at}.bandwidth", 8.0 * (1L << 40)) is double rate)
             {
                 if (rate < 1 << 20) b.Error(bw, $"{at}.bandwidth", "a memory node's bandwidth is at least 1MiB/s.");
                 else costs = costs with { BandwidthBytesPerSecond = rate };

@@ -45,4 +45,19 @@ public class TieredMachineTests
         Assert.Equal(TierDefaults.Cxl.WriteNs, TierDefaults.Cxl.AccessNs(MemoryKind.Cxl, write: true));
         Assert.True(TierDefaults.Dram.ReadNs < TierDefaults.Cxl.ReadNs && TierDefaults.Cxl.ReadNs < TierDefaults.Nvm.ReadNs);
     }
+
+    [Fact]
+    public void The_fallback_weighs_another_cpu_nodes_dram_at_its_remote_cost()
+    {
+        // A CXL node at 100 ns beats a second socket's DRAM at 81 + 81 ns remote, though DRAM alone reads faster.
+        var fast = new MemoryNodeSpec(MemoryKind.Cxl, 64, TierDefaults.Cxl with { ReadNs = 100 });
+        var m = new MachineMemory([Node(MemoryKind.Dram, 64), Node(MemoryKind.Dram, 64), fast], remoteDramNs: 81);
+        var nodes = new List<int>();
+        for (int i = 0; i < 192; i++)
+        {
+            Assert.True(m.TryAllocate(0, 0, 1, out uint mfn));
+            nodes.Add(m.NodeOf(mfn));
+        }
+        Assert.Equal([.. Enumerable.Repeat(0, 64), .. Enumerable.Repeat(2, 64), .. Enumerable.Repeat(1, 64)], nodes);
+    }
 }

@@ -43,6 +43,13 @@ public class TiersScenarioTests
         var sum = Refused(Tiered.Replace("  dom0:", "  memory: 4GiB\n  dom0:"));
         Assert.Equal("host.memory", sum.Field);
         Assert.Contains("sum of its nodes", sum.Message);
+        var small = Refused(Tiered.Replace("{ kind: dram, memory: 1GiB }", "{ kind: dram, memory: 200MiB }"));
+        Assert.Equal("host.nodes[0].memory", small.Field);
+        Assert.Contains("dom0's 256MiB", small.Message);
+        Assert.Equal("host.nodes[1].memory", Refused(Tiered.Replace("memory: 512MiB", "memory: 524289KiB")).Field);
+        // A bad node does not hide the host's other errors.
+        var both = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(Tiered.Replace("kind: cxl", "kind: hbm").Replace("dom0: { memory: 256MiB }", "dom0: { memory: 1MiB }"), "t.yaml"));
+        Assert.Equal(["host.nodes[1].kind", "host.dom0.memory"], both.Errors.Select(e => e.Field).Order(StringComparer.Ordinal).Reverse());
         // Given and equal to the nodes' sum, memory is accepted.
         Assert.Equal(2560L << 20, ScenarioLoader.Parse(Tiered.Replace("  dom0:", "  memory: 2560MiB\n  dom0:"), "t.yaml").Host.MemoryBytes);
     }
@@ -89,6 +96,11 @@ public class TiersScenarioTests
             """, "  memory: 2560MiB\n"), "t.yaml")).Run();
         Assert.Equal(0, Assert.Single(tiered.Summary.Host.Nodes!).ExtraAccessMs);
         Assert.Equal(flat.Summary.Domains.Select(d => (d.Name, d.Guest?.StallMs, d.Guest?.Accesses)), tiered.Summary.Domains.Select(d => (d.Name, d.Guest?.StallMs, d.Guest?.Accesses)));
+        // DRAM given a slower read costs its own guests what it adds beyond the reference DRAM.
+        var slow = new Simulation(ScenarioLoader.Parse(one.Replace("memory: 2560MiB }", "memory: 2560MiB, read_ns: 181 }"), "t.yaml")).Run();
+        var node = Assert.Single(slow.Summary.Host.Nodes!);
+        Assert.Equal(node.Reads * 100 / 1e6, node.ExtraAccessMs, 2);
+        Assert.True(node.Reads > 0);
     }
 
     private const string Kvm = """

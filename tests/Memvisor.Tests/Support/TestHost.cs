@@ -17,7 +17,7 @@ internal static class TestHost
 
     /// <summary>A tiered host: one node per (kind, frames), with the kinds' default costs.</summary>
     public static Host CreateTiered(IReadOnlyList<(Memvisor.Machine.Tiers.MemoryKind Kind, long Frames)> nodes, HostPersonality? personality = null) =>
-        new(new MachineMemory([.. nodes.Select(n => new Memvisor.Machine.Tiers.MemoryNodeSpec(n.Kind, n.Frames, Memvisor.Machine.Tiers.TierDefaults.For(n.Kind)))]),
+        new(new MachineMemory([.. nodes.Select(n => new Memvisor.Machine.Tiers.MemoryNodeSpec(n.Kind, n.Frames, Memvisor.Machine.Tiers.TierDefaults.For(n.Kind)))], new CostModel().NumaRemoteNs),
             new CostModel(), () => 0, new OvercommitOptions { Personality = personality ?? HostPersonality.Xen });
 
     public static Domain Domain(Host hv, string name, long memory, long maxmem, AllocationMode mode = AllocationMode.Static, MmuMode mmu = MmuMode.Hap)
