@@ -40,7 +40,9 @@ public sealed partial class Host
         if (needed > Machine.FreeFrames)
             return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
 
-        int node = config.PreferredNode ?? NodeWithMostFreeMemory();
+        // A node the domain was pinned to elsewhere (a migration or restore) that this machine lacks, or that has no CPUs, is the host's to choose.
+        int node = config.PreferredNode is int pinned && pinned < Machine.Nodes.Count && (Machine.Tiers is null || Machine.Tiers[pinned].HasCpus)
+            ? pinned : NodeWithMostFreeMemory();
         var d = new Domain(domid, config, node, Overcommit.Paging.MruSize, Overcommit.Activity);
         if (Machine.Tiers is { } tiers) d.NodeAccess = new Tiers.NodeAccess(tiers.Count);
         if (!GrowReserve(d, reserve))

@@ -12,7 +12,7 @@ namespace Memvisor.Sim.Scenarios;
 internal static class DomainBinder
 {
     private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug", "dynamic_min", "dynamic_max",
-        "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram", "image", "host", "disk", "nic"];
+        "cpus", "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram", "image", "host", "disk", "nic"];
     private static readonly string[] DiskKeys = ["driver", "persistent_grants"];
     private static readonly string[] NicKeys = ["driver", "rx", "tx", "flip"];
     private static readonly string[] DomainPagingKeys = ["target"];
@@ -48,6 +48,14 @@ internal static class DomainBinder
             b.Error(mx, $"{path}.maxmem", $"maxmem ({Units.FormatSize(max)}) is below memory ({Units.FormatSize(mem)}); maxmem must be at least memory.");
         int count = f.TryGetValue("count", out var c) ? (int)(b.Integer(c, $"{path}.count", 1, 4096) ?? 1) : 1;
         int vcpus = f.TryGetValue("vcpus", out var v) ? (int)(b.Integer(v, $"{path}.vcpus", 1, 512) ?? 1) : 1;
+        // xl.cfg's cpus="node:N": the vCPUs pinned to NUMA node N, whose memory the domain's pages then come from first.
+        int? cpuNode = null;
+        if (f.TryGetValue("cpus", out var cp) && b.String(cp, $"{path}.cpus") is { } cpus)
+        {
+            if (cpus.StartsWith("node:", StringComparison.Ordinal) && int.TryParse(cpus.AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pin) && pin < 64)
+                cpuNode = pin;
+            else b.Error(cp, $"{path}.cpus", $"'{cpus}' is not a NUMA node; give xl.cfg's \"node:N\" (the vCPUs pinned to node N, 0 to 63).");
+        }
         bool autostart = !f.TryGetValue("autostart", out var a) || (b.Boolean(a, $"{path}.autostart") ?? true);
         var guest = f.TryGetValue("guest", out var gn) ? GuestBinder.BindGuest(b, gn, $"{path}.guest") : new GuestOptions();
         AllocationMode? allocation = null;
@@ -113,7 +121,7 @@ internal static class DomainBinder
         return new DomainSpec
         {
             Name = name, Line = (int)node.Start.Line, Count = count, MemoryBytes = memory.Value, MaxMemBytes = maxmem.Value,
-            Allocation = allocation, Vcpus = vcpus, Autostart = autostart, Guest = guest, Workload = workload,
+            Allocation = allocation, Vcpus = vcpus, CpuNode = cpuNode, Autostart = autostart, Guest = guest, Workload = workload,
             Sharing = sharing, Mmu = mmu, PagingTargetBytes = pagingTarget, DynamicMinBytes = dynMin, DynamicMaxBytes = dynMax,
             Shares = shares, ReservationBytes = reservation, LimitBytes = limit, MinimumBytes = minimum, MaximumBytes = maximum,
             BufferPercent = buffer, Weight = weight, Host = hostName, Disk = disk, Nic = nic,

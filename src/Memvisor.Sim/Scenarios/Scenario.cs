@@ -95,6 +95,8 @@ public sealed record DomainSpec
     /// <summary>allocation:, or null for the host's hypervisor's default (<see cref="AllocationOn"/>).</summary>
     public AllocationMode? Allocation { get; init; }
     public int Vcpus { get; init; } = 1;
+    /// <summary>cpus: "node:N": the NUMA node its vCPUs are pinned to, whose memory its pages come from first; null to let the host choose.</summary>
+    public int? CpuNode { get; init; }
     public bool Autostart { get; init; } = true;
     /// <summary>Whether the sharing scanner looks at this domain (when the host shares); null takes the hypervisor's default (Xen shares only nominated domains); false for a PV domain.</summary>
     public bool? Sharing { get; init; }

@@ -65,6 +65,9 @@ public static partial class ScenarioChecks
 
     private static YamlNode? HostField(YamlNode root, int index, string key) => Field(HostNode(root, index), key);
 
+    private static YamlNode? DomainField(YamlNode root, int index, string key) =>
+        Field((TopNode(root, "domains") as YamlSequenceNode)?.Children.ElementAtOrDefault(index), key);
+
     // A mapping's value at key, or the mapping itself when the key is absent.
     private static YamlNode? Field(YamlNode? node, string key) =>
         (node as YamlMappingNode)?.Children.FirstOrDefault(c => (c.Key as YamlScalarNode)?.Value == key).Value ?? node;

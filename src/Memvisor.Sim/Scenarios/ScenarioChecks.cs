@@ -155,6 +155,21 @@ public static partial class ScenarioChecks
     private const long UsedPagesSlack = 64L << 20 >> 12;
 
     /// <summary>The host and its guests' maxmem must fit in this machine's memory to be modeled at all: what fits, and why, when they do not.</summary>
+    // cpus: "node:N" names a node of the domain's host that has CPUs.
+    internal static void CheckCpuNodes(YamlBinder b, YamlNode root, Scenario s)
+    {
+        for (int i = 0; i < s.Domains.Count; i++)
+        {
+            var d = s.Domains[i];
+            if (d.CpuNode is not int n) continue;
+            var host = s.Hosts.FirstOrDefault(h => h.Name == d.Host) ?? s.Host;
+            string? why = n >= host.NumaNodes ? $"host '{host.Name}' has {host.NumaNodes} NUMA node(s), 0 to {host.NumaNodes - 1}"
+                : host.Nodes is { } tiers && !tiers[n].HasCpus ? $"node {n} of host '{host.Name}' is {Memvisor.Machine.Tiers.TierDefaults.Name(tiers[n].Kind)}, which has no CPUs"
+                : null;
+            if (why is not null) b.Error(DomainField(root, i, "cpus"), $"domains[{i}].cpus", $"{d.Name}'s vCPUs cannot be pinned to node {n}: {why}.");
+        }
+    }
+
     internal static void CheckMachine(YamlBinder b, YamlNode root, Scenario s)
     {
         if (MachineProblem(s) is not { } problem) return;

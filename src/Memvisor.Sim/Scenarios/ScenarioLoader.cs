@@ -150,6 +150,7 @@ public static class ScenarioLoader
         ScenarioChecks.CheckEvents(b, root, scenario);
         ScenarioChecks.CheckFit(b, root, scenario);
         ScenarioChecks.CheckMachine(b, root, scenario);
+        ScenarioChecks.CheckCpuNodes(b, root, scenario);
         return scenario;
     }
 
@@ -256,6 +257,7 @@ public static class ScenarioLoader
             MaxPages = PageSize.FromBytes(d.MaxMemBytes),
             Allocation = allocation,
             Vcpus = d.Vcpus,
+            PreferredNode = d.CpuNode,
             Sharing = d.SharingOn(host),
             Mmu = d.Mmu,
             PhysmapPages = seesMaxmem ? PageSize.FromBytes(d.MaxMemBytes) : null,

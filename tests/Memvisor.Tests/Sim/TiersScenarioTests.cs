@@ -140,4 +140,40 @@ public class TiersScenarioTests
         Assert.Equal("events[0].node", Refused(Kvm.Replace("action: migratepages, domain: app, node: 1", "action: destroy, domain: app, node: 1")).Field);
         Assert.Equal("events[0].domain", Refused(Kvm.Replace("domain: app, node", "domain: web, node")).Field);
     }
+
+    private const string Sockets = """
+        name: s
+        seed: 6
+        duration: 3s
+        host:
+          dom0: { memory: 256MiB }
+          nodes:
+            - { kind: dram, memory: 1GiB }
+            - { kind: dram, memory: 1GiB }
+            - { kind: cxl, memory: 1GiB }
+        domains:
+          - name: near
+            memory: 512MiB
+            cpus: "node:1"
+            workload: { kind: steady, working_set: 448MiB, rate: 100000/s, write_fraction: 0.3 }
+        """;
+
+    [Fact]
+    public void Cpus_pins_a_domain_to_a_node_whose_memory_it_takes_first()
+    {
+        var r = new Simulation(ScenarioLoader.Parse(Sockets, "t.yaml")).Run();
+        var nodes = r.Summary.Host.Nodes!;
+        // Its pages come from node 1, where its vCPUs run: local, so nothing extra; dom0's stay on node 0.
+        Assert.Equal(r.Summary.Host.Dom0Pages, nodes[0].DomainPagesEnd);
+        Assert.True(nodes[1].DomainPagesEnd > 100_000 && nodes[1].Reads > 0 && nodes[1].ExtraAccessMs == 0, $"{nodes[1]}");
+        // Pinned to node 0 instead, its pages spill from there to the cheapest other node: CXL (80 ns beyond DRAM) before
+        // node 1's DRAM (81 ns remote), and it pays for those.
+        var far = new Simulation(ScenarioLoader.Parse(Sockets.Replace("cpus: \"node:1\"", "cpus: \"node:0\"").Replace("memory: 512MiB", "memory: 900MiB").Replace("working_set: 448MiB", "working_set: 880MiB"), "t.yaml")).Run();
+        var fn = far.Summary.Host.Nodes!;
+        Assert.True(fn[2].DomainPagesEnd > 0 && fn[2].ExtraAccessMs > 0 && fn[1].DomainPagesEnd == 0, $"{fn[1]} {fn[2]}");
+
+        Assert.Equal("domains[0].cpus", Refused(Sockets.Replace("node:1", "node:2")).Field);
+        Assert.Equal("domains[0].cpus", Refused(Sockets.Replace("node:1", "node:5")).Field);
+        Assert.Equal("domains[0].cpus", Refused(Sockets.Replace("\"node:1\"", "\"0-3\"")).Field);
+    }
 }
