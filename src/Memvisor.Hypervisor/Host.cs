@@ -15,6 +15,8 @@ using Memvisor.Machine;
 using Memvisor.Machine.Frames;
 using Memvisor.Machine.Time;
 
+using Memvisor.Hypervisor.Tiers;
+
 namespace Memvisor.Hypervisor;
 
 /// <summary>
@@ -54,9 +56,12 @@ public sealed partial class Host : IDisposable
             machine.Frames[mfn].Flags |= FrameFlags.XenHeap;
         }
         InitTiers();
+        Tiering = new TieringDaemon(this, Overcommit.Tiering);
     }
 
     public MachineMemory Machine { get; }
+    /// <summary>Transparent tiering between the memory nodes (host.tiering).</summary>
+    public TieringDaemon Tiering { get; }
     public CostModel Costs { get; }
     public Func<long> Now { get; }
     public M2p M2p { get; }
@@ -128,6 +133,7 @@ public sealed partial class Host : IDisposable
             d.Vram?.Step(dtNs);
         }
         SmartPaging.Step();
+        Tiering.Step(dtNs);
         long shortBy = Overcommit.Tmem.ReservePages - Machine.FreeFrames;
         if (shortBy > 0) Tmem.EvictEphemeral(shortBy);
     }

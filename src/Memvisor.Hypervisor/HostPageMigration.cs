@@ -25,7 +25,10 @@ public sealed partial class Host
     /// reference or type (they hold machine frames), a domain still arriving by post-copy, and a node with no free
     /// frame. A page already there is left as it is.
     /// </summary>
-    public XenErrno MigratePage(ushort domid, ulong gfn, int node)
+    public XenErrno MigratePage(ushort domid, ulong gfn, int node) => MigratePage(domid, gfn, node, shootdown: true);
+
+    /// <param name="shootdown">False for a move in a batch whose caller shoots the translations down once for all (<see cref="ShootDown"/>), as Linux's migrate_pages and a tiering scan batch their flushes.</param>
+    internal XenErrno MigratePage(ushort domid, ulong gfn, int node, bool shootdown)
     {
         const string call = "migrate_page";
         Turn.Take();
@@ -57,17 +60,25 @@ public sealed partial class Host
         M2p[oldMfn] = P2m.M2p.Invalid;
         Machine.Free(oldMfn, 0);
         MarkDirty(d, gfn);
-        int vcpus = Math.Max(1, d.Config.Vcpus);
-        double copy = CopyNs(from, node), shootdown = vcpus * Costs.TlbShootdownNs;
-        d.Counters.HypervisorNs += copy + shootdown;
-        // The vCPUs wait while their translations are shot down.
-        d.PendingStallNs += shootdown;
+        double copy = CopyNs(from, node);
+        d.Counters.HypervisorNs += copy;
+        MigrationCounters.HypervisorNs += copy;
         MigrationCounters.Migrated++;
         if (IsFaster(node, from)) MigrationCounters.Promoted++;
         else if (IsFaster(from, node)) MigrationCounters.Demoted++;
-        MigrationCounters.Shootdowns += vcpus;
-        MigrationCounters.HypervisorNs += copy + shootdown;
+        if (shootdown) ShootDown(d);
         return XenErrno.Ok;
+    }
+
+    /// <summary>Shoots down every vCPU's translations of the domain's moved pages: counted and costed, and its vCPUs wait through it.</summary>
+    internal void ShootDown(Domain d)
+    {
+        int vcpus = Math.Max(1, d.Config.Vcpus);
+        double ns = vcpus * Costs.TlbShootdownNs;
+        d.Counters.HypervisorNs += ns;
+        d.PendingStallNs += ns;
+        MigrationCounters.Shootdowns += vcpus;
+        MigrationCounters.HypervisorNs += ns;
     }
 
     /// <summary>
@@ -86,8 +97,10 @@ public sealed partial class Host
         });
         long moved = 0;
         foreach (ulong gfn in gfns)
-            if (MigratePage(domid, gfn, node) == XenErrno.Ok) moved++;
+            if (MigratePage(domid, gfn, node, shootdown: false) == XenErrno.Ok) moved++;
             else refused++;
+        // One shootdown for the batch, as migrate_pages flushes once for the pages it unmapped.
+        if (moved > 0) ShootDown(d);
         return moved;
     }
 

@@ -32,6 +32,18 @@ public sealed partial class Host
             }
     }
 
+    /// <summary>What a read from memory node <paramref name="mem"/> costs a vCPU on <paramref name="cpu"/> beyond the reference DRAM.</summary>
+    internal double ExtraReadNs(int cpu, int mem) => _extraReadNs is { } t ? t[cpu * Machine.Nodes.Count + mem] : 0;
+
+    /// <summary>Where a page demoted off node <paramref name="from"/> goes: the other node cheapest to read from there with a free frame; -1 if none has one.</summary>
+    internal int DemotionTarget(int from)
+    {
+        int best = -1;
+        for (int n = 0; n < Machine.Nodes.Count; n++)
+            if (n != from && Machine.Nodes[n].FreePages > 0 && (best < 0 || ExtraReadNs(from, n) < ExtraReadNs(from, best))) best = n;
+        return best;
+    }
+
     /// <summary>The CPU node a domain's vCPUs run on: its preferred node if that has CPUs, else node 0.</summary>
     internal int CpuNodeOf(Domain d) =>
         Machine.Tiers is { } t && (uint)d.PreferredNode < (uint)t.Count && t[d.PreferredNode].HasCpus ? d.PreferredNode : 0;

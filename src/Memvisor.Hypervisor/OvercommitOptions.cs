@@ -20,6 +20,8 @@ public sealed record OvercommitOptions
     public PagingOptions Paging { get; init; } = new();
     public CompressionOptions Compression { get; init; } = new();
     public TmemOptions Tmem { get; init; } = new();
+    /// <summary>Transparent tiering on a tiered host (host.tiering): off unless given.</summary>
+    public Tiers.TieringOptions Tiering { get; init; } = new();
     /// <summary>The working-set sampler every guest domain has (ESX's estimator; the esx policy reads it).</summary>
     public ActivityOptions Activity { get; init; } = new();
 }

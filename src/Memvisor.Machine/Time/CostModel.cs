@@ -82,6 +82,9 @@ public sealed class CostModel
     /// <summary>Shooting down one vCPU's translations of a moved page: the IPI makes the vCPU exit, invalidate (INVEPT or INVVPID) and re-enter while the sender waits for its answer, about two VM exit round trips (vm_exit_ns).</summary>
     public double TlbShootdownNs { get; set; } = 1_000;
 
+    /// <summary>The tiering scanner reading and clearing one p2m (EPT) entry's accessed bit: about 150 cycles, as log_dirty_protect_page_ns.</summary>
+    public double AdScanPageNs { get; set; } = 50;
+
     /// <summary>Writing or reading 4 KiB of a save image (xl save/restore): sequential at about 500 MB/s, a SATA SSD's rate (Samsung 860 EVO datasheet, 520/550 MB/s).</summary>
     public double SaveImagePageNs { get; set; } = 8_000;
 
@@ -174,6 +177,7 @@ public sealed class CostModel
         ["log_dirty_protect_page_ns"] = (c, v) => c.LogDirtyProtectPageNs = v,
         ["numa_remote_ns"] = (c, v) => c.NumaRemoteNs = v,
         ["tlb_shootdown_ns"] = (c, v) => c.TlbShootdownNs = v,
+        ["ad_scan_page_ns"] = (c, v) => c.AdScanPageNs = v,
     };
 
     // The costs sourced as cycle counts (CycleCosts): page_free_ns, tmem_op_ns and the device, bandwidth and codec
@@ -191,5 +195,6 @@ public sealed class CostModel
         ["pv_validate_entry_ns"] = c => c.PvValidateEntryNs,
         ["log_dirty_protect_page_ns"] = c => c.LogDirtyProtectPageNs,
         ["tlb_shootdown_ns"] = c => c.TlbShootdownNs,
+        ["ad_scan_page_ns"] = c => c.AdScanPageNs,
     };
 }

@@ -12,7 +12,7 @@ namespace Memvisor.Sim.Scenarios;
 /// <summary>Binds <c>host:</c> or one entry of <c>hosts:</c>: its name, memory, NUMA nodes, dom0 and the overcommit mechanisms it turns on.</summary>
 internal static class HostBinder
 {
-    private static readonly string[] HostKeys = ["name", "memory", "hypervisor", "numa_nodes", "nodes", "dom0", "large_pages", "sharing", "paging", "compression", "tmem", "link"];
+    private static readonly string[] HostKeys = ["name", "memory", "hypervisor", "numa_nodes", "nodes", "tiering", "dom0", "large_pages", "sharing", "paging", "compression", "tmem", "link"];
     private static readonly string[] LinkKeys = ["bandwidth", "latency"];
     private static readonly string[] Dom0Keys = ["memory", "min"];
 
@@ -77,6 +77,11 @@ internal static class HostBinder
         if (f.TryGetValue("hypervisor", out var hn) && b.OneOf(hn, $"{path}.hypervisor", HostPersonality.Names) is { } hname)
             personality = HostPersonality.Find(hname)!;
         var overcommit = BindOvercommit(b, f, path, memory.Value, personality);
+        if (f.TryGetValue("tiering", out var tr))
+        {
+            if (tiers is null) b.Error(tr, $"{path}.tiering", "tiering moves pages between memory nodes of different kinds; give the host 'nodes'.");
+            else overcommit = overcommit with { Tiering = NodesBinder.BindTiering(b, tr, $"{path}.tiering") };
+        }
         RefuseMissing(b, f, path, personality);
         var link = new LinkSpec();
         if (f.TryGetValue("link", out var ln))

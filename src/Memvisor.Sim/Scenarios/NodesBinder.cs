@@ -71,4 +71,21 @@ internal static class NodesBinder
         }
         return ok ? nodes : null;
     }
+
+    private static readonly string[] TieringKeys = ["scan_interval", "cold_after", "moves_per_scan"];
+
+    /// <summary>host.tiering: the transparent tiering scanner's interval, when a page is cold, and how many pages a scan may move.</summary>
+    public static Memvisor.Hypervisor.Tiers.TieringOptions BindTiering(YamlBinder b, YamlNode node, string path)
+    {
+        var options = new Memvisor.Hypervisor.Tiers.TieringOptions { Enabled = true };
+        var f = b.Fields(node, path, TieringKeys, []);
+        if (f.TryGetValue("scan_interval", out var si) && b.Duration(si, $"{path}.scan_interval") is long interval)
+        {
+            if (interval < 100_000_000) b.Error(si, $"{path}.scan_interval", "the tiering scanner looks at most ten times a second (scan_interval of 100ms or more).");
+            else options = options with { ScanIntervalNs = interval };
+        }
+        if (f.TryGetValue("cold_after", out var ca) && b.Integer(ca, $"{path}.cold_after", 1, 255) is long cold) options = options with { ColdScans = (int)cold };
+        if (f.TryGetValue("moves_per_scan", out var mp) && b.Integer(mp, $"{path}.moves_per_scan", 1, 16_777_216) is long moves) options = options with { MovesPerScan = (int)moves };
+        return options;
+    }
 }

@@ -62,7 +62,12 @@ public sealed record HostSummary
     public IReadOnlyList<TierSummary>? Tiers { get; init; }
     /// <summary>Pages moved between memory nodes (a tiered host, or one whose guests' pages some action moved).</summary>
     public PageMigrationSummary? PageMigrations { get; init; }
+    /// <summary>The transparent tiering scanner (host.tiering only).</summary>
+    public TieringSummary? Tiering { get; init; }
 }
+
+/// <summary>The tiering scanner: its scans, the pages they looked at, the hot and cold pages the last one found, the pages it promoted and demoted, and its time.</summary>
+public sealed record TieringSummary(long Scans, long PagesScanned, long HotPagesLast, long ColdPagesLast, long Promoted, long Demoted, double ScanMs);
 
 /// <summary>Pages the host moved between its memory nodes: to a faster node (promoted) or a slower one (demoted), the moves refused, the vCPU TLB shootdowns they sent and the hypervisor's time for them.</summary>
 public sealed record PageMigrationSummary(long Migrated, long Promoted, long Demoted, long Refused, long Shootdowns, double HypervisorMs);

@@ -1,0 +1,127 @@
+using Memvisor.Hypervisor.Domains;
+using Memvisor.Hypervisor.P2m;
+using Memvisor.Machine.Lanes;
+using Memvisor.Seam;
+
+namespace Memvisor.Hypervisor.Tiers;
+
+/// <summary>
+/// Transparent tiering, as RAMinate does in the hypervisor (Hirofuchi and Takano, SoCC'16): every scan interval it
+/// reads and clears the accessed bit of every guest page's p2m (EPT) entry and flushes the guests' TLBs so that the
+/// bits are set again; a page accessed since the last scan is hot, one not accessed for cold_after scans is cold. Hot
+/// pages on a slower node than the guest's own are promoted to its node, a cold page there demoted to the fastest
+/// other node with room when the node is full, at most moves_per_scan pages a scan. The guest knows nothing of it.
+/// </summary>
+public sealed class TieringDaemon
+{
+    private readonly Host _hv;
+    private readonly TieringOptions _options;
+    // Per domain, per gfn: scans since its last access (saturating).
+    private readonly Dictionary<Domain, byte[]> _ages = [];
+    private readonly List<(Domain D, ulong Gfn)> _hot = [], _cold = [];
+    private readonly List<Domain> _scanned = [];
+    private long _sinceScanNs;
+
+    internal TieringDaemon(Host hv, TieringOptions options) => (_hv, _options) = (hv, options);
+
+    internal TieringStats Counters;
+    public TieringStats Stats => Counters;
+    public TieringOptions Options => _options;
+
+    internal void Step(long dtNs)
+    {
+        if (!_options.Enabled || _hv.Machine.Tiers is null) return;
+        _sinceScanNs += dtNs;
+        if (_sinceScanNs < _options.ScanIntervalNs) return;
+        _sinceScanNs = 0;
+        Turn.Take();
+        Scan();
+        Move();
+        Flush();
+    }
+
+    private void Scan()
+    {
+        _hot.Clear();
+        _cold.Clear();
+        _scanned.Clear();
+        foreach (var gone in _ages.Keys.Where(d => !_hv.Domains.Contains(d)).ToList()) _ages.Remove(gone);
+        foreach (var d in _hv.Domains)
+        {
+            if (d.IsDying || d.IsPv || d.Incoming || d.IsCrashed) continue;
+            ulong capacity = d.P2m.Capacity;
+            if (!_ages.TryGetValue(d, out var ages) || (ulong)ages.Length != capacity)
+            {
+                // A page first seen has not been accessed in a scan before.
+                _ages[d] = ages = new byte[capacity];
+                Array.Fill(ages, (byte)1);
+            }
+            int cpu = _hv.CpuNodeOf(d);
+            long scanned = 0;
+            _scanned.Add(d);
+            for (ulong gfn = 0; gfn < capacity; gfn++)
+            {
+                var e = d.P2m.Get(gfn);
+                if (e.Type != P2mType.Ram) continue;
+                scanned++;
+                bool accessed = d.P2m.TestAndClearAccessed(gfn);
+                // Hot: accessed in this scan and the one before (a page of the cold tail touched once is not).
+                bool hot = accessed && ages[gfn] == 0;
+                ages[gfn] = accessed ? (byte)0 : (byte)Math.Min(255, ages[gfn] + 1);
+                int node = _hv.Machine.NodeOf(e.Mfn);
+                if (hot && node != cpu && _hv.ExtraReadNs(cpu, node) > 0) _hot.Add((d, gfn));
+                else if (!accessed && ages[gfn] >= _options.ColdScans && node == cpu) _cold.Add((d, gfn));
+            }
+            Counters.ScanNs += scanned * _hv.Costs.AdScanPageNs;
+            Counters.PagesScanned += scanned;
+        }
+        Counters.Scans++;
+        Counters.HotPagesLast = _hot.Count;
+        Counters.ColdPagesLast = _cold.Count;
+    }
+
+    // Hot pages go to their guest's node; when it is full, a cold page there leaves first for the fastest other node with room.
+    private void Move()
+    {
+        int budget = _options.MovesPerScan, coldAt = 0;
+        foreach (var (d, gfn) in _hot)
+        {
+            if (budget <= 0) break;
+            int cpu = _hv.CpuNodeOf(d);
+            if (_hv.Machine.Nodes[cpu].FreePages == 0)
+            {
+                if (budget < 2 || !DemoteOne(cpu, ref coldAt)) break;
+                budget--;
+            }
+            if (_hv.MigratePage(d.DomId, gfn, cpu, shootdown: false) != XenErrno.Ok) continue;
+            Counters.Promoted++;
+            budget--;
+        }
+    }
+
+    // The accessed bits are set again only by a walk, and moved pages' translations must go: after each scan every
+    // scanned domain's vCPUs get one shootdown, covering both.
+    private void Flush()
+    {
+        foreach (var d in _scanned)
+        {
+            _hv.ShootDown(d);
+            Counters.ScanNs += Math.Max(1, d.Config.Vcpus) * _hv.Costs.TlbShootdownNs;
+        }
+    }
+
+    private bool DemoteOne(int node, ref int coldAt)
+    {
+        while (coldAt < _cold.Count)
+        {
+            var (d, gfn) = _cold[coldAt++];
+            if (!_hv.Domains.Contains(d) || d.P2m.Get(gfn) is not { Type: P2mType.Ram } e || _hv.Machine.NodeOf(e.Mfn) != node) continue;
+            int to = _hv.DemotionTarget(node);
+            if (to < 0) return false;
+            if (_hv.MigratePage(d.DomId, gfn, to, shootdown: false) != XenErrno.Ok) continue;
+            Counters.Demoted++;
+            return true;
+        }
+        return false;
+    }
+}

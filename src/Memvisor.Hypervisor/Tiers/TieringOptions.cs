@@ -1,0 +1,13 @@
+namespace Memvisor.Hypervisor.Tiers;
+
+/// <summary>The hypervisor's transparent tiering on a tiered host (host.tiering), after RAMinate (Hirofuchi and Takano, SoCC'16).</summary>
+public sealed record TieringOptions
+{
+    public bool Enabled { get; init; }
+    /// <summary>How often the scanner reads and clears the accessed bits of every guest page (scan_interval).</summary>
+    public long ScanIntervalNs { get; init; } = 1_000_000_000;
+    /// <summary>Scans without an access after which a page on fast memory is cold (cold_after).</summary>
+    public int ColdScans { get; init; } = 4;
+    /// <summary>The most pages one scan moves, promotions and demotions together (moves_per_scan): the rate limit.</summary>
+    public int MovesPerScan { get; init; } = 4096;
+}

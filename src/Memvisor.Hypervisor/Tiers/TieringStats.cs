@@ -1,0 +1,16 @@
+namespace Memvisor.Hypervisor.Tiers;
+
+/// <summary>What the transparent tiering scanner did.</summary>
+public record struct TieringStats
+{
+    public long Scans;
+    public long PagesScanned;
+    /// <summary>Pages found hot on a slower node, and cold on a guest's own node, at the last scan.</summary>
+    public long HotPagesLast;
+    public long ColdPagesLast;
+    /// <summary>Pages it moved to a guest's own node (promoted) and off it to make room (demoted).</summary>
+    public long Promoted;
+    public long Demoted;
+    /// <summary>Hypervisor time reading and clearing accessed bits and flushing the guests' TLBs after each scan.</summary>
+    public double ScanNs;
+}
