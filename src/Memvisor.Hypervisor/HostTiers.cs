@@ -35,6 +35,9 @@ public sealed partial class Host
     /// <summary>What a read from memory node <paramref name="mem"/> costs a vCPU on <paramref name="cpu"/> beyond the reference DRAM.</summary>
     internal double ExtraReadNs(int cpu, int mem) => _extraReadNs is { } t ? t[cpu * Machine.Nodes.Count + mem] : 0;
 
+    /// <summary>What a write to memory node <paramref name="mem"/> costs a vCPU on <paramref name="cpu"/> beyond the reference DRAM.</summary>
+    internal double ExtraWriteNs(int cpu, int mem) => _extraWriteNs is { } t ? t[cpu * Machine.Nodes.Count + mem] : 0;
+
     /// <summary>Where a page demoted off node <paramref name="from"/> goes: the other node cheapest to read from there with a free frame; -1 if none has one.</summary>
     internal int DemotionTarget(int from)
     {

@@ -2,14 +2,16 @@ namespace Memvisor.Hypervisor.P2m;
 
 /// <summary>
 /// One p2m entry in 8 bytes: mfn (or, for paged-out and compressed entries, a slot number) in bits 0..39, the p2m
-/// type in bits 40..47, and in bit 48 an accessed flag the hardware sets on a guest access (EPT's A bit), which
-/// the clock eviction policy reads and clears.
+/// type in bits 40..47, in bit 48 an accessed flag the hardware sets on a guest access (EPT's A bit), which the
+/// clock eviction policy and the tiering scanner read and clear, and in bit 49 the dirty flag a write sets (EPT's D bit).
 /// </summary>
 public readonly record struct P2mEntry(ulong Raw)
 {
     private const int TypeShift = 40;
     private const ulong PayloadMask = (1UL << TypeShift) - 1;
     public const ulong AccessedBit = 1UL << 48;
+    /// <summary>Bit 49: the dirty flag the hardware sets on a guest write (EPT's D bit), which the tiering scanner reads and clears.</summary>
+    public const ulong DirtyBit = 1UL << 49;
 
     public static readonly P2mEntry Invalid = new(0);
     public static readonly P2mEntry PopulateOnDemand = new((ulong)P2mType.PopulateOnDemand << TypeShift);
@@ -36,4 +38,5 @@ public readonly record struct P2mEntry(ulong Raw)
     /// <summary>Another domain's frame is mapped here through a grant.</summary>
     public bool IsGrantMap => Type is P2mType.GrantMapRw or P2mType.GrantMapRo;
     public bool Accessed => (Raw & AccessedBit) != 0;
+    public bool Dirty => (Raw & DirtyBit) != 0;
 }

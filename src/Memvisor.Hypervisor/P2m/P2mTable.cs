@@ -54,18 +54,31 @@ public sealed class P2mTable
     }
 
     /// <summary>
-    /// The entry for a guest access: returns it and, if a frame is mapped there, sets its accessed flag as the
-    /// hardware does on a walk. Allocates nothing.
+    /// The entry for a guest access: returns it and, if a frame is mapped there, sets its accessed flag (and for a
+    /// write its dirty flag) as the hardware does on a walk. Allocates nothing.
     /// </summary>
-    public P2mEntry GetForAccess(ulong gfn)
+    public P2mEntry GetForAccess(ulong gfn, bool write = false)
     {
         if (gfn >= Capacity) return P2mEntry.Invalid;
         var leaf = _leaves[gfn >> LeafShift];
         if (leaf is null) return P2mEntry.Invalid;
         ref ulong slot = ref leaf[gfn & LeafMask];
         var e = new P2mEntry(slot);
-        if (!e.Accessed && e.IsMapped) slot |= P2mEntry.AccessedBit;
+        ulong bits = write ? P2mEntry.AccessedBit | P2mEntry.DirtyBit : P2mEntry.AccessedBit;
+        if ((slot & bits) != bits && e.IsMapped) slot |= bits;
         return e;
+    }
+
+    /// <summary>Clears the dirty flag of the entry at <paramref name="gfn"/> and says whether it was set.</summary>
+    public bool TestAndClearDirty(ulong gfn)
+    {
+        if (gfn >= Capacity) return false;
+        var leaf = _leaves[gfn >> LeafShift];
+        if (leaf is null) return false;
+        ref ulong slot = ref leaf[gfn & LeafMask];
+        bool was = (slot & P2mEntry.DirtyBit) != 0;
+        slot &= ~P2mEntry.DirtyBit;
+        return was;
     }
 
     /// <summary>Starts loading the cache line of the entry at <paramref name="gfn"/> (a hint for an access soon; see Native's CacheLine).</summary>
@@ -105,7 +118,7 @@ public sealed class P2mTable
         Count(entry.Type, +1);
         if (old.Type == P2mType.Invalid && entry.Type != P2mType.Invalid) _leafUse[index]++;
         else if (old.Type != P2mType.Invalid && entry.Type == P2mType.Invalid) _leafUse[index]--;
-        if (_superpage[index] == 2 && ((old.Raw ^ entry.Raw) & ~P2mEntry.AccessedBit) != 0) LargePagesBroken++;
+        if (_superpage[index] == 2 && ((old.Raw ^ entry.Raw) & ~(P2mEntry.AccessedBit | P2mEntry.DirtyBit)) != 0) LargePagesBroken++;
         leaf[gfn & LeafMask] = entry.Raw;
         _superpage[index] = 0;
         if (_leafUse[index] == 0)

@@ -244,7 +244,7 @@ internal sealed partial class DomainPort(Host hv, Domain d) : IGuestMemory, IGue
             Turn.Take();
             return Refuse(gfn, RefusalCause.DomainCrashed, out mfn);
         }
-        var e = d.P2m.GetForAccess(gfn);
+        var e = d.P2m.GetForAccess(gfn, write);
         if (e.Type == P2mType.Ram || (e.Type == P2mType.Shared && !write))
         {
             mfn = e.Mfn;

@@ -21,6 +21,8 @@ public sealed class TieringDaemon
     private readonly List<(Domain D, ulong Gfn)> _hot = [], _cold = [];
     private readonly List<Domain> _scanned = [];
     private long _sinceScanNs;
+    // Marks a hot-list entry promoted for a write rather than for being hot (gfns stay far below bit 63).
+    private const ulong WrittenFlag = 1UL << 63;
 
     internal TieringDaemon(Host hv, TieringOptions options) => (_hv, _options) = (hv, options);
 
@@ -65,12 +67,18 @@ public sealed class TieringDaemon
                 if (e.Type != P2mType.Ram) continue;
                 scanned++;
                 bool accessed = d.P2m.TestAndClearAccessed(gfn);
+                bool written = d.P2m.TestAndClearDirty(gfn);
                 // Hot: accessed in this scan and the one before (a page of the cold tail touched once is not).
                 bool hot = accessed && ages[gfn] == 0;
                 ages[gfn] = accessed ? (byte)0 : (byte)Math.Min(255, ages[gfn] + 1);
                 int node = _hv.Machine.NodeOf(e.Mfn);
-                if (hot && node != cpu && _hv.ExtraReadNs(cpu, node) > 0) _hot.Add((d, gfn));
-                else if (!accessed && ages[gfn] >= _options.ColdScans && node == cpu) _cold.Add((d, gfn));
+                if (node == cpu)
+                {
+                    if (!accessed && ages[gfn] >= _options.ColdScans) _cold.Add((d, gfn));
+                }
+                else if (hot && _hv.ExtraReadNs(cpu, node) > 0) _hot.Add((d, gfn));
+                // Write-aware: a page written where writes cost more than at home goes home now (HMvisor's aim).
+                else if (_options.WriteAware && written && _hv.ExtraWriteNs(cpu, node) > 0) _hot.Add((d, gfn | WrittenFlag));
             }
             Counters.ScanNs += scanned * _hv.Costs.AdScanPageNs;
             Counters.PagesScanned += scanned;
@@ -84,9 +92,10 @@ public sealed class TieringDaemon
     private void Move()
     {
         int budget = _options.MovesPerScan, coldAt = 0;
-        foreach (var (d, gfn) in _hot)
+        foreach (var (d, tagged) in _hot)
         {
             if (budget <= 0) break;
+            ulong gfn = tagged & ~WrittenFlag;
             int cpu = _hv.CpuNodeOf(d);
             if (_hv.Machine.Nodes[cpu].FreePages == 0)
             {
@@ -95,6 +104,7 @@ public sealed class TieringDaemon
             }
             if (_hv.MigratePage(d.DomId, gfn, cpu, shootdown: false) != XenErrno.Ok) continue;
             Counters.Promoted++;
+            if ((tagged & WrittenFlag) != 0) Counters.WritePromoted++;
             budget--;
         }
     }

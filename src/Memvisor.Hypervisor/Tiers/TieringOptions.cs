@@ -10,4 +10,6 @@ public sealed record TieringOptions
     public int ColdScans { get; init; } = 4;
     /// <summary>The most pages one scan moves, promotions and demotions together (moves_per_scan): the rate limit.</summary>
     public int MovesPerScan { get; init; } = 4096;
+    /// <summary>Write-aware (write_aware), HMvisor's aim: a page written since the last scan on a node whose writes cost more than its guest's own node's is promoted though not yet hot, to keep writes off NVM.</summary>
+    public bool WriteAware { get; init; }
 }

@@ -10,6 +10,8 @@ public record struct TieringStats
     public long ColdPagesLast;
     /// <summary>Pages it moved to a guest's own node (promoted) and off it to make room (demoted).</summary>
     public long Promoted;
+    /// <summary>Of the promoted, pages promoted for being written on a node whose writes cost more (write-aware).</summary>
+    public long WritePromoted;
     public long Demoted;
     /// <summary>Hypervisor time reading and clearing accessed bits and flushing the guests' TLBs after each scan.</summary>
     public double ScanNs;

@@ -72,7 +72,7 @@ internal static class NodesBinder
         return ok ? nodes : null;
     }
 
-    private static readonly string[] TieringKeys = ["scan_interval", "cold_after", "moves_per_scan"];
+    private static readonly string[] TieringKeys = ["scan_interval", "cold_after", "moves_per_scan", "write_aware"];
 
     /// <summary>host.tiering: the transparent tiering scanner's interval, when a page is cold, and how many pages a scan may move.</summary>
     public static Memvisor.Hypervisor.Tiers.TieringOptions BindTiering(YamlBinder b, YamlNode node, string path)
@@ -85,6 +85,7 @@ internal static class NodesBinder
             else options = options with { ScanIntervalNs = interval };
         }
         if (f.TryGetValue("cold_after", out var ca) && b.Integer(ca, $"{path}.cold_after", 1, 255) is long cold) options = options with { ColdScans = (int)cold };
+        if (f.TryGetValue("write_aware", out var wa) && b.Boolean(wa, $"{path}.write_aware") is bool aware) options = options with { WriteAware = aware };
         if (f.TryGetValue("moves_per_scan", out var mp) && b.Integer(mp, $"{path}.moves_per_scan", 1, 16_777_216) is long moves) options = options with { MovesPerScan = (int)moves };
         return options;
     }

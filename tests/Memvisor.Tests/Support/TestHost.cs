@@ -16,9 +16,10 @@ internal static class TestHost
         new(new MachineMemory(frames, nodes), new CostModel(), () => 0, new OvercommitOptions { Personality = personality ?? HostPersonality.Xen });
 
     /// <summary>A tiered host: one node per (kind, frames), with the kinds' default costs.</summary>
-    public static Host CreateTiered(IReadOnlyList<(Memvisor.Machine.Tiers.MemoryKind Kind, long Frames)> nodes, HostPersonality? personality = null) =>
+    public static Host CreateTiered(IReadOnlyList<(Memvisor.Machine.Tiers.MemoryKind Kind, long Frames)> nodes, HostPersonality? personality = null,
+        Memvisor.Hypervisor.Tiers.TieringOptions? tiering = null) =>
         new(new MachineMemory([.. nodes.Select(n => new Memvisor.Machine.Tiers.MemoryNodeSpec(n.Kind, n.Frames, Memvisor.Machine.Tiers.TierDefaults.For(n.Kind)))], new CostModel().NumaRemoteNs),
-            new CostModel(), () => 0, new OvercommitOptions { Personality = personality ?? HostPersonality.Xen });
+            new CostModel(), () => 0, new OvercommitOptions { Personality = personality ?? HostPersonality.Xen, Tiering = tiering ?? new() });
 
     public static Domain Domain(Host hv, string name, long memory, long maxmem, AllocationMode mode = AllocationMode.Static, MmuMode mmu = MmuMode.Hap)
     {
