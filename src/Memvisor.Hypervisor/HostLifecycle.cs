@@ -41,7 +41,7 @@ public sealed partial class Host
             return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
 
         // A node the domain was pinned to elsewhere (a migration or restore) that this machine lacks, or that has no CPUs, is the host's to choose.
-        int node = config.PreferredNode is int pinned && pinned < Machine.Nodes.Count && (Machine.Tiers is null || Machine.Tiers[pinned].HasCpus)
+        int node = config.PreferredNode is int pinned && pinned >= 0 && pinned < Machine.Nodes.Count && (Machine.Tiers is null || Machine.Tiers[pinned].HasCpus)
             ? pinned : NodeWithMostFreeMemory();
         var d = new Domain(domid, config, node, Overcommit.Paging.MruSize, Overcommit.Activity);
         if (Machine.Tiers is { } tiers) d.NodeAccess = new Tiers.NodeAccess(tiers.Count);

@@ -25,16 +25,20 @@ public sealed partial class Host
     /// reference or type (they hold machine frames), a domain still arriving by post-copy, and a node with no free
     /// frame. A page already there is left as it is.
     /// </summary>
-    public XenErrno MigratePage(ushort domid, ulong gfn, int node) => MigratePage(domid, gfn, node, shootdown: true);
+    public XenErrno MigratePage(ushort domid, ulong gfn, int node) => MigratePage(domid, gfn, node, shootdown: true, quiet: false);
 
     /// <param name="shootdown">False for a move in a batch whose caller shoots the translations down once for all (<see cref="ShootDown"/>), as Linux's migrate_pages and a tiering scan batch their flushes.</param>
-    internal XenErrno MigratePage(ushort domid, ulong gfn, int node, bool shootdown)
+    /// <param name="quiet">For a page of a batch (migratepages, a tiering scan): a page that stays is counted, not logged as a refusal of its own.</param>
+    internal XenErrno MigratePage(ushort domid, ulong gfn, int node, bool shootdown, bool quiet)
     {
+        _quietMove = quiet;
         const string call = "migrate_page";
         Turn.Take();
         if (!TryGetDomain(domid, call, 0, out var d, out var missing)) return missing;
         if ((uint)node >= (uint)Machine.Nodes.Count) return RefuseMove(d, call, XenErrno.EINVAL, RefusalCause.BadConfiguration, node);
         var e = gfn < d.P2m.Capacity ? d.P2m.Get(gfn) : P2mEntry.Invalid;
+        // A PV domain's tables and its lazy-MMU queue name machine frames: Xen never moves a PV guest's memory.
+        if (d.IsPv) return RefuseMove(d, call, XenErrno.EPERM, RefusalCause.NotPermitted, (long)Math.Min(gfn, long.MaxValue));
         if (e.Type != P2mType.Ram || d.Incoming) return RefuseMove(d, call, XenErrno.EINVAL, RefusalCause.GfnNotPopulated, (long)Math.Min(gfn, long.MaxValue));
         ref var old = ref Machine.Frames[e.Mfn];
         if (Grants.IsMapped(e.Mfn) || old.RefCount != 0 || old.TypeCount != 0)
@@ -55,7 +59,8 @@ public sealed partial class Host
             Machine.SetContent(mfn, content);
         }
         uint oldMfn = e.Mfn;
-        d.P2m.Set(gfn, P2mEntry.Ram(mfn));
+        // The mapping keeps its accessed and dirty flags: the paging clock and the tiering scanner still see the page's history.
+        d.P2m.Set(gfn, new P2mEntry(P2mEntry.Ram(mfn).Raw | (e.Raw & P2mEntry.HardwareBits)));
         M2p[mfn] = (uint)gfn;
         M2p[oldMfn] = P2m.M2p.Invalid;
         Machine.Free(oldMfn, 0);
@@ -87,18 +92,35 @@ public sealed partial class Host
     /// </summary>
     public long MigrateDomainPages(ushort domid, int node, out long refused)
     {
+        const string call = "migratepages";
         refused = 0;
         Turn.Take();
-        if (Find(domid) is not { } d) return 0;
+        if (!TryGetDomain(domid, call, 0, out var d, out _)) return 0;
+        // The request as a whole: a node this host lacks, a PV domain or one still arriving is refused once.
+        if ((uint)node >= (uint)Machine.Nodes.Count || d.IsPv || d.Incoming)
+        {
+            RefuseMove(d, call, XenErrno.EINVAL, RefusalCause.NotPermitted, node);
+            return 0;
+        }
         var gfns = new List<ulong>();
         d.P2m.ForEachPresent((gfn, e) =>
         {
             if (e.Type == P2mType.Ram && Machine.NodeOf(e.Mfn) != node) gfns.Add(gfn);
         });
         long moved = 0;
-        foreach (ulong gfn in gfns)
-            if (MigratePage(domid, gfn, node, shootdown: false) == XenErrno.Ok) moved++;
+        for (int i = 0; i < gfns.Count; i++)
+        {
+            var err = MigratePage(domid, gfns[i], node, shootdown: false, quiet: true);
+            if (err == XenErrno.Ok) moved++;
             else refused++;
+            // A full node ends the batch: the rest stay where they are (migrate_pages(2) returns what it could not move).
+            if (err == XenErrno.ENOMEM)
+            {
+                refused += gfns.Count - i - 1;
+                MigrationCounters.Refused += gfns.Count - i - 1;
+                break;
+            }
+        }
         // One shootdown for the batch, as migrate_pages flushes once for the pages it unmapped.
         if (moved > 0) ShootDown(d);
         return moved;
@@ -118,9 +140,12 @@ public sealed partial class Host
     private bool IsFaster(int a, int b) =>
         Machine.Tiers is { } t && t[a].Costs.AccessNs(t[a].Kind, false) < t[b].Costs.AccessNs(t[b].Kind, false);
 
+    private bool _quietMove;
+
     private XenErrno RefuseMove(Domain d, string call, XenErrno errno, RefusalCause cause, long requested)
     {
         MigrationCounters.Refused++;
+        if (_quietMove) return errno;
         d.Counters.Refusals++;
         return Refusals.Record(d.DomId, d.Name, call, errno, cause, requested, Machine.FreeFrames);
     }

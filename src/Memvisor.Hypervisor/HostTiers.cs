@@ -38,12 +38,13 @@ public sealed partial class Host
     /// <summary>What a write to memory node <paramref name="mem"/> costs a vCPU on <paramref name="cpu"/> beyond the reference DRAM.</summary>
     internal double ExtraWriteNs(int cpu, int mem) => _extraWriteNs is { } t ? t[cpu * Machine.Nodes.Count + mem] : 0;
 
-    /// <summary>Where a page demoted off node <paramref name="from"/> goes: the other node cheapest to read from there with a free frame; -1 if none has one.</summary>
+    /// <summary>Where a page demoted off node <paramref name="from"/> goes: of the nodes costlier to read from there, the cheapest with a free frame; -1 if none has one.</summary>
     internal int DemotionTarget(int from)
     {
         int best = -1;
         for (int n = 0; n < Machine.Nodes.Count; n++)
-            if (n != from && Machine.Nodes[n].FreePages > 0 && (best < 0 || ExtraReadNs(from, n) < ExtraReadNs(from, best))) best = n;
+            if (n != from && Machine.Nodes[n].FreePages > 0 && ExtraReadNs(from, n) > ExtraReadNs(from, from)
+                && (best < 0 || ExtraReadNs(from, n) < ExtraReadNs(from, best))) best = n;
         return best;
     }
 

@@ -12,6 +12,10 @@ public readonly record struct P2mEntry(ulong Raw)
     public const ulong AccessedBit = 1UL << 48;
     /// <summary>Bit 49: the dirty flag the hardware sets on a guest write (EPT's D bit), which the tiering scanner reads and clears.</summary>
     public const ulong DirtyBit = 1UL << 49;
+    /// <summary>Bit 50: a second accessed flag, the tiering scanner's own (as Linux's idle-page tracking keeps its own young bit), so that its clearing leaves the paging clock's alone.</summary>
+    public const ulong TierAccessedBit = 1UL << 50;
+    /// <summary>The flags the hardware sets on an access: a p2m change that keeps the mapping keeps them.</summary>
+    public const ulong HardwareBits = AccessedBit | DirtyBit | TierAccessedBit;
 
     public static readonly P2mEntry Invalid = new(0);
     public static readonly P2mEntry PopulateOnDemand = new((ulong)P2mType.PopulateOnDemand << TypeShift);

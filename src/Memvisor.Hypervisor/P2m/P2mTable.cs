@@ -64,9 +64,21 @@ public sealed class P2mTable
         if (leaf is null) return P2mEntry.Invalid;
         ref ulong slot = ref leaf[gfn & LeafMask];
         var e = new P2mEntry(slot);
-        ulong bits = write ? P2mEntry.AccessedBit | P2mEntry.DirtyBit : P2mEntry.AccessedBit;
+        ulong bits = write ? P2mEntry.HardwareBits : P2mEntry.AccessedBit | P2mEntry.TierAccessedBit;
         if ((slot & bits) != bits && e.IsMapped) slot |= bits;
         return e;
+    }
+
+    /// <summary>Clears the tiering scanner's accessed flag of the entry at <paramref name="gfn"/> and says whether it was set.</summary>
+    public bool TestAndClearTierAccessed(ulong gfn)
+    {
+        if (gfn >= Capacity) return false;
+        var leaf = _leaves[gfn >> LeafShift];
+        if (leaf is null) return false;
+        ref ulong slot = ref leaf[gfn & LeafMask];
+        bool was = (slot & P2mEntry.TierAccessedBit) != 0;
+        slot &= ~P2mEntry.TierAccessedBit;
+        return was;
     }
 
     /// <summary>Clears the dirty flag of the entry at <paramref name="gfn"/> and says whether it was set.</summary>
@@ -118,7 +130,7 @@ public sealed class P2mTable
         Count(entry.Type, +1);
         if (old.Type == P2mType.Invalid && entry.Type != P2mType.Invalid) _leafUse[index]++;
         else if (old.Type != P2mType.Invalid && entry.Type == P2mType.Invalid) _leafUse[index]--;
-        if (_superpage[index] == 2 && ((old.Raw ^ entry.Raw) & ~(P2mEntry.AccessedBit | P2mEntry.DirtyBit)) != 0) LargePagesBroken++;
+        if (_superpage[index] == 2 && ((old.Raw ^ entry.Raw) & ~P2mEntry.HardwareBits) != 0) LargePagesBroken++;
         leaf[gfn & LeafMask] = entry.Raw;
         _superpage[index] = 0;
         if (_leafUse[index] == 0)

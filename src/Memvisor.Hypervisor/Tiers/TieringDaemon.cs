@@ -35,7 +35,7 @@ public sealed class TieringDaemon
         if (!_options.Enabled || _hv.Machine.Tiers is null) return;
         _sinceScanNs += dtNs;
         if (_sinceScanNs < _options.ScanIntervalNs) return;
-        _sinceScanNs = 0;
+        _sinceScanNs -= _options.ScanIntervalNs;
         Turn.Take();
         Scan();
         Move();
@@ -47,9 +47,14 @@ public sealed class TieringDaemon
         _hot.Clear();
         _cold.Clear();
         _scanned.Clear();
+        long cold = 0;
         foreach (var gone in _ages.Keys.Where(d => !_hv.Domains.Contains(d)).ToList()) _ages.Remove(gone);
-        foreach (var d in _hv.Domains)
+        // The domains in turn, from a start that moves on each scan: the rate limit does not favour the first.
+        var domains = _hv.Domains;
+        int start = domains.Count == 0 ? 0 : (int)(Counters.Scans % domains.Count);
+        for (int k = 0; k < domains.Count; k++)
         {
+            var d = domains[(start + k) % domains.Count];
             if (d.IsDying || d.IsPv || d.Incoming || d.IsCrashed) continue;
             ulong capacity = d.P2m.Capacity;
             if (!_ages.TryGetValue(d, out var ages) || (ulong)ages.Length != capacity)
@@ -66,7 +71,7 @@ public sealed class TieringDaemon
                 var e = d.P2m.Get(gfn);
                 if (e.Type != P2mType.Ram) continue;
                 scanned++;
-                bool accessed = d.P2m.TestAndClearAccessed(gfn);
+                bool accessed = d.P2m.TestAndClearTierAccessed(gfn);
                 bool written = d.P2m.TestAndClearDirty(gfn);
                 // Hot: accessed in this scan and the one before (a page of the cold tail touched once is not).
                 bool hot = accessed && ages[gfn] == 0;
@@ -74,18 +79,19 @@ public sealed class TieringDaemon
                 int node = _hv.Machine.NodeOf(e.Mfn);
                 if (node == cpu)
                 {
-                    if (!accessed && ages[gfn] >= _options.ColdScans) _cold.Add((d, gfn));
+                    // Cold pages to demote: as many as one scan could move, the rest only counted.
+                    if (!accessed && ages[gfn] >= _options.ColdScans && cold++ < _options.MovesPerScan) _cold.Add((d, gfn));
                 }
-                else if (hot && _hv.ExtraReadNs(cpu, node) > 0) _hot.Add((d, gfn));
+                else if (hot && _hv.ExtraReadNs(cpu, node) > _hv.ExtraReadNs(cpu, cpu)) _hot.Add((d, gfn));
                 // Write-aware: a page written where writes cost more than at home goes home now (HMvisor's aim).
-                else if (_options.WriteAware && written && _hv.ExtraWriteNs(cpu, node) > 0) _hot.Add((d, gfn | WrittenFlag));
+                else if (_options.WriteAware && written && _hv.ExtraWriteNs(cpu, node) > _hv.ExtraWriteNs(cpu, cpu)) _hot.Add((d, gfn | WrittenFlag));
             }
             Counters.ScanNs += scanned * _hv.Costs.AdScanPageNs;
             Counters.PagesScanned += scanned;
         }
         Counters.Scans++;
         Counters.HotPagesLast = _hot.Count;
-        Counters.ColdPagesLast = _cold.Count;
+        Counters.ColdPagesLast = cold;
     }
 
     // Hot pages go to their guest's node; when it is full, a cold page there leaves first for the fastest other node with room.
@@ -99,10 +105,11 @@ public sealed class TieringDaemon
             int cpu = _hv.CpuNodeOf(d);
             if (_hv.Machine.Nodes[cpu].FreePages == 0)
             {
-                if (budget < 2 || !DemoteOne(cpu, ref coldAt)) break;
+                // No cold page to make room with: this page waits; another guest's node may have room.
+                if (budget < 2 || !DemoteOne(cpu, ref coldAt)) continue;
                 budget--;
             }
-            if (_hv.MigratePage(d.DomId, gfn, cpu, shootdown: false) != XenErrno.Ok) continue;
+            if (_hv.MigratePage(d.DomId, gfn, cpu, shootdown: false, quiet: true) != XenErrno.Ok) continue;
             Counters.Promoted++;
             if ((tagged & WrittenFlag) != 0) Counters.WritePromoted++;
             budget--;
@@ -113,11 +120,7 @@ public sealed class TieringDaemon
     // scanned domain's vCPUs get one shootdown, covering both.
     private void Flush()
     {
-        foreach (var d in _scanned)
-        {
-            _hv.ShootDown(d);
-            Counters.ScanNs += Math.Max(1, d.Config.Vcpus) * _hv.Costs.TlbShootdownNs;
-        }
+        foreach (var d in _scanned) _hv.ShootDown(d);
     }
 
     private bool DemoteOne(int node, ref int coldAt)
@@ -128,7 +131,7 @@ public sealed class TieringDaemon
             if (!_hv.Domains.Contains(d) || d.P2m.Get(gfn) is not { Type: P2mType.Ram } e || _hv.Machine.NodeOf(e.Mfn) != node) continue;
             int to = _hv.DemotionTarget(node);
             if (to < 0) return false;
-            if (_hv.MigratePage(d.DomId, gfn, to, shootdown: false) != XenErrno.Ok) continue;
+            if (_hv.MigratePage(d.DomId, gfn, to, shootdown: false, quiet: true) != XenErrno.Ok) continue;
             Counters.Demoted++;
             return true;
         }

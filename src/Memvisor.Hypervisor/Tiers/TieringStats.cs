@@ -13,6 +13,6 @@ public record struct TieringStats
     /// <summary>Of the promoted, pages promoted for being written on a node whose writes cost more (write-aware).</summary>
     public long WritePromoted;
     public long Demoted;
-    /// <summary>Hypervisor time reading and clearing accessed bits and flushing the guests' TLBs after each scan.</summary>
+    /// <summary>Hypervisor time reading and clearing accessed and dirty bits (the shootdowns after each scan are page migrations' figures).</summary>
     public double ScanNs;
 }

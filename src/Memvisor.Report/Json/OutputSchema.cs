@@ -46,6 +46,9 @@ public static class OutputSchema
     private static JsonNode Close(JsonSchemaExporterContext context, JsonNode node)
     {
         if (context.TypeInfo.Kind != JsonTypeInfoKind.Object || node is not JsonObject obj) return node;
+        // A reference to a type described elsewhere carries its own closing there: beside a $ref, additionalProperties
+        // would apply to the reference's object as well and refuse every key.
+        if (obj.ContainsKey("$ref")) return node;
         obj["additionalProperties"] = false;
         var required = new JsonArray();
         foreach (var p in context.TypeInfo.Properties)

@@ -154,7 +154,6 @@ public static partial class ScenarioChecks
     // Beside a workload's own pages: its page tables, the kernel's text and allocations, and whole 512-page chunks.
     private const long UsedPagesSlack = 64L << 20 >> 12;
 
-    /// <summary>The host and its guests' maxmem must fit in this machine's memory to be modeled at all: what fits, and why, when they do not.</summary>
     // cpus: "node:N" names a node of the domain's host that has CPUs.
     internal static void CheckCpuNodes(YamlBinder b, YamlNode root, Scenario s)
     {
@@ -170,6 +169,7 @@ public static partial class ScenarioChecks
         }
     }
 
+    /// <summary>The host and its guests' maxmem must fit in this machine's memory to be modeled at all: what fits, and why, when they do not.</summary>
     internal static void CheckMachine(YamlBinder b, YamlNode root, Scenario s)
     {
         if (MachineProblem(s) is not { } problem) return;

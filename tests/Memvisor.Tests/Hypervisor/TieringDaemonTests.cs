@@ -37,6 +37,8 @@ public class TieringDaemonTests
         // Gfn 5 was accessed in both scans: hot, promoted to the guest's node; gfn 6 only in the first.
         Assert.Equal((0, 1), (NodeOf(hv, d, 5), NodeOf(hv, d, 6)));
         Assert.Equal((2L, 1L, 0L), (hv.Tiering.Stats.Scans, hv.Tiering.Stats.Promoted, hv.Tiering.Stats.WritePromoted));
+        // The scanner cleared its own accessed bit only: the paging clock's is still set, the moved page's kept too.
+        Assert.True(d.P2m.Get(6).Accessed && d.P2m.Get(5).Accessed);
         Assert.Empty(Auditor.Check(hv));
     }
 

@@ -57,6 +57,31 @@ public sealed class OutputSchemaTests
             AssertValid(schema, Json(s => SummaryWriter.Write(s, RunCapped(name).Summary)), $"The summary of built-in '{name}'");
     }
 
+    // A multi-host run with a tiered KVM host whose tiering and migratepages moved pages: hosts[] then carries every optional host object.
+    [Fact]
+    public void A_tiered_multi_host_summary_follows_the_schema()
+    {
+        const string yaml = """
+            name: tiered
+            seed: 2
+            duration: 3s
+            hosts:
+              - name: a
+                hypervisor: kvm
+                nodes: [ { kind: dram, memory: 2GiB }, { kind: cxl, memory: 1GiB } ]
+                tiering: { scan_interval: 1s }
+              - { name: b, hypervisor: kvm, memory: 2GiB }
+            domains:
+              - { name: app, host: a, memory: 512MiB, workload: { kind: zipf, working_set: 448MiB, rate: 50000/s } }
+            events:
+              - { at: 1s, action: migratepages, domain: app, node: 1 }
+            """;
+        var r = new Simulation(ScenarioLoader.Parse(yaml, "t.yaml")).Run();
+        Assert.NotNull(r.Summary.Hosts![0].Tiering);
+        Assert.True(r.Summary.Hosts[0].PageMigrations!.Migrated > 0);
+        AssertValid(Published("summary"), Json(s => SummaryWriter.Write(s, r.Summary)), "A tiered multi-host summary");
+    }
+
     [Fact]
     public void A_comparison_follows_the_schema()
     {

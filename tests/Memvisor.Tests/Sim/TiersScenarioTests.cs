@@ -134,6 +134,25 @@ public class TiersScenarioTests
         Assert.True(host.Nodes[0].DomainPagesEnd - host.Dom0Pages < host.Nodes[1].DomainPagesEnd);
         Assert.Contains(r.Summary.HostEvents, e => e.Mechanism == "migratepages" && e.Message.StartsWith($"{moves.Migrated} page(s) of app moved to node 1", StringComparison.Ordinal));
 
+        // A node the host lacks at run time (the guest moved to an untiered host first) is refused once, not per page.
+        var moved = new Simulation(ScenarioLoader.Parse("""
+            name: m2
+            duration: 4s
+            hosts:
+              - name: a
+                hypervisor: kvm
+                nodes: [ { kind: dram, memory: 2GiB }, { kind: cxl, memory: 2GiB } ]
+                link: { bandwidth: 10GiB/s }
+              - { name: b, hypervisor: kvm, memory: 4GiB, link: { bandwidth: 10GiB/s } }
+            domains:
+              - { name: app, host: a, memory: 512MiB, workload: { kind: steady, working_set: 384MiB, rate: 100000/s } }
+            events:
+              - { at: 1s, action: migrate, domain: app, to: b }
+              - { at: 3s, action: migratepages, domain: app, node: 1 }
+            """, "t.yaml")).Run();
+        Assert.Equal(1, moved.Summary.Hosts![1].PageMigrations!.Refused);
+        Assert.Equal(1, moved.Summary.ErrorsTotal);
+
         Assert.Equal("events[0].action", Refused(Kvm.Replace("hypervisor: kvm", "hypervisor: xen")).Field);
         Assert.Equal("events[0].node", Refused(Kvm.Replace("node: 1 }", "node: 2 }")).Field);
         Assert.Equal("events[0].node", Refused(Kvm.Replace(", node: 1 }", " }")).Field);
