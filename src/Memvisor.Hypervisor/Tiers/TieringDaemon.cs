@@ -47,7 +47,7 @@ public sealed class TieringDaemon
         _hot.Clear();
         _cold.Clear();
         _scanned.Clear();
-        long cold = 0;
+        long cold = 0, hot = 0;
         foreach (var gone in _ages.Keys.Where(d => !_hv.Domains.Contains(d)).ToList()) _ages.Remove(gone);
         // The domains in turn, from a start that moves on each scan: the rate limit does not favour the first.
         var domains = _hv.Domains;
@@ -74,7 +74,7 @@ public sealed class TieringDaemon
                 bool accessed = d.P2m.TestAndClearTierAccessed(gfn);
                 bool written = d.P2m.TestAndClearDirty(gfn);
                 // Hot: accessed in this scan and the one before (a page of the cold tail touched once is not).
-                bool hot = accessed && ages[gfn] == 0;
+                bool isHot = accessed && ages[gfn] == 0;
                 ages[gfn] = accessed ? (byte)0 : (byte)Math.Min(255, ages[gfn] + 1);
                 int node = _hv.Machine.NodeOf(e.Mfn);
                 if (node == cpu)
@@ -82,19 +82,23 @@ public sealed class TieringDaemon
                     // Cold pages to demote: as many as one scan could move, the rest only counted.
                     if (!accessed && ages[gfn] >= _options.ColdScans && cold++ < _options.MovesPerScan) _cold.Add((d, gfn));
                 }
-                else if (hot && _hv.ExtraReadNs(cpu, node) > _hv.ExtraReadNs(cpu, cpu)) _hot.Add((d, gfn));
-                // Write-aware: a page written where writes cost more than at home goes home now (HMvisor's aim).
-                else if (_options.WriteAware && written && _hv.ExtraWriteNs(cpu, node) > _hv.ExtraWriteNs(cpu, cpu)) _hot.Add((d, gfn | WrittenFlag));
+                // Hot pages to promote, and with write-aware (HMvisor's aim) pages written where writes cost more than at
+                // home: as many as one scan could move, the rest only counted.
+                else if ((isHot && _hv.ExtraReadNs(cpu, node) > _hv.ExtraReadNs(cpu, cpu))
+                    || (_options.WriteAware && written && _hv.ExtraWriteNs(cpu, node) > _hv.ExtraWriteNs(cpu, cpu)))
+                {
+                    if (hot++ < _options.MovesPerScan) _hot.Add((d, isHot ? gfn : gfn | WrittenFlag));
+                }
             }
             Counters.ScanNs += scanned * _hv.Costs.AdScanPageNs;
             Counters.PagesScanned += scanned;
         }
         Counters.Scans++;
-        Counters.HotPagesLast = _hot.Count;
+        Counters.HotPagesLast = hot;
         Counters.ColdPagesLast = cold;
     }
 
-    // Hot pages go to their guest's node; when it is full, a cold page there leaves first for the fastest other node with room.
+    // Hot pages go to their guest's node; when it is full, a cold page there leaves first for the cheapest costlier node with room.
     private void Move()
     {
         int budget = _options.MovesPerScan, coldAt = 0;
