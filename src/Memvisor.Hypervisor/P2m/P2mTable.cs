@@ -70,26 +70,20 @@ public sealed class P2mTable
     }
 
     /// <summary>Clears the tiering scanner's accessed flag of the entry at <paramref name="gfn"/> and says whether it was set.</summary>
-    public bool TestAndClearTierAccessed(ulong gfn)
-    {
-        if (gfn >= Capacity) return false;
-        var leaf = _leaves[gfn >> LeafShift];
-        if (leaf is null) return false;
-        ref ulong slot = ref leaf[gfn & LeafMask];
-        bool was = (slot & P2mEntry.TierAccessedBit) != 0;
-        slot &= ~P2mEntry.TierAccessedBit;
-        return was;
-    }
+    public bool TestAndClearTierAccessed(ulong gfn) => TestAndClear(gfn, P2mEntry.TierAccessedBit);
 
     /// <summary>Clears the dirty flag of the entry at <paramref name="gfn"/> and says whether it was set.</summary>
-    public bool TestAndClearDirty(ulong gfn)
+    public bool TestAndClearDirty(ulong gfn) => TestAndClear(gfn, P2mEntry.DirtyBit);
+
+    // Clears one of the flags the hardware sets (accessed, the tiering scanner's accessed, dirty) and says whether it was set.
+    private bool TestAndClear(ulong gfn, ulong bit)
     {
         if (gfn >= Capacity) return false;
         var leaf = _leaves[gfn >> LeafShift];
         if (leaf is null) return false;
         ref ulong slot = ref leaf[gfn & LeafMask];
-        bool was = (slot & P2mEntry.DirtyBit) != 0;
-        slot &= ~P2mEntry.DirtyBit;
+        bool was = (slot & bit) != 0;
+        slot &= ~bit;
         return was;
     }
 
@@ -102,16 +96,7 @@ public sealed class P2mTable
     }
 
     /// <summary>Clears the accessed flag of the entry at <paramref name="gfn"/> and says whether it was set.</summary>
-    public bool TestAndClearAccessed(ulong gfn)
-    {
-        if (gfn >= Capacity) return false;
-        var leaf = _leaves[gfn >> LeafShift];
-        if (leaf is null) return false;
-        ref ulong slot = ref leaf[gfn & LeafMask];
-        bool was = (slot & P2mEntry.AccessedBit) != 0;
-        slot &= ~P2mEntry.AccessedBit;
-        return was;
-    }
+    public bool TestAndClearAccessed(ulong gfn) => TestAndClear(gfn, P2mEntry.AccessedBit);
 
     public void Set(ulong gfn, P2mEntry entry)
     {
