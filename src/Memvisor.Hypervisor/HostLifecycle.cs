@@ -44,7 +44,7 @@ public sealed partial class Host
         int node = config.PreferredNode is int pinned && pinned >= 0 && pinned < Machine.Nodes.Count && (Machine.Tiers is null || Machine.Tiers[pinned].HasCpus)
             ? pinned : NodeWithMostFreeMemory();
         var d = new Domain(domid, config, node, Overcommit.Paging.MruSize, Overcommit.Activity);
-        if (Machine.Tiers is { } tiers) d.NodeAccess = new Tiers.NodeAccess(tiers.Count);
+        if (Machine.Tiers is { } tiers) d.NodeAccess = new Tiers.NodeAccess(tiers.Count, CpuNodeOf(d));
         if (!GrowReserve(d, reserve))
         {
             ReleaseReserve(d);

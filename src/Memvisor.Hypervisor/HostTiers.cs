@@ -57,7 +57,7 @@ public sealed partial class Host
     {
         int n = counts.Nodes;
         int mem = Machine.NodeOf(mfn);
-        double extra = (write ? _extraWriteNs! : _extraReadNs!)[CpuNodeOf(d) * n + mem];
+        double extra = (write ? _extraWriteNs! : _extraReadNs!)[counts.CpuNode * n + mem];
         if (write) counts.Writes[mem]++; else counts.Reads[mem]++;
         if (extra == 0) return;
         counts.StallNs[mem] += extra;

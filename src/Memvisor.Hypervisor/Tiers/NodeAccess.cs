@@ -4,8 +4,11 @@ namespace Memvisor.Hypervisor.Tiers;
 /// A domain's accesses on a tiered host, per memory node: reads, writes, and the time they cost beyond local DRAM.
 /// Kept on the domain (its own state, so its accesses count beside other guests' steps) and summed per host.
 /// </summary>
-public sealed class NodeAccess(int nodes)
+public sealed class NodeAccess(int nodes, int cpuNode = 0)
 {
+    /// <summary>The node the domain's vCPUs run on (fixed when it is built): what its accesses are costed from.</summary>
+    public int CpuNode { get; } = cpuNode;
+
     public readonly long[] Reads = new long[nodes];
     public readonly long[] Writes = new long[nodes];
     public readonly double[] StallNs = new double[nodes];

@@ -32,13 +32,23 @@ public sealed partial class Simulation
             columns.Add(($"{p}tmem_held_pages", _ => hv.Tmem.Pages));
             // A tiered host: each memory node's free frames and the guest reads and writes it served so far.
             if (h.Machine.Tiers is not null)
+            {
+                // The host's totals are summed over its domains once per sample, not once per column.
+                HostAccounting[]? stamp = null;
+                Memvisor.Hypervisor.Tiers.NodeAccess? totals = null;
+                Memvisor.Hypervisor.Tiers.NodeAccess Totals(SampleView v)
+                {
+                    if (!ReferenceEquals(stamp, v.Hosts)) (stamp, totals) = (v.Hosts, hv.NodeAccessTotals());
+                    return totals!;
+                }
                 foreach (var heap in h.Machine.Nodes)
                 {
                     int n = heap.Node;
                     columns.Add(($"{p}node{n}_free_pages", _ => heap.FreePages));
-                    columns.Add(($"{p}node{n}_reads", _ => hv.NodeAccessTotals()!.Reads[n]));
-                    columns.Add(($"{p}node{n}_writes", _ => hv.NodeAccessTotals()!.Writes[n]));
+                    columns.Add(($"{p}node{n}_reads", v => Totals(v).Reads[n]));
+                    columns.Add(($"{p}node{n}_writes", v => Totals(v).Writes[n]));
                 }
+            }
             if (i > 0) continue;
             // The guests' vCPU time spent waiting on memory so far, summed (ms).
             columns.Add(("guests_stall_ms", _ => (long)(_records.Sum(r => r.Guest?.Stats.StallNs ?? 0) / 1e6)));
