@@ -39,9 +39,10 @@ public interface IGuestMmu
     void Submit();
 
     /// <summary>
-    /// A hint that <paramref name="vpn"/> is about to be accessed: stage 0 starts loading its page-table entry, stage 1
-    /// the p2m entry that entry names, stage 2 (for a <paramref name="write"/>) the frame behind it. It models nothing
-    /// and changes nothing: it lets the simulator overlap the memory latency of its own lookups.
+    /// A hint that <paramref name="vpn"/> is about to be accessed, given in stages a few accesses apart: stage 0 starts
+    /// loading what finds its page-table entry, stage 1 the entry, stage 2 the p2m entry that entry names, stage 3 (for
+    /// a <paramref name="write"/>) the frame behind it. It models nothing and changes nothing: it lets the simulator
+    /// overlap the memory latency of its own lookups.
     /// </summary>
     void Prefetch(Vpn vpn, int stage, bool write) { }
 }

@@ -61,9 +61,9 @@ public sealed partial class GuestKernel
     // The accesses announced most recently, newest at _expectedAt, for the later prefetch stages (see Expect).
     private readonly ulong[] _expected = new ulong[8];
     private int _expectedAt;
-    // Stage 1 (the p2m entry) runs on the access announced Lag1 before the newest, once its page-table entry has had
-    // time to arrive; stage 2 (the frame) Lag2 before, once the p2m entry has. Chosen by A/B runs (docs/benchmarks.md).
-    private const int Lag1 = 3, Lag2 = 5;
+    // Stage k of the prefetch pipeline runs on the access announced StageLag * k before the newest, once what stage
+    // k-1 started loading has had time to arrive (IGuestMmu.Prefetch). Chosen by A/B runs (docs/benchmarks.md).
+    private const int StageLag = 2, Stages = 4;
 
     /// <summary>
     /// A workload's hint that <paramref name="p"/> will soon load or store at <paramref name="address"/>, announced a
@@ -77,9 +77,11 @@ public sealed partial class GuestKernel
         _expectedAt = (_expectedAt + 1) & 7;
         _expected[_expectedAt] = (vpn << 1) | (write ? 1UL : 0);
         Mmu.Prefetch(new Vpn(vpn), 0, write);
-        ulong e1 = _expected[(_expectedAt - Lag1) & 7], e2 = _expected[(_expectedAt - Lag2) & 7];
-        Mmu.Prefetch(new Vpn(e1 >> 1), 1, (e1 & 1) != 0);
-        Mmu.Prefetch(new Vpn(e2 >> 1), 2, (e2 & 1) != 0);
+        for (int stage = 1; stage < Stages; stage++)
+        {
+            ulong e = _expected[(_expectedAt - StageLag * stage) & 7];
+            Mmu.Prefetch(new Vpn(e >> 1), stage, (e & 1) != 0);
+        }
     }
 
     // A page of a file, apart from every process's virtual pages.

@@ -85,6 +85,10 @@ public sealed class HapMmu : GuestMmu
         _hintFrames[slot] = e.Mfn;
     }
 
+    // Each stage only reads lines an earlier stage started loading, so none waits for memory: stage 0 starts on the
+    // table's frame-table entry and its p2m entry (which the walk's read of the table needs), stage 1 reads the
+    // frame-table entry and starts on the page-table entry, stage 2 reads that and starts on the page's p2m entry,
+    // stage 3 reads it and, for a write, starts on the page's frame-table entry.
     public override void Prefetch(Vpn page, int stage, bool write)
     {
         ulong vpn = page.Value;
@@ -94,14 +98,19 @@ public sealed class HapMmu : GuestMmu
         uint tableMfn = _hintFrames[slot];
         var machine = Hv.Machine;
         int index = (int)(vpn & 511);
-        if (stage == 0)
+        switch (stage)
         {
-            machine.PrefetchWord(tableMfn, index);
-            return;
+            case 0:
+                machine.PrefetchFrame(tableMfn);
+                Domain.P2m.Prefetch(_hintTables[slot]);
+                return;
+            case 1:
+                machine.PrefetchWord(tableMfn, index);
+                return;
         }
         if (!machine.TryPeekWord(tableMfn, index, out ulong e) || !X86Pte.IsPresent(e)) return;
         ulong gfn = X86Pte.Frame(e);
-        if (stage == 1) Domain.P2m.Prefetch(gfn);
+        if (stage == 2) Domain.P2m.Prefetch(gfn);
         else if (write && Domain.P2m.Get(gfn) is { IsMapped: true } data) machine.PrefetchFrame(data.Mfn);
     }
 

@@ -33,7 +33,7 @@ public class HapPrefetchProperties
             (8, Gen.Constant(OpKind.Hint)))
         from page in Gen.Choose(0, PageCount - 1)
         from data in Gen.Choose(0, 63)
-        from stage in Gen.Choose(0, 2)
+        from stage in Gen.Choose(0, 3)
         from write in Gen.Elements(true, false)
         from wild in Gen.Frequency((3, Gen.Constant(0UL)), (1, Gen.Choose(0, int.MaxValue).Select(x => (ulong)x * 977)))
         select new Op(kind, page, data, stage, write, wild);
