@@ -184,7 +184,7 @@ public sealed class MachineMemory
         var content = Frames[mfn].Content;
         if (content.IsZero) return 0;
         if (content.IsPrivate)
-            return BinaryPrimitives.ReadUInt64LittleEndian(Contents.Private.Bytes(content.PrivateId)[(index * 8)..]);
+            return Contents.Private.ReadWord(content.PrivateId, index * 8);
         Span<byte> page = stackalloc byte[PageSize.Bytes];
         Contents.Read(content, page);
         return BinaryPrimitives.ReadUInt64LittleEndian(page[(index * 8)..]);
@@ -198,7 +198,7 @@ public sealed class MachineMemory
         var content = Frames[mfn].Content;
         if (content.IsZero) return true;
         if (!content.IsPrivate) return false;
-        value = BinaryPrimitives.ReadUInt64LittleEndian(Contents.Private.Bytes(content.PrivateId)[(index * 8)..]);
+        value = Contents.Private.ReadWord(content.PrivateId, index * 8);
         return true;
     }
 
@@ -207,7 +207,7 @@ public sealed class MachineMemory
     {
         if (mfn >= TotalFrames) return;
         var content = Frames[mfn].Content;
-        if (content.IsPrivate) CacheLine.Prefetch(ref Contents.Private.Bytes(content.PrivateId)[index * 8]);
+        if (content.IsPrivate) CacheLine.Prefetch(ref Contents.Private.At(content.PrivateId, index * 8));
     }
 
     /// <summary>Starts loading the frame table entry of <paramref name="mfn"/>.</summary>
