@@ -13,6 +13,8 @@ public sealed partial class Host
     private double[]? _extraReadNs, _extraWriteNs;
     // Accesses of domains that were destroyed (or moved away), so the host's totals keep them.
     private NodeAccess? _retiredAccess;
+    // Per node: whether a guest's touch brings its page back from there (NVMe under promote_on_touch); null when none does.
+    private bool[]? _promoteOnTouch;
 
     private void InitTiers()
     {
@@ -21,6 +23,8 @@ public sealed partial class Host
         _extraReadNs = new double[n * n];
         _extraWriteNs = new double[n * n];
         _retiredAccess = new NodeAccess(n);
+        if (Overcommit.Tiering is { Enabled: true, PromoteOnTouch: true })
+            _promoteOnTouch = [.. tiers.Select(t => t.Kind == MemoryKind.Nvme)];
         for (int cpu = 0; cpu < n; cpu++)
             for (int mem = 0; mem < n; mem++)
             {
@@ -62,6 +66,34 @@ public sealed partial class Host
         if (extra == 0) return;
         counts.StallNs[mem] += extra;
         d.PendingStallNs += extra;
+    }
+
+    /// <summary>Whether a guest touching frame <paramref name="mfn"/> brings it back to its own node first (vSphere's NVMe tiering).</summary>
+    internal bool PromotesOnTouch(uint mfn) => _promoteOnTouch is { } nodes && nodes[Machine.NodeOf(mfn)];
+
+    // vSphere 8.0U3 / VCF 9 memory tiering (Broadcom, "Memory Tiering over NVMe Tech Preview, vSphere 8.0.3 Technical Guide", 2024).
+    /// <summary>
+    /// A guest touched <paramref name="gfn"/> on an NVMe node (promote_on_touch): it faults, and the page moves to the
+    /// guest's own node, a cold page leaving it first if it is full; the guest waits for the exit and the copy (the
+    /// NVMe read included).
+    /// Called in the domain's turn (the heap is shared).
+    /// </summary>
+    internal void PromoteOnTouch(Domain d, ulong gfn)
+    {
+        if (d.P2m.Get(gfn) is not { Type: P2m.P2mType.Ram } e || !PromotesOnTouch(e.Mfn)) return;
+        int cpu = CpuNodeOf(d);
+        double before = d.Counters.HypervisorNs;
+        // A full node first gives up a cold page of the last scan (the scanner's work, not waited for).
+        if ((Machine.Nodes[cpu].FreePages == 0 && !Tiering.MakeRoom(cpu)) || MigratePage(d.DomId, gfn, cpu, shootdown: false, quiet: true) != Memvisor.Seam.XenErrno.Ok)
+        {
+            Tiering.Counters.TouchRefused++;
+            return;
+        }
+        double wait = Costs.VmExitNs + (d.Counters.HypervisorNs - before);
+        d.Counters.HypervisorNs += Costs.VmExitNs;
+        d.PendingStallNs += wait;
+        Tiering.Counters.TouchPromoted++;
+        Tiering.Counters.Promoted++;
     }
 
     /// <summary>The accesses per memory node of every domain this host has had; null on an untiered host.</summary>

@@ -75,6 +75,13 @@ internal sealed partial class DomainPort(Host hv, Domain d) : IGuestMemory, IGue
         d.Counters.Accesses++;
         d.Activity.OnTouch(gfn);
         var outcome = Resolve(gfn, write, copy: false, out uint mfn);
+        // vSphere's NVMe tiering: a page touched on NVMe first comes back to the guest's node (the heap's turn).
+        if (d.NodeAccess is not null && outcome != AccessOutcome.Refused && hv.PromotesOnTouch(mfn))
+        {
+            Turn.Take();
+            hv.PromoteOnTouch(d, gfn);
+            if (Resolve(gfn, write, copy: false, out mfn) == AccessOutcome.Refused) return AccessOutcome.Refused;
+        }
         if (outcome != AccessOutcome.Refused && write)
         {
             // The old bytes go back to the content store unless they were zero or synthetic: that is the store's.

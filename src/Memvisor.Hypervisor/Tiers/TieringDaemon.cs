@@ -21,6 +21,8 @@ public sealed class TieringDaemon
     private readonly List<(Domain D, ulong Gfn)> _hot = [], _cold = [];
     private readonly List<Domain> _scanned = [];
     private long _sinceScanNs;
+    // The next entry of the last scan's cold list to demote: scans, and touches between them, take from it in order.
+    private int _coldAt;
     // Marks a hot-list entry promoted for a write rather than for being hot (gfns stay far below bit 63).
     private const ulong WrittenFlag = 1UL << 63;
 
@@ -46,6 +48,7 @@ public sealed class TieringDaemon
     {
         _hot.Clear();
         _cold.Clear();
+        _coldAt = 0;
         _scanned.Clear();
         long cold = 0, hot = 0;
         foreach (var gone in _ages.Keys.Where(d => !_hv.Domains.Contains(d)).ToList()) _ages.Remove(gone);
@@ -101,7 +104,7 @@ public sealed class TieringDaemon
     // Hot pages go to their guest's node; when it is full, a cold page there leaves first for the cheapest costlier node with room.
     private void Move()
     {
-        int budget = _options.MovesPerScan, coldAt = 0;
+        int budget = _options.MovesPerScan;
         foreach (var (d, tagged) in _hot)
         {
             if (budget <= 0) break;
@@ -110,13 +113,20 @@ public sealed class TieringDaemon
             if (_hv.Machine.Nodes[cpu].FreePages == 0)
             {
                 // No cold page to make room with: this page waits; another guest's node may have room.
-                if (budget < 2 || !DemoteOne(cpu, ref coldAt)) continue;
+                if (budget < 2 || !DemoteOne(cpu)) continue;
                 budget--;
             }
             if (_hv.MigratePage(d.DomId, gfn, cpu, shootdown: false, quiet: true) != XenErrno.Ok) continue;
             Counters.Promoted++;
             if ((tagged & WrittenFlag) != 0) Counters.WritePromoted++;
             budget--;
+        }
+        if (!_options.PromoteOnTouch) return;
+        // Room for the touches until the next scan: cold pages leave each node with CPUs until it has a scan's moves free.
+        for (int node = 0; node < _hv.Machine.Nodes.Count; node++)
+        {
+            if (!_hv.Machine.Tiers![node].HasCpus) continue;
+            while (budget > 0 && _hv.Machine.Nodes[node].FreePages < _options.MovesPerScan && DemoteOne(node)) budget--;
         }
     }
 
@@ -127,11 +137,14 @@ public sealed class TieringDaemon
         foreach (var d in _scanned) _hv.ShootDown(d);
     }
 
-    private bool DemoteOne(int node, ref int coldAt)
+    /// <summary>Makes room on <paramref name="node"/> for a page a guest touched on NVMe: the next cold page of the last scan there leaves. False if none can.</summary>
+    internal bool MakeRoom(int node) => DemoteOne(node);
+
+    private bool DemoteOne(int node)
     {
-        while (coldAt < _cold.Count)
+        while (_coldAt < _cold.Count)
         {
-            var (d, gfn) = _cold[coldAt++];
+            var (d, gfn) = _cold[_coldAt++];
             if (!_hv.Domains.Contains(d) || d.P2m.Get(gfn) is not { Type: P2mType.Ram } e || _hv.Machine.NodeOf(e.Mfn) != node) continue;
             int to = _hv.DemotionTarget(node);
             if (to < 0) return false;

@@ -12,4 +12,11 @@ public sealed record TieringOptions
     public int MovesPerScan { get; init; } = 4096;
     /// <summary>Write-aware (write_aware), HMvisor's aim: a page written since the last scan on a node whose writes cost more than its guest's own node's is promoted though not yet hot, to keep writes off NVM.</summary>
     public bool WriteAware { get; init; }
+    /// <summary>
+    /// vSphere's memory tiering onto NVMe (promote_on_touch; vSphere 8.0U3 and VCF 9, "Memory Tiering over NVMe"): a
+    /// guest touching a page on an NVMe node faults, and the page comes back to the guest's node at once, a cold page
+    /// of the last scan leaving that node first if it is full; each scan also demotes cold pages to keep
+    /// moves_per_scan frames free there for such touches.
+    /// </summary>
+    public bool PromoteOnTouch { get; init; }
 }

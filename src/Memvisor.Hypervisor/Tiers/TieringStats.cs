@@ -13,6 +13,9 @@ public record struct TieringStats
     /// <summary>Of the promoted, pages promoted for being written on a node whose writes cost more (write-aware).</summary>
     public long WritePromoted;
     public long Demoted;
+    /// <summary>Pages brought back from NVMe by the guest touching them (promote_on_touch), and touches that found no free frame.</summary>
+    public long TouchPromoted;
+    public long TouchRefused;
     /// <summary>Hypervisor time reading and clearing accessed and dirty bits (the shootdowns after each scan are page migrations' figures).</summary>
     public double ScanNs;
 }

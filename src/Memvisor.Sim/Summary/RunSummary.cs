@@ -67,7 +67,7 @@ public sealed record HostSummary
 }
 
 /// <summary>The tiering scanner: its scans, the pages they looked at, the hot and cold pages the last one found, the pages it promoted (of them, for a write, when write-aware) and demoted, and its time.</summary>
-public sealed record TieringSummary(long Scans, long PagesScanned, long HotPagesLast, long ColdPagesLast, long Promoted, long WritePromoted, long Demoted, double ScanMs);
+public sealed record TieringSummary(long Scans, long PagesScanned, long HotPagesLast, long ColdPagesLast, long Promoted, long WritePromoted, long TouchPromoted, long TouchRefused, long Demoted, double ScanMs);
 
 /// <summary>Pages the host moved between its memory nodes: to a faster node (promoted) or a slower one (demoted), the moves refused, the vCPU TLB shootdowns they sent and the hypervisor's time for them.</summary>
 public sealed record PageMigrationSummary(long Migrated, long Promoted, long Demoted, long Refused, long Shootdowns, double HypervisorMs);

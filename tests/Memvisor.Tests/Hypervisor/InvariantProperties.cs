@@ -35,16 +35,21 @@ public class InvariantProperties
     [InlineData("esx")]
     [InlineData("kvm")]
     [InlineData("xen-tiered")]
+    [InlineData("esx-nvme")]
     public void Random_operation_sequences_keep_ownership_scrubbing_and_accounting_exact(string hypervisor)
     {
-        bool tiered = hypervisor.EndsWith("-tiered", StringComparison.Ordinal);
-        var personality = Memvisor.Hypervisor.Personalities.HostPersonality.Find(hypervisor.Replace("-tiered", ""))!;
-        long largePages = 0, nodeAccesses = 0, moved = 0;
+        bool nvme = hypervisor.EndsWith("-nvme", StringComparison.Ordinal);
+        bool tiered = nvme || hypervisor.EndsWith("-tiered", StringComparison.Ordinal);
+        var personality = Memvisor.Hypervisor.Personalities.HostPersonality.Find(hypervisor.Split('-')[0])!;
+        long largePages = 0, nodeAccesses = 0, moved = 0, touchPromoted = 0;
         Properties.Check(OpGen.ListOf().Select(l => l.ToList()), ops =>
         {
             // ESX keeps about 20 MiB of overhead memory per VM: its host is larger so that several VMs fit. The tiered
             // host's nodes are DRAM, NVM and CXL (the heap falls back to CXL first): the auditor counts each node's free frames.
-            var hv = tiered ? TestHost.CreateTiered([(MemoryKind.Dram, 3000), (MemoryKind.Nvm, 1500), (MemoryKind.Cxl, 1500)], personality)
+            // The NVMe host brings every page touched on NVMe back to DRAM (vSphere's tiering, promote_on_touch).
+            var hv = nvme ? TestHost.CreateTiered([(MemoryKind.Dram, 8000), (MemoryKind.Nvme, 16000)], personality,
+                    new Memvisor.Hypervisor.Tiers.TieringOptions { Enabled = true, PromoteOnTouch = true })
+                : tiered ? TestHost.CreateTiered([(MemoryKind.Dram, 3000), (MemoryKind.Nvm, 1500), (MemoryKind.Cxl, 1500)], personality)
                 : TestHost.Create(frames: hypervisor == "esx" ? 24000 : 6000, nodes: 2, personality);
             int created = 0;
             long touched = 0;
@@ -163,12 +168,14 @@ public class InvariantProperties
                 }
             }
             nodeAccesses += touched;
+            touchPromoted += hv.Tiering.Stats.TouchPromoted;
             foreach (var live in hv.Domains) largePages += live.Stats.LargePagesPopulated;
         }, maxTest: 60);
         // On a host that backs first touches with 2 MiB pages the sequences must have made some.
         if (personality.LargePagesOnFirstTouch) Assert.True(largePages > 0, "no first touch took a 2 MiB page");
         if (tiered) Assert.True(nodeAccesses > 100, $"only {nodeAccesses} accesses reached a frame");
         Assert.True(moved > 100, $"only {moved} pages moved between nodes");
+        if (nvme) Assert.True(touchPromoted > 10, $"only {touchPromoted} pages came back from NVMe when touched");
     }
 
     private static ulong[] Extents(Domain d, Op op, int order)

@@ -1,0 +1,51 @@
+using Memvisor.Sim.Engine;
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Tests.Sim;
+
+/// <summary>vSphere's memory tiering onto NVMe (host.tiering.promote_on_touch): a page touched on NVMe comes back to DRAM at once.</summary>
+public class NvmeTieringTests
+{
+    private static string Example() =>
+        File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "examples", "nvme-tiering.yaml")).Replace("duration: 60s", "duration: 30s");
+
+    private static ScenarioError Refused(string yaml) => Assert.Single(Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(yaml, "t.yaml")).Errors);
+
+    private static (long Slow, long All) LastTenSeconds(RunResult r)
+    {
+        var ts = r.Timeseries;
+        int Col(string name) => ts.Columns.ToList().IndexOf(name);
+        int[] slow = [Col("node1_reads"), Col("node1_writes")], all = [.. slow, Col("node0_reads"), Col("node0_writes")];
+        var last = ts.Rows[^1];
+        var from = ts.Rows.Last(row => row.TimeNs <= last.TimeNs - 10_000_000_000L);
+        long Delta(int[] cols) => cols.Sum(c => last.Values[c]!.Value - from.Values[c]!.Value);
+        return (Delta(slow), Delta(all));
+    }
+
+    [Fact]
+    public void Pages_touched_on_nvme_come_back_to_dram_and_the_guests_do_more_work_than_with_scans_alone()
+    {
+        var touch = new Simulation(ScenarioLoader.Parse(Example(), "t.yaml")).Run();
+        var scans = new Simulation(ScenarioLoader.Parse(Example().Replace(", promote_on_touch: true", ""), "t.yaml")).Run();
+        var t = touch.Summary.Host.Tiering!;
+        Assert.True(t.TouchPromoted > 10_000 && t.Promoted >= t.TouchPromoted, $"{t}");
+        Assert.Equal(0, scans.Summary.Host.Tiering!.TouchPromoted);
+        double Nvme(RunResult r) => r.Summary.Host.Tiers!.Single(x => x.Kind == "nvme").AccessShare;
+        long Work(RunResult r) => r.Summary.Domains.Where(d => d.Name.StartsWith("vm", StringComparison.Ordinal)).Sum(d => d.Guest!.Accesses);
+        Assert.True(Nvme(touch) < 0.5 * Nvme(scans), $"NVMe served {Nvme(touch):P1} of the accesses with promote_on_touch, {Nvme(scans):P1} with scans alone");
+        Assert.True(Work(touch) > Work(scans), $"{Work(touch)} accesses with promote_on_touch, {Work(scans)} with scans alone");
+        // Once the active pages are home, NVMe serves almost nothing; with scans alone it still serves a share.
+        var (slow, all) = LastTenSeconds(touch);
+        var (slowScans, allScans) = LastTenSeconds(scans);
+        Assert.True(slow < 0.001 * all && slowScans > 0.01 * allScans, $"last 10 s: {slow} of {all} on NVMe with promote_on_touch, {slowScans} of {allScans} with scans alone");
+        Assert.True(touch.AccountingHeld);
+    }
+
+    [Fact]
+    public void Promote_on_touch_needs_an_nvme_node_and_a_boolean()
+    {
+        string cxl = Example().Replace("kind: nvme", "kind: cxl");
+        Assert.Equal("host.tiering.promote_on_touch", Refused(cxl).Field);
+        Assert.Equal("host.tiering.promote_on_touch", Refused(Example().Replace("promote_on_touch: true", "promote_on_touch: often")).Field);
+    }
+}
