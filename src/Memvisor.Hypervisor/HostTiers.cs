@@ -42,12 +42,12 @@ public sealed partial class Host
     /// <summary>What a write to memory node <paramref name="mem"/> costs a vCPU on <paramref name="cpu"/> beyond the reference DRAM.</summary>
     internal double ExtraWriteNs(int cpu, int mem) => _extraWriteNs is { } t ? t[cpu * Machine.Nodes.Count + mem] : 0;
 
-    /// <summary>Where a page demoted off node <paramref name="from"/> goes: of the nodes costlier to read from there, the cheapest with a free frame; -1 if none has one.</summary>
-    internal int DemotionTarget(int from)
+    /// <summary>Where a page demoted off node <paramref name="from"/> goes: of the nodes costlier to read from there (CPU-less ones only if <paramref name="slowerTierOnly"/>), the cheapest with a free frame; -1 if none has one.</summary>
+    internal int DemotionTarget(int from, bool slowerTierOnly = false)
     {
         int best = -1;
         for (int n = 0; n < Machine.Nodes.Count; n++)
-            if (n != from && Machine.Nodes[n].FreePages > 0 && ExtraReadNs(from, n) > ExtraReadNs(from, from)
+            if (n != from && Machine.Nodes[n].FreePages > 0 && !(slowerTierOnly && Machine.Tiers![n].HasCpus) && ExtraReadNs(from, n) > ExtraReadNs(from, from)
                 && (best < 0 || ExtraReadNs(from, n) < ExtraReadNs(from, best))) best = n;
         return best;
     }
@@ -80,15 +80,16 @@ public sealed partial class Host
     /// </summary>
     internal void PromoteOnTouch(Domain d, ulong gfn)
     {
-        if (d.P2m.Get(gfn) is not { Type: P2m.P2mType.Ram } e || !PromotesOnTouch(e.Mfn)) return;
+        if (d.P2m.Get(gfn) is not { Type: P2m.P2mType.Ram } e || !PromotesOnTouch(e.Mfn) || !IsMovable(d, gfn)) return;
         int cpu = CpuNodeOf(d);
-        double before = d.Counters.HypervisorNs;
-        // A full node first gives up a cold page of the last scan (the scanner's work, not waited for).
-        if ((Machine.Nodes[cpu].FreePages == 0 && !Tiering.MakeRoom(cpu)) || MigratePage(d.DomId, gfn, cpu, shootdown: false, quiet: true) != Memvisor.Seam.XenErrno.Ok)
+        // A full node first gives up a cold page of the last scan to a slower node (the scanner's work, not waited for).
+        if (Machine.Nodes[cpu].FreePages == 0 && !Tiering.MakeRoom(cpu))
         {
             Tiering.Counters.TouchRefused++;
             return;
         }
+        double before = d.Counters.HypervisorNs;
+        if (MigratePage(d.DomId, gfn, cpu, shootdown: false, quiet: true) != Memvisor.Seam.XenErrno.Ok) return;
         double wait = Costs.VmExitNs + (d.Counters.HypervisorNs - before);
         d.Counters.HypervisorNs += Costs.VmExitNs;
         d.PendingStallNs += wait;

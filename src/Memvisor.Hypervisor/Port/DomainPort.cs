@@ -76,7 +76,8 @@ internal sealed partial class DomainPort(Host hv, Domain d) : IGuestMemory, IGue
         d.Activity.OnTouch(gfn);
         var outcome = Resolve(gfn, write, copy: false, out uint mfn);
         // vSphere's NVMe tiering: a page touched on NVMe first comes back to the guest's node (the heap's turn).
-        if (d.NodeAccess is not null && outcome != AccessOutcome.Refused && hv.PromotesOnTouch(mfn))
+        if (d.NodeAccess is not null && outcome != AccessOutcome.Refused && hv.PromotesOnTouch(mfn) && !d.IsPv && !d.Incoming
+            && d.P2m.Get(gfn).Type == P2mType.Ram)
         {
             Turn.Take();
             hv.PromoteOnTouch(d, gfn);

@@ -21,8 +21,9 @@ public sealed class TieringDaemon
     private readonly List<(Domain D, ulong Gfn)> _hot = [], _cold = [];
     private readonly List<Domain> _scanned = [];
     private long _sinceScanNs;
-    // The next entry of the last scan's cold list to demote: scans, and touches between them, take from it in order.
-    private int _coldAt;
+    // Per node, the next entry of the last scan's cold list to look at for a page on that node to demote: scans, and
+    // touches between them, take from it in order, each node without using up the others' entries.
+    private int[] _coldAt = [];
     // Marks a hot-list entry promoted for a write rather than for being hot (gfns stay far below bit 63).
     private const ulong WrittenFlag = 1UL << 63;
 
@@ -48,7 +49,8 @@ public sealed class TieringDaemon
     {
         _hot.Clear();
         _cold.Clear();
-        _coldAt = 0;
+        if (_coldAt.Length != _hv.Machine.Nodes.Count) _coldAt = new int[_hv.Machine.Nodes.Count];
+        Array.Clear(_coldAt);
         _scanned.Clear();
         long cold = 0, hot = 0;
         foreach (var gone in _ages.Keys.Where(d => !_hv.Domains.Contains(d)).ToList()) _ages.Remove(gone);
@@ -122,11 +124,12 @@ public sealed class TieringDaemon
             budget--;
         }
         if (!_options.PromoteOnTouch) return;
-        // Room for the touches until the next scan: cold pages leave each node with CPUs until it has a scan's moves free.
+        // Room for the touches until the next scan: cold pages leave each node with CPUs for a CPU-less (slower) node
+        // until it has a scan's moves free; another DRAM node would only pass the room back and forth.
         for (int node = 0; node < _hv.Machine.Nodes.Count; node++)
         {
             if (!_hv.Machine.Tiers![node].HasCpus) continue;
-            while (budget > 0 && _hv.Machine.Nodes[node].FreePages < _options.MovesPerScan && DemoteOne(node)) budget--;
+            while (budget > 0 && _hv.Machine.Nodes[node].FreePages < _options.MovesPerScan && DemoteOne(node, slowerTierOnly: true)) budget--;
         }
     }
 
@@ -138,15 +141,16 @@ public sealed class TieringDaemon
     }
 
     /// <summary>Makes room on <paramref name="node"/> for a page a guest touched on NVMe: the next cold page of the last scan there leaves. False if none can.</summary>
-    internal bool MakeRoom(int node) => DemoteOne(node);
+    internal bool MakeRoom(int node) => DemoteOne(node, slowerTierOnly: true);
 
-    private bool DemoteOne(int node)
+    private bool DemoteOne(int node, bool slowerTierOnly = false)
     {
-        while (_coldAt < _cold.Count)
+        if (node >= _coldAt.Length) return false;
+        while (_coldAt[node] < _cold.Count)
         {
-            var (d, gfn) = _cold[_coldAt++];
+            var (d, gfn) = _cold[_coldAt[node]++];
             if (!_hv.Domains.Contains(d) || d.P2m.Get(gfn) is not { Type: P2mType.Ram } e || _hv.Machine.NodeOf(e.Mfn) != node) continue;
-            int to = _hv.DemotionTarget(node);
+            int to = _hv.DemotionTarget(node, slowerTierOnly);
             if (to < 0) return false;
             if (_hv.MigratePage(d.DomId, gfn, to, shootdown: false, quiet: true) != XenErrno.Ok) continue;
             Counters.Demoted++;

@@ -41,8 +41,11 @@ public sealed class PrivatePages
     public Span<byte> Bytes(int id) => _slabs[id / SlabPages].AsSpan((id % SlabPages) * PageSize.Bytes, PageSize.Bytes);
 
     /// <summary>The 8-byte word at <paramref name="byteOffset"/> (a multiple of 8 below a page) of buffer <paramref name="id"/>: a page-table walk's read, one slab lookup and one bounds check.</summary>
-    public ulong ReadWord(int id, int byteOffset) =>
-        BinaryPrimitives.ReadUInt64LittleEndian(_slabs[id / SlabPages].AsSpan((id % SlabPages) * PageSize.Bytes + (byteOffset & (PageSize.Bytes - 8)), 8));
+    public ulong ReadWord(int id, int byteOffset)
+    {
+        System.Diagnostics.Debug.Assert((uint)byteOffset <= PageSize.Bytes - 8 && (byteOffset & 7) == 0, "A word offset lies inside the page, on a word.");
+        return BinaryPrimitives.ReadUInt64LittleEndian(_slabs[id / SlabPages].AsSpan((id % SlabPages) * PageSize.Bytes + (byteOffset & (PageSize.Bytes - 8)), 8));
+    }
 
     /// <summary>A reference to the byte at <paramref name="byteOffset"/> of buffer <paramref name="id"/>, for a prefetch.</summary>
     public ref byte At(int id, int byteOffset) => ref _slabs[id / SlabPages][(id % SlabPages) * PageSize.Bytes + (byteOffset & (PageSize.Bytes - 1))];

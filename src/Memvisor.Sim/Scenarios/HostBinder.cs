@@ -80,13 +80,10 @@ internal static class HostBinder
         if (f.TryGetValue("tiering", out var tr))
         {
             if (tiers is null) b.Error(tr, $"{path}.tiering", "tiering moves pages between memory nodes of different kinds; give the host 'nodes'.");
-            else
+            else overcommit = overcommit with
             {
-                var tiering = NodesBinder.BindTiering(b, tr, $"{path}.tiering");
-                if (tiering.PromoteOnTouch && !tiers.Any(t => t.Kind == Memvisor.Machine.Tiers.MemoryKind.Nvme))
-                    b.Error(tr, $"{path}.tiering.promote_on_touch", "promote_on_touch brings pages back from NVMe; give the host a node of kind nvme.");
-                overcommit = overcommit with { Tiering = tiering };
-            }
+                Tiering = NodesBinder.BindTiering(b, tr, $"{path}.tiering", hasNvme: tiers.Any(t => t.Kind == Memvisor.Machine.Tiers.MemoryKind.Nvme)),
+            };
         }
         RefuseMissing(b, f, path, personality);
         var link = new LinkSpec();

@@ -75,7 +75,7 @@ internal static class NodesBinder
     private static readonly string[] TieringKeys = ["scan_interval", "cold_after", "moves_per_scan", "write_aware", "promote_on_touch"];
 
     /// <summary>host.tiering: the transparent tiering scanner's interval, when a page is cold, and how many pages a scan may move.</summary>
-    public static Memvisor.Hypervisor.Tiers.TieringOptions BindTiering(YamlBinder b, YamlNode node, string path)
+    public static Memvisor.Hypervisor.Tiers.TieringOptions BindTiering(YamlBinder b, YamlNode node, string path, bool hasNvme)
     {
         var options = new Memvisor.Hypervisor.Tiers.TieringOptions { Enabled = true };
         var f = b.Fields(node, path, TieringKeys, []);
@@ -86,7 +86,11 @@ internal static class NodesBinder
         }
         if (f.TryGetValue("cold_after", out var ca) && b.Integer(ca, $"{path}.cold_after", 1, 255) is long cold) options = options with { ColdScans = (int)cold };
         if (f.TryGetValue("write_aware", out var wa) && b.Boolean(wa, $"{path}.write_aware") is bool aware) options = options with { WriteAware = aware };
-        if (f.TryGetValue("promote_on_touch", out var pt) && b.Boolean(pt, $"{path}.promote_on_touch") is bool touch) options = options with { PromoteOnTouch = touch };
+        if (f.TryGetValue("promote_on_touch", out var pt) && b.Boolean(pt, $"{path}.promote_on_touch") is bool touch)
+        {
+            if (touch && !hasNvme) b.Error(pt, $"{path}.promote_on_touch", "promote_on_touch brings pages back from NVMe; give the host a node of kind nvme.");
+            else options = options with { PromoteOnTouch = touch };
+        }
         if (f.TryGetValue("moves_per_scan", out var mp) && b.Integer(mp, $"{path}.moves_per_scan", 1, 16_777_216) is long moves) options = options with { MovesPerScan = (int)moves };
         return options;
     }

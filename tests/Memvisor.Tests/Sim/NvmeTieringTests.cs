@@ -1,3 +1,4 @@
+using Memvisor.Report;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 
@@ -8,6 +9,13 @@ public class NvmeTieringTests
 {
     private static string Example() =>
         File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "examples", "nvme-tiering.yaml")).Replace("duration: 60s", "duration: 30s");
+
+    private static byte[] Summary(RunResult r)
+    {
+        using var ms = new MemoryStream();
+        SummaryWriter.Write(ms, r.Summary);
+        return ms.ToArray();
+    }
 
     private static ScenarioError Refused(string yaml) => Assert.Single(Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(yaml, "t.yaml")).Errors);
 
@@ -39,6 +47,46 @@ public class NvmeTieringTests
         var (slowScans, allScans) = LastTenSeconds(scans);
         Assert.True(slow < 0.001 * all && slowScans > 0.01 * allScans, $"last 10 s: {slow} of {all} on NVMe with promote_on_touch, {slowScans} of {allScans} with scans alone");
         Assert.True(touch.AccountingHeld);
+    }
+
+    private const string TwoSockets = """
+        name: two
+        seed: 12
+        duration: 12s
+        host:
+          dom0: { memory: 256MiB }
+          nodes:
+            - { kind: dram, memory: 1GiB }
+            - { kind: dram, memory: 800MiB }
+            - { kind: nvme, memory: 4GiB }
+          tiering: { scan_interval: 1s, cold_after: 2, moves_per_scan: 16384, promote_on_touch: true }
+        domains:
+          - name: a
+            memory: 1152MiB
+            cpus: "node:0"
+            workload: { kind: zipf, working_set: 128MiB, rate: 20000/s, write_fraction: 0.3 }
+          - name: b
+            memory: 1152MiB
+            cpus: "node:1"
+            workload: { kind: zipf, working_set: 128MiB, rate: 20000/s, write_fraction: 0.3 }
+        """;
+
+    [Fact]
+    public void With_two_dram_nodes_the_room_for_touches_is_made_on_nvme_and_held_on_both()
+    {
+        var on = new Simulation(ScenarioLoader.Parse(TwoSockets, "t.yaml")).Run();
+        // Touches promote in their domain's turn, and a full node's room may be another domain's page: the same run on two lanes.
+        var lanes = new Simulation(ScenarioLoader.Parse(TwoSockets, "t.yaml"), threads: 2).Run();
+        Assert.Equal(Summary(on), Summary(lanes));
+        var off = new Simulation(ScenarioLoader.Parse(TwoSockets.Replace(", promote_on_touch: true", ""), "t.yaml")).Run();
+        var t = on.Summary.Host.Tiering!;
+        var nodes = on.Summary.Host.Nodes!;
+        // Each DRAM node keeps a scan's moves free for the touches; a cold page leaving one never lands on the other.
+        Assert.True(nodes[0].FreePagesEnd >= 16384 && nodes[1].FreePagesEnd >= 16384, $"free {nodes[0].FreePagesEnd} and {nodes[1].FreePagesEnd}");
+        long nvmeGain = nodes[2].DomainPagesEnd - off.Summary.Host.Nodes![2].DomainPagesEnd;
+        Assert.True(t.TouchPromoted > 0 && t.Demoted > 0, $"{t}");
+        Assert.Equal(t.Demoted - t.Promoted, nvmeGain);
+        Assert.Equal(t.Demoted + t.Promoted, on.Summary.Host.PageMigrations!.Migrated);
     }
 
     [Fact]
