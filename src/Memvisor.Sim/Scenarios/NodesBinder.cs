@@ -34,6 +34,8 @@ internal static class NodesBinder
             return null;
         }
         var nodes = new List<MemoryNodeSpec>();
+        // Nodes sized as a share of the host's DRAM (memory: 25%), sized once every DRAM node is known.
+        var shares = new List<(int Index, double Percent, YamlNode At, string Path)>();
         bool ok = true;
         for (int i = 0; i < list.Children.Count; i++)
         {
@@ -41,8 +43,28 @@ internal static class NodesBinder
             var f = b.Fields(list.Children[i], at, NodeKeys, ["kind", "memory"]);
             var kind = f.TryGetValue("kind", out var k) && b.OneOf(k, $"{at}.kind", TierDefaults.Names) is { } name
                 ? (MemoryKind)Array.IndexOf(TierDefaults.Names, name) : (MemoryKind?)null;
-            long? bytes = f.TryGetValue("memory", out var m) ? b.Size(m, $"{at}.memory") : null;
-            if (bytes is < MinNodeBytes)
+            // vSphere sizes its NVMe tier as a percentage of the host's DRAM (1 to 400; 25 in the tech preview, 100 at GA).
+            double? percent = null;
+            long? bytes = null;
+            if (f.TryGetValue("memory", out var m))
+            {
+                if (m is YamlScalarNode { Value: { } text } && text.EndsWith('%'))
+                {
+                    if (kind == MemoryKind.Dram)
+                        b.Error(m, $"{at}.memory", "a DRAM node's memory is a size; a share of the DRAM (N%) sizes a node of another kind.");
+                    else if (double.TryParse(text.AsSpan(0, text.Length - 1), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double p)
+                        && p is >= 1 and <= 400)
+                        percent = p;
+                    else b.Error(m, $"{at}.memory", $"'{text}' is not a share of the host's DRAM; give 1% to 400%, as vSphere's DRAM to NVMe ratio.");
+                }
+                else bytes = b.Size(m, $"{at}.memory");
+            }
+            if (percent is double share && kind is not null)
+            {
+                shares.Add((i, share, m!, $"{at}.memory"));
+                bytes = PageSize.Bytes;
+            }
+            else if (bytes is < MinNodeBytes)
             {
                 b.Error(m, $"{at}.memory", $"a memory node has at least {Units.FormatSize(MinNodeBytes)}, not {Units.FormatSize(bytes.Value)}.");
                 bytes = null;
@@ -68,6 +90,18 @@ internal static class NodesBinder
                 else costs = costs with { BandwidthBytesPerSecond = rate };
             }
             nodes.Add(new MemoryNodeSpec(kind.Value, PageSize.FromBytes(bytes.Value), costs));
+        }
+        if (!ok) return null;
+        long dramBytes = nodes.Where(n => n.Kind == MemoryKind.Dram).Sum(n => n.Frames) * PageSize.Bytes;
+        foreach (var (index, share, yaml, at) in shares)
+        {
+            long sized = (long)(dramBytes * share / 100) / PageSize.Bytes * PageSize.Bytes;
+            if (sized < MinNodeBytes)
+            {
+                b.Error(yaml, at, $"{share}% of the host's {Units.FormatSize(dramBytes)} of DRAM is less than a memory node's {Units.FormatSize(MinNodeBytes)}.");
+                ok = false;
+            }
+            else nodes[index] = nodes[index] with { Frames = PageSize.FromBytes(sized) };
         }
         return ok ? nodes : null;
     }

@@ -90,6 +90,33 @@ public class NvmeTieringTests
     }
 
     [Fact]
+    public void An_nvme_node_may_be_sized_as_a_share_of_the_hosts_dram_as_vsphere_does()
+    {
+        string Host(string nvme) => $$"""
+            name: s
+            duration: 1s
+            host:
+              dom0: { memory: 256MiB }
+              nodes:
+                - { kind: dram, memory: 1GiB }
+                - { kind: dram, memory: 1GiB }
+                - { kind: nvme, memory: {{nvme}} }
+            domains:
+              - { name: vm, memory: 512MiB, workload: { kind: idle } }
+            """;
+        long NvmeFrames(string nvme) => ScenarioLoader.Parse(Host(nvme), "s.yaml").Host.Nodes![2].Frames;
+        // Of the host's 2 GiB of DRAM: 25% (the tech preview's ratio) and 100% (GA's 1:1), in whole pages.
+        Assert.Equal(512L * 256, NvmeFrames("25%"));
+        Assert.Equal(2048L * 256, NvmeFrames("100%"));
+        Assert.Equal(768L * 256, NvmeFrames("37.5%"));
+        var spec = ScenarioLoader.Parse(Host("100%"), "s.yaml").Host;
+        Assert.Equal(4096L << 20, spec.MemoryBytes);
+        foreach (var bad in new[] { "0%", "401%", "many%" })
+            Assert.Equal("host.nodes[2].memory", Refused(Host(bad)).Field);
+        Assert.Equal("host.nodes[1].memory", Refused(Host("1GiB").Replace("- { kind: dram, memory: 1GiB }\n    - { kind: nvme", "- { kind: dram, memory: 50% }\n    - { kind: nvme")).Field);
+    }
+
+    [Fact]
     public void Promote_on_touch_needs_an_nvme_node_and_a_boolean()
     {
         string cxl = Example().Replace("kind: nvme", "kind: cxl");
