@@ -141,9 +141,10 @@ public sealed class TieringDaemon
     }
 
     /// <summary>Makes room on <paramref name="node"/> for a page a guest touched on NVMe: the next cold page of the last scan there leaves. False if none can.</summary>
-    internal bool MakeRoom(int node) => DemoteOne(node, slowerTierOnly: true);
+    // Between scans nobody batches the flush: the demoted page's domain gets its own shootdown.
+    internal bool MakeRoom(int node) => DemoteOne(node, slowerTierOnly: true, shootdown: true);
 
-    private bool DemoteOne(int node, bool slowerTierOnly = false)
+    private bool DemoteOne(int node, bool slowerTierOnly = false, bool shootdown = false)
     {
         if (node >= _coldAt.Length) return false;
         while (_coldAt[node] < _cold.Count)
@@ -152,7 +153,7 @@ public sealed class TieringDaemon
             if (!_hv.Domains.Contains(d) || d.P2m.Get(gfn) is not { Type: P2mType.Ram } e || _hv.Machine.NodeOf(e.Mfn) != node) continue;
             int to = _hv.DemotionTarget(node, slowerTierOnly);
             if (to < 0) return false;
-            if (_hv.MigratePage(d.DomId, gfn, to, shootdown: false, quiet: true) != XenErrno.Ok) continue;
+            if (_hv.MigratePage(d.DomId, gfn, to, shootdown, quiet: true) != XenErrno.Ok) continue;
             Counters.Demoted++;
             return true;
         }

@@ -117,6 +117,39 @@ public class NvmeTieringTests
     }
 
     [Fact]
+    public void Room_made_between_scans_costs_the_demoted_pages_domain_a_shootdown_of_its_own()
+    {
+        // A reserve of 16 frames a scan: most touches find DRAM full and a cold page of the last scan leaves first.
+        const string yaml = """
+            name: room
+            seed: 4
+            duration: 20s
+            host:
+              hypervisor: esx
+              dom0: { memory: 256MiB }
+              nodes:
+                - { kind: dram, memory: 800MiB }
+                - { kind: nvme, memory: 2GiB }
+              tiering: { scan_interval: 1s, cold_after: 2, moves_per_scan: 16, promote_on_touch: true }
+            domains:
+              - name: vm
+                memory: 1GiB
+                workload:
+                  kind: mix
+                  parts:
+                    - { kind: steady, working_set: 500MiB, rate: 100/s }
+                    - { kind: zipf, working_set: 300MiB, rate: 50000/s, write_fraction: 0.3 }
+            """;
+        var r = new Simulation(ScenarioLoader.Parse(yaml, "t.yaml")).Run();
+        var t = r.Summary.Host.Tiering!;
+        var moves = r.Summary.Host.PageMigrations!;
+        Assert.True(t.TouchPromoted > 0 && t.TouchRefused > 0, $"{t}");
+        // Each scan shoots down its two one-vCPU domains once; every demotion between scans adds one of its own.
+        long fromScans = 2 * t.Scans;
+        Assert.True(moves.Shootdowns > fromScans && moves.Shootdowns - fromScans <= t.Demoted, $"{moves.Shootdowns} shootdowns, {t.Scans} scans, {t.Demoted} demotions");
+    }
+
+    [Fact]
     public void Promote_on_touch_needs_an_nvme_node_and_a_boolean()
     {
         string cxl = Example().Replace("kind: nvme", "kind: cxl");
