@@ -27,8 +27,6 @@ public sealed partial class Host
     /// </summary>
     public XenErrno MigratePage(ushort domid, ulong gfn, int node) => MigratePage(domid, gfn, node, shootdown: true, quiet: false);
 
-    /// <param name="shootdown">False for a move in a batch whose caller shoots the translations down once for all (<see cref="ShootDown"/>), as Linux's migrate_pages and a tiering scan batch their flushes.</param>
-    /// <param name="quiet">For a page of a batch (migratepages, a tiering scan): a page that stays is counted, not logged as a refusal of its own.</param>
     /// <summary>Whether <paramref name="d"/>'s page at <paramref name="gfn"/> could move to another node (what <see cref="MigratePage(ushort, ulong, int, bool, bool)"/> would not refuse but for room).</summary>
     internal bool IsMovable(Domain d, ulong gfn)
     {
@@ -37,6 +35,8 @@ public sealed partial class Host
         return !Grants.IsMapped(e.Mfn) && f.RefCount == 0 && f.TypeCount == 0;
     }
 
+    /// <param name="shootdown">False for a move in a batch whose caller shoots the translations down once for all (<see cref="ShootDown"/>), as Linux's migrate_pages and a tiering scan batch their flushes.</param>
+    /// <param name="quiet">For a page of a batch (migratepages, a tiering scan): a page that stays is counted, not logged as a refusal of its own.</param>
     internal XenErrno MigratePage(ushort domid, ulong gfn, int node, bool shootdown, bool quiet)
     {
         _quietMove = quiet;

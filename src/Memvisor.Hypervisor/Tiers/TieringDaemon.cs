@@ -140,8 +140,8 @@ public sealed class TieringDaemon
         foreach (var d in _scanned) _hv.ShootDown(d);
     }
 
-    /// <summary>Makes room on <paramref name="node"/> for a page a guest touched on NVMe: the next cold page of the last scan there leaves. False if none can.</summary>
     // Between scans nobody batches the flush: the demoted page's domain gets its own shootdown.
+    /// <summary>Makes room on <paramref name="node"/> for a page a guest touched on NVMe: the next cold page of the last scan there leaves. False if none can.</summary>
     internal bool MakeRoom(int node) => DemoteOne(node, slowerTierOnly: true, shootdown: true);
 
     private bool DemoteOne(int node, bool slowerTierOnly = false, bool shootdown = false)

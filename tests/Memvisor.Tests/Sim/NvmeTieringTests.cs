@@ -1,4 +1,4 @@
-using Memvisor.Report;
+using Memvisor.Tests.Support;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 
@@ -10,24 +10,13 @@ public class NvmeTieringTests
     private static string Example() =>
         File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "examples", "nvme-tiering.yaml")).Replace("duration: 60s", "duration: 30s");
 
-    private static byte[] Summary(RunResult r)
-    {
-        using var ms = new MemoryStream();
-        SummaryWriter.Write(ms, r.Summary);
-        return ms.ToArray();
-    }
-
     private static ScenarioError Refused(string yaml) => Assert.Single(Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(yaml, "t.yaml")).Errors);
 
+    // NVMe's accesses and all accesses over the run's last 10 s.
     private static (long Slow, long All) LastTenSeconds(RunResult r)
     {
-        var ts = r.Timeseries;
-        int Col(string name) => ts.Columns.ToList().IndexOf(name);
-        int[] slow = [Col("node1_reads"), Col("node1_writes")], all = [.. slow, Col("node0_reads"), Col("node0_writes")];
-        var last = ts.Rows[^1];
-        var from = ts.Rows.Last(row => row.TimeNs <= last.TimeNs - 10_000_000_000L);
-        long Delta(int[] cols) => cols.Sum(c => last.Values[c]!.Value - from.Values[c]!.Value);
-        return (Delta(slow), Delta(all));
+        long slow = RunFigures.NodeAccessesOverLast(r, 1, 10);
+        return (slow, slow + RunFigures.NodeAccessesOverLast(r, 0, 10));
     }
 
     [Fact]
@@ -77,7 +66,7 @@ public class NvmeTieringTests
         var on = new Simulation(ScenarioLoader.Parse(TwoSockets, "t.yaml")).Run();
         // Touches promote in their domain's turn, and a full node's room may be another domain's page: the same run on two lanes.
         var lanes = new Simulation(ScenarioLoader.Parse(TwoSockets, "t.yaml"), threads: 2).Run();
-        Assert.Equal(Summary(on), Summary(lanes));
+        Assert.Equal(RunFigures.SummaryBytes(on), RunFigures.SummaryBytes(lanes));
         var off = new Simulation(ScenarioLoader.Parse(TwoSockets.Replace(", promote_on_touch: true", ""), "t.yaml")).Run();
         var t = on.Summary.Host.Tiering!;
         var nodes = on.Summary.Host.Nodes!;

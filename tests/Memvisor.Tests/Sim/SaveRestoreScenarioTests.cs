@@ -1,5 +1,4 @@
 using Memvisor.Machine.Frames;
-using Memvisor.Report;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 
@@ -42,18 +41,11 @@ public class SaveRestoreScenarioTests
         Assert.True(a.AccountingHeld);
 
         // The same scenario gives the same summary, byte for byte.
-        Assert.Equal(Bytes(a), Bytes(new Simulation(scenario).Run()));
+        Assert.Equal(RunFigures.SummaryBytes(a), RunFigures.SummaryBytes(new Simulation(scenario).Run()));
     }
 
     private static long Records(Memvisor.Sim.Summary.SaveRestoreSummary s) =>
         (s.ImagePages + s.PodEntries) * 9 + (s.HandlePages + s.DuplicatePages) * 8 + s.BytePages * (long)PageSize.Bytes;
-
-    private static byte[] Bytes(RunResult r)
-    {
-        using var ms = new MemoryStream();
-        SummaryWriter.Write(ms, r.Summary);
-        return ms.ToArray();
-    }
 
     private const string Good = """
         name: t

@@ -1,7 +1,6 @@
 using FsCheck;
 using FsCheck.Fluent;
 using Memvisor.Hypervisor.Accounting;
-using Memvisor.Report;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 using Memvisor.Tests.Support;
@@ -40,13 +39,6 @@ public class SimulationTests
           - { at: 12s, action: mem-set, domain: dom0, memory: 64MiB }
         {{extraEvents}}
         """;
-
-    private static byte[] Summary(RunResult r)
-    {
-        using var ms = new MemoryStream();
-        SummaryWriter.Write(ms, r.Summary);
-        return ms.ToArray();
-    }
 
     [Fact]
     public void A_run_creates_populates_resizes_and_destroys_domains()
@@ -97,7 +89,7 @@ public class SimulationTests
             var a = new Simulation(s, run.Seed).Run();
             var b = new Simulation(s, run.Seed).Run();
             Assert.True(a.AccountingHeld);
-            Assert.Equal(Summary(a), Summary(b));
+            Assert.Equal(RunFigures.SummaryBytes(a), RunFigures.SummaryBytes(b));
         }, maxTest: 8);
     }
 
@@ -105,7 +97,7 @@ public class SimulationTests
     public void A_different_seed_gives_a_different_run()
     {
         var s = ScenarioLoader.Parse(Scenario(2, "on-demand", "static", 3000), "s.yaml");
-        Assert.NotEqual(Summary(new Simulation(s, 1).Run()), Summary(new Simulation(s, 2).Run()));
+        Assert.NotEqual(RunFigures.SummaryBytes(new Simulation(s, 1).Run()), RunFigures.SummaryBytes(new Simulation(s, 2).Run()));
     }
 
     [Fact]

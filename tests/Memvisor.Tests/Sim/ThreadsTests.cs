@@ -1,4 +1,4 @@
-using Memvisor.Report;
+using Memvisor.Tests.Support;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 
@@ -55,13 +55,6 @@ public class ThreadsTests
           - { at: 8s, action: mem-set, domain: pv, memory: 48MiB }
         """;
 
-    private static byte[] Summary(RunResult r)
-    {
-        using var ms = new MemoryStream();
-        SummaryWriter.Write(ms, r.Summary);
-        return ms.ToArray();
-    }
-
     [Fact]
     public void A_busy_overcommitted_host_gives_the_same_summary_on_one_two_and_three_threads()
     {
@@ -70,8 +63,8 @@ public class ThreadsTests
         var two = new Simulation(scenario, threads: 2).Run();
         var three = new Simulation(scenario, threads: 3).Run();
 
-        Assert.Equal(Summary(one), Summary(two));
-        Assert.Equal(Summary(one), Summary(three));
+        Assert.Equal(RunFigures.SummaryBytes(one), RunFigures.SummaryBytes(two));
+        Assert.Equal(RunFigures.SummaryBytes(one), RunFigures.SummaryBytes(three));
         Assert.Equal(0, one.IntegrityErrors);
         Assert.True(one.Mechanisms.Paging.PagedIn > 0 && one.Mechanisms.Sharing.CowBreaks > 0 && one.Mechanisms.Tmem.Gets > 0,
             "the scenario should reach paging, sharing and tmem from the guests' steps");
@@ -94,6 +87,6 @@ public class ThreadsTests
         var scenario = full with { DurationNs = Math.Min(full.DurationNs, 3_000_000_000) };
         var one = new Simulation(scenario, threads: 1).Run();
         var two = new Simulation(scenario, threads: 2).Run();
-        Assert.Equal(Summary(one), Summary(two));
+        Assert.Equal(RunFigures.SummaryBytes(one), RunFigures.SummaryBytes(two));
     }
 }

@@ -1,3 +1,4 @@
+using Memvisor.Tests.Support;
 using Memvisor.Sim.Engine;
 using Memvisor.Sim.Scenarios;
 
@@ -32,14 +33,7 @@ public class TieringConsistencyTests
     // The CXL node's share of the accesses of the run's last 10 s (the tiering scanner's moves have settled by then).
     private static double SlowShareAtEnd(RunResult r)
     {
-        var ts = r.Timeseries;
-        int Col(string name) => ts.Columns.ToList().IndexOf(name);
-        int[] dram = [Col("node0_reads"), Col("node0_writes")], cxl = [Col("node1_reads"), Col("node1_writes")];
-        Assert.DoesNotContain(-1, dram.Concat(cxl));
-        var last = ts.Rows[^1];
-        var from = ts.Rows.Last(row => row.TimeNs <= last.TimeNs - 10_000_000_000L);
-        long Delta(int[] cols) => cols.Sum(c => last.Values[c]!.Value - from.Values[c]!.Value);
-        long slow = Delta(cxl), all = slow + Delta(dram);
+        long slow = RunFigures.NodeAccessesOverLast(r, 1, 10), all = slow + RunFigures.NodeAccessesOverLast(r, 0, 10);
         Assert.True(all > 1_000_000, $"{all} accesses in the last 10 s");
         return (double)slow / all;
     }
