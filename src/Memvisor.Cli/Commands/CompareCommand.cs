@@ -26,6 +26,10 @@ public static class CompareCommand
         {
             Description = $"Comma-separated hypervisors to compare instead of policies (of {string.Join(", ", HostPersonality.Names)}): the same guests on each one's host, each with its own policy unless the scenario names one.",
         };
+        var tiering = new Option<string?>("--tiering")
+        {
+            Description = $"Comma-separated ways of tiering a host with memory nodes to compare instead of policies (of {string.Join(", ", TieringLab.Names)}): {string.Join("; ", TieringLab.Names.Select(n => $"{n}, {TieringLab.Describe(n)}"))}.",
+        };
         var seed = new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed (the same for every run)." };
         var output = new Option<string?>("--out") { Description = "Directory for compare.json, report.html and one run directory per policy. Default: ./memvisor-out/<scenario>-compare/." };
         var jobs = new Option<int>("--jobs") { Description = "Runs at once. Default: the machine's cores.", DefaultValueFactory = _ => Environment.ProcessorCount };
@@ -34,19 +38,20 @@ public static class CompareCommand
         threads.Description = "How many guests of each run step at once; the results are the same for any number. Default: the machine's cores shared among the runs at once (--jobs).";
         var command = new Command("compare", "Run a scenario under several memory policies (or on several hypervisors) on identical workloads and compare them: host memory used, VMs that fit, faults, stall time, reclaim latency, OOM kills.")
         {
-            scenario, policies, hypervisors, seed, output, jobs, quiet, threads,
+            scenario, policies, hypervisors, tiering, seed, output, jobs, quiet, threads,
         };
         command.SetAction(p => Run(p.GetValue(scenario)!, p.GetResult(policies) is { Implicit: false } ? p.GetValue(policies) : null, p.GetValue(seed), p.GetValue(output),
-            p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token, p.GetValue(hypervisors), p.GetValue(threads)));
+            p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token, p.GetValue(hypervisors), p.GetValue(threads), p.GetValue(tiering)));
         return command;
     }
 
     /// <param name="policyList">The policies to compare; null (not given) is all of them, or with <paramref name="hypervisorList"/> each hypervisor's own.</param>
     public static int Run(string scenarioArg, string? policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel = default, string? hypervisorList = null,
-        int? threads = null) =>
-        Guard.Run(() => RunGuarded(scenarioArg, policyList, seed, outDir, jobs, quiet, cancel, hypervisorList, threads ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, jobs))));
+        int? threads = null, string? tieringList = null) =>
+        Guard.Run(() => RunGuarded(scenarioArg, policyList, seed, outDir, jobs, quiet, cancel, hypervisorList, threads ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, jobs)), tieringList));
 
-    private static int RunGuarded(string scenarioArg, string? policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel, string? hypervisorList, int threads)
+    private static int RunGuarded(string scenarioArg, string? policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel, string? hypervisorList, int threads,
+        string? tieringList)
     {
         if (jobs < 1)
         {
@@ -54,14 +59,14 @@ public static class CompareCommand
             return ExitCodes.BadInput;
         }
         if (!ThreadsOption.Check(threads)) return ExitCodes.BadInput;
-        if (policyList is not null && hypervisorList is not null)
+        if (new[] { policyList, hypervisorList, tieringList }.Count(l => l is not null) > 1)
         {
-            Console.Error.WriteLine("memvisor: --policies and --hypervisors: give one; with --hypervisors each host runs its own policy, or the one the scenario names.");
+            Console.Error.WriteLine("memvisor: --policies, --hypervisors and --tiering: give one; with --hypervisors each host runs its own policy, or the one the scenario names, and with --tiering the scenario's.");
             return ExitCodes.BadInput;
         }
-        var valid = hypervisorList is null ? PolicySpec.Names : HostPersonality.Names;
-        string option = hypervisorList is null ? "--policies" : "--hypervisors", noun = hypervisorList is null ? "policy" : "hypervisor";
-        var names = (hypervisorList ?? policyList ?? string.Join(',', PolicySpec.Names)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
+        var (valid, option, noun) = hypervisorList is not null ? (HostPersonality.Names, "--hypervisors", "hypervisor")
+            : tieringList is not null ? (TieringLab.Names, "--tiering", "way of tiering") : (PolicySpec.Names, "--policies", "policy");
+        var names = (hypervisorList ?? tieringList ?? policyList ?? string.Join(',', PolicySpec.Names)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
         var unknown = names.Where(n => !valid.Contains(n)).ToList();
         if (names.Count == 0 || unknown.Count > 0)
         {
@@ -73,6 +78,16 @@ public static class CompareCommand
         var variants = new List<(string Name, Scenario Scenario)>();
         foreach (var name in names)
         {
+            if (tieringList is not null)
+            {
+                if (TieringLab.With(scenario, name, notes, out string? why) is not { } tiered)
+                {
+                    Console.Error.WriteLine($"memvisor: --tiering {name}: {why} Nothing was run.");
+                    return ExitCodes.BadInput;
+                }
+                variants.Add((name, tiered));
+                continue;
+            }
             if (hypervisorList is null)
             {
                 variants.Add((name, PolicyLab.WithPolicy(scenario, name)));
@@ -108,11 +123,12 @@ public static class CompareCommand
             Console.Error.WriteLine($"memvisor: a domain's memory image could not be read; nothing was written. {e.InnerException!.Message}");
             return ExitCodes.BadInput;
         }
-        var outcomes = runs.Zip(variants).Select(r => PolicyOutcome.From(r.First.Result, r.Second.Name)).ToList();
+        var outcomes = TieringOutcome.AgainstAllDram(runs.Zip(variants).Select(r => PolicyOutcome.From(r.First.Result, r.Second.Name)).ToList());
         CompareWriter.WriteAll(output, scenario, runs, outcomes, notes);
         if (!quiet)
         {
-            Print(outcomes);
+            if (tieringList is not null) PrintTiers(outcomes);
+            else Print(outcomes);
             foreach (var n in notes) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(n)}[/]");
             AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(output.Target)}[/]: compare.json, report.html, and a run directory per {noun}");
         }
@@ -149,6 +165,22 @@ public static class CompareCommand
                 o.ReclaimUnmet.ToString(CultureInfo.InvariantCulture), o.OomKills.ToString(CultureInfo.InvariantCulture), o.IntegrityErrors.ToString(CultureInfo.InvariantCulture));
         AnsiConsole.Write(table);
     }
+
+    private static void PrintTiers(IReadOnlyList<PolicyOutcome> outcomes)
+    {
+        var table = new Table().AddColumns("Run", "Accesses", "Lost %", "Slowdown %", "Slow-tier accesses %", "Stall %", "Guest MiB off DRAM", "Promoted", "Demoted", "Shootdowns",
+            "Slow-tier writes", "Integrity errors");
+        for (int i = 1; i < table.Columns.Count; i++) table.Columns[i].RightAligned();
+        foreach (var o in outcomes)
+        {
+            if (o.Tiers is not { } t) continue;
+            table.AddRow(o.Name, N(t.Accesses), t.AccessesLost is double l ? F(l * 100) : "-", t.Slowdown is double s ? F(s * 100) : "-", F(t.SlowAccessShare * 100), F(o.StallShare * 100), F(t.SlowPagesEndMib),
+                N(t.Promoted), N(t.Demoted), N(t.Shootdowns), N(t.SlowWrites), N(o.IntegrityErrors));
+        }
+        AnsiConsole.Write(table);
+    }
+
+    private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
 
     private static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
 }

@@ -29,6 +29,8 @@ public sealed record PolicyOutcome
     public long OomKills { get; init; }
     public long IntegrityErrors { get; init; }
     public long PolicyActions { get; init; }
+    /// <summary>Where the guests' accesses went on tiered hosts (host.nodes); null when the scenario has none.</summary>
+    public TieringOutcome? Tiers { get; init; }
 
     /// <param name="name">The run's name; null names it by its policy.</param>
     public static PolicyOutcome From(RunResult r, string? name = null)
@@ -61,6 +63,7 @@ public sealed record PolicyOutcome
             OomKills = ran.Sum(d => d.Guest!.Stats.OomKills),
             IntegrityErrors = r.IntegrityErrors,
             PolicyActions = r.Policy?.Actions.Values.Sum() ?? 0,
+            Tiers = TieringOutcome.From(r.Summary, ran.Sum(d => d.Guest!.Stats.Accesses)),
         };
     }
 }

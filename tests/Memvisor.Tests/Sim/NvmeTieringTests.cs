@@ -8,7 +8,7 @@ namespace Memvisor.Tests.Sim;
 public class NvmeTieringTests
 {
     private static string Example() =>
-        File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "examples", "nvme-tiering.yaml")).Replace("duration: 60s", "duration: 30s");
+        BuiltinScenarios.Text("nvme-tiering").Replace("duration: 60s", "duration: 30s");
 
     private static ScenarioError Refused(string yaml) => Assert.Single(Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(yaml, "t.yaml")).Errors);
 

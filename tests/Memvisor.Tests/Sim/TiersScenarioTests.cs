@@ -199,7 +199,7 @@ public class TiersScenarioTests
     [Fact]
     public void Transparent_tiering_promotes_a_zipf_guests_hot_pages_off_the_slow_tier()
     {
-        string yaml = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "examples", "tiering.yaml")).Replace("duration: 30s", "duration: 12s");
+        string yaml = BuiltinScenarios.Text("tiering-cxl").Replace("duration: 30s", "duration: 12s");
         var on = new Simulation(ScenarioLoader.Parse(yaml, "t.yaml")).Run();
         var off = new Simulation(ScenarioLoader.Parse(yaml.Replace("  tiering: { scan_interval: 1s, cold_after: 3, moves_per_scan: 8192 }\n", ""), "t.yaml")).Run();
         Assert.Null(off.Summary.Host.Tiering);

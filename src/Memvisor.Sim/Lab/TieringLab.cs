@@ -1,0 +1,110 @@
+using Memvisor.Hypervisor.Tiers;
+using Memvisor.Machine.Frames;
+using Memvisor.Machine.Tiers;
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Sim.Lab;
+
+/// <summary>
+/// The same tiered host under each way of placing pages between its memory nodes (compare --tiering): no tiering,
+/// RAMinate's transparent hot/cold tiering, HMvisor's write-aware variant, vSphere's NVMe tiering, and the baseline of
+/// the same memory all DRAM. Every host of the scenario with memory nodes of more than one kind gets the variant.
+/// </summary>
+public static class TieringLab
+{
+    public const string AllDram = "all-dram";
+
+    /// <summary>The variants in the order they are compared.</summary>
+    public static IReadOnlyList<string> Names { get; } = [AllDram, "none", "transparent", "write-aware", "nvme-tier"];
+
+    /// <summary>What each variant does, for --help and the docs.</summary>
+    public static string Describe(string name) => name switch
+    {
+        AllDram => "the slower nodes' memory added to the DRAM nodes, no tiering: the baseline",
+        "none" => "the nodes as given, pages where the heap put them",
+        "transparent" => "RAMinate's accessed-bit scanner: hot pages promoted, cold ones demoted",
+        "write-aware" => "transparent, and a page written on a node whose writes cost more promoted at once (HMvisor)",
+        _ => "vSphere's NVMe tiering: transparent, and a page touched on NVMe brought back at once",
+    };
+
+    /// <summary>
+    /// The scenario with every tiered host set to <paramref name="name"/>, keeping the scanner settings the scenario
+    /// gives (interval, cold_after, moves_per_scan); null with <paramref name="error"/> a sentence when the variant
+    /// cannot apply (no tiered host, or nvme-tier on a host without an NVMe node).
+    /// </summary>
+    public static Scenario? With(Scenario scenario, string name, List<string> notes, out string? error)
+    {
+        error = null;
+        var hosts = new[] { scenario.Host }.Concat(scenario.MoreHosts).ToList();
+        if (!hosts.Any(Tiered))
+        {
+            error = "the scenario has no host with memory nodes of more than one kind (host.nodes), so there is nothing to tier.";
+            return null;
+        }
+        if (name == "nvme-tier" && !hosts.Any(h => Tiered(h) && h.Nodes!.Any(n => n.Kind == MemoryKind.Nvme)))
+        {
+            error = "nvme-tier brings pages back from NVMe, and no host of the scenario has a node of kind nvme.";
+            return null;
+        }
+        if (name == AllDram)
+        {
+            var remap = new Dictionary<string, int[]>();
+            var changed = hosts.Select(h => Tiered(h) ? AllDramHost(h, notes, remap) : h).ToList();
+            var domains = scenario.Domains.Select(d => d.CpuNode is int n && remap.TryGetValue(d.Host ?? scenario.Host.Name, out var map) ? d with { CpuNode = map[n] < 0 ? null : map[n] } : d).ToList();
+            var events = scenario.Events.Where(e => e.Node is null || !remap.ContainsKey(HostOf(scenario, e.Domain)) || remap[HostOf(scenario, e.Domain)][e.Node.Value] >= 0)
+                .Select(e => e.Node is int n && remap.TryGetValue(HostOf(scenario, e.Domain), out var map) ? e with { Node = map[n] } : e).ToList();
+            if (events.Count < scenario.Events.Count) notes.Add($"{AllDram}: {scenario.Events.Count - events.Count} event(s) moving pages to a node that is not DRAM are left out.");
+            return scenario with { Host = changed[0], MoreHosts = changed.Skip(1).ToList(), Domains = domains, Events = events };
+        }
+        var options = name switch
+        {
+            "none" => (Func<TieringOptions, TieringOptions>)(t => t with { Enabled = false }),
+            "transparent" => t => t with { Enabled = true, WriteAware = false, PromoteOnTouch = false },
+            "write-aware" => t => t with { Enabled = true, WriteAware = true, PromoteOnTouch = false },
+            _ => t => t with { Enabled = true, WriteAware = false, PromoteOnTouch = true },
+        };
+        var tiered = hosts.Select(h => !Tiered(h) ? h
+            // nvme-tier needs an NVMe node on the host; a tiered host without one runs plain transparent tiering.
+            : h with { Overcommit = h.Overcommit with { Tiering = options(h.Overcommit.Tiering) with { PromoteOnTouch = name == "nvme-tier" && h.Nodes!.Any(n => n.Kind == MemoryKind.Nvme) } } })
+            .ToList();
+        return scenario with { Host = tiered[0], MoreHosts = tiered.Skip(1).ToList() };
+    }
+
+    private static bool Tiered(HostSpec h) => h.Nodes is { } n && n.Any(x => x.Kind != MemoryKind.Dram);
+
+    private static string HostOf(Scenario s, string? domain) =>
+        s.Domains.FirstOrDefault(d => d.InstanceNames().Contains(domain))?.Host ?? s.Host.Name;
+
+    // The host with only its DRAM nodes, each grown by a share of the slower nodes' memory in proportion to its size
+    // (whole pages; the last DRAM node takes what rounding leaves), tiering off. remap[host][old node] is the node's
+    // new index, or -1 for a node that is gone.
+    private static HostSpec AllDramHost(HostSpec h, List<string> notes, Dictionary<string, int[]> remap)
+    {
+        var nodes = h.Nodes!;
+        long dram = nodes.Where(n => n.Kind == MemoryKind.Dram).Sum(n => n.Frames), slow = nodes.Sum(n => n.Frames) - dram;
+        var kept = new List<MemoryNodeSpec>();
+        var map = new int[nodes.Count];
+        long given = 0;
+        int lastDram = nodes.Select((n, i) => (n, i)).Last(x => x.n.Kind == MemoryKind.Dram).i;
+        for (int i = 0; i < nodes.Count; i++)
+        {
+            if (nodes[i].Kind != MemoryKind.Dram)
+            {
+                map[i] = -1;
+                continue;
+            }
+            long extra = i == lastDram ? slow - given : slow * nodes[i].Frames / dram;
+            given += extra;
+            map[i] = kept.Count;
+            kept.Add(nodes[i] with { Frames = nodes[i].Frames + extra });
+        }
+        remap[h.Name] = map;
+        notes.Add($"{AllDram}: {h.Name}'s {Units.FormatSize(slow * PageSize.Bytes)} of {string.Join(", ", nodes.Where(n => n.Kind != MemoryKind.Dram).Select(n => TierDefaults.Name(n.Kind)).Distinct())} made DRAM ({Units.FormatSize((dram + slow) * PageSize.Bytes)} of DRAM), with no tiering.");
+        return h with
+        {
+            NumaNodes = kept.Count,
+            Nodes = kept,
+            Overcommit = h.Overcommit with { Tiering = h.Overcommit.Tiering with { Enabled = false } },
+        };
+    }
+}
