@@ -93,6 +93,7 @@ public sealed partial class Host
         double wait = Costs.VmExitNs + (d.Counters.HypervisorNs - before);
         d.Counters.HypervisorNs += Costs.VmExitNs;
         d.PendingStallNs += wait;
+        if (d.NodeAccess is { } access) access.TouchWaitNs += wait;
         Tiering.Counters.TouchPromoted++;
         Tiering.Counters.Promoted++;
     }

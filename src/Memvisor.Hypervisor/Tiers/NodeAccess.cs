@@ -13,6 +13,17 @@ public sealed class NodeAccess(int nodes, int cpuNode = 0)
     public readonly long[] Writes = new long[nodes];
     public readonly double[] StallNs = new double[nodes];
 
+    /// <summary>Time the domain's vCPUs waited for pages brought back from NVMe on a touch (promote_on_touch).</summary>
+    public double TouchWaitNs;
+
+    /// <summary>Everything its accesses waited beyond local DRAM: slower nodes and pages brought back on a touch.</summary>
+    public double SlowStallNs()
+    {
+        double sum = TouchWaitNs;
+        foreach (double ns in StallNs) sum += ns;
+        return sum;
+    }
+
     public int Nodes => Reads.Length;
 
     /// <summary>Adds another's counts to these.</summary>
@@ -24,5 +35,6 @@ public sealed class NodeAccess(int nodes, int cpuNode = 0)
             Writes[n] += other.Writes[n];
             StallNs[n] += other.StallNs[n];
         }
+        TouchWaitNs += other.TouchWaitNs;
     }
 }

@@ -26,6 +26,10 @@ public sealed class TieringDaemon
     private int[] _coldAt = [];
     // Marks a hot-list entry promoted for a write rather than for being hot (gfns stay far below bit 63).
     private const ulong WrittenFlag = 1UL << 63;
+    // Pressure-driven offloading: per domain its limit, and per scanned domain its pages on its own node and its cold entries' range in _cold.
+    private readonly Dictionary<Domain, PressureLimit> _limits = [];
+    private readonly Dictionary<Domain, (long Fast, int ColdStart, int ColdEnd)> _fast = [];
+    private bool Pressure => _options.PressureTargetNs > 0;
 
     internal TieringDaemon(Host hv, TieringOptions options) => (_hv, _options) = (hv, options);
 
@@ -41,7 +45,8 @@ public sealed class TieringDaemon
         _sinceScanNs -= _options.ScanIntervalNs;
         Turn.Take();
         Scan();
-        Move();
+        int budget = Pressure ? Offload() : _options.MovesPerScan;
+        Move(budget);
         Flush();
     }
 
@@ -52,8 +57,10 @@ public sealed class TieringDaemon
         if (_coldAt.Length != _hv.Machine.Nodes.Count) _coldAt = new int[_hv.Machine.Nodes.Count];
         Array.Clear(_coldAt);
         _scanned.Clear();
+        _fast.Clear();
         long cold = 0, hot = 0;
         foreach (var gone in _ages.Keys.Where(d => !_hv.Domains.Contains(d)).ToList()) _ages.Remove(gone);
+        foreach (var gone in _limits.Keys.Where(d => !_hv.Domains.Contains(d)).ToList()) _limits.Remove(gone);
         // The domains in turn, from a start that moves on each scan: the rate limit does not favour the first.
         var domains = _hv.Domains;
         int start = domains.Count == 0 ? 0 : (int)(Counters.Scans % domains.Count);
@@ -69,7 +76,8 @@ public sealed class TieringDaemon
                 Array.Fill(ages, (byte)1);
             }
             int cpu = _hv.CpuNodeOf(d);
-            long scanned = 0;
+            long scanned = 0, fast = 0, domainCold = 0;
+            int coldStart = _cold.Count;
             _scanned.Add(d);
             for (ulong gfn = 0; gfn < capacity; gfn++)
             {
@@ -84,8 +92,15 @@ public sealed class TieringDaemon
                 int node = _hv.Machine.NodeOf(e.Mfn);
                 if (node == cpu)
                 {
-                    // Cold pages to demote: as many as one scan could move, the rest only counted.
-                    if (!accessed && ages[gfn] >= _options.ColdScans && cold++ < _options.MovesPerScan) _cold.Add((d, gfn));
+                    fast++;
+                    // Cold pages to demote: as many as one scan could move, the rest only counted; with pressure-driven
+                    // offloading as many per domain, since a domain offloads its own.
+                    if (!accessed && ages[gfn] >= _options.ColdScans)
+                    {
+                        if ((Pressure ? domainCold : cold) < _options.MovesPerScan) _cold.Add((d, gfn));
+                        cold++;
+                        domainCold++;
+                    }
                 }
                 // Hot pages to promote, and with write-aware (HMvisor's aim) pages written where writes cost more than at
                 // home: as many as one scan could move, the rest only counted.
@@ -97,21 +112,62 @@ public sealed class TieringDaemon
             }
             Counters.ScanNs += scanned * _hv.Costs.AdScanPageNs;
             Counters.PagesScanned += scanned;
+            if (Pressure) _fast[d] = (fast, coldStart, _cold.Count);
         }
         Counters.Scans++;
         Counters.HotPagesLast = hot;
         Counters.ColdPagesLast = cold;
     }
 
-    // Hot pages go to their guest's node; when it is full, a cold page there leaves first for the cheapest costlier node with room.
-    private void Move()
+    // TMO: each scanned domain's limit follows its stall on slower memory since the last scan (Senpai's law), and cold
+    // pages above it leave its node for a slower one. Returns the scan's moves left for promotions.
+    private int Offload()
     {
         int budget = _options.MovesPerScan;
+        foreach (var d in _scanned)
+        {
+            if (d.NodeAccess is not { } access || !_fast.TryGetValue(d, out var f)) continue;
+            double stall = access.SlowStallNs();
+            if (!_limits.TryGetValue(d, out var limit))
+            {
+                // Senpai starts from what the cgroup holds (memory.current): here all the domain's pages, wherever they are.
+                _limits[d] = new PressureLimit(d.TotPages, stall, _options.PressureProbeEvery);
+                continue;
+            }
+            switch (limit.Tick(stall, d.TotPages, _options.PressureTargetNs, _options.PressureProbeEvery, _options.PressureFloorPages))
+            {
+                case 1: Counters.PressureBackoffs++; break;
+                case -1: Counters.PressureProbes++; break;
+            }
+            int cpu = _hv.CpuNodeOf(d);
+            long fast = f.Fast;
+            for (int i = f.ColdStart; i < f.ColdEnd && fast > limit.Limit && budget > 0; i++)
+            {
+                var (_, gfn) = _cold[i];
+                if (d.P2m.Get(gfn) is not { Type: P2mType.Ram } e || _hv.Machine.NodeOf(e.Mfn) != cpu) continue;
+                int to = _hv.DemotionTarget(cpu, slowerTierOnly: true);
+                if (to < 0) break;
+                if (_hv.MigratePage(d.DomId, gfn, to, shootdown: false, quiet: true) != XenErrno.Ok) continue;
+                Counters.Demoted++;
+                Counters.Offloaded++;
+                fast--;
+                budget--;
+            }
+            _fast[d] = f with { Fast = fast };
+        }
+        return budget;
+    }
+
+    // Hot pages go to their guest's node; when it is full, a cold page there leaves first for the cheapest costlier node
+    // with room. Under pressure-driven offloading a domain at its limit brings none home.
+    private void Move(int budget)
+    {
         foreach (var (d, tagged) in _hot)
         {
             if (budget <= 0) break;
             ulong gfn = tagged & ~WrittenFlag;
             int cpu = _hv.CpuNodeOf(d);
+            if (Pressure && _limits.TryGetValue(d, out var limit) && _fast.TryGetValue(d, out var f) && f.Fast >= limit.Limit) continue;
             if (_hv.Machine.Nodes[cpu].FreePages == 0)
             {
                 // No cold page to make room with: this page waits; another guest's node may have room.
@@ -119,6 +175,7 @@ public sealed class TieringDaemon
                 budget--;
             }
             if (_hv.MigratePage(d.DomId, gfn, cpu, shootdown: false, quiet: true) != XenErrno.Ok) continue;
+            if (Pressure && _fast.TryGetValue(d, out var moved)) _fast[d] = moved with { Fast = moved.Fast + 1 };
             Counters.Promoted++;
             if ((tagged & WrittenFlag) != 0) Counters.WritePromoted++;
             budget--;

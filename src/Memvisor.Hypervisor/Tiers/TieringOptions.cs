@@ -19,4 +19,18 @@ public sealed record TieringOptions
     /// moves_per_scan frames free there for such touches.
     /// </summary>
     public bool PromoteOnTouch { get; init; }
+    /// <summary>
+    /// TMO's pressure-driven offloading (pressure_target; <see cref="PressureLimit"/>): the stall on slower memory a
+    /// domain may take between two adjustments of the frames it may keep on its own node before that limit backs off
+    /// (Senpai's pressure_ms, 10 ms); 0 is off.
+    /// </summary>
+    public long PressureTargetNs { get; init; }
+    /// <summary>Scans between two tightenings of a domain's limit while its stall stays under the target (pressure_probe_every; Senpai's interval, 6).</summary>
+    public int PressureProbeEvery { get; init; } = 6;
+
+    /// <summary>The fewest frames pressure-driven offloading leaves a domain on its own node (Senpai's limit_min_bytes, 100 MiB).</summary>
+    public long PressureFloorPages { get; init; } = PressureLimit.DefaultFloorPages;
+
+    /// <summary>Senpai's pressure_ms: the target when a way of tiering turns pressure-driven offloading on and the scenario gives none.</summary>
+    public const long DefaultPressureTargetNs = 10_000_000;
 }

@@ -16,6 +16,10 @@ public record struct TieringStats
     /// <summary>Pages brought back from NVMe by the guest touching them (promote_on_touch), and touches that found no free frame.</summary>
     public long TouchPromoted;
     public long TouchRefused;
+    /// <summary>Pressure-driven offloading (pressure_target): cold pages demoted for being above their domain's limit, and the limit's tightenings and back-offs.</summary>
+    public long Offloaded;
+    public long PressureProbes;
+    public long PressureBackoffs;
     /// <summary>Hypervisor time reading and clearing accessed and dirty bits (the shootdowns after each scan are page migrations' figures).</summary>
     public double ScanNs;
 }

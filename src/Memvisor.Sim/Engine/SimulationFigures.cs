@@ -172,7 +172,11 @@ public sealed partial class Simulation
             PageMigrations = h.Hv.PageMigrations is var pm && (h.Machine.Tiers is not null || pm.Migrated + pm.Refused > 0)
                 ? new PageMigrationSummary(pm.Migrated, pm.Promoted, pm.Demoted, pm.Refused, pm.Shootdowns, Math.Round(pm.HypervisorNs / 1e6, 3)) : null,
             Tiering = h.Hv.Tiering.Options.Enabled && h.Hv.Tiering.Stats is var ts
-                ? new TieringSummary(ts.Scans, ts.PagesScanned, ts.HotPagesLast, ts.ColdPagesLast, ts.Promoted, ts.WritePromoted, ts.TouchPromoted, ts.TouchRefused, ts.Demoted, Math.Round(ts.ScanNs / 1e6, 3)) : null,
+                ? new TieringSummary(ts.Scans, ts.PagesScanned, ts.HotPagesLast, ts.ColdPagesLast, ts.Promoted, ts.WritePromoted, ts.TouchPromoted, ts.TouchRefused, ts.Demoted, Math.Round(ts.ScanNs / 1e6, 3))
+                {
+                    Pressure = h.Hv.Tiering.Options is { PressureTargetNs: > 0 } po
+                        ? new TieringPressureSummary(po.PressureTargetNs / 1e6, po.PressureProbeEvery, ts.Offloaded, ts.PressureProbes, ts.PressureBackoffs) : null,
+                } : null,
         };
     }
 

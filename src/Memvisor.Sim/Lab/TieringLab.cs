@@ -15,7 +15,7 @@ public static class TieringLab
     public const string AllDram = "all-dram";
 
     /// <summary>The variants in the order they are compared.</summary>
-    public static IReadOnlyList<string> Names { get; } = [AllDram, "none", "transparent", "write-aware", "nvme-tier"];
+    public static IReadOnlyList<string> Names { get; } = [AllDram, "none", "transparent", "write-aware", "nvme-tier", "pressure"];
 
     /// <summary>What each variant does, for --help and the docs.</summary>
     public static string Describe(string name) => name switch
@@ -24,7 +24,8 @@ public static class TieringLab
         "none" => "the nodes as given, pages where the heap put them",
         "transparent" => "RAMinate's accessed-bit scanner: hot pages promoted, cold ones demoted",
         "write-aware" => "transparent, and a page written on a node whose writes cost more promoted at once (HMvisor)",
-        _ => "vSphere's NVMe tiering: transparent, and a page touched on NVMe brought back at once",
+        "nvme-tier" => "vSphere's NVMe tiering: transparent, and a page touched on NVMe brought back at once",
+        _ => "TMO's pressure-driven offloading: transparent (and nvme-tier where there is NVMe), and cold pages offloaded while the guest's stall on slower memory stays under a target",
     };
 
     /// <summary>
@@ -59,13 +60,15 @@ public static class TieringLab
         var options = name switch
         {
             "none" => (Func<TieringOptions, TieringOptions>)(t => t with { Enabled = false }),
-            "transparent" => t => t with { Enabled = true, WriteAware = false, PromoteOnTouch = false },
-            "write-aware" => t => t with { Enabled = true, WriteAware = true, PromoteOnTouch = false },
-            _ => t => t with { Enabled = true, WriteAware = false, PromoteOnTouch = true },
+            "transparent" => t => t with { Enabled = true, WriteAware = false, PressureTargetNs = 0 },
+            "write-aware" => t => t with { Enabled = true, WriteAware = true, PressureTargetNs = 0 },
+            "nvme-tier" => t => t with { Enabled = true, WriteAware = false, PressureTargetNs = 0 },
+            _ => t => t with { Enabled = true, WriteAware = false, PressureTargetNs = t.PressureTargetNs > 0 ? t.PressureTargetNs : TieringOptions.DefaultPressureTargetNs },
         };
+        // Pages come back from NVMe on a touch under nvme-tier, and under pressure as TMO's swap-ins do; a host without NVMe has none to bring back.
+        bool onTouch = name is "nvme-tier" or "pressure";
         var tiered = hosts.Select(h => !Tiered(h) ? h
-            // nvme-tier needs an NVMe node on the host; a tiered host without one runs plain transparent tiering.
-            : h with { Overcommit = h.Overcommit with { Tiering = options(h.Overcommit.Tiering) with { PromoteOnTouch = name == "nvme-tier" && h.Nodes!.Any(n => n.Kind == MemoryKind.Nvme) } } })
+            : h with { Overcommit = h.Overcommit with { Tiering = options(h.Overcommit.Tiering) with { PromoteOnTouch = onTouch && h.Nodes!.Any(n => n.Kind == MemoryKind.Nvme) } } })
             .ToList();
         return scenario with { Host = tiered[0], MoreHosts = tiered.Skip(1).ToList() };
     }

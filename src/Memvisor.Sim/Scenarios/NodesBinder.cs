@@ -106,7 +106,7 @@ internal static class NodesBinder
         return ok ? nodes : null;
     }
 
-    private static readonly string[] TieringKeys = ["scan_interval", "cold_after", "moves_per_scan", "write_aware", "promote_on_touch"];
+    private static readonly string[] TieringKeys = ["scan_interval", "cold_after", "moves_per_scan", "write_aware", "promote_on_touch", "pressure_target", "pressure_probe_every"];
 
     /// <summary>host.tiering: the transparent tiering scanner's interval, when a page is cold, and how many pages a scan may move.</summary>
     public static Memvisor.Hypervisor.Tiers.TieringOptions BindTiering(YamlBinder b, YamlNode node, string path, bool hasNvme)
@@ -125,6 +125,14 @@ internal static class NodesBinder
             if (touch && !hasNvme) b.Error(pt, $"{path}.promote_on_touch", "promote_on_touch brings pages back from NVMe; give the host a node of kind nvme.");
             else options = options with { PromoteOnTouch = touch };
         }
+        // TMO's pressure-driven offloading, with Senpai's pressure_ms and interval (PressureLimit).
+        if (f.TryGetValue("pressure_target", out var pt2) && b.Duration(pt2, $"{path}.pressure_target") is long target)
+        {
+            if (target is < 1_000_000 or > 60_000_000_000) b.Error(pt2, $"{path}.pressure_target", "pressure_target is the stall a domain may take between two adjustments, from 1ms to 60s (Senpai's pressure_ms is 10ms).");
+            else options = options with { PressureTargetNs = target };
+        }
+        // Kept without pressure_target too: compare --tiering pressure turns offloading on with the scenario's pace.
+        if (f.TryGetValue("pressure_probe_every", out var pe) && b.Integer(pe, $"{path}.pressure_probe_every", 0, 1000) is long every) options = options with { PressureProbeEvery = (int)every };
         if (f.TryGetValue("moves_per_scan", out var mp) && b.Integer(mp, $"{path}.moves_per_scan", 1, 16_777_216) is long moves) options = options with { MovesPerScan = (int)moves };
         return options;
     }

@@ -67,7 +67,14 @@ public sealed record HostSummary
 }
 
 /// <summary>The tiering scanner: its scans, the pages they looked at, the hot and cold pages the last one found, the pages it promoted (of them, for a write, when write-aware) and demoted, and its time.</summary>
-public sealed record TieringSummary(long Scans, long PagesScanned, long HotPagesLast, long ColdPagesLast, long Promoted, long WritePromoted, long TouchPromoted, long TouchRefused, long Demoted, double ScanMs);
+public sealed record TieringSummary(long Scans, long PagesScanned, long HotPagesLast, long ColdPagesLast, long Promoted, long WritePromoted, long TouchPromoted, long TouchRefused, long Demoted, double ScanMs)
+{
+    /// <summary>Pressure-driven offloading, when on (pressure_target).</summary>
+    public TieringPressureSummary? Pressure { get; init; }
+}
+
+/// <summary>TMO-style offloading: its target and probe interval, the cold pages it offloaded (counted in demoted too), and how often the domains' limits tightened and backed off.</summary>
+public sealed record TieringPressureSummary(double TargetMs, int ProbeEvery, long Offloaded, long Probes, long Backoffs);
 
 /// <summary>Pages the host moved between its memory nodes: to a faster node (promoted) or a slower one (demoted), the moves refused, the vCPU TLB shootdowns they sent and the hypervisor's time for them.</summary>
 public sealed record PageMigrationSummary(long Migrated, long Promoted, long Demoted, long Refused, long Shootdowns, double HypervisorMs);

@@ -15,7 +15,7 @@ namespace Memvisor.Tests.Hypervisor;
 /// <summary>DESIGN.md invariants 1, 3 and 5 under random sequences of create, populate, decrease, exchange, max_mem, touch and destroy, on a Xen, an ESX and a KVM host, and a tiered Xen host (per-node free frames and accesses add up).</summary>
 public class InvariantProperties
 {
-    public enum OpKind { Create, Populate, PopulateOnDemand, Decrease, Exchange, MaxMem, Touch, Destroy, Scrub, MoveToNode }
+    public enum OpKind { Create, Populate, PopulateOnDemand, Decrease, Exchange, MaxMem, Touch, Destroy, Scrub, MoveToNode, Step }
 
     public sealed record Op(OpKind Kind, int A, int B, int C);
 
@@ -23,7 +23,7 @@ public class InvariantProperties
         from kind in Gen.Frequency(
             (2, Gen.Constant(OpKind.Create)), (4, Gen.Constant(OpKind.Populate)), (1, Gen.Constant(OpKind.PopulateOnDemand)),
             (3, Gen.Constant(OpKind.Decrease)), (1, Gen.Constant(OpKind.Exchange)), (1, Gen.Constant(OpKind.MaxMem)),
-            (4, Gen.Constant(OpKind.Touch)), (1, Gen.Constant(OpKind.Destroy)), (1, Gen.Constant(OpKind.Scrub)), (2, Gen.Constant(OpKind.MoveToNode)))
+            (4, Gen.Constant(OpKind.Touch)), (1, Gen.Constant(OpKind.Destroy)), (1, Gen.Constant(OpKind.Scrub)), (2, Gen.Constant(OpKind.MoveToNode)), (2, Gen.Constant(OpKind.Step)))
         from a in Gen.Choose(0, 1 << 20)
         from b in Gen.Choose(0, 1 << 20)
         from c in Gen.Choose(0, 1 << 20)
@@ -41,15 +41,21 @@ public class InvariantProperties
         bool nvme = hypervisor.EndsWith("-nvme", StringComparison.Ordinal);
         bool tiered = nvme || hypervisor.EndsWith("-tiered", StringComparison.Ordinal);
         var personality = Memvisor.Hypervisor.Personalities.HostPersonality.Find(hypervisor.Split('-')[0])!;
-        long largePages = 0, nodeAccesses = 0, moved = 0, touchPromoted = 0;
+        long largePages = 0, nodeAccesses = 0, moved = 0, touchPromoted = 0, scanMoves = 0, offloaded = 0;
         Properties.Check(OpGen.ListOf().Select(l => l.ToList()), ops =>
         {
             // ESX keeps about 20 MiB of overhead memory per VM: its host is larger so that several VMs fit. The tiered
             // host's nodes are DRAM, NVM and CXL (the heap falls back to CXL first): the auditor counts each node's free frames.
-            // The NVMe host brings every page touched on NVMe back to DRAM (vSphere's tiering, promote_on_touch).
+            // The NVMe host brings every page touched on NVMe back to DRAM (vSphere's tiering, promote_on_touch) and offloads
+            // cold pages under TMO's pressure control; the other tiered host's scanner is write-aware. Step runs their scans.
             var hv = nvme ? TestHost.CreateTiered([(MemoryKind.Dram, 8000), (MemoryKind.Nvme, 16000)], personality,
-                    new Memvisor.Hypervisor.Tiers.TieringOptions { Enabled = true, PromoteOnTouch = true })
-                : tiered ? TestHost.CreateTiered([(MemoryKind.Dram, 3000), (MemoryKind.Nvm, 1500), (MemoryKind.Cxl, 1500)], personality)
+                    new Memvisor.Hypervisor.Tiers.TieringOptions
+                    {
+                        Enabled = true, PromoteOnTouch = true, ColdScans = 1, MovesPerScan = 256,
+                        PressureTargetNs = 10_000_000, PressureProbeEvery = 0, PressureFloorPages = 16,
+                    })
+                : tiered ? TestHost.CreateTiered([(MemoryKind.Dram, 3000), (MemoryKind.Nvm, 1500), (MemoryKind.Cxl, 1500)], personality,
+                    new Memvisor.Hypervisor.Tiers.TieringOptions { Enabled = true, WriteAware = true, ColdScans = 1, MovesPerScan = 256 })
                 : TestHost.Create(frames: hypervisor == "esx" ? 24000 : 6000, nodes: 2, personality);
             int created = 0;
             long touched = 0;
@@ -118,6 +124,10 @@ public class InvariantProperties
                     case OpKind.Scrub:
                         hv.Machine.Scrubber.Step(op.B % 2000);
                         break;
+                    // The host's mechanisms run: on a tiered host, a tiering scan that promotes, demotes and offloads.
+                    case OpKind.Step:
+                        hv.Step(1_000_000_000);
+                        break;
                     // Pages moved between memory nodes keep their bytes, their gfn and the domain's tot_pages.
                     case OpKind.MoveToNode when d is not null:
                     {
@@ -169,6 +179,8 @@ public class InvariantProperties
             }
             nodeAccesses += touched;
             touchPromoted += hv.Tiering.Stats.TouchPromoted;
+            scanMoves += hv.Tiering.Stats.Promoted - hv.Tiering.Stats.TouchPromoted + hv.Tiering.Stats.Demoted;
+            offloaded += hv.Tiering.Stats.Offloaded;
             foreach (var live in hv.Domains) largePages += live.Stats.LargePagesPopulated;
         }, maxTest: 60);
         // On a host that backs first touches with 2 MiB pages the sequences must have made some.
@@ -176,6 +188,8 @@ public class InvariantProperties
         if (tiered) Assert.True(nodeAccesses > 100, $"only {nodeAccesses} accesses reached a frame");
         Assert.True(moved > 100, $"only {moved} pages moved between nodes");
         if (nvme) Assert.True(touchPromoted > 10, $"only {touchPromoted} pages came back from NVMe when touched");
+        if (tiered) Assert.True(scanMoves > 10, $"only {scanMoves} pages moved by tiering scans");
+        if (nvme) Assert.True(offloaded > 10, $"only {offloaded} pages offloaded under pressure");
     }
 
     private static ulong[] Extents(Domain d, Op op, int order)

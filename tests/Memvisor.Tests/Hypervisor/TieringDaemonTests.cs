@@ -74,4 +74,52 @@ public class TieringDaemonTests
         Assert.Equal(1, hv.Tiering.Stats.Demoted);
         Assert.Equal(1, Enumerable.Range(0, 64).Count(g => g != 9 && NodeOf(hv, d, (ulong)g) == 1));
     }
+
+    // TMO's offloading on a 64-page guest: a floor of 8 frames, a probe every scan.
+    private static (Memvisor.Hypervisor.Host Hv, Memvisor.Hypervisor.Domains.Domain D) Pressured(long targetNs)
+    {
+        var hv = TestHost.CreateTiered([(MemoryKind.Dram, 4096), (MemoryKind.Nvm, 4096)],
+            tiering: new TieringOptions { Enabled = true, ColdScans = 2, MovesPerScan = 64, PressureTargetNs = targetNs, PressureProbeEvery = 0, PressureFloorPages = 8 });
+        return (hv, TestHost.Domain(hv, "g", 64, 64));
+    }
+
+    [Fact]
+    public void Under_little_pressure_cold_pages_are_offloaded_and_hot_ones_stay()
+    {
+        var (hv, d) = Pressured(10_000_000);
+        var port = hv.PortFor(d);
+        for (int scan = 0; scan < 40; scan++)
+        {
+            for (ulong g = 0; g < 8; g++) port.Touch(new Gfn(g), write: false, ContentHandle.Zero);
+            hv.Step(Second);
+        }
+        var s = hv.Tiering.Stats;
+        var onNvm = Enumerable.Range(0, 64).Where(g => NodeOf(hv, d, (ulong)g) == 1).ToList();
+        // The limit fell a frame a scan from the domain's pages (its first scan only counts): the pages above it are on NVM.
+        Assert.Equal(39, s.PressureProbes);
+        Assert.Equal(0, s.PressureBackoffs);
+        Assert.True(onNvm.Count >= 20, $"{onNvm.Count} pages offloaded");
+        Assert.Equal(onNvm.Count, s.Offloaded);
+        Assert.DoesNotContain(onNvm, g => g < 8);
+        Assert.Equal(0, s.Promoted);
+        Assert.Empty(Auditor.Check(hv));
+    }
+
+    [Fact]
+    public void Stall_above_the_target_backs_the_limit_off_so_hot_pages_come_home_and_probing_resumes_once_they_have()
+    {
+        var (hv, d) = Pressured(1_000);
+        var port = hv.PortFor(d);
+        for (ulong g = 0; g < 8; g++) Assert.Equal(XenErrno.Ok, hv.MigratePage(d.DomId, g, 1));
+        for (int scan = 0; scan < 4; scan++)
+        {
+            for (ulong g = 0; g < 8; g++) port.Touch(new Gfn(g), write: false, ContentHandle.Zero);
+            hv.Step(Second);
+        }
+        var s = hv.Tiering.Stats;
+        // Scan 2 finds the stall of the hot pages' NVM reads above the target and backs off; the hot pages come home;
+        // scans 3 and 4 find no stall and tighten the limit a frame each, offloading a cold page each.
+        Assert.Equal((1L, 2L, 2L, 8L), (s.PressureBackoffs, s.PressureProbes, s.Offloaded, s.Promoted));
+        Assert.All(Enumerable.Range(0, 8), g => Assert.Equal(0, NodeOf(hv, d, (ulong)g)));
+    }
 }

@@ -51,15 +51,29 @@ public sealed class TieringLabTests
     }
 
     [Theory]
-    [InlineData("none", false, false, false)]
-    [InlineData("transparent", true, false, false)]
-    [InlineData("write-aware", true, true, false)]
-    public void Each_way_sets_the_host_s_tiering_and_keeps_its_scanner_settings(string name, bool enabled, bool writeAware, bool onTouch)
+    [InlineData("none", false, false, false, 0)]
+    [InlineData("transparent", true, false, false, 0)]
+    [InlineData("write-aware", true, true, false, 0)]
+    // TMO: Senpai's 10 ms unless the scenario gives a target; no NVMe here, so nothing comes back on a touch.
+    [InlineData("pressure", true, false, false, 10_000_000)]
+    public void Each_way_sets_the_host_s_tiering_and_keeps_its_scanner_settings(string name, bool enabled, bool writeAware, bool onTouch, long pressureNs)
     {
         var s = TieringLab.With(ScenarioLoader.Parse(TwoDram, "t.yaml"), name, [], out _)!;
         var t = s.Host.Overcommit.Tiering;
-        Assert.Equal((enabled, writeAware, onTouch), (t.Enabled, t.WriteAware, t.PromoteOnTouch));
+        Assert.Equal((enabled, writeAware, onTouch, pressureNs), (t.Enabled, t.WriteAware, t.PromoteOnTouch, t.PressureTargetNs));
         Assert.Equal((2_000_000_000L, 5, 100), (t.ScanIntervalNs, t.ColdScans, t.MovesPerScan));
         Assert.Equal(3, s.Host.Nodes!.Count);
+    }
+
+    [Fact]
+    public void Other_ways_turn_a_scenario_s_offloading_off_and_pressure_keeps_its_target()
+    {
+        var tmo = BuiltinScenarios.Load("tmo");
+        Assert.Equal(10_000_000, tmo.Host.Overcommit.Tiering.PressureTargetNs);
+        foreach (var name in new[] { "transparent", "write-aware", "nvme-tier" })
+            Assert.Equal(0, TieringLab.With(tmo, name, [], out _)!.Host.Overcommit.Tiering.PressureTargetNs);
+        var pressure = TieringLab.With(tmo with { Host = tmo.Host with { Overcommit = tmo.Host.Overcommit with { Tiering = tmo.Host.Overcommit.Tiering with { PressureTargetNs = 3_000_000 } } } },
+            "pressure", [], out _)!.Host.Overcommit.Tiering;
+        Assert.Equal((3_000_000L, true, 0), (pressure.PressureTargetNs, pressure.PromoteOnTouch, pressure.PressureProbeEvery));
     }
 }
