@@ -143,11 +143,11 @@ public sealed partial class Host : IDisposable
     /// When the heap is empty the host makes room: tmem's ephemeral pages go first, then the pager evicts pages of
     /// the largest guest. False only when nothing can be freed.
     /// </summary>
-    internal bool TryAllocateGuestFrame(Domain d, out uint mfn)
+    internal bool TryAllocateGuestFrame(Domain d, ulong gfn, out uint mfn)
     {
         for (int attempt = 0; attempt < 8; attempt++)
         {
-            if (Machine.TryAllocate(0, d.PreferredNode, d.DomId, out mfn)) return true;
+            if (Machine.TryAllocate(0, d.NodeFor(gfn), d.DomId, out mfn)) return true;
             if (Tmem.EvictEphemeral(32) > 0) continue;
             // Hyper-V's Smart Paging: a domain restarted short of its startup memory pages its own memory to disk.
             if (d.SmartPaging && Paging.EvictOne(d))

@@ -85,7 +85,7 @@ public sealed partial class Host
         if (e.Type != P2mType.Ram)
         {
             DropEntry(d, gfn);
-            if (!Machine.TryAllocate(0, d.PreferredNode, d.DomId, out mfn)) return false;
+            if (!Machine.TryAllocate(0, d.NodeFor(gfn), d.DomId, out mfn)) return false;
             MapFrame(d, gfn, mfn);
         }
         if (bytes.Length > 0) Machine.WriteFrame(mfn, bytes);

@@ -165,7 +165,7 @@ public sealed partial class Host
                 counts.PodEntries++;
                 continue;
             }
-            if (!Machine.TryAllocate(0, d.PreferredNode, d.DomId, out uint mfn))
+            if (!Machine.TryAllocate(0, d.NodeFor(gfn), d.DomId, out uint mfn))
                 throw new InvalidOperationException("The heap refused a frame for a restore that its free count allowed; the buddy heap is inconsistent.");
             var content = ContentHandle.Zero;
             switch ((SaveImage.Kind)kind)

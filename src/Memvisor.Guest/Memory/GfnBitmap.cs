@@ -55,6 +55,23 @@ public sealed class GfnBitmap
         return -1;
     }
 
+    /// <summary>The lowest set bit in words [<paramref name="fromWord"/>, <paramref name="toWord"/>) at or after word <paramref name="startWord"/>, wrapping once within them; -1 if none.</summary>
+    public long FindSetIn(int startWord, int fromWord, int toWord)
+    {
+        toWord = Math.Min(toWord, _words.Length);
+        int n = toWord - fromWord;
+        if (n <= 0) return -1;
+        if (startWord < fromWord || startWord >= toWord) startWord = fromWord;
+        for (int k = 0; k < n; k++)
+        {
+            int i = startWord + k;
+            if (i >= toWord) i -= n;
+            ulong w = _words[i];
+            if (w != 0) return ((long)i << 6) + BitOperations.TrailingZeroCount(w);
+        }
+        return -1;
+    }
+
     /// <summary>Whether all bits of the 64-bit word <paramref name="word"/> are set.</summary>
     public bool WordFull(int word) => _words[word] == ulong.MaxValue;
 

@@ -11,6 +11,9 @@ public sealed class PageAllocator
     private readonly PageMap _map;
     private readonly GfnBitmap _free;
     private int _cursor;
+    // A guest with virtual NUMA nodes (xl.cfg vnuma): the words of its first node, the one with its CPUs; 0 for one node.
+    private int _localWords;
+    private int _remoteCursor;
 
     public PageAllocator(PageMap map)
     {
@@ -41,10 +44,25 @@ public sealed class PageAllocator
     /// <summary>A gfn enters the memory map as a free page (boot, or populated again after the balloon).</summary>
     public void AddHeld(ulong gfn) => Give(gfn);
 
-    /// <summary>Takes any free page, ignoring watermarks (callers check them); false if there is none.</summary>
+    /// <summary>
+    /// The guest's memory is virtual NUMA nodes and its CPUs are on the first, <paramref name="pages"/> long (a whole
+    /// number of 64-page words): allocations take its pages first and fall back to the CPU-less rest, as Linux's
+    /// zonelist falls back from the local node (a memory-only node is never local; Pond's zNUMA relies on it).
+    /// </summary>
+    public void SetLocalNode(long pages) => _localWords = (int)(pages >> 6);
+
+    /// <summary>Takes any free page, ignoring watermarks (callers check them): on the CPUs' node first when there are several; false if there is none.</summary>
     public bool TryTake(out ulong gfn)
     {
-        long bit = _free.FindSet(_cursor);
+        long bit;
+        if (_localWords == 0) bit = _free.FindSet(_cursor);
+        else if ((bit = _free.FindSetIn(_cursor, 0, _localWords)) < 0 && (bit = _free.FindSetIn(_remoteCursor, _localWords, _free.WordCount)) >= 0)
+        {
+            _free.Clear(bit);
+            _remoteCursor = (int)(bit >> 6);
+            gfn = (ulong)bit;
+            return true;
+        }
         if (bit < 0)
         {
             gfn = 0;
@@ -55,6 +73,9 @@ public sealed class PageAllocator
         gfn = (ulong)bit;
         return true;
     }
+
+    /// <summary>Whether a gfn lies on a node without CPUs (after the first virtual NUMA node).</summary>
+    public bool IsRemote(ulong gfn) => _localWords > 0 && (long)gfn >= (long)_localWords << 6;
 
     /// <summary>
     /// Takes the lowest free page, for the kernel's own unmovable allocations (page tables): memory is filled from

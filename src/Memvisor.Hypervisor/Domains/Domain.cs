@@ -19,6 +19,18 @@ public sealed class Domain
         MaxPages = config.MaxPages;
         TargetPages = config.MemoryPages;
         PreferredNode = node;
+        if (config.Vnodes is { Count: > 1 } vnodes)
+        {
+            // Where each vnode after the first starts (gfn) and the host node its pages come from.
+            _vnodeStarts = new ulong[vnodes.Count];
+            _vnodePnodes = new int[vnodes.Count];
+            ulong start = 0;
+            for (int i = 0; i < vnodes.Count; i++)
+            {
+                (_vnodeStarts[i], _vnodePnodes[i]) = (start, i == 0 ? node : vnodes[i].Pnode);
+                start += (ulong)vnodes[i].Pages;
+            }
+        }
         P2m = new P2mTable((ulong)config.MaxPages);
         _isSampleable = gfn => P2m.Get(gfn).Type is not (P2mType.Invalid or P2mType.PopulateOnDemand);
     }
@@ -29,6 +41,17 @@ public sealed class Domain
     public bool IsDom0 => Config.IsDom0;
     public AllocationMode Allocation => Config.Allocation;
     public int PreferredNode { get; }
+    private readonly ulong[]? _vnodeStarts;
+    private readonly int[]? _vnodePnodes;
+
+    /// <summary>The host node a page of this gfn comes from first: its vnode's (xl.cfg vnuma), or the domain's preferred node.</summary>
+    public int NodeFor(ulong gfn)
+    {
+        if (_vnodeStarts is not { } starts) return PreferredNode;
+        int i = starts.Length - 1;
+        while (i > 0 && gfn < starts[i]) i--;
+        return _vnodePnodes![i];
+    }
 
     /// <summary>Frames the domain holds (Xen's d->tot_pages).</summary>
     public long TotPages { get; internal set; }

@@ -12,6 +12,11 @@ public sealed record DomainConfig
     public int Vcpus { get; init; } = 1;
     /// <summary>NUMA node to allocate from first; null lets the hypervisor pick the node with most free memory.</summary>
     public int? PreferredNode { get; init; }
+    /// <summary>
+    /// xl.cfg's vnuma: the guest's physical memory as virtual NUMA nodes, in gfn order, each of these pages placed on
+    /// its physical node (pnode); the first holds the vCPUs. Null for one node (the whole memory on <see cref="PreferredNode"/>).
+    /// </summary>
+    public IReadOnlyList<Vnode>? Vnodes { get; init; }
     /// <summary>The floor the toolstack never sets the target below (dom0_mem's minimum; 0 for guests).</summary>
     public long MinPages { get; init; }
     public bool IsDom0 { get; init; }
@@ -24,3 +29,6 @@ public sealed record DomainConfig
     /// <summary>How the domain's page tables are virtualized (xl.cfg type=pv, or hvm with hap=0/1).</summary>
     public Mmu.MmuOptions Mmu { get; init; } = new();
 }
+
+/// <summary>One virtual NUMA node of a domain (xl.cfg vnuma's pnode and size): <paramref name="Pages"/> of its physical memory on host node <paramref name="Pnode"/>.</summary>
+public sealed record Vnode(int Pnode, long Pages);

@@ -115,7 +115,7 @@ public sealed class MemoryOp(Host hv)
         try
         {
             for (int e = 0; e < outGfns.Length; e++)
-                AllocateExtent(d, outOrder, out mfns[e]);
+                AllocateExtent(d, outGfns[e], outOrder, out mfns[e]);
             foreach (ulong gfn in inGfns)
                 for (ulong i = 0; i < 1UL << inOrder; i++)
                     RemovePage(d, gfn + i);
@@ -160,7 +160,7 @@ public sealed class MemoryOp(Host hv)
         {
             int order = (gfn & ((1UL << MaxGuestOrder) - 1)) == 0 && end - gfn >= 1UL << MaxGuestOrder && CapacityAtOrder(MaxGuestOrder) >= 1L << MaxGuestOrder
                 ? MaxGuestOrder : 0;
-            if (!hv.Machine.TryAllocate(order, d.PreferredNode, d.DomId, out uint mfn)) return XenErrno.ENOMEM;
+            if (!hv.Machine.TryAllocate(order, d.NodeFor(gfn), d.DomId, out uint mfn)) return XenErrno.ENOMEM;
             MapExtent(d, gfn, order, mfn);
             gfn += 1UL << order;
         }
@@ -185,7 +185,7 @@ public sealed class MemoryOp(Host hv)
         if (TryPopulateLargePage(d, gfn)) return XenErrno.Ok;
         if (d.TotPages + 1 > d.MaxPages)
             return Refuse(d, call, XenErrno.E2BIG, RefusalCause.OverMaxPages, 1, d.MaxPages - d.TotPages);
-        if (!hv.TryAllocateGuestFrame(d, out uint mfn))
+        if (!hv.TryAllocateGuestFrame(d, gfn, out uint mfn))
             return Refuse(d, call, XenErrno.ENOMEM, RefusalCause.OutOfMemory, 1, hv.Machine.FreeFrames);
         MapExtent(d, gfn, 0, mfn);
         d.Counters.PodFaults++;
@@ -200,7 +200,7 @@ public sealed class MemoryOp(Host hv)
     {
         ulong first = gfn & ~((1UL << MaxGuestOrder) - 1);
         if (!hv.LargePagesOnFirstTouch || !d.P2m.IsUntouchedRegion(first) || d.TotPages + (1L << MaxGuestOrder) > d.MaxPages) return false;
-        if (!hv.Machine.TryAllocate(MaxGuestOrder, d.PreferredNode, d.DomId, out uint mfn)) return false;
+        if (!hv.Machine.TryAllocate(MaxGuestOrder, d.NodeFor(first), d.DomId, out uint mfn)) return false;
         MapExtent(d, first, MaxGuestOrder, mfn);
         d.Counters.LargePagesPopulated++;
         d.Counters.PodFaults++;
@@ -249,7 +249,7 @@ public sealed class MemoryOp(Host hv)
 
         for (int e = 0; e < gfns.Length; e++)
         {
-            AllocateExtent(d, order, out uint mfn);
+            AllocateExtent(d, gfns[e], order, out uint mfn);
             MapExtent(d, gfns[e], order, mfn);
             if (!mfnsOut.IsEmpty) mfnsOut[e] = mfn;
         }
@@ -326,9 +326,9 @@ public sealed class MemoryOp(Host hv)
         return pages;
     }
 
-    private void AllocateExtent(Domain d, int order, out uint mfn)
+    private void AllocateExtent(Domain d, ulong gfn, int order, out uint mfn)
     {
-        if (!hv.Machine.TryAllocate(order, d.PreferredNode, d.DomId, out mfn))
+        if (!hv.Machine.TryAllocate(order, d.NodeFor(gfn), d.DomId, out mfn))
             throw new InvalidOperationException($"The heap refused an order-{order} allocation that the capacity check allowed; the buddy heap is inconsistent.");
     }
 

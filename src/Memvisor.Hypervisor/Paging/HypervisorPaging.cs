@@ -311,7 +311,7 @@ public sealed partial class HypervisorPaging : IDisposable
         unreadable = false;
         // Set when the page comes back by its handle (a synthetic page in the compression cache); else its bytes are in _page.
         var content = ContentHandle.Zero;
-        if (!_hv.TryAllocateGuestFrame(d, out mfn)) return false;
+        if (!_hv.TryAllocateGuestFrame(d, gfn, out mfn)) return false;
         // Making room may have moved this very page from the cache to swap: read the entry afresh.
         var e = d.P2m.Get(gfn);
         if (e.Type == P2mType.PagedOut)

@@ -265,7 +265,7 @@ public sealed class PageSharing
     internal bool Unshare(Domain d, ulong gfn, P2mEntry shared, bool copy, out uint mfn)
     {
         uint s = shared.Mfn;
-        if (!_hv.TryAllocateGuestFrame(d, out mfn))
+        if (!_hv.TryAllocateGuestFrame(d, gfn, out mfn))
         {
             Counters.CowBreakFailures++;
             return false;

@@ -13,9 +13,10 @@ namespace Memvisor.Sim.Lab;
 public static class TieringLab
 {
     public const string AllDram = "all-dram";
+    public const string Znuma = "znuma";
 
     /// <summary>The variants in the order they are compared.</summary>
-    public static IReadOnlyList<string> Names { get; } = [AllDram, "none", "transparent", "write-aware", "nvme-tier", "pressure"];
+    public static IReadOnlyList<string> Names { get; } = [AllDram, "none", "transparent", "write-aware", "nvme-tier", "pressure", Znuma];
 
     /// <summary>What each variant does, for --help and the docs.</summary>
     public static string Describe(string name) => name switch
@@ -25,7 +26,8 @@ public static class TieringLab
         "transparent" => "RAMinate's accessed-bit scanner: hot pages promoted, cold ones demoted",
         "write-aware" => "transparent, and a page written on a node whose writes cost more promoted at once (HMvisor)",
         "nvme-tier" => "vSphere's NVMe tiering: transparent, and a page touched on NVMe brought back at once",
-        _ => "TMO's pressure-driven offloading: transparent (and nvme-tier where there is NVMe), and cold pages offloaded while the guest's stall on slower memory stays under a target",
+        "pressure" => "TMO's pressure-driven offloading: transparent (and nvme-tier where there is NVMe), and cold pages offloaded while the guest's stall on slower memory stays under a target",
+        _ => "Pond's zNUMA: each guest's memory split into a node with its CPUs on DRAM and a CPU-less node on the slower memory, in the host's proportions, and no tiering: the guest fills its local node first",
     };
 
     /// <summary>
@@ -51,11 +53,20 @@ public static class TieringLab
         {
             var remap = new Dictionary<string, int[]>();
             var changed = hosts.Select(h => Tiered(h) ? AllDramHost(h, notes, remap) : h).ToList();
-            var domains = scenario.Domains.Select(d => d.CpuNode is int n && remap.TryGetValue(d.Host ?? scenario.Host.Name, out var map) ? d with { CpuNode = map[n] < 0 ? null : map[n] } : d).ToList();
+            // A domain's virtual NUMA nodes on nodes that are gone become one node, on its CPUs' node.
+            var domains = scenario.Domains.Select(d => d.CpuNode is int n && remap.TryGetValue(d.Host ?? scenario.Host.Name, out var map) ? d with { CpuNode = map[n] < 0 ? null : map[n], Vnuma = null } : d).ToList();
             var events = scenario.Events.Where(e => e.Node is null || !remap.ContainsKey(HostOf(scenario, e.Domain)) || remap[HostOf(scenario, e.Domain)][e.Node.Value] >= 0)
                 .Select(e => e.Node is int n && remap.TryGetValue(HostOf(scenario, e.Domain), out var map) ? e with { Node = map[n] } : e).ToList();
             if (events.Count < scenario.Events.Count) notes.Add($"{AllDram}: {scenario.Events.Count - events.Count} event(s) moving pages to a node that is not DRAM are left out.");
             return scenario with { Host = changed[0], MoreHosts = changed.Skip(1).ToList(), Domains = domains, Events = events };
+        }
+        if (name == Znuma)
+        {
+            var split = hosts.Select(h => Tiered(h) ? h with { Overcommit = h.Overcommit with { Tiering = h.Overcommit.Tiering with { Enabled = false } } } : h).ToList();
+            var byHost = hosts.ToDictionary(h => h.Name);
+            var domains = scenario.Domains.Select(d => byHost[d.Host ?? scenario.Host.Name] is var h && Tiered(h) && d.Vnuma is null ? WithZnuma(d, h) : d).ToList();
+            notes.Add($"{Znuma}: each guest's memory is a node with its CPUs on DRAM and a CPU-less node on the slower memory, in the host's proportions of the two.");
+            return scenario with { Host = split[0], MoreHosts = split.Skip(1).ToList(), Domains = domains };
         }
         var options = name switch
         {
@@ -71,6 +82,25 @@ public static class TieringLab
             : h with { Overcommit = h.Overcommit with { Tiering = options(h.Overcommit.Tiering) with { PromoteOnTouch = onTouch && h.Nodes!.Any(n => n.Kind == MemoryKind.Nvme) } } })
             .ToList();
         return scenario with { Host = tiered[0], MoreHosts = tiered.Skip(1).ToList() };
+    }
+
+    // Pond's zNUMA (Li et al., "Pond: CXL-Based Memory Pooling Systems for Cloud Platforms", ASPLOS'23): the VM's
+    // local node on its CPUs' DRAM, the rest a CPU-less node on the cheapest memory-only node; sized here by the host's
+    // share of DRAM (Pond sizes it by the memory it predicts the VM leaves untouched), in whole MiB.
+    private static DomainSpec WithZnuma(DomainSpec d, HostSpec h)
+    {
+        var nodes = h.Nodes!;
+        double dramShare = (double)nodes.Where(n => n.Kind == MemoryKind.Dram).Sum(n => n.Frames) / nodes.Sum(n => n.Frames);
+        const long MiB = 1 << 20;
+        long local = Math.Max(MiB, (long)(d.MaxMemBytes * dramShare) / MiB * MiB);
+        if (local >= d.MaxMemBytes || d.MaxMemBytes % MiB != 0) return d;
+        int cpu = d.CpuNode ?? 0;
+        int slow = Enumerable.Range(0, nodes.Count).Where(i => !nodes[i].HasCpus).OrderBy(i => nodes[i].Costs.ReadNs).ThenBy(i => i).First();
+        return d with
+        {
+            CpuNode = cpu,
+            Vnuma = [new Memvisor.Hypervisor.Domains.Vnode(cpu, PageSize.FromBytes(local)), new Memvisor.Hypervisor.Domains.Vnode(slow, PageSize.FromBytes(d.MaxMemBytes - local))],
+        };
     }
 
     private static bool Tiered(HostSpec h) => h.Nodes is { } n && n.Any(x => x.Kind != MemoryKind.Dram);

@@ -12,7 +12,7 @@ namespace Memvisor.Sim.Scenarios;
 internal static class DomainBinder
 {
     private static readonly string[] DomainKeys = ["name", "count", "memory", "maxmem", "allocation", "vcpus", "autostart", "guest", "workload", "sharing", "paging", "free_page_reporting", "tmem", "balloon", "selfballoon", "hotplug", "dynamic_min", "dynamic_max",
-        "cpus", "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram", "image", "host", "disk", "nic"];
+        "cpus", "shares", "reservation", "limit", "startup", "minimum", "maximum", "buffer", "weight", "mmu", "mmu_options", "videoram", "image", "host", "disk", "nic", "vnuma"];
     private static readonly string[] DiskKeys = ["driver", "persistent_grants"];
     private static readonly string[] NicKeys = ["driver", "rx", "tx", "flip"];
     private static readonly string[] DomainPagingKeys = ["target"];
@@ -56,6 +56,10 @@ internal static class DomainBinder
                 cpuNode = pin;
             else b.Error(cp, $"{path}.cpus", $"'{cpus}' is not a NUMA node; give xl.cfg's \"node:N\" (the vCPUs pinned to node N, 0 to 63).");
         }
+        var vnuma = f.TryGetValue("vnuma", out var vn) ? VnumaBinder.Bind(b, vn, $"{path}.vnuma", maxmem) : null;
+        // The vCPUs are on the first virtual node's pnode; cpus may say so too, but not otherwise.
+        if (vnuma is { } vnodes && cpuNode is int pinned && pinned != vnodes[0].Pnode)
+            b.Error(cp, $"{path}.cpus", $"the vCPUs are on the first virtual NUMA node's pnode ({vnodes[0].Pnode}), not node {pinned}; give cpus: \"node:{vnodes[0].Pnode}\" or leave it out.");
         bool autostart = !f.TryGetValue("autostart", out var a) || (b.Boolean(a, $"{path}.autostart") ?? true);
         var guest = f.TryGetValue("guest", out var gn) ? GuestBinder.BindGuest(b, gn, $"{path}.guest") : new GuestOptions();
         AllocationMode? allocation = null;
@@ -121,7 +125,7 @@ internal static class DomainBinder
         return new DomainSpec
         {
             Name = name, Line = (int)node.Start.Line, Count = count, MemoryBytes = memory.Value, MaxMemBytes = maxmem.Value,
-            Allocation = allocation, Vcpus = vcpus, CpuNode = cpuNode, Autostart = autostart, Guest = guest, Workload = workload,
+            Allocation = allocation, Vcpus = vcpus, CpuNode = vnuma?[0].Pnode ?? cpuNode, Vnuma = vnuma, Autostart = autostart, Guest = guest, Workload = workload,
             Sharing = sharing, Mmu = mmu, PagingTargetBytes = pagingTarget, DynamicMinBytes = dynMin, DynamicMaxBytes = dynMax,
             Shares = shares, ReservationBytes = reservation, LimitBytes = limit, MinimumBytes = minimum, MaximumBytes = maximum,
             BufferPercent = buffer, Weight = weight, Host = hostName, Disk = disk, Nic = nic,

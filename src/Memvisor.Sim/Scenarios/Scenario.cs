@@ -97,6 +97,8 @@ public sealed record DomainSpec
     public int Vcpus { get; init; } = 1;
     /// <summary>cpus: "node:N": the NUMA node its vCPUs are pinned to, whose memory its pages come from first; null to let the host choose.</summary>
     public int? CpuNode { get; init; }
+    /// <summary>vnuma: the guest's memory as virtual NUMA nodes on host nodes (xl.cfg vnuma), the first with the vCPUs (its pnode is <see cref="CpuNode"/>); null for one node.</summary>
+    public IReadOnlyList<Memvisor.Hypervisor.Domains.Vnode>? Vnuma { get; init; }
     public bool Autostart { get; init; } = true;
     /// <summary>Whether the sharing scanner looks at this domain (when the host shares); null takes the hypervisor's default (Xen shares only nominated domains); false for a PV domain.</summary>
     public bool? Sharing { get; init; }

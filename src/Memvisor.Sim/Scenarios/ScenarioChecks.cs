@@ -165,7 +165,12 @@ public static partial class ScenarioChecks
             string? why = n >= host.NumaNodes ? $"host '{host.Name}' has {host.NumaNodes} NUMA node(s), 0 to {host.NumaNodes - 1}"
                 : host.Nodes is { } tiers && !tiers[n].HasCpus ? $"node {n} of host '{host.Name}' is {Memvisor.Machine.Tiers.TierDefaults.Name(tiers[n].Kind)}, which has no CPUs"
                 : null;
-            if (why is not null) b.Error(DomainField(root, i, "cpus"), $"domains[{i}].cpus", $"{d.Name}'s vCPUs cannot be pinned to node {n}: {why}.");
+            string field = d.Vnuma is null ? "cpus" : "vnuma";
+            if (why is not null) b.Error(DomainField(root, i, field), $"domains[{i}].{field}", $"{d.Name}'s vCPUs cannot be pinned to node {n}: {why}.");
+            // The other virtual nodes may be on any node of the host, memory-only ones too (Pond's zNUMA).
+            foreach (var v in d.Vnuma ?? [])
+                if (v.Pnode >= host.NumaNodes)
+                    b.Error(DomainField(root, i, "vnuma"), $"domains[{i}].vnuma", $"{d.Name}'s virtual NUMA node on pnode {v.Pnode}: host '{host.Name}' has {host.NumaNodes} NUMA node(s), 0 to {host.NumaNodes - 1}.");
         }
     }
 

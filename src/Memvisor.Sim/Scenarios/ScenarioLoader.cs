@@ -258,6 +258,7 @@ public static class ScenarioLoader
             Allocation = allocation,
             Vcpus = d.Vcpus,
             PreferredNode = d.CpuNode,
+            Vnodes = d.Vnuma,
             Sharing = d.SharingOn(host),
             Mmu = d.Mmu,
             PhysmapPages = seesMaxmem ? PageSize.FromBytes(d.MaxMemBytes) : null,

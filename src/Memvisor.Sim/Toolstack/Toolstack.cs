@@ -89,7 +89,7 @@ public sealed partial class XlToolstack(Host hv, CostModel costs, ulong seed) : 
         r.State = DomainState.Running;
         r.CreatedAtNs = nowNs;
         var guestOptions = spec.Guest with { RandomStream = (ulong)r.Column, BootPages = config.PhysmapPages, TrackMissRatio = TrackMissRatio && spec.Guest.TrackMissRatio,
-            ForecastAccesses = ForecastAccesses };
+            ForecastAccesses = ForecastAccesses, LocalNodePages = config.Vnodes is { Count: > 1 } vnodes ? vnodes[0].Pages : null };
         // Ballooned-out memory comes back on demand where the host allocates on first touch (ESX, KVM); a Xen PoD
         // guest's balloon populates real frames, as Xen's populate_physmap does.
         bool firstTouch = config.Allocation == Hypervisor.Domains.AllocationMode.OnDemand && hv.Personality.OnDemand == Hypervisor.Personalities.OnDemandModel.FirstTouch;

@@ -71,10 +71,12 @@ public class InvariantProperties
                 {
                     case OpKind.Create:
                         long max = 64 + op.B % 3000, mem = op.C % (max + 1);
+                        // On a tiered host a third of the domains are two virtual NUMA nodes, the second on node 1 (xl.cfg vnuma).
                         hv.CreateDomain(new DomainConfig
                         {
                             Name = $"d{created++}", MemoryPages = mem, MaxPages = max,
                             Allocation = op.A % 2 == 0 ? AllocationMode.Static : AllocationMode.OnDemand,
+                            Vnodes = tiered && op.A % 3 == 0 ? [new Vnode(0, max / 2), new Vnode(1, max - max / 2)] : null,
                         }, out var nd);
                         if (nd is { Allocation: AllocationMode.Static }) for (ulong g = 0; g < (ulong)mem; g++) handedOut.Add(g);
                         d = nd;
