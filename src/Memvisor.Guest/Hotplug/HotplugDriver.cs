@@ -19,7 +19,6 @@ public sealed class HotplugDriver
     private readonly GuestKernel _k;
     private readonly bool _onDemand;
     private readonly ulong[] _batch = new ulong[Batch];
-    private readonly byte[] _copy = new byte[PageSize.Bytes];
     private readonly List<ulong> _isolated = [];
     private bool[] _plugged = [];
     private bool[] _mark = [];
@@ -212,24 +211,11 @@ public sealed class HotplugDriver
             _k.Allocator.Give(to);
             return _k.Pages.UseOf(gfn) == PageUse.Free && _k.Allocator.TryTakeSpecific(gfn);
         }
-        if (!_k.Rmap.MoveAnon(gfn, to))
+        if (!_k.MoveAnonPage(gfn, to))
         {
             _k.Allocator.Give(to);
             return false;
         }
-        if (_k.Memory.TryReadSynthetic(new Gfn(gfn), out var content)) _k.Memory.Touch(new Gfn(to), write: true, content);
-        else if (_k.Memory.ReadPage(new Gfn(gfn), _copy)) _k.Memory.WritePage(new Gfn(to), _copy);
-        ref var d = ref _k.Pages[gfn];
-        var flags = d.Flags;
-        bool onLru = d.Has(PageFlags.OnLru), active = d.Has(PageFlags.Active);
-        int owner = d.Owner;
-        ulong index = d.Index;
-        _k.Pages.Remove(gfn);
-        _k.Pages.Assign(to, PageUse.Anon, owner, index);
-        _k.Pages[to].Flags = flags & ~(PageFlags.OnLru | PageFlags.Active);
-        if (onLru) _k.Pages.AddHead(to, PageMap.ListFor(PageUse.Anon, active));
-        _k.Pages.Assign(gfn, PageUse.Free, 0, 0);
-        _k.Counters.PagesMigrated++;
         return true;
     }
 

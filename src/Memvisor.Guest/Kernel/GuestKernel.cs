@@ -106,6 +106,8 @@ public sealed partial class GuestKernel
     /// <summary>The hot-plug driver, when the guest has hot-pluggable memory.</summary>
     public HotplugDriver? Hotplug { get; private set; }
     public FreePageReporter? Reporter { get; }
+    /// <summary>The guest's tiering of its own NUMA nodes (guest.tiering with a vnuma node without CPUs); null otherwise.</summary>
+    public Tiering.GuestTiering? Tiering { get; private set; }
     /// <summary>The cleancache client, when the guest uses tmem and the host offers it.</summary>
     public Cleancache? Cleancache { get; private set; }
     internal Rmap Rmap { get; }
@@ -177,6 +179,7 @@ public sealed partial class GuestKernel
         SelfBalloon?.Step(nowNs);
         Balloon.Step(nowNs, dtNs);
         Reporter?.Step(nowNs);
+        Tiering?.Step(nowNs);
     }
 
     /// <summary>Accesses a workload may make this step at <paramref name="ratePerSecond"/>, scaled by the share of the step faults did not take.</summary>

@@ -30,6 +30,7 @@ public sealed partial class GuestKernel
             Counters.FailedAccesses++;
             return false;
         }
+        if (Tiering is { } tiering && Allocator.IsRemote(gfn)) gfn = tiering.OnRemoteAccess(gfn);
         AccessOutcome outcome;
         if (write)
         {

@@ -17,7 +17,11 @@ public sealed partial class GuestKernel
     {
         long initial = Math.Min(Options.BootPages ?? Memory.Store.ReadLong(StoreKeys.Target, PageSize.ToKiB(Pages.Length)) / PageSize.KiB, Pages.Length);
         for (long gfn = 0; gfn < initial; gfn++) Allocator.AddHeld((ulong)gfn);
-        if (Options.LocalNodePages is long local) Allocator.SetLocalNode(local);
+        if (Options.LocalNodePages is long local)
+        {
+            Allocator.SetLocalNode(local);
+            if (Options.Tiering) Tiering = new Tiering.GuestTiering(this);
+        }
         Allocator.SetWatermarks();
         if (Options.Image is { } memoryImage) ImageFill = Images.ImageFill.Fill(this, memoryImage, initial);
         var (ok, root) = NewTable(null);

@@ -72,6 +72,14 @@ public sealed class GfnBitmap
         return -1;
     }
 
+    /// <summary>Set bits in words [<paramref name="fromWord"/>, <paramref name="toWord"/>).</summary>
+    public long CountIn(int fromWord, int toWord)
+    {
+        long n = 0;
+        for (int i = fromWord; i < Math.Min(toWord, _words.Length); i++) n += BitOperations.PopCount(_words[i]);
+        return n;
+    }
+
     /// <summary>Whether all bits of the 64-bit word <paramref name="word"/> are set.</summary>
     public bool WordFull(int word) => _words[word] == ulong.MaxValue;
 

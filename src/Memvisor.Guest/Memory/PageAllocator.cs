@@ -74,6 +74,31 @@ public sealed class PageAllocator
         return true;
     }
 
+    /// <summary>The pages of the CPUs' node (the first virtual NUMA node); 0 for a guest of one node.</summary>
+    public long LocalPages => (long)_localWords << 6;
+
+    /// <summary>Free pages on the CPUs' node (counted word by word; for the tiering daemons, not the allocation path).</summary>
+    public long LocalFreePages() => _free.CountIn(0, _localWords);
+
+    /// <summary>Free pages on the nodes without CPUs.</summary>
+    public long RemoteFreePages() => _localWords == 0 ? 0 : FreePages - LocalFreePages();
+
+    /// <summary>Takes a free page of the CPUs' node only (a promotion's target); false if it has none.</summary>
+    public bool TryTakeLocal(out ulong gfn) => TakeIn(ref _cursor, 0, _localWords, out gfn);
+
+    /// <summary>Takes a free page of a node without CPUs only (a demotion's target); false if they have none.</summary>
+    public bool TryTakeRemote(out ulong gfn) => TakeIn(ref _remoteCursor, _localWords, _free.WordCount, out gfn);
+
+    private bool TakeIn(ref int cursor, int fromWord, int toWord, out ulong gfn)
+    {
+        long bit = _localWords == 0 ? -1 : _free.FindSetIn(cursor, fromWord, toWord);
+        gfn = bit < 0 ? 0 : (ulong)bit;
+        if (bit < 0) return false;
+        _free.Clear(bit);
+        cursor = (int)(bit >> 6);
+        return true;
+    }
+
     /// <summary>Whether a gfn lies on a node without CPUs (after the first virtual NUMA node).</summary>
     public bool IsRemote(ulong gfn) => _localWords > 0 && (long)gfn >= (long)_localWords << 6;
 

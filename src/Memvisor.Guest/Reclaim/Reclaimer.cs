@@ -100,6 +100,54 @@ internal sealed class Reclaimer(GuestKernel k)
     }
 
     /// <summary>
+    /// Demotion (mm/vmscan.c, demote_folio_list): cold anonymous pages of the CPUs' node move to free pages of a node
+    /// without CPUs instead of going to swap, from the old end of the inactive list with the same second chance.
+    /// Returns how many moved; stops when the slower node has no free page.
+    /// </summary>
+    public long Demote(long want)
+    {
+        long moved = 0, scanned = 0;
+        long scan = 4 * want + ClusterPages;
+        if (k.Pages.CountOf(LruList.InactiveAnon) < k.Pages.CountOf(LruList.ActiveAnon)) Age(LruList.ActiveAnon, LruList.InactiveAnon, scan);
+        // Linux keeps an LRU per node and kswapd scans the short node's; here one list holds both nodes' pages, so the
+        // slower node's are passed over (to the list's head) without counting against the scan, once round at most.
+        long round = k.Pages.CountOf(LruList.InactiveAnon);
+        for (long i = 0; i < round && scanned < scan && moved < want; i++)
+        {
+            uint gfn = k.Pages.TailOf(LruList.InactiveAnon);
+            if (gfn == PageDescriptor.NoLink) break;
+            k.Pages.Remove(gfn);
+            if (k.Allocator.IsRemote(gfn))
+            {
+                k.Pages.AddHead(gfn, LruList.InactiveAnon);
+                continue;
+            }
+            scanned++;
+            k.Counters.PagesScanned++;
+            if (k.Rmap.TestAndClearReferenced(gfn))
+            {
+                k.Pages.AddHead(gfn, LruList.ActiveAnon);
+                continue;
+            }
+            if (!k.Allocator.TryTakeRemote(out ulong to))
+            {
+                k.Pages.AddHead(gfn, LruList.InactiveAnon);
+                break;
+            }
+            if (!k.MoveAnonPage(gfn, to))
+            {
+                k.Allocator.Give(to);
+                k.Pages.AddHead(gfn, LruList.ActiveAnon);
+                continue;
+            }
+            k.Allocator.Give(gfn);
+            k.Pages.AddHead(to, LruList.InactiveAnon);
+            moved++;
+        }
+        return moved;
+    }
+
+    /// <summary>
     /// Drops a page-cache page that is off the LRU lists: unmaps it, writes it back first if it is dirty, and offers
     /// it to cleancache. The page is left for the caller to free. Returns the I/O time it took.
     /// </summary>

@@ -14,9 +14,10 @@ public static class TieringLab
 {
     public const string AllDram = "all-dram";
     public const string Znuma = "znuma";
+    public const string GuestTiering = "guest";
 
     /// <summary>The variants in the order they are compared.</summary>
-    public static IReadOnlyList<string> Names { get; } = [AllDram, "none", "transparent", "write-aware", "nvme-tier", "pressure", Znuma];
+    public static IReadOnlyList<string> Names { get; } = [AllDram, "none", "transparent", "write-aware", "nvme-tier", "pressure", Znuma, GuestTiering];
 
     /// <summary>What each variant does, for --help and the docs.</summary>
     public static string Describe(string name) => name switch
@@ -27,7 +28,8 @@ public static class TieringLab
         "write-aware" => "transparent, and a page written on a node whose writes cost more promoted at once (HMvisor)",
         "nvme-tier" => "vSphere's NVMe tiering: transparent, and a page touched on NVMe brought back at once",
         "pressure" => "TMO's pressure-driven offloading: transparent (and nvme-tier where there is NVMe), and cold pages offloaded while the guest's stall on slower memory stays under a target",
-        _ => "Pond's zNUMA: each guest's memory split into a node with its CPUs on DRAM and a CPU-less node on the slower memory, in the host's proportions, and no tiering: the guest fills its local node first",
+        Znuma => "Pond's zNUMA: each guest's memory split into a node with its CPUs on DRAM and a CPU-less node on the slower memory, in the host's proportions, and no tiering: the guest fills its local node first",
+        _ => "znuma, and the guest kernel tiers its own nodes as Linux does (demotion in reclaim, NUMA balancing's promotion of hot pages): HMvisor's cooperation",
     };
 
     /// <summary>
@@ -60,12 +62,13 @@ public static class TieringLab
             if (events.Count < scenario.Events.Count) notes.Add($"{AllDram}: {scenario.Events.Count - events.Count} event(s) moving pages to a node that is not DRAM are left out.");
             return scenario with { Host = changed[0], MoreHosts = changed.Skip(1).ToList(), Domains = domains, Events = events };
         }
-        if (name == Znuma)
+        if (name is Znuma or GuestTiering)
         {
             var split = hosts.Select(h => Tiered(h) ? h with { Overcommit = h.Overcommit with { Tiering = h.Overcommit.Tiering with { Enabled = false } } } : h).ToList();
             var byHost = hosts.ToDictionary(h => h.Name);
-            var domains = scenario.Domains.Select(d => byHost[d.Host ?? scenario.Host.Name] is var h && Tiered(h) && d.Vnuma is null ? WithZnuma(d, h) : d).ToList();
-            notes.Add($"{Znuma}: each guest's memory is a node with its CPUs on DRAM and a CPU-less node on the slower memory, in the host's proportions of the two.");
+            var domains = scenario.Domains.Select(d => byHost[d.Host ?? scenario.Host.Name] is var h && Tiered(h) && d.Vnuma is null ? WithZnuma(d, h) : d)
+                .Select(d => d.Vnuma is { Count: > 1 } ? d with { Guest = d.Guest with { Tiering = name == GuestTiering } } : d).ToList();
+            notes.Add($"{name}: each guest's memory is a node with its CPUs on DRAM and a CPU-less node on the slower memory, in the host's proportions of the two{(name == GuestTiering ? ", and the guest tiers them" : "")}.");
             return scenario with { Host = split[0], MoreHosts = split.Skip(1).ToList(), Domains = domains };
         }
         var options = name switch

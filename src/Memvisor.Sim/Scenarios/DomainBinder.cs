@@ -62,6 +62,8 @@ internal static class DomainBinder
             b.Error(cp, $"{path}.cpus", $"the vCPUs are on the first virtual NUMA node's pnode ({vnodes[0].Pnode}), not node {pinned}; give cpus: \"node:{vnodes[0].Pnode}\" or leave it out.");
         bool autostart = !f.TryGetValue("autostart", out var a) || (b.Boolean(a, $"{path}.autostart") ?? true);
         var guest = f.TryGetValue("guest", out var gn) ? GuestBinder.BindGuest(b, gn, $"{path}.guest") : new GuestOptions();
+        if (guest.Tiering && vnuma is not { Count: > 1 })
+            b.Error(gn!, $"{path}.guest.tiering", "the guest tiers memory between its NUMA nodes; give the domain a vnuma of two nodes or more, one of them on slower memory.");
         AllocationMode? allocation = null;
         if (f.TryGetValue("allocation", out var al) && b.OneOf(al, $"{path}.allocation", ["static", "on-demand"]) is { } alloc)
             allocation = alloc == "on-demand" ? AllocationMode.OnDemand : AllocationMode.Static;

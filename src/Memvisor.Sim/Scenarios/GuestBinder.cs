@@ -50,6 +50,8 @@ internal static class GuestBinder
         ("dirty_background_ratio", (b, n, p, g) => g with { DirtyBackgroundRatio = (int)(b.Integer(n, p, 0, 100) ?? g.DirtyBackgroundRatio) }),
         ("dirty_expire", (b, n, p, g) => g with { DirtyExpireNs = b.Duration(n, p) ?? g.DirtyExpireNs }),
         ("check_integrity", (b, n, p, g) => g with { CheckIntegrity = b.Boolean(n, p) ?? false }),
+        // Linux's memory tiering across the guest's virtual NUMA nodes (demotion_enabled, numa_balancing=2); needs vnuma.
+        ("tiering", (b, n, p, g) => g with { Tiering = b.Boolean(n, p) ?? false }),
         ("demand_paging", (b, n, p, g) => b.OneOf(n, p, ["linux", "windows"]) is string style
             ? g with { DemandPaging = style == "windows" ? DemandPaging.Windows : DemandPaging.Linux } : g));
 

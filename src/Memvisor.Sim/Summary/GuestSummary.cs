@@ -47,7 +47,12 @@ public sealed record GuestSummary
     /// <summary>The integrity checker's reads and the wrong bytes among them; absent when the guest runs no checker.</summary>
     public long? IntegrityChecks { get; init; }
     public long? IntegrityViolations { get; init; }
+    /// <summary>The guest's tiering of its own NUMA nodes (guest.tiering); absent without it.</summary>
+    public GuestTieringSummary? Tiering { get; init; }
 }
+
+/// <summary>NUMA hint faults on the guest's CPU-less node, the pages they promoted to its CPUs' node and those they found no room for, and the cold pages kswapd demoted the other way.</summary>
+public sealed record GuestTieringSummary(long HintFaults, long Promoted, long PromoteRefused, long Demoted);
 
 /// <summary>The memory image a guest's pages were filled from.</summary>
 public sealed record ImageSummary(string Path, long PagesLoaded, long ZeroPages, long PagesNotPlaced);

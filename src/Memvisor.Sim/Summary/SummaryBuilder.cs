@@ -187,6 +187,7 @@ public static class SummaryBuilder
             OomKilled = [.. g.OomKills.Select(k => new OomKilledSummary(k.TimeNs / 1e9, k.Pid, k.Process, k.Pages))],
             IntegrityChecks = g.Integrity?.Checks,
             IntegrityViolations = g.Integrity?.Violations,
+            Tiering = g.Tiering?.Stats is { } t ? new GuestTieringSummary(t.HintFaults, t.Promoted, t.PromoteRefused, t.Demoted) : null,
         };
     }
 

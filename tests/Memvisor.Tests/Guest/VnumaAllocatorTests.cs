@@ -41,4 +41,26 @@ public class VnumaAllocatorTests
         Assert.Equal((0UL, 1UL), (g0, g1));
         Assert.False(allocator.IsRemote(511));
     }
+
+    [Fact]
+    public void Promotion_and_demotion_targets_come_from_their_own_node_only()
+    {
+        var allocator = new PageAllocator(new PageMap(512));
+        for (ulong g = 0; g < 512; g++) allocator.AddHeld(g);
+        allocator.SetLocalNode(128);
+        Assert.Equal((128L, 384L), (allocator.LocalFreePages(), allocator.RemoteFreePages()));
+        for (int i = 0; i < 128; i++)
+        {
+            Assert.True(allocator.TryTakeLocal(out ulong g));
+            Assert.False(allocator.IsRemote(g));
+        }
+        Assert.False(allocator.TryTakeLocal(out _));
+        Assert.True(allocator.TryTakeRemote(out ulong r));
+        Assert.True(allocator.IsRemote(r));
+        Assert.Equal((0L, 383L), (allocator.LocalFreePages(), allocator.RemoteFreePages()));
+        // A guest of one node has neither.
+        var one = new PageAllocator(new PageMap(64));
+        one.AddHeld(0);
+        Assert.False(one.TryTakeLocal(out _) || one.TryTakeRemote(out _));
+    }
 }
