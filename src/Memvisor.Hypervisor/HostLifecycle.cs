@@ -40,6 +40,9 @@ public sealed partial class Host
         if (needed > Machine.FreeFrames)
             return Refusals.Record(domid, config.Name, "create", XenErrno.ENOMEM, RefusalCause.OutOfMemory, needed, Machine.FreeFrames);
 
+        // Virtual NUMA nodes name the builder's machine's nodes: a domain brought from another (a migration or restore)
+        // whose vnodes name nodes this machine lacks has all its pages placed as one node's here.
+        if (config.Vnodes is { } vnodes && vnodes.Any(v => v.Pnode < 0 || v.Pnode >= Machine.Nodes.Count)) config = config with { Vnodes = null };
         // A node the domain was pinned to elsewhere (a migration or restore) that this machine lacks, or that has no CPUs, is the host's to choose.
         int node = config.PreferredNode is int pinned && pinned >= 0 && pinned < Machine.Nodes.Count && (Machine.Tiers is null || Machine.Tiers[pinned].HasCpus)
             ? pinned : NodeWithMostFreeMemory();

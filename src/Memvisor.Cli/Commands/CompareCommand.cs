@@ -64,13 +64,13 @@ public static class CompareCommand
             Console.Error.WriteLine("memvisor: --policies, --hypervisors and --tiering: give one; with --hypervisors each host runs its own policy, or the one the scenario names, and with --tiering the scenario's.");
             return ExitCodes.BadInput;
         }
-        var (valid, option, noun) = hypervisorList is not null ? (HostPersonality.Names, "--hypervisors", "hypervisor")
-            : tieringList is not null ? (TieringLab.Names, "--tiering", "way of tiering") : (PolicySpec.Names, "--policies", "policy");
+        var (valid, option, noun, nouns) = hypervisorList is not null ? (HostPersonality.Names, "--hypervisors", "hypervisor", "hypervisors")
+            : tieringList is not null ? (TieringLab.Names, "--tiering", "way of tiering", "ways of tiering") : (PolicySpec.Names, "--policies", "policy", "policies");
         var names = (hypervisorList ?? tieringList ?? policyList ?? string.Join(',', PolicySpec.Names)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
         var unknown = names.Where(n => !valid.Contains(n)).ToList();
         if (names.Count == 0 || unknown.Count > 0)
         {
-            Console.Error.WriteLine($"memvisor: {option}: {(names.Count == 0 ? $"no {noun} was given" : $"'{string.Join("', '", unknown)}' is not a {noun}")}; the {noun}s are {string.Join(", ", valid)}.");
+            Console.Error.WriteLine($"memvisor: {option}: {(names.Count == 0 ? $"no {noun} was given" : $"'{string.Join("', '", unknown)}' is not a {noun}")}; the {nouns} are {string.Join(", ", valid)}.");
             return ExitCodes.BadInput;
         }
         if (!ScenarioSource.TryLoad(scenarioArg, out var scenario)) return ExitCodes.BadInput;

@@ -109,39 +109,32 @@ internal sealed class Reclaimer(GuestKernel k)
         long moved = 0, scanned = 0;
         long scan = 4 * want + ClusterPages;
         if (k.Pages.CountOf(LruList.InactiveAnon) < k.Pages.CountOf(LruList.ActiveAnon)) Age(LruList.ActiveAnon, LruList.InactiveAnon, scan);
-        // Linux keeps an LRU per node and kswapd scans the short node's; here one list holds both nodes' pages, so the
-        // slower node's are passed over (to the list's head) without counting against the scan, once round at most.
-        long round = k.Pages.CountOf(LruList.InactiveAnon);
-        for (long i = 0; i < round && scanned < scan && moved < want; i++)
+        // Linux keeps an LRU per node and kswapd scans the short node's; here one list holds both nodes' pages, so the walk
+        // from the old end steps over the slower node's where they lie, without counting them against the scan.
+        uint next = k.Pages.TailOf(LruList.InactiveAnon);
+        while (next != PageDescriptor.NoLink && scanned < scan && moved < want)
         {
-            uint gfn = k.Pages.TailOf(LruList.InactiveAnon);
-            if (gfn == PageDescriptor.NoLink) break;
-            k.Pages.Remove(gfn);
-            if (k.Allocator.IsRemote(gfn))
-            {
-                k.Pages.AddHead(gfn, LruList.InactiveAnon);
-                continue;
-            }
+            uint gfn = next;
+            next = k.Pages[gfn].Prev;
+            if (k.Allocator.IsRemote(gfn)) continue;
             scanned++;
             k.Counters.PagesScanned++;
             if (k.Rmap.TestAndClearReferenced(gfn))
             {
+                k.Pages.Remove(gfn);
                 k.Pages.AddHead(gfn, LruList.ActiveAnon);
                 continue;
             }
-            if (!k.Allocator.TryTakeRemote(out ulong to))
-            {
-                k.Pages.AddHead(gfn, LruList.InactiveAnon);
-                break;
-            }
+            // The page keeps its place until a page of the slower node is had; MoveAnonPage carries its LRU place over.
+            if (!k.Allocator.TryTakeRemote(out ulong to)) break;
             if (!k.MoveAnonPage(gfn, to))
             {
                 k.Allocator.Give(to);
+                k.Pages.Remove(gfn);
                 k.Pages.AddHead(gfn, LruList.ActiveAnon);
                 continue;
             }
             k.Allocator.Give(gfn);
-            k.Pages.AddHead(to, LruList.InactiveAnon);
             moved++;
         }
         return moved;

@@ -18,11 +18,15 @@ public sealed class GuestTiering
 {
     /// <summary>numa_balancing_scan_period_min_ms: the fastest NUMA balancing rescans a task's memory, 1 s.</summary>
     public const long ScanPeriodNs = 1_000_000_000;
-    /// <summary>numa_balancing_promote_rate_limit_MBps (65,536 MB/s) in 4 KiB pages a second.</summary>
-    public const long PromotePagesPerSecond = 65_536L * 1_000_000 / 4096;
-    /// <summary>numa_balancing_scan_size_mb (256 MB) in 4 KiB pages: how much of the slower node one scan period sets to fault.</summary>
-    public const long ScanPages = 256L * 1_000_000 / 4096;
-    /// <summary>numa_balancing_hot_threshold_ms (1 s): a hint fault within this of the page being set to fault marks it hot (the threshold stays there while promotions keep under the rate limit).</summary>
+    /// <summary>numa_balancing_promote_rate_limit_MBps (65,536; the kernel shifts it by 20 - PAGE_SHIFT, so MiB) in 4 KiB pages a second.</summary>
+    public const long PromotePagesPerSecond = 65_536L << 20 >> 12;
+    /// <summary>numa_balancing_scan_size_mb (256 MiB) in 4 KiB pages: how much of the slower node one scan period sets to fault.</summary>
+    public const long ScanPages = 256L << 20 >> 12;
+    /// <summary>
+    /// numa_balancing_hot_threshold_ms (1 s): a hint fault within this of the page being set to fault marks it hot (the
+    /// threshold stays there while promotions keep under the rate limit). The window is set at the period's start and
+    /// the period is as long, so with these defaults every first fault in a period is within it, as in Linux.
+    /// </summary>
     public const long HotThresholdNs = 1_000_000_000;
 
     private readonly GuestKernel _k;

@@ -158,8 +158,9 @@ public sealed class MemoryOp(Host hv)
         ulong gfn = first, end = first + (ulong)count;
         while (gfn < end)
         {
+            // A 2 MiB extent never straddles two virtual NUMA nodes (libxl builds each vnode's range on its own).
             int order = (gfn & ((1UL << MaxGuestOrder) - 1)) == 0 && end - gfn >= 1UL << MaxGuestOrder && CapacityAtOrder(MaxGuestOrder) >= 1L << MaxGuestOrder
-                ? MaxGuestOrder : 0;
+                && d.NodeFor(gfn) == d.NodeFor(gfn + (1UL << MaxGuestOrder) - 1) ? MaxGuestOrder : 0;
             if (!hv.Machine.TryAllocate(order, d.NodeFor(gfn), d.DomId, out uint mfn)) return XenErrno.ENOMEM;
             MapExtent(d, gfn, order, mfn);
             gfn += 1UL << order;
@@ -199,7 +200,8 @@ public sealed class MemoryOp(Host hv)
     private bool TryPopulateLargePage(Domain d, ulong gfn)
     {
         ulong first = gfn & ~((1UL << MaxGuestOrder) - 1);
-        if (!hv.LargePagesOnFirstTouch || !d.P2m.IsUntouchedRegion(first) || d.TotPages + (1L << MaxGuestOrder) > d.MaxPages) return false;
+        if (!hv.LargePagesOnFirstTouch || !d.P2m.IsUntouchedRegion(first) || d.TotPages + (1L << MaxGuestOrder) > d.MaxPages
+            || d.NodeFor(first) != d.NodeFor(first + (1UL << MaxGuestOrder) - 1)) return false;
         if (!hv.Machine.TryAllocate(MaxGuestOrder, d.NodeFor(first), d.DomId, out uint mfn)) return false;
         MapExtent(d, first, MaxGuestOrder, mfn);
         d.Counters.LargePagesPopulated++;

@@ -4,8 +4,8 @@ namespace Memvisor.Hypervisor.Tiers;
 /// TMO's pressure-driven offloading (Weiner et al., "TMO: Transparent Memory Offloading in Datacenters", ASPLOS'22),
 /// with Senpai's control law (facebookincubator/oomd, src/oomd/plugins/Senpai.cpp, tick()) applied per domain to the
 /// frames it may keep on its own (fast) node: while the stall its pages on slower memory cost it since the last
-/// adjustment stays under the target, every <c>probe_every</c> scans the limit tightens, by at most max_probe and less the
-/// closer the stall is to the target; once the stall reaches the target the limit backs off at once, by more the
+/// adjustment stays under the target, the limit waits <c>probe_every</c> scans after each adjustment and then tightens, by
+/// at most max_probe and less the closer the stall is to the target; once the stall reaches the target the limit backs off at once, by more the
 /// further above it is. Pages above the limit are offloaded (demoted) cold ones first.
 /// </summary>
 public sealed class PressureLimit

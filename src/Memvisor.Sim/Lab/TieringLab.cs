@@ -55,8 +55,20 @@ public static class TieringLab
         {
             var remap = new Dictionary<string, int[]>();
             var changed = hosts.Select(h => Tiered(h) ? AllDramHost(h, notes, remap) : h).ToList();
-            // A domain's virtual NUMA nodes on nodes that are gone become one node, on its CPUs' node.
-            var domains = scenario.Domains.Select(d => d.CpuNode is int n && remap.TryGetValue(d.Host ?? scenario.Host.Name, out var map) ? d with { CpuNode = map[n] < 0 ? null : map[n], Vnuma = null } : d).ToList();
+            // Pinned domains follow their node's new number; virtual NUMA nodes on a node that is gone make the domain one
+            // node again (the others are renumbered); no guest tiers its nodes.
+            var domains = scenario.Domains.Select(d =>
+            {
+                d = d with { Guest = d.Guest with { Tiering = false } };
+                if (!remap.TryGetValue(d.Host ?? scenario.Host.Name, out var map)) return d;
+                if (d.Vnuma is { } vnodes)
+                {
+                    if (vnodes.All(v => map[v.Pnode] >= 0)) return d with { CpuNode = map[vnodes[0].Pnode], Vnuma = [.. vnodes.Select(v => v with { Pnode = map[v.Pnode] })] };
+                    notes.Add($"{AllDram}: {d.Name}'s virtual NUMA nodes on memory that is now DRAM are one node.");
+                    return d with { CpuNode = map[vnodes[0].Pnode] < 0 ? null : map[vnodes[0].Pnode], Vnuma = null };
+                }
+                return d.CpuNode is int n ? d with { CpuNode = map[n] < 0 ? null : map[n] } : d;
+            }).ToList();
             var events = scenario.Events.Where(e => e.Node is null || !remap.ContainsKey(HostOf(scenario, e.Domain)) || remap[HostOf(scenario, e.Domain)][e.Node.Value] >= 0)
                 .Select(e => e.Node is int n && remap.TryGetValue(HostOf(scenario, e.Domain), out var map) ? e with { Node = map[n] } : e).ToList();
             if (events.Count < scenario.Events.Count) notes.Add($"{AllDram}: {scenario.Events.Count - events.Count} event(s) moving pages to a node that is not DRAM are left out.");
@@ -66,8 +78,8 @@ public static class TieringLab
         {
             var split = hosts.Select(h => Tiered(h) ? h with { Overcommit = h.Overcommit with { Tiering = h.Overcommit.Tiering with { Enabled = false } } } : h).ToList();
             var byHost = hosts.ToDictionary(h => h.Name);
-            var domains = scenario.Domains.Select(d => byHost[d.Host ?? scenario.Host.Name] is var h && Tiered(h) && d.Vnuma is null ? WithZnuma(d, h) : d)
-                .Select(d => d.Vnuma is { Count: > 1 } ? d with { Guest = d.Guest with { Tiering = name == GuestTiering } } : d).ToList();
+            var domains = scenario.Domains.Select(d => byHost[d.Host ?? scenario.Host.Name] is var h && Tiered(h) && d.Vnuma is null ? WithZnuma(d, h, notes) : d)
+                .Select(d => d with { Guest = d.Guest with { Tiering = name == GuestTiering && TiersItself(d, byHost[d.Host ?? scenario.Host.Name]) } }).ToList();
             notes.Add($"{name}: each guest's memory is a node with its CPUs on DRAM and a CPU-less node on the slower memory, in the host's proportions of the two{(name == GuestTiering ? ", and the guest tiers them" : "")}.");
             return scenario with { Host = split[0], MoreHosts = split.Skip(1).ToList(), Domains = domains };
         }
@@ -84,27 +96,35 @@ public static class TieringLab
         var tiered = hosts.Select(h => !Tiered(h) ? h
             : h with { Overcommit = h.Overcommit with { Tiering = options(h.Overcommit.Tiering) with { PromoteOnTouch = onTouch && h.Nodes!.Any(n => n.Kind == MemoryKind.Nvme) } } })
             .ToList();
-        return scenario with { Host = tiered[0], MoreHosts = tiered.Skip(1).ToList() };
+        // The hypervisor's ways leave the guests' placement to the heap (and a scenario's vnuma), not to the guests.
+        return scenario with { Host = tiered[0], MoreHosts = tiered.Skip(1).ToList(), Domains = [.. scenario.Domains.Select(d => d with { Guest = d.Guest with { Tiering = false } })] };
     }
 
     // Pond's zNUMA (Li et al., "Pond: CXL-Based Memory Pooling Systems for Cloud Platforms", ASPLOS'23): the VM's
     // local node on its CPUs' DRAM, the rest a CPU-less node on the cheapest memory-only node; sized here by the host's
     // share of DRAM (Pond sizes it by the memory it predicts the VM leaves untouched), in whole MiB.
-    private static DomainSpec WithZnuma(DomainSpec d, HostSpec h)
+    // The vCPUs' node stays the host's to choose when the domain names none (the first vnode follows it).
+    private static DomainSpec WithZnuma(DomainSpec d, HostSpec h, List<string> notes)
     {
         var nodes = h.Nodes!;
         double dramShare = (double)nodes.Where(n => n.Kind == MemoryKind.Dram).Sum(n => n.Frames) / nodes.Sum(n => n.Frames);
         const long MiB = 1 << 20;
         long local = Math.Max(MiB, (long)(d.MaxMemBytes * dramShare) / MiB * MiB);
-        if (local >= d.MaxMemBytes || d.MaxMemBytes % MiB != 0) return d;
-        int cpu = d.CpuNode ?? 0;
+        if (local >= d.MaxMemBytes || d.MaxMemBytes % MiB != 0)
+        {
+            notes.Add($"{Znuma}: {d.Name} stays one node (its maxmem of {Units.FormatSize(d.MaxMemBytes)} is not two whole-MiB nodes in the host's proportions).");
+            return d;
+        }
         int slow = Enumerable.Range(0, nodes.Count).Where(i => !nodes[i].HasCpus).OrderBy(i => nodes[i].Costs.ReadNs).ThenBy(i => i).First();
         return d with
         {
-            CpuNode = cpu,
-            Vnuma = [new Memvisor.Hypervisor.Domains.Vnode(cpu, PageSize.FromBytes(local)), new Memvisor.Hypervisor.Domains.Vnode(slow, PageSize.FromBytes(d.MaxMemBytes - local))],
+            Vnuma = [new Memvisor.Hypervisor.Domains.Vnode(d.CpuNode ?? 0, PageSize.FromBytes(local)), new Memvisor.Hypervisor.Domains.Vnode(slow, PageSize.FromBytes(d.MaxMemBytes - local))],
         };
     }
+
+    /// <summary>Whether a domain's guest may tier its own nodes: two or more, every one after the first on a memory-only node of its host.</summary>
+    public static bool TiersItself(DomainSpec d, HostSpec h) =>
+        d.Vnuma is { Count: > 1 } v && h.Nodes is { } nodes && v.Skip(1).All(x => x.Pnode < nodes.Count && !nodes[x.Pnode].HasCpus);
 
     private static bool Tiered(HostSpec h) => h.Nodes is { } n && n.Any(x => x.Kind != MemoryKind.Dram);
 

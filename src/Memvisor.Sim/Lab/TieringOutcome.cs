@@ -19,7 +19,7 @@ public sealed record TieringOutcome
     public double SlowPagesEndMib { get; init; }
     /// <summary>Writes served by nodes that are not DRAM (NVM wears with them; HMvisor's aim is fewer).</summary>
     public long SlowWrites { get; init; }
-    /// <summary>Pages moved to a faster node and to a slower one (tiering, promote-on-touch and migratepages), and the vCPU TLB shootdowns the moves sent.</summary>
+    /// <summary>Pages moved to a faster node and to a slower one (tiering, promote-on-touch and migratepages), and the vCPU TLB shootdowns sent for them: one per scanned domain at each tiering scan (its accessed bits cleared, its moves covered) and one per move outside a scan.</summary>
     public long Promoted { get; init; }
     public long Demoted { get; init; }
     public long Shootdowns { get; init; }

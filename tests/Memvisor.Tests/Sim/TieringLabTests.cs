@@ -76,4 +76,13 @@ public sealed class TieringLabTests
             "pressure", [], out _)!.Host.Overcommit.Tiering;
         Assert.Equal((3_000_000L, true, 0), (pressure.PressureTargetNs, pressure.PromoteOnTouch, pressure.PressureProbeEvery));
     }
+
+    [Fact]
+    public void All_dram_keeps_virtual_nodes_that_are_all_on_DRAM_under_their_new_numbers()
+    {
+        string yaml = TwoDram.Replace("cpus: \"node:2\",", "vnuma: [ { pnode: 2, memory: 128MiB }, { pnode: 0, memory: 128MiB } ],");
+        var s = TieringLab.With(ScenarioLoader.Parse(yaml, "t.yaml"), TieringLab.AllDram, [], out _)!;
+        Assert.Equal([1, 0], s.Domains[0].Vnuma!.Select(v => v.Pnode));
+        Assert.Equal(1, s.Domains[0].CpuNode);
+    }
 }

@@ -83,4 +83,39 @@ public class VnumaTests
         Assert.Equal(0, s.Domains[0].CpuNode);
         Assert.Equal(0, new Simulation(s).Run().IntegrityErrors);
     }
+
+    [Fact]
+    public void A_2MiB_extent_never_straddles_two_virtual_nodes()
+    {
+        // 321 MiB and 191 MiB: the builder's 2 MiB extent at 320 MiB would reach into the second node.
+        var r = new Simulation(ScenarioLoader.Parse(Host.Replace("memory: 320MiB", "memory: 321MiB").Replace("memory: 192MiB }", "memory: 191MiB }"), "t.yaml")).Run();
+        Assert.Equal(191L * 256, r.Summary.Host.Nodes![1].DomainPagesEnd);
+    }
+
+    [Fact]
+    public void The_guest_tiers_its_nodes_only_toward_memory_only_ones()
+    {
+        string tiering = Host.Replace("    workload:", "    guest: { tiering: true }\n    workload:");
+        Assert.NotNull(ScenarioLoader.Parse(tiering, "t.yaml"));
+        string twoDram = tiering.Replace("- { kind: cxl, memory: 1GiB }", "- { kind: dram, memory: 1GiB }");
+        Assert.Equal("domains[0].guest.tiering", Refused(twoDram).Field);
+        // compare's hypervisor-side ways leave the guest's placement alone; only guest turns its tiering on.
+        var s = ScenarioLoader.Parse(tiering, "t.yaml");
+        Assert.False(TieringLab.With(s, "none", [], out _)!.Domains[0].Guest.Tiering);
+        Assert.False(TieringLab.With(s, TieringLab.Znuma, [], out _)!.Domains[0].Guest.Tiering);
+        Assert.True(TieringLab.With(s, TieringLab.GuestTiering, [], out _)!.Domains[0].Guest.Tiering);
+    }
+
+    [Fact]
+    public void A_domain_whose_vnodes_name_nodes_a_machine_lacks_is_built_as_one_node()
+    {
+        var hv = Memvisor.Tests.Support.TestHost.Create(frames: 8192, nodes: 2);
+        var config = new Memvisor.Hypervisor.Domains.DomainConfig
+        {
+            Name = "moved", MemoryPages = 1024, MaxPages = 1024, Vnodes = [new(0, 512), new(5, 512)],
+        };
+        Assert.Equal(Memvisor.Seam.XenErrno.Ok, hv.CreateDomain(config, out var d));
+        Assert.Null(d!.Config.Vnodes);
+        Assert.Equal(d.PreferredNode, d.NodeFor(1000));
+    }
 }
