@@ -26,6 +26,7 @@ var root = new RootCommand("Memvisor: a hypervisor memory manager you can run. M
 {
     RunCommand.Build(),
     CompareCommand.Build(),
+    SweepCommand.Build(),
     DecideCommand.Build(),
     FitCommand.Build(),
     ValidateCommand.Build(),

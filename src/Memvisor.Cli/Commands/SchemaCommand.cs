@@ -3,13 +3,13 @@ using Memvisor.Report.Json;
 
 namespace Memvisor.Cli.Commands;
 
-/// <summary><c>memvisor schema NAME</c>: prints the JSON Schema of summary.json or compare.json (docs/schema/ holds the same).</summary>
+/// <summary><c>memvisor schema NAME</c>: prints the JSON Schema of summary.json, compare.json or sweep.json (docs/schema/ holds the same).</summary>
 public static class SchemaCommand
 {
     public static Command Build()
     {
-        var name = new Argument<string>("NAME") { Description = "summary or compare." };
-        var command = new Command("schema", "Print the JSON Schema that summary.json or compare.json follows.") { name };
+        var name = new Argument<string>("NAME") { Description = "summary, compare or sweep." };
+        var command = new Command("schema", "Print the JSON Schema that summary.json, compare.json or a sweep's sweep.json follows.") { name };
         command.SetAction(p =>
         {
             string n = p.GetValue(name)!;

@@ -6,13 +6,13 @@ using System.Text.Json.Serialization.Metadata;
 namespace Memvisor.Report.Json;
 
 /// <summary>
-/// The JSON Schemas of summary.json and compare.json, exported from the records Report serializes (so they cannot
+/// The JSON Schemas of summary.json, compare.json and a sweep's sweep.json, exported from the records Report serializes (so they cannot
 /// drift from the output): every object closed, every property that is always written required.
 /// docs/schema/ holds them as <c>memvisor schema NAME</c> prints them.
 /// </summary>
 public static class OutputSchema
 {
-    public static IReadOnlyList<string> Names { get; } = ["summary", "compare"];
+    public static IReadOnlyList<string> Names { get; } = ["summary", "compare", "sweep"];
 
     public static bool Exists(string name) => Names.Contains(name, StringComparer.Ordinal);
 
@@ -23,6 +23,7 @@ public static class OutputSchema
         {
             "summary" => SummaryJsonContext.Default.RunSummary,
             "compare" => SummaryJsonContext.Default.CompareSummary,
+            "sweep" => SummaryJsonContext.Default.SweepSummary,
             _ => throw new ArgumentException($"There is no output schema '{name}'; the schemas are {string.Join(", ", Names)}.", nameof(name)),
         };
         var schema = type.GetJsonSchemaAsNode(new JsonSchemaExporterOptions { TransformSchemaNode = Close, TreatNullObliviousAsNonNullable = true });

@@ -5,7 +5,7 @@ using Memvisor.Sim.Summary;
 namespace Memvisor.Report.Json;
 
 /// <summary>
-/// The serializer for summary.json and compare.json, generated at build time: keys are the records' property names
+/// The serializer for summary.json, compare.json and a sweep's point.json and sweep.json, generated at build time: keys are the records' property names
 /// in snake_case, in declaration order, and absent values are left out, so equal runs give equal bytes.
 /// </summary>
 [JsonSourceGenerationOptions(
@@ -15,4 +15,6 @@ namespace Memvisor.Report.Json;
     RespectNullableAnnotations = true)]
 [JsonSerializable(typeof(RunSummary))]
 [JsonSerializable(typeof(CompareSummary))]
+[JsonSerializable(typeof(Memvisor.Sim.Sweeps.SweepPointRecord))]
+[JsonSerializable(typeof(Memvisor.Sim.Sweeps.SweepSummary))]
 public sealed partial class SummaryJsonContext : JsonSerializerContext;

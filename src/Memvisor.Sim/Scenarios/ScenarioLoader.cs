@@ -23,23 +23,36 @@ public static class ScenarioLoader
     private static readonly string[] SimKeys = ["tick", "sample"];
     private static readonly string[] Actions = ["create", "destroy", "restart", "save", "restore", "migrate", "evacuate", "mem-set", "mem-max", "paging-target", "hot-add", "hot-remove", "migratepages"];
 
-    public static Scenario LoadFile(string path)
+    public static Scenario LoadFile(string path) => Parse(ReadText(path, "scenario"), path);
+
+    /// <summary>The text of a YAML file (a scenario or a sweep), refusing what is not a readable regular file of a sane size.</summary>
+    public static string ReadText(string path, string what)
     {
         // A FIFO or a device would never end and a directory cannot be read: refused before they are opened.
         if (FileStat.WhyNotRegular(path) is { } why)
-            throw Refused(path, 0, 0, "(file)", $"the scenario {why}.");
+            throw Refused(path, 0, 0, "(file)", $"the {what} {why}.");
         string text;
         try
         {
             if (new FileInfo(path).Length > YamlLimits.MaxBytes)
-                throw Refused(path, 0, 0, "(file)", $"the file is larger than {YamlLimits.MaxBytes >> 20} MiB; a scenario is a short YAML file.");
+                throw Refused(path, 0, 0, "(file)", $"the file is larger than {YamlLimits.MaxBytes >> 20} MiB; a {what} is a short YAML file.");
             text = File.ReadAllText(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw Refused(path, 0, 0, "(file)", $"the file could not be read: {e.Message}");
         }
-        return Parse(text, path);
+        return text;
+    }
+
+    /// <summary>Binds a scenario from a YAML tree already loaded (a sweep's point: the base scenario with its axes' values set).</summary>
+    public static Scenario ParseTree(YamlNode root, string file)
+    {
+        if (YamlLimits.CheckTree(root, file) is { } expanded) throw new ScenarioException([expanded]);
+        var b = new YamlBinder(file);
+        var scenario = Bind(b, root, file);
+        if (b.Errors.Count > 0 || scenario is null) throw new ScenarioException(b.Errors);
+        return scenario;
     }
 
     public static Scenario Parse(string text, string file)

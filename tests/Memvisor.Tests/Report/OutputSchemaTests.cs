@@ -46,6 +46,7 @@ public sealed class OutputSchemaTests
     [Theory]
     [InlineData("summary")]
     [InlineData("compare")]
+    [InlineData("sweep")]
     public void The_published_schema_is_the_one_exported_from_the_records(string name) =>
         Assert.Equal(OutputSchema.Export(name), File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "schema", name + ".schema.json")));
 

@@ -72,6 +72,32 @@ public partial class ReportRenderTests
         }
     }
 
+    [Fact]
+    public void A_sweep_s_report_renders_its_charts_in_chromium()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"memvisor-render-sweep-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "render.yaml"), Yaml.Replace("duration: 20s", "duration: 4s"));
+            File.WriteAllText(Path.Combine(dir, "s.yaml"), "name: s\nscenario: render.yaml\naxes:\n  policy.name: [static, squeezed]\n  host.memory: [768MiB, 1GiB]\n");
+            var spec = Memvisor.Sim.Sweeps.SweepLoader.LoadFile(Path.Combine(dir, "s.yaml"));
+            var records = Memvisor.Sim.Sweeps.SweepPlan.Points(spec).Select(p => new Memvisor.Sim.Sweeps.SweepPointRecord(p.Index, p.Hash,
+                [.. p.Values.Select(v => new Memvisor.Sim.Sweeps.SweepValue(v.Key, v.Value))], PolicyOutcome.From(new Memvisor.Sim.Engine.Simulation(p.Scenario).Run()))).ToList();
+            string results = Path.Combine(dir, "results");
+            using (var output = Memvisor.Report.Output.OutputDirectory.Prepare(results, "sweep")) SweepWriter.WriteResults(output, spec, records);
+            string dom = Chromium($"--dump-dom {new Uri(Path.Combine(results, "report.html")).AbsoluteUri}");
+            var body = BodyAttributes().Match(dom);
+            Assert.True(body.Success, $"the sweep report's check script did not run; Chromium gave {dom.Length} characters.");
+            Assert.Equal(("3", "3"), (body.Groups["n"].Value, body.Groups["ok"].Value));
+            foreach (Match m in ChartAttributes().Matches(dom)) Assert.Equal("4", m.Groups["series"].Value);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static string Chromium(string arguments)
     {
         string exe = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists)

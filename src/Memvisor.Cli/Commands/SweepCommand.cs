@@ -1,0 +1,170 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Memvisor.Report;
+using Memvisor.Report.Output;
+using Memvisor.Sim.Engine;
+using Memvisor.Sim.Scenarios;
+using Memvisor.Sim.Sweeps;
+using Spectre.Console;
+
+namespace Memvisor.Cli.Commands;
+
+/// <summary>
+/// <c>memvisor sweep SWEEP.yaml</c>: every point of a sweep (a base scenario and axes of values), run on this machine
+/// N at a time, each into its own directory, then merged into sweep.csv and sweep.json; <c>sweep plan</c> lists the
+/// points, <c>sweep point --index I</c> runs one (what a cluster's job array runs).
+/// </summary>
+public static class SweepCommand
+{
+    public static Command Build()
+    {
+        var sweep = new Argument<string>("sweep") { Description = "A sweep YAML file: name, scenario (a file beside it or a built-in), mode (cross or zip) and axes." };
+        var output = new Option<string?>("--out") { Description = "The sweep's directory: points/ (one run directory a point) and results/ (sweep.csv, sweep.json). Default: ./memvisor-out/<sweep name>-sweep/." };
+        var jobs = new Option<int>("--jobs") { Description = "Points at once. Default: the machine's cores.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var quiet = new Option<bool>("--quiet") { Description = "No progress and no table; only errors." };
+        var command = new Command("sweep", "Run every point of a sweep, a scenario crossed with axes of values, on this machine, and merge the points' figures into sweep.csv and sweep.json. Points already finished with the same content are kept.")
+        {
+            sweep, output, jobs, quiet,
+        };
+        command.SetAction(p => Run(p.GetValue(sweep)!, p.GetValue(output), p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token));
+
+        var planSweep = new Argument<string>("sweep") { Description = "A sweep YAML file." };
+        var plan = new Command("plan", "Check a sweep and list its points: index, content hash and each axis's value.") { planSweep };
+        plan.SetAction(p => Plan(p.GetValue(planSweep)!));
+        command.Subcommands.Add(plan);
+
+        var pointSweep = new Argument<string>("sweep") { Description = "A sweep YAML file." };
+        var index = new Option<long>("--index") { Description = "The point to run (0 to points-1), as 'sweep plan' lists them; a job array passes its task id.", Required = true };
+        var pointOut = new Option<string?>("--out") { Description = "The sweep's directory, as for 'sweep'. Default: ./memvisor-out/<sweep name>-sweep/." };
+        var point = new Command("point", "Run one point of a sweep into the sweep's points/ directory (what each task of a cluster job array runs).") { pointSweep, index, pointOut };
+        point.SetAction(p => RunPoint(p.GetValue(pointSweep)!, p.GetValue(index), p.GetValue(pointOut), Interrupt.Token));
+        command.Subcommands.Add(point);
+        return command;
+    }
+
+    private static bool TryLoad(string file, out SweepSpec spec)
+    {
+        try
+        {
+            spec = SweepLoader.LoadFile(file);
+            return true;
+        }
+        catch (ScenarioException e)
+        {
+            PrintRefused(e);
+            spec = null!;
+            return false;
+        }
+    }
+
+    private static void PrintRefused(ScenarioException e)
+    {
+        Console.Error.WriteLine($"memvisor: the sweep was refused ({e.Errors.Count} problem{(e.Errors.Count == 1 ? "" : "s")}); nothing was run.");
+        foreach (var error in e.Errors.Take(50)) Console.Error.WriteLine(Errors.Printable(error.ToString()));
+    }
+
+    // Every point, checked before anything runs: a value that makes a scenario the loader refuses is an error of the sweep file.
+    private static bool TryPlan(SweepSpec spec, out List<SweepPoint> points)
+    {
+        try
+        {
+            points = [.. SweepPlan.Points(spec)];
+            return true;
+        }
+        catch (ScenarioException e)
+        {
+            PrintRefused(e);
+            points = [];
+            return false;
+        }
+    }
+
+    public static int Plan(string file) => Guard.Run(() =>
+    {
+        if (!TryLoad(file, out var spec) || !TryPlan(spec, out var points)) return ExitCodes.BadInput;
+        var table = new Table().AddColumns(["Index", "Hash", .. spec.Axes.Select(a => Markup.Escape(a.Key))]);
+        foreach (var p in points)
+            table.AddRow([p.Index.ToString(CultureInfo.InvariantCulture), p.Hash, .. p.Values.Select(v => Markup.Escape(Errors.Printable(v.Value)))]);
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"{points.Count} point(s) of [bold]{Markup.Escape(spec.Name)}[/] on {Markup.Escape(spec.Scenario)} ({(spec.Zip ? "zipped" : "crossed")}).");
+        return ExitCodes.Ok;
+    });
+
+    private static string DirectoryOf(SweepSpec spec, string? outDir) => outDir ?? Path.Combine("memvisor-out", spec.Name + "-sweep");
+
+    public static int RunPoint(string file, long index, string? outDir, CancellationToken cancel = default) => Guard.Run(() =>
+    {
+        if (!TryLoad(file, out var spec)) return ExitCodes.BadInput;
+        if (index < 0 || index >= spec.PointCount)
+        {
+            Console.Error.WriteLine($"memvisor: --index: the sweep {Errors.Printable(spec.Name)} has points 0 to {spec.PointCount - 1}, not {index}.");
+            return ExitCodes.BadInput;
+        }
+        SweepPoint point;
+        try
+        {
+            point = SweepPlan.Point(spec, index);
+        }
+        catch (ScenarioException e)
+        {
+            PrintRefused(e);
+            return ExitCodes.BadInput;
+        }
+        string dir = Path.Combine(DirectoryOf(spec, outDir), "points", point.DirectoryName);
+        if (SweepWriter.TryReadPoint(dir, point.Hash) is not null) return ExitCodes.Ok;
+        RunOne(point, dir, threads: Environment.ProcessorCount, cancel);
+        return ExitCodes.Ok;
+    });
+
+    private static SweepPointRecord RunOne(SweepPoint point, string dir, int threads, CancellationToken cancel)
+    {
+        using var output = OutputDirectory.Prepare(dir, "sweep point");
+        var wall = Stopwatch.StartNew();
+        var result = new Simulation(point.Scenario, threads: threads).Run(cancel: cancel);
+        return SweepWriter.WritePoint(output, point, result, wall.Elapsed.TotalSeconds);
+    }
+
+    public static int Run(string file, string? outDir, int jobs, bool quiet, CancellationToken cancel = default) => Guard.Run(() =>
+    {
+        if (jobs < 1)
+        {
+            Console.Error.WriteLine($"memvisor: --jobs: {jobs} is not a number of points at once; give 1 or more.");
+            return ExitCodes.BadInput;
+        }
+        if (!TryLoad(file, out var spec) || !TryPlan(spec, out var points)) return ExitCodes.BadInput;
+        string root = DirectoryOf(spec, outDir);
+        // The merged results are staged before any point runs, so a directory that cannot take them costs nothing.
+        using var results = OutputDirectory.Prepare(Path.Combine(root, "results"), "sweep");
+        var records = new SweepPointRecord?[points.Count];
+        var todo = new List<int>();
+        for (int i = 0; i < points.Count; i++)
+        {
+            records[i] = SweepWriter.TryReadPoint(Path.Combine(root, "points", points[i].DirectoryName), points[i].Hash);
+            if (records[i] is null) todo.Add(i);
+        }
+        int threads = Math.Max(1, Environment.ProcessorCount / jobs);
+        void RunAll(Action? done)
+        {
+            Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = jobs, CancellationToken = cancel }, i =>
+            {
+                records[i] = RunOne(points[i], Path.Combine(root, "points", points[i].DirectoryName), threads, cancel);
+                done?.Invoke();
+            });
+        }
+        if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            if (!quiet) AnsiConsole.MarkupLine($"Running {todo.Count} of {points.Count} point(s) of [bold]{Markup.Escape(spec.Name)}[/] ({jobs} at a time; {points.Count - todo.Count} already done)...");
+            RunAll(null);
+        }
+        else
+            AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn()).Start(ctx =>
+            {
+                var task = ctx.AddTask($"{Markup.Escape(spec.Name)}: {todo.Count} point(s) to run, {points.Count - todo.Count} done before", maxValue: Math.Max(1, todo.Count));
+                RunAll(() => { lock (task) task.Increment(1); });
+            });
+        SweepWriter.WriteResults(results, spec, [.. records.Select(r => r!)]);
+        if (!quiet) AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(results.Target)}[/]: sweep.csv and sweep.json; each point's run in {Markup.Escape(Path.GetFullPath(Path.Combine(root, "points")))}");
+        return ExitCodes.Ok;
+    });
+}

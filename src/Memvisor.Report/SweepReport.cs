@@ -1,0 +1,42 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Memvisor.Sim.Sweeps;
+
+namespace Memvisor.Report;
+
+/// <summary>A sweep's report.html: every point's values and figures in one table, and each headline figure per point as bars.</summary>
+public static class SweepReport
+{
+    public static void Write(Stream output, SweepSpec spec, IReadOnlyList<SweepPointRecord> records)
+    {
+        var html = new StringBuilder();
+        html.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>Memvisor sweep: ").Append(Encode(spec.Name))
+            .Append("</title><style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}td:first-child{text-align:left}</style></head><body>");
+        html.Append("<h1>Sweep ").Append(Encode(spec.Name)).Append("</h1>");
+        html.Append(CultureInfo.InvariantCulture, $"<p>{records.Count} point(s) of {Encode(spec.Scenario)}, the axes {(spec.Zip ? "zipped" : "crossed")}: {Encode(string.Join(", ", spec.Axes.Select(a => a.Key)))}. Each point's own report is in points/.</p>");
+        html.Append("<table><tr><th>Point</th>");
+        foreach (var a in spec.Axes) html.Append("<th>").Append(Encode(a.Key)).Append("</th>");
+        html.Append("<th>Policy</th><th>Peak used (MiB)</th><th>Mean used (MiB)</th><th>VMs fit</th><th>Major faults</th><th>Stall (% of run)</th><th>OOM kills</th><th>Integrity errors</th></tr>");
+        foreach (var r in records)
+        {
+            var o = r.Outcome;
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td><a href=\"../points/{r.Index:D5}-{Encode(r.Hash)}/report.html\">{r.Index}</a></td>");
+            foreach (var v in r.Values) html.Append("<td>").Append(Encode(v.Value)).Append("</td>");
+            html.Append(CultureInfo.InvariantCulture, $"<td>{Encode(o.Policy)}</td><td>{o.PeakHostUsedMib:0}</td><td>{o.MeanHostUsedMib:0.#}</td><td>{o.VmsFit}/{o.Vms}</td><td>{o.MajorFaults}</td>"
+                + $"<td>{o.StallShare * 100:0.###}</td><td>{o.OomKills}</td><td>{o.IntegrityErrors}</td></tr>");
+        }
+        html.Append("</table>");
+        string Label(SweepPointRecord r) => $"{r.Index}: {string.Join(", ", r.Values.Select(v => v.Value))}";
+        html.Append("<h2>Guest stall per point (% of the guests' run time)</h2>");
+        SvgChart.Bars(html, [.. records.Select(r => (Label(r), 100 * r.Outcome.StallShare))], "% of run time");
+        html.Append("<h2>Peak host memory used per point (MiB)</h2>");
+        SvgChart.Bars(html, [.. records.Select(r => (Label(r), r.Outcome.PeakHostUsedMib))], "MiB");
+        html.Append("<h2>VMs that fit per point</h2>");
+        SvgChart.Bars(html, [.. records.Select(r => (Label(r), (double)r.Outcome.VmsFit))], "VMs");
+        html.Append(SvgChart.RenderCheckScript).Append("</body></html>\n");
+        output.Write(Encoding.UTF8.GetBytes(html.ToString()));
+    }
+
+    private static string Encode(string s) => WebUtility.HtmlEncode(s);
+}

@@ -1,0 +1,80 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Memvisor.Report.Json;
+using Memvisor.Report.Output;
+using Memvisor.Sim.Engine;
+using Memvisor.Sim.Lab;
+using Memvisor.Sim.Sweeps;
+
+namespace Memvisor.Report;
+
+/// <summary>
+/// A sweep's files: each point's run directory with its point.json (written and committed as one output directory,
+/// so a finished point is whole and an unfinished one is not there), and the merged sweep.csv and sweep.json.
+/// </summary>
+public static class SweepWriter
+{
+    public const string PointFile = "point.json";
+
+    /// <summary>Writes a finished point into <paramref name="output"/> and commits it.</summary>
+    public static SweepPointRecord WritePoint(OutputDirectory output, SweepPoint point, RunResult result, double wallSeconds)
+    {
+        var record = new SweepPointRecord(point.Index, point.Hash, [.. point.Values.Select(v => new SweepValue(v.Key, v.Value))], PolicyOutcome.From(result));
+        ReportWriter.WriteRun(output, "", result, new RunInfo(wallSeconds, 0, 0, 0));
+        output.WriteFile(PointFile, s => JsonSerializer.Serialize(s, record, SummaryJsonContext.Default.SweepPointRecord));
+        output.Commit();
+        return record;
+    }
+
+    /// <summary>The record of a point already finished in <paramref name="directory"/> with this hash; null when there is none (or it is not whole).</summary>
+    public static SweepPointRecord? TryReadPoint(string directory, string hash)
+    {
+        string file = Path.Combine(directory, PointFile);
+        if (!File.Exists(Path.Combine(directory, OutputManifest.FileName)) || !File.Exists(file)) return null;
+        try
+        {
+            using var s = File.OpenRead(file);
+            var record = JsonSerializer.Deserialize(s, SummaryJsonContext.Default.SweepPointRecord);
+            return record is not null && record.Hash == hash ? record : null;
+        }
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Writes sweep.json, sweep.csv (one row a point, in index order) and report.html into <paramref name="output"/> and commits it.</summary>
+    public static void WriteResults(OutputDirectory output, SweepSpec spec, IReadOnlyList<SweepPointRecord> records)
+    {
+        var ordered = records.OrderBy(r => r.Index).ToList();
+        var summary = new SweepSummary(spec.Name, spec.Scenario, spec.Zip ? "zip" : "cross", [.. spec.Axes.Select(a => a.Key)], spec.PointCount, ordered);
+        output.WriteFile("sweep.json", s => JsonSerializer.Serialize(s, summary, SummaryJsonContext.Default.SweepSummary));
+        output.WriteFile("sweep.csv", s => WriteCsv(s, spec, ordered));
+        output.WriteFile("report.html", s => SweepReport.Write(s, spec, ordered));
+        output.Commit();
+    }
+
+    private static readonly string[] Figures = ["hypervisor", "policy", "peak_host_used_mib", "mean_host_used_mib", "vms_fit", "vms", "major_faults", "swap_ins", "stall_s",
+        "stall_share", "reclaim_mean_s", "reclaim_max_s", "reclaim_unmet", "oom_kills", "integrity_errors", "policy_actions"];
+
+    private static void WriteCsv(Stream s, SweepSpec spec, IReadOnlyList<SweepPointRecord> records)
+    {
+        var text = new StringBuilder();
+        text.AppendJoin(',', ["index", "hash", .. spec.Axes.Select(a => Csv(a.Key)), .. Figures]).Append('\n');
+        foreach (var r in records)
+        {
+            var o = r.Outcome;
+            string[] figures = [o.Hypervisor, o.Policy, F(o.PeakHostUsedMib), F(o.MeanHostUsedMib), I(o.VmsFit), I(o.Vms), I(o.MajorFaults), I(o.SwapIns), F(o.StallS),
+                F(o.StallShare), F(o.ReclaimMeanS), F(o.ReclaimMaxS), I(o.ReclaimUnmet), I(o.OomKills), I(o.IntegrityErrors), I(o.PolicyActions)];
+            text.AppendJoin(',', [I(r.Index), r.Hash, .. r.Values.Select(v => Csv(v.Value)), .. figures.Select(Csv)]).Append('\n');
+        }
+        s.Write(Encoding.UTF8.GetBytes(text.ToString()));
+    }
+
+    private static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+    private static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+    // RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled.
+    private static string Csv(string v) => v.IndexOfAny([',', '"', '\n', '\r']) < 0 ? v : $"\"{v.Replace("\"", "\"\"")}\"";
+}

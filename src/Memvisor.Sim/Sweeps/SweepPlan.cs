@@ -1,0 +1,75 @@
+using System.Security.Cryptography;
+using System.Text;
+using Memvisor.Sim.Scenarios;
+using YamlDotNet.RepresentationModel;
+
+namespace Memvisor.Sim.Sweeps;
+
+/// <summary>One point of a sweep: its index, each axis's value, the scenario's content hash (of the base with the values set) and the scenario.</summary>
+public sealed record SweepPoint(long Index, IReadOnlyList<(string Key, string Value)> Values, string Hash, Scenario Scenario)
+{
+    /// <summary>The point's directory name: its index and hash, so that a changed point is never taken for a finished one.</summary>
+    public string DirectoryName => $"{Index:D5}-{Hash}";
+}
+
+/// <summary>The points of a sweep, by index: crossed axes run the first one slowest, zipped ones take the i-th value of each.</summary>
+public static class SweepPlan
+{
+    /// <summary>Point <paramref name="index"/> (0 to PointCount-1); a ScenarioException names the sweep file and the axis when the values make a scenario that is refused.</summary>
+    public static SweepPoint Point(SweepSpec spec, long index)
+    {
+        if (index < 0 || index >= spec.PointCount) throw new ArgumentOutOfRangeException(nameof(index), index, $"The sweep has points 0 to {spec.PointCount - 1}.");
+        var stream = new YamlStream();
+        stream.Load(new StringReader(spec.ScenarioText));
+        var root = stream.Documents[0].RootNode;
+        var values = new List<(string, string)>();
+        long rest = index;
+        // Crossed: the last axis varies fastest.
+        var picks = new int[spec.Axes.Count];
+        for (int i = spec.Axes.Count - 1; i >= 0; i--)
+        {
+            int n = spec.Axes[i].Values.Count;
+            picks[i] = spec.Zip ? (int)index : (int)(rest % n);
+            if (!spec.Zip) rest /= n;
+        }
+        for (int i = 0; i < spec.Axes.Count; i++)
+        {
+            var axis = spec.Axes[i];
+            var value = axis.Values[picks[i]];
+            if (YamlPath.Set(root, axis.Key, value) is { } why)
+                throw new ScenarioException([new ScenarioError(spec.File, axis.Line, axis.Column, $"axes.{axis.Key}", $"the scenario's key {axis.Key} cannot be set: {why}.")]);
+            values.Add((axis.Key, Display(value)));
+        }
+        var text = new StringWriter();
+        new YamlStream(new YamlDocument(root)).Save(text, assignAnchors: false);
+        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..12];
+        Scenario scenario;
+        try
+        {
+            scenario = ScenarioLoader.ParseTree(root, spec.ScenarioFile);
+        }
+        catch (ScenarioException e)
+        {
+            // Refused for a value the sweep set: the error names the axis in the sweep file and what the scenario said.
+            var first = e.Errors[0];
+            var matched = spec.Axes.FirstOrDefault(x => first.Field.StartsWith(x.Key, StringComparison.Ordinal));
+            var axis = matched ?? spec.Axes.FirstOrDefault();
+            string where = string.Join(", ", values.Select(v => $"{v.Item1}={v.Item2}"));
+            throw new ScenarioException([new ScenarioError(spec.File, axis?.Line ?? 0, axis?.Column ?? 0, matched is null ? "axes" : $"axes.{matched.Key}",
+                $"point {index} ({where}) makes a scenario that is refused: {first.Field}: {first.Message}")]);
+        }
+        return new SweepPoint(index, values, hash, scenario with { Name = $"{spec.Name}-{index:D5}" });
+    }
+
+    /// <summary>Every point, in index order.</summary>
+    public static IEnumerable<SweepPoint> Points(SweepSpec spec)
+    {
+        for (long i = 0; i < spec.PointCount; i++) yield return Point(spec, i);
+    }
+
+    private static string Display(YamlNode node) => node switch
+    {
+        YamlScalarNode s => s.Value ?? "",
+        _ => node.ToString(),
+    };
+}

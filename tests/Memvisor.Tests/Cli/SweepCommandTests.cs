@@ -1,0 +1,65 @@
+using Memvisor.Cli;
+using Memvisor.Cli.Commands;
+using Memvisor.Tests.Support;
+
+namespace Memvisor.Tests.Cli;
+
+/// <summary>memvisor sweep: every point into its own directory, merged into sweep.csv and sweep.json; finished points kept.</summary>
+[Collection(ConsoleCapture.Collection)]
+public sealed class SweepCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("memvisor-sweep-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Sweep()
+    {
+        TinyScenario.Write(_dir);
+        string path = Path.Combine(_dir, "s.yaml");
+        File.WriteAllText(path, "name: s\nscenario: tiny.yaml\naxes:\n  host.memory: [512MiB, 768MiB]\n  seed: [1, 2]\n");
+        return path;
+    }
+
+    [Fact]
+    public void A_sweep_runs_every_point_merges_them_in_index_order_and_keeps_finished_points()
+    {
+        string sweep = Sweep(), a = Path.Combine(_dir, "a"), b = Path.Combine(_dir, "b");
+        var (code, _, err) = ConsoleCapture.Run(() => SweepCommand.Run(sweep, a, jobs: 2, quiet: true));
+        Assert.True(code == ExitCodes.Ok, err);
+        var csv = File.ReadAllLines(Path.Combine(a, "results", "sweep.csv"));
+        Assert.Equal("index,hash,host.memory,seed", string.Join(',', csv[0].Split(',').Take(4)));
+        Assert.Equal(["0", "1", "2", "3"], csv.Skip(1).Select(l => l.Split(',')[0]));
+        Assert.Equal(["512MiB,1", "512MiB,2", "768MiB,1", "768MiB,2"], csv.Skip(1).Select(l => string.Join(',', l.Split(',')[2..4])));
+        Assert.Equal(4, Directory.GetDirectories(Path.Combine(a, "points")).Length);
+        Assert.Contains("\"index\": 3", File.ReadAllText(Path.Combine(a, "results", "sweep.json")));
+
+        // Run again: every point is kept as it was, and the merge is the same bytes.
+        var points = TinyScenario.Snapshot(Path.Combine(a, "points"));
+        byte[] merged = File.ReadAllBytes(Path.Combine(a, "results", "sweep.csv"));
+        Assert.Equal(ExitCodes.Ok, ConsoleCapture.Run(() => SweepCommand.Run(sweep, a, jobs: 1, quiet: true)).Code);
+        TinyScenario.AssertUnchanged(points, Path.Combine(a, "points"));
+        Assert.Equal(merged, File.ReadAllBytes(Path.Combine(a, "results", "sweep.csv")));
+
+        // Points run one by one (as a job array's tasks would, out of order), then merged: the same sweep.csv.
+        foreach (long i in new long[] { 3, 1 })
+            Assert.Equal(ExitCodes.Ok, ConsoleCapture.Run(() => SweepCommand.RunPoint(sweep, i, b)).Code);
+        Assert.Equal(2, Directory.GetDirectories(Path.Combine(b, "points")).Length);
+        Assert.Equal(ExitCodes.Ok, ConsoleCapture.Run(() => SweepCommand.Run(sweep, b, jobs: 1, quiet: true)).Code);
+        Assert.Equal(merged, File.ReadAllBytes(Path.Combine(b, "results", "sweep.csv")));
+    }
+
+    [Fact]
+    public void A_bad_sweep_or_index_is_refused_and_writes_nothing()
+    {
+        string sweep = Sweep(), target = Path.Combine(_dir, "out");
+        var (code, _, err) = ConsoleCapture.Run(() => SweepCommand.RunPoint(sweep, 4, target));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("points 0 to 3, not 4", err);
+        File.WriteAllText(sweep, "name: s\nscenario: tiny.yaml\naxes:\n  host.memory: [512MiB, 1MiB]\n");
+        (code, _, err) = ConsoleCapture.Run(() => SweepCommand.Run(sweep, target, jobs: 1, quiet: true));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("s.yaml:4:3: axes.host.memory: point 1", err);
+        Assert.Equal(ExitCodes.BadInput, ConsoleCapture.Run(() => SweepCommand.Plan(sweep)).Code);
+        Assert.False(Directory.Exists(target));
+    }
+}
