@@ -21,7 +21,7 @@ public static class SweepReport
         foreach (var r in records)
         {
             var o = r.Outcome;
-            html.Append(CultureInfo.InvariantCulture, $"<tr><td><a href=\"../points/{r.Index:D5}-{Encode(r.Hash)}/report.html\">{r.Index}</a></td>");
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td><a href=\"../points/{Encode(r.Hash)}/report.html\">{r.Index}</a></td>");
             foreach (var v in r.Values) html.Append("<td>").Append(Encode(v.Value)).Append("</td>");
             html.Append(CultureInfo.InvariantCulture, $"<td>{Encode(o.Policy)}</td><td>{o.PeakHostUsedMib:0}</td><td>{o.MeanHostUsedMib:0.#}</td><td>{o.VmsFit}/{o.Vms}</td><td>{o.MajorFaults}</td>"
                 + $"<td>{o.StallShare * 100:0.###}</td><td>{o.OomKills}</td><td>{o.IntegrityErrors}</td></tr>");

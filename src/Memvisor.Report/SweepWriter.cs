@@ -27,16 +27,23 @@ public static class SweepWriter
         return record;
     }
 
-    /// <summary>The record of a point already finished in <paramref name="directory"/> with this hash; null when there is none (or it is not whole).</summary>
-    public static SweepPointRecord? TryReadPoint(string directory, string hash)
+    /// <summary>
+    /// The record of <paramref name="point"/> if its directory holds it finished: every file its manifest lists there
+    /// unchanged, and a point.json of the same hash and values. Null otherwise (the point is run again). The record
+    /// takes the point's index in this sweep.
+    /// </summary>
+    public static SweepPointRecord? TryReadPoint(string directory, SweepPoint point)
     {
         string file = Path.Combine(directory, PointFile);
-        if (!File.Exists(Path.Combine(directory, OutputManifest.FileName)) || !File.Exists(file)) return null;
         try
         {
+            if (OutputManifest.TryRead(directory) is not { } manifest || !manifest.Files.Any(f => f.Path == PointFile)
+                || !manifest.Files.All(f => File.Exists(Path.Combine(directory, f.Path)) && OutputManifest.Unchanged(Path.Combine(directory, f.Path), f.Bytes, f.Hash)))
+                return null;
             using var s = File.OpenRead(file);
             var record = JsonSerializer.Deserialize(s, SummaryJsonContext.Default.SweepPointRecord);
-            return record is not null && record.Hash == hash ? record : null;
+            if (record is null || record.Hash != point.Hash || !record.Values.Select(v => (v.Key, v.Value)).SequenceEqual(point.Values)) return null;
+            return record with { Index = point.Index };
         }
         catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
         {

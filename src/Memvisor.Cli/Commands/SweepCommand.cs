@@ -20,7 +20,7 @@ public static class SweepCommand
     public static Command Build()
     {
         var sweep = new Argument<string>("sweep") { Description = "A sweep YAML file: name, scenario (a file beside it or a built-in), mode (cross or zip) and axes." };
-        var output = new Option<string?>("--out") { Description = "The sweep's directory: points/ (one run directory a point) and results/ (sweep.csv, sweep.json). Default: ./memvisor-out/<sweep name>-sweep/." };
+        var output = new Option<string?>("--out") { Description = "The sweep's directory: points/ (one run directory a point, named by its content hash) and results/ (sweep.csv, sweep.json). Default: ./memvisor-out/<sweep name>-sweep/." };
         var jobs = new Option<int>("--jobs") { Description = "Points at once. Default: the machine's cores.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var quiet = new Option<bool>("--quiet") { Description = "No progress and no table; only errors." };
         var command = new Command("sweep", "Run every point of a sweep, a scenario crossed with axes of values, on this machine, and merge the points' figures into sweep.csv and sweep.json. Points already finished with the same content are kept.")
@@ -93,6 +93,26 @@ public static class SweepCommand
 
     private static string DirectoryOf(SweepSpec spec, string? outDir) => outDir ?? Path.Combine("memvisor-out", spec.Name + "-sweep");
 
+    // A sweep's directory holds nothing but its points/ and results/ (each an output directory of its own, checked as such).
+    private static bool RootIsOurs(string root)
+    {
+        if (root.Trim().Length == 0)
+        {
+            Console.Error.WriteLine("memvisor: --out: give the sweep's directory; an empty path would write into the current one.");
+            return false;
+        }
+        if (File.Exists(root))
+        {
+            Console.Error.WriteLine($"memvisor: --out: {Errors.Printable(root)} is a file; a sweep writes into a directory. Nothing was run.");
+            return false;
+        }
+        if (!Directory.Exists(root)) return true;
+        var foreign = Directory.EnumerateFileSystemEntries(root).Select(Path.GetFileName).Where(n => n is not ("points" or "results")).Order(StringComparer.Ordinal).ToList();
+        if (foreign.Count == 0) return true;
+        Console.Error.WriteLine($"memvisor: --out: {Errors.Printable(Path.GetFullPath(root))} holds files Memvisor did not write for a sweep ({Errors.Printable(string.Join(", ", foreign.Take(5)))}{(foreign.Count > 5 ? ", ..." : "")}); a sweep's directory holds only its points/ and results/. Give another. Nothing was run.");
+        return false;
+    }
+
     public static int RunPoint(string file, long index, string? outDir, CancellationToken cancel = default) => Guard.Run(() =>
     {
         if (!TryLoad(file, out var spec)) return ExitCodes.BadInput;
@@ -111,8 +131,10 @@ public static class SweepCommand
             PrintRefused(e);
             return ExitCodes.BadInput;
         }
-        string dir = Path.Combine(DirectoryOf(spec, outDir), "points", point.DirectoryName);
-        if (SweepWriter.TryReadPoint(dir, point.Hash) is not null) return ExitCodes.Ok;
+        string root = DirectoryOf(spec, outDir);
+        if (!RootIsOurs(root)) return ExitCodes.BadInput;
+        string dir = Path.Combine(root, "points", point.DirectoryName);
+        if (SweepWriter.TryReadPoint(dir, point) is not null) return ExitCodes.Ok;
         RunOne(point, dir, threads: Environment.ProcessorCount, cancel);
         return ExitCodes.Ok;
     });
@@ -134,37 +156,65 @@ public static class SweepCommand
         }
         if (!TryLoad(file, out var spec) || !TryPlan(spec, out var points)) return ExitCodes.BadInput;
         string root = DirectoryOf(spec, outDir);
+        if (!RootIsOurs(root)) return ExitCodes.BadInput;
         // The merged results are staged before any point runs, so a directory that cannot take them costs nothing.
         using var results = OutputDirectory.Prepare(Path.Combine(root, "results"), "sweep");
         var records = new SweepPointRecord?[points.Count];
         var todo = new List<int>();
         for (int i = 0; i < points.Count; i++)
         {
-            records[i] = SweepWriter.TryReadPoint(Path.Combine(root, "points", points[i].DirectoryName), points[i].Hash);
+            records[i] = SweepWriter.TryReadPoint(Path.Combine(root, "points", points[i].DirectoryName), points[i]);
             if (records[i] is null) todo.Add(i);
         }
         int threads = Math.Max(1, Environment.ProcessorCount / jobs);
         void RunAll(Action? done)
         {
-            Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = jobs, CancellationToken = cancel }, i =>
+            try
             {
-                records[i] = RunOne(points[i], Path.Combine(root, "points", points[i].DirectoryName), threads, cancel);
-                done?.Invoke();
-            });
+                Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = jobs, CancellationToken = cancel }, i =>
+                {
+                    records[i] = RunOne(points[i], Path.Combine(root, "points", points[i].DirectoryName), threads, cancel);
+                    done?.Invoke();
+                });
+            }
+            // A point's directory that may not be written stops the sweep with its own sentence (the finished points stay).
+            catch (AggregateException e) when (e.Flatten().InnerExceptions.OfType<OutputException>().FirstOrDefault() is { } output)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(output);
+            }
+            catch (Exception e) when (Guard.IsCancellation(e))
+            {
+                throw new SweepInterrupted(Path.GetFullPath(Path.Combine(root, "points")), records.Count(r => r is not null));
+            }
         }
-        if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
+        try
         {
-            if (!quiet) AnsiConsole.MarkupLine($"Running {todo.Count} of {points.Count} point(s) of [bold]{Markup.Escape(spec.Name)}[/] ({jobs} at a time; {points.Count - todo.Count} already done)...");
-            RunAll(null);
-        }
-        else
-            AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn()).Start(ctx =>
+            if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
             {
-                var task = ctx.AddTask($"{Markup.Escape(spec.Name)}: {todo.Count} point(s) to run, {points.Count - todo.Count} done before", maxValue: Math.Max(1, todo.Count));
-                RunAll(() => { lock (task) task.Increment(1); });
-            });
+                if (!quiet) AnsiConsole.MarkupLine($"Running {todo.Count} of {points.Count} point(s) of [bold]{Markup.Escape(spec.Name)}[/] ({jobs} at a time; {points.Count - todo.Count} already done)...");
+                RunAll(null);
+            }
+            else
+                AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn()).Start(ctx =>
+                {
+                    var task = ctx.AddTask($"{Markup.Escape(spec.Name)}: {todo.Count} point(s) to run, {points.Count - todo.Count} done before", maxValue: Math.Max(1, todo.Count));
+                    RunAll(() => { lock (task) task.Increment(1); });
+                });
+        }
+        catch (SweepInterrupted e)
+        {
+            Console.Error.WriteLine($"memvisor: interrupted; the {e.Finished} point(s) finished are kept in {Errors.Printable(e.Points)} and no merged results were written. Run the sweep again to finish it.");
+            return Interrupt.ExitCode;
+        }
         SweepWriter.WriteResults(results, spec, [.. records.Select(r => r!)]);
         if (!quiet) AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(results.Target)}[/]: sweep.csv and sweep.json; each point's run in {Markup.Escape(Path.GetFullPath(Path.Combine(root, "points")))}");
         return ExitCodes.Ok;
     });
+}
+
+/// <summary>A sweep stopped by an interrupt: its finished points stay where they are.</summary>
+internal sealed class SweepInterrupted(string points, int finished) : Exception("The sweep was interrupted.")
+{
+    public string Points { get; } = points;
+    public int Finished { get; } = finished;
 }

@@ -73,11 +73,14 @@ public static class SweepLoader
         {
             try
             {
-                return (ScenarioLoader.ReadText(path, "scenario"), path);
+                string text = ScenarioLoader.ReadText(path, "scenario");
+                // The base must be a scenario of its own: its faults are its file's, not the sweep's axes'.
+                ScenarioLoader.Parse(text, path);
+                return (text, path);
             }
             catch (ScenarioException e)
             {
-                b.Error(node, "scenario", e.Errors[0].Message);
+                foreach (var error in e.Errors) b.Errors.Add(error);
                 return null;
             }
         }
@@ -95,13 +98,15 @@ public static class SweepLoader
             if (!f.TryGetValue("from", out var fr) || !f.TryGetValue("to", out var to) || !f.TryGetValue("step", out var st)) return null;
             double? from = b.Number(fr, $"{field}.from", -1e15, 1e15), end = b.Number(to, $"{field}.to", -1e15, 1e15), step = b.Number(st, $"{field}.step", 1e-9, 1e15);
             if (from is null || end is null || step is null) return null;
-            long count = (long)Math.Floor((end.Value - from.Value) / step.Value + 1e-9) + 1;
+            double count = Math.Floor((end.Value - from.Value) / step.Value + 1e-9) + 1;
             if (count < 1 || count > MaxPoints)
             {
-                b.Error(node, field, $"from {from} to {end} by {step} is {(count < 1 ? "no value" : $"{count:N0} values")}; give 1 to {MaxPoints:N0}.");
+                b.Error(node, field, $"from {from} to {end} by {step} is {(count < 1 ? "no value" : "more values than a sweep may have")}; give 1 to {MaxPoints:N0}.");
                 return null;
             }
-            return [.. Enumerable.Range(0, (int)count).Select(i => (YamlNode)new YamlScalarNode((from.Value + i * step.Value).ToString("R", CultureInfo.InvariantCulture)))];
+            // In decimal, so that 0.1 steps give 0.3, not 0.30000000000000004.
+            decimal first = (decimal)from.Value, by = (decimal)step.Value;
+            return [.. Enumerable.Range(0, (int)count).Select(i => (YamlNode)new YamlScalarNode((first + i * by).ToString(CultureInfo.InvariantCulture)))];
         }
         b.Error(node, field, "an axis is a list of one or more values, or { from, to, step }.");
         return null;

@@ -5,11 +5,11 @@ using YamlDotNet.RepresentationModel;
 
 namespace Memvisor.Sim.Sweeps;
 
-/// <summary>One point of a sweep: its index, each axis's value, the scenario's content hash (of the base with the values set) and the scenario.</summary>
+/// <summary>One point of a sweep: its index, each axis's value, the content hash (of the axes' keys and values and the base with them set) and the scenario.</summary>
 public sealed record SweepPoint(long Index, IReadOnlyList<(string Key, string Value)> Values, string Hash, Scenario Scenario)
 {
-    /// <summary>The point's directory name: its index and hash, so that a changed point is never taken for a finished one.</summary>
-    public string DirectoryName => $"{Index:D5}-{Hash}";
+    /// <summary>The point's directory name: its content hash, so that a changed point is never taken for a finished one and an unchanged one is found wherever it falls in the sweep.</summary>
+    public string DirectoryName => Hash;
 }
 
 /// <summary>The points of a sweep, by index: crossed axes run the first one slowest, zipped ones take the i-th value of each.</summary>
@@ -41,6 +41,7 @@ public static class SweepPlan
             values.Add((axis.Key, Display(value)));
         }
         var text = new StringWriter();
+        foreach (var (key, value) in values) text.Write($"# {key} = {value}\n");
         new YamlStream(new YamlDocument(root)).Save(text, assignAnchors: false);
         string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..12];
         Scenario scenario;
@@ -50,12 +51,11 @@ public static class SweepPlan
         }
         catch (ScenarioException e)
         {
-            // Refused for a value the sweep set: the error names the axis in the sweep file and what the scenario said.
+            // Refused for a value the sweep set (the base alone was checked): the axis whose value first makes it so.
             var first = e.Errors[0];
-            var matched = spec.Axes.FirstOrDefault(x => first.Field.StartsWith(x.Key, StringComparison.Ordinal));
-            var axis = matched ?? spec.Axes.FirstOrDefault();
+            var axis = Culprit(spec, picks);
             string where = string.Join(", ", values.Select(v => $"{v.Item1}={v.Item2}"));
-            throw new ScenarioException([new ScenarioError(spec.File, axis?.Line ?? 0, axis?.Column ?? 0, matched is null ? "axes" : $"axes.{matched.Key}",
+            throw new ScenarioException([new ScenarioError(spec.File, axis?.Line ?? 0, axis?.Column ?? 0, axis is null ? "axes" : $"axes.{axis.Key}",
                 $"point {index} ({where}) makes a scenario that is refused: {first.Field}: {first.Message}")]);
         }
         return new SweepPoint(index, values, hash, scenario with { Name = $"{spec.Name}-{index:D5}" });
@@ -67,9 +67,33 @@ public static class SweepPlan
         for (long i = 0; i < spec.PointCount; i++) yield return Point(spec, i);
     }
 
-    private static string Display(YamlNode node) => node switch
+    // The first axis whose value, set on the base with those before it, makes the scenario refused.
+    private static SweepAxis? Culprit(SweepSpec spec, int[] picks)
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader(spec.ScenarioText));
+        var root = stream.Documents[0].RootNode;
+        for (int i = 0; i < spec.Axes.Count; i++)
+        {
+            YamlPath.Set(root, spec.Axes[i].Key, spec.Axes[i].Values[picks[i]]);
+            try
+            {
+                ScenarioLoader.ParseTree(root, spec.ScenarioFile);
+            }
+            catch (ScenarioException)
+            {
+                return spec.Axes[i];
+            }
+        }
+        return null;
+    }
+
+    /// <summary>A value as one line of flow-style YAML.</summary>
+    public static string Display(YamlNode node) => node switch
     {
         YamlScalarNode s => s.Value ?? "",
-        _ => node.ToString(),
+        YamlSequenceNode q => $"[{string.Join(", ", q.Children.Select(Display))}]",
+        YamlMappingNode m => $"{{{string.Join(", ", m.Children.Select(kv => $"{Display(kv.Key)}: {Display(kv.Value)}"))}}}",
+        _ => "",
     };
 }

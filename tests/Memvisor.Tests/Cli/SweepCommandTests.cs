@@ -62,4 +62,30 @@ public sealed class SweepCommandTests : IDisposable
         Assert.Equal(ExitCodes.BadInput, ConsoleCapture.Run(() => SweepCommand.Plan(sweep)).Code);
         Assert.False(Directory.Exists(target));
     }
+
+    [Fact]
+    public void A_sweep_directory_with_other_files_or_an_edited_point_is_refused_and_left_as_it_is()
+    {
+        string sweep = Sweep(), user = Path.Combine(_dir, "user");
+        Directory.CreateDirectory(user);
+        File.WriteAllText(Path.Combine(user, "notes.txt"), "mine");
+        var (code, _, err) = ConsoleCapture.Run(() => SweepCommand.Run(sweep, user, jobs: 1, quiet: true));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("notes.txt", err);
+        Assert.Equal(["notes.txt"], Directory.EnumerateFileSystemEntries(user).Select(Path.GetFileName));
+
+        string a = Path.Combine(_dir, "a");
+        Assert.Equal(ExitCodes.Ok, ConsoleCapture.Run(() => SweepCommand.Run(sweep, a, jobs: 2, quiet: true)).Code);
+        byte[] merged = File.ReadAllBytes(Path.Combine(a, "results", "sweep.csv"));
+        // A point's figures edited by hand are the user's now: the sweep neither trusts nor overwrites them, and says where.
+        string edited = Directory.GetDirectories(Path.Combine(a, "points"))[0];
+        string pointJson = Path.Combine(edited, "point.json");
+        string mine = File.ReadAllText(pointJson).Replace("\"vms_fit\": 1", "\"vms_fit\": 99");
+        File.WriteAllText(pointJson, mine);
+        (code, _, err) = ConsoleCapture.Run(() => SweepCommand.Run(sweep, a, jobs: 1, quiet: true));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains(Path.GetFileName(edited), err);
+        Assert.Equal(mine, File.ReadAllText(pointJson));
+        Assert.Equal(merged, File.ReadAllBytes(Path.Combine(a, "results", "sweep.csv")));
+    }
 }

@@ -82,4 +82,35 @@ public sealed class SweepPlanTests : IDisposable
         Assert.Equal(24, points.Count);
         Assert.Equal(("esx", 2304L << 20, 2UL), (points[23].Scenario.Policy!.Name, points[23].Scenario.Host.MemoryBytes, points[23].Scenario.Seed));
     }
+
+    [Fact]
+    public void A_base_scenario_that_is_not_one_is_refused_in_its_own_file()
+    {
+        string sweep = Path.Combine(_dir, "b.yaml");
+        File.WriteAllText(sweep, "name: s\nscenario: base.yaml\naxes: { seed: [1] }\n");
+        foreach (var text in new[] { "", "name: [\n", "name: x\nfoo: " + new string('[', 5000) + new string(']', 5000) + "\n", TinyScenario.Yaml.Replace("duration: 2s", "duration: 0s") })
+        {
+            File.WriteAllText(Path.Combine(_dir, "base.yaml"), text);
+            var e = Assert.Throws<ScenarioException>(() => SweepLoader.LoadFile(sweep));
+            Assert.EndsWith("base.yaml", e.Errors[0].File);
+        }
+    }
+
+    [Fact]
+    public void Axes_of_too_many_points_are_refused_however_large_the_product()
+    {
+        var e = Assert.Throws<ScenarioException>(() => Sweep(string.Concat(new[] { "seed", "host.x", "host.y", "host.z" }.Select(k => $"  {k}: {{ from: 1, to: 65536, step: 1 }}\n"))));
+        Assert.Equal("axes", Assert.Single(e.Errors).Field);
+    }
+
+    [Fact]
+    public void Ranges_count_in_decimal_and_a_mapping_value_reads_as_yaml()
+    {
+        var spec = Sweep("  domains[a].workload: [{ kind: steady, working_set: 8MiB, rate: 10/s }]\n  host.memory: [512MiB]\n");
+        Assert.Equal("{kind: steady, working_set: 8MiB, rate: 10/s}", SweepPlan.Point(spec, 0).Values[0].Value);
+        var range = Sweep("  seed: [1]\n  domains[b].count: { from: 1, to: 3, step: 1 }\n");
+        Assert.Equal(["1", "2", "3"], SweepPlan.Points(range).Select(p => p.Values[1].Value));
+        var tenths = SweepLoader.Parse("name: t\nscenario: default\naxes: { x: { from: 0.1, to: 0.3, step: 0.1 } }\n", Path.Combine(_dir, "t.yaml"));
+        Assert.Equal(["0.1", "0.2", "0.3"], tenths.Axes[0].Values.Select(v => ((YamlDotNet.RepresentationModel.YamlScalarNode)v).Value));
+    }
 }
