@@ -161,10 +161,12 @@ public static class SweepCommand
         using var results = OutputDirectory.Prepare(Path.Combine(root, "results"), "sweep");
         var records = new SweepPointRecord?[points.Count];
         var todo = new List<int>();
+        // Points of the same content (an axis value given twice) share one directory and one run.
+        var firstOf = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < points.Count; i++)
         {
             records[i] = SweepWriter.TryReadPoint(Path.Combine(root, "points", points[i].DirectoryName), points[i]);
-            if (records[i] is null) todo.Add(i);
+            if (records[i] is null && firstOf.TryAdd(points[i].Hash, i)) todo.Add(i);
         }
         int threads = Math.Max(1, Environment.ProcessorCount / jobs);
         void RunAll(Action? done)
@@ -206,6 +208,7 @@ public static class SweepCommand
             Console.Error.WriteLine($"memvisor: interrupted; the {e.Finished} point(s) finished are kept in {Errors.Printable(e.Points)} and no merged results were written. Run the sweep again to finish it.");
             return Interrupt.ExitCode;
         }
+        for (int i = 0; i < points.Count; i++) records[i] ??= records[firstOf[points[i].Hash]]! with { Index = points[i].Index };
         SweepWriter.WriteResults(results, spec, [.. records.Select(r => r!)]);
         if (!quiet) AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(results.Target)}[/]: sweep.csv and sweep.json; each point's run in {Markup.Escape(Path.GetFullPath(Path.Combine(root, "points")))}");
         return ExitCodes.Ok;

@@ -88,4 +88,18 @@ public sealed class SweepCommandTests : IDisposable
         Assert.Equal(mine, File.ReadAllText(pointJson));
         Assert.Equal(merged, File.ReadAllBytes(Path.Combine(a, "results", "sweep.csv")));
     }
+
+    [Fact]
+    public void A_value_given_twice_is_one_run_and_two_rows()
+    {
+        TinyScenario.Write(_dir);
+        string sweep = Path.Combine(_dir, "d.yaml"), a = Path.Combine(_dir, "a");
+        File.WriteAllText(sweep, "name: d\nscenario: tiny.yaml\naxes:\n  seed: [1, 1]\n");
+        var (code, _, err) = ConsoleCapture.Run(() => SweepCommand.Run(sweep, a, jobs: 2, quiet: true));
+        Assert.True(code == ExitCodes.Ok, err);
+        var rows = File.ReadAllLines(Path.Combine(a, "results", "sweep.csv")).Skip(1).ToList();
+        Assert.Equal(["0", "1"], rows.Select(r => r.Split(',')[0]));
+        Assert.Equal(rows[0].Split(',')[1..], rows[1].Split(',')[1..]);
+        Assert.Single(Directory.GetDirectories(Path.Combine(a, "points")));
+    }
 }
