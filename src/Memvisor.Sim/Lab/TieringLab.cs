@@ -6,9 +6,11 @@ using Memvisor.Sim.Scenarios;
 namespace Memvisor.Sim.Lab;
 
 /// <summary>
-/// The same tiered host under each way of placing pages between its memory nodes (compare --tiering): no tiering,
-/// RAMinate's transparent hot/cold tiering, HMvisor's write-aware variant, vSphere's NVMe tiering, and the baseline of
-/// the same memory all DRAM. Every host of the scenario with memory nodes of more than one kind gets the variant.
+/// The same tiered host under each way of placing pages between its memory nodes (compare --tiering; <see cref="Names"/>
+/// and <see cref="Describe"/>): the baseline of the same memory all DRAM, no tiering, the hypervisor's ways
+/// (RAMinate's scans, HMvisor's write-aware variant, vSphere's NVMe tiering, TMO's pressure-driven offloading) and
+/// the guest's (Pond's zNUMA, and the guest tiering its own nodes). Every host of the scenario with memory nodes of
+/// more than one kind gets the variant.
 /// </summary>
 public static class TieringLab
 {
@@ -122,9 +124,8 @@ public static class TieringLab
         };
     }
 
-    /// <summary>Whether a domain's guest may tier its own nodes: two or more, every one after the first on a memory-only node of its host.</summary>
-    public static bool TiersItself(DomainSpec d, HostSpec h) =>
-        d.Vnuma is { Count: > 1 } v && h.Nodes is { } nodes && v.Skip(1).All(x => x.Pnode < nodes.Count && !nodes[x.Pnode].HasCpus);
+    // Whether a domain's guest may tier its own nodes: two or more, every one after the first on a memory-only node of its host.
+    private static bool TiersItself(DomainSpec d, HostSpec h) => d.Vnuma is { Count: > 1 } && d.VnodeNotMemoryOnly(h) is null;
 
     private static bool Tiered(HostSpec h) => h.Nodes is { } n && n.Any(x => x.Kind != MemoryKind.Dram);
 

@@ -99,6 +99,13 @@ public sealed record DomainSpec
     public int? CpuNode { get; init; }
     /// <summary>vnuma: the guest's memory as virtual NUMA nodes on host nodes (xl.cfg vnuma), the first with the vCPUs (its pnode is <see cref="CpuNode"/>); null for one node.</summary>
     public IReadOnlyList<Memvisor.Hypervisor.Domains.Vnode>? Vnuma { get; init; }
+
+    /// <summary>
+    /// The first of the domain's virtual nodes after the first that is not on a memory-only node of <paramref name="host"/>
+    /// (the guest may tier its nodes only when there is none: Linux demotes only to slower memory); null when every one is.
+    /// </summary>
+    public Memvisor.Hypervisor.Domains.Vnode? VnodeNotMemoryOnly(HostSpec host) =>
+        Vnuma?.Skip(1).FirstOrDefault(v => host.Nodes is not { } nodes || v.Pnode >= nodes.Count || nodes[v.Pnode].HasCpus);
     public bool Autostart { get; init; } = true;
     /// <summary>Whether the sharing scanner looks at this domain (when the host shares); null takes the hypervisor's default (Xen shares only nominated domains); false for a PV domain.</summary>
     public bool? Sharing { get; init; }

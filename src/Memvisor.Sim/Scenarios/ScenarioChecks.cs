@@ -162,7 +162,7 @@ public static partial class ScenarioChecks
             var d = s.Domains[i];
             var host = s.Hosts.FirstOrDefault(h => h.Name == d.Host) ?? s.Host;
             // Linux demotes only to slower memory: the guest's nodes after the first must be on memory-only nodes.
-            if (d.Guest.Tiering && d.Vnuma is { Count: > 1 } vn && vn.Skip(1).FirstOrDefault(v => host.Nodes is not { } t || v.Pnode >= t.Count || t[v.Pnode].HasCpus) is { } fast)
+            if (d.Guest.Tiering && d.Vnuma is { Count: > 1 } && d.VnodeNotMemoryOnly(host) is { } fast)
                 b.Error(DomainField(root, i, "guest"), $"domains[{i}].guest.tiering",
                     $"{d.Name}'s guest demotes to its nodes without CPUs, and its virtual node on pnode {fast.Pnode} is not on a memory-only node (cxl, nvm or nvme) of host '{host.Name}'.");
             if (d.CpuNode is not int n) continue;
