@@ -48,6 +48,45 @@ internal static class SvgChart
         html.Append("</svg>");
     }
 
+    /// <summary>
+    /// Lines over named categories, evenly spaced on the x axis (a sweep's axis values), one per series, each point
+    /// marked so that a series of one category still shows; a null value lifts the pen.
+    /// </summary>
+    public static void Categories(StringBuilder html, IReadOnlyList<string> categories, IReadOnlyList<(string Label, IReadOnlyList<double?> Values)> series, string yUnit, string xLabel)
+    {
+        int plotW = Width - Left - Right, plotH = Height - Top - Bottom;
+        double yMax = Math.Max(1e-9, series.SelectMany(s => s.Values).Max(v => v ?? 0));
+        double Cx(int i) => Left + plotW * (categories.Count == 1 ? 0.5 : (0.05 + 0.9 * i / (categories.Count - 1)));
+        html.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart\" data-series=\"{series.Count}\" width=\"{Width}\" height=\"{Height}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\">");
+        html.Append(CultureInfo.InvariantCulture, $"<rect x=\"{Left}\" y=\"{Top}\" width=\"{plotW}\" height=\"{plotH}\" fill=\"none\" stroke=\"#999\"/>");
+        html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 5}\" y=\"{Top - 6}\" text-anchor=\"end\">{Encode(yUnit)}</text>");
+        for (int k = 0; k <= 4; k++)
+        {
+            double y = Top + plotH - plotH * k / 4.0;
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 5}\" y=\"{F(y + 4)}\" text-anchor=\"end\">{(yMax >= 20 ? Math.Round(yMax * k / 4) : Math.Round(yMax * k / 4, 3))}</text>");
+        }
+        for (int i = 0; i < categories.Count; i++)
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(Cx(i))}\" y=\"{Height - Bottom + 15}\" text-anchor=\"middle\">{Encode(categories[i])}</text>");
+        html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left + plotW / 2}\" y=\"{Height - 6}\" text-anchor=\"middle\">{Encode(xLabel)}</text>");
+        for (int s = 0; s < series.Count; s++)
+        {
+            var path = new StringBuilder();
+            var marks = new StringBuilder();
+            bool pen = false;
+            for (int i = 0; i < categories.Count && i < series[s].Values.Count; i++)
+            {
+                if (series[s].Values[i] is not double v) { pen = false; continue; }
+                double x = Cx(i), y = Y(v, yMax);
+                path.Append(pen ? " L" : " M").Append(F(x)).Append(',').Append(F(y));
+                marks.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{F(x)}\" cy=\"{F(y)}\" r=\"3\" fill=\"{Color(s)}\"/>");
+                pen = true;
+            }
+            html.Append(CultureInfo.InvariantCulture, $"<g class=\"series\"><path d=\"{path}\" fill=\"none\" stroke=\"{Color(s)}\" stroke-width=\"1.5\"/>{marks}</g>");
+            Legend(html, s, series[s].Label);
+        }
+        html.Append("</svg>");
+    }
+
     /// <summary>Areas stacked bottom up in the order given; <paramref name="reference"/> draws a dashed level (the host's size).</summary>
     public static void Stacked(StringBuilder html, IReadOnlyList<Series> layers, double xMax, double? reference = null, string referenceLabel = "")
     {

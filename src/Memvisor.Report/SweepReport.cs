@@ -27,6 +27,7 @@ public static class SweepReport
                 + $"<td>{o.StallShare * 100:0.###}</td><td>{o.OomKills}</td><td>{o.IntegrityErrors}</td></tr>");
         }
         html.Append("</table>");
+        AgainstAxes(html, spec, records);
         string Label(SweepPointRecord r) => $"{r.Index}: {string.Join(", ", r.Values.Select(v => v.Value))}";
         html.Append("<h2>Guest stall per point (% of the guests' run time)</h2>");
         SvgChart.Bars(html, [.. records.Select(r => (Label(r), 100 * r.Outcome.StallShare))], "% of run time");
@@ -36,6 +37,36 @@ public static class SweepReport
         SvgChart.Bars(html, [.. records.Select(r => (Label(r), (double)r.Outcome.VmsFit))], "VMs");
         html.Append(SvgChart.RenderCheckScript).Append("</body></html>\n");
         output.Write(Encoding.UTF8.GetBytes(html.ToString()));
+    }
+
+    // Each headline figure against each axis, one line per policy when the sweep varies the policy (else one line),
+    // averaged over the points that share the axis's value (and the policy): the shape of the sweep at a glance.
+    private static void AgainstAxes(StringBuilder html, SweepSpec spec, IReadOnlyList<SweepPointRecord> records)
+    {
+        const string PolicyKey = "policy.name";
+        static string? ValueOf(SweepPointRecord r, string key) => r.Values.FirstOrDefault(v => v.Key == key)?.Value;
+        bool byPolicy = spec.Axes.Any(a => a.Key == PolicyKey);
+        var lines = byPolicy ? records.Select(r => ValueOf(r, PolicyKey)!).Distinct().ToList() : ["all points"];
+        (string Title, string Unit, Func<SweepPointRecord, double> Of)[] figures =
+        [
+            ("Guest stall", "% of run time", r => 100 * r.Outcome.StallShare),
+            ("Peak host memory used", "MiB", r => r.Outcome.PeakHostUsedMib),
+        ];
+        foreach (var axis in spec.Axes.Where(a => a.Key != PolicyKey))
+        {
+            var categories = records.Select(r => ValueOf(r, axis.Key)!).Distinct().ToList();
+            if (categories.Count < 2) continue;
+            foreach (var (title, unit, of) in figures)
+            {
+                html.Append("<h2>").Append(Encode(title)).Append(" against ").Append(Encode(axis.Key)).Append(byPolicy ? ", per policy" : "").Append(" (mean over the other axes)</h2>");
+                var series = lines.Select(line => (line, (IReadOnlyList<double?>)[.. categories.Select(c =>
+                {
+                    var at = records.Where(r => ValueOf(r, axis.Key) == c && (!byPolicy || ValueOf(r, PolicyKey) == line)).ToList();
+                    return at.Count == 0 ? (double?)null : at.Average(of);
+                })])).ToList();
+                SvgChart.Categories(html, categories, series, unit, axis.Key);
+            }
+        }
     }
 
     private static string Encode(string s) => WebUtility.HtmlEncode(s);

@@ -89,8 +89,10 @@ public partial class ReportRenderTests
             string dom = Chromium($"--dump-dom {new Uri(Path.Combine(results, "report.html")).AbsoluteUri}");
             var body = BodyAttributes().Match(dom);
             Assert.True(body.Success, $"the sweep report's check script did not run; Chromium gave {dom.Length} characters.");
-            Assert.Equal(("3", "3"), (body.Groups["n"].Value, body.Groups["ok"].Value));
-            foreach (Match m in ChartAttributes().Matches(dom)) Assert.Equal("4", m.Groups["series"].Value);
+            // Three charts of every point, and stall and peak memory against host.memory with a line per policy.
+            Assert.Equal(("5", "5"), (body.Groups["n"].Value, body.Groups["ok"].Value));
+            Assert.Equal(["2", "2", "4", "4", "4"], ChartAttributes().Matches(dom).Select(m => m.Groups["series"].Value).Order());
+            foreach (Match m in ChartAttributes().Matches(dom)) Assert.Equal(m.Groups["series"].Value, m.Groups["rendered"].Value);
         }
         finally
         {
