@@ -54,17 +54,10 @@ internal static class SvgChart
     /// </summary>
     public static void Categories(StringBuilder html, IReadOnlyList<string> categories, IReadOnlyList<(string Label, IReadOnlyList<double?> Values)> series, string yUnit, string xLabel)
     {
-        int plotW = Width - Left - Right, plotH = Height - Top - Bottom;
+        int plotW = Width - Left - Right;
         double yMax = Math.Max(1e-9, series.SelectMany(s => s.Values).Max(v => v ?? 0));
         double Cx(int i) => Left + plotW * (categories.Count == 1 ? 0.5 : (0.05 + 0.9 * i / (categories.Count - 1)));
-        html.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart\" data-series=\"{series.Count}\" width=\"{Width}\" height=\"{Height}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\">");
-        html.Append(CultureInfo.InvariantCulture, $"<rect x=\"{Left}\" y=\"{Top}\" width=\"{plotW}\" height=\"{plotH}\" fill=\"none\" stroke=\"#999\"/>");
-        html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 5}\" y=\"{Top - 6}\" text-anchor=\"end\">{Encode(yUnit)}</text>");
-        for (int k = 0; k <= 4; k++)
-        {
-            double y = Top + plotH - plotH * k / 4.0;
-            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 5}\" y=\"{F(y + 4)}\" text-anchor=\"end\">{(yMax >= 20 ? Math.Round(yMax * k / 4) : Math.Round(yMax * k / 4, 3))}</text>");
-        }
+        Frame(html, series.Count, yMax, yUnit, smallDigits: 3);
         for (int i = 0; i < categories.Count; i++)
             html.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(Cx(i))}\" y=\"{Height - Bottom + 15}\" text-anchor=\"middle\">{Encode(categories[i])}</text>");
         html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left + plotW / 2}\" y=\"{Height - 6}\" text-anchor=\"middle\">{Encode(xLabel)}</text>");
@@ -169,7 +162,20 @@ internal static class SvgChart
         html.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelWidth}\" y=\"{height - Bottom + 20}\">{Encode(unit)}</text></svg>");
     }
 
+    // A chart over simulated time: the frame, and the x axis in seconds.
     private static void Open(StringBuilder html, int series, double xMax, double yMax, string yUnit)
+    {
+        Frame(html, series, yMax, yUnit, smallDigits: 2);
+        int plotW = Width - Left - Right;
+        for (int k = 0; k <= 4; k++)
+        {
+            double x = Left + plotW * k / 4.0;
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(x)}\" y=\"{Height - Bottom + 15}\" text-anchor=\"middle\">{xMax * k / 4:0.#}s</text>");
+        }
+    }
+
+    // The svg element, the plot's border and the y axis (five ticks, whole numbers from 20 up, else rounded to smallDigits).
+    private static void Frame(StringBuilder html, int series, double yMax, string yUnit, int smallDigits)
     {
         int plotW = Width - Left - Right, plotH = Height - Top - Bottom;
         html.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart\" data-series=\"{series}\" width=\"{Width}\" height=\"{Height}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\">");
@@ -178,9 +184,7 @@ internal static class SvgChart
         for (int k = 0; k <= 4; k++)
         {
             double y = Top + plotH - plotH * k / 4.0;
-            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 5}\" y=\"{F(y + 4)}\" text-anchor=\"end\">{(yMax >= 20 ? Math.Round(yMax * k / 4) : Math.Round(yMax * k / 4, 2))}</text>");
-            double x = Left + plotW * k / 4.0;
-            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(x)}\" y=\"{Height - Bottom + 15}\" text-anchor=\"middle\">{xMax * k / 4:0.#}s</text>");
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 5}\" y=\"{F(y + 4)}\" text-anchor=\"end\">{(yMax >= 20 ? Math.Round(yMax * k / 4) : Math.Round(yMax * k / 4, smallDigits))}</text>");
         }
     }
 
