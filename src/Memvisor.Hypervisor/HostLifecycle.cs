@@ -120,8 +120,10 @@ public sealed partial class Host
     {
         // Tearing a domain down breaks no large page it used.
         long broken = d.P2m.LargePagesBroken;
+        var by = d.P2m.SplitsBy;
         d.P2m.ForEachPresent((gfn, _) => DropEntry(d, gfn));
         d.P2m.LargePagesBroken = broken;
+        d.P2m.SplitsBy = by;
         if (d.Pod is { } pod)
         {
             foreach (uint mfn in pod.Frames) Machine.Free(mfn, 0);

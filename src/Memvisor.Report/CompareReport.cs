@@ -15,7 +15,8 @@ public static class CompareReport
     {
         bool byHypervisor = outcomes.Select(o => o.Hypervisor).Distinct().Count() > 1;
         bool byTiering = outcomes.Count > 0 && outcomes.All(o => o.Tiers is not null && TieringLab.Names.Contains(o.Name));
-        string what = byHypervisor ? "hypervisors" : byTiering ? "ways of tiering" : "policies";
+        bool byLargePages = outcomes.Count > 0 && outcomes.All(o => o.LargePages is not null);
+        string what = byHypervisor ? "hypervisors" : byTiering ? "ways of tiering" : byLargePages ? "ways of using large pages" : "policies";
         var html = new StringBuilder();
         html.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>Memvisor: ").Append(Encode(scenario.Name))
             .Append(" compared</title><style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}td:first-child{text-align:left}</style></head><body>");
@@ -36,6 +37,7 @@ public static class CompareReport
                 + $"<td>{o.ReclaimUnmet}</td><td>{o.OomKills}</td><td>{o.IntegrityErrors}</td><td>{o.PolicyActions}</td></tr>");
         html.Append("</table>");
         CompareTiersSection.Write(html, outcomes);
+        CompareLargePagesSection.Write(html, outcomes);
         if (runs.Count > 0)
         {
             double seconds = RunSeries.Seconds(runs[0]);

@@ -30,6 +30,10 @@ public static class CompareCommand
         {
             Description = $"Comma-separated ways of tiering a host with memory nodes to compare instead of policies (of {string.Join(", ", TieringLab.Names)}): {string.Join("; ", TieringLab.Names.Select(n => $"{n}, {TieringLab.Describe(n)}"))}.",
         };
+        var largePages = new Option<string?>("--large-pages")
+        {
+            Description = $"Comma-separated ways of using 2 MiB pages to compare instead of policies (of {string.Join(", ", LargePagesLab.Names)}): {string.Join("; ", LargePagesLab.Names.Select(n => $"{n}, {LargePagesLab.Describe(n)}"))}.",
+        };
         var seed = new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed (the same for every run)." };
         var output = new Option<string?>("--out") { Description = "Directory for compare.json, report.html and one run directory per policy. Default: ./memvisor-out/<scenario>-compare/." };
         var jobs = new Option<int>("--jobs") { Description = "Runs at once. Default: the machine's cores.", DefaultValueFactory = _ => Environment.ProcessorCount };
@@ -38,20 +42,21 @@ public static class CompareCommand
         threads.Description = "How many guests of each run step at once; the results are the same for any number. Default: the machine's cores shared among the runs at once (--jobs).";
         var command = new Command("compare", "Run a scenario under several memory policies (or on several hypervisors) on identical workloads and compare them: host memory used, VMs that fit, faults, stall time, reclaim latency, OOM kills.")
         {
-            scenario, policies, hypervisors, tiering, seed, output, jobs, quiet, threads,
+            scenario, policies, hypervisors, tiering, largePages, seed, output, jobs, quiet, threads,
         };
         command.SetAction(p => Run(p.GetValue(scenario)!, p.GetResult(policies) is { Implicit: false } ? p.GetValue(policies) : null, p.GetValue(seed), p.GetValue(output),
-            p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token, p.GetValue(hypervisors), p.GetValue(threads), p.GetValue(tiering)));
+            p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token, p.GetValue(hypervisors), p.GetValue(threads), p.GetValue(tiering), p.GetValue(largePages)));
         return command;
     }
 
     /// <param name="policyList">The policies to compare; null (not given) is all of them, or with <paramref name="hypervisorList"/> each hypervisor's own.</param>
     public static int Run(string scenarioArg, string? policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel = default, string? hypervisorList = null,
-        int? threads = null, string? tieringList = null) =>
-        Guard.Run(() => RunGuarded(scenarioArg, policyList, seed, outDir, jobs, quiet, cancel, hypervisorList, threads ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, jobs)), tieringList));
+        int? threads = null, string? tieringList = null, string? largePagesList = null) =>
+        Guard.Run(() => RunGuarded(scenarioArg, policyList, seed, outDir, jobs, quiet, cancel, hypervisorList, threads ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, jobs)), tieringList,
+            largePagesList));
 
     private static int RunGuarded(string scenarioArg, string? policyList, ulong? seed, string? outDir, int jobs, bool quiet, CancellationToken cancel, string? hypervisorList, int threads,
-        string? tieringList)
+        string? tieringList, string? largePagesList)
     {
         if (jobs < 1)
         {
@@ -59,14 +64,16 @@ public static class CompareCommand
             return ExitCodes.BadInput;
         }
         if (!ThreadsOption.Check(threads)) return ExitCodes.BadInput;
-        if (new[] { policyList, hypervisorList, tieringList }.Count(l => l is not null) > 1)
+        if (new[] { policyList, hypervisorList, tieringList, largePagesList }.Count(l => l is not null) > 1)
         {
-            Console.Error.WriteLine("memvisor: --policies, --hypervisors and --tiering: give one; with --hypervisors each host runs its own policy, or the one the scenario names, and with --tiering the scenario's.");
+            Console.Error.WriteLine("memvisor: --policies, --hypervisors, --tiering and --large-pages: give one; with --hypervisors each host runs its own policy, or the one the scenario names, and with --tiering or --large-pages the scenario's.");
             return ExitCodes.BadInput;
         }
         var (valid, option, noun, nouns) = hypervisorList is not null ? (HostPersonality.Names, "--hypervisors", "hypervisor", "hypervisors")
-            : tieringList is not null ? (TieringLab.Names, "--tiering", "way of tiering", "ways of tiering") : (PolicySpec.Names, "--policies", "policy", "policies");
-        var names = (hypervisorList ?? tieringList ?? policyList ?? string.Join(',', PolicySpec.Names)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
+            : tieringList is not null ? (TieringLab.Names, "--tiering", "way of tiering", "ways of tiering")
+            : largePagesList is not null ? (LargePagesLab.Names, "--large-pages", "way of using large pages", "ways of using large pages")
+            : (PolicySpec.Names, "--policies", "policy", "policies");
+        var names = (hypervisorList ?? tieringList ?? largePagesList ?? policyList ?? string.Join(',', PolicySpec.Names)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
         var unknown = names.Where(n => !valid.Contains(n)).ToList();
         if (names.Count == 0 || unknown.Count > 0)
         {
@@ -86,6 +93,11 @@ public static class CompareCommand
                     return ExitCodes.BadInput;
                 }
                 variants.Add((name, tiered));
+                continue;
+            }
+            if (largePagesList is not null)
+            {
+                variants.Add((name, LargePagesLab.With(scenario, name, notes)));
                 continue;
             }
             if (hypervisorList is null)
@@ -123,11 +135,13 @@ public static class CompareCommand
             Console.Error.WriteLine($"memvisor: a domain's memory image could not be read; nothing was written. {e.InnerException!.Message}");
             return ExitCodes.BadInput;
         }
-        var outcomes = TieringOutcome.AgainstAllDram(runs.Zip(variants).Select(r => PolicyOutcome.From(r.First.Result, r.Second.Name)).ToList());
+        var outcomes = TieringOutcome.AgainstAllDram(runs.Zip(variants).Select(r => PolicyOutcome.From(r.First.Result, r.Second.Name) is var o && largePagesList is not null
+            ? o with { LargePages = LargePagesOutcome.From(r.First.Result.Summary) } : o).ToList());
         CompareWriter.WriteAll(output, scenario, runs, outcomes, notes);
         if (!quiet)
         {
             if (tieringList is not null) PrintTiers(outcomes);
+            else if (largePagesList is not null) PrintLargePages(outcomes);
             else Print(outcomes);
             foreach (var n in notes) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(n)}[/]");
             AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(output.Target)}[/]: compare.json, report.html, and a run directory per {noun}");
@@ -176,6 +190,20 @@ public static class CompareCommand
             if (o.Tiers is not { } t) continue;
             table.AddRow(o.Name, N(t.Accesses), t.AccessesLost is double l ? F(l * 100) : "-", t.Slowdown is double s ? F(s * 100) : "-", F(t.SlowAccessShare * 100), F(o.StallShare * 100), F(t.SlowPagesEndMib),
                 N(t.Promoted), N(t.Demoted), N(t.Shootdowns), N(t.SlowWrites), N(o.IntegrityErrors));
+        }
+        AnsiConsole.Write(table);
+    }
+
+    private static void PrintLargePages(IReadOnlyList<PolicyOutcome> outcomes)
+    {
+        var table = new Table().AddColumns("Run", "Accesses", "TLB miss %", "Refs/walk", "Stall %", "Guest huge end", "Guest splits", "Host 2MiB end", "Host broken",
+            "Shared MiB", "Peak used MiB", "Swap-ins", "Integrity errors");
+        for (int i = 1; i < table.Columns.Count; i++) table.Columns[i].RightAligned();
+        foreach (var o in outcomes)
+        {
+            if (o.LargePages is not { } l) continue;
+            table.AddRow(o.Name, N(l.Accesses), F(l.TlbMissShare * 100), F(l.RefsPerWalk), F(o.StallShare * 100), N(l.GuestHugePagesEnd), N(l.GuestSplitsReclaim + l.GuestSplitsMigration),
+                N(l.HostLargePagesEnd), N(l.HostBroken), F(l.SharedSavedMib), F(o.PeakHostUsedMib), N(o.SwapIns), N(o.IntegrityErrors));
         }
         AnsiConsole.Write(table);
     }

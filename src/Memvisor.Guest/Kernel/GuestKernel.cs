@@ -72,6 +72,7 @@ public sealed partial class GuestKernel
         _onDemand = onDemand;
         Integrity = options.CheckIntegrity ? new IntegrityChecker(this) : null;
         Reporter = options.FreePageReporting ? new FreePageReporter(this) : null;
+        Thp = options.TransparentHugePages && Mmu.LargePages ? new Thp.TransparentHugePages(this) : null;
         _faults = new FaultHandler(this);
         _newKernelTable = () => NewTable(null);
         Mrc = options.TrackMissRatio ? new StackDistanceTracker(memory.PhysicalPages) : null;
@@ -108,6 +109,8 @@ public sealed partial class GuestKernel
     public FreePageReporter? Reporter { get; }
     /// <summary>The guest's tiering of its own NUMA nodes (guest.tiering with a vnuma node without CPUs); null otherwise.</summary>
     public Tiering.GuestTiering? Tiering { get; private set; }
+    /// <summary>Transparent huge pages for anonymous memory (guest.thp); null when off or under PV.</summary>
+    public Thp.TransparentHugePages? Thp { get; }
     /// <summary>The cleancache client, when the guest uses tmem and the host offers it.</summary>
     public Cleancache? Cleancache { get; private set; }
     internal Rmap Rmap { get; }

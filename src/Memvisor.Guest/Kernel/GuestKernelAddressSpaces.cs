@@ -110,7 +110,8 @@ public sealed partial class GuestKernel
     {
         Tables.ForEachLeaf(p.Root, start, end, (vpn, table, index, e) =>
         {
-            if (Pte.IsPresent(e))
+            if (Pte.IsPresent(e) && (e & Pte.Huge) != 0) Thp!.Zap(p, vpn, e);
+            else if (Pte.IsPresent(e))
             {
                 ulong gfn = Pte.Frame(e);
                 if (Pages.UseOf(gfn) == PageUse.Anon)
@@ -166,10 +167,11 @@ public sealed partial class GuestKernel
             Tables.ForEachLeaf(p.Root, 0, 1UL << 35, (vpn, table, index, e) =>
             {
                 if (!Pte.IsPresent(e) || (e & Pte.Accessed) == 0) return;
-                count++;
+                // A huge page's one accessed bit stands for its 512 pages.
+                int pages = (e & Pte.Huge) != 0 ? 512 : 1;
+                count += pages;
                 Tables.Write(table, index, e & ~Pte.Accessed);
-                ref var d = ref Pages[Pte.Frame(e)];
-                d.Flags |= PageFlags.Young;
+                for (int i = 0; i < pages; i++) Pages[Pte.Frame(e) + (ulong)i].Flags |= PageFlags.Young;
             });
             // One flush per sweep, as clear_refs does.
             if (count > 0) Mmu.FlushAddressSpace(p.Slot);

@@ -59,6 +59,8 @@ public sealed record GuestOptions
     public bool FreePageReporting { get; init; }
     /// <summary>Linux's memory tiering across the guest's NUMA nodes (demotion_enabled and numa_balancing=2; <see cref="Tiering.GuestTiering"/>): only with virtual NUMA nodes.</summary>
     public bool Tiering { get; init; }
+    /// <summary>Transparent huge pages for anonymous memory (/sys/kernel/mm/transparent_hugepage/enabled: always; off is never). Not under PV, which has no superpages.</summary>
+    public bool TransparentHugePages { get; init; }
     /// <summary>The pages of the guest's first virtual NUMA node, the one with its CPUs (xl.cfg vnuma); null for one node. Its allocations take these first.</summary>
     public long? LocalNodePages { get; init; }
 

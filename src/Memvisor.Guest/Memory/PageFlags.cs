@@ -15,4 +15,6 @@ public enum PageFlags : byte
     Dirty = 8,
     /// <summary>Its accessed bit was cleared by working-set sampling, not by reclaim (PG_young of idle page tracking).</summary>
     Young = 16,
+    /// <summary>One of the 512 pages of a transparent huge page mapped whole (PG_head, PG_tail).</summary>
+    Compound = 32,
 }

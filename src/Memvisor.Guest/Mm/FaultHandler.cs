@@ -31,6 +31,8 @@ internal sealed class FaultHandler
             p.Counters.SegmentationFaults++;
             return false;
         }
+        // An untouched 2 MiB region may get a huge page whole; the access is then tried again.
+        if (level > 1 && vma.Kind == VmaKind.Anon && _k.Thp is { } thp && thp.TryFault(p, vma, vpn, write)) return !p.Exited;
         if (level > 1)
         {
             _current = p;
@@ -123,6 +125,6 @@ internal sealed class FaultHandler
         return false;
     }
 
-    private static ulong AnonFlags(Vma vma, bool write) =>
+    internal static ulong AnonFlags(Vma vma, bool write) =>
         Pte.Present | Pte.User | Pte.Accessed | Pte.NoExecute | (vma.Writable ? Pte.Writable : 0) | (write ? Pte.Dirty : 0);
 }

@@ -3,6 +3,7 @@ using Memvisor.Machine.Frames;
 using Memvisor.Guest.Kernel;
 using Memvisor.Guest.Memory;
 using Memvisor.Guest.Mm;
+using Memvisor.Guest.Thp;
 
 namespace Memvisor.Guest.Reclaim;
 
@@ -48,19 +49,19 @@ internal sealed class Rmap(GuestKernel k)
     {
         ref var d = ref k.Pages[gfn];
         var p = k.Processes[d.Owner]!;
-        if (!Maps(p, d.Index, gfn, out ulong table, out int index, out _)) return;
+        if (!MapsSplit(p, d.Index, gfn, ThpSplitCause.Reclaim, out ulong table, out int index, out _)) return;
         k.Tables.Write(table, index, Pte.ForSwap(slot));
         k.Mmu.InvalidatePage(p.Slot, new Vpn(d.Index));
         p.Counters.RssAnon--;
         p.Counters.SwapEntries++;
     }
 
-    /// <summary>Points the one PTE of an anonymous page at <paramref name="to"/>, keeping its flags (page migration); false if the page is not mapped by a 4 KiB PTE.</summary>
+    /// <summary>Points the one PTE of an anonymous page at <paramref name="to"/>, keeping its flags (page migration; a huge page around it is split first); false if the page is not mapped.</summary>
     public bool MoveAnon(ulong gfn, ulong to)
     {
         ref var d = ref k.Pages[gfn];
         var p = k.Processes[d.Owner];
-        if (p is null || !Maps(p, d.Index, gfn, out ulong table, out int index, out ulong e)) return false;
+        if (p is null || !MapsSplit(p, d.Index, gfn, ThpSplitCause.Migration, out ulong table, out int index, out ulong e)) return false;
         k.Tables.Write(table, index, (e & ~Pte.AddressMask) | (to << PageSize.Shift));
         k.Mmu.InvalidatePage(p.Slot, new Vpn(d.Index));
         return true;
@@ -84,6 +85,8 @@ internal sealed class Rmap(GuestKernel k)
 
     private bool ClearAccessed(Process p, ulong vpn, ulong gfn)
     {
+        if (IsHugeOf(p, vpn, gfn, out ulong directory, out int at, out ulong pde))
+            return k.Thp!.TestAndClearAccessed(p, vpn, gfn, directory, at, pde);
         if (!Maps(p, vpn, gfn, out ulong table, out int index, out ulong e) || (e & Pte.Accessed) == 0) return false;
         k.Tables.Write(table, index, e & ~Pte.Accessed);
         k.Mmu.InvalidatePage(p.Slot, new Vpn(vpn));
@@ -94,6 +97,24 @@ internal sealed class Rmap(GuestKernel k)
     {
         entry = k.Tables.Walk(p.Root, vpn, out table, out index, out int level);
         return level == 1 && Pte.IsPresent(entry) && Pte.Frame(entry) == gfn;
+    }
+
+    // Whether a transparent huge page maps gfn at vpn (its page-directory entry, where it sits).
+    private bool IsHugeOf(Process p, ulong vpn, ulong gfn, out ulong directory, out int index, out ulong pde)
+    {
+        pde = 0;
+        directory = 0;
+        index = 0;
+        if (k.Thp is null || (k.Pages[gfn].Flags & PageFlags.Compound) == 0) return false;
+        pde = k.Tables.Walk(p.Root, vpn, out directory, out index, out int level);
+        return level == 2 && Pte.IsPresent(pde) && (pde & Pte.Huge) != 0 && Pte.Frame(pde) + (vpn & 511) == gfn;
+    }
+
+    // Maps, after splitting a huge page that maps gfn, as a 4 KiB operation on it needs.
+    private bool MapsSplit(Process p, ulong vpn, ulong gfn, ThpSplitCause cause, out ulong table, out int index, out ulong entry)
+    {
+        if (IsHugeOf(p, vpn, gfn, out ulong directory, out int at, out ulong pde)) k.Thp!.Split(p, vpn, directory, at, pde, cause);
+        return Maps(p, vpn, gfn, out table, out index, out entry);
     }
 
     private static bool TryVpnOf(Vma vma, long fileIndex, out ulong vpn)

@@ -42,6 +42,9 @@ public sealed class P2mTable
     /// <summary>2 MiB regions that were one machine extent and had an entry changed since: large pages broken (split for sharing, ballooning, paging).</summary>
     public long LargePagesBroken { get; internal set; }
 
+    /// <summary>The large pages broken, by what the first changed entry became.</summary>
+    public LargePageSplits SplitsBy;
+
     /// <summary>Entries that are not invalid: the pages the domain has, wherever they are. Never more than max_pages.</summary>
     public long PresentEntries => RamEntries + PodEntries + SharedEntries + PagedOutEntries + CompressedEntries + RemoteEntries;
     public int LeafCount { get; private set; }
@@ -124,7 +127,11 @@ public sealed class P2mTable
         Count(entry.Type, +1);
         if (old.Type == P2mType.Invalid && entry.Type != P2mType.Invalid) _leafUse[index]++;
         else if (old.Type != P2mType.Invalid && entry.Type == P2mType.Invalid) _leafUse[index]--;
-        if (_superpage[index] == 2 && ((old.Raw ^ entry.Raw) & ~P2mEntry.HardwareBits) != 0) LargePagesBroken++;
+        if (_superpage[index] == 2 && ((old.Raw ^ entry.Raw) & ~P2mEntry.HardwareBits) != 0)
+        {
+            LargePagesBroken++;
+            SplitsBy.Count(entry.Type);
+        }
         leaf[gfn & LeafMask] = entry.Raw;
         _superpage[index] = 0;
         if (_leafUse[index] == 0)

@@ -52,6 +52,12 @@ public sealed class CostModel
     /// <summary>Reclaim looking at one page on an LRU list (rmap walk, accessed-bit test): about 300 cycles.</summary>
     public double GuestReclaimScanNs { get; set; } = 100;
 
+    /// <summary>A guest splitting one transparent huge page into 512 4 KiB entries (__split_huge_pmd and the page's split): an estimate, 512 entries and their mapcounts rewritten and a TLB flush; no published timing found (docs/model.md).</summary>
+    public double GuestThpSplitNs { get; set; } = 20_000;
+
+    /// <summary>The hypervisor splitting one 2 MiB p2m (EPT) superpage into 512 entries: 31.5 µs, from KVM's eager splitting of 49,152 2 MiB pages in 1.55 s (commit a3fe5dbda0a4, v5.18).</summary>
+    public double P2mSplitNs { get; set; } = 31_500;
+
     /// <summary>Copying one 4 KiB frame (a copy-on-write break): about the cost of clearing one, at memory bandwidth.</summary>
     public double PageCopyNs { get; set; } = 400;
 
@@ -178,6 +184,8 @@ public sealed class CostModel
         ["numa_remote_ns"] = (c, v) => c.NumaRemoteNs = v,
         ["tlb_shootdown_ns"] = (c, v) => c.TlbShootdownNs = v,
         ["ad_scan_page_ns"] = (c, v) => c.AdScanPageNs = v,
+        ["guest_thp_split_ns"] = (c, v) => c.GuestThpSplitNs = v,
+        ["p2m_split_ns"] = (c, v) => c.P2mSplitNs = v,
     };
 
     // The costs sourced as cycle counts (CycleCosts): page_free_ns, tmem_op_ns and the device, bandwidth and codec

@@ -31,6 +31,8 @@ public sealed record PolicyOutcome
     public long PolicyActions { get; init; }
     /// <summary>Where the guests' accesses went on tiered hosts (host.nodes); null when the scenario has none.</summary>
     public TieringOutcome? Tiers { get; init; }
+    /// <summary>What 2 MiB pages gained and cost (compare --large-pages only); null otherwise.</summary>
+    public LargePagesOutcome? LargePages { get; init; }
 
     /// <param name="name">The run's name; null names it by its policy.</param>
     public static PolicyOutcome From(RunResult r, string? name = null)

@@ -52,6 +52,8 @@ internal static class GuestBinder
         ("check_integrity", (b, n, p, g) => g with { CheckIntegrity = b.Boolean(n, p) ?? false }),
         // Linux's memory tiering across the guest's virtual NUMA nodes (demotion_enabled, numa_balancing=2); needs vnuma.
         ("tiering", (b, n, p, g) => g with { Tiering = b.Boolean(n, p) ?? false }),
+        // /sys/kernel/mm/transparent_hugepage/enabled: always or never (the workloads make no madvise call).
+        ("thp", (b, n, p, g) => b.OneOf(n, p, ["always", "never"]) is string thp ? g with { TransparentHugePages = thp == "always" } : g),
         ("demand_paging", (b, n, p, g) => b.OneOf(n, p, ["linux", "windows"]) is string style
             ? g with { DemandPaging = style == "windows" ? DemandPaging.Windows : DemandPaging.Linux } : g));
 

@@ -107,7 +107,15 @@ public sealed record NicSummary(bool Flip, long RxPages, long TxPages, long RxCo
 }
 
 /// <summary>A domain's 2 MiB pages: first touches backed by one, those broken since, and the 2 MiB regions mapped by one machine extent at the end.</summary>
-public sealed record LargePagesSummary(long Populated, long Broken, long Mapped);
+public sealed record LargePagesSummary(long Populated, long Broken, long Mapped)
+{
+    /// <summary>What broke them (by what the first changed entry became) and the hypervisor's time splitting them; absent when none broke.</summary>
+    public LargePageSplitsSummary? BrokenBy { get; init; }
+    public double? SplitMs { get; init; }
+}
+
+/// <summary>2 MiB p2m pages split because a page of them was shared, paged out or compressed, given back, moved to another frame, or anything else.</summary>
+public sealed record LargePageSplitsSummary(long Sharing, long Paging, long Released, long Moved, long Other);
 
 /// <summary>How the domain's MMU mode paid for its page tables.</summary>
 public sealed record MmuSummary

@@ -49,10 +49,21 @@ public sealed record GuestSummary
     public long? IntegrityViolations { get; init; }
     /// <summary>The guest's tiering of its own NUMA nodes (guest.tiering); absent without it.</summary>
     public GuestTieringSummary? Tiering { get; init; }
+    /// <summary>Transparent huge pages (guest.thp); absent without them.</summary>
+    public ThpSummary? Thp { get; init; }
 }
 
 /// <summary>NUMA hint faults on the guest's CPU-less node, the pages they promoted to its CPUs' node and those they found no room for, and the cold pages kswapd demoted the other way.</summary>
 public sealed record GuestTieringSummary(long HintFaults, long Promoted, long PromoteRefused, long Demoted);
+
+/// <summary>
+/// The guest's transparent huge pages: faults that mapped a 2 MiB page and those that fell back to 4 KiB, huge pages
+/// mapped at the end, splits by cause, huge pages freed whole, and the guest's time splitting.
+/// </summary>
+public sealed record ThpSummary(long FaultAlloc, long FaultFallback, long HugePagesEnd, ThpSplitsSummary Split, long Zapped, double SplitMs);
+
+/// <summary>Huge pages split because reclaim swapped out a page of them, or a page of them moved to another gfn.</summary>
+public sealed record ThpSplitsSummary(long Reclaim, long Migration);
 
 /// <summary>The memory image a guest's pages were filled from.</summary>
 public sealed record ImageSummary(string Path, long PagesLoaded, long ZeroPages, long PagesNotPlaced);

@@ -57,7 +57,7 @@ public static class SummaryBuilder
             Pod = dom?.Pod is { } pod ? new PodSummary(running ? pod.Count : 0, pod.Stats.Served, pod.Stats.Sweeps, pod.Stats.PagesChecked, pod.Stats.ZeroReclaimed, pod.Stats.Released) : null,
             Migrations = d.Migrations is { } ms ? [.. ms.Select(m => Migration(m) with { From = hosts?[m.FromHost].Name, To = hosts?[m.ToHost].Name })] : null,
             SaveRestore = d.SaveRestore is { } sr ? SaveRestore(sr) : null,
-            LargePages = dom is null ? null : new LargePagesSummary(dom.Stats.LargePagesPopulated, dom.P2m.LargePagesBroken, running ? dom.P2m.CountSuperpages() : 0),
+            LargePages = dom is null ? null : LargePages(dom, running, run),
             Block = d.Guest?.Block is Memvisor.Guest.Devices.BlkFront { Stats: var b } front ? new BlockSummary(front.Persistent, b.Reads, b.Writes, b.Errors, b.GrantsIssued,
                 b.BackendMaps, b.BackendUnmaps, b.PersistentCopies, b.FrontendNotifies, b.BackendNotifies, b.GrantedPages) { Resumes = b.Resumes } : null,
             Nic = d.Guest?.Nic is { Stats: var n } nic ? new NicSummary(nic.Flip, n.RxPages, n.TxPages, n.RxCopies, n.TxCopies, n.Flips, n.GrantsIssued, n.Errors,
@@ -68,6 +68,22 @@ public static class SummaryBuilder
             Vram = dom?.Vram is { } vram ? Vram(vram) : null,
             Guest = d.Guest is { } g ? Guest(g) : null,
             Processes = d.Guest is { } k ? [.. k.Workload.Processes.Select(Process)] : null,
+        };
+    }
+
+    // The p2m superpages a domain was given and kept; what broke them, and the hypervisor's time for the splits.
+    private static LargePagesSummary LargePages(Memvisor.Hypervisor.Domains.Domain dom, bool running, RunResult run)
+    {
+        var p2m = dom.P2m;
+        var summary = new LargePagesSummary(dom.Stats.LargePagesPopulated, p2m.LargePagesBroken, running ? p2m.CountSuperpages() : 0);
+        if (p2m.LargePagesBroken == 0) return summary;
+        var costs = new Memvisor.Machine.Time.CostModel();
+        costs.Apply(run.Scenario.Costs);
+        var by = p2m.SplitsBy;
+        return summary with
+        {
+            BrokenBy = new LargePageSplitsSummary(by.Sharing, by.Paging, by.Released, by.Moved, by.Other),
+            SplitMs = p2m.LargePagesBroken * costs.P2mSplitNs / 1e6,
         };
     }
 
@@ -188,6 +204,8 @@ public static class SummaryBuilder
             IntegrityChecks = g.Integrity?.Checks,
             IntegrityViolations = g.Integrity?.Violations,
             Tiering = g.Tiering?.Stats is { } t ? new GuestTieringSummary(t.HintFaults, t.Promoted, t.PromoteRefused, t.Demoted) : null,
+            Thp = g.Thp is { } thp ? new ThpSummary(thp.Stats.FaultAlloc, thp.Stats.FaultFallback, thp.HugePages,
+                new ThpSplitsSummary(thp.Stats.SplitReclaim, thp.Stats.SplitMigration), thp.Stats.Zapped, thp.Stats.SplitNs / 1e6) : null,
         };
     }
 

@@ -41,7 +41,7 @@ public class InvariantProperties
         bool nvme = hypervisor.EndsWith("-nvme", StringComparison.Ordinal);
         bool tiered = nvme || hypervisor.EndsWith("-tiered", StringComparison.Ordinal);
         var personality = Memvisor.Hypervisor.Personalities.HostPersonality.Find(hypervisor.Split('-')[0])!;
-        long largePages = 0, nodeAccesses = 0, moved = 0, touchPromoted = 0, scanMoves = 0, offloaded = 0;
+        long largePages = 0, nodeAccesses = 0, moved = 0, touchPromoted = 0, scanMoves = 0, offloaded = 0, brokenMoved = 0;
         Properties.Check(OpGen.ListOf().Select(l => l.ToList()), ops =>
         {
             // ESX keeps about 20 MiB of overhead memory per VM: its host is larger so that several VMs fit. The tiered
@@ -171,6 +171,12 @@ public class InvariantProperties
                 // Invariants 1 and 5 (and the p2m/m2p agreement) by a full scan.
                 var problems = Auditor.Check(hv);
                 Assert.True(problems.Count == 0, $"after {op}: {string.Join(" ", problems)}");
+                // Every 2 MiB page broken is counted once, under what its first changed entry became.
+                foreach (var live in hv.Domains)
+                {
+                    var by = live.P2m.SplitsBy;
+                    Assert.True(live.P2m.LargePagesBroken == by.Sharing + by.Paging + by.Released + by.Moved + by.Other, $"{live} broke {live.P2m.LargePagesBroken} large pages and counted {by} after {op}");
+                }
                 // A tiered host counts every access that reached a frame on that frame's node, destroyed domains' too.
                 if (tiered)
                 {
@@ -183,10 +189,15 @@ public class InvariantProperties
             touchPromoted += hv.Tiering.Stats.TouchPromoted;
             scanMoves += hv.Tiering.Stats.Promoted - hv.Tiering.Stats.TouchPromoted + hv.Tiering.Stats.Demoted;
             offloaded += hv.Tiering.Stats.Offloaded;
-            foreach (var live in hv.Domains) largePages += live.Stats.LargePagesPopulated;
+            foreach (var live in hv.Domains)
+            {
+                largePages += live.Stats.LargePagesPopulated;
+                brokenMoved += live.P2m.SplitsBy.Moved;
+            }
         }, maxTest: 60);
         // On a host that backs first touches with 2 MiB pages the sequences must have made some.
         if (personality.LargePagesOnFirstTouch) Assert.True(largePages > 0, "no first touch took a 2 MiB page");
+        if (personality.LargePagesOnFirstTouch) Assert.True(brokenMoved > 0, $"no 2 MiB page was broken by a page moving to another node");
         if (tiered) Assert.True(nodeAccesses > 100, $"only {nodeAccesses} accesses reached a frame");
         Assert.True(moved > 100, $"only {moved} pages moved between nodes");
         if (nvme) Assert.True(touchPromoted > 10, $"only {touchPromoted} pages came back from NVMe when touched");

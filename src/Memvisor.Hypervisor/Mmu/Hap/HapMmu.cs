@@ -68,7 +68,9 @@ public sealed class HapMmu : GuestMmu
         ulong updated = e | X86Pte.Accessed | (write ? X86Pte.Dirty : 0);
         if (updated != e) Memory.WriteWord(new Gfn(table), index, updated);
         bool writable = (e & X86Pte.Writable) != 0;
-        Tlb.Fill(Asid, vpn, gfn, writable, (updated & X86Pte.Dirty) != 0);
+        // A 2 MiB page takes one TLB entry for its 512 pages.
+        if (level == 2) Tlb.FillHuge(Asid, vpn, X86Pte.Frame(e), writable, (updated & X86Pte.Dirty) != 0);
+        else Tlb.Fill(Asid, vpn, gfn, writable, (updated & X86Pte.Dirty) != 0);
         return Translation.Ok(gfn, writable, updated, table, index, level);
     }
 
