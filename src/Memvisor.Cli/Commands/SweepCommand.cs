@@ -15,7 +15,7 @@ namespace Memvisor.Cli.Commands;
 /// N at a time, each into its own directory, then merged into sweep.csv and sweep.json; <c>sweep plan</c> lists the
 /// points, <c>sweep point --index I</c> runs one (what a cluster's job array runs).
 /// </summary>
-public static class SweepCommand
+public static partial class SweepCommand
 {
     public static Command Build()
     {
@@ -23,11 +23,34 @@ public static class SweepCommand
         var output = new Option<string?>("--out") { Description = "The sweep's directory: points/ (one run directory a point, named by its content hash) and results/ (sweep.csv, sweep.json). Default: ./memvisor-out/<sweep name>-sweep/." };
         var jobs = new Option<int>("--jobs") { Description = "Points at once. Default: the machine's cores.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var quiet = new Option<bool>("--quiet") { Description = "No progress and no table; only errors." };
-        var command = new Command("sweep", "Run every point of a sweep, a scenario crossed with axes of values, on this machine, and merge the points' figures into sweep.csv and sweep.json. Points already finished with the same content are kept.")
+        var executor = new Option<string>("--executor") { Description = "Where the points run: local (this machine, --jobs at a time) or slurm (a job array submitted with sbatch, followed with squeue; the sweep's directory must be on a filesystem the nodes share).", DefaultValueFactory = _ => "local" };
+        executor.AcceptOnlyFromAmong("local", "slurm");
+        var partition = new Option<string?>("--partition") { Description = "slurm: the partition (sbatch --partition). Default: the cluster's." };
+        var time = new Option<string?>("--time") { Description = "slurm: each task's time limit, as sbatch --time takes it (minutes, HH:MM:SS, D-HH:MM...). Default: the partition's." };
+        var mem = new Option<string?>("--mem") { Description = "slurm: each task's memory, as sbatch --mem takes it (4G, 500M). Default: the partition's." };
+        var maxRunning = new Option<int?>("--max-running") { Description = "slurm: the most tasks running at once (the array's %K). Default: as many as Slurm starts." };
+        var poll = new Option<double>("--poll") { Description = "slurm: seconds between squeue calls while the array runs.", DefaultValueFactory = _ => 2 };
+        var memvisor = new Option<string?>("--memvisor") { Description = "slurm: the shell command that runs memvisor on the nodes. Default: this memvisor, by its path here." };
+        var command = new Command("sweep", "Run every point of a sweep, a scenario crossed with axes of values, on this machine or as a Slurm job array, and merge the points' figures into sweep.csv and sweep.json. Points already finished with the same content are kept.")
         {
-            sweep, output, jobs, quiet,
+            sweep, output, jobs, quiet, executor, partition, time, mem, maxRunning, poll, memvisor,
         };
-        command.SetAction(p => Run(p.GetValue(sweep)!, p.GetValue(output), p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token));
+        command.SetAction(p =>
+        {
+            bool slurm = p.GetValue(executor) == "slurm";
+            var given = new Option[] { partition, time, mem, maxRunning, poll, memvisor }.Where(o => p.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+            if (!slurm && given.Count > 0)
+            {
+                Console.Error.WriteLine($"memvisor: {string.Join(", ", given)}: {(given.Count == 1 ? "this sets" : "these set")} how a Slurm job array is asked for; give --executor slurm too, or leave {(given.Count == 1 ? "it" : "them")} out. Nothing was run.");
+                return ExitCodes.BadInput;
+            }
+            var options = slurm ? new Slurm.SlurmOptions
+            {
+                Partition = p.GetValue(partition), Time = p.GetValue(time), Memory = p.GetValue(mem), MaxRunning = p.GetValue(maxRunning),
+                Poll = TimeSpan.FromSeconds(Math.Clamp(p.GetValue(poll), 0, 3600)), Memvisor = p.GetValue(memvisor) ?? Slurm.SlurmOptions.ThisMemvisor(),
+            } : null;
+            return Run(p.GetValue(sweep)!, p.GetValue(output), p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token, options);
+        });
 
         var planSweep = new Argument<string>("sweep") { Description = "A sweep YAML file." };
         var plan = new Command("plan", "Check a sweep and list its points: index, content hash and each axis's value.") { planSweep };
@@ -107,9 +130,9 @@ public static class SweepCommand
             return false;
         }
         if (!Directory.Exists(root)) return true;
-        var foreign = Directory.EnumerateFileSystemEntries(root).Select(Path.GetFileName).Where(n => n is not ("points" or "results")).Order(StringComparer.Ordinal).ToList();
+        var foreign = Directory.EnumerateFileSystemEntries(root).Select(Path.GetFileName).Where(n => n is not ("points" or "results" or "slurm")).Order(StringComparer.Ordinal).ToList();
         if (foreign.Count == 0) return true;
-        Console.Error.WriteLine($"memvisor: --out: {Errors.Printable(Path.GetFullPath(root))} holds files Memvisor did not write for a sweep ({Errors.Printable(string.Join(", ", foreign.Take(5)))}{(foreign.Count > 5 ? ", ..." : "")}); a sweep's directory holds only its points/ and results/. Give another. Nothing was run.");
+        Console.Error.WriteLine($"memvisor: --out: {Errors.Printable(Path.GetFullPath(root))} holds files Memvisor did not write for a sweep ({Errors.Printable(string.Join(", ", foreign.Take(5)))}{(foreign.Count > 5 ? ", ..." : "")}); a sweep's directory holds only its points/, results/ and slurm/. Give another. Nothing was run.");
         return false;
     }
 
@@ -147,11 +170,17 @@ public static class SweepCommand
         return SweepWriter.WritePoint(output, point, result, wall.Elapsed.TotalSeconds);
     }
 
-    public static int Run(string file, string? outDir, int jobs, bool quiet, CancellationToken cancel = default) => Guard.Run(() =>
+    /// <param name="slurm">Run the points as a Slurm job array so asked for; null runs them on this machine.</param>
+    public static int Run(string file, string? outDir, int jobs, bool quiet, CancellationToken cancel = default, Slurm.SlurmOptions? slurm = null) => Guard.Run(() =>
     {
         if (jobs < 1)
         {
             Console.Error.WriteLine($"memvisor: --jobs: {jobs} is not a number of points at once; give 1 or more.");
+            return ExitCodes.BadInput;
+        }
+        if (slurm?.Problem() is { } bad)
+        {
+            Console.Error.WriteLine($"memvisor: {bad} Nothing was run.");
             return ExitCodes.BadInput;
         }
         if (!TryLoad(file, out var spec) || !TryPlan(spec, out var points)) return ExitCodes.BadInput;
@@ -168,6 +197,7 @@ public static class SweepCommand
             records[i] = SweepWriter.TryReadPoint(Path.Combine(root, "points", points[i].DirectoryName), points[i]);
             if (records[i] is null && firstOf.TryAdd(points[i].Hash, i)) todo.Add(i);
         }
+        if (slurm is not null) return RunOnSlurm(spec, file, points, root, results, records, todo, firstOf, slurm, quiet, cancel);
         int threads = Math.Max(1, Environment.ProcessorCount / jobs);
         void RunAll(Action? done)
         {
@@ -208,11 +238,17 @@ public static class SweepCommand
             Console.Error.WriteLine($"memvisor: interrupted; the {e.Finished} point(s) finished are kept in {Errors.Printable(e.Points)} and no merged results were written. Run the sweep again to finish it.");
             return Interrupt.ExitCode;
         }
+        return Merge(spec, points, root, results, records, firstOf, quiet);
+    });
+
+    // Points of the same content take the record of the first; the merged files are written and committed.
+    private static int Merge(SweepSpec spec, List<SweepPoint> points, string root, OutputDirectory results, SweepPointRecord?[] records, Dictionary<string, int> firstOf, bool quiet)
+    {
         for (int i = 0; i < points.Count; i++) records[i] ??= records[firstOf[points[i].Hash]]! with { Index = points[i].Index };
         SweepWriter.WriteResults(results, spec, [.. records.Select(r => r!)]);
         if (!quiet) AnsiConsole.MarkupLine($"Results in [bold]{Markup.Escape(results.Target)}[/]: sweep.csv and sweep.json; each point's run in {Markup.Escape(Path.GetFullPath(Path.Combine(root, "points")))}");
         return ExitCodes.Ok;
-    });
+    }
 }
 
 /// <summary>A sweep stopped by an interrupt: its finished points stay where they are.</summary>
