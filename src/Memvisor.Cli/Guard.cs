@@ -17,6 +17,11 @@ internal static class Guard
             Console.Error.WriteLine($"memvisor: {Errors.Printable(e.Message)}");
             return e.Failure == OutputFailure.Refused ? ExitCodes.BadInput : ExitCodes.Failure;
         }
+        catch (Exception e) when (External(e) is { } external)
+        {
+            Console.Error.WriteLine($"memvisor: {Errors.Printable(external.Message)} No results were written.");
+            return ExitCodes.Failure;
+        }
         catch (Exception e) when (Lanes(e) is { } lanes)
         {
             Console.Error.WriteLine($"memvisor: {Errors.Printable(lanes.Message)} No results were written.");
@@ -32,6 +37,10 @@ internal static class Guard
     // Why guests could not be stepped on lanes, alone or as the reason a parallel run stopped.
     private static LaneException? Lanes(Exception e) =>
         e as LaneException ?? (e as AggregateException)?.Flatten().InnerExceptions.OfType<LaneException>().FirstOrDefault();
+
+    // An external policy's program that failed the protocol, alone or as the reason a parallel run stopped.
+    private static Sim.Policies.ExternalPolicyException? External(Exception e) =>
+        e as Sim.Policies.ExternalPolicyException ?? (e as AggregateException)?.Flatten().InnerExceptions.OfType<Sim.Policies.ExternalPolicyException>().FirstOrDefault();
 
     /// <summary>An interrupt, alone or as the reason every parallel run stopped.</summary>
     public static bool IsCancellation(Exception e) =>

@@ -8,8 +8,8 @@ public static class SchemaCommand
 {
     public static Command Build()
     {
-        var name = new Argument<string>("NAME") { Description = "summary, compare or sweep." };
-        var command = new Command("schema", "Print the JSON Schema that summary.json, compare.json or a sweep's sweep.json follows.") { name };
+        var name = new Argument<string>("NAME") { Description = "summary, compare, sweep, snapshot (a policy's input: run --snapshots, decide, an external policy's stdin) or actions (a policy's answer)." };
+        var command = new Command("schema", "Print the JSON Schema that summary.json, compare.json, a sweep's sweep.json, a policy snapshot or a policy's actions follow.") { name };
         command.SetAction(p =>
         {
             string n = p.GetValue(name)!;

@@ -12,7 +12,10 @@ namespace Memvisor.Report.Json;
 /// </summary>
 public static class OutputSchema
 {
-    public static IReadOnlyList<string> Names { get; } = ["summary", "compare", "sweep"];
+    public static IReadOnlyList<string> Names { get; } = ["summary", "compare", "sweep", "snapshot", "actions"];
+
+    // The policy protocol's two messages (run --snapshots and decide; an external policy's stdin and stdout), serialized by reflection with SnapshotJson's options.
+    private static readonly JsonSerializerOptions Protocol = new(Memvisor.Policy.Snapshot.SnapshotJson.Options) { TypeInfoResolver = new DefaultJsonTypeInfoResolver() };
 
     public static bool Exists(string name) => Names.Contains(name, StringComparer.Ordinal);
 
@@ -24,6 +27,8 @@ public static class OutputSchema
             "summary" => SummaryJsonContext.Default.RunSummary,
             "compare" => SummaryJsonContext.Default.CompareSummary,
             "sweep" => SummaryJsonContext.Default.SweepSummary,
+            "snapshot" => Protocol.GetTypeInfo(typeof(Memvisor.Policy.Snapshot.HostSnapshot)),
+            "actions" => Protocol.GetTypeInfo(typeof(List<Memvisor.Policy.PolicyAction>)),
             _ => throw new ArgumentException($"There is no output schema '{name}'; the schemas are {string.Join(", ", Names)}.", nameof(name)),
         };
         var schema = type.GetJsonSchemaAsNode(new JsonSchemaExporterOptions { TransformSchemaNode = Close, TreatNullObliviousAsNonNullable = true });
@@ -31,14 +36,19 @@ public static class OutputSchema
         {
             ["$schema"] = "https://json-schema.org/draft/2020-12/schema",
             ["$id"] = $"https://memvisor.example/schema/{name}.schema.json",
-            ["title"] = $"Memvisor {name}.json",
+            ["title"] = name switch
+            {
+                "snapshot" => "Memvisor policy snapshot: what run --snapshots writes, decide reads and an external policy gets",
+                "actions" => "Memvisor policy actions: what decide prints and an external policy answers",
+                _ => $"Memvisor {name}.json",
+            },
         };
         foreach (var (key, value) in schema.AsObject().ToList())
         {
             schema.AsObject().Remove(key);
             root[key] = value;
         }
-        root["type"] = "object"; // the file is never null, though the exporter allows a null root
+        root["type"] = name == "actions" ? "array" : "object"; // never null, though the exporter allows a null root
 
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
     }

@@ -105,6 +105,8 @@ public sealed partial class Simulation
             {
                 h.Hv.Dispose();
                 h.Toolstack.Dispose();
+                // An external policy's program ends with the run.
+                (h.Policy as IDisposable)?.Dispose();
             }
             _lanes.Dispose();
         }

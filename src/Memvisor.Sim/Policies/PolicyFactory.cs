@@ -19,6 +19,7 @@ public static class PolicyFactory
         "esx" => new EsxPolicy(spec.Esx, spec.IntervalNs),
         "hyperv" => new HyperVPolicy(spec.HyperV, spec.IntervalNs),
         "predictive" => new PredictivePolicy(spec.Predictive, spec.IntervalNs),
+        PolicySpec.ExternalName when spec.External is { } external => new ExternalPolicy(external, spec.IntervalNs),
         _ => new StaticPolicy(spec.IntervalNs),
     };
 }

@@ -9,13 +9,14 @@ internal static class PolicyBinder
 {
     private static readonly string[] PolicyKeys =
         ["name", "interval", "reserve", "stuck_after", "uncooperative_after", "pressure_threshold", "critical_threshold", "max_change", "min_guest_free",
-         "max_guest_free", "idle_tax", "sample_period", "sample_size"];
+         "max_guest_free", "idle_tax", "sample_period", "sample_size", "command", "timeout"];
     // Which policies each setting belongs to.
     private static readonly Dictionary<string, string[]> PolicySettingOwners = new()
     {
         ["reserve"] = ["squeezed", "hyperv", "predictive"], ["stuck_after"] = ["squeezed"], ["uncooperative_after"] = ["squeezed"],
         ["pressure_threshold"] = ["mom"], ["critical_threshold"] = ["mom"], ["max_change"] = ["mom"], ["min_guest_free"] = ["mom"], ["max_guest_free"] = ["mom"],
         ["idle_tax"] = ["esx"], ["sample_period"] = ["esx"], ["sample_size"] = ["esx"],
+        ["command"] = [PolicySpec.ExternalName], ["timeout"] = [PolicySpec.ExternalName],
     };
 
     // policy: { name, interval, ... } with the named policy's own settings.
@@ -24,7 +25,8 @@ internal static class PolicyBinder
     {
         var f = b.Fields(node, "policy", PolicyKeys, []);
         var spec = new PolicySpec { Name = host.NativePolicy, Named = false };
-        if (f.TryGetValue("name", out var n)) spec = spec with { Name = b.OneOf(n, "policy.name", PolicySpec.Names) ?? spec.Name, Named = true };
+        if (f.TryGetValue("name", out var n)) spec = spec with { Name = b.OneOf(n, "policy.name", [.. PolicySpec.Names, PolicySpec.ExternalName]) ?? spec.Name, Named = true };
+        if (spec.Name == PolicySpec.ExternalName) spec = spec with { External = BindExternal(b, f, node) };
         if (f.TryGetValue("interval", out var i)) spec = spec with { IntervalNs = b.Interval(i, "policy.interval") ?? spec.IntervalNs };
         var sq = spec.Squeezed;
         if (f.TryGetValue("reserve", out var r) && b.Size(r, "policy.reserve") is long reserve)
@@ -59,5 +61,44 @@ internal static class PolicyBinder
             if (f.ContainsKey(key) && !owners.Contains(spec.Name))
                 b.Error(f[key], $"policy.{key}", $"'{key}' is a setting of {string.Join(" and ", owners)}, not of {spec.Name}.");
         return spec with { Squeezed = sq, Mom = mom, Esx = esx, Activity = activity };
+    }
+
+    // command: [program, args...] (a program name is looked up on PATH; it starts in the scenario file's directory), timeout: per decision.
+    private static ExternalPolicySpec? BindExternal(YamlBinder b, Dictionary<string, YamlNode> f, YamlNode node)
+    {
+        long timeout = f.TryGetValue("timeout", out var t) ? b.PositiveDuration(t, "policy.timeout") ?? ExternalPolicySpec.DefaultTimeoutNs : ExternalPolicySpec.DefaultTimeoutNs;
+        if (timeout > 600_000_000_000)
+        {
+            b.Error(t, "policy.timeout", "a decision may take at most 10min.");
+            return null;
+        }
+        if (!f.TryGetValue("command", out var c))
+        {
+            b.Error(node, "policy.command", "an external policy needs the program to run, as a list: command: [python3, mypolicy.py].");
+            return null;
+        }
+        if (c is not YamlSequenceNode words || words.Children.Count is 0 or > 64)
+        {
+            b.Error(c, "policy.command", "give the program and its arguments as a list of 1 to 64 words: command: [python3, mypolicy.py].");
+            return null;
+        }
+        var command = new List<string>();
+        for (int i = 0; i < words.Children.Count; i++)
+        {
+            if (words.Children[i] is not YamlScalarNode)
+            {
+                b.Error(words.Children[i], $"policy.command[{i}]", "each word of the command is a string.");
+                return null;
+            }
+            // An empty word is refused by String itself.
+            if (b.String(words.Children[i], $"policy.command[{i}]") is not { } word) return null;
+            if (word.Length > 4096 || word.Contains('\0'))
+            {
+                b.Error(words.Children[i], $"policy.command[{i}]", "each word of the command is a non-empty string of at most 4096 characters.");
+                return null;
+            }
+            command.Add(word);
+        }
+        return new ExternalPolicySpec(command, b.BaseDirectory, timeout);
     }
 }

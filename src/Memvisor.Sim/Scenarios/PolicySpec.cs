@@ -24,4 +24,21 @@ public sealed record PolicySpec
     public PredictiveOptions Predictive { get; init; } = new();
     /// <summary>The hypervisor's working-set sampler, which esx reads (sample_period, sample_size).</summary>
     public ActivityOptions Activity { get; init; } = new();
+    /// <summary>The program of <c>name: external</c>; null for Memvisor's own policies.</summary>
+    public ExternalPolicySpec? External { get; init; }
+
+    /// <summary>A policy outside Memvisor, a program that reads snapshots and answers actions (docs/scenarios.md, "Policies from outside").</summary>
+    public const string ExternalName = "external";
+}
+
+/// <summary>
+/// <c>policy: { name: external, command: [...], timeout }</c>: the program and its arguments, started in the scenario
+/// file's directory, and how long it may take over one decision.
+/// </summary>
+public sealed record ExternalPolicySpec(IReadOnlyList<string> Command, string WorkingDirectory, long TimeoutNs)
+{
+    public const long DefaultTimeoutNs = 10_000_000_000;
+
+    /// <summary>The command as a user would type it, for messages.</summary>
+    public string Display => string.Join(' ', Command);
 }

@@ -1,0 +1,102 @@
+using System.Text.Json;
+using Memvisor.Cli;
+using Memvisor.Cli.Commands;
+using Memvisor.Sim.Scenarios;
+using Memvisor.Tests.Support;
+
+namespace Memvisor.Tests.Cli;
+
+/// <summary>
+/// policy: { name: external, command: [...] }: a program of the user's reads each snapshot as a line of JSON and
+/// answers a line of actions. The Python example runs in a scenario and in a sweep; a program that crashes, hangs or
+/// answers garbage stops the run with a sentence saying so, exit 1, and nothing written.
+/// </summary>
+[Collection(ConsoleCapture.Collection)]
+public sealed class ExternalPolicyTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("memvisor-external-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static string Example(string name) => Path.Combine(AppContext.BaseDirectory, "examples", name);
+
+    [Fact]
+    public void The_Python_example_moves_balloon_targets_as_it_decides_and_runs_the_same_twice()
+    {
+        string a = Path.Combine(_dir, "a"), b = Path.Combine(_dir, "b");
+        foreach (var target in new[] { a, b })
+        {
+            var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(Example("external-policy.yaml"), null, target, quiet: true));
+            Assert.True(code == ExitCodes.Ok, err);
+        }
+        Assert.Equal(File.ReadAllBytes(Path.Combine(a, "summary.json")), File.ReadAllBytes(Path.Combine(b, "summary.json")));
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(a, "summary.json")));
+        var policy = json.RootElement.GetProperty("policy");
+        Assert.Equal("external", policy.GetProperty("name").GetString());
+        Assert.Equal(12, policy.GetProperty("decisions").GetInt64());
+        Assert.True(policy.GetProperty("actions").GetProperty("mem_set").GetInt64() > 0);
+        var memory = json.RootElement.GetProperty("domains").EnumerateArray().ToDictionary(d => d.GetProperty("name").GetString()!, d => d.GetProperty("memory_kib").GetInt64() >> 10);
+        // The busy guest is given what it uses and a quarter more; the idle ones give theirs up.
+        Assert.True(memory["busy"] > 512 && memory["idle-1"] < 384 && memory["idle-2"] < 384, string.Join(", ", memory));
+    }
+
+    [Fact]
+    public void The_example_runs_in_a_sweep()
+    {
+        string target = Path.Combine(_dir, "sweep");
+        var (code, _, err) = ConsoleCapture.Run(() => SweepCommand.Run(Example("external-sweep.yaml"), target, jobs: 2, quiet: true));
+        Assert.True(code == ExitCodes.Ok, err);
+        var rows = File.ReadAllLines(Path.Combine(target, "results", "sweep.csv")).Skip(1).ToList();
+        Assert.Equal(6, rows.Count);
+        Assert.All(rows, r => Assert.Equal("external", r.Split(',')[5]));
+    }
+
+    // A scenario whose policy is a Python program given inline.
+    private string Scenario(string program, string timeout = "5s")
+    {
+        File.WriteAllText(Path.Combine(_dir, "policy.py"), program);
+        return TinyScenario.Write(_dir, y => y.Replace("duration: 2s", "duration: 20s")
+            + $"\npolicy: {{ name: external, command: [python3, policy.py], interval: 5s, timeout: {timeout} }}\n");
+    }
+
+    [Theory]
+    [InlineData("import sys\nsys.stdin.readline()\nprint('bye', file=sys.stderr)\nsys.exit(3)\n", "ended (exit code 3) without answering, at decision 1", "bye", "10s")]
+    [InlineData("import sys, time\nsys.stdin.readline()\ntime.sleep(60)\n", "did not answer within 0.5 s, and was stopped", null, "500ms")]
+    [InlineData("import sys\nfor line in sys.stdin:\n    print('hello', flush=True)\n", "answered with a line that is not a list of actions", "'hello'", "10s")]
+    [InlineData("import sys\nfor line in sys.stdin:\n    print('[{\"kind\": \"mem_set\", \"domain\": \"a\", \"value\": -5}]', flush=True)\n", "with a negative value (-5; only paging_target takes -1", null, "10s")]
+    [InlineData("import sys\nfor line in sys.stdin:\n    print('[{\"kind\": \"explode\", \"domain\": \"a\", \"value\": 1}]', flush=True)\n", "not a list of actions (at $[0].kind", null, "10s")]
+    public void A_program_that_crashes_hangs_or_answers_garbage_stops_the_run_with_nothing_written(string program, string says, string? alsoSays, string timeout)
+    {
+        string scenario = Scenario(program, timeout), target = Path.Combine(_dir, "out");
+        var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, target, quiet: true));
+        Assert.Equal(ExitCodes.Failure, code);
+        Assert.Contains("The external policy's program (python3 policy.py)", err);
+        Assert.True(err.Contains(says, StringComparison.Ordinal), err);
+        if (alsoSays is not null) Assert.Contains(alsoSays, err);
+        Assert.Contains("No results were written.", err);
+        Assert.DoesNotContain("   at ", err);
+        Assert.False(Directory.Exists(target));
+    }
+
+    [Fact]
+    public void A_program_that_cannot_start_stops_the_run()
+    {
+        string scenario = TinyScenario.Write(_dir, y => y + "\npolicy: { name: external, command: [./no-such-policy], interval: 1s }\n");
+        var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, Path.Combine(_dir, "out"), quiet: true));
+        Assert.Equal(ExitCodes.Failure, code);
+        Assert.Contains("(./no-such-policy) could not be started", err);
+    }
+
+    [Theory]
+    [InlineData("policy: { name: external }", "policy.command")]
+    [InlineData("policy: { name: external, command: python3 }", "policy.command")]
+    [InlineData("policy: { name: external, command: [] }", "policy.command")]
+    [InlineData("policy: { name: external, command: [python3, ''] }", "policy.command[1]")]
+    [InlineData("policy: { name: mom, command: [python3, p.py] }", "policy.command")]
+    [InlineData("policy: { name: external, command: [p], timeout: 0s }", "policy.timeout")]
+    public void A_bad_external_policy_is_refused_at_its_key(string policy, string field)
+    {
+        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(TinyScenario.Yaml + "\n" + policy + "\n", "t.yaml"));
+        Assert.Equal(field, Assert.Single(e.Errors).Field);
+    }
+}
