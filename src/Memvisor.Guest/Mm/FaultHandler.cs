@@ -32,7 +32,11 @@ internal sealed class FaultHandler
             return false;
         }
         // An untouched 2 MiB region may get a huge page whole; the access is then tried again.
-        if (level > 1 && vma.Kind == VmaKind.Anon && _k.Thp is { } thp && thp.TryFault(p, vma, vpn, write)) return !p.Exited;
+        if (level > 1 && vma.Kind == VmaKind.Anon && _k.Thp is { } thp)
+        {
+            if (thp.TryFault(p, vma, vpn, write)) return !p.Exited;
+            if (p.Exited) return false;
+        }
         if (level > 1)
         {
             _current = p;

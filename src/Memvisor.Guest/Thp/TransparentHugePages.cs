@@ -57,6 +57,8 @@ public sealed class TransparentHugePages
         bool ok = _k.Tables.TryEnsureTable(p.Root, vpn, 2, _newTable, out ulong directory);
         var (haveTable, deposit) = ok && !p.Exited ? _k.NewTable(p) : (false, 0UL);
         _current = null;
+        // The OOM killer may have ended p while the tables were had (not today: the free-memory check above keeps these allocations from reclaiming).
+        if (haveTable && p.Exited) _k.Allocator.Give(deposit);
         if (!haveTable || p.Exited) return false;
         if (allocator.FreePages - 512 < allocator.LowPages || !allocator.TryTakeBlock(9, out ulong first))
         {
@@ -76,7 +78,8 @@ public sealed class TransparentHugePages
         _deposits[Key(p, vpn)] = deposit;
         _k.Tables.Write(directory, Pte.IndexAt(vpn, 2), Pte.Make(first, FaultHandler.AnonFlags(vma, write) | Pte.Huge));
         p.Counters.RssAnon += 512;
-        p.Counters.DistinctPages += 512;
+        // One page was touched; the other 511 are zeroed, never faulted on, so a process's distinct pages count a huge page once.
+        p.Counters.DistinctPages++;
         p.Counters.MinorFaults++;
         _k.Counters.MinorFaults++;
         // One fault and 2 MiB cleared (clear_huge_page): the first 4 KiB within the fault's cost, 511 more.

@@ -110,7 +110,8 @@ public sealed class P2mTable
     /// <summary>Clears the accessed flag of the entry at <paramref name="gfn"/> and says whether it was set.</summary>
     public bool TestAndClearAccessed(ulong gfn) => TestAndClear(gfn, P2mEntry.AccessedBit);
 
-    public void Set(ulong gfn, P2mEntry entry)
+    /// <param name="countAs">What a large page this breaks is counted as broken by, when not what the entry becomes (a zero page the pager dropped).</param>
+    public void Set(ulong gfn, P2mEntry entry, P2mType? countAs = null)
     {
         if (gfn >= Capacity)
             throw new ArgumentOutOfRangeException(nameof(gfn), gfn, "The gfn is beyond this p2m; callers check Capacity first.");
@@ -130,7 +131,7 @@ public sealed class P2mTable
         if (_superpage[index] == 2 && ((old.Raw ^ entry.Raw) & ~P2mEntry.HardwareBits) != 0)
         {
             LargePagesBroken++;
-            SplitsBy.Count(entry.Type);
+            SplitsBy.Count(countAs ?? entry.Type);
         }
         leaf[gfn & LeafMask] = entry.Raw;
         _superpage[index] = 0;

@@ -191,7 +191,8 @@ public sealed partial class HypervisorPaging : IDisposable
         else if (TryWriteSwap(d, page.IsEmpty ? _hv.Machine.View(e.Mfn, _page) : page, out long swapSlot)) replacement = P2mEntry.PagedOut(swapSlot);
         else return false;
         _hv.ReleaseFrame(d, e.Mfn);
-        d.P2m.Set(gfn, replacement);
+        // A zero page dropped by the pager breaks a large page for paging, not as a balloon's release would.
+        d.P2m.Set(gfn, replacement, countAs: P2mType.PagedOut);
         Counters.PagedOut++;
         return true;
     }

@@ -20,7 +20,7 @@ public static class LargePagesLab
     /// <summary>What each variant does, for --help and the docs.</summary>
     public static string Describe(string name) => name switch
     {
-        Small => "4 KiB pages everywhere: first touches backed by 4 KiB frames, nested tables without 2 MiB entries (Xen's hap_2mb=0), guests without transparent huge pages",
+        Small => "4 KiB pages: first touches backed by 4 KiB frames on ESX and KVM (Xen and Hyper-V still build memory in 2 MiB extents), nested tables without 2 MiB entries (Xen's hap_2mb=0), guests without transparent huge pages",
         "host" => "the host backs guest memory with 2 MiB pages where it can and the nested tables map them whole; the guests map 4 KiB pages",
         "guest" => "the guests' transparent huge pages (enabled=always) on a host of 4 KiB pages",
         _ => "2 MiB pages at both levels",

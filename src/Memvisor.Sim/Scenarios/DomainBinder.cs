@@ -76,6 +76,8 @@ internal static class DomainBinder
         if (pv && sharing == true)
             b.Error(sh, $"{path}.sharing", "page sharing" + NeedsHvm);
         if (pv) sharing = false;
+        if (guest.TransparentHugePages && guest.DemandPaging == DemandPaging.Windows)
+            b.Error(gn!, $"{path}.guest.thp", "transparent huge pages are Linux's; a guest with demand_paging: windows has none (Windows maps large pages only when a program asks for them).");
         if (pv && guest.TransparentHugePages)
             b.Error(gn!, $"{path}.guest.thp", "a PV guest has no huge pages: Xen's PV MMU refuses a page-directory entry that maps 2MiB (give the domain mmu: hap or shadow3).");
         RefuseMissing(b, f, path, host, allocation, sharing, mmu);

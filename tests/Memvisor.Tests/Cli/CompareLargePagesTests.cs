@@ -79,5 +79,7 @@ public sealed class CompareLargePagesTests : IDisposable
         var error = Assert.Single(Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(yaml, "t.yaml")).Errors);
         Assert.Equal("domains[0].guest.thp", error.Field);
         Assert.Contains("PV guest has no huge pages", error.Message);
+        var windows = Assert.Single(Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(yaml.Replace("mmu: pv, guest: { thp: always }", "guest: { thp: always, demand_paging: windows }"), "t.yaml")).Errors);
+        Assert.Equal("domains[0].guest.thp", windows.Field);
     }
 }

@@ -186,7 +186,23 @@ public sealed class ShadowMmu : GuestMmu
         Exit(ExitReason.Invlpg, 0);
         if (Oos && _outOfSync.Count > 0 && L1Of(vpn) is ulong l1 && _byKey.TryGetValue(l1, out int s) && _pool[s]!.OutOfSync)
             Resync(s);
-        base.Invlpg(vpn);
+        // An address in a guest 2 MiB page is shadowed by an fl1 of 4 KiB entries, which the one address does not name:
+        // the whole TLB goes (Xen's sh_invlpg, arch/x86/mm/shadow/multi.c, flushes it for an fl1 shadow).
+        if (InGuestSuperpage(vpn)) Tlb.FlushAll();
+        else base.Invlpg(vpn);
+    }
+
+    private bool InGuestSuperpage(ulong vpn)
+    {
+        ulong table = Root;
+        for (int level = X86Pte.Levels; level > 1; level--)
+        {
+            ulong g = ReadEntry(table, X86Pte.IndexAt(vpn, level));
+            if (!X86Pte.IsPresent(g)) return false;
+            if (X86Pte.IsLeaf(g, level)) return level == 2;
+            table = X86Pte.Frame(g);
+        }
+        return false;
     }
 
     // A guest flush is a MOV to CR3 of the same table.
