@@ -72,7 +72,7 @@ public static class CompareCommand
         var (valid, option, noun, nouns) = hypervisorList is not null ? (HostPersonality.Names, "--hypervisors", "hypervisor", "hypervisors")
             : tieringList is not null ? (TieringLab.Names, "--tiering", "way of tiering", "ways of tiering")
             : largePagesList is not null ? (LargePagesLab.Names, "--large-pages", "way of using large pages", "ways of using large pages")
-            : (PolicySpec.Names, "--policies", "policy", "policies");
+            : ([.. PolicySpec.Names, PolicySpec.ExternalName], "--policies", "policy", "policies");
         var names = (hypervisorList ?? tieringList ?? largePagesList ?? policyList ?? string.Join(',', PolicySpec.Names)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
         var unknown = names.Where(n => !valid.Contains(n)).ToList();
         if (names.Count == 0 || unknown.Count > 0)
@@ -81,6 +81,11 @@ public static class CompareCommand
             return ExitCodes.BadInput;
         }
         if (!ScenarioSource.TryLoad(scenarioArg, out var scenario)) return ExitCodes.BadInput;
+        if (policyList is not null && names.Contains(PolicySpec.ExternalName) && scenario.Policy?.External is null)
+        {
+            Console.Error.WriteLine($"memvisor: --policies: {PolicySpec.ExternalName} runs the scenario's own policy program, and {Errors.Printable(scenario.Name)} names none (policy: {{ name: external, command: [...] }}). Nothing was run.");
+            return ExitCodes.BadInput;
+        }
         var notes = new List<string>();
         var variants = new List<(string Name, Scenario Scenario)>();
         foreach (var name in names)

@@ -45,7 +45,10 @@ public static class FitCommand
         // Temporary swap files of runs that were killed (SIGKILL leaves no chance to remove them) go first.
         SwapFile.RemoveStaleTemporaries(Path.GetTempPath());
         string name = policy ?? scenario.Policy?.Name ?? "static";
-        if (!PolicySpec.Names.Contains(name))
+        // external is the scenario's own program, when it names one.
+        if (name == PolicySpec.ExternalName && scenario.Policy?.External is null)
+            return Refuse($"--policy: {PolicySpec.ExternalName} runs the scenario's own policy program, and this scenario names none (policy: {{ name: external, command: [...] }}).");
+        if (!PolicySpec.Names.Contains(name) && name != PolicySpec.ExternalName)
             return Refuse($"--policy: '{name}' is not a policy; the policies are {string.Join(", ", PolicySpec.Names)}.");
         if (scenario.Domains.All(d => d.Name != domain))
             return Refuse($"--domain: the scenario has no domain '{domain}'; its domains are {string.Join(", ", scenario.Domains.Select(d => d.Name))}.");
