@@ -162,6 +162,46 @@ internal static class SvgChart
         html.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelWidth}\" y=\"{height - Bottom + 20}\">{Encode(unit)}</text></svg>");
     }
 
+    /// <summary>
+    /// A grid of cells, rows by columns (two axes of a sweep), each shaded by its value from white to the darkest at the
+    /// largest, with the value written in it and as the cell's tooltip; a null value leaves its cell empty.
+    /// </summary>
+    public static void Heatmap(StringBuilder html, IReadOnlyList<string> rows, IReadOnlyList<string> columns, double?[,] values, string unit, string rowLabel, string columnLabel)
+    {
+        const int cellH = 28, labelW = 150;
+        int cellW = Math.Max(40, Math.Min(120, (Width - labelW - 20) / Math.Max(1, columns.Count)));
+        int height = Top + 20 + cellH * rows.Count + Bottom;
+        double max = 1e-9;
+        int cells = 0;
+        foreach (var v in values)
+            if (v is double d)
+            {
+                max = Math.Max(max, d);
+                cells++;
+            }
+        html.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart\" data-series=\"{cells}\" width=\"{labelW + cellW * columns.Count + 20}\" height=\"{height}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\">");
+        html.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelW - 6}\" y=\"{Top + 4}\" text-anchor=\"end\">{Encode(rowLabel)} by {Encode(columnLabel)}</text>");
+        for (int c = 0; c < columns.Count; c++)
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelW + cellW * c + cellW / 2}\" y=\"{Top + 4}\" text-anchor=\"middle\">{Encode(columns[c])}</text>");
+        for (int r = 0; r < rows.Count; r++)
+        {
+            int y = Top + 14 + cellH * r;
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelW - 6}\" y=\"{y + cellH / 2 + 4}\" text-anchor=\"end\">{Encode(rows[r])}</text>");
+            for (int c = 0; c < columns.Count; c++)
+            {
+                if (values[r, c] is not double v) continue;
+                // From white (0) to the palette's blue (the largest value).
+                double t = v / max;
+                string fill = $"rgb({(int)(255 - t * 224)},{(int)(255 - t * 136)},{(int)(255 - t * 75)})";
+                string text = (v >= 100 ? Math.Round(v) : Math.Round(v, 3)).ToString(CultureInfo.InvariantCulture);
+                html.Append(CultureInfo.InvariantCulture, $"<rect class=\"series\" x=\"{labelW + cellW * c}\" y=\"{y}\" width=\"{cellW - 2}\" height=\"{cellH - 2}\" fill=\"{fill}\">")
+                    .Append(CultureInfo.InvariantCulture, $"<title>{Encode(rowLabel)} {Encode(rows[r])}, {Encode(columnLabel)} {Encode(columns[c])}: {text} {Encode(unit)}</title></rect>");
+                html.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelW + cellW * c + cellW / 2 - 1}\" y=\"{y + cellH / 2 + 3}\" text-anchor=\"middle\" fill=\"{(t > 0.6 ? "#fff" : "#222")}\">{text}</text>");
+            }
+        }
+        html.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelW}\" y=\"{height - Bottom + 20}\">{Encode(unit)}</text></svg>");
+    }
+
     // A chart over simulated time: the frame, and the x axis in seconds.
     private static void Open(StringBuilder html, int series, double xMax, double yMax, string yUnit)
     {

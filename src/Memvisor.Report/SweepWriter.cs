@@ -18,9 +18,10 @@ public static class SweepWriter
     public const string PointFile = "point.json";
 
     /// <summary>Writes a finished point into <paramref name="output"/> and commits it.</summary>
-    public static SweepPointRecord WritePoint(OutputDirectory output, SweepPoint point, RunResult result, double wallSeconds)
+    /// <param name="density">The density the sweep's fit found at the point (result being its best count's run); null without a fit.</param>
+    public static SweepPointRecord WritePoint(OutputDirectory output, SweepPoint point, RunResult result, double wallSeconds, int? density = null)
     {
-        var record = new SweepPointRecord(point.Index, point.Hash, [.. point.Values.Select(v => new SweepValue(v.Key, v.Value))], PolicyOutcome.From(result));
+        var record = new SweepPointRecord(point.Index, point.Hash, [.. point.Values.Select(v => new SweepValue(v.Key, v.Value))], PolicyOutcome.From(result)) { Density = density };
         ReportWriter.WriteRun(output, "", result, new RunInfo(wallSeconds, 0, 0, 0));
         output.WriteFile(PointFile, s => JsonSerializer.Serialize(s, record, SummaryJsonContext.Default.SweepPointRecord));
         output.Commit();
@@ -55,7 +56,10 @@ public static class SweepWriter
     public static void WriteResults(OutputDirectory output, SweepSpec spec, IReadOnlyList<SweepPointRecord> records)
     {
         var ordered = records.OrderBy(r => r.Index).ToList();
-        var summary = new SweepSummary(spec.Name, spec.Scenario, spec.Zip ? "zip" : "cross", [.. spec.Axes.Select(a => a.Key)], spec.PointCount, ordered);
+        var summary = new SweepSummary(spec.Name, spec.Scenario, spec.Zip ? "zip" : "cross", [.. spec.Axes.Select(a => a.Key)], spec.PointCount, ordered)
+        {
+            Fit = spec.Fit is { } fit ? new SweepFitSummary(fit.Domain, fit.MaxCount, fit.MaxStallShare) : null,
+        };
         output.WriteFile("sweep.json", s => JsonSerializer.Serialize(s, summary, SummaryJsonContext.Default.SweepSummary));
         output.WriteFile("sweep.csv", s => WriteCsv(s, spec, ordered));
         output.WriteFile("report.html", s => SweepReport.Write(s, spec, ordered));
@@ -68,13 +72,14 @@ public static class SweepWriter
     private static void WriteCsv(Stream s, SweepSpec spec, IReadOnlyList<SweepPointRecord> records)
     {
         var text = new StringBuilder();
-        text.AppendJoin(',', ["index", "hash", .. spec.Axes.Select(a => Csv(a.Key)), .. Figures]).Append('\n');
+        bool fit = spec.Fit is not null;
+        text.AppendJoin(',', ["index", "hash", .. spec.Axes.Select(a => Csv(a.Key)), .. Figures, .. fit ? ["density"] : Array.Empty<string>()]).Append('\n');
         foreach (var r in records)
         {
             var o = r.Outcome;
             string[] figures = [o.Hypervisor, o.Policy, F(o.PeakHostUsedMib), F(o.MeanHostUsedMib), I(o.VmsFit), I(o.Vms), I(o.MajorFaults), I(o.SwapIns), F(o.StallS),
                 F(o.StallShare), F(o.ReclaimMeanS), F(o.ReclaimMaxS), I(o.ReclaimUnmet), I(o.OomKills), I(o.IntegrityErrors), I(o.PolicyActions)];
-            text.AppendJoin(',', [I(r.Index), r.Hash, .. r.Values.Select(v => Csv(v.Value)), .. figures.Select(Csv)]).Append('\n');
+            text.AppendJoin(',', [I(r.Index), r.Hash, .. r.Values.Select(v => Csv(v.Value)), .. figures.Select(Csv), .. fit ? [I(r.Density ?? 0)] : Array.Empty<string>()]).Append('\n');
         }
         s.Write(Encoding.UTF8.GetBytes(text.ToString()));
     }

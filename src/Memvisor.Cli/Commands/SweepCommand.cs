@@ -4,6 +4,7 @@ using System.Globalization;
 using Memvisor.Report;
 using Memvisor.Report.Output;
 using Memvisor.Sim.Engine;
+using Memvisor.Sim.Lab;
 using Memvisor.Sim.Scenarios;
 using Memvisor.Sim.Sweeps;
 using Spectre.Console;
@@ -158,16 +159,25 @@ public static partial class SweepCommand
         if (!RootIsOurs(root)) return ExitCodes.BadInput;
         string dir = Path.Combine(root, "points", point.DirectoryName);
         if (SweepWriter.TryReadPoint(dir, point) is not null) return ExitCodes.Ok;
-        RunOne(point, dir, threads: Environment.ProcessorCount, cancel);
+        RunOne(spec, point, dir, threads: Environment.ProcessorCount, cancel);
         return ExitCodes.Ok;
     });
 
-    private static SweepPointRecord RunOne(SweepPoint point, string dir, int threads, CancellationToken cancel)
+    // A point's run, or with the sweep's fit its density search, whose best count's run (the first tried, if none met) is the point's.
+    private static SweepPointRecord RunOne(SweepSpec spec, SweepPoint point, string dir, int threads, CancellationToken cancel)
     {
         using var output = OutputDirectory.Prepare(dir, "sweep point");
         var wall = Stopwatch.StartNew();
-        var result = new Simulation(point.Scenario, threads: threads).Run(cancel: cancel);
-        return SweepWriter.WritePoint(output, point, result, wall.Elapsed.TotalSeconds);
+        if (spec.Fit is not { } fit)
+            return SweepWriter.WritePoint(output, point, new Simulation(point.Scenario, threads: threads).Run(cancel: cancel), wall.Elapsed.TotalSeconds);
+        RunResult? kept = null;
+        int keptCount = 0;
+        var (best, _) = DensitySearch.Run(point.Scenario, fit.Domain, point.Scenario.Policy?.Name ?? "static", new ServiceLevel(fit.MaxStallShare), fit.MaxCount, seed: null,
+            cancel: cancel, threads: threads, tried: (n, run, met) =>
+            {
+                if (kept is null || (met && n > keptCount)) (kept, keptCount) = (run, n);
+            });
+        return SweepWriter.WritePoint(output, point, kept!, wall.Elapsed.TotalSeconds, best);
     }
 
     /// <param name="slurm">Run the points as a Slurm job array so asked for; null runs them on this machine.</param>
@@ -205,7 +215,7 @@ public static partial class SweepCommand
             {
                 Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = jobs, CancellationToken = cancel }, i =>
                 {
-                    records[i] = RunOne(points[i], Path.Combine(root, "points", points[i].DirectoryName), threads, cancel);
+                    records[i] = RunOne(spec, points[i], Path.Combine(root, "points", points[i].DirectoryName), threads, cancel);
                     done?.Invoke();
                 });
             }

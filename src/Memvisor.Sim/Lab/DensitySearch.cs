@@ -31,17 +31,20 @@ public static class DensitySearch
         return scenario with { Domains = domains, Events = [.. events, .. creates] };
     }
 
+    /// <param name="tried">Hears each count tried, its run and whether it met the service level (a sweep keeps the best count's run).</param>
     public static (int Best, IReadOnlyList<FitTrial> Trials) Run(Scenario scenario, string domain, string policy, ServiceLevel sla, int maxCount, ulong? seed,
-        Action<int>? trying = null, CancellationToken cancel = default, long createEveryNs = 0, int threads = 1)
+        Action<int>? trying = null, CancellationToken cancel = default, long createEveryNs = 0, int threads = 1, Action<int, RunResult, bool>? tried = null)
     {
         var trials = new List<FitTrial>();
         var withPolicy = PolicyLab.WithPolicy(scenario, policy);
         bool Try(int n)
         {
             trying?.Invoke(n);
-            var outcome = PolicyOutcome.From(new Simulation(WithCount(withPolicy, domain, n, createEveryNs), seed, threads: threads).Run(cancel: cancel));
+            var run = new Simulation(WithCount(withPolicy, domain, n, createEveryNs), seed, threads: threads).Run(cancel: cancel);
+            var outcome = PolicyOutcome.From(run);
             bool met = sla.IsMet(outcome, out string reason);
             trials.Add(new FitTrial(n, outcome, met, reason));
+            tried?.Invoke(n, run, met);
             return met;
         }
         int good = 0, bad = maxCount + 1;

@@ -12,7 +12,8 @@ namespace Memvisor.Sim.Sweeps;
 /// </summary>
 public static class SweepLoader
 {
-    private static readonly string[] Keys = ["name", "scenario", "mode", "axes"];
+    private static readonly string[] Keys = ["name", "scenario", "mode", "axes", "fit"];
+    private static readonly string[] FitKeys = ["domain", "max", "max_stall"];
     private static readonly string[] RangeKeys = ["from", "to", "step"];
     /// <summary>The most points one sweep may have.</summary>
     public const long MaxPoints = 100_000;
@@ -57,12 +58,29 @@ public static class SweepLoader
         }
         if (zip && axes.Select(x => x.Values.Count).Distinct().Count() > 1)
             b.Error(m, "mode", $"zip pairs the i-th values of every axis, and the axes have {string.Join(", ", axes.Select(x => $"{x.Values.Count} ({x.Key})"))} values; give them as many, or cross them.");
+        SweepFit? fit = f.TryGetValue("fit", out var fn) && baseText is { } bt ? Fit(b, fn, bt.Text, bt.File) : null;
         var spec = name is null || baseText is null || b.Errors.Count > 0 ? null
-            : new SweepSpec(name, file, scenario!, baseText.Value.Text, baseText.Value.File, zip, axes);
+            : new SweepSpec(name, file, scenario!, baseText.Value.Text, baseText.Value.File, zip, axes) { Fit = fit };
         if (spec is not null && spec.PointCount > MaxPoints)
             b.Error(a, "axes", $"the axes make {spec.PointCount:N0} points; a sweep has at most {MaxPoints:N0}.");
         if (b.Errors.Count > 0 || spec is null) throw new ScenarioException(b.Errors);
         return spec;
+    }
+
+    // fit: { domain: NAME (a domain of the base scenario), max: 1..4096 (64), max_stall: a share (1%) }.
+    private static SweepFit? Fit(YamlBinder b, YamlNode node, string baseText, string baseFile)
+    {
+        var f = b.Fields(node, "fit", FitKeys, ["domain"]);
+        if (!f.TryGetValue("domain", out var d) || b.String(d, "fit.domain") is not { } domain) return null;
+        var names = ScenarioLoader.Parse(baseText, baseFile).Domains.Select(x => x.Name).ToList();
+        if (!names.Contains(domain))
+        {
+            b.Error(d, "fit.domain", $"the scenario has no domain '{domain}'; its domains are {string.Join(", ", names)}.");
+            return null;
+        }
+        int max = f.TryGetValue("max", out var m) ? (int)(b.Integer(m, "fit.max", 1, 4096) ?? 64) : 64;
+        double stall = f.TryGetValue("max_stall", out var s) ? b.Share(s, "fit.max_stall") ?? 0.01 : 0.01;
+        return new SweepFit(domain, max, stall, (int)node.Start.Line, (int)node.Start.Column);
     }
 
     // The base scenario's text: a file beside the sweep file, or a built-in.

@@ -42,6 +42,7 @@ public static class SweepPlan
         }
         var text = new StringWriter();
         foreach (var (key, value) in values) text.Write($"# {key} = {value}\n");
+        if (spec.Fit is { } fit) text.Write($"# {fit.Describe}\n");
         new YamlStream(new YamlDocument(root)).Save(text, assignAnchors: false);
         string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..12];
         Scenario scenario;
@@ -58,7 +59,20 @@ public static class SweepPlan
             throw new ScenarioException([new ScenarioError(spec.File, axis?.Line ?? 0, axis?.Column ?? 0, axis is null ? "axes" : $"axes.{axis.Key}",
                 $"point {index} ({where}) makes a scenario that is refused: {first.Field}: {first.Message}")]);
         }
+        if (spec.Fit is { } search && FitProblem(scenario, search) is { } problem)
+            throw new ScenarioException([new ScenarioError(spec.File, search.Line, search.Column, "fit", $"point {index} ({string.Join(", ", values.Select(v => $"{v.Item1}={v.Item2}"))}): {problem}")]);
         return new SweepPoint(index, values, hash, scenario with { Name = $"{spec.Name}-{index:D5}" });
+    }
+
+    // Why a point's density search cannot run: its largest count would not fit this machine, or would name another domain's instance.
+    private static string? FitProblem(Scenario scenario, SweepFit fit)
+    {
+        var others = scenario.Instances().Where(i => i.Spec.Name != fit.Domain).Select(i => i.Name).ToHashSet();
+        if (Enumerable.Range(1, fit.MaxCount).Select(i => $"{fit.Domain}-{i}").Prepend(fit.Domain).FirstOrDefault(others.Contains) is { } clash)
+            return $"counting {fit.Domain} up to {fit.MaxCount} would name an instance '{clash}', which is another domain's; rename that domain or lower fit.max.";
+        if (ScenarioChecks.MachineProblem(Lab.DensitySearch.WithCount(scenario, fit.Domain, fit.MaxCount)) is { } tooBig)
+            return $"{fit.MaxCount} × {fit.Domain} cannot be modeled here: {tooBig} Lower fit.max.";
+        return null;
     }
 
     /// <summary>Every point, in index order.</summary>

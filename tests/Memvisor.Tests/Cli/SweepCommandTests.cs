@@ -1,6 +1,7 @@
 using Memvisor.Cli;
 using Memvisor.Cli.Commands;
 using Memvisor.Tests.Support;
+using Memvisor.Sim.Scenarios;
 
 namespace Memvisor.Tests.Cli;
 
@@ -101,5 +102,44 @@ public sealed class SweepCommandTests : IDisposable
         Assert.Equal(["0", "1"], rows.Select(r => r.Split(',')[0]));
         Assert.Equal(rows[0].Split(',')[1..], rows[1].Split(',')[1..]);
         Assert.Single(Directory.GetDirectories(Path.Combine(a, "points")));
+    }
+    [Fact]
+    public void A_fit_sweep_searches_the_density_at_each_point_and_merges_it()
+    {
+        TinyScenario.Write(_dir);
+        string sweep = Path.Combine(_dir, "f.yaml"), plain = Path.Combine(_dir, "p.yaml");
+        File.WriteAllText(sweep, "name: f\nscenario: tiny.yaml\naxes:\n  host.memory: [512MiB, 768MiB]\nfit: { domain: a, max: 4, max_stall: 1% }\n");
+        File.WriteAllText(plain, "name: f\nscenario: tiny.yaml\naxes:\n  host.memory: [512MiB, 768MiB]\n");
+        string target = Path.Combine(_dir, "fit");
+        var (code, _, err) = ConsoleCapture.Run(() => SweepCommand.Run(sweep, target, jobs: 2, quiet: true));
+        Assert.True(code == ExitCodes.Ok, err);
+        var csv = File.ReadAllLines(Path.Combine(target, "results", "sweep.csv"));
+        Assert.EndsWith(",density", csv[0]);
+        // Four tiny guests fit either host: the search stops at its cap.
+        Assert.All(csv.Skip(1), row => Assert.EndsWith(",4", row));
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(target, "results", "sweep.json")));
+        Assert.Equal("a", json.RootElement.GetProperty("fit").GetProperty("domain").GetString());
+        Assert.All(json.RootElement.GetProperty("results").EnumerateArray(), r => Assert.Equal(4, r.GetProperty("density").GetInt32()));
+        // The point's run is the best count's: four instances of a.
+        var point = Directory.GetDirectories(Path.Combine(target, "points")).First();
+        Assert.Contains("\"a-4\"", File.ReadAllText(Path.Combine(point, "summary.json")));
+        // A fit makes other points than the same axes without it: the hashes differ.
+        var plainHashes = Memvisor.Sim.Sweeps.SweepPlan.Points(Memvisor.Sim.Sweeps.SweepLoader.LoadFile(plain)).Select(p => p.Hash);
+        var fitHashes = Memvisor.Sim.Sweeps.SweepPlan.Points(Memvisor.Sim.Sweeps.SweepLoader.LoadFile(sweep)).Select(p => p.Hash);
+        Assert.Empty(plainHashes.Intersect(fitHashes));
+    }
+
+    [Theory]
+    [InlineData("fit: { domain: nobody }", "fit.domain")]
+    [InlineData("fit: { domain: a, max: 0 }", "fit.max")]
+    [InlineData("fit: { domain: a, max: 5000 }", "fit.max")]
+    [InlineData("fit: { max: 3 }", "fit.domain")]
+    public void A_fit_that_cannot_run_is_refused_at_its_key(string fit, string field)
+    {
+        TinyScenario.Write(_dir);
+        string sweep = Path.Combine(_dir, "bad.yaml");
+        File.WriteAllText(sweep, $"name: f\nscenario: tiny.yaml\naxes:\n  seed: [1]\n{fit}\n");
+        var e = Assert.Throws<ScenarioException>(() => Memvisor.Sim.Sweeps.SweepPlan.Points(Memvisor.Sim.Sweeps.SweepLoader.LoadFile(sweep)).ToList());
+        Assert.Equal(field, e.Errors[0].Field);
     }
 }

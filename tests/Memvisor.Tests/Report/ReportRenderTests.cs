@@ -100,6 +100,34 @@ public partial class ReportRenderTests
         }
     }
 
+    [Fact]
+    public void A_fit_sweeps_report_draws_its_grids_over_two_axes_in_chromium()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"memvisor-render-grid-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            Memvisor.Tests.Support.TinyScenario.Write(dir);
+            File.WriteAllText(Path.Combine(dir, "s.yaml"), "name: g\nscenario: tiny.yaml\naxes:\n  host.memory: [512MiB, 768MiB]\n  seed: [1, 2, 3]\nfit: { domain: a, max: 2 }\n");
+            string target = Path.Combine(dir, "out");
+            var (code, _, err) = Memvisor.Tests.Support.ConsoleCapture.Run(() => Memvisor.Cli.Commands.SweepCommand.Run(Path.Combine(dir, "s.yaml"), target, jobs: 2, quiet: true));
+            Assert.True(code == 0, err);
+            string dom = Chromium($"--dump-dom {new Uri(Path.Combine(target, "results", "report.html")).AbsoluteUri}");
+            var body = BodyAttributes().Match(dom);
+            Assert.True(body.Success, $"the sweep report's check script did not run; Chromium gave {dom.Length} characters.");
+            // Stall, peak memory and density against each axis (6 charts of one line), the grids of stall and density by
+            // host.memory and seed (6 cells each) and the bars of the 6 points (3).
+            Assert.Equal(("11", "11"), (body.Groups["n"].Value, body.Groups["ok"].Value));
+            Assert.Equal(["1", "1", "1", "1", "1", "1", "6", "6", "6", "6", "6"], ChartAttributes().Matches(dom).Select(m => m.Groups["series"].Value).Order());
+            foreach (Match m in ChartAttributes().Matches(dom)) Assert.Equal(m.Groups["series"].Value, m.Groups["rendered"].Value);
+            Assert.Contains("Density (a that fit) by host.memory and seed", dom);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static string Chromium(string arguments)
     {
         string exe = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists)
