@@ -29,7 +29,7 @@ public static partial class SweepCommand
         var partition = new Option<string?>("--partition") { Description = "slurm: the partition (sbatch --partition). Default: the cluster's." };
         var time = new Option<string?>("--time") { Description = "slurm: each task's time limit, as sbatch --time takes it (minutes, HH:MM:SS, D-HH:MM...). Default: the partition's." };
         var mem = new Option<string?>("--mem") { Description = "slurm: each task's memory, as sbatch --mem takes it (4G, 500M). Default: the partition's." };
-        var maxRunning = new Option<int?>("--max-running") { Description = "slurm: the most tasks running at once (the array's %K). Default: as many as Slurm starts." };
+        var maxRunning = new Option<string?>("--max-running") { Description = "slurm: the most tasks running at once (the array's %K). Default: as many as Slurm starts." };
         var poll = new Option<double>("--poll") { Description = "slurm: seconds between squeue calls while the array runs.", DefaultValueFactory = _ => 2 };
         var memvisor = new Option<string?>("--memvisor") { Description = "slurm: the shell command that runs memvisor on the nodes. Default: this memvisor, by its path here." };
         var command = new Command("sweep", "Run every point of a sweep, a scenario crossed with axes of values, on this machine or as a Slurm job array, and merge the points' figures into sweep.csv and sweep.json. Points already finished with the same content are kept.")
@@ -45,10 +45,26 @@ public static partial class SweepCommand
                 Console.Error.WriteLine($"memvisor: {string.Join(", ", given)}: {(given.Count == 1 ? "this sets" : "these set")} how a Slurm job array is asked for; give --executor slurm too, or leave {(given.Count == 1 ? "it" : "them")} out. Nothing was run.");
                 return ExitCodes.BadInput;
             }
+            int? running = null;
+            if (p.GetValue(maxRunning) is { } k)
+            {
+                if (!int.TryParse(k, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) || n < 1 || n > 100_000)
+                {
+                    Console.Error.WriteLine($"memvisor: --max-running: '{Errors.Printable(k)}' is not a number of tasks at once; give 1 to 100000. Nothing was run.");
+                    return ExitCodes.BadInput;
+                }
+                running = n;
+            }
+            double pollSeconds = p.GetValue(poll);
+            if (!double.IsFinite(pollSeconds))
+            {
+                Console.Error.WriteLine("memvisor: --poll: give an interval from 0.1 to 600 seconds. Nothing was run.");
+                return ExitCodes.BadInput;
+            }
             var options = slurm ? new Slurm.SlurmOptions
             {
-                Partition = p.GetValue(partition), Time = p.GetValue(time), Memory = p.GetValue(mem), MaxRunning = p.GetValue(maxRunning),
-                Poll = TimeSpan.FromSeconds(Math.Clamp(p.GetValue(poll), 0, 3600)), Memvisor = p.GetValue(memvisor) ?? Slurm.SlurmOptions.ThisMemvisor(),
+                Partition = p.GetValue(partition), Time = p.GetValue(time), Memory = p.GetValue(mem), MaxRunning = running,
+                Poll = TimeSpan.FromSeconds(Math.Clamp(pollSeconds, 0, 3600)), Memvisor = p.GetValue(memvisor) ?? Slurm.SlurmOptions.ThisMemvisor(),
             } : null;
             return Run(p.GetValue(sweep)!, p.GetValue(output), p.GetValue(jobs), p.GetValue(quiet), Interrupt.Token, options);
         });
@@ -132,8 +148,33 @@ public static partial class SweepCommand
         }
         if (!Directory.Exists(root)) return true;
         var foreign = Directory.EnumerateFileSystemEntries(root).Select(Path.GetFileName).Where(n => n is not ("points" or "results" or "slurm")).Order(StringComparer.Ordinal).ToList();
-        if (foreign.Count == 0) return true;
+        if (foreign.Count == 0) return SlurmDirIsOurs(root);
         Console.Error.WriteLine($"memvisor: --out: {Errors.Printable(Path.GetFullPath(root))} holds files Memvisor did not write for a sweep ({Errors.Printable(string.Join(", ", foreign.Take(5)))}{(foreign.Count > 5 ? ", ..." : "")}); a sweep's directory holds only its points/, results/ and slurm/. Give another. Nothing was run.");
+        return false;
+    }
+
+    // The sweep's slurm/ holds only what the slurm executor writes: its batch script and a logs/ of task logs (JOB_TASK.out), none a link.
+    private static bool SlurmDirIsOurs(string root)
+    {
+        string slurm = Path.Combine(root, "slurm");
+        if (!Path.Exists(slurm)) return true;
+        string? why = null;
+        var info = new DirectoryInfo(slurm);
+        if (!info.Exists || info.LinkTarget is not null) why = "is not a directory of its own";
+        else
+            foreach (var entry in info.EnumerateFileSystemInfos())
+            {
+                bool ours = entry.LinkTarget is null && (entry.Name == Slurm.SlurmJob.ScriptName
+                    ? entry is FileInfo script && Slurm.SlurmJob.IsOurScript(script.FullName)
+                    : entry.Name == "logs" && entry is DirectoryInfo logs && logs.EnumerateFileSystemInfos().All(l => l is FileInfo && l.LinkTarget is null && Slurm.SlurmJob.IsLogName(l.Name)));
+                if (!ours)
+                {
+                    why = $"holds {entry.Name}, which Memvisor did not write";
+                    break;
+                }
+            }
+        if (why is null) return true;
+        Console.Error.WriteLine($"memvisor: --out: {Errors.Printable(Path.GetFullPath(slurm))} {Errors.Printable(why)}; a sweep's slurm/ holds only the batch script and task logs the slurm executor writes. Give another directory. Nothing was run.");
         return false;
     }
 
@@ -165,6 +206,18 @@ public static partial class SweepCommand
 
     // A point's run, or with the sweep's fit its density search, whose best count's run (the first tried, if none met) is the point's.
     private static SweepPointRecord RunOne(SweepSpec spec, SweepPoint point, string dir, int threads, CancellationToken cancel)
+    {
+        try
+        {
+            return RunPointIn(spec, point, dir, threads, cancel);
+        }
+        catch (Sim.Policies.ExternalPolicyException e)
+        {
+            throw new Sim.Policies.ExternalPolicyException($"Point {point.Index} ({point.Hash}): {e.Message}");
+        }
+    }
+
+    private static SweepPointRecord RunPointIn(SweepSpec spec, SweepPoint point, string dir, int threads, CancellationToken cancel)
     {
         using var output = OutputDirectory.Prepare(dir, "sweep point");
         var wall = Stopwatch.StartNew();

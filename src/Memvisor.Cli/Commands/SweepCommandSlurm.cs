@@ -18,8 +18,15 @@ public static partial class SweepCommand
         {
             string slurmDir = Path.GetFullPath(Path.Combine(root, "slurm"));
             Directory.CreateDirectory(slurmDir);
-            string script = Path.Combine(slurmDir, "sweep.sbatch");
+            string script = Path.Combine(slurmDir, SlurmJob.ScriptName);
             File.WriteAllText(script, SlurmJob.Script(spec.Name, Path.GetFullPath(file), Path.GetFullPath(root), [.. todo.Select(i => points[i].Index)], options));
+            // A --memvisor command that bash cannot read would fail in every task: it is refused here.
+            if (Shell.Run("bash", ["-n", script], TimeSpan.FromSeconds(30)) is { ExitCode: not 0 } syntax)
+            {
+                File.Delete(script);
+                Console.Error.WriteLine($"memvisor: --memvisor: the batch script {Errors.Printable(script)} was not valid bash with that command ({Errors.Printable(syntax.Err.Trim())}). Nothing was run.");
+                return ExitCodes.BadInput;
+            }
             var job = SlurmJob.Submit(script, Path.Combine(slurmDir, "logs"), out string? error);
             if (job is null)
             {

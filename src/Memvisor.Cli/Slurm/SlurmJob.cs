@@ -26,16 +26,35 @@ internal sealed class SlurmJob
     /// <summary>The log of task <paramref name="index"/>.</summary>
     public string LogOf(long index) => Path.Combine(Logs, $"{Id}_{index}.out");
 
+    public const string ScriptName = "sweep.sbatch";
+    private const string Marker = "# Written by memvisor sweep --executor slurm: each task runs one point of the sweep.";
+
+    /// <summary>Whether <paramref name="path"/> is a batch script this executor wrote (its second line says so).</summary>
+    public static bool IsOurScript(string path)
+    {
+        try
+        {
+            using var reader = new StreamReader(path);
+            return reader.ReadLine() == "#!/bin/bash" && reader.ReadLine() == Marker;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Whether <paramref name="name"/> is a task log's name (JOB_TASK.out, as sbatch --output=%A_%a.out names them).</summary>
+    public static bool IsLogName(string name) =>
+        name.EndsWith(".out", StringComparison.Ordinal) && name[..^4].Split('_') is [var job, var task] && job.Length > 0 && task.Length > 0 && job.All(char.IsAsciiDigit) && task.All(char.IsAsciiDigit);
+
     /// <summary>The batch script for <paramref name="indices"/> of the sweep in <paramref name="sweepFile"/>, the sweep's directory being <paramref name="root"/> (all paths absolute: the nodes must see them at the same place).</summary>
     public static string Script(string name, string sweepFile, string root, IReadOnlyList<long> indices, SlurmOptions options)
     {
-        string logs = Path.Combine(root, "slurm", "logs");
         var s = new StringBuilder();
         s.Append("#!/bin/bash\n");
-        s.Append("# Written by memvisor sweep --executor slurm: each task runs one point of the sweep.\n");
+        s.Append(Marker).Append('\n');
         s.Append(CultureInfo.InvariantCulture, $"#SBATCH --job-name=memvisor-{Safe(name)}\n");
         s.Append(CultureInfo.InvariantCulture, $"#SBATCH --array={string.Join(',', indices)}{(options.MaxRunning is int k ? $"%{k}" : "")}\n");
-        s.Append(CultureInfo.InvariantCulture, $"#SBATCH --output={logs}/%A_%a.out\n");
         if (options.Partition is { } p) s.Append(CultureInfo.InvariantCulture, $"#SBATCH --partition={p}\n");
         if (options.Time is { } t) s.Append(CultureInfo.InvariantCulture, $"#SBATCH --time={t}\n");
         if (options.Memory is { } m) s.Append(CultureInfo.InvariantCulture, $"#SBATCH --mem={m}\n");
@@ -50,7 +69,8 @@ internal sealed class SlurmJob
     public static SlurmJob? Submit(string script, string logs, out string? error)
     {
         Directory.CreateDirectory(logs);
-        var r = Shell.Run("sbatch", ["--parsable", script], CommandTimeout);
+        // The log path as an argument, not an #SBATCH line (which ends at a space); sbatch's own '%' doubled.
+        var r = Shell.Run("sbatch", ["--parsable", $"--output={logs.TrimEnd('/').Replace("%", "%%")}/%A_%a.out", script], CommandTimeout);
         error = r is null ? "sbatch was not found: the slurm executor needs Slurm's client commands (sbatch, squeue) on PATH. On this kind of machine scripts/slurm-up brings up a one-node Slurm."
             : r.ExitCode != 0 ? $"sbatch refused the job array ({Errors.Printable(r.Err.Trim())})."
             : null;

@@ -94,6 +94,9 @@ public sealed partial class Simulation
     /// </summary>
     public RunResult Run(Action<double>? progress = null, CancellationToken cancel = default)
     {
+        // A decision waiting on an external policy's program stops with the run.
+        foreach (var h in _hosts)
+            if (h.Policy is Policies.ExternalPolicy external) external.Cancellation = cancel;
         try
         {
             return RunToEnd(progress, cancel);

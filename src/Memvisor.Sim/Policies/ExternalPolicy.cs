@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Memvisor.Native;
 using Memvisor.Policy;
 using Memvisor.Policy.Snapshot;
 using Memvisor.Sim.Scenarios;
@@ -25,20 +26,26 @@ public sealed class ExternalPolicy(ExternalPolicySpec spec, long intervalNs) : I
     private const int StderrKept = 2048;
 
     private Process? _process;
+    private PolicyProgramOutput? _output;
     private readonly StringBuilder _stderr = new();
     private int _decisions;
     private long _nowNs;
+    // A line longer than this is not an answer (a snapshot of 65,536 domains is smaller).
+    private const int MaxAnswerChars = 16 << 20;
 
     public string Name => PolicySpec.ExternalName;
     public long IntervalNs => intervalNs;
     // The snapshot carries the curves when the program may want them.
     public bool ReadsMissCurves => true;
+    /// <summary>The run's cancellation: a decision waiting for the program stops with it (the simulation sets it).</summary>
+    public CancellationToken Cancellation { get; set; }
 
     public IReadOnlyList<PolicyAction> Decide(HostSnapshot host)
     {
         _decisions++;
         _nowNs = host.TimeNs;
         var process = _process ?? Start();
+        if (_output!.HasMore) throw Stopped("answered more than one line to the decision before");
         string? answer;
         string line = JsonSerializer.Serialize(host, Line);
         // Written and read under one deadline: a program that reads nothing would otherwise block the write once the pipe is full.
@@ -47,15 +54,21 @@ public sealed class ExternalPolicy(ExternalPolicySpec spec, long intervalNs) : I
             process.StandardInput.WriteLine(line);
             process.StandardInput.Flush();
         });
-        var read = process.StandardOutput.ReadLineAsync();
+        var read = _output.ReadLineAsync(Cancellation);
         try
         {
-            if (!Task.WaitAll([write, read], TimeSpan.FromTicks(spec.TimeoutNs / 100)))
-            {
-                Stop();
-                throw Failed($"did not answer within {spec.TimeoutNs / 1e9:0.###} s, and was stopped");
-            }
+            if (!Task.WaitAll(new Task[] { write, read }, (int)Math.Min(int.MaxValue, spec.TimeoutNs / 1_000_000), Cancellation))
+                throw Stopped($"did not answer within {spec.TimeoutNs / 1e9:0.###} s, and was stopped");
             answer = read.Result;
+        }
+        catch (OperationCanceledException)
+        {
+            Stop();
+            throw;
+        }
+        catch (AggregateException e) when (e.Flatten().InnerExceptions.Any(x => x is LineTooLongException))
+        {
+            throw Stopped($"answered a line longer than {MaxAnswerChars >> 20} Mi characters, and was stopped");
         }
         catch (AggregateException e) when (e.Flatten().InnerExceptions.All(x => x is IOException or ObjectDisposedException))
         {
@@ -64,15 +77,18 @@ public sealed class ExternalPolicy(ExternalPolicySpec spec, long intervalNs) : I
         if (answer is null)
         {
             string how = process.WaitForExit(2000) ? $"ended (exit code {process.ExitCode})" : "closed its output";
-            Stop();
-            throw Failed($"{how} without answering");
+            throw Stopped($"{how} without answering");
         }
-        return Actions(answer);
+        return Actions(answer, host);
     }
 
     private Process Start()
     {
-        var start = new ProcessStartInfo(spec.Command[0])
+        string program = Resolve(spec.Command[0]) ?? throw new ExternalPolicyException(spec.Command[0].Contains('/')
+            ? $"The external policy's program ({spec.Display}) could not be started: {spec.Command[0]} does not exist."
+            : $"The external policy's program ({spec.Display}) could not be started: {spec.Command[0]} is not an executable file on PATH ({Environment.GetEnvironmentVariable("PATH")}).");
+        // As the leader of a process group of its own (setsid), so that whatever it starts ends with it.
+        var start = new ProcessStartInfo("setsid")
         {
             WorkingDirectory = spec.WorkingDirectory,
             RedirectStandardInput = true,
@@ -81,6 +97,7 @@ public sealed class ExternalPolicy(ExternalPolicySpec spec, long intervalNs) : I
             UseShellExecute = false,
             StandardInputEncoding = new UTF8Encoding(false),
         };
+        start.ArgumentList.Add(program);
         foreach (var a in spec.Command.Skip(1)) start.ArgumentList.Add(a);
         try
         {
@@ -90,21 +107,45 @@ public sealed class ExternalPolicy(ExternalPolicySpec spec, long intervalNs) : I
         {
             throw new ExternalPolicyException($"The external policy's program ({spec.Display}) could not be started in {spec.WorkingDirectory}: {e.Message}.");
         }
-        _process.ErrorDataReceived += (_, e) =>
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+        _output = new PolicyProgramOutput(_process.StandardOutput, MaxAnswerChars);
+        var stderr = _process.StandardError;
+        // Its stderr in chunks, only the last 2 KiB kept: a line that never ends costs nothing.
+        _ = Task.Run(async () =>
         {
-            if (e.Data is null) return;
-            lock (_stderr)
+            var chunk = new char[4096];
+            try
             {
-                _stderr.Append(e.Data).Append('\n');
-                if (_stderr.Length > 2 * StderrKept) _stderr.Remove(0, _stderr.Length - StderrKept);
+                for (int n; (n = await stderr.ReadAsync(chunk.AsMemory())) > 0;)
+                    lock (_stderr)
+                    {
+                        _stderr.Append(chunk, 0, n);
+                        if (_stderr.Length > 2 * StderrKept) _stderr.Remove(0, _stderr.Length - StderrKept);
+                    }
             }
-        };
-        _process.BeginErrorReadLine();
+            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException) { }
+        });
         return _process;
     }
 
+    // A program named with a slash was made a full path from the scenario's directory; a bare name is looked up on PATH only.
+    private static string? Resolve(string program)
+    {
+        if (program.Contains('/')) return File.Exists(program) ? program : null;
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!Path.IsPathRooted(dir)) continue;
+            string candidate = Path.Combine(dir, program);
+            if (File.Exists(candidate) && !OperatingSystem.IsWindows() && (File.GetUnixFileMode(candidate) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0)
+                return candidate;
+        }
+        return null;
+    }
+
+    private void OnProcessExit(object? sender, EventArgs e) => Stop();
+
     // The answer: a JSON array of { kind, domain, value }, every value a finite number in range.
-    private List<PolicyAction> Actions(string answer)
+    private List<PolicyAction> Actions(string answer, HostSnapshot host)
     {
         List<PolicyAction>? actions;
         try
@@ -113,7 +154,7 @@ public sealed class ExternalPolicy(ExternalPolicySpec spec, long intervalNs) : I
         }
         catch (JsonException e)
         {
-            throw Failed($"answered with a line that is not a list of actions (at {e.Path ?? "$"}: {e.Message}): {Excerpt(answer)}");
+            throw Failed($"answered with a line that is not a list of actions (at {e.Path ?? "$"}: {e.Message}): '{Excerpt(answer)}'");
         }
         if (actions is null) throw Failed($"answered null, not a list of actions (give [] for none)");
         for (int i = 0; i < actions.Count; i++)
@@ -125,14 +166,25 @@ public sealed class ExternalPolicy(ExternalPolicySpec spec, long intervalNs) : I
                 throw Failed($"answered action {i} ({kind}) with the value {a.Value.ToString(CultureInfo.InvariantCulture)}; values are pages or pages per second, at most 2^40");
             if (a.Value < 0 && !(a.Kind == PolicyActionKind.PagingTarget && a.Value == -1))
                 throw Failed($"answered action {i} ({kind}) with a negative value ({a.Value.ToString(CultureInfo.InvariantCulture)}; only paging_target takes -1, to stop paging)");
-            if (a.Kind != PolicyActionKind.SharingScanRate && string.IsNullOrEmpty(a.Domain))
-                throw Failed($"answered action {i} ({kind}) without the domain it is for");
-            if (a.Domain is null) actions[i] = a with { Domain = "" };
+            if (a.Domain is null)
+                throw Failed($"answered action {i} ({kind}) without its domain (\"\" for sharing_scan_rate)");
+            if (a.Kind != PolicyActionKind.SharingScanRate && !host.Domains.Any(d => d.Name == a.Domain))
+                throw Failed($"answered action {i} ({kind}) for the domain '{Excerpt(a.Domain)}', which the snapshot does not have");
+            if (a.Kind is PolicyActionKind.MemSet or PolicyActionKind.HotAdd or PolicyActionKind.PagingTarget && a.Value != Math.Floor(a.Value))
+                throw Failed($"answered action {i} ({kind}) with {a.Value.ToString(CultureInfo.InvariantCulture)} pages; pages are whole");
         }
         return actions;
     }
 
-    private static string Excerpt(string s) => s.Length <= 200 ? $"'{s}'" : $"'{s[..200]}...'";
+    private static string Excerpt(string s) => s.Length <= 200 ? s : $"{s[..200]}...";
+
+    // The program stopped, then the failure said.
+    private ExternalPolicyException Stopped(string what)
+    {
+        var failure = Failed(what);
+        Stop();
+        return failure;
+    }
 
     private ExternalPolicyException Failed(string what)
     {
@@ -146,8 +198,11 @@ public sealed class ExternalPolicy(ExternalPolicySpec spec, long intervalNs) : I
     private void Stop()
     {
         if (_process is null) return;
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         try
         {
+            // The whole group: the program and whatever it started, even if it has exited and left them behind.
+            ProcessGroup.KillAll(_process.Id);
             if (!_process.HasExited) _process.Kill(entireProcessTree: true);
             _process.WaitForExit(2000);
         }

@@ -99,6 +99,8 @@ internal static class PolicyBinder
             }
             command.Add(word);
         }
+        // A program named with a slash is the scenario directory's (made a full path now); a bare name is looked up on PATH when it starts.
+        if (command[0].Contains('/')) command[0] = Path.GetFullPath(Path.Combine(b.BaseDirectory, command[0]));
         return new ExternalPolicySpec(command, b.BaseDirectory, timeout);
     }
 }

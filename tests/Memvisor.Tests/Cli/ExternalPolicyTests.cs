@@ -63,6 +63,10 @@ public sealed class ExternalPolicyTests : IDisposable
     [InlineData("import sys\nsys.stdin.readline()\nprint('bye', file=sys.stderr)\nsys.exit(3)\n", "ended (exit code 3) without answering, at decision 1", "bye", "10s")]
     [InlineData("import sys, time\nsys.stdin.readline()\ntime.sleep(60)\n", "did not answer within 0.5 s, and was stopped", null, "500ms")]
     [InlineData("import sys\nfor line in sys.stdin:\n    print('hello', flush=True)\n", "answered with a line that is not a list of actions", "'hello'", "10s")]
+    [InlineData("import sys\nsys.stdin.readline()\nsys.stdout.write('[')\nwhile True:\n    sys.stdout.write(' ' * 65536)\n", "answered a line longer than 16 Mi characters, and was stopped", null, "20s")]
+    [InlineData("import sys\nfor line in sys.stdin:\n    print('[]')\n    print('[]', flush=True)\n", "answered more than one line to the decision before, at decision 2", null, "10s")]
+    [InlineData("import sys\nfor line in sys.stdin:\n    print('[{\"kind\": \"mem_set\", \"domain\": \"nobody\", \"value\": 5}]', flush=True)\n", "for the domain 'nobody', which the snapshot does not have", null, "10s")]
+    [InlineData("import sys\nfor line in sys.stdin:\n    print('[{\"kind\": \"mem_set\", \"domain\": \"a\", \"value\": 5.5}]', flush=True)\n", "with 5.5 pages; pages are whole", null, "10s")]
     [InlineData("import sys\nfor line in sys.stdin:\n    print('[{\"kind\": \"mem_set\", \"domain\": \"a\", \"value\": -5}]', flush=True)\n", "with a negative value (-5; only paging_target takes -1", null, "10s")]
     [InlineData("import sys\nfor line in sys.stdin:\n    print('[{\"kind\": \"explode\", \"domain\": \"a\", \"value\": 1}]', flush=True)\n", "not a list of actions (at $[0].kind", null, "10s")]
     public void A_program_that_crashes_hangs_or_answers_garbage_stops_the_run_with_nothing_written(string program, string says, string? alsoSays, string timeout)
@@ -79,12 +83,30 @@ public sealed class ExternalPolicyTests : IDisposable
     }
 
     [Fact]
+    public void A_program_named_by_a_path_is_the_scenario_directorys_and_what_it_leaves_running_is_stopped_with_it()
+    {
+        // Started from the scenario's directory whatever the current one; it forks a child that holds its output, then ends.
+        string program = Path.Combine(_dir, "forks.py"), pidFile = Path.Combine(_dir, "child.pid");
+        File.WriteAllText(program, "#!/usr/bin/env python3\nimport os, sys, time\nsys.stdin.readline()\npid = os.fork()\nif pid == 0:\n    time.sleep(300)\n"
+            + $"open({JsonSerializer.Serialize(pidFile)}, 'w').write(str(pid))\nsys.exit(0)\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(program, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        string scenario = TinyScenario.Write(_dir, y => y + "\npolicy: { name: external, command: [./forks.py], interval: 1s, timeout: 3s }\n");
+        Assert.NotEqual(Path.GetFullPath(_dir), Directory.GetCurrentDirectory());
+        var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, Path.Combine(_dir, "out"), quiet: true));
+        Assert.Equal(ExitCodes.Failure, code);
+        Assert.Contains("did not answer within 3 s", err);
+        int child = int.Parse(File.ReadAllText(pidFile), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.False(Directory.Exists($"/proc/{child}") && !File.ReadAllText($"/proc/{child}/stat").Contains(") Z ", StringComparison.Ordinal),
+            $"the policy program's child {child} is still running after the run");
+    }
+
+    [Fact]
     public void A_program_that_cannot_start_stops_the_run()
     {
         string scenario = TinyScenario.Write(_dir, y => y + "\npolicy: { name: external, command: [./no-such-policy], interval: 1s }\n");
         var (code, _, err) = ConsoleCapture.Run(() => RunCommand.Run(scenario, null, Path.Combine(_dir, "out"), quiet: true));
         Assert.Equal(ExitCodes.Failure, code);
-        Assert.Contains("(./no-such-policy) could not be started", err);
+        Assert.Contains($"could not be started: {Path.Combine(_dir, "no-such-policy")} does not exist.", err);
     }
 
     [Theory]
