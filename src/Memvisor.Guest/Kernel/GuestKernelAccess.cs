@@ -37,7 +37,8 @@ public sealed partial class GuestKernel
             Counters.Writes++;
             var content = NewData(p.Slot, vpn);
             outcome = Memory.Touch(new Gfn(gfn), write: true, content);
-            Integrity?.Wrote(p, vpn, content);
+            // A write the hypervisor refused (no frame to break sharing with) left the page as it was.
+            if (outcome != AccessOutcome.Refused) Integrity?.Wrote(p, vpn, content);
         }
         else
         {
@@ -143,7 +144,11 @@ public sealed partial class GuestKernel
         Mrc?.Record(FileKey(f, index));
         if (!Cache.TryGetPage(f, index, readFromDisk: false, out ulong gfn)) return false;
         var content = NewData(f.Id, (ulong)index);
-        Memory.Touch(new Gfn(gfn), write: true, content);
+        if (Memory.Touch(new Gfn(gfn), write: true, content) == AccessOutcome.Refused)
+        {
+            Counters.FailedAccesses++;
+            return false;
+        }
         Writeback.MarkDirty(gfn);
         Cache.MarkAccessed(gfn);
         Integrity?.WroteFile(f, index, content);
