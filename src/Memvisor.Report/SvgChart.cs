@@ -180,7 +180,8 @@ internal static class SvgChart
                 cells++;
             }
         html.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart\" data-series=\"{cells}\" width=\"{labelW + cellW * columns.Count + 20}\" height=\"{height}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\">");
-        html.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelW - 6}\" y=\"{Top + 4}\" text-anchor=\"end\">{Encode(rowLabel)} by {Encode(columnLabel)}</text>");
+        // Rows by columns, on a line of its own above the grid: a long key path would not fit beside the row labels.
+        html.Append(CultureInfo.InvariantCulture, $"<text x=\"6\" y=\"{Top - 8}\">{Encode(rowLabel)} (rows) by {Encode(columnLabel)} (columns)</text>");
         for (int c = 0; c < columns.Count; c++)
             html.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelW + cellW * c + cellW / 2}\" y=\"{Top + 4}\" text-anchor=\"middle\">{Encode(columns[c])}</text>");
         for (int r = 0; r < rows.Count; r++)

@@ -58,7 +58,7 @@ public static class SweepLoader
         }
         if (zip && axes.Select(x => x.Values.Count).Distinct().Count() > 1)
             b.Error(m, "mode", $"zip pairs the i-th values of every axis, and the axes have {string.Join(", ", axes.Select(x => $"{x.Values.Count} ({x.Key})"))} values; give them as many, or cross them.");
-        SweepFit? fit = f.TryGetValue("fit", out var fn) && baseText is { } bt ? Fit(b, fn, bt.Text, bt.File) : null;
+        SweepFit? fit = f.TryGetValue("fit", out var fn) && baseText is { } bt ? Fit(b, fn, bt.Text, bt.File, axes) : null;
         var spec = name is null || baseText is null || b.Errors.Count > 0 ? null
             : new SweepSpec(name, file, scenario!, baseText.Value.Text, baseText.Value.File, zip, axes) { Fit = fit };
         if (spec is not null && spec.PointCount > MaxPoints)
@@ -68,7 +68,7 @@ public static class SweepLoader
     }
 
     // fit: { domain: NAME (a domain of the base scenario), max: 1..4096 (64), max_stall: a share (1%) }.
-    private static SweepFit? Fit(YamlBinder b, YamlNode node, string baseText, string baseFile)
+    private static SweepFit? Fit(YamlBinder b, YamlNode node, string baseText, string baseFile, IReadOnlyList<SweepAxis> axes)
     {
         var f = b.Fields(node, "fit", FitKeys, ["domain"]);
         if (!f.TryGetValue("domain", out var d) || b.String(d, "fit.domain") is not { } domain) return null;
@@ -78,6 +78,10 @@ public static class SweepLoader
             b.Error(d, "fit.domain", $"the scenario has no domain '{domain}'; its domains are {string.Join(", ", names)}.");
             return null;
         }
+        // The search sets the domain's count itself: an axis of it would label points that run the same search.
+        string[] counted = [$"domains[{domain}].count", $"domains[{names.IndexOf(domain)}].count"];
+        if (axes.FirstOrDefault(a => counted.Contains(a.Key)) is { } counting)
+            b.Errors.Add(new ScenarioError(b.File, counting.Line, counting.Column, $"axes.{counting.Key}", $"the fit counts {domain} itself; drop this axis or fit another domain."));
         int max = f.TryGetValue("max", out var m) ? (int)(b.Integer(m, "fit.max", 1, 4096) ?? 64) : 64;
         double stall = f.TryGetValue("max_stall", out var s) ? b.Share(s, "fit.max_stall") ?? 0.01 : 0.01;
         return new SweepFit(domain, max, stall, (int)node.Start.Line, (int)node.Start.Column);

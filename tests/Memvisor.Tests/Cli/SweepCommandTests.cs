@@ -142,4 +142,14 @@ public sealed class SweepCommandTests : IDisposable
         var e = Assert.Throws<ScenarioException>(() => Memvisor.Sim.Sweeps.SweepPlan.Points(Memvisor.Sim.Sweeps.SweepLoader.LoadFile(sweep)).ToList());
         Assert.Equal(field, e.Errors[0].Field);
     }
+    [Fact]
+    public void An_axis_of_the_fit_domains_count_is_refused_at_the_axis()
+    {
+        TinyScenario.Write(_dir);
+        string sweep = Path.Combine(_dir, "count.yaml");
+        File.WriteAllText(sweep, "name: f\nscenario: tiny.yaml\naxes:\n  domains[a].count: [1, 3]\nfit: { domain: a, max: 4 }\n");
+        var e = Assert.Throws<ScenarioException>(() => Memvisor.Sim.Sweeps.SweepLoader.LoadFile(sweep));
+        Assert.Equal("axes.domains[a].count", Assert.Single(e.Errors).Field);
+        Assert.Equal(4, e.Errors[0].Line);
+    }
 }
