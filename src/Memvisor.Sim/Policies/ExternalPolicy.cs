@@ -27,6 +27,7 @@ public sealed class ExternalPolicy(ExternalPolicySpec spec, long intervalNs) : I
 
     private Process? _process;
     private PolicyProgramOutput? _output;
+    private Task<string?>? _next;
     private readonly StringBuilder _stderr = new();
     private int _decisions;
     private long _nowNs;
@@ -45,7 +46,9 @@ public sealed class ExternalPolicy(ExternalPolicySpec spec, long intervalNs) : I
         _decisions++;
         _nowNs = host.TimeNs;
         var process = _process ?? Start();
-        if (_output!.HasMore) throw Stopped("answered more than one line to the decision before");
+        // The read begun after the last answer: a line already there was written before this snapshot was.
+        if (_output!.HasMore || _next is { IsCompletedSuccessfully: true, Result: not null })
+            throw Stopped("answered more than one line to the decision before");
         string? answer;
         string line = JsonSerializer.Serialize(host, Line);
         // Written and read under one deadline: a program that reads nothing would otherwise block the write once the pipe is full.
@@ -54,7 +57,8 @@ public sealed class ExternalPolicy(ExternalPolicySpec spec, long intervalNs) : I
             process.StandardInput.WriteLine(line);
             process.StandardInput.Flush();
         });
-        var read = _output.ReadLineAsync(Cancellation);
+        var read = _next ?? _output.ReadLineAsync(Cancellation);
+        _next = null;
         try
         {
             if (!Task.WaitAll(new Task[] { write, read }, (int)Math.Min(int.MaxValue, spec.TimeoutNs / 1_000_000), Cancellation))
@@ -79,6 +83,8 @@ public sealed class ExternalPolicy(ExternalPolicySpec spec, long intervalNs) : I
             string how = process.WaitForExit(2000) ? $"ended (exit code {process.ExitCode})" : "closed its output";
             throw Stopped($"{how} without answering");
         }
+        // Listens on at once, so that a line the program writes unasked is caught at the next decision.
+        _next = _output.ReadLineAsync(Cancellation);
         return Actions(answer, host);
     }
 
