@@ -13,6 +13,7 @@ public sealed class ArchitectureTests
         ["Memvisor.Hypervisor"] = ["Memvisor.Seam", "Memvisor.Machine", "Memvisor.Native"],
         ["Memvisor.Guest"] = ["Memvisor.Seam", "Memvisor.Machine", "Memvisor.Native"],
         ["Memvisor.Policy"] = [],
+        ["Memvisor.Daemon"] = ["Memvisor.Policy"],
         ["Memvisor.Sim"] = ["Memvisor.Guest", "Memvisor.Hypervisor", "Memvisor.Policy", "Memvisor.Seam", "Memvisor.Machine", "Memvisor.Native"],
         ["Memvisor.Report"] = ["Memvisor.Sim", "Memvisor.Guest", "Memvisor.Hypervisor", "Memvisor.Policy", "Memvisor.Seam", "Memvisor.Machine", "Memvisor.Native"],
     };
