@@ -49,7 +49,26 @@ public sealed class PageAllocator
     /// number of 64-page words): allocations take its pages first and fall back to the CPU-less rest, as Linux's
     /// zonelist falls back from the local node (a memory-only node is never local; Pond's zNUMA relies on it).
     /// </summary>
-    public void SetLocalNode(long pages) => _localWords = (int)(pages >> 6);
+    public void SetLocalNode(long pages)
+    {
+        _localWords = (int)(pages >> 6);
+        _localFree = _free.CountIn(0, _localWords);
+    }
+
+    // The free pages of the CPUs' node, kept as bits are set and cleared (the tiering reads it at every promotion and step).
+    private long _localFree;
+
+    private void TakeBit(long bit)
+    {
+        if (_free[bit] && bit < (long)_localWords << 6) _localFree--;
+        _free.Clear(bit);
+    }
+
+    private void FreeBit(long bit)
+    {
+        if (!_free[bit] && bit < (long)_localWords << 6) _localFree++;
+        _free.Set(bit);
+    }
 
     /// <summary>Takes any free page, ignoring watermarks (callers check them): on the CPUs' node first when there are several; false if there is none.</summary>
     public bool TryTake(out ulong gfn)
@@ -58,7 +77,7 @@ public sealed class PageAllocator
         if (_localWords == 0) bit = _free.FindSet(_cursor);
         else if ((bit = _free.FindSetIn(_cursor, 0, _localWords)) < 0 && (bit = _free.FindSetIn(_remoteCursor, _localWords, _free.WordCount)) >= 0)
         {
-            _free.Clear(bit);
+            TakeBit(bit);
             _remoteCursor = (int)(bit >> 6);
             gfn = (ulong)bit;
             return true;
@@ -68,7 +87,7 @@ public sealed class PageAllocator
             gfn = 0;
             return false;
         }
-        _free.Clear(bit);
+        TakeBit(bit);
         _cursor = (int)(bit >> 6);
         gfn = (ulong)bit;
         return true;
@@ -77,8 +96,8 @@ public sealed class PageAllocator
     /// <summary>The pages of the CPUs' node (the first virtual NUMA node); 0 for a guest of one node.</summary>
     public long LocalPages => (long)_localWords << 6;
 
-    /// <summary>Free pages on the CPUs' node (counted word by word; for the tiering daemons, not the allocation path).</summary>
-    public long LocalFreePages() => _free.CountIn(0, _localWords);
+    /// <summary>Free pages on the CPUs' node (0 for a guest of one node).</summary>
+    public long LocalFreePages() => _localFree;
 
     /// <summary>Free pages on the nodes without CPUs.</summary>
     public long RemoteFreePages() => _localWords == 0 ? 0 : FreePages - LocalFreePages();
@@ -94,7 +113,7 @@ public sealed class PageAllocator
         long bit = _localWords == 0 ? -1 : _free.FindSetIn(cursor, fromWord, toWord);
         gfn = bit < 0 ? 0 : (ulong)bit;
         if (bit < 0) return false;
-        _free.Clear(bit);
+        TakeBit(bit);
         cursor = (int)(bit >> 6);
         return true;
     }
@@ -114,7 +133,7 @@ public sealed class PageAllocator
             gfn = 0;
             return false;
         }
-        _free.Clear(bit);
+        TakeBit(bit);
         gfn = (ulong)bit;
         return true;
     }
@@ -123,7 +142,7 @@ public sealed class PageAllocator
     public bool TryTakeSpecific(ulong gfn)
     {
         if ((long)gfn >= _free.Length || !_free[(long)gfn]) return false;
-        _free.Clear((long)gfn);
+        TakeBit((long)gfn);
         return true;
     }
 
@@ -137,7 +156,7 @@ public sealed class PageAllocator
             for (int k = 0; k < words && full; k++) full = _free.WordFull(w + k);
             if (!full) continue;
             first = (ulong)w << 6;
-            for (long i = 0; i < words * 64L; i++) _free.Clear((long)first + i);
+            for (long i = 0; i < words * 64L; i++) TakeBit((long)first + i);
             return true;
         }
         first = 0;
@@ -148,7 +167,7 @@ public sealed class PageAllocator
     public void Give(ulong gfn)
     {
         _map.Assign(gfn, PageUse.Free, 0, 0);
-        _free.Set((long)gfn);
+        FreeBit((long)gfn);
     }
 
     /// <summary>A page taken from the pool leaves the memory map (given to the hypervisor by the balloon).</summary>

@@ -110,5 +110,9 @@ public class TransparentHugePageProperties
             if (k.Pages.UseOf(gfn) == PageUse.Anon && k.Pages[gfn].Has(PageFlags.Compound)) compound++;
         Assert.True(compound == 512 * huge, $"{compound} pages are marked compound for {huge} huge pages {when}");
         Assert.True(mapped == p.Stats.RssAnon, $"the tables map {mapped} anonymous pages and RssAnon is {p.Stats.RssAnon} {when}");
+        long localFree = 0;
+        for (ulong gfn = 0; gfn < (ulong)k.Allocator.LocalPages; gfn++)
+            if (k.Pages.UseOf(gfn) == PageUse.Free) localFree++;
+        Assert.True(localFree == k.Allocator.LocalFreePages(), $"{localFree} free pages on the CPUs' node, and the allocator counts {k.Allocator.LocalFreePages()} {when}");
     }
 }
