@@ -65,8 +65,7 @@ public static class FitCommand
                 return Refuse($"--create-every: {max} replicas {createEveryText} apart would not all be created within the scenario's {scenario.DurationNs / 1e9:0.###}s; lower --max or --create-every, or lengthen the scenario.");
         }
         // The search names the instances domain-1 .. domain-max: none may be another domain's name.
-        var others = scenario.Instances().Where(i => i.Spec.Name != domain).Select(i => i.Name).ToHashSet();
-        if (Enumerable.Range(1, max).Select(i => $"{domain}-{i}").Prepend(domain).FirstOrDefault(others.Contains) is { } clash)
+        if (DensitySearch.ClashingInstance(scenario, domain, max) is { } clash)
             return Refuse($"--domain: counting {domain} up to {max} would name an instance '{clash}', which is already another domain of the scenario; rename that domain or lower --max.");
 
         // The largest count tried must fit in this machine's memory, as every scenario must.

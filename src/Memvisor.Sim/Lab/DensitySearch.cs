@@ -31,6 +31,16 @@ public static class DensitySearch
         return scenario with { Domains = domains, Events = [.. events, .. creates] };
     }
 
+    /// <summary>
+    /// The search names the instances of <paramref name="domain"/> NAME, NAME-1 .. NAME-<paramref name="maxCount"/>: the
+    /// first of those names that is already another domain's instance, or null when none is.
+    /// </summary>
+    public static string? ClashingInstance(Scenario scenario, string domain, int maxCount)
+    {
+        var others = scenario.Instances().Where(i => i.Spec.Name != domain).Select(i => i.Name).ToHashSet();
+        return Enumerable.Range(1, maxCount).Select(i => $"{domain}-{i}").Prepend(domain).FirstOrDefault(others.Contains);
+    }
+
     /// <param name="tried">Hears each count tried, its run and whether it met the service level (a sweep keeps the best count's run).</param>
     public static (int Best, IReadOnlyList<FitTrial> Trials) Run(Scenario scenario, string domain, string policy, ServiceLevel sla, int maxCount, ulong? seed,
         Action<int>? trying = null, CancellationToken cancel = default, long createEveryNs = 0, int threads = 1, Action<int, RunResult, bool>? tried = null)

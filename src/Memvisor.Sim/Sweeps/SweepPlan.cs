@@ -67,8 +67,7 @@ public static class SweepPlan
     // Why a point's density search cannot run: its largest count would not fit this machine, or would name another domain's instance.
     private static string? FitProblem(Scenario scenario, SweepFit fit)
     {
-        var others = scenario.Instances().Where(i => i.Spec.Name != fit.Domain).Select(i => i.Name).ToHashSet();
-        if (Enumerable.Range(1, fit.MaxCount).Select(i => $"{fit.Domain}-{i}").Prepend(fit.Domain).FirstOrDefault(others.Contains) is { } clash)
+        if (Lab.DensitySearch.ClashingInstance(scenario, fit.Domain, fit.MaxCount) is { } clash)
             return $"counting {fit.Domain} up to {fit.MaxCount} would name an instance '{clash}', which is another domain's; rename that domain or lower fit.max.";
         if (ScenarioChecks.MachineProblem(Lab.DensitySearch.WithCount(scenario, fit.Domain, fit.MaxCount)) is { } tooBig)
             return $"{fit.MaxCount} × {fit.Domain} cannot be modeled here: {tooBig} Lower fit.max.";
