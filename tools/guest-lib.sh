@@ -21,7 +21,7 @@ need_packages() {
     fi
     echo "$0: installing ${missing[*]}..." >&2
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
   fi
 }
 
@@ -42,14 +42,23 @@ kernel_image() {
   ls "$dir"/boot/vmlinuz-* | head -n 1
 }
 
-# A busybox initramfs whose init runs the workload named by memvisor.workload= on the kernel command line.
+# The virtio modules a balloon needs, in load order (each after those it depends on), and virtio-mem.
+balloon_modules="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_balloon virtio_mem"
+
+# A busybox initramfs whose init runs the workload named by memvisor.workload= on the kernel command line, and loads
+# the kernel's virtio balloon driver when the command line has memvisor.balloon=on.
 initramfs() {
   local out="$cache_dir/initramfs.cpio.gz"
   if [ ! -f "$out" ] || [ "$tools_dir/guest-lib.sh" -nt "$out" ]; then
-    local root="$cache_dir/initramfs"
+    local root="$cache_dir/initramfs" kernel
+    kernel="$(kernel_image)"
     rm -rf "$root"
-    mkdir -p "$root"/{bin,dev,proc,sys,tmp,srv}
+    mkdir -p "$root"/{bin,dev,proc,sys,tmp,srv,lib/modules}
     cp /bin/busybox "$root/bin/busybox"
+    local m
+    for m in $balloon_modules; do
+      cp "$(find "${kernel%/boot/*}/lib/modules" -name "$m.ko" | head -n 1)" "$root/lib/modules/$m.ko"
+    done
     cat >"$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -57,9 +66,16 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 workload=idle
+balloon=off
 for arg in $(cat /proc/cmdline); do
-  case "$arg" in memvisor.workload=*) workload="${arg#memvisor.workload=}" ;; esac
+  case "$arg" in
+    memvisor.workload=*) workload="${arg#memvisor.workload=}" ;;
+    memvisor.balloon=*) balloon="${arg#memvisor.balloon=}" ;;
+  esac
 done
+if [ "$balloon" = on ]; then
+  for m in BALLOON_MODULES; do insmod /lib/modules/$m.ko; done
+fi
 # Files in the initramfs's root live in the page cache, so what a workload writes stays in guest memory.
 case "$workload" in
   idle) ;;
@@ -78,11 +94,19 @@ case "$workload" in
     # Data no sharer or compressor can reduce.
     dd if=/dev/urandom of=/tmp/random bs=1M count=48 2>/dev/null
     ;;
+  churn)
+    # Memory in use that rises and falls: 48 MiB held for 20 s, then freed for 20 s, over and over.
+    (while true; do
+      dd if=/dev/zero of=/tmp/churn bs=1M count=48 2>/dev/null; sleep 20
+      rm -f /tmp/churn; sleep 20
+    done) &
+    ;;
 esac
 sync
 echo MEMVISOR-READY
 while true; do sleep 3600; done
 INIT
+    sed -i "s/BALLOON_MODULES/$balloon_modules/" "$root/init"
     chmod +x "$root/init"
     (cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) >"$out"
   fi

@@ -28,6 +28,7 @@ var root = new RootCommand("Memvisor: a hypervisor memory manager you can run. M
     CompareCommand.Build(),
     SweepCommand.Build(),
     DecideCommand.Build(),
+    DaemonCommand.Build(),
     FitCommand.Build(),
     ValidateCommand.Build(),
     ScenariosCommand.Build(),

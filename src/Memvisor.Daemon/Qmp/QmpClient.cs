@@ -33,6 +33,24 @@ public sealed class QmpClient : IDisposable
     public required string Path { get; init; }
     /// <summary>QEMU's version as its greeting gave it (major.minor.micro).</summary>
     public string Version { get; private set; } = "";
+    /// <summary>The process id of the QEMU at the other end of the socket (the kernel's SO_PEERCRED), or null where it cannot be read.</summary>
+    public int? PeerPid
+    {
+        get
+        {
+            // struct ucred { pid_t pid; uid_t uid; gid_t gid; }: SOL_SOCKET (1), SO_PEERCRED (17) on Linux.
+            Span<byte> cred = stackalloc byte[12];
+            try
+            {
+                return _socket.GetRawSocketOption(1, 17, cred) == 12 && BitConverter.ToInt32(cred) is > 0 and var pid ? pid : null;
+            }
+            catch (SocketException)
+            {
+                return null;
+            }
+        }
+    }
+
     /// <summary>Events QEMU sent while commands were answered (name and data), oldest first, up to 256.</summary>
     public Queue<JsonObject> Events { get; } = new();
 

@@ -1,0 +1,149 @@
+using System.CommandLine;
+using Memvisor.Daemon.Control;
+using Memvisor.Daemon.Host;
+using Memvisor.Daemon.Metrics;
+using Memvisor.Daemon.Qmp;
+using Memvisor.Daemon.Vms;
+using Memvisor.Native;
+using Memvisor.Sim.Policies;
+using Memvisor.Sim.Scenarios;
+
+namespace Memvisor.Cli.Commands;
+
+/// <summary>
+/// <c>memvisor daemon --policy NAME VM...</c>: a policy the lab runs, driving real QEMU/KVM VMs through their QMP
+/// sockets: every interval a snapshot from the VMs' balloons and statistics and the host's memory, the policy's
+/// decision, its actions carried out within the safety rules, each logged as a JSON line (docs/daemon.md).
+/// </summary>
+public static class DaemonCommand
+{
+    public static Command Build()
+    {
+        var vms = new Argument<string[]>("vm") { Description = "A VM's QMP socket (QEMU's -qmp unix:PATH,server=on,wait=off), or a directory whose sockets are all VMs' monitors.", Arity = ArgumentArity.OneOrMore };
+        var policy = new Option<string>("--policy") { Description = $"The policy: {string.Join(", ", PolicySpec.Names)}.", Required = true };
+        var interval = new Option<string>("--interval") { Description = "Time between decisions (500ms, 10s, 1min). Default: 10s.", DefaultValueFactory = _ => "10s" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Log every decision and the actions it would take, and carry none out." };
+        var hostMemory = new Option<string?>("--host-memory") { Description = "Treat the host as having this much memory for its VMs (MiB, or with KiB/MiB/GiB/TiB): free is this less what the VMs hold. Default: the host's MemTotal and MemAvailable." };
+        var floor = new Option<string>("--floor") { Description = "No VM's balloon target goes below this (MiB). The guest's own floor, what it uses plus --headroom, applies as well. Default: 0.", DefaultValueFactory = _ => "0" };
+        var headroom = new Option<string>("--headroom") { Description = "Memory a guest keeps above what it uses (MiB). Default: 32.", DefaultValueFactory = _ => "32" };
+        var maxStep = new Option<string>("--max-step") { Description = "The most a target moves from what a VM holds in one step (MiB). Default: 128.", DefaultValueFactory = _ => "128" };
+        var stuckAfter = new Option<int>("--stuck-after") { Description = "Steps without progress toward a lower target after which a VM is stuck and left alone. Default: 3.", DefaultValueFactory = _ => 3 };
+        var ksm = new Option<string>("--ksm") { Description = "on: the policy may set KSM's rate (root, /sys/kernel/mm/ksm); off: KSM is left as it is. Default: on.", DefaultValueFactory = _ => "on" };
+        var metrics = new Option<string?>("--metrics") { Description = "Serve Prometheus metrics at http://HOST:PORT/metrics (:PORT listens on every address)." };
+        var log = new Option<string?>("--log") { Description = "Append the JSON-lines log to this file. Default: standard output." };
+        var steps = new Option<long?>("--steps") { Description = "Stop after this many decisions. Default: run until SIGTERM or SIGINT." };
+        var command = new Command("daemon", "Run a policy on real QEMU/KVM VMs: balloon targets, virtio-mem and KSM set from the VMs' statistics, with safety rules, a JSON-lines log and Prometheus metrics.")
+        {
+            vms, policy, interval, dryRun, hostMemory, floor, headroom, maxStep, stuckAfter, ksm, metrics, log, steps,
+        };
+        command.SetAction(p => Run(new Arguments(p.GetValue(vms)!, p.GetValue(policy)!, p.GetValue(interval)!, p.GetValue(dryRun), p.GetValue(hostMemory),
+            p.GetValue(floor)!, p.GetValue(headroom)!, p.GetValue(maxStep)!, p.GetValue(stuckAfter), p.GetValue(ksm)!, p.GetValue(metrics), p.GetValue(log), p.GetValue(steps)), Interrupt.Token));
+        return command;
+    }
+
+    public sealed record Arguments(string[] Vms, string Policy, string Interval, bool DryRun, string? HostMemory, string Floor, string Headroom, string MaxStep,
+        int StuckAfter, string Ksm, string? Metrics, string? Log, long? Steps);
+
+    public static int Run(Arguments a, CancellationToken stop)
+    {
+        if (!PolicySpec.Names.Contains(a.Policy))
+            return Refuse($"--policy: '{a.Policy}' is not a policy; the policies are {string.Join(", ", PolicySpec.Names)}.");
+        if (!Units.TryParseDuration(a.Interval, out long intervalNs) || intervalNs < 100_000_000 || intervalNs > 86_400_000_000_000)
+            return Refuse($"--interval: '{a.Interval}' is not an interval from 100ms to 24h; write a number with ms, s, min or h.");
+        long? budget = null;
+        if (a.HostMemory is not null)
+        {
+            if (!Units.TryParseSize(a.HostMemory, out long b) || b <= 0) return Refuse($"--host-memory: '{a.HostMemory}' is not a size; write MiB, or a number with KiB, MiB, GiB or TiB.");
+            budget = b;
+        }
+        if (!Size("--floor", a.Floor, out long floorBytes) || !Size("--headroom", a.Headroom, out long headroomBytes) || !Size("--max-step", a.MaxStep, out long stepBytes))
+            return ExitCodes.BadInput;
+        if (stepBytes < 1 << 20) return Refuse($"--max-step: '{a.MaxStep}' is less than 1 MiB; a target could never move.");
+        if (a.StuckAfter is < 1 or > 1000) return Refuse($"--stuck-after: {a.StuckAfter} is not a count of steps from 1 to 1000.");
+        if (a.Ksm is not ("on" or "off")) return Refuse($"--ksm: '{a.Ksm}' is neither on nor off.");
+        if (a.Steps is < 1) return Refuse($"--steps: {a.Steps} is not a count of steps (1 or more).");
+        var sockets = new List<string>();
+        foreach (var vm in a.Vms)
+        {
+            switch (FileStat.KindOf(vm))
+            {
+                case FileKind.Socket:
+                    sockets.Add(vm);
+                    break;
+                case FileKind.Directory:
+                    var found = Directory.EnumerateFileSystemEntries(vm).Where(f => FileStat.KindOf(f) == FileKind.Socket).Order(StringComparer.Ordinal).ToList();
+                    if (found.Count == 0) return Refuse($"{vm}: the directory holds no sockets; give VMs' QMP sockets or a directory of them.");
+                    sockets.AddRange(found);
+                    break;
+                case FileKind.Missing:
+                    return Refuse($"{vm}: there is no such socket or directory.");
+                default:
+                    return Refuse($"{vm}: this is not a socket; give a VM's QMP socket (QEMU's -qmp unix:PATH,server=on,wait=off) or a directory of them.");
+            }
+        }
+        if (sockets.Distinct().Count() != sockets.Count) return Refuse($"{sockets.GroupBy(s => s).First(g => g.Count() > 1).Key}: this socket is given twice.");
+        if (a.Log is not null && FileStat.KindOf(a.Log) is not (FileKind.Missing or FileKind.Regular))
+            return Refuse($"--log: {a.Log} is not a file the log can be appended to.");
+
+        var options = new DaemonOptions
+        {
+            Interval = TimeSpan.FromTicks(intervalNs / 100),
+            DryRun = a.DryRun,
+            HostMemoryBytes = budget,
+            FloorBytes = floorBytes,
+            HeadroomBytes = headroomBytes,
+            MaxStepBytes = stepBytes,
+            StuckAfter = a.StuckAfter,
+            ControlKsm = a.Ksm == "on",
+        };
+        var policy = PolicyFactory.Create(new PolicySpec { Name = a.Policy, IntervalNs = intervalNs });
+        // QEMU polls the guests' statistics at the daemon's interval (at least every second), so each step reads fresh ones.
+        int statsSeconds = (int)Math.Clamp(intervalNs / 1_000_000_000, 1, 3600);
+        var vms = sockets.Select(s => (IVm)new QemuVm(s, TimeSpan.FromSeconds(5), statsSeconds)).ToList();
+        TextWriter? logFile = null;
+        MetricsServer? server = null;
+        try
+        {
+            if (a.Log is not null) logFile = new StreamWriter(a.Log, append: true);
+            var daemonMetrics = new DaemonMetrics();
+            if (a.Metrics is not null)
+            {
+                try
+                {
+                    server = new MetricsServer(a.Metrics, daemonMetrics);
+                }
+                catch (ArgumentException e)
+                {
+                    return Refuse($"--metrics: {e.Message}");
+                }
+            }
+            var daemon = new HostDaemon(vms, policy, options, new DecisionLog(logFile ?? Console.Out), () => MemInfo.Read(), new Ksm(), daemonMetrics);
+            daemon.Run(stop, a.Steps ?? long.MaxValue);
+            return ExitCodes.Ok;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"memvisor: daemon: {Errors.Printable(e.Message)}");
+            return ExitCodes.Failure;
+        }
+        finally
+        {
+            server?.Dispose();
+            logFile?.Dispose();
+            foreach (var vm in vms) vm.Dispose();
+        }
+    }
+
+    private static bool Size(string option, string text, out long bytes)
+    {
+        if (Units.TryParseSize(text, out bytes) && bytes >= 0) return true;
+        Refuse($"{option}: '{text}' is not a size; write MiB, or a number with KiB, MiB, GiB or TiB.");
+        return false;
+    }
+
+    private static int Refuse(string message)
+    {
+        Console.Error.WriteLine($"memvisor: daemon: {message}");
+        return ExitCodes.BadInput;
+    }
+}

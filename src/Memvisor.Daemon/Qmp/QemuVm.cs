@@ -1,0 +1,128 @@
+using System.Text.Json.Nodes;
+using Memvisor.Daemon.Host;
+using Memvisor.Daemon.Vms;
+
+namespace Memvisor.Daemon.Qmp;
+
+/// <summary>
+/// A QEMU VM through its QMP socket: the balloon (query-balloon, balloon), the guest's statistics (the balloon
+/// device's guest-stats, polled as QEMU's docs/interop/virtio-balloon-stats.rst describes), RAM
+/// (query-memory-size-summary), virtio-mem (query-memory-devices, qom-set requested-size) and the QEMU process's
+/// resident memory (its pid from the socket's peer credentials). The connection is made on first use and again
+/// after any failure, so a QEMU that restarts is found again.
+/// </summary>
+public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSeconds) : IVm
+{
+    private QmpClient? _qmp;
+    private string? _balloonPath;
+    private string? _name;
+
+    public string Address => socketPath;
+
+    /// <summary>QEMU's -name, or else the socket's file name without its extension; read at the first connection.</summary>
+    public string Name => _name ??= Connected(q => NameOf(q));
+
+    public VmReading Read() => Connected(q =>
+    {
+        var balloon = TryBalloon(q);
+        var summary = q.Execute("query-memory-size-summary");
+        long baseBytes = summary["base-memory"]?.GetValue<long>() ?? 0, plugged = summary["plugged-memory"]?.GetValue<long>() ?? 0;
+        var stats = new Dictionary<string, long>();
+        long lastUpdate = 0;
+        if (balloon is not null && _balloonPath is not null)
+        {
+            var r = q.Execute("qom-get", new JsonObject { ["path"] = _balloonPath, ["property"] = "guest-stats" });
+            if (r["stats"] is JsonObject s)
+                foreach (var (k, v) in s)
+                    if (v is JsonValue value && value.TryGetValue(out long n) && n >= 0) stats[k] = n;
+            lastUpdate = r["last-update"]?.GetValue<long>() ?? 0;
+        }
+        int? pid = q.PeerPid;
+        return new VmReading
+        {
+            Name = Name,
+            HasBalloon = balloon is not null,
+            ActualBytes = balloon ?? baseBytes + plugged,
+            BaseBytes = baseBytes,
+            PluggedBytes = plugged,
+            Stats = stats,
+            StatsSeen = lastUpdate > 0,
+            VirtioMem = VirtioMem(q),
+            Pid = pid,
+            ProcessRssBytes = pid is { } p ? ProcessMemory.ResidentBytes(p) : null,
+        };
+    });
+
+    public void SetBalloonTarget(long bytes) => Connected(q => q.Execute("balloon", new JsonObject { ["value"] = bytes }));
+
+    public void SetVirtioMemRequested(long bytes) => Connected(q =>
+    {
+        var device = VirtioMem(q) ?? throw new QmpException($"{socketPath}: the VM has no virtio-mem device.");
+        return q.Execute("qom-set", new JsonObject { ["path"] = $"/machine/peripheral/{device.Id}", ["property"] = "requested-size", ["value"] = bytes });
+    });
+
+    private T Connected<T>(Func<QmpClient, T> action)
+    {
+        try
+        {
+            if (_qmp is null)
+            {
+                _qmp = QmpClient.Connect(socketPath, timeout);
+                _balloonPath = FindBalloon(_qmp);
+                if (_balloonPath is not null && statsPollSeconds > 0)
+                    _qmp.Execute("qom-set", new JsonObject { ["path"] = _balloonPath, ["property"] = "guest-stats-polling-interval", ["value"] = statsPollSeconds });
+            }
+            return action(_qmp);
+        }
+        catch (Exception e) when (e is QmpException or InvalidOperationException or FormatException)
+        {
+            // InvalidOperationException and FormatException: a value of another JSON type than QMP's schema gives.
+            _qmp?.Dispose();
+            _qmp = null;
+            throw new VmUnreachableException(e.Message);
+        }
+    }
+
+    private string NameOf(QmpClient q) =>
+        q.Execute("query-name")["name"]?.GetValue<string>() is { Length: > 0 } n ? n : Path.GetFileNameWithoutExtension(socketPath);
+
+    // query-balloon's actual, or null where the VM has no balloon device (QEMU's DeviceNotActive).
+    private static long? TryBalloon(QmpClient q)
+    {
+        try
+        {
+            return q.Execute("query-balloon")["actual"]?.GetValue<long>();
+        }
+        catch (QmpException e) when (e.Message.Contains("DeviceNotActive", StringComparison.Ordinal))
+        {
+            return null;
+        }
+    }
+
+    // The balloon device's QOM path: a device given an id sits under /machine/peripheral, one without under peripheral-anon.
+    private static string? FindBalloon(QmpClient q)
+    {
+        foreach (var parent in new[] { "/machine/peripheral", "/machine/peripheral-anon" })
+            if (q.Execute("qom-list", new JsonObject { ["path"] = parent }) is JsonArray children)
+                foreach (var child in children.OfType<JsonObject>())
+                    if (child["type"]?.GetValue<string>() is { } type && type.Contains("virtio-balloon", StringComparison.Ordinal))
+                        return $"{parent}/{child["name"]}";
+        return null;
+    }
+
+    private static VirtioMemReading? VirtioMem(QmpClient q)
+    {
+        if (q.Execute("query-memory-devices") is not JsonArray devices) return null;
+        foreach (var d in devices.OfType<JsonObject>())
+            if (d["type"]?.GetValue<string>() == "virtio-mem" && d["data"] is JsonObject data && data["id"]?.GetValue<string>() is { } id)
+                return new VirtioMemReading(id, data["size"]?.GetValue<long>() ?? 0, data["requested-size"]?.GetValue<long>() ?? 0,
+                    data["max-size"]?.GetValue<long>() ?? 0, data["block-size"]?.GetValue<long>() ?? 0);
+        return null;
+    }
+
+    public void Dispose()
+    {
+        _qmp?.Dispose();
+        _qmp = null;
+    }
+}
