@@ -29,6 +29,7 @@ var root = new RootCommand("Memvisor: a hypervisor memory manager you can run. M
     SweepCommand.Build(),
     DecideCommand.Build(),
     DaemonCommand.Build(),
+    RecordCommand.Build(),
     FitCommand.Build(),
     ValidateCommand.Build(),
     ScenariosCommand.Build(),

@@ -62,26 +62,7 @@ public static class DaemonCommand
         if (a.StuckAfter is < 1 or > 1000) return Refuse($"--stuck-after: {a.StuckAfter} is not a count of steps from 1 to 1000.");
         if (a.Ksm is not ("on" or "off")) return Refuse($"--ksm: '{a.Ksm}' is neither on nor off.");
         if (a.Steps is < 1) return Refuse($"--steps: {a.Steps} is not a count of steps (1 or more).");
-        var sockets = new List<string>();
-        foreach (var vm in a.Vms)
-        {
-            switch (FileStat.KindOf(vm))
-            {
-                case FileKind.Socket:
-                    sockets.Add(vm);
-                    break;
-                case FileKind.Directory:
-                    var found = Directory.EnumerateFileSystemEntries(vm).Where(f => FileStat.KindOf(f) == FileKind.Socket).Order(StringComparer.Ordinal).ToList();
-                    if (found.Count == 0) return Refuse($"{vm}: the directory holds no sockets; give VMs' QMP sockets or a directory of them.");
-                    sockets.AddRange(found);
-                    break;
-                case FileKind.Missing:
-                    return Refuse($"{vm}: there is no such socket or directory.");
-                default:
-                    return Refuse($"{vm}: this is not a socket; give a VM's QMP socket (QEMU's -qmp unix:PATH,server=on,wait=off) or a directory of them.");
-            }
-        }
-        if (sockets.Distinct().Count() != sockets.Count) return Refuse($"{sockets.GroupBy(s => s).First(g => g.Count() > 1).Key}: this socket is given twice.");
+        if (Sockets(a.Vms, "daemon") is not { } sockets) return ExitCodes.BadInput;
         if (a.Log is not null && FileStat.KindOf(a.Log) is not (FileKind.Missing or FileKind.Regular))
             return Refuse($"--log: {a.Log} is not a file the log can be appended to.");
 
@@ -132,6 +113,38 @@ public static class DaemonCommand
             logFile?.Dispose();
             foreach (var vm in vms) vm.Dispose();
         }
+    }
+
+    /// <summary>The QMP sockets the arguments name (a socket, or a directory's sockets), or null after saying why not.</summary>
+    public static List<string>? Sockets(string[] args, string command)
+    {
+        var sockets = new List<string>();
+        foreach (var vm in args)
+        {
+            switch (FileStat.KindOf(vm))
+            {
+                case FileKind.Socket:
+                    sockets.Add(vm);
+                    break;
+                case FileKind.Directory:
+                    var found = Directory.EnumerateFileSystemEntries(vm).Where(f => FileStat.KindOf(f) == FileKind.Socket).Order(StringComparer.Ordinal).ToList();
+                    if (found.Count == 0) return Refused(command, $"{vm}: the directory holds no sockets; give VMs' QMP sockets or a directory of them.");
+                    sockets.AddRange(found);
+                    break;
+                case FileKind.Missing:
+                    return Refused(command, $"{vm}: there is no such socket or directory.");
+                default:
+                    return Refused(command, $"{vm}: this is not a socket; give a VM's QMP socket (QEMU's -qmp unix:PATH,server=on,wait=off) or a directory of them.");
+            }
+        }
+        var twice = sockets.GroupBy(s => Path.GetFullPath(s)).FirstOrDefault(g => g.Count() > 1);
+        return twice is null ? sockets : Refused(command, $"{twice.Key}: this socket is given twice.");
+    }
+
+    private static List<string>? Refused(string command, string message)
+    {
+        Console.Error.WriteLine($"memvisor: {command}: {Errors.Printable(message)}");
+        return null;
     }
 
     private static bool Size(string option, string text, out long bytes)

@@ -7,10 +7,16 @@ namespace Memvisor.Guest.Workloads;
 /// One process whose heap grows and shrinks in 2 MiB chunks (malloc and free of large blocks, which glibc serves
 /// with mmap and munmap). "grow" goes from nothing to its size over a time once; "grow-shrink" swings between two
 /// sizes over each period, growing for the first half and shrinking for the second. Live chunks are touched
-/// uniformly at the rate; each new chunk is written when it is allocated.
+/// uniformly at the rate; each new chunk is written when it is allocated. "demand" follows a recorded guest's memory
+/// in use over time (<see cref="DemandSchedule"/>).
 /// </summary>
-public sealed class GrowShrinkWorkload(string kind, long fromPages, long toPages, long periodNs, bool repeat, double ratePerSecond, double writeFraction) : IWorkload
+public sealed class GrowShrinkWorkload(string kind, Func<long, long> targetPages, double ratePerSecond, double writeFraction) : IWorkload
 {
+    public GrowShrinkWorkload(string kind, long fromPages, long toPages, long periodNs, bool repeat, double ratePerSecond, double writeFraction)
+        : this(kind, t => Swing(fromPages, toPages, periodNs, repeat, t), ratePerSecond, writeFraction)
+    {
+    }
+
     private const long ChunkPages = 512;
     private readonly List<Process> _processes = [];
     private readonly List<Region> _chunks = [];
@@ -29,7 +35,7 @@ public sealed class GrowShrinkWorkload(string kind, long fromPages, long toPages
             if (_p is null) return;
         }
         if (_p.Exited) return;
-        long want = (TargetPages(nowNs + dtNs) + ChunkPages - 1) / ChunkPages;
+        long want = (targetPages(nowNs + dtNs) + ChunkPages - 1) / ChunkPages;
         while (_chunks.Count < want && !_p.Exited)
         {
             var chunk = Region.Map(k, _p, ChunkPages);
@@ -55,7 +61,7 @@ public sealed class GrowShrinkWorkload(string kind, long fromPages, long toPages
 
     private ulong AddressOf(long page) => _chunks[(int)(page / ChunkPages)].PageAddress(page % ChunkPages);
 
-    private long TargetPages(long t)
+    private static long Swing(long fromPages, long toPages, long periodNs, bool repeat, long t)
     {
         if (periodNs <= 0) return toPages;
         if (!repeat) return t >= periodNs ? toPages : fromPages + (long)((double)(toPages - fromPages) * t / periodNs);

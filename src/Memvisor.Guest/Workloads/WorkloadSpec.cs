@@ -35,10 +35,12 @@ public sealed record WorkloadSpec
     public bool Loop { get; init; }
     public double Speed { get; init; } = 1.0;
     public long WindowNs { get; init; } = 1_000_000_000;
+    /// <summary>demand: the recorded memory in use over time (memvisor record); loops with <see cref="Loop"/>.</summary>
+    public IReadOnlyList<DemandSample> Demand { get; init; } = [];
     /// <summary>trace: the process name (the file's name without extension by default).</summary>
     public string? ProcessName { get; init; }
 
-    public static readonly IReadOnlyList<string> Kinds = ["idle", "steady", "zipf", "phases", "grow", "grow-shrink", "fork-exec", "file-streaming", "mix", "trace", "display"];
+    public static readonly IReadOnlyList<string> Kinds = ["idle", "steady", "zipf", "phases", "grow", "grow-shrink", "fork-exec", "file-streaming", "mix", "trace", "display", "demand"];
 
     public IWorkload Create() => Kind switch
     {
@@ -51,6 +53,7 @@ public sealed record WorkloadSpec
         "fork-exec" => new ForkExecWorkload(SpawnsPerSecond, LifetimeNs, WorkingSetPages, RatePerSecond, WriteFraction),
         "file-streaming" => new FileStreamingWorkload(FilePages, RatePerSecond, WriteFraction),
         "display" => new DisplayWorkload(Phases, RatePerSecond),
+        "demand" => new GrowShrinkWorkload("demand", new DemandSchedule(Demand, Loop).PagesAt, RatePerSecond, WriteFraction),
         "mix" => new MixWorkload(Parts.Select(p => p.Create()).ToList()),
         "trace" => new TraceWorkload(ProcessName ?? Path.GetFileNameWithoutExtension(TracePath!), () => TraceFile.Open(TracePath!, TraceFormat), Speed, Loop, WindowNs),
         _ => throw new ArgumentException($"There is no workload kind '{Kind}'; the kinds are {string.Join(", ", Kinds)}.", nameof(Kind)),

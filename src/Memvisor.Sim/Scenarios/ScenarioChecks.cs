@@ -231,6 +231,7 @@ public static partial class ScenarioChecks
         "steady" or "zipf" => w.WorkingSetPages,
         "phases" => w.Phases.Count == 0 ? 0 : w.Phases.Max(p => p.WorkingSetPages),
         "grow" or "grow-shrink" => Math.Max(w.FromPages, w.ToPages),
+        "demand" => w.Demand.Count == 0 ? 0 : w.Demand.Max(d => d.UsedPages),
         "mix" => w.Parts.Aggregate((long?)0, (sum, p) => sum is long a && UsedPages(p) is long b ? a + b : null),
         _ => null,
     };

@@ -12,9 +12,10 @@ internal static class WorkloadBinder
     private static readonly string[] WorkloadKeys =
     [
         "kind", "working_set", "rate", "write_fraction", "to", "from", "over", "period", "skew", "phases", "spawn_rate", "lifetime",
-        "file_size", "parts", "path", "format", "loop", "speed", "window", "name",
+        "file_size", "parts", "path", "format", "loop", "speed", "window", "name", "samples",
     ];
     private static readonly string[] PhaseKeys = ["working_set", "duration"];
+    private static readonly string[] SampleKeys = ["at", "used"];
 
     // The keys each kind reads; a key of another kind is refused rather than silently ignored.
     private static readonly Dictionary<string, string[]> KindKeys = new()
@@ -30,6 +31,7 @@ internal static class WorkloadBinder
         ["file-streaming"] = ["file_size", "rate", "write_fraction"],
         ["mix"] = ["parts"],
         ["trace"] = ["path", "format", "loop", "speed", "window", "name"],
+        ["demand"] = ["samples", "rate", "write_fraction", "loop"],
     };
 
     internal static WorkloadSpec? BindWorkload(YamlBinder b, YamlNode node, string path)
@@ -47,6 +49,7 @@ internal static class WorkloadBinder
             "file-streaming" => ["file_size", "rate"],
             "mix" => ["parts"],
             "trace" => ["path"],
+            "demand" => ["samples"],
             _ => [],
         };
         foreach (var key in needed)
@@ -78,6 +81,21 @@ internal static class WorkloadBinder
                     long set = pf.TryGetValue("working_set", out var s) ? b.Size(s, $"{path}.phases[{i}].working_set") ?? 0 : 0;
                     long dur = pf.TryGetValue("duration", out var d) ? b.PositiveDuration(d, $"{path}.phases[{i}].duration") ?? 0 : 0;
                     phases.Add(new Phase(PageSize.FromBytes(set), dur));
+                }
+        }
+        var demand = new List<DemandSample>();
+        if (f.TryGetValue("samples", out var sn2))
+        {
+            if (sn2 is not YamlSequenceNode seq || seq.Children.Count == 0) b.Error(sn2, $"{path}.samples", "expected a list of at least one sample ({ at: 10s, used: 120MiB }).");
+            else
+                for (int i = 0; i < seq.Children.Count; i++)
+                {
+                    var sf = b.Fields(seq.Children[i], $"{path}.samples[{i}]", SampleKeys, SampleKeys);
+                    long at = sf.TryGetValue("at", out var a) ? b.Duration(a, $"{path}.samples[{i}].at") ?? 0 : 0;
+                    long used = sf.TryGetValue("used", out var u) ? b.Size(u, $"{path}.samples[{i}].used") ?? 0 : 0;
+                    if (demand.Count > 0 && at <= demand[^1].AtNs && sf.TryGetValue("at", out var late))
+                        b.Error(late, $"{path}.samples[{i}].at", "samples are in time order, each later than the one before.");
+                    demand.Add(new DemandSample(at, PageSize.FromBytes(used)));
                 }
         }
         var parts = new List<WorkloadSpec>();
@@ -120,6 +138,7 @@ internal static class WorkloadBinder
             Speed = f.TryGetValue("speed", out var spd) ? b.Number(spd, $"{path}.speed", 1e-6, ScenarioLimits.MaxAccessRate / TraceWorkload.RecordsPerSecondAtSpeed1) ?? 1.0 : 1.0,
             WindowNs = f.TryGetValue("window", out var wn) ? b.PositiveDuration(wn, $"{path}.window") ?? 1_000_000_000 : 1_000_000_000,
             ProcessName = f.TryGetValue("name", out var pnm) ? b.String(pnm, $"{path}.name") : null,
+            Demand = demand,
         };
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
@@ -11,19 +12,21 @@ using Memvisor.Policy.Squeezed;
 
 namespace Memvisor.Tests.Daemon;
 
-/// <summary>Three real guests for the daemon's tests: a and b run the balloon driver, c ignores its balloon (no driver).</summary>
+/// <summary>Four real guests for the daemon's tests: a and b run the balloon driver, c ignores its balloon (no driver), d allocates and frees 48 MiB every 20 s.</summary>
 public sealed class DaemonGuests : IDisposable
 {
     public RealGuests Guests { get; } = new();
     public string A { get; }
     public string B { get; }
     public string C { get; }
+    public string D { get; }
 
     public DaemonGuests()
     {
         A = Guests.Boot("a");
         B = Guests.Boot("b");
         C = Guests.Boot("c", balloonDriver: false);
+        D = Guests.Boot("d", workload: "churn");
     }
 
     public void Dispose() => Guests.Dispose();
@@ -179,6 +182,43 @@ public sealed class DaemonRealGuestTests(DaemonGuests vms) : IClassFixture<Daemo
             Thread.Sleep(2000);
             Assert.InRange(RealGuests.Actual(socket) / (double)Mib, last - 1, last + 1);
         }
+    }
+
+    [Fact]
+    public void Record_writes_a_scenario_that_validates_and_whose_replay_holds_what_the_guest_used_over_time()
+    {
+        string outDir = Path.Combine(vms.Guests.Directory, "recorded");
+        // d's churn holds 48 MiB for 20 s and frees it for 20 s: any 30 s see it rise or fall.
+        var (code, output) = RealGuests.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "memvisor.dll"), "record", "--duration", "30s", "--interval", "1s",
+            "--host-memory", "1024", "--out", outDir, Path.Combine(vms.Guests.Directory, "d.qmp")], TimeSpan.FromMinutes(2));
+        Assert.True(code == 0, output);
+        var rows = File.ReadAllLines(Path.Combine(outDir, "recording.csv")).Skip(1).Select(l => l.Split(',')).Where(f => f[3].Length > 0)
+            .Select(f => (T: double.Parse(f[1], CultureInfo.InvariantCulture), Used: double.Parse(f[3], CultureInfo.InvariantCulture))).ToList();
+        Assert.True(rows.Count >= 25, $"{rows.Count} samples with statistics in 30 s");
+        double low = rows.Min(r => r.Used), high = rows.Max(r => r.Used);
+        Assert.True(high - low >= 40, $"The churning guest's use moved only {low}..{high} MiB in 30 s");
+
+        string scenario = Path.Combine(outDir, "scenario.yaml");
+        var (valid, said) = RealGuests.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "memvisor.dll"), "validate", scenario], TimeSpan.FromMinutes(1));
+        Assert.True(valid == 0, said);
+        string runDir = Path.Combine(vms.Guests.Directory, "replayed");
+        var (ran, runSaid) = RealGuests.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "memvisor.dll"), "run", scenario, "--quiet", "--out", runDir], TimeSpan.FromMinutes(3));
+        Assert.True(ran == 0, runSaid);
+        var series = File.ReadAllLines(Path.Combine(runDir, "timeseries.csv"));
+        var header = series[0].Split(',');
+        int time = Array.IndexOf(header, "time_s"), anon = Array.IndexOf(header, "d_anon_pages");
+        Assert.True(anon >= 0, series[0]);
+        var replay = series.Skip(1).Select(l => l.Split(',')).Select(f => (T: double.Parse(f[time], CultureInfo.InvariantCulture), Mib: double.Parse(f[anon], CultureInfo.InvariantCulture) / 256)).ToList();
+        // The replay's anonymous memory follows the recorded use above its least, within 2 MiB chunks and the C library's start-up pages.
+        int close = 0, compared = 0;
+        foreach (var (t, mib) in replay.Where(r => r.T >= 1))
+        {
+            var recorded = rows.OrderBy(r => Math.Abs(r.T - t)).First();
+            if (Math.Abs(recorded.T - t) > 0.01) continue;
+            compared++;
+            if (Math.Abs(mib - (recorded.Used - low)) <= 4) close++;
+        }
+        Assert.True(compared >= 20 && close >= compared * 0.8, $"{close} of {compared} replayed samples within 4 MiB of the recording");
     }
 
     private static int FreePort()

@@ -1,0 +1,144 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using Memvisor.Daemon.Host;
+using Memvisor.Daemon.Qmp;
+using Memvisor.Daemon.Recording;
+using Memvisor.Daemon.Vms;
+using Memvisor.Report.Output;
+using Memvisor.Sim.Scenarios;
+using Spectre.Console;
+
+namespace Memvisor.Cli.Commands;
+
+/// <summary>
+/// <c>memvisor record VM... --duration D --out DIR</c>: samples real QEMU VMs (as the daemon reads them, acting on
+/// nothing) into a scenario that replays the host: one KVM domain per VM whose "demand" workload holds what the guest
+/// used over time, and recording.csv with every sample (docs/daemon.md says what is and is not captured).
+/// </summary>
+public static class RecordCommand
+{
+    public static Command Build()
+    {
+        var vms = new Argument<string[]>("vm") { Description = "A VM's QMP socket, or a directory whose sockets are all VMs' monitors.", Arity = ArgumentArity.OneOrMore };
+        var duration = new Option<string>("--duration") { Description = "How long to record (30s, 10min).", Required = true };
+        var interval = new Option<string>("--interval") { Description = "Time between samples. Default: 1s.", DefaultValueFactory = _ => "1s" };
+        var output = new Option<string>("--out") { Description = "The directory for scenario.yaml and recording.csv (new, empty, or Memvisor's own earlier output).", Required = true };
+        var hostMemory = new Option<string?>("--host-memory") { Description = "The memory the recorded host gives its VMs, as the daemon's --host-memory (MiB, or with a unit). Default: the host's MemTotal." };
+        var rate = new Option<string>("--rate") { Description = "Accesses per second each replayed guest makes to the memory it holds (not captured: QEMU does not report it). Default: 20000/s.", DefaultValueFactory = _ => "20000/s" };
+        var command = new Command("record", "Sample real QEMU/KVM VMs into a scenario that replays their memory demand, so that compare can run the recorded host under every policy.")
+        {
+            vms, duration, interval, output, hostMemory, rate,
+        };
+        command.SetAction(p => Run(p.GetValue(vms)!, p.GetValue(duration)!, p.GetValue(interval)!, p.GetValue(output)!, p.GetValue(hostMemory), p.GetValue(rate)!, Interrupt.Token));
+        return command;
+    }
+
+    private const long Mib = 1 << 20;
+
+    public static int Run(string[] vmArgs, string durationText, string intervalText, string outDir, string? hostMemory, string rateText, CancellationToken stop) => Guard.Run(() =>
+    {
+        if (!Units.TryParseDuration(durationText, out long durationNs) || durationNs < 1_000_000_000 || durationNs > 86_400_000_000_000)
+            return Refuse($"--duration: '{durationText}' is not a duration from 1s to 24h; write a number with ms, s, min or h.");
+        if (!Units.TryParseDuration(intervalText, out long intervalNs) || intervalNs < 100_000_000 || intervalNs > durationNs)
+            return Refuse($"--interval: '{intervalText}' is not an interval from 100ms to the duration; write a number with ms, s, min or h.");
+        long? budget = null;
+        if (hostMemory is not null)
+        {
+            if (!Units.TryParseSize(hostMemory, out long b) || b < 64 * Mib) return Refuse($"--host-memory: '{hostMemory}' is not a size of 64 MiB or more; write MiB, or a number with KiB, MiB, GiB or TiB.");
+            budget = b;
+        }
+        if (!Units.TryParseRate(rateText, out double rate) || rate <= 0 || rate > ScenarioLimits.MaxAccessRate)
+            return Refuse($"--rate: '{rateText}' is not an access rate such as 20000/s.");
+        if (DaemonCommand.Sockets(vmArgs, "record") is not { } sockets) return ExitCodes.BadInput;
+        using var outputDir = OutputDirectory.Prepare(outDir, "record");
+        var vms = sockets.Select(s => (IVm)new QemuVm(s, TimeSpan.FromSeconds(5), 1)).ToList();
+        try
+        {
+            long host = budget ?? MemInfo.Read().TotalBytes;
+            var recorder = new Memvisor.Daemon.Recording.Recorder(vms, TimeSpan.FromTicks(intervalNs / 100));
+            var duration = TimeSpan.FromTicks(durationNs / 100);
+            Recording recording;
+            if (!AnsiConsole.Profile.Capabilities.Interactive)
+                recording = recorder.Record(duration, host, budget is not null, stop);
+            else
+            {
+                recording = null!;
+                AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask($"recording {vms.Count} VM(s) for {durationText}", maxValue: 1.0);
+                        recording = recorder.Record(duration, host, budget is not null, stop, done => task.Value = done);
+                    });
+            }
+            stop.ThrowIfCancellationRequested();
+            string yaml = ScenarioText(recording, rate, Path.GetFileName(outputDir.Target));
+            // What is written must be a scenario Memvisor runs: a mistake here is a bug, not the user's input.
+            ScenarioLoader.Parse(yaml, Path.Combine(outputDir.Target, "scenario.yaml"));
+            outputDir.WriteFile("scenario.yaml", s => s.Write(Encoding.UTF8.GetBytes(yaml)));
+            outputDir.WriteFile("recording.csv", s => s.Write(Encoding.UTF8.GetBytes(RecordingCsv.Write(recording))));
+            outputDir.Commit();
+            Console.Out.WriteLine($"Recorded {recording.Vms.Count} VM(s) for {recording.DurationS:0.#} s into {outputDir.Target}: scenario.yaml, recording.csv");
+            return ExitCodes.Ok;
+        }
+        catch (VmUnreachableException e)
+        {
+            Console.Error.WriteLine($"memvisor: record: {Errors.Printable(e.Message)} Nothing was written.");
+            return ExitCodes.Failure;
+        }
+        finally
+        {
+            foreach (var vm in vms) vm.Dispose();
+        }
+    });
+
+    /// <summary>The scenario: a KVM host with the recorded memory, one domain a VM holding what its guest used over time.</summary>
+    public static string ScenarioText(Recording r, double rate, string name)
+    {
+        var c = CultureInfo.InvariantCulture;
+        const long Dom0 = 256 * Mib;
+        var s = new StringBuilder();
+        s.Append(c, $"# Recorded by memvisor record from {r.Vms.Count} QEMU VM(s) at {r.Started:yyyy-MM-ddTHH:mm:ssZ}: {r.DurationS:0.#} s, a sample every {r.IntervalS:0.###} s.\n");
+        s.Append("# Each domain's demand workload holds what its guest used (its managed memory less what was available) above the\n");
+        s.Append("# least it used, which the modeled guest kernel stands for; recording.csv has every sample. docs/daemon.md says what\n");
+        s.Append("# is and is not captured. Replay it under every policy: memvisor compare scenario.yaml --policies static,mom,squeezed\n");
+        s.Append(c, $"name: {Slug(name, "recorded")}\nseed: 1\nduration: {Math.Max(1, Math.Ceiling(r.DurationS)):0}s\n");
+        s.Append(c, $"host:\n  hypervisor: kvm\n  # The {(r.HostIsBudget ? "budget given to the VMs" : "host's MemTotal")} ({r.HostBytes / Mib} MiB) and the host kernel's 256 MiB (dom0).\n");
+        s.Append(c, $"  memory: {(r.HostBytes + Dom0) / Mib}MiB\n  dom0: {{ memory: 256MiB }}\ndomains:\n");
+        var names = new HashSet<string>();
+        foreach (var vm in r.Vms)
+        {
+            string domain = Slug(vm.Name, "vm");
+            for (int i = 2; !names.Add(domain); i++) domain = $"{Slug(vm.Name, "vm")}-{i}";
+            var used = vm.Samples.Where(x => x.UsedBytes is not null).ToList();
+            long baseline = used.Count == 0 ? 0 : used.Min(x => x.UsedBytes!.Value);
+            long memory = Math.Max(4 * Mib, vm.MemoryBytes / Mib * Mib), max = Math.Max(memory, vm.MaxBytes / Mib * Mib);
+            s.Append(c, $"  - name: {domain}\n    memory: {memory / Mib}MiB\n    maxmem: {max / Mib}MiB\n");
+            s.Append(c, $"    # {vm.Name}: it used {Math.Round(baseline / (double)Mib, 1)} MiB at the least{(used.Count == 0 ? " (it sent no statistics, so no demand was recorded)" : "")}.\n");
+            s.Append(c, $"    workload:\n      kind: demand\n      rate: {rate:0.###}/s\n      samples:\n");
+            if (used.Count == 0) s.Append("        - { at: 0s, used: 0MiB }\n");
+            double last = -1;
+            foreach (var x in used)
+            {
+                if (x.TimeS <= last) continue;
+                last = x.TimeS;
+                s.Append(c, $"        - {{ at: {x.TimeS * 1000:0}ms, used: {Math.Max(0, x.UsedBytes!.Value - baseline) / 1024}KiB }}\n");
+            }
+        }
+        return s.ToString();
+    }
+
+    // A scenario or domain name: letters, digits, '-', '_' and '.'.
+    private static string Slug(string name, string fallback)
+    {
+        var chars = name.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.' ? ch : '-').ToArray();
+        string slug = new string(chars).Trim('-', '.');
+        return slug.Length == 0 ? fallback : slug.Length > 64 ? slug[..64] : slug;
+    }
+
+    private static int Refuse(string message)
+    {
+        Console.Error.WriteLine($"memvisor: record: {message}");
+        return ExitCodes.BadInput;
+    }
+}
