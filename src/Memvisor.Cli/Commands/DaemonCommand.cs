@@ -3,8 +3,10 @@ using Memvisor.Daemon.Control;
 using Memvisor.Daemon.Host;
 using Memvisor.Daemon.Metrics;
 using Memvisor.Daemon.Qmp;
+using Memvisor.Daemon.Recording;
 using Memvisor.Daemon.Vms;
 using Memvisor.Native;
+using Memvisor.Report.Output;
 using Memvisor.Sim.Policies;
 using Memvisor.Sim.Scenarios;
 
@@ -32,19 +34,22 @@ public static class DaemonCommand
         var metrics = new Option<string?>("--metrics") { Description = "Serve Prometheus metrics at http://HOST:PORT/metrics (:PORT listens on every address)." };
         var log = new Option<string?>("--log") { Description = "Append the JSON-lines log to this file. Default: standard output." };
         var steps = new Option<long?>("--steps") { Description = "Stop after this many decisions. Default: run until SIGTERM or SIGINT." };
+        var record = new Option<string?>("--record") { Description = "When the daemon stops, write what it read as a scenario (as memvisor record does) with its policy, and decisions.csv with every action, into this directory." };
         var command = new Command("daemon", "Run a policy on real QEMU/KVM VMs: balloon targets, virtio-mem and KSM set from the VMs' statistics, with safety rules, a JSON-lines log and Prometheus metrics.")
         {
-            vms, policy, interval, dryRun, hostMemory, floor, headroom, maxStep, stuckAfter, ksm, metrics, log, steps,
+            vms, policy, interval, dryRun, hostMemory, floor, headroom, maxStep, stuckAfter, ksm, metrics, log, steps, record,
         };
         command.SetAction(p => Run(new Arguments(p.GetValue(vms)!, p.GetValue(policy)!, p.GetValue(interval)!, p.GetValue(dryRun), p.GetValue(hostMemory),
-            p.GetValue(floor)!, p.GetValue(headroom)!, p.GetValue(maxStep)!, p.GetValue(stuckAfter), p.GetValue(ksm)!, p.GetValue(metrics), p.GetValue(log), p.GetValue(steps)), Interrupt.Token));
+            p.GetValue(floor)!, p.GetValue(headroom)!, p.GetValue(maxStep)!, p.GetValue(stuckAfter), p.GetValue(ksm)!, p.GetValue(metrics), p.GetValue(log), p.GetValue(steps), p.GetValue(record)), Interrupt.Token));
         return command;
     }
 
     public sealed record Arguments(string[] Vms, string Policy, string Interval, bool DryRun, string? HostMemory, string Floor, string Headroom, string MaxStep,
-        int StuckAfter, string Ksm, string? Metrics, string? Log, long? Steps);
+        int StuckAfter, string Ksm, string? Metrics, string? Log, long? Steps, string? Record = null);
 
-    public static int Run(Arguments a, CancellationToken stop)
+    public static int Run(Arguments a, CancellationToken stop) => Guard.Run(() => RunGuarded(a, stop));
+
+    private static int RunGuarded(Arguments a, CancellationToken stop)
     {
         if (!PolicySpec.Names.Contains(a.Policy))
             return Refuse($"--policy: '{a.Policy}' is not a policy; the policies are {string.Join(", ", PolicySpec.Names)}.");
@@ -83,6 +88,8 @@ public static class DaemonCommand
         var vms = sockets.Select(s => (IVm)new QemuVm(s, TimeSpan.FromSeconds(5), statsSeconds)).ToList();
         TextWriter? logFile = null;
         MetricsServer? server = null;
+        // The record's directory is checked (and staged) before the daemon starts, so a directory it may not write costs nothing.
+        using var recordDir = a.Record is null ? null : OutputDirectory.Prepare(a.Record, "daemon");
         try
         {
             if (a.Log is not null) logFile = new StreamWriter(a.Log, append: true);
@@ -99,7 +106,33 @@ public static class DaemonCommand
                 }
             }
             var daemon = new HostDaemon(vms, policy, options, new DecisionLog(logFile ?? Console.Out), () => MemInfo.Read(), new Ksm(), daemonMetrics);
+            var recording = new RecordingBuilder(vms.Count);
+            var decisions = new DecisionsCsv();
+            var floors = new Dictionary<string, long>();
+            if (recordDir is not null)
+                daemon.Stepped += (t, states, outcomes) =>
+                {
+                    for (int i = 0; i < states.Count; i++)
+                        if (states[i].Last is { } r && !states[i].Unresponsive)
+                        {
+                            recording.Add(t, i, r);
+                            floors.TryAdd(r.Name, states[i].FloorBytes);
+                        }
+                    decisions.Add(t, outcomes);
+                };
+            var started = System.Diagnostics.Stopwatch.StartNew();
             daemon.Run(stop, a.Steps ?? long.MaxValue);
+            if (recordDir is not null)
+            {
+                if (recording.First.All(f => f is null))
+                {
+                    Console.Error.WriteLine($"memvisor: daemon: no VM answered, so nothing was recorded into {recordDir.Target}.");
+                    return ExitCodes.Failure;
+                }
+                long hostBytes = budget ?? MemInfo.Read().TotalBytes;
+                RecordCommand.Write(recordDir, recording.Build(options.Interval.TotalSeconds, started.Elapsed.TotalSeconds, hostBytes, budget is not null),
+                    20_000, new RecordCommand.DaemonPolicy(a.Policy, options.Interval.TotalSeconds, floors), decisions.ToString());
+            }
             return ExitCodes.Ok;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)

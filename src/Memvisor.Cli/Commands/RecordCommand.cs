@@ -72,12 +72,7 @@ public static class RecordCommand
                     });
             }
             stop.ThrowIfCancellationRequested();
-            string yaml = ScenarioText(recording, rate, Path.GetFileName(outputDir.Target));
-            // What is written must be a scenario Memvisor runs: a mistake here is a bug, not the user's input.
-            ScenarioLoader.Parse(yaml, Path.Combine(outputDir.Target, "scenario.yaml"));
-            outputDir.WriteFile("scenario.yaml", s => s.Write(Encoding.UTF8.GetBytes(yaml)));
-            outputDir.WriteFile("recording.csv", s => s.Write(Encoding.UTF8.GetBytes(RecordingCsv.Write(recording))));
-            outputDir.Commit();
+            Write(outputDir, recording, rate, null, null);
             Console.Out.WriteLine($"Recorded {recording.Vms.Count} VM(s) for {recording.DurationS:0.#} s into {outputDir.Target}: scenario.yaml, recording.csv");
             return ExitCodes.Ok;
         }
@@ -92,19 +87,64 @@ public static class RecordCommand
         }
     });
 
+    /// <summary>Writes scenario.yaml, recording.csv and, from the daemon, decisions.csv into the output, checking first that the scenario parses.</summary>
+    public static void Write(OutputDirectory output, Recording recording, double rate, DaemonPolicy? policy, string? decisions)
+    {
+        string name = Path.GetFileName(output.Target), file = Path.Combine(output.Target, "scenario.yaml");
+        var (hostBytes, why) = HostBytes(recording, rate, name, policy, file);
+        string yaml = ScenarioText(recording, rate, name, policy, hostBytes, why);
+        // What is written must be a scenario Memvisor runs: a mistake here is a bug, not the user's input.
+        ScenarioLoader.Parse(yaml, file);
+        output.WriteFile("scenario.yaml", s => s.Write(Encoding.UTF8.GetBytes(yaml)));
+        output.WriteFile("recording.csv", s => s.Write(Encoding.UTF8.GetBytes(RecordingCsv.Write(recording))));
+        if (decisions is not null) output.WriteFile("decisions.csv", s => s.Write(Encoding.UTF8.GetBytes(decisions)));
+        output.Commit();
+    }
+
+    /// <summary>The daemon's policy for a recording it made: its name, interval, and each VM's floor at the start (squeezed's dynamic-min).</summary>
+    public sealed record DaemonPolicy(string Name, double IntervalS, IReadOnlyDictionary<string, long> FloorBytes);
+
+    // The host kernel: small, since the daemon's budget (or MemTotal) is what the VMs share and the host's own use is not modeled apart.
+    private const long Dom0 = 16 * Mib;
+
+    /// <summary>
+    /// The replay's host memory: the recorded memory for the VMs, plus dom0, the hypervisor's own (40 bytes a frame)
+    /// and each domain's paging reserve, so that what the host can give its domains is what the recorded host gave its
+    /// VMs; more, with the reason, where the VMs held more than that at the start (a static domain is built whole).
+    /// </summary>
+    private static (long Bytes, string Why) HostBytes(Recording r, double rate, string name, DaemonPolicy? policy, string file)
+    {
+        var probe = ScenarioLoader.Parse(ScenarioText(r, rate, name, policy, 64L << 30, ""), file);
+        var personality = probe.Host.Personality;
+        long reserves = 0, memory = 0;
+        foreach (var (d, instance) in probe.Instances())
+        {
+            var config = ScenarioLoader.ToConfig(d, instance, personality);
+            reserves += Memvisor.Hypervisor.Host.BuildPagesFor(config, personality) - config.MemoryPages;
+            memory += config.MemoryPages;
+        }
+        long forVms = Math.Max(r.HostBytes, memory * 4096);
+        long host = forVms + Dom0 + reserves * 4096;
+        host += (host / 4096 * Memvisor.Hypervisor.Host.XenBytesPerFrame + Mib - 1) / Mib * Mib;
+        host = (host + Mib - 1) / Mib * Mib;
+        string why = forVms > r.HostBytes
+            ? $"The VMs held {memory * 4096 / Mib} MiB at the start, more than the {r.HostBytes / Mib} MiB recorded for them: the host is sized to build them, so its pressure starts lower than the real host's."
+            : $"The {(r.HostIsBudget ? "budget given to the VMs" : "host's MemTotal")} ({r.HostBytes / Mib} MiB), dom0's 16 MiB, the hypervisor's own and the domains' paging reserves.";
+        return (host, why);
+    }
+
     /// <summary>The scenario: a KVM host with the recorded memory, one domain a VM holding what its guest used over time.</summary>
-    public static string ScenarioText(Recording r, double rate, string name)
+    public static string ScenarioText(Recording r, double rate, string name, DaemonPolicy? policy, long hostBytes, string hostWhy)
     {
         var c = CultureInfo.InvariantCulture;
-        const long Dom0 = 256 * Mib;
         var s = new StringBuilder();
         s.Append(c, $"# Recorded by memvisor record from {r.Vms.Count} QEMU VM(s) at {r.Started:yyyy-MM-ddTHH:mm:ssZ}: {r.DurationS:0.#} s, a sample every {r.IntervalS:0.###} s.\n");
         s.Append("# Each domain's demand workload holds what its guest used (its managed memory less what was available) above the\n");
         s.Append("# least it used, which the modeled guest kernel stands for; recording.csv has every sample. docs/daemon.md says what\n");
         s.Append("# is and is not captured. Replay it under every policy: memvisor compare scenario.yaml --policies static,mom,squeezed\n");
         s.Append(c, $"name: {Slug(name, "recorded")}\nseed: 1\nduration: {Math.Max(1, Math.Ceiling(r.DurationS)):0}s\n");
-        s.Append(c, $"host:\n  hypervisor: kvm\n  # The {(r.HostIsBudget ? "budget given to the VMs" : "host's MemTotal")} ({r.HostBytes / Mib} MiB) and the host kernel's 256 MiB (dom0).\n");
-        s.Append(c, $"  memory: {(r.HostBytes + Dom0) / Mib}MiB\n  dom0: {{ memory: 256MiB }}\ndomains:\n");
+        s.Append(c, $"host:\n  hypervisor: kvm\n  # {hostWhy}\n");
+        s.Append(c, $"  memory: {hostBytes / Mib}MiB\n  dom0: {{ memory: {Dom0 / Mib}MiB }}\ndomains:\n");
         var names = new HashSet<string>();
         foreach (var vm in r.Vms)
         {
@@ -114,6 +154,10 @@ public static class RecordCommand
             long baseline = used.Count == 0 ? 0 : used.Min(x => x.UsedBytes!.Value);
             long memory = Math.Max(4 * Mib, vm.MemoryBytes / Mib * Mib), max = Math.Max(memory, vm.MaxBytes / Mib * Mib);
             s.Append(c, $"  - name: {domain}\n    memory: {memory / Mib}MiB\n    maxmem: {max / Mib}MiB\n");
+            // The daemon counts a VM as holding its RAM less its balloon, as a preallocated (-mem-prealloc) guest would.
+            s.Append("    allocation: static   # held as the daemon counts it: all its RAM but the balloon\n");
+            if (policy is not null && policy.FloorBytes.TryGetValue(vm.Name, out long floor) && floor > 0)
+                s.Append(c, $"    dynamic_min: {Math.Min(memory, (floor + Mib - 1) / Mib * Mib) / Mib}MiB   # the daemon's floor for it at the start\n");
             s.Append(c, $"    # {vm.Name}: it used {Math.Round(baseline / (double)Mib, 1)} MiB at the least{(used.Count == 0 ? " (it sent no statistics, so no demand was recorded)" : "")}.\n");
             s.Append(c, $"    workload:\n      kind: demand\n      rate: {rate:0.###}/s\n      samples:\n");
             if (used.Count == 0) s.Append("        - { at: 0s, used: 0MiB }\n");
@@ -125,6 +169,8 @@ public static class RecordCommand
                 s.Append(c, $"        - {{ at: {x.TimeS * 1000:0}ms, used: {Math.Max(0, x.UsedBytes!.Value - baseline) / 1024}KiB }}\n");
             }
         }
+        if (policy is not null)
+            s.Append(c, $"# The policy the daemon ran, at its interval.\npolicy: {{ name: {policy.Name}, interval: {Math.Max(1, (long)Math.Round(policy.IntervalS * 1000))}ms }}\n");
         return s.ToString();
     }
 

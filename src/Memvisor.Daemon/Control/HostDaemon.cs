@@ -38,6 +38,9 @@ public sealed class HostDaemon
     public IReadOnlyList<VmState> Vms => _vms;
     public long Steps { get; private set; }
 
+    /// <summary>After each step: its time in seconds from the daemon's start, the VMs as read, and what became of the policy's actions.</summary>
+    public event Action<double, IReadOnlyList<VmState>, IReadOnlyList<ActionOutcome>>? Stepped;
+
     /// <summary>Steps every interval until <paramref name="stop"/> is cancelled (or <paramref name="maxSteps"/> are done), then logs the stop.</summary>
     public void Run(CancellationToken stop, long maxSteps = long.MaxValue)
     {
@@ -90,6 +93,7 @@ public sealed class HostDaemon
         var outcomes = actions.Select(Carry).ToList();
         foreach (var o in outcomes) _log.Action(o);
         Metrics.Record(snapshot, _vms, ksm, outcomes, (_clock.Elapsed - started).TotalSeconds);
+        Stepped?.Invoke(started.TotalSeconds, _vms, outcomes);
         return outcomes;
     }
 

@@ -60,8 +60,7 @@ public static class SnapshotBuilder
     {
         long Pages(long bytes) => bytes / PageBytes;
         long actual = Pages(r.ActualBytes), max = Pages(r.MaxBytes), floor = Pages(state.FloorBytes);
-        long available = Pages(r.Stat("stat-available-memory")), managed = Pages(r.Stat("stat-total-memory"));
-        bool stats = r.StatsSeen;
+        long available = Pages(r.Stat("stat-available-memory"));
         return new DomainSnapshot
         {
             Name = state.Name,
@@ -79,12 +78,12 @@ public static class SnapshotBuilder
             MemFreePages = Pages(r.Stat("stat-free-memory")),
             MemAvailablePages = available,
             // What the guest's kernel uses of the memory it manages, the nearest its statistics come to Committed_AS.
-            CommittedAsPages = stats ? Math.Max(0, managed - available) : 0,
+            CommittedAsPages = Pages(r.UsedBytes ?? 0),
             MajorFaults = r.Stat("stat-major-faults"),
             SwapIns = Pages(r.Stat("stat-swap-in")),
             // Memory the guest's kernel does not manage (its image, reserved ranges): the balloon cannot take it.
-            FloorPages = stats && managed > 0 ? Math.Max(0, actual - managed) : 0,
-            ActivePages = stats ? Math.Max(0, actual - available) : actual,
+            FloorPages = Pages(r.KernelBytes ?? 0),
+            ActivePages = r.StatsSeen ? Math.Max(0, actual - available) : actual,
             HotplugEnabled = r.VirtioMem is not null,
             HotplugRequestedPages = r.VirtioMem is { } m ? Pages(m.RequestedBytes) : 0,
             Shares = Pages(r.BaseBytes) / 256 * 10,

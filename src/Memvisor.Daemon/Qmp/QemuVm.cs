@@ -16,6 +16,7 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
     private QmpClient? _qmp;
     private string? _balloonPath;
     private string? _name;
+    private bool _deflateOnOom;
 
     public string Address => socketPath;
 
@@ -47,6 +48,7 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
             PluggedBytes = plugged,
             Stats = stats,
             StatsSeen = lastUpdate > 0,
+            BalloonInTotal = _deflateOnOom,
             VirtioMem = VirtioMem(q),
             Pid = pid,
             ProcessRssBytes = pid is { } p ? ProcessMemory.ResidentBytes(p) : null,
@@ -69,6 +71,7 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
             {
                 _qmp = QmpClient.Connect(socketPath, timeout);
                 _balloonPath = FindBalloon(_qmp);
+                _deflateOnOom = _balloonPath is not null && _qmp.Execute("qom-get", new JsonObject { ["path"] = _balloonPath, ["property"] = "deflate-on-oom" }) is JsonValue v && v.TryGetValue(out bool on) && on;
                 if (_balloonPath is not null && statsPollSeconds > 0)
                     _qmp.Execute("qom-set", new JsonObject { ["path"] = _balloonPath, ["property"] = "guest-stats-polling-interval", ["value"] = statsPollSeconds });
             }

@@ -19,5 +19,5 @@ public static class RecordingCsv
 
     private static string Mib(long? bytes) => bytes is { } b ? Math.Round(b / 1048576.0, 2).ToString(CultureInfo.InvariantCulture) : "";
 
-    private static string Quote(string v) => v.IndexOfAny([',', '"', '\n', '\r']) < 0 ? v : $"\"{v.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
+    public static string Quote(string v) => v.IndexOfAny([',', '"', '\n', '\r']) < 0 ? v : $"\"{v.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
 }

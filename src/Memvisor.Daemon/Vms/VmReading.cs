@@ -22,6 +22,26 @@ public sealed record VmReading
     public long? ProcessRssBytes { get; init; }
     public int? Pid { get; init; }
 
+    /// <summary>
+    /// Whether the guest counts its inflated balloon in its total memory: Linux's virtio_balloon leaves the managed page
+    /// count alone when the device deflates on OOM (VIRTIO_BALLOON_F_DEFLATE_ON_OOM), so the balloon then shows as used.
+    /// </summary>
+    public bool BalloonInTotal { get; init; }
+
+    /// <summary>Memory the balloon holds: the VM's RAM less what the guest holds.</summary>
+    public long BalloonBytes => Math.Max(0, BaseBytes + PluggedBytes - ActualBytes);
+
+    /// <summary>Memory the guest's kernel manages of what it holds (its MemTotal, less the balloon where that counts it), or null before statistics.</summary>
+    public long? ManagedBytes => StatsSeen && Stats.ContainsKey("stat-total-memory")
+        ? Math.Max(0, Stat("stat-total-memory") - (BalloonInTotal ? BalloonBytes : 0))
+        : null;
+
+    /// <summary>What the guest uses of the memory it manages (not available to it: neither free nor reclaimable), or null before statistics.</summary>
+    public long? UsedBytes => ManagedBytes is { } m && Stats.ContainsKey("stat-available-memory") ? Math.Max(0, m - Stat("stat-available-memory")) : null;
+
+    /// <summary>What the guest holds that its kernel does not manage (its image, reserved ranges), or null before statistics.</summary>
+    public long? KernelBytes => ManagedBytes is { } m ? Math.Max(0, ActualBytes - m) : null;
+
     /// <summary>The most the guest can hold: its base RAM and what is plugged, or what virtio-mem could plug.</summary>
     public long MaxBytes => BaseBytes + (VirtioMem is { } m ? m.MaxBytes : PluggedBytes);
 
