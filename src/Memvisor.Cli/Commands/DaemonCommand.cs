@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Memvisor.Daemon.Control;
 using Memvisor.Daemon.Host;
+using Memvisor.Daemon.Libvirt;
 using Memvisor.Daemon.Metrics;
 using Memvisor.Daemon.Qmp;
 using Memvisor.Daemon.Recording;
@@ -21,7 +22,8 @@ public static class DaemonCommand
 {
     public static Command Build()
     {
-        var vms = new Argument<string[]>("vm") { Description = "A VM's QMP socket (QEMU's -qmp unix:PATH,server=on,wait=off), or a directory whose sockets are all VMs' monitors.", Arity = ArgumentArity.OneOrMore };
+        var vms = new Argument<string[]>("vm") { Description = "A VM's QMP socket (QEMU's -qmp unix:PATH,server=on,wait=off), or a directory whose sockets are all VMs' monitors; with --libvirt, a domain's name (default: every running domain).", Arity = ArgumentArity.ZeroOrMore };
+        var libvirt = new Option<string?>("--libvirt") { Description = "Reach the VMs through libvirt at this URI (qemu:///system) instead of QMP sockets: for hosts whose QEMUs libvirtd owns." };
         var policy = new Option<string>("--policy") { Description = $"The policy: {string.Join(", ", PolicySpec.Names)}.", Required = true };
         var interval = new Option<string>("--interval") { Description = "Time between decisions (500ms, 10s, 1min). Default: 10s.", DefaultValueFactory = _ => "10s" };
         var dryRun = new Option<bool>("--dry-run") { Description = "Log every decision and the actions it would take, and carry none out." };
@@ -37,15 +39,15 @@ public static class DaemonCommand
         var record = new Option<string?>("--record") { Description = "When the daemon stops, write what it read as a scenario (as memvisor record does) with its policy, and decisions.csv with every action, into this directory." };
         var command = new Command("daemon", "Run a policy on real QEMU/KVM VMs: balloon targets, virtio-mem and KSM set from the VMs' statistics, with safety rules, a JSON-lines log and Prometheus metrics.")
         {
-            vms, policy, interval, dryRun, hostMemory, floor, headroom, maxStep, stuckAfter, ksm, metrics, log, steps, record,
+            vms, policy, interval, dryRun, hostMemory, floor, headroom, maxStep, stuckAfter, ksm, metrics, log, steps, record, libvirt,
         };
         command.SetAction(p => Run(new Arguments(p.GetValue(vms)!, p.GetValue(policy)!, p.GetValue(interval)!, p.GetValue(dryRun), p.GetValue(hostMemory),
-            p.GetValue(floor)!, p.GetValue(headroom)!, p.GetValue(maxStep)!, p.GetValue(stuckAfter), p.GetValue(ksm)!, p.GetValue(metrics), p.GetValue(log), p.GetValue(steps), p.GetValue(record)), Interrupt.Token));
+            p.GetValue(floor)!, p.GetValue(headroom)!, p.GetValue(maxStep)!, p.GetValue(stuckAfter), p.GetValue(ksm)!, p.GetValue(metrics), p.GetValue(log), p.GetValue(steps), p.GetValue(record), p.GetValue(libvirt)), Interrupt.Token));
         return command;
     }
 
     public sealed record Arguments(string[] Vms, string Policy, string Interval, bool DryRun, string? HostMemory, string Floor, string Headroom, string MaxStep,
-        int StuckAfter, string Ksm, string? Metrics, string? Log, long? Steps, string? Record = null);
+        int StuckAfter, string Ksm, string? Metrics, string? Log, long? Steps, string? Record = null, string? Libvirt = null);
 
     public static int Run(Arguments a, CancellationToken stop) => Guard.Run(() => RunGuarded(a, stop));
 
@@ -67,7 +69,8 @@ public static class DaemonCommand
         if (a.StuckAfter is < 1 or > 1000) return Refuse($"--stuck-after: {a.StuckAfter} is not a count of steps from 1 to 1000.");
         if (a.Ksm is not ("on" or "off")) return Refuse($"--ksm: '{a.Ksm}' is neither on nor off.");
         if (a.Steps is < 1) return Refuse($"--steps: {a.Steps} is not a count of steps (1 or more).");
-        if (Sockets(a.Vms, "daemon") is not { } sockets) return ExitCodes.BadInput;
+        List<string>? sockets = null;
+        if (a.Libvirt is null && (sockets = Sockets(a.Vms, "daemon")) is null) return ExitCodes.BadInput;
         if (a.Log is not null && FileStat.KindOf(a.Log) is not (FileKind.Missing or FileKind.Regular))
             return Refuse($"--log: {a.Log} is not a file the log can be appended to.");
 
@@ -85,7 +88,12 @@ public static class DaemonCommand
         var policy = PolicyFactory.Create(new PolicySpec { Name = a.Policy, IntervalNs = intervalNs });
         // QEMU polls the guests' statistics at the daemon's interval (at least every second), so each step reads fresh ones.
         int statsSeconds = (int)Math.Clamp(intervalNs / 1_000_000_000, 1, 3600);
-        var vms = sockets.Select(s => (IVm)new QemuVm(s, TimeSpan.FromSeconds(5), statsSeconds)).ToList();
+        var (vms, connection, why) = Connect(sockets, a.Libvirt, a.Vms, statsSeconds);
+        if (why is not null)
+        {
+            Console.Error.WriteLine($"memvisor: daemon: {Errors.Printable(why)}");
+            return ExitCodes.Failure;
+        }
         TextWriter? logFile = null;
         MetricsServer? server = null;
         // The record's directory is checked (and staged) before the daemon starts, so a directory it may not write costs nothing.
@@ -145,12 +153,48 @@ public static class DaemonCommand
             server?.Dispose();
             logFile?.Dispose();
             foreach (var vm in vms) vm.Dispose();
+            connection?.Dispose();
+        }
+    }
+
+    /// <summary>The VMs to drive: QMP sockets, or libvirt's domains (the names given, or every running one); why not, where libvirt cannot be used.</summary>
+    public static (List<IVm> Vms, LibvirtConnection? Connection, string? Why) Connect(List<string>? sockets, string? libvirtUri, string[] names, int statsSeconds)
+    {
+        if (libvirtUri is null) return ([.. sockets!.Select(s => (IVm)new QemuVm(s, TimeSpan.FromSeconds(5), statsSeconds))], null, null);
+        LibvirtConnection connection;
+        try
+        {
+            connection = LibvirtConnection.Open(libvirtUri);
+        }
+        catch (VmUnreachableException e)
+        {
+            return ([], null, e.Message);
+        }
+        try
+        {
+            var running = connection.RunningDomains();
+            var chosen = names.Length == 0 ? running : names;
+            if (chosen.FirstOrDefault(n => !running.Contains(n)) is { } missing)
+                return Fail($"libvirt ({libvirtUri}) has no running domain '{missing}'; its running domains are {(running.Count == 0 ? "none" : string.Join(", ", running))}.");
+            if (chosen.Count == 0) return Fail($"libvirt ({libvirtUri}) has no running domains to drive.");
+            return ([.. chosen.Distinct().Select(n => connection.Domain(n, statsSeconds))], connection, null);
+        }
+        catch (VmUnreachableException e)
+        {
+            return Fail(e.Message);
+        }
+
+        (List<IVm>, LibvirtConnection?, string?) Fail(string why)
+        {
+            connection.Dispose();
+            return ([], null, why);
         }
     }
 
     /// <summary>The QMP sockets the arguments name (a socket, or a directory's sockets), or null after saying why not.</summary>
     public static List<string>? Sockets(string[] args, string command)
     {
+        if (args.Length == 0) return Refused(command, "no VM was given; give VMs' QMP sockets, a directory of them, or --libvirt URI.");
         var sockets = new List<string>();
         foreach (var vm in args)
         {

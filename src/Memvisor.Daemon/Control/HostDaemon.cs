@@ -113,7 +113,10 @@ public sealed class HostDaemon
                 }
                 string? change = SafetyRules.TrackProgress(state, r, Options);
                 state.Last = r;
-                state.FloorBytes = SnapshotBuilder.FloorBytes(r, Options);
+                // Statistics the guest sent before the balloon last moved describe memory it no longer holds: until
+                // fresh ones come, the floor may rise but not fall.
+                long floor = SnapshotBuilder.FloorBytes(r, Options);
+                state.FloorBytes = r.StatsUpdatedUnix <= state.TargetSetUnix ? Math.Max(state.FloorBytes, floor) : floor;
                 if (change is not null) _log.Vm(change, state, change == "stuck" ? $"no progress toward its target in {state.StepsWithoutProgress} steps" : null);
             }
             catch (VmUnreachableException e)
@@ -180,6 +183,7 @@ public sealed class HostDaemon
             if (target == state.TargetBytes) return Outcome(target, ActionResult.Unchanged, why);
             state.Vm.SetBalloonTarget(target);
             state.TargetBytes = target;
+            state.TargetSetUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             return Outcome(target, why is null ? ActionResult.Applied : ActionResult.Clamped, why);
         }
         catch (VmUnreachableException e)

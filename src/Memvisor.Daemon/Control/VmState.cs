@@ -11,6 +11,8 @@ public sealed class VmState(IVm vm)
     public VmReading? Last { get; set; }
     /// <summary>The balloon target the daemon last asked for, or null before it has asked.</summary>
     public long? TargetBytes { get; set; }
+    /// <summary>When the daemon last set the balloon's target (Unix seconds).</summary>
+    public long TargetSetUnix { get; set; }
     /// <summary>The floor in force at the last step.</summary>
     public long FloorBytes { get; set; }
     /// <summary>Consecutive steps in which the VM held more than its target and did not move down.</summary>

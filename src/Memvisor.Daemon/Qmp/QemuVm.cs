@@ -48,6 +48,7 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
             PluggedBytes = plugged,
             Stats = stats,
             StatsSeen = lastUpdate > 0,
+            StatsUpdatedUnix = lastUpdate,
             BalloonInTotal = _deflateOnOom,
             VirtioMem = VirtioMem(q),
             Pid = pid,

@@ -16,6 +16,8 @@ public sealed record VmReading
     public IReadOnlyDictionary<string, long> Stats { get; init; } = new Dictionary<string, long>();
     /// <summary>Whether the guest has ever sent statistics (QEMU's last-update is set once it has).</summary>
     public bool StatsSeen { get; init; }
+    /// <summary>When the guest last sent them (Unix seconds; QEMU's last-update), 0 before.</summary>
+    public long StatsUpdatedUnix { get; init; }
     /// <summary>The VM's virtio-mem device, where it has one.</summary>
     public VirtioMemReading? VirtioMem { get; init; }
     /// <summary>The resident memory of the VM's process (VmRSS), where it can be read.</summary>

@@ -56,6 +56,23 @@ public sealed class DaemonRulesTests
     }
 
     [Fact]
+    public void Statistics_from_before_the_balloon_moved_never_lower_the_floor()
+    {
+        var vm = new FakeVm("a", 1024 * Mib) { UsedBytes = 300 * Mib };
+        IReadOnlyList<PolicyAction> down = [PolicyAction.MemSet("a", 100 * Mib / 4096)];
+        var daemon = Daemon(new ScriptedPolicy(down, down, down), new DaemonOptions { MaxStepBytes = 1024 * Mib, HeadroomBytes = 0 }, new StringWriter(), vm);
+        Assert.Equal(300.0 * Mib, Assert.Single(daemon.Step()).Set);
+        // The guest's old report said it used 300 MiB; one taken before the balloon moved now says 100.
+        vm.UsedBytes = 100 * Mib;
+        vm.StatsStale = true;
+        daemon.Step();
+        Assert.Equal(300 * Mib, daemon.Vms[0].FloorBytes);
+        vm.StatsStale = false;
+        daemon.Step();
+        Assert.Equal(100 * Mib, daemon.Vms[0].FloorBytes);
+    }
+
+    [Fact]
     public void Before_a_guest_sends_statistics_only_a_configured_floor_lets_it_be_ballooned_down()
     {
         var vm = new FakeVm("a", 1024 * Mib) { SendsStats = false };

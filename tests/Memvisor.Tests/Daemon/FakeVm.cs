@@ -19,6 +19,8 @@ public sealed class FakeVm(string name, long maxBytes) : IVm
     public long UsedBytes { get; set; } = 64L << 20;
     public bool SendsStats { get; set; } = true;
     public bool Answers { get; set; } = true;
+    /// <summary>The guest's statistics date from before the balloon last moved (it has not sent new ones).</summary>
+    public bool StatsStale { get; set; }
     public List<long> BalloonRequests { get; } = [];
 
     public VmReading Read()
@@ -30,7 +32,8 @@ public sealed class FakeVm(string name, long maxBytes) : IVm
         var stats = SendsStats
             ? new Dictionary<string, long> { ["stat-available-memory"] = Math.Max(0, ActualBytes - UsedBytes), ["stat-free-memory"] = Math.Max(0, ActualBytes - UsedBytes), ["stat-total-memory"] = ActualBytes - (16L << 20) }
             : [];
-        return new VmReading { Name = name, HasBalloon = true, ActualBytes = ActualBytes, BaseBytes = maxBytes, Stats = stats, StatsSeen = SendsStats };
+        return new VmReading { Name = name, HasBalloon = true, ActualBytes = ActualBytes, BaseBytes = maxBytes, Stats = stats, StatsSeen = SendsStats,
+            StatsUpdatedUnix = StatsStale ? 1 : DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1 };
     }
 
     public void SetBalloonTarget(long bytes)
