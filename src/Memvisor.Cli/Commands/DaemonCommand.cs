@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Net.Sockets;
 using Memvisor.Daemon.Control;
 using Memvisor.Daemon.Host;
 using Memvisor.Daemon.Libvirt;
@@ -35,7 +36,7 @@ public static class DaemonCommand
         var ksm = new Option<string>("--ksm") { Description = "on: the policy may set KSM's rate (root, /sys/kernel/mm/ksm); off: KSM is left as it is. Default: on.", DefaultValueFactory = _ => "on" };
         var metrics = new Option<string?>("--metrics") { Description = "Serve Prometheus metrics at http://HOST:PORT/metrics (:PORT listens on every address)." };
         var log = new Option<string?>("--log") { Description = "Append the JSON-lines log to this file. Default: standard output." };
-        var steps = new Option<long?>("--steps") { Description = "Stop after this many decisions. Default: run until SIGTERM or SIGINT." };
+        var steps = new Option<string?>("--steps") { Description = "Stop after this many decisions. Default: run until SIGTERM or SIGINT." };
         var record = new Option<string?>("--record") { Description = "When the daemon stops, write what it read as a scenario (as memvisor record does) with its policy, and decisions.csv with every action, into this directory." };
         var command = new Command("daemon", "Run a policy on real QEMU/KVM VMs: balloon targets, virtio-mem and KSM set from the VMs' statistics, with safety rules, a JSON-lines log and Prometheus metrics.")
         {
@@ -47,7 +48,7 @@ public static class DaemonCommand
     }
 
     public sealed record Arguments(string[] Vms, string Policy, string Interval, bool DryRun, string? HostMemory, string Floor, string Headroom, string MaxStep,
-        int StuckAfter, string Ksm, string? Metrics, string? Log, long? Steps, string? Record = null, string? Libvirt = null);
+        int StuckAfter, string Ksm, string? Metrics, string? Log, string? Steps, string? Record = null, string? Libvirt = null);
 
     public static int Run(Arguments a, CancellationToken stop) => Guard.Run(() => RunGuarded(a, stop));
 
@@ -68,11 +69,28 @@ public static class DaemonCommand
         if (stepBytes < 1 << 20) return Refuse($"--max-step: '{a.MaxStep}' is less than 1 MiB; a target could never move.");
         if (a.StuckAfter is < 1 or > 1000) return Refuse($"--stuck-after: {a.StuckAfter} is not a count of steps from 1 to 1000.");
         if (a.Ksm is not ("on" or "off")) return Refuse($"--ksm: '{a.Ksm}' is neither on nor off.");
-        if (a.Steps is < 1) return Refuse($"--steps: {a.Steps} is not a count of steps (1 or more).");
+        long maxSteps = long.MaxValue;
+        if (a.Steps is not null && (!long.TryParse(a.Steps, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out maxSteps) || maxSteps < 1))
+            return Refuse($"--steps: '{a.Steps}' is not a count of steps (1 or more).");
+        if (a.Libvirt is not null && a.Vms.FirstOrDefault(v => v.StartsWith('-')) is { } unknown)
+            return Refuse($"'{unknown}' is not an option of memvisor daemon; see memvisor daemon --help.");
+        if (a.Metrics is not null)
+        {
+            try
+            {
+                MetricsServer.Parse(a.Metrics);
+            }
+            catch (ArgumentException e)
+            {
+                return Refuse($"--metrics: {e.Message}");
+            }
+        }
         List<string>? sockets = null;
         if (a.Libvirt is null && (sockets = Sockets(a.Vms, "daemon")) is null) return ExitCodes.BadInput;
         if (a.Log is not null && FileStat.KindOf(a.Log) is not (FileKind.Missing or FileKind.Regular))
             return Refuse($"--log: {a.Log} is not a file the log can be appended to.");
+        if (a.Log is not null && FileStat.KindOf(Path.GetDirectoryName(Path.GetFullPath(a.Log))!) != FileKind.Directory)
+            return Refuse($"--log: the directory of {a.Log} does not exist.");
 
         var options = new DaemonOptions
         {
@@ -88,7 +106,8 @@ public static class DaemonCommand
         var policy = PolicyFactory.Create(new PolicySpec { Name = a.Policy, IntervalNs = intervalNs });
         // QEMU polls the guests' statistics at the daemon's interval (at least every second), so each step reads fresh ones.
         int statsSeconds = (int)Math.Clamp(intervalNs / 1_000_000_000, 1, 3600);
-        var (vms, connection, why) = Connect(sockets, a.Libvirt, a.Vms, statsSeconds);
+        // A dry run changes nothing, not even how often QEMU polls the guests' statistics.
+        var (vms, connection, why) = Connect(sockets, a.Libvirt, a.Vms, statsSeconds, setStatsPolling: !a.DryRun);
         if (why is not null)
         {
             Console.Error.WriteLine($"memvisor: daemon: {Errors.Printable(why)}");
@@ -100,7 +119,6 @@ public static class DaemonCommand
         using var recordDir = a.Record is null ? null : OutputDirectory.Prepare(a.Record, "daemon");
         try
         {
-            if (a.Log is not null) logFile = new StreamWriter(a.Log, append: true);
             var daemonMetrics = new DaemonMetrics();
             if (a.Metrics is not null)
             {
@@ -108,9 +126,22 @@ public static class DaemonCommand
                 {
                     server = new MetricsServer(a.Metrics, daemonMetrics);
                 }
-                catch (ArgumentException e)
+                catch (SocketException e)
                 {
-                    return Refuse($"--metrics: {e.Message}");
+                    Console.Error.WriteLine($"memvisor: daemon: --metrics: nothing can listen on {a.Metrics}: {e.Message.TrimEnd('.')}.");
+                    return ExitCodes.Failure;
+                }
+            }
+            // The log is opened last, so that a refused option leaves no file behind.
+            if (a.Log is not null)
+            {
+                try
+                {
+                    logFile = new StreamWriter(a.Log, append: true);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    return Refuse($"--log: {a.Log} cannot be appended to: {e.Message.TrimEnd('.')}.");
                 }
             }
             var daemon = new HostDaemon(vms, policy, options, new DecisionLog(logFile ?? Console.Out), () => MemInfo.Read(), new Ksm(), daemonMetrics);
@@ -129,7 +160,15 @@ public static class DaemonCommand
                     decisions.Add(t, outcomes);
                 };
             var started = System.Diagnostics.Stopwatch.StartNew();
-            daemon.Run(stop, a.Steps ?? long.MaxValue);
+            try
+            {
+                daemon.Run(stop, maxSteps);
+            }
+            catch (IOException e)
+            {
+                Console.Error.WriteLine($"memvisor: daemon: the log ({a.Log ?? "standard output"}) could not be written, so the daemon stopped: {Errors.Printable(e.Message.TrimEnd('.'))}.");
+                return ExitCodes.Failure;
+            }
             if (recordDir is not null)
             {
                 if (recording.First.All(f => f is null))
@@ -151,16 +190,23 @@ public static class DaemonCommand
         finally
         {
             server?.Dispose();
-            logFile?.Dispose();
+            try
+            {
+                logFile?.Dispose();
+            }
+            catch (IOException)
+            {
+                // Said above: the log could not be written.
+            }
             foreach (var vm in vms) vm.Dispose();
             connection?.Dispose();
         }
     }
 
     /// <summary>The VMs to drive: QMP sockets, or libvirt's domains (the names given, or every running one); why not, where libvirt cannot be used.</summary>
-    public static (List<IVm> Vms, LibvirtConnection? Connection, string? Why) Connect(List<string>? sockets, string? libvirtUri, string[] names, int statsSeconds)
+    public static (List<IVm> Vms, LibvirtConnection? Connection, string? Why) Connect(List<string>? sockets, string? libvirtUri, string[] names, int statsSeconds, bool setStatsPolling = true)
     {
-        if (libvirtUri is null) return ([.. sockets!.Select(s => (IVm)new QemuVm(s, TimeSpan.FromSeconds(5), statsSeconds))], null, null);
+        if (libvirtUri is null) return ([.. sockets!.Select(s => (IVm)new QemuVm(s, TimeSpan.FromSeconds(5), statsSeconds, setStatsPolling))], null, null);
         LibvirtConnection connection;
         try
         {
@@ -177,7 +223,7 @@ public static class DaemonCommand
             if (chosen.FirstOrDefault(n => !running.Contains(n)) is { } missing)
                 return Fail($"libvirt ({libvirtUri}) has no running domain '{missing}'; its running domains are {(running.Count == 0 ? "none" : string.Join(", ", running))}.");
             if (chosen.Count == 0) return Fail($"libvirt ({libvirtUri}) has no running domains to drive.");
-            return ([.. chosen.Distinct().Select(n => connection.Domain(n, statsSeconds))], connection, null);
+            return ([.. chosen.Distinct().Select(n => connection.Domain(n, statsSeconds, setStatsPolling))], connection, null);
         }
         catch (VmUnreachableException e)
         {
@@ -198,6 +244,8 @@ public static class DaemonCommand
         var sockets = new List<string>();
         foreach (var vm in args)
         {
+            if (vm.StartsWith('-') && FileStat.KindOf(vm) == FileKind.Missing)
+                return Refused(command, $"'{vm}' is not an option of memvisor {command}; see memvisor {command} --help.");
             switch (FileStat.KindOf(vm))
             {
                 case FileKind.Socket:
@@ -214,8 +262,8 @@ public static class DaemonCommand
                     return Refused(command, $"{vm}: this is not a socket; give a VM's QMP socket (QEMU's -qmp unix:PATH,server=on,wait=off) or a directory of them.");
             }
         }
-        var twice = sockets.GroupBy(s => Path.GetFullPath(s)).FirstOrDefault(g => g.Count() > 1);
-        return twice is null ? sockets : Refused(command, $"{twice.Key}: this socket is given twice.");
+        var twice = sockets.GroupBy(s => FileStat.RealPath(s) ?? Path.GetFullPath(s)).FirstOrDefault(g => g.Count() > 1);
+        return twice is null ? sockets : Refused(command, $"{string.Join(" and ", twice.Distinct())}: the same socket is given twice.");
     }
 
     private static List<string>? Refused(string command, string message)

@@ -42,17 +42,20 @@ public static class SafetyRules
     /// <summary>
     /// Updates the VM's stuck mark from a new reading: a VM that holds more than its target (squeezed's margin) and
     /// did not move down since the last reading has made no progress; after <see cref="DaemonOptions.StuckAfter"/>
-    /// such steps it is stuck. A stuck VM that moves down is no longer. Returns the change, if any, for the log.
+    /// such steps it is stuck. A stuck VM whose balloon moves (by more than squeezed's margin, either way: it
+    /// deflated on the guest's OOM, or its driver came) is no longer. Returns the change, if any, for the log.
     /// </summary>
     public static string? TrackProgress(VmState state, VmReading now, DaemonOptions options)
     {
         var before = state.Last;
         bool movedDown = before is not null && now.ActualBytes < before.ActualBytes;
+        bool moved = before is not null && Math.Abs(now.ActualBytes - before.ActualBytes) / SnapshotBuilder.PageBytes > BalloonProgress.Margin(now.ActualBytes / SnapshotBuilder.PageBytes);
         bool asked = state.TargetBytes is { } t && BalloonProgress.AskedToShrink(now.ActualBytes / SnapshotBuilder.PageBytes, t / SnapshotBuilder.PageBytes);
         state.StepsWithoutProgress = asked && !movedDown ? state.StepsWithoutProgress + 1 : 0;
-        if (state.Stuck && movedDown)
+        if (state.Stuck && moved)
         {
             state.Stuck = false;
+            state.StepsWithoutProgress = 0;
             return "moving";
         }
         if (!state.Stuck && state.StepsWithoutProgress >= options.StuckAfter)
@@ -62,6 +65,10 @@ public static class SafetyRules
         }
         return null;
     }
+
+    /// <summary>Whether the guest's last statistics were sent before the daemon last moved its balloon (so they describe memory it no longer holds).</summary>
+    public static bool StatsPredateTarget(VmState state) =>
+        state.Last is { StatsSeen: true } r && state.TargetSetUnix > 0 && r.StatsUpdatedUnix <= state.TargetSetUnix;
 
     /// <summary>Why no request may go to the VM now, or null.</summary>
     public static string? WhyLeftAlone(VmState state) =>

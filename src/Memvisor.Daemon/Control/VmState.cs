@@ -22,4 +22,15 @@ public sealed class VmState(IVm vm)
     /// <summary>It did not answer at the last step.</summary>
     public bool Unresponsive { get; set; }
     public string? LastError { get; set; }
+
+    /// <summary>Forgets what held for an earlier run of the VM: its target, floor and marks.</summary>
+    public void Forget()
+    {
+        Last = null;
+        TargetBytes = null;
+        TargetSetUnix = 0;
+        FloorBytes = 0;
+        StepsWithoutProgress = 0;
+        Stuck = false;
+    }
 }

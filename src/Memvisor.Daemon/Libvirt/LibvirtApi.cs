@@ -51,6 +51,9 @@ internal static partial class LibvirtApi
     [LibraryImport(Library, EntryPoint = "virDomainGetName")]
     public static partial nint DomainGetName(nint domain);
 
+    [LibraryImport(Library, EntryPoint = "virDomainGetID")]
+    public static partial uint DomainGetID(nint domain);
+
     [LibraryImport(Library, EntryPoint = "virDomainGetInfo")]
     public static partial int DomainGetInfo(nint domain, out DomainInfo info);
 

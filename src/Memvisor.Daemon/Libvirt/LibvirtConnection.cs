@@ -56,8 +56,8 @@ public sealed class LibvirtConnection : IDisposable
         return names;
     }
 
-    /// <summary>One domain, by name, as a VM the daemon drives (statistics polled every <paramref name="statsPeriodSeconds"/>).</summary>
-    public IVm Domain(string name, int statsPeriodSeconds) => new LibvirtVm(this, name, statsPeriodSeconds);
+    /// <summary>One domain, by name, as a VM the daemon drives (statistics polled every <paramref name="statsPeriodSeconds"/>, unless <paramref name="setStatsPeriod"/> is false: a dry run changes nothing).</summary>
+    public IVm Domain(string name, int statsPeriodSeconds, bool setStatsPeriod = true) => new LibvirtVm(this, name, statsPeriodSeconds, setStatsPeriod);
 
     public void Dispose()
     {

@@ -9,7 +9,7 @@ namespace Memvisor.Daemon.Libvirt;
 /// names differ from QEMU's: its "available" is the guest's MemTotal (QEMU's stat-total-memory), "usable" its
 /// MemAvailable and "unused" its MemFree; memory is in KiB. virtio-mem is not driven through libvirt here.
 /// </summary>
-internal sealed class LibvirtVm(LibvirtConnection connection, string name, int statsPeriodSeconds) : IVm
+internal sealed class LibvirtVm(LibvirtConnection connection, string name, int statsPeriodSeconds, bool setStatsPeriod) : IVm
 {
     private bool _periodSet;
 
@@ -18,7 +18,7 @@ internal sealed class LibvirtVm(LibvirtConnection connection, string name, int s
 
     public unsafe VmReading Read() => WithDomain(domain =>
     {
-        if (!_periodSet && statsPeriodSeconds > 0)
+        if (!_periodSet && statsPeriodSeconds > 0 && setStatsPeriod)
         {
             LibvirtApi.DomainSetMemoryStatsPeriod(domain, statsPeriodSeconds, LibvirtApi.AffectLive);
             _periodSet = true;
@@ -44,6 +44,8 @@ internal sealed class LibvirtVm(LibvirtConnection connection, string name, int s
         return new VmReading
         {
             Name = name,
+            // libvirt gives a domain a new id each time it starts.
+            Incarnation = $"id {LibvirtApi.DomainGetID(domain)}",
             HasBalloon = byTag.ContainsKey(LibvirtApi.ActualBalloon),
             ActualBytes = actual,
             BaseBytes = (long)info.MaxMemKiB * 1024,

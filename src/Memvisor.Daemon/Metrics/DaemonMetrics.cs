@@ -37,7 +37,7 @@ public sealed class DaemonMetrics
         Gauge(g, "memvisor_vm_floor_bytes", "The floor no target goes below.", [.. read.Select(v => (L(v), (double)v.FloorBytes))]);
         Gauge(g, "memvisor_vm_available_bytes", "Memory the guest reports available.", [.. read.Where(v => v.Last!.StatsSeen).Select(v => (L(v), (double)v.Last!.Stat("stat-available-memory")))]);
         Gauge(g, "memvisor_vm_free_bytes", "Memory the guest reports free.", [.. read.Where(v => v.Last!.StatsSeen).Select(v => (L(v), (double)v.Last!.Stat("stat-free-memory")))]);
-        Gauge(g, "memvisor_vm_major_faults", "The guest's major faults since it booted.", [.. read.Where(v => v.Last!.StatsSeen).Select(v => (L(v), (double)v.Last!.Stat("stat-major-faults")))]);
+        Family(g, "memvisor_vm_major_faults_total", "counter", "The guest's major faults since it booted (a restarted guest starts again from 0).", [.. read.Where(v => v.Last!.StatsSeen).Select(v => (L(v), (double)v.Last!.Stat("stat-major-faults")))]);
         Gauge(g, "memvisor_vm_process_resident_bytes", "The VM process's resident memory.", [.. read.Where(v => v.Last!.ProcessRssBytes is not null).Select(v => (L(v), (double)v.Last!.ProcessRssBytes!.Value))]);
         Gauge(g, "memvisor_vm_stuck", "1 while the VM's balloon is stuck and the daemon leaves it alone.", [.. vms.Select(v => (L(v), v.Stuck ? 1.0 : 0))]);
         Gauge(g, "memvisor_vm_unresponsive", "1 while the VM does not answer.", [.. vms.Select(v => (L(v), v.Unresponsive ? 1.0 : 0))]);
@@ -68,10 +68,13 @@ public sealed class DaemonMetrics
         }
     }
 
-    private static void Gauge(StringBuilder s, string name, string help, IReadOnlyList<(string Labels, double Value)> samples)
+    private static void Gauge(StringBuilder s, string name, string help, IReadOnlyList<(string Labels, double Value)> samples) =>
+        Family(s, name, "gauge", help, samples);
+
+    private static void Family(StringBuilder s, string name, string type, string help, IReadOnlyList<(string Labels, double Value)> samples)
     {
         if (samples.Count == 0) return;
-        s.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} gauge\n");
+        s.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} {type}\n");
         foreach (var (labels, value) in samples)
             s.Append(CultureInfo.InvariantCulture, $"{name}{(labels.Length > 0 ? $"{{{labels}}}" : "")} {value.ToString("R", CultureInfo.InvariantCulture)}\n");
     }

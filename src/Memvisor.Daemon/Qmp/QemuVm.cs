@@ -11,9 +11,14 @@ namespace Memvisor.Daemon.Qmp;
 /// resident memory (its pid from the socket's peer credentials). The connection is made on first use and again
 /// after any failure, so a QEMU that restarts is found again.
 /// </summary>
-public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSeconds) : IVm
+public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSeconds, bool setStatsPolling = true) : IVm
 {
+    // No memory size QEMU reports is above this (1 PiB); a larger or negative one is not believed.
+    private const long MostBytes = 1L << 50;
     private QmpClient? _qmp;
+    private int _connections;
+    // The guest-statistics polling interval as the daemon found it, put back when it lets the VM go.
+    private long? _pollingBefore;
     private string? _balloonPath;
     private string? _name;
     private bool _deflateOnOom;
@@ -27,7 +32,8 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
     {
         var balloon = TryBalloon(q);
         var summary = q.Execute("query-memory-size-summary");
-        long baseBytes = summary["base-memory"]?.GetValue<long>() ?? 0, plugged = summary["plugged-memory"]?.GetValue<long>() ?? 0;
+        long baseBytes = Size(summary["base-memory"]?.GetValue<long>() ?? 0, "base-memory"), plugged = Size(summary["plugged-memory"]?.GetValue<long>() ?? 0, "plugged-memory");
+        if (balloon is { } actualBytes) Size(actualBytes, "query-balloon's actual");
         var stats = new Dictionary<string, long>();
         long lastUpdate = 0;
         if (balloon is not null && _balloonPath is not null)
@@ -42,6 +48,8 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
         return new VmReading
         {
             Name = Name,
+            // A QEMU started again behind the same socket is another VM to the safety rules: another process, or at least another connection.
+            Incarnation = pid is { } p0 ? $"pid {p0}" : $"connection {_connections}",
             HasBalloon = balloon is not null,
             ActualBytes = balloon ?? baseBytes + plugged,
             BaseBytes = baseBytes,
@@ -71,10 +79,18 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
             if (_qmp is null)
             {
                 _qmp = QmpClient.Connect(socketPath, timeout);
+                _connections++;
                 _balloonPath = FindBalloon(_qmp);
                 _deflateOnOom = _balloonPath is not null && _qmp.Execute("qom-get", new JsonObject { ["path"] = _balloonPath, ["property"] = "deflate-on-oom" }) is JsonValue v && v.TryGetValue(out bool on) && on;
-                if (_balloonPath is not null && statsPollSeconds > 0)
-                    _qmp.Execute("qom-set", new JsonObject { ["path"] = _balloonPath, ["property"] = "guest-stats-polling-interval", ["value"] = statsPollSeconds });
+                if (_balloonPath is not null && statsPollSeconds > 0 && setStatsPolling)
+                {
+                    var before = _qmp.Execute("qom-get", new JsonObject { ["path"] = _balloonPath, ["property"] = "guest-stats-polling-interval" });
+                    if (before is JsonValue b && b.TryGetValue(out long seconds) && seconds != statsPollSeconds)
+                    {
+                        _pollingBefore ??= seconds;
+                        _qmp.Execute("qom-set", new JsonObject { ["path"] = _balloonPath, ["property"] = "guest-stats-polling-interval", ["value"] = statsPollSeconds });
+                    }
+                }
             }
             return action(_qmp);
         }
@@ -86,6 +102,9 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
             throw new VmUnreachableException(e.Message);
         }
     }
+
+    private long Size(long bytes, string what) =>
+        bytes is >= 0 and <= MostBytes ? bytes : throw new QmpException($"QEMU ({socketPath}) reported {what} as {bytes} bytes, which no VM holds.");
 
     private string NameOf(QmpClient q) =>
         q.Execute("query-name")["name"]?.GetValue<string>() is { Length: > 0 } n ? n : Path.GetFileNameWithoutExtension(socketPath);
@@ -119,13 +138,27 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
         if (q.Execute("query-memory-devices") is not JsonArray devices) return null;
         foreach (var d in devices.OfType<JsonObject>())
             if (d["type"]?.GetValue<string>() == "virtio-mem" && d["data"] is JsonObject data && data["id"]?.GetValue<string>() is { } id)
-                return new VirtioMemReading(id, data["size"]?.GetValue<long>() ?? 0, data["requested-size"]?.GetValue<long>() ?? 0,
-                    data["max-size"]?.GetValue<long>() ?? 0, data["block-size"]?.GetValue<long>() ?? 0);
+            {
+                long Field(string key) => data[key]?.GetValue<long>() is long v and >= 0 and <= MostBytes ? v
+                    : throw new QmpException($"QEMU reported virtio-mem {id}'s {key} as {data[key]?.ToJsonString() ?? "nothing"}, which is not a size.");
+                return new VirtioMemReading(id, Field("size"), Field("requested-size"), Field("max-size"), Field("block-size"));
+            }
         return null;
     }
 
     public void Dispose()
     {
+        if (_qmp is not null && _pollingBefore is { } before && _balloonPath is not null)
+        {
+            try
+            {
+                _qmp.Execute("qom-set", new JsonObject { ["path"] = _balloonPath, ["property"] = "guest-stats-polling-interval", ["value"] = before });
+            }
+            catch (QmpException)
+            {
+                // The VM went away; there is nothing to put back.
+            }
+        }
         _qmp?.Dispose();
         _qmp = null;
     }

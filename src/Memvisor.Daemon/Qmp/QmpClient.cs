@@ -66,12 +66,12 @@ public sealed class QmpClient : IDisposable
         catch (Exception e) when (e is SocketException or OperationCanceledException)
         {
             socket.Dispose();
-            throw new QmpException($"The QEMU monitor at {path} could not be reached: {(e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0.#} s" : e.Message)}.");
+            throw new QmpException($"The QEMU monitor at {path} could not be reached: {(e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0.#} s" : Clause(e.Message))}.");
         }
         var client = new QmpClient(socket, timeout) { Path = path };
         try
         {
-            var greeting = client.ReadMessage();
+            var greeting = client.ReadMessage(DateTime.UtcNow + timeout);
             if (greeting["QMP"] is not JsonObject qmp)
                 throw new QmpException($"{path} is not a QMP monitor: it greeted with {Excerpt(greeting.ToJsonString())}.");
             if (qmp["version"]?["qemu"] is JsonObject v)
@@ -98,11 +98,13 @@ public sealed class QmpClient : IDisposable
         }
         catch (IOException e)
         {
-            throw new QmpException($"The QEMU monitor at {Path} closed before {command} could be sent: {e.Message}.");
+            throw new QmpException($"The QEMU monitor at {Path} closed before {command} could be sent: {Clause(e.Message)}.");
         }
+        // One deadline for the whole command: a monitor that sends events or other answers without end does not hold it up.
+        var deadline = DateTime.UtcNow + _timeout;
         while (true)
         {
-            var message = ReadMessage();
+            var message = ReadMessage(deadline);
             if (message["event"] is not null)
             {
                 if (Events.Count == 256) Events.Dequeue();
@@ -116,11 +118,10 @@ public sealed class QmpClient : IDisposable
         }
     }
 
-    // One message: a line of JSON (QMP ends each with CRLF), read within the timeout.
-    private JsonObject ReadMessage()
+    // One message: a line of JSON (QMP ends each with CRLF), read by the deadline.
+    private JsonObject ReadMessage(DateTime deadline)
     {
         var line = new MemoryStream();
-        var deadline = DateTime.UtcNow + _timeout;
         while (true)
         {
             int nl = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
@@ -156,12 +157,15 @@ public sealed class QmpClient : IDisposable
             }
             catch (IOException e)
             {
-                throw new QmpException($"The QEMU monitor at {Path} closed: {e.Message}.");
+                throw new QmpException($"The QEMU monitor at {Path} closed: {Clause(e.Message)}.");
             }
             if (n == 0) throw new QmpException($"The QEMU monitor at {Path} closed (QEMU exited or another client took it).");
             _end = n;
         }
     }
+
+    // A message to go inside a sentence: without its own final period.
+    internal static string Clause(string message) => message.TrimEnd().TrimEnd('.');
 
     private static string Excerpt(string s) => s.Length <= 200 ? $"'{s}'" : $"'{s[..200]}...'";
 

@@ -4,6 +4,8 @@ namespace Memvisor.Daemon.Vms;
 public sealed record VmReading
 {
     public required string Name { get; init; }
+    /// <summary>Which run of the VM this is (its process, or its connection); a new one means the VM was started again and what the daemon knew of it no longer holds.</summary>
+    public string Incarnation { get; init; } = "";
     /// <summary>Memory the guest holds: its RAM less what its balloon has inflated (QMP query-balloon's actual).</summary>
     public long ActualBytes { get; init; }
     /// <summary>Whether the VM has a balloon device (a guest without the driver still has the device, and ignores it).</summary>

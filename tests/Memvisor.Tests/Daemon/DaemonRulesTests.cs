@@ -73,6 +73,43 @@ public sealed class DaemonRulesTests
     }
 
     [Fact]
+    public void A_guest_left_below_its_floor_is_raised_toward_it_and_shrinking_waits_for_fresh_statistics()
+    {
+        var vm = new FakeVm("a", 1024 * Mib) { UsedBytes = 200 * Mib };
+        var log = new StringWriter();
+        var daemon = Daemon(new ScriptedPolicy([PolicyAction.MemSet("a", 250 * Mib / 4096)]), new DaemonOptions { MaxStepBytes = 1024 * Mib, HeadroomBytes = 64 * Mib }, log, vm);
+        Assert.Equal(264.0 * Mib, Assert.Single(daemon.Step()).Set);
+        // The guest's use grows past what it holds less the headroom: the daemon raises it without its policy.
+        vm.UsedBytes = 260 * Mib;
+        var raised = Assert.Single(daemon.Step());
+        Assert.Equal((ActionResult.Applied, 324.0 * Mib), (raised.Result, raised.Set));
+        Assert.Contains("the daemon's floor", raised.Reason);
+        // Statistics from before that move: no shrinking until fresh ones come.
+        vm.StatsStale = true;
+        var daemon2 = Daemon(new ScriptedPolicy([], [PolicyAction.MemSet("a", 300 * Mib / 4096)]), new DaemonOptions { MaxStepBytes = 1024 * Mib }, new StringWriter(), vm);
+        daemon2.Vms[0].TargetSetUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        daemon2.Step();
+        daemon2.Vms[0].TargetSetUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var refused = Assert.Single(daemon2.Step());
+        Assert.Equal(ActionResult.Refused, refused.Result);
+        Assert.Contains("since its balloon last moved", refused.Reason);
+    }
+
+    [Fact]
+    public void The_same_QEMU_through_two_sockets_is_driven_through_the_first_only()
+    {
+        var a = new FakeVm("a", 1024 * Mib) { Pid = 42 };
+        var twin = new FakeVm("a", 1024 * Mib) { Pid = 42 };
+        var log = new StringWriter();
+        var daemon = Daemon(new ScriptedPolicy([PolicyAction.MemSet("a", 900 * Mib / 4096)]), new DaemonOptions(), log, a, twin);
+        daemon.Step();
+        Assert.True(daemon.Vms[1].Unresponsive);
+        Assert.Contains("reaches the same QEMU (pid 42)", daemon.Vms[1].LastError);
+        Assert.Single(a.BalloonRequests);
+        Assert.Empty(twin.BalloonRequests);
+    }
+
+    [Fact]
     public void Before_a_guest_sends_statistics_only_a_configured_floor_lets_it_be_ballooned_down()
     {
         var vm = new FakeVm("a", 1024 * Mib) { SendsStats = false };
@@ -87,7 +124,7 @@ public sealed class DaemonRulesTests
     }
 
     [Fact]
-    public void A_balloon_that_does_not_move_is_stuck_left_alone_and_freed_when_it_moves()
+    public void A_balloon_that_does_not_move_is_stuck_its_request_taken_back_left_alone_and_freed_when_it_moves()
     {
         var vm = new FakeVm("a", 1024 * Mib) { Speed = 0 };
         var squeezed = new SqueezedPolicy(new SqueezedOptions { StuckAfter = 100, UncooperativeAfter = 100 }, 1_000_000_000);
@@ -99,14 +136,38 @@ public sealed class DaemonRulesTests
         daemon.Step();
         Assert.True(daemon.Vms[0].Stuck);
         Assert.Contains("\"event\":\"stuck\"", log.ToString());
+        // The request it did not carry out is taken back: its target is what it holds.
+        // (squeezed saw no free memory, its 64 MiB reserve to find and the VM's 1024: 960 MiB for it.)
+        Assert.Equal([960 * Mib, 1024 * Mib], vm.BalloonRequests);
         var snapshot = SnapshotBuilder.Build(daemon.Vms, null, null, daemon.Options, 0);
         Assert.True(snapshot.Domains[0].Uncooperative);
         for (int i = 0; i < 3; i++) daemon.Step();
-        Assert.Single(vm.BalloonRequests);
-        vm.Speed = 64 * Mib;
+        Assert.Equal(2, vm.BalloonRequests.Count);
+        // The guest moves on its own (its balloon deflated on OOM, or a driver came): it is freed.
+        vm.ActualBytes = 900 * Mib;
+        vm.TargetBytesOverride(900 * Mib);
         daemon.Step();
         Assert.False(daemon.Vms[0].Stuck);
         Assert.Contains("\"event\":\"moving\"", log.ToString());
+    }
+
+    [Fact]
+    public void A_VM_started_again_is_a_new_VM_to_the_rules_and_names_stay_unique()
+    {
+        var first = new FakeVm("web", 1024 * Mib) { Speed = 0 };
+        var second = new FakeVm("web", 1024 * Mib);
+        var third = new FakeVm("web-2", 1024 * Mib);
+        var log = new StringWriter();
+        var daemon = Daemon(new ScriptedPolicy([PolicyAction.MemSet("web", 900 * Mib / 4096)]), new DaemonOptions { StuckAfter = 1 }, log, first, second, third);
+        daemon.Step();
+        Assert.Equal(["web", "web-2", "web-2-3"], daemon.Vms.Select(v => v.Name));
+        daemon.Step();
+        Assert.True(daemon.Vms[0].Stuck);
+        first.Incarnation = "pid 2";
+        daemon.Step();
+        Assert.False(daemon.Vms[0].Stuck);
+        Assert.Null(daemon.Vms[0].TargetBytes);
+        Assert.Contains("\"event\":\"restarted\"", log.ToString());
     }
 
     [Fact]
@@ -216,7 +277,8 @@ public sealed class DaemonRulesTests
     /// <summary>
     /// Over random VMs (sizes, use, balloon speed, answering or not), options and random actions a step, the rules
     /// hold: no target below the floor unless it is above what the VM holds, none above what it can hold, none more
-    /// than a step from what it holds; no request to a stuck or unresponsive VM; nothing at all in a dry run.
+    /// than a step from what it holds; no request to a stuck or unresponsive VM but the one that takes back a stuck
+    /// VM's target; nothing at all in a dry run.
     /// </summary>
     [Fact]
     public void Safety_rules_hold_over_random_VMs_and_actions()
@@ -250,8 +312,10 @@ public sealed class DaemonRulesTests
                 {
                     var state = daemon.Vms[i];
                     var made = vms[i].BalloonRequests.Skip(requests[i]).ToList();
-                    if (dry || state.Stuck || state.Unresponsive) Assert.Empty(made);
-                    foreach (var t in made)
+                    if (dry || state.Unresponsive || state.Stuck && before[i].Stuck) Assert.Empty(made);
+                    // Marked stuck this step: its one request takes back what it did not carry out (its target becomes what it holds).
+                    else if (state.Stuck) Assert.All(made, t => Assert.Equal(state.Last!.ActualBytes, t));
+                    foreach (var t in state.Stuck ? [] : made)
                     {
                         long actual = state.Last!.ActualBytes;
                         Assert.True(t >= state.FloorBytes || t > actual, $"target {t / Mib} below the floor {state.FloorBytes / Mib} and what vm{i} holds, {actual / Mib}");

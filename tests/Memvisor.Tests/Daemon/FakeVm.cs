@@ -22,6 +22,12 @@ public sealed class FakeVm(string name, long maxBytes) : IVm
     /// <summary>The guest's statistics date from before the balloon last moved (it has not sent new ones).</summary>
     public bool StatsStale { get; set; }
     public List<long> BalloonRequests { get; } = [];
+    /// <summary>Which run of the VM this is; a new value is the VM started again.</summary>
+    public string Incarnation { get; set; } = "pid 1";
+    public int? Pid { get; set; }
+
+    /// <summary>The guest's balloon now aims at this, without a request from the daemon (it deflated on OOM).</summary>
+    public void TargetBytesOverride(long bytes) => TargetBytes = bytes;
 
     public VmReading Read()
     {
@@ -32,7 +38,7 @@ public sealed class FakeVm(string name, long maxBytes) : IVm
         var stats = SendsStats
             ? new Dictionary<string, long> { ["stat-available-memory"] = Math.Max(0, ActualBytes - UsedBytes), ["stat-free-memory"] = Math.Max(0, ActualBytes - UsedBytes), ["stat-total-memory"] = ActualBytes - (16L << 20) }
             : [];
-        return new VmReading { Name = name, HasBalloon = true, ActualBytes = ActualBytes, BaseBytes = maxBytes, Stats = stats, StatsSeen = SendsStats,
+        return new VmReading { Name = name, Incarnation = Incarnation, Pid = Pid, HasBalloon = true, ActualBytes = ActualBytes, BaseBytes = maxBytes, Stats = stats, StatsSeen = SendsStats,
             StatsUpdatedUnix = StatsStale ? 1 : DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1 };
     }
 
