@@ -11,7 +11,10 @@ namespace Memvisor.Cli;
 /// </summary>
 internal static class Interrupt
 {
-    public static readonly TimeSpan GracePeriod = TimeSpan.FromSeconds(5);
+    /// <summary>How long after a signal the process may still run; the daemon, whose last step may wait on a QEMU's timeout, takes longer.</summary>
+    public static TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>What is said when the grace period runs out.</summary>
+    public static string DeadlineMessage { get; set; } = "memvisor: interrupted; no results were written and nothing was left behind.";
     private static readonly CancellationTokenSource Source = new();
     private static readonly List<PosixSignalRegistration> Registrations = [];
     private static Timer? _deadline;
@@ -32,7 +35,7 @@ internal static class Interrupt
                 _signal = number;
                 _deadline = new Timer(_ =>
                 {
-                    Console.Error.WriteLine("memvisor: interrupted; no results were written and nothing was left behind.");
+                    Console.Error.WriteLine(DeadlineMessage);
                     Environment.Exit(ExitCode);
                 }, null, GracePeriod, Timeout.InfiniteTimeSpan);
                 Source.Cancel();

@@ -54,6 +54,9 @@ public static class DaemonCommand
 
     private static int RunGuarded(Arguments a, CancellationToken stop)
     {
+        // A stop lets the step under way give up on its reads, but an action already sent may wait out a QEMU's 5 s timeout, and --record writes its files after.
+        Interrupt.GracePeriod = TimeSpan.FromSeconds(15);
+        Interrupt.DeadlineMessage = "memvisor: daemon: stopped without finishing: a VM did not answer in time after the signal. The VMs keep the targets they were last asked for.";
         if (!PolicySpec.Names.Contains(a.Policy))
             return Refuse($"--policy: '{a.Policy}' is not a policy; the policies are {string.Join(", ", PolicySpec.Names)}.");
         if (!Units.TryParseDuration(a.Interval, out long intervalNs) || intervalNs < 100_000_000 || intervalNs > 86_400_000_000_000)
@@ -154,8 +157,8 @@ public static class DaemonCommand
                     for (int i = 0; i < states.Count; i++)
                         if (states[i].Last is { } r && !states[i].Unresponsive)
                         {
-                            recording.Add(t, i, r);
-                            floors.TryAdd(r.Name, states[i].FloorBytes);
+                            recording.Add(t, i, r, states[i].Name);
+                            floors.TryAdd(states[i].Name, states[i].FloorBytes);
                         }
                     decisions.Add(t, outcomes);
                 };
@@ -177,8 +180,10 @@ public static class DaemonCommand
                     return ExitCodes.Failure;
                 }
                 long hostBytes = budget ?? MemInfo.Read().TotalBytes;
-                RecordCommand.Write(recordDir, recording.Build(options.Interval.TotalSeconds, started.Elapsed.TotalSeconds, hostBytes, budget is not null),
-                    20_000, new RecordCommand.DaemonPolicy(a.Policy, options.Interval.TotalSeconds, floors), decisions.ToString());
+                var recorded = recording.Build(options.Interval.TotalSeconds, started.Elapsed.TotalSeconds, hostBytes, budget is not null);
+                var domains = RecordCommand.DomainNames([.. recorded.Vms.Select(v => v.Name)]);
+                var domainOf = recorded.Vms.Select((v, i) => (v.Name, domains[i])).ToDictionary(p => p.Name, p => p.Item2);
+                RecordCommand.Write(recordDir, recorded, 20_000, new RecordCommand.DaemonPolicy(a.Policy, options.Interval.TotalSeconds, floors), decisions.Write(domainOf));
             }
             return ExitCodes.Ok;
         }
@@ -252,7 +257,15 @@ public static class DaemonCommand
                     sockets.Add(vm);
                     break;
                 case FileKind.Directory:
-                    var found = Directory.EnumerateFileSystemEntries(vm).Where(f => FileStat.KindOf(f) == FileKind.Socket).Order(StringComparer.Ordinal).ToList();
+                    List<string> found;
+                    try
+                    {
+                        found = Directory.EnumerateFileSystemEntries(vm).Where(f => FileStat.KindOf(f) == FileKind.Socket).Order(StringComparer.Ordinal).ToList();
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        return Refused(command, $"{vm}: the directory could not be read: {e.Message.TrimEnd('.')}.");
+                    }
                     if (found.Count == 0) return Refused(command, $"{vm}: the directory holds no sockets; give VMs' QMP sockets or a directory of them.");
                     sockets.AddRange(found);
                     break;

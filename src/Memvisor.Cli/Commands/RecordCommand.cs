@@ -42,6 +42,8 @@ public static class RecordCommand
             return Refuse($"--duration: '{durationText}' is not a duration from 1s to 24h; write a number with ms, s, min or h.");
         if (!Units.TryParseDuration(intervalText, out long intervalNs) || intervalNs < 100_000_000 || intervalNs > durationNs)
             return Refuse($"--interval: '{intervalText}' is not an interval from 100ms to the duration; write a number with ms, s, min or h.");
+        if (durationNs / intervalNs > 1_000_000)
+            return Refuse($"--interval: {durationText} at one sample every {intervalText} is more than a million samples; take a longer interval.");
         long? budget = null;
         if (hostMemory is not null)
         {
@@ -76,9 +78,9 @@ public static class RecordCommand
             Console.Out.WriteLine($"Recorded {recording.Vms.Count} VM(s) for {recording.DurationS:0.#} s into {outputDir.Target}: scenario.yaml, recording.csv");
             return ExitCodes.Ok;
         }
-        catch (VmUnreachableException e)
+        catch (Exception e) when (e is VmUnreachableException or InvalidOperationException)
         {
-            Console.Error.WriteLine($"memvisor: record: {Errors.Printable(e.Message)} Nothing was written.");
+            Console.Error.WriteLine($"memvisor: record: {Errors.Printable(e.Message.TrimEnd('.'))}. Nothing was written.");
             return ExitCodes.Failure;
         }
         finally
@@ -91,10 +93,20 @@ public static class RecordCommand
     public static void Write(OutputDirectory output, Recording recording, double rate, DaemonPolicy? policy, string? decisions)
     {
         string name = Path.GetFileName(output.Target), file = Path.Combine(output.Target, "scenario.yaml");
-        var (hostBytes, why) = HostBytes(recording, rate, name, policy, file);
-        string yaml = ScenarioText(recording, rate, name, policy, hostBytes, why);
-        // What is written must be a scenario Memvisor runs: a mistake here is a bug, not the user's input.
-        ScenarioLoader.Parse(yaml, file);
+        string yaml;
+        try
+        {
+            var (hostBytes, why) = HostBytes(recording, rate, name, policy, file);
+            yaml = ScenarioText(recording, rate, name, policy, hostBytes, why);
+            // What is written must be a scenario Memvisor runs, within the loader's size limit.
+            ScenarioLoader.Parse(yaml, file);
+            if (Encoding.UTF8.GetByteCount(yaml) > YamlLimits.MaxBytes)
+                throw new InvalidOperationException($"the recorded scenario would be larger than the {YamlLimits.MaxBytes >> 20} MiB a scenario may be; record fewer VMs, for less time or with a longer --interval.");
+        }
+        catch (ScenarioException e)
+        {
+            throw new InvalidOperationException($"the recording could not be made into a scenario Memvisor runs ({e.Errors[0]}); this is a bug in Memvisor, please report it.");
+        }
         output.WriteFile("scenario.yaml", s => s.Write(Encoding.UTF8.GetBytes(yaml)));
         output.WriteFile("recording.csv", s => s.Write(Encoding.UTF8.GetBytes(RecordingCsv.Write(recording))));
         if (decisions is not null) output.WriteFile("decisions.csv", s => s.Write(Encoding.UTF8.GetBytes(decisions)));
@@ -114,7 +126,9 @@ public static class RecordCommand
     /// </summary>
     private static (long Bytes, string Why) HostBytes(Recording r, double rate, string name, DaemonPolicy? policy, string file)
     {
-        var probe = ScenarioLoader.Parse(ScenarioText(r, rate, name, policy, 64L << 30, ""), file);
+        // A trial host large enough for every VM at its largest, whatever the recorded host was.
+        long trial = r.Vms.Sum(v => Math.Max(v.MaxBytes, v.MemoryBytes)) * 2 + (1L << 30);
+        var probe = ScenarioLoader.Parse(ScenarioText(r, rate, name, policy, trial, ""), file);
         var personality = probe.Host.Personality;
         long reserves = 0, memory = 0;
         foreach (var (d, instance) in probe.Instances())
@@ -145,20 +159,21 @@ public static class RecordCommand
         s.Append(c, $"name: {Slug(name, "recorded")}\nseed: 1\nduration: {Math.Max(1, Math.Ceiling(r.DurationS)):0}s\n");
         s.Append(c, $"host:\n  hypervisor: kvm\n  # {hostWhy}\n");
         s.Append(c, $"  memory: {hostBytes / Mib}MiB\n  dom0: {{ memory: {Dom0 / Mib}MiB }}\ndomains:\n");
-        var names = new HashSet<string>();
-        foreach (var vm in r.Vms)
+        var domains = DomainNames(r.Vms.Select(v => v.Name).ToList());
+        for (int v = 0; v < r.Vms.Count; v++)
         {
-            string domain = Slug(vm.Name, "vm");
-            for (int i = 2; !names.Add(domain); i++) domain = $"{Slug(vm.Name, "vm")}-{i}";
-            var used = vm.Samples.Where(x => x.UsedBytes is not null).ToList();
-            long baseline = used.Count == 0 ? 0 : used.Min(x => x.UsedBytes!.Value);
+            var vm = r.Vms[v];
+            string domain = domains[v];
+            var used = Thin(vm.Samples.Where(x => x.UsedBytes is not null).ToList(), MaxSamples(r));
+            long baseline = used.Count == 0 ? 0 : vm.Samples.Where(x => x.UsedBytes is not null).Min(x => x.UsedBytes!.Value);
             long memory = Math.Max(4 * Mib, vm.MemoryBytes / Mib * Mib), max = Math.Max(memory, vm.MaxBytes / Mib * Mib);
             s.Append(c, $"  - name: {domain}\n    memory: {memory / Mib}MiB\n    maxmem: {max / Mib}MiB\n");
             // The daemon counts a VM as holding its RAM less its balloon, as a preallocated (-mem-prealloc) guest would.
             s.Append("    allocation: static   # held as the daemon counts it: all its RAM but the balloon\n");
             if (policy is not null && policy.FloorBytes.TryGetValue(vm.Name, out long floor) && floor > 0)
                 s.Append(c, $"    dynamic_min: {Math.Min(memory, (floor + Mib - 1) / Mib * Mib) / Mib}MiB   # the daemon's floor for it at the start\n");
-            s.Append(c, $"    # {vm.Name}: it used {Math.Round(baseline / (double)Mib, 1)} MiB at the least{(used.Count == 0 ? " (it sent no statistics, so no demand was recorded)" : "")}.\n");
+            // The VM's own name (QEMU's -name, anyone's text) never goes into the YAML: only its slug does.
+            s.Append(c, $"    # It used {Math.Round(baseline / (double)Mib, 1)} MiB at the least{(used.Count == 0 ? " (it sent no statistics, so no demand was recorded)" : "")}.\n");
             s.Append(c, $"    workload:\n      kind: demand\n      rate: {rate:0.###}/s\n      samples:\n");
             if (used.Count == 0) s.Append("        - { at: 0s, used: 0MiB }\n");
             double last = -1;
@@ -172,6 +187,32 @@ public static class RecordCommand
         if (policy is not null)
             s.Append(c, $"# The policy the daemon ran, at its interval.\npolicy: {{ name: {policy.Name}, interval: {Math.Max(1, (long)Math.Round(policy.IntervalS * 1000))}ms }}\n");
         return s.ToString();
+    }
+
+    /// <summary>The scenario's domain name for each recorded VM, in order: its name as letters, digits, '-', '_' and '.', made unique with -2, -3.</summary>
+    public static IReadOnlyList<string> DomainNames(IReadOnlyList<string> vmNames)
+    {
+        var taken = new HashSet<string>();
+        var names = new List<string>();
+        foreach (var vm in vmNames)
+        {
+            string domain = Slug(vm, "vm");
+            for (int i = 2; !taken.Add(domain); i++) domain = $"{Slug(vm, "vm")}-{i}";
+            names.Add(domain);
+        }
+        return names;
+    }
+
+    // Each sample line takes about 40 bytes; the scenario stays well inside the loader's limit.
+    private static int MaxSamples(Recording r) => Math.Max(16, (int)(YamlLimits.MaxBytes * 3 / 4 / 45 / Math.Max(1, r.Vms.Count)));
+
+    /// <summary>The samples to write: none whose value equals both neighbours' (a flat run keeps its ends), then every k-th where still too many (the last always kept).</summary>
+    private static List<RecordedSample> Thin(List<RecordedSample> samples, int max)
+    {
+        var kept = samples.Where((x, i) => i == 0 || i == samples.Count - 1 || x.UsedBytes != samples[i - 1].UsedBytes || x.UsedBytes != samples[i + 1].UsedBytes).ToList();
+        if (kept.Count <= max) return kept;
+        int k = (kept.Count + max - 1) / max;
+        return [.. kept.Where((_, i) => i % k == 0 || i == kept.Count - 1)];
     }
 
     // A scenario or domain name: letters, digits, '-', '_' and '.'.

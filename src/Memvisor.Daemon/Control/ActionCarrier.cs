@@ -96,7 +96,9 @@ internal sealed class ActionCarrier(List<VmState> vms, VmReads reads, Ksm? ksm, 
     {
         var (target, why) = SafetyRules.BoundTarget(asked, r, state.FloorBytes, options);
         if (options.DryRun) return outcome(target, ActionResult.DryRun, why);
-        if (target == state.TargetBytes) return outcome(target, ActionResult.Unchanged, why);
+        // A target within squeezed's margin (1 MiB or 1%) of the one set is noise in the guest's statistics, not a decision.
+        if (state.TargetBytes is { } set && Math.Abs(target - set) / SnapshotBuilder.PageBytes <= BalloonProgress.Margin(set / SnapshotBuilder.PageBytes))
+            return outcome(set, ActionResult.Unchanged, why ?? "within 1 MiB or 1% of the target set");
         state.Vm.SetBalloonTarget(target);
         state.TargetBytes = target;
         state.TargetSetUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();

@@ -78,7 +78,9 @@ public sealed class HostDaemon
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
             {
-                _log.Error($"The host's memory could not be read: {e.Message}");
+                // A snapshot without the host's memory would read as a host with none free: no decision this step.
+                _log.Error($"The host's memory could not be read, so the policy decides nothing this step: {e.Message}");
+                return [];
             }
         }
         var snapshot = SnapshotBuilder.Build(_vms, host, ksm, Options, (long)_clock.Elapsed.TotalNanoseconds);

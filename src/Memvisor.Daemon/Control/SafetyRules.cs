@@ -66,9 +66,14 @@ public static class SafetyRules
         return null;
     }
 
-    /// <summary>Whether the guest's last statistics were sent before the daemon last moved its balloon (so they describe memory it no longer holds).</summary>
+    /// <summary>
+    /// Whether the guest's last statistics were sent no later than the daemon last asked its balloon to move or saw
+    /// it move (so they may describe memory it no longer holds). QEMU's last-update is in whole seconds, so a report
+    /// in the same second counts as old.
+    /// </summary>
     public static bool StatsPredateTarget(VmState state) =>
-        state.Last is { StatsSeen: true } r && state.TargetSetUnix > 0 && r.StatsUpdatedUnix <= state.TargetSetUnix;
+        state.Last is { StatsSeen: true } r && Math.Max(state.TargetSetUnix, state.ActualChangedUnix) > 0
+        && r.StatsUpdatedUnix <= Math.Max(state.TargetSetUnix, state.ActualChangedUnix);
 
     /// <summary>Why no request may go to the VM now, or null.</summary>
     public static string? WhyLeftAlone(VmState state) =>

@@ -14,11 +14,13 @@ internal sealed class VmReads(List<VmState> vms, DecisionLog log)
     public bool ReadAll(DaemonOptions options, CancellationToken stop)
     {
         var results = new (VmReading? Reading, string? Error)[vms.Count];
-        using var done = new CountdownEvent(vms.Count);
+        // Not disposed: a read abandoned at a stop still signals it when its VM finally answers or times out.
+        var done = new CountdownEvent(vms.Count);
         for (int i = 0; i < vms.Count; i++)
         {
             int index = i;
-            ThreadPool.UnsafeQueueUserWorkItem(_ =>
+            // A thread of its own for each read, so that nothing else on the thread pool (a slow scraper) delays it.
+            new Thread(() =>
             {
                 try
                 {
@@ -36,7 +38,7 @@ internal sealed class VmReads(List<VmState> vms, DecisionLog log)
                 {
                     done.Signal();
                 }
-            }, null);
+            }) { IsBackground = true, Name = "vm-read" }.Start();
         }
         if (WaitHandle.WaitAny([done.WaitHandle, stop.WaitHandle]) == 1) return false;
         for (int i = 0; i < vms.Count; i++)
@@ -77,6 +79,7 @@ internal sealed class VmReads(List<VmState> vms, DecisionLog log)
             log.Vm("answering", state);
         }
         string? change = SafetyRules.TrackProgress(state, r, options);
+        if (state.Last is { } before && before.ActualBytes != r.ActualBytes) state.ActualChangedUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         state.Last = r;
         // Statistics the guest sent before its balloon last moved describe memory it no longer holds: until fresh ones
         // come, the floor may rise but not fall.

@@ -13,6 +13,8 @@ public sealed class VmState(IVm vm)
     public long? TargetBytes { get; set; }
     /// <summary>When the daemon last set the balloon's target (Unix seconds).</summary>
     public long TargetSetUnix { get; set; }
+    /// <summary>When the daemon last saw what the VM holds change (Unix seconds).</summary>
+    public long ActualChangedUnix { get; set; }
     /// <summary>The floor in force at the last step.</summary>
     public long FloorBytes { get; set; }
     /// <summary>Consecutive steps in which the VM held more than its target and did not move down.</summary>
@@ -29,6 +31,7 @@ public sealed class VmState(IVm vm)
         Last = null;
         TargetBytes = null;
         TargetSetUnix = 0;
+        ActualChangedUnix = 0;
         FloorBytes = 0;
         StepsWithoutProgress = 0;
         Stuck = false;

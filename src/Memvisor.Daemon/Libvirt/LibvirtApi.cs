@@ -42,6 +42,9 @@ internal static partial class LibvirtApi
     [LibraryImport(Library, EntryPoint = "virConnectClose")]
     public static partial int ConnectClose(nint conn);
 
+    [LibraryImport(Library, EntryPoint = "virConnectIsAlive")]
+    public static partial int ConnectIsAlive(nint conn);
+
     [LibraryImport(Library, EntryPoint = "virConnectListAllDomains")]
     public static partial int ConnectListAllDomains(nint conn, out nint domains, uint flags);
 

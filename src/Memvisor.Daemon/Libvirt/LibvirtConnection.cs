@@ -32,7 +32,24 @@ public sealed class LibvirtConnection : IDisposable
         return new LibvirtConnection(uri, conn);
     }
 
-    internal nint Handle => _conn != 0 ? _conn : throw new ObjectDisposedException(nameof(LibvirtConnection));
+    private readonly Lock _gate = new();
+    private bool _disposed;
+
+    /// <summary>The connection, opened again when libvirtd went away (restarted); a <see cref="VmUnreachableException"/> while it cannot be.</summary>
+    internal nint Handle
+    {
+        get
+        {
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_conn != 0 && LibvirtApi.ConnectIsAlive(_conn) == 1) return _conn;
+                if (_conn != 0) LibvirtApi.ConnectClose(_conn);
+                _conn = LibvirtApi.ConnectOpen(Uri);
+                return _conn != 0 ? _conn : throw new VmUnreachableException($"libvirt ({Uri}) does not answer: {LibvirtApi.LastError()}.");
+            }
+        }
+    }
 
     /// <summary>The names of the running domains, in libvirt's order.</summary>
     public IReadOnlyList<string> RunningDomains()
@@ -61,7 +78,11 @@ public sealed class LibvirtConnection : IDisposable
 
     public void Dispose()
     {
-        if (_conn != 0) LibvirtApi.ConnectClose(_conn);
-        _conn = 0;
+        lock (_gate)
+        {
+            if (_conn != 0) LibvirtApi.ConnectClose(_conn);
+            _conn = 0;
+            _disposed = true;
+        }
     }
 }

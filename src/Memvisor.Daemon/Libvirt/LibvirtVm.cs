@@ -11,17 +11,26 @@ namespace Memvisor.Daemon.Libvirt;
 /// </summary>
 internal sealed class LibvirtVm(LibvirtConnection connection, string name, int statsPeriodSeconds, bool setStatsPeriod) : IVm
 {
-    private bool _periodSet;
+    private uint _periodSetFor;
+    // The statistics period as the daemon found it (<memballoon><stats period='N'/>), put back when it lets the domain go.
+    private int? _periodBefore;
 
     public string Name => name;
     public string Address => $"{connection.Uri} domain {name}";
 
     public unsafe VmReading Read() => WithDomain(domain =>
     {
-        if (!_periodSet && statsPeriodSeconds > 0 && setStatsPeriod)
+        // Set again for each run of the domain (a new id): a restarted domain polls at its own period.
+        uint id = LibvirtApi.DomainGetID(domain);
+        if (_periodSetFor != id && statsPeriodSeconds > 0 && setStatsPeriod)
         {
-            LibvirtApi.DomainSetMemoryStatsPeriod(domain, statsPeriodSeconds, LibvirtApi.AffectLive);
-            _periodSet = true;
+            int before = StatsPeriod(domain);
+            if (before != statsPeriodSeconds)
+            {
+                if (_periodSetFor == 0) _periodBefore = before;
+                if (LibvirtApi.DomainSetMemoryStatsPeriod(domain, statsPeriodSeconds, LibvirtApi.AffectLive) != 0) throw Failed("refused the statistics period");
+            }
+            _periodSetFor = id;
         }
         if (LibvirtApi.DomainGetInfo(domain, out var info) != 0) throw Failed("could not be read");
         var raw = stackalloc LibvirtApi.MemoryStat[LibvirtApi.StatCount];
@@ -45,12 +54,13 @@ internal sealed class LibvirtVm(LibvirtConnection connection, string name, int s
         {
             Name = name,
             // libvirt gives a domain a new id each time it starts.
-            Incarnation = $"id {LibvirtApi.DomainGetID(domain)}",
+            Incarnation = $"id {id}",
             HasBalloon = byTag.ContainsKey(LibvirtApi.ActualBalloon),
             ActualBytes = actual,
             BaseBytes = (long)info.MaxMemKiB * 1024,
             Stats = stats,
-            StatsSeen = byTag.TryGetValue(LibvirtApi.LastUpdate, out ulong last) && last > 0,
+            // Statistics without the guest's available memory (libvirt's usable) give it no floor: they count as none.
+            StatsSeen = byTag.TryGetValue(LibvirtApi.LastUpdate, out ulong last) && last > 0 && byTag.ContainsKey(LibvirtApi.Usable),
             StatsUpdatedUnix = (long)last,
             BalloonInTotal = DeflatesOnOom(domain),
             ProcessRssBytes = KiB(LibvirtApi.Rss) is >= 0 and var rss ? rss : null,
@@ -63,17 +73,33 @@ internal sealed class LibvirtVm(LibvirtConnection connection, string name, int s
     public void SetVirtioMemRequested(long bytes) =>
         throw new VmUnreachableException($"{Address}: virtio-mem is not driven through libvirt by Memvisor; give the VM's QMP socket instead.");
 
-    // <memballoon model='virtio' deflate='on'> in the live XML.
-    private static bool DeflatesOnOom(nint domain)
+    // <memballoon model='virtio' autodeflate='on'> in the live XML (libvirt's name for QEMU's deflate-on-oom).
+    private static bool DeflatesOnOom(nint domain) =>
+        Memballoon(domain) is { } m && m.Contains("autodeflate='on'", StringComparison.Ordinal);
+
+    // <stats period='N'/> inside <memballoon>, or 0.
+    private static int StatsPeriod(nint domain)
+    {
+        if (Memballoon(domain) is not { } m) return 0;
+        int at = m.IndexOf("period='", StringComparison.Ordinal);
+        if (at < 0) return 0;
+        int start = at + "period='".Length, end = m.IndexOf('\'', start);
+        return end > start && int.TryParse(m.AsSpan(start, end - start), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int p) ? p : 0;
+    }
+
+    // The live XML's <memballoon ...> element, up to its end tag (or its own end), or null.
+    private static string? Memballoon(nint domain)
     {
         nint xml = LibvirtApi.DomainGetXMLDesc(domain, 0);
-        if (xml == 0) return false;
+        if (xml == 0) return null;
         try
         {
             string text = Marshal.PtrToStringUTF8(xml) ?? "";
             int at = text.IndexOf("<memballoon", StringComparison.Ordinal);
-            int end = at < 0 ? -1 : text.IndexOf('>', at);
-            return end > at && text[at..end].Contains("deflate='on'", StringComparison.Ordinal);
+            if (at < 0) return null;
+            int close = text.IndexOf("</memballoon>", at, StringComparison.Ordinal), self = text.IndexOf("/>", at, StringComparison.Ordinal);
+            int end = close >= 0 ? close : self >= 0 ? self : text.Length;
+            return text[at..end];
         }
         finally
         {
@@ -99,5 +125,14 @@ internal sealed class LibvirtVm(LibvirtConnection connection, string name, int s
 
     public void Dispose()
     {
+        if (_periodBefore is not { } before) return;
+        try
+        {
+            WithDomain(domain => LibvirtApi.DomainSetMemoryStatsPeriod(domain, before, LibvirtApi.AffectLive));
+        }
+        catch (Exception e) when (e is VmUnreachableException or ObjectDisposedException)
+        {
+            // The domain or libvirtd went away; there is nothing to put back.
+        }
     }
 }

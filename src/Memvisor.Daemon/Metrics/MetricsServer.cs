@@ -13,6 +13,10 @@ namespace Memvisor.Daemon.Metrics;
 public sealed class MetricsServer : IDisposable
 {
     private const int MaxRequestBytes = 8192;
+    // At most this many scrapes at once, each done within the deadline (a client that trickles bytes is cut off).
+    private const int MaxConnections = 16;
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
+    private int _open;
     private readonly TcpListener _listener;
     private readonly DaemonMetrics _metrics;
     private readonly Thread _thread;
@@ -68,7 +72,23 @@ public sealed class MetricsServer : IDisposable
             {
                 return;
             }
-            ThreadPool.UnsafeQueueUserWorkItem(_ => Answer(client), null);
+            if (Interlocked.Increment(ref _open) > MaxConnections)
+            {
+                Interlocked.Decrement(ref _open);
+                client.Dispose();
+                continue;
+            }
+            new Thread(() =>
+            {
+                try
+                {
+                    Answer(client);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _open);
+                }
+            }) { IsBackground = true, Name = "metrics-answer" }.Start();
         }
     }
 
@@ -78,13 +98,16 @@ public sealed class MetricsServer : IDisposable
         {
             try
             {
-                client.ReceiveTimeout = 2000;
-                client.SendTimeout = 2000;
+                var end = DateTime.UtcNow + Deadline;
+                client.SendTimeout = (int)Deadline.TotalMilliseconds;
                 var stream = client.GetStream();
                 var request = new MemoryStream();
                 var buffer = new byte[1024];
                 while (request.Length < MaxRequestBytes && !EndsHeaders(request))
                 {
+                    int left = (int)(end - DateTime.UtcNow).TotalMilliseconds;
+                    if (left <= 0) return;
+                    client.ReceiveTimeout = left;
                     int n = stream.Read(buffer);
                     if (n == 0) break;
                     request.Write(buffer, 0, n);

@@ -15,8 +15,10 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
 {
     // No memory size QEMU reports is above this (1 PiB); a larger or negative one is not believed.
     private const long MostBytes = 1L << 50;
+    private readonly Lock _gate = new();
     private QmpClient? _qmp;
     private int _connections;
+    private int? _pid;
     // The guest-statistics polling interval as the daemon found it, put back when it lets the VM go.
     private long? _pollingBefore;
     private string? _balloonPath;
@@ -55,7 +57,8 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
             BaseBytes = baseBytes,
             PluggedBytes = plugged,
             Stats = stats,
-            StatsSeen = lastUpdate > 0,
+            // Statistics without the guest's available memory give it no floor: they count as none.
+            StatsSeen = lastUpdate > 0 && stats.ContainsKey("stat-available-memory"),
             StatsUpdatedUnix = lastUpdate,
             BalloonInTotal = _deflateOnOom,
             VirtioMem = VirtioMem(q),
@@ -72,7 +75,13 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
         return q.Execute("qom-set", new JsonObject { ["path"] = $"/machine/peripheral/{device.Id}", ["property"] = "requested-size", ["value"] = bytes });
     });
 
+    // One command at a time: a read the daemon gave up waiting for may still be running when it sets or lets go.
     private T Connected<T>(Func<QmpClient, T> action)
+    {
+        lock (_gate) return ConnectedLocked(action);
+    }
+
+    private T ConnectedLocked<T>(Func<QmpClient, T> action)
     {
         try
         {
@@ -80,6 +89,13 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
             {
                 _qmp = QmpClient.Connect(socketPath, timeout);
                 _connections++;
+                if (_qmp.PeerPid != _pid)
+                {
+                    // Another QEMU behind the socket: its name and polling interval are its own.
+                    _pid = _qmp.PeerPid;
+                    _name = null;
+                    _pollingBefore = null;
+                }
                 _balloonPath = FindBalloon(_qmp);
                 _deflateOnOom = _balloonPath is not null && _qmp.Execute("qom-get", new JsonObject { ["path"] = _balloonPath, ["property"] = "deflate-on-oom" }) is JsonValue v && v.TryGetValue(out bool on) && on;
                 if (_balloonPath is not null && statsPollSeconds > 0 && setStatsPolling)
@@ -148,18 +164,28 @@ public sealed class QemuVm(string socketPath, TimeSpan timeout, int statsPollSec
 
     public void Dispose()
     {
-        if (_qmp is not null && _pollingBefore is { } before && _balloonPath is not null)
+        // A read still running on a QEMU that does not answer holds the gate for at most its timeout; past a second
+        // the connection is closed under it instead, and the polling interval is left as it is.
+        bool gate = _gate.TryEnter(TimeSpan.FromSeconds(1));
+        try
         {
-            try
+            if (gate && _qmp is not null && _pollingBefore is { } before && _balloonPath is not null)
             {
-                _qmp.Execute("qom-set", new JsonObject { ["path"] = _balloonPath, ["property"] = "guest-stats-polling-interval", ["value"] = before });
+                try
+                {
+                    _qmp.Execute("qom-set", new JsonObject { ["path"] = _balloonPath, ["property"] = "guest-stats-polling-interval", ["value"] = before });
+                }
+                catch (Exception e) when (e is QmpException or InvalidOperationException or ObjectDisposedException)
+                {
+                    // The VM went away or answers nonsense; there is nothing to put back.
+                }
             }
-            catch (QmpException)
-            {
-                // The VM went away; there is nothing to put back.
-            }
+            _qmp?.Dispose();
+            _qmp = null;
         }
-        _qmp?.Dispose();
-        _qmp = null;
+        finally
+        {
+            if (gate) _gate.Exit();
+        }
     }
 }

@@ -6,11 +6,12 @@ public sealed record DemandSample(long AtNs, long UsedPages);
 /// <summary>
 /// A recorded guest's memory in use over time (memvisor record), as a "demand" workload replays it: straight lines
 /// between samples, the first sample's value before it and the last one's after it, or the whole record again and
-/// again when it loops.
+/// again when it loops (each pass one sampling interval longer than the last sample's time).
 /// </summary>
 public sealed class DemandSchedule(IReadOnlyList<DemandSample> samples, bool loop)
 {
-    private readonly long _spanNs = samples.Count == 0 ? 0 : samples[^1].AtNs;
+    // A loop lasts to the last sample plus one sampling interval (the last value holds as long as the others did).
+    private readonly long _spanNs = samples.Count == 0 ? 0 : samples[^1].AtNs + (samples.Count > 1 ? samples[^1].AtNs - samples[^2].AtNs : 0);
 
     public IReadOnlyList<DemandSample> Samples => samples;
 
