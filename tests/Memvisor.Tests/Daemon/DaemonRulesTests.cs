@@ -110,6 +110,21 @@ public sealed class DaemonRulesTests
     }
 
     [Fact]
+    public void Hot_add_raises_virtio_mems_requested_size_in_whole_blocks_up_to_its_maximum()
+    {
+        var vm = new FakeVm("a", 1024 * Mib) { VirtioMem = new VirtioMemReading("vm0", 0, 0, 512 * Mib, 2 * Mib) };
+        IReadOnlyList<PolicyAction> Add(long mib) => [new PolicyAction(PolicyActionKind.HotAdd, "a", mib * Mib / 4096 + 1)];
+        var daemon = Daemon(new ScriptedPolicy(Add(100), Add(600)), new DaemonOptions(), new StringWriter(), vm);
+        var first = Assert.Single(daemon.Step());
+        // 100 MiB and a page, in 2 MiB blocks: 102 MiB.
+        Assert.Equal((ActionResult.Applied, 102.0 * Mib), (first.Result, first.Set));
+        var second = Assert.Single(daemon.Step());
+        Assert.Equal((ActionResult.Clamped, 512.0 * Mib), (second.Result, second.Set));
+        Assert.Contains("device's maximum, 512 MiB", second.Reason);
+        Assert.Equal(512 * Mib, vm.VirtioMem!.RequestedBytes);
+    }
+
+    [Fact]
     public void Before_a_guest_sends_statistics_only_a_configured_floor_lets_it_be_ballooned_down()
     {
         var vm = new FakeVm("a", 1024 * Mib) { SendsStats = false };

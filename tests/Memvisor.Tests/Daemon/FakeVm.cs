@@ -38,7 +38,7 @@ public sealed class FakeVm(string name, long maxBytes) : IVm
         var stats = SendsStats
             ? new Dictionary<string, long> { ["stat-available-memory"] = Math.Max(0, ActualBytes - UsedBytes), ["stat-free-memory"] = Math.Max(0, ActualBytes - UsedBytes), ["stat-total-memory"] = ActualBytes - (16L << 20) }
             : [];
-        return new VmReading { Name = name, Incarnation = Incarnation, Pid = Pid, HasBalloon = true, ActualBytes = ActualBytes, BaseBytes = maxBytes, Stats = stats, StatsSeen = SendsStats,
+        return new VmReading { Name = name, Incarnation = Incarnation, Pid = Pid, VirtioMem = VirtioMem, HasBalloon = true, ActualBytes = ActualBytes, BaseBytes = maxBytes, Stats = stats, StatsSeen = SendsStats,
             StatsUpdatedUnix = StatsStale ? 1 : DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1 };
     }
 
@@ -49,7 +49,11 @@ public sealed class FakeVm(string name, long maxBytes) : IVm
         TargetBytes = bytes;
     }
 
-    public void SetVirtioMemRequested(long bytes) => throw new VmUnreachableException($"{Address} has no virtio-mem device.");
+    /// <summary>A virtio-mem device, where the test gives the VM one; its requested size follows the daemon's requests.</summary>
+    public VirtioMemReading? VirtioMem { get; set; }
+
+    public void SetVirtioMemRequested(long bytes) =>
+        VirtioMem = VirtioMem is { } m ? m with { RequestedBytes = bytes } : throw new VmUnreachableException($"{Address} has no virtio-mem device.");
 
     public void Dispose()
     {

@@ -35,11 +35,14 @@ public sealed class QmpClientTests : IDisposable
         return exe;
     }
 
-    // A q35 machine of 256 MiB with a virtio balloon, paused (-S), its monitor on a Unix socket.
-    private string StartQemu()
+    // A q35 machine of 256 MiB with a virtio balloon, paused (-S), its monitor on a Unix socket; with a virtio-mem device of up to 512 MiB when asked.
+    private string StartQemu(bool virtioMem = false)
     {
         string socket = Path.Combine(_dir, "qmp.sock");
-        var info = new ProcessStartInfo(Qemu(), ["-M", "q35", "-nodefaults", "-display", "none", "-S", "-m", "256", "-device", "virtio-balloon-pci,id=balloon0",
+        string[] memory = virtioMem
+            ? ["-m", "256M,maxmem=1G,slots=1", "-object", "memory-backend-ram,id=vmem0,size=512M", "-device", "virtio-mem-pci,id=vm0,memdev=vmem0,block-size=2M,requested-size=0"]
+            : ["-m", "256"];
+        var info = new ProcessStartInfo(Qemu(), ["-M", "q35", "-nodefaults", "-display", "none", "-S", .. memory, "-device", "virtio-balloon-pci,id=balloon0",
             "-qmp", $"unix:{socket},server=on,wait=off"]) { RedirectStandardError = true, RedirectStandardOutput = true };
         _qemu = Process.Start(info)!;
         for (int i = 0; i < 100 && !File.Exists(socket) && !_qemu.HasExited; i++) Thread.Sleep(100);
@@ -64,6 +67,20 @@ public sealed class QmpClientTests : IDisposable
         Assert.True(stats.Count == 0 || stats.Values.All(v => v == -1), string.Join(", ", stats));
         var refused = Assert.Throws<QmpException>(() => qmp.Execute("no-such-command"));
         Assert.Contains("refused no-such-command: CommandNotFound", refused.Message);
+    }
+
+    [Fact]
+    public void A_VMs_virtio_mem_device_is_read_and_its_requested_size_set_through_QMP()
+    {
+        string socket = StartQemu(virtioMem: true);
+        using var vm = new Memvisor.Daemon.Qmp.QemuVm(socket, TimeSpan.FromSeconds(10), 1);
+        var before = vm.Read();
+        Assert.Equal(256L << 20, before.BaseBytes);
+        var device = Assert.IsType<Memvisor.Daemon.Vms.VirtioMemReading>(before.VirtioMem);
+        Assert.Equal(("vm0", 0L, 0L, 512L << 20, 2L << 20), (device.Id, device.SizeBytes, device.RequestedBytes, device.MaxBytes, device.BlockBytes));
+        Assert.Equal((256L + 512) << 20, before.MaxBytes);
+        vm.SetVirtioMemRequested(128L << 20);
+        Assert.Equal(128L << 20, vm.Read().VirtioMem!.RequestedBytes);
     }
 
     [Fact]
