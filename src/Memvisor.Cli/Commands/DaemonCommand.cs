@@ -25,7 +25,11 @@ public static class DaemonCommand
     {
         var vms = new Argument<string[]>("vm") { Description = "A VM's QMP socket (QEMU's -qmp unix:PATH,server=on,wait=off), or a directory whose sockets are all VMs' monitors; with --libvirt, a domain's name (default: every running domain).", Arity = ArgumentArity.ZeroOrMore };
         var libvirt = new Option<string?>("--libvirt") { Description = "Reach the VMs through libvirt at this URI (qemu:///system) instead of QMP sockets: for hosts whose QEMUs libvirtd owns." };
-        var policy = new Option<string>("--policy") { Description = $"The policy: {string.Join(", ", PolicySpec.Names)}.", Required = true };
+        var policy = new Option<string>("--policy")
+        {
+            Description = $"The policy: {string.Join(", ", PolicySpec.Names)} (default settings), or a scenario file whose policy (its settings, or an external program) to run.",
+            Required = true,
+        };
         var interval = new Option<string>("--interval") { Description = "Time between decisions (500ms, 10s, 1min). Default: 10s.", DefaultValueFactory = _ => "10s" };
         var dryRun = new Option<bool>("--dry-run") { Description = "Log every decision and the actions it would take, and carry none out." };
         var hostMemory = new Option<string?>("--host-memory") { Description = "Treat the host as having this much memory for its VMs (MiB, or with KiB/MiB/GiB/TiB): free is this less what the VMs hold. Default: the host's MemTotal and MemAvailable." };
@@ -57,10 +61,19 @@ public static class DaemonCommand
         // A stop lets the step under way give up on its reads, but an action already sent may wait out a QEMU's 5 s timeout, and --record writes its files after.
         Interrupt.GracePeriod = TimeSpan.FromSeconds(15);
         Interrupt.DeadlineMessage = "memvisor: daemon: stopped without finishing: a VM did not answer in time after the signal. The VMs keep the targets they were last asked for.";
-        if (!PolicySpec.Names.Contains(a.Policy))
-            return Refuse($"--policy: '{a.Policy}' is not a policy; the policies are {string.Join(", ", PolicySpec.Names)}.");
         if (!Units.TryParseDuration(a.Interval, out long intervalNs) || intervalNs < 100_000_000 || intervalNs > 86_400_000_000_000)
             return Refuse($"--interval: '{a.Interval}' is not an interval from 100ms to 24h; write a number with ms, s, min or h.");
+        PolicySpec spec;
+        if (PolicySpec.Names.Contains(a.Policy)) spec = new PolicySpec { Name = a.Policy, IntervalNs = intervalNs };
+        else if (FileStat.KindOf(a.Policy) == FileKind.Regular)
+        {
+            // A scenario's policy: its settings, or its external program (resolved against the scenario's directory).
+            if (!ScenarioSource.TryLoad(a.Policy, out var scenario)) return ExitCodes.BadInput;
+            if (scenario.Policy is not { } own)
+                return Refuse($"--policy: {a.Policy} names no policy (policy: {{ name: ..., ... }}); give one of {string.Join(", ", PolicySpec.Names)} or a scenario that has one.");
+            spec = own with { IntervalNs = intervalNs };
+        }
+        else return Refuse($"--policy: '{a.Policy}' is neither a policy ({string.Join(", ", PolicySpec.Names)}) nor a scenario file.");
         long? budget = null;
         if (a.HostMemory is not null)
         {
@@ -106,7 +119,7 @@ public static class DaemonCommand
             StuckAfter = a.StuckAfter,
             ControlKsm = a.Ksm == "on",
         };
-        var policy = PolicyFactory.Create(new PolicySpec { Name = a.Policy, IntervalNs = intervalNs });
+        var policy = PolicyFactory.Create(spec);
         // QEMU polls the guests' statistics at the daemon's interval (at least every second), so each step reads fresh ones.
         int statsSeconds = (int)Math.Clamp(intervalNs / 1_000_000_000, 1, 3600);
         // A dry run changes nothing, not even how often QEMU polls the guests' statistics.
@@ -183,7 +196,9 @@ public static class DaemonCommand
                 var recorded = recording.Build(options.Interval.TotalSeconds, started.Elapsed.TotalSeconds, hostBytes, budget is not null);
                 var domains = RecordCommand.DomainNames([.. recorded.Vms.Select(v => v.Name)]);
                 var domainOf = recorded.Vms.Select((v, i) => (v.Name, domains[i])).ToDictionary(p => p.Name, p => p.Item2);
-                RecordCommand.Write(recordDir, recorded, 20_000, new RecordCommand.DaemonPolicy(a.Policy, options.Interval.TotalSeconds, floors), decisions.Write(domainOf));
+                // An external program is the user's and may not be where the scenario goes: the replay names the policy only when it is Memvisor's own.
+                var replayPolicy = PolicySpec.Names.Contains(spec.Name) ? new RecordCommand.DaemonPolicy(spec.Name, options.Interval.TotalSeconds, floors) : null;
+                RecordCommand.Write(recordDir, recorded, 20_000, replayPolicy, decisions.Write(domainOf));
             }
             return ExitCodes.Ok;
         }
@@ -205,6 +220,7 @@ public static class DaemonCommand
             }
             foreach (var vm in vms) vm.Dispose();
             connection?.Dispose();
+            (policy as IDisposable)?.Dispose();
         }
     }
 

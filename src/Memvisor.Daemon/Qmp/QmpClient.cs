@@ -148,16 +148,22 @@ public sealed class QmpClient : IDisposable
             int n;
             try
             {
-                using var cts = new CancellationTokenSource(left);
-                n = _stream.ReadAsync(_buffer.AsMemory(), cts.Token).AsTask().GetAwaiter().GetResult();
+                // A blocking read with the socket's own timeout: it needs no thread-pool thread to time out, so a
+                // starved pool (many tests, many VMs at once) does not stretch the deadline.
+                _socket.ReceiveTimeout = Math.Max(1, (int)Math.Ceiling(left.TotalMilliseconds));
+                n = _stream.Read(_buffer);
             }
-            catch (OperationCanceledException)
+            catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
             {
                 throw new QmpException($"The QEMU monitor at {Path} did not answer within {_timeout.TotalSeconds:0.#} s.");
             }
             catch (IOException e)
             {
                 throw new QmpException($"The QEMU monitor at {Path} closed: {Clause(e.Message)}.");
+            }
+            catch (ObjectDisposedException)
+            {
+                throw new QmpException($"The connection to the QEMU monitor at {Path} was closed.");
             }
             if (n == 0) throw new QmpException($"The QEMU monitor at {Path} closed (QEMU exited or another client took it).");
             _end = n;

@@ -23,14 +23,12 @@ public sealed class LibvirtGuests : IDisposable
     {
         var (up, said) = RealGuests.Run("bash", [Path.Combine(RealGuests.Repository(), "scripts", "libvirt-up")], TimeSpan.FromMinutes(10));
         if (up != 0) throw new InvalidOperationException($"libvirt could not be brought up on this machine (scripts/libvirt-up exit {up}), so the libvirt backend was not tested:\n{said}");
-        var (code, files) = RealGuests.Run("bash", [Path.Combine(RealGuests.Repository(), "tools", "guest-files")], TimeSpan.FromMinutes(10));
-        var lines = files.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        if (code != 0 || lines.Length < 2) throw new InvalidOperationException($"tools/guest-files failed (exit {code}):\n{files}");
+        var (kernel, initramfs) = RealGuests.GuestFiles();
         // libvirt's QEMU runs as libvirt-qemu: the kernel, initramfs and console logs go where it may read and write.
         _dir = Path.Combine("/var/lib/libvirt/images", Prefix);
         Directory.CreateDirectory(_dir);
-        File.Copy(lines[^2], Path.Combine(_dir, "vmlinuz"), overwrite: true);
-        File.Copy(lines[^1], Path.Combine(_dir, "initramfs"), overwrite: true);
+        File.Copy(kernel, Path.Combine(_dir, "vmlinuz"), overwrite: true);
+        File.Copy(initramfs, Path.Combine(_dir, "initramfs"), overwrite: true);
         foreach (var name in new[] { A, B })
         {
             string xml = Path.Combine(_dir, name + ".xml");

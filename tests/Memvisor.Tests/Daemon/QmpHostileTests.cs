@@ -61,7 +61,8 @@ public sealed class QmpHostileTests : IDisposable
         var clock = Stopwatch.StartNew();
         var e = Assert.Throws<QmpException>(() => qmp.Execute("query-balloon"));
         Assert.Contains("did not answer within 2 s", e.Message);
-        Assert.InRange(clock.Elapsed.TotalSeconds, 1.5, 4);
+        // Within one timeout, give or take a loaded machine's scheduling; a deadline per message would never end.
+        Assert.InRange(clock.Elapsed.TotalSeconds, 1.5, 6);
         stop.Cancel();
     }
 

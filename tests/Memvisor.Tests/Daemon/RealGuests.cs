@@ -21,11 +21,7 @@ public sealed class RealGuests : IDisposable
     public RealGuests()
     {
         AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAll();
-        var (code, output) = Run("bash", [Path.Combine(Repository(), "tools", "guest-files")], TimeSpan.FromMinutes(10));
-        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        if (code != 0 || lines.Length < 2 || !File.Exists(lines[^2]) || !File.Exists(lines[^1]))
-            throw new InvalidOperationException($"The guests' kernel and initramfs could not be made (tools/guest-files exit {code}); the daemon's real-guest tests need qemu-system-x86, busybox-static, cpio and Debian's kernel package:\n{output}");
-        (_kernel, _initramfs) = (lines[^2], lines[^1]);
+        (_kernel, _initramfs) = GuestFiles();
     }
 
     /// <summary>Boots a guest and waits until its init is ready; its QMP socket's path.</summary>
@@ -88,6 +84,16 @@ public sealed class RealGuests : IDisposable
         return qmp.Execute(command);
     }
 
+    /// <summary>The kernel and initramfs tools/guest-files makes (its standard output, a path a line; what it says on standard error is only shown on failure).</summary>
+    public static (string Kernel, string Initramfs) GuestFiles()
+    {
+        var (code, stdout, stderr) = RunApart("bash", [Path.Combine(Repository(), "tools", "guest-files")], TimeSpan.FromMinutes(10));
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (code != 0 || lines.Length < 2 || !File.Exists(lines[^2]) || !File.Exists(lines[^1]))
+            throw new InvalidOperationException($"The guests' kernel and initramfs could not be made (tools/guest-files exit {code}); the daemon's real-guest tests need qemu-system-x86, busybox-static, cpio and Debian's kernel package:\n{stdout}{stderr}");
+        return (lines[^2], lines[^1]);
+    }
+
     public static string Repository()
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
@@ -97,6 +103,12 @@ public sealed class RealGuests : IDisposable
 
     public static (int Code, string Output) Run(string exe, string[] args, TimeSpan timeout)
     {
+        var (code, stdout, stderr) = RunApart(exe, args, timeout);
+        return (code, stdout + stderr);
+    }
+
+    public static (int Code, string Stdout, string Stderr) RunApart(string exe, string[] args, TimeSpan timeout)
+    {
         var info = new ProcessStartInfo(exe) { RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (var a in args) info.ArgumentList.Add(a);
         using var p = Process.Start(info)!;
@@ -105,9 +117,9 @@ public sealed class RealGuests : IDisposable
         if (!p.WaitForExit(timeout))
         {
             p.Kill(entireProcessTree: true);
-            return (-1, $"{exe} did not finish within {timeout}.");
+            return (-1, "", $"{exe} did not finish within {timeout}.");
         }
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
     public void Dispose()
