@@ -34,6 +34,21 @@ internal static class WorkloadBinder
         ["demand"] = ["samples", "rate", "write_fraction", "loop"],
     };
 
+    // A list key whose items are mappings of the given keys (all required), each bound by bind with its path; an error for anything else or an empty list.
+    private static List<T> Items<T>(YamlBinder b, Dictionary<string, YamlNode> f, string key, string path, string[] keys, string what, Func<Dictionary<string, YamlNode>, string, T> bind)
+    {
+        var items = new List<T>();
+        if (!f.TryGetValue(key, out var node)) return items;
+        if (node is not YamlSequenceNode seq || seq.Children.Count == 0)
+        {
+            b.Error(node, $"{path}.{key}", $"expected {what}.");
+            return items;
+        }
+        for (int i = 0; i < seq.Children.Count; i++)
+            items.Add(bind(b.Fields(seq.Children[i], $"{path}.{key}[{i}]", keys, keys), $"{path}.{key}[{i}]"));
+        return items;
+    }
+
     internal static WorkloadSpec? BindWorkload(YamlBinder b, YamlNode node, string path)
     {
         var f = b.Fields(node, path, WorkloadKeys, ["kind"]);
@@ -70,34 +85,21 @@ internal static class WorkloadBinder
         long DurationOf(string key) => f.TryGetValue(key, out var n) ? b.Duration(n, $"{path}.{key}") ?? 0 : 0;
         long ws = SizeOf("working_set"), to = SizeOf("to"), from = SizeOf("from");
         if (from > to && f.ContainsKey("to")) b.Error(f["from"], $"{path}.from", $"the size to shrink to ({Units.FormatSize(from)}) is above the size to grow to ({Units.FormatSize(to)}).");
-        var phases = new List<Phase>();
-        if (f.TryGetValue("phases", out var pn))
+        var phases = Items(b, f, "phases", path, PhaseKeys, "a list of at least one phase", (pf, at) =>
         {
-            if (pn is not YamlSequenceNode seq || seq.Children.Count == 0) b.Error(pn, $"{path}.phases", "expected a list of at least one phase.");
-            else
-                for (int i = 0; i < seq.Children.Count; i++)
-                {
-                    var pf = b.Fields(seq.Children[i], $"{path}.phases[{i}]", PhaseKeys, PhaseKeys);
-                    long set = pf.TryGetValue("working_set", out var s) ? b.Size(s, $"{path}.phases[{i}].working_set") ?? 0 : 0;
-                    long dur = pf.TryGetValue("duration", out var d) ? b.PositiveDuration(d, $"{path}.phases[{i}].duration") ?? 0 : 0;
-                    phases.Add(new Phase(PageSize.FromBytes(set), dur));
-                }
-        }
-        var demand = new List<DemandSample>();
-        if (f.TryGetValue("samples", out var sn2))
+            long set = pf.TryGetValue("working_set", out var s) ? b.Size(s, $"{at}.working_set") ?? 0 : 0;
+            long dur = pf.TryGetValue("duration", out var d) ? b.PositiveDuration(d, $"{at}.duration") ?? 0 : 0;
+            return new Phase(PageSize.FromBytes(set), dur);
+        });
+        long last = -1;
+        var demand = Items(b, f, "samples", path, SampleKeys, "a list of at least one sample ({ at: 10s, used: 120MiB })", (sf, at) =>
         {
-            if (sn2 is not YamlSequenceNode seq || seq.Children.Count == 0) b.Error(sn2, $"{path}.samples", "expected a list of at least one sample ({ at: 10s, used: 120MiB }).");
-            else
-                for (int i = 0; i < seq.Children.Count; i++)
-                {
-                    var sf = b.Fields(seq.Children[i], $"{path}.samples[{i}]", SampleKeys, SampleKeys);
-                    long at = sf.TryGetValue("at", out var a) ? b.Duration(a, $"{path}.samples[{i}].at") ?? 0 : 0;
-                    long used = sf.TryGetValue("used", out var u) ? b.Size(u, $"{path}.samples[{i}].used") ?? 0 : 0;
-                    if (demand.Count > 0 && at <= demand[^1].AtNs && sf.TryGetValue("at", out var late))
-                        b.Error(late, $"{path}.samples[{i}].at", "samples are in time order, each later than the one before.");
-                    demand.Add(new DemandSample(at, PageSize.FromBytes(used)));
-                }
-        }
+            long t = sf.TryGetValue("at", out var a) ? b.Duration(a, $"{at}.at") ?? 0 : 0;
+            long used = sf.TryGetValue("used", out var u) ? b.Size(u, $"{at}.used") ?? 0 : 0;
+            if (t <= last && sf.TryGetValue("at", out var late)) b.Error(late, $"{at}.at", "samples are in time order, each later than the one before.");
+            last = t;
+            return new DemandSample(t, PageSize.FromBytes(used));
+        });
         var parts = new List<WorkloadSpec>();
         if (f.TryGetValue("parts", out var partsNode))
         {
