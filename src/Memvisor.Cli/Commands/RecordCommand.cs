@@ -42,8 +42,6 @@ public static class RecordCommand
             return Refuse($"--duration: '{durationText}' is not a duration from 1s to 24h; write a number with ms, s, min or h.");
         if (!Units.TryParseDuration(intervalText, out long intervalNs) || intervalNs < 100_000_000 || intervalNs > durationNs)
             return Refuse($"--interval: '{intervalText}' is not an interval from 100ms to the duration; write a number with ms, s, min or h.");
-        if (durationNs / intervalNs > 1_000_000)
-            return Refuse($"--interval: {durationText} at one sample every {intervalText} is more than a million samples; take a longer interval.");
         long? budget = null;
         if (hostMemory is not null)
         {
