@@ -30,7 +30,7 @@ public static class DaemonCommand
             Description = $"The policy: {string.Join(", ", PolicySpec.Names)} (default settings), or a scenario file whose policy (its settings, or an external program) to run.",
             Required = true,
         };
-        var interval = new Option<string>("--interval") { Description = "Time between decisions (500ms, 10s, 1min). Default: 10s.", DefaultValueFactory = _ => "10s" };
+        var interval = new Option<string>("--interval") { Description = "Time between decisions, 100ms to 24h (500ms, 10s, 1min; a bare number is seconds). Default: 10s.", DefaultValueFactory = _ => "10s" };
         var dryRun = new Option<bool>("--dry-run") { Description = "Log every decision and the actions it would take, and carry none out." };
         var hostMemory = new Option<string?>("--host-memory") { Description = "Treat the host as having this much memory for its VMs (MiB, or with KiB/MiB/GiB/TiB): free is this less what the VMs hold. Default: the host's MemTotal and MemAvailable." };
         var floor = new Option<string>("--floor") { Description = "No VM's balloon target goes below this (MiB). The guest's own floor, what it uses plus --headroom, applies as well. Default: 0.", DefaultValueFactory = _ => "0" };
@@ -198,7 +198,7 @@ public static class DaemonCommand
                 var domainOf = recorded.Vms.Select((v, i) => (v.Name, domains[i])).ToDictionary(p => p.Name, p => p.Item2);
                 // An external program is the user's and may not be where the scenario goes: the replay names the policy only when it is Memvisor's own.
                 var replayPolicy = PolicySpec.Names.Contains(spec.Name) ? new RecordCommand.DaemonPolicy(spec.Name, options.Interval.TotalSeconds, floors) : null;
-                RecordCommand.Write(recordDir, recorded, 20_000, replayPolicy, decisions.Write(domainOf));
+                RecordCommand.Write(recordDir, recorded, 20_000, replayPolicy, decisions.Write(domainOf), "memvisor daemon --record");
             }
             return ExitCodes.Ok;
         }
@@ -304,7 +304,7 @@ public static class DaemonCommand
     private static bool Size(string option, string text, out long bytes)
     {
         if (Units.TryParseSize(text, out bytes) && bytes >= 0) return true;
-        Refuse($"{option}: '{text}' is not a size; write MiB, or a number with KiB, MiB, GiB or TiB.");
+        Refuse($"{option}: '{text}' is not a size of 0 or more; write MiB, or a number with KiB, MiB, GiB or TiB.");
         return false;
     }
 

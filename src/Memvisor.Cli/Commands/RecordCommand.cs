@@ -88,14 +88,14 @@ public static class RecordCommand
     });
 
     /// <summary>Writes scenario.yaml, recording.csv and, from the daemon, decisions.csv into the output, checking first that the scenario parses.</summary>
-    public static void Write(OutputDirectory output, Recording recording, double rate, DaemonPolicy? policy, string? decisions)
+    public static void Write(OutputDirectory output, Recording recording, double rate, DaemonPolicy? policy, string? decisions, string source = "memvisor record")
     {
         string name = Path.GetFileName(output.Target), file = Path.Combine(output.Target, "scenario.yaml");
         string yaml;
         try
         {
             var (hostBytes, why) = HostBytes(recording, rate, name, policy, file);
-            yaml = ScenarioText(recording, rate, name, policy, hostBytes, why);
+            yaml = ScenarioText(recording, rate, name, policy, hostBytes, why, source);
             // What is written must be a scenario Memvisor runs, within the loader's size limit.
             ScenarioLoader.Parse(yaml, file);
             if (Encoding.UTF8.GetByteCount(yaml) > YamlLimits.MaxBytes)
@@ -146,11 +146,11 @@ public static class RecordCommand
     }
 
     /// <summary>The scenario: a KVM host with the recorded memory, one domain a VM holding what its guest used over time.</summary>
-    public static string ScenarioText(Recording r, double rate, string name, DaemonPolicy? policy, long hostBytes, string hostWhy)
+    public static string ScenarioText(Recording r, double rate, string name, DaemonPolicy? policy, long hostBytes, string hostWhy, string source = "memvisor record")
     {
         var c = CultureInfo.InvariantCulture;
         var s = new StringBuilder();
-        s.Append(c, $"# Recorded by memvisor record from {r.Vms.Count} QEMU VM(s) at {r.Started:yyyy-MM-ddTHH:mm:ssZ}: {r.DurationS:0.#} s, a sample every {r.IntervalS:0.###} s.\n");
+        s.Append(c, $"# Recorded by {source} from {r.Vms.Count} QEMU VM(s) at {r.Started:yyyy-MM-ddTHH:mm:ssZ}: {r.DurationS:0.#} s, a sample every {r.IntervalS:0.###} s.\n");
         s.Append("# Each domain's demand workload holds what its guest used (its managed memory less what was available) above the\n");
         s.Append("# least it used, which the modeled guest kernel stands for; recording.csv has every sample. docs/daemon.md says what\n");
         s.Append("# is and is not captured. Replay it under every policy: memvisor compare scenario.yaml --policies static,mom,squeezed\n");
