@@ -3,8 +3,7 @@ using Memvisor.Daemon.Vms;
 namespace Memvisor.Daemon.Control;
 
 /// <summary>
-/// Reads every VM at the start of a step, all at once (one VM that does not answer costs its timeout once, not once
-/// per VM after it), and folds the readings into what the daemon knows: a VM started again forgets its target and
+/// Reads every VM at the start of a step, all at once (<see cref="VmReader"/>), and folds the readings into what the daemon knows: a VM started again forgets its target and
 /// marks, names stay unique, the same QEMU reached through two sockets is driven through the first only, and
 /// squeezed's stuck rule is applied.
 /// </summary>
@@ -13,34 +12,7 @@ internal sealed class VmReads(List<VmState> vms, DecisionLog log)
     /// <summary>Reads the VMs; false if <paramref name="stop"/> came first (the readings are then dropped).</summary>
     public bool ReadAll(DaemonOptions options, CancellationToken stop)
     {
-        var results = new (VmReading? Reading, string? Error)[vms.Count];
-        // Not disposed: a read abandoned at a stop still signals it when its VM finally answers or times out.
-        var done = new CountdownEvent(vms.Count);
-        for (int i = 0; i < vms.Count; i++)
-        {
-            int index = i;
-            // A thread of its own for each read, so that nothing else on the thread pool (a slow scraper) delays it.
-            new Thread(() =>
-            {
-                try
-                {
-                    results[index] = (vms[index].Vm.Read(), null);
-                }
-                catch (VmUnreachableException e)
-                {
-                    results[index] = (null, e.Message);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    results[index] = (null, $"{vms[index].Vm.Address} could not be read: {e.Message}");
-                }
-                finally
-                {
-                    done.Signal();
-                }
-            }) { IsBackground = true, Name = "vm-read" }.Start();
-        }
-        if (WaitHandle.WaitAny([done.WaitHandle, stop.WaitHandle]) == 1) return false;
+        if (VmReader.ReadAll([.. vms.Select(v => v.Vm)], stop) is not { } results) return false;
         for (int i = 0; i < vms.Count; i++)
         {
             var (r, error) = results[i];

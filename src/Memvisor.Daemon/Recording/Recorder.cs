@@ -23,42 +23,15 @@ public sealed class Recorder(IReadOnlyList<IVm> vms, TimeSpan interval)
             if (wait > TimeSpan.Zero && stop.WaitHandle.WaitOne(wait)) break;
             // A VM that does not answer (its monitor taken by another client) costs a timeout: never past the duration.
             if (clock.Elapsed > duration + interval) break;
-            var readings = ReadAll(stop);
-            if (readings is null) break;
+            // A VM that does not answer is left out of this sample; the others are kept.
+            if (VmReader.ReadAll(vms, stop) is not { } readings) break;
             for (int v = 0; v < vms.Count; v++)
-                if (readings[v] is { } r) builder.Add(due.TotalSeconds, v, r);
+                if (readings[v].Reading is { } r) builder.Add(due.TotalSeconds, v, r);
             progress?.Invoke((double)(i + 1) / count);
         }
         for (int v = 0; v < vms.Count; v++)
             if (builder.First[v] is null)
                 throw new VmUnreachableException($"{vms[v].Address} did not answer at any sample, so it could not be recorded. A QEMU monitor serves one client at a time: if a daemon holds this socket, give the VM a second -qmp socket for record");
         return builder.Build(interval.TotalSeconds, clock.Elapsed.TotalSeconds, hostBytes, hostIsBudget);
-    }
-
-    // Every VM read at once, each on a thread of its own; null if the stop came first (the reads are abandoned).
-    private VmReading?[]? ReadAll(CancellationToken stop)
-    {
-        var readings = new VmReading?[vms.Count];
-        var done = new CountdownEvent(vms.Count);
-        for (int v = 0; v < vms.Count; v++)
-        {
-            int index = v;
-            new Thread(() =>
-            {
-                try
-                {
-                    readings[index] = vms[index].Read();
-                }
-                catch (VmUnreachableException)
-                {
-                    // Left out of this sample; the others are kept.
-                }
-                finally
-                {
-                    done.Signal();
-                }
-            }) { IsBackground = true, Name = "record-read" }.Start();
-        }
-        return WaitHandle.WaitAny([done.WaitHandle, stop.WaitHandle]) == 0 ? readings : null;
     }
 }
