@@ -145,7 +145,7 @@ public sealed class DaemonRealGuestTests(DaemonGuests vms) : IClassFixture<Daemo
         Assert.Equal(RealGuests.GuestBytes, RealGuests.Actual(vms.A));
         Assert.Equal(RealGuests.GuestBytes, RealGuests.Actual(vms.B));
 
-        int port = FreePort();
+        int port = Memvisor.Tests.Support.FreePort.Next();
         logPath = Path.Combine(vms.Guests.Directory, "daemon.log");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "memvisor.dll"), "daemon", "--policy", "squeezed", "--interval", "1s",
@@ -222,14 +222,6 @@ public sealed class DaemonRealGuestTests(DaemonGuests vms) : IClassFixture<Daemo
         Assert.True(compared >= 20 && close >= compared * 0.8, $"{close} of {compared} replayed samples within 4 MiB of the recording");
     }
 
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 
     // Disposes the daemon's VM connections at the end of a test.
     private sealed class DaemonScope(HostDaemon daemon) : IDisposable

@@ -90,7 +90,7 @@ public sealed class QmpHostileTests : IDisposable
     public async Task The_metrics_endpoint_answers_any_host_header_and_refuses_bad_addresses_in_sentences()
     {
         var metrics = new DaemonMetrics();
-        using var server = new MetricsServer("127.0.0.1:0".Replace(":0", ":" + FreePort(), StringComparison.Ordinal), metrics);
+        using var server = new MetricsServer($"127.0.0.1:{Memvisor.Tests.Support.FreePort.Next()}", metrics);
         using var http = new HttpClient();
         var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{server.Endpoint.Port}/metrics");
         request.Headers.Host = "prometheus.example";
@@ -106,12 +106,4 @@ public sealed class QmpHostileTests : IDisposable
         Assert.Contains("not a host name", Assert.Throws<ArgumentException>(() => MetricsServer.Parse("nosuchhost.invalid:9100")).Message);
     }
 
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 }
