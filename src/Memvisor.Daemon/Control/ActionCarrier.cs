@@ -101,7 +101,7 @@ internal sealed class ActionCarrier(List<VmState> vms, VmReads reads, Ksm? ksm, 
             return outcome(set, ActionResult.Unchanged, why ?? "within 1 MiB or 1% of the target set");
         state.Vm.SetBalloonTarget(target);
         state.TargetBytes = target;
-        state.TargetSetUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        state.Moves.Asked();
         return outcome(target, why is null ? ActionResult.Applied : ActionResult.Clamped, why);
     }
 

@@ -66,20 +66,14 @@ public static class SafetyRules
         return null;
     }
 
-    /// <summary>
-    /// Whether the guest's last statistics were sent no later than the daemon last asked its balloon to move or saw
-    /// it move (so they may describe memory it no longer holds). QEMU's last-update is in whole seconds, so a report
-    /// in the same second counts as old.
-    /// </summary>
+    /// <summary>Whether the guest's last statistics were sent no later than the daemon last asked its balloon to move or saw it move (so they may describe memory it no longer holds).</summary>
     public static bool StatsPredateTarget(VmState state) =>
-        state.Last is { StatsSeen: true } r && Math.Max(state.TargetSetUnix, state.ActualChangedUnix) > 0
-        && r.StatsUpdatedUnix <= Math.Max(state.TargetSetUnix, state.ActualChangedUnix);
+        state.Last is { StatsSeen: true } r && state.Moves.Predate(r);
 
     /// <summary>Why no request may go to the VM now, or null.</summary>
     public static string? WhyLeftAlone(VmState state) =>
         state.Unresponsive ? $"the VM does not answer ({state.LastError})"
         : state.Stuck ? "the VM's balloon is stuck: it is left alone until it moves"
-        : state.Last is null ? "the VM has not been read yet"
         : null;
 
     public static string Mib(long bytes) => (bytes / 1048576.0).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture);

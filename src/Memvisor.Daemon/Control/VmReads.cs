@@ -51,7 +51,7 @@ internal sealed class VmReads(List<VmState> vms, DecisionLog log)
             log.Vm("answering", state);
         }
         string? change = SafetyRules.TrackProgress(state, r, options);
-        if (state.Last is { } before && before.ActualBytes != r.ActualBytes) state.ActualChangedUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        state.Moves.Observe(r);
         state.Last = r;
         // Statistics the guest sent before its balloon last moved describe memory it no longer holds: until fresh ones
         // come, the floor may rise but not fall.
@@ -74,7 +74,7 @@ internal sealed class VmReads(List<VmState> vms, DecisionLog log)
             {
                 state.Vm.SetBalloonTarget(r.ActualBytes);
                 state.TargetBytes = r.ActualBytes;
-                state.TargetSetUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                state.Moves.Asked();
             }
             catch (VmUnreachableException e)
             {

@@ -11,10 +11,8 @@ public sealed class VmState(IVm vm)
     public VmReading? Last { get; set; }
     /// <summary>The balloon target the daemon last asked for, or null before it has asked.</summary>
     public long? TargetBytes { get; set; }
-    /// <summary>When the daemon last set the balloon's target (Unix seconds).</summary>
-    public long TargetSetUnix { get; set; }
-    /// <summary>When the daemon last saw what the VM holds change (Unix seconds).</summary>
-    public long ActualChangedUnix { get; set; }
+    /// <summary>When its balloon last moved, as the daemon saw or asked it.</summary>
+    public BalloonMoves Moves { get; private set; } = new();
     /// <summary>The floor in force at the last step.</summary>
     public long FloorBytes { get; set; }
     /// <summary>Consecutive steps in which the VM held more than its target and did not move down.</summary>
@@ -30,8 +28,7 @@ public sealed class VmState(IVm vm)
     {
         Last = null;
         TargetBytes = null;
-        TargetSetUnix = 0;
-        ActualChangedUnix = 0;
+        Moves = new();
         FloorBytes = 0;
         StepsWithoutProgress = 0;
         Stuck = false;

@@ -10,10 +10,9 @@ public sealed class RecordingBuilder(int vmCount)
     private const int MaxSamples = 100_000;
     private readonly VmReading?[] _first = new VmReading?[vmCount];
     private readonly string?[] _names = new string?[vmCount];
-    // What each VM held at its last sample and when that last changed (Unix seconds): statistics sent before the
-    // change describe memory it no longer holds, so such a sample records no use.
-    private readonly long[] _actual = new long[vmCount];
-    private readonly long[] _changedUnix = new long[vmCount];
+    // When each VM's balloon last moved: statistics sent before that describe memory it no longer holds, so such a
+    // sample records no use.
+    private readonly BalloonMoves[] _moves = [.. Enumerable.Range(0, vmCount).Select(_ => new BalloonMoves())];
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
 
     /// <summary>The first reading of each VM (null for one never read).</summary>
@@ -22,18 +21,16 @@ public sealed class RecordingBuilder(int vmCount)
     /// <summary>A sample of VM <paramref name="vm"/>; <paramref name="name"/> is the name the daemon knows it by (unique), else the VM's own.</summary>
     public void Add(double timeS, int vm, VmReading r, string? name = null)
     {
-        bool firstSample = _first[vm] is null;
         _first[vm] ??= r;
         _names[vm] ??= name;
-        if (!firstSample && r.ActualBytes != _actual[vm]) _changedUnix[vm] = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        _actual[vm] = r.ActualBytes;
+        _moves[vm].Observe(r);
         if (_samples[vm].Count >= MaxSamples)
         {
             var halved = _samples[vm].Where((_, i) => i % 2 == 0).ToList();
             _samples[vm].Clear();
             _samples[vm].AddRange(halved);
         }
-        bool stats = r.UsedBytes is not null && r.StatsUpdatedUnix > _changedUnix[vm];
+        bool stats = r.UsedBytes is not null && !_moves[vm].Predate(r);
         long? available = stats ? r.Stat("stat-available-memory") : null;
         _samples[vm].Add(new RecordedSample(Math.Round(timeS, 3), r.ActualBytes, stats ? r.UsedBytes : null, available,
             stats ? r.Stat("stat-free-memory") : null, r.Stat("stat-major-faults"), r.Stat("stat-swap-in"), r.Stat("stat-swap-out"), r.ProcessRssBytes));

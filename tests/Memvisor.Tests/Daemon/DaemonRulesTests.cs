@@ -87,9 +87,9 @@ public sealed class DaemonRulesTests
         // Statistics from before that move: no shrinking until fresh ones come.
         vm.StatsStale = true;
         var daemon2 = Daemon(new ScriptedPolicy([], [PolicyAction.MemSet("a", 300 * Mib / 4096)]), new DaemonOptions { MaxStepBytes = 1024 * Mib }, new StringWriter(), vm);
-        daemon2.Vms[0].TargetSetUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        daemon2.Vms[0].Moves.Asked();
         daemon2.Step();
-        daemon2.Vms[0].TargetSetUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        daemon2.Vms[0].Moves.Asked();
         var refused = Assert.Single(daemon2.Step());
         Assert.Equal(ActionResult.Refused, refused.Result);
         Assert.Contains("since its balloon last moved", refused.Reason);
