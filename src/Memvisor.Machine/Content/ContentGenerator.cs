@@ -26,6 +26,7 @@ public static class ContentGenerator
     {
         if (page.Length != PageSize.Bytes)
             throw new ArgumentException($"A page buffer must be {PageSize.Bytes} bytes, not {page.Length}.", nameof(page));
+        // The generator is a local, so that its state stays in registers through the loops below.
         var rng = new DeterministicRandom(DeterministicRandom.Mix(seed) ^ ((ulong)cls * 0xA24BAED4963EE407UL));
         switch (cls)
         {
@@ -33,72 +34,144 @@ public static class ContentGenerator
                 page.Clear();
                 break;
             case ContentClass.Incompressible:
-                for (int i = 0; i < page.Length; i += 8)
-                    BinaryPrimitives.WriteUInt64LittleEndian(page[i..], rng.NextUInt64());
+                FillRandom(page, ref rng);
                 break;
             case ContentClass.Compressible:
-                FillFromTokens(page, Words, ref rng, immediateChance: 0);
+                FillFromTokens(page, WordTable, ref rng, immediates: false);
                 break;
             case ContentClass.KernelText:
             case ContentClass.SharedLibrary:
-                FillFromTokens(page, Opcodes, ref rng, immediateChance: 0.3);
+                FillFromTokens(page, OpcodeTable, ref rng, immediates: true);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(cls), cls, "This content class has no generator.");
         }
     }
 
-    /// <summary>Fills the page with tokens drawn with a skewed (roughly Zipf) choice, optionally followed by 4-byte immediates.</summary>
-    private static void FillFromTokens(Span<byte> page, byte[][] tokens, ref DeterministicRandom rng, double immediateChance)
+    // Every byte drawn: the generator's words, little-endian.
+    private static void FillRandom(Span<byte> page, ref DeterministicRandom rng)
     {
-        var table = tokens == Words ? WordTable : OpcodeTable;
+        rng.Unpack(out ulong s0, out ulong s1, out ulong s2, out ulong s3);
+        ref byte dst = ref MemoryMarshal.GetReference(page);
+        for (int i = 0; i < PageSize.Bytes; i += 8)
+        {
+            ulong x = DeterministicRandom.Next(ref s0, ref s1, ref s2, ref s3);
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, i), BitConverter.IsLittleEndian ? x : BinaryPrimitives.ReverseEndianness(x));
+        }
+        rng.Pack(s0, s1, s2, s3);
+    }
+
+    // The chance that a code token is followed by a 4-byte immediate, and the same test on the generator's raw draw:
+    // NextDouble() is (x >> 11) * 2^-53 exactly, so NextDouble() < 0.3 holds exactly when (x >> 11) is below
+    // ceil(0.3 * 2^53) (a power-of-two scaling, without rounding).
+    private const double ImmediateChance = 0.3;
+    private static readonly ulong ImmediateBelow = (ulong)Math.Ceiling(ImmediateChance * (1UL << 53));
+
+    /// <summary>
+    /// Fills the page with tokens drawn with a skewed (roughly Zipf) choice: the square of a uniform variate picks a
+    /// token, as real code and text favour a few. Code tokens are followed, 30% of the time, by a 4-byte immediate.
+    /// </summary>
+    private static void FillFromTokens(Span<byte> page, TokenTable table, ref DeterministicRandom rng, bool immediates)
+    {
+        rng.Unpack(out ulong s0, out ulong s1, out ulong s2, out ulong s3);
         ref byte dst = ref MemoryMarshal.GetReference(page);
         ref byte src = ref MemoryMarshal.GetArrayDataReference(table.Padded);
+        ref ushort picks = ref MemoryMarshal.GetArrayDataReference(table.Picks);
+        byte[] lengths = table.Lengths;
+        double count = lengths.Length;
         int pos = 0;
-        // While the longest token and an immediate fit, a token of up to 16 bytes is one 16-byte store: the bytes past
-        // the token are written over by the next ones, and the last ones are placed exactly below, so the page is the same.
-        while (pos <= page.Length - TokenStride - 4)
+        // While the longest token and an immediate fit, a token is one 64-byte store of its padded copy: the bytes past
+        // the token are written over by the next ones, and the last ones are placed exactly below, so the page is the
+        // same as copying each token exactly. The immediate is stored whether or not it is drawn (the next token
+        // overwrites it when not), and the generator moves on by its draw only when it is: no branch on the coin.
+        while (pos <= PageSize.Bytes - TokenStride - 4)
         {
-            double u = rng.NextDouble();
-            int t = (int)(u * u * tokens.Length);
-            int n = table.Lengths[t];
-            if (n <= 16) Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, pos), Unsafe.ReadUnaligned<Vector128<byte>>(ref Unsafe.Add(ref src, t * TokenStride)));
-            else table.Padded.AsSpan(t * TokenStride, n).CopyTo(page[pos..]);
+            ulong x = DeterministicRandom.Next(ref s0, ref s1, ref s2, ref s3);
+            int pick = Unsafe.Add(ref picks, (int)(x >> (64 - PickBits)));
+            if (pick == AmbiguousPick) pick = ExactPick(x, lengths);
+            int t = pick & 0xFF, n = pick >> 8;
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, pos), Unsafe.ReadUnaligned<Vector512<byte>>(ref Unsafe.Add(ref src, t * TokenStride)));
             pos += n;
-            if (immediateChance > 0 && rng.NextDouble() < immediateChance)
+            if (immediates)
             {
-                ulong r = rng.NextUInt64();
-                uint immediate = (r & 0xFF) < SmallImmediateShare ? (uint)(r >> 8) & 0xFF : (uint)(r >> 32);
-                BinaryPrimitives.WriteUInt32LittleEndian(page[pos..], immediate);
+                // All ones when the draw is below the threshold (both are under 2^53, so the difference's sign says so).
+                ulong take = 0 - (((DeterministicRandom.Next(ref s0, ref s1, ref s2, ref s3) >> 11) - ImmediateBelow) >> 63);
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, pos), Immediate(DeterministicRandom.Peek(s1)));
+                ulong k0 = s0, k1 = s1, k2 = s2, k3 = s3;
+                DeterministicRandom.Next(ref s0, ref s1, ref s2, ref s3);
+                s0 ^= (s0 ^ k0) & ~take;
+                s1 ^= (s1 ^ k1) & ~take;
+                s2 ^= (s2 ^ k2) & ~take;
+                s3 ^= (s3 ^ k3) & ~take;
+                pos += (int)(take & 4);
+            }
+        }
+        while (pos < PageSize.Bytes)
+        {
+            int t = (int)(Square(DeterministicRandom.Next(ref s0, ref s1, ref s2, ref s3)) * count);
+            int n = Math.Min(lengths[t], PageSize.Bytes - pos);
+            table.Padded.AsSpan(t * TokenStride, n).CopyTo(page[pos..]);
+            pos += n;
+            if (immediates && pos + 4 <= PageSize.Bytes && (DeterministicRandom.Next(ref s0, ref s1, ref s2, ref s3) >> 11) < ImmediateBelow)
+            {
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, pos), Immediate(DeterministicRandom.Next(ref s0, ref s1, ref s2, ref s3)));
                 pos += 4;
             }
         }
-        while (pos < page.Length)
+        rng.Pack(s0, s1, s2, s3);
+    }
+
+    // The token a draw picks is a non-decreasing function of the draw, so the draw's top bits settle it for all but
+    // the few slices of draws where the token changes: Picks holds, for each slice, the token and its length
+    // (token | length << 8), or AmbiguousPick where the slice holds a change and the pick is worked out as defined.
+    private const int PickBits = 12;
+    private const ushort AmbiguousPick = ushort.MaxValue;
+
+    private static int ExactPick(ulong x, byte[] lengths)
+    {
+        int t = (int)(Square(x) * lengths.Length);
+        return t | lengths[t] << 8;
+    }
+
+    private static ushort[] Picks(byte[] lengths)
+    {
+        var picks = new ushort[1 << PickBits];
+        for (ulong slice = 0; slice < (ulong)picks.Length; slice++)
         {
-            // Square of a uniform variate skews the choice toward the first tokens, as real code and text do.
-            double u = rng.NextDouble();
-            var token = tokens[(int)(u * u * tokens.Length)];
-            int n = Math.Min(token.Length, page.Length - pos);
-            token.AsSpan(0, n).CopyTo(page[pos..]);
-            pos += n;
-            if (immediateChance > 0 && pos + 4 <= page.Length && rng.NextDouble() < immediateChance)
-            {
-                // Most displacements and immediates are small (struct offsets, stack slots); the rest are addresses.
-                ulong r = rng.NextUInt64();
-                uint immediate = (r & 0xFF) < SmallImmediateShare ? (uint)(r >> 8) & 0xFF : (uint)(r >> 32);
-                BinaryPrimitives.WriteUInt32LittleEndian(page[pos..], immediate);
-                pos += 4;
-            }
+            ulong first = slice << (64 - PickBits), last = first | (ulong.MaxValue >> PickBits);
+            int a = ExactPick(first, lengths), b = ExactPick(last, lengths);
+            picks[slice] = a == b ? (ushort)a : AmbiguousPick;
         }
+        return picks;
+    }
+
+    // The square of NextDouble() for the draw x: (x >> 11) * 2^-53, squared.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double Square(ulong x)
+    {
+        double u = (long)(x >> 11) * (1.0 / (1UL << 53));
+        return u * u;
+    }
+
+    // Most displacements and immediates are small (struct offsets, stack slots); the rest are addresses: the low byte
+    // of the draw below SmallImmediateShare picks its next byte, else its high half is the immediate. Without a branch.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Immediate(ulong r)
+    {
+        ulong small = 0 - (((r & 0xFF) - SmallImmediateShare) >> 63);
+        uint immediate = (uint)((((r >> 8) & 0xFF) & small) | ((r >> 32) & ~small));
+        return BitConverter.IsLittleEndian ? immediate : BinaryPrimitives.ReverseEndianness(immediate);
     }
 
     // Every token padded to 64 bytes (the longest) in one array, so that copying one of up to 16 bytes is a single
     // unaligned 16-byte load and store.
     private const int TokenStride = 64;
-    private static readonly (byte[] Padded, byte[] Lengths) WordTable = Pad(Words);
-    private static readonly (byte[] Padded, byte[] Lengths) OpcodeTable = Pad(Opcodes);
+    private static readonly TokenTable WordTable = Pad(Words);
+    private static readonly TokenTable OpcodeTable = Pad(Opcodes);
 
-    private static (byte[] Padded, byte[] Lengths) Pad(byte[][] tokens)
+    private sealed record TokenTable(byte[] Padded, byte[] Lengths, ushort[] Picks);
+
+    private static TokenTable Pad(byte[][] tokens)
     {
         var padded = new byte[tokens.Length * TokenStride];
         var lengths = new byte[tokens.Length];
@@ -108,7 +181,7 @@ public static class ContentGenerator
             tokens[i].CopyTo(padded, i * TokenStride);
             lengths[i] = (byte)tokens[i].Length;
         }
-        return (padded, lengths);
+        return new TokenTable(padded, lengths, Picks(lengths));
     }
 
     private static byte[][] BuildWords()
