@@ -20,9 +20,11 @@ internal static class TwoCores
         }
         const int Pages = 200_000;
         // Warm up, and give the JIT time to finish its optimised code before the first round.
-        Work(Pages, 0);
-        Thread.Sleep(500);
-        Work(Pages / 10, 0);
+        for (int i = 0; i < 3; i++)
+        {
+            Work(Pages, 0);
+            Thread.Sleep(500);
+        }
         Console.WriteLine("ns a page alone | ns a page on each of " + threads + " threads at once | speed-up");
         for (int round = 0; round < 3; round++)
         {

@@ -163,8 +163,8 @@ public static class ContentGenerator
         return BitConverter.IsLittleEndian ? immediate : BinaryPrimitives.ReverseEndianness(immediate);
     }
 
-    // Every token padded to 64 bytes (the longest) in one array, so that copying one of up to 16 bytes is a single
-    // unaligned 16-byte load and store.
+    // Every token padded to 64 bytes (the longest) with zeros, in one array, so that copying a token is a single
+    // unaligned 64-byte load and store.
     private const int TokenStride = 64;
     private static readonly TokenTable WordTable = Pad(Words);
     private static readonly TokenTable OpcodeTable = Pad(Opcodes);
@@ -173,6 +173,7 @@ public static class ContentGenerator
 
     private static TokenTable Pad(byte[][] tokens)
     {
+        if (tokens.Length > 256) throw new InvalidOperationException("A pick keeps its token in one byte: a table holds at most 256 tokens.");
         var padded = new byte[tokens.Length * TokenStride];
         var lengths = new byte[tokens.Length];
         for (int i = 0; i < tokens.Length; i++)

@@ -63,7 +63,7 @@ public class ScenarioFuzzProperties
                     lines[i] = line[..(colon + 2)] + Values[m.Pick % Values.Length];
                     break;
                 case Edit.Resize when colon >= 0:
-                    long number = m.Pick % 7 switch { 0 => 0, 1 => 1, 2 => m.Pick, 3 => long.MaxValue / (m.Pick + 1), _ => m.Pick % 5000 };
+                    long number = (m.Pick % 7) switch { 0 => 0, 1 => 1, 2 => m.Pick, 3 => long.MaxValue / (m.Pick + 1), _ => m.Pick % 5000 };
                     lines[i] = line[..(colon + 2)] + number + Units[m.Pick % Units.Length];
                     break;
                 case Edit.AddKey:
