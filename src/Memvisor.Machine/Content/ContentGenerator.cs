@@ -78,7 +78,6 @@ public static class ContentGenerator
         ref byte src = ref MemoryMarshal.GetArrayDataReference(table.Padded);
         ref ushort picks = ref MemoryMarshal.GetArrayDataReference(table.Picks);
         byte[] lengths = table.Lengths;
-        double count = lengths.Length;
         int pos = 0;
         // While the longest token and an immediate fit, a token is one 64-byte store of its padded copy: the bytes past
         // the token are written over by the next ones, and the last ones are placed exactly below, so the page is the
@@ -108,8 +107,8 @@ public static class ContentGenerator
         }
         while (pos < PageSize.Bytes)
         {
-            int t = (int)(Square(DeterministicRandom.Next(ref s0, ref s1, ref s2, ref s3)) * count);
-            int n = Math.Min(lengths[t], PageSize.Bytes - pos);
+            int pick = ExactPick(DeterministicRandom.Next(ref s0, ref s1, ref s2, ref s3), lengths);
+            int t = pick & 0xFF, n = Math.Min(pick >> 8, PageSize.Bytes - pos);
             table.Padded.AsSpan(t * TokenStride, n).CopyTo(page[pos..]);
             pos += n;
             if (immediates && pos + 4 <= PageSize.Bytes && (DeterministicRandom.Next(ref s0, ref s1, ref s2, ref s3) >> 11) < ImmediateBelow)
